@@ -1,0 +1,1 @@
+"""The `dsx` command line: a thin edge over planner/, infra/ and operators/."""

@@ -1,0 +1,31 @@
+"""User-facing errors: each names the file, the field path and the fix, and never needs a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input or request; the CLI prints it and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, details: list[str] | None = None):
+        self.message = message
+        self.details = details or []
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join([self.message, *(f"  - {d}" for d in self.details)])
+
+
+class ScenarioError(UserError):
+    """The scenario file is unreadable or invalid."""
+
+
+class PlanFileError(UserError):
+    """A plan file is unreadable, invalid, or of another schema version."""
+
+
+class NoPlanError(UserError):
+    """The model has no acceptable plan (infeasible, unbounded, or the verifier rejected it)."""
+
+    exit_code = 3
