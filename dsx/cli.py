@@ -27,10 +27,7 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    from dsx.commands import plan_solve
-
-    plan_solve.register(plan_app)
-    for optional in ("plan_insight", "provision"):
+    for optional in ("plan_solve", "plan_insight", "provision"):
         try:
             module = __import__(f"dsx.commands.{optional}", fromlist=["register"])
         except ModuleNotFoundError as error:
