@@ -107,11 +107,11 @@ def test_all_problems_are_reported_at_once(base: dict) -> None:
 
 
 def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="missing.yaml: cannot read file"):
+    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read file"):
         load_scenario(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sites: [unclosed\n")
-    with pytest.raises(ScenarioError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ScenarioError, match=r"bad\.yaml: not valid YAML"):
         load_scenario(bad)
 
 
