@@ -1,0 +1,107 @@
+"""`dsx stacks write` and `dsx render`: the platform engineer's edge onto `infra/`.
+
+`render` prints exactly the manifests the Pulumi program registers (from the same pure
+`desired_state`), so a cluster without Pulumi can be provisioned with `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from infra.checks import Origin
+from infra.desired_state import DesiredState, desired_state
+from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
+from infra.stacks import write_stacks
+from planner.io import read_plan, write_atomic
+
+
+class OutputFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+def render_yaml(manifests: list[dict[str, Any]]) -> str:
+    """Multi-document YAML, one object per document, in apply order."""
+    return yaml.safe_dump_all(manifests, sort_keys=False, explicit_start=True)
+
+
+def render_json(manifests: list[dict[str, Any]]) -> str:
+    """A `v1/List`, which `kubectl apply -f` accepts as one file."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
+
+
+def manifest_filename(index: int, manifest: dict[str, Any], suffix: str) -> str:
+    """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects."""
+    return f"{index:03d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.{suffix}"
+
+
+def build_state(
+    plan_path: Path,
+    site: str,
+    period: str,
+    backend: str,
+    namespace_style: str,
+    operator: bool,
+    operator_image: str | None,
+    operator_namespace: str,
+) -> DesiredState:
+    plan = read_plan(plan_path)
+    return desired_state(
+        plan,
+        site,
+        period,
+        backend=backend,  # type: ignore[arg-type]  # checked in desired_state
+        namespace_style=namespace_style,  # type: ignore[arg-type]
+        operator=operator_manifests(operator_image, operator_namespace) if operator else None,
+        origin=Origin.for_cli(str(plan_path)),
+    )
+
+
+def render(
+    plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
+    site: Annotated[str, typer.Option("--site", help="Site id in the plan.")],
+    period: Annotated[str, typer.Option("--period", help="Quarter to provision, e.g. 2027Q4.")],
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="yaml (multi-document) or json (a v1 List).")] = OutputFormat.yaml,
+    out_dir: Annotated[Path | None, typer.Option("-o", "--out-dir", help="Write one file per object here instead of printing.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Node-pool backend: cluster-api or karpenter.")] = "cluster-api",
+    namespace_style: Annotated[str, typer.Option("--namespace-style", help="tenant or tenant-site.")] = "tenant",
+    operator: Annotated[bool, typer.Option("--operator/--no-operator", help="Include the operator's CRDs, RBAC and Deployment.")] = True,
+    operator_image: Annotated[str | None, typer.Option("--operator-image", help="Operator image (default: the bundle's).")] = None,
+    operator_namespace: Annotated[str, typer.Option("--operator-namespace")] = DEFAULT_OPERATOR_NAMESPACE,
+) -> None:
+    """Print the manifests a site's stack would apply, for `kubectl apply -f -` users."""
+    state = build_state(plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace)
+    manifests = state.manifests()
+    if out_dir is None:
+        typer.echo(render_yaml(manifests) if output_format is OutputFormat.yaml else render_json(manifests), nl=False)
+        return
+    suffix = output_format.value
+    for index, manifest in enumerate(manifests):
+        text = render_yaml([manifest]) if output_format is OutputFormat.yaml else json.dumps(manifest, indent=2) + "\n"
+        write_atomic(out_dir / manifest_filename(index, manifest, suffix), text)
+    typer.echo(f"wrote {len(manifests)} manifests for {site} {period} to {out_dir}", err=True)
+
+
+def stacks_write(
+    plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
+    stacks_dir: Annotated[Path, typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir).")] = Path("stacks"),
+    period: Annotated[str | None, typer.Option("--period", help="Quarter to provision (default: keep the stack's, else the plan's first).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="cluster-api or karpenter (default: keep the stack's, else cluster-api).")] = None,
+) -> None:
+    """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept."""
+    for f in write_stacks(plan, stacks_dir, period=period, backend=backend):
+        state = "created" if f.created else ("updated" if f.changed else "unchanged")
+        typer.echo(f"{state}: {f.path}")
+
+
+def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    stacks_app = typer.Typer(help="Per-site Pulumi stack files.", no_args_is_help=True)
+    stacks_app.command("write")(stacks_write)
+    app.add_typer(stacks_app, name="stacks")
+    app.command("render")(render)

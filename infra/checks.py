@@ -1,0 +1,153 @@
+"""Does this plan fit this stack? Checked before any resource is registered. Pure.
+
+Every error names where the offending setting lives (stack file and config key, or CLI option)
+and the command that fixes it, so `pulumi up` stops with one readable message, not a traceback.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
+from planner.errors import UserError
+from planner.plan import PLAN_SCHEMA_VERSION, Plan
+
+BACKENDS: tuple[str, ...] = ("cluster-api", "karpenter")
+_CLI_FLAGS = {
+    "plan": "PLAN",
+    "site": "--site",
+    "period": "--period",
+    "nodePoolBackend": "--backend",
+    "namespaceStyle": "--namespace-style",
+}
+
+
+class StackConfigError(UserError):
+    """A stack setting is missing or has a value dsx does not know."""
+
+
+class PlanMismatchError(UserError):
+    """The plan cannot be provisioned for this stack: wrong site, period, schema or unverified."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the settings came from: a Pulumi stack file or the `dsx render` command line."""
+
+    plan_path: str = "the plan"
+    stack: str | None = None
+    stack_file: str | None = None
+
+    @classmethod
+    def for_cli(cls, plan_path: str = "the plan") -> Origin:
+        return cls(plan_path=plan_path)
+
+    @classmethod
+    def for_stack(cls, stack: str, stack_file: str, plan_path: str = "the plan") -> Origin:
+        return cls(plan_path=plan_path, stack=stack, stack_file=stack_file)
+
+    def where(self, key: str) -> str:
+        """`dsx:period in stacks/Pulumi.batam.yaml`, or `--period` on the command line."""
+        if self.stack_file:
+            return f"dsx:{key} in {self.stack_file}"
+        return _CLI_FLAGS.get(key, key)
+
+    def fix(self, key: str, value: str) -> str:
+        if self.stack is not None:
+            return f"Fix: pulumi config set dsx:{key} {value} --stack {self.stack}"
+        return f"Fix: pass {_CLI_FLAGS.get(key, key)} {value}"
+
+
+def check_settings(backend: str, namespace_style: str, origin: Origin) -> None:
+    if backend not in BACKENDS:
+        raise StackConfigError(
+            f"{origin.where('nodePoolBackend')} is {backend!r}, not a node-pool backend dsx knows",
+            details=[f"backends: {', '.join(BACKENDS)}", origin.fix("nodePoolBackend", BACKENDS[0])],
+        )
+    if namespace_style not in NAMESPACE_STYLES:
+        raise StackConfigError(
+            f"{origin.where('namespaceStyle')} is {namespace_style!r}, not a namespace style dsx knows",
+            details=[f"styles: {', '.join(NAMESPACE_STYLES)}", origin.fix("namespaceStyle", NAMESPACE_STYLES[0])],
+        )
+
+
+def check_plan_matches(plan: Plan, site: str, period: str, origin: Origin, *, namespace_style: str = "tenant") -> None:
+    """Raise `PlanMismatchError` unless the plan can be provisioned at (site, period)."""
+    _check_schema_and_verification(plan, origin)
+    _check_site_and_period(plan, site, period, origin)
+    _check_names(plan, site, namespace_style, origin)
+    _check_pool_capacity(plan, site, period, origin)
+
+
+def _check_schema_and_verification(plan: Plan, origin: Origin) -> None:
+    if plan.schema_version != PLAN_SCHEMA_VERSION:
+        raise PlanMismatchError(
+            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {PLAN_SCHEMA_VERSION!r}",
+            details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
+        )
+    if not plan.verification.passed:
+        shown = plan.verification.violations[:5]
+        more = len(plan.verification.violations) - len(shown)
+        raise PlanMismatchError(
+            f"{origin.plan_path}: the plan failed verification, so it is not provisioned",
+            details=[
+                *(f"violation: {v}" for v in shown),
+                *([f"... and {more} more"] if more > 0 else []),
+                "Fix: re-solve the scenario (dsx plan solve ...) and point "
+                f"{origin.where('plan')} at a plan whose verification passed",
+            ],
+        )
+
+
+def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -> None:
+    sites = [s.id for s in plan.sites]
+    if site not in sites:
+        raise PlanMismatchError(
+            f"{origin.where('site')} is {site!r}, which is not a site in {origin.plan_path}",
+            details=[f"sites in the plan: {', '.join(sites)}", origin.fix("site", sites[0] if sites else "<site>")],
+        )
+    if period not in plan.periods:
+        horizon = f"{plan.periods[0]}..{plan.periods[-1]}" if plan.periods else "(empty)"
+        raise PlanMismatchError(
+            f"{origin.where('period')} is {period!r}, outside the horizon of {origin.plan_path} ({horizon})",
+            details=[origin.fix("period", plan.periods[0] if plan.periods else "<period>")],
+        )
+
+
+def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) -> None:
+    too_long = [pool_name(site, r.id) for r in plan.rack_types if len(pool_name(site, r.id)) > DNS_LABEL_MAX]
+    too_long += [
+        tenant_namespace(t.id, site, namespace_style)
+        for t in plan.tenants
+        if len(tenant_namespace(t.id, site, namespace_style)) > DNS_LABEL_MAX
+    ]
+    if too_long:
+        raise PlanMismatchError(
+            f"{origin.plan_path}: names longer than {DNS_LABEL_MAX} characters cannot be Kubernetes labels",
+            details=[*too_long, "Fix: shorten the site, rack type or tenant ids in the scenario and re-solve"],
+        )
+
+
+def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> None:
+    """The sum of tenant quotas must fit the pool; a plan that says otherwise is not applied."""
+    racks = plan.racks_at(site, period)
+    known_tenants = {t.id for t in plan.tenants}
+    granted: dict[str, int] = defaultdict(int)
+    problems: list[str] = []
+    for q in plan.quotas_at(site, period):
+        if q.tenant not in known_tenants:
+            problems.append(f"quota for unknown tenant {q.tenant!r} on {pool_name(site, q.rack_type)}")
+        granted[q.rack_type] += whole_gpus(q.quota_gpus)
+    for rack_type, gpus in sorted(granted.items()):
+        if rack_type not in {r.id for r in plan.rack_types}:
+            problems.append(f"quota on unknown rack type {rack_type!r}")
+            continue
+        capacity = racks.get(rack_type, 0) * plan.rack_type(rack_type).gpus_per_rack
+        if gpus > capacity:
+            problems.append(f"pool {pool_name(site, rack_type)}: quotas sum to {gpus} GPUs, the pool has {capacity}")
+    if problems:
+        raise PlanMismatchError(
+            f"{origin.plan_path}: tenant quotas at {site} in {period} do not fit the node pools",
+            details=[*problems, "Fix: re-solve the scenario; a verified plan never over-commits a pool"],
+        )

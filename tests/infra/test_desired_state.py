@@ -1,0 +1,180 @@
+"""The pure core: plan + site + period → exactly the custom resources the plan implies.
+
+Figures are the hand-checkable ones documented in tests/infra/plan_factory.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.checks import Origin, PlanMismatchError, StackConfigError
+from infra.desired_state import BackendSettings, TenantSizing, desired_state, split_owners
+from infra.naming import whole_gpus
+from planner.plan import QuotaDecision
+from tests.infra.plan_factory import make_plan
+
+
+def _by_name(manifests: list[dict]) -> dict[str, dict]:
+    return {m["metadata"]["name"]: m for m in manifests}
+
+
+def test_one_node_pool_per_rack_type_with_racks_named_site_rack_type() -> None:
+    batam = desired_state(make_plan(), "batam", "2026Q4")
+    sydney = desired_state(make_plan(), "sydney", "2026Q4")
+    assert sorted(_by_name(batam.node_pools)) == ["batam-b300-hgx", "batam-gb300-nvl72"]
+    assert sorted(_by_name(sydney.node_pools)) == ["sydney-gb300-nvl72"]  # no b300 racks, no pool
+    pool = _by_name(batam.node_pools)["batam-gb300-nvl72"]
+    assert pool["apiVersion"] == "dsx.ai/v1alpha1" and pool["kind"] == "GpuNodePool"
+    spec = pool["spec"]
+    assert (spec["site"], spec["rackType"], spec["gpuProduct"]) == ("batam", "gb300-nvl72", "NVIDIA-GB300")
+    assert (spec["racks"], spec["nodesPerRack"], spec["gpusPerNode"]) == (10, 18, 4)
+    assert _by_name(batam.node_pools)["batam-b300-hgx"]["spec"]["gpusPerNode"] == 8
+
+
+def test_node_pools_are_tainted_and_labelled_so_only_gpu_work_lands_there() -> None:
+    pool = _by_name(desired_state(make_plan(), "batam", "2026Q4").node_pools)["batam-gb300-nvl72"]
+    assert pool["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert pool["spec"]["labels"] == {"dsx.ai/rack-type": "gb300-nvl72"}
+    labels = pool["metadata"]["labels"]
+    assert labels["dsx.ai/site"] == "batam" and labels["dsx.ai/pool"] == "batam-gb300-nvl72"
+    assert labels["dsx.ai/period"] == "2026Q4"
+    assert pool["metadata"]["annotations"]["dsx.ai/plan-hash"] == "0123456789abcdef"
+
+
+def test_cluster_api_backend_names_the_site_cluster_and_templates() -> None:
+    pool = _by_name(desired_state(make_plan(), "batam", "2026Q4").node_pools)["batam-gb300-nvl72"]
+    capi = pool["spec"]["clusterApi"]
+    assert pool["spec"]["backend"] == "cluster-api" and "karpenter" not in pool["spec"]
+    assert capi["clusterName"] == "batam" and capi["kubernetesVersion"] == "v1.33.4"
+    assert capi["infrastructureRef"]["name"] == "batam-gb300-nvl72"
+    assert capi["bootstrapConfigRef"]["kind"] == "KubeadmConfigTemplate"
+
+
+def test_karpenter_backend_carries_a_node_class_instead() -> None:
+    state = desired_state(make_plan(), "batam", "2026Q4", backend=BackendSettings("karpenter", karpenter_node_class="gpu-big"))
+    spec = state.node_pools[0]["spec"]
+    assert spec["backend"] == "karpenter" and "clusterApi" not in spec
+    assert spec["karpenter"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu-big"}
+
+
+def test_quotas_are_rounded_down_to_whole_gpus_and_never_exceed_the_pool() -> None:
+    state = desired_state(make_plan(), "batam", "2026Q4")
+    tenants = _by_name(state.tenants)
+    assert tenants["inference-cloud"]["spec"]["gpuQuota"] == [{"pool": "batam-gb300-nvl72", "gpus": 400}]  # 400.7
+    assert tenants["model-builder"]["spec"]["gpuQuota"] == [
+        {"pool": "batam-b300-hgx", "gpus": 160},
+        {"pool": "batam-gb300-nvl72", "gpus": 320},  # 319.9999999 is solver noise, not 319
+    ]
+    per_pool: dict[str, int] = {}
+    for t in state.tenants:
+        for q in t["spec"]["gpuQuota"]:
+            per_pool[q["pool"]] = per_pool.get(q["pool"], 0) + q["gpus"]
+    assert per_pool == {"batam-gb300-nvl72": 720, "batam-b300-hgx": 160}
+    assert per_pool["batam-gb300-nvl72"] <= 10 * 72
+
+
+def test_whole_gpus_rounds_down_except_for_solver_noise() -> None:
+    assert [whole_gpus(x) for x in (0.4, 400.7, 319.9999999, 320.0, -1e-9)] == [0, 400, 320, 320, 0]
+
+
+def test_tenant_without_whole_gpus_at_the_site_gets_no_tenant_object() -> None:
+    names = sorted(_by_name(desired_state(make_plan(), "batam", "2026Q4").tenants))
+    assert names == ["inference-cloud", "model-builder"]  # sovereign has 0.4 GPU at batam
+    assert sorted(_by_name(desired_state(make_plan(), "sydney", "2026Q4").tenants)) == ["inference-cloud", "sovereign"]
+
+
+def test_tenant_spec_follows_the_crd_contract() -> None:
+    tenant = _by_name(desired_state(make_plan(), "batam", "2026Q4").tenants)["model-builder"]
+    assert tenant["apiVersion"] == "dsx.ai/v1alpha1" and tenant["kind"] == "Tenant"
+    spec = tenant["spec"]
+    assert spec["displayName"] == "Frontier model builder"
+    assert spec["site"] == "batam"
+    assert spec["owners"] == {"users": ["alice@example.com"], "groups": ["mb-admins"]}
+    assert spec["namespaces"] == ["model-builder"]
+    assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("7680", "61440Gi", 1920)  # 480 GPUs
+    assert spec["kueue"] == {"lendingLimitGpus": 0, "borrowingLimitGpus": 0}
+    assert spec["deletionPolicy"] == "Retain"
+    assert tenant["metadata"]["labels"]["dsx.ai/tenant"] == "model-builder"
+
+
+def test_sizing_and_namespace_style_are_settings() -> None:
+    state = desired_state(
+        make_plan(), "sydney", "2026Q4", sizing=TenantSizing(cpu_per_gpu=2, memory_gib_per_gpu=8, pods_per_gpu=1),
+        namespace_style="tenant-site",
+    )
+    spec = _by_name(state.tenants)["sovereign"]["spec"]
+    assert spec["namespaces"] == ["sovereign-sydney"]
+    assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("400", "1600Gi", 200)
+
+
+def test_owners_are_split_into_users_and_groups() -> None:
+    assert split_owners(["group:a", "user:b@x.io", "c@x.io", "group:"]) == {
+        "users": ["b@x.io", "c@x.io", "group:"],
+        "groups": ["a"],
+    }
+
+
+def test_summary_and_outputs_report_mw_racks_gpus_and_tenants() -> None:
+    state = desired_state(make_plan(), "batam", "2026Q4")
+    out = state.outputs()
+    assert out["site"] == "batam" and out["period"] == "2026Q4"
+    assert out["availableMw"] == 40.0
+    assert out["racks"] == {"b300-hgx": 5, "gb300-nvl72": 10}
+    assert (out["gpus"], out["nodes"]) == (880, 200)
+    assert out["tenants"]["model-builder"]["gpus"] == 480
+    assert out["unallocatedGpus"] == 0
+    assert out["nodePools"] == ["batam-b300-hgx", "batam-gb300-nvl72"]
+
+
+def test_manifests_put_the_operator_first_then_pools_then_tenants() -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "tenants.dsx.ai"}}
+    kinds = [m["kind"] for m in desired_state(make_plan(), "batam", "2026Q4", operator=[crd]).manifests()]
+    assert kinds == ["CustomResourceDefinition", "GpuNodePool", "GpuNodePool", "Tenant", "Tenant"]
+
+
+def test_a_period_with_no_racks_yields_no_pools_and_no_tenants() -> None:
+    plan = make_plan()
+    empty = plan.model_copy(update={"racks": [r.model_copy(update={"racks_installed": 0}) for r in plan.racks], "quotas": []})
+    state = desired_state(empty, "batam", "2026Q4")
+    assert (state.node_pools, state.tenants, state.summary.gpus) == ([], [], 0)
+
+
+@pytest.mark.parametrize(
+    ("site", "period", "expected"),
+    [
+        ("jakarta", "2026Q4", "--site is 'jakarta', which is not a site in plan.json"),
+        ("batam", "2031Q1", "--period is '2031Q1', outside the horizon of plan.json (2026Q3..2026Q4)"),
+    ],
+)
+def test_unknown_site_or_period_names_the_setting_and_the_choices(site: str, period: str, expected: str) -> None:
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(make_plan(), site, period, origin=Origin.for_cli("plan.json"))
+    assert info.value.message == expected
+    assert any(d.startswith("Fix: pass") for d in info.value.details)
+
+
+def test_stack_origin_names_the_stack_file_and_the_pulumi_config_fix() -> None:
+    origin = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml", "plans/dsx-2026.json")
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(make_plan(), "jakarta", "2026Q4", origin=origin)
+    assert info.value.message.startswith("dsx:site in stacks/Pulumi.batam.yaml is 'jakarta'")
+    assert "Fix: pulumi config set dsx:site batam --stack batam" in info.value.details
+
+
+def test_a_plan_that_failed_verification_is_not_provisioned() -> None:
+    with pytest.raises(PlanMismatchError, match="failed verification") as info:
+        desired_state(make_plan(verified=False), "batam", "2026Q4")
+    assert "violation: power: batam 2026Q4 needs 41 MW > 40 MW" in info.value.details
+
+
+def test_quotas_that_overcommit_a_pool_are_refused_not_applied() -> None:
+    plan = make_plan()
+    extra = QuotaDecision(tenant="sovereign", site="batam", rack_type="gb300-nvl72", period="2026Q4", quota_gpus=5)
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(plan.model_copy(update={"quotas": [*plan.quotas, extra]}), "batam", "2026Q4")
+    assert "pool batam-gb300-nvl72: quotas sum to 725 GPUs, the pool has 720" in info.value.details
+
+
+def test_unknown_backend_is_a_settings_error() -> None:
+    with pytest.raises(StackConfigError, match="'nomad', not a node-pool backend"):
+        desired_state(make_plan(), "batam", "2026Q4", backend="nomad")  # type: ignore[arg-type]
