@@ -37,7 +37,9 @@ def check_unique_ids(scenario: Scenario) -> list[Problem]:
         for index, item in enumerate(getattr(scenario, field)):
             if item.id in seen:
                 problems.append(
-                    Problem(f"{field}[{index}].id", f"duplicate id '{item.id}'", "give every entry its own id")
+                    Problem(
+                        f"{field}[{index}].id", f"duplicate id '{item.id}'", "give every entry its own id"
+                    )
                 )
             seen.add(item.id)
     return problems
@@ -81,7 +83,11 @@ def check_rack_references(scenario: Scenario) -> list[Problem]:
                 )
             if count < 0:
                 problems.append(
-                    Problem(f"sites[{i}].existing_racks.{rack_id}", f"negative rack count {count}", "use 0 or more")
+                    Problem(
+                        f"sites[{i}].existing_racks.{rack_id}",
+                        f"negative rack count {count}",
+                        "use 0 or more",
+                    )
                 )
     return problems
 
@@ -176,7 +182,13 @@ def check_tenant_demand(scenario: Scenario) -> list[Problem]:
     return problems
 
 
-CHECKS = (check_unique_ids, check_probabilities, check_rack_references, check_site_capacity, check_tenant_demand)
+CHECKS = (
+    check_unique_ids,
+    check_probabilities,
+    check_rack_references,
+    check_site_capacity,
+    check_tenant_demand,
+)
 
 
 def check_scenario(scenario: Scenario) -> None:

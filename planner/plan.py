@@ -62,7 +62,9 @@ class PowerDecision(_Record):
     site: str
     period: str
     blocks_ordered: int
-    available_mw: float = Field(description="Energised facility power (existing + blocks past their lead time).")
+    available_mw: float = Field(
+        description="Energised facility power (existing + blocks past their lead time)."
+    )
     it_load_mw: float = Field(description="Installed racks x kW x PUE: the facility power the racks need.")
 
 
@@ -105,8 +107,12 @@ class SitePeriodSummary(_Record):
     it_load_mw: float
     expected_utilisation: float = Field(description="Expected served / installed GPU-hours (0..1).")
     expected_buyback_gpu_hours: float
-    expected_buyback_usd: float = Field(description="Undiscounted buyback payments in this quarter, expected.")
-    expected_revenue_share_usd: float = Field(description="Undiscounted revenue share paid to the guarantor, expected.")
+    expected_buyback_usd: float = Field(
+        description="Undiscounted buyback payments in this quarter, expected."
+    )
+    expected_revenue_share_usd: float = Field(
+        description="Undiscounted revenue share paid to the guarantor, expected."
+    )
 
 
 class ScenarioOutcome(_Record):
@@ -129,7 +135,9 @@ class ScenarioOutcome(_Record):
 class RiskFigures(_Record):
     expected_value_usd: float
     cvar_alpha: float | None = None
-    cvar_usd: float | None = Field(None, description="Mean value over the worst (1 - alpha) probability mass.")
+    cvar_usd: float | None = Field(
+        None, description="Mean value over the worst (1 - alpha) probability mass."
+    )
     worst_case_value_usd: float
     best_case_value_usd: float
     evpi_usd: float | None = Field(None, description="Expected value of perfect information.")
@@ -196,4 +204,3 @@ class Plan(BaseModel):
 
     def rack_type(self, rack_id: str) -> RackTypeInfo:
         return next(r for r in self.rack_types if r.id == rack_id)
-

@@ -83,8 +83,12 @@ class Site(_Strict):
     max_racks_built_per_period: int = Field(ge=0, description="Build-rate limit, racks per quarter.")
     max_power_blocks_per_period: int = Field(ge=0, description="Blocks that can be ordered per quarter.")
     power_capex_usd_per_mw: NonNegative = Field(description="Power and cooling capex per MW of blocks.")
-    power_asset_lifetime_periods: int = Field(60, ge=1, description="Quarters over which power capex is amortised.")
-    existing_racks: dict[Id, int] = Field(default_factory=dict, description="Racks installed at the start, by type.")
+    power_asset_lifetime_periods: int = Field(
+        60, ge=1, description="Quarters over which power capex is amortised."
+    )
+    existing_racks: dict[Id, int] = Field(
+        default_factory=dict, description="Racks installed at the start, by type."
+    )
     rack_types: list[Id] | None = Field(None, description="Rack types allowed here (default: all).")
 
 
@@ -98,7 +102,9 @@ class RackType(_Strict):
     kw_per_rack: Positive = Field(description="IT power per rack at full load, kW.")
     capex_usd: NonNegative = Field(description="Purchase price of one rack, installed.")
     lifetime_periods: int = Field(ge=1, description="Quarters over which the rack is amortised and used.")
-    opex_usd_per_rack_period: NonNegative = Field(0.0, description="Fixed operations cost per installed rack per quarter.")
+    opex_usd_per_rack_period: NonNegative = Field(
+        0.0, description="Fixed operations cost per installed rack per quarter."
+    )
 
     @model_validator(mode="after")
     def _gpus_fill_nodes(self) -> RackType:
@@ -120,7 +126,9 @@ class Tenant(_Strict):
     id: Id
     display_name: str = ""
     price_usd_per_gpu_hour: Positive
-    allowed_jurisdictions: list[str] | None = Field(None, description="Where it may be served (default: anywhere).")
+    allowed_jurisdictions: list[str] | None = Field(
+        None, description="Where it may be served (default: anywhere)."
+    )
     demand_gpus: dict[Id, list[NonNegative]] = Field(
         description="Average GPUs rented per quarter, per scenario id (one value per quarter)."
     )
@@ -148,7 +156,9 @@ class ScenarioCase(_Strict):
 class Terms(_Strict):
     """The guarantor's deal terms; all undisclosed in public, hence all inputs."""
 
-    buyback_price_usd_per_gpu_hour: NonNegative = Field(description="Price the guarantor pays for unsold capacity.")
+    buyback_price_usd_per_gpu_hour: NonNegative = Field(
+        description="Price the guarantor pays for unsold capacity."
+    )
     buyback_share: Fraction = Field(
         description="Covered share of capacity: the guarantor buys back this share of unsold GPU-hours."
     )
@@ -163,7 +173,9 @@ class Objective(_Strict):
 
     perspective: Literal["cloud", "guarantor", "syndicate"] = "cloud"
     cvar_alpha: Fraction | None = Field(None, description="CVaR level, e.g. 0.9 = worst 10% of scenarios.")
-    cvar_weight: Fraction = Field(0.0, description="Weight of CVaR against expected value (0 = risk neutral).")
+    cvar_weight: Fraction = Field(
+        0.0, description="Weight of CVaR against expected value (0 = risk neutral)."
+    )
 
     @model_validator(mode="after")
     def _cvar_pair(self) -> Objective:
@@ -183,7 +195,9 @@ class SolverOptions(_Strict):
     interface: Literal["direct", "appsi", "legacy"] = Field(
         "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."
     )
-    relax_integrality: bool = Field(False, description="Solve the LP relaxation (racks and blocks fractional).")
+    relax_integrality: bool = Field(
+        False, description="Solve the LP relaxation (racks and blocks fractional)."
+    )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
 
 

@@ -1,0 +1,190 @@
+"""`dsx plan solve`: scenario file -> verified plan file, with a summary on the terminal.
+
+A thin edge: load, override solver options from flags, run `planner.pipeline.solve_scenario`
+under a spinner, write the plan only once it is verified, then print tables (or `--json`).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from planner.io import load_scenario, write_plan
+from planner.pipeline import solve_scenario
+from planner.plan import Plan
+from planner.scenario import Scenario
+
+MUSD = 1e6
+
+
+class InterfaceChoice(StrEnum):
+    direct = "direct"
+    appsi = "appsi"
+    legacy = "legacy"
+
+
+def _with_solver_overrides(
+    scenario: Scenario, interface: InterfaceChoice | None, time_limit: float | None, gap: float | None
+) -> Scenario:
+    changes: dict[str, object] = {}
+    if interface is not None:
+        changes["interface"] = interface.value
+    if time_limit is not None:
+        changes["time_limit_s"] = time_limit
+    if gap is not None:
+        changes["mip_rel_gap"] = gap
+    if not changes:
+        return scenario
+    solver = scenario.solver.model_copy(update=changes)
+    return scenario.model_copy(update={"solver": solver})
+
+
+def _musd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    shown = value / MUSD
+    return f"{0.0 if abs(shown) < 0.05 else shown:,.1f}"
+
+
+def site_period_table(plan: Plan) -> Table:
+    table = Table(title="Per site and quarter (expected; US$ M undiscounted)", title_justify="left")
+    rack_ids = [r.id for r in plan.rack_types]
+    table.add_column("site")
+    table.add_column("quarter")
+    for rack_id in rack_ids:
+        table.add_column(f"racks {rack_id}", justify="right")
+    for name in ("MW avail", "MW IT", "GPUs", "util", "buyback", "rev share"):
+        table.add_column(name, justify="right")
+    for row in plan.site_periods:
+        racks = [str(row.racks_by_type[r]) if r in row.racks_by_type else "-" for r in rack_ids]
+        table.add_row(
+            row.site,
+            row.period,
+            *racks,
+            f"{row.available_mw:,.0f}",
+            f"{row.it_load_mw:,.1f}",
+            f"{row.gpus_installed:,}",
+            f"{row.expected_utilisation:.0%}",
+            _musd(row.expected_buyback_usd),
+            _musd(row.expected_revenue_share_usd),
+        )
+    return table
+
+
+def outcome_table(plan: Plan) -> Table:
+    table = Table(
+        title=f"Per scenario (values discounted, US$ M; perspective {plan.perspective})", title_justify="left"
+    )
+    for name in (
+        "scenario",
+        "p",
+        "cloud",
+        "guarantor",
+        "syndicate",
+        "revenue",
+        "buyback",
+        "rev share",
+        "unserved M GPU-h",
+    ):
+        table.add_column(name, justify="left" if name == "scenario" else "right")
+    for o in plan.outcomes:
+        table.add_row(
+            o.scenario,
+            f"{o.probability:.2f}",
+            _musd(o.cloud_value_usd),
+            _musd(o.guarantor_value_usd),
+            _musd(o.syndicate_value_usd),
+            _musd(o.rental_revenue_usd),
+            _musd(o.buyback_usd),
+            _musd(o.revenue_share_usd),
+            f"{o.unserved_gpu_hours / 1e6:,.1f}",
+        )
+    return table
+
+
+def risk_table(plan: Plan) -> Table:
+    risk, solver = plan.risk, plan.solver
+    table = Table(title="Risk and solver", show_header=False, title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("expected value (US$ M)", _musd(risk.expected_value_usd))
+    if risk.cvar_usd is not None:
+        table.add_row(f"CVaR at alpha {risk.cvar_alpha:g} (US$ M)", _musd(risk.cvar_usd))
+    table.add_row(
+        "worst / best scenario (US$ M)",
+        f"{_musd(risk.worst_case_value_usd)} / {_musd(risk.best_case_value_usd)}",
+    )
+    table.add_row("objective (US$ M)", _musd(solver.objective_usd))
+    gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
+    table.add_row(
+        "solver", f"HiGHS {solver.highs_version} via {solver.interface}: {solver.status}, gap {gap}"
+    )
+    table.add_row(
+        "size",
+        f"{solver.rows:,} rows, {solver.columns:,} columns ({solver.integer_columns:,} integer), "
+        f"{solver.nonzeros:,} non-zeros",
+    )
+    table.add_row(
+        "time",
+        f"build {solver.build_s:.2f} s, hand-off {solver.handoff_s:.2f} s, HiGHS {solver.solve_s:.2f} s",
+    )
+    v = plan.verification
+    table.add_row("verification", f"passed ({v.checks_run:,} checks)" if v.passed else "FAILED")
+    return table
+
+
+def json_summary(plan: Plan, output: Path) -> dict:
+    return {
+        "plan_path": str(output),
+        "scenario": plan.scenario_name,
+        "scenario_hash": plan.scenario_hash,
+        "perspective": plan.perspective,
+        "solver": plan.solver.model_dump(mode="json"),
+        "risk": plan.risk.model_dump(mode="json"),
+        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
+        "site_periods": [row.model_dump(mode="json") for row in plan.site_periods],
+    }
+
+
+def solve_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the plan (JSON).")],
+    interface: Annotated[
+        InterfaceChoice | None, typer.Option(help="How the model reaches HiGHS (default: the scenario's).")
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", min=0.001, help="HiGHS time limit, s.")
+    ] = None,
+    gap: Annotated[
+        float | None, typer.Option("--gap", min=0.0, max=1.0, help="Relative MIP gap to stop at.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Solve a scenario and write its verified plan."""
+    loaded = _with_solver_overrides(load_scenario(scenario), interface, time_limit, gap)
+    status_console = Console(stderr=True)
+    with status_console.status("loading", spinner="dots") as status:
+        plan = solve_scenario(loaded, progress=lambda phase: status.update(f"[bold]{phase}[/] {scenario}"))
+        status.update(f"[bold]writing[/] {output}")
+        write_plan(plan, output)
+    if as_json:
+        typer.echo(json.dumps(json_summary(plan, output), indent=1))
+        return
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the tables into 80 columns
+        console = Console(width=140)
+    console.print(site_period_table(plan))
+    console.print(outcome_table(plan))
+    console.print(risk_table(plan))
+    console.print(f"written to [bold]{output}[/]")
+
+
+def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    plan_app.command("solve")(solve_command)

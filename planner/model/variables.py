@@ -1,0 +1,88 @@
+"""Decision variables and the derived first-stage expressions of docs/model.md.
+
+Integer variables carry bounds derived from the data (build rate, GPU cap, the power that can be
+energised by then), which tightens the LP relaxation without cutting off any feasible plan.
+Racks are aggregated counts per site, type and quarter, so identical racks create no symmetry.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from planner.model import sets
+from planner.model.data import ModelData
+
+
+def _integer_domain(d: ModelData):
+    return pyo.NonNegativeReals if d.scenario.solver.relax_integrality else pyo.NonNegativeIntegers
+
+
+def define_racks_built(m: pyo.ConcreteModel, d: ModelData) -> None:
+    index = sets.rack_indices(d)
+    bounds = {idx: (0, d.racks_built_bound(*idx)) for idx in index}
+    m.racks_built = pyo.Var(index, domain=_integer_domain(d), bounds=lambda _m, i, r, t: bounds[i, r, t])
+
+
+def define_blocks_ordered(m: pyo.ConcreteModel, d: ModelData) -> None:
+    index = sets.block_order_indices(d)
+    bound = {i: d.blocks_bound(i) for i in d.site_ids}
+    m.blocks_ordered = pyo.Var(index, domain=_integer_domain(d), bounds=lambda _m, i, t: (0, bound[i]))
+
+
+def define_quota_gpus(m: pyo.ConcreteModel, d: ModelData) -> None:
+    # A quota above the tenant's peak demand (or the site's GPU cap) can never be used.
+    index = sets.quota_indices(d)
+    gpu_cap = {s.id: s.gpu_cap for s in d.scenario.sites}
+    m.quota_gpus = pyo.Var(
+        index,
+        domain=pyo.NonNegativeReals,
+        bounds=lambda _m, k, i, r, t: (0, min(gpu_cap[i], d.peak_demand(k, t))),
+    )
+
+
+def define_served_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
+    m.served_gpu_hours = pyo.Var(sets.served_indices(d), domain=pyo.NonNegativeReals)
+
+
+def define_unserved_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
+    m.unserved_gpu_hours = pyo.Var(sets.unserved_indices(d), domain=pyo.NonNegativeReals)
+
+
+def define_racks_installed(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """racks_installed[i,r,t] = existing + racks built in the last L_r quarters (existing stay)."""
+
+    def rule(_m, i, r, t):
+        life = d.scenario.rack_type(r).lifetime_periods
+        built = [m.racks_built[i, r, tau] for tau in range(max(0, t - life + 1), t + 1)]
+        return d.existing_racks.get((i, r), 0) + pyo.quicksum(built)
+
+    m.racks_installed = pyo.Expression(sets.rack_indices(d), rule=rule)
+
+
+def define_gpus_installed(m: pyo.ConcreteModel, d: ModelData) -> None:
+    def rule(_m, i, r, t):
+        return d.scenario.rack_type(r).gpus_per_rack * m.racks_installed[i, r, t]
+
+    m.gpus_installed = pyo.Expression(sets.rack_indices(d), rule=rule)
+
+
+def define_available_mw(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """available_mw[i,t] = existing MW + block MW x blocks ordered at least lead quarters ago."""
+
+    def rule(_m, i, t):
+        site = d.scenario.site(i)
+        ordered = m.blocks_ordered
+        arrived = [
+            ordered[i, tau] for tau in range(0, t - site.power_lead_time_periods + 1) if (i, tau) in ordered
+        ]
+        return site.existing_mw + site.power_block_mw * pyo.quicksum(arrived)
+
+    m.available_mw = pyo.Expression(sets.site_period_indices(d), rule=rule)
+
+
+def define_cvar(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Rockafellar-Uryasev auxiliaries, only when CVaR is weighted into the objective."""
+    if d.scenario.objective.cvar_weight <= 0:
+        return
+    m.cvar_eta = pyo.Var(domain=pyo.Reals)
+    m.cvar_shortfall = pyo.Var(d.scenario_ids, domain=pyo.NonNegativeReals)

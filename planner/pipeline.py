@@ -1,0 +1,81 @@
+"""Scenario -> verified plan: build, solve, report, verify. No file I/O here.
+
+Anything short of a verified plan ends in `NoPlanError`, in the planner's words, so the CLI
+writes nothing and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from planner.errors import NoPlanError
+from planner.model import build_model
+from planner.plan import Plan, Verification
+from planner.report import build_plan
+from planner.scenario import Scenario
+from planner.solve import Interface, SolveOutcome, solve_model
+from planner.verify import verify_plan
+
+Progress = Callable[[str], None]
+Verifier = Callable[[Scenario, Plan], Verification]
+
+
+def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
+    name = scenario.name
+    if outcome.infeasible:
+        return NoPlanError(
+            f"scenario '{name}': no plan meets every constraint (HiGHS: {outcome.status})",
+            details=[
+                "existing racks may need more power or GPUs than the site caps allow, or a build-rate, "
+                "power-cap or lead-time limit cannot be met",
+                "Fix: check sites[*].existing_racks against existing_mw, power_cap_mw and gpu_cap",
+            ],
+        )
+    if outcome.unbounded:
+        return NoPlanError(
+            f"scenario '{name}': the value can grow without limit (HiGHS: {outcome.status})",
+            details=["Fix: check that every site has a finite power cap, GPU cap and build rate"],
+        )
+    return NoPlanError(
+        f"scenario '{name}': HiGHS found no plan within the limits (HiGHS: {outcome.status})",
+        details=[
+            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
+        ],
+    )
+
+
+def solve_scenario(
+    scenario: Scenario,
+    *,
+    progress: Progress | None = None,
+    interface: Interface | None = None,
+    warm_start: bool = False,
+    verifier: Verifier | None = None,
+) -> Plan:
+    """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
+
+    `warm_start` offers HiGHS the rounded LP relaxation (measured: no gain on our cases, so off);
+    `verifier` replaces `planner.verify.verify_plan` (tests only).
+    """
+    say = progress or (lambda _phase: None)
+    say("building model")
+    start = time.perf_counter()
+    m = build_model(scenario)
+    build_s = time.perf_counter() - start
+    say(f"solving with HiGHS ({interface or scenario.solver.interface})")
+    outcome = solve_model(m, scenario.solver, interface, warm_start=warm_start)
+    if not outcome.has_solution:
+        raise _no_plan_message(scenario, outcome)
+    say("reporting")
+    plan = build_plan(scenario, m, outcome, build_s=build_s)
+    say("verifying")
+    verification = (verifier or verify_plan)(scenario, plan)
+    plan = plan.model_copy(update={"verification": verification})
+    if not verification.passed:
+        raise NoPlanError(
+            f"scenario '{scenario.name}': the solved plan failed independent verification "
+            f"({len(verification.violations)} violation(s)); nothing was written",
+            details=verification.violations[:20],
+        )
+    return plan
