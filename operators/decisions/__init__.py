@@ -1,0 +1,1 @@
+"""Pure decisions: what objects and status a custom resource implies. No I/O here."""

@@ -1,0 +1,38 @@
+"""The deployment bundle: image and namespace set, and RBAC covering exactly what is touched."""
+
+from __future__ import annotations
+
+from operators.bundle import operator_bundle
+from operators.kube import KINDS
+
+
+def _rules() -> list[dict]:
+    role = next(d for d in operator_bundle() if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "dsx-operator")
+    return role["rules"]
+
+
+def test_bundle_sets_image_and_namespace_everywhere() -> None:
+    docs = operator_bundle(image="registry.example/dsx-operator:1.2", namespace="ops")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["metadata"]["namespace"] == "ops"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/dsx-operator:1.2"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["run", "-m", "operators.main"]
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"][0]["namespace"] == "ops"
+    assert [d["kind"] for d in docs[:2]] == ["CustomResourceDefinition", "CustomResourceDefinition"]
+
+
+def test_cluster_role_grants_every_kind_the_operator_calls_and_nothing_cluster_wide() -> None:
+    granted = {
+        (group, resource) for rule in _rules() for group in rule["apiGroups"] for resource in rule["resources"]
+    }
+    for kind, info in KINDS.items():
+        group = "" if info.prefix == "/api/v1" else info.prefix.split("/")[2]
+        assert (group, info.plural) in granted, f"{kind} is touched but not granted"
+    assert all("*" not in rule["verbs"] and "*" not in rule["resources"] for rule in _rules())
+
+
+def test_operator_reads_but_never_writes_pods_or_nodes() -> None:
+    for rule in _rules():
+        if {"pods", "nodes"} & set(rule["resources"]):
+            assert rule["verbs"] == ["list"]

@@ -1,0 +1,314 @@
+"""A Kubernetes API emulator for the operator's lifecycle tests: kmock 0.8 plus what it lacks.
+
+`DsxEmulator` extends `kmock.KubernetesEmulator` (pinned to kmock==0.8: this leans on its
+internals; `test_emulator_contract.py` fails loudly when an upgrade changes them) with the API
+semantics the operator relies on:
+
+- object metadata: uid, resourceVersion (bumped on every write), generation (bumped when the spec
+  changes), creationTimestamp, metadata.namespace from the URL, generateName;
+- core namespaces: `/api/v1/namespaces[/name]` parsed as the `namespaces` resource (stock kmock
+  reads it as a namespace prefix), namespaced creates answer 404 when the namespace does not
+  exist, deleting a namespace deletes what it holds (simplified lifecycle, no Terminating phase);
+- label selectors on lists, and list bodies with `kind`;
+- the status subresource isolated from the main resource;
+- the project's CRDs and the add-on kinds (Kueue, Cluster API, Karpenter) registered.
+
+Not emulated (needs a real cluster): schema validation and pruning, server-side apply, strategic
+merge, admission, RBAC, quota enforcement, garbage collection by owner references, watch resume.
+
+`EmulatorThread` serves it on 127.0.0.1 from its own thread and event loop, so the synchronous
+`kubernetes` client (in tests and in the operator's handler threads) never blocks the server.
+`running_operator(url)` runs the real operator (Kopf, in-process) against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import datetime
+import itertools
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jsonpatch
+import kmock
+import yaml
+from kmock._internal import dicts, enums, parsing, rendering
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "operators" / "manifests" / "crds"
+
+ADDON_KINDS = {
+    "kueue.x-k8s.io/v1beta1/clusterqueues": ("ClusterQueue", False),
+    "kueue.x-k8s.io/v1beta1/localqueues": ("LocalQueue", True),
+    "kueue.x-k8s.io/v1beta1/resourceflavors": ("ResourceFlavor", False),
+    "cluster.x-k8s.io/v1beta1/machinedeployments": ("MachineDeployment", True),
+    "karpenter.sh/v1/nodepools": ("NodePool", False),
+}
+
+_original_parse_path = parsing.parse_path
+
+
+def _parse_path(path: str) -> parsing.ParsedPath:
+    """Stock kmock reads /api/v1/namespaces/<name> as a namespace prefix; it is a resource."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and (
+        len(parts) <= 4 or (len(parts) == 5 and parts[4] in ("status", "finalize"))
+    ):
+        name = parts[3] if len(parts) >= 4 else None
+        sub = parts[4] if len(parts) == 5 else None
+        return parsing.ParsedPath("", "v1", "namespaces", None, name, sub)
+    return _original_parse_path(path)
+
+
+parsing.parse_path = _parse_path
+
+
+def _with_data(request: rendering.Request, data: Any) -> rendering.Request:
+    """Rewrite the body in place: kmock's filters track requests by identity, so no copies."""
+    object.__setattr__(request, "data", data)
+    return request
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _matches(labels: dict[str, str], selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key.rstrip("=")) != value.lstrip("="):
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+@attrs.define(kw_only=True)
+class DsxEmulator(kmock.KubernetesEmulator):
+    _versions: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.resources.load_bundled()
+        for crd_file in sorted(CRD_DIR.glob("*.yaml")):
+            crd = yaml.safe_load(crd_file.read_text())
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                key = f"{spec['group']}/{version['name']}/{spec['names']['plural']}"
+                self.resources[key] = kmock.ResourceInfo(
+                    kind=spec["names"]["kind"],
+                    namespaced=spec["scope"] == "Namespaced",
+                    subresources=set(version.get("subresources", {})),
+                    verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
+                )
+        for key, (kind, namespaced) in ADDON_KINDS.items():
+            self.resources[key] = kmock.ResourceInfo(
+                kind=kind, namespaced=namespaced, verbs={"get", "list", "watch", "create", "patch", "delete"}
+            )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _info(self, resource: Any) -> Any:
+        for known in self.resources:
+            if known == resource:
+                return self.resources[known]
+        return None
+
+    def _has_status(self, resource: Any) -> bool:
+        info = self._info(resource)
+        return info is not None and "status" in set(info.subresources)
+
+    def _current(self, resource: Any, namespace: str | None, name: str) -> dict[str, Any] | None:
+        key = (resource, namespace, name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return copy.deepcopy(self.objects[key].raw)
+
+    def _next_version(self) -> str:
+        return str(next(self._versions))
+
+    # -- request rewriting -----------------------------------------------------------------------
+    def _prepare_create(self, request: rendering.Request) -> rendering.Request:
+        data = copy.deepcopy(request.data or {})
+        meta = data.setdefault("metadata", {})
+        if request.namespace:
+            meta["namespace"] = request.namespace
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        namespace = meta.get("namespace")
+        if namespace and self._current(kmock.resource("v1/namespaces"), None, namespace) is None:
+            raise kmock.KubernetesNotFoundError(
+                reason="NotFound", message=f'namespaces "{namespace}" not found', details={"name": namespace}
+            )
+        meta.update(
+            uid=str(uuid.uuid4()),
+            resourceVersion=self._next_version(),
+            generation=1,
+            creationTimestamp=_now(),
+        )
+        if self._has_status(request.resource):
+            data.pop("status", None)
+        return _with_data(request, data)
+
+    def _prepare_update(self, request: rendering.Request) -> rendering.Request:
+        current = self._current(request.resource, request.namespace, request.name or "")
+        if current is None:
+            return request
+        data = copy.deepcopy(request.data)
+        isolate = self._has_status(request.resource)
+        to_status = request.subresource == "status"
+        if isinstance(data, list):  # JSON patch
+            if isolate:
+                data = [op for op in data if op.get("path", "").startswith("/status") == to_status]
+            try:
+                new = dicts.patch_dict(current, data)
+            except jsonpatch.JsonPatchTestFailed as error:
+                # A failed test op (Kopf tests resourceVersion) is 422 Invalid on a real server.
+                raise kmock.KubernetesError(
+                    status=422, reason="Invalid", message=str(error), details={"causes": []}
+                ) from None
+            extra = [{"op": "replace", "path": "/metadata/resourceVersion", "value": self._next_version()}]
+            if new.get("spec") != current.get("spec"):
+                extra.append(
+                    {"op": "replace", "path": "/metadata/generation", "value": current["metadata"].get("generation", 1) + 1}
+                )
+            return _with_data(request, data + extra)
+        data = dict(data or {})
+        if isolate:
+            data = {"status": data.get("status")} if to_status else {k: v for k, v in data.items() if k != "status"}
+        new = dicts.patch_dict(current, data)
+        meta = dict(data.get("metadata") or {})
+        meta["resourceVersion"] = self._next_version()
+        if new.get("spec") != current.get("spec"):
+            meta["generation"] = current["metadata"].get("generation", 1) + 1
+        data["metadata"] = meta
+        return _with_data(request, data)
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        try:
+            if request.resource is not None and request.action == enums.action.CREATE:
+                request = self._prepare_create(request)
+            elif request.resource is not None and request.action == enums.action.UPDATE:
+                request = self._prepare_update(request)
+        except kmock.KubernetesError as error:
+            return await self._render_error(error)
+        response = await super()._handle(request)
+        if (
+            request.action == enums.action.DELETE
+            and request.resource == kmock.resource("v1/namespaces")
+            and request.name
+        ):
+            await self._delete_namespace_contents(request.name)
+        return response
+
+    async def _delete_namespace_contents(self, namespace: str) -> None:
+        async with self._lock:
+            for (resource, ns, _name), obj in list(self.objects.items()):
+                if ns == namespace and not obj.deleted:
+                    raw = obj.raw
+                    obj.delete()
+                    await self._buses[resource].put({"type": "DELETED", "object": raw})
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        result: dict[str, Any] = await super()._serve_list(request)  # type: ignore[assignment]
+        selector = (request.params or {}).get("labelSelector")
+        if selector:
+            result["items"] = [i for i in result["items"] if _matches(i.get("metadata", {}).get("labels", {}), selector)]
+        info = self._info(request.resource)
+        if info is not None and info.kind:
+            result["kind"] = f"{info.kind}List"
+        result["metadata"] = {"resourceVersion": str(next(self._versions))}
+        return result
+
+
+class EmulatorThread:
+    """Serve a `DsxEmulator` on 127.0.0.1 from a background thread with its own event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.emulator: DsxEmulator | None = None
+        self.url = ""
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="kmock-emulator", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        except BaseException as error:  # surfaced to the test thread
+            self._error = error
+            self._ready.set()
+        finally:
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with DsxEmulator() as emulator, kmock.Server(emulator) as server:
+            self.emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> EmulatorThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def call(self, coro: Any) -> Any:
+        """Run a coroutine on the emulator's loop (e.g. to inspect `emulator.objects` safely)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+
+@contextlib.contextmanager
+def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
+    """Point the operator at the emulator with short intervals (read when operators.main imports)."""
+    saved = {k: os.environ.get(k) for k in ("DSX_OPERATOR_SERVER", "DSX_RECONCILE_INTERVAL_S", "DSX_RETRY_DELAY_S")}
+    os.environ.update(
+        DSX_OPERATOR_SERVER=url, DSX_RECONCILE_INTERVAL_S=str(interval_s), DSX_RETRY_DELAY_S="0.2"
+    )
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def running_operator(url: str, interval_s: float = 0.3) -> Iterator[Any]:
+    """Run the real operator (Kopf, in-process, in its own thread) against the emulator at `url`."""
+    from kopf.testing import KopfRunner
+
+    with operator_env(url, interval_s):
+        import operators.main as handlers
+
+        handlers.INTERVAL_S = interval_s  # the module may have been imported by an earlier test
+        handlers.kube.cache_clear()
+        args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
+        with KopfRunner(args, timeout=30) as runner:
+            yield runner
