@@ -68,7 +68,6 @@ def test_render_to_a_directory_writes_one_numbered_file_per_object(app: typer.Ty
 
 
 def test_render_with_the_operator_puts_its_bundle_first(app: typer.Typer, plan_file: Path) -> None:
-    pytest.importorskip("operators.bundle", reason="operators/bundle.py not written yet")
     result = runner.invoke(app, ["render", str(plan_file), "--site", "batam", "--period", "2026Q4"])
     assert result.exit_code == 0, result.output
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout)]

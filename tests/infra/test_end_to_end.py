@@ -1,22 +1,24 @@
 """End to end: scenario → solve → plan → Pulumi program (mocks) → emulator → operator → cluster state.
 
-The first half (scenario to registered manifests) runs now. The second half applies those
-manifests to the kmock emulator (tests/support/emulator.py) and lets the real operator reconcile
-them; it skips until the operator and its emulator land.
+The second half applies the registered manifests to the API emulator (tests/support/emulator.py)
+and lets the real operator reconcile them into namespaces, quotas and node-pool objects.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-import pytest
+from kubernetes import client as k8s
 
+from operators.bundle import operator_bundle
+from operators.kube import Kube
 from planner.io import parse_scenario, write_plan
+from planner.pipeline import solve_scenario
 from planner.plan import Plan
-from tests.infra.plan_factory import make_plan
 from tests.infra.pulumi_harness import ProgramRun, run_program
+from tests.operator.conftest import wait_for
+from tests.support.emulator import EmulatorThread, running_operator
 
 SCENARIO: dict[str, Any] = {
     "version": 1,
@@ -66,14 +68,8 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-def solved_or_factory_plan() -> tuple[Plan, str, str]:
-    """The solver's plan for SCENARIO when the planner pipeline is complete, else a factory plan."""
-    try:
-        from planner.pipeline import solve_scenario
-
-        importlib.import_module("planner.verify")
-    except ModuleNotFoundError:
-        return make_plan(), "batam", "2026Q4"
+def solved_plan() -> tuple[Plan, str, str]:
+    """The solver's verified plan for SCENARIO."""
     return solve_scenario(parse_scenario(SCENARIO, "e2e")), "alpha", "2027Q1"
 
 
@@ -87,7 +83,7 @@ def program_manifests(plan: Plan, site: str, period: str, tmp_path: Path) -> tup
 
 
 def test_scenario_to_registered_custom_resources(tmp_path: Path) -> None:
-    plan, site, period = solved_or_factory_plan()
+    plan, site, period = solved_plan()
     run, manifests = program_manifests(plan, site, period, tmp_path)
     racks = {k: v for k, v in plan.racks_at(site, period).items() if v > 0}
     pools = [m for m in manifests if m["kind"] == "GpuNodePool"]
@@ -102,26 +98,30 @@ def test_scenario_to_registered_custom_resources(tmp_path: Path) -> None:
 
 
 def test_operator_reconciles_the_registered_resources_into_namespaces_quotas_and_machines(tmp_path: Path) -> None:
-    emulator = pytest.importorskip("tests.support.emulator", reason="pending: tests/support/emulator.py (operator issue) not written yet")
-    pytest.importorskip("operators.bundle", reason="pending: operators/bundle.py (operator issue) not written yet")
-    if not hasattr(emulator, "reconcile_manifests"):
-        pytest.skip("pending: tests/support/emulator.py has no reconcile_manifests(manifests) helper yet")
-    plan, site, period = solved_or_factory_plan()
+    plan, site, period = solved_plan()
     _, manifests = program_manifests(plan, site, period, tmp_path)
-
-    # Agreed hook: apply manifests to a fresh emulator, run the real operator in-process until
-    # idle, return {(apiVersion, kind, namespace, name): object} of the resulting cluster.
-    cluster = emulator.reconcile_manifests(manifests)
-
-    for tenant in (m for m in manifests if m["kind"] == "Tenant"):
-        for namespace in tenant["spec"]["namespaces"]:
-            assert ("v1", "Namespace", "", namespace) in cluster
-            quotas = [o for (av, kind, ns, _), o in cluster.items() if kind == "ResourceQuota" and ns == namespace]
-            assert quotas, f"no ResourceQuota in {namespace}"
-            hard = {k: str(v) for q in quotas for k, v in q["spec"]["hard"].items()}
-            gpus = sum(q["gpus"] for q in tenant["spec"]["gpuQuota"])
-            assert any(k.endswith("nvidia.com/gpu") and v == str(gpus) for k, v in hard.items()), hard
-    for pool in (m for m in manifests if m["kind"] == "GpuNodePool"):
-        machines = [o for (av, kind, _, name), o in cluster.items() if kind == "MachineDeployment" and name == pool["metadata"]["name"]]
-        assert machines, f"no MachineDeployment for {pool['metadata']['name']}"
-        assert machines[0]["spec"]["replicas"] == pool["spec"]["racks"] * pool["spec"]["nodesPerRack"]
+    with EmulatorThread() as emulator:
+        configuration = k8s.Configuration()
+        configuration.host = emulator.url
+        kube = Kube(k8s.ApiClient(configuration))
+        # What the operator bundle installs first: its namespace (home of the MachineDeployments).
+        namespace = next(d for d in operator_bundle() if d["kind"] == "Namespace")
+        kube.create(namespace)
+        for manifest in manifests:
+            kube.create(manifest)
+        with running_operator(emulator.url):
+            for tenant in (m for m in manifests if m["kind"] == "Tenant"):
+                gpus = int(sum(q["gpus"] for q in tenant["spec"]["gpuQuota"]))  # mocks carry numbers as floats
+                for ns in tenant["spec"]["namespaces"]:
+                    quota = wait_for(lambda ns=ns: kube.get("ResourceQuota", "dsx-quota", ns), what=f"quota in {ns}")
+                    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == str(gpus)
+                    labels = kube.get("Namespace", ns)["metadata"]["labels"]
+                    assert labels["dsx.ai/tenant"] == tenant["metadata"]["name"]
+                    assert labels["dsx.ai/site"] == site
+            for pool in (m for m in manifests if m["kind"] == "GpuNodePool"):
+                name = pool["metadata"]["name"]
+                machines = wait_for(
+                    lambda name=name: kube.get("MachineDeployment", name, namespace["metadata"]["name"]),
+                    what=f"MachineDeployment {name}",
+                )
+                assert machines["spec"]["replicas"] == int(pool["spec"]["racks"] * pool["spec"]["nodesPerRack"])
