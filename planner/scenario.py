@@ -233,8 +233,9 @@ class Scenario(_Strict):
         return tenant.allowed_jurisdictions is None or site.jurisdiction in tenant.allowed_jurisdictions
 
     def content_hash(self) -> str:
-        """Stable hash of the validated content: plans record it to prove what they were solved from."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the planning case: plans record it to prove what they were solved from."""
+        # Solver options change how hard HiGHS tries, not what is planned: left out of the hash.
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @model_validator(mode="after")

@@ -130,3 +130,9 @@ def test_quarter_labels_roll_over_the_year() -> None:
     factors = scenario.periods.discount_factors()
     assert factors[0] == 1.0
     assert factors[4] == pytest.approx(1 / 1.10)
+
+
+def test_content_hash_ignores_solver_options(base: dict) -> None:
+    a = parse_scenario(copy.deepcopy(base), "a")
+    base["solver"] = {"time_limit_s": 5, "mip_rel_gap": 0.05}
+    assert parse_scenario(base, "b").content_hash() == a.content_hash()
