@@ -1,478 +1,838 @@
 """Independent verification of a plan against its scenario (docs/model.md).
 
-This module shares no code with the optimisation model: it reads only the scenario and the plan's
-own decisions, recomputes every derived quantity and money figure by plain arithmetic, checks
-every constraint, and compares the plan's reported figures with the recomputed ones. A plan that
-fails is never written as a success.
+This module shares no code with the optimisation model (`planner/model/`, `planner/report.py`):
+it reads only the scenario and the plan's own decisions (racks, power, quotas, served, unserved),
+recomputes every derived quantity and money figure by plain array arithmetic, checks every
+constraint of docs/model.md, and compares the plan's reported figures with the recomputed ones.
+A plan that fails is never written as a success.
+
+Tolerances: a constraint `lhs <= rhs` holds when lhs - rhs <= max(1e-6 * max(|lhs|, |rhs|), abs),
+with abs = 1e-3 on GPU-hours, GPUs and MW; money agrees when |reported - recomputed| <=
+max(1e-6 * max(|reported|, |recomputed|), US$1).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from planner.plan import Plan, Verification
 from planner.scenario import Scenario
 
 REL_TOL = 1e-6
-ABS_TOL_QUANTITY = 1e-3  # GPU-hours, GPUs, MW
+ABS_TOL_QUANTITY = 1e-3  # GPU-hours, GPUs, MW, racks
 ABS_TOL_USD = 1.0
+EXACT_TOL = 1e-9  # inputs copied from the scenario (probabilities, discount factors, hours)
 MAX_MESSAGES = 50
 
 
+# ---------------------------------------------------------------------------------------------
+# Tolerances and the violation log
+
+
+def _tol(a: np.ndarray | float, b: np.ndarray | float, abs_tol: float) -> np.ndarray | float:
+    return np.maximum(REL_TOL * np.maximum(np.abs(a), np.abs(b)), abs_tol)
+
+
 def _close(a: float, b: float, abs_tol: float) -> bool:
-    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), abs_tol)
+    """Equal within max(1e-6 relative, abs_tol)."""
+    return bool(abs(a - b) <= _tol(a, b, abs_tol))
 
 
-def _over(lhs: float, rhs: float, abs_tol: float = ABS_TOL_QUANTITY) -> bool:
-    """True when lhs <= rhs is violated beyond tolerance."""
-    return lhs - rhs > max(REL_TOL * max(abs(lhs), abs(rhs)), abs_tol)
+def _exceeds(lhs: np.ndarray, rhs: np.ndarray, abs_tol: float = ABS_TOL_QUANTITY) -> np.ndarray:
+    """Element-wise: `lhs <= rhs` is violated beyond tolerance (NaN counts as violated)."""
+    return ~(lhs - rhs <= _tol(lhs, rhs, abs_tol))
 
 
 @dataclass
-class _Report:
+class _Log:
+    """Counts checks and violations; formats at most MAX_MESSAGES messages (plans can be huge)."""
+
     checks_run: int = 0
-    violations: list[str] = field(default_factory=list)
+    failures: int = 0
+    messages: list[str] = field(default_factory=list)
 
-    def check(self, ok: bool, message: str) -> None:
+    def ran(self, count: int) -> None:
+        self.checks_run += count
+
+    def fail(self, message: str) -> None:
+        self.failures += 1
+        self.say(message)
+
+    def ok(self, condition: bool) -> bool:
+        """Count one check; return the condition so the caller formats a message only on failure."""
         self.checks_run += 1
-        if not ok:
-            self.violations.append(message)
+        if not condition:
+            self.failures += 1
+        return condition
+
+    def say(self, message: str) -> None:
+        if len(self.messages) < MAX_MESSAGES:
+            self.messages.append(message)
+
+    def check_array(self, failed: np.ndarray, describe: Callable[[tuple[int, ...]], str]) -> None:
+        """One check per element of `failed`; `describe(index)` is called only for shown failures."""
+        self.checks_run += int(failed.size)
+        where = np.argwhere(failed)
+        self.failures += len(where)
+        for index in where[: max(0, MAX_MESSAGES - len(self.messages))]:
+            self.messages.append(describe(tuple(int(x) for x in index)))
+
+    def result(self) -> list[str]:
+        hidden = self.failures - len(self.messages)
+        return [*self.messages, f"and {hidden} more"] if hidden > 0 else list(self.messages)
 
 
-@dataclass
-class _Recomputed:
-    """Quantities derived from the plan's decisions, keyed by ids and period index."""
-
-    racks_built: dict[tuple[str, str, int], float]
-    racks_installed: dict[tuple[str, str, int], float]
-    available_mw: dict[tuple[str, int], float]
-    served: dict[tuple[str, str, str, int, str], float]
-    unserved: dict[tuple[str, int, str], float]
-    quota: dict[tuple[str, str, str, int], float]
-
-
-def _site_racks(scenario: Scenario) -> dict[str, list[str]]:
-    return {
-        s.id: [r.id for r in scenario.rack_types if s.rack_types is None or r.id in s.rack_types]
-        for s in scenario.sites
-    }
-
-
-def _may_use(scenario: Scenario, tenant_id: str, site_id: str) -> bool:
-    allowed = scenario.tenant(tenant_id).allowed_jurisdictions
-    return allowed is None or scenario.site(site_id).jurisdiction in allowed
-
-
-def check_identity(scenario: Scenario, plan: Plan, report: _Report) -> None:
-    """The plan must be of this scenario: same hash, horizon, ids and probabilities."""
-    report.check(
-        plan.scenario_hash == scenario.content_hash(),
-        f"scenario_hash: plan was solved from {plan.scenario_hash[:19]}…, "
-        f"this scenario is {scenario.content_hash()[:19]}…",
-    )
-    report.check(plan.periods == scenario.periods.labels(), "periods: plan's quarters differ from the scenario's")
-    report.check(
-        _close(plan.hours_per_period, scenario.periods.hours_per_period, 1e-9),
-        f"hours_per_period: {plan.hours_per_period} != {scenario.periods.hours_per_period}",
-    )
-    factors = scenario.periods.discount_factors()
-    report.check(
-        len(plan.discount_factors) == len(factors)
-        and all(_close(a, b, 1e-12) for a, b in zip(plan.discount_factors, factors, strict=True)),
-        "discount_factors: plan's discount factors differ from the scenario's rate",
-    )
-    report.check({s.id for s in plan.sites} == {s.id for s in scenario.sites}, "sites: ids differ")
-    report.check(
-        {r.id for r in plan.rack_types} == {r.id for r in scenario.rack_types}, "rack_types: ids differ"
-    )
-    report.check({t.id for t in plan.tenants} == {t.id for t in scenario.tenants}, "tenants: ids differ")
-    probabilities = {c.id: c.probability for c in scenario.scenarios}
-    report.check(
-        plan.scenario_probabilities.keys() == probabilities.keys()
-        and all(_close(plan.scenario_probabilities[k], v, 1e-12) for k, v in probabilities.items()),
-        "scenario_probabilities: differ from the scenario file",
-    )
-    report.check(
-        plan.perspective == scenario.objective.perspective
-        and _close(plan.cvar_weight, scenario.objective.cvar_weight, 1e-12),
-        "objective: plan's perspective or cvar_weight differs from the scenario's",
-    )
-
-
-def recompute_first_stage(scenario: Scenario, plan: Plan, report: _Report) -> _Recomputed:
-    """Check first-stage records and derive installed racks and energised MW from them."""
-    n = scenario.periods.count_quarters
-    index = {label: t for t, label in enumerate(scenario.periods.labels())}
-    site_racks = _site_racks(scenario)
-    tenants = {t.id for t in scenario.tenants}
-    scenarios = {c.id for c in scenario.scenarios}
-
-    built: dict[tuple[str, str, int], float] = defaultdict(float)
-    for rec in plan.racks:
-        ok = rec.site in site_racks and rec.rack_type in site_racks[rec.site] and rec.period in index
-        report.check(ok, f"racks {rec.site}/{rec.rack_type} {rec.period}: unknown or disallowed site, rack type or quarter")
-        if not ok:
-            continue
-        report.check(
-            rec.racks_built >= 0 and float(rec.racks_built).is_integer(),
-            f"integrality {rec.site}/{rec.rack_type} {rec.period}: racks_built = {rec.racks_built} "
-            "must be a whole number ≥ 0",
-        )
-        built[(rec.site, rec.rack_type, index[rec.period])] += rec.racks_built
-
-    installed: dict[tuple[str, str, int], float] = {}
-    for site in scenario.sites:
-        for rack_id in site_racks[site.id]:
-            life = scenario.rack_type(rack_id).lifetime_periods
-            existing = site.existing_racks.get(rack_id, 0)
-            for t in range(n):
-                window = sum(built.get((site.id, rack_id, tau), 0.0) for tau in range(max(0, t - life + 1), t + 1))
-                installed[(site.id, rack_id, t)] = existing + window
-
-    ordered: dict[tuple[str, int], float] = defaultdict(float)
-    for rec in plan.power:
-        site_ok = rec.site in site_racks and rec.period in index
-        report.check(site_ok, f"power {rec.site} {rec.period}: unknown site or quarter")
-        if not site_ok:
-            continue
-        t = index[rec.period]
-        site = scenario.site(rec.site)
-        report.check(
-            rec.blocks_ordered >= 0 and float(rec.blocks_ordered).is_integer(),
-            f"integrality {rec.site} {rec.period}: blocks_ordered = {rec.blocks_ordered} must be a whole number ≥ 0",
-        )
-        report.check(
-            rec.blocks_ordered == 0 or t + site.power_lead_time_periods <= n - 1,
-            f"block_timing {rec.site} {rec.period}: {rec.blocks_ordered} block(s) ordered that cannot arrive "
-            f"within the horizon (lead time {site.power_lead_time_periods} quarters)",
-        )
-        ordered[(rec.site, t)] += rec.blocks_ordered
-
-    available: dict[tuple[str, int], float] = {}
-    for site in scenario.sites:
-        for t in range(n):
-            arrived = sum(ordered.get((site.id, tau), 0.0) for tau in range(0, t - site.power_lead_time_periods + 1))
-            available[(site.id, t)] = site.existing_mw + site.power_block_mw * arrived
-
-    quota: dict[tuple[str, str, str, int], float] = defaultdict(float)
-    for rec in plan.quotas:
-        ok = (
-            rec.tenant in tenants
-            and rec.site in site_racks
-            and rec.rack_type in site_racks[rec.site]
-            and rec.period in index
-        )
-        report.check(ok, f"quota {rec.tenant}@{rec.site}/{rec.rack_type} {rec.period}: unknown reference")
-        if not ok:
-            continue
-        report.check(
-            rec.quota_gpus >= -ABS_TOL_QUANTITY,
-            f"quota {rec.tenant}@{rec.site}/{rec.rack_type} {rec.period}: negative quota {rec.quota_gpus}",
-        )
-        report.check(
-            rec.quota_gpus <= ABS_TOL_QUANTITY or _may_use(scenario, rec.tenant, rec.site),
-            f"jurisdiction {rec.tenant}@{rec.site} {rec.period}: quota of {rec.quota_gpus:.1f} GPUs at a site in "
-            f"{scenario.site(rec.site).jurisdiction}, outside the tenant's allowed jurisdictions",
-        )
-        quota[(rec.tenant, rec.site, rec.rack_type, index[rec.period])] += rec.quota_gpus
-
-    served: dict[tuple[str, str, str, int, str], float] = defaultdict(float)
-    for rec in plan.served:
-        ok = (
-            rec.scenario in scenarios
-            and rec.tenant in tenants
-            and rec.site in site_racks
-            and rec.rack_type in site_racks[rec.site]
-            and rec.period in index
-        )
-        report.check(ok, f"served {rec.tenant}@{rec.site}/{rec.rack_type} {rec.period} [{rec.scenario}]: unknown reference")
-        if not ok:
-            continue
-        report.check(
-            rec.served_gpu_hours >= -ABS_TOL_QUANTITY,
-            f"served {rec.tenant}@{rec.site} {rec.period} [{rec.scenario}]: negative GPU-hours {rec.served_gpu_hours}",
-        )
-        report.check(
-            rec.served_gpu_hours <= ABS_TOL_QUANTITY or _may_use(scenario, rec.tenant, rec.site),
-            f"jurisdiction {rec.tenant}@{rec.site} {rec.period} [{rec.scenario}]: {rec.served_gpu_hours:,.0f} "
-            f"GPU-hours served in {scenario.site(rec.site).jurisdiction}, outside the tenant's allowed jurisdictions",
-        )
-        served[(rec.tenant, rec.site, rec.rack_type, index[rec.period], rec.scenario)] += rec.served_gpu_hours
-
-    unserved: dict[tuple[str, int, str], float] = defaultdict(float)
-    for rec in plan.unserved:
-        ok = rec.tenant in tenants and rec.period in index and rec.scenario in scenarios
-        report.check(ok, f"unserved {rec.tenant} {rec.period} [{rec.scenario}]: unknown reference")
-        if not ok:
-            continue
-        report.check(
-            rec.unserved_gpu_hours >= -ABS_TOL_QUANTITY,
-            f"unserved {rec.tenant} {rec.period} [{rec.scenario}]: negative GPU-hours {rec.unserved_gpu_hours}",
-        )
-        unserved[(rec.tenant, index[rec.period], rec.scenario)] += rec.unserved_gpu_hours
-
-    return _Recomputed(built, installed, available, served, unserved, quota)
-
-
-def check_reported_first_stage(scenario: Scenario, plan: Plan, derived: _Recomputed, report: _Report) -> None:
-    """The plan's reported installed racks, GPUs, nodes, MW must follow from its decisions."""
-    index = {label: t for t, label in enumerate(scenario.periods.labels())}
-    for rec in plan.racks:
-        key = (rec.site, rec.rack_type, index.get(rec.period, -1))
-        if key not in derived.racks_installed:
-            continue
-        rack = scenario.rack_type(rec.rack_type)
-        n_racks = derived.racks_installed[key]
-        report.check(
-            _close(rec.racks_installed, n_racks, ABS_TOL_QUANTITY)
-            and _close(rec.gpus_installed, n_racks * rack.gpus_per_rack, ABS_TOL_QUANTITY)
-            and _close(rec.nodes_installed, n_racks * rack.nodes_per_rack, ABS_TOL_QUANTITY),
-            f"reported_racks {rec.site}/{rec.rack_type} {rec.period}: plan says {rec.racks_installed} racks "
-            f"({rec.gpus_installed} GPUs, {rec.nodes_installed} nodes), decisions give {n_racks:g} racks",
-        )
-    for rec in plan.power:
-        t = index.get(rec.period)
-        if t is None or (rec.site, t) not in derived.available_mw:
-            continue
-        report.check(
-            _close(rec.available_mw, derived.available_mw[(rec.site, t)], ABS_TOL_QUANTITY),
-            f"reported_power {rec.site} {rec.period}: plan says {rec.available_mw:.3f} MW available, "
-            f"blocks give {derived.available_mw[(rec.site, t)]:.3f} MW",
-        )
-        report.check(
-            _close(rec.it_load_mw, _it_load_mw(scenario, derived, rec.site, t), ABS_TOL_QUANTITY),
-            f"reported_power {rec.site} {rec.period}: plan says IT load {rec.it_load_mw:.3f} MW, "
-            f"racks give {_it_load_mw(scenario, derived, rec.site, t):.3f} MW",
-        )
-
-
-def _it_load_mw(scenario: Scenario, derived: _Recomputed, site_id: str, t: int) -> float:
-    site = scenario.site(site_id)
-    return sum(
-        derived.racks_installed[(site_id, r, t)] * scenario.rack_type(r).kw_per_rack / 1000.0 * site.pue
-        for r in _site_racks(scenario)[site_id]
-    )
-
-
-def _gpus(scenario: Scenario, derived: _Recomputed, site_id: str, rack_id: str, t: int) -> float:
-    return derived.racks_installed[(site_id, rack_id, t)] * scenario.rack_type(rack_id).gpus_per_rack
-
-
-def check_first_stage_constraints(scenario: Scenario, derived: _Recomputed, report: _Report) -> None:
-    """power_fits, power_cap, gpu_cap, build_rate, block_rate, quota_fits."""
-    labels = scenario.periods.labels()
-    site_racks = _site_racks(scenario)
-    built_per_site: dict[tuple[str, int], float] = defaultdict(float)
-    for (site_id, _r, t), count in derived.racks_built.items():
-        built_per_site[(site_id, t)] += count
-    quota_per_pool: dict[tuple[str, str, int], float] = defaultdict(float)
-    for (_k, i, r, t), q in derived.quota.items():
-        quota_per_pool[(i, r, t)] += q
-    for site in scenario.sites:
-        for t, label in enumerate(labels):
-            need = _it_load_mw(scenario, derived, site.id, t)
-            have = derived.available_mw[(site.id, t)]
-            report.check(
-                not _over(need, have),
-                f"power_fits {site.id} {label}: racks need {need:.1f} MW but {have:.1f} MW is available "
-                f"(excess {need - have:.1f} MW)",
-            )
-            report.check(
-                not _over(have, site.power_cap_mw),
-                f"power_cap {site.id} {label}: {have:.1f} MW energised exceeds the cap of {site.power_cap_mw:.1f} MW",
-            )
-            gpus = sum(_gpus(scenario, derived, site.id, r, t) for r in site_racks[site.id])
-            report.check(
-                not _over(gpus, site.gpu_cap),
-                f"gpu_cap {site.id} {label}: {gpus:,.0f} GPUs installed exceed the cap of {site.gpu_cap:,}",
-            )
-            built = built_per_site[(site.id, t)]
-            report.check(
-                not _over(built, site.max_racks_built_per_period),
-                f"build_rate {site.id} {label}: {built:g} racks built exceed the limit of "
-                f"{site.max_racks_built_per_period} per quarter",
-            )
-            for r in site_racks[site.id]:
-                granted = quota_per_pool.get((site.id, r, t), 0.0)
-                pool = _gpus(scenario, derived, site.id, r, t)
-                report.check(
-                    not _over(granted, pool),
-                    f"quota_fits {site.id}/{r} {label}: tenant quotas total {granted:,.1f} GPUs but the pool has "
-                    f"{pool:,.0f} (overcommit {granted - pool:,.1f})",
-                )
-
-
-def check_block_rate(scenario: Scenario, plan: Plan, report: _Report) -> None:
-    for rec in plan.power:
-        if rec.site not in {s.id for s in scenario.sites}:
-            continue
-        limit = scenario.site(rec.site).max_power_blocks_per_period
-        report.check(
-            not _over(rec.blocks_ordered, limit),
-            f"block_rate {rec.site} {rec.period}: {rec.blocks_ordered} blocks ordered exceed the limit of {limit} per quarter",
-        )
-
-
-def check_second_stage_constraints(scenario: Scenario, derived: _Recomputed, report: _Report) -> None:
-    """serve_within_capacity, serve_within_quota, demand_balance, per scenario."""
-    h = scenario.periods.hours_per_period
-    labels = scenario.periods.labels()
-    per_pool: dict[tuple[str, str, int, str], float] = defaultdict(float)
-    per_tenant: dict[tuple[str, int, str], float] = defaultdict(float)
-    for (k, i, r, t, s), gh in derived.served.items():
-        per_pool[(i, r, t, s)] += gh
-        per_tenant[(k, t, s)] += gh
-        q = derived.quota.get((k, i, r, t), 0.0)
-        report.check(
-            not _over(gh, h * q),
-            f"serve_within_quota {k}@{i}/{r} {labels[t]} [{s}]: {gh:,.0f} GPU-hours served but the quota of "
-            f"{q:,.1f} GPUs allows {h * q:,.0f}",
-        )
-    for (i, r, t, s), gh in per_pool.items():
-        cap = h * _gpus(scenario, derived, i, r, t)
-        report.check(
-            not _over(gh, cap),
-            f"serve_within_capacity {i}/{r} {labels[t]} [{s}]: {gh:,.0f} GPU-hours served but {cap:,.0f} installed",
-        )
-    for tenant in scenario.tenants:
-        for case in scenario.scenarios:
-            for t, label in enumerate(labels):
-                demand = h * tenant.demand_gpus[case.id][t]
-                got = per_tenant.get((tenant.id, t, case.id), 0.0) + derived.unserved.get((tenant.id, t, case.id), 0.0)
-                report.check(
-                    _close(got, demand, ABS_TOL_QUANTITY),
-                    f"demand_balance {tenant.id} {label} [{case.id}]: served + unserved = {got:,.0f} GPU-hours, "
-                    f"demand is {demand:,.0f}",
-                )
+# ---------------------------------------------------------------------------------------------
+# The scenario as arrays
 
 
 @dataclass(frozen=True)
-class Money:
-    """One scenario's undiscounted sums and discounted values (US$)."""
+class _Data:
+    """The scenario's inputs as index maps and arrays: sites i, rack types r, quarters t, tenants k,
+    scenarios s (each in scenario-file order)."""
 
-    cloud: float
-    guarantor: float
-    rev: float
-    bb: float
-    rs: float
-    cl: float
-    served: float
-    unserved: float
+    labels: list[str]
+    t_of: dict[str, int]
+    sites: list[str]
+    racks: list[str]
+    tenants: list[str]
+    cases: list[str]
+    i_of: dict[str, int]
+    r_of: dict[str, int]
+    k_of: dict[str, int]
+    s_of: dict[str, int]
+    jurisdiction: list[str]
+    allowed: np.ndarray  # [I, R] rack type allowed at site
+    may_use: np.ndarray  # [K, I] tenant may be served at site
+    h: float
+    discount: np.ndarray  # [T]
+    prob: np.ndarray  # [S]
+    gpus_per_rack: np.ndarray  # [R]
+    nodes_per_rack: np.ndarray
+    kw_per_rack: np.ndarray
+    capex: np.ndarray
+    lifetime: np.ndarray
+    opex: np.ndarray
+    pue: np.ndarray  # [I]
+    existing_mw: np.ndarray
+    block_mw: np.ndarray
+    lead: np.ndarray
+    cap_mw: np.ndarray
+    gpu_cap: np.ndarray
+    max_built: np.ndarray
+    max_blocks: np.ndarray
+    power_price: np.ndarray
+    power_capex: np.ndarray
+    power_life: np.ndarray
+    existing_racks: np.ndarray  # [I, R]
+    price: np.ndarray  # [K]
+    demand: np.ndarray  # [K, T, S] average GPUs
+    credit_loss_rate: np.ndarray  # [K, S] token_credit_share * (1 - repayment share)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return len(self.sites), len(self.racks), len(self.labels), len(self.tenants), len(self.cases)
 
 
-def recompute_money(scenario: Scenario, derived: _Recomputed) -> tuple[dict[str, Money], dict]:
-    """Per-scenario values and per-site-quarter expectations, straight from docs/model.md."""
-    terms = scenario.terms
+def scenario_arrays(scenario: Scenario) -> _Data:
+    """Index maps and arrays of the scenario, so every check below is a lookup or a vector op."""
+    labels = scenario.periods.labels()
+    sites, racks, tenants = scenario.sites, scenario.rack_types, scenario.tenants
+    cases = [c.id for c in scenario.scenarios]
+    rack_ids = [r.id for r in racks]
+    allowed = np.array(
+        [[s.rack_types is None or r in s.rack_types for r in rack_ids] for s in sites], dtype=bool
+    )
+    may_use = np.array(
+        [
+            [k.allowed_jurisdictions is None or s.jurisdiction in k.allowed_jurisdictions for s in sites]
+            for k in tenants
+        ],
+        dtype=bool,
+    )
+    demand = np.array(
+        [[[k.demand_gpus[c][t] for c in cases] for t in range(len(labels))] for k in tenants], dtype=float
+    )
+    credit = np.array([[k.token_credit_share * (1.0 - k.repayment_share(c)) for c in cases] for k in tenants])
+
+    def per_site(name: str) -> np.ndarray:
+        return np.array([float(getattr(s, name)) for s in sites])
+
+    def per_rack(name: str) -> np.ndarray:
+        return np.array([float(getattr(r, name)) for r in racks])
+
+    return _Data(
+        labels=labels,
+        t_of={label: t for t, label in enumerate(labels)},
+        sites=[s.id for s in sites],
+        racks=rack_ids,
+        tenants=[k.id for k in tenants],
+        cases=cases,
+        i_of={s.id: i for i, s in enumerate(sites)},
+        r_of={r: j for j, r in enumerate(rack_ids)},
+        k_of={k.id: j for j, k in enumerate(tenants)},
+        s_of={c: j for j, c in enumerate(cases)},
+        jurisdiction=[s.jurisdiction for s in sites],
+        allowed=allowed,
+        may_use=may_use,
+        h=scenario.periods.hours_per_period,
+        discount=np.array(scenario.periods.discount_factors()),
+        prob=np.array([c.probability for c in scenario.scenarios]),
+        gpus_per_rack=per_rack("gpus_per_rack"),
+        nodes_per_rack=per_rack("nodes_per_rack"),
+        kw_per_rack=per_rack("kw_per_rack"),
+        capex=per_rack("capex_usd"),
+        lifetime=per_rack("lifetime_periods"),
+        opex=per_rack("opex_usd_per_rack_period"),
+        pue=per_site("pue"),
+        existing_mw=per_site("existing_mw"),
+        block_mw=per_site("power_block_mw"),
+        lead=np.array([s.power_lead_time_periods for s in sites], dtype=int),
+        cap_mw=per_site("power_cap_mw"),
+        gpu_cap=per_site("gpu_cap"),
+        max_built=per_site("max_racks_built_per_period"),
+        max_blocks=per_site("max_power_blocks_per_period"),
+        power_price=per_site("power_price_usd_per_mwh"),
+        power_capex=per_site("power_capex_usd_per_mw"),
+        power_life=per_site("power_asset_lifetime_periods"),
+        existing_racks=np.array([[float(s.existing_racks.get(r, 0)) for r in rack_ids] for s in sites]),
+        price=np.array([k.price_usd_per_gpu_hour for k in tenants]),
+        demand=demand.reshape(len(tenants), len(labels), len(cases)),
+        credit_loss_rate=credit.reshape(len(tenants), len(cases)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity: is this plan a plan of this scenario?
+
+
+def check_identity(scenario: Scenario, plan: Plan, log: _Log) -> None:
+    """Hash, horizon, hours, discounting, probabilities and objective must be the scenario's own:
+    figures recomputed from another scenario's inputs would prove nothing."""
+    expected_hash = scenario.content_hash()
+    if not log.ok(plan.scenario_hash == expected_hash):
+        log.say(
+            f"scenario_hash: the plan was solved from {plan.scenario_hash}, "
+            f"but this scenario is {expected_hash}"
+        )
+    if not log.ok(plan.scenario_name == scenario.name):
+        log.say(f"scenario_name: the plan says '{plan.scenario_name}', the scenario is '{scenario.name}'")
+    labels = scenario.periods.labels()
+    if not log.ok(plan.periods == labels):
+        log.say(f"periods: the plan covers {_span(plan.periods)}, the scenario {_span(labels)}")
     h = scenario.periods.hours_per_period
-    d = scenario.periods.discount_factors()
-    n = scenario.periods.count_quarters
-    site_racks = _site_racks(scenario)
-    prob = {c.id: c.probability for c in scenario.scenarios}
+    if not log.ok(_close(plan.hours_per_period, h, EXACT_TOL)):
+        log.say(f"hours_per_period: the plan uses {plan.hours_per_period} h, the scenario {h} h")
+    factors = scenario.periods.discount_factors()
+    if not log.ok(
+        len(plan.discount_factors) == len(factors)
+        and all(_close(a, b, EXACT_TOL) for a, b in zip(plan.discount_factors, factors, strict=True))
+    ):
+        log.say(
+            "discount_factors: the plan's factors do not follow from discount_rate_annual = "
+            f"{scenario.periods.discount_rate_annual}"
+        )
+    probabilities = {c.id: c.probability for c in scenario.scenarios}
+    if not log.ok(
+        plan.scenario_probabilities.keys() == probabilities.keys()
+        and all(_close(plan.scenario_probabilities[s], p, EXACT_TOL) for s, p in probabilities.items())
+    ):
+        log.say(
+            f"scenario_probabilities: the plan has {plan.scenario_probabilities}, the scenario {probabilities}"
+        )
+    objective = scenario.objective
+    if not log.ok(plan.perspective == objective.perspective):
+        log.say(
+            f"perspective: the plan maximises the {plan.perspective} value, the scenario asks for "
+            f"the {objective.perspective} value"
+        )
+    if not log.ok(_close(plan.cvar_weight, objective.cvar_weight, EXACT_TOL)):
+        log.say(f"cvar_weight: the plan uses {plan.cvar_weight}, the scenario {objective.cvar_weight}")
 
-    # Scenario-independent per-quarter costs and guarantor margin.
-    fixed_cost = [0.0] * n
-    margin = [0.0] * n
-    for site in scenario.sites:
-        for t in range(n):
-            fixed_cost[t] += (
-                site.power_capex_usd_per_mw
-                * (derived.available_mw[(site.id, t)] - site.existing_mw)
-                / site.power_asset_lifetime_periods
+
+def check_catalogue(scenario: Scenario, plan: Plan, log: _Log) -> None:
+    """The sites, rack types and tenants the plan repeats for provisioning must be the scenario's:
+    infra/ sizes node pools and tenants from these copies, not from the scenario."""
+    sites = {s.id: s for s in scenario.sites}
+    if not log.ok([s.id for s in plan.sites] == list(sites)):
+        log.say(f"sites: the plan lists {[s.id for s in plan.sites]}, the scenario {list(sites)}")
+    for info in plan.sites:
+        site = sites.get(info.id)
+        if site is None:
+            continue
+        got = (info.jurisdiction, info.power_cap_mw, info.pue, info.gpu_cap)
+        want = (site.jurisdiction, site.power_cap_mw, site.pue, site.gpu_cap)
+        if not log.ok(got == want):
+            log.say(
+                f"sites {info.id}: the plan copies (jurisdiction, cap MW, PUE, GPU cap) "
+                f"as {got}, the scenario has {want}"
             )
-            for r in site_racks[site.id]:
-                rack = scenario.rack_type(r)
-                n_racks = derived.racks_installed[(site.id, r, t)]
-                new = n_racks - site.existing_racks.get(r, 0)
-                fixed_cost[t] += rack.capex_usd / rack.lifetime_periods * new + rack.opex_usd_per_rack_period * n_racks
-                margin[t] += (
-                    terms.guarantor_hardware_margin * rack.capex_usd * derived.racks_built.get((site.id, r, t), 0.0)
-                )
-
-    served_pool: dict[tuple[str, str, int, str], float] = defaultdict(float)
-    rev_site: dict[tuple[str, int, str], float] = defaultdict(float)
-    rev = defaultdict(float)  # (t, s)
-    cl = defaultdict(float)
-    energy = defaultdict(float)
-    for (k, i, r, t, s), gh in derived.served.items():
-        tenant = scenario.tenant(k)
-        site = scenario.site(i)
-        rack = scenario.rack_type(r)
-        money = tenant.price_usd_per_gpu_hour * gh
-        rev[(t, s)] += money
-        rev_site[(i, t, s)] += money
-        cl[(t, s)] += tenant.token_credit_share * (1.0 - tenant.repayment_share(s)) * money
-        energy[(t, s)] += site.power_price_usd_per_mwh * site.pue * rack.kw_per_rack / 1000.0 / rack.gpus_per_rack * gh
-        served_pool[(i, r, t, s)] += gh
-
-    buyback_gh: dict[tuple[str, str, int, str], float] = {}
-    buyback_ts: dict[tuple[int, str], float] = defaultdict(float)
-    for site in scenario.sites:
-        for r in site_racks[site.id]:
-            for t in range(n):
-                cap = h * _gpus(scenario, derived, site.id, r, t)
-                for s in prob:
-                    gh = terms.buyback_share * (cap - served_pool.get((site.id, r, t, s), 0.0))
-                    buyback_gh[(site.id, r, t, s)] = gh
-                    buyback_ts[(t, s)] += gh
-
-    served_by_s: dict[str, float] = defaultdict(float)
-    for (_k, _i, _r, _t, ss), v in derived.served.items():
-        served_by_s[ss] += v
-    unserved_by_s: dict[str, float] = defaultdict(float)
-    for (_k, _t, ss), v in derived.unserved.items():
-        unserved_by_s[ss] += v
-    outcomes: dict[str, Money] = {}
-    for s in prob:
-        cloud = guarantor = rev_sum = bb_sum = rs_sum = cl_sum = 0.0
-        for t in range(n):
-            bb = terms.buyback_price_usd_per_gpu_hour * buyback_ts[(t, s)]
-            rs = terms.revenue_share * rev[(t, s)]
-            cloud += d[t] * (rev[(t, s)] - rs + bb - energy[(t, s)] - fixed_cost[t])
-            guarantor += d[t] * (margin[t] + rs - bb - cl[(t, s)])
-            rev_sum += rev[(t, s)]
-            bb_sum += bb
-            rs_sum += rs
-            cl_sum += cl[(t, s)]
-        served = served_by_s[s]
-        unserved = unserved_by_s[s]
-        outcomes[s] = Money(cloud, guarantor, rev_sum, bb_sum, rs_sum, cl_sum, served, unserved)
-
-    site_period: dict[tuple[str, int], dict[str, float]] = {}
-    for site in scenario.sites:
-        for t in range(n):
-            gpus = sum(_gpus(scenario, derived, site.id, r, t) for r in site_racks[site.id])
-            exp_served = sum(
-                prob[s] * served_pool.get((site.id, r, t, s), 0.0) for r in site_racks[site.id] for s in prob
+    racks = {r.id: r for r in scenario.rack_types}
+    if not log.ok([r.id for r in plan.rack_types] == list(racks)):
+        log.say(f"rack_types: the plan lists {[r.id for r in plan.rack_types]}, the scenario {list(racks)}")
+    for info in plan.rack_types:
+        rack = racks.get(info.id)
+        if rack is None:
+            continue
+        got_r = (
+            info.gpu_product,
+            info.gpus_per_rack,
+            info.nodes_per_rack,
+            info.gpus_per_node,
+            info.kw_per_rack,
+        )
+        want_r = (
+            rack.gpu_product,
+            rack.gpus_per_rack,
+            rack.nodes_per_rack,
+            rack.gpus_per_node,
+            rack.kw_per_rack,
+        )
+        if not log.ok(got_r == want_r):
+            log.say(
+                f"rack_types {info.id}: the plan copies (product, GPUs, nodes, GPUs/node, "
+                f"kW) as {got_r}, the scenario has {want_r}"
             )
-            exp_bb_gh = sum(prob[s] * buyback_gh[(site.id, r, t, s)] for r in site_racks[site.id] for s in prob)
-            exp_rs = sum(prob[s] * terms.revenue_share * rev_site.get((site.id, t, s), 0.0) for s in prob)
-            site_period[(site.id, t)] = {
-                "gpus": gpus,
-                "utilisation": exp_served / (h * gpus) if gpus > 0 else 0.0,
-                "buyback_gpu_hours": exp_bb_gh,
-                "buyback_usd": terms.buyback_price_usd_per_gpu_hour * exp_bb_gh,
-                "revenue_share_usd": exp_rs,
-            }
-    return outcomes, site_period
+    tenants = {k.id: k for k in scenario.tenants}
+    if not log.ok([k.id for k in plan.tenants] == list(tenants)):
+        log.say(f"tenants: the plan lists {[k.id for k in plan.tenants]}, the scenario {list(tenants)}")
+    for info in plan.tenants:
+        tenant = tenants.get(info.id)
+        if tenant is None:
+            continue
+        if not log.ok(info.allowed_jurisdictions == tenant.allowed_jurisdictions):
+            log.say(
+                f"tenants {info.id}: the plan copies allowed jurisdictions {info.allowed_jurisdictions}, "
+                f"the scenario has {tenant.allowed_jurisdictions}"
+            )
 
 
-def cvar_by_sorting(values: dict[str, float], probabilities: dict[str, float], alpha: float) -> float:
-    """Mean value over the worst (1 - alpha) probability mass (lower tail of a value)."""
-    tail = 1.0 - alpha
-    remaining = tail
-    total = 0.0
-    for s in sorted(values, key=lambda k: values[k]):
-        take = min(probabilities[s], remaining)
-        total += take * values[s]
-        remaining -= take
-        if remaining <= 1e-15:
-            break
-    return total / tail
+def _span(labels: Sequence[str]) -> str:
+    return f"{labels[0]}..{labels[-1]} ({len(labels)} quarters)" if labels else "no quarters"
 
 
-def _perspective_value(money: Money, perspective: str) -> float:
+# ---------------------------------------------------------------------------------------------
+# First-stage decisions: read, check references, integrality, sign and timing
+
+
+def _whole(value: float) -> bool:
+    return float(value).is_integer()
+
+
+def read_racks_built(data: _Data, plan: Plan, log: _Log) -> np.ndarray:
+    """racks_built[i, r, t]: whole, ≥ 0, known ids, a rack type allowed at the site, one record each,
+    and a record for every index (docs/model.md lists every first-stage index)."""
+    n_i, n_r, n_t, _, _ = data.shape
+    built = np.zeros((n_i, n_r, n_t))
+    seen = np.zeros((n_i, n_r, n_t), dtype=bool)
+    for rec in plan.racks:
+        where = f"{rec.site}/{rec.rack_type} {rec.period}"
+        i, r, t = data.i_of.get(rec.site), data.r_of.get(rec.rack_type), data.t_of.get(rec.period)
+        if not log.ok(None not in (i, r, t)):
+            log.say(f"racks {where}: unknown site, rack type or quarter")
+        if i is None or r is None or t is None:
+            continue
+        if not log.ok(bool(data.allowed[i, r])):
+            log.say(
+                f"rack_types_allowed {where}: rack type '{rec.rack_type}' is not allowed at site '{rec.site}'"
+            )
+        if not log.ok(rec.racks_built >= 0 and _whole(rec.racks_built)):
+            log.say(f"integrality {where}: racks_built = {rec.racks_built} must be a whole number ≥ 0")
+        if not log.ok(not seen[i, r, t]):
+            log.say(f"racks {where}: listed more than once")
+        seen[i, r, t] = True
+        built[i, r, t] += rec.racks_built
+    missing = data.allowed[:, :, None] & ~seen
+    log.check_array(
+        missing,
+        lambda x: (
+            f"racks {data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]}: no record "
+            "(the plan must list racks for every site, allowed rack type and quarter)"
+        ),
+    )
+    return built
+
+
+def read_blocks_ordered(data: _Data, plan: Plan, log: _Log) -> np.ndarray:
+    """blocks_ordered[i, t]: whole, ≥ 0, known ids, one record per index, and ordered only where
+    t + lead ≤ n − 1 (a block that cannot arrive inside the horizon is not a decision)."""
+    n_i, _, n_t, _, _ = data.shape
+    blocks = np.zeros((n_i, n_t))
+    seen = np.zeros((n_i, n_t), dtype=bool)
+    for rec in plan.power:
+        where = f"{rec.site} {rec.period}"
+        i, t = data.i_of.get(rec.site), data.t_of.get(rec.period)
+        if not log.ok(i is not None and t is not None):
+            log.say(f"power {where}: unknown site or quarter")
+        if i is None or t is None:
+            continue
+        if not log.ok(rec.blocks_ordered >= 0 and _whole(rec.blocks_ordered)):
+            log.say(f"integrality {where}: blocks_ordered = {rec.blocks_ordered} must be a whole number ≥ 0")
+        lead = int(data.lead[i])
+        if not log.ok(rec.blocks_ordered <= 0 or t + lead <= n_t - 1):
+            log.say(
+                f"block_arrival {where}: {rec.blocks_ordered:g} power block(s) ordered that cannot arrive "
+                f"within the horizon (lead time {lead} quarters, the horizon ends {data.labels[-1]})"
+            )
+        if not log.ok(not seen[i, t]):
+            log.say(f"power {where}: listed more than once")
+        seen[i, t] = True
+        blocks[i, t] += rec.blocks_ordered
+    log.check_array(
+        ~seen,
+        lambda x: (
+            f"power {data.sites[x[0]]} {data.labels[x[1]]}: no record "
+            "(the plan must list power for every site and quarter)"
+        ),
+    )
+    return blocks
+
+
+def read_quotas(data: _Data, plan: Plan, log: _Log) -> np.ndarray:
+    """quota_gpus[k, i, r, t] ≥ 0, known ids, one record each, and none where the tenant may not
+    be served (jurisdiction) or the rack type is not allowed at the site."""
+    n_i, n_r, n_t, n_k, _ = data.shape
+    quota = np.zeros((n_k, n_i, n_r, n_t))
+    seen = np.zeros((n_k, n_i, n_r, n_t), dtype=bool)
+    for rec in plan.quotas:
+        where = f"{rec.tenant}@{rec.site}/{rec.rack_type} {rec.period}"
+        k, i = data.k_of.get(rec.tenant), data.i_of.get(rec.site)
+        r, t = data.r_of.get(rec.rack_type), data.t_of.get(rec.period)
+        if not log.ok(None not in (k, i, r, t)):
+            log.say(f"quota {where}: unknown tenant, site, rack type or quarter")
+        if k is None or i is None or r is None or t is None:
+            continue
+        q = rec.quota_gpus
+        if not log.ok(q >= -ABS_TOL_QUANTITY):
+            log.say(f"quota {where}: {q:,.3f} GPUs must be a number ≥ 0")
+        if not log.ok(q <= ABS_TOL_QUANTITY or bool(data.may_use[k, i])):
+            log.say(
+                f"jurisdiction {where}: quota of {q:,.1f} GPUs at a site in {data.jurisdiction[i]}, "
+                f"outside the tenant's allowed jurisdictions"
+            )
+        if not log.ok(q <= ABS_TOL_QUANTITY or bool(data.allowed[i, r])):
+            log.say(
+                f"rack_types_allowed {where}: quota of {q:,.1f} GPUs on rack type '{rec.rack_type}', "
+                f"which is not allowed at site '{rec.site}'"
+            )
+        if not log.ok(not seen[k, i, r, t]):
+            log.say(f"quota {where}: listed more than once")
+        seen[k, i, r, t] = True
+        quota[k, i, r, t] += q
+    return quota
+
+
+@dataclass(frozen=True)
+class _Served:
+    """Served GPU-hours, one entry per distinct (k, i, r, t, s), as parallel arrays."""
+
+    k: np.ndarray
+    i: np.ndarray
+    r: np.ndarray
+    t: np.ndarray
+    s: np.ndarray
+    gpu_hours: np.ndarray
+
+
+def read_served(data: _Data, plan: Plan, log: _Log) -> _Served:
+    """served_gpu_hours[k, i, r, t, s] ≥ 0 with known ids, never where the tenant may not be served
+    (jurisdiction) or on a rack type not allowed at the site; duplicates are named and summed."""
+    n = len(plan.served)
+    codes = np.empty((5, n), dtype=np.int64)
+    amounts = np.empty(n)
+    k_of, i_of, r_of, t_of, s_of = data.k_of, data.i_of, data.r_of, data.t_of, data.s_of
+    kept = 0
+    for rec in plan.served:
+        k, i, r = k_of.get(rec.tenant), i_of.get(rec.site), r_of.get(rec.rack_type)
+        t, s = t_of.get(rec.period), s_of.get(rec.scenario)
+        if k is None or i is None or r is None or t is None or s is None:
+            log.fail(
+                f"served {rec.tenant}@{rec.site}/{rec.rack_type} {rec.period} [{rec.scenario}]: "
+                "unknown tenant, site, rack type, quarter or scenario"
+            )
+            continue
+        codes[0, kept], codes[1, kept], codes[2, kept], codes[3, kept], codes[4, kept] = k, i, r, t, s
+        amounts[kept] = rec.served_gpu_hours
+        kept += 1
+    log.ran(n)
+    codes, amounts = codes[:, :kept], amounts[:kept]
+    k, i, r, t, s = codes
+
+    def where(x: int) -> str:
+        return f"{data.tenants[k[x]]}@{data.sites[i[x]]}/{data.racks[r[x]]} {data.labels[t[x]]} [{data.cases[s[x]]}]"
+
+    log.check_array(
+        ~(amounts >= -ABS_TOL_QUANTITY),
+        lambda x: f"served {where(x[0])}: {amounts[x[0]]:,.3f} GPU-hours must be a number ≥ 0",
+    )
+    positive = amounts > ABS_TOL_QUANTITY
+    log.check_array(
+        positive & ~data.may_use[k, i],
+        lambda x: (
+            f"jurisdiction {where(x[0])}: {amounts[x[0]]:,.0f} GPU-hours served in "
+            f"{data.jurisdiction[i[x[0]]]}, outside the tenant's allowed jurisdictions"
+        ),
+    )
+    log.check_array(
+        positive & ~data.allowed[i, r],
+        lambda x: (
+            f"rack_types_allowed {where(x[0])}: {amounts[x[0]]:,.0f} GPU-hours served on a rack type "
+            "not allowed at the site"
+        ),
+    )
+    n_i, n_r, n_t, _, n_s = data.shape
+    flat = (((k * n_i + i) * n_r + r) * n_t + t) * n_s + s
+    unique, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    if len(unique) < kept:
+        counts = np.bincount(inverse)
+        log.check_array(
+            counts > 1, lambda x: f"served {where(int(first[x[0]]))}: listed {counts[x[0]]} times"
+        )
+        amounts = np.bincount(inverse, weights=amounts)
+        k, i, r, t, s = (c[first] for c in (k, i, r, t, s))
+    return _Served(k, i, r, t, s, amounts)
+
+
+def read_unserved(data: _Data, plan: Plan, log: _Log) -> np.ndarray:
+    """unserved_gpu_hours[k, t, s] ≥ 0 with known ids, one record each."""
+    _, _, n_t, n_k, n_s = data.shape
+    unserved = np.zeros((n_k, n_t, n_s))
+    seen = np.zeros((n_k, n_t, n_s), dtype=bool)
+    for rec in plan.unserved:
+        where = f"{rec.tenant} {rec.period} [{rec.scenario}]"
+        k, t, s = data.k_of.get(rec.tenant), data.t_of.get(rec.period), data.s_of.get(rec.scenario)
+        if not log.ok(None not in (k, t, s)):
+            log.say(f"unserved {where}: unknown tenant, quarter or scenario")
+        if k is None or t is None or s is None:
+            continue
+        amount = rec.unserved_gpu_hours
+        if not log.ok(amount >= -ABS_TOL_QUANTITY):
+            log.say(f"unserved {where}: {amount:,.3f} GPU-hours must be a number ≥ 0")
+        if not log.ok(not seen[k, t, s]):
+            log.say(f"unserved {where}: listed more than once")
+        seen[k, t, s] = True
+        unserved[k, t, s] += amount
+    return unserved
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived first-stage quantities (docs/model.md, "Derived")
+
+
+def racks_installed(data: _Data, built: np.ndarray) -> np.ndarray:
+    """existing + racks built in the last L_r quarters (existing racks stay for the whole horizon)."""
+    n_t = built.shape[2]
+    cumulative = np.concatenate([np.zeros((*built.shape[:2], 1)), np.cumsum(built, axis=2)], axis=2)
+    t = np.arange(n_t)
+    start = np.maximum(0, t[None, :] - data.lifetime.astype(int)[:, None] + 1)  # [R, T]
+    window = cumulative[:, :, t + 1] - np.take_along_axis(
+        cumulative, np.broadcast_to(start[None, :, :], built.shape), axis=2
+    )
+    return data.existing_racks[:, :, None] + window
+
+
+def available_mw(data: _Data, blocks: np.ndarray) -> np.ndarray:
+    """existing MW + block MW x blocks ordered at least `lead` quarters earlier."""
+    n_i, n_t = blocks.shape
+    arrived = np.zeros((n_i, n_t))
+    for i in range(n_i):
+        lead = int(data.lead[i])
+        if lead < n_t:
+            arrived[i, lead:] = np.cumsum(blocks[i, : n_t - lead])
+    return data.existing_mw[:, None] + data.block_mw[:, None] * arrived
+
+
+def facility_load_mw(data: _Data, installed: np.ndarray) -> np.ndarray:
+    """Σ_r racks x kW / 1000 x PUE per site and quarter: what power_fits compares with available MW."""
+    return np.einsum("irt,r->it", installed, data.kw_per_rack / 1000.0) * data.pue[:, None]
+
+
+def gpus_installed(data: _Data, installed: np.ndarray) -> np.ndarray:
+    return installed * data.gpus_per_rack[None, :, None]
+
+
+def check_reported_first_stage(
+    data: _Data, plan: Plan, installed: np.ndarray, available: np.ndarray, log: _Log
+) -> None:
+    """The plan's racks_installed, GPUs, nodes, available MW and IT load must follow from its
+    decisions; provisioning sizes node pools from these reported numbers."""
+    load = facility_load_mw(data, installed)
+    for rec in plan.racks:
+        i, r, t = data.i_of.get(rec.site), data.r_of.get(rec.rack_type), data.t_of.get(rec.period)
+        if i is None or r is None or t is None:
+            continue
+        n = float(installed[i, r, t])
+        got = (rec.racks_installed, rec.gpus_installed, rec.nodes_installed)
+        want = (n, n * data.gpus_per_rack[r], n * data.nodes_per_rack[r])
+        if not log.ok(all(_close(a, b, ABS_TOL_QUANTITY) for a, b in zip(got, want, strict=True))):
+            log.say(
+                f"reported racks {rec.site}/{rec.rack_type} {rec.period}: the plan says {got[0]} racks, "
+                f"{got[1]} GPUs, {got[2]} nodes; its racks_built and the existing racks give {want[0]:g} racks, "
+                f"{want[1]:g} GPUs, {want[2]:g} nodes"
+            )
+    for rec in plan.power:
+        i, t = data.i_of.get(rec.site), data.t_of.get(rec.period)
+        if i is None or t is None:
+            continue
+        mw, it = float(available[i, t]), float(load[i, t])
+        if not log.ok(_close(rec.available_mw, mw, ABS_TOL_QUANTITY)):
+            log.say(
+                f"reported available_mw {rec.site} {rec.period}: the plan says {rec.available_mw:,.3f} MW, "
+                f"its blocks give {mw:,.3f} MW"
+            )
+        if not log.ok(_close(rec.it_load_mw, it, ABS_TOL_QUANTITY)):
+            log.say(
+                f"reported it_load_mw {rec.site} {rec.period}: the plan says {rec.it_load_mw:,.3f} MW, "
+                f"its racks need {it:,.3f} MW"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# First-stage constraints
+
+
+def check_power_fits(data: _Data, installed: np.ndarray, available: np.ndarray, log: _Log) -> None:
+    """Σ_r racks x kW x PUE ≤ available MW: racks cannot run on power that is not energised."""
+    need = facility_load_mw(data, installed)
+    log.check_array(
+        _exceeds(need, available),
+        lambda x: (
+            f"power_fits {data.sites[x[0]]} {data.labels[x[1]]}: racks need {need[x]:,.1f} MW but "
+            f"{available[x]:,.1f} MW is available (excess {need[x] - available[x]:,.1f} MW)"
+        ),
+    )
+
+
+def check_power_cap(data: _Data, available: np.ndarray, log: _Log) -> None:
+    """available MW ≤ the site's power cap."""
+    cap = np.broadcast_to(data.cap_mw[:, None], available.shape)
+    log.check_array(
+        _exceeds(available, cap),
+        lambda x: (
+            f"power_cap {data.sites[x[0]]} {data.labels[x[1]]}: {available[x]:,.1f} MW energised but "
+            f"the cap is {cap[x]:,.1f} MW (excess {available[x] - cap[x]:,.1f} MW)"
+        ),
+    )
+
+
+def check_gpu_cap(data: _Data, installed: np.ndarray, log: _Log) -> None:
+    """Σ_r GPUs installed ≤ the site's GPU cap."""
+    gpus = gpus_installed(data, installed).sum(axis=1)
+    cap = np.broadcast_to(data.gpu_cap[:, None], gpus.shape)
+    log.check_array(
+        _exceeds(gpus, cap),
+        lambda x: (
+            f"gpu_cap {data.sites[x[0]]} {data.labels[x[1]]}: {gpus[x]:,.0f} GPUs installed but the cap "
+            f"is {cap[x]:,.0f} (excess {gpus[x] - cap[x]:,.0f} GPUs)"
+        ),
+    )
+
+
+def check_build_rate(data: _Data, built: np.ndarray, log: _Log) -> None:
+    """Σ_r racks built in a quarter ≤ the site's build rate."""
+    per_site = built.sum(axis=1)
+    limit = np.broadcast_to(data.max_built[:, None], per_site.shape)
+    log.check_array(
+        _exceeds(per_site, limit),
+        lambda x: (
+            f"build_rate {data.sites[x[0]]} {data.labels[x[1]]}: {per_site[x]:,.0f} racks built but at "
+            f"most {limit[x]:,.0f} may be built per quarter (excess {per_site[x] - limit[x]:,.0f} racks)"
+        ),
+    )
+
+
+def check_block_rate(data: _Data, blocks: np.ndarray, log: _Log) -> None:
+    """blocks ordered in a quarter ≤ the site's block rate."""
+    limit = np.broadcast_to(data.max_blocks[:, None], blocks.shape)
+    log.check_array(
+        _exceeds(blocks, limit),
+        lambda x: (
+            f"block_rate {data.sites[x[0]]} {data.labels[x[1]]}: {blocks[x]:,.0f} power blocks ordered "
+            f"but at most {limit[x]:,.0f} may be ordered per quarter (excess {blocks[x] - limit[x]:,.0f})"
+        ),
+    )
+
+
+def check_quota_fits(data: _Data, quota: np.ndarray, installed: np.ndarray, log: _Log) -> None:
+    """Σ_k quota ≤ GPUs of the pool (site x rack type): quotas must never overcommit a pool."""
+    granted = quota.sum(axis=0)
+    pool = gpus_installed(data, installed)
+    log.check_array(
+        (_exceeds(granted, pool) & data.allowed[:, :, None])
+        | ((granted > ABS_TOL_QUANTITY) & ~data.allowed[:, :, None]),
+        lambda x: (
+            f"quota_fits {data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]}: tenant quotas total "
+            f"{granted[x]:,.1f} GPUs but the pool has {pool[x]:,.0f} GPUs (overcommit {granted[x] - pool[x]:,.1f} GPUs)"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Second-stage constraints
+
+
+def served_per_pool(data: _Data, served: _Served) -> np.ndarray:
+    """Σ_k served[k, i, r, t, s] as an [I, R, T, S] array."""
+    n_i, n_r, n_t, _, n_s = data.shape
+    flat = ((served.i * n_r + served.r) * n_t + served.t) * n_s + served.s
+    return np.bincount(flat, weights=served.gpu_hours, minlength=n_i * n_r * n_t * n_s).reshape(
+        n_i, n_r, n_t, n_s
+    )
+
+
+def check_serve_within_capacity(
+    data: _Data, pool_served: np.ndarray, installed: np.ndarray, log: _Log
+) -> None:
+    """Σ_k served ≤ h x GPUs installed, per pool, quarter and scenario."""
+    capacity = np.broadcast_to((data.h * gpus_installed(data, installed))[..., None], pool_served.shape)
+    log.check_array(
+        _exceeds(pool_served, capacity),
+        lambda x: (
+            f"serve_within_capacity {data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]} "
+            f"[{data.cases[x[3]]}]: {pool_served[x]:,.0f} GPU-hours served but the pool's "
+            f"{capacity[x] / data.h:,.0f} GPUs give {capacity[x]:,.0f} (excess {pool_served[x] - capacity[x]:,.0f} GPU-hours)"
+        ),
+    )
+
+
+def check_serve_within_quota(data: _Data, served: _Served, quota: np.ndarray, log: _Log) -> None:
+    """served[k, i, r, t, s] ≤ h x quota[k, i, r, t]: a tenant cannot use GPUs it was not granted."""
+    allowance = data.h * quota[served.k, served.i, served.r, served.t]
+    amounts = served.gpu_hours
+
+    def describe(x: tuple[int, ...]) -> str:
+        n = x[0]
+        where = (
+            f"{data.tenants[served.k[n]]}@{data.sites[served.i[n]]}/{data.racks[served.r[n]]} "
+            f"{data.labels[served.t[n]]} [{data.cases[served.s[n]]}]"
+        )
+        return (
+            f"serve_within_quota {where}: {amounts[n]:,.0f} GPU-hours served but the quota of "
+            f"{allowance[n] / data.h:,.1f} GPUs allows {allowance[n]:,.0f} (excess {amounts[n] - allowance[n]:,.0f} GPU-hours)"
+        )
+
+    log.check_array(_exceeds(amounts, allowance), describe)
+
+
+def served_per_tenant(data: _Data, served: _Served) -> np.ndarray:
+    """Σ_{i,r} served[k, i, r, t, s] as a [K, T, S] array."""
+    _, _, n_t, n_k, n_s = data.shape
+    flat = (served.k * n_t + served.t) * n_s + served.s
+    return np.bincount(flat, weights=served.gpu_hours, minlength=n_k * n_t * n_s).reshape(n_k, n_t, n_s)
+
+
+def check_demand_balance(data: _Data, tenant_served: np.ndarray, unserved: np.ndarray, log: _Log) -> None:
+    """served + unserved = h x D for every tenant, quarter and scenario: demand is never invented or lost."""
+    demand = data.h * data.demand
+    got = tenant_served + unserved
+    gap = np.abs(got - demand)
+    log.check_array(
+        ~(gap <= _tol(got, demand, ABS_TOL_QUANTITY)),
+        lambda x: (
+            f"demand_balance {data.tenants[x[0]]} {data.labels[x[1]]} [{data.cases[x[2]]}]: served "
+            f"{tenant_served[x]:,.0f} + unserved {unserved[x]:,.0f} = {got[x]:,.0f} GPU-hours but demand is "
+            f"{data.demand[x]:,.3f} GPUs x {data.h:g} h = {demand[x]:,.0f} (difference {got[x] - demand[x]:,.0f})"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Money and reported figures
+
+
+@dataclass(frozen=True)
+class _Money:
+    """Recomputed figures: per scenario (undiscounted sums, discounted values) and per site-quarter."""
+
+    cloud: np.ndarray  # [S] discounted
+    guarantor: np.ndarray  # [S] discounted
+    rev: np.ndarray  # [S] undiscounted sums over the horizon
+    bb: np.ndarray
+    rs: np.ndarray
+    cl: np.ndarray
+    served: np.ndarray  # [S] GPU-hours
+    unserved: np.ndarray
+    site_gpus: np.ndarray  # [I, T]
+    site_utilisation: np.ndarray  # [I, T]
+    site_buyback_gpu_hours: np.ndarray  # [I, T] expected
+    site_buyback_usd: np.ndarray
+    site_revenue_share_usd: np.ndarray
+
+
+def recompute_money(
+    scenario: Scenario,
+    data: _Data,
+    built: np.ndarray,
+    installed: np.ndarray,
+    available: np.ndarray,
+    served: _Served,
+    pool_served: np.ndarray,
+    unserved: np.ndarray,
+) -> _Money:
+    """REV, RS, BB, CL, EN, CX, OX, PX, HM and the three values, term by term from docs/model.md."""
+    terms = scenario.terms
+    n_i, _, n_t, _, n_s = data.shape
+    k, i, r, t, s, x = served.k, served.i, served.r, served.t, served.s, served.gpu_hours
+
+    def per_ts(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(t * n_s + s, weights=weights, minlength=n_t * n_s).reshape(n_t, n_s)
+
+    rental = data.price[k] * x
+    rev = per_ts(rental)
+    rs = terms.revenue_share * rev
+    cl = per_ts(data.credit_loss_rate[k, s] * rental)
+    energy_usd_per_gpu_hour = (
+        data.power_price[:, None]
+        * data.pue[:, None]
+        * (data.kw_per_rack / 1000.0 / data.gpus_per_rack)[None, :]
+    )
+    en = per_ts(energy_usd_per_gpu_hour[i, r] * x)
+
+    capacity = data.h * gpus_installed(data, installed)  # [I, R, T]
+    buyback_gpu_hours = terms.buyback_share * (capacity[..., None] - pool_served)  # [I, R, T, S]
+    bb = terms.buyback_price_usd_per_gpu_hour * buyback_gpu_hours.sum(axis=(0, 1))  # [T, S]
+
+    new_racks = installed - data.existing_racks[:, :, None]
+    cx = np.einsum("irt,r->t", new_racks, data.capex / data.lifetime)
+    ox = np.einsum("irt,r->t", installed, data.opex)
+    px = ((data.power_capex / data.power_life)[:, None] * (available - data.existing_mw[:, None])).sum(axis=0)
+    hm = terms.guarantor_hardware_margin * np.einsum("irt,r->t", built, data.capex)
+
+    d = data.discount[:, None]
+    cloud = (d * (rev - rs + bb - en - (cx + ox + px)[:, None])).sum(axis=0)
+    guarantor = (d * (hm[:, None] + rs - bb - cl)).sum(axis=0)
+
+    p = data.prob
+    site_gpus = gpus_installed(data, installed).sum(axis=1)
+    site_served = pool_served.sum(axis=1) @ p  # [I, T]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        utilisation = np.where(site_gpus > 0, site_served / (data.h * site_gpus), 0.0)
+    site_bb_gh = buyback_gpu_hours.sum(axis=1) @ p
+    rev_its = np.bincount((i * n_t + t) * n_s + s, weights=rental, minlength=n_i * n_t * n_s).reshape(
+        n_i, n_t, n_s
+    )
+    return _Money(
+        cloud=cloud,
+        guarantor=guarantor,
+        rev=rev.sum(axis=0),
+        bb=bb.sum(axis=0),
+        rs=rs.sum(axis=0),
+        cl=cl.sum(axis=0),
+        served=np.bincount(s, weights=x, minlength=n_s),
+        unserved=unserved.sum(axis=(0, 1)),
+        site_gpus=site_gpus,
+        site_utilisation=utilisation,
+        site_buyback_gpu_hours=site_bb_gh,
+        site_buyback_usd=terms.buyback_price_usd_per_gpu_hour * site_bb_gh,
+        site_revenue_share_usd=terms.revenue_share * (rev_its @ p),
+    )
+
+
+def perspective_values(money: _Money, perspective: str) -> np.ndarray:
+    """V_s: the value of the objective's perspective (syndicate = cloud + guarantor)."""
     if perspective == "cloud":
         return money.cloud
     if perspective == "guarantor":
@@ -480,109 +840,194 @@ def _perspective_value(money: Money, perspective: str) -> float:
     return money.cloud + money.guarantor
 
 
-def check_figures(
-    scenario: Scenario,
-    plan: Plan,
-    outcomes: dict[str, Money],
-    site_period: dict[tuple[str, int], dict[str, float]],
-    report: _Report,
-) -> float:
-    """Compare every reported figure with its recomputation; return the recomputed objective."""
-    labels = scenario.periods.labels()
-    index = {label: t for t, label in enumerate(labels)}
-    prob = {c.id: c.probability for c in scenario.scenarios}
-    perspective = scenario.objective.perspective
+def cvar_by_sorting(values: dict[str, float], probabilities: dict[str, float], alpha: float) -> float:
+    """Mean value over the worst (1 − alpha) probability mass, by sorting the scenarios from the
+    worst value up (deliberately not the Rockafellar–Uryasev LP the model uses)."""
+    tail = 1.0 - alpha
+    remaining = tail
+    total = 0.0
+    for s in sorted(values, key=values.__getitem__):
+        take = min(probabilities[s], remaining)
+        total += take * values[s]
+        remaining -= take
+        if remaining <= 0.0:
+            break
+    return total / tail
 
-    def money(name: str, reported: float, recomputed: float) -> None:
-        report.check(
-            _close(reported, recomputed, ABS_TOL_USD),
-            f"{name}: plan reports {reported:,.2f}, recomputed {recomputed:,.2f} (difference {reported - recomputed:,.2f})",
+
+def _money_check(log: _Log, name: str, reported: float, recomputed: float) -> None:
+    if not log.ok(_close(reported, recomputed, ABS_TOL_USD)):
+        log.say(
+            f"{name}: the plan reports {reported:,.2f}, recomputed {recomputed:,.2f} "
+            f"(difference {reported - recomputed:,.2f})"
         )
 
+
+def check_outcomes(scenario: Scenario, data: _Data, plan: Plan, money: _Money, log: _Log) -> None:
+    """Every per-scenario figure the plan reports must equal its recomputation."""
     reported = {o.scenario: o for o in plan.outcomes}
-    report.check(reported.keys() == outcomes.keys(), "outcomes: scenarios listed differ from the scenario file")
-    for s, m in outcomes.items():
-        o = reported.get(s)
+    if not log.ok([o.scenario for o in plan.outcomes] == data.cases):
+        log.say(
+            f"outcomes: the plan lists scenarios {[o.scenario for o in plan.outcomes]}, "
+            f"the scenario file {data.cases}"
+        )
+    values = perspective_values(money, scenario.objective.perspective)
+    for j, case in enumerate(data.cases):
+        o = reported.get(case)
         if o is None:
             continue
-        money(f"outcome [{s}] cloud_value_usd", o.cloud_value_usd, m.cloud)
-        money(f"outcome [{s}] guarantor_value_usd", o.guarantor_value_usd, m.guarantor)
-        money(f"outcome [{s}] syndicate_value_usd", o.syndicate_value_usd, m.cloud + m.guarantor)
-        money(f"outcome [{s}] objective_value_usd", o.objective_value_usd, _perspective_value(m, perspective))
-        money(f"outcome [{s}] rental_revenue_usd", o.rental_revenue_usd, m.rev)
-        money(f"outcome [{s}] buyback_usd", o.buyback_usd, m.bb)
-        money(f"outcome [{s}] revenue_share_usd", o.revenue_share_usd, m.rs)
-        money(f"outcome [{s}] credit_loss_usd", o.credit_loss_usd, m.cl)
-        report.check(
-            _close(o.served_gpu_hours, m.served, ABS_TOL_QUANTITY)
-            and _close(o.unserved_gpu_hours, m.unserved, ABS_TOL_QUANTITY),
-            f"outcome [{s}]: served/unserved GPU-hours reported {o.served_gpu_hours:,.0f}/{o.unserved_gpu_hours:,.0f}, "
-            f"recomputed {m.served:,.0f}/{m.unserved:,.0f}",
-        )
-        report.check(_close(o.probability, prob[s], 1e-12), f"outcome [{s}]: probability differs")
+        figures = {
+            "cloud_value_usd": (o.cloud_value_usd, money.cloud[j]),
+            "guarantor_value_usd": (o.guarantor_value_usd, money.guarantor[j]),
+            "syndicate_value_usd": (o.syndicate_value_usd, money.cloud[j] + money.guarantor[j]),
+            "objective_value_usd": (o.objective_value_usd, values[j]),
+            "rental_revenue_usd": (o.rental_revenue_usd, money.rev[j]),
+            "buyback_usd": (o.buyback_usd, money.bb[j]),
+            "revenue_share_usd": (o.revenue_share_usd, money.rs[j]),
+            "credit_loss_usd": (o.credit_loss_usd, money.cl[j]),
+        }
+        for name, (got, want) in figures.items():
+            _money_check(log, f"outcome [{case}] {name}", got, float(want))
+        for name, got, want in (
+            ("served_gpu_hours", o.served_gpu_hours, float(money.served[j])),
+            ("unserved_gpu_hours", o.unserved_gpu_hours, float(money.unserved[j])),
+        ):
+            if not log.ok(_close(got, want, ABS_TOL_QUANTITY)):
+                log.say(f"outcome [{case}] {name}: the plan reports {got:,.3f}, recomputed {want:,.3f}")
+        if not log.ok(_close(o.probability, float(data.prob[j]), EXACT_TOL)):
+            log.say(
+                f"outcome [{case}] probability: the plan reports {o.probability}, the scenario {data.prob[j]}"
+            )
 
-    values = {s: _perspective_value(m, perspective) for s, m in outcomes.items()}
-    expected = sum(prob[s] * v for s, v in values.items())
-    alpha = scenario.objective.cvar_alpha
-    cvar = cvar_by_sorting(values, prob, alpha) if alpha is not None else None
-    money("risk.expected_value_usd", plan.risk.expected_value_usd, expected)
-    money("risk.worst_case_value_usd", plan.risk.worst_case_value_usd, min(values.values()))
-    money("risk.best_case_value_usd", plan.risk.best_case_value_usd, max(values.values()))
-    if cvar is not None:
-        report.check(plan.risk.cvar_usd is not None, "risk.cvar_usd: missing although cvar_alpha is set")
+
+def check_risk_and_objective(scenario: Scenario, data: _Data, plan: Plan, money: _Money, log: _Log) -> float:
+    """Expected value, CVaR (by sorting), worst and best value, and the objective
+    (1 − w)·E[V] + w·CVaR, which solver.objective_usd must equal. Returns the recomputed objective."""
+    objective = scenario.objective
+    values = perspective_values(money, objective.perspective)
+    by_case = {c: float(v) for c, v in zip(data.cases, values, strict=True)}
+    probabilities = {c: float(p) for c, p in zip(data.cases, data.prob, strict=True)}
+    expected = float(values @ data.prob)
+    _money_check(log, "risk.expected_value_usd", plan.risk.expected_value_usd, expected)
+    _money_check(log, "risk.worst_case_value_usd", plan.risk.worst_case_value_usd, float(values.min()))
+    _money_check(log, "risk.best_case_value_usd", plan.risk.best_case_value_usd, float(values.max()))
+    alpha = objective.cvar_alpha
+    cvar = None if alpha is None else cvar_by_sorting(by_case, probabilities, alpha)
+    if not log.ok(plan.risk.cvar_alpha == alpha):
+        log.say(f"risk.cvar_alpha: the plan reports {plan.risk.cvar_alpha}, the scenario asks for {alpha}")
+    if cvar is None:
+        if not log.ok(plan.risk.cvar_usd is None):
+            log.say(
+                f"risk.cvar_usd: the plan reports {plan.risk.cvar_usd} but the scenario sets no cvar_alpha"
+            )
+    else:
+        if not log.ok(plan.risk.cvar_usd is not None):
+            log.say(f"risk.cvar_usd: missing although cvar_alpha = {alpha}")
         if plan.risk.cvar_usd is not None:
-            money("risk.cvar_usd", plan.risk.cvar_usd, cvar)
+            _money_check(log, f"risk.cvar_usd (alpha {alpha})", plan.risk.cvar_usd, cvar)
+    w = objective.cvar_weight
+    recomputed = (1.0 - w) * expected + (w * cvar if cvar is not None else 0.0)
+    _money_check(log, "solver.objective_usd", plan.solver.objective_usd, recomputed)
+    return recomputed
 
-    w = scenario.objective.cvar_weight
-    objective = (1.0 - w) * expected + (w * cvar if cvar is not None else 0.0)
-    money("solver.objective_usd", plan.solver.objective_usd, objective)
 
+def check_site_periods(
+    data: _Data, plan: Plan, installed: np.ndarray, available: np.ndarray, money: _Money, log: _Log
+) -> None:
+    """Every per-site, per-quarter summary row must match its recomputation, and every site and
+    quarter must have exactly one row (planners read these rows, not the raw decisions)."""
+    load = facility_load_mw(data, installed)
+    seen = np.zeros((len(data.sites), len(data.labels)), dtype=bool)
     for row in plan.site_periods:
-        t = index.get(row.period)
-        if t is None or (row.site, t) not in site_period:
-            report.check(False, f"site_periods {row.site} {row.period}: unknown site or quarter")
-            continue
-        want = site_period[(row.site, t)]
         where = f"site_periods {row.site} {row.period}"
-        report.check(
-            _close(row.gpus_installed, want["gpus"], ABS_TOL_QUANTITY),
-            f"{where}: {row.gpus_installed} GPUs reported, {want['gpus']:g} installed",
+        i, t = data.i_of.get(row.site), data.t_of.get(row.period)
+        if not log.ok(i is not None and t is not None):
+            log.say(f"{where}: unknown site or quarter")
+        if i is None or t is None:
+            continue
+        if not log.ok(not seen[i, t]):
+            log.say(f"{where}: listed more than once")
+        seen[i, t] = True
+        want_racks = {data.racks[r]: float(installed[i, r, t]) for r in np.flatnonzero(data.allowed[i])}
+        if not log.ok(
+            set(row.racks_by_type) <= set(want_racks)
+            and all(_close(row.racks_by_type.get(r, 0), n, ABS_TOL_QUANTITY) for r, n in want_racks.items())
+        ):
+            log.say(
+                f"{where} racks_by_type: the plan reports {row.racks_by_type}, recomputed "
+                f"{ {r: round(n) for r, n in want_racks.items()} }"
+            )
+        quantities = (
+            ("gpus_installed", row.gpus_installed, money.site_gpus[i, t], ABS_TOL_QUANTITY),
+            ("available_mw", row.available_mw, available[i, t], ABS_TOL_QUANTITY),
+            ("it_load_mw", row.it_load_mw, load[i, t], ABS_TOL_QUANTITY),
+            ("expected_utilisation", row.expected_utilisation, money.site_utilisation[i, t], REL_TOL),
+            (
+                "expected_buyback_gpu_hours",
+                row.expected_buyback_gpu_hours,
+                money.site_buyback_gpu_hours[i, t],
+                ABS_TOL_QUANTITY,
+            ),
         )
-        report.check(
-            _close(row.expected_utilisation, want["utilisation"], 1e-6),
-            f"{where}: utilisation {row.expected_utilisation:.6f} reported, {want['utilisation']:.6f} recomputed",
+        for name, got, want, tol in quantities:
+            if not log.ok(_close(got, float(want), tol)):
+                log.say(f"{where} {name}: the plan reports {got:,.6g}, recomputed {float(want):,.6g}")
+        _money_check(
+            log,
+            f"{where} expected_buyback_usd",
+            row.expected_buyback_usd,
+            float(money.site_buyback_usd[i, t]),
         )
-        report.check(
-            _close(row.expected_buyback_gpu_hours, want["buyback_gpu_hours"], ABS_TOL_QUANTITY),
-            f"{where}: buyback {row.expected_buyback_gpu_hours:,.0f} GPU-hours reported, "
-            f"{want['buyback_gpu_hours']:,.0f} recomputed",
+        _money_check(
+            log,
+            f"{where} expected_revenue_share_usd",
+            row.expected_revenue_share_usd,
+            float(money.site_revenue_share_usd[i, t]),
         )
-        money(f"{where} expected_buyback_usd", row.expected_buyback_usd, want["buyback_usd"])
-        money(f"{where} expected_revenue_share_usd", row.expected_revenue_share_usd, want["revenue_share_usd"])
-    return objective
+    log.check_array(~seen, lambda x: f"site_periods {data.sites[x[0]]} {data.labels[x[1]]}: no summary row")
 
 
-def _cap(messages: Iterable[str]) -> list[str]:
-    messages = list(messages)
-    if len(messages) <= MAX_MESSAGES:
-        return messages
-    return [*messages[:MAX_MESSAGES], f"and {len(messages) - MAX_MESSAGES} more"]
+# ---------------------------------------------------------------------------------------------
+# Entry point
 
 
 def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
-    """Check `plan` against every constraint of `scenario` and recompute its figures."""
-    report = _Report()
-    check_identity(scenario, plan, report)
-    derived = recompute_first_stage(scenario, plan, report)
-    check_reported_first_stage(scenario, plan, derived, report)
-    check_first_stage_constraints(scenario, derived, report)
-    check_block_rate(scenario, plan, report)
-    check_second_stage_constraints(scenario, derived, report)
-    outcomes, site_period = recompute_money(scenario, derived)
-    objective = check_figures(scenario, plan, outcomes, site_period, report)
+    """Check `plan` against every constraint of `scenario` and recompute every figure it reports."""
+    log = _Log()
+    data = scenario_arrays(scenario)
+    check_identity(scenario, plan, log)
+    check_catalogue(scenario, plan, log)
+
+    built = read_racks_built(data, plan, log)
+    blocks = read_blocks_ordered(data, plan, log)
+    quota = read_quotas(data, plan, log)
+    served = read_served(data, plan, log)
+    unserved = read_unserved(data, plan, log)
+
+    installed = racks_installed(data, built)
+    available = available_mw(data, blocks)
+    check_reported_first_stage(data, plan, installed, available, log)
+
+    check_power_fits(data, installed, available, log)
+    check_power_cap(data, available, log)
+    check_gpu_cap(data, installed, log)
+    check_build_rate(data, built, log)
+    check_block_rate(data, blocks, log)
+    check_quota_fits(data, quota, installed, log)
+
+    pool_served = served_per_pool(data, served)
+    check_serve_within_capacity(data, pool_served, installed, log)
+    check_serve_within_quota(data, served, quota, log)
+    check_demand_balance(data, served_per_tenant(data, served), unserved, log)
+
+    money = recompute_money(scenario, data, built, installed, available, served, pool_served, unserved)
+    check_outcomes(scenario, data, plan, money, log)
+    objective = check_risk_and_objective(scenario, data, plan, money, log)
+    check_site_periods(data, plan, installed, available, money, log)
+
     return Verification(
-        passed=not report.violations,
-        checks_run=report.checks_run,
-        violations=_cap(report.violations),
+        passed=log.failures == 0,
+        checks_run=log.checks_run,
+        violations=log.result(),
         objective_recomputed_usd=objective,
     )

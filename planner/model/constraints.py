@@ -100,6 +100,9 @@ def define_serve_within_quota(m: pyo.ConcreteModel, d: ModelData) -> None:
     def rule(m, k, i, r, t, s):
         return m.served_gpu_hours[k, i, r, t, s] - h * m.quota_gpus[k, i, r, t] <= 0
 
+    if not len(m.served_gpu_hours):  # no demand anywhere: an empty family (templates need an index)
+        m.serve_within_quota = pyo.ConstraintList()
+        return
     with templated_constraints():
         m.serve_within_quota = pyo.Constraint(m.served_gpu_hours.index_set(), rule=rule)
 
