@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
+from planner.catalogue import plan_catalogue
 from planner.model.build import data_of
 from planner.model.data import ModelData
 from planner.plan import (
@@ -23,14 +24,11 @@ from planner.plan import (
     PowerDecision,
     QuotaDecision,
     RackDecision,
-    RackTypeInfo,
     RiskFigures,
     ScenarioOutcome,
     ServedRecord,
-    SiteInfo,
     SitePeriodSummary,
     SolverReport,
-    TenantInfo,
     UnservedRecord,
     Verification,
 )
@@ -302,37 +300,7 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
         hours_per_period=h,
         periods=labels,
         discount_factors=list(d.discount),
-        sites=[
-            SiteInfo(
-                id=s.id,
-                name=s.name,
-                jurisdiction=s.jurisdiction,
-                power_cap_mw=s.power_cap_mw,
-                pue=s.pue,
-                gpu_cap=s.gpu_cap,
-            )
-            for s in sc.sites
-        ],
-        rack_types=[
-            RackTypeInfo(
-                id=r.id,
-                gpu_product=r.gpu_product,
-                gpus_per_rack=r.gpus_per_rack,
-                nodes_per_rack=r.nodes_per_rack,
-                gpus_per_node=r.gpus_per_node,
-                kw_per_rack=r.kw_per_rack,
-            )
-            for r in sc.rack_types
-        ],
-        tenants=[
-            TenantInfo(
-                id=k.id,
-                display_name=k.display_name,
-                owners=list(k.owners),
-                allowed_jurisdictions=k.allowed_jurisdictions,
-            )
-            for k in sc.tenants
-        ],
+        **plan_catalogue(sc),
         scenario_probabilities=dict(d.probability),
         racks=racks,
         power=power,

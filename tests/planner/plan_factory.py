@@ -18,19 +18,17 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from planner.catalogue import plan_catalogue
 from planner.plan import (
     Plan,
     PowerDecision,
     QuotaDecision,
     RackDecision,
-    RackTypeInfo,
     RiskFigures,
     ScenarioOutcome,
     ServedRecord,
-    SiteInfo,
     SitePeriodSummary,
     SolverReport,
-    TenantInfo,
     UnservedRecord,
     Verification,
 )
@@ -231,32 +229,7 @@ def make_plan(
         hours_per_period=h,
         periods=labels,
         discount_factors=d,
-        sites=[
-            SiteInfo(
-                id=s.id,
-                name=s.name,
-                jurisdiction=s.jurisdiction,
-                power_cap_mw=s.power_cap_mw,
-                pue=s.pue,
-                gpu_cap=s.gpu_cap,
-            )
-            for s in scenario.sites
-        ],
-        rack_types=[
-            RackTypeInfo(
-                id=r.id,
-                gpu_product=r.gpu_product,
-                gpus_per_rack=r.gpus_per_rack,
-                nodes_per_rack=r.nodes_per_rack,
-                gpus_per_node=r.gpus_per_node,
-                kw_per_rack=r.kw_per_rack,
-            )
-            for r in scenario.rack_types
-        ],
-        tenants=[
-            TenantInfo(id=k.id, display_name=k.display_name, allowed_jurisdictions=k.allowed_jurisdictions)
-            for k in scenario.tenants
-        ],
+        **plan_catalogue(scenario),
         scenario_probabilities=probabilities,
         racks=[
             RackDecision(
