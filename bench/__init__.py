@@ -1,0 +1,1 @@
+"""Planner benchmark (issue 6): `python -m bench.run`. Not part of the test suite."""

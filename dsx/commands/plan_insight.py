@@ -1,0 +1,286 @@
+"""`dsx plan sweep | compare | plot | value-of-information | diagnose`: the planner's insight tools.
+
+Thin edges over `planner.sweep`, `planner.compare`, `planner.plots`, `planner.stochastic` and
+`planner.diagnose`. Exit codes: 0 ok, 2 user error (bad file, path or value), 3 no plan (every
+sweep point failed, or the scenario is infeasible).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from planner.errors import NoPlanError, UserError
+from planner.io import load_scenario, read_plan, read_yaml, write_atomic, write_plan
+from planner.overrides import load_overrides, parse_assignment, pick_case
+
+MUSD = 1e6
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _musd(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    return f"{value / MUSD:,.1f}"
+
+
+def sweep_command(
+    base: Annotated[Path, typer.Argument(help="Base scenario file (YAML).")],
+    assignments: Annotated[
+        list[str],
+        typer.Option("--set", help="PATH=V1,V2,... (repeat for a grid), e.g. terms.buyback_share=0.6,0.8"),
+    ],
+    overrides: Annotated[
+        Path | None, typer.Option("--overrides", help="Named overrides file (YAML).")
+    ] = None,
+    case: Annotated[
+        str | None, typer.Option("--case", help="Override case applied before the sweep.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory for plans, CSV and heat-map.")
+    ] = Path("sweep"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map."""
+    from planner import sweep
+    from planner.plots import plot_sweep_heatmap
+
+    base_data = read_yaml(base)
+    if not isinstance(base_data, dict):
+        raise UserError(f"{base}: a scenario must be a mapping at the top level")
+    base_changes: dict[str, Any] = {}
+    if case is not None or overrides is not None:
+        if case is None or overrides is None:
+            raise UserError("--overrides and --case go together", details=["Fix: give both, or neither"])
+        base_changes = pick_case(load_overrides(overrides), case, str(overrides))
+    axes = [parse_assignment(text) for text in assignments]
+    points = len(sweep.grid(axes))
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]sweep[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=as_json and not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=points)
+
+        def done(_n: int, result: sweep.PointResult) -> None:
+            if result.plan is not None:  # only verified plans reach here with a plan
+                write_plan(result.plan, output / f"{result.label}.json")
+            progress.update(
+                task, advance=1, description=f"{result.label}: {'ok' if result.plan else 'no plan'}"
+            )
+
+        results = sweep.run_sweep(
+            base_data, axes, source=str(overrides or base), base_changes=base_changes, on_point=done
+        )
+    rows = sweep.table_rows(results)
+    write_atomic(output / "sweep.csv", sweep.to_csv(rows))
+    heatmap = None
+    paths = [path for path, _ in axes]
+    if 1 <= len(paths) <= 2 and any(r.plan for r in results):
+        heatmap = plot_sweep_heatmap(
+            rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
+        )
+    summary = {
+        "points": rows,
+        "csv_path": str(output / "sweep.csv"),
+        "heatmap_path": str(heatmap.path) if heatmap else None,
+        "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, default=str))
+    else:
+        table = Table(title=f"Sweep of {base} ({points} points; US$ M)", title_justify="left")
+        for path in paths:
+            table.add_column(path.split(".")[-1])
+        sites = [s["id"] for s in base_data.get("sites", []) if isinstance(s, dict)]
+        for name in (
+            "objective",
+            "expected",
+            "CVaR",
+            *(f"{s} racks" for s in sites),
+            "buyback",
+            "rev share",
+            "status",
+        ):
+            table.add_column(name, justify="right")
+        for row, result in zip(rows, results, strict=True):
+            racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
+            status = (
+                f"{row['solver_status']} gap {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
+                if result.plan
+                else f"[red]no plan[/]: {result.error}"
+            )
+            table.add_row(
+                *(str(row[p]) for p in paths),
+                _musd(row.get("objective_usd")),
+                _musd(row.get("expected_value_usd")),
+                _musd(row.get("cvar_usd")),
+                *racks,
+                _musd(row.get("expected_buyback_usd")),
+                _musd(row.get("expected_revenue_share_usd")),
+                status,
+            )
+        console = _console()
+        console.print(table)
+        console.print(f"written to [bold]{output}[/] (sweep.csv{', sweep.png' if heatmap else ''})")
+    if not any(r.plan for r in results):
+        raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
+
+
+def compare_command(
+    plans: Annotated[list[Path], typer.Argument(help="Plan files; the first is the reference.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable comparison.")] = False,
+) -> None:
+    """What changed from the first plan to each other plan, and why it matters."""
+    from planner.compare import compare_plans
+
+    if len(plans) < 2:
+        raise UserError(
+            "compare needs at least two plan files", details=["Fix: dsx plan compare A.json B.json"]
+        )
+    loaded = [read_plan(p) for p in plans]
+    comparisons = [
+        compare_plans(loaded[0], other, before_name=str(plans[0]), after_name=str(path))
+        for path, other in zip(plans[1:], loaded[1:], strict=True)
+    ]
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() for c in comparisons], indent=1))
+        return
+    console = _console()
+    for cmp in comparisons:
+        console.print(f"[bold]{cmp.before}[/] -> [bold]{cmp.after}[/]")
+        if cmp.site_periods:
+            table = Table(title="Build-out changes (site, quarter)", title_justify="left")
+            for name in ("site", "quarter", "racks", "GPUs", "MW"):
+                table.add_column(name, justify="left" if name in ("site", "quarter") else "right")
+            for c in cmp.site_periods:
+                table.add_row(
+                    c.site,
+                    c.period,
+                    f"{c.racks_before:,} -> {c.racks_after:,}",
+                    f"{c.gpus_before:,} -> {c.gpus_after:,}",
+                    f"{c.mw_before:,.0f} -> {c.mw_after:,.0f}",
+                )
+            console.print(table)
+        if cmp.quotas:
+            table = Table(title="Quota changes (GPUs)", title_justify="left")
+            for name in ("tenant", "site", "quarter", "quota"):
+                table.add_column(name)
+            for q in cmp.quotas:
+                table.add_row(
+                    q.tenant, q.site, q.period, f"{q.quota_gpus_before:,.0f} -> {q.quota_gpus_after:,.0f}"
+                )
+            console.print(table)
+        table = Table(title="Money and risk (US$ M)", title_justify="left")
+        for name in ("figure", "before", "after", "change"):
+            table.add_column(name, justify="left" if name == "figure" else "right")
+        for mny in cmp.money:
+            delta = mny.delta_usd
+            table.add_row(
+                mny.figure,
+                _musd(mny.before_usd),
+                _musd(mny.after_usd),
+                "-" if delta is None else f"{delta / MUSD:+,.1f}",
+            )
+        console.print(table)
+        for note in cmp.notes:
+            console.print(f"- {note}")
+
+
+def plot_command(
+    plan_path: Annotated[Path, typer.Argument(help="Plan file (JSON).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the PNGs.")] = Path("plots"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
+) -> None:
+    """Draw build-out vs power cap, demand vs installed GPUs, and the value distribution."""
+    from planner.plots import plot_plan
+
+    figures = plot_plan(read_plan(plan_path), output)
+    if as_json:
+        typer.echo(json.dumps({"figures": [str(f.path) for f in figures]}, indent=1))
+        return
+    for figure in figures:
+        typer.echo(str(figure.path))
+
+
+def value_of_information_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns."""
+    from planner.stochastic import compute
+
+    loaded = load_scenario(scenario)
+    with Console(stderr=True).status(f"solving {len(loaded.scenarios) + 3} problems", spinner="dots"):
+        figures = compute(loaded)
+    if as_json:
+        typer.echo(json.dumps(figures.to_dict(), indent=1))
+        return
+    table = Table(
+        title=f"Value of information, {loaded.name} (US$ M, objective of the scenario)", title_justify="left"
+    )
+    table.add_column("figure")
+    table.add_column("US$ M", justify="right")
+    table.add_row("recourse problem (the plan)", _musd(figures.rp_usd))
+    table.add_row("wait-and-see (perfect foresight)", _musd(figures.ws_usd))
+    table.add_row("expected-value plan, evaluated", _musd(figures.eev_usd))
+    table.add_row("[bold]EVPI[/] = WS - RP", _musd(figures.evpi_usd))
+    table.add_row("[bold]VSS[/] = RP - EEV", _musd(figures.vss_usd))
+    console = _console()
+    console.print(table)
+    console.print(
+        "EVPI: the most a perfect demand forecast is worth. VSS: what planning with scenarios earns over "
+        "planning for average demand."
+    )
+
+
+def diagnose_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    iis_out: Annotated[
+        Path | None, typer.Option("--iis-out", help="Write the conflicting constraints here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
+) -> None:
+    """Explain why a scenario has no plan (exit 3 if infeasible, 0 if it has one)."""
+    from planner.diagnose import diagnose, iis_text
+
+    result = diagnose(load_scenario(scenario))
+    if iis_out is not None:
+        write_atomic(iis_out, iis_text(result))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        console = _console()
+        if result.feasible:
+            console.print(f"scenario '{result.scenario}' has a plan (LP relaxation: {result.status})")
+        for c in result.conflicts:
+            console.print(f"- [bold]{c.site or '-'} {c.period or ''}[/] {c.limit}: {c.explanation}")
+            if c.fix:
+                console.print(f"  Fix: {c.fix}")
+        if result.iis_constraints:
+            console.print(f"conflicting constraints (HiGHS IIS): {', '.join(result.iis_constraints)}")
+    if not result.feasible:
+        raise typer.Exit(NoPlanError.exit_code)
+
+
+def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    plan_app.command("sweep")(sweep_command)
+    plan_app.command("compare")(compare_command)
+    plan_app.command("plot")(plot_command)
+    plan_app.command("value-of-information")(value_of_information_command)
+    plan_app.command("diagnose")(diagnose_command)

@@ -1,0 +1,133 @@
+"""The insight commands end to end on small files: outputs, --json, and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dsx import cli
+from planner.errors import UserError
+from planner.io import read_plan
+from tests.insight.helpers import stylised_data, three_quarters
+
+cli._register_commands()
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(cli.app, ["plan", *args])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("insight")
+    base = root / "stylised.yaml"
+    base.write_text(yaml.safe_dump(stylised_data()))
+    overrides = root / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"no-cover": {"terms.buyback_share": 0.0}, "bad": {"terms.nope": 1}}))
+    infeasible = root / "infeasible.yaml"
+    data = three_quarters().model_dump(mode="json")
+    data["sites"][0].update(gpu_cap=150, existing_racks={"rack10": 20})
+    infeasible.write_text(yaml.safe_dump(data))
+    return {"root": root, "base": base, "overrides": overrides, "infeasible": infeasible}
+
+
+def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
+    out = files["root"] / "sweep"
+    result = run(
+        "sweep",
+        str(files["base"]),
+        "--set",
+        "terms.buyback_share=0.5,1.0",
+        "--set",
+        "terms.revenue_share=0,0.1",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert len(summary["points"]) == 4 and len(summary["plans"]) == 4
+    assert (out / "sweep.csv").read_text().count("\n") == 5
+    assert (out / "sweep.png").stat().st_size > 1000
+    plan = read_plan(out / "buyback_share=1.0_revenue_share=0.json")
+    assert plan.verification.passed and sum(r.racks_built for r in plan.racks) == 1
+    files["plans"] = [
+        out / "buyback_share=0.5_revenue_share=0.json",
+        out / "buyback_share=1.0_revenue_share=0.json",
+    ]
+
+
+def test_sweep_terminal_table_and_named_case(files):
+    out = files["root"] / "sweep-case"
+    result = run(
+        "sweep",
+        str(files["base"]),
+        "--overrides",
+        str(files["overrides"]),
+        "--case",
+        "no-cover",
+        "--set",
+        "terms.revenue_share=0,0.1",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert "revenue_share" in result.output and "Optimal" in result.output
+    assert all(json.loads(p.read_text())["scenario_name"] for p in out.glob("*.json"))
+
+
+def test_sweep_with_a_bad_override_is_a_user_error(files):
+    result = run(
+        "sweep",
+        str(files["base"]),
+        "--overrides",
+        str(files["overrides"]),
+        "--case",
+        "bad",
+        "--set",
+        "terms.revenue_share=0",
+        "-o",
+        str(files["root"] / "x"),
+    )
+    assert isinstance(result.exception, UserError) and result.exception.exit_code == 2
+    assert "override" in result.exception.render() and "terms.nope" in result.exception.render()
+
+
+def test_compare_and_plot_on_sweep_plans(files):
+    if "plans" not in files:
+        pytest.skip("needs the sweep test's plans")
+    a, b = files["plans"]
+    result = run("compare", str(a), str(b))
+    assert result.exit_code == 0, result.output
+    assert "Build-out changes" in result.output and "0 -> 1" in result.output
+    result = run("compare", str(a), str(b), "--json")
+    (cmp,) = json.loads(result.stdout)
+    assert cmp["site_periods"][0]["racks_after"] == 1
+    result = run("plot", str(b), "-o", str(files["root"] / "plots"), "--json")
+    assert result.exit_code == 0, result.output
+    assert [p.rsplit("/", 1)[-1] for p in json.loads(result.stdout)["figures"]] == [
+        "buildout.png",
+        "demand.png",
+        "value.png",
+    ]
+
+
+def test_diagnose_exits_3_and_writes_the_iis(files):
+    iis = files["root"] / "iis.txt"
+    result = run("diagnose", str(files["infeasible"]), "--iis-out", str(iis))
+    assert result.exit_code == 3
+    assert "alpha" in result.output and "2026Q1" in result.output and "gpu_cap" in result.output
+    assert "gpu_cap[alpha,0]" in iis.read_text()
+    result = run("diagnose", str(files["base"]), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["feasible"]
+
+
+def test_value_of_information_json(files):
+    result = run("value-of-information", str(files["base"]), "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["evpi_usd"] >= 0 and figures["vss_usd"] >= 0
