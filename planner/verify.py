@@ -263,11 +263,11 @@ def check_catalogue(scenario: Scenario, plan: Plan, log: _Log) -> None:
         site = sites.get(info.id)
         if site is None:
             continue
-        got = (info.jurisdiction, info.power_cap_mw, info.pue, info.gpu_cap)
-        want = (site.jurisdiction, site.power_cap_mw, site.pue, site.gpu_cap)
+        got = (info.name, info.jurisdiction, info.power_cap_mw, info.pue, info.gpu_cap)
+        want = (site.name, site.jurisdiction, site.power_cap_mw, site.pue, site.gpu_cap)
         if not log.ok(got == want):
             log.say(
-                f"sites {info.id}: the plan copies (jurisdiction, cap MW, PUE, GPU cap) "
+                f"sites {info.id}: the plan copies (name, jurisdiction, cap MW, PUE, GPU cap) "
                 f"as {got}, the scenario has {want}"
             )
     racks = {r.id: r for r in scenario.rack_types}
@@ -307,6 +307,12 @@ def check_catalogue(scenario: Scenario, plan: Plan, log: _Log) -> None:
             log.say(
                 f"tenants {info.id}: the plan copies allowed jurisdictions {info.allowed_jurisdictions}, "
                 f"the scenario has {tenant.allowed_jurisdictions}"
+            )
+        # Provisioning grants namespace access from these owners: a wrong copy is a wrong RBAC.
+        if not log.ok((info.display_name, info.owners) == (tenant.display_name, tenant.owners)):
+            log.say(
+                f"tenants {info.id}: the plan copies (display name, owners) as "
+                f"{(info.display_name, info.owners)}, the scenario has {(tenant.display_name, tenant.owners)}"
             )
 
 

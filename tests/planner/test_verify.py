@@ -356,6 +356,17 @@ def test_plan_from_another_scenario_is_rejected_by_hash() -> None:
     assert messages[0].startswith(f"scenario_hash: the plan was solved from {scenario.content_hash()}")
 
 
+def test_plan_that_hands_a_tenant_to_other_owners_is_rejected() -> None:
+    # Provisioning grants namespace access from the plan's copy of the owners, not the scenario's.
+    scenario = hand_scenario(lambda d: d["tenants"][0].update(owners=["alice@example.com"]))
+    plan = hand_plan(scenario)
+    stolen = plan.tenants[0].model_copy(update={"owners": ["mallory@example.com"]})
+    assert violations(scenario, replace(plan, tenants=[stolen])) == [
+        "tenants tenant: the plan copies (display name, owners) as ('', ['mallory@example.com']), "
+        "the scenario has ('', ['alice@example.com'])"
+    ]
+
+
 def test_fractional_rack_count_is_rejected() -> None:
     scenario = hand_scenario()
     plan = hand_plan(scenario)
