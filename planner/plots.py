@@ -124,16 +124,18 @@ def value_series(plan: Plan) -> dict[str, Any]:
 
 
 def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
-    """Value in each scenario (bar height = probability), with expected value and CVaR marked."""
+    """Value in each scenario (one bar each, worst at the bottom, probability in the label),
+    with the expected value and CVaR marked: the spread is the risk the build takes."""
     series = value_series(plan)
-    fig = MplFigure(figsize=(6.4, 3.6))
-    ax = fig.add_subplot(1, 1, 1)
     values = [v / MUSD for v in series["value_usd"]]
-    spread = (max(values) - min(values)) or max(1.0, abs(values[0]) * 0.1)
-    width = spread / max(8, 3 * len(values))
-    ax.bar(values, series["probabilities"], width=width, color="tab:blue", alpha=0.7)
-    for v, p, s in zip(values, series["probabilities"], series["scenarios"], strict=True):
-        ax.annotate(s, (v, p), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+    labels = [f"{s} (p={p:.2f})" for s, p in zip(series["scenarios"], series["probabilities"], strict=True)]
+    fig = MplFigure(figsize=(6.4, 1.6 + 0.35 * len(values)))
+    ax = fig.add_subplot(1, 1, 1)
+    y = list(range(len(values)))
+    colours = ["tab:red" if v < 0 else "tab:blue" for v in values]
+    ax.barh(y, values, color=colours, alpha=0.75, height=0.6)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.axvline(0.0, color="black", linewidth=0.8)
     ax.axvline(series["expected_value_usd"] / MUSD, color="green", label="expected value")
     if series["cvar_usd"] is not None:
         ax.axvline(
@@ -143,9 +145,7 @@ def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
             label=f"CVaR (alpha {series['cvar_alpha']:g})",
         )
     ax.set_xlabel(f"discounted value, US$ M ({plan.perspective})")
-    ax.set_ylabel("probability")
-    ax.set_ylim(0, 1.1 * max(series["probabilities"]))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"{plan.scenario_name}: value across scenarios")
     return Figure(_save(fig, Path(out_dir) / "value.png"), series)
 

@@ -1,8 +1,13 @@
 """`dsx plan sweep | compare | plot | value-of-information | diagnose`: the planner's insight tools.
 
 Thin edges over `planner.sweep`, `planner.compare`, `planner.plots`, `planner.stochastic` and
-`planner.diagnose`. Exit codes: 0 ok, 2 user error (bad file, path or value), 3 no plan (every
-sweep point failed, or the scenario is infeasible).
+`planner.diagnose`. Exit codes scripts can rely on:
+
+- 0: done (every sweep point has a verified plan; a diagnosed scenario has a plan);
+- 2: user error (a bad file, path, override or value; the message names it and the fix);
+- 3: no plan (the scenario is infeasible, or no sweep point has a plan);
+- 4: partial sweep (some points have no plan; they are listed in sweep.csv with the reason,
+  and every other point's plan is written).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,6 +27,12 @@ from planner.io import load_scenario, read_plan, read_yaml, write_atomic, write_
 from planner.overrides import load_overrides, parse_assignment, pick_case
 
 MUSD = 1e6
+
+
+class PartialSweepError(UserError):
+    """Some sweep points have no plan; the others were written."""
+
+    exit_code = 4
 
 
 def _console() -> Console:
@@ -95,8 +107,13 @@ def sweep_command(
         heatmap = plot_sweep_heatmap(
             rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
         )
+    started = sum(1 for r in results if r.start_from)
     summary = {
         "points": rows,
+        "reused": {
+            "base_parsed_once": True,
+            "points_started_from_a_neighbours_plan": started,
+        },
         "csv_path": str(output / "sweep.csv"),
         "heatmap_path": str(heatmap.path) if heatmap else None,
         "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
@@ -123,7 +140,7 @@ def sweep_command(
             status = (
                 f"{row['solver_status']} gap {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
                 if result.plan
-                else f"[red]no plan[/]: {result.error}"
+                else f"[red]no plan[/]: {escape(result.error or '')}"
             )
             table.add_row(
                 *(str(row[p]) for p in paths),
@@ -137,9 +154,24 @@ def sweep_command(
             )
         console = _console()
         console.print(table)
-        console.print(f"written to [bold]{output}[/] (sweep.csv{', sweep.png' if heatmap else ''})")
+        console.print(
+            f"written to [bold]{escape(str(output))}[/] (sweep.csv{', sweep.png' if heatmap else ''})"
+        )
+        console.print(
+            f"reused: the base file, read once; {started} of {points} points started HiGHS from "
+            "the nearest solved point's plan"
+        )
     if not any(r.plan for r in results):
         raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
+    if not all(r.plan for r in results):
+        failed = [r.label for r in results if not r.plan]
+        raise PartialSweepError(
+            f"partial sweep: {len(failed)} of {points} points have no plan; the other plans are written",
+            details=[
+                *(f"{r.label}: {r.error}" for r in results if not r.plan),
+                f"Fix: see {output / 'sweep.csv'} for every point's reason",
+            ],
+        )
 
 
 def compare_command(
@@ -163,7 +195,7 @@ def compare_command(
         return
     console = _console()
     for cmp in comparisons:
-        console.print(f"[bold]{cmp.before}[/] -> [bold]{cmp.after}[/]")
+        console.print(f"[bold]{escape(cmp.before)}[/] -> [bold]{escape(cmp.after)}[/]")
         if cmp.site_periods:
             table = Table(title="Build-out changes (site, quarter)", title_justify="left")
             for name in ("site", "quarter", "racks", "GPUs", "MW"):
@@ -199,7 +231,7 @@ def compare_command(
             )
         console.print(table)
         for note in cmp.notes:
-            console.print(f"- {note}")
+            console.print(f"- {escape(note)}")
 
 
 def plot_command(
@@ -267,15 +299,20 @@ def diagnose_command(
     else:
         console = _console()
         if result.feasible:
-            console.print(f"scenario '{result.scenario}' has a plan (LP relaxation: {result.status})")
+            console.print(f"scenario '{result.scenario}' has a plan (LP relaxation: {escape(result.status)})")
         for c in result.conflicts:
-            console.print(f"- [bold]{c.site or '-'} {c.period or ''}[/] {c.limit}: {c.explanation}")
+            console.print(f"- [bold]{c.site or '-'} {c.period or ''}[/] {c.limit}: {escape(c.explanation)}")
             if c.fix:
-                console.print(f"  Fix: {c.fix}")
+                console.print(f"  Fix: {escape(c.fix)}")
         if result.iis_constraints:
-            console.print(f"conflicting constraints (HiGHS IIS): {', '.join(result.iis_constraints)}")
+            console.print(f"conflicting constraints (HiGHS IIS): {escape(', '.join(result.iis_constraints))}")
     if not result.feasible:
-        raise typer.Exit(NoPlanError.exit_code)
+        # An error, not typer.Exit: `dsx.cli.main` runs click with standalone_mode=False, where a
+        # typer.Exit code is returned and lost; UserError codes are what main() exits with.
+        raise NoPlanError(
+            f"{scenario}: scenario '{result.scenario}' has no plan ({len(result.conflicts)} conflict(s) above)",
+            details=[f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5],
+        )
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:

@@ -21,6 +21,16 @@ def run(*args: str):
     return runner.invoke(cli.app, ["plan", *args])
 
 
+def exit_code_of_main(monkeypatch, *args: str) -> int:
+    """The exit code of the `dsx` console script itself (it runs click without standalone mode,
+    so only what `cli.main` does counts, not what CliRunner reports)."""
+    monkeypatch.setattr("sys.argv", ["dsx", "plan", *args])
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+        raise SystemExit(0)
+    return caught.value.code
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("insight")
@@ -116,14 +126,37 @@ def test_compare_and_plot_on_sweep_plans(files):
     ]
 
 
-def test_diagnose_exits_3_and_writes_the_iis(files):
+def test_diagnose_exits_3_and_writes_the_iis(files, monkeypatch, capsys):
     iis = files["root"] / "iis.txt"
-    result = run("diagnose", str(files["infeasible"]), "--iis-out", str(iis))
-    assert result.exit_code == 3
-    assert "alpha" in result.output and "2026Q1" in result.output and "gpu_cap" in result.output
+    assert exit_code_of_main(monkeypatch, "diagnose", str(files["infeasible"]), "--iis-out", str(iis)) == 3
+    out = capsys.readouterr().out
+    assert "alpha 2026Q1 gpu_cap" in out and "gpu_cap[alpha,0]" in out and "sites[alpha].gpu_cap" in out
     assert "gpu_cap[alpha,0]" in iis.read_text()
-    result = run("diagnose", str(files["base"]), "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["feasible"]
+    assert exit_code_of_main(monkeypatch, "diagnose", str(files["infeasible"]), "--json") == 3
+    assert json.loads(capsys.readouterr().out)["conflicts"][0]["site"] == "alpha"
+    assert exit_code_of_main(monkeypatch, "diagnose", str(files["base"]), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["feasible"]
+
+
+def test_partial_sweep_exits_4_and_writes_the_plans_it_has(files, monkeypatch, capsys):
+    data = stylised_data()
+    data["sites"][0]["existing_racks"] = {"rack10": 5}
+    base = files["root"] / "partial.yaml"
+    base.write_text(yaml.safe_dump(data))
+    out = files["root"] / "partial"
+    code = exit_code_of_main(
+        monkeypatch, "sweep", str(base), "--set", "sites[alpha].gpu_cap=10,100", "-o", str(out), "--json"
+    )
+    assert code == 4
+    summary = json.loads(capsys.readouterr().out)
+    assert list(summary["plans"]) == ["alpha-gpu_cap=100"]
+    assert (out / "alpha-gpu_cap=100.json").exists() and not (out / "alpha-gpu_cap=10.json").exists()
+    assert "no plan" in (out / "sweep.csv").read_text().splitlines()[1]
+
+
+def test_a_bad_override_exits_2(files, monkeypatch):
+    args = ["sweep", str(files["base"]), "--overrides", str(files["overrides"]), "--case", "bad"]
+    assert exit_code_of_main(monkeypatch, *args, "--set", "terms.revenue_share=0") == 2
 
 
 def test_value_of_information_json(files):
