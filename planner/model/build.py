@@ -42,7 +42,6 @@ def _build(scenario: Scenario) -> pyo.ConcreteModel:
     # Second stage: serving per scenario.
     variables.define_served_gpu_hours(m, d)
     variables.define_unserved_gpu_hours(m, d)
-    constraints.define_serve_within_capacity(m, d)
     constraints.define_serve_within_quota(m, d)
     constraints.define_demand_balance(m, d)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+import numpy as np
 import pyomo.environ as pyo
 
-from planner.model import sets
+from planner.model import sets, variables
 from planner.model.data import ModelData
-from planner.model.expr import linear, templated_constraints
+from planner.model.expr import array_constraint
 
 
 def define_power_fits(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -69,55 +68,62 @@ def define_quota_fits(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.quota_fits = pyo.Constraint(sets.rack_indices(d), rule=rule)
 
 
-def define_serve_within_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Sum_k served <= h x gpus_installed, written out as Sum_k served - h g_r Sum_window racks_built
-    <= h g_r existing, so each row is one flat linear expression (no nested expressions)."""
-    served_by_pool: dict[tuple, list] = defaultdict(list)
-    for (_k, i, r, t, s), var in m.served_gpu_hours.items():
-        served_by_pool[i, r, t, s].append(var)
-    h = d.h
-    window = {}
-    for i, r, t in m.racks_built:
-        life = d.scenario.rack_type(r).lifetime_periods
-        window[i, r, t] = [m.racks_built[i, r, tau] for tau in range(max(0, t - life + 1), t + 1)]
-
-    def rule(_m, i, r, t, s):
-        served = served_by_pool.get((i, r, t, s))
-        if not served:
-            return pyo.Constraint.Skip
-        hg = h * d.scenario.rack_type(r).gpus_per_rack
-        built = window[i, r, t]
-        body = linear([1.0] * len(served) + [-hg] * len(built), served + built)
-        return body <= hg * d.existing_racks.get((i, r), 0)
-
-    m.serve_within_capacity = pyo.Constraint(sets.capacity_indices(d), rule=rule)
-
-
 def define_serve_within_quota(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """served[k,i,r,t,s] <= h x quota[k,i,r,t]; one template row for the whole (largest) family."""
-    h = d.h
+    """served[k,i,r,t,s] - h x quota[k,i,r,t] <= 0, one row per served variable (the largest
+    family), as CSR arrays.
 
-    def rule(m, k, i, r, t, s):
-        return m.served_gpu_hours[k, i, r, t, s] - h * m.quota_gpus[k, i, r, t] <= 0
-
-    if not len(m.served_gpu_hours):  # no demand anywhere: an empty family (templates need an index)
-        m.serve_within_quota = pyo.ConstraintList()
-        return
-    with templated_constraints():
-        m.serve_within_quota = pyo.Constraint(m.served_gpu_hours.index_set(), rule=rule)
+    Summed over tenants with `quota_fits` it gives Sum_k served <= h x gpus_installed, the spec's
+    `serve_within_capacity`, which the model therefore omits: the row would add about half of
+    the matrix's non-zeros at size and nothing to the LP relaxation. The verifier checks it.
+    """
+    served = variables.served_index(m)
+    n = len(served)
+    quota_at = _code_table(d, m.quota_gpus.index_set(), ("k", "i", "r", "t"))
+    quota_of = n + quota_at[served.k, served.i, served.r, served.t]
+    rows = np.arange(n, dtype=np.int64)
+    m.serve_within_quota = array_constraint(
+        served.keys,
+        rows=np.concatenate([rows, rows]),
+        positions=np.concatenate([rows, quota_of]),
+        coefs=np.concatenate([np.ones(n), np.full(n, -d.h)]),
+        lower=np.full(n, -np.inf),
+        upper=np.zeros(n),
+        segments=[m.served_gpu_hours, m.quota_gpus],
+    )
 
 
 def define_demand_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
-    served_by_demand: dict[tuple, list] = defaultdict(list)
-    for (k, _i, _r, t, s), var in m.served_gpu_hours.items():
-        served_by_demand[k, t, s].append(var)
-    h = d.h
+    """Sum_{i,r} served[k,i,r,t,s] + unserved[k,t,s] = h x demand, as CSR arrays."""
+    served = variables.served_index(m)
+    demand_keys = list(m.unserved_gpu_hours.index_set())
+    row_at = _code_table(d, demand_keys, ("k", "t", "s"))
+    n_served, n_rows = len(served), len(demand_keys)
+    rhs = np.fromiter((d.h * d.demand[key] for key in demand_keys), dtype=np.float64, count=n_rows)
+    m.demand_balance = array_constraint(
+        demand_keys,
+        rows=np.concatenate([row_at[served.k, served.t, served.s], np.arange(n_rows, dtype=np.int64)]),
+        positions=np.arange(n_served + n_rows, dtype=np.int64),
+        coefs=np.ones(n_served + n_rows),
+        lower=rhs,
+        upper=rhs,
+        segments=[m.served_gpu_hours, m.unserved_gpu_hours],
+    )
 
-    def rule(_m, k, t, s):
-        terms = [*served_by_demand.get((k, t, s), []), m.unserved_gpu_hours[k, t, s]]
-        return linear([1.0] * len(terms), terms) == h * d.demand[k, t, s]
 
-    m.demand_balance = pyo.Constraint(m.unserved_gpu_hours.index_set(), rule=rule)
+def _code_table(d: ModelData, keys, axes: tuple[str, ...]) -> np.ndarray:
+    """A dense table from the integer codes of `axes` (k tenant, i site, r rack type, t quarter,
+    s scenario; see `sets.ServedIndex`) to each key's position in `keys`; -1 where none."""
+    codes = {
+        "k": {k.id: n for n, k in enumerate(d.scenario.tenants)},
+        "i": {i: n for n, i in enumerate(d.site_ids)},
+        "r": {r.id: n for n, r in enumerate(d.scenario.rack_types)},
+        "t": {t: t for t in d.periods},
+        "s": {s: n for n, s in enumerate(d.scenario_ids)},
+    }
+    table = np.full([len(codes[a]) for a in axes], -1, dtype=np.int64)
+    for position, key in enumerate(keys):
+        table[tuple(codes[a][v] for a, v in zip(axes, key, strict=True))] = position
+    return table
 
 
 def define_cvar_shortfall(m: pyo.ConcreteModel, d: ModelData) -> None:

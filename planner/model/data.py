@@ -29,6 +29,7 @@ class ModelData:
     demand: dict[tuple[str, int, str], float] = field(default_factory=dict)
     """(tenant, t, scenario) -> average GPUs demanded."""
     existing_racks: dict[tuple[str, str], int] = field(default_factory=dict)
+    _peak: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     @property
     def periods(self) -> range:
@@ -80,7 +81,10 @@ class ModelData:
         return max(0, min(site.max_power_blocks_per_period, by_cap))
 
     def peak_demand(self, tenant_id: str, t: int) -> float:
-        return max(self.demand[tenant_id, t, s] for s in self.scenario_ids)
+        if not self._peak:
+            for (k, tau, _s), gpus in self.demand.items():
+                self._peak[k, tau] = max(gpus, self._peak.get((k, tau), 0.0))
+        return self._peak.get((tenant_id, t), 0.0)
 
 
 def model_data(scenario: Scenario) -> ModelData:

@@ -12,12 +12,12 @@ on serving appears as a per-GPU-hour coefficient of served.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+import numpy as np
 import pyomo.environ as pyo
 
+from planner.model import variables
 from planner.model.data import ModelData
-from planner.model.expr import linear
+from planner.model.expr import array_constraint, linear
 
 MONEY_SCALE_USD = 1e6
 """One objective unit is this many US$."""
@@ -92,28 +92,53 @@ def constant_value_usd(d: ModelData) -> float:
 
 
 def define_scenario_values(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """first_stage_value (US$M) and scenario_value[s] = V_s (US$M) of the chosen perspective."""
+    """first_stage_value (US$M, an expression) and scenario_value[s] = V_s (US$M), a variable
+    defined by one row per scenario, `scenario_value_def`:
+    V_s - first-stage terms - Sum served value x served[..., s] = constant.
+
+    A variable rather than an expression because the objective and every CVaR row read V_s:
+    as expressions each would repeat all of scenario s's served terms (millions at size).
+    """
     scale = 1.0 / MONEY_SCALE_USD
-    coefs = [built_rack_value_usd(d, i, r, t) * scale for (i, r, t) in m.racks_built]
-    coefs += [block_value_usd(d, i, t) * scale for (i, t) in m.blocks_ordered]
+    first_coefs = [built_rack_value_usd(d, i, r, t) * scale for (i, r, t) in m.racks_built]
+    first_coefs += [block_value_usd(d, i, t) * scale for (i, t) in m.blocks_ordered]
     first_vars = [*m.racks_built.values(), *m.blocks_ordered.values()]
-    m.first_stage_value = pyo.Expression(expr=linear(coefs, first_vars, constant_value_usd(d) * scale))
+    constant = constant_value_usd(d) * scale
+    m.first_stage_value = pyo.Expression(expr=linear(first_coefs, first_vars, constant))
+    m.scenario_value = pyo.Var(d.scenario_ids, domain=pyo.Reals)
+
     # served_value_usd from its two small tables (tenant x scenario, site x rack type).
-    tenant_part = {
-        (k.id, s): tenant_value_usd(d, k.id, s) for k in d.scenario.tenants for s in d.scenario_ids
-    }
-    energy_part = {(i, r): energy_value_usd(d, i, r) for i in d.site_ids for r in d.rack_ids_at[i]}
-    discount = [f * scale for f in d.discount]
-    recourse_coefs: dict[str, list[float]] = defaultdict(list)
-    recourse_vars: dict[str, list] = defaultdict(list)
-    for (k, i, r, t, s), var in m.served_gpu_hours.items():
-        recourse_coefs[s].append(discount[t] * (tenant_part[k, s] + energy_part[i, r]))
-        recourse_vars[s].append(var)
-
-    def rule(_m, s):
-        return m.first_stage_value + linear(recourse_coefs[s], recourse_vars[s])
-
-    m.scenario_value = pyo.Expression(d.scenario_ids, rule=rule)
+    tenant_part = np.array(
+        [[tenant_value_usd(d, k.id, s) for s in d.scenario_ids] for k in d.scenario.tenants], dtype=np.float64
+    ).reshape(len(d.scenario.tenants), len(d.scenario_ids))
+    energy_part = np.array(
+        [
+            [energy_value_usd(d, i, r.id) if r.id in d.rack_ids_at[i] else 0.0 for r in d.scenario.rack_types]
+            for i in d.site_ids
+        ],
+        dtype=np.float64,
+    ).reshape(len(d.site_ids), len(d.scenario.rack_types))
+    discount = np.asarray(d.discount, dtype=np.float64) * scale
+    served = variables.served_index(m)
+    n_s, n_first, n_served = len(d.scenario_ids), len(first_vars), len(served)
+    served_coefs = -discount[served.t] * (tenant_part[served.k, served.s] + energy_part[served.i, served.r])
+    served_rows = served.s
+    scenario_rows = np.arange(n_s, dtype=np.int64)
+    m.scenario_value_def = array_constraint(
+        list(d.scenario_ids),
+        rows=np.concatenate([scenario_rows, np.repeat(scenario_rows, n_first), served_rows]),
+        positions=np.concatenate(
+            [
+                scenario_rows,
+                np.tile(np.arange(n_s, n_s + n_first, dtype=np.int64), n_s),
+                np.arange(n_s + n_first, n_s + n_first + n_served, dtype=np.int64),
+            ]
+        ),
+        coefs=np.concatenate([np.ones(n_s), np.tile(-np.asarray(first_coefs, dtype=np.float64), n_s), served_coefs]),
+        lower=np.full(n_s, constant),
+        upper=np.full(n_s, constant),
+        segments=[m.scenario_value, first_vars, m.served_gpu_hours],
+    )
 
 
 def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:

@@ -8,6 +8,7 @@ Racks are aggregated counts per site, type and quarter, so identical racks creat
 from __future__ import annotations
 
 import pyomo.environ as pyo
+from pyomo.core.base.indexed_component import normalize_index
 
 from planner.model import sets
 from planner.model.data import ModelData
@@ -41,7 +42,33 @@ def define_quota_gpus(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_served_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
-    m.served_gpu_hours = pyo.Var(sets.served_indices(d), domain=pyo.NonNegativeReals)
+    served = sets.served_index(d)
+    m.served_gpu_hours = pyo.Var(flat_tuple_set(served.keys), domain=pyo.NonNegativeReals)
+    m._dsx_served = served
+
+
+def served_index(m: pyo.ConcreteModel) -> sets.ServedIndex:
+    """The served index with its integer codes, in the variable's order (three families are
+    built from it)."""
+    return m._dsx_served
+
+
+def flat_tuple_set(keys: list[tuple]) -> pyo.Set:
+    """An ordered Pyomo Set of flat tuples, built without Pyomo's per-member index flattening.
+
+    Pyomo normalises every member of a new set (about 1 us each: seconds for the millions of
+    served indices); our tuples hold only strings and ints, so flattening would return them
+    unchanged. `normalize_index.flatten` is Pyomo's documented switch for this; it is off only
+    while the set is filled. The set reports no fixed `dimen`, which nothing here relies on.
+    """
+    before = normalize_index.flatten
+    normalize_index.flatten = False
+    try:
+        index = pyo.Set(initialize=keys, dimen=None, ordered=pyo.Set.InsertionOrder)
+        index.construct()
+    finally:
+        normalize_index.flatten = before
+    return index
 
 
 def define_unserved_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:

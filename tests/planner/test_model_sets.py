@@ -22,9 +22,10 @@ SPEC_COMPONENTS = [
     "build_rate",
     "block_rate",
     "quota_fits",
-    "serve_within_capacity",
     "serve_within_quota",
     "demand_balance",
+    "scenario_value",
+    "scenario_value_def",
 ]
 
 
@@ -46,6 +47,21 @@ def test_components_have_the_spec_names():
     for name in SPEC_COMPONENTS:
         assert m.find_component(name) is not None, name
     assert m.find_component("cvar_eta") is None  # no CVaR weight, no CVaR variables
+    # implied by serve_within_quota + quota_fits; the verifier checks it on every plan
+    assert m.find_component("serve_within_capacity") is None
+
+
+def test_array_rows_are_named_by_the_family_index():
+    m = build_model(tiny(two_sites_two_tenants))
+    row = m.serve_within_quota["globex", "bravo", "rack10", 2, "only"]
+    assert row.name == "serve_within_quota[globex,bravo,rack10,2,only]"
+    assert str(row.body) == (
+        "served_gpu_hours[globex,bravo,rack10,2,only] - 2190.0*quota_gpus[globex,bravo,rack10,2]"
+    )
+    assert (row.lower, row.upper) == (None, 0.0)
+    balance = m.demand_balance["globex", 1, "only"]
+    assert balance.lower == balance.upper == 2190.0 * 5.0
+    assert len(m.serve_within_quota) == len(m.served_gpu_hours)
 
 
 def test_serving_variables_exist_only_where_jurisdiction_and_demand_allow():
