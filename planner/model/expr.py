@@ -53,10 +53,16 @@ class ArrayRow(_MatrixConstraintData):
 
     @property
     def expr(self):
-        lower, body, upper = self.to_bounded_expression()
-        if lower is not None and lower == upper:
-            return body == lower
-        return pyo.inequality(lower, body, upper)
+        """Built once per row and kept: persistent interfaces (appsi) detect a changed
+        constraint by the identity of its expression, so a fresh one each call reads as an edit
+        of every row on every solve."""
+        cache = self.parent_component()._expr_cache
+        expr = cache.get(self._index)
+        if expr is None:
+            lower, body, upper = self.to_bounded_expression()
+            expr = body == lower if lower is not None and lower == upper else pyo.inequality(lower, body, upper)
+            cache[self._index] = expr
+        return expr
 
 
 Segment = Any
@@ -96,6 +102,7 @@ class ArrayConstraint(MatrixConstraint):
         self._flat = None
         self._position = None
         self._row_data: tuple | None = None
+        self._expr_cache: dict[int, Any] = {}
 
     @property
     def _x(self) -> tuple:
