@@ -104,6 +104,8 @@ def test_array_family_rows_have_spec_names_and_every_interface_solves_them():
     m = model()
     assert m.rows["both", 2].name == "rows[both,2]"
     assert str(m.rows["a", 1].body) == "x[a] - y"
+    # persistent interfaces tell an edited row by its expression's identity
+    assert m.rows["a", 1].expr is m.rows["a", 1].expr
     for interface in INTERFACES:
         m = model()
         options = tiny().solver
