@@ -14,7 +14,7 @@ from planner.model import build_model
 from planner.plan import Plan, Verification
 from planner.report import build_plan
 from planner.scenario import Scenario
-from planner.solve import Interface, SolveOutcome, solve_model
+from planner.solve import Interface, MipStart, SolveOutcome, solve_model
 from planner.verify import verify_plan
 
 Progress = Callable[[str], None]
@@ -51,20 +51,24 @@ def solve_scenario(
     progress: Progress | None = None,
     interface: Interface | None = None,
     warm_start: bool = False,
+    mip_start: MipStart | None = None,
     verifier: Verifier | None = None,
 ) -> Plan:
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
 
     `warm_start` offers HiGHS the rounded LP relaxation (measured: no gain on our cases, so off);
-    `verifier` replaces `planner.verify.verify_plan` (tests only).
+    `mip_start` offers given values, e.g. `planner.sweep.start_from_plan` of a neighbour's plan
+    (`planner.solve` says what HiGHS does with them). `verifier` replaces
+    `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
     say("building model")
     start = time.perf_counter()
     m = build_model(scenario)
     build_s = time.perf_counter() - start
-    say(f"solving with HiGHS ({interface or scenario.solver.interface})")
-    outcome = solve_model(m, scenario.solver, interface, warm_start=warm_start)
+    chosen = interface or scenario.solver.interface
+    say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
+    outcome = solve_model(m, scenario.solver, interface, warm_start=warm_start, mip_start=mip_start)
     if not outcome.has_solution:
         raise _no_plan_message(scenario, outcome)
     say("reporting")

@@ -7,16 +7,28 @@
 
 All three load the solution into the Pyomo variables and read status, gap and HiGHS's own run
 time from the same highspy object, so their reports compare like with like.
+
+A MIP start (`mip_start=`, e.g. a neighbouring sweep point's plan) reaches HiGHS through
+``direct`` (``Highs.setSolution``, sparse) and ``appsi`` (Pyomo's ``warmstart``); ``legacy``
+refuses one: Pyomo's ``SolverFactory('highs')`` declares no warm start (``warm_start_capable()``
+is False). Only MIPs get a start. What HiGHS 1.15 does with it: a complete start that meets every
+row is taken as it is; otherwise (a column left undefined, or a row broken) it fixes the start's
+integer values and solves the LP over the rest. The result, if feasible, is its first incumbent
+("MIP start solution is feasible" in its log); if not, it goes on cold. A plan never records the
+scenario values, so with our starts only their integer values (racks, blocks) matter.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
 
 from planner import highs_direct
@@ -26,6 +38,12 @@ from planner.scenario import SolverOptions
 
 Interface = Literal["direct", "appsi", "legacy"]
 INTERFACES: tuple[Interface, ...] = ("direct", "appsi", "legacy")
+TAKES_MIP_START: frozenset[str] = frozenset({"direct", "appsi"})
+"""The interfaces that pass a MIP start to HiGHS (legacy: Pyomo declares no warm start)."""
+
+MipStart = Mapping[str, Mapping[Any, float]]
+"""A MIP start: Pyomo Var component name -> index (tuple) -> value. A component it names gets a
+value for every variable (absent indices: 0); components it does not name are left to HiGHS."""
 
 SOLUTION_STATUSES = {
     highspy.HighsModelStatus.kOptimal,
@@ -58,6 +76,8 @@ class SolveOutcome:
     solve_s: float
     warm_start_s: float
     highs_version: str
+    mip_start_values: int = 0
+    """How many column values were offered to HiGHS as a MIP start (0: solved cold)."""
 
     @property
     def infeasible(self) -> bool:
@@ -146,7 +166,55 @@ def _outcome(
     )
 
 
-def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, warm_start: bool = False) -> SolveOutcome:
+def start_values(m: pyo.ConcreteModel, start: MipStart) -> Iterator[tuple[Any, float]]:
+    """(variable, value) for every variable of the components `start` names: absent indices
+    are 0, integer values rounded, every value moved inside the variable's bounds (HiGHS
+    rejects a whole start for one value out of bounds; a neighbour's plan may have one)."""
+    for name, values in start.items():
+        component = m.component(name)
+        if not isinstance(component, pyo.Var):
+            raise ValueError(f"MIP start names {name!r}, which is not a variable of the model")
+        for index, var in component.items():
+            value = float(values.get(index, 0.0))
+            lower, upper = var.bounds
+            if var.is_integer():
+                value = float(round(value))
+                lower = None if lower is None else math.ceil(lower - 1e-9)
+                upper = None if upper is None else math.floor(upper + 1e-9)
+            if lower is not None:
+                value = max(value, lower)
+            if upper is not None:
+                value = min(value, upper)
+            yield var, value
+
+
+def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> int:
+    """Map the start onto HiGHS's columns (`direct.columns` order) and set it, sparse."""
+    column_of = {id(var): j for j, var in enumerate(direct.columns)}
+    index: list[int] = []
+    value: list[float] = []
+    for var, x in start_values(m, start):
+        j = column_of.get(id(var))
+        if j is not None:  # a variable in no row and not in the objective is not a column
+            index.append(j)
+            value.append(x)
+    if not index:
+        return 0
+    status = direct.highs.setSolution(
+        len(index), np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64)
+    )
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the MIP start (values are clipped to bounds, so this is a bug)")
+    return len(index)
+
+
+def solve_direct(
+    m: pyo.ConcreteModel,
+    options: SolverOptions,
+    *,
+    warm_start: bool = False,
+    mip_start: MipStart | None = None,
+) -> SolveOutcome:
     direct = highs_direct.pass_to_highs(m)
     highs = direct.highs
     warm_s = 0.0
@@ -156,6 +224,7 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, warm_start: bo
         if key == "time_limit":
             value = max(1e-3, float(value) - warm_s)
         highs.setOptionValue(key, value)
+    offered = _offer_start(direct, m, mip_start) if mip_start and direct.integer_columns else 0
     highs.run()
     outcome = _outcome(
         "direct",
@@ -167,6 +236,7 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, warm_start: bo
         handoff_s=direct.handoff_s,
         warm_start_s=warm_s,
     )
+    outcome.mip_start_values = offered
     if outcome.has_solution:
         highs_direct.load_solution(direct)
     return outcome
@@ -183,10 +253,21 @@ def _counts(highs: highspy.Highs) -> tuple[int, int, int, int]:
     return lp.num_row_, lp.num_col_, highs.getNumNz(), integer_columns
 
 
-def solve_appsi(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
+def solve_appsi(
+    m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
+) -> SolveOutcome:
     from pyomo.contrib.appsi.solvers.highs import Highs
 
     opt = Highs()
+    offered = 0
+    if mip_start:
+        # appsi offers every variable's current value (None counts as 0) as one dense start.
+        pairs = list(start_values(m, mip_start))
+        if any(var.is_integer() for var, _ in pairs):
+            for var, value in pairs:
+                var.set_value(value, skip_validation=True)
+            offered = len(pairs)
+            opt.config.warmstart = True
     opt.config.time_limit = options.time_limit_s
     opt.config.mip_gap = options.mip_rel_gap
     opt.config.load_solution = False
@@ -202,6 +283,7 @@ def solve_appsi(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     outcome = _outcome(
         "appsi", highs, rows=rows, columns=cols, nonzeros=nnz, integer_columns=ints, handoff_s=handoff
     )
+    outcome.mip_start_values = offered
     if outcome.has_solution:
         results.solution_loader.load_vars()
         outcome.objective_usd = _pyomo_objective_usd(m)
@@ -238,14 +320,24 @@ def solve_model(
     interface: Interface | None = None,
     *,
     warm_start: bool = False,
+    mip_start: MipStart | None = None,
 ) -> SolveOutcome:
-    """Solve with the chosen interface (default: the scenario's); values land in the model."""
+    """Solve with the chosen interface (default: the scenario's); values land in the model.
+
+    `warm_start` offers the rounded LP relaxation, `mip_start` given values (see the module
+    docstring); they exclude each other, and `legacy` takes neither."""
     chosen = interface or options.interface
     check_options(options)
+    if mip_start and warm_start:
+        raise ValueError("give warm_start or mip_start, not both (each is a start for HiGHS)")
+    if mip_start and chosen not in TAKES_MIP_START:
+        raise ValueError(
+            f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"
+        )
     if chosen == "direct":
-        return solve_direct(m, options, warm_start=warm_start)
+        return solve_direct(m, options, warm_start=warm_start, mip_start=mip_start)
     if chosen == "appsi":
-        return solve_appsi(m, options)
+        return solve_appsi(m, options, mip_start=mip_start)
     if chosen == "legacy":
         return solve_legacy(m, options)
     raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")

@@ -4,16 +4,18 @@ Reused between points (measured on the bundled example, 2 cores; see docs/insigh
 - the base data: read once, each point is the base with the point's overrides applied and
   validated again (`planner.overrides`, about 0.01 s);
 - HiGHS's starting point: each point is offered the plan of the nearest solved point as a MIP
-  start (`start_from_plan`), when the pipeline accepts `mip_start=`. On a 3 x 2 terms grid, HiGHS time
-  fell from 95-101 s to 87 s; well-neighboured points ran 2-3x faster.
-Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.025 s against
-2-30 s in HiGHS, so changing coefficients in one persistent model would save about 1%.
+  start (`start_from_plan`; `warm=False` / `--cold` turns it off). HiGHS fixes the start's
+  racks and blocks, completes the rest by an LP and starts from it if feasible. On the 3 x 2
+  terms grid, HiGHS took 12.2-12.6 s started against 35.1-38.2 s cold, mostly because slow cold
+  points got a good incumbent at once; a quick point can be slower started, and a started point
+  may return another plan within the same gap.
+Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
+1-14 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
 """
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import itertools
 import re
@@ -26,11 +28,11 @@ from planner.errors import UserError
 from planner.overrides import apply_overrides, compose
 from planner.plan import Plan
 from planner.scenario import Scenario
+from planner.solve import TAKES_MIP_START
 
 Axis = tuple[str, list[Any]]
-Solver = Callable[[Scenario], Plan]
 Start = dict[str, dict[tuple[Any, ...], float]]
-"""A MIP start: Pyomo variable component name -> index tuple -> value."""
+"""A MIP start: Pyomo variable component name -> index tuple -> value (`planner.solve.MipStart`)."""
 
 START_COMPONENTS = ("racks_built", "blocks_ordered", "quota_gpus", "served_gpu_hours", "unserved_gpu_hours")
 
@@ -95,7 +97,8 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 def start_from_plan(plan: Plan) -> Start:
     """Every decision a plan records, keyed as the Pyomo model names them, to offer HiGHS as a
     start for a neighbouring point. Served and unserved records are listed only where positive,
-    so an index absent here means 0. The CVaR auxiliaries are not in a plan; HiGHS completes them."""
+    so an index absent here means 0. What a plan does not record (the scenario values, the CVaR
+    auxiliaries) is left for HiGHS to complete."""
     t_of = {p: t for t, p in enumerate(plan.periods)}
     return {
         "racks_built": {(r.site, r.rack_type, t_of[r.period]): float(r.racks_built) for r in plan.racks},
@@ -127,21 +130,17 @@ def grid_positions(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
 
 
 StartSolver = Callable[[Scenario, "Start | None"], Plan]
+"""Solves one point: `solve(scenario, start)`, start None meaning cold."""
 
 
-def _with_start(solve: Solver | StartSolver | None) -> tuple[StartSolver, bool]:
-    """The solver as `solve(scenario, start)`, and whether it uses the start. The default is
-    `planner.pipeline.solve_scenario`, offered a start when it accepts `mip_start=`."""
-    if solve is None:
-        from planner.pipeline import solve_scenario
+def default_solver() -> StartSolver:
+    """`planner.pipeline.solve_scenario` with the point's start."""
+    from planner.pipeline import solve_scenario
 
-        if "mip_start" in inspect.signature(solve_scenario).parameters:
-            return (lambda scenario, start: solve_scenario(scenario, mip_start=start)), True
-        return (lambda scenario, _start: solve_scenario(scenario)), False
-    if len(inspect.signature(solve).parameters) >= 2:
-        return solve, True  # type: ignore[return-value]
-    one_argument: Solver = solve  # type: ignore[assignment]
-    return (lambda scenario, _start: one_argument(scenario)), False
+    def solve(scenario: Scenario, start: Start | None) -> Plan:
+        return solve_scenario(scenario, mip_start=start)
+
+    return solve
 
 
 def run_sweep(
@@ -150,7 +149,8 @@ def run_sweep(
     *,
     source: str,
     base_changes: Mapping[str, Any] | None = None,
-    solve: Solver | StartSolver | None = None,
+    solve: StartSolver | None = None,
+    warm: bool = True,
     on_point: Callable[[int, PointResult], None] | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
@@ -158,9 +158,10 @@ def run_sweep(
     before any solve (they would fail at every point).
 
     Reused between points: the base data (read and copied once; each point is only re-validated)
-    and, when the solver takes a start, the plan of the nearest solved point as HiGHS's MIP start
-    (`start_from_plan`). A `solve` taking one argument gets no start."""
-    solve_point, takes_start = _with_start(solve)
+    and, unless `warm` is False, the plan of the nearest solved point as HiGHS's MIP start
+    (`start_from_plan`); a point whose interface takes no start (`legacy`) is solved cold.
+    `solve` defaults to `default_solver()`."""
+    solve_point = solve or default_solver()
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     positions = grid_positions(axes)
@@ -169,7 +170,11 @@ def run_sweep(
     solved: dict[tuple[int, ...], PointResult] = {}
     for n, (values, position, scenario) in enumerate(zip(points, positions, scenarios, strict=True)):
         result = PointResult(values=values, label=point_label(values))
-        near = nearest_solved(position, list(solved)) if takes_start else None
+        near = (
+            nearest_solved(position, list(solved))
+            if warm and scenario.solver.interface in TAKES_MIP_START
+            else None
+        )
         neighbour = solved[near].plan if near is not None else None
         if near is not None:
             result.start_from = solved[near].label

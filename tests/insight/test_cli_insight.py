@@ -65,6 +65,7 @@ def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
     assert (out / "sweep.png").stat().st_size > 1000
     plan = read_plan(out / "buyback_share=1.0_revenue_share=0.json")
     assert plan.verification.passed and sum(r.racks_built for r in plan.racks) == 1
+    assert summary["reused"]["points_started_from_a_neighbours_plan"] == 3
     files["plans"] = [
         out / "buyback_share=0.5_revenue_share=0.json",
         out / "buyback_share=1.0_revenue_share=0.json",
@@ -164,3 +165,13 @@ def test_value_of_information_json(files):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["evpi_usd"] >= 0 and figures["vss_usd"] >= 0
+
+
+def test_a_cold_sweep_starts_no_point_from_a_neighbour(files):
+    out = files["root"] / "sweep-cold"
+    result = run("sweep", str(files["base"]), "--set", "terms.revenue_share=0,0.1", "-o", str(out), "--cold")
+    assert result.exit_code == 0, result.output
+    assert "every point solved cold (--cold)" in result.stdout
+    rows = (out / "sweep.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert all(row.split(",")[header.index("start_from")] == "" for row in rows[1:])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import itertools
 
@@ -132,11 +131,31 @@ def test_each_point_starts_from_the_nearest_solved_point():
 
 
 def test_a_start_from_a_neighbours_plan_keeps_the_optimum():
-    if "mip_start" not in inspect.signature(solve_scenario).parameters:
-        pytest.skip("planner.pipeline.solve_scenario takes no mip_start= yet (sweep solves cold)")
     neighbour = solved(three_quarters())
     scenario = three_quarters(lambda data: data["terms"].update(revenue_share=0.2))
     cold = solve_scenario(scenario)
     warm = solve_scenario(scenario, mip_start=start_from_plan(neighbour))
     assert warm.verification.passed
     assert warm.solver.objective_usd == pytest.approx(cold.solver.objective_usd, rel=0.011)
+
+
+def test_a_cold_sweep_offers_no_start():
+    offered = []
+
+    def solve(scenario, start):
+        offered.append(start)
+        return solve_scenario(scenario)
+
+    results = run_sweep(
+        stylised_data(), [("terms.revenue_share", [0.0, 0.1, 0.2])], source="test", solve=solve, warm=False
+    )
+    assert offered == [None, None, None]
+    assert [r.start_from for r in results] == [None, None, None]
+
+
+def test_points_on_the_legacy_interface_are_solved_cold():
+    data = stylised_data()
+    data["solver"]["interface"] = "legacy"
+    results = run_sweep(data, [("terms.revenue_share", [0.0, 0.1])], source="test")
+    assert all(r.plan is not None and r.plan.solver.interface == "legacy" for r in results)
+    assert [r.start_from for r in results] == [None, None]
