@@ -15,6 +15,7 @@ from planner.plan import Plan, Verification
 from planner.report import build_plan
 from planner.scenario import Scenario
 from planner.solve import Interface, MipStart, SolveOutcome, solve_model
+from planner.stochastic import with_value_of_information
 from planner.verify import verify_plan
 
 Progress = Callable[[str], None]
@@ -52,14 +53,16 @@ def solve_scenario(
     interface: Interface | None = None,
     warm_start: bool = False,
     mip_start: MipStart | None = None,
+    value_of_information: bool = False,
     verifier: Verifier | None = None,
 ) -> Plan:
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
 
     `warm_start` offers HiGHS the rounded LP relaxation (measured: no gain on our cases, so off);
     `mip_start` offers given values, e.g. `planner.sweep.start_from_plan` of a neighbour's plan
-    (`planner.solve` says what HiGHS does with them). `verifier` replaces
-    `planner.verify.verify_plan` (tests only).
+    (`planner.solve` says what HiGHS does with them). `value_of_information` fills the plan's
+    `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
+    (`planner.stochastic`). `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
     say("building model")
@@ -82,4 +85,16 @@ def solve_scenario(
             f"({len(verification.violations)} violation(s)); nothing was written",
             details=verification.violations[:20],
         )
-    return plan
+    if not value_of_information:
+        return _without_value_of_information(plan, "skipped on request")
+    say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
+    try:
+        return with_value_of_information(scenario, plan, interface=chosen)
+    except NoPlanError as error:
+        # The plan itself is verified; a missing side figure should not cost the user the plan.
+        return _without_value_of_information(plan, error.message)
+
+
+def _without_value_of_information(plan: Plan, why: str) -> Plan:
+    note = f"EVPI and VSS not computed: {why}"
+    return plan.model_copy(update={"risk": plan.risk.model_copy(update={"value_of_information_note": note})})

@@ -140,8 +140,15 @@ class RiskFigures(_Record):
     )
     worst_case_value_usd: float
     best_case_value_usd: float
-    evpi_usd: float | None = Field(None, description="Expected value of perfect information.")
-    vss_usd: float | None = Field(None, description="Value of the stochastic solution.")
+    evpi_usd: float | None = Field(
+        None, description="Expected value of perfect information, WS - RP (null: not computed)."
+    )
+    vss_usd: float | None = Field(
+        None, description="Value of the stochastic solution, RP - EEV (null: not computed)."
+    )
+    value_of_information_note: str | None = Field(
+        None, description="Why evpi_usd and vss_usd are null, when they are."
+    )
 
 
 class SolverReport(_Record):

@@ -9,6 +9,10 @@
 
 EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
 so a figure that comes out negative by less than that gap times |RP| is reported as 0.
+
+Given the plan (`with_value_of_information`), its first stage is offered to HiGHS as a MIP start
+for the WS and EV solves: it is feasible in each of them (one scenario's, or the mean, demand), so
+HiGHS begins with an incumbent at least as good as the plan's value there.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from planner.model import build_model
 from planner.plan import Plan
 from planner.report import cvar
 from planner.scenario import Scenario
-from planner.solve import solve_model
+from planner.solve import TAKES_MIP_START, Interface, MipStart, solve_model
+from planner.sweep import start_from_plan
 
 FIRST_STAGE = ("racks_built", "blocks_ordered", "quota_gpus")
 EV_SCENARIO_ID = "expected"
@@ -79,9 +84,17 @@ def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, fl
     return parse_scenario(data, f"{scenario.name} ({scenario_id} only)")
 
 
-def _solve(scenario: Scenario, m: pyo.ConcreteModel | None = None) -> tuple[float, pyo.ConcreteModel]:
+def _solve(
+    scenario: Scenario,
+    m: pyo.ConcreteModel | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+) -> tuple[float, pyo.ConcreteModel]:
     m = m if m is not None else build_model(scenario)
-    outcome = solve_model(m, scenario.solver)
+    if (interface or scenario.solver.interface) not in TAKES_MIP_START:
+        start = None
+    outcome = solve_model(m, scenario.solver, interface, mip_start=start)
     if not outcome.has_solution or outcome.objective_usd is None:
         raise NoPlanError(
             f"scenario '{scenario.name}': no solution for a stochastic figure (HiGHS: {outcome.status})"
@@ -115,16 +128,26 @@ def _objective_of(scenario: Scenario, values_usd: dict[str, float]) -> float:
     return (1 - w) * expected + w * cvar(v, p, alpha)
 
 
-def compute(scenario: Scenario, rp_usd: float | None = None) -> StochasticFigures:
-    """Solve WS, EV and EEV problems (and RP unless given) for `scenario`."""
+def compute(
+    scenario: Scenario,
+    rp_usd: float | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+) -> StochasticFigures:
+    """Solve WS, EV and EEV problems (and RP unless given) for `scenario`; `start` (the RP
+    plan's, see `with_value_of_information`) is offered to the WS and EV solves."""
     if rp_usd is None:
-        rp_usd, _ = _solve(scenario)
-    ws_by = {c.id: _solve(_single_scenario(scenario, c.id, {c.id: 1.0}))[0] for c in scenario.scenarios}
+        rp_usd, _ = _solve(scenario, interface=interface)
+    ws_by = {
+        c.id: _solve(_single_scenario(scenario, c.id, {c.id: 1.0}), interface=interface, start=start)[0]
+        for c in scenario.scenarios
+    }
     ws = _objective_of(scenario, ws_by)
     ev_scenario = _single_scenario(
         scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
     )
-    _, ev_model = _solve(ev_scenario)
+    _, ev_model = _solve(ev_scenario, interface=interface, start=start)
     fixed = _first_stage(ev_model)
     m = build_model(scenario)
     # Bounds rather than `fix()`: fixed variables turn rows into constants that Pyomo's compiler
@@ -137,7 +160,7 @@ def compute(scenario: Scenario, rp_usd: float | None = None) -> StochasticFigure
                 if name != "quota_gpus":
                     var[idx].setlb(value)
                 var[idx].setub(value)
-    eev, _ = _solve(scenario, m)
+    eev, _ = _solve(scenario, m, interface=interface)
     tolerance = scenario.solver.mip_rel_gap * max(abs(rp_usd), abs(ws), abs(eev)) + 1e-6 * max(
         1.0, abs(rp_usd)
     )
@@ -146,7 +169,19 @@ def compute(scenario: Scenario, rp_usd: float | None = None) -> StochasticFigure
     )
 
 
-def stochastic_figures(scenario: Scenario, plan: Plan) -> tuple[float, float]:
-    """(evpi_usd, vss_usd) for a plan solved from `scenario` (its objective is the RP value)."""
-    figures = compute(scenario, rp_usd=plan.solver.objective_usd)
+def stochastic_figures(
+    scenario: Scenario, plan: Plan, *, interface: Interface | None = None
+) -> tuple[float, float]:
+    """(evpi_usd, vss_usd) for a plan solved from `scenario`: its objective is the RP value and
+    its decisions the start of the WS and EV solves."""
+    figures = compute(
+        scenario, rp_usd=plan.solver.objective_usd, interface=interface, start=start_from_plan(plan)
+    )
     return figures.evpi_usd, figures.vss_usd
+
+
+def with_value_of_information(scenario: Scenario, plan: Plan, *, interface: Interface | None = None) -> Plan:
+    """The plan with `risk.evpi_usd` and `risk.vss_usd` filled (S + 2 more solves)."""
+    evpi, vss = stochastic_figures(scenario, plan, interface=interface)
+    risk = plan.risk.model_copy(update={"evpi_usd": evpi, "vss_usd": vss})
+    return plan.model_copy(update={"risk": risk})

@@ -88,6 +88,8 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
             out[f"{row.site}_mw"] = row.available_mw
     out["expected_buyback_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
     out["expected_revenue_share_usd"] = sum(o.probability * o.revenue_share_usd for o in plan.outcomes)
+    out["evpi_usd"] = plan.risk.evpi_usd
+    out["vss_usd"] = plan.risk.vss_usd
     out["solver_status"] = plan.solver.status
     out["mip_gap"] = plan.solver.mip_gap
     out["solve_s"] = plan.solver.solve_s
@@ -133,12 +135,12 @@ StartSolver = Callable[[Scenario, "Start | None"], Plan]
 """Solves one point: `solve(scenario, start)`, start None meaning cold."""
 
 
-def default_solver() -> StartSolver:
-    """`planner.pipeline.solve_scenario` with the point's start."""
+def default_solver(*, value_of_information: bool = False) -> StartSolver:
+    """`planner.pipeline.solve_scenario` with the point's start (and EVPI/VSS if asked)."""
     from planner.pipeline import solve_scenario
 
     def solve(scenario: Scenario, start: Start | None) -> Plan:
-        return solve_scenario(scenario, mip_start=start)
+        return solve_scenario(scenario, mip_start=start, value_of_information=value_of_information)
 
     return solve
 

@@ -69,6 +69,13 @@ def sweep_command(
             "(to compare times).",
         ),
     ] = False,
+    value_of_information: Annotated[
+        bool,
+        typer.Option(
+            "--value-of-information/--no-value-of-information",
+            help="Fill each plan's EVPI and VSS (S + 2 more solves per point).",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map."""
@@ -109,6 +116,7 @@ def sweep_command(
             axes,
             source=str(overrides or base),
             base_changes=base_changes,
+            solve=sweep.default_solver(value_of_information=value_of_information),
             warm=not cold,
             on_point=done,
         )
@@ -129,6 +137,7 @@ def sweep_command(
             "points_started_from_a_neighbours_plan": started,
         },
         "highs_s_total": highs_s,
+        "value_of_information_computed": value_of_information,
         "csv_path": str(output / "sweep.csv"),
         "heatmap_path": str(heatmap.path) if heatmap else None,
         "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
@@ -147,6 +156,8 @@ def sweep_command(
             *(f"{s} racks" for s in sites),
             "buyback",
             "rev share",
+            "EVPI",
+            "VSS",
             "status",
         ):
             table.add_column(name, justify="right")
@@ -165,6 +176,8 @@ def sweep_command(
                 *racks,
                 _musd(row.get("expected_buyback_usd")),
                 _musd(row.get("expected_revenue_share_usd")),
+                _musd(row.get("evpi_usd")),
+                _musd(row.get("vss_usd")),
                 status,
             )
         console = _console()
@@ -177,6 +190,20 @@ def sweep_command(
         else:
             reuse = f"{started} of {points} points started HiGHS from the nearest solved point's plan"
         console.print(f"reused: the base file, read once; {reuse}; HiGHS {highs_s:.1f} s in all")
+    if not value_of_information:
+        err.print(
+            "EVPI and VSS skipped (--no-value-of-information); to get them, sweep without the flag "
+            "(or run dsx plan value-of-information on one scenario file)",
+            soft_wrap=True,
+        )
+    else:
+        for r in results:
+            if r.plan and r.plan.risk.evpi_usd is None:
+                note = r.plan.risk.value_of_information_note or ""
+                err.print(
+                    f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
+                    soft_wrap=True,
+                )
     if not any(r.plan for r in results):
         raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
     if not all(r.plan for r in results):

@@ -1,7 +1,8 @@
 """`dsx plan solve`: scenario file -> verified plan file, with a summary on the terminal.
 
 A thin edge: load, override solver options from flags, run `planner.pipeline.solve_scenario`
-under a spinner, write the plan only once it is verified, then print tables (or `--json`).
+under a spinner (with EVPI and VSS unless `--no-value-of-information`), write the plan only once
+it is verified, then print tables (or `--json`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from planner.io import load_scenario, write_plan
@@ -121,6 +123,11 @@ def risk_table(plan: Plan) -> Table:
         f"{_musd(risk.worst_case_value_usd)} / {_musd(risk.best_case_value_usd)}",
     )
     table.add_row("objective (US$ M)", _musd(solver.objective_usd))
+    if risk.evpi_usd is not None and risk.vss_usd is not None:
+        table.add_row("EVPI: perfect foresight is worth (US$ M)", _musd(risk.evpi_usd))
+        table.add_row("VSS: planning with scenarios earns (US$ M)", _musd(risk.vss_usd))
+    else:
+        table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
     table.add_row(
         "solver", f"HiGHS {solver.highs_version} via {solver.interface}: {solver.status}, gap {gap}"
@@ -147,6 +154,7 @@ def json_summary(plan: Plan, output: Path) -> dict:
         "perspective": plan.perspective,
         "solver": plan.solver.model_dump(mode="json"),
         "risk": plan.risk.model_dump(mode="json"),
+        "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
         "site_periods": [row.model_dump(mode="json") for row in plan.site_periods],
@@ -165,15 +173,38 @@ def solve_command(
     gap: Annotated[
         float | None, typer.Option("--gap", min=0.0, max=1.0, help="Relative MIP gap to stop at.")
     ] = None,
+    value_of_information: Annotated[
+        bool,
+        typer.Option(
+            "--value-of-information/--no-value-of-information",
+            help="Fill the plan's EVPI and VSS (S + 2 more solves, S = number of scenarios).",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
-    """Solve a scenario and write its verified plan."""
+    """Solve a scenario and write its verified plan, with EVPI and VSS unless asked not to."""
     loaded = _with_solver_overrides(load_scenario(scenario), interface, time_limit, gap)
     status_console = Console(stderr=True)
     with status_console.status("loading", spinner="dots") as status:
-        plan = solve_scenario(loaded, progress=lambda phase: status.update(f"[bold]{phase}[/] {scenario}"))
-        status.update(f"[bold]writing[/] {output}")
+        plan = solve_scenario(
+            loaded,
+            progress=lambda phase: status.update(f"[bold]{phase}[/] {escape(str(scenario))}"),
+            value_of_information=value_of_information,
+        )
+        status.update(f"[bold]writing[/] {escape(str(output))}")
         write_plan(plan, output)
+    if not value_of_information:
+        status_console.print(
+            f"EVPI and VSS skipped (--no-value-of-information); to get them, solve without the flag "
+            f"or run: dsx plan value-of-information {escape(str(scenario))}",
+            soft_wrap=True,
+        )
+    elif plan.risk.evpi_usd is None:
+        status_console.print(
+            f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
+            "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
+            soft_wrap=True,
+        )
     if as_json:
         typer.echo(json.dumps(json_summary(plan, output), indent=1))
         return
@@ -183,7 +214,7 @@ def solve_command(
     console.print(site_period_table(plan))
     console.print(outcome_table(plan))
     console.print(risk_table(plan))
-    console.print(f"written to [bold]{output}[/]")
+    console.print(f"written to [bold]{escape(str(output))}[/]")
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:

@@ -65,6 +65,7 @@ def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
     assert (out / "sweep.png").stat().st_size > 1000
     plan = read_plan(out / "buyback_share=1.0_revenue_share=0.json")
     assert plan.verification.passed and sum(r.racks_built for r in plan.racks) == 1
+    assert plan.risk.evpi_usd >= 0.0 and plan.risk.vss_usd >= 0.0
     assert summary["reused"]["points_started_from_a_neighbours_plan"] == 3
     files["plans"] = [
         out / "buyback_share=0.5_revenue_share=0.json",
@@ -175,3 +176,16 @@ def test_a_cold_sweep_starts_no_point_from_a_neighbour(files):
     rows = (out / "sweep.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert all(row.split(",")[header.index("start_from")] == "" for row in rows[1:])
+
+
+def test_a_sweep_without_value_of_information_leaves_null_and_says_so(files):
+    out = files["root"] / "sweep-no-voi"
+    args = ["sweep", str(files["base"]), "--set", "terms.revenue_share=0,0.1", "-o", str(out)]
+    result = run(*args, "--no-value-of-information")
+    assert result.exit_code == 0, result.output
+    assert "EVPI and VSS skipped (--no-value-of-information)" in result.stderr
+    rows = (out / "sweep.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert all(row.split(",")[header.index("evpi_usd")] == "" for row in rows[1:])
+    plan = read_plan(out / "revenue_share=0.1.json")
+    assert plan.risk.evpi_usd is None and "skipped on request" in plan.risk.value_of_information_note

@@ -1,14 +1,25 @@
-"""EVPI and VSS: hand-checked on the boom/bust case, and never negative on random small cases."""
+"""EVPI and VSS: hand-checked on the boom/bust case, never negative on random small cases, and
+carried by the plans the pipeline (and so `dsx plan solve`) writes."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from dsx import cli
+from planner import pipeline
+from planner.errors import NoPlanError
+from planner.io import read_plan
+from planner.pipeline import solve_scenario
 from planner.stochastic import compute, stochastic_figures
 from tests.insight.helpers import solved, three_quarters
 from tests.planner.small_scenarios import uncertain
+
+cli._register_commands()
+runner = CliRunner()
 
 
 def test_evpi_on_the_boom_bust_case_is_the_foresight_profit():
@@ -50,3 +61,50 @@ def test_evpi_and_vss_are_never_negative(low, extra, p_low, price, share, cvar_w
     assert figures.ws_usd >= figures.rp_usd - 1e-6
     assert figures.rp_usd >= figures.eev_usd - 1e-6
     assert figures.evpi_usd >= 0.0 and figures.vss_usd >= 0.0
+
+
+def test_a_plan_solved_with_value_of_information_carries_evpi_and_vss():
+    scenario = three_quarters()
+    plan = solve_scenario(scenario, value_of_information=True)
+    assert plan.verification.passed
+    assert plan.risk.evpi_usd is not None and plan.risk.evpi_usd >= 0.0
+    assert plan.risk.vss_usd is not None and plan.risk.vss_usd >= 0.0
+    assert plan.risk.value_of_information_note is None
+    figures = compute(scenario)
+    assert plan.risk.evpi_usd == pytest.approx(figures.evpi_usd, rel=1e-6, abs=1e-3)
+    assert plan.risk.vss_usd == pytest.approx(figures.vss_usd, rel=1e-6, abs=1e-3)
+
+
+def test_the_boom_bust_plan_file_holds_the_hand_known_evpi(tmp_path):
+    # Through `dsx plan solve` as a user runs it: the file written carries EVPI = 69,000, VSS = 0.
+    source = tmp_path / "boom-bust.yaml"
+    source.write_text(yaml.safe_dump(uncertain(buyback_price=0.0).model_dump(mode="json")))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(cli.app, ["plan", "solve", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    plan = read_plan(out)
+    assert plan.risk.evpi_usd == pytest.approx(0.5 * 138_000.0, rel=1e-6)
+    assert plan.risk.vss_usd == pytest.approx(0.0, abs=1e-3)
+    assert (
+        "EVPI: perfect foresight is worth" in result.stdout
+        and "VSS: planning with scenarios" in result.stdout
+    )
+
+
+def test_a_failed_figure_leaves_the_verified_plan_with_the_reason(monkeypatch):
+    def no_solution(*_args, **_kwargs):
+        raise NoPlanError(
+            "scenario 'x (high only)': no solution for a stochastic figure (HiGHS: Time limit reached)"
+        )
+
+    monkeypatch.setattr(pipeline, "with_value_of_information", no_solution)
+    plan = pipeline.solve_scenario(three_quarters(), value_of_information=True)
+    assert plan.verification.passed
+    assert plan.risk.evpi_usd is None and plan.risk.vss_usd is None
+    assert "Time limit reached" in plan.risk.value_of_information_note
+
+
+def test_without_value_of_information_the_plan_says_why_its_figures_are_empty():
+    plan = solve_scenario(three_quarters())
+    assert plan.risk.evpi_usd is None and plan.risk.vss_usd is None
+    assert plan.risk.value_of_information_note == "EVPI and VSS not computed: skipped on request"

@@ -12,6 +12,7 @@ from planner.model import build_model
 from planner.pipeline import solve_scenario
 from planner.sweep import (
     START_COMPONENTS,
+    default_solver,
     grid,
     grid_positions,
     nearest_solved,
@@ -159,3 +160,15 @@ def test_points_on_the_legacy_interface_are_solved_cold():
     results = run_sweep(data, [("terms.revenue_share", [0.0, 0.1])], source="test")
     assert all(r.plan is not None and r.plan.solver.interface == "legacy" for r in results)
     assert [r.start_from for r in results] == [None, None]
+
+
+def test_the_default_sweep_starts_each_point_and_fills_value_of_information_when_asked():
+    results = run_sweep(
+        stylised_data(),
+        [("terms.revenue_share", [0.0, 0.1])],
+        source="test",
+        solve=default_solver(value_of_information=True),
+    )
+    assert results[1].start_from == "revenue_share=0.0"
+    for result in results:
+        assert result.summary["evpi_usd"] >= 0.0 and result.summary["vss_usd"] >= 0.0
