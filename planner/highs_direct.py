@@ -19,7 +19,7 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse  # noqa: F401  (Pyomo's compiler imports it on first use; not hand-off time)
+import scipy.sparse
 from pyomo.common.gc_manager import PauseGC
 from pyomo.core.base.indexed_component import IndexedComponent
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
@@ -253,6 +253,12 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
     if len(mapped):
         np.add.at(cost, mapped, np.asarray(info.c.toarray()[0], dtype=np.float64))
     lower, upper, integer = _column_arrays(columns.variables)
+    row_lower, row_upper = A.lower, A.upper
+    # HiGHS keeps its matrix column-wise and converts a row-wise one inside passModel, holding
+    # both copies at once; converting here lets our row-wise arrays go first (about 95 MB less
+    # peak at 7.9M non-zeros).
+    csc = scipy.sparse.csr_array((A.coefs, A.indices, A.indptr), shape=(num_row, num_col)).tocsc()
+    del A
     offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
     highs = highs or highspy.Highs()
     highs.setOptionValue("output_flag", False)
@@ -260,17 +266,17 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
         num_col,
         num_row,
         nnz,
-        int(highspy.MatrixFormat.kRowwise),
+        int(highspy.MatrixFormat.kColwise),
         int(sense),
         offset,
         cost,
         lower,
         upper,
-        A.lower,
-        A.upper,
-        A.indptr,
-        A.indices,
-        A.coefs,
+        row_lower,
+        row_upper,
+        csc.indptr.astype(np.int32, copy=False),
+        csc.indices.astype(np.int32, copy=False),
+        csc.data,
         integer,
     )
     if status == highspy.HighsStatus.kError:

@@ -50,6 +50,9 @@ def _build(scenario: Scenario) -> pyo.ConcreteModel:
     variables.define_cvar(m, d)
     constraints.define_cvar_shortfall(m, d)
     objective.define_objective(m, d)
+    # The served index's integer codes were for building the array families; at size they are
+    # tens of MB that the hand-off would otherwise carry into HiGHS's peak.
+    m._dsx_served = None
     return m
 
 
