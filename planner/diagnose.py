@@ -106,6 +106,9 @@ def _explain_row(name: str, scenario: Scenario) -> Conflict:
 def diagnose(scenario: Scenario) -> Diagnosis:
     """Solve the LP relaxation; if infeasible, explain with domain checks and HiGHS's IIS."""
     m = build_model(scenario)
+    # Pyomo's compiler (used here for its row list) does not apply the scaling suffix and warns
+    # about it; the IIS is about which rows conflict, not their units.
+    m.del_component("scaling_factor")
     diagnosis = Diagnosis(scenario=scenario.name, feasible=True, status="")
     domain = check_domain(scenario)
     try:

@@ -41,6 +41,12 @@ class DirectModel:
     integer_columns: int
     objective_offset: float
     handoff_s: float
+    column_scale: np.ndarray | None = None
+    """HiGHS's column j is the model's variable j times column_scale[j] (None: all 1)."""
+
+    def to_highs(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Model values of the given columns in HiGHS's (scaled) units, e.g. for a MIP start."""
+        return values if self.column_scale is None else values * self.column_scale[index]
 
 
 def _component_variables(comp: IndexedComponent) -> list:
@@ -166,6 +172,26 @@ def pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None = None) -> D
         return _pass_to_highs(m, highs)
 
 
+def _scale_of(m: pyo.ConcreteModel, component) -> float:
+    """The component-level entry of the model's `scaling_factor` suffix (Pyomo's convention:
+    scaled = factor x original), or 1. Per-variable or per-row entries are not read."""
+    suffix = m.component("scaling_factor")
+    if not isinstance(suffix, pyo.Suffix):
+        return 1.0
+    factor = suffix.get(component)
+    return 1.0 if factor is None else float(factor)
+
+
+def _column_scale(m: pyo.ConcreteModel, columns: _Columns) -> np.ndarray | None:
+    scale = np.ones(len(columns.variables))
+    for comp in m.component_objects(pyo.Var, active=True):
+        factor = _scale_of(m, comp)
+        if factor != 1.0:
+            start = columns.start_of[id(comp)]
+            scale[start : start + len(comp)] = factor
+    return None if (scale == 1.0).all() else scale
+
+
 @dataclass
 class _Rows:
     """A block of rows in CSR form, columns numbered as HiGHS columns."""
@@ -181,7 +207,9 @@ def _expression_rows(m: pyo.ConcreteModel, columns: _Columns) -> tuple[_Rows, An
     """Every other active constraint and the objective, through Pyomo's standard-form compiler
     (array families deactivated meanwhile), its columns mapped onto ours by identity."""
     arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]
-    for con in arrays:
+    # The scaling suffix is applied here, after compiling; the compiler would warn it ignores it.
+    scaling = [s for s in m.component_objects(pyo.Suffix, active=True) if s.local_name == "scaling_factor"]
+    for con in arrays + scaling:
         con.deactivate()
     try:
         # Declaration order is already deterministic (index sets are built from ordered lists),
@@ -190,7 +218,7 @@ def _expression_rows(m: pyo.ConcreteModel, columns: _Columns) -> tuple[_Rows, An
             m, mixed_form=True, set_sense=None, file_determinism=FileDeterminism.NONE
         )
     finally:
-        for con in arrays:
+        for con in arrays + scaling:
             con.activate()
     mapped = columns.numbers(info.columns)
     A = info.A.tocsr()
@@ -204,10 +232,18 @@ def _expression_rows(m: pyo.ConcreteModel, columns: _Columns) -> tuple[_Rows, An
     return rows, info, mapped
 
 
-def _all_rows(compiled: _Rows, arrays: list[ArrayConstraint], columns: _Columns) -> _Rows:
+def _all_rows(
+    compiled: _Rows,
+    arrays: list[ArrayConstraint],
+    columns: _Columns,
+    row_scale: list[float],
+    column_scale: np.ndarray | None,
+) -> _Rows:
     """The compiled rows, then each array family's rows (its CSR arrays with variable positions
     renumbered to HiGHS columns), written straight into one CSR block sized in advance, so the
-    peak holds one family's column map beside the result, not a copy of every family."""
+    peak holds one family's column map beside the result, not a copy of every family.
+    A family's rows are multiplied by its `row_scale`, every coefficient divided by its
+    column's scale."""
     blocks = [(compiled.indptr, compiled.lower)] + [(con.csr()[2], con.row_bounds[0]) for con in arrays]
     n_rows = sum(len(lower) for _, lower in blocks)
     nnz = sum(int(indptr[-1]) for indptr, _ in blocks)
@@ -222,21 +258,25 @@ def _all_rows(compiled: _Rows, arrays: list[ArrayConstraint], columns: _Columns)
     )
     row = at = 0
 
-    def put(indptr: np.ndarray, indices: np.ndarray, coefs: np.ndarray, lower, upper) -> None:
+    def put(indptr: np.ndarray, indices: np.ndarray, coefs: np.ndarray, lower, upper, rho: float) -> None:
         nonlocal row, at
         rows, size = len(lower), int(indptr[-1])
         out.indptr[row + 1 : row + rows + 1] = indptr[1:] + at
         out.indices[at : at + size] = indices
         out.coefs[at : at + size] = coefs
-        out.lower[row : row + rows] = lower
-        out.upper[row : row + rows] = upper
+        if rho != 1.0:
+            out.coefs[at : at + size] *= rho
+        if column_scale is not None:
+            out.coefs[at : at + size] /= column_scale[indices]
+        out.lower[row : row + rows] = lower * rho
+        out.upper[row : row + rows] = upper * rho
         row, at = row + rows, at + size
 
-    put(compiled.indptr, compiled.indices, compiled.coefs, compiled.lower, compiled.upper)
-    for con in arrays:
+    put(compiled.indptr, compiled.indices, compiled.coefs, compiled.lower, compiled.upper, 1.0)
+    for con, rho in zip(arrays, row_scale, strict=True):
         data, positions, indptr = con.csr()
         column_of_position = columns.of_segments(con.segments).astype(np.int32)
-        put(indptr, column_of_position[positions], data, *con.row_bounds)
+        put(indptr, column_of_position[positions], data, *con.row_bounds, rho)
     return out
 
 
@@ -245,7 +285,8 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
     columns = _Columns.of(m)
     compiled, info, mapped = _expression_rows(m, columns)
     arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]
-    A = _all_rows(compiled, arrays, columns)
+    column_scale = _column_scale(m, columns)
+    A = _all_rows(compiled, arrays, columns, [_scale_of(m, con) for con in arrays], column_scale)
     num_row, num_col, nnz = len(A.lower), len(columns.variables), int(A.indptr[-1])
     (objective,) = info.objectives
     sense = highspy.ObjSense.kMaximize if objective.sense == pyo.maximize else highspy.ObjSense.kMinimize
@@ -253,6 +294,12 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
     if len(mapped):
         np.add.at(cost, mapped, np.asarray(info.c.toarray()[0], dtype=np.float64))
     lower, upper, integer = _column_arrays(columns.variables)
+    if column_scale is not None:
+        if (integer[column_scale != 1.0] != 0).any():
+            raise ValueError("an integer variable cannot be scaled (its values would stop being whole)")
+        cost /= column_scale
+        lower *= column_scale
+        upper *= column_scale
     row_lower, row_upper = A.lower, A.upper
     # HiGHS keeps its matrix column-wise and converts a row-wise one inside passModel, holding
     # both copies at once; converting here lets our row-wise arrays go first (about 95 MB less
@@ -289,12 +336,15 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
         integer_columns=int(integer.sum()),
         objective_offset=offset,
         handoff_s=time.perf_counter() - start,
+        column_scale=column_scale,
     )
 
 
 def load_solution(direct: DirectModel) -> None:
     """Write HiGHS's column values into the Pyomo variables, by the compiler's column order."""
     values = np.asarray(direct.highs.getSolution().col_value)
+    if direct.column_scale is not None:
+        values = values / direct.column_scale
     with PauseGC():
         for var, value in zip(direct.columns, values.tolist(), strict=True):
             var.set_value(value, skip_validation=True)

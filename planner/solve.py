@@ -200,8 +200,9 @@ def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: 
             value.append(x)
     if not index:
         return 0
+    columns = np.asarray(index, dtype=np.int32)
     status = direct.highs.setSolution(
-        len(index), np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64)
+        len(index), columns, direct.to_highs(columns, np.asarray(value, dtype=np.float64))
     )
     if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the MIP start (values are clipped to bounds, so this is a bug)")

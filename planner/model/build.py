@@ -50,6 +50,7 @@ def _build(scenario: Scenario) -> pyo.ConcreteModel:
     variables.define_cvar(m, d)
     constraints.define_cvar_shortfall(m, d)
     objective.define_objective(m, d)
+    define_scaling(m, d)
     # The served index's integer codes were for building the array families; at size they are
     # tens of MB that the hand-off would otherwise carry into HiGHS's peak.
     m._dsx_served = None
@@ -59,3 +60,15 @@ def _build(scenario: Scenario) -> pyo.ConcreteModel:
 def data_of(m: pyo.ConcreteModel) -> ModelData:
     """The precomputed scenario data a model was built from."""
     return m._dsx_data
+
+
+def define_scaling(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Hand the GPU-hour families to HiGHS in average GPUs over the quarter (divided by h, about
+    2,190): rows `demand_balance` and `serve_within_quota` then have unit coefficients and
+    right-hand sides of GPUs, not up to 1e8 GPU-hours, which HiGHS flags as badly scaled.
+    Pyomo's `scaling_factor` suffix at component level; read by `planner.highs_direct` only (the
+    model, its values and every report stay in GPU-hours)."""
+    m.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
+    per_hour = 1.0 / d.h
+    for component in (m.served_gpu_hours, m.unserved_gpu_hours, m.serve_within_quota, m.demand_balance):
+        m.scaling_factor.set_value(component, per_hour, expand=False)

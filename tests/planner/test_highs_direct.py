@@ -59,6 +59,7 @@ def _rows_from_pyomo(m: pyo.ConcreteModel) -> Counter:
 
 def test_hand_off_matches_pyomos_own_compiler_row_for_row():
     m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
+    m.del_component("scaling_factor")  # Pyomo's compiler does not scale; compare like with like
     direct = highs_direct.pass_to_highs(m)
     assert _rows_from_highs(direct) == _rows_from_pyomo(m)
     assert direct.rows == sum(_rows_from_pyomo(m).values())
@@ -113,3 +114,36 @@ def test_array_family_rows_have_spec_names_and_every_interface_solves_them():
         # x[a] = y = 3, x[b] = 5: 2 * 3 + 5
         assert outcome.objective_usd == pytest.approx(11.0 * 1e6), interface
         assert pyo.value(m.x["b"]) == pytest.approx(5.0), interface
+
+
+def test_scaled_hand_off_solves_to_the_same_values_in_model_units():
+    scenario = synthetic_scenario(2, 2, 4, 3, 3, seed=1)
+    relaxed = scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"relax_integrality": True})}
+    )
+    values = {}
+    for scaled in (True, False):
+        m = build_model(relaxed)
+        if not scaled:
+            m.del_component("scaling_factor")
+        direct = highs_direct.pass_to_highs(m)
+        if scaled:  # GPU-hour columns go to HiGHS as average GPUs: divided by h
+            served = np.array(
+                [
+                    direct.columns[j].parent_component() is m.served_gpu_hours
+                    for j in range(len(direct.columns))
+                ]
+            )
+            assert direct.column_scale[served] == pytest.approx(1.0 / relaxed.periods.hours_per_period)
+            assert (direct.column_scale[~served & (direct.column_scale != 1.0)] > 0).all()
+        else:
+            assert direct.column_scale is None
+        direct.highs.run()
+        assert direct.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        highs_direct.load_solution(direct)
+        values[scaled] = (
+            direct.highs.getInfo().objective_function_value,
+            sum(v.value for v in m.served_gpu_hours.values()),
+        )
+    assert values[True][0] == pytest.approx(values[False][0], rel=1e-7)
+    assert values[True][1] == pytest.approx(values[False][1], rel=1e-6)
