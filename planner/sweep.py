@@ -5,12 +5,13 @@ Reused between points (measured on the bundled example, 2 cores; see docs/insigh
   validated again (`planner.overrides`, about 0.01 s);
 - HiGHS's starting point: each point is offered the plan of the nearest solved point as a MIP
   start (`start_from_plan`; `warm=False` / `--cold` turns it off). HiGHS fixes the start's
-  racks and blocks, completes the rest by an LP and starts from it if feasible. On the 3 x 2
-  terms grid, HiGHS took 12.2-12.6 s started against 35.1-38.2 s cold, mostly because slow cold
-  points got a good incumbent at once; a quick point can be slower started, and a started point
-  may return another plan within the same gap.
+  racks and blocks, completes the rest by an LP and starts from it if feasible. It pays where
+  points are slow cold (before the model's scaling, the example's 3 x 2 terms grid took HiGHS
+  12-13 s started against 35-38 s cold); scaled, that grid is quick cold and the start saves
+  little (15.0-15.5 s against 15.1-16.3 s). A started point may return another plan within the
+  same gap.
 Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
-1-14 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
+0.3-5 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
 """
 
 from __future__ import annotations
