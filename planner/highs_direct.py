@@ -4,8 +4,9 @@ Columns are the model's variables in declaration order. The large families are
 `ArrayConstraint`s whose CSR arrays are taken as they are (renumbered to columns with numpy);
 every other constraint and the objective go through Pyomo's `LinearStandardFormCompiler`.
 Column bounds, integrality and row bounds become numpy arrays; `Highs.passModel` takes them in
-one bulk call. The solution comes back as one array and is written into the Pyomo
-variables by the compiler's column order, so everything downstream reads the Pyomo model.
+one bulk call. The model's `scaling_factor` suffix (component level) scales columns and array
+families on the way in. The solution comes back as one array, is scaled back and written into
+the Pyomo variables, so everything downstream reads the Pyomo model in its own units.
 """
 
 from __future__ import annotations
@@ -143,11 +144,12 @@ def _column_arrays(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lb, odd_lb = _stored_bounds(list(map(operator.attrgetter("_lb"), columns)), -INF)
     ub, odd_ub = _stored_bounds(list(map(operator.attrgetter("_ub"), columns)), INF)
     domains = list(map(operator.attrgetter("_domain"), columns))
-    code = {id(d): n for n, d in enumerate({id(d): d for d in domains}.values())}
-    table = np.zeros((max(1, len(code)), 3))
-    for domain in {id(d): d for d in domains}.values():
+    distinct = list({id(d): d for d in domains}.values())
+    code = {id(d): n for n, d in enumerate(distinct)}
+    table = np.zeros((max(1, len(distinct)), 3))
+    for n, domain in enumerate(distinct):
         d_lb, d_ub, step = domain.get_interval()
-        table[code[id(domain)]] = (-INF if d_lb is None else d_lb, INF if d_ub is None else d_ub, step == 1)
+        table[n] = (-INF if d_lb is None else d_lb, INF if d_ub is None else d_ub, step == 1)
     if len(code) == 1:
         dom = np.broadcast_to(table[0], (len(columns), 3))
     else:
@@ -203,12 +205,14 @@ class _Rows:
     upper: np.ndarray
 
 
-def _expression_rows(m: pyo.ConcreteModel, columns: _Columns) -> tuple[_Rows, Any, np.ndarray]:
+def _expression_rows(
+    m: pyo.ConcreteModel, arrays: list[ArrayConstraint], columns: _Columns
+) -> tuple[_Rows, Any, np.ndarray]:
     """Every other active constraint and the objective, through Pyomo's standard-form compiler
     (array families deactivated meanwhile), its columns mapped onto ours by identity."""
-    arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]
-    # The scaling suffix is applied here, after compiling; the compiler would warn it ignores it.
-    scaling = [s for s in m.component_objects(pyo.Suffix, active=True) if s.local_name == "scaling_factor"]
+    # The scaling suffix is applied after compiling; the compiler would warn that it ignores it.
+    suffix = m.component("scaling_factor")
+    scaling = [suffix] if isinstance(suffix, pyo.Suffix) and suffix.active else []
     for con in arrays + scaling:
         con.deactivate()
     try:
@@ -283,8 +287,8 @@ def _all_rows(
 def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectModel:
     start = time.perf_counter()
     columns = _Columns.of(m)
-    compiled, info, mapped = _expression_rows(m, columns)
     arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]
+    compiled, info, mapped = _expression_rows(m, arrays, columns)
     column_scale = _column_scale(m, columns)
     A = _all_rows(compiled, arrays, columns, [_scale_of(m, con) for con in arrays], column_scale)
     num_row, num_col, nnz = len(A.lower), len(columns.variables), int(A.indptr[-1])
@@ -341,7 +345,7 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
 
 
 def load_solution(direct: DirectModel) -> None:
-    """Write HiGHS's column values into the Pyomo variables, by the compiler's column order."""
+    """Write HiGHS's column values, back in model units, into the Pyomo variables."""
     values = np.asarray(direct.highs.getSolution().col_value)
     if direct.column_scale is not None:
         values = values / direct.column_scale
