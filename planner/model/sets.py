@@ -87,19 +87,7 @@ def served_index(d: ModelData) -> ServedIndex:
     return ServedIndex(keys, k.astype(code), i.astype(code), r.astype(code), t.astype(code), s.astype(code))
 
 
-def served_indices(d: ModelData) -> list[tuple[str, str, str, int, str]]:
-    """The served index tuples (see `served_index`)."""
-    return served_index(d).keys
-
-
 def unserved_indices(d: ModelData) -> list[tuple[str, int, str]]:
     """(tenant, quarter, scenario) with positive demand."""
     tenants = [k.id for k in d.scenario.tenants]
     return [(k, t, s) for s in d.scenario_ids for k in tenants for t in d.periods if d.demand[k, t, s] > 0]
-
-
-def capacity_indices(d: ModelData) -> list[tuple[str, str, int, str]]:
-    """(site, rack type, quarter, scenario): one capacity row per pool and scenario."""
-    return [
-        (i, r, t, s) for s in d.scenario_ids for i in d.site_ids for r in d.rack_ids_at[i] for t in d.periods
-    ]
