@@ -57,7 +57,8 @@ class ServedIndex:
 def served_index(d: ModelData) -> ServedIndex:
     """(tenant, site, rack type, quarter, scenario) where the tenant may use the site and has
     demand in that quarter and scenario (with no demand nothing can be served); ordered by
-    scenario, site, tenant, quarter, rack type."""
+    scenario, site, tenant, quarter, rack type. Found with one numpy boolean mask over the
+    product (a byte per candidate, about 2 MB at 2M candidates); the index itself stays sparse."""
     sc = d.scenario
     tenants = [k.id for k in sc.tenants]
     racks = [r.id for r in sc.rack_types]
