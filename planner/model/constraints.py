@@ -78,7 +78,7 @@ def define_serve_within_quota(m: pyo.ConcreteModel, d: ModelData) -> None:
     """
     served = variables.served_index(m)
     n = len(served)
-    quota_at = _code_table(d, m.quota_gpus.index_set(), ("k", "i", "r", "t"))
+    quota_at = sets.code_table(d, m.quota_gpus.index_set(), ("k", "i", "r", "t"))
     quota_of = n + quota_at[served.k, served.i, served.r, served.t]
     rows = np.arange(n, dtype=np.int64)
     m.serve_within_quota = array_constraint(
@@ -96,7 +96,7 @@ def define_demand_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Sum_{i,r} served[k,i,r,t,s] + unserved[k,t,s] = h x demand, as CSR arrays."""
     served = variables.served_index(m)
     demand_keys = list(m.unserved_gpu_hours.index_set())
-    row_at = _code_table(d, demand_keys, ("k", "t", "s"))
+    row_at = sets.code_table(d, demand_keys, ("k", "t", "s"))
     n_served, n_rows = len(served), len(demand_keys)
     rhs = np.fromiter((d.h * d.demand[key] for key in demand_keys), dtype=np.float64, count=n_rows)
     m.demand_balance = array_constraint(
@@ -108,22 +108,6 @@ def define_demand_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
         upper=rhs,
         segments=[m.served_gpu_hours, m.unserved_gpu_hours],
     )
-
-
-def _code_table(d: ModelData, keys, axes: tuple[str, ...]) -> np.ndarray:
-    """A dense table from the integer codes of `axes` (k tenant, i site, r rack type, t quarter,
-    s scenario; see `sets.ServedIndex`) to each key's position in `keys`; -1 where none."""
-    codes = {
-        "k": {k.id: n for n, k in enumerate(d.scenario.tenants)},
-        "i": {i: n for n, i in enumerate(d.site_ids)},
-        "r": {r.id: n for n, r in enumerate(d.scenario.rack_types)},
-        "t": {t: t for t in d.periods},
-        "s": {s: n for n, s in enumerate(d.scenario_ids)},
-    }
-    table = np.full([len(codes[a]) for a in axes], -1, dtype=np.int64)
-    for position, key in enumerate(keys):
-        table[tuple(codes[a][v] for a, v in zip(axes, key, strict=True))] = position
-    return table
 
 
 def define_cvar_shortfall(m: pyo.ConcreteModel, d: ModelData) -> None:

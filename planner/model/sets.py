@@ -40,8 +40,7 @@ def quota_indices(d: ModelData) -> list[tuple[str, str, str, int]]:
 @dataclass
 class ServedIndex:
     """The served index (tenant, site, rack type, quarter, scenario) as tuples, and the same
-    as integer codes: positions in `d.scenario.tenants`, `d.site_ids`, `d.scenario.rack_types`,
-    the quarter, and `d.scenario_ids`. The codes let the large families be built with numpy."""
+    as integer codes (`axis_labels`). The codes let the large families be built with numpy."""
 
     keys: list[tuple[str, str, str, int, str]]
     k: np.ndarray
@@ -54,14 +53,35 @@ class ServedIndex:
         return len(self.keys)
 
 
+def axis_labels(d: ModelData) -> dict[str, list]:
+    """What each integer code stands for, per axis: k tenant, i site, r rack type, t quarter,
+    s scenario (the code is the position in the list)."""
+    return {
+        "k": [k.id for k in d.scenario.tenants],
+        "i": list(d.site_ids),
+        "r": [r.id for r in d.scenario.rack_types],
+        "t": list(d.periods),
+        "s": list(d.scenario_ids),
+    }
+
+
+def code_table(d: ModelData, keys, axes: tuple[str, ...]) -> np.ndarray:
+    """A dense table from the integer codes of `axes` (see `axis_labels`) to each key's position
+    in `keys`; -1 where none. Looks up a family's row or column for every served variable at once."""
+    codes = {axis: {label: n for n, label in enumerate(labels)} for axis, labels in axis_labels(d).items()}
+    table = np.full([len(codes[a]) for a in axes], -1, dtype=np.int64)
+    for position, key in enumerate(keys):
+        table[tuple(codes[a][v] for a, v in zip(axes, key, strict=True))] = position
+    return table
+
+
 def served_index(d: ModelData) -> ServedIndex:
     """(tenant, site, rack type, quarter, scenario) where the tenant may use the site and has
     demand in that quarter and scenario (with no demand nothing can be served); ordered by
     scenario, site, tenant, quarter, rack type. Found with one numpy boolean mask over the
     product (a byte per candidate, about 2 MB at 2M candidates); the index itself stays sparse."""
-    sc = d.scenario
-    tenants = [k.id for k in sc.tenants]
-    racks = [r.id for r in sc.rack_types]
+    labels = axis_labels(d)
+    tenants, racks = labels["k"], labels["r"]
     demand = np.array(
         [[[d.demand[k, t, s] for t in d.periods] for k in tenants] for s in d.scenario_ids], dtype=np.float64
     ).reshape(len(d.scenario_ids), len(tenants), d.n)
@@ -73,17 +93,11 @@ def served_index(d: ModelData) -> ServedIndex:
         & rack_at.reshape(1, len(d.site_ids), 1, 1, len(racks))
     )
     s, i, k, t, r = np.nonzero(mask)
-    names = (np.array(tenants, dtype=object), np.array(d.site_ids, dtype=object), np.array(racks, dtype=object))
-    keys = list(
-        zip(
-            names[0][k].tolist(),
-            names[1][i].tolist(),
-            names[2][r].tolist(),
-            t.tolist(),
-            np.array(d.scenario_ids, dtype=object)[s].tolist(),
-            strict=True,
-        )
-    )
+
+    def named(axis: str, codes: np.ndarray) -> list:
+        return np.array(labels[axis], dtype=object)[codes].tolist()
+
+    keys = list(zip(named("k", k), named("i", i), named("r", r), t.tolist(), named("s", s), strict=True))
     code = np.int32  # 5 codes per served variable: half the memory of numpy's default int64
     return ServedIndex(keys, k.astype(code), i.astype(code), r.astype(code), t.astype(code), s.astype(code))
 
