@@ -29,11 +29,9 @@ from planner.errors import UserError
 from planner.overrides import apply_overrides, compose
 from planner.plan import Plan
 from planner.scenario import Scenario
-from planner.solve import TAKES_MIP_START
+from planner.solve import TAKES_MIP_START, MipStart
 
 Axis = tuple[str, list[Any]]
-Start = dict[str, dict[tuple[Any, ...], float]]
-"""A MIP start: Pyomo variable component name -> index tuple -> value (`planner.solve.MipStart`)."""
 
 START_COMPONENTS = ("racks_built", "blocks_ordered", "quota_gpus", "served_gpu_hours", "unserved_gpu_hours")
 
@@ -97,7 +95,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     return out
 
 
-def start_from_plan(plan: Plan) -> Start:
+def start_from_plan(plan: Plan) -> MipStart:
     """Every decision a plan records, keyed as the Pyomo model names them, to offer HiGHS as a
     start for a neighbouring point. Served and unserved records are listed only where positive,
     so an index absent here means 0. What a plan does not record (the scenario values, the CVaR
@@ -132,7 +130,7 @@ def grid_positions(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(len(values)) for _, values in axes)))
 
 
-StartSolver = Callable[[Scenario, "Start | None"], Plan]
+StartSolver = Callable[[Scenario, MipStart | None], Plan]
 """Solves one point: `solve(scenario, start)`, start None meaning cold."""
 
 
@@ -140,7 +138,7 @@ def default_solver(*, value_of_information: bool = False) -> StartSolver:
     """`planner.pipeline.solve_scenario` with the point's start (and EVPI/VSS if asked)."""
     from planner.pipeline import solve_scenario
 
-    def solve(scenario: Scenario, start: Start | None) -> Plan:
+    def solve(scenario: Scenario, start: MipStart | None) -> Plan:
         return solve_scenario(scenario, mip_start=start, value_of_information=value_of_information)
 
     return solve
