@@ -76,7 +76,7 @@ class Spec:
     scenario_path: str
     plan_path: str
     result_path: str
-    warm_start: bool = False
+    rounded_start: bool = True
     profile: bool = False
     profile_dir: str = ""
 
@@ -105,6 +105,9 @@ class Result:
     status: str = ""
     objective_usd: float | None = None
     mip_gap: float | None = None
+    best_bound_usd: float | None = None
+    rounded_start_s: float = 0.0
+    rounded_start_usd: float | None = None
     verification_passed: bool | None = None
     violations: int | None = None
     served_records: int | None = None
@@ -225,6 +228,10 @@ def worker(spec: Spec) -> dict[str, Any]:
     clock = _Clock(spec)
     out: dict[str, Any] = {"loadavg_start": os.getloadavg(), "base_bytes": _rss()}
     scenario = clock.run("load", load_scenario, spec.scenario_path)
+    if not spec.rounded_start:
+        scenario = scenario.model_copy(
+            update={"solver": scenario.solver.model_copy(update={"rounded_start": False})}
+        )
     m = clock.run("build", build_model, scenario)
     if not spec.solve:
         if spec.interface == "direct":
@@ -244,7 +251,7 @@ def worker(spec: Spec) -> dict[str, Any]:
         out["status"] = "not solved"
     else:
         outcome = clock.run(
-            "solve_model", solve_model, m, scenario.solver, spec.interface, warm_start=spec.warm_start
+            "solve_model", solve_model, m, scenario.solver, spec.interface
         )
         t0, t1 = clock.windows.pop("solve_model")
         wall = clock.seconds.pop("solve_model")
@@ -270,6 +277,9 @@ def worker(spec: Spec) -> dict[str, Any]:
             status=outcome.status,
             objective_usd=outcome.objective_usd,
             mip_gap=outcome.mip_gap,
+            best_bound_usd=outcome.best_bound_usd,
+            rounded_start_s=outcome.rounded_start_s,
+            rounded_start_usd=outcome.rounded_start_usd,
             highs_version=outcome.highs_version,
         )
         if outcome.has_solution:
@@ -389,6 +399,7 @@ def _fill(result: Result, raw: dict[str, Any], samples: list[tuple[float, int]])
     result.ok = True
     for key in (
         "rows", "columns", "nonzeros", "integer_columns", "status", "objective_usd", "mip_gap",
+        "best_bound_usd", "rounded_start_s", "rounded_start_usd",
         "verification_passed", "violations", "served_records", "plan_bytes", "ru_maxrss_bytes", "base_bytes",
         "highs_version",
     ):  # fmt: skip
@@ -439,7 +450,16 @@ def _verified(r: Result) -> str:
 def _run_name(r: Result) -> str:
     spec = r.spec
     mode = spec["mode"] + ("" if spec["solve"] else " no-solve")
+    if spec["mode"] == "mip" and not spec.get("rounded_start", True):
+        mode += " cold"
     return f"{_label(tuple(spec['size']))} {spec['interface']} {mode}"
+
+
+def _rounded_start(r: Result) -> str:
+    """The rounded start's value and time (part of solve), or — when there was none."""
+    if r.rounded_start_usd is None:
+        return "—"
+    return f"{r.rounded_start_usd:,.0f} in {r.rounded_start_s:.1f} s"
 
 
 def render(results: list[Result], console) -> None:
@@ -456,6 +476,7 @@ def render(results: list[Result], console) -> None:
         "status",
         "objective US$",
         "MIP gap",
+        "rounded start",
         "verified",
         "load avg",
     ):
@@ -476,12 +497,16 @@ def render(results: list[Result], console) -> None:
             r.status,
             "—" if r.objective_usd is None else f"{r.objective_usd:,.0f}",
             "—" if r.mip_gap is None or r.spec["mode"] == "lp" else f"{r.mip_gap:.2%}",
+            _rounded_start(r),
             _verified(r),
             f"{r.loadavg_start[0]:.1f}→{r.loadavg_end[0]:.1f}",
         )
     console.print(model)
 
-    times = Table(title="Time per phase (s); solve = HiGHS's own run time", title_justify="left")
+    times = Table(
+        title="Time per phase (s); solve = HiGHS's own run time (with a MIP's rounded start)",
+        title_justify="left",
+    )
     times.add_column("run")
     for col in (*PHASES, "before HiGHS", "total", "non-solver", "non-solver/solver", "non-solver share"):
         times.add_column(col, justify="right")
@@ -593,7 +618,11 @@ def parser() -> argparse.ArgumentParser:
         const="all",
         help="stop after the hand-off (everything before HiGHS starts); optionally only for these sizes, e.g. --no-solve large",
     )
-    p.add_argument("--warm-start", action="store_true", help="MIP: offer HiGHS the rounded LP relaxation")
+    p.add_argument(
+        "--no-rounded-start",
+        action="store_true",
+        help="MIP: HiGHS starts cold (no rounded LP relaxation; solver.rounded_start: false)",
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -662,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
         if size not in scenario_paths:
             scenario_paths[size] = write_scenario(size, mode, time_limit, args.threads)
         label = f"{'-'.join(map(str, size))}-{interface}-{mode}" + ("" if solve else "-nosolve")
+        if mode == "mip" and args.no_rounded_start:
+            label += "-cold"
         spec = Spec(
             label=label,
             size=size,
@@ -671,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario_path=str(scenario_paths[size]),
             plan_path=str(OUT / "plans" / f"{label}.json"),
             result_path=str(OUT / f".{label}.result.json"),
-            warm_start=args.warm_start,
+            rounded_start=not args.no_rounded_start,
             profile=args.profile,
             profile_dir=str(OUT / "profiles"),
         )

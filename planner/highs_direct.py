@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
@@ -42,8 +42,19 @@ class DirectModel:
     integer_columns: int
     objective_offset: float
     handoff_s: float
+    maximize: bool = True
+    integer_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    """HiGHS columns that are integer, with their bounds as passed (rounding fixes and restores them)."""
+    integer_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    integer_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
     column_scale: np.ndarray | None = None
     """HiGHS's column j is the model's variable j times column_scale[j] (None: all 1)."""
+    lookup: _Columns | None = None
+
+    def numbers(self, variables: Sequence) -> np.ndarray:
+        """HiGHS column numbers of single Pyomo variables (each must be a column)."""
+        assert self.lookup is not None
+        return self.lookup.numbers(variables)
 
     def to_highs(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Model values of the given columns in HiGHS's (scaled) units, e.g. for a MIP start."""
@@ -332,48 +343,30 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
     )
     if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the compiled model")
+    integer_index = np.flatnonzero(integer).astype(np.int32)
     return DirectModel(
         highs=highs,
         columns=columns.variables,
         rows=num_row,
         nonzeros=nnz,
-        integer_columns=int(integer.sum()),
+        integer_columns=len(integer_index),
         objective_offset=offset,
         handoff_s=time.perf_counter() - start,
+        maximize=objective.sense == pyo.maximize,
+        integer_index=integer_index,
+        integer_lower=lower[integer_index].copy(),
+        integer_upper=upper[integer_index].copy(),
         column_scale=column_scale,
+        lookup=columns,
     )
 
 
-def load_solution(direct: DirectModel) -> None:
-    """Write HiGHS's column values, back in model units, into the Pyomo variables."""
-    values = np.asarray(direct.highs.getSolution().col_value)
+def load_solution(direct: DirectModel, values: np.ndarray | None = None) -> None:
+    """Write HiGHS's column values (or `values`, in HiGHS's units), back in model units, into
+    the Pyomo variables."""
+    values = np.asarray(direct.highs.getSolution().col_value if values is None else values)
     if direct.column_scale is not None:
         values = values / direct.column_scale
     with PauseGC():
         for var, value in zip(direct.columns, values.tolist(), strict=True):
             var.set_value(value, skip_validation=True)
-
-
-def warm_start_from_relaxation(direct: DirectModel, time_limit_s: float) -> float:
-    """Solve the LP relaxation, round integer columns down (rounding down keeps every capacity
-    and rate row feasible) and offer it to HiGHS as a start. Returns the LP's run time."""
-    highs = direct.highs
-    lp = highs.getLp()
-    integrality = np.asarray(lp.integrality_)
-    if not len(integrality) or not integrality.any():
-        return 0.0
-    highs.setOptionValue("solve_relaxation", True)
-    highs.setOptionValue("time_limit", time_limit_s)
-    highs.run()
-    elapsed = highs.getRunTime()
-    highs.setOptionValue("solve_relaxation", False)
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        highs.clearSolver()
-        return elapsed
-    values = np.asarray(highs.getSolution().col_value)
-    is_int = integrality == 1
-    index = np.flatnonzero(is_int).astype(np.int32)
-    start = np.floor(values[is_int] + 1e-6)
-    highs.clearSolver()
-    highs.setSolution(len(index), index, start)
-    return elapsed

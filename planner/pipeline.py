@@ -51,14 +51,12 @@ def solve_scenario(
     *,
     progress: Progress | None = None,
     interface: Interface | None = None,
-    warm_start: bool = False,
     mip_start: MipStart | None = None,
     value_of_information: bool = False,
     verifier: Verifier | None = None,
 ) -> Plan:
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
 
-    `warm_start` offers HiGHS the rounded LP relaxation (measured: no gain on our cases, so off);
     `mip_start` offers given values, e.g. `planner.sweep.start_from_plan` of a neighbour's plan
     (`planner.solve` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
@@ -71,7 +69,7 @@ def solve_scenario(
     build_s = time.perf_counter() - start
     chosen = interface or scenario.solver.interface
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
-    outcome = solve_model(m, scenario.solver, interface, warm_start=warm_start, mip_start=mip_start)
+    outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
     if not outcome.has_solution:
         raise _no_plan_message(scenario, outcome)
     say("reporting")

@@ -163,7 +163,15 @@ class SolverReport(_Record):
     integer_columns: int
     build_s: float
     handoff_s: float
-    solve_s: float = Field(description="HiGHS's own run time as it reports it.")
+    solve_s: float = Field(
+        description="HiGHS's own run time as it reports it, plus the rounded start's time if any."
+    )
+    rounded_start_s: float = Field(
+        0.0, description="Time spent finding the rounded start (planner.rounding); part of solve_s."
+    )
+    rounded_start_usd: float | None = Field(
+        None, description="Objective of the rounded start given to HiGHS (null: none was made)."
+    )
     highs_version: str
 
 

@@ -198,6 +198,11 @@ class SolverOptions(_Strict):
     relax_integrality: bool = Field(
         False, description="Solve the LP relaxation (racks and blocks fractional)."
     )
+    rounded_start: bool = Field(
+        True,
+        description="MIP, direct interface: start HiGHS from the LP relaxation rounded into a "
+        "feasible plan (planner.rounding); the relaxation's value also bounds the gap.",
+    )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
 
 

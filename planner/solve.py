@@ -33,7 +33,8 @@ import pyomo.environ as pyo
 
 from planner import highs_direct
 from planner.errors import ScenarioError
-from planner.model.objective import MONEY_SCALE_USD
+from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
+from planner.rounding import RoundingReport, rounded_start
 from planner.scenario import SolverOptions
 
 Interface = Literal["direct", "appsi", "legacy"]
@@ -74,10 +75,13 @@ class SolveOutcome:
     integer_columns: int
     handoff_s: float
     solve_s: float
-    warm_start_s: float
     highs_version: str
     mip_start_values: int = 0
     """How many column values were offered to HiGHS as a MIP start (0: solved cold)."""
+    rounded_start_s: float = 0.0
+    """Time spent finding the rounded start (`planner.rounding`); included in solve_s."""
+    rounded_start_usd: float | None = None
+    """The rounded start's objective, US$ (None: no rounded start)."""
 
     @property
     def infeasible(self) -> bool:
@@ -129,7 +133,6 @@ def _outcome(
     nonzeros: int,
     integer_columns: int,
     handoff_s: float,
-    warm_start_s: float = 0.0,
     objective_usd: float | None = None,
 ) -> SolveOutcome:
     status = highs.getModelStatus()
@@ -160,8 +163,7 @@ def _outcome(
         nonzeros=nonzeros,
         integer_columns=integer_columns,
         handoff_s=handoff_s,
-        solve_s=highs.getRunTime() + warm_start_s,
-        warm_start_s=warm_start_s,
+        solve_s=highs.getRunTime(),
         highs_version=_version(),
     )
 
@@ -190,14 +192,9 @@ def start_values(m: pyo.ConcreteModel, start: MipStart) -> Iterator[tuple[Any, f
 
 def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> int:
     """Map the start onto HiGHS's columns (`direct.columns` order) and set it, sparse."""
-    column_of = {id(var): j for j, var in enumerate(direct.columns)}
-    index: list[int] = []
-    value: list[float] = []
-    for var, x in start_values(m, start):
-        j = column_of.get(id(var))
-        if j is not None:  # a variable in no row and not in the objective is not a column
-            index.append(j)
-            value.append(x)
+    pairs = list(start_values(m, start))
+    index = [int(j) for j in direct.numbers([var for var, _ in pairs])]
+    value = [x for _, x in pairs]
     if not index:
         return 0
     columns = np.asarray(index, dtype=np.int32)
@@ -209,23 +206,21 @@ def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: 
     return len(index)
 
 
-def solve_direct(
-    m: pyo.ConcreteModel,
-    options: SolverOptions,
-    *,
-    warm_start: bool = False,
-    mip_start: MipStart | None = None,
-) -> SolveOutcome:
+def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None) -> SolveOutcome:
     direct = highs_direct.pass_to_highs(m)
     highs = direct.highs
-    warm_s = 0.0
-    if warm_start and direct.integer_columns:
-        warm_s = highs_direct.warm_start_from_relaxation(direct, options.time_limit_s)
     for key, value in highs_options(options).items():
-        if key == "time_limit":
-            value = max(1e-3, float(value) - warm_s)
         highs.setOptionValue(key, value)
-    offered = _offer_start(direct, m, mip_start) if mip_start and direct.integer_columns else 0
+    offered = 0
+    rounding = None
+    if direct.integer_columns and mip_start:
+        offered = _offer_start(direct, m, mip_start)
+    elif direct.integer_columns and options.rounded_start:
+        rounding = rounded_start(m, direct, options.time_limit_s)
+        offered = 0 if rounding.solution is None else len(rounding.solution)
+        highs.setOptionValue("time_limit", max(1e-3, options.time_limit_s - rounding.seconds))
+    # HiGHS's run-time clock runs on across run() calls; the rounding's LPs are counted apart.
+    before_run_s = highs.getRunTime()
     highs.run()
     outcome = _outcome(
         "direct",
@@ -235,12 +230,51 @@ def solve_direct(
         nonzeros=direct.nonzeros,
         integer_columns=direct.integer_columns,
         handoff_s=direct.handoff_s,
-        warm_start_s=warm_s,
     )
     outcome.mip_start_values = offered
+    outcome.solve_s -= before_run_s
+    values = None
+    if rounding is not None:
+        values = _with_rounding(outcome, rounding, direct.maximize)
     if outcome.has_solution:
-        highs_direct.load_solution(direct)
+        highs_direct.load_solution(direct, values)
     return outcome
+
+
+def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bool) -> np.ndarray | None:
+    """Fold the rounded start into HiGHS's outcome: its time counts as solve time, the LP
+    relaxation's value tightens the reported bound, and if HiGHS ended (out of time) without
+    a plan as good as the start, the start is the plan. Returns the column values to load
+    instead of HiGHS's, if any."""
+    outcome.rounded_start_s = rounding.seconds
+    outcome.solve_s += rounding.seconds
+    if rounding.start_objective is not None:
+        outcome.rounded_start_usd = rounding.start_objective * MONEY_SCALE_USD
+    use_start = rounding.solution is not None and (
+        not outcome.has_solution
+        or (outcome.objective_usd is not None and _better(outcome.rounded_start_usd, outcome.objective_usd, maximize))
+    )
+    if use_start:
+        outcome.has_solution = True
+        outcome.objective_usd = outcome.rounded_start_usd
+    if outcome.has_solution and rounding.relaxation_bound is not None:
+        relaxation = rounding.relaxation_bound * MONEY_SCALE_USD
+        bound = outcome.best_bound_usd
+        if bound is None or math.isinf(bound) or _better(bound, relaxation, maximize):
+            outcome.best_bound_usd = bound = relaxation
+        outcome.mip_gap = _gap(outcome.objective_usd, bound)
+    return rounding.solution if use_start else None
+
+
+def _better(a: float, b: float, maximize: bool) -> bool:
+    return a > b if maximize else a < b
+
+
+def _gap(objective: float, bound: float) -> float:
+    """HiGHS's definition: |bound - objective| / |objective| (1 if the objective is 0)."""
+    if objective == 0:
+        return 0.0 if bound == 0 else 1.0
+    return abs(bound - objective) / abs(objective)
 
 
 def _pyomo_objective_usd(m: pyo.ConcreteModel) -> float:
@@ -320,25 +354,37 @@ def solve_model(
     options: SolverOptions,
     interface: Interface | None = None,
     *,
-    warm_start: bool = False,
     mip_start: MipStart | None = None,
 ) -> SolveOutcome:
     """Solve with the chosen interface (default: the scenario's); values land in the model.
 
-    `warm_start` offers the rounded LP relaxation, `mip_start` given values (see the module
-    docstring); they exclude each other, and `legacy` takes neither."""
+    `mip_start` offers given values (see the module docstring) in place of the rounded start
+    that `options.rounded_start` asks of `direct`; `legacy` takes neither."""
     chosen = interface or options.interface
     check_options(options)
-    if mip_start and warm_start:
-        raise ValueError("give warm_start or mip_start, not both (each is a start for HiGHS)")
     if mip_start and chosen not in TAKES_MIP_START:
         raise ValueError(
             f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"
         )
     if chosen == "direct":
-        return solve_direct(m, options, warm_start=warm_start, mip_start=mip_start)
-    if chosen == "appsi":
-        return solve_appsi(m, options, mip_start=mip_start)
-    if chosen == "legacy":
-        return solve_legacy(m, options)
-    raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")
+        outcome = solve_direct(m, options, mip_start=mip_start)
+    elif chosen == "appsi":
+        outcome = solve_appsi(m, options, mip_start=mip_start)
+    elif chosen == "legacy":
+        outcome = solve_legacy(m, options)
+    else:
+        raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")
+    if outcome.has_solution:
+        _settle_cvar(m, outcome)
+    return outcome
+
+
+def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
+    """Put the CVaR level where it belongs for the plan HiGHS returned (see
+    `objective.best_cvar_level`), and report the objective and gap of the plan as it now is."""
+    gain_usd = best_cvar_level(m) * MONEY_SCALE_USD
+    if gain_usd <= 0 or outcome.objective_usd is None:
+        return
+    outcome.objective_usd += gain_usd
+    if outcome.is_mip and outcome.best_bound_usd is not None and not math.isinf(outcome.best_bound_usd):
+        outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)

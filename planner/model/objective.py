@@ -155,3 +155,36 @@ def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         m.value = pyo.Objective(expr=(1 - w) * expected + w * cvar, sense=pyo.maximize)
     else:
         m.value = pyo.Objective(expr=expected, sense=pyo.maximize)
+
+
+def best_cvar_level(m: pyo.ConcreteModel) -> float:
+    """Set the CVaR level and shortfalls to their best values for the solved scenario values;
+    return how much the objective rose (model money units; 0 without CVaR).
+
+    Why: a MIP incumbent need not be optimal in its continuous variables, and HiGHS can return
+    one whose `cvar_eta` sits off the alpha-quantile, understating the plan's own CVaR (the
+    verifier, which recomputes CVaR by sorting, then rejects the reported objective). Given the
+    V_s, the Rockafellar-Uryasev function eta - Sum_s p_s / (1 - alpha) max(0, eta - V_s) is
+    concave and piecewise linear with kinks at the V_s, so its maximum is at one of them.
+    Both variables appear only in `cvar_shortfall_def` and the objective, so every row still holds.
+    """
+    if not hasattr(m, "cvar_eta"):
+        return 0.0
+    d = m._dsx_data
+    objective = d.scenario.objective
+    values = {s: float(m.scenario_value[s].value) for s in d.scenario_ids}
+
+    def level(eta: float) -> float:
+        return eta - sum(d.probability[s] / (1 - objective.cvar_alpha) * max(0.0, eta - v) for s, v in values.items())
+
+    before = float(m.cvar_eta.value) - sum(
+        d.probability[s] / (1 - objective.cvar_alpha) * float(m.cvar_shortfall[s].value) for s in d.scenario_ids
+    )
+    eta = max(values.values(), key=level)
+    after = level(eta)
+    if after <= before:
+        return 0.0
+    m.cvar_eta.set_value(eta)
+    for s, v in values.items():
+        m.cvar_shortfall[s].set_value(max(0.0, eta - v))
+    return objective.cvar_weight * (after - before)

@@ -95,13 +95,15 @@ def test_a_start_naming_no_variable_of_the_model_is_refused():
         list(start_values(build_model(three_quarters()), {"racks_build": {}}))
 
 
-def test_legacy_refuses_a_start_and_a_start_excludes_the_relaxation_warm_start():
+def test_legacy_refuses_a_start_and_a_given_start_replaces_the_rounded_one():
     scenario = three_quarters()
     start = start_from_plan(solved(scenario))
     with pytest.raises(ValueError, match="legacy interface takes no MIP start"):
         solve_model(build_model(scenario), scenario.solver, "legacy", mip_start=start)
-    with pytest.raises(ValueError, match="not both"):
-        solve_model(build_model(scenario), scenario.solver, "direct", warm_start=True, mip_start=start)
+    assert scenario.solver.rounded_start
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start=start)
+    assert outcome.mip_start_values > 0
+    assert outcome.rounded_start_usd is None and outcome.rounded_start_s == 0.0
 
 
 def test_the_pipeline_passes_the_start_and_verifies_the_plan(tmp_path):

@@ -49,12 +49,17 @@ def test_interfaces_agree_on_a_synthetic_mip_with_cvar():
     assert len(sizes) == 1, sizes
 
 
-def test_warm_start_from_the_lp_relaxation_keeps_the_optimum():
+def test_the_rounded_start_keeps_the_optimum_and_is_reported():
     scenario = small_synthetic()
-    cold = solve_model(build_model(scenario), scenario.solver, "direct")
-    warm = solve_model(build_model(scenario), scenario.solver, "direct", warm_start=True)
-    assert warm.objective_usd == pytest.approx(cold.objective_usd, rel=1e-6)
-    assert warm.warm_start_s > 0
+    cold_options = scenario.solver.model_copy(update={"rounded_start": False})
+    cold = solve_model(build_model(scenario), cold_options, "direct")
+    started = solve_model(build_model(scenario), scenario.solver, "direct")
+    assert started.objective_usd == pytest.approx(cold.objective_usd, rel=1e-6)
+    assert cold.rounded_start_usd is None and cold.rounded_start_s == 0.0
+    assert started.rounded_start_usd is not None
+    assert started.rounded_start_usd <= started.objective_usd + 1e-6
+    assert 0 < started.rounded_start_s <= started.solve_s
+    assert started.mip_start_values == started.columns
 
 
 def test_solver_report_has_gap_bound_size_and_times():

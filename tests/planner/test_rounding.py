@@ -1,0 +1,131 @@
+"""The rounded start: whole increments near the LP, repaired to meet every first-stage row,
+verified as a plan by the independent verifier, and folded honestly into HiGHS's outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import highspy
+import numpy as np
+import pytest
+
+from planner import highs_direct
+from planner.model import build_model
+from planner.model.objective import MONEY_SCALE_USD
+from planner.report import build_plan
+from planner.rounding import FIRST_STAGE_ROWS, _excess, repair, round_cumulative, rounded_start
+from planner.solve import _with_rounding, solve_model
+from planner.synthetic import synthetic_scenario
+from planner.verify import verify_plan
+from tests.planner.small_scenarios import uncertain
+
+
+def test_cumulative_rounding_of_halves_by_hand():
+    halves = [0.5, 0.5, 0.5, 0.5]
+    assert round_cumulative(halves, "floor") == [0, 1, 0, 1]
+    assert round_cumulative(halves, "ceil") == [1, 0, 1, 0]
+    assert round_cumulative(halves, "nearest") == [1, 0, 1, 0]
+    assert round_cumulative([0.999_999_9, 2.0], "floor") == [1, 2]  # within tolerance of whole
+
+
+@pytest.mark.parametrize("how", ["floor", "ceil", "nearest"])
+def test_cumulative_rounding_stays_within_one_unit_of_the_running_sum(how):
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        values = rng.uniform(0, 3, size=12) * (rng.uniform(size=12) < 0.6)
+        out = round_cumulative(values.tolist(), how)
+        assert all(isinstance(x, int) and x >= 0 for x in out)
+        gaps = np.cumsum(out) - np.cumsum(values)
+        assert np.all(np.abs(gaps) <= 1 + 1e-9)
+        if how == "floor":
+            assert np.all(gaps <= 1e-6)  # never more than the LP built by then
+        if how == "ceil":
+            assert np.all(gaps >= -1e-6)
+
+
+def test_repair_lowers_the_latest_builds_until_every_first_stage_row_holds():
+    m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
+    for var in m.racks_built.values():
+        var.set_value(var.ub)  # every quarter at its own bound: cumulative caps are broken
+    for var in m.blocks_ordered.values():
+        var.set_value(0)
+    rows = [con for name in FIRST_STAGE_ROWS if hasattr(m, name) for con in getattr(m, name).values()]
+    assert any(_excess(con) > 1e-6 for con in rows)
+    rounds = repair(m, FIRST_STAGE_ROWS, [m.racks_built])
+    assert rounds >= 1
+    assert all(_excess(con) <= 1e-6 for con in rows)
+    values = [var.value for var in m.racks_built.values()]
+    assert all(v >= 0 and v == int(v) for v in values)
+
+
+def test_repair_refuses_a_row_that_no_lowering_can_meet():
+    m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
+    for var in itertools.chain(m.racks_built.values(), m.blocks_ordered.values()):
+        var.set_value(var.ub)
+    with pytest.raises(ValueError, match="cannot be met"):
+        repair(m, FIRST_STAGE_ROWS, [m.blocks_ordered])  # racks may not move: power stays short
+
+
+def test_the_rounded_start_is_a_plan_the_verifier_accepts():
+    # 24 quarters with 20-quarter rack lives: installed racks are window sums, not running ones.
+    scenario = synthetic_scenario(3, 2, 24, 3, 3, seed=2)
+    reference = solve_model(build_model(scenario), scenario.solver, "direct")
+    m = build_model(scenario)
+    direct = highs_direct.pass_to_highs(m)
+    report = rounded_start(m, direct, time_limit_s=60.0)
+    assert report.solution is not None, report.note
+    assert report.lp_solves >= 3
+    # The LP bound is above every plan; the start is one plan; the MIP's optimum lies between.
+    assert report.relaxation_bound * MONEY_SCALE_USD >= reference.best_bound_usd - 1e-6 * abs(reference.best_bound_usd)
+    assert report.start_objective * MONEY_SCALE_USD <= reference.objective_usd * (1 + 1e-6)
+    # HiGHS holds the MIP again: integrality and bounds as passed.
+    lp = direct.highs.getLp()
+    kinds = [lp.integrality_[j] for j in direct.integer_index]
+    assert set(kinds) == {highspy.HighsVarType.kInteger}
+    assert np.array_equal(np.asarray(lp.col_upper_)[direct.integer_index], direct.integer_upper)
+    highs_direct.load_solution(direct, report.solution)
+    assert all(v.value == round(v.value) for v in m.racks_built.values())
+    outcome = dataclasses.replace(reference, objective_usd=report.start_objective * MONEY_SCALE_USD)
+    verification = verify_plan(scenario, build_plan(scenario, m, outcome, build_s=0.0))
+    assert verification.passed, verification.violations[:5]
+
+
+def test_the_rounded_start_reaches_the_hand_optimum():
+    # One rack worth 6,600 (test_model_hand_optima); the LP may build a fraction, the start rounds.
+    scenario = uncertain(buyback_price=8.0)
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct")
+    assert outcome.objective_usd == pytest.approx(6_600.0, rel=1e-9)
+    assert outcome.rounded_start_usd is not None and outcome.rounded_start_usd <= 6_600.0 + 1e-6
+
+
+def _outcome(**changes):
+    scenario = uncertain(buyback_price=8.0)
+    base = solve_model(build_model(scenario), scenario.solver.model_copy(update={"rounded_start": False}), "direct")
+    return dataclasses.replace(base, **changes)
+
+
+def test_when_highs_ends_without_a_plan_the_start_is_the_plan_and_the_lp_bounds_the_gap():
+    from planner.rounding import RoundingReport
+
+    outcome = _outcome(has_solution=False, objective_usd=None, best_bound_usd=None, mip_gap=None, solve_s=1.0)
+    solution = np.arange(3, dtype=float)
+    rounding = RoundingReport(relaxation_bound=0.0101, start_objective=0.0100, seconds=2.0, solution=solution)
+    loaded = _with_rounding(outcome, rounding, maximize=True)
+    assert loaded is solution
+    assert outcome.has_solution
+    assert outcome.objective_usd == pytest.approx(10_000.0)
+    assert outcome.best_bound_usd == pytest.approx(10_100.0)
+    assert outcome.mip_gap == pytest.approx(0.01)
+    assert outcome.solve_s == pytest.approx(3.0) and outcome.rounded_start_s == 2.0
+
+
+def test_a_better_highs_plan_is_kept_and_only_a_tighter_bound_is_taken():
+    from planner.rounding import RoundingReport
+
+    outcome = _outcome(objective_usd=10_050.0, best_bound_usd=10_080.0, mip_gap=0.003)
+    rounding = RoundingReport(relaxation_bound=0.0101, start_objective=0.0100, seconds=1.0, solution=np.zeros(3))
+    assert _with_rounding(outcome, rounding, maximize=True) is None
+    assert outcome.objective_usd == 10_050.0
+    assert outcome.best_bound_usd == 10_080.0  # HiGHS's is tighter than the LP's 10,100
+    assert outcome.mip_gap == pytest.approx(30.0 / 10_050.0)
