@@ -106,8 +106,8 @@ class Result:
     objective_usd: float | None = None
     mip_gap: float | None = None
     best_bound_usd: float | None = None
-    rounded_start_s: float = 0.0
-    rounded_start_usd: float | None = None
+    start_s: float = 0.0
+    start_usd: float | None = None
     verification_passed: bool | None = None
     violations: int | None = None
     served_records: int | None = None
@@ -278,8 +278,8 @@ def worker(spec: Spec) -> dict[str, Any]:
             objective_usd=outcome.objective_usd,
             mip_gap=outcome.mip_gap,
             best_bound_usd=outcome.best_bound_usd,
-            rounded_start_s=outcome.rounded_start_s,
-            rounded_start_usd=outcome.rounded_start_usd,
+            start_s=outcome.start_s,
+            start_usd=outcome.start_usd,
             highs_version=outcome.highs_version,
         )
         if outcome.has_solution:
@@ -399,7 +399,7 @@ def _fill(result: Result, raw: dict[str, Any], samples: list[tuple[float, int]])
     result.ok = True
     for key in (
         "rows", "columns", "nonzeros", "integer_columns", "status", "objective_usd", "mip_gap",
-        "best_bound_usd", "rounded_start_s", "rounded_start_usd",
+        "best_bound_usd", "start_s", "start_usd",
         "verification_passed", "violations", "served_records", "plan_bytes", "ru_maxrss_bytes", "base_bytes",
         "highs_version",
     ):  # fmt: skip
@@ -457,9 +457,9 @@ def _run_name(r: Result) -> str:
 
 def _rounded_start(r: Result) -> str:
     """The rounded start's value and time (part of solve), or — when there was none."""
-    if r.rounded_start_usd is None:
+    if r.start_usd is None:
         return "—"
-    return f"{r.rounded_start_usd:,.0f} in {r.rounded_start_s:.1f} s"
+    return f"{r.start_usd:,.0f} in {r.start_s:.1f} s"
 
 
 def render(results: list[Result], console) -> None:

@@ -166,11 +166,16 @@ class SolverReport(_Record):
     solve_s: float = Field(
         description="HiGHS's own run time as it reports it, plus the rounded start's time if any."
     )
-    rounded_start_s: float = Field(
-        0.0, description="Time spent finding the rounded start (planner.rounding); part of solve_s."
+    start: Literal["rounded", "given"] | None = Field(
+        None,
+        description="HiGHS's MIP start: the rounded LP relaxation (planner.rounding), a given plan "
+        "(a sweep neighbour's), or null (none).",
     )
-    rounded_start_usd: float | None = Field(
-        None, description="Objective of the rounded start given to HiGHS (null: none was made)."
+    start_s: float = Field(
+        0.0, description="Time spent building the start (LP relaxation, rounding, re-solves); part of solve_s."
+    )
+    start_usd: float | None = Field(
+        None, description="Objective of the start the rounding offered HiGHS (null: none was made)."
     )
     highs_version: str
 

@@ -289,8 +289,9 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
         build_s=build_s,
         handoff_s=outcome.handoff_s,
         solve_s=outcome.solve_s,
-        rounded_start_s=outcome.rounded_start_s,
-        rounded_start_usd=outcome.rounded_start_usd,
+        start=outcome.start,
+        start_s=outcome.start_s,
+        start_usd=outcome.start_usd,
         highs_version=outcome.highs_version,
     )
     return Plan(

@@ -16,8 +16,10 @@ takes tens of seconds):
 4. Racks: round cumulative builds down, repair every first-stage row by lowering the latest
    builds, fix them, re-solve. The result is a complete plan that meets every row.
 
-Integrality and bounds are then restored and the plan is offered to HiGHS (`setSolution`); its
-branch and bound starts from it. Any step that does not end optimal abandons the start.
+A given start (a sweep neighbour's plan) is weighed the same way: its integers fixed, one more
+re-solve, and the better plan is kept. Integrality and bounds are then restored and the plan
+is offered to HiGHS (`setSolution`); its branch and bound starts from it. Any step that does not
+end optimal abandons the rounded plan.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class RoundingReport:
     seconds: float = 0.0
     lp_solves: int = 0
     search_improvements: int = 0
+    source: str = "rounded"
+    """"rounded", or "given" when a given start's integers re-solved to a better plan."""
+    given_objective: float | None = None
     note: str = ""
     solution: np.ndarray | None = field(default=None, repr=False)
     """The start's column values in HiGHS's units (None: no start)."""
@@ -161,9 +166,17 @@ class _Relaxation:
         self.highs.changeColsBounds(len(columns), columns, whole, whole)
 
 
-def rounded_start(m: pyo.ConcreteModel, direct: DirectModel, time_limit_s: float) -> RoundingReport:
+def rounded_start(
+    m: pyo.ConcreteModel,
+    direct: DirectModel,
+    time_limit_s: float,
+    *,
+    given: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RoundingReport:
     """Steps 1-4 of the module docstring on `direct`'s HiGHS model, within `time_limit_s`.
 
+    `given` (HiGHS integer columns, values), e.g. a sweep neighbour's build, is weighed too:
+    its integers are fixed and the LP re-solved, and the better of the two plans is the start.
     On return HiGHS holds the MIP again (integrality and bounds as passed) and, if a start was
     found, that start; the report says what was found and how long it took."""
     started = time.perf_counter()
@@ -172,6 +185,8 @@ def rounded_start(m: pyo.ConcreteModel, direct: DirectModel, time_limit_s: float
     lp = _Relaxation(direct, started + time_limit_s)
     try:
         _round(m, direct, lp, report, better, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
+        if given is not None and len(given[0]):
+            _weigh_given(direct, lp, report, better, *given)
     except ValueError as error:
         report.note = f"no rounded start: {error}"
         report.solution = None
@@ -235,6 +250,17 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, bett
         raise ValueError("the LP with rounded racks did not solve")
     report.start_objective = polished
     report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
+
+
+def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, better, columns, values) -> None:
+    """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one."""
+    direct.highs.changeColsBounds(len(columns), columns, values, values)
+    value = lp.solve()
+    report.given_objective = value
+    if value is not None and better(value, report.start_objective):
+        report.start_objective = value
+        report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
+        report.source = "given"
 
 
 def _blocks_by_site(m: pyo.ConcreteModel) -> dict[str, list]:

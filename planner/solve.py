@@ -78,10 +78,12 @@ class SolveOutcome:
     highs_version: str
     mip_start_values: int = 0
     """How many column values were offered to HiGHS as a MIP start (0: solved cold)."""
-    rounded_start_s: float = 0.0
-    """Time spent finding the rounded start (`planner.rounding`); included in solve_s."""
-    rounded_start_usd: float | None = None
-    """The rounded start's objective, US$ (None: no rounded start)."""
+    start: str | None = None
+    """Where HiGHS's start came from: "rounded" (`planner.rounding`), "given" (`mip_start`), None."""
+    start_s: float = 0.0
+    """Time spent by `planner.rounding` (LP relaxation, rounding, re-solves); included in solve_s."""
+    start_usd: float | None = None
+    """The objective of the start `planner.rounding` offered, US$ (None: it offered none)."""
 
     @property
     def infeasible(self) -> bool:
@@ -206,6 +208,13 @@ def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: 
     return len(index)
 
 
+def _given_integers(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> tuple:
+    """The integer values of a given start, as (HiGHS columns, values), for the rounding to
+    weigh against its own (integer columns are never scaled)."""
+    pairs = [(var, x) for var, x in start_values(m, start) if var.is_integer()]
+    return direct.numbers([var for var, _ in pairs]).astype(np.int32), np.array([x for _, x in pairs], dtype=np.float64)
+
+
 def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None) -> SolveOutcome:
     direct = highs_direct.pass_to_highs(m)
     highs = direct.highs
@@ -213,12 +222,16 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: Mip
         highs.setOptionValue(key, value)
     offered = 0
     rounding = None
-    if direct.integer_columns and mip_start:
-        offered = _offer_start(direct, m, mip_start)
-    elif direct.integer_columns and options.rounded_start:
-        rounding = rounded_start(m, direct, options.time_limit_s)
-        offered = 0 if rounding.solution is None else len(rounding.solution)
+    if direct.integer_columns and options.rounded_start:
+        given = _given_integers(direct, m, mip_start) if mip_start else None
+        rounding = rounded_start(m, direct, options.time_limit_s, given=given)
+        if rounding.solution is not None:
+            offered = len(rounding.solution)
+        elif mip_start:
+            offered = _offer_start(direct, m, mip_start)
         highs.setOptionValue("time_limit", max(1e-3, options.time_limit_s - rounding.seconds))
+    elif direct.integer_columns and mip_start:
+        offered = _offer_start(direct, m, mip_start)
     # HiGHS's run-time clock runs on across run() calls; the rounding's LPs are counted apart.
     before_run_s = highs.getRunTime()
     highs.run()
@@ -232,6 +245,7 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: Mip
         handoff_s=direct.handoff_s,
     )
     outcome.mip_start_values = offered
+    outcome.start = rounding.source if rounding and rounding.solution is not None else "given" if offered else None
     outcome.solve_s -= before_run_s
     values = None
     if rounding is not None:
@@ -246,17 +260,17 @@ def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bo
     relaxation's value tightens the reported bound, and if HiGHS ended (out of time) without
     a plan as good as the start, the start is the plan. Returns the column values to load
     instead of HiGHS's, if any."""
-    outcome.rounded_start_s = rounding.seconds
+    outcome.start_s = rounding.seconds
     outcome.solve_s += rounding.seconds
     if rounding.start_objective is not None:
-        outcome.rounded_start_usd = rounding.start_objective * MONEY_SCALE_USD
+        outcome.start_usd = rounding.start_objective * MONEY_SCALE_USD
     use_start = rounding.solution is not None and (
         not outcome.has_solution
-        or (outcome.objective_usd is not None and _better(outcome.rounded_start_usd, outcome.objective_usd, maximize))
+        or (outcome.objective_usd is not None and _better(outcome.start_usd, outcome.objective_usd, maximize))
     )
     if use_start:
         outcome.has_solution = True
-        outcome.objective_usd = outcome.rounded_start_usd
+        outcome.objective_usd = outcome.start_usd
     if outcome.has_solution and rounding.relaxation_bound is not None:
         relaxation = rounding.relaxation_bound * MONEY_SCALE_USD
         bound = outcome.best_bound_usd

@@ -4,12 +4,13 @@ Reused between points (measured on the bundled example, 2 cores; see docs/insigh
 - the base data: read once, each point is the base with the point's overrides applied and
   validated again (`planner.overrides`, about 0.01 s);
 - HiGHS's starting point: each point is offered the plan of the nearest solved point as a MIP
-  start (`start_from_plan`; `warm=False` / `--cold` turns it off). HiGHS fixes the start's
-  racks and blocks, completes the rest by an LP and starts from it if feasible. It pays where
-  points are slow cold (before the model's scaling, the example's 3 x 2 terms grid took HiGHS
-  12-13 s started against 35-38 s cold); scaled, that grid is quick cold and the start saves
-  little (15.0-15.5 s against 15.1-16.3 s). A started point may return another plan within the
-  same gap.
+  start (`start_from_plan`; `warm=False` / `--cold` turns it and the rounded start off). With
+  `solver.rounded_start` (the default) `planner.rounding` weighs the neighbour's racks and
+  blocks against its own rounding of the point's LP relaxation and gives HiGHS the better plan
+  (the `start` column says which); without it HiGHS fixes the neighbour's racks and blocks,
+  completes the rest by an LP and starts from it if feasible. On the example's 3 x 2 terms grid
+  HiGHS took 15.1 s in all cold, 8.2 s from neighbours alone and 3.1 s with rounded starts
+  (docs/insight.md). A started point may return another plan within the same gap.
 Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
 0.3-5 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
 """
@@ -92,6 +93,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     out["solver_status"] = plan.solver.status
     out["mip_gap"] = plan.solver.mip_gap
     out["solve_s"] = plan.solver.solve_s
+    out["start"] = plan.solver.start or ""
     return out
 
 
@@ -160,13 +162,18 @@ def run_sweep(
 
     Reused between points: the base data (read and copied once; each point is only re-validated)
     and, unless `warm` is False, the plan of the nearest solved point as HiGHS's MIP start
-    (`start_from_plan`); a point whose interface takes no start (`legacy`) is solved cold.
-    `solve` defaults to `default_solver()`."""
+    (`start_from_plan`); a point whose interface takes no start (`legacy`) is solved cold. A
+    point without a neighbour's plan gets the rounded start (`solver.rounded_start`) unless
+    `warm` is False. `solve` defaults to `default_solver()`."""
     solve_point = solve or default_solver()
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     positions = grid_positions(axes)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
+        scenarios = [
+            s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})}) for s in scenarios
+        ]
     results: list[PointResult] = []
     solved: dict[tuple[int, ...], PointResult] = {}
     for n, (values, position, scenario) in enumerate(zip(points, positions, scenarios, strict=True)):

@@ -16,12 +16,14 @@ START_LINE = re.compile(r"MIP start solution is feasible, objective value is (\S
 
 
 def logged(log_file, mutate=None):
-    """three_quarters with HiGHS's log written to `log_file` (HiGHS says there what it did with a start)."""
+    """three_quarters with HiGHS's log written to `log_file` (HiGHS says there what it did with a
+    start), and no rounded start, so a given start reaches HiGHS as it is."""
 
     def change(data):
         if mutate is not None:
             mutate(data)
         data["solver"]["extra"] = {"output_flag": True, "log_to_console": False, "log_file": str(log_file)}
+        data["solver"]["rounded_start"] = False
 
     return three_quarters(change)
 
@@ -65,6 +67,19 @@ def test_highs_completes_a_given_first_stage_with_the_best_recourse(tmp_path):
     assert outcome.objective_usd == pytest.approx(optimum, rel=1e-9)
 
 
+def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly():
+    eight_at_once = {("alpha", "rack10", 0): 8.0, ("alpha", "rack10", 1): 0.0, ("alpha", "rack10", 2): 0.0}
+    scenario = three_quarters()
+    fixed = build_model(scenario)
+    for idx, value in eight_at_once.items():
+        fixed.racks_built[idx].fix(value)
+    first_stage_value = solve_model(fixed, scenario.solver).objective_usd
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": eight_at_once})
+    assert outcome.start in ("rounded", "given")
+    assert outcome.start_usd >= first_stage_value - 1e-6  # never worse than the given build
+    assert outcome.objective_usd == pytest.approx(solved(scenario).solver.objective_usd, rel=1e-9)
+
+
 def test_a_start_that_breaks_a_limit_is_dropped_and_the_solve_goes_on(tmp_path):
     log = tmp_path / "highs.log"
     scenario = logged(log)
@@ -95,15 +110,11 @@ def test_a_start_naming_no_variable_of_the_model_is_refused():
         list(start_values(build_model(three_quarters()), {"racks_build": {}}))
 
 
-def test_legacy_refuses_a_start_and_a_given_start_replaces_the_rounded_one():
+def test_legacy_refuses_a_start():
     scenario = three_quarters()
     start = start_from_plan(solved(scenario))
     with pytest.raises(ValueError, match="legacy interface takes no MIP start"):
         solve_model(build_model(scenario), scenario.solver, "legacy", mip_start=start)
-    assert scenario.solver.rounded_start
-    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start=start)
-    assert outcome.mip_start_values > 0
-    assert outcome.rounded_start_usd is None and outcome.rounded_start_s == 0.0
 
 
 def test_the_pipeline_passes_the_start_and_verifies_the_plan(tmp_path):

@@ -144,14 +144,15 @@ def test_a_cold_sweep_offers_no_start():
     offered = []
 
     def solve(scenario, start):
-        offered.append(start)
+        offered.append((start, scenario.solver.rounded_start))
         return solve_scenario(scenario)
 
     results = run_sweep(
         stylised_data(), [("terms.revenue_share", [0.0, 0.1, 0.2])], source="test", solve=solve, warm=False
     )
-    assert offered == [None, None, None]
+    assert offered == [(None, False)] * 3  # neither a neighbour's plan nor a rounded start
     assert [r.start_from for r in results] == [None, None, None]
+    assert all(r.plan.solver.start_usd is None for r in results)
 
 
 def test_points_on_the_legacy_interface_are_solved_cold():

@@ -55,10 +55,10 @@ def test_the_rounded_start_keeps_the_optimum_and_is_reported():
     cold = solve_model(build_model(scenario), cold_options, "direct")
     started = solve_model(build_model(scenario), scenario.solver, "direct")
     assert started.objective_usd == pytest.approx(cold.objective_usd, rel=1e-6)
-    assert cold.rounded_start_usd is None and cold.rounded_start_s == 0.0
-    assert started.rounded_start_usd is not None
-    assert started.rounded_start_usd <= started.objective_usd + 1e-6
-    assert 0 < started.rounded_start_s <= started.solve_s
+    assert cold.start_usd is None and cold.start_s == 0.0
+    assert started.start_usd is not None
+    assert started.start_usd <= started.objective_usd + 1e-6
+    assert 0 < started.start_s <= started.solve_s
     assert started.mip_start_values == started.columns
 
 
