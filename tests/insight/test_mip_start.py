@@ -45,22 +45,29 @@ def test_highs_accepts_an_optimal_start_at_the_plans_value(tmp_path, interface):
     assert outcome.objective_usd == pytest.approx(plan.solver.objective_usd, rel=1e-9)
 
 
+EIGHT_AT_ONCE = {("alpha", "rack10", 0): 8.0, ("alpha", "rack10", 1): 0.0, ("alpha", "rack10", 2): 0.0}
+
+
+def value_of_eight_at_once(scenario) -> float:
+    """The plan's value with all eight racks built at once, recourse optimised (found directly)."""
+    fixed = build_model(scenario)
+    for idx, value in EIGHT_AT_ONCE.items():
+        fixed.racks_built[idx].fix(value)
+    return solve_model(fixed, scenario.solver).objective_usd
+
+
 def test_highs_completes_a_given_first_stage_with_the_best_recourse(tmp_path):
     # HiGHS fixes the start's integer values and solves the LP over the rest, so the value it
     # reports for the start is that first stage's value, found here independently.
-    eight_at_once = {("alpha", "rack10", 0): 8.0, ("alpha", "rack10", 1): 0.0, ("alpha", "rack10", 2): 0.0}
     scenario = three_quarters()
-    fixed = build_model(scenario)
-    for idx, value in eight_at_once.items():
-        fixed.racks_built[idx].fix(value)
-    first_stage_value = solve_model(fixed, scenario.solver).objective_usd
+    first_stage_value = value_of_eight_at_once(scenario)
     optimum = solved(scenario).solver.objective_usd
     assert first_stage_value < optimum - 1.0  # not this scenario's best build
 
     log = tmp_path / "highs.log"
     started = logged(log)
     outcome = solve_model(
-        build_model(started), started.solver, "direct", mip_start={"racks_built": eight_at_once}
+        build_model(started), started.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE}
     )
     assert outcome.mip_start_values == 3
     assert start_value_in_log(log) == pytest.approx(first_stage_value, rel=1e-9)
@@ -68,13 +75,9 @@ def test_highs_completes_a_given_first_stage_with_the_best_recourse(tmp_path):
 
 
 def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly():
-    eight_at_once = {("alpha", "rack10", 0): 8.0, ("alpha", "rack10", 1): 0.0, ("alpha", "rack10", 2): 0.0}
     scenario = three_quarters()
-    fixed = build_model(scenario)
-    for idx, value in eight_at_once.items():
-        fixed.racks_built[idx].fix(value)
-    first_stage_value = solve_model(fixed, scenario.solver).objective_usd
-    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": eight_at_once})
+    first_stage_value = value_of_eight_at_once(scenario)
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE})
     assert outcome.start in ("rounded", "given")
     assert outcome.start_usd >= first_stage_value - 1e-6  # never worse than the given build
     assert outcome.objective_usd == pytest.approx(solved(scenario).solver.objective_usd, rel=1e-9)
