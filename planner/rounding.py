@@ -123,7 +123,9 @@ def repair(m: pyo.ConcreteModel, families: Sequence[str], movable: Sequence[pyo.
             if not candidates:
                 raise ValueError(f"row {con.name} cannot be met by lowering integer values")
             _, coef, var = max(candidates, key=lambda c: c[0])
-            lower_by = min(round(var.value), math.ceil(excess / coef - ROUNDING_TOLERANCE))
+            # At least 1: an excess above the tolerance but below coef x tolerance would
+            # otherwise round to 0 and the loop would never end.
+            lower_by = min(round(var.value), max(1, math.ceil(excess / coef - ROUNDING_TOLERANCE)))
             var.set_value(round(var.value) - lower_by)
     return rounds
 
@@ -150,7 +152,8 @@ class _Relaxation:
         remaining = self.deadline - time.perf_counter()
         if remaining <= 0:
             return None
-        self.highs.setOptionValue("time_limit", remaining)
+        # HiGHS checks time_limit against its clock since the object was made, not this run.
+        self.highs.setOptionValue("time_limit", self.highs.getRunTime() + remaining)
         self.highs.run()
         self.solves += 1
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -196,7 +199,9 @@ def rounded_start(
         report.seconds = time.perf_counter() - started
     if report.solution is not None:
         every = np.arange(len(report.solution), dtype=np.int32)
-        direct.highs.setSolution(len(every), every, report.solution)
+        if direct.highs.setSolution(len(every), every, report.solution) == highspy.HighsStatus.kError:
+            report.note = "HiGHS rejected the rounded start"
+            report.solution = None
     return report
 
 

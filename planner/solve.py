@@ -145,12 +145,14 @@ def _outcome(
         objective_usd = info.objective_function_value * MONEY_SCALE_USD
     bound = None
     gap = None
-    if has_solution:
-        if is_mip:
+    if is_mip:
+        # HiGHS's bound holds with or without a plan (a rounded start may become the plan).
+        if math.isfinite(info.mip_dual_bound):
             bound = info.mip_dual_bound * MONEY_SCALE_USD
+        if has_solution:
             gap = float(info.mip_gap)
-        elif status == highspy.HighsModelStatus.kOptimal:
-            bound, gap = objective_usd, 0.0
+    elif has_solution and status == highspy.HighsModelStatus.kOptimal:
+        bound, gap = objective_usd, 0.0
     return SolveOutcome(
         interface=interface,
         status=highs.modelStatusToString(status),
@@ -247,11 +249,13 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: Mip
     outcome.mip_start_values = offered
     outcome.start = rounding.source if rounding and rounding.solution is not None else "given" if offered else None
     outcome.solve_s -= before_run_s
-    values = None
-    if rounding is not None:
-        values = _with_rounding(outcome, rounding, direct.maximize)
     if outcome.has_solution:
-        highs_direct.load_solution(direct, values)
+        highs_direct.load_solution(direct)
+        _settle_cvar(m, outcome)  # HiGHS's plan at its own value before it is weighed against the start
+    if rounding is not None:
+        start = _with_rounding(outcome, rounding, direct.maximize)
+        if start is not None:
+            highs_direct.load_solution(direct, start)
     return outcome
 
 
@@ -285,7 +289,8 @@ def _better(a: float, b: float, maximize: bool) -> bool:
 
 
 def _gap(objective: float, bound: float) -> float:
-    """HiGHS's definition: |bound - objective| / |objective| (1 if the objective is 0)."""
+    """HiGHS's definition, |bound - objective| / |objective|, except that where HiGHS says
+    infinity (objective 0, bound not) this says 1: a plan file holds no infinity."""
     if objective == 0:
         return 0.0 if bound == 0 else 1.0
     return abs(bound - objective) / abs(objective)

@@ -74,12 +74,23 @@ def test_highs_completes_a_given_first_stage_with_the_best_recourse(tmp_path):
     assert outcome.objective_usd == pytest.approx(optimum, rel=1e-9)
 
 
-def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly():
+def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly(monkeypatch):
+    import planner.rounding
+
+    weighed = []
+    weigh = planner.rounding._weigh_given
+
+    def spy(direct, lp, report, *args):
+        weigh(direct, lp, report, *args)
+        weighed.append(report.given_objective)
+
+    monkeypatch.setattr(planner.rounding, "_weigh_given", spy)
     scenario = three_quarters()
     first_stage_value = value_of_eight_at_once(scenario)
     outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE})
     assert outcome.start in ("rounded", "given")
     assert outcome.start_usd >= first_stage_value - 1e-6  # never worse than the given build
+    assert len(weighed) == 1 and weighed[0] * 1e6 == pytest.approx(first_stage_value, rel=1e-9)
     assert outcome.objective_usd == pytest.approx(solved(scenario).solver.objective_usd, rel=1e-9)
 
 

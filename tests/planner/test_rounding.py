@@ -44,10 +44,11 @@ def test_cumulative_rounding_stays_within_one_unit_of_the_running_sum(how):
             assert np.all(gaps >= -1e-6)
 
 
-def test_repair_lowers_the_latest_builds_until_every_first_stage_row_holds():
+def test_repair_only_lowers_builds_until_every_first_stage_row_holds():
     m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
     for var in m.racks_built.values():
         var.set_value(var.ub)  # every quarter at its own bound: cumulative caps are broken
+    before = {name: var.value for name, var in m.racks_built.items()}
     for var in m.blocks_ordered.values():
         var.set_value(0)
     rows = [con for name in FIRST_STAGE_ROWS if hasattr(m, name) for con in getattr(m, name).values()]
@@ -57,6 +58,24 @@ def test_repair_lowers_the_latest_builds_until_every_first_stage_row_holds():
     assert all(_excess(con) <= 1e-6 for con in rows)
     values = [var.value for var in m.racks_built.values()]
     assert all(v >= 0 and v == int(v) for v in values)
+    assert all(var.value <= before[name] for name, var in m.racks_built.items())
+    assert sum(values) > 0  # it lowers what the rows need, not everything
+
+
+def test_repair_ends_on_an_excess_far_below_one_unit():
+    # A cap broken by 2e-5 MW with 40 MW blocks: the excess rounds to 0 blocks; one is lowered.
+    m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
+    site, t = next(iter(m.power_cap.keys()))
+    arrived = [tau for (i, tau) in m.blocks_ordered if i == site and tau <= t - m._dsx_data.lead(site)]
+    for var in m.blocks_ordered.values():
+        var.set_value(0)
+    m.blocks_ordered[site, arrived[0]].set_value(1)
+    existing = m._dsx_data.scenario.site(site).existing_mw
+    block = m._dsx_data.scenario.site(site).power_block_mw
+    m.power_cap[site, t].set_value((None, m.power_cap[site, t].body, existing + block - 2e-5))
+    assert 1e-6 < _excess(m.power_cap[site, t]) < block * 1e-6
+    assert repair(m, ("power_cap",), [m.blocks_ordered]) == 1
+    assert m.blocks_ordered[site, arrived[0]].value == 0
 
 
 def test_repair_refuses_a_row_that_no_lowering_can_meet():
@@ -96,7 +115,8 @@ def test_the_rounded_start_reaches_the_hand_optimum():
     scenario = uncertain(buyback_price=8.0)
     outcome = solve_model(build_model(scenario), scenario.solver, "direct")
     assert outcome.objective_usd == pytest.approx(6_600.0, rel=1e-9)
-    assert outcome.start_usd is not None and outcome.start_usd <= 6_600.0 + 1e-6
+    assert outcome.start == "rounded"
+    assert outcome.start_usd == pytest.approx(6_600.0, rel=1e-9)
 
 
 def _outcome(**changes):
@@ -148,3 +168,33 @@ def test_a_given_start_is_weighed_and_the_better_plan_is_offered():
     assert report.source in ("rounded", "given")
     if report.source == "given":
         assert report.start_objective == report.given_objective
+
+
+def test_the_lp_re_solves_get_the_time_left_although_highs_clock_runs_on():
+    # HiGHS checks time_limit against its clock since the object was made; a rounding that
+    # passed the time left as the limit failed every re-solve once that clock had run longer.
+    scenario = synthetic_scenario(4, 2, 8, 4, 10, seed=0)
+    m = build_model(scenario)
+    direct = highs_direct.pass_to_highs(m)
+    direct.highs.setOptionValue("mip_rel_gap", 0.0)
+    direct.highs.run()
+    spent_s = direct.highs.getRunTime()
+    limit_s = spent_s / 2
+    report = rounded_start(m, direct, time_limit_s=limit_s)
+    assert report.solution is not None, report.note
+    assert report.seconds < limit_s
+
+
+def test_settling_the_cvar_level_raises_the_reported_objective_and_gap():
+    from planner.solve import _settle_cvar
+
+    m = build_model(uncertain(buyback_price=8.0, cvar_weight=0.5))
+    m.scenario_value["bust"].set_value(10.0)
+    m.scenario_value["boom"].set_value(30.0)
+    m.cvar_eta.set_value(4.0)
+    for s in ("boom", "bust"):
+        m.cvar_shortfall[s].set_value(0.0)
+    outcome = _outcome(objective_usd=1e6, best_bound_usd=5e6, mip_gap=4.0, is_mip=True)
+    _settle_cvar(m, outcome)
+    assert outcome.objective_usd == pytest.approx(1e6 + 0.5 * 6.0 * MONEY_SCALE_USD)
+    assert outcome.mip_gap == pytest.approx((5e6 - 4e6) / 4e6)
