@@ -16,6 +16,11 @@ row is taken as it is; otherwise (a column left undefined, or a row broken) it f
 integer values and solves the LP over the rest. The result, if feasible, is its first incumbent
 ("MIP start solution is feasible" in its log); if not, it goes on cold. A plan never records the
 scenario values, so with our starts only their integer values (racks, blocks) matter.
+
+``direct`` with `solver.rounded_start` (the default) first builds its own start from the LP
+relaxation (`planner.rounding`), weighs a given start's integers against it, and offers HiGHS
+the better complete plan; the relaxation's value then also bounds the reported gap. After every
+solve the CVaR level is settled for the plan returned (`objective.best_cvar_level`).
 """
 
 from __future__ import annotations
@@ -377,8 +382,9 @@ def solve_model(
 ) -> SolveOutcome:
     """Solve with the chosen interface (default: the scenario's); values land in the model.
 
-    `mip_start` offers given values (see the module docstring) in place of the rounded start
-    that `options.rounded_start` asks of `direct`; `legacy` takes neither."""
+    `mip_start` offers given values (see the module docstring). With `options.rounded_start`,
+    `direct` weighs their integer values against its own rounded start and offers the better
+    (`planner.rounding`); `legacy` takes neither."""
     chosen = interface or options.interface
     check_options(options)
     if mip_start and chosen not in TAKES_MIP_START:
