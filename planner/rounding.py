@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -67,6 +67,11 @@ class RoundingReport:
     note: str = ""
     solution: np.ndarray | None = field(default=None, repr=False)
     """The start's column values in HiGHS's units (None: no start)."""
+
+
+def improves(a: float, b: float, *, maximize: bool) -> bool:
+    """Whether objective value `a` is better than `b` in the model's sense."""
+    return a > b if maximize else a < b
 
 
 def round_cumulative(values: Sequence[float], how: Rounding) -> list[int]:
@@ -184,12 +189,11 @@ def rounded_start(
     found, that start; the report says what was found and how long it took."""
     started = time.perf_counter()
     report = RoundingReport()
-    better: Callable[[float, float], bool] = (lambda a, b: a > b) if direct.maximize else (lambda a, b: a < b)
     lp = _Relaxation(direct, started + time_limit_s)
     try:
-        _round(m, direct, lp, report, better, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
+        _round(m, direct, lp, report, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
         if given is not None and len(given[0]):
-            _weigh_given(direct, lp, report, better, *given)
+            _weigh_given(direct, lp, report, *given)
     except ValueError as error:
         report.note = f"no rounded start: {error}"
         report.solution = None
@@ -205,12 +209,12 @@ def rounded_start(
     return report
 
 
-def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, better, search_until: float) -> None:
+def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, search_until: float) -> None:
     bound = lp.solve()
     if bound is None:
         raise ValueError("the LP relaxation did not solve to optimality within the time limit")
     report.relaxation_bound = bound
-    blocks = _blocks_by_site(m)
+    blocks = _series(m.blocks_ordered)
     lp_blocks = {site: lp.values(vs) for site, vs in blocks.items()}
     how: dict[str, Rounding] = dict.fromkeys(blocks, "nearest")
 
@@ -235,7 +239,7 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, bett
                 continue
             how[site] = alternative
             tried = fix_blocks()
-            if tried is not None and better(tried, value):
+            if tried is not None and improves(tried, value, maximize=direct.maximize):
                 value = tried
                 report.search_improvements += 1
             else:
@@ -243,7 +247,7 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, bett
     if fix_blocks() is None:  # back to the best blocks, and their basis
         raise ValueError("the LP with the chosen power blocks did not solve")
 
-    racks = _racks_by_pool(m)
+    racks = list(_series(m.racks_built).values())
     for variables in racks:
         for var, built in zip(variables, round_cumulative(lp.values(variables), "floor"), strict=True):
             var.set_value(built)
@@ -257,28 +261,21 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, bett
     report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
 
 
-def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, better, columns, values) -> None:
+def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
     """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one."""
     direct.highs.changeColsBounds(len(columns), columns, values, values)
     value = lp.solve()
     report.given_objective = value
-    if value is not None and better(value, report.start_objective):
+    if value is not None and improves(value, report.start_objective, maximize=direct.maximize):
         report.start_objective = value
         report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
         report.source = "given"
 
 
-def _blocks_by_site(m: pyo.ConcreteModel) -> dict[str, list]:
-    """blocks_ordered per site, in quarter order."""
-    out: dict[str, list] = {}
-    for (site, _t), var in sorted(m.blocks_ordered.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        out.setdefault(site, []).append(var)
+def _series(component: pyo.Var) -> dict[tuple, list]:
+    """A Var indexed (..., quarter) as one list per leading index, in quarter order: blocks
+    per site, racks per (site, rack type)."""
+    out: dict[tuple, list] = {}
+    for index, var in sorted(component.items(), key=lambda kv: kv[0]):
+        out.setdefault(index[:-1], []).append(var)
     return out
-
-
-def _racks_by_pool(m: pyo.ConcreteModel) -> list[list]:
-    """racks_built per (site, rack type), in quarter order."""
-    pools: dict[tuple[str, str], list] = {}
-    for (site, rack, _t), var in sorted(m.racks_built.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        pools.setdefault((site, rack), []).append(var)
-    return list(pools.values())

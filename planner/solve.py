@@ -39,7 +39,7 @@ import pyomo.environ as pyo
 from planner import highs_direct
 from planner.errors import ScenarioError
 from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
-from planner.rounding import RoundingReport, rounded_start
+from planner.rounding import RoundingReport, improves, rounded_start
 from planner.scenario import SolverOptions
 
 Interface = Literal["direct", "appsi", "legacy"]
@@ -275,7 +275,7 @@ def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bo
         outcome.start_usd = rounding.start_objective * MONEY_SCALE_USD
     use_start = rounding.solution is not None and (
         not outcome.has_solution
-        or (outcome.objective_usd is not None and _better(outcome.start_usd, outcome.objective_usd, maximize))
+        or (outcome.objective_usd is not None and improves(outcome.start_usd, outcome.objective_usd, maximize=maximize))
     )
     if use_start:
         outcome.has_solution = True
@@ -283,14 +283,10 @@ def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bo
     if outcome.has_solution and rounding.relaxation_bound is not None:
         relaxation = rounding.relaxation_bound * MONEY_SCALE_USD
         bound = outcome.best_bound_usd
-        if bound is None or math.isinf(bound) or _better(bound, relaxation, maximize):
+        if bound is None or math.isinf(bound) or improves(bound, relaxation, maximize=maximize):
             outcome.best_bound_usd = bound = relaxation
         outcome.mip_gap = _gap(outcome.objective_usd, bound)
     return rounding.solution if use_start else None
-
-
-def _better(a: float, b: float, maximize: bool) -> bool:
-    return a > b if maximize else a < b
 
 
 def _gap(objective: float, bound: float) -> float:
