@@ -250,9 +250,7 @@ def worker(spec: Spec) -> dict[str, Any]:
         out.update(rows=counts[0], columns=counts[1], nonzeros=counts[2], integer_columns=counts[3])
         out["status"] = "not solved"
     else:
-        outcome = clock.run(
-            "solve_model", solve_model, m, scenario.solver, spec.interface
-        )
+        outcome = clock.run("solve_model", solve_model, m, scenario.solver, spec.interface)
         t0, t1 = clock.windows.pop("solve_model")
         wall = clock.seconds.pop("solve_model")
         rss_end = clock.boundary_rss.pop("solve_model")

@@ -68,11 +68,16 @@ def check_settings(backend: str, namespace_style: str, origin: Origin) -> None:
     if namespace_style not in NAMESPACE_STYLES:
         raise StackConfigError(
             f"{origin.where('namespaceStyle')} is {namespace_style!r}, not a namespace style dsx knows",
-            details=[f"styles: {', '.join(NAMESPACE_STYLES)}", origin.fix("namespaceStyle", NAMESPACE_STYLES[0])],
+            details=[
+                f"styles: {', '.join(NAMESPACE_STYLES)}",
+                origin.fix("namespaceStyle", NAMESPACE_STYLES[0]),
+            ],
         )
 
 
-def check_plan_matches(plan: Plan, site: str, period: str, origin: Origin, *, namespace_style: str = "tenant") -> None:
+def check_plan_matches(
+    plan: Plan, site: str, period: str, origin: Origin, *, namespace_style: str = "tenant"
+) -> None:
     """Raise `PlanMismatchError` unless the plan can be provisioned at (site, period)."""
     _check_schema_and_verification(plan, origin)
     _check_site_and_period(plan, site, period, origin)
@@ -105,7 +110,10 @@ def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -
     if site not in sites:
         raise PlanMismatchError(
             f"{origin.where('site')} is {site!r}, which is not a site in {origin.plan_path}",
-            details=[f"sites in the plan: {', '.join(sites)}", origin.fix("site", sites[0] if sites else "<site>")],
+            details=[
+                f"sites in the plan: {', '.join(sites)}",
+                origin.fix("site", sites[0] if sites else "<site>"),
+            ],
         )
     if period not in plan.periods:
         horizon = f"{plan.periods[0]}..{plan.periods[-1]}" if plan.periods else "(empty)"
@@ -125,7 +133,10 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
     if too_long:
         raise PlanMismatchError(
             f"{origin.plan_path}: names longer than {DNS_LABEL_MAX} characters cannot be Kubernetes labels",
-            details=[*too_long, "Fix: shorten the site, rack type or tenant ids in the scenario and re-solve"],
+            details=[
+                *too_long,
+                "Fix: shorten the site, rack type or tenant ids in the scenario and re-solve",
+            ],
         )
 
 
@@ -145,7 +156,9 @@ def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> 
             continue
         capacity = racks.get(rack_type, 0) * plan.rack_type(rack_type).gpus_per_rack
         if gpus > capacity:
-            problems.append(f"pool {pool_name(site, rack_type)}: quotas sum to {gpus} GPUs, the pool has {capacity}")
+            problems.append(
+                f"pool {pool_name(site, rack_type)}: quotas sum to {gpus} GPUs, the pool has {capacity}"
+            )
     if problems:
         raise PlanMismatchError(
             f"{origin.plan_path}: tenant quotas at {site} in {period} do not fit the node pools",

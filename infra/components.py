@@ -42,7 +42,9 @@ class SiteNodePools(pulumi.ComponentResource):
     ):
         super().__init__("dsx:infra:SiteNodePools", name, None, opts)
         self.pools = {
-            m["metadata"]["name"]: register_manifest(m, pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            m["metadata"]["name"]: register_manifest(
+                m, pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+            )
             for m in manifests
         }
         self.register_outputs({"racks": {m["metadata"]["name"]: m["spec"]["racks"] for m in manifests}})

@@ -15,7 +15,9 @@ from planner.plan import Plan, TenantInfo
 
 API_VERSION = "dsx.ai/v1alpha1"
 Backend = Literal["cluster-api", "karpenter"]
-DEFAULT_TAINTS: tuple[dict[str, str], ...] = ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},)
+DEFAULT_TAINTS: tuple[dict[str, str], ...] = (
+    {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+)
 
 Manifest = dict[str, Any]
 
@@ -130,12 +132,19 @@ def pool_quotas(plan: Plan, site: str, period: str) -> dict[str, dict[str, int]]
 def _metadata(name: str, site: str, period: str, plan: Plan, **labels: str) -> dict[str, Any]:
     return {
         "name": name,
-        "labels": {"app.kubernetes.io/part-of": "dsx", "dsx.ai/site": site, "dsx.ai/period": period, **labels},
+        "labels": {
+            "app.kubernetes.io/part-of": "dsx",
+            "dsx.ai/site": site,
+            "dsx.ai/period": period,
+            **labels,
+        },
         "annotations": {"dsx.ai/plan-scenario": plan.scenario_name, "dsx.ai/plan-hash": plan.scenario_hash},
     }
 
 
-def node_pool_manifest(plan: Plan, site: str, period: str, rack_type: str, racks: int, backend: BackendSettings) -> Manifest:
+def node_pool_manifest(
+    plan: Plan, site: str, period: str, rack_type: str, racks: int, backend: BackendSettings
+) -> Manifest:
     info = plan.rack_type(rack_type)
     name = pool_name(site, rack_type)
     spec: dict[str, Any] = {
@@ -166,12 +175,18 @@ def node_pool_manifest(plan: Plan, site: str, period: str, rack_type: str, racks
         }
     else:
         spec["karpenter"] = {
-            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": backend.karpenter_node_class}
+            "nodeClassRef": {
+                "group": "karpenter.k8s.aws",
+                "kind": "EC2NodeClass",
+                "name": backend.karpenter_node_class,
+            }
         }
     return {
         "apiVersion": API_VERSION,
         "kind": "GpuNodePool",
-        "metadata": _metadata(name, site, period, plan, **{"dsx.ai/pool": name, "dsx.ai/rack-type": rack_type}),
+        "metadata": _metadata(
+            name, site, period, plan, **{"dsx.ai/pool": name, "dsx.ai/rack-type": rack_type}
+        ),
         "spec": spec,
     }
 
@@ -260,4 +275,3 @@ def desired_state(
         tenant_gpus={t: sum(q.values()) for t, q in sorted(quotas.items())},
     )
     return DesiredState(site, period, list(operator or []), pools, tenants, summary, origin)
-

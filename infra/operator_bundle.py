@@ -18,10 +18,14 @@ def manifest_key(m: Manifest) -> tuple[str, str, str, str]:
     return (m["apiVersion"], m["kind"], meta.get("namespace", ""), meta["name"])
 
 
-def operator_manifests(image: str | None = None, namespace: str = DEFAULT_OPERATOR_NAMESPACE) -> list[Manifest]:
+def operator_manifests(
+    image: str | None = None, namespace: str = DEFAULT_OPERATOR_NAMESPACE
+) -> list[Manifest]:
     from operators.bundle import crd_manifests, operator_bundle
 
-    bundle = operator_bundle(image=image, namespace=namespace) if image else operator_bundle(namespace=namespace)
+    bundle = (
+        operator_bundle(image=image, namespace=namespace) if image else operator_bundle(namespace=namespace)
+    )
     unique: dict[tuple[str, str, str, str], Manifest] = {}
     for m in [*crd_manifests(), *bundle]:
         unique.setdefault(manifest_key(m), m)

@@ -47,4 +47,11 @@ def register_manifest(manifest: dict[str, Any], opts: pulumi.ResourceOptions) ->
     extra = set(fields) - {"metadata", "spec"}
     if extra:
         raise ValueError(f"{kind} {name}: custom resources carry metadata and spec only, not {sorted(extra)}")
-    return CustomResource(name, api_version=api_version, kind=kind, metadata=fields["metadata"], spec=fields.get("spec"), opts=opts)
+    return CustomResource(
+        name,
+        api_version=api_version,
+        kind=kind,
+        metadata=fields["metadata"],
+        spec=fields.get("spec"),
+        opts=opts,
+    )

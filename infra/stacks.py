@@ -33,7 +33,9 @@ class StackFile:
     changed: bool
 
 
-def stack_values(plan: Plan, plan_ref: str, site: str, existing: dict[str, Any], period: str | None, backend: str | None) -> dict[str, str]:
+def stack_values(
+    plan: Plan, plan_ref: str, site: str, existing: dict[str, Any], period: str | None, backend: str | None
+) -> dict[str, str]:
     """The managed values: explicit options win, then a still-valid existing value, then defaults."""
     if period is not None and period not in plan.periods:
         raise StackConfigError(
@@ -41,7 +43,10 @@ def stack_values(plan: Plan, plan_ref: str, site: str, existing: dict[str, Any],
             details=[f"Fix: pass one of {', '.join(plan.periods)}"],
         )
     if backend is not None and backend not in BACKENDS:
-        raise StackConfigError(f"--backend {backend!r} is not a node-pool backend", details=[f"Fix: pass one of {', '.join(BACKENDS)}"])
+        raise StackConfigError(
+            f"--backend {backend!r} is not a node-pool backend",
+            details=[f"Fix: pass one of {', '.join(BACKENDS)}"],
+        )
     kept_period = existing.get("dsx:period")
     kept_backend = existing.get("dsx:nodePoolBackend")
     return {
@@ -53,7 +58,11 @@ def stack_values(plan: Plan, plan_ref: str, site: str, existing: dict[str, Any],
 
 
 def _scalar(value: str) -> str:
-    return value if yaml.safe_load(value) == value and ":" not in value and "#" not in value else json.dumps(value)
+    return (
+        value
+        if yaml.safe_load(value) == value and ":" not in value and "#" not in value
+        else json.dumps(value)
+    )
 
 
 def new_stack_text(site: str, values: dict[str, str]) -> str:
@@ -74,10 +83,21 @@ def _line_edit(text: str, values: dict[str, str]) -> str | None:
     start = next((i for i, line in enumerate(lines) if _CONFIG_LINE.match(line)), None)
     if start is None:
         return None
-    end = next((i for i in range(start + 1, len(lines)) if _TOP_LEVEL.match(lines[i]) and not lines[i].startswith("#")), len(lines))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if _TOP_LEVEL.match(lines[i]) and not lines[i].startswith("#")
+        ),
+        len(lines),
+    )
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1
-    indents = [len(line) - len(line.lstrip()) for line in lines[start + 1 : end] if line.strip() and not line.lstrip().startswith("#")]
+    indents = [
+        len(line) - len(line.lstrip())
+        for line in lines[start + 1 : end]
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     indent = " " * (min(indents) if indents else 2)
     inserted: list[str] = []
     for key, value in values.items():
@@ -100,7 +120,9 @@ def updated_stack_text(text: str, values: dict[str, str]) -> str:
     """`text` with `values` set under `config:`; all other keys unchanged (verified by re-parsing)."""
     original = yaml.safe_load(text) or {}
     if not isinstance(original, dict):
-        raise StackConfigError("stack file is not a YAML mapping", details=["Fix: move it aside and re-run dsx stacks write"])
+        raise StackConfigError(
+            "stack file is not a YAML mapping", details=["Fix: move it aside and re-run dsx stacks write"]
+        )
     expected = dict(original)
     expected["config"] = {**(original.get("config") or {}), **values}
     edited = _line_edit(text, values)
@@ -112,7 +134,9 @@ def updated_stack_text(text: str, values: dict[str, str]) -> str:
 def plan_reference(plan_path: Path, project_root: Path) -> str:
     """How the stack names the plan: relative to the project root when inside it."""
     plan_path, project_root = plan_path.resolve(), project_root.resolve()
-    return str(plan_path.relative_to(project_root)) if plan_path.is_relative_to(project_root) else str(plan_path)
+    return (
+        str(plan_path.relative_to(project_root)) if plan_path.is_relative_to(project_root) else str(plan_path)
+    )
 
 
 def stack_files(
@@ -131,7 +155,11 @@ def stack_files(
         current = ((yaml.safe_load(text) or {}).get("config") or {}) if text else {}
         values = stack_values(plan, plan_ref, site, current, period, backend)
         new = updated_stack_text(text, values) if text else new_stack_text(site, values)
-        out.append(StackFile(site, stacks_dir / f"Pulumi.{site}.yaml", new, created=text is None, changed=new != text))
+        out.append(
+            StackFile(
+                site, stacks_dir / f"Pulumi.{site}.yaml", new, created=text is None, changed=new != text
+            )
+        )
     return out
 
 
@@ -147,10 +175,14 @@ def write_stacks(
     plan = read_plan(plan_path)
     root = project_root or stacks_dir.resolve().parent
     existing = {
-        s.id: (stacks_dir / f"Pulumi.{s.id}.yaml").read_text() if (stacks_dir / f"Pulumi.{s.id}.yaml").is_file() else None
+        s.id: (stacks_dir / f"Pulumi.{s.id}.yaml").read_text()
+        if (stacks_dir / f"Pulumi.{s.id}.yaml").is_file()
+        else None
         for s in plan.sites
     }
-    files = stack_files(plan, plan_reference(plan_path, root), stacks_dir, existing, period=period, backend=backend)
+    files = stack_files(
+        plan, plan_reference(plan_path, root), stacks_dir, existing, period=period, backend=backend
+    )
     for f in files:
         if f.changed:
             write_atomic(f.path, f.text)

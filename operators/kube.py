@@ -79,14 +79,18 @@ def is_subset(desired: Any, current: Any) -> bool:
             and len(desired) == len(current)
             and all(is_subset(d, c) for d, c in zip(desired, current, strict=True))
         )
-    return desired == current or (desired is not None and str(desired) == str(current) and isinstance(current, str))
+    return desired == current or (
+        desired is not None and str(desired) == str(current) and isinstance(current, str)
+    )
 
 
 class Kube:
     def __init__(self, api_client: k8s.ApiClient):
         self.api = api_client
 
-    def _path(self, kind: str, name: str | None = None, namespace: str | None = None, sub: str | None = None) -> str:
+    def _path(
+        self, kind: str, name: str | None = None, namespace: str | None = None, sub: str | None = None
+    ) -> str:
         info = KINDS[kind]
         path = info.prefix
         if info.namespaced and namespace:
@@ -99,13 +103,22 @@ class Kube:
         return path
 
     def request(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str | None = None,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         _method, url, headers, body, _post = self.api.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
@@ -132,12 +145,18 @@ class Kube:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         query = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
         result = self.request("GET", self._path(kind, namespace=namespace), query=query) or {}
         items = result.get("items", [])
         if labels:  # do not trust the server to filter; the decision depends on it
-            items = [i for i in items if all(i.get("metadata", {}).get("labels", {}).get(k) == v for k, v in labels.items())]
+            items = [
+                i
+                for i in items
+                if all(i.get("metadata", {}).get("labels", {}).get(k) == v for k, v in labels.items())
+            ]
         return items
 
     def serves(self, kind: str) -> bool:
@@ -155,10 +174,18 @@ class Kube:
         return self.request("POST", self._path(obj["kind"], namespace=meta.get("namespace")), body=obj)
 
     def patch(
-        self, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None, subresource: str | None = None
+        self,
+        kind: str,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str | None = None,
+        subresource: str | None = None,
     ) -> dict[str, Any]:
         return self.request(
-            "PATCH", self._path(kind, name, namespace, subresource), body=patch, content_type="application/merge-patch+json"
+            "PATCH",
+            self._path(kind, name, namespace, subresource),
+            body=patch,
+            content_type="application/merge-patch+json",
         )
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:

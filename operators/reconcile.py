@@ -30,7 +30,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_status(kube: Kube, kind: str, body: dict[str, Any], figures: dict[str, Any], conditions: list[Condition]) -> None:
+def write_status(
+    kube: Kube, kind: str, body: dict[str, Any], figures: dict[str, Any], conditions: list[Condition]
+) -> None:
     old = (body.get("status") or {}).get("conditions")
     status = {
         **figures,
@@ -62,7 +64,9 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
 def _missing_condition(missing: list[str]) -> list[Condition]:
     if not missing:
         return []
-    return [Condition("AddonsMissing", True, "KindNotServed", f"the cluster does not serve: {', '.join(missing)}")]
+    return [
+        Condition("AddonsMissing", True, "KindNotServed", f"the cluster does not serve: {', '.join(missing)}")
+    ]
 
 
 def reconcile_pool(kube: Kube, pool: dict[str, Any]) -> None:
@@ -77,7 +81,10 @@ def reconcile_pool(kube: Kube, pool: dict[str, Any]) -> None:
     namespace = (pool["spec"].get("clusterApi") or {}).get("namespace", np_decisions.DEFAULT_CAPI_NAMESPACE)
     try:
         old = kube.get(stale, name, namespace if stale == "MachineDeployment" else None)
-        if old is not None and old["metadata"].get("labels", {}).items() >= owner_labels("GpuNodePool", name).items():
+        if (
+            old is not None
+            and old["metadata"].get("labels", {}).items() >= owner_labels("GpuNodePool", name).items()
+        ):
             kube.delete(stale, name, namespace if stale == "MachineDeployment" else None)
             log.info("deleted %s %s after a backend change", stale, name)
     except ApiError as error:
@@ -107,7 +114,9 @@ def current_grants(kube: Kube) -> tuple[dict[str, Grant], dict[str, int]]:
         except InvalidSpec:
             continue
         requests.append(
-            TenantRequest(meta["name"], meta.get("creationTimestamp", ""), tn_decisions.requested_gpus(tenant))
+            TenantRequest(
+                meta["name"], meta.get("creationTimestamp", ""), tn_decisions.requested_gpus(tenant)
+            )
         )
     return grant_quotas(pool_gpus, requests), pool_gpus
 
@@ -125,7 +134,10 @@ def reconcile_tenant(kube: Kube, tenant: dict[str, Any]) -> None:
         return
     name = tenant["metadata"]["name"]
     grants, pool_gpus = current_grants(kube)
-    grant = grants.get(name) or grant_quotas(pool_gpus, [TenantRequest(name, "", tn_decisions.requested_gpus(tenant))])[name]
+    grant = (
+        grants.get(name)
+        or grant_quotas(pool_gpus, [TenantRequest(name, "", tn_decisions.requested_gpus(tenant))])[name]
+    )
     missing = apply_all(kube, tn_decisions.desired_children(tenant, grant))
     wanted = set(tenant["spec"]["namespaces"])
     dropped = [
@@ -143,7 +155,9 @@ def _pods(kube: Kube, namespace: str) -> int:
     return len(kube.list("Pod", namespace=namespace))
 
 
-def release_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str]) -> tuple[list[str], list[str]]:
+def release_namespaces(
+    kube: Kube, tenant: dict[str, Any], namespaces: list[str]
+) -> tuple[list[str], list[str]]:
     """Apply the deletion policy to namespaces the tenant no longer wants (or on its deletion)."""
     policy = tenant["spec"].get("deletionPolicy", "Retain")
     gone, kept = tn_decisions.namespaces_to_delete(policy, {ns: _pods(kube, ns) for ns in namespaces})
@@ -154,8 +168,12 @@ def release_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str]
         # Kept namespaces keep their quota and isolation, detached from the tenant so that
         # garbage collection does not remove them with it.
         for kind in NAMESPACED_CHILDREN:
-            for obj in kube.list(kind, namespace=ns, labels=owner_labels("Tenant", tenant["metadata"]["name"])):
-                kube.patch(kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, namespace=ns)
+            for obj in kube.list(
+                kind, namespace=ns, labels=owner_labels("Tenant", tenant["metadata"]["name"])
+            ):
+                kube.patch(
+                    kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, namespace=ns
+                )
         kube.patch("Namespace", ns, {"metadata": {"labels": {"dsx.ai/released-by-policy": policy}}})
         log.info("kept namespace %s (policy %s, %d pod(s))", ns, policy, _pods(kube, ns))
     return gone, kept

@@ -140,7 +140,9 @@ def _stored_bounds(values: list, missing: float) -> tuple[np.ndarray, np.ndarray
         )
     odd = np.fromiter((type(v) not in _PLAIN for v in values), dtype=bool, count=len(values))
     plain = np.fromiter(
-        (missing if v is None or type(v) not in _PLAIN else v for v in values), dtype=np.float64, count=len(values)
+        (missing if v is None or type(v) not in _PLAIN else v for v in values),
+        dtype=np.float64,
+        count=len(values),
     )
     return plain, odd
 

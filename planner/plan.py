@@ -172,7 +172,8 @@ class SolverReport(_Record):
         "(a sweep neighbour's), or null (none).",
     )
     start_s: float = Field(
-        0.0, description="Time spent building the start (LP relaxation, rounding, re-solves); part of solve_s."
+        0.0,
+        description="Time spent building the start (LP relaxation, rounding, re-solves); part of solve_s.",
     )
     start_usd: float | None = Field(
         None, description="Objective of the start the rounding offered HiGHS (null: none was made)."

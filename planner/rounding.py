@@ -123,7 +123,9 @@ def repair(m: pyo.ConcreteModel, families: Sequence[str], movable: Sequence[pyo.
             candidates = [
                 (var.index()[-1], coef, var)
                 for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True)
-                if coef > 0 and id(var.parent_component()) in owners and (var.value or 0) >= 1 - ROUNDING_TOLERANCE
+                if coef > 0
+                and id(var.parent_component()) in owners
+                and (var.value or 0) >= 1 - ROUNDING_TOLERANCE
             ]
             if not candidates:
                 raise ValueError(f"row {con.name} cannot be met by lowering integer values")

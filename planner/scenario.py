@@ -240,7 +240,9 @@ class Scenario(_Strict):
     def content_hash(self) -> str:
         """Stable hash of the planning case: plans record it to prove what they were solved from."""
         # Solver options change how hard HiGHS tries, not what is planned: left out of the hash.
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":")
+        )
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @model_validator(mode="after")

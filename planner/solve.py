@@ -219,10 +219,14 @@ def _given_integers(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, star
     """The integer values of a given start, as (HiGHS columns, values), for the rounding to
     weigh against its own (integer columns are never scaled)."""
     pairs = [(var, x) for var, x in start_values(m, start) if var.is_integer()]
-    return direct.numbers([var for var, _ in pairs]).astype(np.int32), np.array([x for _, x in pairs], dtype=np.float64)
+    return direct.numbers([var for var, _ in pairs]).astype(np.int32), np.array(
+        [x for _, x in pairs], dtype=np.float64
+    )
 
 
-def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None) -> SolveOutcome:
+def solve_direct(
+    m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
+) -> SolveOutcome:
     direct = highs_direct.pass_to_highs(m)
     highs = direct.highs
     for key, value in highs_options(options).items():
@@ -252,7 +256,9 @@ def solve_direct(m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: Mip
         handoff_s=direct.handoff_s,
     )
     outcome.mip_start_values = offered
-    outcome.start = rounding.source if rounding and rounding.solution is not None else "given" if offered else None
+    outcome.start = (
+        rounding.source if rounding and rounding.solution is not None else "given" if offered else None
+    )
     outcome.solve_s -= before_run_s
     if outcome.has_solution:
         highs_direct.load_solution(direct)
@@ -275,7 +281,10 @@ def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bo
         outcome.start_usd = rounding.start_objective * MONEY_SCALE_USD
     use_start = rounding.solution is not None and (
         not outcome.has_solution
-        or (outcome.objective_usd is not None and improves(outcome.start_usd, outcome.objective_usd, maximize=maximize))
+        or (
+            outcome.objective_usd is not None
+            and improves(outcome.start_usd, outcome.objective_usd, maximize=maximize)
+        )
     )
     if use_start:
         outcome.has_solution = True

@@ -172,7 +172,8 @@ def run_sweep(
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
-            s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})}) for s in scenarios
+            s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})
+            for s in scenarios
         ]
     results: list[PointResult] = []
     solved: dict[tuple[int, ...], PointResult] = {}

@@ -67,32 +67,66 @@ def render(
     plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
     site: Annotated[str, typer.Option("--site", help="Site id in the plan.")],
     period: Annotated[str, typer.Option("--period", help="Quarter to provision, e.g. 2027Q4.")],
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="yaml (multi-document) or json (a v1 List).")] = OutputFormat.yaml,
-    out_dir: Annotated[Path | None, typer.Option("-o", "--out-dir", help="Write one file per object here instead of printing.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Node-pool backend: cluster-api or karpenter.")] = "cluster-api",
-    namespace_style: Annotated[str, typer.Option("--namespace-style", help="tenant or tenant-site.")] = "tenant",
-    operator: Annotated[bool, typer.Option("--operator/--no-operator", help="Include the operator's CRDs, RBAC and Deployment.")] = True,
-    operator_image: Annotated[str | None, typer.Option("--operator-image", help="Operator image (default: the bundle's).")] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="yaml (multi-document) or json (a v1 List).")
+    ] = OutputFormat.yaml,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("-o", "--out-dir", help="Write one file per object here instead of printing."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Node-pool backend: cluster-api or karpenter.")
+    ] = "cluster-api",
+    namespace_style: Annotated[
+        str, typer.Option("--namespace-style", help="tenant or tenant-site.")
+    ] = "tenant",
+    operator: Annotated[
+        bool,
+        typer.Option("--operator/--no-operator", help="Include the operator's CRDs, RBAC and Deployment."),
+    ] = True,
+    operator_image: Annotated[
+        str | None, typer.Option("--operator-image", help="Operator image (default: the bundle's).")
+    ] = None,
     operator_namespace: Annotated[str, typer.Option("--operator-namespace")] = DEFAULT_OPERATOR_NAMESPACE,
 ) -> None:
     """Print the manifests a site's stack would apply, for `kubectl apply -f -` users."""
-    state = build_state(plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace)
+    state = build_state(
+        plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace
+    )
     manifests = state.manifests()
     if out_dir is None:
-        typer.echo(render_yaml(manifests) if output_format is OutputFormat.yaml else render_json(manifests), nl=False)
+        typer.echo(
+            render_yaml(manifests) if output_format is OutputFormat.yaml else render_json(manifests), nl=False
+        )
         return
     suffix = output_format.value
     for index, manifest in enumerate(manifests):
-        text = render_yaml([manifest]) if output_format is OutputFormat.yaml else json.dumps(manifest, indent=2) + "\n"
+        text = (
+            render_yaml([manifest])
+            if output_format is OutputFormat.yaml
+            else json.dumps(manifest, indent=2) + "\n"
+        )
         write_atomic(out_dir / manifest_filename(index, manifest, suffix), text)
     typer.echo(f"wrote {len(manifests)} manifests for {site} {period} to {out_dir}", err=True)
 
 
 def stacks_write(
     plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
-    stacks_dir: Annotated[Path, typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir).")] = Path("stacks"),
-    period: Annotated[str | None, typer.Option("--period", help="Quarter to provision (default: keep the stack's, else the plan's first).")] = None,
-    backend: Annotated[str | None, typer.Option("--backend", help="cluster-api or karpenter (default: keep the stack's, else cluster-api).")] = None,
+    stacks_dir: Annotated[
+        Path, typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir).")
+    ] = Path("stacks"),
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period", help="Quarter to provision (default: keep the stack's, else the plan's first)."
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend", help="cluster-api or karpenter (default: keep the stack's, else cluster-api)."
+        ),
+    ] = None,
 ) -> None:
     """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept."""
     for f in write_stacks(plan, stacks_dir, period=period, backend=backend):

@@ -14,7 +14,9 @@ class Condition:
     message: str = ""
 
 
-def render_conditions(new: list[Condition], old: list[dict[str, Any]] | None, now: str) -> list[dict[str, Any]]:
+def render_conditions(
+    new: list[Condition], old: list[dict[str, Any]] | None, now: str
+) -> list[dict[str, Any]]:
     """Render conditions; keep lastTransitionTime where the status did not change."""
     previous = {c.get("type"): c for c in old or []}
     out = []
@@ -22,5 +24,13 @@ def render_conditions(new: list[Condition], old: list[dict[str, Any]] | None, no
         status = "True" if c.status else "False"
         before = previous.get(c.type)
         since = before.get("lastTransitionTime", now) if before and before.get("status") == status else now
-        out.append({"type": c.type, "status": status, "reason": c.reason, "message": c.message, "lastTransitionTime": since})
+        out.append(
+            {
+                "type": c.type,
+                "status": status,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": since,
+            }
+        )
     return out

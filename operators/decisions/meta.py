@@ -36,9 +36,17 @@ def owner_reference(owner: Obj) -> dict[str, Any]:
 
 
 def object_meta(
-    name: str, owner: Obj, *, namespace: str | None = None, labels: dict[str, str] | None = None, owned: bool = True
+    name: str,
+    owner: Obj,
+    *,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    owned: bool = True,
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": {**owner_labels(owner["kind"], owner["metadata"]["name"]), **(labels or {})}}
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {**owner_labels(owner["kind"], owner["metadata"]["name"]), **(labels or {})},
+    }
     if namespace is not None:
         meta["namespace"] = namespace
     if owned:

@@ -136,7 +136,8 @@ def stale_backend_kind(pool: Obj) -> str:
 
 def _node_ready(node: Obj) -> bool:
     return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", [])
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in node.get("status", {}).get("conditions", [])
     )
 
 
@@ -144,7 +145,11 @@ def pool_status(pool: Obj, nodes: list[Obj]) -> tuple[dict[str, Any], list[Condi
     """Status figures from the pool's spec and the Node objects carrying its labels."""
     size = pool_size(pool["spec"])
     labels = node_labels(pool)
-    mine = [n for n in nodes if all(n.get("metadata", {}).get("labels", {}).get(k) == v for k, v in labels.items())]
+    mine = [
+        n
+        for n in nodes
+        if all(n.get("metadata", {}).get("labels", {}).get(k) == v for k, v in labels.items())
+    ]
     ready = [n for n in mine if _node_ready(n)]
     gpus = sum(int(n.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, 0) or 0) for n in ready)
     figures = {

@@ -89,19 +89,36 @@ def limit_range(tenant: Obj, namespace: str) -> Obj:
         "apiVersion": "v1",
         "kind": "LimitRange",
         "metadata": object_meta(LIMITS_NAME, tenant, namespace=namespace),
-        "spec": {"limits": [{"type": "Container", "default": dict(DEFAULT_LIMITS), "defaultRequest": dict(DEFAULT_REQUESTS)}]},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": dict(DEFAULT_LIMITS),
+                    "defaultRequest": dict(DEFAULT_REQUESTS),
+                }
+            ]
+        },
     }
 
 
 def owner_role_binding(tenant: Obj, namespace: str) -> Obj:
     owners = tenant["spec"].get("owners") or {}
-    subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u} for u in owners.get("users", [])]
-    subjects += [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in owners.get("groups", [])]
+    subjects = [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u} for u in owners.get("users", [])
+    ]
+    subjects += [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}
+        for g in owners.get("groups", [])
+    ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": object_meta(OWNERS_NAME, tenant, namespace=namespace),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAMESPACE_ADMIN_ROLE},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": NAMESPACE_ADMIN_ROLE,
+        },
         "subjects": subjects,
     }
 
@@ -181,12 +198,18 @@ def tenant_status(tenant: Obj, grant: Grant) -> tuple[dict[str, Any], list[Condi
     figures = {
         "namespaces": list(tenant["spec"]["namespaces"]),
         "quota": [
-            {"pool": pool, "requestedGpus": requested[pool], "grantedGpus": grant.granted_by_pool.get(pool, 0)}
+            {
+                "pool": pool,
+                "requestedGpus": requested[pool],
+                "grantedGpus": grant.granted_by_pool.get(pool, 0),
+            }
             for pool in sorted(requested)
         ],
     }
     conditions = [
-        Condition("Ready", True, "Reconciled", f"{len(figures['namespaces'])} namespace(s) in line with the spec"),
+        Condition(
+            "Ready", True, "Reconciled", f"{len(figures['namespaces'])} namespace(s) in line with the spec"
+        ),
         Condition(
             "Overcommitted",
             grant.overcommitted,

@@ -60,7 +60,9 @@ class ArrayRow(_MatrixConstraintData):
         expr = cache.get(self._index)
         if expr is None:
             lower, body, upper = self.to_bounded_expression()
-            expr = body == lower if lower is not None and lower == upper else pyo.inequality(lower, body, upper)
+            expr = (
+                body == lower if lower is not None and lower == upper else pyo.inequality(lower, body, upper)
+            )
             cache[self._index] = expr
         return expr
 

@@ -134,7 +134,9 @@ def define_scenario_values(m: pyo.ConcreteModel, d: ModelData) -> None:
                 np.arange(n_s + n_first, n_s + n_first + n_served, dtype=np.int64),
             ]
         ),
-        coefs=np.concatenate([np.ones(n_s), np.tile(-np.asarray(first_coefs, dtype=np.float64), n_s), served_coefs]),
+        coefs=np.concatenate(
+            [np.ones(n_s), np.tile(-np.asarray(first_coefs, dtype=np.float64), n_s), served_coefs]
+        ),
         lower=np.full(n_s, constant),
         upper=np.full(n_s, constant),
         segments=[m.scenario_value, first_vars, m.served_gpu_hours],
@@ -175,10 +177,13 @@ def best_cvar_level(m: pyo.ConcreteModel) -> float:
     values = {s: float(m.scenario_value[s].value) for s in d.scenario_ids}
 
     def level(eta: float) -> float:
-        return eta - sum(d.probability[s] / (1 - objective.cvar_alpha) * max(0.0, eta - v) for s, v in values.items())
+        return eta - sum(
+            d.probability[s] / (1 - objective.cvar_alpha) * max(0.0, eta - v) for s, v in values.items()
+        )
 
     before = float(m.cvar_eta.value) - sum(
-        d.probability[s] / (1 - objective.cvar_alpha) * float(m.cvar_shortfall[s].value) for s in d.scenario_ids
+        d.probability[s] / (1 - objective.cvar_alpha) * float(m.cvar_shortfall[s].value)
+        for s in d.scenario_ids
     )
     eta = max(values.values(), key=level)
     after = level(eta)

@@ -33,12 +33,32 @@ from planner.plan import (
 )
 
 RACK_TYPES = [
-    RackTypeInfo(id="gb300-nvl72", gpu_product="NVIDIA-GB300", gpus_per_rack=72, nodes_per_rack=18, gpus_per_node=4, kw_per_rack=135),
-    RackTypeInfo(id="b300-hgx", gpu_product="NVIDIA-B300", gpus_per_rack=32, nodes_per_rack=4, gpus_per_node=8, kw_per_rack=60),
+    RackTypeInfo(
+        id="gb300-nvl72",
+        gpu_product="NVIDIA-GB300",
+        gpus_per_rack=72,
+        nodes_per_rack=18,
+        gpus_per_node=4,
+        kw_per_rack=135,
+    ),
+    RackTypeInfo(
+        id="b300-hgx",
+        gpu_product="NVIDIA-B300",
+        gpus_per_rack=32,
+        nodes_per_rack=4,
+        gpus_per_node=8,
+        kw_per_rack=60,
+    ),
 ]
 TENANTS = [
-    TenantInfo(id="inference-cloud", display_name="Inference platform", owners=["group:inference-cloud-admins"]),
-    TenantInfo(id="model-builder", display_name="Frontier model builder", owners=["user:alice@example.com", "group:mb-admins"]),
+    TenantInfo(
+        id="inference-cloud", display_name="Inference platform", owners=["group:inference-cloud-admins"]
+    ),
+    TenantInfo(
+        id="model-builder",
+        display_name="Frontier model builder",
+        owners=["user:alice@example.com", "group:mb-admins"],
+    ),
     TenantInfo(id="sovereign", display_name="Sovereign AI", owners=["bob@example.com"]),
 ]
 
@@ -83,24 +103,50 @@ def make_plan(
         key_site = min(s_index, _OTHER)
         for p_index, period in enumerate(periods):
             by_type = _RACKS[(key_site, p_index)]
-            it_load = round(sum(n * rt.kw_per_rack for rt in RACK_TYPES for t, n in by_type.items() if t == rt.id) * 1.15 / 1000, 6)
+            it_load = round(
+                sum(n * rt.kw_per_rack for rt in RACK_TYPES for t, n in by_type.items() if t == rt.id)
+                * 1.15
+                / 1000,
+                6,
+            )
             for rt in RACK_TYPES:
                 n = by_type[rt.id]
                 racks.append(
                     RackDecision(
-                        site=site, rack_type=rt.id, period=period, racks_built=n if p_index == 0 else 0,
-                        racks_installed=n, gpus_installed=n * rt.gpus_per_rack, nodes_installed=n * rt.nodes_per_rack,
+                        site=site,
+                        rack_type=rt.id,
+                        period=period,
+                        racks_built=n if p_index == 0 else 0,
+                        racks_installed=n,
+                        gpus_installed=n * rt.gpus_per_rack,
+                        nodes_installed=n * rt.nodes_per_rack,
                     )
                 )
             for (tenant, rack_type), gpus in _QUOTAS[(key_site, p_index)].items():
-                quotas.append(QuotaDecision(tenant=tenant, site=site, rack_type=rack_type, period=period, quota_gpus=gpus))
-            power.append(PowerDecision(site=site, period=period, blocks_ordered=0, available_mw=AVAILABLE_MW, it_load_mw=it_load))
+                quotas.append(
+                    QuotaDecision(
+                        tenant=tenant, site=site, rack_type=rack_type, period=period, quota_gpus=gpus
+                    )
+                )
+            power.append(
+                PowerDecision(
+                    site=site, period=period, blocks_ordered=0, available_mw=AVAILABLE_MW, it_load_mw=it_load
+                )
+            )
             summaries.append(
                 SitePeriodSummary(
-                    site=site, period=period, racks_by_type=dict(by_type),
-                    gpus_installed=sum(n * next(r.gpus_per_rack for r in RACK_TYPES if r.id == t) for t, n in by_type.items()),
-                    available_mw=AVAILABLE_MW, it_load_mw=it_load, expected_utilisation=0.8,
-                    expected_buyback_gpu_hours=0.0, expected_buyback_usd=0.0, expected_revenue_share_usd=0.0,
+                    site=site,
+                    period=period,
+                    racks_by_type=dict(by_type),
+                    gpus_installed=sum(
+                        n * next(r.gpus_per_rack for r in RACK_TYPES if r.id == t) for t, n in by_type.items()
+                    ),
+                    available_mw=AVAILABLE_MW,
+                    it_load_mw=it_load,
+                    expected_utilisation=0.8,
+                    expected_buyback_gpu_hours=0.0,
+                    expected_buyback_usd=0.0,
+                    expected_revenue_share_usd=0.0,
                 )
             )
     fields: dict[str, Any] = dict(
@@ -124,18 +170,40 @@ def make_plan(
         site_periods=summaries,
         outcomes=[
             ScenarioOutcome(
-                scenario="base", probability=1.0, cloud_value_usd=1.0, guarantor_value_usd=0.0, syndicate_value_usd=1.0,
-                objective_value_usd=1.0, rental_revenue_usd=1.0, buyback_usd=0.0, revenue_share_usd=0.0,
-                credit_loss_usd=0.0, served_gpu_hours=1.0, unserved_gpu_hours=0.0,
+                scenario="base",
+                probability=1.0,
+                cloud_value_usd=1.0,
+                guarantor_value_usd=0.0,
+                syndicate_value_usd=1.0,
+                objective_value_usd=1.0,
+                rental_revenue_usd=1.0,
+                buyback_usd=0.0,
+                revenue_share_usd=0.0,
+                credit_loss_usd=0.0,
+                served_gpu_hours=1.0,
+                unserved_gpu_hours=0.0,
             )
         ],
         risk=RiskFigures(expected_value_usd=1.0, worst_case_value_usd=1.0, best_case_value_usd=1.0),
         solver=SolverReport(
-            interface="factory", status="Optimal", mip_gap=0.0, objective_usd=1.0, best_bound_usd=1.0, rows=0, columns=0,
-            nonzeros=0, integer_columns=0, build_s=0.0, handoff_s=0.0, solve_s=0.0, highs_version="n/a",
+            interface="factory",
+            status="Optimal",
+            mip_gap=0.0,
+            objective_usd=1.0,
+            best_bound_usd=1.0,
+            rows=0,
+            columns=0,
+            nonzeros=0,
+            integer_columns=0,
+            build_s=0.0,
+            handoff_s=0.0,
+            solve_s=0.0,
+            highs_version="n/a",
         ),
         verification=Verification(
-            passed=verified, checks_run=1, violations=[] if verified else ["power: batam 2026Q4 needs 41 MW > 40 MW"],
+            passed=verified,
+            checks_run=1,
+            violations=[] if verified else ["power: batam 2026Q4 needs 41 MW > 40 MW"],
             objective_recomputed_usd=1.0,
         ),
     )

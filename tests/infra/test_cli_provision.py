@@ -35,7 +35,9 @@ def plan_file(tmp_path: Path) -> Path:
 
 
 def test_render_prints_the_desired_state_as_multi_document_yaml(app: typer.Typer, plan_file: Path) -> None:
-    result = runner.invoke(app, ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"])
+    result = runner.invoke(
+        app, ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    )
     assert result.exit_code == 0, result.output
     docs = list(yaml.safe_load_all(result.stdout))
     assert docs == desired_state(make_plan(), "batam", "2026Q4").manifests()
@@ -44,7 +46,17 @@ def test_render_prints_the_desired_state_as_multi_document_yaml(app: typer.Typer
 
 
 def test_render_json_is_a_kubectl_list(app: typer.Typer, plan_file: Path) -> None:
-    args = ["render", str(plan_file), "--site", "sydney", "--period", "2026Q4", "--format", "json", "--no-operator"]
+    args = [
+        "render",
+        str(plan_file),
+        "--site",
+        "sydney",
+        "--period",
+        "2026Q4",
+        "--format",
+        "json",
+        "--no-operator",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -52,9 +64,21 @@ def test_render_json_is_a_kubectl_list(app: typer.Typer, plan_file: Path) -> Non
     assert data["items"] == desired_state(make_plan(), "sydney", "2026Q4").manifests()
 
 
-def test_render_to_a_directory_writes_one_numbered_file_per_object(app: typer.Typer, plan_file: Path, tmp_path: Path) -> None:
+def test_render_to_a_directory_writes_one_numbered_file_per_object(
+    app: typer.Typer, plan_file: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    args = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator", "-o", str(out)]
+    args = [
+        "render",
+        str(plan_file),
+        "--site",
+        "batam",
+        "--period",
+        "2026Q4",
+        "--no-operator",
+        "-o",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
@@ -64,7 +88,9 @@ def test_render_to_a_directory_writes_one_numbered_file_per_object(app: typer.Ty
         "002-tenant-inference-cloud.yaml",
         "003-tenant-model-builder.yaml",
     ]
-    assert [yaml.safe_load((out / n).read_text()) for n in names] == desired_state(make_plan(), "batam", "2026Q4").manifests()
+    assert [yaml.safe_load((out / n).read_text()) for n in names] == desired_state(
+        make_plan(), "batam", "2026Q4"
+    ).manifests()
 
 
 def test_render_with_the_operator_puts_its_bundle_first(app: typer.Typer, plan_file: Path) -> None:
@@ -75,15 +101,23 @@ def test_render_with_the_operator_puts_its_bundle_first(app: typer.Typer, plan_f
     assert kinds[-4:] == ["GpuNodePool", "GpuNodePool", "Tenant", "Tenant"]
 
 
-def test_render_for_an_unknown_site_is_a_user_error_naming_the_option(app: typer.Typer, plan_file: Path) -> None:
-    result = runner.invoke(app, ["render", str(plan_file), "--site", "jakarta", "--period", "2026Q4", "--no-operator"])
+def test_render_for_an_unknown_site_is_a_user_error_naming_the_option(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    result = runner.invoke(
+        app, ["render", str(plan_file), "--site", "jakarta", "--period", "2026Q4", "--no-operator"]
+    )
     assert isinstance(result.exception, UserError)
     assert result.exception.message.startswith("--site is 'jakarta', which is not a site in ")
 
 
-def test_stacks_write_creates_one_stack_file_per_site(app: typer.Typer, plan_file: Path, tmp_path: Path) -> None:
+def test_stacks_write_creates_one_stack_file_per_site(
+    app: typer.Typer, plan_file: Path, tmp_path: Path
+) -> None:
     stacks = tmp_path / "stacks"
-    result = runner.invoke(app, ["stacks", "write", str(plan_file), "--dir", str(stacks), "--period", "2026Q4"])
+    result = runner.invoke(
+        app, ["stacks", "write", str(plan_file), "--dir", str(stacks), "--period", "2026Q4"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in stacks.iterdir()) == ["Pulumi.batam.yaml", "Pulumi.sydney.yaml"]
     config = yaml.safe_load((stacks / "Pulumi.sydney.yaml").read_text())["config"]
@@ -141,7 +175,9 @@ def test_stacks_write_twice_changes_nothing(app: typer.Typer, plan_file: Path, t
     assert {p.name: p.read_text() for p in stacks.iterdir()} == before
 
 
-def test_stacks_write_replaces_a_period_outside_the_new_plan(app: typer.Typer, plan_file: Path, tmp_path: Path) -> None:
+def test_stacks_write_replaces_a_period_outside_the_new_plan(
+    app: typer.Typer, plan_file: Path, tmp_path: Path
+) -> None:
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     (stacks / "Pulumi.batam.yaml").write_text("config:\n  dsx:period: 2019Q1\n")
@@ -149,19 +185,27 @@ def test_stacks_write_replaces_a_period_outside_the_new_plan(app: typer.Typer, p
     assert yaml.safe_load((stacks / "Pulumi.batam.yaml").read_text())["config"]["dsx:period"] == "2026Q3"
 
 
-def test_stacks_write_rejects_a_period_outside_the_horizon(app: typer.Typer, plan_file: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["stacks", "write", str(plan_file), "--dir", str(tmp_path / "s"), "--period", "2030Q1"])
+def test_stacks_write_rejects_a_period_outside_the_horizon(
+    app: typer.Typer, plan_file: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["stacks", "write", str(plan_file), "--dir", str(tmp_path / "s"), "--period", "2030Q1"]
+    )
     assert isinstance(result.exception, UserError)
     assert "outside the plan's horizon (2026Q3..2026Q4)" in result.exception.message
     assert not (tmp_path / "s").exists()
 
 
-def test_written_stack_runs_the_program_for_its_site(app: typer.Typer, plan_file: Path, tmp_path: Path) -> None:
+def test_written_stack_runs_the_program_for_its_site(
+    app: typer.Typer, plan_file: Path, tmp_path: Path
+) -> None:
     from tests.infra.pulumi_harness import run_program
 
     stacks = tmp_path / "stacks"
     runner.invoke(app, ["stacks", "write", str(plan_file), "--dir", str(stacks), "--period", "2026Q4"])
-    config = {k: str(v) for k, v in yaml.safe_load((stacks / "Pulumi.batam.yaml").read_text())["config"].items()}
+    config = {
+        k: str(v) for k, v in yaml.safe_load((stacks / "Pulumi.batam.yaml").read_text())["config"].items()
+    }
     config["dsx:plan"] = str(tmp_path / config["dsx:plan"])
     run = run_program({**config, "dsx:installOperator": "false"}, stack="batam")
     assert run.error is None

@@ -51,16 +51,24 @@ def test_cluster_api_backend_names_the_site_cluster_and_templates() -> None:
 
 
 def test_karpenter_backend_carries_a_node_class_instead() -> None:
-    state = desired_state(make_plan(), "batam", "2026Q4", backend=BackendSettings("karpenter", karpenter_node_class="gpu-big"))
+    state = desired_state(
+        make_plan(), "batam", "2026Q4", backend=BackendSettings("karpenter", karpenter_node_class="gpu-big")
+    )
     spec = state.node_pools[0]["spec"]
     assert spec["backend"] == "karpenter" and "clusterApi" not in spec
-    assert spec["karpenter"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu-big"}
+    assert spec["karpenter"]["nodeClassRef"] == {
+        "group": "karpenter.k8s.aws",
+        "kind": "EC2NodeClass",
+        "name": "gpu-big",
+    }
 
 
 def test_quotas_are_rounded_down_to_whole_gpus_and_never_exceed_the_pool() -> None:
     state = desired_state(make_plan(), "batam", "2026Q4")
     tenants = _by_name(state.tenants)
-    assert tenants["inference-cloud"]["spec"]["gpuQuota"] == [{"pool": "batam-gb300-nvl72", "gpus": 400}]  # 400.7
+    assert tenants["inference-cloud"]["spec"]["gpuQuota"] == [
+        {"pool": "batam-gb300-nvl72", "gpus": 400}
+    ]  # 400.7
     assert tenants["model-builder"]["spec"]["gpuQuota"] == [
         {"pool": "batam-b300-hgx", "gpus": 160},
         {"pool": "batam-gb300-nvl72", "gpus": 320},  # 319.9999999 is solver noise, not 319
@@ -80,7 +88,10 @@ def test_whole_gpus_rounds_down_except_for_solver_noise() -> None:
 def test_tenant_without_whole_gpus_at_the_site_gets_no_tenant_object() -> None:
     names = sorted(_by_name(desired_state(make_plan(), "batam", "2026Q4").tenants))
     assert names == ["inference-cloud", "model-builder"]  # sovereign has 0.4 GPU at batam
-    assert sorted(_by_name(desired_state(make_plan(), "sydney", "2026Q4").tenants)) == ["inference-cloud", "sovereign"]
+    assert sorted(_by_name(desired_state(make_plan(), "sydney", "2026Q4").tenants)) == [
+        "inference-cloud",
+        "sovereign",
+    ]
 
 
 def test_tenant_spec_follows_the_crd_contract() -> None:
@@ -99,7 +110,10 @@ def test_tenant_spec_follows_the_crd_contract() -> None:
 
 def test_sizing_and_namespace_style_are_settings() -> None:
     state = desired_state(
-        make_plan(), "sydney", "2026Q4", sizing=TenantSizing(cpu_per_gpu=2, memory_gib_per_gpu=8, pods_per_gpu=1),
+        make_plan(),
+        "sydney",
+        "2026Q4",
+        sizing=TenantSizing(cpu_per_gpu=2, memory_gib_per_gpu=8, pods_per_gpu=1),
         namespace_style="tenant-site",
     )
     spec = _by_name(state.tenants)["sovereign"]["spec"]
@@ -127,14 +141,20 @@ def test_summary_and_outputs_report_mw_racks_gpus_and_tenants() -> None:
 
 
 def test_manifests_put_the_operator_first_then_pools_then_tenants() -> None:
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "tenants.dsx.ai"}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "tenants.dsx.ai"},
+    }
     kinds = [m["kind"] for m in desired_state(make_plan(), "batam", "2026Q4", operator=[crd]).manifests()]
     assert kinds == ["CustomResourceDefinition", "GpuNodePool", "GpuNodePool", "Tenant", "Tenant"]
 
 
 def test_a_period_with_no_racks_yields_no_pools_and_no_tenants() -> None:
     plan = make_plan()
-    empty = plan.model_copy(update={"racks": [r.model_copy(update={"racks_installed": 0}) for r in plan.racks], "quotas": []})
+    empty = plan.model_copy(
+        update={"racks": [r.model_copy(update={"racks_installed": 0}) for r in plan.racks], "quotas": []}
+    )
     state = desired_state(empty, "batam", "2026Q4")
     assert (state.node_pools, state.tenants, state.summary.gpus) == ([], [], 0)
 
@@ -146,7 +166,9 @@ def test_a_period_with_no_racks_yields_no_pools_and_no_tenants() -> None:
         ("batam", "2031Q1", "--period is '2031Q1', outside the horizon of plan.json (2026Q3..2026Q4)"),
     ],
 )
-def test_unknown_site_or_period_names_the_setting_and_the_choices(site: str, period: str, expected: str) -> None:
+def test_unknown_site_or_period_names_the_setting_and_the_choices(
+    site: str, period: str, expected: str
+) -> None:
     with pytest.raises(PlanMismatchError) as info:
         desired_state(make_plan(), site, period, origin=Origin.for_cli("plan.json"))
     assert info.value.message == expected
@@ -169,7 +191,9 @@ def test_a_plan_that_failed_verification_is_not_provisioned() -> None:
 
 def test_quotas_that_overcommit_a_pool_are_refused_not_applied() -> None:
     plan = make_plan()
-    extra = QuotaDecision(tenant="sovereign", site="batam", rack_type="gb300-nvl72", period="2026Q4", quota_gpus=5)
+    extra = QuotaDecision(
+        tenant="sovereign", site="batam", rack_type="gb300-nvl72", period="2026Q4", quota_gpus=5
+    )
     with pytest.raises(PlanMismatchError) as info:
         desired_state(plan.model_copy(update={"quotas": [*plan.quotas, extra]}), "batam", "2026Q4")
     assert "pool batam-gb300-nvl72: quotas sum to 725 GPUs, the pool has 720" in info.value.details

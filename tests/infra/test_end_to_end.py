@@ -53,8 +53,18 @@ SCENARIO: dict[str, Any] = {
         }
     ],
     "tenants": [
-        {"id": "acme", "price_usd_per_gpu_hour": 10.0, "demand_gpus": {"only": [144.0]}, "owners": ["group:acme-admins"]},
-        {"id": "zeta", "price_usd_per_gpu_hour": 9.0, "demand_gpus": {"only": [72.0]}, "owners": ["zoe@example.com"]},
+        {
+            "id": "acme",
+            "price_usd_per_gpu_hour": 10.0,
+            "demand_gpus": {"only": [144.0]},
+            "owners": ["group:acme-admins"],
+        },
+        {
+            "id": "zeta",
+            "price_usd_per_gpu_hour": 9.0,
+            "demand_gpus": {"only": [72.0]},
+            "owners": ["zoe@example.com"],
+        },
     ],
     "scenarios": [{"id": "only", "probability": 1.0}],
     "terms": {
@@ -73,12 +83,18 @@ def solved_plan() -> tuple[Plan, str, str]:
     return solve_scenario(parse_scenario(SCENARIO, "e2e")), "alpha", "2027Q1"
 
 
-def program_manifests(plan: Plan, site: str, period: str, tmp_path: Path) -> tuple[ProgramRun, list[dict[str, Any]]]:
+def program_manifests(
+    plan: Plan, site: str, period: str, tmp_path: Path
+) -> tuple[ProgramRun, list[dict[str, Any]]]:
     plan_file = tmp_path / "plan.json"
     write_plan(plan, plan_file)
-    run = run_program({"dsx:plan": str(plan_file), "dsx:period": period, "dsx:installOperator": "false"}, stack=site)
+    run = run_program(
+        {"dsx:plan": str(plan_file), "dsx:period": period, "dsx:installOperator": "false"}, stack=site
+    )
     assert run.error is None, run.error
-    manifests = [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for r in run.kubernetes_objects]
+    manifests = [
+        {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for r in run.kubernetes_objects
+    ]
     return run, manifests
 
 
@@ -88,7 +104,10 @@ def test_scenario_to_registered_custom_resources(tmp_path: Path) -> None:
     racks = {k: v for k, v in plan.racks_at(site, period).items() if v > 0}
     pools = [m for m in manifests if m["kind"] == "GpuNodePool"]
     assert {m["spec"]["rackType"]: m["spec"]["racks"] for m in pools} == racks
-    capacity = {m["metadata"]["name"]: m["spec"]["racks"] * plan.rack_type(m["spec"]["rackType"]).gpus_per_rack for m in pools}
+    capacity = {
+        m["metadata"]["name"]: m["spec"]["racks"] * plan.rack_type(m["spec"]["rackType"]).gpus_per_rack
+        for m in pools
+    }
     granted: dict[str, int] = {}
     for tenant in (m for m in manifests if m["kind"] == "Tenant"):
         for q in tenant["spec"]["gpuQuota"]:
@@ -97,7 +116,9 @@ def test_scenario_to_registered_custom_resources(tmp_path: Path) -> None:
     assert run.outputs["gpus"] == sum(capacity.values())
 
 
-def test_operator_reconciles_the_registered_resources_into_namespaces_quotas_and_machines(tmp_path: Path) -> None:
+def test_operator_reconciles_the_registered_resources_into_namespaces_quotas_and_machines(
+    tmp_path: Path,
+) -> None:
     plan, site, period = solved_plan()
     _, manifests = program_manifests(plan, site, period, tmp_path)
     with EmulatorThread() as emulator:
@@ -111,9 +132,13 @@ def test_operator_reconciles_the_registered_resources_into_namespaces_quotas_and
             kube.create(manifest)
         with running_operator(emulator.url):
             for tenant in (m for m in manifests if m["kind"] == "Tenant"):
-                gpus = int(sum(q["gpus"] for q in tenant["spec"]["gpuQuota"]))  # mocks carry numbers as floats
+                gpus = int(
+                    sum(q["gpus"] for q in tenant["spec"]["gpuQuota"])
+                )  # mocks carry numbers as floats
                 for ns in tenant["spec"]["namespaces"]:
-                    quota = wait_for(lambda ns=ns: kube.get("ResourceQuota", "dsx-quota", ns), what=f"quota in {ns}")
+                    quota = wait_for(
+                        lambda ns=ns: kube.get("ResourceQuota", "dsx-quota", ns), what=f"quota in {ns}"
+                    )
                     assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == str(gpus)
                     labels = kube.get("Namespace", ns)["metadata"]["labels"]
                     assert labels["dsx.ai/tenant"] == tenant["metadata"]["name"]
@@ -124,4 +149,6 @@ def test_operator_reconciles_the_registered_resources_into_namespaces_quotas_and
                     lambda name=name: kube.get("MachineDeployment", name, namespace["metadata"]["name"]),
                     what=f"MachineDeployment {name}",
                 )
-                assert machines["spec"]["replicas"] == int(pool["spec"]["racks"] * pool["spec"]["nodesPerRack"])
+                assert machines["spec"]["replicas"] == int(
+                    pool["spec"]["racks"] * pool["spec"]["nodesPerRack"]
+                )

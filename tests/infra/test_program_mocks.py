@@ -59,17 +59,23 @@ def run_stack(site: str, plan_file: Path, **overrides: str) -> ProgramRun:
 
 
 @pytest.mark.parametrize("site", EXAMPLE_SITES)
-def test_example_stack_registers_exactly_the_pools_and_tenants_the_plan_implies(site: str, plan_file: Path) -> None:
+def test_example_stack_registers_exactly_the_pools_and_tenants_the_plan_implies(
+    site: str, plan_file: Path
+) -> None:
     run = run_stack(site, plan_file, **{"dsx:installOperator": "false"})
     assert run.error is None
     pools, tenants = EXPECTED[site]
     kube = run.kubernetes_objects
     assert sorted(r.type for r in kube) == sorted(
-        ["kubernetes:dsx.ai/v1alpha1:GpuNodePool"] * len(pools) + ["kubernetes:dsx.ai/v1alpha1:Tenant"] * len(tenants)
+        ["kubernetes:dsx.ai/v1alpha1:GpuNodePool"] * len(pools)
+        + ["kubernetes:dsx.ai/v1alpha1:Tenant"] * len(tenants)
     )
-    assert {r.inputs["metadata"]["name"]: r.inputs["spec"]["racks"] for r in run.of_kind("GpuNodePool")} == pools
     assert {
-        r.inputs["metadata"]["name"]: {q["pool"]: q["gpus"] for q in r.inputs["spec"]["gpuQuota"]} for r in run.of_kind("Tenant")
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["racks"] for r in run.of_kind("GpuNodePool")
+    } == pools
+    assert {
+        r.inputs["metadata"]["name"]: {q["pool"]: q["gpus"] for q in r.inputs["spec"]["gpuQuota"]}
+        for r in run.of_kind("Tenant")
     } == tenants
 
 
@@ -77,7 +83,9 @@ def test_example_stack_registers_exactly_the_pools_and_tenants_the_plan_implies(
 def test_example_stack_registers_the_same_objects_dsx_render_prints(site: str, plan_file: Path) -> None:
     run = run_stack(site, plan_file, **{"dsx:installOperator": "false"})
     assert run.error is None
-    registered = [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for r in run.kubernetes_objects]
+    registered = [
+        {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for r in run.kubernetes_objects
+    ]
     key = lambda m: (m["kind"], m["metadata"]["name"])  # noqa: E731
     assert sorted(registered, key=key) == sorted(run.state.manifests(), key=key)
 
@@ -112,7 +120,10 @@ def test_tenants_wait_for_the_node_pools_their_quotas_name(plan_file: Path) -> N
 def test_resources_are_grouped_in_components_and_use_the_site_provider(plan_file: Path) -> None:
     run = run_stack("sydney", plan_file, **{"dsx:installOperator": "false"})
     components = {r.type: r.name for r in run.resources if not r.custom}
-    assert components == {"dsx:infra:SiteNodePools": "sydney-node-pools", "dsx:infra:SiteTenants": "sydney-tenants"}
+    assert components == {
+        "dsx:infra:SiteNodePools": "sydney-node-pools",
+        "dsx:infra:SiteTenants": "sydney-tenants",
+    }
     provider = next(r for r in run.resources if r.type == "pulumi:providers:kubernetes")
     assert provider.inputs.get("context") == "sydney-sovereign"  # hand-set in the example stack
     assert all("dsx:infra:Site" in r.parent for r in run.kubernetes_objects)
@@ -133,16 +144,21 @@ def test_stack_outputs_report_site_mw_racks_gpus_and_tenants(plan_file: Path) ->
 
 
 def test_site_defaults_to_the_stack_name(plan_file: Path) -> None:
-    run = run_program({"dsx:plan": str(plan_file), "dsx:period": "2027Q4", "dsx:installOperator": "false"}, stack="narvik")
+    run = run_program(
+        {"dsx:plan": str(plan_file), "dsx:period": "2027Q4", "dsx:installOperator": "false"}, stack="narvik"
+    )
     assert run.error is None and run.outputs["site"] == "narvik"
 
 
 def test_operator_bundle_is_installed_first_and_everything_else_waits_for_it(plan_file: Path) -> None:
     import operators.bundle as bundle
+
     run = run_stack("batam", plan_file)
     assert run.error is None
     operator = [r for r in run.kubernetes_objects if r.parent.endswith("dsx:infra:DsxOperator::dsx-operator")]
-    expected = {(m["kind"], m["metadata"]["name"]) for m in [*bundle.crd_manifests(), *bundle.operator_bundle()]}
+    expected = {
+        (m["kind"], m["metadata"]["name"]) for m in [*bundle.crd_manifests(), *bundle.operator_bundle()]
+    }
     assert {(r.type.rsplit(":", 1)[-1], r.name.rsplit("/", 1)[-1]) for r in operator} == expected
     assert {"CustomResourceDefinition", "Deployment"} <= {r.type.rsplit(":", 1)[-1] for r in operator}
     crd_names = {r.name for r in operator if r.type.endswith("CustomResourceDefinition")}

@@ -23,7 +23,10 @@ from tests.infra.plan_factory import make_plan
 
 pytestmark = [
     pytest.mark.pulumi_cli,
-    pytest.mark.skipif(shutil.which("pulumi") is None, reason="pulumi CLI not installed (cannot be downloaded on this machine)"),
+    pytest.mark.skipif(
+        shutil.which("pulumi") is None,
+        reason="pulumi CLI not installed (cannot be downloaded on this machine)",
+    ),
 ]
 
 UNREACHABLE_KUBECONFIG = """\
@@ -37,7 +40,9 @@ current-context: none
 
 
 def _pulumi(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["pulumi", *args], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        ["pulumi", *args], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def test_pulumi_preview_of_a_site_stack_plans_its_pools_and_tenants(tmp_path: Path) -> None:
@@ -46,7 +51,9 @@ def test_pulumi_preview_of_a_site_stack_plans_its_pools_and_tenants(tmp_path: Pa
     spec = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
     spec["runtime"]["options"]["virtualenv"] = str(REPO_ROOT / ".venv")
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    write_plan(make_plan(("batam", "sydney", "narvik"), ("2027Q3", "2027Q4")), project / "plans" / "plan.json")
+    write_plan(
+        make_plan(("batam", "sydney", "narvik"), ("2027Q3", "2027Q4")), project / "plans" / "plan.json"
+    )
     write_stacks(project / "plans" / "plan.json", project / "stacks", period="2027Q4")
 
     kubeconfig = os.environ.get("DSX_TEST_KUBECONFIG")
@@ -58,7 +65,10 @@ def test_pulumi_preview_of_a_site_stack_plans_its_pools_and_tenants(tmp_path: Pa
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
     (tmp_path / "state").mkdir()
-    for args in (("stack", "init", "batam"), ("config", "set", "--secret", "dsx:kubeconfig", kubeconfig_text, "--stack", "batam")):
+    for args in (
+        ("stack", "init", "batam"),
+        ("config", "set", "--secret", "dsx:kubeconfig", kubeconfig_text, "--stack", "batam"),
+    ):
         done = _pulumi(project, env, *args)
         assert done.returncode == 0, done.stderr
     preview = _pulumi(project, env, "preview", "--stack", "batam", "--non-interactive", "--json")

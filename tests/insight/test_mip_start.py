@@ -87,7 +87,9 @@ def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly(monke
     monkeypatch.setattr(planner.rounding, "_weigh_given", spy)
     scenario = three_quarters()
     first_stage_value = value_of_eight_at_once(scenario)
-    outcome = solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE})
+    outcome = solve_model(
+        build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE}
+    )
     assert outcome.start in ("rounded", "given")
     assert outcome.start_usd >= first_stage_value - 1e-6  # never worse than the given build
     assert len(weighed) == 1 and weighed[0] * 1e6 == pytest.approx(first_stage_value, rel=1e-9)

@@ -23,7 +23,10 @@ def example(name: str) -> dict[str, Any]:
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition", state: Callable[[], Any] | None = None
+    predicate: Callable[[], Any],
+    timeout_s: float = 10.0,
+    what: str = "condition",
+    state: Callable[[], Any] | None = None,
 ) -> Any:
     """Poll until `predicate` returns something truthy; the operator works asynchronously."""
     deadline = time.monotonic() + timeout_s

@@ -7,7 +7,9 @@ from operators.kube import KINDS
 
 
 def _rules() -> list[dict]:
-    role = next(d for d in operator_bundle() if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "dsx-operator")
+    role = next(
+        d for d in operator_bundle() if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "dsx-operator"
+    )
     return role["rules"]
 
 
@@ -15,8 +17,15 @@ def test_bundle_sets_image_and_namespace_everywhere() -> None:
     docs = operator_bundle(image="registry.example/dsx-operator:1.2", namespace="ops")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     assert deployment["metadata"]["namespace"] == "ops"
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/dsx-operator:1.2"
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["run", "-m", "operators.main"]
+    assert (
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "registry.example/dsx-operator:1.2"
+    )
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][:3] == [
+        "run",
+        "-m",
+        "operators.main",
+    ]
     binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
     assert binding["subjects"][0]["namespace"] == "ops"
     assert [d["kind"] for d in docs[:2]] == ["CustomResourceDefinition", "CustomResourceDefinition"]
@@ -24,7 +33,10 @@ def test_bundle_sets_image_and_namespace_everywhere() -> None:
 
 def test_cluster_role_grants_every_kind_the_operator_calls_and_nothing_cluster_wide() -> None:
     granted = {
-        (group, resource) for rule in _rules() for group in rule["apiGroups"] for resource in rule["resources"]
+        (group, resource)
+        for rule in _rules()
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
     }
     for kind, info in KINDS.items():
         group = "" if info.prefix == "/api/v1" else info.prefix.split("/")[2]

@@ -12,7 +12,10 @@ from tests.operator.conftest import example
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
-    return {crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] for crd in crd_manifests()}
+    return {
+        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for crd in crd_manifests()
+    }
 
 
 def _structural(schema: dict[str, Any], path: str = "") -> list[str]:

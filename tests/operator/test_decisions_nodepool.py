@@ -31,7 +31,9 @@ def test_machine_deployment_replicas_are_racks_times_nodes_per_rack() -> None:
 def test_karpenter_backend_limits_gpus_to_the_plan_and_taints_nodes() -> None:
     pool = example("gpunodepool")
     pool["spec"]["backend"] = "karpenter"
-    pool["spec"]["karpenter"] = {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}}
+    pool["spec"]["karpenter"] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
+    }
     nodepool = karpenter_node_pool(pool)
     assert nodepool["spec"]["limits"] == {"nvidia.com/gpu": "36000"}  # 500 x 18 x 4
     assert nodepool["spec"]["template"]["spec"]["taints"] == [

@@ -27,7 +27,11 @@ def test_each_namespace_gets_quota_limits_owners_isolation_and_a_local_queue() -
         assert ns["metadata"]["labels"]["dsx.ai/site"] == "batam"
         assert "ownerReferences" not in ns["metadata"]  # GC must never take a namespace
     # 100 GPUs over 3 namespaces: 34 + 33 + 33, never more than granted
-    assert [q["spec"]["hard"]["requests.nvidia.com/gpu"] for q in kinds["ResourceQuota"]] == ["34", "33", "33"]
+    assert [q["spec"]["hard"]["requests.nvidia.com/gpu"] for q in kinds["ResourceQuota"]] == [
+        "34",
+        "33",
+        "33",
+    ]
     assert kinds["ResourceQuota"][0]["spec"]["hard"]["pods"] == "20000"
     assert len(kinds["LimitRange"]) == len(kinds["NetworkPolicy"]) == len(kinds["LocalQueue"]) == 3
     binding = kinds["RoleBinding"][0]
@@ -55,7 +59,9 @@ def test_cluster_queue_has_nominal_quota_per_flavor_in_the_site_cohort() -> None
     flavor = queue["spec"]["resourceGroups"][0]["flavors"][0]
     assert flavor == {
         "name": "batam-gb300-nvl72",
-        "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 4096, "lendingLimit": 10, "borrowingLimit": 50}],
+        "resources": [
+            {"name": "nvidia.com/gpu", "nominalQuota": 4096, "lendingLimit": 10, "borrowingLimit": 50}
+        ],
     }
 
 
@@ -63,7 +69,10 @@ def test_tenant_that_would_overcommit_gets_only_what_fits() -> None:
     # pool of 100 GPUs; A (older) wants 70, B wants 50 -> A 70, B 30 and overcommitted
     grants = grant_quotas(
         {"pool": 100},
-        [TenantRequest("b", "2026-01-02T00:00:00Z", {"pool": 50}), TenantRequest("a", "2026-01-01T00:00:00Z", {"pool": 70})],
+        [
+            TenantRequest("b", "2026-01-02T00:00:00Z", {"pool": 50}),
+            TenantRequest("a", "2026-01-01T00:00:00Z", {"pool": 70}),
+        ],
     )
     assert grants["a"].granted_by_pool == {"pool": 70} and not grants["a"].overcommitted
     assert grants["b"].granted_by_pool == {"pool": 30} and grants["b"].overcommitted

@@ -27,9 +27,18 @@ def test_server_prunes_unknown_fields_and_rejects_invalid_tenants() -> None:
     from operators.kube import ApiError, Kube
 
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=os.environ["DSX_TEST_KUBECONFIG"], client_configuration=configuration)
+    k8s_config.load_kube_config(
+        config_file=os.environ["DSX_TEST_KUBECONFIG"], client_configuration=configuration
+    )
     kube = Kube(k8s.ApiClient(configuration))
     name = f"t-{uuid.uuid4().hex[:6]}"
     with pytest.raises(ApiError) as info:
-        kube.create({"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "metadata": {"name": name}, "spec": {"site": "x", "namespaces": []}})
+        kube.create(
+            {
+                "apiVersion": "dsx.ai/v1alpha1",
+                "kind": "Tenant",
+                "metadata": {"name": name},
+                "spec": {"site": "x", "namespaces": []},
+            }
+        )
     assert info.value.status == 422

@@ -96,7 +96,9 @@ def test_the_rounded_start_is_a_plan_the_verifier_accepts():
     assert report.solution is not None, report.note
     assert report.lp_solves >= 3
     # The LP bound is above every plan; the start is one plan; the MIP's optimum lies between.
-    assert report.relaxation_bound * MONEY_SCALE_USD >= reference.best_bound_usd - 1e-6 * abs(reference.best_bound_usd)
+    assert report.relaxation_bound * MONEY_SCALE_USD >= reference.best_bound_usd - 1e-6 * abs(
+        reference.best_bound_usd
+    )
     assert report.start_objective * MONEY_SCALE_USD <= reference.objective_usd * (1 + 1e-6)
     # HiGHS holds the MIP again: integrality and bounds as passed.
     lp = direct.highs.getLp()
@@ -121,7 +123,9 @@ def test_the_rounded_start_reaches_the_hand_optimum():
 
 def _outcome(**changes):
     scenario = uncertain(buyback_price=8.0)
-    base = solve_model(build_model(scenario), scenario.solver.model_copy(update={"rounded_start": False}), "direct")
+    base = solve_model(
+        build_model(scenario), scenario.solver.model_copy(update={"rounded_start": False}), "direct"
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -144,7 +148,9 @@ def test_a_better_highs_plan_is_kept_and_only_a_tighter_bound_is_taken():
     from planner.rounding import RoundingReport
 
     outcome = _outcome(objective_usd=10_050.0, best_bound_usd=10_080.0, mip_gap=0.003)
-    rounding = RoundingReport(relaxation_bound=0.0101, start_objective=0.0100, seconds=1.0, solution=np.zeros(3))
+    rounding = RoundingReport(
+        relaxation_bound=0.0101, start_objective=0.0100, seconds=1.0, solution=np.zeros(3)
+    )
     assert _with_rounding(outcome, rounding, maximize=True) is None
     assert outcome.objective_usd == 10_050.0
     assert outcome.best_bound_usd == 10_080.0  # HiGHS's is tighter than the LP's 10,100

@@ -184,12 +184,20 @@ class DsxEmulator(kmock.KubernetesEmulator):
             extra = [{"op": "replace", "path": "/metadata/resourceVersion", "value": self._next_version()}]
             if new.get("spec") != current.get("spec"):
                 extra.append(
-                    {"op": "replace", "path": "/metadata/generation", "value": current["metadata"].get("generation", 1) + 1}
+                    {
+                        "op": "replace",
+                        "path": "/metadata/generation",
+                        "value": current["metadata"].get("generation", 1) + 1,
+                    }
                 )
             return _with_data(request, data + extra)
         data = dict(data or {})
         if isolate:
-            data = {"status": data.get("status")} if to_status else {k: v for k, v in data.items() if k != "status"}
+            data = (
+                {"status": data.get("status")}
+                if to_status
+                else {k: v for k, v in data.items() if k != "status"}
+            )
         new = dicts.patch_dict(current, data)
         meta = dict(data.get("metadata") or {})
         meta["resourceVersion"] = self._next_version()
@@ -227,7 +235,9 @@ class DsxEmulator(kmock.KubernetesEmulator):
         result: dict[str, Any] = await super()._serve_list(request)  # type: ignore[assignment]
         selector = (request.params or {}).get("labelSelector")
         if selector:
-            result["items"] = [i for i in result["items"] if _matches(i.get("metadata", {}).get("labels", {}), selector)]
+            result["items"] = [
+                i for i in result["items"] if _matches(i.get("metadata", {}).get("labels", {}), selector)
+            ]
         info = self._info(request.resource)
         if info is not None and info.kind:
             result["kind"] = f"{info.kind}List"
@@ -285,7 +295,9 @@ class EmulatorThread:
 @contextlib.contextmanager
 def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
     """Point the operator at the emulator with short intervals (read when operators.main imports)."""
-    saved = {k: os.environ.get(k) for k in ("DSX_OPERATOR_SERVER", "DSX_RECONCILE_INTERVAL_S", "DSX_RETRY_DELAY_S")}
+    saved = {
+        k: os.environ.get(k) for k in ("DSX_OPERATOR_SERVER", "DSX_RECONCILE_INTERVAL_S", "DSX_RETRY_DELAY_S")
+    }
     os.environ.update(
         DSX_OPERATOR_SERVER=url, DSX_RECONCILE_INTERVAL_S=str(interval_s), DSX_RETRY_DELAY_S="0.2"
     )
