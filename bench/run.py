@@ -8,15 +8,15 @@
 Each (size, interface, mode) runs in a fresh subprocess, so no run inherits another's heap or
 Pyomo caches. The phases are the pipeline's own calls, in order:
 
-    load      write-once YAML -> planner.io.load_scenario (YAML parse + pydantic + consistency)
+    load      write-once YAML -> planner.files.load_scenario (YAML parse + pydantic + consistency)
     build     planner.model.build_model
     handoff   Pyomo model -> HiGHS (direct: highs_direct.pass_to_highs; appsi: Highs.set_instance;
               legacy: wall time of the Pyomo solve minus HiGHS's run time)
     solve     HiGHS's own run time, as HiGHS reports it (highs.getRunTime)
-    readback  the rest of planner.solve.solve_model: options, solution -> Pyomo variables, status
-    report    planner.report.build_plan (solution -> Plan)
+    readback  the rest of planner.solve.interfaces.solve_model: options, solution -> Pyomo variables, status
+    report    planner.results.build_plan (solution -> Plan)
     verify    planner.verify.verify_plan
-    write     planner.io.write_plan
+    write     planner.files.write_plan
 
 Memory: the parent samples the child's resident set (/proc/<pid>/statm, every 5 ms, from a
 thread of the parent, so the child's GIL and long C calls cannot hide a peak) and attributes each
@@ -175,7 +175,7 @@ def _dump_profile(profiler, stem: Path) -> None:
 def _instrument(marks: dict[str, float]) -> None:
     """Record when the hand-off and the solution read-back start and end inside solve_model,
     by wrapping the module attributes it calls (timestamps only; behaviour unchanged)."""
-    from planner import highs_direct
+    from planner.solve import direct as highs_direct
 
     def wrap(owner, name: str, key: str) -> None:
         original = getattr(owner, name)
@@ -212,11 +212,11 @@ def _highs_counts(highs, m) -> tuple[int, int, int, int]:
 def worker(spec: Spec) -> dict[str, Any]:
     import highspy
 
-    from planner import highs_direct
-    from planner.io import load_scenario, write_plan
+    from planner.files import load_scenario, write_plan
     from planner.model import build_model
-    from planner.report import build_plan
-    from planner.solve import solve_model
+    from planner.results import build_plan
+    from planner.solve import direct as highs_direct
+    from planner.solve.interfaces import solve_model
     from planner.verify import verify_plan
 
     # Warm the imports the timed phases would otherwise pay for once (pyomo's appsi plugin).
@@ -331,7 +331,7 @@ def write_scenario(
     """The synthetic scenario of this size as YAML (LP: integrality relaxed), written once."""
     import yaml
 
-    from planner.synthetic import synthetic_scenario
+    from bench.scenarios import synthetic_scenario
 
     scenario = synthetic_scenario(*size, seed=0)
     data = scenario.model_dump(mode="json", exclude_none=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from planner.errors import UserError
-from planner.plan import PLAN_SCHEMA_VERSION, Plan
+from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 
 BACKENDS: tuple[str, ...] = ("cluster-api", "karpenter")
 _CLI_FLAGS = {

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from infra.checks import Origin, check_plan_matches, check_settings
 from infra.naming import NamespaceStyle, pool_name, tenant_namespace, whole_gpus
-from planner.plan import Plan, TenantInfo
+from planner.schema.plan import Plan, TenantInfo
 
 API_VERSION = "dsx.ai/v1alpha1"
 Backend = Literal["cluster-api", "karpenter"]

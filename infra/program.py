@@ -16,7 +16,7 @@ from infra.desired_state import DesiredState, desired_state
 from infra.operator_bundle import operator_manifests
 from infra.settings import StackSettings, project_root, read_settings
 from planner.errors import PlanFileError, UserError
-from planner.io import read_plan
+from planner.files import read_plan
 
 
 class StackError(UserError, pulumi.RunError):

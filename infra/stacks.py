@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from infra.checks import BACKENDS, StackConfigError
-from planner.io import read_plan, write_atomic
-from planner.plan import Plan
+from planner.files import read_plan, write_atomic
+from planner.schema.plan import Plan
 
 MANAGED_KEYS = ("dsx:plan", "dsx:site", "dsx:period", "dsx:nodePoolBackend")
 _TOP_LEVEL = re.compile(r"^\S")

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from planner.errors import NoPlanError
 from planner.model import build_model
-from planner.plan import Plan, Verification
-from planner.report import build_plan
-from planner.scenario import Scenario
-from planner.solve import Interface, MipStart, SolveOutcome, solve_model
-from planner.stochastic import with_value_of_information
+from planner.results import build_plan
+from planner.schema.plan import Plan, Verification
+from planner.schema.scenario import Scenario
+from planner.solve.interfaces import Interface, MipStart, SolveOutcome, solve_model
+from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
 
 Progress = Callable[[str], None]
@@ -57,10 +57,10 @@ def solve_scenario(
 ) -> Plan:
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
 
-    `mip_start` offers given values, e.g. `planner.sweep.start_from_plan` of a neighbour's plan
-    (`planner.solve` says what HiGHS does with them). `value_of_information` fills the plan's
+    `mip_start` offers given values, e.g. `planner.insight.sweep.start_from_plan` of a neighbour's plan
+    (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
-    (`planner.stochastic`). `verifier` replaces `planner.verify.verify_plan` (tests only).
+    (`planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
     say("building model")

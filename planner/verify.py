@@ -1,6 +1,6 @@
 """Independent verification of a plan against its scenario (docs/model.md).
 
-This module shares no code with the optimisation model (`planner/model/`, `planner/report.py`):
+This module shares no code with the optimisation model (`planner/model/`, `planner/results.py`):
 it reads only the scenario and the plan's own decisions (racks, power, quotas, served, unserved),
 recomputes every derived quantity and money figure by plain array arithmetic, checks every
 constraint of docs/model.md, and compares the plan's reported figures with the recomputed ones.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.plan import Plan, Verification
-from planner.scenario import Scenario
+from planner.schema.plan import Plan, Verification
+from planner.schema.scenario import Scenario
 
 REL_TOL = 1e-6
 ABS_TOL_QUANTITY = 1e-3  # GPU-hours, GPUs, MW, racks

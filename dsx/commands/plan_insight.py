@@ -1,7 +1,7 @@
 """`dsx plan sweep | compare | plot | value-of-information | diagnose`: the planner's insight tools.
 
-Thin edges over `planner.sweep`, `planner.compare`, `planner.plots`, `planner.stochastic` and
-`planner.diagnose`. Exit codes scripts can rely on:
+Thin edges over `planner.insight.sweep`, `planner.insight.compare`, `planner.insight.plots`, `planner.value_of_information` and
+`planner.insight.diagnose`. Exit codes scripts can rely on:
 
 - 0: done (every sweep point has a verified plan; a diagnosed scenario has a plan);
 - 2: user error (a bad file, path, override or value; the message names it and the fix);
@@ -23,8 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from planner.errors import NoPlanError, UserError
-from planner.io import load_scenario, read_plan, read_yaml, write_atomic, write_plan
-from planner.overrides import load_overrides, parse_assignment, pick_case
+from planner.files import load_scenario, read_plan, read_yaml, write_atomic, write_plan
+from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 
 MUSD = 1e6
 
@@ -79,8 +79,8 @@ def sweep_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map."""
-    from planner import sweep
-    from planner.plots import plot_sweep_heatmap
+    from planner.insight import sweep
+    from planner.insight.plots import plot_sweep_heatmap
 
     base_data = read_yaml(base)
     if not isinstance(base_data, dict):
@@ -222,7 +222,7 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable comparison.")] = False,
 ) -> None:
     """What changed from the first plan to each other plan, and why it matters."""
-    from planner.compare import compare_plans
+    from planner.insight.compare import compare_plans
 
     if len(plans) < 2:
         raise UserError(
@@ -283,7 +283,7 @@ def plot_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
 ) -> None:
     """Draw build-out vs power cap, demand vs installed GPUs, and the value distribution."""
-    from planner.plots import plot_plan
+    from planner.insight.plots import plot_plan
 
     figures = plot_plan(read_plan(plan_path), output)
     if as_json:
@@ -298,7 +298,7 @@ def value_of_information_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns."""
-    from planner.stochastic import compute
+    from planner.value_of_information import compute
 
     loaded = load_scenario(scenario)
     with Console(stderr=True).status(f"solving {len(loaded.scenarios) + 3} problems", spinner="dots"):
@@ -332,7 +332,7 @@ def diagnose_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
 ) -> None:
     """Explain why a scenario has no plan (exit 3 if infeasible, 0 if it has one)."""
-    from planner.diagnose import diagnose, iis_text
+    from planner.insight.diagnose import diagnose, iis_text
 
     result = diagnose(load_scenario(scenario))
     if iis_out is not None:

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from planner.io import load_scenario, write_plan
+from planner.files import load_scenario, write_plan
 from planner.pipeline import solve_scenario
-from planner.plan import Plan
-from planner.scenario import Scenario
+from planner.schema.plan import Plan
+from planner.schema.scenario import Scenario
 
 MUSD = 1e6
 

@@ -18,7 +18,7 @@ from infra.checks import Origin
 from infra.desired_state import DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
-from planner.io import read_plan, write_atomic
+from planner.files import read_plan, write_atomic
 
 
 class OutputFormat(StrEnum):

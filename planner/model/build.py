@@ -8,7 +8,7 @@ from pyomo.common.gc_manager import PauseGC
 from planner.model import constraints, objective, variables
 from planner.model.data import ModelData, model_data
 from planner.model.objective import MONEY_SCALE_USD
-from planner.scenario import Scenario
+from planner.schema.scenario import Scenario
 
 __all__ = ["MONEY_SCALE_USD", "build_model", "data_of"]
 
@@ -66,7 +66,7 @@ def define_scaling(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Hand the GPU-hour families to HiGHS in average GPUs over the quarter (divided by h, about
     2,190): rows `demand_balance` and `serve_within_quota` then have unit coefficients and
     right-hand sides of GPUs, not up to 1e8 GPU-hours, which HiGHS flags as badly scaled.
-    Pyomo's `scaling_factor` suffix at component level; read by `planner.highs_direct` only (the
+    Pyomo's `scaling_factor` suffix at component level; read by `planner.solve.direct` only (the
     model, its values and every report stay in GPU-hours)."""
     m.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
     per_hour = 1.0 / d.h

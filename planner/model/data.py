@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from planner.scenario import Scenario
+from planner.schema.scenario import Scenario
 
 EPS = 1e-9
 

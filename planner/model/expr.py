@@ -4,7 +4,7 @@ Small families are built from plain lists of coefficients and variables (one `Li
 per row, no operator overloading). The families with a row per served variable (millions at
 size) are `ArrayConstraint`s: Pyomo constraint components whose rows live in CSR arrays, so no
 expression object exists per row until someone asks for one. Pyomo's writers (and so the appsi
-and legacy interfaces) still see ordinary constraint data with spec names; `planner.highs_direct`
+and legacy interfaces) still see ordinary constraint data with spec names; `planner.solve.direct`
 takes the arrays in bulk.
 """
 

@@ -1,4 +1,4 @@
-"""Small, hand-checkable plans built directly from `planner.plan`, so infra tests need no solver.
+"""Small, hand-checkable plans built directly from `planner.schema.plan`, so infra tests need no solver.
 
 Two rack types, three tenants, two periods; the figures below are the ones tests assert.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from planner.plan import (
+from planner.schema.plan import (
     Plan,
     PowerDecision,
     QuotaDecision,

@@ -10,7 +10,7 @@ import pytest
 from infra.checks import Origin, PlanMismatchError, StackConfigError
 from infra.desired_state import BackendSettings, TenantSizing, desired_state, split_owners
 from infra.naming import whole_gpus
-from planner.plan import QuotaDecision
+from planner.schema.plan import QuotaDecision
 from tests.infra.plan_factory import make_plan
 
 

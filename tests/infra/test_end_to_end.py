@@ -13,11 +13,11 @@ from kubernetes import client as k8s
 
 from operators.bundle import operator_bundle
 from operators.kube import Kube
-from planner.io import parse_scenario, write_plan
+from planner.files import parse_scenario, write_plan
 from planner.pipeline import solve_scenario
-from planner.plan import Plan
+from planner.schema.plan import Plan
 from tests.infra.pulumi_harness import ProgramRun, run_program
-from tests.operator.conftest import wait_for
+from tests.operators.conftest import wait_for
 from tests.support.emulator import EmulatorThread, running_operator
 
 SCENARIO: dict[str, Any] = {

@@ -15,7 +15,7 @@ import yaml
 
 from infra.settings import STACK_CONFIG_DIR
 from planner.errors import UserError
-from planner.io import write_plan
+from planner.files import write_plan
 from tests.conftest import REPO_ROOT
 from tests.infra.plan_factory import make_plan
 from tests.infra.pulumi_harness import ProgramRun, run_program

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from infra.stacks import write_stacks
-from planner.io import write_plan
+from planner.files import write_plan
 from tests.conftest import REPO_ROOT
 from tests.infra.plan_factory import make_plan
 

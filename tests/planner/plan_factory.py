@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from planner.catalogue import plan_catalogue
-from planner.plan import (
+from planner.schema.catalogue import plan_catalogue
+from planner.schema.plan import (
     Plan,
     PowerDecision,
     QuotaDecision,
@@ -32,7 +32,7 @@ from planner.plan import (
     UnservedRecord,
     Verification,
 )
-from planner.scenario import Scenario
+from planner.schema.scenario import Scenario
 
 RackKey = tuple[str, str, str]
 BlockKey = tuple[str, str]

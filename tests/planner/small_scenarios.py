@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from planner.io import parse_scenario
-from planner.scenario import Scenario
+from planner.files import parse_scenario
+from planner.schema.scenario import Scenario
 
 H = 2190.0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from planner.model import build_model
-from planner.plan import Plan
-from planner.report import build_plan
-from planner.solve import solve_model
+from planner.results import build_plan
+from planner.schema.plan import Plan
+from planner.solve.interfaces import solve_model
 from tests.planner.small_scenarios import H, tiny, uncertain
 
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.io import parse_scenario
-from planner.scenario import Scenario
+from planner.files import parse_scenario
+from planner.schema.scenario import Scenario
 from planner.verify import verify_plan
 
 pipeline = pytest.importorskip("planner.pipeline")

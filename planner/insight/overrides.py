@@ -1,0 +1,198 @@
+"""Named scenario overrides: data, not code, composed onto a base scenario file.
+
+An overrides file maps case names to `{dotted.path: value}` changes, e.g.
+
+    low-buyback:
+      terms.buyback_share: 0.6
+      sites[batam].power_cap_mw: 300
+
+Path segments are mapping keys; `name[id]` selects the item of list `name` whose `id` is `id`
+(`sites[batam]`, `tenants[acme]`), and `name[3]` selects by position. The composed data is
+validated again by `planner.files.parse_scenario`, so every error names the case, the path and a fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from planner.errors import ScenarioError
+from planner.files import parse_scenario, read_yaml
+from planner.schema.scenario import Scenario
+
+SEGMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\[\]]+)\])?$")
+
+Overrides = dict[str, dict[str, Any]]
+"""case name -> {dotted path: value}"""
+
+
+def _suggest(wanted: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(wanted, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"{hint}known here: {', '.join(known) or '(none)'}"
+
+
+def parse_path(path: str) -> list[tuple[str, str | None]]:
+    """'sites[batam].power_cap_mw' -> [('sites', 'batam'), ('power_cap_mw', None)]."""
+    segments = []
+    for part in path.split("."):
+        match = SEGMENT_RE.match(part.strip())
+        if not match:
+            raise ValueError(
+                f"'{part}' is not a path segment; write field names joined by dots, "
+                "with [id] to pick a list item, e.g. sites[batam].power_cap_mw"
+            )
+        segments.append((match.group(1), match.group(2)))
+    return segments
+
+
+def _select_item(items: list, key: str, where: str) -> Any:
+    for item in items:
+        if isinstance(item, dict) and str(item.get("id")) == key:
+            return item
+    if key.isdigit() and int(key) < len(items):
+        return items[int(key)]
+    ids = [str(item.get("id")) for item in items if isinstance(item, dict) and "id" in item]
+    raise KeyError(f"{where} has no item with id '{key}'; {_suggest(key, ids)}")
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set `value` at `path` in `data` (in place). Every segment but the last must exist; a new
+    last key is allowed (an optional field absent from the base) and left to validation."""
+    segments = parse_path(path)
+    node: Any = data
+    where = ""
+    for n, (name, key) in enumerate(segments):
+        last = n == len(segments) - 1
+        if not isinstance(node, dict):
+            raise KeyError(f"'{where}' is a value, not a section, so it has no field '{name}'")
+        here = f"{where}.{name}" if where else name
+        if name not in node and (not last or key is not None):
+            raise KeyError(f"'{where or '(top level)'}' has no field '{name}'; {_suggest(name, list(node))}")
+        if key is None:
+            if last:
+                node[name] = copy.deepcopy(value)
+                return
+            node = node[name]
+        else:
+            if not isinstance(node[name], list):
+                raise KeyError(f"'{here}' is not a list, so [{key}] cannot select an item in it")
+            item = _select_item(node[name], key, here)
+            if last:
+                node[name][node[name].index(item)] = copy.deepcopy(value)
+                return
+            node = item
+        where = f"{here}[{key}]" if key is not None else here
+
+
+def apply_overrides(base: Mapping[str, Any], changes: Mapping[str, Any], *, case: str, source: str) -> dict:
+    """A deep copy of `base` with `changes` applied; errors name the case, the path and the fix."""
+    data = copy.deepcopy(dict(base))
+    for path, value in changes.items():
+        try:
+            set_path(data, str(path), value)
+        except (KeyError, ValueError) as error:
+            message = error.args[0] if error.args else str(error)
+            raise ScenarioError(
+                f"{source}: override '{case}', path '{path}': {message}",
+                details=[
+                    "Fix: correct the path (field names as in the scenario file, list items as name[id])"
+                ],
+            ) from None
+    return data
+
+
+def compose(base: Mapping[str, Any], changes: Mapping[str, Any], *, case: str, source: str) -> Scenario:
+    """Apply the changes of one case and validate the result as a scenario."""
+    data = apply_overrides(base, changes, case=case, source=source)
+    try:
+        return parse_scenario(
+            data, f"{source} (override '{case}': {', '.join(map(str, changes)) or 'no changes'})"
+        )
+    except ScenarioError as error:
+        raise ScenarioError(
+            error.message,
+            details=[*error.details, f"Fix: change the values of override '{case}' in {source}"],
+        ) from None
+
+
+def load_overrides(path: str | Path) -> Overrides:
+    """Read an overrides file: a mapping of case names to mappings of dotted paths to values."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not data:
+        raise ScenarioError(
+            f"{path}: an overrides file must map case names to changes",
+            details=["Fix: write e.g. `low-buyback: {terms.buyback_share: 0.6}`"],
+        )
+    out: Overrides = {}
+    for case, changes in data.items():
+        if not isinstance(changes, dict):
+            raise ScenarioError(
+                f"{path}: override '{case}' must map dotted paths to values (got {type(changes).__name__})",
+                details=["Fix: write e.g. `terms.buyback_share: 0.6` under the case name"],
+            )
+        for key in changes:
+            try:
+                parse_path(str(key))
+            except ValueError as error:
+                raise ScenarioError(f"{path}: override '{case}', path '{key}': {error}") from None
+        out[str(case)] = {str(k): v for k, v in changes.items()}
+    return out
+
+
+def pick_case(overrides: Overrides, case: str, source: str) -> dict[str, Any]:
+    if case not in overrides:
+        raise ScenarioError(
+            f"{source}: no override named '{case}'", details=[f"Fix: use one of {', '.join(overrides)}"]
+        )
+    return overrides[case]
+
+
+def load_case(
+    base_path: str | Path, overrides_path: str | Path | None, case: str | None
+) -> tuple[dict, Scenario]:
+    """The base file's data with one named case applied, and that data validated as a scenario."""
+    base_path = Path(base_path)
+    base = read_yaml(base_path)
+    if not isinstance(base, dict):
+        raise ScenarioError(f"{base_path}: a scenario must be a mapping at the top level")
+    if overrides_path is None or case is None:
+        if case is not None:
+            raise ScenarioError("--case needs --overrides FILE", details=["Fix: add --overrides FILE"])
+        return base, parse_scenario(base, str(base_path))
+    changes = pick_case(load_overrides(overrides_path), case, str(overrides_path))
+    data = apply_overrides(base, changes, case=case, source=str(overrides_path))
+    return data, compose(base, changes, case=case, source=str(overrides_path))
+
+
+def parse_assignment(text: str) -> tuple[str, list[Any]]:
+    """'terms.buyback_share=0.6,0.7' -> ('terms.buyback_share', [0.6, 0.7]); values read as YAML."""
+    if "=" not in text:
+        raise ScenarioError(
+            f"--set {text!r}: expected PATH=V1,V2,...",
+            details=["Fix: e.g. --set terms.buyback_share=0.6,0.7,0.8"],
+        )
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    try:
+        parse_path(path)
+    except ValueError as error:
+        raise ScenarioError(f"--set {text!r}: {error}") from None
+    values = []
+    for item in raw.split(","):
+        if not item.strip():
+            raise ScenarioError(
+                f"--set {text!r}: empty value", details=["Fix: separate values by single commas"]
+            )
+        try:
+            values.append(yaml.safe_load(item))
+        except yaml.YAMLError:
+            values.append(item.strip())
+    return path, values

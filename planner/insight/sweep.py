@@ -1,0 +1,231 @@
+"""Parameter sweeps: a grid of overrides on one base scenario, one verified plan per point.
+
+Reused between points (measured on the bundled example, 2 cores; see docs/insight.md):
+- the base data: read once, each point is the base with the point's overrides applied and
+  validated again (`planner.insight.overrides`, about 0.01 s);
+- HiGHS's starting point: each point is offered the plan of the nearest solved point as a MIP
+  start (`start_from_plan`; `warm=False` / `--cold` turns it and the rounded start off). With
+  `solver.rounded_start` (the default) `planner.solve.rounding` weighs the neighbour's racks and
+  blocks against its own rounding of the point's LP relaxation and gives HiGHS the better plan
+  (the `start` column says which); without it HiGHS fixes the neighbour's racks and blocks,
+  completes the rest by an LP and starts from it if feasible. On the example's 3 x 2 terms grid
+  HiGHS took 15.1 s in all cold, 8.2 s from neighbours alone and 3.1 s with rounded starts
+  (docs/insight.md). A started point may return another plan within the same gap.
+Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
+0.3-5 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.errors import UserError
+from planner.insight.overrides import apply_overrides, compose
+from planner.schema.plan import Plan
+from planner.schema.scenario import Scenario
+from planner.solve.interfaces import TAKES_MIP_START, MipStart
+
+Axis = tuple[str, list[Any]]
+
+START_COMPONENTS = ("racks_built", "blocks_ordered", "quota_gpus", "served_gpu_hours", "unserved_gpu_hours")
+
+
+def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values, first axis slowest."""
+    if not axes:
+        return [{}]
+    paths = [path for path, _ in axes]
+    return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
+
+
+def point_label(values: Mapping[str, Any]) -> str:
+    """A file-safe name for a point, e.g. 'buyback_share=0.6_revenue_share=0.1'."""
+    if not values:
+        return "base"
+    parts = []
+    for path, value in values.items():
+        leaf = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.split(".")[-1])
+        owner = re.search(r"\[([^\]]+)\][^\[]*$", path)
+        prefix = f"{owner.group(1)}-" if owner else ""
+        parts.append(f"{prefix}{leaf}={re.sub(r'[^A-Za-z0-9_.-]+', '-', str(value))}")
+    return "_".join(parts)
+
+
+@dataclass
+class PointResult:
+    """One grid point: its values and either a verified plan or the reason there is none."""
+
+    values: dict[str, Any]
+    label: str
+    plan: Plan | None = None
+    error: str | None = None
+    exit_code: int = 0
+    wall_s: float = 0.0
+    start_from: str | None = None
+    """Label of the solved point whose plan was offered to HiGHS as a start (None: cold)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """The figures a sweep table shows for one plan (money in US$, expected over scenarios)."""
+    last = plan.periods[-1]
+    out: dict[str, Any] = {
+        "objective_usd": plan.solver.objective_usd,
+        "expected_value_usd": plan.risk.expected_value_usd,
+        "cvar_usd": plan.risk.cvar_usd,
+    }
+    for row in plan.site_periods:
+        if row.period == last:
+            out[f"{row.site}_racks"] = sum(row.racks_by_type.values())
+            out[f"{row.site}_gpus"] = row.gpus_installed
+            out[f"{row.site}_mw"] = row.available_mw
+    out["expected_buyback_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+    out["expected_revenue_share_usd"] = sum(o.probability * o.revenue_share_usd for o in plan.outcomes)
+    out["evpi_usd"] = plan.risk.evpi_usd
+    out["vss_usd"] = plan.risk.vss_usd
+    out["solver_status"] = plan.solver.status
+    out["mip_gap"] = plan.solver.mip_gap
+    out["solve_s"] = plan.solver.solve_s
+    out["start"] = plan.solver.start or ""
+    return out
+
+
+def start_from_plan(plan: Plan) -> MipStart:
+    """Every decision a plan records, keyed as the Pyomo model names them, to offer HiGHS as a
+    start for a neighbouring point. Served and unserved records are listed only where positive,
+    so an index absent here means 0. What a plan does not record (the scenario values, the CVaR
+    auxiliaries) is left for HiGHS to complete."""
+    t_of = {p: t for t, p in enumerate(plan.periods)}
+    return {
+        "racks_built": {(r.site, r.rack_type, t_of[r.period]): float(r.racks_built) for r in plan.racks},
+        "blocks_ordered": {(p.site, t_of[p.period]): float(p.blocks_ordered) for p in plan.power},
+        "quota_gpus": {(q.tenant, q.site, q.rack_type, t_of[q.period]): q.quota_gpus for q in plan.quotas},
+        "served_gpu_hours": {
+            (r.tenant, r.site, r.rack_type, t_of[r.period], r.scenario): r.served_gpu_hours
+            for r in plan.served
+        },
+        "unserved_gpu_hours": {
+            (r.tenant, t_of[r.period], r.scenario): r.unserved_gpu_hours for r in plan.unserved
+        },
+    }
+
+
+def nearest_solved(position: tuple[int, ...], solved: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """The solved position fewest grid steps away (ties: the one solved last), or None."""
+    if not solved:
+        return None
+    order = {key: n for n, key in enumerate(solved)}
+    return min(
+        solved, key=lambda key: (sum(abs(a - b) for a, b in zip(key, position, strict=True)), -order[key])
+    )
+
+
+def grid_positions(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
+    """Each grid point's value indices along the axes, in `grid` order."""
+    return list(itertools.product(*(range(len(values)) for _, values in axes)))
+
+
+StartSolver = Callable[[Scenario, MipStart | None], Plan]
+"""Solves one point: `solve(scenario, start)`, start None meaning cold."""
+
+
+def default_solver(*, value_of_information: bool = False) -> StartSolver:
+    """`planner.pipeline.solve_scenario` with the point's start (and EVPI/VSS if asked)."""
+    from planner.pipeline import solve_scenario
+
+    def solve(scenario: Scenario, start: MipStart | None) -> Plan:
+        return solve_scenario(scenario, mip_start=start, value_of_information=value_of_information)
+
+    return solve
+
+
+def run_sweep(
+    base: Mapping[str, Any],
+    axes: Sequence[Axis],
+    *,
+    source: str,
+    base_changes: Mapping[str, Any] | None = None,
+    solve: StartSolver | None = None,
+    warm: bool = True,
+    on_point: Callable[[int, PointResult], None] | None = None,
+) -> list[PointResult]:
+    """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
+    plan is recorded with its reason and the sweep goes on. Invalid overrides stop the sweep
+    before any solve (they would fail at every point).
+
+    Reused between points: the base data (read and copied once; each point is only re-validated)
+    and, unless `warm` is False, the plan of the nearest solved point as HiGHS's MIP start
+    (`start_from_plan`); a point whose interface takes no start (`legacy`) is solved cold. A
+    point without a neighbour's plan gets the rounded start (`solver.rounded_start`) unless
+    `warm` is False. `solve` defaults to `default_solver()`."""
+    solve_point = solve or default_solver()
+    start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
+    points = grid(axes)
+    positions = grid_positions(axes)
+    scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
+        scenarios = [
+            s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})
+            for s in scenarios
+        ]
+    results: list[PointResult] = []
+    solved: dict[tuple[int, ...], PointResult] = {}
+    for n, (values, position, scenario) in enumerate(zip(points, positions, scenarios, strict=True)):
+        result = PointResult(values=values, label=point_label(values))
+        near = (
+            nearest_solved(position, list(solved))
+            if warm and scenario.solver.interface in TAKES_MIP_START
+            else None
+        )
+        neighbour = solved[near].plan if near is not None else None
+        if near is not None:
+            result.start_from = solved[near].label
+        start = time.perf_counter()
+        try:
+            result.plan = solve_point(scenario, start_from_plan(neighbour) if neighbour else None)
+            result.summary = plan_summary(result.plan)
+            solved[position] = result
+        except UserError as error:
+            result.error = error.message
+            result.exit_code = error.exit_code
+        result.wall_s = time.perf_counter() - start
+        results.append(result)
+        if on_point is not None:
+            on_point(n, result)
+    return results
+
+
+def table_rows(results: Sequence[PointResult]) -> list[dict[str, Any]]:
+    """One flat row per point: the swept values, then the plan's figures (blank with no plan)."""
+    summary_keys: list[str] = []
+    for result in results:
+        summary_keys += [k for k in result.summary if k not in summary_keys]
+    rows = []
+    for result in results:
+        row: dict[str, Any] = dict(result.values)
+        row["point"] = result.label
+        for key in summary_keys:
+            row[key] = result.summary.get(key)
+        row["error"] = result.error or ""
+        row["start_from"] = result.start_from or ""
+        row["wall_s"] = round(result.wall_s, 3)
+        rows.append(row)
+    return rows
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()

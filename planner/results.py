@@ -1,0 +1,329 @@
+"""Turn a solved model into a `Plan`: its decisions and every figure of docs/model.md.
+
+Figures are computed here from the decisions by the spec's formulas (not read from model
+expressions), after the decisions are cleaned of solver round-off: integer counts rounded,
+tiny negatives dropped, unserved demand recomputed from the balance. So the plan is exactly
+self-consistent and the independent verifier recomputes the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
+
+from planner.model.build import data_of
+from planner.model.data import ModelData
+from planner.schema.catalogue import plan_catalogue
+from planner.schema.plan import (
+    Plan,
+    PowerDecision,
+    QuotaDecision,
+    RackDecision,
+    RiskFigures,
+    ScenarioOutcome,
+    ServedRecord,
+    SitePeriodSummary,
+    SolverReport,
+    UnservedRecord,
+    Verification,
+)
+from planner.schema.scenario import Scenario
+from planner.solve.interfaces import SolveOutcome
+
+GPU_HOURS_NOISE = 1e-6
+"""Served GPU-hours below this are solver round-off, reported as zero."""
+
+
+@dataclass
+class Decisions:
+    """Cleaned decision values, keyed like the model's index sets."""
+
+    racks_built: dict[tuple[str, str, int], int]
+    blocks_ordered: dict[tuple[str, int], int]
+    quota_gpus: dict[tuple[str, str, str, int], float]
+    served: dict[tuple[str, str, str, int, str], float]
+    unserved: dict[tuple[str, int, str], float] = field(default_factory=dict)
+
+
+def read_decisions(m: pyo.ConcreteModel) -> Decisions:
+    d = data_of(m)
+
+    def count(var) -> int:
+        return max(0, round(var.value or 0.0))
+
+    def amount(var) -> float:
+        value = var.value or 0.0
+        return value if value > GPU_HOURS_NOISE else 0.0
+
+    served = {idx: amount(v) for idx, v in m.served_gpu_hours.items()}
+    decisions = Decisions(
+        racks_built={idx: count(v) for idx, v in m.racks_built.items()},
+        blocks_ordered={idx: count(v) for idx, v in m.blocks_ordered.items()},
+        quota_gpus={idx: amount(v) for idx, v in m.quota_gpus.items()},
+        served=served,
+    )
+    by_demand: dict[tuple[str, int, str], float] = defaultdict(float)
+    for (k, _i, _r, t, s), value in served.items():
+        by_demand[k, t, s] += value
+    for k, t, s in m.unserved_gpu_hours:
+        decisions.unserved[k, t, s] = max(0.0, d.h * d.demand[k, t, s] - by_demand[k, t, s])
+    return decisions
+
+
+def racks_installed(d: ModelData, built: dict[tuple[str, str, int], int]) -> dict[tuple[str, str, int], int]:
+    out = {}
+    for i in d.site_ids:
+        for r in d.rack_ids_at[i]:
+            life = d.scenario.rack_type(r).lifetime_periods
+            for t in d.periods:
+                recent = sum(built.get((i, r, tau), 0) for tau in range(max(0, t - life + 1), t + 1))
+                out[i, r, t] = d.existing_racks.get((i, r), 0) + recent
+    return out
+
+
+def available_mw(d: ModelData, blocks: dict[tuple[str, int], int]) -> dict[tuple[str, int], float]:
+    out = {}
+    for i in d.site_ids:
+        site = d.scenario.site(i)
+        for t in d.periods:
+            arrived = sum(blocks.get((i, tau), 0) for tau in range(0, t - site.power_lead_time_periods + 1))
+            out[i, t] = site.existing_mw + site.power_block_mw * arrived
+    return out
+
+
+def cvar(values: list[float], probabilities: list[float], alpha: float) -> float:
+    """Mean value over the worst (1 - alpha) probability mass."""
+    mass = 1.0 - alpha
+    remaining, total = mass, 0.0
+    for value, p in sorted(zip(values, probabilities, strict=True)):
+        take = min(p, remaining)
+        total += take * value
+        remaining -= take
+        if remaining <= 1e-12:
+            break
+    return total / mass
+
+
+def build_plan(scenario: Scenario, m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) -> Plan:
+    """The plan of a solved model; `verification` is a placeholder the pipeline fills in."""
+    with PauseGC():
+        return _build_plan(m, outcome, build_s=build_s)
+
+
+def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) -> Plan:
+    d = data_of(m)
+    sc = d.scenario
+    h, terms = d.h, sc.terms
+    labels = sc.periods.labels()
+    dec = read_decisions(m)
+    installed = racks_installed(d, dec.racks_built)
+    mw = available_mw(d, dec.blocks_ordered)
+    rack = {r.id: r for r in sc.rack_types}
+    site = {s.id: s for s in sc.sites}
+    tenant = {k.id: k for k in sc.tenants}
+
+    # Per scenario and quarter money (undiscounted), and per pool served GPU-hours.
+    served_pool: dict[tuple[str, str, int, str], float] = defaultdict(float)
+    rev = defaultdict(float)  # (t, s)
+    credit_loss = defaultdict(float)
+    energy = defaultdict(float)
+    rev_site = defaultdict(float)  # (i, t, s)
+    served_total = defaultdict(float)  # s
+    for (k, i, r, t, s), x in dec.served.items():
+        if not x:
+            continue
+        price = tenant[k].price_usd_per_gpu_hour
+        served_pool[i, r, t, s] += x
+        rev[t, s] += price * x
+        rev_site[i, t, s] += price * x
+        credit_loss[t, s] += tenant[k].token_credit_share * (1 - tenant[k].repayment_share(s)) * price * x
+        energy[t, s] += d.energy_usd_per_gpu_hour(i, r) * x
+        served_total[s] += x
+    unserved_total = defaultdict(float)
+    for (_k, _t, s), x in dec.unserved.items():
+        unserved_total[s] += x
+
+    buyback_hours = defaultdict(float)  # (i, t, s)
+    for (i, r, t), n in installed.items():
+        capacity = h * rack[r].gpus_per_rack * n
+        for s in d.scenario_ids:
+            buyback_hours[i, t, s] += terms.buyback_share * (capacity - served_pool.get((i, r, t, s), 0.0))
+
+    # First-stage money per quarter (scenario-independent).
+    capex = defaultdict(float)
+    opex = defaultdict(float)
+    margin = defaultdict(float)
+    power_capex = defaultdict(float)
+    for (i, r, t), n in installed.items():
+        capex[t] += rack[r].capex_usd / rack[r].lifetime_periods * (n - d.existing_racks.get((i, r), 0))
+        opex[t] += rack[r].opex_usd_per_rack_period * n
+    for (_i, r, t), n in dec.racks_built.items():
+        margin[t] += terms.guarantor_hardware_margin * rack[r].capex_usd * n
+    for (i, t), value in mw.items():
+        s_ = site[i]
+        power_capex[t] += (
+            s_.power_capex_usd_per_mw * (value - s_.existing_mw) / s_.power_asset_lifetime_periods
+        )
+
+    outcomes = []
+    values = []
+    perspective = sc.objective.perspective
+    for s in d.scenario_ids:
+        cloud = guarantor = 0.0
+        rev_s = bb_s = rs_s = cl_s = 0.0
+        for t in d.periods:
+            bb = terms.buyback_price_usd_per_gpu_hour * sum(buyback_hours[i, t, s] for i in d.site_ids)
+            rs = terms.revenue_share * rev[t, s]
+            cloud += d.discount[t] * (
+                rev[t, s] - rs + bb - energy[t, s] - capex[t] - opex[t] - power_capex[t]
+            )
+            guarantor += d.discount[t] * (margin[t] + rs - bb - credit_loss[t, s])
+            rev_s, bb_s, rs_s, cl_s = rev_s + rev[t, s], bb_s + bb, rs_s + rs, cl_s + credit_loss[t, s]
+        by_party = {"cloud": cloud, "guarantor": guarantor, "syndicate": cloud + guarantor}
+        values.append(by_party[perspective])
+        outcomes.append(
+            ScenarioOutcome(
+                scenario=s,
+                probability=d.probability[s],
+                cloud_value_usd=cloud,
+                guarantor_value_usd=guarantor,
+                syndicate_value_usd=cloud + guarantor,
+                objective_value_usd=by_party[perspective],
+                rental_revenue_usd=rev_s,
+                buyback_usd=bb_s,
+                revenue_share_usd=rs_s,
+                credit_loss_usd=cl_s,
+                served_gpu_hours=served_total[s],
+                unserved_gpu_hours=unserved_total[s],
+            )
+        )
+    probabilities = [d.probability[s] for s in d.scenario_ids]
+    expected = sum(p * v for p, v in zip(probabilities, values, strict=True))
+    alpha = sc.objective.cvar_alpha
+    cvar_usd = cvar(values, probabilities, alpha) if alpha is not None else None
+    w = sc.objective.cvar_weight
+    objective_usd = (1 - w) * expected + w * cvar_usd if w > 0 and cvar_usd is not None else expected
+
+    site_periods = []
+    for i in d.site_ids:
+        for t in d.periods:
+            racks_by_type = {r: installed[i, r, t] for r in d.rack_ids_at[i]}
+            gpus = sum(rack[r].gpus_per_rack * n for r, n in racks_by_type.items())
+            served_exp = sum(
+                d.probability[s] * served_pool.get((i, r, t, s), 0.0)
+                for r in d.rack_ids_at[i]
+                for s in d.scenario_ids
+            )
+            bb_hours = sum(d.probability[s] * buyback_hours[i, t, s] for s in d.scenario_ids)
+            site_periods.append(
+                SitePeriodSummary(
+                    site=i,
+                    period=labels[t],
+                    racks_by_type=racks_by_type,
+                    gpus_installed=gpus,
+                    available_mw=mw[i, t],
+                    it_load_mw=sum(
+                        rack[r].kw_per_rack / 1000.0 * site[i].pue * n for r, n in racks_by_type.items()
+                    ),
+                    expected_utilisation=served_exp / (h * gpus) if gpus else 0.0,
+                    expected_buyback_gpu_hours=bb_hours,
+                    expected_buyback_usd=terms.buyback_price_usd_per_gpu_hour * bb_hours,
+                    expected_revenue_share_usd=terms.revenue_share
+                    * sum(d.probability[s] * rev_site[i, t, s] for s in d.scenario_ids),
+                )
+            )
+
+    racks = [
+        RackDecision(
+            site=i,
+            rack_type=r,
+            period=labels[t],
+            racks_built=dec.racks_built.get((i, r, t), 0),
+            racks_installed=n,
+            gpus_installed=n * rack[r].gpus_per_rack,
+            nodes_installed=n * rack[r].nodes_per_rack,
+        )
+        for (i, r, t), n in installed.items()
+    ]
+    power = [
+        PowerDecision(
+            site=i,
+            period=labels[t],
+            blocks_ordered=dec.blocks_ordered.get((i, t), 0),
+            available_mw=value,
+            it_load_mw=sum(
+                rack[r].kw_per_rack / 1000.0 * site[i].pue * installed[i, r, t] for r in d.rack_ids_at[i]
+            ),
+        )
+        for (i, t), value in mw.items()
+    ]
+    quotas = [
+        QuotaDecision(tenant=k, site=i, rack_type=r, period=labels[t], quota_gpus=q)
+        for (k, i, r, t), q in dec.quota_gpus.items()
+    ]
+    served = [
+        ServedRecord(scenario=s, tenant=k, site=i, rack_type=r, period=labels[t], served_gpu_hours=x)
+        for (k, i, r, t, s), x in dec.served.items()
+        if x
+    ]
+    unserved = [
+        UnservedRecord(scenario=s, tenant=k, period=labels[t], unserved_gpu_hours=x)
+        for (k, t, s), x in dec.unserved.items()
+        if x
+    ]
+    solver = SolverReport(
+        interface=outcome.interface,
+        status=outcome.status,
+        mip_gap=outcome.mip_gap,
+        objective_usd=outcome.objective_usd if outcome.objective_usd is not None else math.nan,
+        best_bound_usd=outcome.best_bound_usd,
+        rows=outcome.rows,
+        columns=outcome.columns,
+        nonzeros=outcome.nonzeros,
+        integer_columns=outcome.integer_columns,
+        build_s=build_s,
+        handoff_s=outcome.handoff_s,
+        solve_s=outcome.solve_s,
+        start=outcome.start,
+        start_s=outcome.start_s,
+        start_usd=outcome.start_usd,
+        highs_version=outcome.highs_version,
+    )
+    return Plan(
+        scenario_name=sc.name,
+        scenario_hash=sc.content_hash(),
+        created_at=datetime.now(UTC),
+        perspective=perspective,
+        cvar_weight=w,
+        hours_per_period=h,
+        periods=labels,
+        discount_factors=list(d.discount),
+        **plan_catalogue(sc),
+        scenario_probabilities=dict(d.probability),
+        racks=racks,
+        power=power,
+        quotas=quotas,
+        served=served,
+        unserved=unserved,
+        site_periods=site_periods,
+        outcomes=outcomes,
+        risk=RiskFigures(
+            expected_value_usd=expected,
+            cvar_alpha=alpha,
+            cvar_usd=cvar_usd,
+            worst_case_value_usd=min(values),
+            best_case_value_usd=max(values),
+        ),
+        solver=solver,
+        verification=Verification(
+            passed=False,
+            checks_run=0,
+            violations=["not verified yet"],
+            objective_recomputed_usd=objective_usd,
+        ),
+    )

@@ -1,0 +1,227 @@
+"""The plan file: the versioned contract between planning and provisioning.
+
+A plan is self-contained: it repeats the inputs provisioning needs (sites, rack types, tenants)
+so that `infra/` and any reader can use it without the scenario file, the model or a solver.
+Every figure it reports is recomputable from its own decisions (see `planner.verify`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_SCHEMA_VERSION = "1.0"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteInfo(_Record):
+    id: str
+    name: str = ""
+    jurisdiction: str
+    power_cap_mw: float
+    pue: float
+    gpu_cap: int
+
+
+class RackTypeInfo(_Record):
+    id: str
+    gpu_product: str
+    gpus_per_rack: int
+    nodes_per_rack: int
+    gpus_per_node: int
+    kw_per_rack: float
+
+
+class TenantInfo(_Record):
+    id: str
+    display_name: str = ""
+    owners: list[str] = Field(default_factory=list)
+    allowed_jurisdictions: list[str] | None = None
+
+
+class RackDecision(_Record):
+    """Racks of one type at one site in one quarter (first stage)."""
+
+    site: str
+    rack_type: str
+    period: str
+    racks_built: int
+    racks_installed: int
+    gpus_installed: int
+    nodes_installed: int
+
+
+class PowerDecision(_Record):
+    """Power at one site in one quarter (first stage)."""
+
+    site: str
+    period: str
+    blocks_ordered: int
+    available_mw: float = Field(
+        description="Energised facility power (existing + blocks past their lead time)."
+    )
+    it_load_mw: float = Field(description="Installed racks x kW x PUE: the facility power the racks need.")
+
+
+class QuotaDecision(_Record):
+    """GPUs committed to a tenant on one pool (site x rack type) in one quarter (first stage)."""
+
+    tenant: str
+    site: str
+    rack_type: str
+    period: str
+    quota_gpus: float
+
+
+class ServedRecord(_Record):
+    """Second-stage decision: GPU-hours served, per scenario."""
+
+    scenario: str
+    tenant: str
+    site: str
+    rack_type: str
+    period: str
+    served_gpu_hours: float
+
+
+class UnservedRecord(_Record):
+    scenario: str
+    tenant: str
+    period: str
+    unserved_gpu_hours: float
+
+
+class SitePeriodSummary(_Record):
+    """What a planner reads per site and quarter; expectations are probability-weighted."""
+
+    site: str
+    period: str
+    racks_by_type: dict[str, int]
+    gpus_installed: int
+    available_mw: float
+    it_load_mw: float
+    expected_utilisation: float = Field(description="Expected served / installed GPU-hours (0..1).")
+    expected_buyback_gpu_hours: float
+    expected_buyback_usd: float = Field(
+        description="Undiscounted buyback payments in this quarter, expected."
+    )
+    expected_revenue_share_usd: float = Field(
+        description="Undiscounted revenue share paid to the guarantor, expected."
+    )
+
+
+class ScenarioOutcome(_Record):
+    """Discounted value of the plan in one scenario, for each party."""
+
+    scenario: str
+    probability: float
+    cloud_value_usd: float
+    guarantor_value_usd: float
+    syndicate_value_usd: float
+    objective_value_usd: float = Field(description="Value for the plan's perspective in this scenario.")
+    rental_revenue_usd: float
+    buyback_usd: float
+    revenue_share_usd: float
+    credit_loss_usd: float
+    served_gpu_hours: float
+    unserved_gpu_hours: float
+
+
+class RiskFigures(_Record):
+    expected_value_usd: float
+    cvar_alpha: float | None = None
+    cvar_usd: float | None = Field(
+        None, description="Mean value over the worst (1 - alpha) probability mass."
+    )
+    worst_case_value_usd: float
+    best_case_value_usd: float
+    evpi_usd: float | None = Field(
+        None, description="Expected value of perfect information, WS - RP (null: not computed)."
+    )
+    vss_usd: float | None = Field(
+        None, description="Value of the stochastic solution, RP - EEV (null: not computed)."
+    )
+    value_of_information_note: str | None = Field(
+        None, description="Why evpi_usd and vss_usd are null, when they are."
+    )
+
+
+class SolverReport(_Record):
+    interface: str
+    status: str = Field(description="HiGHS model status, e.g. Optimal, Time limit reached.")
+    mip_gap: float | None
+    objective_usd: float
+    best_bound_usd: float | None
+    rows: int
+    columns: int
+    nonzeros: int
+    integer_columns: int
+    build_s: float
+    handoff_s: float
+    solve_s: float = Field(
+        description="HiGHS's own run time as it reports it, plus the rounded start's time if any."
+    )
+    start: Literal["rounded", "given"] | None = Field(
+        None,
+        description="HiGHS's MIP start: the rounded LP relaxation (planner.solve.rounding), a given plan "
+        "(a sweep neighbour's), or null (none).",
+    )
+    start_s: float = Field(
+        0.0,
+        description="Time spent building the start (LP relaxation, rounding, re-solves); part of solve_s.",
+    )
+    start_usd: float | None = Field(
+        None, description="Objective of the start the rounding offered HiGHS (null: none was made)."
+    )
+    highs_version: str
+
+
+class Verification(_Record):
+    passed: bool
+    checks_run: int
+    violations: list[str] = Field(default_factory=list)
+    objective_recomputed_usd: float
+
+
+class Plan(BaseModel):
+    """A solved, verified capacity plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["1.0"] = PLAN_SCHEMA_VERSION
+    scenario_name: str
+    scenario_hash: str
+    created_at: datetime
+    perspective: Literal["cloud", "guarantor", "syndicate"]
+    cvar_weight: float
+    hours_per_period: float
+    periods: list[str]
+    discount_factors: list[float]
+    sites: list[SiteInfo]
+    rack_types: list[RackTypeInfo]
+    tenants: list[TenantInfo]
+    scenario_probabilities: dict[str, float]
+    racks: list[RackDecision]
+    power: list[PowerDecision]
+    quotas: list[QuotaDecision]
+    served: list[ServedRecord]
+    unserved: list[UnservedRecord]
+    site_periods: list[SitePeriodSummary]
+    outcomes: list[ScenarioOutcome]
+    risk: RiskFigures
+    solver: SolverReport
+    verification: Verification
+
+    def racks_at(self, site: str, period: str) -> dict[str, int]:
+        return {r.rack_type: r.racks_installed for r in self.racks if r.site == site and r.period == period}
+
+    def quotas_at(self, site: str, period: str) -> list[QuotaDecision]:
+        return [q for q in self.quotas if q.site == site and q.period == period]
+
+    def rack_type(self, rack_id: str) -> RackTypeInfo:
+        return next(r for r in self.rack_types if r.id == rack_id)

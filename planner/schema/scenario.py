@@ -1,0 +1,250 @@
+"""The scenario file: sites, rack types, tenants, uncertainty and deal terms, validated by pydantic.
+
+Every field carries its unit in its name. Cross-references (rack types at a site, scenarios in a
+demand table, jurisdictions) are checked here, so the model builder can trust what it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
+"""Identifiers become Kubernetes names downstream, so they must be DNS-1123 labels."""
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
+HOURS_PER_YEAR = 8760.0
+PROBABILITY_TOLERANCE = 1e-6
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a scenario file must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Periods(_Strict):
+    """The planning horizon in quarters."""
+
+    start_quarter: str = Field(description="First quarter of the horizon, e.g. 2026Q3.")
+    count_quarters: int = Field(ge=1, le=80, description="Number of quarters planned.")
+    discount_rate_annual: Fraction = Field(description="Annual discount rate applied per quarter.")
+
+    @field_validator("start_quarter")
+    @classmethod
+    def _quarter_format(cls, value: str) -> str:
+        if not QUARTER_RE.match(value):
+            raise ValueError("must look like 2026Q3 (a year, 'Q', a quarter 1-4)")
+        return value
+
+    @property
+    def hours_per_period(self) -> float:
+        return HOURS_PER_YEAR / 4.0
+
+    def labels(self) -> list[str]:
+        """Quarter labels of the horizon, e.g. ['2026Q3', '2026Q4', '2027Q1', ...]."""
+        match = QUARTER_RE.match(self.start_quarter)
+        assert match is not None
+        year, quarter = int(match.group(1)), int(match.group(2)) - 1
+        out = []
+        for offset in range(self.count_quarters):
+            q = quarter + offset
+            out.append(f"{year + q // 4}Q{q % 4 + 1}")
+        return out
+
+    def discount_factors(self) -> list[float]:
+        """Discount factor of each quarter (first quarter undiscounted)."""
+        per_quarter = (1.0 + self.discount_rate_annual) ** 0.25
+        return [per_quarter ** (-t) for t in range(self.count_quarters)]
+
+
+class Site(_Strict):
+    """A DSX campus: its power envelope, how fast it can grow, and where it is (sovereignty)."""
+
+    id: Id
+    name: str = ""
+    jurisdiction: str = Field(min_length=2, max_length=8, description="Country/region code, e.g. ID, AU.")
+    power_cap_mw: Positive = Field(description="Most facility power the site can ever hold.")
+    existing_mw: NonNegative = Field(0.0, description="Facility power already energised at the start.")
+    power_block_mw: Positive = Field(description="Size of one procurable power (and cooling) block.")
+    power_lead_time_periods: int = Field(ge=0, description="Quarters from ordering a block to using it.")
+    power_price_usd_per_mwh: NonNegative
+    pue: float = Field(ge=1.0, le=3.0, description="Power usage effectiveness (facility / IT power).")
+    gpu_cap: int = Field(ge=0, description="Most GPUs the site may hold (floor space, contracts).")
+    max_racks_built_per_period: int = Field(ge=0, description="Build-rate limit, racks per quarter.")
+    max_power_blocks_per_period: int = Field(ge=0, description="Blocks that can be ordered per quarter.")
+    power_capex_usd_per_mw: NonNegative = Field(description="Power and cooling capex per MW of blocks.")
+    power_asset_lifetime_periods: int = Field(
+        60, ge=1, description="Quarters over which power capex is amortised."
+    )
+    existing_racks: dict[Id, int] = Field(
+        default_factory=dict, description="Racks installed at the start, by type."
+    )
+    rack_types: list[Id] | None = Field(None, description="Rack types allowed here (default: all).")
+
+
+class RackType(_Strict):
+    """A GPU rack (e.g. a GB300 NVL72): what it holds, draws and costs."""
+
+    id: Id
+    gpu_product: str = Field(description="Value of the nvidia.com/gpu.product node label, e.g. NVIDIA-GB300.")
+    gpus_per_rack: int = Field(ge=1)
+    nodes_per_rack: int = Field(ge=1)
+    kw_per_rack: Positive = Field(description="IT power per rack at full load, kW.")
+    capex_usd: NonNegative = Field(description="Purchase price of one rack, installed.")
+    lifetime_periods: int = Field(ge=1, description="Quarters over which the rack is amortised and used.")
+    opex_usd_per_rack_period: NonNegative = Field(
+        0.0, description="Fixed operations cost per installed rack per quarter."
+    )
+
+    @model_validator(mode="after")
+    def _gpus_fill_nodes(self) -> RackType:
+        if self.gpus_per_rack % self.nodes_per_rack:
+            raise ValueError(
+                f"gpus_per_rack ({self.gpus_per_rack}) must be a multiple of nodes_per_rack "
+                f"({self.nodes_per_rack}) so every node holds the same number of GPUs"
+            )
+        return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpus_per_rack // self.nodes_per_rack
+
+
+class Tenant(_Strict):
+    """A tenant or demand class: what it would rent in each scenario and what it pays."""
+
+    id: Id
+    display_name: str = ""
+    price_usd_per_gpu_hour: Positive
+    allowed_jurisdictions: list[str] | None = Field(
+        None, description="Where it may be served (default: anywhere)."
+    )
+    demand_gpus: dict[Id, list[NonNegative]] = Field(
+        description="Average GPUs rented per quarter, per scenario id (one value per quarter)."
+    )
+    token_credit_share: Fraction = Field(
+        0.0, description="Share of its bill paid with guarantor-advanced token credits."
+    )
+    credit_repayment_share: Fraction = Field(1.0, description="Expected share of advanced credits repaid.")
+    credit_repayment_share_by_scenario: dict[Id, Fraction] = Field(
+        default_factory=dict, description="Scenario-specific repayment share (overrides the default)."
+    )
+    owners: list[str] = Field(default_factory=list, description="Users/groups who administer its namespaces.")
+
+    def repayment_share(self, scenario_id: str) -> float:
+        return self.credit_repayment_share_by_scenario.get(scenario_id, self.credit_repayment_share)
+
+
+class ScenarioCase(_Strict):
+    """One outcome of the uncertain future, with its probability."""
+
+    id: Id
+    probability: Fraction
+    description: str = ""
+
+
+class Terms(_Strict):
+    """The guarantor's deal terms; all undisclosed in public, hence all inputs."""
+
+    buyback_price_usd_per_gpu_hour: NonNegative = Field(
+        description="Price the guarantor pays for unsold capacity."
+    )
+    buyback_share: Fraction = Field(
+        description="Covered share of capacity: the guarantor buys back this share of unsold GPU-hours."
+    )
+    revenue_share: Fraction = Field(description="Share of the cloud's rental revenue paid to the guarantor.")
+    guarantor_hardware_margin: Fraction = Field(
+        description="Guarantor's margin as a share of rack capex, earned when racks are bought."
+    )
+
+
+class Objective(_Strict):
+    """Whose value is maximised, and how much weight tail risk gets."""
+
+    perspective: Literal["cloud", "guarantor", "syndicate"] = "cloud"
+    cvar_alpha: Fraction | None = Field(None, description="CVaR level, e.g. 0.9 = worst 10% of scenarios.")
+    cvar_weight: Fraction = Field(
+        0.0, description="Weight of CVaR against expected value (0 = risk neutral)."
+    )
+
+    @model_validator(mode="after")
+    def _cvar_pair(self) -> Objective:
+        if self.cvar_weight > 0 and self.cvar_alpha is None:
+            raise ValueError("cvar_weight > 0 needs cvar_alpha (e.g. cvar_alpha: 0.9)")
+        if self.cvar_alpha is not None and self.cvar_alpha >= 1.0:
+            raise ValueError("cvar_alpha must be below 1 (e.g. 0.9)")
+        return self
+
+
+class SolverOptions(_Strict):
+    """HiGHS options a planner may set; others stay at HiGHS defaults."""
+
+    time_limit_s: Positive = 60.0
+    mip_rel_gap: Fraction = 0.01
+    threads: int | None = Field(None, ge=1)
+    interface: Literal["direct", "appsi", "legacy"] = Field(
+        "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."
+    )
+    relax_integrality: bool = Field(
+        False, description="Solve the LP relaxation (racks and blocks fractional)."
+    )
+    rounded_start: bool = Field(
+        True,
+        description="MIP, direct interface: start HiGHS from the LP relaxation rounded into a "
+        "feasible plan (planner.solve.rounding); the relaxation's value also bounds the gap.",
+    )
+    extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
+
+
+class Scenario(_Strict):
+    """A complete planning case as read from one YAML file."""
+
+    version: Literal[1] = 1
+    name: Id
+    description: str = ""
+    periods: Periods
+    sites: list[Site] = Field(min_length=1)
+    rack_types: list[RackType] = Field(min_length=1)
+    tenants: list[Tenant] = Field(min_length=1)
+    scenarios: list[ScenarioCase] = Field(min_length=1)
+    terms: Terms
+    objective: Objective = Objective()
+    solver: SolverOptions = SolverOptions()
+
+    def site(self, site_id: str) -> Site:
+        return next(s for s in self.sites if s.id == site_id)
+
+    def rack_type(self, rack_id: str) -> RackType:
+        return next(r for r in self.rack_types if r.id == rack_id)
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        return next(t for t in self.tenants if t.id == tenant_id)
+
+    def site_rack_types(self, site: Site) -> list[RackType]:
+        allowed = site.rack_types
+        return [r for r in self.rack_types if allowed is None or r.id in allowed]
+
+    def tenant_may_use(self, tenant: Tenant, site: Site) -> bool:
+        return tenant.allowed_jurisdictions is None or site.jurisdiction in tenant.allowed_jurisdictions
+
+    def content_hash(self) -> str:
+        """Stable hash of the planning case: plans record it to prove what they were solved from."""
+        # Solver options change how hard HiGHS tries, not what is planned: left out of the hash.
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":")
+        )
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def probabilities_sum_to_one(probabilities: list[float]) -> bool:
+    return math.isclose(sum(probabilities), 1.0, abs_tol=PROBABILITY_TOLERANCE)

@@ -1,0 +1,420 @@
+"""Solve a built capacity model with HiGHS through one of three interfaces.
+
+- ``direct``: Pyomo's standard-form compiler -> numpy/scipy arrays -> ``Highs.passModel`` in
+  bulk (`planner.solve.direct`); the fast path and the default.
+- ``appsi``: ``pyomo.contrib.appsi.solvers.highs.Highs`` (persistent, expression by expression).
+- ``legacy``: ``SolverFactory('highs')``, Pyomo 6.10's default HiGHS path.
+
+All three load the solution into the Pyomo variables and read status, gap and HiGHS's own run
+time from the same highspy object, so their reports compare like with like.
+
+A MIP start (`mip_start=`, e.g. a neighbouring sweep point's plan) reaches HiGHS through
+``direct`` (``Highs.setSolution``, sparse) and ``appsi`` (Pyomo's ``warmstart``); ``legacy``
+refuses one: Pyomo's ``SolverFactory('highs')`` declares no warm start (``warm_start_capable()``
+is False). Only MIPs get a start. What HiGHS 1.15 does with it: a complete start that meets every
+row is taken as it is; otherwise (a column left undefined, or a row broken) it fixes the start's
+integer values and solves the LP over the rest. The result, if feasible, is its first incumbent
+("MIP start solution is feasible" in its log); if not, it goes on cold. A plan never records the
+scenario values, so with our starts only their integer values (racks, blocks) matter.
+
+``direct`` with `solver.rounded_start` (the default) first builds its own start from the LP
+relaxation (`planner.solve.rounding`), weighs a given start's integers against it, and offers HiGHS
+the better complete plan; the relaxation's value then also bounds the reported gap. After every
+solve the CVaR level is settled for the plan returned (`objective.best_cvar_level`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+
+from planner.errors import ScenarioError
+from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
+from planner.schema.scenario import SolverOptions
+from planner.solve import direct as highs_direct
+from planner.solve.rounding import RoundingReport, improves, rounded_start
+
+Interface = Literal["direct", "appsi", "legacy"]
+INTERFACES: tuple[Interface, ...] = ("direct", "appsi", "legacy")
+TAKES_MIP_START: frozenset[str] = frozenset({"direct", "appsi"})
+"""The interfaces that pass a MIP start to HiGHS (legacy: Pyomo declares no warm start)."""
+
+MipStart = Mapping[str, Mapping[Any, float]]
+"""A MIP start: Pyomo Var component name -> index (tuple) -> value. A component it names gets a
+value for every variable (absent indices: 0); components it does not name are left to HiGHS."""
+
+SOLUTION_STATUSES = {
+    highspy.HighsModelStatus.kOptimal,
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kIterationLimit,
+    highspy.HighsModelStatus.kSolutionLimit,
+    highspy.HighsModelStatus.kInterrupt,
+    highspy.HighsModelStatus.kObjectiveBound,
+    highspy.HighsModelStatus.kObjectiveTarget,
+}
+
+
+@dataclass
+class SolveOutcome:
+    """What HiGHS said about one solve; money in US$."""
+
+    interface: str
+    status: str
+    model_status: highspy.HighsModelStatus
+    has_solution: bool
+    is_mip: bool
+    objective_usd: float | None
+    best_bound_usd: float | None
+    mip_gap: float | None
+    rows: int
+    columns: int
+    nonzeros: int
+    integer_columns: int
+    handoff_s: float
+    solve_s: float
+    highs_version: str
+    mip_start_values: int = 0
+    """How many column values were offered to HiGHS as a MIP start (0: solved cold)."""
+    start: str | None = None
+    """Where HiGHS's start came from: "rounded" (`planner.solve.rounding`), "given" (`mip_start`), None."""
+    start_s: float = 0.0
+    """Time spent by `planner.solve.rounding` (LP relaxation, rounding, re-solves); included in solve_s."""
+    start_usd: float | None = None
+    """The objective of the start `planner.solve.rounding` offered, US$ (None: it offered none)."""
+
+    @property
+    def infeasible(self) -> bool:
+        return self.model_status == highspy.HighsModelStatus.kInfeasible
+
+    @property
+    def unbounded(self) -> bool:
+        return self.model_status in (
+            highspy.HighsModelStatus.kUnbounded,
+            highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        )
+
+
+def highs_options(options: SolverOptions) -> dict[str, float | int | str | bool]:
+    """The HiGHS options a scenario asks for (extra raw options last, so they win)."""
+    out: dict[str, float | int | str | bool] = {
+        "time_limit": float(options.time_limit_s),
+        "mip_rel_gap": float(options.mip_rel_gap),
+    }
+    if options.threads is not None:
+        out["threads"] = options.threads
+    out.update(options.extra)
+    return out
+
+
+def check_options(options: SolverOptions) -> None:
+    """Refuse HiGHS options HiGHS does not know (or values of the wrong type) before solving."""
+    probe = highspy.Highs()
+    probe.setOptionValue("output_flag", False)
+    for key, value in options.extra.items():
+        if probe.setOptionValue(key, value) == highspy.HighsStatus.kError:
+            raise ScenarioError(
+                f"solver.extra.{key}: HiGHS rejects the option {key}={value!r}",
+                details=["Fix: use an option name and value type from the HiGHS options reference"],
+            )
+
+
+def _version() -> str:
+    h = highspy.Highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+def _outcome(
+    interface: str,
+    highs: highspy.Highs,
+    *,
+    rows: int,
+    columns: int,
+    nonzeros: int,
+    integer_columns: int,
+    handoff_s: float,
+    objective_usd: float | None = None,
+) -> SolveOutcome:
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    has_solution = status in SOLUTION_STATUSES and info.primal_solution_status == 2
+    is_mip = integer_columns > 0
+    if objective_usd is None and has_solution:
+        objective_usd = info.objective_function_value * MONEY_SCALE_USD
+    bound = None
+    gap = None
+    if is_mip:
+        # HiGHS's bound holds with or without a plan (a rounded start may become the plan).
+        if math.isfinite(info.mip_dual_bound):
+            bound = info.mip_dual_bound * MONEY_SCALE_USD
+        if has_solution:
+            gap = float(info.mip_gap)
+    elif has_solution and status == highspy.HighsModelStatus.kOptimal:
+        bound, gap = objective_usd, 0.0
+    return SolveOutcome(
+        interface=interface,
+        status=highs.modelStatusToString(status),
+        model_status=status,
+        has_solution=has_solution,
+        is_mip=is_mip,
+        objective_usd=objective_usd if has_solution else None,
+        best_bound_usd=bound,
+        mip_gap=gap,
+        rows=rows,
+        columns=columns,
+        nonzeros=nonzeros,
+        integer_columns=integer_columns,
+        handoff_s=handoff_s,
+        solve_s=highs.getRunTime(),
+        highs_version=_version(),
+    )
+
+
+def start_values(m: pyo.ConcreteModel, start: MipStart) -> Iterator[tuple[Any, float]]:
+    """(variable, value) for every variable of the components `start` names: absent indices
+    are 0, integer values rounded, every value moved inside the variable's bounds (HiGHS
+    rejects a whole start for one value out of bounds; a neighbour's plan may have one)."""
+    for name, values in start.items():
+        component = m.component(name)
+        if not isinstance(component, pyo.Var):
+            raise ValueError(f"MIP start names {name!r}, which is not a variable of the model")
+        for index, var in component.items():
+            value = float(values.get(index, 0.0))
+            lower, upper = var.bounds
+            if var.is_integer():
+                value = float(round(value))
+                lower = None if lower is None else math.ceil(lower - 1e-9)
+                upper = None if upper is None else math.floor(upper + 1e-9)
+            if lower is not None:
+                value = max(value, lower)
+            if upper is not None:
+                value = min(value, upper)
+            yield var, value
+
+
+def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> int:
+    """Map the start onto HiGHS's columns (`direct.columns` order) and set it, sparse."""
+    pairs = list(start_values(m, start))
+    index = [int(j) for j in direct.numbers([var for var, _ in pairs])]
+    value = [x for _, x in pairs]
+    if not index:
+        return 0
+    columns = np.asarray(index, dtype=np.int32)
+    status = direct.highs.setSolution(
+        len(index), columns, direct.to_highs(columns, np.asarray(value, dtype=np.float64))
+    )
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the MIP start (values are clipped to bounds, so this is a bug)")
+    return len(index)
+
+
+def _given_integers(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> tuple:
+    """The integer values of a given start, as (HiGHS columns, values), for the rounding to
+    weigh against its own (integer columns are never scaled)."""
+    pairs = [(var, x) for var, x in start_values(m, start) if var.is_integer()]
+    return direct.numbers([var for var, _ in pairs]).astype(np.int32), np.array(
+        [x for _, x in pairs], dtype=np.float64
+    )
+
+
+def solve_direct(
+    m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
+) -> SolveOutcome:
+    direct = highs_direct.pass_to_highs(m)
+    highs = direct.highs
+    for key, value in highs_options(options).items():
+        highs.setOptionValue(key, value)
+    offered = 0
+    rounding = None
+    if direct.integer_columns and options.rounded_start:
+        given = _given_integers(direct, m, mip_start) if mip_start else None
+        rounding = rounded_start(m, direct, options.time_limit_s, given=given)
+        if rounding.solution is not None:
+            offered = len(rounding.solution)
+        elif mip_start:
+            offered = _offer_start(direct, m, mip_start)
+        highs.setOptionValue("time_limit", max(1e-3, options.time_limit_s - rounding.seconds))
+    elif direct.integer_columns and mip_start:
+        offered = _offer_start(direct, m, mip_start)
+    # HiGHS's run-time clock runs on across run() calls; the rounding's LPs are counted apart.
+    before_run_s = highs.getRunTime()
+    highs.run()
+    outcome = _outcome(
+        "direct",
+        highs,
+        rows=direct.rows,
+        columns=len(direct.columns),
+        nonzeros=direct.nonzeros,
+        integer_columns=direct.integer_columns,
+        handoff_s=direct.handoff_s,
+    )
+    outcome.mip_start_values = offered
+    outcome.start = (
+        rounding.source if rounding and rounding.solution is not None else "given" if offered else None
+    )
+    outcome.solve_s -= before_run_s
+    if outcome.has_solution:
+        highs_direct.load_solution(direct)
+        _settle_cvar(m, outcome)  # HiGHS's plan at its own value before it is weighed against the start
+    if rounding is not None:
+        start = _with_rounding(outcome, rounding, direct.maximize)
+        if start is not None:
+            highs_direct.load_solution(direct, start)
+    return outcome
+
+
+def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bool) -> np.ndarray | None:
+    """Fold the rounded start into HiGHS's outcome: its time counts as solve time, the LP
+    relaxation's value tightens the reported bound, and if HiGHS ended (out of time) without
+    a plan as good as the start, the start is the plan. Returns the column values to load
+    instead of HiGHS's, if any."""
+    outcome.start_s = rounding.seconds
+    outcome.solve_s += rounding.seconds
+    if rounding.start_objective is not None:
+        outcome.start_usd = rounding.start_objective * MONEY_SCALE_USD
+    use_start = rounding.solution is not None and (
+        not outcome.has_solution
+        or (
+            outcome.objective_usd is not None
+            and improves(outcome.start_usd, outcome.objective_usd, maximize=maximize)
+        )
+    )
+    if use_start:
+        outcome.has_solution = True
+        outcome.objective_usd = outcome.start_usd
+    if outcome.has_solution and rounding.relaxation_bound is not None:
+        relaxation = rounding.relaxation_bound * MONEY_SCALE_USD
+        bound = outcome.best_bound_usd
+        if bound is None or math.isinf(bound) or improves(bound, relaxation, maximize=maximize):
+            outcome.best_bound_usd = bound = relaxation
+        outcome.mip_gap = _gap(outcome.objective_usd, bound)
+    return rounding.solution if use_start else None
+
+
+def _gap(objective: float, bound: float) -> float:
+    """HiGHS's definition, |bound - objective| / |objective|, except that where HiGHS says
+    infinity (objective 0, bound not) this says 1: a plan file holds no infinity."""
+    if objective == 0:
+        return 0.0 if bound == 0 else 1.0
+    return abs(bound - objective) / abs(objective)
+
+
+def _pyomo_objective_usd(m: pyo.ConcreteModel) -> float:
+    return pyo.value(m.value) * MONEY_SCALE_USD
+
+
+def _counts(highs: highspy.Highs) -> tuple[int, int, int, int]:
+    lp = highs.getLp()
+    integrality = list(lp.integrality_)
+    integer_columns = sum(1 for kind in integrality if kind == highspy.HighsVarType.kInteger)
+    return lp.num_row_, lp.num_col_, highs.getNumNz(), integer_columns
+
+
+def solve_appsi(
+    m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
+) -> SolveOutcome:
+    from pyomo.contrib.appsi.solvers.highs import Highs
+
+    opt = Highs()
+    offered = 0
+    if mip_start:
+        # appsi offers every variable's current value (None counts as 0) as one dense start.
+        pairs = list(start_values(m, mip_start))
+        if any(var.is_integer() for var, _ in pairs):
+            for var, value in pairs:
+                var.set_value(value, skip_validation=True)
+            offered = len(pairs)
+            opt.config.warmstart = True
+    opt.config.time_limit = options.time_limit_s
+    opt.config.mip_gap = options.mip_rel_gap
+    opt.config.load_solution = False
+    opt.highs_options = {
+        k: v for k, v in highs_options(options).items() if k not in ("time_limit", "mip_rel_gap")
+    }
+    start = time.perf_counter()
+    opt.set_instance(m)
+    handoff = time.perf_counter() - start
+    results = opt.solve(m)
+    highs = opt._solver_model
+    rows, cols, nnz, ints = _counts(highs)
+    outcome = _outcome(
+        "appsi", highs, rows=rows, columns=cols, nonzeros=nnz, integer_columns=ints, handoff_s=handoff
+    )
+    outcome.mip_start_values = offered
+    if outcome.has_solution:
+        results.solution_loader.load_vars()
+        outcome.objective_usd = _pyomo_objective_usd(m)
+    return outcome
+
+
+def solve_legacy(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
+    opt = pyo.SolverFactory("highs")
+    raw = {k: v for k, v in highs_options(options).items() if k != "time_limit"}
+    start = time.perf_counter()
+    try:
+        # Pyomo logs (and raises) when there is no solution to load; the status says it better.
+        logging.getLogger("pyomo.contrib.solver").disabled = True
+        opt.solve(m, load_solutions=True, timelimit=options.time_limit_s, solver_options=raw)
+    except Exception:  # the HiGHS status below explains the failure
+        pass
+    finally:
+        logging.getLogger("pyomo.contrib.solver").disabled = False
+    wall = time.perf_counter() - start
+    highs = opt._solver_model
+    rows, cols, nnz, ints = _counts(highs)
+    handoff = max(0.0, wall - highs.getRunTime())
+    outcome = _outcome(
+        "legacy", highs, rows=rows, columns=cols, nonzeros=nnz, integer_columns=ints, handoff_s=handoff
+    )
+    if outcome.has_solution:
+        outcome.objective_usd = _pyomo_objective_usd(m)
+    return outcome
+
+
+def solve_model(
+    m: pyo.ConcreteModel,
+    options: SolverOptions,
+    interface: Interface | None = None,
+    *,
+    mip_start: MipStart | None = None,
+) -> SolveOutcome:
+    """Solve with the chosen interface (default: the scenario's); values land in the model.
+
+    `mip_start` offers given values (see the module docstring). With `options.rounded_start`,
+    `direct` weighs their integer values against its own rounded start and offers the better
+    (`planner.solve.rounding`); `legacy` takes neither."""
+    chosen = interface or options.interface
+    check_options(options)
+    if mip_start and chosen not in TAKES_MIP_START:
+        raise ValueError(
+            f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"
+        )
+    if chosen == "direct":
+        outcome = solve_direct(m, options, mip_start=mip_start)
+    elif chosen == "appsi":
+        outcome = solve_appsi(m, options, mip_start=mip_start)
+    elif chosen == "legacy":
+        outcome = solve_legacy(m, options)
+    else:
+        raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")
+    if outcome.has_solution:
+        _settle_cvar(m, outcome)
+    return outcome
+
+
+def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
+    """Put the CVaR level where it belongs for the plan HiGHS returned (see
+    `objective.best_cvar_level`), and report the objective and gap of the plan as it now is."""
+    gain_usd = best_cvar_level(m) * MONEY_SCALE_USD
+    if gain_usd <= 0 or outcome.objective_usd is None:
+        return
+    outcome.objective_usd += gain_usd
+    if outcome.is_mip and outcome.best_bound_usd is not None and not math.isinf(outcome.best_bound_usd):
+        outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)

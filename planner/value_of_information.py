@@ -1,0 +1,187 @@
+"""What modelling uncertainty is worth: EVPI and VSS (Birge & Louveaux), for a maximisation.
+
+- RP, the recourse problem: the plan's own objective (first stage chosen before demand is known).
+- WS, wait-and-see: each scenario solved alone with perfect foresight; the values V*_s are combined
+  by the plan's own objective, (1 - w) E[V*] + w CVaR_alpha(V*) (with w = 0 the plain expectation).
+- EEV: the expected-value problem (one scenario with probability-weighted demand and credit
+  repayment) fixes the first stage (racks_built, blocks_ordered, quota_gpus); the recourse
+  problem is then solved with that first stage fixed.
+
+EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
+so a figure that comes out negative by less than that gap times |RP| is reported as 0.
+
+Given the plan (`with_value_of_information`), its first stage is offered to HiGHS as a MIP start
+for the WS and EV solves: it is feasible in each of them (one scenario's, or the mean, demand), so
+HiGHS begins with an incumbent at least as good as the plan's value there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyomo.environ as pyo
+
+from planner.errors import NoPlanError
+from planner.files import parse_scenario
+from planner.insight.sweep import start_from_plan
+from planner.model import build_model
+from planner.results import cvar
+from planner.schema.plan import Plan
+from planner.schema.scenario import Scenario
+from planner.solve.interfaces import TAKES_MIP_START, Interface, MipStart, solve_model
+
+FIRST_STAGE = ("racks_built", "blocks_ordered", "quota_gpus")
+EV_SCENARIO_ID = "expected"
+
+
+@dataclass
+class StochasticFigures:
+    rp_usd: float
+    ws_usd: float
+    eev_usd: float
+    wait_and_see_by_scenario_usd: dict[str, float]
+    tolerance_usd: float
+
+    @property
+    def evpi_usd(self) -> float:
+        return _clamp(self.ws_usd - self.rp_usd, self.tolerance_usd)
+
+    @property
+    def vss_usd(self) -> float:
+        return _clamp(self.rp_usd - self.eev_usd, self.tolerance_usd)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "evpi_usd": self.evpi_usd,
+            "vss_usd": self.vss_usd,
+            "recourse_problem_usd": self.rp_usd,
+            "wait_and_see_usd": self.ws_usd,
+            "expected_value_solution_usd": self.eev_usd,
+            "wait_and_see_by_scenario_usd": self.wait_and_see_by_scenario_usd,
+            "tolerance_usd": self.tolerance_usd,
+        }
+
+
+def _clamp(value: float, tolerance: float) -> float:
+    return 0.0 if -tolerance <= value < 0.0 else value
+
+
+def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, float]) -> Scenario:
+    """One scenario with probability 1 whose demand and repayment are the weighted mix of the
+    original scenarios (a single weight of 1 picks that scenario; the probabilities give the EV)."""
+    data = scenario.model_dump(mode="json")
+    for tenant, original in zip(data["tenants"], scenario.tenants, strict=True):
+        n = scenario.periods.count_quarters
+        tenant["demand_gpus"] = {
+            scenario_id: [sum(w * original.demand_gpus[s][t] for s, w in weights.items()) for t in range(n)]
+        }
+        tenant["credit_repayment_share"] = sum(w * original.repayment_share(s) for s, w in weights.items())
+        tenant["credit_repayment_share_by_scenario"] = {}
+    data["scenarios"] = [{"id": scenario_id, "probability": 1.0}]
+    data["objective"]["cvar_weight"] = 0.0  # CVaR of a single certain outcome is its value
+    data["objective"]["cvar_alpha"] = None
+    return parse_scenario(data, f"{scenario.name} ({scenario_id} only)")
+
+
+def _solve(
+    scenario: Scenario,
+    m: pyo.ConcreteModel | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+) -> tuple[float, pyo.ConcreteModel]:
+    m = m if m is not None else build_model(scenario)
+    if (interface or scenario.solver.interface) not in TAKES_MIP_START:
+        start = None
+    outcome = solve_model(m, scenario.solver, interface, mip_start=start)
+    if not outcome.has_solution or outcome.objective_usd is None:
+        raise NoPlanError(
+            f"scenario '{scenario.name}': no solution for a stochastic figure (HiGHS: {outcome.status})"
+        )
+    return outcome.objective_usd, m
+
+
+def _first_stage(m: pyo.ConcreteModel) -> dict[str, dict[Any, float]]:
+    out = {}
+    for name in FIRST_STAGE:
+        var = getattr(m, name)
+        out[name] = {
+            idx: (round(v.value) if v.is_integer() else max(0.0, v.value))
+            for idx, v in var.items()
+            if v.value is not None
+        }
+    return out
+
+
+def _objective_of(scenario: Scenario, values_usd: dict[str, float]) -> float:
+    """The scenario's objective applied to given per-scenario values."""
+    ids = [c.id for c in scenario.scenarios]
+    p = [c.probability for c in scenario.scenarios]
+    v = [values_usd[s] for s in ids]
+    expected = sum(pi * vi for pi, vi in zip(p, v, strict=True))
+    w = scenario.objective.cvar_weight
+    if w <= 0:
+        return expected
+    alpha = scenario.objective.cvar_alpha
+    assert alpha is not None
+    return (1 - w) * expected + w * cvar(v, p, alpha)
+
+
+def compute(
+    scenario: Scenario,
+    rp_usd: float | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+) -> StochasticFigures:
+    """Solve WS, EV and EEV problems (and RP unless given) for `scenario`; `start` (the RP
+    plan's, see `with_value_of_information`) is offered to the WS and EV solves."""
+    if rp_usd is None:
+        rp_usd, _ = _solve(scenario, interface=interface)
+    ws_by = {
+        c.id: _solve(_single_scenario(scenario, c.id, {c.id: 1.0}), interface=interface, start=start)[0]
+        for c in scenario.scenarios
+    }
+    ws = _objective_of(scenario, ws_by)
+    ev_scenario = _single_scenario(
+        scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
+    )
+    _, ev_model = _solve(ev_scenario, interface=interface, start=start)
+    fixed = _first_stage(ev_model)
+    m = build_model(scenario)
+    # Bounds rather than `fix()`: fixed variables turn rows into constants that Pyomo's compiler
+    # checks without HiGHS's feasibility tolerance. Quotas cost nothing, so an upper bound at the
+    # EV quota is worth exactly as much as committing it.
+    for name, values in fixed.items():
+        var = getattr(m, name)
+        for idx, value in values.items():
+            if idx in var:
+                if name != "quota_gpus":
+                    var[idx].setlb(value)
+                var[idx].setub(value)
+    eev, _ = _solve(scenario, m, interface=interface)
+    tolerance = scenario.solver.mip_rel_gap * max(abs(rp_usd), abs(ws), abs(eev)) + 1e-6 * max(
+        1.0, abs(rp_usd)
+    )
+    return StochasticFigures(
+        rp_usd=rp_usd, ws_usd=ws, eev_usd=eev, wait_and_see_by_scenario_usd=ws_by, tolerance_usd=tolerance
+    )
+
+
+def stochastic_figures(
+    scenario: Scenario, plan: Plan, *, interface: Interface | None = None
+) -> tuple[float, float]:
+    """(evpi_usd, vss_usd) for a plan solved from `scenario`: its objective is the RP value and
+    its decisions the start of the WS and EV solves."""
+    figures = compute(
+        scenario, rp_usd=plan.solver.objective_usd, interface=interface, start=start_from_plan(plan)
+    )
+    return figures.evpi_usd, figures.vss_usd
+
+
+def with_value_of_information(scenario: Scenario, plan: Plan, *, interface: Interface | None = None) -> Plan:
+    """The plan with `risk.evpi_usd` and `risk.vss_usd` filled (S + 2 more solves)."""
+    evpi, vss = stochastic_figures(scenario, plan, interface=interface)
+    risk = plan.risk.model_copy(update={"evpi_usd": evpi, "vss_usd": vss})
+    return plan.model_copy(update={"risk": risk})

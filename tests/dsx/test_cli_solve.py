@@ -1,0 +1,131 @@
+"""`dsx plan solve` end to end: summary on the terminal, a re-readable plan, nothing on failure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dsx import cli
+from planner import pipeline
+from planner.errors import NoPlanError
+from planner.files import read_plan
+from tests.conftest import EXAMPLE_SCENARIO
+from tests.planner.small_scenarios import BASE
+
+cli._register_commands()
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(cli.app, ["plan", "solve", *args])
+
+
+def test_solving_the_bundled_example_prints_the_summary_and_writes_a_verified_plan(tmp_path):
+    out = tmp_path / "plans" / "plan.json"
+    # EVPI and VSS would take S + 2 = 5 more solves of the example; tests/insight covers them.
+    result = run(str(EXAMPLE_SCENARIO), "-o", str(out), "--no-value-of-information")
+    assert result.exit_code == 0, result.output
+    for expected in ("Per site and quarter", "batam", "Per scenario", "CVaR", "HiGHS", "written to"):
+        assert expected in result.output
+    plan = read_plan(out)
+    assert plan.verification.passed
+    assert plan.solver.status == "Optimal"
+    assert plan.solver.mip_gap is not None and plan.solver.mip_gap <= 0.01 + 1e-9
+    assert plan.solver.integer_columns > 0
+    assert {s.id for s in plan.sites} == {"batam", "sydney", "narvik"}
+
+
+def test_json_summary_is_machine_readable(tmp_path):
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "plan.json"
+    result = run(
+        str(source), "-o", str(out), "--json", "--interface", "appsi", "--gap", "0", "--time-limit", "10"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["plan_path"] == str(out)
+    assert summary["solver"]["interface"] == "appsi"
+    assert summary["solver"]["objective_usd"] == pytest.approx(604_500.0)
+    assert summary["verification"]["passed"] is True
+    assert read_plan(out).solver.objective_usd == pytest.approx(604_500.0)
+    # One scenario: perfect foresight and the mean-demand plan are the plan itself.
+    assert summary["value_of_information_computed"] is True
+    assert summary["risk"]["evpi_usd"] == pytest.approx(0.0, abs=1e-3)
+    assert summary["risk"]["vss_usd"] == pytest.approx(0.0, abs=1e-3)
+    assert read_plan(out).risk.evpi_usd == pytest.approx(0.0, abs=1e-3)
+
+
+def test_opting_out_of_value_of_information_leaves_null_and_says_how_to_get_them(tmp_path):
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "plan.json"
+    result = run(str(source), "-o", str(out), "--no-value-of-information")
+    assert result.exit_code == 0, result.output
+    plan = read_plan(out)
+    assert plan.risk.evpi_usd is None and plan.risk.vss_usd is None
+    assert plan.risk.value_of_information_note == "EVPI and VSS not computed: skipped on request"
+    assert "EVPI and VSS skipped (--no-value-of-information)" in result.stderr
+    assert f"dsx plan value-of-information {source}" in result.stderr
+    assert "value of information" in result.stdout and "skipped on request" in result.stdout
+    result = run(str(source), "-o", str(out), "--no-value-of-information", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["value_of_information_computed"] is False
+    assert summary["risk"]["evpi_usd"] is None and summary["risk"]["vss_usd"] is None
+
+
+def test_infeasible_scenario_exits_non_zero_and_writes_nothing(tmp_path):
+    data = json.loads(json.dumps(BASE))
+    data["sites"][0]["existing_racks"] = {"rack10": 20}
+    data["sites"][0]["gpu_cap"] = 100
+    source = tmp_path / "bad.yaml"
+    source.write_text(yaml.safe_dump(data))
+    out = tmp_path / "plan.json"
+    result = run(str(source), "-o", str(out))
+    assert result.exit_code != 0
+    assert "no plan meets every constraint" in str(result.exception)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_invalid_scenario_exits_non_zero_and_writes_nothing(tmp_path):
+    out = tmp_path / "plan.json"
+    result = run(str(tmp_path / "missing.yaml"), "-o", str(out))
+    assert result.exit_code != 0
+    assert not out.exists()
+
+
+def test_console_script_exit_code_and_message_for_infeasible_input(tmp_path, monkeypatch, capsys):
+    data = json.loads(json.dumps(BASE))
+    data["sites"][0]["existing_racks"] = {"rack10": 20}
+    data["sites"][0]["gpu_cap"] = 100
+    source = tmp_path / "bad.yaml"
+    source.write_text(yaml.safe_dump(data))
+    out = tmp_path / "plan.json"
+    monkeypatch.setattr("sys.argv", ["dsx", "plan", "solve", str(source), "-o", str(out)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 3
+    assert "no plan meets every constraint" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_figure_without_a_solution_still_writes_the_plan_and_warns(tmp_path, monkeypatch):
+    def no_solution(*_args, **_kwargs):
+        raise NoPlanError(
+            "scenario 'tiny (only only)': no solution for a stochastic figure (HiGHS: Time limit reached)"
+        )
+
+    monkeypatch.setattr(pipeline, "with_value_of_information", no_solution)
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "plan.json"
+    result = run(str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.stderr and "Time limit reached" in result.stderr and "Fix:" in result.stderr
+    plan = read_plan(out)
+    assert plan.verification.passed and plan.risk.evpi_usd is None
+    assert "Time limit reached" in plan.risk.value_of_information_note

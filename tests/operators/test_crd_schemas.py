@@ -1,0 +1,83 @@
+"""CRD schemas checked offline: valid OpenAPI v3, structural, and the examples validate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+
+from operators.bundle import crd_manifests
+from tests.operators.conftest import example
+
+
+def _schemas() -> dict[str, dict[str, Any]]:
+    return {
+        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for crd in crd_manifests()
+    }
+
+
+def _structural(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Kubernetes requires a type on every node unless unknown fields are preserved."""
+    problems = []
+    if "type" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        problems.append(path or "/")
+    for name, sub in schema.get("properties", {}).items():
+        problems += _structural(sub, f"{path}/{name}")
+    if isinstance(schema.get("items"), dict):
+        problems += _structural(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        problems += _structural(schema["additionalProperties"], f"{path}{{}}")
+    return problems
+
+
+def _validate(kind: str, obj: dict[str, Any]) -> list[str]:
+    return [e.message for e in OAS30Validator(_schemas()[kind]).iter_errors(obj)]
+
+
+@pytest.mark.parametrize("kind", ["GpuNodePool", "Tenant"])
+def test_crd_schema_is_valid_openapi_v3_and_structural(kind: str) -> None:
+    schema = _schemas()[kind]
+    OAS30Validator.check_schema(schema)
+    assert _structural(schema) == []
+
+
+def test_crds_are_cluster_scoped_with_a_status_subresource() -> None:
+    for crd in crd_manifests():
+        assert crd["spec"]["group"] == "dsx.ai"
+        assert crd["spec"]["scope"] == "Cluster"
+        assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+@pytest.mark.parametrize(("kind", "name"), [("GpuNodePool", "gpunodepool"), ("Tenant", "tenant")])
+def test_bundled_examples_validate(kind: str, name: str) -> None:
+    assert _validate(kind, example(name)) == []
+
+
+def test_bad_objects_fail_schema_validation() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["backend"] = "gke"
+    pool["spec"]["racks"] = -2
+    errors = _validate("GpuNodePool", pool)
+    assert any("'gke' is not one of" in e for e in errors)
+    assert any("-2 is less than the minimum of 0" in e for e in errors)
+    tenant = example("tenant")
+    tenant["spec"]["namespaces"] = []
+    tenant["spec"]["deletionPolicy"] = "Purge"
+    tenant["spec"]["memoryQuota"] = "lots"
+    errors = _validate("Tenant", tenant)
+    assert len(errors) == 3
+
+
+def test_infra_desired_state_produces_objects_the_schemas_accept() -> None:
+    from infra.desired_state import desired_state
+    from tests.infra.plan_factory import make_plan
+
+    plan = make_plan()
+    site = plan.sites[0].id
+    state = desired_state(plan, site, plan.periods[-1])
+    for pool in state.node_pools:
+        assert _validate("GpuNodePool", pool) == []
+    for tenant in state.tenants:
+        assert _validate("Tenant", tenant) == []

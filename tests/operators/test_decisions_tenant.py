@@ -1,0 +1,124 @@
+"""What a Tenant implies, computed without any server."""
+
+from __future__ import annotations
+
+import pytest
+
+from operators.decisions.nodepool import InvalidSpec
+from operators.decisions.overcommit import Grant, TenantRequest, grant_quotas, split_evenly
+from operators.decisions.tenant import desired_children, namespaces_to_delete, tenant_status
+from tests.operators.conftest import example
+
+
+def _by_kind(children: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for c in children:
+        out.setdefault(c["kind"], []).append(c)
+    return out
+
+
+def test_each_namespace_gets_quota_limits_owners_isolation_and_a_local_queue() -> None:
+    tenant = example("tenant")
+    tenant["spec"]["namespaces"] = ["ic-a", "ic-b", "ic-c"]
+    kinds = _by_kind(desired_children(tenant, Grant({"batam-gb300-nvl72": 100})))
+    assert [n["metadata"]["name"] for n in kinds["Namespace"]] == ["ic-a", "ic-b", "ic-c"]
+    for ns in kinds["Namespace"]:
+        assert ns["metadata"]["labels"]["dsx.ai/tenant"] == "inference-cloud"
+        assert ns["metadata"]["labels"]["dsx.ai/site"] == "batam"
+        assert "ownerReferences" not in ns["metadata"]  # GC must never take a namespace
+    # 100 GPUs over 3 namespaces: 34 + 33 + 33, never more than granted
+    assert [q["spec"]["hard"]["requests.nvidia.com/gpu"] for q in kinds["ResourceQuota"]] == [
+        "34",
+        "33",
+        "33",
+    ]
+    assert kinds["ResourceQuota"][0]["spec"]["hard"]["pods"] == "20000"
+    assert len(kinds["LimitRange"]) == len(kinds["NetworkPolicy"]) == len(kinds["LocalQueue"]) == 3
+    binding = kinds["RoleBinding"][0]
+    assert binding["roleRef"]["name"] == "dsx-namespace-admin"
+    assert {(s["kind"], s["name"]) for s in binding["subjects"]} == {
+        ("User", "alice@example.com"),
+        ("Group", "inference-cloud-admins"),
+    }
+
+
+def test_network_policy_denies_by_default_and_allows_the_tenants_own_namespaces() -> None:
+    tenant = example("tenant")
+    policy = _by_kind(desired_children(tenant, Grant({})))["NetworkPolicy"][0]
+    assert policy["spec"]["podSelector"] == {}
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    allowed = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
+    assert allowed == {"dsx.ai/tenant": "inference-cloud"}
+
+
+def test_cluster_queue_has_nominal_quota_per_flavor_in_the_site_cohort() -> None:
+    tenant = example("tenant")
+    tenant["spec"]["kueue"] = {"lendingLimitGpus": 10, "borrowingLimitGpus": 50}
+    queue = _by_kind(desired_children(tenant, Grant({"batam-gb300-nvl72": 4096})))["ClusterQueue"][0]
+    assert queue["spec"]["cohort"] == "batam"
+    flavor = queue["spec"]["resourceGroups"][0]["flavors"][0]
+    assert flavor == {
+        "name": "batam-gb300-nvl72",
+        "resources": [
+            {"name": "nvidia.com/gpu", "nominalQuota": 4096, "lendingLimit": 10, "borrowingLimit": 50}
+        ],
+    }
+
+
+def test_tenant_that_would_overcommit_gets_only_what_fits() -> None:
+    # pool of 100 GPUs; A (older) wants 70, B wants 50 -> A 70, B 30 and overcommitted
+    grants = grant_quotas(
+        {"pool": 100},
+        [
+            TenantRequest("b", "2026-01-02T00:00:00Z", {"pool": 50}),
+            TenantRequest("a", "2026-01-01T00:00:00Z", {"pool": 70}),
+        ],
+    )
+    assert grants["a"].granted_by_pool == {"pool": 70} and not grants["a"].overcommitted
+    assert grants["b"].granted_by_pool == {"pool": 30} and grants["b"].overcommitted
+    assert grants["b"].shortfalls == ["pool pool has 100 GPUs and 30 were left; 30 of 50 GPUs granted"]
+
+
+def test_quota_on_a_missing_pool_is_not_granted() -> None:
+    grants = grant_quotas({}, [TenantRequest("a", "", {"ghost": 8})])
+    assert grants["a"].granted_by_pool == {"ghost": 0}
+    assert "pool ghost does not exist" in grants["a"].shortfalls[0]
+
+
+def test_grants_never_exceed_any_pool() -> None:
+    requests = [TenantRequest(f"t{i}", f"2026-01-{i + 1:02d}", {"p": 40, "q": 7 * i}) for i in range(6)]
+    grants = grant_quotas({"p": 100, "q": 50}, requests)
+    assert sum(g.granted_by_pool["p"] for g in grants.values()) == 100
+    assert sum(g.granted_by_pool["q"] for g in grants.values()) <= 50
+
+
+def test_split_evenly_sums_exactly() -> None:
+    assert split_evenly(10, 3) == [4, 3, 3]
+    assert split_evenly(0, 2) == [0, 0]
+
+
+def test_status_reports_requested_and_granted_with_an_overcommitted_condition() -> None:
+    tenant = example("tenant")
+    figures, conditions = tenant_status(tenant, Grant({"batam-gb300-nvl72": 100}, ["short"]))
+    assert figures["quota"] == [{"pool": "batam-gb300-nvl72", "requestedGpus": 4096, "grantedGpus": 100}]
+    over = next(c for c in conditions if c.type == "Overcommitted")
+    assert over.status and over.message == "short"
+
+
+@pytest.mark.parametrize(
+    ("policy", "gone", "kept"),
+    [
+        ("Retain", [], ["busy", "empty"]),
+        ("DeleteWhenEmpty", ["empty"], ["busy"]),
+        ("Delete", ["busy", "empty"], []),
+    ],
+)
+def test_deletion_policy_decides_which_namespaces_go(policy: str, gone: list, kept: list) -> None:
+    assert namespaces_to_delete(policy, {"busy": 3, "empty": 0}) == (gone, kept)
+
+
+def test_invalid_namespace_name_is_refused() -> None:
+    tenant = example("tenant")
+    tenant["spec"]["namespaces"] = ["Bad_Name"]
+    with pytest.raises(InvalidSpec, match="not a DNS-1123 label"):
+        desired_children(tenant, Grant({}))

@@ -1,0 +1,84 @@
+"""Named overrides compose onto a base file; every error names the override, the path and a fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from planner.errors import ScenarioError
+from planner.insight.overrides import (
+    apply_overrides,
+    compose,
+    load_case,
+    load_overrides,
+    parse_assignment,
+    parse_path,
+)
+from tests.conftest import EXAMPLE_SCENARIO, REPO_ROOT
+
+TERMS = REPO_ROOT / "examples" / "overrides" / "dsx-2026-terms.yaml"
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+
+
+def test_paths_select_list_items_by_id():
+    assert parse_path("sites[batam].power_cap_mw") == [("sites", "batam"), ("power_cap_mw", None)]
+
+
+def test_override_changes_only_its_paths(base):
+    scenario = compose(
+        base, {"terms.buyback_share": 0.6, "sites[batam].power_cap_mw": 300}, case="c", source="o"
+    )
+    assert scenario.terms.buyback_share == 0.6
+    assert scenario.site("batam").power_cap_mw == 300
+    assert scenario.site("sydney").power_cap_mw == 100
+    assert scenario.terms.revenue_share == base["terms"]["revenue_share"]
+    assert base["terms"]["buyback_share"] == 0.8  # the base data is not changed
+
+
+def test_bundled_cases_all_validate():
+    cases = load_overrides(TERMS)
+    assert {"low-buyback", "high-revenue-share", "guarantor-view"} <= set(cases)
+    for case in cases:
+        _, scenario = load_case(EXAMPLE_SCENARIO, TERMS, case)
+        assert scenario.name == "dsx-2026"
+    _, guarantor = load_case(EXAMPLE_SCENARIO, TERMS, "guarantor-view")
+    assert guarantor.objective.perspective == "guarantor"
+
+
+def test_unknown_list_item_names_override_path_and_suggestion(base):
+    with pytest.raises(ScenarioError) as caught:
+        apply_overrides(base, {"sites[batum].power_cap_mw": 1}, case="smaller", source="o.yaml")
+    text = caught.value.render()
+    assert "override 'smaller'" in text and "sites[batum].power_cap_mw" in text and "batam" in text
+
+
+def test_unknown_section_is_named_with_a_fix(base):
+    with pytest.raises(ScenarioError) as caught:
+        apply_overrides(base, {"termz.buyback_share": 1}, case="typo", source="o.yaml")
+    assert "did you mean 'terms'" in caught.value.render()
+
+
+def test_misspelt_field_and_bad_value_are_caught_by_validation(base):
+    with pytest.raises(ScenarioError) as caught:
+        compose(base, {"terms.buyback_shar": 0.5}, case="typo", source="o.yaml")
+    text = caught.value.render()
+    assert "override 'typo'" in text and "terms.buyback_shar" in text and "Fix" in text
+    with pytest.raises(ScenarioError) as caught:
+        compose(base, {"terms.buyback_share": 1.5}, case="big", source="o.yaml")
+    assert "terms.buyback_share" in caught.value.render() and "override 'big'" in caught.value.render()
+
+
+def test_unknown_case_lists_the_known_ones():
+    with pytest.raises(ScenarioError, match="low-buyback"):
+        load_case(EXAMPLE_SCENARIO, TERMS, "no-such-case")
+
+
+def test_assignment_values_are_read_as_yaml():
+    assert parse_assignment("terms.buyback_share=0.6,0.7") == ("terms.buyback_share", [0.6, 0.7])
+    assert parse_assignment("objective.perspective=cloud,guarantor")[1] == ["cloud", "guarantor"]
+    with pytest.raises(ScenarioError, match="PATH=V1"):
+        parse_assignment("terms.buyback_share")

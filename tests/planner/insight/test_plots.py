@@ -1,0 +1,60 @@
+"""Plots are written, non-empty PNGs, and plot the series the plan holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.insight.plots import plot_buildout, plot_demand, plot_sweep_heatmap, plot_value_distribution
+from tests.planner.insight.helpers import solved, three_quarters
+
+PNG = b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return solved(three_quarters())
+
+
+def _is_png(path) -> bool:
+    return path.stat().st_size > 1000 and path.read_bytes()[:4] == PNG
+
+
+def test_buildout_plots_power_against_the_cap(plan, tmp_path):
+    figure = plot_buildout(plan, tmp_path)
+    assert _is_png(figure.path)
+    alpha = figure.series["sites"]["alpha"]
+    assert alpha["power_cap_mw"] == [10.0, 10.0, 10.0]
+    assert alpha["available_mw"] == [10.0, 10.0, 10.0]
+    assert all(
+        load <= cap + 1e-9 for load, cap in zip(alpha["it_load_mw"], alpha["power_cap_mw"], strict=True)
+    )
+
+
+def test_demand_plot_has_each_scenarios_demand_and_the_installed_gpus(plan, tmp_path):
+    figure = plot_demand(plan, tmp_path)
+    assert _is_png(figure.path)
+    assert figure.series["demand_gpus"]["low"] == pytest.approx([20.0, 30.0, 40.0])
+    assert figure.series["demand_gpus"]["high"] == pytest.approx([40.0, 60.0, 80.0])
+    assert figure.series["installed_gpus"] == [r.gpus_installed for r in plan.site_periods]
+
+
+def test_value_plot_marks_expected_value_and_cvar(plan, tmp_path):
+    figure = plot_value_distribution(plan, tmp_path)
+    assert _is_png(figure.path)
+    s = figure.series
+    assert s["value_usd"] == sorted(o.objective_value_usd for o in plan.outcomes)
+    assert s["expected_value_usd"] == plan.risk.expected_value_usd
+    assert s["cvar_usd"] == plan.risk.cvar_usd == pytest.approx(min(s["value_usd"]))
+
+
+def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path):
+    rows = [
+        {"a": 1, "b": 10, "expected_value_usd": 1e6},
+        {"a": 1, "b": 20, "expected_value_usd": 2e6},
+        {"a": 2, "b": 10, "expected_value_usd": 3e6},
+        {"a": 2, "b": 20, "expected_value_usd": None},
+    ]
+    figure = plot_sweep_heatmap(rows, "b", "a", tmp_path / "sweep.png")
+    assert _is_png(figure.path)
+    assert figure.series["x"] == [10, 20] and figure.series["y"] == [1, 2]
+    assert figure.series["values"] == [[1e6, 2e6], [3e6, None]]

@@ -1,0 +1,175 @@
+"""Sweeps on the stylised boom/bust case: monotone effects that must hold, and the table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+
+import pytest
+
+from planner.insight.sweep import (
+    START_COMPONENTS,
+    default_solver,
+    grid,
+    grid_positions,
+    nearest_solved,
+    point_label,
+    run_sweep,
+    start_from_plan,
+    table_rows,
+    to_csv,
+)
+from planner.model import build_model
+from planner.pipeline import solve_scenario
+from tests.planner.insight.helpers import solved, stylised_data, three_quarters
+
+
+def test_grid_is_the_cross_product_first_axis_slowest():
+    points = grid([("a", [1, 2]), ("b", ["x", "y"])])
+    assert points == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+    assert point_label({"sites[batam].power_cap_mw": 300}) == "batam-power_cap_mw=300"
+
+
+def test_higher_covered_share_never_lowers_the_clouds_build():
+    # Building pays exactly when the share exceeds 0.74 (see helpers.stylised_data).
+    shares = [0.0, 0.5, 0.7, 0.8, 1.0]
+    results = run_sweep(stylised_data(), [("terms.buyback_share", shares)], source="test")
+    built = [r.summary["alpha_racks"] for r in results]
+    assert built == sorted(built)
+    assert built[0] == 0 and built[-1] == 1
+
+
+def test_higher_revenue_share_never_raises_the_clouds_value():
+    results = run_sweep(stylised_data(), [("terms.revenue_share", [0.0, 0.1, 0.2, 0.4])], source="test")
+    values = [r.summary["objective_usd"] for r in results]
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(values))
+    assert values[0] > values[-1]
+
+
+def test_table_has_one_row_per_point_with_swept_values():
+    results = run_sweep(
+        stylised_data(),
+        [("terms.buyback_share", [0.5, 1.0]), ("terms.revenue_share", [0.0, 0.1])],
+        source="test",
+    )
+    rows = table_rows(results)
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert len(parsed) == 4
+    assert {
+        "terms.buyback_share",
+        "terms.revenue_share",
+        "objective_usd",
+        "cvar_usd",
+        "alpha_racks",
+        "alpha_gpus",
+        "alpha_mw",
+        "expected_buyback_usd",
+        "expected_revenue_share_usd",
+        "solver_status",
+        "mip_gap",
+        "solve_s",
+    } <= set(parsed[0])
+    assert [r["terms.buyback_share"] for r in parsed] == ["0.5", "0.5", "1.0", "1.0"]
+
+
+def test_a_point_without_a_plan_is_recorded_and_the_sweep_goes_on():
+    data = stylised_data()
+    data["sites"][0]["existing_racks"] = {"rack10": 5}
+    results = run_sweep(data, [("sites[alpha].gpu_cap", [10, 100])], source="test")
+    assert results[0].plan is None and results[0].exit_code == 3 and results[0].error
+    assert results[1].plan is not None
+
+
+def test_start_from_a_plan_names_the_models_own_variables():
+    scenario = three_quarters()
+    plan = solved(scenario)
+    start = start_from_plan(plan)
+    m = build_model(scenario)
+    assert set(start) == set(START_COMPONENTS)
+    for name, values in start.items():
+        # A plan lists power for every site and quarter; the model has blocks_ordered only where
+        # a block can still arrive, so entries outside its index must be "no block ordered".
+        index = set(getattr(m, name).index_set())
+        assert all(value == 0 for key, value in values.items() if key not in index), name
+        assert name == "blocks_ordered" or set(values) <= index, name
+    assert start["served_gpu_hours"] and start["quota_gpus"]
+    built = {idx: v for idx, v in start["racks_built"].items() if v}
+    assert built == {
+        (r.site, r.rack_type, plan.periods.index(r.period)): r.racks_built
+        for r in plan.racks
+        if r.racks_built
+    }
+
+
+def test_each_point_starts_from_the_nearest_solved_point():
+    assert grid_positions([("a", [1, 2]), ("b", [3, 4, 5])])[:4] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert nearest_solved((1, 0), []) is None
+    assert nearest_solved((1, 0), [(0, 0), (0, 1), (0, 2)]) == (0, 0)
+    assert nearest_solved((1, 1), [(0, 0), (0, 1), (1, 0)]) == (1, 0)  # tie: the last solved
+
+    offered = []
+
+    def solve(scenario, start):
+        offered.append(start)
+        return solve_scenario(scenario)
+
+    results = run_sweep(
+        stylised_data(),
+        [("terms.buyback_share", [0.5, 1.0]), ("terms.revenue_share", [0.0, 0.1])],
+        source="test",
+        solve=solve,
+    )
+    assert offered[0] is None and all(s is not None for s in offered[1:])
+    assert [r.start_from for r in results] == [
+        None,
+        "buyback_share=0.5_revenue_share=0.0",
+        "buyback_share=0.5_revenue_share=0.0",
+        "buyback_share=1.0_revenue_share=0.0",
+    ]
+    assert offered[3]["racks_built"] == start_from_plan(results[2].plan)["racks_built"]
+    assert table_rows(results)[1]["start_from"] == "buyback_share=0.5_revenue_share=0.0"
+
+
+def test_a_start_from_a_neighbours_plan_keeps_the_optimum():
+    neighbour = solved(three_quarters())
+    scenario = three_quarters(lambda data: data["terms"].update(revenue_share=0.2))
+    cold = solve_scenario(scenario)
+    warm = solve_scenario(scenario, mip_start=start_from_plan(neighbour))
+    assert warm.verification.passed
+    assert warm.solver.objective_usd == pytest.approx(cold.solver.objective_usd, rel=0.011)
+
+
+def test_a_cold_sweep_offers_no_start():
+    offered = []
+
+    def solve(scenario, start):
+        offered.append((start, scenario.solver.rounded_start))
+        return solve_scenario(scenario)
+
+    results = run_sweep(
+        stylised_data(), [("terms.revenue_share", [0.0, 0.1, 0.2])], source="test", solve=solve, warm=False
+    )
+    assert offered == [(None, False)] * 3  # neither a neighbour's plan nor a rounded start
+    assert [r.start_from for r in results] == [None, None, None]
+    assert all(r.plan.solver.start_usd is None for r in results)
+
+
+def test_points_on_the_legacy_interface_are_solved_cold():
+    data = stylised_data()
+    data["solver"]["interface"] = "legacy"
+    results = run_sweep(data, [("terms.revenue_share", [0.0, 0.1])], source="test")
+    assert all(r.plan is not None and r.plan.solver.interface == "legacy" for r in results)
+    assert [r.start_from for r in results] == [None, None]
+
+
+def test_the_default_sweep_starts_each_point_and_fills_value_of_information_when_asked():
+    results = run_sweep(
+        stylised_data(),
+        [("terms.revenue_share", [0.0, 0.1])],
+        source="test",
+        solve=default_solver(value_of_information=True),
+    )
+    assert results[1].start_from == "revenue_share=0.0"
+    for result in results:
+        assert result.summary["evpi_usd"] >= 0.0 and result.summary["vss_usd"] >= 0.0

@@ -1,0 +1,138 @@
+"""A scenario mistake gets one clear message naming the file, the field path and the fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.errors import ScenarioError
+from planner.files import load_scenario, parse_scenario
+from tests.conftest import EXAMPLE_SCENARIO
+
+
+@pytest.fixture
+def base() -> dict:
+    return yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+
+
+def _error_for(data: dict) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, "case.yaml")
+    return info.value
+
+
+def test_bundled_example_is_valid() -> None:
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    assert {s.id for s in scenario.sites} == {"batam", "sydney", "narvik"}
+    assert scenario.site("batam").power_cap_mw == 360
+    assert scenario.site("batam").gpu_cap == 170_000
+    assert len(scenario.periods.labels()) == scenario.periods.count_quarters
+
+
+def test_misspelt_field_names_the_path_and_the_unit_convention(base: dict) -> None:
+    base["sites"][0]["power_cap"] = base["sites"][0].pop("power_cap_mw")
+    error = _error_for(base)
+    text = error.render()
+    assert text.startswith("case.yaml: invalid scenario")
+    assert "sites[0].power_cap:" in text
+    assert "power_cap_mw" in text  # the missing field is named too
+    assert "Fix:" in text
+
+
+def test_value_in_wrong_unit_is_rejected_with_its_bound(base: dict) -> None:
+    base["terms"]["buyback_share"] = 80  # a percentage where a fraction is expected
+    text = _error_for(base).render()
+    assert "terms.buyback_share" in text
+    assert "got 80" in text
+
+
+def test_probabilities_must_sum_to_one(base: dict) -> None:
+    base["scenarios"][0]["probability"] = 0.5
+    text = _error_for(base).render()
+    assert "scenarios[*].probability" in text
+    assert "sum to 1.25" in text
+
+
+def test_unknown_rack_type_reference_lists_known_ones(base: dict) -> None:
+    base["sites"][1]["rack_types"] = ["gb400-nvl144"]
+    text = _error_for(base).render()
+    assert "sites[1].rack_types" in text
+    assert "unknown rack type 'gb400-nvl144'" in text
+    assert "b300-hgx" in text and "gb300-nvl72" in text
+
+
+def test_unknown_scenario_in_demand_is_named(base: dict) -> None:
+    base["tenants"][0]["demand_gpus"]["boom"] = base["tenants"][0]["demand_gpus"]["high"]
+    text = _error_for(base).render()
+    assert "tenants[0].demand_gpus.boom: unknown scenario 'boom'" in text
+
+
+def test_demand_series_must_cover_the_horizon(base: dict) -> None:
+    base["tenants"][2]["demand_gpus"]["low"] = [100.0, 200.0]
+    text = _error_for(base).render()
+    assert "tenants[2].demand_gpus.low: 2 values for a 12-quarter horizon" in text
+
+
+def test_negative_capacity_is_rejected(base: dict) -> None:
+    base["sites"][2]["power_cap_mw"] = -5
+    text = _error_for(base).render()
+    assert "sites[2].power_cap_mw" in text
+    assert "greater than 0" in text
+
+
+def test_impossible_lead_time_is_explained(base: dict) -> None:
+    narvik = base["sites"][2]
+    assert narvik["existing_mw"] == 0
+    narvik["power_lead_time_periods"] = 12
+    text = _error_for(base).render()
+    assert "sites[2].power_lead_time_periods" in text
+    assert "shorten the lead time" in text
+
+
+def test_jurisdiction_without_any_site_is_rejected(base: dict) -> None:
+    base["tenants"][3]["allowed_jurisdictions"] = ["SG"]
+    text = _error_for(base).render()
+    assert "no site is in jurisdiction 'SG'" in text
+
+
+def test_all_problems_are_reported_at_once(base: dict) -> None:
+    broken = copy.deepcopy(base)
+    broken["scenarios"][0]["probability"] = 0.9
+    broken["sites"][1]["rack_types"] = ["nope"]
+    error = _error_for(broken)
+    assert len(error.details) >= 2
+
+
+def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read file"):
+        load_scenario(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sites: [unclosed\n")
+    with pytest.raises(ScenarioError, match=r"bad\.yaml: not valid YAML"):
+        load_scenario(bad)
+
+
+def test_content_hash_ignores_formatting_but_not_content(base: dict) -> None:
+    a = parse_scenario(copy.deepcopy(base), "a")
+    b = parse_scenario(copy.deepcopy(base), "b")
+    assert a.content_hash() == b.content_hash()
+    base["terms"]["revenue_share"] = 0.15
+    assert parse_scenario(base, "c").content_hash() != a.content_hash()
+
+
+def test_quarter_labels_roll_over_the_year() -> None:
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    labels = scenario.periods.labels()
+    assert labels[:3] == ["2026Q3", "2026Q4", "2027Q1"]
+    factors = scenario.periods.discount_factors()
+    assert factors[0] == 1.0
+    assert factors[4] == pytest.approx(1 / 1.10)
+
+
+def test_content_hash_ignores_solver_options(base: dict) -> None:
+    a = parse_scenario(copy.deepcopy(base), "a")
+    base["solver"] = {"time_limit_s": 5, "mip_rel_gap": 0.05}
+    assert parse_scenario(base, "b").content_hash() == a.content_hash()
