@@ -9,7 +9,7 @@ Each (size, interface, mode) runs in a fresh subprocess, so no run inherits anot
 Pyomo caches. The phases are the pipeline's own calls, in order:
 
     load      write-once YAML -> planner.files.load_scenario (YAML parse + pydantic + consistency)
-    build     planner.model.build_model
+    build     planner.model.build.build_model
     handoff   Pyomo model -> HiGHS (direct: highs_direct.pass_to_highs; appsi: Highs.set_instance;
               legacy: wall time of the Pyomo solve minus HiGHS's run time)
     solve     HiGHS's own run time, as HiGHS reports it (highs.getRunTime)
@@ -213,7 +213,7 @@ def worker(spec: Spec) -> dict[str, Any]:
     import highspy
 
     from planner.files import load_scenario, write_plan
-    from planner.model import build_model
+    from planner.model.build import build_model
     from planner.results import build_plan
     from planner.solve import direct as highs_direct
     from planner.solve.interfaces import solve_model

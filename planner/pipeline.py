@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 
 from planner.errors import NoPlanError
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
-from planner.solve.interfaces import Interface, MipStart, SolveOutcome, solve_model
+from planner.solve.interfaces import Interface, SolveOutcome, solve_model
+from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
 
@@ -57,7 +58,7 @@ def solve_scenario(
 ) -> Plan:
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
 
-    `mip_start` offers given values, e.g. `planner.insight.sweep.start_from_plan` of a neighbour's plan
+    `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
     (`planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).

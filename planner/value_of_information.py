@@ -24,12 +24,12 @@ import pyomo.environ as pyo
 
 from planner.errors import NoPlanError
 from planner.files import parse_scenario
-from planner.insight.sweep import start_from_plan
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.results import cvar
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
-from planner.solve.interfaces import TAKES_MIP_START, Interface, MipStart, solve_model
+from planner.solve.interfaces import Interface, solve_model
+from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
 
 FIRST_STAGE = ("racks_built", "blocks_ordered", "quota_gpus")
 EV_SCENARIO_ID = "expected"

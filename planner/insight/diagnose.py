@@ -16,7 +16,7 @@ import highspy
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from pyomo.repn.util import FileDeterminism
 
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.schema.scenario import Scenario
 
 FAMILY_WORDS = {

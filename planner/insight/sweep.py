@@ -30,11 +30,9 @@ from planner.errors import UserError
 from planner.insight.overrides import apply_overrides, compose
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
-from planner.solve.interfaces import TAKES_MIP_START, MipStart
+from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
 
 Axis = tuple[str, list[Any]]
-
-START_COMPONENTS = ("racks_built", "blocks_ordered", "quota_gpus", "served_gpu_hours", "unserved_gpu_hours")
 
 
 def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:
@@ -95,26 +93,6 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     out["solve_s"] = plan.solver.solve_s
     out["start"] = plan.solver.start or ""
     return out
-
-
-def start_from_plan(plan: Plan) -> MipStart:
-    """Every decision a plan records, keyed as the Pyomo model names them, to offer HiGHS as a
-    start for a neighbouring point. Served and unserved records are listed only where positive,
-    so an index absent here means 0. What a plan does not record (the scenario values, the CVaR
-    auxiliaries) is left for HiGHS to complete."""
-    t_of = {p: t for t, p in enumerate(plan.periods)}
-    return {
-        "racks_built": {(r.site, r.rack_type, t_of[r.period]): float(r.racks_built) for r in plan.racks},
-        "blocks_ordered": {(p.site, t_of[p.period]): float(p.blocks_ordered) for p in plan.power},
-        "quota_gpus": {(q.tenant, q.site, q.rack_type, t_of[q.period]): q.quota_gpus for q in plan.quotas},
-        "served_gpu_hours": {
-            (r.tenant, r.site, r.rack_type, t_of[r.period], r.scenario): r.served_gpu_hours
-            for r in plan.served
-        },
-        "unserved_gpu_hours": {
-            (r.tenant, t_of[r.period], r.scenario): r.unserved_gpu_hours for r in plan.unserved
-        },
-    }
 
 
 def nearest_solved(position: tuple[int, ...], solved: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:

@@ -28,9 +28,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import highspy
 import numpy as np
@@ -41,16 +40,10 @@ from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
 from planner.schema.scenario import SolverOptions
 from planner.solve import direct as highs_direct
 from planner.solve.rounding import RoundingReport, improves, rounded_start
+from planner.solve.starts import TAKES_MIP_START, MipStart, start_values
 
 Interface = Literal["direct", "appsi", "legacy"]
 INTERFACES: tuple[Interface, ...] = ("direct", "appsi", "legacy")
-TAKES_MIP_START: frozenset[str] = frozenset({"direct", "appsi"})
-"""The interfaces that pass a MIP start to HiGHS (legacy: Pyomo declares no warm start)."""
-
-MipStart = Mapping[str, Mapping[Any, float]]
-"""A MIP start: Pyomo Var component name -> index (tuple) -> value. A component it names gets a
-value for every variable (absent indices: 0); components it does not name are left to HiGHS."""
-
 SOLUTION_STATUSES = {
     highspy.HighsModelStatus.kOptimal,
     highspy.HighsModelStatus.kTimeLimit,
@@ -175,28 +168,6 @@ def _outcome(
         solve_s=highs.getRunTime(),
         highs_version=_version(),
     )
-
-
-def start_values(m: pyo.ConcreteModel, start: MipStart) -> Iterator[tuple[Any, float]]:
-    """(variable, value) for every variable of the components `start` names: absent indices
-    are 0, integer values rounded, every value moved inside the variable's bounds (HiGHS
-    rejects a whole start for one value out of bounds; a neighbour's plan may have one)."""
-    for name, values in start.items():
-        component = m.component(name)
-        if not isinstance(component, pyo.Var):
-            raise ValueError(f"MIP start names {name!r}, which is not a variable of the model")
-        for index, var in component.items():
-            value = float(values.get(index, 0.0))
-            lower, upper = var.bounds
-            if var.is_integer():
-                value = float(round(value))
-                lower = None if lower is None else math.ceil(lower - 1e-9)
-                upper = None if upper is None else math.floor(upper + 1e-9)
-            if lower is not None:
-                value = max(value, lower)
-            if upper is not None:
-                value = min(value, upper)
-            yield var, value
 
 
 def _offer_start(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, start: MipStart) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.results import build_plan
 from planner.schema.plan import Plan
 from planner.solve.interfaces import solve_model

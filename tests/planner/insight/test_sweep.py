@@ -9,19 +9,17 @@ import itertools
 import pytest
 
 from planner.insight.sweep import (
-    START_COMPONENTS,
     default_solver,
     grid,
     grid_positions,
     nearest_solved,
     point_label,
     run_sweep,
-    start_from_plan,
     table_rows,
     to_csv,
 )
-from planner.model import build_model
 from planner.pipeline import solve_scenario
+from planner.solve.starts import start_from_plan
 from tests.planner.insight.helpers import solved, stylised_data, three_quarters
 
 
@@ -79,27 +77,6 @@ def test_a_point_without_a_plan_is_recorded_and_the_sweep_goes_on():
     results = run_sweep(data, [("sites[alpha].gpu_cap", [10, 100])], source="test")
     assert results[0].plan is None and results[0].exit_code == 3 and results[0].error
     assert results[1].plan is not None
-
-
-def test_start_from_a_plan_names_the_models_own_variables():
-    scenario = three_quarters()
-    plan = solved(scenario)
-    start = start_from_plan(plan)
-    m = build_model(scenario)
-    assert set(start) == set(START_COMPONENTS)
-    for name, values in start.items():
-        # A plan lists power for every site and quarter; the model has blocks_ordered only where
-        # a block can still arrive, so entries outside its index must be "no block ordered".
-        index = set(getattr(m, name).index_set())
-        assert all(value == 0 for key, value in values.items() if key not in index), name
-        assert name == "blocks_ordered" or set(values) <= index, name
-    assert start["served_gpu_hours"] and start["quota_gpus"]
-    built = {idx: v for idx, v in start["racks_built"].items() if v}
-    assert built == {
-        (r.site, r.rack_type, plan.periods.index(r.period)): r.racks_built
-        for r in plan.racks
-        if r.racks_built
-    }
 
 
 def test_each_point_starts_from_the_nearest_solved_point():

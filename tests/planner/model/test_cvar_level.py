@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.model.objective import best_cvar_level
 from tests.planner.small_scenarios import uncertain
 

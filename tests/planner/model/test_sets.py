@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from planner.model import build_model
+from planner.model.build import build_model
 from tests.planner.small_scenarios import tiny
 
 SPEC_COMPONENTS = [

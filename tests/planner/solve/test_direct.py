@@ -11,7 +11,7 @@ import pytest
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from bench.scenarios import synthetic_scenario
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.model.expr import array_constraint
 from planner.solve import direct as highs_direct
 from planner.solve.interfaces import INTERFACES, solve_model

@@ -6,7 +6,7 @@ import pytest
 
 from bench.scenarios import synthetic_scenario
 from planner.errors import NoPlanError, ScenarioError
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.pipeline import solve_scenario
 from planner.solve.interfaces import INTERFACES, solve_model
 from tests.planner.small_scenarios import tiny, uncertain

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from planner.insight.sweep import start_from_plan
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.pipeline import solve_scenario
-from planner.solve.interfaces import solve_model, start_values
+from planner.solve.interfaces import solve_model
+from planner.solve.starts import START_COMPONENTS, start_from_plan, start_values
 from tests.planner.insight.helpers import solved, three_quarters
 
 START_LINE = re.compile(r"MIP start solution is feasible, objective value is (\S+)")
@@ -139,3 +139,24 @@ def test_the_pipeline_passes_the_start_and_verifies_the_plan(tmp_path):
     started = solve_scenario(logged(log), mip_start=start_from_plan(plan))
     assert started.verification.passed
     assert start_value_in_log(log) == pytest.approx(plan.solver.objective_usd, rel=1e-9)
+
+
+def test_start_from_a_plan_names_the_models_own_variables():
+    scenario = three_quarters()
+    plan = solved(scenario)
+    start = start_from_plan(plan)
+    m = build_model(scenario)
+    assert set(start) == set(START_COMPONENTS)
+    for name, values in start.items():
+        # A plan lists power for every site and quarter; the model has blocks_ordered only where
+        # a block can still arrive, so entries outside its index must be "no block ordered".
+        index = set(getattr(m, name).index_set())
+        assert all(value == 0 for key, value in values.items() if key not in index), name
+        assert name == "blocks_ordered" or set(values) <= index, name
+    assert start["served_gpu_hours"] and start["quota_gpus"]
+    built = {idx: v for idx, v in start["racks_built"].items() if v}
+    assert built == {
+        (r.site, r.rack_type, plan.periods.index(r.period)): r.racks_built
+        for r in plan.racks
+        if r.racks_built
+    }

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.scenarios import synthetic_scenario
-from planner.model import build_model
+from planner.model.build import build_model
 from planner.model.objective import MONEY_SCALE_USD
 from planner.results import build_plan
 from planner.solve import direct as highs_direct
