@@ -1,7 +1,7 @@
 """Entry point of the `dsx` console script.
 
 User mistakes (`UserError`) are printed as one clear message and a non-zero exit code, never as a
-traceback. Command groups live in `dsx.commands.*` and register themselves here.
+traceback. Command groups live in `dsx.commands.*`; each is imported and registered here by name.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
+from dsx.commands import plan_insight, plan_solve, provision
 from planner.errors import UserError
 
 app = typer.Typer(
@@ -27,14 +28,10 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    for optional in ("plan_solve", "plan_insight", "provision"):
-        try:
-            module = __import__(f"dsx.commands.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as error:
-            if error.name != f"dsx.commands.{optional}":
-                raise
-            continue
-        module.register(app, plan_app)
+    """Every command group, by name: a command module that fails to import fails the CLI."""
+    plan_solve.register(app, plan_app)
+    plan_insight.register(app, plan_app)
+    provision.register(app, plan_app)
 
 
 def main() -> None:
