@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from planner.errors import PlanFileError, ScenarioError
 from planner.schema.consistency import ScenarioInconsistent, check_scenario
@@ -24,7 +25,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _fix_for(error: dict[str, Any]) -> str:
+def _fix_for(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "remove it or check its spelling (units are part of field names, e.g. power_cap_mw)"

@@ -148,10 +148,10 @@ def compare_plans(
         if racks[0] != racks[1] or gpus[0] != gpus[1] or abs(mw[0] - mw[1]) > TOL:
             cmp.site_periods.append(SitePeriodChange(key[0], key[1], *racks, *gpus, *mw))
     qa, qb = _quota_totals(before), _quota_totals(after)
-    for key in [*qa, *(k for k in qb if k not in qa)]:
-        x, y = qa.get(key, 0.0), qb.get(key, 0.0)
+    for tenant, site, period in [*qa, *(k for k in qb if k not in qa)]:
+        x, y = qa.get((tenant, site, period), 0.0), qb.get((tenant, site, period), 0.0)
         if abs(x - y) > 1e-3:
-            cmp.quotas.append(QuotaChange(*key, x, y))
+            cmp.quotas.append(QuotaChange(tenant, site, period, x, y))
     ma, mb = _money(before), _money(after)
     cmp.money = [MoneyDelta(name, ma[name], mb[name]) for name in ma]
     cmp.notes = _why(before, after, cmp)

@@ -253,14 +253,15 @@ def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bo
     use_start = rounding.solution is not None and (
         not outcome.has_solution
         or (
-            outcome.objective_usd is not None
+            outcome.start_usd is not None
+            and outcome.objective_usd is not None
             and improves(outcome.start_usd, outcome.objective_usd, maximize=maximize)
         )
     )
     if use_start:
         outcome.has_solution = True
         outcome.objective_usd = outcome.start_usd
-    if outcome.has_solution and rounding.relaxation_bound is not None:
+    if outcome.has_solution and outcome.objective_usd is not None and rounding.relaxation_bound is not None:
         relaxation = rounding.relaxation_bound * MONEY_SCALE_USD
         bound = outcome.best_bound_usd
         if bound is None or math.isinf(bound) or improves(bound, relaxation, maximize=maximize):

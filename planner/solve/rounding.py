@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,7 +74,7 @@ def improves(a: float, b: float, *, maximize: bool) -> bool:
     return a > b if maximize else a < b
 
 
-def round_cumulative(values: Sequence[float], how: Rounding) -> list[int]:
+def round_cumulative(values: Iterable[float], how: Rounding) -> list[int]:
     """Whole increments whose running sum is the rounded running sum of `values`.
 
     Rounding the running sum, not each value, keeps the total within one unit of the LP's at
@@ -218,7 +218,7 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, sear
     report.relaxation_bound = bound
     blocks = _series(m.blocks_ordered)
     lp_blocks = {site: lp.values(vs) for site, vs in blocks.items()}
-    how: dict[str, Rounding] = dict.fromkeys(blocks, "nearest")
+    how: dict[tuple, Rounding] = dict.fromkeys(blocks, "nearest")
 
     def fix_blocks() -> float | None:
         for site, variables in blocks.items():
@@ -268,7 +268,9 @@ def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, columns, value
     direct.highs.changeColsBounds(len(columns), columns, values, values)
     value = lp.solve()
     report.given_objective = value
-    if value is not None and improves(value, report.start_objective, maximize=direct.maximize):
+    if value is not None and (
+        report.start_objective is None or improves(value, report.start_objective, maximize=direct.maximize)
+    ):
         report.start_objective = value
         report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
         report.source = "given"
