@@ -9,12 +9,20 @@ credits and some tied to one or two jurisdictions (sovereignty). Same arguments,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from planner.files import parse_scenario
 from planner.schema.scenario import Scenario
+
+SIZES: dict[str, tuple[int, int, int, int, int]] = {
+    "small": (10, 3, 20, 6, 10),
+    "medium": (10, 3, 20, 6, 50),
+    "large": (20, 4, 32, 8, 100),
+}
+"""The benchmark's named sizes: sites, rack types, quarters, tenants, scenarios."""
 
 JURISDICTIONS = ["ID", "AU", "NO", "US", "SG", "JP", "DE", "IN", "BR", "AE", "FR", "CA"]
 
@@ -140,3 +148,33 @@ def synthetic_scenario(
         "solver": {"time_limit_s": 120.0, "mip_rel_gap": 0.01},
     }
     return parse_scenario(data, name)
+
+
+def write_scenario(
+    size: tuple[int, int, int, int, int],
+    mode: str,
+    time_limit: float,
+    threads: int | None,
+    *,
+    out_dir: Path,
+    mip_rel_gap: float,
+) -> Path:
+    """The synthetic scenario of this size (seed 0) as YAML under `out_dir`/scenarios, for the
+    benchmark's runs to load (LP mode: integrality relaxed)."""
+    import yaml
+
+    scenario = synthetic_scenario(*size, seed=0)
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data["solver"] = {
+        **data.get("solver", {}),
+        "time_limit_s": float(time_limit),
+        "mip_rel_gap": mip_rel_gap,
+        "relax_integrality": mode == "lp",
+    }
+    if threads is not None:
+        data["solver"]["threads"] = threads
+    path = out_dir / "scenarios" / f"{'-'.join(map(str, size))}-{mode}-{int(time_limit)}s.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=None))
+    return path

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import highspy
@@ -82,6 +82,20 @@ class SolveOutcome:
     """Time spent by `planner.solve.rounding` (LP relaxation, rounding, re-solves); included in solve_s."""
     start_usd: float | None = None
     """The objective of the start `planner.solve.rounding` offered, US$ (None: it offered none)."""
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """When each part of `solve_model` ran, as `time.monotonic()` (start, end) windows that
+    follow one another: "handoff" (the option check, then the model to HiGHS), "highs" (HiGHS's
+    runs, with the rounded start's LPs) and "readback" (status, solution into the Pyomo
+    variables, the CVaR level). One clock for every process on the machine, so `bench/` times
+    its phases and attributes its memory samples by them. `legacy` hands the model over inside
+    one Pyomo call: its windows are split by the measured `handoff_s` and `solve_s`."""
+
+    @property
+    def wall_s(self) -> float:
+        """Wall time of the whole `solve_model` call (0 before it returns)."""
+        if not self.phases:
+            return 0.0
+        return max(end for _, end in self.phases.values()) - min(start for start, _ in self.phases.values())
 
     @property
     def infeasible(self) -> bool:
@@ -198,7 +212,9 @@ def _given_integers(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, star
 def solve_direct(
     m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
 ) -> SolveOutcome:
+    entered = time.monotonic()
     direct = highs_direct.pass_to_highs(m)
+    handed_off = time.monotonic()
     highs = direct.highs
     for key, value in highs_options(options).items():
         highs.setOptionValue(key, value)
@@ -217,6 +233,7 @@ def solve_direct(
     # HiGHS's run-time clock runs on across run() calls; the rounding's LPs are counted apart.
     before_run_s = highs.getRunTime()
     highs.run()
+    ran = time.monotonic()
     outcome = _outcome(
         "direct",
         highs,
@@ -238,7 +255,14 @@ def solve_direct(
         start = _with_rounding(outcome, rounding, direct.maximize)
         if start is not None:
             highs_direct.load_solution(direct, start)
+    outcome.phases = _windows(entered, handed_off, ran)
     return outcome
+
+
+def _windows(entered: float, handed_off: float, ran: float) -> dict[str, tuple[float, float]]:
+    """`SolveOutcome.phases` of a call that entered, handed off and ran HiGHS at these times
+    and reads back until now."""
+    return {"handoff": (entered, handed_off), "highs": (handed_off, ran), "readback": (ran, time.monotonic())}
 
 
 def _with_rounding(outcome: SolveOutcome, rounding: RoundingReport, maximize: bool) -> np.ndarray | None:
@@ -294,6 +318,7 @@ def solve_appsi(
 ) -> SolveOutcome:
     from pyomo.contrib.appsi.solvers.highs import Highs
 
+    entered = time.monotonic()
     opt = Highs()
     offered = 0
     if mip_start:
@@ -313,7 +338,9 @@ def solve_appsi(
     start = time.perf_counter()
     opt.set_instance(m)
     handoff = time.perf_counter() - start
+    handed_off = time.monotonic()
     results = opt.solve(m)
+    ran = time.monotonic()
     highs = opt._solver_model
     rows, cols, nnz, ints = _counts(highs)
     outcome = _outcome(
@@ -323,12 +350,14 @@ def solve_appsi(
     if outcome.has_solution:
         results.solution_loader.load_vars()
         outcome.objective_usd = _pyomo_objective_usd(m)
+    outcome.phases = _windows(entered, handed_off, ran)
     return outcome
 
 
 def solve_legacy(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     opt = pyo.SolverFactory("highs")
     raw = {k: v for k, v in highs_options(options).items() if k != "time_limit"}
+    entered = time.monotonic()
     start = time.perf_counter()
     try:
         # Pyomo logs (and raises) when there is no solution to load; the status says it better.
@@ -345,8 +374,12 @@ def solve_legacy(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     outcome = _outcome(
         "legacy", highs, rows=rows, columns=cols, nonzeros=nnz, integer_columns=ints, handoff_s=handoff
     )
+    # One Pyomo call hands over, solves and reads back: split its window by the durations.
+    handed_off = entered + handoff
+    ran = min(handed_off + outcome.solve_s, entered + wall)
     if outcome.has_solution:
         outcome.objective_usd = _pyomo_objective_usd(m)
+    outcome.phases = _windows(entered, handed_off, ran)
     return outcome
 
 
@@ -362,6 +395,7 @@ def solve_model(
     `mip_start` offers given values (see the module docstring). With `options.rounded_start`,
     `direct` weighs their integer values against its own rounded start and offers the better
     (`planner.solve.rounding`); `legacy` takes neither."""
+    entered = time.monotonic()
     chosen = interface or options.interface
     check_options(options)
     if mip_start and chosen not in TAKES_MIP_START:
@@ -378,6 +412,9 @@ def solve_model(
         raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")
     if outcome.has_solution:
         _settle_cvar(m, outcome)
+    # The option check counts as hand-off, the CVaR level as read-back.
+    outcome.phases["handoff"] = (entered, outcome.phases["handoff"][1])
+    outcome.phases["readback"] = (outcome.phases["readback"][0], time.monotonic())
     return outcome
 
 

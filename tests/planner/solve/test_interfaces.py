@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bench.scenarios import synthetic_scenario
@@ -33,6 +35,21 @@ def test_every_interface_finds_the_hand_optimum_with_cvar_and_integers(interface
     assert m.racks_built["alpha", "rack10", 0].value == pytest.approx(1.0)
     assert outcome.integer_columns == 1
     assert outcome.interface == interface
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_every_interface_says_when_it_handed_off_ran_highs_and_read_back(interface):
+    scenario = uncertain(buyback_price=8.0)
+    before = time.monotonic()
+    outcome = solve_model(build_model(scenario), scenario.solver, interface)
+    after = time.monotonic()
+    windows = [outcome.phases[name] for name in ("handoff", "highs", "readback")]
+    assert list(outcome.phases) == ["handoff", "highs", "readback"]
+    assert before <= windows[0][0] and windows[-1][1] <= after
+    assert all(start <= end for start, end in windows)
+    assert windows[0][1] == windows[1][0] and windows[1][1] == windows[2][0]  # one after another
+    assert outcome.wall_s == pytest.approx(windows[-1][1] - windows[0][0])
+    assert outcome.handoff_s <= outcome.wall_s
 
 
 def test_interfaces_agree_on_a_synthetic_mip_with_cvar():
