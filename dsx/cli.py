@@ -4,7 +4,8 @@ Every way a command can go wrong for the user ends here as one clear message and
 never a traceback: a `UserError` (a bad file, field or value: exit 2, or 3 when there is no
 plan), a usage error caught by the command-line parser (a mistyped command, a missing or unknown
 option, a value out of range: exit 2), or a file the system cannot read or write (exit 2). With
-`--json` the error is printed as JSON on stdout instead, for scripts. Error text is printed
+`--json` the error is printed as JSON instead, for scripts; errors always go to stderr, so stdout
+holds only a command's result (`diagnose --json` prints its diagnosis and then fails with exit 3). Error text is printed
 literally (never read as rich markup), so `sites[batam]` keeps its brackets.
 Command groups live in `dsx.commands.*` and register themselves here.
 """
@@ -59,11 +60,10 @@ def _register_commands() -> None:
 
 
 def report_error(message: str, details: Sequence[str], exit_code: int, *, as_json: bool) -> int:
-    """Print one error (JSON on stdout with `--json`, else plain text on stderr); return the code."""
+    """Print one error on stderr (JSON with `--json`, else plain text); return the exit code."""
     if as_json:
         payload = {"error": {"message": message, "details": list(details), "exit_code": exit_code}}
-        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
-        sys.stdout.flush()
+        sys.stderr.write(json.dumps(payload, indent=1) + "\n")
         return exit_code
     text = "\n".join([message, *(f"  - {d}" for d in details)])
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}", highlight=False)

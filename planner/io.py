@@ -12,15 +12,23 @@ import yaml
 from pydantic import ValidationError
 
 from planner.consistency import ScenarioInconsistent
-from planner.errors import PlanFileError, ScenarioError
+from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.plan import PLAN_SCHEMA_VERSION, Plan
 from planner.scenario import Scenario
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
+def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
+    """`sites[batam].power_cap_mw` (list items by id where the data has one, else by position)."""
     out = ""
+    node = data
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        item = node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+        if isinstance(part, int):
+            key = item.get("id") if isinstance(item, dict) else None
+            out += f"[{key}]" if isinstance(key, str) and key else f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        node = item if item is not None else (node.get(part) if isinstance(node, dict) else None)
     return out or "(top level)"
 
 
@@ -34,45 +42,141 @@ def _fix_for(error: dict[str, Any]) -> str:
         return "use a value within the stated bound"
     if kind == "string_pattern_mismatch":
         return "use lowercase letters, digits and '-' (a DNS-1123 label)"
+    if kind == "string_too_long":
+        return "shorten it"
+    if kind == "finite_number":
+        return "use a finite number (YAML's .inf and .nan are not allowed)"
+    if kind == "string_type" and isinstance(error.get("input"), bool):
+        return (
+            "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
+            'quote it, e.g. jurisdiction: "NO"'
+        )
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "use a whole number"
+    if kind in ("float_type", "float_parsing"):
+        return "use a number"
     return "correct the value"
 
 
-def validation_details(error: ValidationError) -> list[str]:
+MAX_DETAILS = 12
+
+
+def validation_details(error: ValidationError, data: Any = None) -> list[str]:
     details = []
-    for e in error.errors():
+    errors = error.errors()
+    for e in errors[:MAX_DETAILS]:
         got = e.get("input")
-        shown = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
-        details.append(f"{_loc(e['loc'])}: {e['msg']}{shown}. Fix: {_fix_for(e)}")
+        shown = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {_shown(got)})"
+        details.append(f"{_loc(e['loc'], data)}: {e['msg']}{shown}. Fix: {_fix_for(e)}")
+    if len(errors) > MAX_DETAILS:
+        details.append(f"... and {len(errors) - MAX_DETAILS} more of the same kinds")
     return details
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _not_a_mapping(source: str, data: Any) -> ScenarioError:
+    what = "empty or only comments" if data is None else f"a YAML {type(data).__name__}, not a mapping"
+    return ScenarioError(
+        f"{source}: a scenario must be a mapping at the top level (this file is {what})",
+        details=[
+            "Fix: start from examples/dsx-2026.yaml: top-level keys name, periods, sites, rack_types, "
+            "tenants, scenarios, terms"
+        ],
+    )
 
 
 def parse_scenario(data: Any, source: str) -> Scenario:
     """Validate already-parsed YAML/JSON data; `source` names it in messages."""
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario must be a mapping at the top level")
+        raise _not_a_mapping(source, data)
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: invalid scenario", details=validation_details(error)) from None
+        raise ScenarioError(f"{source}: invalid scenario", details=validation_details(error, data)) from None
     except ScenarioInconsistent as error:
         details = [f"{p.path}: {p.message}. Fix: {p.fix}" for p in error.problems]
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None
 
 
-def read_yaml(path: Path) -> Any:
+def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> str:
+    """A file's text, or one error naming the file, what is wrong and `fix`."""
+    if path.is_dir():
+        raise error_type(
+            f"{path}: is a directory, not a {what} file", details=[f"Fix: give the path of the {what} file"]
+        )
     try:
-        text = path.read_text()
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error_type(
+            f"{path}: no such {what} file", details=["Fix: check the path (relative to where dsx runs)"]
+        ) from None
+    except UnicodeDecodeError as error:
+        raise error_type(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason})",
+            details=[f"Fix: save the file as UTF-8, or {fix}"],
+        ) from None
     except OSError as error:
-        raise ScenarioError(f"{path}: cannot read file ({error.strerror})") from None
+        raise error_type(
+            f"{path}: cannot read {what} file ({error.strerror})",
+            details=["Fix: check the file's permissions"],
+        ) from None
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    text = _read_text(path, ScenarioError, "YAML", "re-create it from examples/dsx-2026.yaml")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ScenarioError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ScenarioError(
+            f"{path}: not valid YAML{where}: {problem}",
+            details=[
+                "Fix: repair the file there (a truncated file, a tab used for indenting or an "
+                "unclosed quote or bracket are the usual causes)"
+            ],
+        ) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     return parse_scenario(read_yaml(path), str(path))
+
+
+def check_output_path(path: str | Path, *, directory: bool = False, option: str = "-o") -> None:
+    """Refuse an output path that cannot be written, before any work is done: a file path that is
+    an existing directory, a directory path that is an existing file, or a path under a file."""
+    path = Path(path)
+    kind = "directory" if directory else "file"
+    if not directory and path.is_dir():
+        raise UserError(
+            f"{option} {path}: is an existing directory; the output is a file",
+            details=[f"Fix: give a file path, e.g. {option} {path / 'plan.json'}"],
+        )
+    if directory and path.exists() and not path.is_dir():
+        raise UserError(
+            f"{option} {path}: is an existing file; the output is a directory",
+            details=[f"Fix: give a directory path, e.g. {option} {path.with_suffix('')}-out"],
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(
+                    f"{option} {path}: {parent} is a file, so nothing can be written under it",
+                    details=[f"Fix: choose a {kind} path whose parent is a directory"],
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(
+                    f"{option} {path}: the directory {parent} is not writable",
+                    details=[f"Fix: choose a {kind} path in a directory you may write to"],
+                )
+            return
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -96,14 +200,31 @@ def write_plan(plan: Plan, path: str | Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=1) + "\n")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+RESOLVE = "Fix: re-solve the scenario (dsx plan solve SCENARIO -o PLAN) and use the plan it writes"
+
+
 def read_plan(path: str | Path) -> Plan:
     path = Path(path)
+    text = _read_text(path, PlanFileError, "plan", "re-solve the scenario")
     try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise PlanFileError(f"{path}: cannot read plan ({error.strerror})") from None
+        # dsx writes no NaN or Infinity (pydantic writes null); a plan holding them was edited.
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
-        raise PlanFileError(f"{path}: not valid JSON: {error}") from None
+        raise PlanFileError(
+            f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            + (" (the file is empty)" if not text.strip() else ""),
+            details=[f"{RESOLVE}; a truncated plan is the usual cause"],
+        ) from None
+    except ValueError as error:
+        raise PlanFileError(f"{path}: not a plan: {error}", details=[RESOLVE]) from None
+    if not isinstance(data, dict):
+        raise PlanFileError(
+            f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
+        )
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != PLAN_SCHEMA_VERSION:
         raise PlanFileError(
@@ -113,4 +234,4 @@ def read_plan(path: str | Path) -> Plan:
     try:
         return Plan.model_validate(data)
     except ValidationError as error:
-        raise PlanFileError(f"{path}: invalid plan", details=validation_details(error)) from None
+        raise PlanFileError(f"{path}: invalid plan", details=[*validation_details(error), RESOLVE]) from None

@@ -29,7 +29,7 @@ PROBABILITY_TOLERANCE = 1e-6
 class _Strict(BaseModel):
     """Unknown fields are errors: a typo in a scenario file must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .inf/.nan
 
 
 class Periods(_Strict):
@@ -244,6 +244,17 @@ class Scenario(_Strict):
             self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":")
         )
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    @model_validator(mode="after")
+    def _usable_downstream(self) -> Scenario:
+        """Names Kubernetes accepts and sizes HiGHS can work with (planner.input_checks)."""
+        from planner.consistency import ScenarioInconsistent
+        from planner.input_checks import check_inputs
+
+        problems = check_inputs(self)
+        if problems:
+            raise ScenarioInconsistent(problems)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
