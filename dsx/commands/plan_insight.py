@@ -171,13 +171,13 @@ def sweep_command(
             "rev share",
             "EVPI",
             "VSS",
-            "status",
+            "status, gap, HiGHS",
         ):
             table.add_column(name, justify="right")
         for row, result in zip(rows, results, strict=True):
             racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
             status = (
-                f"{row['solver_status']} gap {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
+                f"{row['solver_status']} {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
                 if result.plan
                 else f"[red]no plan[/]: {escape(result.error or '')}"
             )
@@ -296,13 +296,29 @@ def compare_command(
 def plot_command(
     plan_path: Annotated[Path, typer.Argument(help="Plan file (JSON).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the PNGs.")] = Path("plots"),
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario", help="The plan's scenario file, for the capex row (prices are not in a plan)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
 ) -> None:
-    """Draw the build-out, demand against served and unserved, and the value distribution."""
+    """Draw the build-out (racks, GPUs, power, capex), demand against served and unserved, and
+    the value in each scenario."""
     from planner.plots import plot_plan
 
     check_output_path(output, directory=True)
-    figures = plot_plan(read_plan(plan_path), output)
+    plan = read_plan(plan_path)
+    priced = None
+    if scenario is not None:
+        priced = load_scenario(scenario)
+        if priced.content_hash() != plan.scenario_hash:
+            raise UserError(
+                f"--scenario {scenario}: not the scenario {plan_path} was solved from (content hash differs)",
+                details=["Fix: pass the scenario file the plan was solved from, or leave --scenario out"],
+            )
+    figures = plot_plan(plan, output, priced)
     if as_json:
         typer.echo(json.dumps({"figures": [str(f.path) for f in figures]}, indent=1))
         return
