@@ -94,9 +94,9 @@ def run(args: Sequence[str] | None = None) -> int:
     except UserError as error:
         return report_error(error.message, error.details, error.exit_code, as_json=as_json)
     except NO_ARGS as error:
-        ctx = error.ctx
-        if ctx is not None:
-            sys.stderr.write(ctx.get_help() + "\n")
+        help_text = error.ctx.get_help() if error.ctx is not None else ""  # rich help prints itself
+        if help_text:
+            sys.stderr.write(help_text + "\n")
         return 2
     except USAGE_ERRORS as error:
         command = _command_of(error)

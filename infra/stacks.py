@@ -162,6 +162,7 @@ def stack_files(
     *,
     period: str | None = None,
     backend: str | None = None,
+    plan_shown: str | None = None,
 ) -> list[StackFile]:
     """The stack file text for every site; `existing` maps site → current text (None: no file).
 
@@ -174,7 +175,7 @@ def stack_files(
         path = stacks_dir / f"Pulumi.{site}.yaml"
         current = _current_config(text, path) if text else {}
         values = stack_values(plan, plan_ref, site, current, period, backend)
-        check_plan_matches(plan, site, values["dsx:period"], Origin.for_cli(plan_ref))
+        check_plan_matches(plan, site, values["dsx:period"], Origin.for_cli(plan_shown or plan_ref))
         new = updated_stack_text(text, values) if text else new_stack_text(site, values)
         out.append(
             StackFile(
@@ -210,7 +211,13 @@ def write_stacks(
     root = project_root or stacks_dir.resolve().parent
     existing = {s.id: _read_stack(stacks_dir / f"Pulumi.{s.id}.yaml") for s in plan.sites}
     files = stack_files(
-        plan, plan_reference(plan_path, root), stacks_dir, existing, period=period, backend=backend
+        plan,
+        plan_reference(plan_path, root),
+        stacks_dir,
+        existing,
+        period=period,
+        backend=backend,
+        plan_shown=str(plan_path),
     )
     for f in files:
         if f.changed:
