@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from planner.consistency import ScenarioInconsistent
 from planner.errors import PlanFileError, ScenarioError, UserError
@@ -61,13 +62,44 @@ def _fix_for(error: dict[str, Any]) -> str:
 MAX_DETAILS = 12
 
 
-def validation_details(error: ValidationError, data: Any = None) -> list[str]:
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at `loc` (following nested models and lists)."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = next((m for m in _models_in(field.annotation)), None)
+    return model
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _did_you_mean(e: dict[str, Any], root: type[BaseModel] | None) -> str:
+    if e["type"] != "extra_forbidden" or root is None or not e["loc"]:
+        return ""
+    model = _model_at(root, tuple(e["loc"]))
+    close = difflib.get_close_matches(str(e["loc"][-1]), list(model.model_fields), n=1) if model else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def validation_details(
+    error: ValidationError, data: Any = None, model: type[BaseModel] | None = None
+) -> list[str]:
     details = []
     errors = error.errors()
     for e in errors[:MAX_DETAILS]:
         got = e.get("input")
         shown = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {_shown(got)})"
-        details.append(f"{_loc(e['loc'], data)}: {e['msg']}{shown}. Fix: {_fix_for(e)}")
+        details.append(
+            f"{_loc(e['loc'], data)}: {e['msg']}{shown}. Fix: {_fix_for(e)}{_did_you_mean(e, model)}"
+        )
     if len(errors) > MAX_DETAILS:
         details.append(f"... and {len(errors) - MAX_DETAILS} more of the same kinds")
     return details
@@ -96,7 +128,9 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: invalid scenario", details=validation_details(error, data)) from None
+        raise ScenarioError(
+            f"{source}: invalid scenario", details=validation_details(error, data, Scenario)
+        ) from None
     except ScenarioInconsistent as error:
         details = [f"{p.path}: {p.message}. Fix: {p.fix}" for p in error.problems]
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None

@@ -88,7 +88,15 @@ def load_with_overrides(
         names.append("--set")
     if not isinstance(base, dict):
         return load_scenario(path)  # the loader's message for a file that is not a mapping
-    return compose(base, changes, case=" + ".join(names), source=str(path))
+    given = [f"--case {case} ({overrides})"] if case is not None else []
+    given += [f"--set {a}" for a in assignments]
+    return compose(
+        base,
+        changes,
+        case=" + ".join(names),
+        source=str(path),
+        fix=f"Fix: change {' and '.join(given)}",
+    )
 
 
 def _options_checked(scenario: Scenario, path: Path) -> Scenario:
