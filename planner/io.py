@@ -266,6 +266,82 @@ def read_plan(path: str | Path) -> Plan:
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as error:
-        raise PlanFileError(f"{path}: invalid plan", details=[*validation_details(error), RESOLVE]) from None
+        raise PlanFileError(
+            f"{path}: invalid plan", details=[*validation_details(error, data, Plan), RESOLVE]
+        ) from None
+    problems = plan_problems(plan)
+    if problems:
+        shown = problems[:MAX_DETAILS]
+        more = [f"... and {len(problems) - len(shown)} more"] if len(problems) > len(shown) else []
+        raise PlanFileError(
+            f"{path}: the plan does not hold together (was it edited?)", details=[*shown, *more, RESOLVE]
+        )
+    return plan
+
+
+_REFERENCES = {
+    "racks": ("site", "rack_type", "period"),
+    "power": ("site", "period"),
+    "quotas": ("tenant", "site", "rack_type", "period"),
+    "served": ("scenario", "tenant", "site", "rack_type", "period"),
+    "unserved": ("scenario", "tenant", "period"),
+    "site_periods": ("site", "period"),
+    "outcomes": ("scenario",),
+}
+_COUNTS = {
+    "racks": ("racks_built", "racks_installed", "gpus_installed", "nodes_installed"),
+    "power": ("blocks_ordered",),
+}
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    """What makes a plan file unusable although each field has the right type: references to
+    sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice, negative
+    counts, sizes of zero. A plan dsx wrote has none; an edited one may."""
+    known: dict[str, list[str]] = {
+        "site": [s.id for s in plan.sites],
+        "rack_type": [r.id for r in plan.rack_types],
+        "tenant": [t.id for t in plan.tenants],
+        "period": list(plan.periods),
+        "scenario": list(plan.scenario_probabilities),
+    }
+    problems = [
+        f"{name}s: '{value}' is listed twice"
+        for name, values in known.items()
+        for value in sorted({v for v in values if values.count(v) > 1})
+    ]
+    if not plan.periods or not plan.sites or not plan.rack_types:
+        problems.append("periods, sites and rack_types must each list at least one entry")
+    if len(plan.discount_factors) != len(plan.periods):
+        problems.append(
+            f"discount_factors: {len(plan.discount_factors)} values for {len(plan.periods)} periods"
+        )
+    if not plan.hours_per_period > 0:
+        problems.append(f"hours_per_period: {plan.hours_per_period:g} is not a positive number of hours")
+    for rack in plan.rack_types:
+        if rack.gpus_per_rack < 1 or rack.nodes_per_rack < 1 or rack.gpus_per_node < 1:
+            problems.append(f"rack_types[{rack.id}]: GPUs and nodes per rack must be at least 1")
+    sets = {name: set(values) for name, values in known.items()}
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for collection, fields in _REFERENCES.items():
+        for n, record in enumerate(getattr(plan, collection)):
+            for name in fields:
+                value = getattr(record, name)
+                if value not in sets[name]:
+                    unknown.setdefault((name, value), []).append(f"{collection}[{n}].{name}")
+            for name in _COUNTS.get(collection, ()):
+                if getattr(record, name) < 0:
+                    problems.append(f"{collection}[{n}].{name}: {getattr(record, name)} is negative")
+    for n, row in enumerate(plan.site_periods):
+        for r in row.racks_by_type:
+            if r not in sets["rack_type"]:
+                unknown.setdefault(("rack_type", r), []).append(f"site_periods[{n}].racks_by_type")
+    for (name, value), places in unknown.items():
+        more = f" and {len(places) - 2} more" if len(places) > 2 else ""
+        problems.append(
+            f"{', '.join(places[:2])}{more}: '{value}' is not a {name} the plan lists ({name}s: "
+            f"{', '.join(known[name][:6]) or 'none'})"
+        )
+    return problems

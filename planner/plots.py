@@ -8,6 +8,7 @@ Figures are built on `matplotlib.figure.Figure` directly: no pyplot global state
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,10 @@ def _fonts(draw: Callable[P, Figure]) -> Callable[P, Figure]:
 def _save(fig: MplFigure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)
+    with warnings.catch_warnings():
+        # Very long labels (an edited plan's ids) squeeze the axes: draw them anyway.
+        warnings.filterwarnings("ignore", message="constrained_layout not applied")
+        fig.savefig(path, dpi=DPI)
     return path
 
 
