@@ -110,6 +110,8 @@ def run(args: Sequence[str] | None = None) -> int:
         return 130
     except (click.exceptions.ClickException, typer_click_exceptions.ClickException) as error:
         return report_error(error.format_message(), [], error.exit_code or 1, as_json=as_json)
+    except BrokenPipeError:  # `dsx plan show PLAN | head`: the reader has all it wanted
+        return 0
     except OSError as error:
         where = error.filename or "a file"
         return report_error(

@@ -2,8 +2,8 @@
 2 or 3 with one message naming the file, the place in it and a fix; no traceback; nothing written
 or changed.
 
-Mutations of the bundled example and of a plan solved from it: a value replaced by a bad one, a
-key removed or misspelt, the text cut short or given invalid bytes, the file replaced by a list,
+Mutations of the bundled example and of a plan solved from it: a value replaced by a bad one or
+scaled (0, 0.01, 0.5, 2 or 100 times), a key removed or misspelt, the text cut short or given invalid bytes, the file replaced by a list,
 an empty file or a directory. Each is run through `dsx.cli.run`, as the console script runs it.
 Examples are derandomised and few (a valid mutation costs a solve, ~1-2 s); set DSX_MUTATIONS to
 run that many random ones instead, e.g. DSX_MUTATIONS=300 pytest tests/cli/test_mutations.py -s.
@@ -62,12 +62,18 @@ def _parent(data: Any, path: tuple) -> Any:
 
 @st.composite
 def data_mutation(draw: st.DrawFn, data: Any) -> tuple[str, Any]:
-    """(description, mutated data): a value replaced, a key removed, or a key misspelt."""
+    """(description, mutated data): a value replaced by a bad one or scaled, a key removed, or a
+    key misspelt."""
     data = copy.deepcopy(data)
     path = draw(st.sampled_from(leaves(data)))
     parent = _parent(data, path)
-    kind = draw(st.sampled_from(["replace", "replace", "remove", "misspell"]))
-    if kind == "replace" or (kind == "misspell" and not isinstance(path[-1], str)):
+    kind = draw(st.sampled_from(["replace", "replace", "scale", "remove", "misspell"]))
+    current = parent[path[-1]]
+    if kind == "scale" and isinstance(current, int | float) and not isinstance(current, bool):
+        factor = draw(st.sampled_from([0, 0.01, 0.5, 2, 100]))  # plausible values: often a valid file
+        parent[path[-1]] = type(current)(current * factor)
+        return f"{path} x {factor}", data
+    if kind in ("replace", "scale") or (kind == "misspell" and not isinstance(path[-1], str)):
         value = draw(st.sampled_from(BAD_VALUES))
         parent[path[-1]] = value
         return f"{path} = {value!r}", data
