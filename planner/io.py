@@ -146,7 +146,8 @@ def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> 
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error_type(
-            f"{path}: no such {what} file", details=["Fix: check the path (relative to where dsx runs)"]
+            f"{path}: cannot read {what} file: there is no such file",
+            details=["Fix: check the path (relative to where dsx runs)"],
         ) from None
     except UnicodeDecodeError as error:
         raise error_type(

@@ -119,7 +119,7 @@ def test_an_unreadable_scenario_file_names_the_file_and_a_fix(tmp_path, must_not
 def test_a_directory_or_a_missing_file_as_scenario_names_it(tmp_path, must_not_solve):
     (tmp_path / "dir").mkdir()
     solve_rejects(tmp_path, tmp_path / "dir", "is a directory")
-    solve_rejects(tmp_path, tmp_path / "missing.yaml", "no such YAML file")
+    solve_rejects(tmp_path, tmp_path / "missing.yaml", "cannot read YAML file: there is no such file")
 
 
 def test_output_under_a_regular_file_is_refused_before_solving(tmp_path, must_not_solve):

@@ -53,7 +53,7 @@ def test_a_user_error_with_json_is_a_json_error(tmp_path):
     outcome = dsx("plan", "show", tmp_path / "missing.json", "--json")
     assert outcome.code == 2
     error = json.loads(outcome.stderr)["error"]
-    assert "missing.json: no such plan file" in error["message"]
+    assert "missing.json: cannot read plan file: there is no such file" in error["message"]
 
 
 def test_every_command_takes_json():
@@ -95,7 +95,9 @@ def test_no_arguments_prints_help_and_exits_2():
 def test_error_text_is_printed_literally_not_as_markup(tmp_path):
     weird = tmp_path / "[/b]" / "[bold]x.yaml"
     outcome = dsx("plan", "solve", weird, "-o", tmp_path / "p.json")
-    assert_one_clear_error(outcome, names=("[/b]/[bold]x.yaml", "no such YAML file"))
+    assert_one_clear_error(
+        outcome, names=("[/b]/[bold]x.yaml", "cannot read YAML file: there is no such file")
+    )
 
 
 def test_an_override_path_keeps_its_brackets_in_the_message(tmp_path):

@@ -107,7 +107,7 @@ def test_all_problems_are_reported_at_once(base: dict) -> None:
 
 
 def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"missing\.yaml: no such YAML file"):
+    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read YAML file: there is no such file"):
         load_scenario(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sites: [unclosed\n")
