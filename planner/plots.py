@@ -213,8 +213,14 @@ def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
     belongs to a tenant, not a site, so it is shown only for all sites together."""
     series = demand_series(plan)
     sites = list(series["installed_gpus_by_site"])
-    fig = _figure(3.4 * (len(sites) + 1) + 0.6, 3.6)
-    axes = fig.subplots(1, len(sites) + 1, sharex=True, squeeze=False)[0]
+    columns = min(2, len(sites) + 1)
+    rows = -(-(len(sites) + 1) // columns)
+    fig = _figure(4.2 * columns + 0.4, 3.2 * rows + 0.5)
+    grid = fig.subplots(rows, columns, sharex=True, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for spare in axes[len(sites) + 1 :]:
+        spare.set_visible(False)
+    axes = axes[: len(sites) + 1]
     x = list(range(len(plan.periods)))
     k = 1e3
     for ax, site in zip(axes, sites, strict=False):
@@ -235,13 +241,10 @@ def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
     ax = axes[-1]
     served_all = [sum(series["expected_served_gpus_by_site"][s][t] for s in sites) / k for t in x]
     unserved = [v / k for v in series["expected_unserved_gpus"]]
-    ax.stackplot(
-        x,
-        served_all,
-        unserved,
-        colors=["tab:blue", "tab:red"],
-        alpha=0.5,
-        labels=["served (expected)", "unserved (expected)"],
+    demand_all = [a + b for a, b in zip(served_all, unserved, strict=True)]
+    ax.fill_between(x, served_all, step="mid", color="tab:blue", alpha=0.5, label="served (expected)")
+    ax.fill_between(
+        x, served_all, demand_all, step="mid", color="tab:red", alpha=0.5, label="unserved (expected)"
     )
     for scenario, values in series["demand_gpus"].items():
         p = plan.scenario_probabilities[scenario]
@@ -250,6 +253,7 @@ def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
         )
     ax.step(x, [v / k for v in series["installed_gpus"]], where="mid", color="black", label="installed")
     ax.set_title("all sites: demand vs served and unserved")
+    ax.set_ylabel("thousand GPUs (quarterly avg)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left")
     _quarter_ticks(ax, plan.periods, most=4)
