@@ -106,3 +106,18 @@ def test_an_override_path_keeps_its_brackets_in_the_message(tmp_path):
     )
     assert_one_clear_error(outcome, names=("sites[batum].power_cap_mw", "did you mean 'batam'?"))
     assert tree(tmp_path) == {}
+
+
+def test_render_and_stacks_write_answer_in_json(tmp_path):
+    from planner.io import write_plan
+    from tests.infra.plan_factory import make_plan
+
+    plan = tmp_path / "plan.json"
+    write_plan(make_plan(), plan)
+    listed = json.loads(dsx("render", plan, "--site", "batam", "--period", "2026Q4", "--json").stdout)
+    assert listed["kind"] == "List" and listed["items"]
+    outcome = dsx("render", plan, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "m", "--json")
+    written = json.loads(outcome.stdout)["written"]
+    assert written and all(Path(p).exists() and p.endswith(".json") for p in written)
+    stacks = json.loads(dsx("stacks", "write", plan, "--dir", tmp_path / "stacks", "--json").stdout)
+    assert [(s["site"], s["state"]) for s in stacks] == [("batam", "created"), ("sydney", "created")]
