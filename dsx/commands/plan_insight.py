@@ -319,6 +319,13 @@ def plot_command(
                 details=["Fix: pass the scenario file the plan was solved from, or leave --scenario out"],
             )
     figures = plot_plan(plan, output, priced)
+    if priced is None:
+        Console(stderr=True).print(
+            "buildout.png has no capex row: a plan carries no prices; add --scenario SCENARIO.yaml "
+            "(the file the plan was solved from) to draw it",
+            soft_wrap=True,
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps({"figures": [str(f.path) for f in figures]}, indent=1))
         return

@@ -166,3 +166,16 @@ def test_the_batam_question_is_one_command(tmp_path):
     assert (row["site"], row["period"]) == ("batam", "2027Q4")
     plan = read_plan(tmp_path / "batam-60.json")
     assert row["racks_by_type"] == plan.racks_at("batam", "2027Q4")
+
+
+def test_plot_draws_capex_only_from_the_scenario_the_plan_was_solved_from(tmp_path, three_quarter_plan):
+    source, plan = three_quarter_plan
+    outcome = dsx("plan", "plot", plan, "-o", tmp_path / "plain")
+    assert outcome.code == 0 and "add --scenario" in outcome.stderr
+    assert dsx("plan", "plot", plan, "--scenario", source, "-o", tmp_path / "priced").code == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(source.read_text().replace("capex_usd: 150000.0", "capex_usd: 160000.0"))
+    assert other.read_text() != source.read_text()
+    outcome = dsx("plan", "plot", plan, "--scenario", other, "-o", tmp_path / "wrong")
+    assert_one_clear_error(outcome, names=(str(other), "not the scenario", "content hash"))
+    assert not (tmp_path / "wrong").exists()
