@@ -235,8 +235,21 @@ def write_plan(plan: Plan, path: str | Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=1) + "\n")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+class _NotJson(str):
+    """NaN, Infinity or -Infinity where a plan holds a number (Python's json reads them)."""
+
+
+def _first_not_json(node: Any, path: str = "") -> tuple[str, str] | None:
+    if isinstance(node, _NotJson):
+        return path or "(top level)", str(node)
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in children:
+        found = _first_not_json(
+            value, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+        )
+        if found:
+            return found
+    return None
 
 
 RESOLVE = "Fix: re-solve the scenario (dsx plan solve SCENARIO -o PLAN) and use the plan it writes"
@@ -247,15 +260,16 @@ def read_plan(path: str | Path) -> Plan:
     text = _read_text(path, PlanFileError, "plan", "re-solve the scenario")
     try:
         # dsx writes no NaN or Infinity (pydantic writes null); a plan holding them was edited.
-        data = json.loads(text, parse_constant=_no_constant)
+        data = json.loads(text, parse_constant=_NotJson)
     except json.JSONDecodeError as error:
         raise PlanFileError(
             f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
             + (" (the file is empty)" if not text.strip() else ""),
             details=[f"{RESOLVE}; a truncated plan is the usual cause"],
         ) from None
-    except ValueError as error:
-        raise PlanFileError(f"{path}: not a plan: {error}", details=[RESOLVE]) from None
+    found = _first_not_json(data)
+    if found:
+        raise PlanFileError(f"{path}: {found[0]}: {found[1]} is not a JSON number", details=[RESOLVE])
     if not isinstance(data, dict):
         raise PlanFileError(
             f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]

@@ -175,7 +175,7 @@ def test_a_plan_holding_nan_is_refused(tmp_path, plan_file):
     data["quotas"][0]["quota_gpus"] = float("nan")
     plan_file.write_text(json.dumps(data))
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
-    assert_one_clear_error(outcome, names=(str(plan_file), "NaN is not a JSON number"))
+    assert_one_clear_error(outcome, names=(str(plan_file), "quotas[0].quota_gpus: NaN is not a JSON number"))
 
 
 # Accepted before, failing later --------------------------------------------------------------

@@ -61,8 +61,8 @@ def _parent(data: Any, path: tuple) -> Any:
 
 
 @st.composite
-def data_mutation(draw: st.DrawFn, data: Any) -> tuple[str, Any]:
-    """(description, mutated data): a value replaced by a bad one or scaled, a key removed, or a
+def data_mutation(draw: st.DrawFn, data: Any) -> tuple[str, Any, tuple]:
+    """(description, mutated data, the path changed): a value replaced by a bad one or scaled, a key removed, or a
     key misspelt."""
     data = copy.deepcopy(data)
     path = draw(st.sampled_from(leaves(data)))
@@ -72,29 +72,29 @@ def data_mutation(draw: st.DrawFn, data: Any) -> tuple[str, Any]:
     if kind == "scale" and isinstance(current, int | float) and not isinstance(current, bool):
         factor = draw(st.sampled_from([0, 0.01, 0.5, 2, 100]))  # plausible values: often a valid file
         parent[path[-1]] = type(current)(current * factor)
-        return f"{path} x {factor}", data
+        return f"{path} x {factor}", data, path
     if kind in ("replace", "scale") or (kind == "misspell" and not isinstance(path[-1], str)):
         value = draw(st.sampled_from(BAD_VALUES))
         parent[path[-1]] = value
-        return f"{path} = {value!r}", data
+        return f"{path} = {value!r}", data, path
     if kind == "remove":
         del parent[path[-1]]
-        return f"del {path}", data
+        return f"del {path}", data, path
     parent[f"{path[-1]}x"] = parent.pop(path[-1])
-    return f"misspell {path}", data
+    return f"misspell {path}", data, (*path[:-1], f"{path[-1]}x")
 
 
 @st.composite
-def text_mutation(draw: st.DrawFn, text: str) -> tuple[str, bytes | None]:
-    """(description, bytes); None means: the path is a directory."""
+def text_mutation(draw: st.DrawFn, text: str) -> tuple[str, bytes | None, tuple]:
+    """(description, bytes, ()); None for bytes means: the path is a directory."""
     kind = draw(st.sampled_from(["truncate", "bad-bytes", "empty", "list", "directory"]))
     if kind == "truncate":
         cut = draw(st.integers(min_value=1, max_value=len(text) * 4 // 5))
-        return f"truncated at {cut}", text[:cut].encode()
+        return f"truncated at {cut}", text[:cut].encode(), ()
     if kind == "bad-bytes":
         at = draw(st.integers(min_value=0, max_value=len(text)))
-        return f"\\xff\\xfe at {at}", text[:at].encode() + b"\xff\xfe" + text[at:].encode()
-    return kind, {"empty": b"", "list": b"- a\n- b\n", "directory": None}[kind]
+        return f"\\xff\\xfe at {at}", text[:at].encode() + b"\xff\xfe" + text[at:].encode(), ()
+    return kind, {"empty": b"", "list": b"- a\n- b\n", "directory": None}[kind], ()
 
 
 def write(path: Path, content: bytes | None) -> None:
@@ -105,10 +105,16 @@ def write(path: Path, content: bytes | None) -> None:
 
 
 def check(
-    outcome: Outcome, named_file: Path, before: dict, root: Path, described: str, as_json: bool
+    outcome: Outcome,
+    named_file: Path,
+    changed: tuple,
+    before: dict,
+    root: Path,
+    described: str,
+    as_json: bool,
 ) -> None:
-    """Success, or exit 2/3 with one message naming the file, a place in it and a fix, and no
-    trace of the run on disk."""
+    """Success, or exit 2/3 with one message naming the file, a place in it (for a changed value:
+    the field changed or one that holds it) and a fix, and no trace of the run on disk."""
     where = f"{described}\n{outcome.text}"
     assert "Traceback" not in outcome.text, where
     if outcome.code == 0:
@@ -125,7 +131,16 @@ def check(
     assert str(named_file) in text, where
     assert "Fix:" in text, where
     assert FIELD_PATH.search(text) or "is a directory" in text or "empty" in text, where
+    keys = [str(k) for k in changed if isinstance(k, str)]
+    if keys and outcome.code == 2:
+        assert any(key in text for key in keys) or _named_by_consequence(text), where
     assert tree(root) == before, where
+
+
+def _named_by_consequence(text: str) -> bool:
+    """Changes whose first casualty is another field, which the message then names: it has the
+    path of that field (e.g. a longer horizon leaves each demand series too short)."""
+    return bool(re.search(r"\w+\[[^\]]+\]\.\w+|\w+\.\w+:", text))
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +178,7 @@ SCENARIO_COMMANDS = {
     st.booleans(),
 )
 def test_a_mutated_scenario_is_solved_or_refused_with_one_clear_message(mutation, command, as_json):
-    described, content = mutation
+    described, content, changed = mutation
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         source = root / "case.yaml"
@@ -181,7 +196,7 @@ def test_a_mutated_scenario_is_solved_or_refused_with_one_clear_message(mutation
         )
         before = tree(root)
         outcome = dsx(*args, *(["--json"] if as_json else []))
-        check(outcome, source, before, root, f"{chosen} on {described}", as_json)
+        check(outcome, source, changed, before, root, f"{chosen} on {described}", as_json)
 
 
 PLAN_COMMANDS = {
@@ -204,7 +219,7 @@ PLAN_COMMANDS = {
 def test_a_mutated_plan_is_used_or_refused_with_one_clear_message(example_plan, data, command, as_json):
     text = example_plan.read_text()
     plan_data = json.loads(text)
-    described, content = data.draw(st.one_of(data_mutation(plan_data), text_mutation(text)))
+    described, content, changed = data.draw(st.one_of(data_mutation(plan_data), text_mutation(text)))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shutil.copy(example_plan, root / "good.json")
@@ -215,4 +230,4 @@ def test_a_mutated_plan_is_used_or_refused_with_one_clear_message(example_plan, 
             plan.write_text(json.dumps(content))
         before = tree(root)
         outcome = dsx(*PLAN_COMMANDS[command](plan, root), *(["--json"] if as_json else []))
-        check(outcome, plan, before, root, f"{command} on {described}", as_json)
+        check(outcome, plan, changed, before, root, f"{command} on {described}", as_json)
