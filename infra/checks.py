@@ -6,6 +6,7 @@ and the command that fixes it, so `pulumi up` stops with one readable message, n
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -145,8 +146,19 @@ def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> 
     racks = plan.racks_at(site, period)
     known_tenants = {t.id for t in plan.tenants}
     granted: dict[str, int] = defaultdict(int)
-    problems: list[str] = []
+    problems: list[str] = [
+        f"pool {pool_name(site, rack_type)}: {count} racks; a pool cannot hold fewer than none"
+        for rack_type, count in sorted(racks.items())
+        if count < 0
+    ]
     for q in plan.quotas_at(site, period):
+        if not math.isfinite(q.quota_gpus) or q.quota_gpus < 0:
+            # Rounding a negative quota to 0 would silently drop the tenant: refuse it instead.
+            problems.append(
+                f"tenant {q.tenant!r} on {pool_name(site, q.rack_type)}: quota {q.quota_gpus:g} GPUs "
+                "is not a number of GPUs (negative or not finite)"
+            )
+            continue
         if q.tenant not in known_tenants:
             problems.append(f"quota for unknown tenant {q.tenant!r} on {pool_name(site, q.rack_type)}")
         granted[q.rack_type] += whole_gpus(q.quota_gpus)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from infra.checks import BACKENDS, StackConfigError
-from planner.files import read_plan, write_atomic
+from infra.checks import BACKENDS, Origin, StackConfigError, check_plan_matches
+from planner.files import check_output_path, read_plan, write_atomic
 from planner.schema.plan import Plan
 
 MANAGED_KEYS = ("dsx:plan", "dsx:site", "dsx:period", "dsx:nodePoolBackend")
@@ -139,6 +139,21 @@ def plan_reference(plan_path: Path, project_root: Path) -> str:
     )
 
 
+def _current_config(text: str, path: Path) -> dict[str, Any]:
+    """The `config:` mapping of an existing stack file, or an error naming the file and the fix."""
+    fix = f"Fix: repair {path} (or move it aside and re-run dsx stacks write)"
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise StackConfigError(
+            f"{path}: not valid YAML ({error.__class__.__name__})", details=[fix]
+        ) from None
+    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(config or {}, dict):
+        raise StackConfigError(f"{path}: a stack file maps config: to keys and values", details=[fix])
+    return config or {}
+
+
 def stack_files(
     plan: Plan,
     plan_ref: str,
@@ -147,13 +162,20 @@ def stack_files(
     *,
     period: str | None = None,
     backend: str | None = None,
+    plan_shown: str | None = None,
 ) -> list[StackFile]:
-    """The stack file text for every site; `existing` maps site → current text (None: no file)."""
+    """The stack file text for every site; `existing` maps site → current text (None: no file).
+
+    Each site's plan is checked as `pulumi up` would check it (`infra.checks.check_plan_matches`:
+    verified, names that fit, quotas that fit the pools) before any text is made, so a plan that
+    `dsx render` refuses is not written into a stack either."""
     out = []
     for site in (s.id for s in plan.sites):
         text = existing.get(site)
-        current = ((yaml.safe_load(text) or {}).get("config") or {}) if text else {}
+        path = stacks_dir / f"Pulumi.{site}.yaml"
+        current = _current_config(text, path) if text else {}
         values = stack_values(plan, plan_ref, site, current, period, backend)
+        check_plan_matches(plan, site, values["dsx:period"], Origin.for_cli(plan_shown or plan_ref))
         new = updated_stack_text(text, values) if text else new_stack_text(site, values)
         out.append(
             StackFile(
@@ -161,6 +183,18 @@ def stack_files(
             )
         )
     return out
+
+
+def _read_stack(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackConfigError(
+            f"{path}: cannot read the stack file ({getattr(error, 'strerror', None) or error})",
+            details=[f"Fix: repair {path} (or move it aside and re-run dsx stacks write)"],
+        ) from None
 
 
 def write_stacks(
@@ -172,16 +206,18 @@ def write_stacks(
     project_root: Path | None = None,
 ) -> list[StackFile]:
     """The I/O edge of `stack_files`: read the plan and the current files, write what changed."""
+    check_output_path(stacks_dir, directory=True, option="--dir")
     plan = read_plan(plan_path)
     root = project_root or stacks_dir.resolve().parent
-    existing = {
-        s.id: (stacks_dir / f"Pulumi.{s.id}.yaml").read_text()
-        if (stacks_dir / f"Pulumi.{s.id}.yaml").is_file()
-        else None
-        for s in plan.sites
-    }
+    existing = {s.id: _read_stack(stacks_dir / f"Pulumi.{s.id}.yaml") for s in plan.sites}
     files = stack_files(
-        plan, plan_reference(plan_path, root), stacks_dir, existing, period=period, backend=backend
+        plan,
+        plan_reference(plan_path, root),
+        stacks_dir,
+        existing,
+        period=period,
+        backend=backend,
+        plan_shown=str(plan_path),
     )
     for f in files:
         if f.changed:

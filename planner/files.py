@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from planner.errors import PlanFileError, ScenarioError
+from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import ScenarioInconsistent, check_scenario
+from planner.schema.input_checks import check_inputs
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 from planner.schema.scenario import Scenario
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
+def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
+    """`sites[batam].power_cap_mw` (list items by id where the data has one, else by position)."""
     out = ""
+    node = data
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        item = node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+        if isinstance(part, int):
+            key = item.get("id") if isinstance(item, dict) else None
+            out += f"[{key}]" if isinstance(key, str) and key else f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        node = item if item is not None else (node.get(part) if isinstance(node, dict) else None)
     return out or "(top level)"
 
 
@@ -35,33 +45,104 @@ def _fix_for(error: ErrorDetails) -> str:
         return "use a value within the stated bound"
     if kind == "string_pattern_mismatch":
         return "use lowercase letters, digits and '-' (a DNS-1123 label)"
+    if kind == "string_too_long":
+        return "shorten it"
+    if kind == "finite_number":
+        return "use a finite number (YAML's .inf and .nan are not allowed)"
+    if kind == "string_type" and isinstance(error.get("input"), bool):
+        return (
+            "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
+            'quote it, e.g. jurisdiction: "NO"'
+        )
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "use a whole number"
+    if kind in ("float_type", "float_parsing"):
+        return "use a number"
     return "correct the value"
 
 
-def validation_details(error: ValidationError) -> list[str]:
+MAX_DETAILS = 12
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at `loc` (following nested models and lists)."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = next((m for m in _models_in(field.annotation)), None)
+    return model
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _did_you_mean(e: ErrorDetails, root: type[BaseModel] | None) -> str:
+    if e["type"] != "extra_forbidden" or root is None or not e["loc"]:
+        return ""
+    model = _model_at(root, tuple(e["loc"]))
+    close = difflib.get_close_matches(str(e["loc"][-1]), list(model.model_fields), n=1) if model else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def validation_details(
+    error: ValidationError, data: Any = None, model: type[BaseModel] | None = None
+) -> list[str]:
     details = []
-    for e in error.errors():
+    errors = error.errors()
+    for e in errors[:MAX_DETAILS]:
         got = e.get("input")
-        shown = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
-        details.append(f"{_loc(e['loc'])}: {e['msg']}{shown}. Fix: {_fix_for(e)}")
+        shown = "" if e["type"] == "missing" or isinstance(got, dict | list) else f" (got {_shown(got)})"
+        details.append(
+            f"{_loc(e['loc'], data)}: {e['msg']}{shown}. Fix: {_fix_for(e)}{_did_you_mean(e, model)}"
+        )
+    if len(errors) > MAX_DETAILS:
+        details.append(f"... and {len(errors) - MAX_DETAILS} more of the same kinds")
     return details
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _not_a_mapping(source: str, data: Any) -> ScenarioError:
+    what = "empty or only comments" if data is None else f"a YAML {type(data).__name__}, not a mapping"
+    return ScenarioError(
+        f"{source}: a scenario must be a mapping at the top level (this file is {what})",
+        details=[
+            "Fix: start from examples/dsx-2026.yaml: top-level keys name, periods, sites, rack_types, "
+            "tenants, scenarios, terms"
+        ],
+    )
 
 
 def parse_scenario(data: Any, source: str) -> Scenario:
     """Validate already-parsed YAML/JSON data, then check it across fields; `source` names it.
 
     Two steps, as PyPSA does (`consistency_check` before `optimize`): pydantic checks each field
-    and its units, then `check_scenario` checks what spans fields (references, probabilities,
-    capacity), explicitly here rather than hidden in a validator, so the schema stays free of
+    and its units, then `check_inputs` (names Kubernetes accepts, sizes HiGHS can work with) and
+    `check_scenario` (what spans fields: references, probabilities, capacity) run explicitly here rather than hidden in a validator, so the schema stays free of
     the checks and every way into the planner goes through this one function.
     """
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario must be a mapping at the top level")
+        raise _not_a_mapping(source, data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: invalid scenario", details=validation_details(error)) from None
+        raise ScenarioError(
+            f"{source}: invalid scenario", details=validation_details(error, data, Scenario)
+        ) from None
     try:
+        problems = check_inputs(scenario)  # names Kubernetes accepts, sizes HiGHS can work with
+        if problems:
+            raise ScenarioInconsistent(problems)
         check_scenario(scenario)
         return scenario
     except ScenarioInconsistent as error:
@@ -69,20 +150,82 @@ def parse_scenario(data: Any, source: str) -> Scenario:
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None
 
 
-def read_yaml(path: Path) -> Any:
+def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> str:
+    """A file's text, or one error naming the file, what is wrong and `fix`."""
+    if path.is_dir():
+        raise error_type(
+            f"{path}: is a directory, not a {what} file", details=[f"Fix: give the path of the {what} file"]
+        )
     try:
-        text = path.read_text()
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error_type(
+            f"{path}: cannot read {what} file: there is no such file",
+            details=["Fix: check the path (relative to where dsx runs)"],
+        ) from None
+    except UnicodeDecodeError as error:
+        raise error_type(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason})",
+            details=[f"Fix: save the file as UTF-8, or {fix}"],
+        ) from None
     except OSError as error:
-        raise ScenarioError(f"{path}: cannot read file ({error.strerror})") from None
+        raise error_type(
+            f"{path}: cannot read {what} file ({error.strerror})",
+            details=["Fix: check the file's permissions"],
+        ) from None
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    text = _read_text(path, ScenarioError, "YAML", "re-create it from examples/dsx-2026.yaml")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ScenarioError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ScenarioError(
+            f"{path}: not valid YAML{where}: {problem}",
+            details=[
+                "Fix: repair the file there (a truncated file, a tab used for indenting or an "
+                "unclosed quote or bracket are the usual causes)"
+            ],
+        ) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     return parse_scenario(read_yaml(path), str(path))
+
+
+def check_output_path(path: str | Path, *, directory: bool = False, option: str = "-o") -> None:
+    """Refuse an output path that cannot be written, before any work is done: a file path that is
+    an existing directory, a directory path that is an existing file, or a path under a file."""
+    path = Path(path)
+    kind = "directory" if directory else "file"
+    if not directory and path.is_dir():
+        raise UserError(
+            f"{option} {path}: is an existing directory; the output is a file",
+            details=[f"Fix: give a file path, e.g. {option} {path / 'plan.json'}"],
+        )
+    if directory and path.exists() and not path.is_dir():
+        raise UserError(
+            f"{option} {path}: is an existing file; the output is a directory",
+            details=[f"Fix: give a directory path, e.g. {option} {path.with_suffix('')}-out"],
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(
+                    f"{option} {path}: {parent} is a file, so nothing can be written under it",
+                    details=[f"Fix: choose a {kind} path whose parent is a directory"],
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(
+                    f"{option} {path}: the directory {parent} is not writable",
+                    details=[f"Fix: choose a {kind} path in a directory you may write to"],
+                )
+            return
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -106,14 +249,45 @@ def write_plan(plan: Plan, path: str | Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=1) + "\n")
 
 
+class _NotJson(str):
+    """NaN, Infinity or -Infinity where a plan holds a number (Python's json reads them)."""
+
+
+def _first_not_json(node: Any, path: str = "") -> tuple[str, str] | None:
+    if isinstance(node, _NotJson):
+        return path or "(top level)", str(node)
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in children:
+        found = _first_not_json(
+            value, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+        )
+        if found:
+            return found
+    return None
+
+
+RESOLVE = "Fix: re-solve the scenario (dsx plan solve SCENARIO -o PLAN) and use the plan it writes"
+
+
 def read_plan(path: str | Path) -> Plan:
     path = Path(path)
+    text = _read_text(path, PlanFileError, "plan", "re-solve the scenario")
     try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise PlanFileError(f"{path}: cannot read plan ({error.strerror})") from None
+        # dsx writes no NaN or Infinity (pydantic writes null); a plan holding them was edited.
+        data = json.loads(text, parse_constant=_NotJson)
     except json.JSONDecodeError as error:
-        raise PlanFileError(f"{path}: not valid JSON: {error}") from None
+        raise PlanFileError(
+            f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            + (" (the file is empty)" if not text.strip() else ""),
+            details=[f"{RESOLVE}; a truncated plan is the usual cause"],
+        ) from None
+    found = _first_not_json(data)
+    if found:
+        raise PlanFileError(f"{path}: {found[0]}: {found[1]} is not a JSON number", details=[RESOLVE])
+    if not isinstance(data, dict):
+        raise PlanFileError(
+            f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
+        )
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != PLAN_SCHEMA_VERSION:
         raise PlanFileError(
@@ -121,6 +295,82 @@ def read_plan(path: str | Path) -> Plan:
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as error:
-        raise PlanFileError(f"{path}: invalid plan", details=validation_details(error)) from None
+        raise PlanFileError(
+            f"{path}: invalid plan", details=[*validation_details(error, data, Plan), RESOLVE]
+        ) from None
+    problems = plan_problems(plan)
+    if problems:
+        shown = problems[:MAX_DETAILS]
+        more = [f"... and {len(problems) - len(shown)} more"] if len(problems) > len(shown) else []
+        raise PlanFileError(
+            f"{path}: the plan does not hold together (was it edited?)", details=[*shown, *more, RESOLVE]
+        )
+    return plan
+
+
+_REFERENCES = {
+    "racks": ("site", "rack_type", "period"),
+    "power": ("site", "period"),
+    "quotas": ("tenant", "site", "rack_type", "period"),
+    "served": ("scenario", "tenant", "site", "rack_type", "period"),
+    "unserved": ("scenario", "tenant", "period"),
+    "site_periods": ("site", "period"),
+    "outcomes": ("scenario",),
+}
+_COUNTS = {
+    "racks": ("racks_built", "racks_installed", "gpus_installed", "nodes_installed"),
+    "power": ("blocks_ordered",),
+}
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    """What makes a plan file unusable although each field has the right type: references to
+    sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice, negative
+    counts, sizes of zero. A plan dsx wrote has none; an edited one may."""
+    known: dict[str, list[str]] = {
+        "site": [s.id for s in plan.sites],
+        "rack_type": [r.id for r in plan.rack_types],
+        "tenant": [t.id for t in plan.tenants],
+        "period": list(plan.periods),
+        "scenario": list(plan.scenario_probabilities),
+    }
+    problems = [
+        f"{name}s: '{value}' is listed twice"
+        for name, values in known.items()
+        for value in sorted({v for v in values if values.count(v) > 1})
+    ]
+    if not plan.periods or not plan.sites or not plan.rack_types:
+        problems.append("periods, sites and rack_types must each list at least one entry")
+    if len(plan.discount_factors) != len(plan.periods):
+        problems.append(
+            f"discount_factors: {len(plan.discount_factors)} values for {len(plan.periods)} periods"
+        )
+    if not plan.hours_per_period > 0:
+        problems.append(f"hours_per_period: {plan.hours_per_period:g} is not a positive number of hours")
+    for rack in plan.rack_types:
+        if rack.gpus_per_rack < 1 or rack.nodes_per_rack < 1 or rack.gpus_per_node < 1:
+            problems.append(f"rack_types[{rack.id}]: GPUs and nodes per rack must be at least 1")
+    sets = {name: set(values) for name, values in known.items()}
+    unknown: dict[tuple[str, str], list[str]] = {}
+    for collection, fields in _REFERENCES.items():
+        for n, record in enumerate(getattr(plan, collection)):
+            for name in fields:
+                value = getattr(record, name)
+                if value not in sets[name]:
+                    unknown.setdefault((name, value), []).append(f"{collection}[{n}].{name}")
+            for name in _COUNTS.get(collection, ()):
+                if getattr(record, name) < 0:
+                    problems.append(f"{collection}[{n}].{name}: {getattr(record, name)} is negative")
+    for n, row in enumerate(plan.site_periods):
+        for r in row.racks_by_type:
+            if r not in sets["rack_type"]:
+                unknown.setdefault(("rack_type", r), []).append(f"site_periods[{n}].racks_by_type")
+    for (name, value), places in unknown.items():
+        more = f" and {len(places) - 2} more" if len(places) > 2 else ""
+        problems.append(
+            f"{', '.join(places[:2])}{more}: '{value}' is not a {name} the plan lists ({name}s: "
+            f"{', '.join(known[name][:6]) or 'none'})"
+        )
+    return problems

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from planner.errors import NoPlanError, UserError
-from planner.files import load_scenario, read_plan, read_yaml, write_atomic, write_plan
+from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_atomic, write_plan
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 
 MUSD = 1e6
@@ -76,15 +76,22 @@ def sweep_command(
             help="Fill each plan's EVPI and VSS (S + 2 more solves per point).",
         ),
     ] = True,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", help="Quarter the table and CSV report racks at, e.g. 2027Q4 (default: the last)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map."""
     from planner.insight import sweep
     from planner.insight.plots import plot_sweep_heatmap
 
+    check_output_path(output, directory=True)
     base_data = read_yaml(base)
     if not isinstance(base_data, dict):
-        raise UserError(f"{base}: a scenario must be a mapping at the top level")
+        load_scenario(base)  # raises the loader's message for a file that is not a mapping
     base_changes: dict[str, Any] = {}
     if case is not None or overrides is not None:
         if case is None or overrides is None:
@@ -107,9 +114,7 @@ def sweep_command(
         def done(_n: int, result: sweep.PointResult) -> None:
             if result.plan is not None:  # only verified plans reach here with a plan
                 write_plan(result.plan, output / f"{result.label}.json")
-            progress.update(
-                task, advance=1, description=f"{result.label}: {'ok' if result.plan else 'no plan'}"
-            )
+            progress.update(task, advance=1, description=f"{result.label}: {sweep.start_used(result)}")
 
         results = sweep.run_sweep(
             base_data,
@@ -119,6 +124,7 @@ def sweep_command(
             solve=sweep.default_solver(value_of_information=value_of_information),
             warm=not cold,
             on_point=done,
+            at=at,
         )
     rows = sweep.table_rows(results)
     write_atomic(output / "sweep.csv", sweep.to_csv(rows))
@@ -128,14 +134,18 @@ def sweep_command(
         heatmap = plot_sweep_heatmap(
             rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
         )
-    started = sum(1 for r in results if r.start_from)
+    started = sum(1 for r in results if r.plan and r.plan.solver.start == "given")
+    rounded = sum(1 for r in results if r.plan and r.plan.solver.start == "rounded")
     highs_s = sum(r.plan.solver.solve_s for r in results if r.plan)
     summary = {
         "points": rows,
         "reused": {
             "base_parsed_once": True,
+            "points_offered_a_neighbours_plan": sum(1 for r in results if r.start_from),
             "points_started_from_a_neighbours_plan": started,
+            "points_started_from_their_rounded_relaxation": rounded,
         },
+        "at": at or "last quarter",
         "highs_s_total": highs_s,
         "value_of_information_computed": value_of_information,
         "csv_path": str(output / "sweep.csv"),
@@ -145,7 +155,10 @@ def sweep_command(
     if as_json:
         typer.echo(json.dumps(summary, indent=1, default=str))
     else:
-        table = Table(title=f"Sweep of {base} ({points} points; US$ M)", title_justify="left")
+        quarter = at or "the last quarter"
+        table = Table(
+            title=f"Sweep of {base} ({points} points; US$ M; racks at {quarter})", title_justify="left"
+        )
         for path in paths:
             table.add_column(path.split(".")[-1])
         sites = [s["id"] for s in base_data.get("sites", []) if isinstance(s, dict)]
@@ -153,18 +166,18 @@ def sweep_command(
             "objective",
             "expected",
             "CVaR",
-            *(f"{s} racks" for s in sites),
+            *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
             "buyback",
             "rev share",
             "EVPI",
             "VSS",
-            "status",
+            "status, gap, HiGHS",
         ):
             table.add_column(name, justify="right")
         for row, result in zip(rows, results, strict=True):
             racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
             status = (
-                f"{row['solver_status']} gap {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
+                f"{row['solver_status']} {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
                 if result.plan
                 else f"[red]no plan[/]: {escape(result.error or '')}"
             )
@@ -188,7 +201,10 @@ def sweep_command(
         if cold:
             reuse = "every point solved cold (--cold)"
         else:
-            reuse = f"{started} of {points} points started HiGHS from the nearest solved point's plan"
+            reuse = (
+                f"{started} of {points} points started HiGHS from the nearest solved point's plan, "
+                f"{rounded} from their own rounded LP relaxation"
+            )
         console.print(f"reused: the base file, read once; {reuse}; HiGHS {highs_s:.1f} s in all")
     if not value_of_information:
         err.print(
@@ -280,12 +296,36 @@ def compare_command(
 def plot_command(
     plan_path: Annotated[Path, typer.Argument(help="Plan file (JSON).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the PNGs.")] = Path("plots"),
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario", help="The plan's scenario file, for the capex row (prices are not in a plan)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
 ) -> None:
-    """Draw build-out vs power cap, demand vs installed GPUs, and the value distribution."""
+    """Draw the build-out (racks, GPUs, power, capex), demand against served and unserved, and
+    the value in each scenario."""
     from planner.insight.plots import plot_plan
 
-    figures = plot_plan(read_plan(plan_path), output)
+    check_output_path(output, directory=True)
+    plan = read_plan(plan_path)
+    priced = None
+    if scenario is not None:
+        priced = load_scenario(scenario)
+        if priced.content_hash() != plan.scenario_hash:
+            raise UserError(
+                f"--scenario {scenario}: not the scenario {plan_path} was solved from (content hash differs)",
+                details=["Fix: pass the scenario file the plan was solved from, or leave --scenario out"],
+            )
+    figures = plot_plan(plan, output, priced)
+    if priced is None:
+        Console(stderr=True).print(
+            "buildout.png has no capex row: a plan carries no prices; add --scenario SCENARIO.yaml "
+            "(the file the plan was solved from) to draw it",
+            soft_wrap=True,
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps({"figures": [str(f.path) for f in figures]}, indent=1))
         return
@@ -334,6 +374,8 @@ def diagnose_command(
     """Explain why a scenario has no plan (exit 3 if infeasible, 0 if it has one)."""
     from planner.insight.diagnose import diagnose, iis_text
 
+    if iis_out is not None:
+        check_output_path(iis_out, option="--iis-out")
     result = diagnose(load_scenario(scenario))
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))

@@ -1,8 +1,10 @@
-"""`dsx plan solve`: scenario file -> verified plan file, with a summary on the terminal.
+"""`dsx plan solve` and `dsx plan show`: scenario file -> verified plan file, and a plan's tables.
 
-A thin edge: load, override solver options from flags, run `planner.pipeline.solve_scenario`
-under a spinner (with EVPI and VSS unless `--no-value-of-information`), write the plan only once
-it is verified, then print tables (or `--json`).
+A thin edge: check the output path, load (with `--overrides/--case` and `--set` applied as in a
+sweep), override solver options from flags, run `planner.pipeline.solve_scenario` under a spinner
+(with EVPI and VSS unless `--no-value-of-information`), write the plan only once it is verified,
+then print tables (or `--json`). `show` prints the same tables from a plan file, optionally for
+one site or quarter.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from planner.files import load_scenario, write_plan
+from planner.errors import NoPlanError, ScenarioError, UserError
+from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_plan
+from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
 from planner.pipeline import solve_scenario
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
@@ -54,8 +58,106 @@ def _musd(value: float | None) -> str:
     return f"{0.0 if abs(shown) < 0.05 else shown:,.1f}"
 
 
-def site_period_table(plan: Plan) -> Table:
-    table = Table(title="Per site and quarter (expected; US$ M undiscounted)", title_justify="left")
+def load_with_overrides(
+    path: Path, overrides: Path | None, case: str | None, assignments: list[str]
+) -> Scenario:
+    """The scenario file with a named case (`--overrides FILE --case NAME`) and then each
+    `--set PATH=VALUE` applied, validated again; errors name the file, the path and the fix."""
+    if case is None and overrides is None and not assignments:
+        return load_scenario(path)
+    if (case is None) != (overrides is None):
+        raise UserError(
+            "--overrides and --case go together",
+            details=["Fix: give both (--overrides FILE --case NAME), or neither"],
+        )
+    base = read_yaml(path)
+    changes: dict[str, object] = {}
+    names = []
+    if case is not None and overrides is not None:
+        changes.update(pick_case(load_overrides(overrides), case, str(overrides)))
+        names.append(case)
+    for text in assignments:
+        key, values = parse_assignment(text)
+        if len(values) != 1:
+            raise ScenarioError(
+                f"--set {text!r}: solve takes one value per path",
+                details=[f"Fix: --set {key}={values[0]} (for several values, use dsx plan sweep)"],
+            )
+        changes[key] = values[0]
+    if assignments:
+        names.append("--set")
+    if not isinstance(base, dict):
+        return load_scenario(path)  # the loader's message for a file that is not a mapping
+    given = [f"--case {case} ({overrides})"] if case is not None else []
+    given += [f"--set {a}" for a in assignments]
+    return compose(
+        base,
+        changes,
+        case=" + ".join(names),
+        source=str(path),
+        fix=f"Fix: change {' and '.join(given)}",
+    )
+
+
+def _options_checked(scenario: Scenario, path: Path) -> Scenario:
+    """HiGHS options the scenario names are checked before any solve, naming the file."""
+    from planner.solve.interfaces import check_options
+
+    try:
+        check_options(scenario.solver)
+    except ScenarioError as error:
+        raise ScenarioError(f"{path}: {error.message}", details=error.details) from None
+    return scenario
+
+
+def _why_no_plan(error: NoPlanError, scenario: Scenario, path: Path) -> NoPlanError:
+    """The solver's reason, what the data alone shows, and the command that explains the rest."""
+    from planner.insight.diagnose import check_domain
+
+    if "no plan meets every constraint" not in error.message:
+        return NoPlanError(f"{path}: {error.message}", details=error.details)
+    named = [f"{c.explanation}. Fix: {c.fix}" for c in check_domain(scenario)]
+    return NoPlanError(
+        f"{path}: {error.message}",
+        details=[
+            *(named or error.details),
+            f"Fix: run `dsx plan diagnose {path}` to see which site, quarter and limit conflict",
+        ],
+    )
+
+
+def _in_plan(plan: Plan, site: str | None, period: str | None, plan_path: Path) -> None:
+    sites = [s.id for s in plan.sites]
+    if site is not None and site not in sites:
+        raise UserError(
+            f"--site {site!r} is not a site in {plan_path}", details=[f"Fix: use one of {', '.join(sites)}"]
+        )
+    if period is not None and period not in plan.periods:
+        raise UserError(
+            f"--period {period!r} is outside the horizon of {plan_path} "
+            f"({plan.periods[0]}..{plan.periods[-1]})",
+            details=[f"Fix: use a quarter such as {plan.periods[-1]}"],
+        )
+
+
+def _shown_rows_exist(scenario: Scenario, site: str | None, period: str | None, path: Path) -> None:
+    """`solve --site/--period` are checked before solving, not after."""
+    sites = [s.id for s in scenario.sites]
+    quarters = scenario.periods.labels()
+    if site is not None and site not in sites:
+        raise UserError(
+            f"--site {site!r} is not a site in {path}", details=[f"Fix: use one of {', '.join(sites)}"]
+        )
+    if period is not None and period not in quarters:
+        raise UserError(
+            f"--period {period!r} is outside the horizon of {path} ({quarters[0]}..{quarters[-1]})",
+            details=[f"Fix: use a quarter such as {quarters[-1]}"],
+        )
+
+
+def site_period_table(plan: Plan, site: str | None = None, period: str | None = None) -> Table:
+    title = "Per site and quarter (expected; US$ M undiscounted)"
+    table = Table(title=title, title_justify="left")
     rack_ids = [r.id for r in plan.rack_types]
     table.add_column("site")
     table.add_column("quarter")
@@ -64,6 +166,8 @@ def site_period_table(plan: Plan) -> Table:
     for name in ("MW avail", "MW IT", "GPUs", "util", "buyback", "rev share"):
         table.add_column(name, justify="right")
     for row in plan.site_periods:
+        if (site is not None and row.site != site) or (period is not None and row.period != period):
+            continue
         racks = [str(row.racks_by_type[r]) if r in row.racks_by_type else "-" for r in rack_ids]
         table.add_row(
             row.site,
@@ -146,7 +250,12 @@ def risk_table(plan: Plan) -> Table:
     return table
 
 
-def json_summary(plan: Plan, output: Path) -> dict:
+def json_summary(plan: Plan, output: Path, site: str | None = None, period: str | None = None) -> dict:
+    rows = [
+        r
+        for r in plan.site_periods
+        if (site is None or r.site == site) and (period is None or r.period == period)
+    ]
     return {
         "plan_path": str(output),
         "scenario": plan.scenario_name,
@@ -157,8 +266,21 @@ def json_summary(plan: Plan, output: Path) -> dict:
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
-        "site_periods": [row.model_dump(mode="json") for row in plan.site_periods],
+        "site_periods": [row.model_dump(mode="json") for row in rows],
     }
+
+
+def _terminal() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=140)  # piped: do not squeeze the tables
+
+
+def print_plan(plan: Plan, site: str | None = None, period: str | None = None) -> None:
+    """The tables `solve` prints after solving and `show` prints from a file."""
+    console = _terminal()
+    console.print(site_period_table(plan, site, period))
+    console.print(outcome_table(plan))
+    console.print(risk_table(plan))
 
 
 def solve_command(
@@ -180,17 +302,37 @@ def solve_command(
             help="Fill the plan's EVPI and VSS (S + 2 more solves, S = number of scenarios).",
         ),
     ] = True,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="PATH=VALUE applied to the scenario (repeatable), e.g. terms.buyback_share=0.6"
+        ),
+    ] = None,
+    overrides: Annotated[
+        Path | None, typer.Option("--overrides", help="Named overrides file (YAML), with --case.")
+    ] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Override case to apply (before --set).")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="Print only this site's rows.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Print only this quarter's rows, e.g. 2027Q4.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve a scenario and write its verified plan, with EVPI and VSS unless asked not to."""
-    loaded = _with_solver_overrides(load_scenario(scenario), interface, time_limit, gap)
+    check_output_path(output)
+    loaded = load_with_overrides(scenario, overrides, case, assignments or [])
+    _shown_rows_exist(loaded, site, period, scenario)
+    loaded = _options_checked(_with_solver_overrides(loaded, interface, time_limit, gap), scenario)
     status_console = Console(stderr=True)
     with status_console.status("loading", spinner="dots") as status:
-        plan = solve_scenario(
-            loaded,
-            progress=lambda phase: status.update(f"[bold]{phase}[/] {escape(str(scenario))}"),
-            value_of_information=value_of_information,
-        )
+        try:
+            plan = solve_scenario(
+                loaded,
+                progress=lambda phase: status.update(f"[bold]{phase}[/] {escape(str(scenario))}"),
+                value_of_information=value_of_information,
+            )
+        except NoPlanError as error:
+            raise _why_no_plan(error, loaded, scenario) from None
         status.update(f"[bold]writing[/] {escape(str(output))}")
         write_plan(plan, output)
     if not value_of_information:
@@ -206,16 +348,29 @@ def solve_command(
             soft_wrap=True,
         )
     if as_json:
-        typer.echo(json.dumps(json_summary(plan, output), indent=1))
+        typer.echo(json.dumps(json_summary(plan, output, site, period), indent=1))
         return
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze the tables into 80 columns
-        console = Console(width=140)
-    console.print(site_period_table(plan))
-    console.print(outcome_table(plan))
-    console.print(risk_table(plan))
-    console.print(f"written to [bold]{escape(str(output))}[/]")
+    print_plan(plan, site, period)
+    _terminal().print(f"written to [bold]{escape(str(output))}[/]")
+
+
+def show_command(
+    plan_path: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
+    site: Annotated[str | None, typer.Option("--site", help="Only this site's rows.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Only this quarter's rows, e.g. 2027Q4.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Print a plan's tables again (as `solve` did), optionally for one site or quarter."""
+    plan = read_plan(plan_path)
+    _in_plan(plan, site, period, plan_path)
+    if as_json:
+        typer.echo(json.dumps(json_summary(plan, plan_path, site, period), indent=1))
+        return
+    print_plan(plan, site, period)
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:
     plan_app.command("solve")(solve_command)
+    plan_app.command("show")(show_command)

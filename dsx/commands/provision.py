@@ -18,7 +18,7 @@ from infra.checks import Origin
 from infra.desired_state import DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
-from planner.files import read_plan, write_atomic
+from planner.files import check_output_path, read_plan, write_atomic
 
 
 class OutputFormat(StrEnum):
@@ -88,8 +88,19 @@ def render(
         str | None, typer.Option("--operator-image", help="Operator image (default: the bundle's).")
     ] = None,
     operator_namespace: Annotated[str, typer.Option("--operator-namespace")] = DEFAULT_OPERATOR_NAMESPACE,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="JSON: the manifests as a v1 List (same as --format json), or with -o the files written.",
+        ),
+    ] = False,
 ) -> None:
     """Print the manifests a site's stack would apply, for `kubectl apply -f -` users."""
+    if out_dir is not None:
+        check_output_path(out_dir, directory=True)
+    if as_json:
+        output_format = OutputFormat.json
     state = build_state(
         plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace
     )
@@ -100,13 +111,19 @@ def render(
         )
         return
     suffix = output_format.value
+    written = []
     for index, manifest in enumerate(manifests):
         text = (
             render_yaml([manifest])
             if output_format is OutputFormat.yaml
             else json.dumps(manifest, indent=2) + "\n"
         )
-        write_atomic(out_dir / manifest_filename(index, manifest, suffix), text)
+        path = out_dir / manifest_filename(index, manifest, suffix)
+        write_atomic(path, text)
+        written.append(str(path))
+    if as_json:
+        typer.echo(json.dumps({"site": site, "period": period, "written": written}, indent=1))
+        return
     typer.echo(f"wrote {len(manifests)} manifests for {site} {period} to {out_dir}", err=True)
 
 
@@ -127,10 +144,23 @@ def stacks_write(
             "--backend", help="cluster-api or karpenter (default: keep the stack's, else cluster-api)."
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each stack file and its state as JSON.")
+    ] = False,
 ) -> None:
-    """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept."""
-    for f in write_stacks(plan, stacks_dir, period=period, backend=backend):
-        state = "created" if f.created else ("updated" if f.changed else "unchanged")
+    """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept.
+
+    A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it."""
+    files = write_stacks(plan, stacks_dir, period=period, backend=backend)
+    states = [(f, "created" if f.created else ("updated" if f.changed else "unchanged")) for f in files]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [{"site": f.site, "path": str(f.path), "state": state} for f, state in states], indent=1
+            )
+        )
+        return
+    for f, state in states:
         typer.echo(f"{state}: {f.path}")
 
 

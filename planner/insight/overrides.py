@@ -108,8 +108,11 @@ def apply_overrides(base: Mapping[str, Any], changes: Mapping[str, Any], *, case
     return data
 
 
-def compose(base: Mapping[str, Any], changes: Mapping[str, Any], *, case: str, source: str) -> Scenario:
-    """Apply the changes of one case and validate the result as a scenario."""
+def compose(
+    base: Mapping[str, Any], changes: Mapping[str, Any], *, case: str, source: str, fix: str | None = None
+) -> Scenario:
+    """Apply the changes of one case and validate the result as a scenario; `fix` replaces the
+    closing advice (default: change the case's values in `source`)."""
     data = apply_overrides(base, changes, case=case, source=source)
     try:
         return parse_scenario(
@@ -118,7 +121,7 @@ def compose(base: Mapping[str, Any], changes: Mapping[str, Any], *, case: str, s
     except ScenarioError as error:
         raise ScenarioError(
             error.message,
-            details=[*error.details, f"Fix: change the values of override '{case}' in {source}"],
+            details=[*error.details, fix or f"Fix: change the values of override '{case}' in {source}"],
         ) from None
 
 

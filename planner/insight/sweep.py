@@ -71,10 +71,12 @@ class PointResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    """The figures a sweep table shows for one plan (money in US$, expected over scenarios)."""
-    last = plan.periods[-1]
+def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
+    """The figures a sweep table shows for one plan (money in US$, expected over scenarios);
+    racks, GPUs and MW at quarter `at` (default: the last of the horizon)."""
+    last = at if at is not None else plan.periods[-1]
     out: dict[str, Any] = {
+        "at": last,
         "objective_usd": plan.solver.objective_usd,
         "expected_value_usd": plan.risk.expected_value_usd,
         "cvar_usd": plan.risk.cvar_usd,
@@ -93,6 +95,21 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     out["solve_s"] = plan.solver.solve_s
     out["start"] = plan.solver.start or ""
     return out
+
+
+def start_used(result: PointResult) -> str:
+    """Which start HiGHS was given for this point, in words (what the plan records, not what was
+    offered: with a rounded start, the rounding may beat the neighbour's plan)."""
+    if result.plan is None:
+        return "no plan"
+    start = result.plan.solver.start
+    if start == "given":
+        return (
+            f"started from {result.start_from}'s plan" if result.start_from else "started from a given plan"
+        )
+    if start == "rounded":
+        return "started from its rounded LP relaxation"
+    return "solved cold"
 
 
 def nearest_solved(position: tuple[int, ...], solved: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
@@ -133,6 +150,7 @@ def run_sweep(
     solve: StartSolver | None = None,
     warm: bool = True,
     on_point: Callable[[int, PointResult], None] | None = None,
+    at: str | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
     plan is recorded with its reason and the sweep goes on. Invalid overrides stop the sweep
@@ -142,12 +160,22 @@ def run_sweep(
     and, unless `warm` is False, the plan of the nearest solved point as HiGHS's MIP start
     (`start_from_plan`); a point whose interface takes no start (`legacy`) is solved cold. A
     point without a neighbour's plan gets the rounded start (`solver.rounded_start`) unless
-    `warm` is False. `solve` defaults to `default_solver()`."""
+    `warm` is False. `solve` defaults to `default_solver()`. `at` is the quarter the summaries
+    report racks at (default: each plan's last); one outside a point's horizon stops the sweep
+    before any solve."""
     solve_point = solve or default_solver()
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     positions = grid_positions(axes)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    for values, scenario in zip(points, scenarios, strict=True):
+        quarters = scenario.periods.labels()
+        if at is not None and at not in quarters:
+            raise UserError(
+                f"--at {at!r} is outside the horizon of point {point_label(values)} "
+                f"({quarters[0]}..{quarters[-1]})",
+                details=[f"Fix: use a quarter such as {quarters[-1]}"],
+            )
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})
@@ -168,7 +196,7 @@ def run_sweep(
         start = time.perf_counter()
         try:
             result.plan = solve_point(scenario, start_from_plan(neighbour) if neighbour else None)
-            result.summary = plan_summary(result.plan)
+            result.summary = plan_summary(result.plan, at)
             solved[position] = result
         except UserError as error:
             result.error = error.message

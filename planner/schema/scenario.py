@@ -29,7 +29,7 @@ PROBABILITY_TOLERANCE = 1e-6
 class _Strict(BaseModel):
     """Unknown fields are errors: a typo in a scenario file must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .inf/.nan
 
 
 class Periods(_Strict):

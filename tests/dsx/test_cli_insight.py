@@ -66,7 +66,13 @@ def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
     plan = read_plan(out / "buyback_share=1.0_revenue_share=0.json")
     assert plan.verification.passed and sum(r.racks_built for r in plan.racks) == 1
     assert plan.risk.evpi_usd >= 0.0 and plan.risk.vss_usd >= 0.0
-    assert summary["reused"]["points_started_from_a_neighbours_plan"] == 3
+    reused = summary["reused"]
+    assert reused["points_offered_a_neighbours_plan"] == 3
+    # What HiGHS started from is what the plans record: here the rounded relaxation beat every
+    # neighbour's plan, so no point says it started from a neighbour.
+    starts = [read_plan(out / f"{p}.json").solver.start for p in summary["plans"]]
+    assert reused["points_started_from_a_neighbours_plan"] == starts.count("given")
+    assert reused["points_started_from_their_rounded_relaxation"] == starts.count("rounded")
     files["plans"] = [
         out / "buyback_share=0.5_revenue_share=0.json",
         out / "buyback_share=1.0_revenue_share=0.json",

@@ -58,3 +58,46 @@ def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path)
     assert _is_png(figure.path)
     assert figure.series["x"] == [10, 20] and figure.series["y"] == [1, 2]
     assert figure.series["values"] == [[1e6, 2e6], [3e6, None]]
+
+
+def test_buildout_shows_racks_by_type_gpus_and_capex_from_the_scenarios_prices(plan, tmp_path):
+    scenario = three_quarters()
+    figure = plot_buildout(plan, tmp_path, scenario)
+    assert _is_png(figure.path)
+    alpha = figure.series["sites"]["alpha"]
+    racks = [sum(r.racks_installed for r in plan.racks if r.period == p) for p in plan.periods]
+    assert alpha["racks_by_type"]["rack10"] == racks
+    assert alpha["gpus_installed"] == [10.0 * n for n in racks]  # 10 GPUs a rack
+    built = [sum(r.racks_built for r in plan.racks if r.period == p) for p in plan.periods]
+    # US$150,000 a rack in this scenario; no power blocks are bought (10 MW energised, cap 10 MW)
+    assert figure.series["capex_usd"]["alpha"]["racks_usd"] == [150_000.0 * n for n in built]
+    assert figure.series["capex_total_usd"] == {"alpha": 150_000.0 * sum(built)}
+
+
+def test_buildout_without_the_scenario_leaves_capex_out(plan, tmp_path):
+    assert plot_buildout(plan, tmp_path).series["capex_usd"] is None
+
+
+def test_demand_is_served_plus_unserved_in_expectation(plan, tmp_path):
+    s = plot_demand(plan, tmp_path).series
+    # low and high equally likely: expected demand 30, 45, 60
+    assert s["expected_demand_gpus"] == pytest.approx([30.0, 45.0, 60.0])
+    served = s["expected_served_gpus_by_site"]["alpha"]
+    for t in range(3):
+        assert served[t] + s["expected_unserved_gpus"][t] == pytest.approx(s["expected_demand_gpus"][t])
+        assert served[t] <= s["installed_gpus_by_site"]["alpha"][t] + 1e-6
+
+
+def test_value_bars_carry_their_figures(plan, tmp_path):
+    s = plot_value_distribution(plan, tmp_path).series
+    assert s["bar_labels"] == [f"{v / 1e6:,.0f}" for v in s["value_usd"]]
+
+
+def test_sweep_heatmap_names_its_axes_in_words_and_paths(tmp_path):
+    from planner.insight.plots import axis_name
+
+    assert axis_name("terms.buyback_share") == "buyback share"
+    assert axis_name("sites[batam].power_cap_mw") == "batam power cap (MW)"
+    rows = [{"terms.buyback_share": 0.6, "expected_value_usd": 1e6}]
+    figure = plot_sweep_heatmap(rows, "terms.buyback_share", None, tmp_path / "one.png")
+    assert _is_png(figure.path)

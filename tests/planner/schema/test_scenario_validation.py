@@ -37,7 +37,7 @@ def test_misspelt_field_names_the_path_and_the_unit_convention(base: dict) -> No
     error = _error_for(base)
     text = error.render()
     assert text.startswith("case.yaml: invalid scenario")
-    assert "sites[0].power_cap:" in text
+    assert "sites[batam].power_cap:" in text  # list items named by id, as in --set paths
     assert "power_cap_mw" in text  # the missing field is named too
     assert "Fix:" in text
 
@@ -79,7 +79,7 @@ def test_demand_series_must_cover_the_horizon(base: dict) -> None:
 def test_negative_capacity_is_rejected(base: dict) -> None:
     base["sites"][2]["power_cap_mw"] = -5
     text = _error_for(base).render()
-    assert "sites[2].power_cap_mw" in text
+    assert "sites[narvik].power_cap_mw" in text
     assert "greater than 0" in text
 
 
@@ -107,7 +107,7 @@ def test_all_problems_are_reported_at_once(base: dict) -> None:
 
 
 def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read file"):
+    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read YAML file: there is no such file"):
         load_scenario(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sites: [unclosed\n")

@@ -1,0 +1,296 @@
+"""Each bad input the issue lists: one message naming the file, the field and the fix; exit 2 (3
+when there is no plan); no traceback; nothing written or changed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dsx.commands import plan_solve
+from planner.files import write_plan
+from tests.conftest import EXAMPLE_SCENARIO
+from tests.dsx.harness import assert_one_clear_error, dsx, tree
+from tests.infra.plan_factory import make_plan
+from tests.planner.small_scenarios import BASE
+
+EXAMPLE = yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+
+
+def scenario_file(tmp_path: Path, mutate: Callable[[dict[str, Any]], None], name: str = "case.yaml") -> Path:
+    data = copy.deepcopy(EXAMPLE)
+    mutate(data)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def must_not_solve(monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("solved although the input was already known to be bad")
+
+    monkeypatch.setattr(plan_solve, "solve_scenario", refuse)
+
+
+def solve_rejects(
+    tmp_path: Path, source: Path, *names: str, code: int = 2, extra: tuple[str, ...] = ()
+) -> None:
+    before = tree(tmp_path)
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "out" / "plan.json", *extra)
+    assert_one_clear_error(outcome, code=code, names=(str(source), *names))
+    assert tree(tmp_path) == before
+
+
+def _site(data: dict, site_id: str) -> dict:
+    return next(s for s in data["sites"] if s["id"] == site_id)
+
+
+# Numbers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "mutate"),
+    [
+        ("sites[batam].power_cap_mw", lambda d: _site(d, "batam").update(power_cap_mw=float("inf"))),
+        ("rack_types[gb300-nvl72].capex_usd", lambda d: d["rack_types"][0].update(capex_usd=float("inf"))),
+        ("rack_types[gb300-nvl72].capex_usd", lambda d: d["rack_types"][0].update(capex_usd=1e300)),
+        (
+            "sites[batam].power_capex_usd_per_mw",
+            lambda d: _site(d, "batam").update(power_capex_usd_per_mw=1e300),
+        ),
+        (
+            "sites[batam].power_capex_usd_per_mw",
+            lambda d: _site(d, "batam").update(power_capex_usd_per_mw=float("inf")),
+        ),
+        ("demand_gpus.base[0]", lambda d: d["tenants"][0]["demand_gpus"]["base"].__setitem__(0, 1e300)),
+        (
+            "demand_gpus.base[0]",
+            lambda d: d["tenants"][0]["demand_gpus"]["base"].__setitem__(0, float("nan")),
+        ),
+        ("price_usd_per_gpu_hour", lambda d: d["tenants"][0].update(price_usd_per_gpu_hour=float("inf"))),
+    ],
+    ids=[
+        "inf-power-cap",
+        "inf-capex",
+        "1e300-capex",
+        "1e300-power-capex",
+        "inf-power-capex",
+        "1e300-demand",
+        "nan-demand",
+        "inf-price",
+    ],
+)
+def test_an_unusable_number_is_refused_before_solving(tmp_path, must_not_solve, field, mutate):
+    solve_rejects(tmp_path, scenario_file(tmp_path, mutate), field)
+
+
+def test_a_finite_number_message_says_yaml_inf_is_not_allowed(tmp_path, must_not_solve):
+    source = scenario_file(tmp_path, lambda d: _site(d, "batam").update(power_cap_mw=float("inf")))
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json")
+    assert ".inf and .nan are not allowed" in outcome.stderr
+
+
+# Files and paths -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"name: dsx\n\xff\xfe\n", "not UTF-8"),
+        (EXAMPLE_SCENARIO.read_bytes()[:1500] + b"\n  - {id: [", "not valid YAML at line"),
+        (b"", "empty"),
+        (b"# only a comment\n", "empty or only comments"),
+        (b"- a\n- b\n", "list, not a mapping"),
+    ],
+    ids=["invalid-utf8", "truncated", "empty", "comments-only", "top-level-list"],
+)
+def test_an_unreadable_scenario_file_names_the_file_and_a_fix(tmp_path, must_not_solve, content, named):
+    source = tmp_path / "case.yaml"
+    source.write_bytes(content)
+    solve_rejects(tmp_path, source, named)
+
+
+def test_a_directory_or_a_missing_file_as_scenario_names_it(tmp_path, must_not_solve):
+    (tmp_path / "dir").mkdir()
+    solve_rejects(tmp_path, tmp_path / "dir", "is a directory")
+    solve_rejects(tmp_path, tmp_path / "missing.yaml", "cannot read YAML file: there is no such file")
+
+
+def test_output_under_a_regular_file_is_refused_before_solving(tmp_path, must_not_solve):
+    (tmp_path / "file").write_text("keep me")
+    before = tree(tmp_path)
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "file" / "plan.json")
+    assert_one_clear_error(outcome, names=("file/plan.json", "is a file"))
+    assert tree(tmp_path) == before and (tmp_path / "file").read_text() == "keep me"
+
+
+def test_output_at_an_existing_directory_is_refused_before_solving(tmp_path, must_not_solve):
+    (tmp_path / "plans").mkdir()
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "plans")
+    assert_one_clear_error(outcome, names=("is an existing directory", "plans/plan.json"))
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    path = tmp_path / "plans" / "plan.json"
+    write_plan(make_plan(), path)
+    return path
+
+
+def test_render_and_plot_output_under_a_regular_file_are_refused(tmp_path, plan_file):
+    (tmp_path / "file").write_text("keep me")
+    before = tree(tmp_path)
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "file" / "m")
+    assert_one_clear_error(outcome, names=("file/m", "is a file"))
+    outcome = dsx("plan", "plot", plan_file, "-o", tmp_path / "file" / "plots")
+    assert_one_clear_error(outcome, names=("file/plots", "is a file"))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["render", "stacks", "compare", "show", "plot"])
+def test_a_truncated_plan_names_the_file_and_says_to_re_solve(tmp_path, plan_file, command):
+    text = plan_file.read_text()
+    plan_file.write_text(text[: len(text) // 2])
+    args = {
+        "render": ["render", plan_file, "--site", "batam", "--period", "2026Q4"],
+        "stacks": ["stacks", "write", plan_file, "--dir", tmp_path / "stacks"],
+        "compare": ["plan", "compare", plan_file, plan_file],
+        "show": ["plan", "show", plan_file],
+        "plot": ["plan", "plot", plan_file, "-o", tmp_path / "plots"],
+    }[command]
+    before = tree(tmp_path)
+    outcome = dsx(*args)
+    assert_one_clear_error(outcome, names=(str(plan_file), "not valid JSON", "re-solve"))
+    assert tree(tmp_path) == before
+
+
+def test_a_plan_holding_nan_is_refused(tmp_path, plan_file):
+    data = json.loads(plan_file.read_text())
+    data["quotas"][0]["quota_gpus"] = float("nan")
+    plan_file.write_text(json.dumps(data))
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
+    assert_one_clear_error(outcome, names=(str(plan_file), "quotas[0].quota_gpus: NaN is not a JSON number"))
+
+
+# Accepted before, failing later --------------------------------------------------------------
+
+
+def test_an_id_that_is_not_a_kubernetes_name_is_refused_at_solve(tmp_path, must_not_solve):
+    source = scenario_file(tmp_path, lambda d: _site(d, "batam").update(id="Batam_1"))
+    solve_rejects(tmp_path, source, "sites[Batam_1].id", "DNS-1123")
+
+
+def _long_ids(data: dict) -> None:
+    long_site, long_rack = "s" * 40, "r" * 40
+    old_rack = data["rack_types"][0]["id"]
+    data["rack_types"][0]["id"] = long_rack
+    for site in data["sites"]:
+        if site["id"] == "batam":
+            site["id"] = long_site
+        site["existing_racks"] = {
+            long_rack if k == old_rack else k: v for k, v in site.get("existing_racks", {}).items()
+        }
+        if site.get("rack_types"):
+            site["rack_types"] = [long_rack if r == old_rack else r for r in site["rack_types"]]
+
+
+def test_ids_whose_combined_kubernetes_name_exceeds_63_characters_are_refused_and_shortened(
+    tmp_path, must_not_solve
+):
+    source = scenario_file(tmp_path, _long_ids)
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json")
+    assert_one_clear_error(
+        outcome, names=(str(source), "81 characters", "at most 63", "shorten the site or rack type id")
+    )
+    assert "s" * 40 not in outcome.stderr  # long ids are shortened in the message
+
+
+def test_a_gpu_product_that_is_not_a_label_value_is_refused(tmp_path, must_not_solve):
+    source = scenario_file(tmp_path, lambda d: d["rack_types"][0].update(gpu_product="NVIDIA GB300"))
+    solve_rejects(tmp_path, source, "rack_types[gb300-nvl72].gpu_product", "nvidia.com/gpu.product")
+
+
+@pytest.mark.parametrize(
+    ("owner", "named"),
+    [
+        ("group:", "names no group"),
+        ("user:bad name!", "not a usable user name"),
+        ("gruop:admins", "did you mean group:?"),
+    ],
+)
+def test_an_owner_that_cannot_be_an_rbac_subject_is_refused(tmp_path, must_not_solve, owner, named):
+    source = scenario_file(tmp_path, lambda d: d["tenants"][0].update(owners=[owner]))
+    solve_rejects(tmp_path, source, "tenants[inference-cloud].owners[0]", named, "group:NAME")
+
+
+def test_render_refuses_a_plan_with_a_negative_quota(tmp_path, plan_file):
+    data = json.loads(plan_file.read_text())
+    quota = next(q for q in data["quotas"] if q["site"] == "batam" and q["period"] == "2026Q4")
+    quota["quota_gpus"] = -5.0
+    plan_file.write_text(json.dumps(data))
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
+    assert_one_clear_error(outcome, names=(str(plan_file), "quota -5 GPUs", "re-solve"))
+    assert outcome.stdout == ""
+
+
+# Messages that lacked a fix ------------------------------------------------------------------
+
+
+def test_an_unknown_highs_option_names_the_file_and_the_field(tmp_path, must_not_solve):
+    source = scenario_file(tmp_path, lambda d: d.setdefault("solver", {}).update(extra={"no_such_option": 1}))
+    solve_rejects(tmp_path, source, "solver.extra.no_such_option", "HiGHS options reference")
+
+
+def test_unquoted_jurisdiction_no_says_yaml_read_it_as_false(tmp_path, must_not_solve):
+    source = tmp_path / "case.yaml"
+    source.write_text(EXAMPLE_SCENARIO.read_text().replace('jurisdiction: "NO"', "jurisdiction: NO"))
+    solve_rejects(
+        tmp_path, source, "sites[narvik].jurisdiction", "got False", 'quote it, e.g. jurisdiction: "NO"'
+    )
+
+
+def test_solving_an_infeasible_scenario_names_the_conflict_and_points_to_diagnose(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["sites"][0]["existing_racks"] = {"rack10": 20}
+    data["sites"][0]["gpu_cap"] = 100
+    source = tmp_path / "bad.yaml"
+    source.write_text(yaml.safe_dump(data))
+    before = tree(tmp_path)
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "plan.json")
+    assert_one_clear_error(
+        outcome,
+        code=3,
+        names=(str(source), "no plan meets every constraint", "GPU cap", f"dsx plan diagnose {source}"),
+    )
+    assert tree(tmp_path) == before
+
+
+# stacks write refuses what render refuses ----------------------------------------------------
+
+
+def test_stacks_write_refuses_a_plan_that_failed_verification(tmp_path):
+    plan = tmp_path / "plan.json"
+    write_plan(make_plan(verified=False), plan)
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan, "--dir", tmp_path / "stacks")
+    assert_one_clear_error(outcome, names=(str(plan), "failed verification"))
+    assert tree(tmp_path) == before
+
+
+def test_stacks_write_refuses_a_plan_that_overcommits_a_pool(tmp_path, plan_file):
+    data = json.loads(plan_file.read_text())
+    for quota in data["quotas"]:
+        quota["quota_gpus"] *= 10
+    plan_file.write_text(json.dumps(data))
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.batam.yaml").write_text("config:\n  dsx:site: batam\n")
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan_file, "--dir", tmp_path / "stacks", "--period", "2026Q4")
+    assert_one_clear_error(outcome, names=(str(plan_file), "do not fit the node pools"))
+    assert tree(tmp_path) == before

@@ -1,0 +1,87 @@
+"""Scenario inputs that would fail downstream are refused when the file is read."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from infra.naming import DNS_LABEL_MAX, pool_name, tenant_namespace
+from planner.errors import ScenarioError
+from planner.files import parse_scenario
+from planner.schema.input_checks import KUBERNETES_NAME_MAX, owner_problem, short
+from tests.conftest import EXAMPLE_SCENARIO
+
+EXAMPLE = yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+
+
+def test_the_name_limit_is_the_one_infra_provisions_with():
+    assert KUBERNETES_NAME_MAX == DNS_LABEL_MAX
+
+
+def _with_ids(site: str, rack: str, tenant: str) -> dict:
+    data = copy.deepcopy(EXAMPLE)
+    data["sites"] = [next(s for s in data["sites"] if s["id"] == "batam")]
+    data["rack_types"] = [data["rack_types"][0]]
+    data["rack_types"][0]["id"] = rack
+    data["sites"][0].update(id=site, rack_types=None)
+    data["sites"][0]["existing_racks"] = {}
+    data["tenants"] = [data["tenants"][0]]
+    data["tenants"][0]["id"] = tenant
+    data["tenants"][0].pop("allowed_jurisdictions", None)
+    return data
+
+
+@pytest.mark.parametrize(("site", "rack", "tenant"), [("s" * 31, "r" * 31, "t"), ("s" * 31, "r", "t" * 31)])
+def test_ids_at_the_limit_are_accepted_and_make_names_infra_accepts(site, rack, tenant):
+    scenario = parse_scenario(_with_ids(site, rack, tenant), "case.yaml")
+    assert len(pool_name(scenario.sites[0].id, scenario.rack_types[0].id)) <= DNS_LABEL_MAX
+    assert len(tenant_namespace(tenant, site, "tenant-site")) <= DNS_LABEL_MAX
+
+
+@pytest.mark.parametrize(("site", "rack", "tenant", "named"), [
+    ("s" * 32, "r" * 31, "t", "node pool name"),
+    ("s" * 31, "r", "t" * 32, "namespace"),
+])  # fmt: skip
+def test_ids_one_character_over_the_limit_are_refused(site, rack, tenant, named):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(_with_ids(site, rack, tenant), "case.yaml")
+    assert named in caught.value.render() and "64 characters" in caught.value.render()
+
+
+@pytest.mark.parametrize(
+    "owner",
+    ["group:admins", "user:alice@example.com", "alice@example.com", "user:system:serviceaccount:ns:sa"],
+)
+def test_usable_owners_pass(owner):
+    assert owner_problem(owner) is None
+
+
+@pytest.mark.parametrize("owner", ["group:", "user:", "user:bad name!", "gruop:admins", "team:x", ":x"])
+def test_unusable_owners_are_named(owner):
+    assert owner_problem(owner)
+
+
+def test_short_keeps_head_and_tail_of_a_long_id():
+    assert short("abc") == "abc"
+    shortened = short("a" * 30 + "z" * 30)
+    assert (
+        len(shortened) == 24
+        and shortened.startswith("aaa")
+        and shortened.endswith("zzz")
+        and "…" in shortened
+    )
+
+
+def test_an_implausibly_large_amount_names_the_field_and_the_unit_to_check():
+    data = copy.deepcopy(EXAMPLE)
+    data["sites"][0]["power_cap_mw"] = 360e6  # watts written where MW are asked for
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(data, "case.yaml")
+    text = caught.value.render()
+    assert "sites[batam].power_cap_mw: 3.6e+08 is larger" in text and "MW, not W" in text
+
+
+def test_the_example_passes_every_input_check():
+    parse_scenario(copy.deepcopy(EXAMPLE), "example")
