@@ -19,6 +19,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
+from matplotlib.typing import RcKeyType
 
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
@@ -36,7 +37,7 @@ class Figure:
 
 DPI = 150
 """Written at 150 dpi with 8-10 pt text: legible when shown at the size written."""
-FONT = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8}
+FONT: dict[RcKeyType, Any] = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8}
 
 
 def _figure(width_in: float, height_in: float) -> MplFigure:
@@ -184,10 +185,10 @@ def demand_series(plan: Plan) -> dict[str, Any]:
         demand[rec.scenario][t] += rec.served_gpu_hours / h
         served[rec.scenario][t] += rec.served_gpu_hours / h
         served_by_site[rec.site][t] += prob[rec.scenario] * rec.served_gpu_hours / h
-    for rec in plan.unserved:
-        t = index[rec.period]
-        demand[rec.scenario][t] += rec.unserved_gpu_hours / h
-        unserved[t] += prob[rec.scenario] * rec.unserved_gpu_hours / h
+    for short in plan.unserved:
+        t = index[short.period]
+        demand[short.scenario][t] += short.unserved_gpu_hours / h
+        unserved[t] += prob[short.scenario] * short.unserved_gpu_hours / h
     installed = [0.0] * periods
     installed_by_site: dict[str, list[float]] = {s.id: [0.0] * periods for s in plan.sites}
     for row in plan.site_periods:
