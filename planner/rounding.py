@@ -35,7 +35,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
-from planner.highs_direct import DirectModel
+from planner.highs_direct import DirectModel, load_solution
 
 Rounding = Literal["floor", "ceil", "nearest"]
 
@@ -259,8 +259,34 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, sear
     polished = lp.solve()
     if polished is None:
         raise ValueError("the LP with rounded racks did not solve")
+    if hasattr(m, "buyback_open"):
+        polished = _fix_buyback_open(m, direct, lp)
     report.start_objective = polished
     report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
+
+
+BUYBACK_OPEN_TOLERANCE_GPUS = 1e-7
+"""Capacity with no buyer (average GPUs) down to minus this still opens the buyback."""
+
+
+def _fix_buyback_open(m, direct: DirectModel, lp: _Relaxation) -> float:
+    """5. With the build fixed, open the buyback (binary 1) exactly where the re-solved plan left
+    capacity no tenant wanted (docs/model.md, "Buyback"), fix those binaries and re-solve."""
+    from planner.model.constraints import no_buyer_gpu_hours
+
+    load_solution(direct)
+    x = no_buyer_gpu_hours(m, m._dsx_data)
+    per_hour = 1.0 / m._dsx_data.h
+    opens = [var for var in m.buyback_open.values()]
+    values = [
+        1.0 if pyo.value(x(*index)) * per_hour >= -BUYBACK_OPEN_TOLERANCE_GPUS else 0.0
+        for index in m.buyback_open
+    ]
+    lp.fix(opens, values)
+    value = lp.solve()
+    if value is None:
+        raise ValueError("the LP with the buyback opened where capacity had no buyer did not solve")
+    return value
 
 
 def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
