@@ -1059,11 +1059,11 @@ def check_parties(
         need = needs.get(party)
         if need is None:
             continue
-        for field, got in (("min_expected_value_usd", expected), ("min_cvar_usd", cvar)):
-            least = getattr(need, field)
+        for requirement, got in (("min_expected_value_usd", expected), ("min_cvar_usd", cvar)):
+            least = getattr(need, requirement)
             if least is not None and not log.ok(got >= least - _tol(got, least, ABS_TOL_USD)):
                 log.say(
-                    f"participation.{party}.{field}: the plan gives the {party} US${got:,.0f}, "
+                    f"participation.{party}.{requirement}: the plan gives the {party} US${got:,.0f}, "
                     f"below its requirement of US${least:,.0f} (short by US${least - got:,.0f})"
                 )
     terms = scenario.terms

@@ -172,6 +172,12 @@ def feasible_cases(draw: st.DrawFn) -> Case:
             "cvar_alpha": alpha,
             "cvar_weight": 0.0 if alpha is None else draw(st.sampled_from([0.0, 0.3, 1.0])),
         },
+        # Random plans: no party's requirement and quotas drawn per quarter (one-quarter terms).
+        "participation": {
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": None},
+        },
+        "contracts": {"quota_term_periods": 1},
     }
     scenario = parse_scenario(data, "random.yaml")
     plan = make_plan(scenario, racks_built=built, blocks_ordered=blocks, quotas=quotas, served=served)
