@@ -8,7 +8,7 @@ from planner.model import build_model
 from planner.plan import Plan
 from planner.report import build_plan
 from planner.solve import solve_model
-from tests.planner.small_scenarios import H, NO_REQUIREMENTS, tiny, uncertain
+from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny, uncertain
 
 
 def solve(scenario) -> Plan:
