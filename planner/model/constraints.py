@@ -192,17 +192,24 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
             <= 0
         ),
     )
-    m.buyback_within_no_buyer = pyo.Constraint(
-        index,
-        rule=lambda _m, i, t, s: (
-            per_hour * (b[i, t, s] - share * x(i, t, s) + share * most_refused(i, t, s) * z[i, t, s])
-            <= per_hour * share * most_refused(i, t, s)
-        ),
-    )
-    m.buyback_only_if_open = pyo.Constraint(
-        index,
-        rule=lambda _m, i, t, s: per_hour * (b[i, t, s] - share * most_capacity(i, t) * z[i, t, s]) <= 0,
-    )
+
+    def within_no_buyer(_m, i, t, s):
+        refused = most_refused(i, t, s)
+        if refused == 0:  # nobody can be refused: x >= 0, and the next row already gives b <= share x
+            return per_hour * (b[i, t, s] - share * x(i, t, s)) <= 0
+        return (
+            per_hour * (b[i, t, s] - share * x(i, t, s) + share * refused * z[i, t, s])
+            <= per_hour * share * refused
+        )
+
+    def only_if_open(_m, i, t, s):
+        capacity = most_capacity(i, t)
+        if capacity == 0:
+            return per_hour * b[i, t, s] <= 0
+        return per_hour * (b[i, t, s] - share * capacity * z[i, t, s]) <= 0
+
+    m.buyback_within_no_buyer = pyo.Constraint(index, rule=within_no_buyer)
+    m.buyback_only_if_open = pyo.Constraint(index, rule=only_if_open)
 
 
 def site_capacity_gpu_hours(m: pyo.ConcreteModel, d: ModelData, i: str, t: int):

@@ -159,6 +159,8 @@ def _value_rows(m: pyo.ConcreteModel, d: ModelData, weights: Weights, keys: list
     scenario_rows = np.arange(n_s, dtype=np.int64)
     s_of = {s: n for n, s in enumerate(d.scenario_ids)}
     buyback = list(m.buyback_gpu_hours.items()) if hasattr(m, "buyback_gpu_hours") else []
+    if weights[0] == weights[1]:  # the syndicate: buyback is a transfer and cancels (no zero entries)
+        buyback = []
     buyback_rows = np.array([s_of[s] for (_i, _t, s), _v in buyback], dtype=np.int64)
     buyback_coefs = np.array([-buyback_value_usd(d, t, weights) * scale for (_i, t, _s), _v in buyback])
     n_bb = len(buyback)

@@ -82,7 +82,8 @@ def uncertain(
     """Two equally likely futures: the tenant wants 10 GPUs at US$20 ('boom') or none ('bust').
 
     A rack (10 GPUs) costs US$300,000; fully rented it earns 10 x 2190 x 20 = US$438,000.
-    `participation` replaces the default requirements (each party's expected value >= 0).
+    Neither party requires anything unless `participation` is given ({} for the defaults: each
+    party's expected value >= 0).
     """
 
     def change(data: dict[str, Any]) -> None:
@@ -94,7 +95,6 @@ def uncertain(
         data["terms"]["buyback_share"] = 1.0
         if cvar_weight:
             data["objective"] = {"perspective": "cloud", "cvar_alpha": 0.5, "cvar_weight": cvar_weight}
-        if participation is not None:
-            data["participation"] = participation
+        data["participation"] = NO_REQUIREMENTS if participation is None else participation
 
     return tiny(change)

@@ -117,7 +117,7 @@ def test_the_guarantors_default_requirement_refuses_a_plan_that_costs_it_money()
     # Same case with the default participation (each party expects at least zero): the rack
     # above would cost the guarantor 87,600 in expectation, so no plan with it is signed; the
     # cloud's best remaining plan builds nothing (value 0 for both).
-    plan = solve(uncertain(buyback_price=8.0))
+    plan = solve(uncertain(buyback_price=8.0, participation={}))
     assert racks(plan) == 0
     assert plan.solver.objective_usd == pytest.approx(0.0, abs=1e-3)
     assert {f.party: f.expected_value_usd for f in plan.parties} == pytest.approx(
