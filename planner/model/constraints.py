@@ -175,10 +175,18 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         return d.h * d.site_demand_gpus(i, t, s)  # bounds -x: unsold >= 0, unserved <= demand
 
     def most_capacity(i: str, t: int) -> float:
+        """h x the most GPUs site i can hold in quarter t (GPU cap, and build rate and power
+        over the racks' lives: the bounds on racks_built)."""
+        by_type = 0
+        for r in d.rack_ids_at[i]:
+            rack = d.scenario.rack_type(r)
+            window = range(max(0, t - rack.lifetime_periods + 1), t + 1)
+            racks = d.existing_racks.get((i, r), 0) + sum(d.racks_built_bound(i, r, tau) for tau in window)
+            by_type += rack.gpus_per_rack * racks
         existing = sum(
             c * d.scenario.rack_type(r).gpus_per_rack for (j, r), c in d.existing_racks.items() if j == i
         )
-        return d.h * (d.site_max_gpus(i) + existing)
+        return d.h * min(by_type, d.site_max_gpus(i) + existing)
 
     served_at = sold_gpu_hours(m)
     m.buyback_within_unsold = pyo.Constraint(

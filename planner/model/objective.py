@@ -165,27 +165,33 @@ def _value_rows(m: pyo.ConcreteModel, d: ModelData, weights: Weights, keys: list
     buyback_coefs = np.array([-buyback_value_usd(d, t, weights) * scale for (_i, t, _s), _v in buyback])
     n_bb = len(buyback)
     start_bb = n_s + n_first + n_served
+    rows = np.concatenate(
+        [scenario_rows, np.repeat(scenario_rows, n_first), served.s.astype(np.int64), buyback_rows]
+    )
+    positions = np.concatenate(
+        [
+            scenario_rows,
+            np.tile(np.arange(n_s, n_s + n_first, dtype=np.int64), n_s),
+            np.arange(n_s + n_first, start_bb, dtype=np.int64),
+            np.arange(start_bb, start_bb + n_bb, dtype=np.int64),
+        ]
+    )
+    coefs = np.concatenate(
+        [
+            np.ones(n_s),
+            np.tile(-np.asarray(first_coefs, dtype=np.float64), n_s),
+            served_coefs,
+            buyback_coefs.astype(np.float64),
+        ]
+    )
+    # A party may not care about a term (the guarantor about power capex): no explicit zeros,
+    # which every interface would otherwise count differently.
+    kept = coefs != 0.0
     return array_constraint(
         keys,
-        rows=np.concatenate(
-            [scenario_rows, np.repeat(scenario_rows, n_first), served.s.astype(np.int64), buyback_rows]
-        ),
-        positions=np.concatenate(
-            [
-                scenario_rows,
-                np.tile(np.arange(n_s, n_s + n_first, dtype=np.int64), n_s),
-                np.arange(n_s + n_first, start_bb, dtype=np.int64),
-                np.arange(start_bb, start_bb + n_bb, dtype=np.int64),
-            ]
-        ),
-        coefs=np.concatenate(
-            [
-                np.ones(n_s),
-                np.tile(-np.asarray(first_coefs, dtype=np.float64), n_s),
-                served_coefs,
-                buyback_coefs.astype(np.float64),
-            ]
-        ),
+        rows=rows[kept],
+        positions=positions[kept],
+        coefs=coefs[kept],
         lower=np.full(n_s, constant),
         upper=np.full(n_s, constant),
         segments=[value_vars, first_vars, m.served_gpu_hours, [v for _k, v in buyback]],
