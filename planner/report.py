@@ -82,21 +82,22 @@ def least_quotas(
     solved: dict[tuple[str, str, str, int], float],
     served: dict[tuple[str, str, str, int, str], float],
 ) -> dict[tuple[str, str, str, int], float]:
-    """The least quota schedule the contract rule allows for what is served: per pool, the running
-    maximum within each contract term of the GPUs served in any scenario.
+    """The least quota schedule the contract rule allows for what is served: per pool, the GPUs
+    served in any scenario, raised to the last quarter's quota less the rule's allowance (none
+    within a contract term; at a renewal, the fall in the tenant's peak demand).
 
     Quotas cost nothing, so the solver's are one of many equal optima (issue 11 saw them halve and
-    double quarter to quarter). This one is below the solver's everywhere (any schedule that never
-    shrinks within a term and covers what is served is at least the running maximum), so every
-    row that held still holds, and it is what a tenant would sign: rising use, rising quota."""
+    double quarter to quarter). This one is below the solver's everywhere (by induction over the
+    quarters: any schedule meeting the rule and covering what is served is at least this), so
+    every row that held still holds, and it is what a tenant would sign: rising use, rising quota."""
     peak: dict[tuple[str, str, str, int], float] = defaultdict(float)
     for (k, i, r, t, _s), x in served.items():
         peak[k, i, r, t] = max(peak[k, i, r, t], x / d.h)
-    out = {}
+    out: dict[tuple[str, str, str, int], float] = {}
     for k, i, r, t in sorted(solved, key=lambda key: (key[0], key[1], key[2], key[3])):
         level = peak.get((k, i, r, t), 0.0)
-        if t != d.term_start(t):
-            level = max(level, out[k, i, r, t - 1])
+        if t > 0:
+            level = max(level, out[k, i, r, t - 1] - d.quota_drop_allowance_gpus(k, t))
         out[k, i, r, t] = level
     return {key: out[key] for key in solved}
 

@@ -680,21 +680,37 @@ def check_quota_fits(data: _Data, quota: np.ndarray, installed: np.ndarray, log:
 # Second-stage constraints
 
 
-def check_quota_never_shrinks(scenario: Scenario, data: _Data, quota: np.ndarray, log: _Log) -> None:
-    """quota[k, i, r, t] ≥ quota[k, i, r, t − 1] unless quarter t starts a contract term
-    (every `contracts.quota_term_periods` quarters from the horizon start)."""
+def quota_drop_allowance(scenario: Scenario, data: _Data) -> np.ndarray:
+    """[K, T]: how far a tenant's quota on a pool may fall into quarter t. Nothing within a
+    contract term; at a renewal (t a multiple of the term), the fall of the tenant's peak demand
+    (any scenario, any quarter of the term) from the last term to the new one; 0 at t = 0."""
     term = scenario.contracts.quota_term_periods
     n_t = len(data.labels)
-    inside = np.array([t % term != 0 for t in range(1, n_t)], dtype=bool)  # quarters 1..n-1
-    drop = quota[..., :-1] - quota[..., 1:]  # [K, I, R, T-1]: previous minus current
-    failed = (drop > _tol(quota[..., :-1], quota[..., 1:], ABS_TOL_QUANTITY)) & inside
+    peak_by_quarter = data.demand.max(axis=2)  # [K, T]
+    term_peak = np.zeros_like(peak_by_quarter)
+    for start in range(0, n_t, term):
+        term_peak[:, start : start + term] = peak_by_quarter[:, start : start + term].max(
+            axis=1, keepdims=True
+        )
+    allowance = np.zeros_like(peak_by_quarter)
+    for t in range(term, n_t, term):
+        allowance[:, t] = np.maximum(0.0, term_peak[:, t - 1] - term_peak[:, t])
+    return allowance
+
+
+def check_quota_never_shrinks(scenario: Scenario, data: _Data, quota: np.ndarray, log: _Log) -> None:
+    """quota[k, i, r, t] ≥ quota[k, i, r, t − 1] − allowance[k, t]: no quota shrinks within a
+    contract term, and at a renewal by no more than the tenant's peak demand fell."""
+    allowance = quota_drop_allowance(scenario, data)[:, None, None, 1:]  # [K, 1, 1, T-1]
+    floor = quota[..., :-1] - allowance
+    failed = _exceeds(floor, quota[..., 1:])
 
     def describe(x: tuple[int, ...]) -> str:
         k, i, r, t = x
         return (
             f"quota_never_shrinks {data.tenants[k]}@{data.sites[i]}/{data.racks[r]} {data.labels[t + 1]}: "
-            f"quota falls from {quota[k, i, r, t]:,.1f} to {quota[k, i, r, t + 1]:,.1f} GPUs inside a "
-            f"{term}-quarter contract term"
+            f"quota falls from {quota[k, i, r, t]:,.1f} to {quota[k, i, r, t + 1]:,.1f} GPUs, more than the "
+            f"{allowance[k, 0, 0, t]:,.1f} the contract rule allows"
         )
 
     log.check_array(failed, describe)

@@ -123,13 +123,15 @@ def define_cvar_shortfall(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_quota_never_shrinks(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """quota[k,i,r,t] >= quota[k,i,r,t-1] unless t starts a contract term: a tenant's committed
-    GPUs on a pool never shrink within a term (`contracts.quota_term_periods`)."""
+    """quota[k,i,r,t] >= quota[k,i,r,t-1] - allowance[k,t]: a tenant's committed GPUs on a pool
+    never shrink within a contract term (`contracts.quota_term_periods`); at a renewal they may
+    fall by at most the fall in the tenant's peak demand (`ModelData.quota_drop_allowance_gpus`)."""
 
     def rule(_m, k, i, r, t):
-        if t == d.term_start(t):
+        if t == 0:
             return pyo.Constraint.Skip
-        return m.quota_gpus[k, i, r, t] >= m.quota_gpus[k, i, r, t - 1]
+        allowance = d.quota_drop_allowance_gpus(k, t)
+        return m.quota_gpus[k, i, r, t] >= m.quota_gpus[k, i, r, t - 1] - allowance
 
     m.quota_never_shrinks = pyo.Constraint(sets.quota_indices(d), rule=rule)
 

@@ -94,6 +94,14 @@ class ModelData:
         end = min(self.n, start + self.scenario.contracts.quota_term_periods)
         return max(self.peak_demand(tenant_id, tau) for tau in range(start, end))
 
+    def quota_drop_allowance_gpus(self, tenant_id: str, t: int) -> float:
+        """How far a tenant's quota on a pool may fall from quarter t - 1 to t: nothing within a
+        contract term; at a renewal, the fall in the tenant's peak demand from the last term to
+        the new one (so rising demand never lowers a quota)."""
+        if t == 0 or t != self.term_start(t):
+            return 0.0
+        return max(0.0, self.term_peak_demand(tenant_id, t - 1) - self.term_peak_demand(tenant_id, t))
+
     @property
     def has_buyback(self) -> bool:
         """Buyback moves money only when some share is covered at a positive price."""
