@@ -493,3 +493,48 @@ def test_not_a_number_is_never_accepted_as_served_gpu_hours() -> None:
     messages = violations(scenario, replace(plan, served=[nan]))
     assert messages[0] == "served tenant@site-a/rack 2027Q1 [boom]: nan GPU-hours must be a number ≥ 0"
     assert any(m.startswith("demand_balance tenant 2027Q1 [boom]") for m in messages)
+
+
+# --- deal economics (issue 11) -----------------------------------------------------------------
+
+
+def test_buyback_is_recomputed_only_on_capacity_no_tenant_wanted() -> None:
+    # Quota 10 GPUs against 15 demanded on 20 installed: 10 GPUs unsold, 5 of them wanted by the
+    # refused tenant, so only 5 GPUs had no buyer: BB = 50% x 5 x 2190 x $1 = 5,475 (not 10,950).
+    scenario = hand_scenario()
+    plan = hand_plan(scenario, quota=10.0)
+    assert plan.outcomes[0].buyback_usd == pytest.approx(5_475.0)
+    assert violations(scenario, plan) == []
+    inflated = plan.outcomes[0].model_copy(update={"buyback_usd": 10_950.0})
+    messages = violations(scenario, replace(plan, outcomes=[inflated]))
+    assert any(m.startswith("outcome [boom] buyback_usd: the plan reports 10,950.00") for m in messages)
+
+
+def test_a_quota_that_shrinks_inside_its_contract_term_is_named() -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["periods"]["count_quarters"] = 2
+        data["tenants"][0]["demand_gpus"] = {"boom": [15.0, 15.0]}
+
+    scenario = hand_scenario(change)
+    plan = make_plan(
+        scenario,
+        racks_built={("site-a", "rack", "2027Q1"): 2},
+        quotas={("tenant", "site-a", "rack", "2027Q1"): 20.0, ("tenant", "site-a", "rack", "2027Q2"): 15.0},
+        served={(s, "tenant", "site-a", "rack", q): 15 * H for s in ("boom",) for q in ("2027Q1", "2027Q2")},
+    )
+    assert violations(scenario, plan) == [
+        "quota_never_shrinks tenant@site-a/rack 2027Q2: quota falls from 20.0 to 15.0 GPUs, more than the "
+        "0.0 the contract rule allows"
+    ]
+
+
+def test_a_plan_below_a_partys_requirement_is_named_with_the_shortfall() -> None:
+    # The hand plan gives the guarantor 11,095; requiring 20,000 leaves it 8,905 short.
+    scenario = hand_scenario(
+        lambda d: d.update(participation={"guarantor": {"min_expected_value_usd": 20_000.0}})
+    )
+    messages = violations(scenario, hand_plan(scenario))
+    assert messages == [
+        "participation.guarantor.min_expected_value_usd: the plan gives the guarantor US$11,095, below its "
+        "requirement of US$20,000 (short by US$8,905)"
+    ]
