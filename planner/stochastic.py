@@ -83,12 +83,11 @@ def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, fl
     data["objective"]["cvar_weight"] = 0.0  # CVaR of a single certain outcome is its value
     data["objective"]["cvar_alpha"] = None
     # Perfect foresight and the mean-value problem are benchmarks, not plans anyone signs: no
-    # participation requirement (so WS >= RP still holds). EEV, a plan, keeps the requirements.
-    data["participation"] = {
-        "cvar_alpha": data["participation"]["cvar_alpha"],
-        "cloud": {"min_expected_value_usd": None},
-        "guarantor": {"min_expected_value_usd": None},
-    }
+    # requirement on a party's value (so WS >= RP still holds). EEV, a plan, keeps them all.
+    # The exposure caps bound the build itself in every scenario, so they stay.
+    guarantor = data["participation"]["guarantor"]
+    data["participation"]["cloud"] = {"min_expected_value_usd": None, "min_cvar_usd": None}
+    guarantor.update(min_expected_value_usd=None, min_cvar_usd=None)
     return parse_scenario(data, f"{scenario.name} ({scenario_id} only)")
 
 
