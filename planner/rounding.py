@@ -195,7 +195,7 @@ def rounded_start(
     try:
         _round(m, direct, lp, report, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
         if given is not None and len(given[0]):
-            _weigh_given(direct, lp, report, *given)
+            _weigh_given(m, direct, lp, report, *given)
     except ValueError as error:
         report.note = f"no rounded start: {error}"
         report.solution = None
@@ -289,10 +289,20 @@ def _fix_buyback_open(m, direct: DirectModel, lp: _Relaxation) -> float:
     return value
 
 
-def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
-    """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one."""
+def _weigh_given(m, direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
+    """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one
+    (with the buyback binaries, if any, opened from the given build's own re-solve)."""
+    if hasattr(m, "buyback_open"):  # the rounded plan fixed them; the given build decides anew
+        opens = list(m.buyback_open.values())
+        columns_open = direct.numbers(opens).astype(np.int32)
+        direct.highs.changeColsBounds(len(opens), columns_open, np.zeros(len(opens)), np.ones(len(opens)))
     direct.highs.changeColsBounds(len(columns), columns, values, values)
     value = lp.solve()
+    if value is not None and hasattr(m, "buyback_open"):
+        try:
+            value = _fix_buyback_open(m, direct, lp)
+        except ValueError:
+            value = None
     report.given_objective = value
     if value is not None and improves(value, report.start_objective, maximize=direct.maximize):
         report.start_objective = value
