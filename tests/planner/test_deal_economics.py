@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.errors import NoPlanError
+from planner.errors import NoPlanError, ScenarioError
 from planner.io import parse_scenario
 from planner.pipeline import solve_scenario
 from planner.plan import Plan
@@ -336,3 +336,24 @@ def test_quotas_never_shrink_within_a_contract_term_even_when_demand_falls():
     assert held == pytest.approx([30.0, 30.0, 30.0, 30.0])
     followed = [q.quota_gpus for q in solved(falling(1)).quotas]
     assert followed == pytest.approx([30.0, 10.0, 10.0, 10.0])
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "field"),
+    [
+        ("participation", {"cvar_alpha": 1.0}, "participation.cvar_alpha"),
+        (
+            "participation",
+            {"guarantor": {"max_buyback_exposure_usd_per_period": -5}},
+            "participation.guarantor.max_buyback_exposure_usd_per_period",
+        ),
+        ("participation", {"cloud": {"min_expected": 0}}, "participation.cloud.min_expected"),
+        ("contracts", {"quota_term_periods": 0}, "contracts.quota_term_periods"),
+    ],
+)
+def test_a_bad_deal_field_is_named_with_a_fix(section, value, field):
+    with pytest.raises(ScenarioError) as caught:
+        tiny(lambda data: data.update({section: value}))
+    text = caught.value.render()
+    assert f"  - {field}:" in text
+    assert "Fix:" in text
