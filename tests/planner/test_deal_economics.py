@@ -357,3 +357,43 @@ def test_a_bad_deal_field_is_named_with_a_fix(section, value, field):
     text = caught.value.render()
     assert f"  - {field}:" in text
     assert "Fix:" in text
+
+
+@st.composite
+def tempting_scenarios(draw: st.DrawFn):
+    """Racks already installed (no new rack pays), one tenant, any demand path, and a buyback
+    that pays the cloud more per idle GPU-hour than a sale nets."""
+    quarters = draw(st.integers(1, 6))
+    racks = draw(st.integers(1, 5))
+    demand = [draw(st.floats(0.0, 12.0 * racks)) for _ in range(quarters)]
+    price = draw(st.floats(0.5, 3.0))
+    revenue_share = draw(st.floats(0.0, 0.3))
+    share = draw(st.floats(0.5, 1.0))
+    net_sale = price * (1 - revenue_share)
+    buyback_price = draw(st.floats(1.01, 3.0)) * net_sale / share  # share x price > net sale
+
+    def change(data: dict[str, Any]) -> None:
+        data["periods"]["count_quarters"] = quarters
+        data["sites"][0]["existing_racks"] = {"rack10": racks}
+        data["rack_types"][0].update(capex_usd=10_000_000.0, lifetime_periods=quarters)
+        data["tenants"][0].update(price_usd_per_gpu_hour=price, demand_gpus={"only": demand})
+        data["terms"].update(
+            buyback_price_usd_per_gpu_hour=buyback_price, buyback_share=share, revenue_share=revenue_share
+        )
+        data["participation"] = NO_REQUIREMENTS
+
+    return tiny(change), racks * 10, demand, share
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=tempting_scenarios())
+def test_when_buyback_beats_a_sale_all_servable_demand_is_served_and_none_is_bought_back(case):
+    scenario, gpus, demand, share = case
+    plan = solved(scenario)
+    served = {r.period: r.served_gpu_hours for r in plan.served}
+    for t, period in enumerate(plan.periods):
+        servable = min(demand[t], gpus) * H
+        assert served.get(period, 0.0) == pytest.approx(servable, rel=1e-6, abs=1e-3)
+        summary = next(sp for sp in plan.site_periods if sp.period == period)
+        no_buyer = max(0.0, gpus - demand[t]) * H
+        assert summary.expected_buyback_gpu_hours == pytest.approx(share * no_buyer, rel=1e-6, abs=1e-3)
