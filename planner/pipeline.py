@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 
 from planner.errors import NoPlanError
-from planner.model.build import build_model
+from planner.model.build import MONEY_SCALE_USD, build_model, data_of
+from planner.model.constraints import requirement_names
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
@@ -18,6 +19,9 @@ from planner.solve.interfaces import Interface, SolveOutcome, solve_model
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
+
+SHORTFALL_NOISE_USD = 1.0
+"""Requirement shortfalls below this (US$) are solver round-off."""
 
 Progress = Callable[[str], None]
 Verifier = Callable[[Scenario, Plan], Verification]
@@ -47,6 +51,33 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
     )
 
 
+def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
+    """Which participation requirements no plan can meet, and by how much: the elastic model
+    lets each fall short and minimises the total shortfall (US$). None if even that finds no
+    plan (then a requirement is not the cause)."""
+    m = build_model(scenario, elastic=True)
+    outcome = solve_model(m, scenario.solver, interface)
+    if not outcome.has_solution:
+        return None
+    short = {
+        name: float(var.value or 0.0) * MONEY_SCALE_USD
+        for name, var in m.requirement_shortfall.items()
+        if (var.value or 0.0) * MONEY_SCALE_USD > SHORTFALL_NOISE_USD
+    }
+    if not short:
+        return None
+    details = [
+        f"{name}: cannot be met; the closest plan falls short by US${gap:,.0f}" for name, gap in short.items()
+    ]
+    details.append(
+        "Fix: relax these requirements in the scenario's participation section (null removes one), "
+        "or change the terms so the other party can meet them"
+    )
+    return NoPlanError(
+        f"scenario '{scenario.name}': no plan meets every party's participation requirement", details=details
+    )
+
+
 def solve_scenario(
     scenario: Scenario,
     *,
@@ -72,6 +103,11 @@ def solve_scenario(
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
     outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
     if not outcome.has_solution:
+        if outcome.infeasible and requirement_names(data_of(m)):
+            say("finding which participation requirement cannot be met")
+            unmet = unmet_requirements(scenario, interface)
+            if unmet is not None:
+                raise unmet
         raise _no_plan_message(scenario, outcome)
     say("reporting")
     plan = build_plan(scenario, m, outcome, build_s=build_s)

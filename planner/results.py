@@ -20,6 +20,7 @@ from planner.model.build import data_of
 from planner.model.data import ModelData
 from planner.schema.catalogue import plan_catalogue
 from planner.schema.plan import (
+    PartyFigures,
     Plan,
     PowerDecision,
     QuotaDecision,
@@ -72,7 +73,33 @@ def read_decisions(m: pyo.ConcreteModel) -> Decisions:
         by_demand[k, t, s] += value
     for k, t, s in m.unserved_gpu_hours:
         decisions.unserved[k, t, s] = max(0.0, d.h * d.demand[k, t, s] - by_demand[k, t, s])
+    decisions.quota_gpus = least_quotas(d, decisions.quota_gpus, served)
     return decisions
+
+
+def least_quotas(
+    d: ModelData,
+    solved: dict[tuple[str, str, str, int], float],
+    served: dict[tuple[str, str, str, int, str], float],
+) -> dict[tuple[str, str, str, int], float]:
+    """The least quota schedule the contract rule allows for what is served: per pool, the GPUs
+    served in any scenario, raised to the last quarter's quota less the rule's allowance (none
+    within a contract term; at a renewal, the fall in the tenant's peak demand).
+
+    Quotas cost nothing, so the solver's are one of many equal optima (issue 11 saw them halve and
+    double quarter to quarter). This one is below the solver's everywhere (by induction over the
+    quarters: any schedule meeting the rule and covering what is served is at least this), so
+    every row that held still holds, and it is what a tenant would sign: rising use, rising quota."""
+    peak: dict[tuple[str, str, str, int], float] = defaultdict(float)
+    for (k, i, r, t, _s), x in served.items():
+        peak[k, i, r, t] = max(peak[k, i, r, t], x / d.h)
+    out: dict[tuple[str, str, str, int], float] = {}
+    for k, i, r, t in sorted(solved, key=lambda key: (key[0], key[1], key[2], key[3])):
+        level = peak.get((k, i, r, t), 0.0)
+        if t > 0:
+            level = max(level, out[k, i, r, t - 1] - d.quota_drop_allowance_gpus(k, t))
+        out[k, i, r, t] = level
+    return {key: out[key] for key in solved}
 
 
 def racks_installed(d: ModelData, built: dict[tuple[str, str, int], int]) -> dict[tuple[str, str, int], int]:
@@ -148,22 +175,35 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     for (_k, _t, s), x in dec.unserved.items():
         unserved_total[s] += x
 
-    buyback_hours = defaultdict(float)  # (i, t, s)
+    # Buyback (docs/model.md, "Buyback"): the covered share of the capacity no tenant wanted,
+    # max(0, h x GPUs - served at the site - unserved demand of the tenants that may use it).
+    unserved_at = defaultdict(float)  # (i, t, s)
+    for (k, t, s), x in dec.unserved.items():
+        for i in d.site_ids:
+            if k in d.tenants_at[i]:
+                unserved_at[i, t, s] += x
+    capacity_at = defaultdict(float)  # (i, t)
     for (i, r, t), n in installed.items():
-        capacity = h * rack[r].gpus_per_rack * n
-        for s in d.scenario_ids:
-            buyback_hours[i, t, s] += terms.buyback_share * (capacity - served_pool.get((i, r, t, s), 0.0))
+        capacity_at[i, t] += h * rack[r].gpus_per_rack * n
+    buyback_hours = defaultdict(float)  # (i, t, s)
+    for i in d.site_ids:
+        for t in d.periods:
+            for s in d.scenario_ids:
+                sold = sum(served_pool.get((i, r, t, s), 0.0) for r in d.rack_ids_at[i])
+                no_buyer = capacity_at[i, t] - sold - unserved_at[i, t, s]
+                buyback_hours[i, t, s] = terms.buyback_share * max(0.0, no_buyer)
 
-    # First-stage money per quarter (scenario-independent).
+    # First-stage money per quarter (scenario-independent): every new rack's capex and the
+    # guarantor's margin on it are spread alike over its installed quarters.
     capex = defaultdict(float)
     opex = defaultdict(float)
     margin = defaultdict(float)
     power_capex = defaultdict(float)
     for (i, r, t), n in installed.items():
-        capex[t] += rack[r].capex_usd / rack[r].lifetime_periods * (n - d.existing_racks.get((i, r), 0))
+        amortised = rack[r].capex_usd / rack[r].lifetime_periods * (n - d.existing_racks.get((i, r), 0))
+        capex[t] += amortised
+        margin[t] += terms.guarantor_hardware_margin * amortised
         opex[t] += rack[r].opex_usd_per_rack_period * n
-    for (_i, r, t), n in dec.racks_built.items():
-        margin[t] += terms.guarantor_hardware_margin * rack[r].capex_usd * n
     for (i, t), value in mw.items():
         s_ = site[i]
         power_capex[t] += (
@@ -172,6 +212,7 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
 
     outcomes = []
     values = []
+    by_party_values: dict[str, list[float]] = defaultdict(list)
     perspective = sc.objective.perspective
     for s in d.scenario_ids:
         cloud = guarantor = 0.0
@@ -186,6 +227,8 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
             rev_s, bb_s, rs_s, cl_s = rev_s + rev[t, s], bb_s + bb, rs_s + rs, cl_s + credit_loss[t, s]
         by_party = {"cloud": cloud, "guarantor": guarantor, "syndicate": cloud + guarantor}
         values.append(by_party[perspective])
+        for party, value in by_party.items():
+            by_party_values[party].append(value)
         outcomes.append(
             ScenarioOutcome(
                 scenario=s,
@@ -208,6 +251,22 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     cvar_usd = cvar(values, probabilities, alpha) if alpha is not None else None
     w = sc.objective.cvar_weight
     objective_usd = (1 - w) * expected + w * cvar_usd if w > 0 and cvar_usd is not None else expected
+
+    participation = sc.participation
+    needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
+    parties = [
+        PartyFigures(
+            party=party,
+            expected_value_usd=sum(p * v for p, v in zip(probabilities, party_values, strict=True)),
+            cvar_alpha=participation.cvar_alpha,
+            cvar_usd=cvar(party_values, probabilities, participation.cvar_alpha),
+            worst_case_value_usd=min(party_values),
+            min_expected_value_usd=needs[party].min_expected_value_usd if party in needs else None,
+            min_cvar_usd=needs[party].min_cvar_usd if party in needs else None,
+        )
+        for party, party_values in by_party_values.items()
+    ]
+    exposure_per_gpu_usd = terms.buyback_share * terms.buyback_price_usd_per_gpu_hour * h
 
     site_periods = []
     for i in d.site_ids:
@@ -235,6 +294,7 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
                     expected_buyback_usd=terms.buyback_price_usd_per_gpu_hour * bb_hours,
                     expected_revenue_share_usd=terms.revenue_share
                     * sum(d.probability[s] * rev_site[i, t, s] for s in d.scenario_ids),
+                    buyback_exposure_usd=exposure_per_gpu_usd * gpus,
                 )
             )
 
@@ -319,6 +379,7 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
             worst_case_value_usd=min(values),
             best_case_value_usd=max(values),
         ),
+        parties=parties,
         solver=solver,
         verification=Verification(
             passed=False,

@@ -7,7 +7,8 @@
   repayment) fixes the first stage (racks_built, blocks_ordered, quota_gpus); the recourse
   problem is then solved with that first stage fixed.
 
-EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
+WS and the EV problem drop the participation requirements (benchmarks, not plans to sign); RP and
+EEV keep them. EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
 so a figure that comes out negative by less than that gap times |RP| is reported as 0.
 
 Given the plan (`with_value_of_information`), its first stage is offered to HiGHS as a MIP start
@@ -81,6 +82,12 @@ def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, fl
     data["scenarios"] = [{"id": scenario_id, "probability": 1.0}]
     data["objective"]["cvar_weight"] = 0.0  # CVaR of a single certain outcome is its value
     data["objective"]["cvar_alpha"] = None
+    # Perfect foresight and the mean-value problem are benchmarks, not plans anyone signs: no
+    # requirement on a party's value (so WS >= RP still holds). EEV, a plan, keeps them all.
+    # The exposure caps bound the build itself in every scenario, so they stay.
+    guarantor = data["participation"]["guarantor"]
+    data["participation"]["cloud"] = {"min_expected_value_usd": None, "min_cvar_usd": None}
+    guarantor.update(min_expected_value_usd=None, min_cvar_usd=None)
     return parse_scenario(data, f"{scenario.name} ({scenario_id} only)")
 
 

@@ -680,6 +680,42 @@ def check_quota_fits(data: _Data, quota: np.ndarray, installed: np.ndarray, log:
 # Second-stage constraints
 
 
+def quota_drop_allowance(scenario: Scenario, data: _Data) -> np.ndarray:
+    """[K, T]: how far a tenant's quota on a pool may fall into quarter t. Nothing within a
+    contract term; at a renewal (t a multiple of the term), the fall of the tenant's peak demand
+    (any scenario, any quarter of the term) from the last term to the new one; 0 at t = 0."""
+    term = scenario.contracts.quota_term_periods
+    n_t = len(data.labels)
+    peak_by_quarter = data.demand.max(axis=2)  # [K, T]
+    term_peak = np.zeros_like(peak_by_quarter)
+    for start in range(0, n_t, term):
+        term_peak[:, start : start + term] = peak_by_quarter[:, start : start + term].max(
+            axis=1, keepdims=True
+        )
+    allowance = np.zeros_like(peak_by_quarter)
+    for t in range(term, n_t, term):
+        allowance[:, t] = np.maximum(0.0, term_peak[:, t - 1] - term_peak[:, t])
+    return allowance
+
+
+def check_quota_never_shrinks(scenario: Scenario, data: _Data, quota: np.ndarray, log: _Log) -> None:
+    """quota[k, i, r, t] ≥ quota[k, i, r, t − 1] − allowance[k, t]: no quota shrinks within a
+    contract term, and at a renewal by no more than the tenant's peak demand fell."""
+    allowance = quota_drop_allowance(scenario, data)[:, None, None, 1:]  # [K, 1, 1, T-1]
+    floor = quota[..., :-1] - allowance
+    failed = _exceeds(floor, quota[..., 1:])
+
+    def describe(x: tuple[int, ...]) -> str:
+        k, i, r, t = x
+        return (
+            f"quota_never_shrinks {data.tenants[k]}@{data.sites[i]}/{data.racks[r]} {data.labels[t + 1]}: "
+            f"quota falls from {quota[k, i, r, t]:,.1f} to {quota[k, i, r, t + 1]:,.1f} GPUs, more than the "
+            f"{allowance[k, 0, 0, t]:,.1f} the contract rule allows"
+        )
+
+    log.check_array(failed, describe)
+
+
 def served_per_pool(data: _Data, served: _Served) -> np.ndarray:
     """Σ_k served[k, i, r, t, s] as an [I, R, T, S] array."""
     n_i, n_r, n_t, _, n_s = data.shape
@@ -778,7 +814,8 @@ def recompute_money(
     pool_served: np.ndarray,
     unserved: np.ndarray,
 ) -> _Money:
-    """REV, RS, BB, CL, EN, CX, OX, PX, HM and the three values, term by term from docs/model.md."""
+    """REV, RS, BB, CL, EN, CX, OX, PX, HM and the three values, term by term from docs/model.md.
+    `unserved` is [K, T, S] GPU-hours."""
     terms = scenario.terms
     n_i, _, n_t, _, n_s = data.shape
     k, i, r, t, s, x = served.k, served.i, served.r, served.t, served.s, served.gpu_hours
@@ -797,15 +834,21 @@ def recompute_money(
     )
     en = per_ts(energy_usd_per_gpu_hour[i, r] * x)
 
-    capacity = data.h * gpus_installed(data, installed)  # [I, R, T]
-    buyback_gpu_hours = terms.buyback_share * (capacity[..., None] - pool_served)  # [I, R, T, S]
-    bb = terms.buyback_price_usd_per_gpu_hour * buyback_gpu_hours.sum(axis=(0, 1))  # [T, S]
+    # Buyback: the covered share of the capacity no tenant wanted, per site, quarter and scenario:
+    # max(0, h x GPUs - served at the site - unserved demand of every tenant that may use it).
+    site_capacity = data.h * gpus_installed(data, installed).sum(axis=1)  # [I, T]
+    site_sold = pool_served.sum(axis=1)  # [I, T, S]
+    refused = np.einsum("ki,kts->its", data.may_use.astype(float), unserved)
+    no_buyer = site_capacity[..., None] - site_sold - refused
+    buyback_gpu_hours = terms.buyback_share * np.maximum(0.0, no_buyer)  # [I, T, S]
+    bb = terms.buyback_price_usd_per_gpu_hour * buyback_gpu_hours.sum(axis=0)  # [T, S]
 
     new_racks = installed - data.existing_racks[:, :, None]
     cx = np.einsum("irt,r->t", new_racks, data.capex / data.lifetime)
     ox = np.einsum("irt,r->t", installed, data.opex)
     px = ((data.power_capex / data.power_life)[:, None] * (available - data.existing_mw[:, None])).sum(axis=0)
-    hm = terms.guarantor_hardware_margin * np.einsum("irt,r->t", built, data.capex)
+    # The guarantor's margin is a share of each new rack's capex, over the same quarters.
+    hm = terms.guarantor_hardware_margin * cx
 
     d = data.discount[:, None]
     cloud = (d * (rev - rs + bb - en - (cx + ox + px)[:, None])).sum(axis=0)
@@ -816,7 +859,7 @@ def recompute_money(
     site_served = pool_served.sum(axis=1) @ p  # [I, T]
     with np.errstate(divide="ignore", invalid="ignore"):
         utilisation = np.where(site_gpus > 0, site_served / (data.h * site_gpus), 0.0)
-    site_bb_gh = buyback_gpu_hours.sum(axis=1) @ p
+    site_bb_gh = buyback_gpu_hours @ p
     rev_its = np.bincount((i * n_t + t) * n_s + s, weights=rental, minlength=n_i * n_t * n_s).reshape(
         n_i, n_t, n_s
     )
@@ -993,6 +1036,89 @@ def check_site_periods(
     log.check_array(~seen, lambda x: f"site_periods {data.sites[x[0]]} {data.labels[x[1]]}: no summary row")
 
 
+def check_parties(
+    scenario: Scenario, data: _Data, plan: Plan, money: _Money, installed: np.ndarray, log: _Log
+) -> None:
+    """Each party's expected value, CVaR (by sorting) and worst value, as reported; and every
+    participation requirement met: the cloud's and guarantor's least expected value and CVaR,
+    the guarantor's most buyback exposure per quarter and in total."""
+    participation = scenario.participation
+    alpha = participation.cvar_alpha
+    probabilities = {c: float(p) for c, p in zip(data.cases, data.prob, strict=True)}
+    values = {
+        "cloud": money.cloud,
+        "guarantor": money.guarantor,
+        "syndicate": money.cloud + money.guarantor,
+    }
+    needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
+    reported = {f.party: f for f in plan.parties}
+    if not log.ok(sorted(reported) == sorted(values) and len(plan.parties) == len(values)):
+        log.say(
+            f"parties: the plan lists {[f.party for f in plan.parties]}, expected one each of {list(values)}"
+        )
+    for party, v in values.items():
+        expected = float(v @ data.prob)
+        cvar = cvar_by_sorting(
+            {c: float(x) for c, x in zip(data.cases, v, strict=True)}, probabilities, alpha
+        )
+        figures = reported.get(party)
+        if figures is not None:
+            _money_check(log, f"parties {party} expected_value_usd", figures.expected_value_usd, expected)
+            _money_check(log, f"parties {party} cvar_usd (alpha {alpha})", figures.cvar_usd, cvar)
+            _money_check(
+                log, f"parties {party} worst_case_value_usd", figures.worst_case_value_usd, float(v.min())
+            )
+            if not log.ok(_close(figures.cvar_alpha, alpha, EXACT_TOL)):
+                log.say(
+                    f"parties {party} cvar_alpha: the plan reports {figures.cvar_alpha}, the scenario {alpha}"
+                )
+        need = needs.get(party)
+        if need is None:
+            continue
+        for requirement, got in (("min_expected_value_usd", expected), ("min_cvar_usd", cvar)):
+            least = getattr(need, requirement)
+            if least is not None and not log.ok(got >= least - _tol(got, least, ABS_TOL_USD)):
+                log.say(
+                    f"participation.{party}.{requirement}: the plan gives the {party} US${got:,.0f}, "
+                    f"below its requirement of US${least:,.0f} (short by US${least - got:,.0f})"
+                )
+    terms = scenario.terms
+    exposure = (
+        terms.buyback_share
+        * terms.buyback_price_usd_per_gpu_hour
+        * data.h
+        * gpus_installed(data, installed).sum(axis=1)
+    )  # [I, T]
+    guarantor = participation.guarantor
+    per_period = exposure.sum(axis=0)
+    cap = guarantor.max_buyback_exposure_usd_per_period
+    if cap is not None:
+        log.check_array(
+            _exceeds(per_period, np.full_like(per_period, cap), ABS_TOL_USD),
+            lambda x: (
+                f"participation.guarantor.max_buyback_exposure_usd_per_period {data.labels[x[0]]}: "
+                f"exposure US${per_period[x]:,.0f} above the cap of US${cap:,.0f}"
+            ),
+        )
+    total = guarantor.max_buyback_exposure_usd_total
+    if total is not None and not log.ok(
+        bool(~_exceeds(np.array([per_period.sum()]), np.array([total]), ABS_TOL_USD)[0])
+    ):
+        log.say(
+            f"participation.guarantor.max_buyback_exposure_usd_total: exposure US${per_period.sum():,.0f} "
+            f"above the cap of US${total:,.0f}"
+        )
+    for row in plan.site_periods:
+        i, t = data.i_of.get(row.site), data.t_of.get(row.period)
+        if i is not None and t is not None:
+            _money_check(
+                log,
+                f"site_periods {row.site} {row.period} buyback_exposure_usd",
+                row.buyback_exposure_usd,
+                float(exposure[i, t]),
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
@@ -1020,6 +1146,7 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_build_rate(data, built, log)
     check_block_rate(data, blocks, log)
     check_quota_fits(data, quota, installed, log)
+    check_quota_never_shrinks(scenario, data, quota, log)
 
     pool_served = served_per_pool(data, served)
     check_serve_within_capacity(data, pool_served, installed, log)
@@ -1030,6 +1157,7 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_outcomes(scenario, data, plan, money, log)
     objective = check_risk_and_objective(scenario, data, plan, money, log)
     check_site_periods(data, plan, installed, available, money, log)
+    check_parties(scenario, data, plan, money, installed, log)
 
     return Verification(
         passed=log.failures == 0,

@@ -250,6 +250,23 @@ def risk_table(plan: Plan) -> Table:
     return table
 
 
+def parties_table(plan: Plan) -> Table:
+    """Each party's value whatever the perspective, and what it required (participation)."""
+    table = Table(title="Each party (values discounted, US$ M)", title_justify="left")
+    for column in ("party", "expected", "CVaR", "worst", "required expected", "required CVaR"):
+        table.add_column(column, justify="left" if column == "party" else "right")
+    for f in plan.parties:
+        table.add_row(
+            f"{f.party}{' (objective)' if f.party == plan.perspective else ''}",
+            _musd(f.expected_value_usd),
+            f"{_musd(f.cvar_usd)} (alpha {f.cvar_alpha:g})",
+            _musd(f.worst_case_value_usd),
+            "-" if f.min_expected_value_usd is None else _musd(f.min_expected_value_usd),
+            "-" if f.min_cvar_usd is None else _musd(f.min_cvar_usd),
+        )
+    return table
+
+
 def json_summary(plan: Plan, output: Path, site: str | None = None, period: str | None = None) -> dict:
     rows = [
         r
@@ -263,6 +280,7 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "perspective": plan.perspective,
         "solver": plan.solver.model_dump(mode="json"),
         "risk": plan.risk.model_dump(mode="json"),
+        "parties": [f.model_dump(mode="json") for f in plan.parties],
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
@@ -280,6 +298,7 @@ def print_plan(plan: Plan, site: str | None = None, period: str | None = None) -
     console = _terminal()
     console.print(site_period_table(plan, site, period))
     console.print(outcome_table(plan))
+    console.print(parties_table(plan))
     console.print(risk_table(plan))
 
 

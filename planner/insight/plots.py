@@ -161,6 +161,8 @@ def plot_buildout(plan: Plan, out_dir: str | Path, scenario: Scenario | None = N
             ax.bar(x, power_m, bottom=racks_m, color="tab:orange", label="power blocks", width=0.8)
             ax.set_title(f"{site}: capex, US$ {totals[site] / MUSD:,.0f} M in all")
             ax.set_ylabel("US$ M per quarter")
+            tallest = max((r + p for r, p in zip(racks_m, power_m, strict=True)), default=0.0)
+            ax.set_ylim(0, max(tallest, 1.0) * 1.3)  # head room for the legend
             ax.legend(loc="upper right")
         _quarter_ticks(axes[-1][n], plan.periods, most=4)
     total = f"; capex US$ {sum(totals.values()) / MUSD:,.0f} M" if capex else ""

@@ -13,15 +13,18 @@ from planner.schema.scenario import Scenario
 __all__ = ["MONEY_SCALE_USD", "build_model", "data_of"]
 
 
-def build_model(scenario: Scenario) -> pyo.ConcreteModel:
+def build_model(scenario: Scenario, *, elastic: bool = False) -> pyo.ConcreteModel:
+    """The model of docs/model.md. `elastic`: every participation requirement may fall short and
+    the total shortfall is minimised instead (to say which cannot be met, and by how much)."""
     # Millions of small Pyomo objects make Python's cyclic GC re-scan the heap over and over;
     # pausing it during construction is the single largest build-time saving at size.
     with PauseGC():
-        return _build(scenario)
+        return _build(scenario, elastic)
 
 
-def _build(scenario: Scenario) -> pyo.ConcreteModel:
+def _build(scenario: Scenario, elastic: bool) -> pyo.ConcreteModel:
     d = model_data(scenario)
+    d.elastic = elastic
     m = pyo.ConcreteModel(name=scenario.name)
     m._dsx_data = d
 
@@ -38,17 +41,23 @@ def _build(scenario: Scenario) -> pyo.ConcreteModel:
     constraints.define_build_rate(m, d)
     constraints.define_block_rate(m, d)
     constraints.define_quota_fits(m, d)
+    constraints.define_quota_never_shrinks(m, d)
 
     # Second stage: serving per scenario.
     variables.define_served_gpu_hours(m, d)
     variables.define_unserved_gpu_hours(m, d)
     constraints.define_serve_within_quota(m, d)
     constraints.define_demand_balance(m, d)
+    variables.define_buyback(m, d)
+    constraints.define_buyback_rule(m, d)
 
-    # Values, risk and the objective.
+    # Values, risk, each party's requirements and the objective.
     objective.define_scenario_values(m, d)
     variables.define_cvar(m, d)
     constraints.define_cvar_shortfall(m, d)
+    objective.define_party_values(m, d)
+    variables.define_party_cvar(m, d)
+    constraints.define_participation(m, d)
     objective.define_objective(m, d)
     define_scaling(m, d)
     # The served index's integer codes were for building the array families; at size they are
@@ -70,5 +79,8 @@ def define_scaling(m: pyo.ConcreteModel, d: ModelData) -> None:
     model, its values and every report stay in GPU-hours)."""
     m.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
     per_hour = 1.0 / d.h
-    for component in (m.served_gpu_hours, m.unserved_gpu_hours, m.serve_within_quota, m.demand_balance):
+    families = [m.served_gpu_hours, m.unserved_gpu_hours, m.serve_within_quota, m.demand_balance]
+    if hasattr(m, "buyback_gpu_hours"):  # its rows are written divided by h already
+        families.append(m.buyback_gpu_hours)
+    for component in families:
         m.scaling_factor.set_value(component, per_hour, expand=False)

@@ -8,6 +8,7 @@ import pyomo.environ as pyo
 from planner.model import sets, variables
 from planner.model.data import ModelData
 from planner.model.expr import array_constraint
+from planner.model.objective import MONEY_SCALE_USD
 
 
 def define_power_fits(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -119,3 +120,195 @@ def define_cvar_shortfall(m: pyo.ConcreteModel, d: ModelData) -> None:
         return m.cvar_shortfall[s] >= m.cvar_eta - m.scenario_value[s]
 
     m.cvar_shortfall_def = pyo.Constraint(d.scenario_ids, rule=rule)
+
+
+def define_quota_never_shrinks(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """quota[k,i,r,t] >= quota[k,i,r,t-1] - allowance[k,t]: a tenant's committed GPUs on a pool
+    never shrink within a contract term (`contracts.quota_term_periods`); at a renewal they may
+    fall by at most the fall in the tenant's peak demand (`ModelData.quota_drop_allowance_gpus`)."""
+
+    def rule(_m, k, i, r, t):
+        if t == 0:
+            return pyo.Constraint.Skip
+        allowance = d.quota_drop_allowance_gpus(k, t)
+        return m.quota_gpus[k, i, r, t] >= m.quota_gpus[k, i, r, t - 1] - allowance
+
+    m.quota_never_shrinks = pyo.Constraint(sets.quota_indices(d), rule=rule)
+
+
+def no_buyer_gpu_hours(m: pyo.ConcreteModel, d: ModelData):
+    """(site, t, s) -> x = h x GPUs installed - served at the site - unserved demand of the
+    tenants that may use the site: the capacity no tenant wanted (negative when some were refused
+    or short). Buyback is the covered share of max(0, x)."""
+    served_at = sold_gpu_hours(m)
+    unserved = m.unserved_gpu_hours
+
+    def x(i: str, t: int, s: str):
+        capacity = site_capacity_gpu_hours(m, d, i, t)
+        refused = [unserved[k, t, s] for k in d.tenants_at[i] if (k, t, s) in unserved]
+        return capacity - pyo.quicksum(served_at.get((i, t, s), [])) - pyo.quicksum(refused)
+
+    return x
+
+
+def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """buyback = buyback_share x max(0, x) per site, quarter and scenario (docs/model.md, "Buyback"):
+    `buyback_no_buyer` b >= share x (with b >= 0, exact wherever buyback is a cost to the value
+    maximised); where the cloud's value rewards buyback, the binary `buyback_open` closes it from
+    above: `buyback_within_no_buyer` b <= share x + share M1 (1 - open), `buyback_only_if_open`
+    b <= share M2 open, with M1 = h x demand at the site >= -x and M2 = h x the site's most GPUs
+    >= x; and `buyback_within_unsold` b <= share (h x GPUs - served), implied for whole binaries
+    but what keeps the LP relaxation from buying back capacity that was never built."""
+    if not d.has_buyback:
+        return
+    share = d.scenario.terms.buyback_share
+    x = no_buyer_gpu_hours(m, d)
+    b = m.buyback_gpu_hours
+    index = list(b.keys())
+    per_hour = 1.0 / d.h  # rows in average GPUs over the quarter, like the other GPU-hour rows
+    m.buyback_no_buyer = pyo.Constraint(
+        index, rule=lambda _m, i, t, s: per_hour * (b[i, t, s] - share * x(i, t, s)) >= 0
+    )
+    if not d.buyback_needs_binary:
+        return
+    z = m.buyback_open
+
+    def most_refused(i: str, t: int, s: str) -> float:
+        return d.h * d.site_demand_gpus(i, t, s)  # bounds -x: unsold >= 0, unserved <= demand
+
+    def most_capacity(i: str, t: int) -> float:
+        """h x the most GPUs site i can hold in quarter t (GPU cap, and build rate and power
+        over the racks' lives: the bounds on racks_built)."""
+        by_type = 0
+        for r in d.rack_ids_at[i]:
+            rack = d.scenario.rack_type(r)
+            window = range(max(0, t - rack.lifetime_periods + 1), t + 1)
+            racks = d.existing_racks.get((i, r), 0) + sum(d.racks_built_bound(i, r, tau) for tau in window)
+            by_type += rack.gpus_per_rack * racks
+        existing = sum(
+            c * d.scenario.rack_type(r).gpus_per_rack for (j, r), c in d.existing_racks.items() if j == i
+        )
+        return d.h * min(by_type, d.site_max_gpus(i) + existing)
+
+    served_at = sold_gpu_hours(m)
+    m.buyback_within_unsold = pyo.Constraint(
+        index,
+        rule=lambda _m, i, t, s: (
+            per_hour
+            * (
+                b[i, t, s]
+                - share * (site_capacity_gpu_hours(m, d, i, t) - pyo.quicksum(served_at.get((i, t, s), [])))
+            )
+            <= 0
+        ),
+    )
+
+    def within_no_buyer(_m, i, t, s):
+        refused = most_refused(i, t, s)
+        if refused == 0:  # nobody can be refused: x >= 0, and the next row already gives b <= share x
+            return per_hour * (b[i, t, s] - share * x(i, t, s)) <= 0
+        return (
+            per_hour * (b[i, t, s] - share * x(i, t, s) + share * refused * z[i, t, s])
+            <= per_hour * share * refused
+        )
+
+    def only_if_open(_m, i, t, s):
+        capacity = most_capacity(i, t)
+        if capacity == 0:
+            return per_hour * b[i, t, s] <= 0
+        return per_hour * (b[i, t, s] - share * capacity * z[i, t, s]) <= 0
+
+    m.buyback_within_no_buyer = pyo.Constraint(index, rule=within_no_buyer)
+    m.buyback_only_if_open = pyo.Constraint(index, rule=only_if_open)
+
+
+def site_capacity_gpu_hours(m: pyo.ConcreteModel, d: ModelData, i: str, t: int):
+    """h x GPUs installed at site i in quarter t (GPU-hours)."""
+    return d.h * pyo.quicksum(m.gpus_installed[i, r, t] for r in d.rack_ids_at[i])
+
+
+def sold_gpu_hours(m: pyo.ConcreteModel) -> dict[tuple[str, int, str], list]:
+    """(site, t, s) -> the served variables there."""
+    served_at: dict[tuple[str, int, str], list] = {}
+    for (_k, i, _r, t, s), var in m.served_gpu_hours.items():
+        served_at.setdefault((i, t, s), []).append(var)
+    return served_at
+
+
+def _shortfall(m: pyo.ConcreteModel, d: ModelData, name: str):
+    """0, or in elastic mode the named requirement's shortfall variable (US$M)."""
+    if not d.elastic:
+        return 0.0
+    return m.requirement_shortfall[name]
+
+
+def requirement_names(d: ModelData) -> list[str]:
+    """Every participation requirement the scenario states, by its field path."""
+    participation = d.scenario.participation
+    names = []
+    for party, need in (("cloud", participation.cloud), ("guarantor", participation.guarantor)):
+        for field in ("min_expected_value_usd", "min_cvar_usd"):
+            if getattr(need, field) is not None:
+                names.append(f"participation.{party}.{field}")
+    for field in ("max_buyback_exposure_usd_per_period", "max_buyback_exposure_usd_total"):
+        if getattr(participation.guarantor, field) is not None:
+            names.append(f"participation.guarantor.{field}")
+    return names
+
+
+def define_participation(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Each party's requirement (docs/model.md, "Participation"), in US$M:
+    `participation_expected_value[p]`: Sum_s p_s value[p,s] >= min;
+    `participation_cvar[p]`: eta_p - Sum_s p_s / (1 - alpha) a[p,s] >= min, with
+    `party_cvar_shortfall_def[p,s]`: a[p,s] >= eta_p - value[p,s] (Rockafellar-Uryasev);
+    `buyback_exposure_per_period[t]`: share x price x h x installed GPUs <= cap, and its sum over
+    the horizon `buyback_exposure_total`."""
+    participation = d.scenario.participation
+    scale = 1.0 / MONEY_SCALE_USD
+    if d.elastic:
+        m.requirement_shortfall = pyo.Var(requirement_names(d), domain=pyo.NonNegativeReals)
+    needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
+    expected = [p for p, need in needs.items() if need.min_expected_value_usd is not None]
+    if expected:
+
+        def expected_rule(_m, p):
+            value = pyo.quicksum(d.probability[s] * m.party_value[p, s] for s in d.scenario_ids)
+            name = f"participation.{p}.min_expected_value_usd"
+            return value + _shortfall(m, d, name) >= needs[p].min_expected_value_usd * scale
+
+        m.participation_expected_value = pyo.Constraint(expected, rule=expected_rule)
+    cvar_parties = d.parties_with_cvar_requirement
+    if cvar_parties:
+        alpha = participation.cvar_alpha
+        m.party_cvar_shortfall_def = pyo.Constraint(
+            [(p, s) for p in cvar_parties for s in d.scenario_ids],
+            rule=lambda _m, p, s: m.party_cvar_shortfall[p, s] >= m.party_cvar_eta[p] - m.party_value[p, s],
+        )
+
+        def cvar_rule(_m, p):
+            cvar = m.party_cvar_eta[p] - pyo.quicksum(
+                d.probability[s] / (1 - alpha) * m.party_cvar_shortfall[p, s] for s in d.scenario_ids
+            )
+            return cvar + _shortfall(m, d, f"participation.{p}.min_cvar_usd") >= needs[p].min_cvar_usd * scale
+
+        m.participation_cvar = pyo.Constraint(cvar_parties, rule=cvar_rule)
+
+    guarantor = participation.guarantor
+    terms = d.scenario.terms
+    per_gpu = terms.buyback_share * terms.buyback_price_usd_per_gpu_hour * d.h * scale
+
+    def exposure(t: int):
+        return per_gpu * pyo.quicksum(m.gpus_installed[i, r, t] for i in d.site_ids for r in d.rack_ids_at[i])
+
+    cap = guarantor.max_buyback_exposure_usd_per_period
+    if cap is not None:
+        name = "participation.guarantor.max_buyback_exposure_usd_per_period"
+        m.buyback_exposure_per_period = pyo.Constraint(
+            list(d.periods), rule=lambda _m, t: exposure(t) - _shortfall(m, d, name) <= cap * scale
+        )
+    total = guarantor.max_buyback_exposure_usd_total
+    if total is not None:
+        name = "participation.guarantor.max_buyback_exposure_usd_total"
+        m.buyback_exposure_total = pyo.Constraint(
+            expr=pyo.quicksum(exposure(t) for t in d.periods) - _shortfall(m, d, name) <= total * scale
+        )

@@ -29,6 +29,9 @@ class ModelData:
     demand: dict[tuple[str, int, str], float] = field(default_factory=dict)
     """(tenant, t, scenario) -> average GPUs demanded."""
     existing_racks: dict[tuple[str, str], int] = field(default_factory=dict)
+    elastic: bool = False
+    """Requirements may fall short (each by a `requirement_shortfall`, minimised): used only to
+    say which participation requirement cannot be met and by how much."""
     _peak: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     @property
@@ -79,6 +82,61 @@ class ModelData:
         site = self.scenario.site(site_id)
         by_cap = math.floor((site.power_cap_mw - site.existing_mw) / site.power_block_mw + EPS)
         return max(0, min(site.max_power_blocks_per_period, by_cap))
+
+    def term_start(self, t: int) -> int:
+        """First quarter of the quota contract term holding quarter t."""
+        term = self.scenario.contracts.quota_term_periods
+        return t - t % term
+
+    def term_peak_demand(self, tenant_id: str, t: int) -> float:
+        """Peak demand over the quota contract term holding quarter t (any scenario)."""
+        start = self.term_start(t)
+        end = min(self.n, start + self.scenario.contracts.quota_term_periods)
+        return max(self.peak_demand(tenant_id, tau) for tau in range(start, end))
+
+    def quota_drop_allowance_gpus(self, tenant_id: str, t: int) -> float:
+        """How far a tenant's quota on a pool may fall from quarter t - 1 to t: nothing within a
+        contract term; at a renewal, the fall in the tenant's peak demand from the last term to
+        the new one (so rising demand never lowers a quota)."""
+        if t == 0 or t != self.term_start(t):
+            return 0.0
+        return max(0.0, self.term_peak_demand(tenant_id, t - 1) - self.term_peak_demand(tenant_id, t))
+
+    @property
+    def has_buyback(self) -> bool:
+        """Buyback moves money only when some share is covered at a positive price."""
+        terms = self.scenario.terms
+        return terms.buyback_share > 0 and terms.buyback_price_usd_per_gpu_hour > 0
+
+    @property
+    def cloud_rewarded(self) -> bool:
+        """The cloud's value is maximised or bounded below: more buyback then looks better, so the
+        rule's max(0, ...) needs a binary to hold exactly (it is a convex function)."""
+        # In the syndicate's value buyback cancels, in the guarantor's it is a cost: only the
+        # cloud perspective or a cloud requirement rewards it.
+        need = self.scenario.participation.cloud
+        has_requirement = need.min_expected_value_usd is not None or need.min_cvar_usd is not None
+        return self.scenario.objective.perspective == "cloud" or has_requirement
+
+    @property
+    def buyback_needs_binary(self) -> bool:
+        return self.has_buyback and self.cloud_rewarded
+
+    @property
+    def parties_with_cvar_requirement(self) -> list[str]:
+        participation = self.scenario.participation
+        return [
+            p
+            for p, need in (("cloud", participation.cloud), ("guarantor", participation.guarantor))
+            if need.min_cvar_usd is not None
+        ]
+
+    def site_demand_gpus(self, site_id: str, t: int, s: str) -> float:
+        """Demand (average GPUs) of the tenants that may use a site, in quarter t and scenario s."""
+        return sum(self.demand[k, t, s] for k in self.tenants_at[site_id])
+
+    def site_max_gpus(self, site_id: str) -> int:
+        return self.scenario.site(site_id).gpu_cap
 
     def peak_demand(self, tenant_id: str, t: int) -> float:
         if not self._peak:

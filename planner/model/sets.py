@@ -102,6 +102,11 @@ def served_index(d: ModelData) -> ServedIndex:
     return ServedIndex(keys, k.astype(code), i.astype(code), r.astype(code), t.astype(code), s.astype(code))
 
 
+def buyback_indices(d: ModelData) -> list[tuple[str, int, str]]:
+    """(site, quarter, scenario): buyback is billed per site, whose pools share its tenants."""
+    return [(i, t, s) for i in d.site_ids for t in d.periods for s in d.scenario_ids]
+
+
 def unserved_indices(d: ModelData) -> list[tuple[str, int, str]]:
     """(tenant, quarter, scenario) with positive demand."""
     tenants = [k.id for k in d.scenario.tenants]

@@ -31,13 +31,14 @@ def define_blocks_ordered(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_quota_gpus(m: pyo.ConcreteModel, d: ModelData) -> None:
-    # A quota above the tenant's peak demand (or the site's GPU cap) can never be used.
+    # A quota above the tenant's peak demand over its contract term (or the site's GPU cap) can
+    # never be used; quotas never shrink within a term, so the bound is the term's peak.
     index = sets.quota_indices(d)
     gpu_cap = {s.id: s.gpu_cap for s in d.scenario.sites}
     m.quota_gpus = pyo.Var(
         index,
         domain=pyo.NonNegativeReals,
-        bounds=lambda _m, k, i, r, t: (0, min(gpu_cap[i], d.peak_demand(k, t))),
+        bounds=lambda _m, k, i, r, t: (0, min(gpu_cap[i], d.term_peak_demand(k, t))),
     )
 
 
@@ -73,6 +74,19 @@ def flat_tuple_set(keys: list[tuple]) -> pyo.Set:
 
 def define_unserved_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.unserved_gpu_hours = pyo.Var(sets.unserved_indices(d), domain=pyo.NonNegativeReals)
+
+
+def define_buyback(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """buyback_gpu_hours[i,t,s] >= 0: covered GPU-hours the guarantor buys back at a site (already
+    times buyback_share); and, where the cloud's value is rewarded by more buyback, the binary
+    buyback_open[i,t,s] that makes it exactly the rule's max(0, ...) (docs/model.md, "Buyback")."""
+    if not d.has_buyback:
+        return
+    index = sets.buyback_indices(d)
+    m.buyback_gpu_hours = pyo.Var(index, domain=pyo.NonNegativeReals)
+    if d.buyback_needs_binary:
+        domain = pyo.NonNegativeReals if d.scenario.solver.relax_integrality else pyo.Binary
+        m.buyback_open = pyo.Var(index, domain=domain, bounds=(0, 1))
 
 
 def define_racks_installed(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -113,3 +127,14 @@ def define_cvar(m: pyo.ConcreteModel, d: ModelData) -> None:
         return
     m.cvar_eta = pyo.Var(domain=pyo.Reals)
     m.cvar_shortfall = pyo.Var(d.scenario_ids, domain=pyo.NonNegativeReals)
+
+
+def define_party_cvar(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Rockafellar-Uryasev auxiliaries per party with a CVaR requirement (participation)."""
+    parties = d.parties_with_cvar_requirement
+    if not parties:
+        return
+    m.party_cvar_eta = pyo.Var(parties, domain=pyo.Reals)
+    m.party_cvar_shortfall = pyo.Var(
+        [(p, s) for p in parties for s in d.scenario_ids], domain=pyo.NonNegativeReals
+    )

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_SCHEMA_VERSION = "1.0"
+PLAN_SCHEMA_VERSION = "1.1"
+"""1.1: each party's figures (`parties`), buyback exposure per site and quarter; quotas follow
+the contract rule (never shrink within a term). Readers of 1.0 fields need no change."""
 
 
 class _Record(BaseModel):
@@ -113,6 +115,11 @@ class SitePeriodSummary(_Record):
     expected_revenue_share_usd: float = Field(
         description="Undiscounted revenue share paid to the guarantor, expected."
     )
+    buyback_exposure_usd: float = Field(
+        0.0,
+        description="Most buyback the guarantor could owe here this quarter if no covered GPU-hour "
+        "sold: buyback_share x price x hours x installed GPUs (undiscounted).",
+    )
 
 
 class ScenarioOutcome(_Record):
@@ -149,6 +156,18 @@ class RiskFigures(_Record):
     value_of_information_note: str | None = Field(
         None, description="Why evpi_usd and vss_usd are null, when they are."
     )
+
+
+class PartyFigures(_Record):
+    """One party's value under the plan, whatever the perspective, and what it required."""
+
+    party: Literal["cloud", "guarantor", "syndicate"]
+    expected_value_usd: float
+    cvar_alpha: float
+    cvar_usd: float = Field(description="Mean value over the worst (1 - cvar_alpha) probability mass.")
+    worst_case_value_usd: float
+    min_expected_value_usd: float | None = Field(None, description="The party's requirement (null: none).")
+    min_cvar_usd: float | None = Field(None, description="The party's requirement (null: none).")
 
 
 class SolverReport(_Record):
@@ -193,7 +212,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.0"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime
@@ -214,6 +233,9 @@ class Plan(BaseModel):
     site_periods: list[SitePeriodSummary]
     outcomes: list[ScenarioOutcome]
     risk: RiskFigures
+    parties: list[PartyFigures] = Field(
+        default_factory=list, description="Cloud, guarantor and syndicate figures (participation)."
+    )
     solver: SolverReport
     verification: Verification
 

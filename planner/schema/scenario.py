@@ -186,6 +186,65 @@ class Objective(_Strict):
         return self
 
 
+DEFAULT_PARTY_CVAR_ALPHA = 0.9
+"""CVaR level of the parties' reported figures and requirements when the scenario names none."""
+
+
+class PartyRequirement(_Strict):
+    """What one party needs from a plan before it signs (null: no requirement).
+
+    Not signing is worth zero to either party, so by default each needs a plan whose expected
+    value is at least zero: with no demand, no perspective can then build anything."""
+
+    min_expected_value_usd: float | None = Field(
+        0.0, description="Least expected (discounted) value the party accepts, US$ (null: none)."
+    )
+    min_cvar_usd: float | None = Field(
+        None, description="Least CVaR of its value at participation.cvar_alpha, US$ (null: none)."
+    )
+
+
+class GuarantorRequirement(PartyRequirement):
+    """The guarantor's requirements: its value, and a cap on what the buyback can cost it."""
+
+    max_buyback_exposure_usd_per_period: NonNegative | None = Field(
+        None,
+        description="Most buyback the guarantor could owe in any one quarter if no covered GPU-hour "
+        "sold (buyback_share x price x hours x installed GPUs), US$ (null: no cap).",
+    )
+    max_buyback_exposure_usd_total: NonNegative | None = Field(
+        None, description="The same exposure summed over the horizon, undiscounted, US$ (null: no cap)."
+    )
+
+
+class Participation(_Strict):
+    """Each party's requirements; a plan meets all of them or the planner says which it cannot."""
+
+    cvar_alpha: Fraction = Field(
+        DEFAULT_PARTY_CVAR_ALPHA, description="CVaR level of the parties' figures, e.g. 0.9 = worst 10%."
+    )
+    cloud: PartyRequirement = PartyRequirement()
+    guarantor: GuarantorRequirement = GuarantorRequirement()
+
+    @field_validator("cvar_alpha")
+    @classmethod
+    def _alpha_below_one(cls, value: float) -> float:
+        if value >= 1.0:
+            raise ValueError("must be below 1 (e.g. 0.9)")
+        return value
+
+
+class Contracts(_Strict):
+    """How quotas are contracted: commitments per term that never shrink within the term."""
+
+    quota_term_periods: int = Field(
+        4,
+        ge=1,
+        description="Quarters per quota contract term, counted from the horizon start; within a term "
+        "a tenant's quota on a pool never shrinks (a new term may lower it).",
+    )
+
+
 class SolverOptions(_Strict):
     """HiGHS options a planner may set; others stay at HiGHS defaults."""
 
@@ -219,6 +278,8 @@ class Scenario(_Strict):
     scenarios: list[ScenarioCase] = Field(min_length=1)
     terms: Terms
     objective: Objective = Objective()
+    participation: Participation = Participation()
+    contracts: Contracts = Contracts()
     solver: SolverOptions = SolverOptions()
 
     def site(self, site_id: str) -> Site:

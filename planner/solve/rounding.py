@@ -35,7 +35,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
-from planner.solve.direct import DirectModel
+from planner.solve.direct import DirectModel, load_solution
 
 Rounding = Literal["floor", "ceil", "nearest"]
 
@@ -195,7 +195,7 @@ def rounded_start(
     try:
         _round(m, direct, lp, report, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
         if given is not None and len(given[0]):
-            _weigh_given(direct, lp, report, *given)
+            _weigh_given(m, direct, lp, report, *given)
     except ValueError as error:
         report.note = f"no rounded start: {error}"
         report.solution = None
@@ -259,14 +259,50 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, sear
     polished = lp.solve()
     if polished is None:
         raise ValueError("the LP with rounded racks did not solve")
+    if hasattr(m, "buyback_open"):
+        polished = _fix_buyback_open(m, direct, lp)
     report.start_objective = polished
     report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
 
 
-def _weigh_given(direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
-    """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one."""
+BUYBACK_OPEN_TOLERANCE_GPUS = 1e-7
+"""Capacity with no buyer (average GPUs) down to minus this still opens the buyback."""
+
+
+def _fix_buyback_open(m, direct: DirectModel, lp: _Relaxation) -> float:
+    """5. With the build fixed, open the buyback (binary 1) exactly where the re-solved plan left
+    capacity no tenant wanted (docs/model.md, "Buyback"), fix those binaries and re-solve."""
+    from planner.model.constraints import no_buyer_gpu_hours
+
+    load_solution(direct)
+    x = no_buyer_gpu_hours(m, m._dsx_data)
+    per_hour = 1.0 / m._dsx_data.h
+    opens = [var for var in m.buyback_open.values()]
+    values = [
+        1.0 if pyo.value(x(*index)) * per_hour >= -BUYBACK_OPEN_TOLERANCE_GPUS else 0.0
+        for index in m.buyback_open
+    ]
+    lp.fix(opens, values)
+    value = lp.solve()
+    if value is None:
+        raise ValueError("the LP with the buyback opened where capacity had no buyer did not solve")
+    return value
+
+
+def _weigh_given(m, direct, lp: _Relaxation, report: RoundingReport, columns, values) -> None:
+    """Fix the given integer values, re-solve, and keep that plan if it beats the rounded one
+    (with the buyback binaries, if any, opened from the given build's own re-solve)."""
+    if hasattr(m, "buyback_open"):  # the rounded plan fixed them; the given build decides anew
+        opens = list(m.buyback_open.values())
+        columns_open = direct.numbers(opens).astype(np.int32)
+        direct.highs.changeColsBounds(len(opens), columns_open, np.zeros(len(opens)), np.ones(len(opens)))
     direct.highs.changeColsBounds(len(columns), columns, values, values)
     value = lp.solve()
+    if value is not None and hasattr(m, "buyback_open"):
+        try:
+            value = _fix_buyback_open(m, direct, lp)
+        except ValueError:
+            value = None
     report.given_objective = value
     if value is not None and (
         report.start_objective is None or improves(value, report.start_objective, maximize=direct.maximize)

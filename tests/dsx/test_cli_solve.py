@@ -25,7 +25,7 @@ def run(*args: str):
 
 def test_solving_the_bundled_example_prints_the_summary_and_writes_a_verified_plan(tmp_path):
     out = tmp_path / "plans" / "plan.json"
-    # EVPI and VSS would take S + 2 = 5 more solves of the example; tests/insight covers them.
+    # EVPI and VSS would take S + 2 = 5 more solves of the example; tests/planner/test_value_of_information.py covers them.
     result = run(str(EXAMPLE_SCENARIO), "-o", str(out), "--no-value-of-information")
     assert result.exit_code == 0, result.output
     for expected in ("Per site and quarter", "batam", "Per scenario", "CVaR", "HiGHS", "written to"):

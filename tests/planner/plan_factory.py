@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from planner.schema.catalogue import plan_catalogue
 from planner.schema.plan import (
+    PartyFigures,
     Plan,
     PowerDecision,
     QuotaDecision,
@@ -123,12 +124,19 @@ def make_plan(
         )
 
     def buyback_gpu_hours(s: str, i: str, q: str) -> float:
+        # Only capacity no tenant wanted: unsold, less the unserved demand of every tenant that
+        # may use the site, floored at zero.
         site = scenario.site(i)
-        return sum(
-            terms.buyback_share
-            * (h * rack.gpus_per_rack * installed[i, rack.id, q] - pool_served[s, i, rack.id, q])
+        unsold = sum(
+            h * rack.gpus_per_rack * installed[i, rack.id, q] - pool_served[s, i, rack.id, q]
             for rack in scenario.site_rack_types(site)
         )
+        refused = sum(
+            x
+            for (case, k, period), x in unserved.items()
+            if (case, period) == (s, q) and scenario.tenant_may_use(scenario.tenant(k), site)
+        )
+        return terms.buyback_share * max(0.0, unsold - refused)
 
     fixed: dict[str, float] = defaultdict(float)
     margin: dict[str, float] = defaultdict(float)
@@ -141,14 +149,15 @@ def make_plan(
             )
             for rack in scenario.site_rack_types(site):
                 n = installed[site.id, rack.id, q]
-                fixed[q] += rack.capex_usd / rack.lifetime_periods * (n - site.existing_racks.get(rack.id, 0))
+                new = n - site.existing_racks.get(rack.id, 0)
+                fixed[q] += rack.capex_usd / rack.lifetime_periods * new
                 fixed[q] += rack.opex_usd_per_rack_period * n
-                margin[q] += (
-                    terms.guarantor_hardware_margin * rack.capex_usd * built_in.get((site.id, rack.id, q), 0)
-                )
+                # The margin is spread over the rack's quarters like its capex.
+                margin[q] += terms.guarantor_hardware_margin * rack.capex_usd / rack.lifetime_periods * new
 
     outcomes = []
     values: dict[str, float] = {}
+    party_values: dict[str, dict[str, float]] = {"cloud": {}, "guarantor": {}, "syndicate": {}}
     for case in scenario.scenarios:
         s = case.id
         cloud = guarantor = rev_total = bb_total = rs_total = cl_total = 0.0
@@ -170,6 +179,8 @@ def make_plan(
             scenario.objective.perspective
         ]
         values[s] = value
+        party_values["cloud"][s], party_values["guarantor"][s] = cloud, guarantor
+        party_values["syndicate"][s] = cloud + guarantor
         outcomes.append(
             ScenarioOutcome(
                 scenario=s,
@@ -191,6 +202,21 @@ def make_plan(
     cvar = cvar_rockafellar_uryasev(values, probabilities, alpha) if alpha is not None else None
     w = scenario.objective.cvar_weight
     objective = (1 - w) * expected + (w * cvar if cvar is not None else 0.0)
+
+    participation = scenario.participation
+    needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
+    parties = [
+        PartyFigures(
+            party=party,
+            expected_value_usd=sum(probabilities[s] * v for s, v in by_case.items()),
+            cvar_alpha=participation.cvar_alpha,
+            cvar_usd=cvar_rockafellar_uryasev(by_case, probabilities, participation.cvar_alpha),
+            worst_case_value_usd=min(by_case.values()),
+            min_expected_value_usd=needs[party].min_expected_value_usd if party in needs else None,
+            min_cvar_usd=needs[party].min_cvar_usd if party in needs else None,
+        )
+        for party, by_case in party_values.items()
+    ]
 
     site_periods = []
     for site in scenario.sites:
@@ -217,6 +243,10 @@ def make_plan(
                     expected_revenue_share_usd=sum(
                         p * terms.revenue_share * rev[s, site.id, q] for s, p in probabilities.items()
                     ),
+                    buyback_exposure_usd=terms.buyback_share
+                    * terms.buyback_price_usd_per_gpu_hour
+                    * h
+                    * gpus,
                 )
             )
 
@@ -274,6 +304,7 @@ def make_plan(
             worst_case_value_usd=min(values.values()),
             best_case_value_usd=max(values.values()),
         ),
+        parties=parties,
         solver=SolverReport(
             interface="hand",
             status="Optimal",

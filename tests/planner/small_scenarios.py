@@ -3,7 +3,8 @@
 The base case: one quarter, no discounting, h = 2190 hours. One site with 10 MW energised and
 no room for more, PUE 1.0, free power. One rack type: 10 GPUs, 100 kW (0.1 MW), US$100,000,
 amortised in its single quarter of life, no opex. One tenant paying US$10 per GPU-hour for 55
-GPUs. No buyback, revenue share or margin. Cloud perspective.
+GPUs. No buyback, revenue share or margin. Cloud perspective. Participation at its defaults
+(each party needs an expected value of at least zero), quota terms of 4 quarters.
 """
 
 from __future__ import annotations
@@ -68,10 +69,21 @@ def tiny(mutate=None) -> Scenario:
     return parse_scenario(data, "tiny")
 
 
-def uncertain(*, buyback_price: float, cvar_weight: float = 0.0) -> Scenario:
+NO_REQUIREMENTS: dict[str, Any] = {
+    "cloud": {"min_expected_value_usd": None},
+    "guarantor": {"min_expected_value_usd": None},
+}
+"""A participation section that requires nothing of either party."""
+
+
+def uncertain(
+    *, buyback_price: float, cvar_weight: float = 0.0, participation: dict[str, Any] | None = None
+) -> Scenario:
     """Two equally likely futures: the tenant wants 10 GPUs at US$20 ('boom') or none ('bust').
 
     A rack (10 GPUs) costs US$300,000; fully rented it earns 10 x 2190 x 20 = US$438,000.
+    Neither party requires anything unless `participation` is given ({} for the defaults: each
+    party's expected value >= 0).
     """
 
     def change(data: dict[str, Any]) -> None:
@@ -83,5 +95,6 @@ def uncertain(*, buyback_price: float, cvar_weight: float = 0.0) -> Scenario:
         data["terms"]["buyback_share"] = 1.0
         if cvar_weight:
             data["objective"] = {"perspective": "cloud", "cvar_alpha": 0.5, "cvar_weight": cvar_weight}
+        data["participation"] = NO_REQUIREMENTS if participation is None else participation
 
     return tiny(change)

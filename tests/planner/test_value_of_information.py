@@ -16,7 +16,7 @@ from planner.files import read_plan
 from planner.pipeline import solve_scenario
 from planner.value_of_information import compute, stochastic_figures
 from tests.planner.insight.helpers import solved, three_quarters
-from tests.planner.small_scenarios import uncertain
+from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
 
 cli._register_commands()
 runner = CliRunner()
@@ -56,6 +56,7 @@ def test_evpi_and_vss_are_never_negative(low, extra, p_low, price, share, cvar_w
         data["scenarios"] = [{"id": "low", "probability": p_low}, {"id": "high", "probability": 1 - p_low}]
         data["terms"].update(buyback_price_usd_per_gpu_hour=2.0, buyback_share=share)
         data["objective"]["cvar_weight"] = cvar_weight
+        data["participation"] = NO_REQUIREMENTS
 
     figures = compute(three_quarters(change))
     assert figures.ws_usd >= figures.rp_usd - 1e-6

@@ -73,7 +73,7 @@ def test_unknown_scenario_in_demand_is_named(base: dict) -> None:
 def test_demand_series_must_cover_the_horizon(base: dict) -> None:
     base["tenants"][2]["demand_gpus"]["low"] = [100.0, 200.0]
     text = _error_for(base).render()
-    assert "tenants[2].demand_gpus.low: 2 values for a 12-quarter horizon" in text
+    assert "tenants[2].demand_gpus.low: 2 values for a 20-quarter horizon" in text
 
 
 def test_negative_capacity_is_rejected(base: dict) -> None:
@@ -86,7 +86,7 @@ def test_negative_capacity_is_rejected(base: dict) -> None:
 def test_impossible_lead_time_is_explained(base: dict) -> None:
     narvik = base["sites"][2]
     assert narvik["existing_mw"] == 0
-    narvik["power_lead_time_periods"] = 12
+    narvik["power_lead_time_periods"] = 20
     text = _error_for(base).render()
     assert "sites[2].power_lead_time_periods" in text
     assert "shorten the lead time" in text

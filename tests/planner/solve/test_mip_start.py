@@ -80,8 +80,8 @@ def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly(monke
     weighed = []
     weigh = planner.solve.rounding._weigh_given
 
-    def spy(direct, lp, report, *args):
-        weigh(direct, lp, report, *args)
+    def spy(m, direct, lp, report, *args):
+        weigh(m, direct, lp, report, *args)
         weighed.append(report.given_objective)
 
     monkeypatch.setattr(planner.solve.rounding, "_weigh_given", spy)

@@ -85,15 +85,22 @@ def feasible_cases(draw: st.DrawFn) -> Case:
         for q in labels:
             blocks.setdefault((i, q), 0)
 
+    demand = {(k, s): [draw(st.floats(0.0, 200.0)) for _ in labels] for k in tenants for s in cases}
+    # One-quarter contract terms: a quota may fall into quarter t by at most the fall of the
+    # tenant's peak demand. Drawn from the last quarter back, so every quota fits its share.
+    peak = {(k, t): max(demand[k, s][t] for s in cases) for k in tenants for t in range(n_t)}
     quotas: dict[tuple[str, str, str, str], float] = {}
     for i in sites:
         users = [k for k in tenants if allowed_j[k] is None or jurisdiction[i] in allowed_j[k]]
         for r in racks:
-            for q in labels:
-                for k in users:
+            for k in users:
+                for t in reversed(range(n_t)):
                     share = draw(st.floats(0.0, 1.0))
-                    quotas[k, i, r, q] = gpus[r] * installed[i, r, q] * share / len(users)
-    demand = {(k, s): [draw(st.floats(0.0, 200.0)) for _ in labels] for k in tenants for s in cases}
+                    q = gpus[r] * installed[i, r, labels[t]] * share / len(users)
+                    if t + 1 < n_t:
+                        may_fall = max(0.0, peak[k, t] - peak[k, t + 1])
+                        q = min(q, quotas[k, i, r, labels[t + 1]] + may_fall)
+                    quotas[k, i, r, labels[t]] = q
     served: dict[tuple[str, str, str, str, str], float] = {}
     for s in cases:
         for k in tenants:
@@ -172,6 +179,12 @@ def feasible_cases(draw: st.DrawFn) -> Case:
             "cvar_alpha": alpha,
             "cvar_weight": 0.0 if alpha is None else draw(st.sampled_from([0.0, 0.3, 1.0])),
         },
+        # Random plans: no party's requirement and quotas drawn per quarter (one-quarter terms).
+        "participation": {
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": None},
+        },
+        "contracts": {"quota_term_periods": 1},
     }
     scenario = parse_scenario(data, "random.yaml")
     plan = make_plan(scenario, racks_built=built, blocks_ordered=blocks, quotas=quotas, served=served)

@@ -15,8 +15,10 @@ Plan: build 2 racks (20 GPUs, 43,800 GPU-hours), quota 20 GPUs.
   CX       = 40,000 / 4 x 2     = 20,000      CX                             = 20,000
   cloud    = 65,700 − 6,570 + 5,475 − 32,850 − 20,000 = 11,755
                                               cloud    = 21,900 − 2,190 + 16,425 − 10,950 − 20,000 = 5,185
-  HM       = 50% x 40,000 x 2   = 40,000
-  guarantor= 40,000 + 6,570 − 5,475 = 41,095  guarantor= 40,000 + 2,190 − 16,425 = 25,765
+  HM       = 50% x 40,000 / 4 x 2 = 10,000 (the margin is amortised like the capex)
+  guarantor= 10,000 + 6,570 − 5,475 = 11,095  guarantor= 10,000 + 2,190 − 16,425 = −4,235
+
+No participation requirements (each test of a requirement states its own).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from tests.planner.plan_factory import cvar_rockafellar_uryasev, make_plan
 
 H = 2190.0
 Q = "2027Q1"
+NO_REQUIREMENTS: dict[str, Any] = {
+    "cloud": {"min_expected_value_usd": None},
+    "guarantor": {"min_expected_value_usd": None},
+}
 
 BASE: dict[str, Any] = {
     "name": "hand",
@@ -81,6 +87,7 @@ BASE: dict[str, Any] = {
         "guarantor_hardware_margin": 0.5,
     },
     "objective": {"perspective": "cloud"},
+    "participation": NO_REQUIREMENTS,
 }
 
 
@@ -135,7 +142,7 @@ def test_hand_computed_plan_passes_and_objective_matches_hand_arithmetic() -> No
     scenario = hand_scenario()
     plan = hand_plan(scenario)
     outcome = plan.outcomes[0]
-    assert (outcome.cloud_value_usd, outcome.guarantor_value_usd) == pytest.approx((11_755.0, 41_095.0))
+    assert (outcome.cloud_value_usd, outcome.guarantor_value_usd) == pytest.approx((11_755.0, 11_095.0))
     assert (outcome.rental_revenue_usd, outcome.buyback_usd, outcome.revenue_share_usd) == pytest.approx(
         (65_700.0, 5_475.0, 6_570.0)
     )
@@ -163,7 +170,7 @@ def test_two_scenario_plan_with_cvar_has_the_hand_computed_objective() -> None:
 def test_guarantor_perspective_counts_margin_revenue_share_buyback_and_credit_losses() -> None:
     # Half the bill in token credits; 80% repaid in boom, 50% in bust.
     # CL boom = 0.5 x 0.2 x 65,700 = 6,570; bust = 0.5 x 0.5 x 21,900 = 5,475
-    # guarantor boom = 41,095 − 6,570 = 34,525; bust = 25,765 − 5,475 = 20,290; E = 27,407.5
+    # guarantor boom = 11,095 − 6,570 = 4,525; bust = −4,235 − 5,475 = −9,710; E = −2,592.5
     def change(data: dict[str, Any]) -> None:
         boom_and_bust(data)
         data["tenants"][0].update(
@@ -178,7 +185,7 @@ def test_guarantor_perspective_counts_margin_revenue_share_buyback_and_credit_lo
     assert [o.credit_loss_usd for o in plan.outcomes] == pytest.approx([6_570.0, 5_475.0])
     result = verify_plan(scenario, plan)
     assert result.violations == []
-    assert result.objective_recomputed_usd == pytest.approx(27_407.5)
+    assert result.objective_recomputed_usd == pytest.approx(-2_592.5)
 
 
 def test_racks_retire_after_their_lifetime_and_blocks_arrive_after_their_lead_time() -> None:
@@ -486,3 +493,48 @@ def test_not_a_number_is_never_accepted_as_served_gpu_hours() -> None:
     messages = violations(scenario, replace(plan, served=[nan]))
     assert messages[0] == "served tenant@site-a/rack 2027Q1 [boom]: nan GPU-hours must be a number ≥ 0"
     assert any(m.startswith("demand_balance tenant 2027Q1 [boom]") for m in messages)
+
+
+# --- deal economics (issue 11) -----------------------------------------------------------------
+
+
+def test_buyback_is_recomputed_only_on_capacity_no_tenant_wanted() -> None:
+    # Quota 10 GPUs against 15 demanded on 20 installed: 10 GPUs unsold, 5 of them wanted by the
+    # refused tenant, so only 5 GPUs had no buyer: BB = 50% x 5 x 2190 x $1 = 5,475 (not 10,950).
+    scenario = hand_scenario()
+    plan = hand_plan(scenario, quota=10.0)
+    assert plan.outcomes[0].buyback_usd == pytest.approx(5_475.0)
+    assert violations(scenario, plan) == []
+    inflated = plan.outcomes[0].model_copy(update={"buyback_usd": 10_950.0})
+    messages = violations(scenario, replace(plan, outcomes=[inflated]))
+    assert any(m.startswith("outcome [boom] buyback_usd: the plan reports 10,950.00") for m in messages)
+
+
+def test_a_quota_that_shrinks_inside_its_contract_term_is_named() -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["periods"]["count_quarters"] = 2
+        data["tenants"][0]["demand_gpus"] = {"boom": [15.0, 15.0]}
+
+    scenario = hand_scenario(change)
+    plan = make_plan(
+        scenario,
+        racks_built={("site-a", "rack", "2027Q1"): 2},
+        quotas={("tenant", "site-a", "rack", "2027Q1"): 20.0, ("tenant", "site-a", "rack", "2027Q2"): 15.0},
+        served={(s, "tenant", "site-a", "rack", q): 15 * H for s in ("boom",) for q in ("2027Q1", "2027Q2")},
+    )
+    assert violations(scenario, plan) == [
+        "quota_never_shrinks tenant@site-a/rack 2027Q2: quota falls from 20.0 to 15.0 GPUs, more than the "
+        "0.0 the contract rule allows"
+    ]
+
+
+def test_a_plan_below_a_partys_requirement_is_named_with_the_shortfall() -> None:
+    # The hand plan gives the guarantor 11,095; requiring 20,000 leaves it 8,905 short.
+    scenario = hand_scenario(
+        lambda d: d.update(participation={"guarantor": {"min_expected_value_usd": 20_000.0}})
+    )
+    messages = violations(scenario, hand_plan(scenario))
+    assert messages == [
+        "participation.guarantor.min_expected_value_usd: the plan gives the guarantor US$11,095, below its "
+        "requirement of US$20,000 (short by US$8,905)"
+    ]
