@@ -1,0 +1,94 @@
+"""Independent verification of a plan against its scenario (docs/model.md).
+
+This module shares no code with the optimisation model (`planner/model/`, `planner/results.py`):
+it reads only the scenario and the plan's own decisions (racks, power, quotas, served, unserved),
+recomputes every derived quantity and money figure by plain array arithmetic, checks every
+constraint of docs/model.md, and compares the plan's reported figures with the recomputed ones.
+A plan that fails is never written as a success.
+
+Tolerances: a constraint `lhs <= rhs` holds when lhs - rhs <= max(1e-6 * max(|lhs|, |rhs|), abs),
+with abs = 1e-3 on GPU-hours, GPUs and MW; money agrees when |reported - recomputed| <=
+max(1e-6 * max(|reported|, |recomputed|), US$1).
+"""
+
+from __future__ import annotations
+
+from planner.schema.plan import Plan, Verification
+from planner.schema.scenario import Scenario
+from planner.verify.constraints import (
+    check_block_rate,
+    check_build_rate,
+    check_demand_balance,
+    check_gpu_cap,
+    check_power_cap,
+    check_power_fits,
+    check_quota_fits,
+    check_quota_never_shrinks,
+    check_serve_within_capacity,
+    check_serve_within_quota,
+)
+from planner.verify.data import scenario_arrays
+from planner.verify.decisions import (
+    read_blocks_ordered,
+    read_quotas,
+    read_racks_built,
+    read_served,
+    read_unserved,
+)
+from planner.verify.derived import available_mw, racks_installed, served_per_pool, served_per_tenant
+from planner.verify.figures import (
+    check_outcomes,
+    check_reported_first_stage,
+    check_risk_and_objective,
+    check_site_periods,
+)
+from planner.verify.identity import check_catalogue, check_identity
+from planner.verify.log import Log
+from planner.verify.money import cvar_by_sorting, recompute_money
+from planner.verify.participation import check_parties
+
+__all__ = ["cvar_by_sorting", "verify_plan"]
+
+
+def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
+    """Check `plan` against every constraint of `scenario` and recompute every figure it reports."""
+    log = Log()
+    data = scenario_arrays(scenario)
+    check_identity(scenario, plan, log)
+    check_catalogue(scenario, plan, log)
+
+    built = read_racks_built(data, plan, log)
+    blocks = read_blocks_ordered(data, plan, log)
+    quota = read_quotas(data, plan, log)
+    served = read_served(data, plan, log)
+    unserved = read_unserved(data, plan, log)
+
+    installed = racks_installed(data, built)
+    available = available_mw(data, blocks)
+    check_reported_first_stage(data, plan, installed, available, log)
+
+    check_power_fits(data, installed, available, log)
+    check_power_cap(data, available, log)
+    check_gpu_cap(data, installed, log)
+    check_build_rate(data, built, log)
+    check_block_rate(data, blocks, log)
+    check_quota_fits(data, quota, installed, log)
+    check_quota_never_shrinks(scenario, data, quota, log)
+
+    pool_served = served_per_pool(data, served)
+    check_serve_within_capacity(data, pool_served, installed, log)
+    check_serve_within_quota(data, served, quota, log)
+    check_demand_balance(data, served_per_tenant(data, served), unserved, log)
+
+    money = recompute_money(scenario, data, built, installed, available, served, pool_served, unserved)
+    check_outcomes(scenario, data, plan, money, log)
+    objective = check_risk_and_objective(scenario, data, plan, money, log)
+    check_site_periods(data, plan, installed, available, money, log)
+    check_parties(scenario, data, plan, money, installed, log)
+
+    return Verification(
+        passed=log.failures == 0,
+        checks_run=log.checks_run,
+        violations=log.result(),
+        objective_recomputed_usd=objective,
+    )
