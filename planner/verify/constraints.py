@@ -3,6 +3,8 @@ caps, rates, quotas) and second stage (serving within capacity and quota, demand
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from planner.schema.scenario import Scenario
@@ -11,66 +13,110 @@ from planner.verify.decisions import Served
 from planner.verify.derived import facility_load_mw, gpus_installed
 from planner.verify.log import ABS_TOL_QUANTITY, Log, exceeds, tolerance
 
+Index = tuple[int, ...]
+
+
+def check_limit(
+    log: Log,
+    family: str,
+    amount: np.ndarray,
+    limit: np.ndarray,
+    where: Callable[[Index], str],
+    says: Callable[[float, float], str],
+    unit: str,
+    *,
+    digits: int = 0,
+    excess: str = "excess",
+    failed: np.ndarray | None = None,
+) -> None:
+    """One check per element of `amount ≤ limit` (beyond tolerance; `failed` instead where the
+    family's rule says more). A violation reads "<family> <where>: <says(amount, limit)> (<excess>
+    <amount − limit> <unit>)", the difference shown with `digits` decimals."""
+    if failed is None:
+        failed = exceeds(amount, limit)
+    tail = f" {unit}" if unit else ""
+
+    def describe(x: Index) -> str:
+        a, b = float(amount[x]), float(limit[x])
+        return f"{family} {where(x)}: {says(a, b)} ({excess} {a - b:,.{digits}f}{tail})"
+
+    log.check_array(failed, describe)
+
+
+def _site_quarter(data: ScenarioArrays) -> Callable[[Index], str]:
+    return lambda x: f"{data.sites[x[0]]} {data.labels[x[1]]}"
+
+
+def _pool_quarter(data: ScenarioArrays) -> Callable[[Index], str]:
+    return lambda x: f"{data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]}"
+
 
 def check_power_fits(data: ScenarioArrays, installed: np.ndarray, available: np.ndarray, log: Log) -> None:
     """Σ_r racks x kW x PUE ≤ available MW: racks cannot run on power that is not energised."""
-    need = facility_load_mw(data, installed)
-    log.check_array(
-        exceeds(need, available),
-        lambda x: (
-            f"power_fits {data.sites[x[0]]} {data.labels[x[1]]}: racks need {need[x]:,.1f} MW but "
-            f"{available[x]:,.1f} MW is available (excess {need[x] - available[x]:,.1f} MW)"
-        ),
+    check_limit(
+        log,
+        "power_fits",
+        facility_load_mw(data, installed),
+        available,
+        _site_quarter(data),
+        lambda need, mw: f"racks need {need:,.1f} MW but {mw:,.1f} MW is available",
+        "MW",
+        digits=1,
     )
 
 
 def check_power_cap(data: ScenarioArrays, available: np.ndarray, log: Log) -> None:
     """available MW ≤ the site's power cap."""
-    cap = np.broadcast_to(data.cap_mw[:, None], available.shape)
-    log.check_array(
-        exceeds(available, cap),
-        lambda x: (
-            f"power_cap {data.sites[x[0]]} {data.labels[x[1]]}: {available[x]:,.1f} MW energised but "
-            f"the cap is {cap[x]:,.1f} MW (excess {available[x] - cap[x]:,.1f} MW)"
-        ),
+    check_limit(
+        log,
+        "power_cap",
+        available,
+        np.broadcast_to(data.cap_mw[:, None], available.shape),
+        _site_quarter(data),
+        lambda mw, cap: f"{mw:,.1f} MW energised but the cap is {cap:,.1f} MW",
+        "MW",
+        digits=1,
     )
 
 
 def check_gpu_cap(data: ScenarioArrays, installed: np.ndarray, log: Log) -> None:
     """Σ_r GPUs installed ≤ the site's GPU cap."""
     gpus = gpus_installed(data, installed).sum(axis=1)
-    cap = np.broadcast_to(data.gpu_cap[:, None], gpus.shape)
-    log.check_array(
-        exceeds(gpus, cap),
-        lambda x: (
-            f"gpu_cap {data.sites[x[0]]} {data.labels[x[1]]}: {gpus[x]:,.0f} GPUs installed but the cap "
-            f"is {cap[x]:,.0f} (excess {gpus[x] - cap[x]:,.0f} GPUs)"
-        ),
+    check_limit(
+        log,
+        "gpu_cap",
+        gpus,
+        np.broadcast_to(data.gpu_cap[:, None], gpus.shape),
+        _site_quarter(data),
+        lambda n, cap: f"{n:,.0f} GPUs installed but the cap is {cap:,.0f}",
+        "GPUs",
     )
 
 
 def check_build_rate(data: ScenarioArrays, built: np.ndarray, log: Log) -> None:
     """Σ_r racks built in a quarter ≤ the site's build rate."""
     per_site = built.sum(axis=1)
-    limit = np.broadcast_to(data.max_built[:, None], per_site.shape)
-    log.check_array(
-        exceeds(per_site, limit),
-        lambda x: (
-            f"build_rate {data.sites[x[0]]} {data.labels[x[1]]}: {per_site[x]:,.0f} racks built but at "
-            f"most {limit[x]:,.0f} may be built per quarter (excess {per_site[x] - limit[x]:,.0f} racks)"
-        ),
+    check_limit(
+        log,
+        "build_rate",
+        per_site,
+        np.broadcast_to(data.max_built[:, None], per_site.shape),
+        _site_quarter(data),
+        lambda n, most: f"{n:,.0f} racks built but at most {most:,.0f} may be built per quarter",
+        "racks",
     )
 
 
 def check_block_rate(data: ScenarioArrays, blocks: np.ndarray, log: Log) -> None:
     """blocks ordered in a quarter ≤ the site's block rate."""
-    limit = np.broadcast_to(data.max_blocks[:, None], blocks.shape)
-    log.check_array(
-        exceeds(blocks, limit),
-        lambda x: (
-            f"block_rate {data.sites[x[0]]} {data.labels[x[1]]}: {blocks[x]:,.0f} power blocks ordered "
-            f"but at most {limit[x]:,.0f} may be ordered per quarter (excess {blocks[x] - limit[x]:,.0f})"
-        ),
+    check_limit(
+        log,
+        "block_rate",
+        blocks,
+        np.broadcast_to(data.max_blocks[:, None], blocks.shape),
+        _site_quarter(data),
+        lambda n, most: f"{n:,.0f} power blocks ordered but at most {most:,.0f} may be ordered per quarter",
+        "",
     )
 
 
@@ -78,13 +124,19 @@ def check_quota_fits(data: ScenarioArrays, quota: np.ndarray, installed: np.ndar
     """Σ_k quota ≤ GPUs of the pool (site x rack type): quotas must never overcommit a pool."""
     granted = quota.sum(axis=0)
     pool = gpus_installed(data, installed)
-    log.check_array(
-        (exceeds(granted, pool) & data.allowed[:, :, None])
+    check_limit(
+        log,
+        "quota_fits",
+        granted,
+        pool,
+        _pool_quarter(data),
+        lambda total, gpus: f"tenant quotas total {total:,.1f} GPUs but the pool has {gpus:,.0f} GPUs",
+        "GPUs",
+        digits=1,
+        excess="overcommit",
+        # A pool whose rack type the site does not allow has no GPUs: any quota on it overcommits.
+        failed=(exceeds(granted, pool) & data.allowed[:, :, None])
         | ((granted > ABS_TOL_QUANTITY) & ~data.allowed[:, :, None]),
-        lambda x: (
-            f"quota_fits {data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]}: tenant quotas total "
-            f"{granted[x]:,.1f} GPUs but the pool has {pool[x]:,.0f} GPUs (overcommit {granted[x] - pool[x]:,.1f} GPUs)"
-        ),
     )
 
 
@@ -128,34 +180,41 @@ def check_serve_within_capacity(
     data: ScenarioArrays, pool_served: np.ndarray, installed: np.ndarray, log: Log
 ) -> None:
     """Σ_k served ≤ h x GPUs installed, per pool, quarter and scenario."""
-    capacity = np.broadcast_to((data.h * gpus_installed(data, installed))[..., None], pool_served.shape)
-    log.check_array(
-        exceeds(pool_served, capacity),
-        lambda x: (
-            f"serve_within_capacity {data.sites[x[0]]}/{data.racks[x[1]]} {data.labels[x[2]]} "
-            f"[{data.cases[x[3]]}]: {pool_served[x]:,.0f} GPU-hours served but the pool's "
-            f"{capacity[x] / data.h:,.0f} GPUs give {capacity[x]:,.0f} (excess {pool_served[x] - capacity[x]:,.0f} GPU-hours)"
+    pool_quarter = _pool_quarter(data)
+    check_limit(
+        log,
+        "serve_within_capacity",
+        pool_served,
+        np.broadcast_to((data.h * gpus_installed(data, installed))[..., None], pool_served.shape),
+        lambda x: f"{pool_quarter(x)} [{data.cases[x[3]]}]",
+        lambda hours, capacity: (
+            f"{hours:,.0f} GPU-hours served but the pool's {capacity / data.h:,.0f} GPUs give {capacity:,.0f}"
         ),
+        "GPU-hours",
     )
 
 
 def check_serve_within_quota(data: ScenarioArrays, served: Served, quota: np.ndarray, log: Log) -> None:
     """served[k, i, r, t, s] ≤ h x quota[k, i, r, t]: a tenant cannot use GPUs it was not granted."""
-    allowance = data.h * quota[served.k, served.i, served.r, served.t]
-    amounts = served.gpu_hours
 
-    def describe(x: tuple[int, ...]) -> str:
+    def where(x: Index) -> str:
         n = x[0]
-        where = (
+        return (
             f"{data.tenants[served.k[n]]}@{data.sites[served.i[n]]}/{data.racks[served.r[n]]} "
             f"{data.labels[served.t[n]]} [{data.cases[served.s[n]]}]"
         )
-        return (
-            f"serve_within_quota {where}: {amounts[n]:,.0f} GPU-hours served but the quota of "
-            f"{allowance[n] / data.h:,.1f} GPUs allows {allowance[n]:,.0f} (excess {amounts[n] - allowance[n]:,.0f} GPU-hours)"
-        )
 
-    log.check_array(exceeds(amounts, allowance), describe)
+    check_limit(
+        log,
+        "serve_within_quota",
+        served.gpu_hours,
+        data.h * quota[served.k, served.i, served.r, served.t],
+        where,
+        lambda hours, allowance: (
+            f"{hours:,.0f} GPU-hours served but the quota of {allowance / data.h:,.1f} GPUs allows {allowance:,.0f}"
+        ),
+        "GPU-hours",
+    )
 
 
 def check_demand_balance(
