@@ -1,14 +1,25 @@
 """Independent verification of a plan against its scenario (docs/model.md).
 
-This module shares no code with the optimisation model (`planner/model/`, `planner/results.py`):
-it reads only the scenario and the plan's own decisions (racks, power, quotas, served, unserved),
-recomputes every derived quantity and money figure by plain array arithmetic, checks every
-constraint of docs/model.md, and compares the plan's reported figures with the recomputed ones.
-A plan that fails is never written as a success.
+This package shares no code with the optimisation model (`planner/model/`, `planner/results.py`;
+the `verifier-is-independent` contract in `.importlinter` enforces it): it reads only the scenario
+and the plan's own decisions (racks, power, quotas, served, unserved), recomputes every derived
+quantity and money figure by plain array arithmetic, checks every constraint of docs/model.md, and
+compares the plan's reported figures with the recomputed ones. A plan that fails is never written
+as a success.
 
-Tolerances: a constraint `lhs <= rhs` holds when lhs - rhs <= max(1e-6 * max(|lhs|, |rhs|), abs),
-with abs = 1e-3 on GPU-hours, GPUs and MW; money agrees when |reported - recomputed| <=
-max(1e-6 * max(|reported|, |recomputed|), US$1).
+`verify_plan` below runs the checks in one readable order. The modules mirror `planner/model/`:
+`data` (the scenario as arrays), `decisions` (the plan's decisions read and checked record by
+record), `derived` (racks installed, available MW, served sums), `constraints` (every constraint
+family), `money` (values recomputed term by term, CVaR by sorting), `figures` (reported figures
+against recomputed ones), `participation` (each party's figures and requirements), `identity`
+(the plan is this scenario's) and `log` (tolerances and the violation log).
+
+Tolerances (`planner.verify.log`): a constraint `lhs <= rhs` holds when
+lhs - rhs <= max(REL_TOL * max(|lhs|, |rhs|), abs), with REL_TOL = 1e-6 and abs = ABS_TOL_QUANTITY
+= 1e-3 on GPU-hours, GPUs and MW; money agrees when |reported - recomputed| <=
+max(REL_TOL * max(|reported|, |recomputed|), ABS_TOL_USD = US$1); inputs the plan copies from the
+scenario (hours, discount factors, probabilities) agree within EXACT_TOL = 1e-9. At most
+MAX_MESSAGES = 50 violations are spelled out; the rest are counted.
 """
 
 from __future__ import annotations
@@ -43,11 +54,19 @@ from planner.verify.figures import (
     check_site_periods,
 )
 from planner.verify.identity import check_catalogue, check_identity
-from planner.verify.log import Log
+from planner.verify.log import ABS_TOL_QUANTITY, ABS_TOL_USD, EXACT_TOL, MAX_MESSAGES, REL_TOL, Log
 from planner.verify.money import cvar_by_sorting, recompute_money
 from planner.verify.participation import check_parties
 
-__all__ = ["cvar_by_sorting", "verify_plan"]
+__all__ = [
+    "ABS_TOL_QUANTITY",
+    "ABS_TOL_USD",
+    "EXACT_TOL",
+    "MAX_MESSAGES",
+    "REL_TOL",
+    "cvar_by_sorting",
+    "verify_plan",
+]
 
 
 def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
