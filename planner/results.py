@@ -156,11 +156,11 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
 
     # Per scenario and quarter money (undiscounted), and per pool served GPU-hours.
     served_pool: dict[tuple[str, str, int, str], float] = defaultdict(float)
-    rev = defaultdict(float)  # (t, s)
-    credit_loss = defaultdict(float)
-    energy = defaultdict(float)
-    rev_site = defaultdict(float)  # (i, t, s)
-    served_total = defaultdict(float)  # s
+    rev: dict[tuple[int, str], float] = defaultdict(float)  # (t, s)
+    credit_loss: dict[tuple[int, str], float] = defaultdict(float)
+    energy: dict[tuple[int, str], float] = defaultdict(float)
+    rev_site: dict[tuple[str, int, str], float] = defaultdict(float)  # (i, t, s)
+    served_total: dict[str, float] = defaultdict(float)  # s
     for (k, i, r, t, s), x in dec.served.items():
         if not x:
             continue
@@ -171,18 +171,18 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
         credit_loss[t, s] += tenant[k].token_credit_share * (1 - tenant[k].repayment_share(s)) * price * x
         energy[t, s] += d.energy_usd_per_gpu_hour(i, r) * x
         served_total[s] += x
-    unserved_total = defaultdict(float)
+    unserved_total: dict[str, float] = defaultdict(float)
     for (_k, _t, s), x in dec.unserved.items():
         unserved_total[s] += x
 
     # Buyback (docs/model.md, "Buyback"): the covered share of the capacity no tenant wanted,
     # max(0, h x GPUs - served at the site - unserved demand of the tenants that may use it).
-    unserved_at = defaultdict(float)  # (i, t, s)
+    unserved_at: dict[tuple[str, int, str], float] = defaultdict(float)  # (i, t, s)
     for (k, t, s), x in dec.unserved.items():
         for i in d.site_ids:
             if k in d.tenants_at[i]:
                 unserved_at[i, t, s] += x
-    capacity_at = defaultdict(float)  # (i, t)
+    capacity_at: dict[tuple[str, int], float] = defaultdict(float)  # (i, t)
     for (i, r, t), n in installed.items():
         capacity_at[i, t] += h * rack[r].gpus_per_rack * n
     buyback_hours = defaultdict(float)  # (i, t, s)
@@ -195,10 +195,10 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
 
     # First-stage money per quarter (scenario-independent): every new rack's capex and the
     # guarantor's margin on it are spread alike over its installed quarters.
-    capex = defaultdict(float)
-    opex = defaultdict(float)
-    margin = defaultdict(float)
-    power_capex = defaultdict(float)
+    capex: dict[int, float] = defaultdict(float)
+    opex: dict[int, float] = defaultdict(float)
+    margin: dict[int, float] = defaultdict(float)
+    power_capex: dict[int, float] = defaultdict(float)
     for (i, r, t), n in installed.items():
         amortised = rack[r].capex_usd / rack[r].lifetime_periods * (n - d.existing_racks.get((i, r), 0))
         capex[t] += amortised

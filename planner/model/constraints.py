@@ -268,16 +268,19 @@ def define_participation(m: pyo.ConcreteModel, d: ModelData) -> None:
     if d.elastic:
         m.requirement_shortfall = pyo.Var(requirement_names(d), domain=pyo.NonNegativeReals)
     needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
-    expected = [p for p, need in needs.items() if need.min_expected_value_usd is not None]
-    if expected:
+    least_expected = {
+        p: need.min_expected_value_usd for p, need in needs.items() if need.min_expected_value_usd is not None
+    }
+    if least_expected:
 
         def expected_rule(_m, p):
             value = pyo.quicksum(d.probability[s] * m.party_value[p, s] for s in d.scenario_ids)
             name = f"participation.{p}.min_expected_value_usd"
-            return value + _shortfall(m, d, name) >= needs[p].min_expected_value_usd * scale
+            return value + _shortfall(m, d, name) >= least_expected[p] * scale
 
-        m.participation_expected_value = pyo.Constraint(expected, rule=expected_rule)
+        m.participation_expected_value = pyo.Constraint(list(least_expected), rule=expected_rule)
     cvar_parties = d.parties_with_cvar_requirement
+    least_cvar = {p: need.min_cvar_usd for p, need in needs.items() if need.min_cvar_usd is not None}
     if cvar_parties:
         alpha = participation.cvar_alpha
         m.party_cvar_shortfall_def = pyo.Constraint(
@@ -289,7 +292,7 @@ def define_participation(m: pyo.ConcreteModel, d: ModelData) -> None:
             cvar = m.party_cvar_eta[p] - pyo.quicksum(
                 d.probability[s] / (1 - alpha) * m.party_cvar_shortfall[p, s] for s in d.scenario_ids
             )
-            return cvar + _shortfall(m, d, f"participation.{p}.min_cvar_usd") >= needs[p].min_cvar_usd * scale
+            return cvar + _shortfall(m, d, f"participation.{p}.min_cvar_usd") >= least_cvar[p] * scale
 
         m.participation_cvar = pyo.Constraint(cvar_parties, rule=cvar_rule)
 

@@ -101,8 +101,8 @@ class ArrayConstraint(MatrixConstraint):
         self._row_lower = np.asarray(lower, dtype=np.float64)
         self._row_upper = np.asarray(upper, dtype=np.float64)
         self.segments = tuple(segments)
-        self._flat = None
-        self._position = None
+        self._flat: tuple[Any, ...] | None = None
+        self._position: dict[Any, int] | None = None
         self._row_data: tuple | None = None
         self._expr_cache: dict[int, Any] = {}
 

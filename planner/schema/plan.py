@@ -8,11 +8,11 @@ Every figure it reports is recomputable from its own decisions (see `planner.ver
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_SCHEMA_VERSION = "1.1"
+PLAN_SCHEMA_VERSION: Final = "1.1"  # Final: typed Literal["1.1"], the type of Plan.schema_version
 """1.1: each party's figures (`parties`), buyback exposure per site and quarter; quotas follow
 the contract rule (never shrink within a term). Readers of 1.0 fields need no change."""
 

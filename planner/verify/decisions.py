@@ -130,12 +130,12 @@ class Served:
     gpu_hours: np.ndarray
 
 
-def read_served(data: ScenarioArrays, plan: Plan, log: Log) -> Served:
-    """served_gpu_hours[k, i, r, t, s] ≥ 0 with known ids, never where the tenant may not be served
-    (jurisdiction) or on a rack type not allowed at the site; duplicates are named and summed."""
+def _served_codes(data: ScenarioArrays, plan: Plan, log: Log) -> tuple[np.ndarray, np.ndarray]:
+    """The served records with known ids as index codes [5, n] (k, i, r, t, s) and GPU-hours [n];
+    one check per record, failed where an id is unknown."""
     n = len(plan.served)
     codes = np.empty((5, n), dtype=np.int64)
-    amounts = np.empty(n)
+    amounts: np.ndarray = np.empty(n)
     k_of, i_of, r_of, t_of, s_of = data.k_of, data.i_of, data.r_of, data.t_of, data.s_of
     kept = 0
     for rec in plan.served:
@@ -151,7 +151,14 @@ def read_served(data: ScenarioArrays, plan: Plan, log: Log) -> Served:
         amounts[kept] = rec.served_gpu_hours
         kept += 1
     log.ran(n)
-    codes, amounts = codes[:, :kept], amounts[:kept]
+    return codes[:, :kept], amounts[:kept]
+
+
+def read_served(data: ScenarioArrays, plan: Plan, log: Log) -> Served:
+    """served_gpu_hours[k, i, r, t, s] ≥ 0 with known ids, never where the tenant may not be served
+    (jurisdiction) or on a rack type not allowed at the site; duplicates are named and summed."""
+    codes, amounts = _served_codes(data, plan, log)
+    kept = len(amounts)
     k, i, r, t, s = codes
 
     def where(x: int) -> str:

@@ -40,19 +40,19 @@ def check_reported_first_stage(
                 f"{got[1]} GPUs, {got[2]} nodes; its racks_built and the existing racks give {want[0]:g} racks, "
                 f"{want[1]:g} GPUs, {want[2]:g} nodes"
             )
-    for rec in plan.power:
-        i, t = data.i_of.get(rec.site), data.t_of.get(rec.period)
+    for power in plan.power:
+        i, t = data.i_of.get(power.site), data.t_of.get(power.period)
         if i is None or t is None:
             continue
         mw, it = float(available[i, t]), float(load[i, t])
-        if not log.ok(close(rec.available_mw, mw, ABS_TOL_QUANTITY)):
+        if not log.ok(close(power.available_mw, mw, ABS_TOL_QUANTITY)):
             log.say(
-                f"reported available_mw {rec.site} {rec.period}: the plan says {rec.available_mw:,.3f} MW, "
+                f"reported available_mw {power.site} {power.period}: the plan says {power.available_mw:,.3f} MW, "
                 f"its blocks give {mw:,.3f} MW"
             )
-        if not log.ok(close(rec.it_load_mw, it, ABS_TOL_QUANTITY)):
+        if not log.ok(close(power.it_load_mw, it, ABS_TOL_QUANTITY)):
             log.say(
-                f"reported it_load_mw {rec.site} {rec.period}: the plan says {rec.it_load_mw:,.3f} MW, "
+                f"reported it_load_mw {power.site} {power.period}: the plan says {power.it_load_mw:,.3f} MW, "
                 f"its racks need {it:,.3f} MW"
             )
 

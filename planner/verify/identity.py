@@ -59,30 +59,36 @@ def check_catalogue(scenario: Scenario, plan: Plan, log: Log) -> None:
     sites = {s.id: s for s in scenario.sites}
     if not log.ok([s.id for s in plan.sites] == list(sites)):
         log.say(f"sites: the plan lists {[s.id for s in plan.sites]}, the scenario {list(sites)}")
-    for info in plan.sites:
-        site = sites.get(info.id)
+    for site_info in plan.sites:
+        site = sites.get(site_info.id)
         if site is None:
             continue
-        got = (info.name, info.jurisdiction, info.power_cap_mw, info.pue, info.gpu_cap)
+        got = (
+            site_info.name,
+            site_info.jurisdiction,
+            site_info.power_cap_mw,
+            site_info.pue,
+            site_info.gpu_cap,
+        )
         want = (site.name, site.jurisdiction, site.power_cap_mw, site.pue, site.gpu_cap)
         if not log.ok(got == want):
             log.say(
-                f"sites {info.id}: the plan copies (name, jurisdiction, cap MW, PUE, GPU cap) "
+                f"sites {site_info.id}: the plan copies (name, jurisdiction, cap MW, PUE, GPU cap) "
                 f"as {got}, the scenario has {want}"
             )
     racks = {r.id: r for r in scenario.rack_types}
     if not log.ok([r.id for r in plan.rack_types] == list(racks)):
         log.say(f"rack_types: the plan lists {[r.id for r in plan.rack_types]}, the scenario {list(racks)}")
-    for info in plan.rack_types:
-        rack = racks.get(info.id)
+    for rack_info in plan.rack_types:
+        rack = racks.get(rack_info.id)
         if rack is None:
             continue
         got_r = (
-            info.gpu_product,
-            info.gpus_per_rack,
-            info.nodes_per_rack,
-            info.gpus_per_node,
-            info.kw_per_rack,
+            rack_info.gpu_product,
+            rack_info.gpus_per_rack,
+            rack_info.nodes_per_rack,
+            rack_info.gpus_per_node,
+            rack_info.kw_per_rack,
         )
         want_r = (
             rack.gpu_product,
@@ -93,26 +99,26 @@ def check_catalogue(scenario: Scenario, plan: Plan, log: Log) -> None:
         )
         if not log.ok(got_r == want_r):
             log.say(
-                f"rack_types {info.id}: the plan copies (product, GPUs, nodes, GPUs/node, "
+                f"rack_types {rack_info.id}: the plan copies (product, GPUs, nodes, GPUs/node, "
                 f"kW) as {got_r}, the scenario has {want_r}"
             )
     tenants = {k.id: k for k in scenario.tenants}
     if not log.ok([k.id for k in plan.tenants] == list(tenants)):
         log.say(f"tenants: the plan lists {[k.id for k in plan.tenants]}, the scenario {list(tenants)}")
-    for info in plan.tenants:
-        tenant = tenants.get(info.id)
+    for tenant_info in plan.tenants:
+        tenant = tenants.get(tenant_info.id)
         if tenant is None:
             continue
-        if not log.ok(info.allowed_jurisdictions == tenant.allowed_jurisdictions):
+        if not log.ok(tenant_info.allowed_jurisdictions == tenant.allowed_jurisdictions):
             log.say(
-                f"tenants {info.id}: the plan copies allowed jurisdictions {info.allowed_jurisdictions}, "
+                f"tenants {tenant_info.id}: the plan copies allowed jurisdictions {tenant_info.allowed_jurisdictions}, "
                 f"the scenario has {tenant.allowed_jurisdictions}"
             )
         # Provisioning grants namespace access from these owners: a wrong copy is a wrong RBAC.
-        if not log.ok((info.display_name, info.owners) == (tenant.display_name, tenant.owners)):
+        if not log.ok((tenant_info.display_name, tenant_info.owners) == (tenant.display_name, tenant.owners)):
             log.say(
-                f"tenants {info.id}: the plan copies (display name, owners) as "
-                f"{(info.display_name, info.owners)}, the scenario has {(tenant.display_name, tenant.owners)}"
+                f"tenants {tenant_info.id}: the plan copies (display name, owners) as "
+                f"{(tenant_info.display_name, tenant_info.owners)}, the scenario has {(tenant.display_name, tenant.owners)}"
             )
 
 

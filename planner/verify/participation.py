@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.schema.plan import Plan
+from planner.schema.plan import PartyFigures, Plan
 from planner.schema.scenario import Scenario
 from planner.verify.data import ScenarioArrays
 from planner.verify.derived import gpus_installed
@@ -29,7 +29,7 @@ def check_parties(
         "syndicate": money.cloud + money.guarantor,
     }
     needs = {"cloud": participation.cloud, "guarantor": participation.guarantor}
-    reported = {f.party: f for f in plan.parties}
+    reported: dict[str, PartyFigures] = {f.party: f for f in plan.parties}
     if not log.ok(sorted(reported) == sorted(values) and len(plan.parties) == len(values)):
         log.say(
             f"parties: the plan lists {[f.party for f in plan.parties]}, expected one each of {list(values)}"
