@@ -22,7 +22,7 @@ def small_synthetic():
 
 @pytest.mark.parametrize("interface", INTERFACES)
 def test_every_interface_finds_the_hand_optimum_with_cvar_and_integers(interface):
-    # See test_model_hand_optima: the CVaR-averse optimum builds nothing (value 0) and the
+    # See tests/planner/model/test_hand_optima.py: the CVaR-averse optimum builds nothing (value 0) and the
     # risk-neutral one builds one rack (value 6,600).
     averse = uncertain(buyback_price=8.0, cvar_weight=0.5)
     outcome = solve_model(build_model(averse), averse.solver, interface)

@@ -119,7 +119,7 @@ def test_the_rounded_start_is_a_plan_the_verifier_accepts():
 
 
 def test_the_rounded_start_reaches_the_hand_optimum():
-    # One rack worth 6,600 (test_model_hand_optima); the LP may build a fraction, the start rounds.
+    # One rack worth 6,600 (tests/planner/model/test_hand_optima.py); the LP may build a fraction, the start rounds.
     scenario = uncertain(buyback_price=8.0)
     outcome = solve_model(build_model(scenario), scenario.solver, "direct")
     assert outcome.objective_usd == pytest.approx(6_600.0, rel=1e-9)
