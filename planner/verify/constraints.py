@@ -30,8 +30,10 @@ def check_limit(
     failed: np.ndarray | None = None,
 ) -> None:
     """One check per element of `amount ≤ limit` (beyond tolerance; `failed` instead where the
-    family's rule says more). A violation reads "<family> <where>: <says(amount, limit)> (<excess>
+    family's rule says more), `limit` broadcast to the shape of `amount` (a per-site limit as
+    [I, 1], say). A violation reads "<family> <where>: <says(amount, limit)> (<excess>
     <amount − limit> <unit>)", the difference shown with `digits` decimals."""
+    limit = np.broadcast_to(limit, amount.shape)
     if failed is None:
         failed = exceeds(amount, limit)
     tail = f" {unit}" if unit else ""
@@ -71,7 +73,7 @@ def check_power_cap(data: ScenarioArrays, available: np.ndarray, log: Log) -> No
         log,
         "power_cap",
         available,
-        np.broadcast_to(data.cap_mw[:, None], available.shape),
+        data.cap_mw[:, None],
         _site_quarter(data),
         lambda mw, cap: f"{mw:,.1f} MW energised but the cap is {cap:,.1f} MW",
         "MW",
@@ -86,7 +88,7 @@ def check_gpu_cap(data: ScenarioArrays, installed: np.ndarray, log: Log) -> None
         log,
         "gpu_cap",
         gpus,
-        np.broadcast_to(data.gpu_cap[:, None], gpus.shape),
+        data.gpu_cap[:, None],
         _site_quarter(data),
         lambda n, cap: f"{n:,.0f} GPUs installed but the cap is {cap:,.0f}",
         "GPUs",
@@ -100,7 +102,7 @@ def check_build_rate(data: ScenarioArrays, built: np.ndarray, log: Log) -> None:
         log,
         "build_rate",
         per_site,
-        np.broadcast_to(data.max_built[:, None], per_site.shape),
+        data.max_built[:, None],
         _site_quarter(data),
         lambda n, most: f"{n:,.0f} racks built but at most {most:,.0f} may be built per quarter",
         "racks",
@@ -113,7 +115,7 @@ def check_block_rate(data: ScenarioArrays, blocks: np.ndarray, log: Log) -> None
         log,
         "block_rate",
         blocks,
-        np.broadcast_to(data.max_blocks[:, None], blocks.shape),
+        data.max_blocks[:, None],
         _site_quarter(data),
         lambda n, most: f"{n:,.0f} power blocks ordered but at most {most:,.0f} may be ordered per quarter",
         "",
@@ -185,7 +187,7 @@ def check_serve_within_capacity(
         log,
         "serve_within_capacity",
         pool_served,
-        np.broadcast_to((data.h * gpus_installed(data, installed))[..., None], pool_served.shape),
+        (data.h * gpus_installed(data, installed))[..., None],
         lambda x: f"{pool_quarter(x)} [{data.cases[x[3]]}]",
         lambda hours, capacity: (
             f"{hours:,.0f} GPU-hours served but the pool's {capacity / data.h:,.0f} GPUs give {capacity:,.0f}"
