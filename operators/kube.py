@@ -42,7 +42,6 @@ KINDS: dict[str, Kind] = {
     "Node": Kind("/api/v1", "nodes", False),
     "Pod": Kind("/api/v1", "pods", True),
     "PersistentVolumeClaim": Kind("/api/v1", "persistentvolumeclaims", True),
-    "ConfigMap": Kind("/api/v1", "configmaps", True),
     "ResourceQuota": Kind("/api/v1", "resourcequotas", True),
     "LimitRange": Kind("/api/v1", "limitranges", True),
     "Deployment": Kind("/apis/apps/v1", "deployments", True),

@@ -295,16 +295,16 @@ DATA_KINDS = (
     "ReplicaSet",
     "Job",
     "CronJob",
-    "ConfigMap",
 )
 """Kinds whose objects hold a tenant's workloads or data: DeleteWhenEmpty keeps a namespace
-holding any of them (`counts_as_data` ignores the root CA ConfigMap Kubernetes puts in every
-namespace). Secrets are not listed: listing them would let the operator read every secret in
-the cluster; a namespace holding only Secrets counts as empty."""
+holding any of them. Secrets and ConfigMaps are not counted: listing them would let the operator
+read every secret and configuration in the cluster (kube-system's included); a namespace holding
+only those counts as empty."""
 
 
 def counts_as_data(kind: str, obj: Obj) -> bool:
-    return not (kind == "ConfigMap" and obj.get("metadata", {}).get("name") == "kube-root-ca.crt")
+    """Whether one listed object holds data (objects already being deleted still do)."""
+    return kind in DATA_KINDS
 
 
 def namespaces_to_delete(policy: str, data_by_namespace: dict[str, list[str]]) -> tuple[list[str], list[str]]:

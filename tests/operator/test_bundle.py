@@ -50,12 +50,12 @@ def test_cluster_role_grants_every_kind_the_operator_calls_and_nothing_cluster_w
     assert all("*" not in rule["verbs"] and "*" not in rule["resources"] for rule in _rules())
 
 
-def test_operator_only_lists_what_holds_tenant_data_and_never_reads_secrets() -> None:
-    data = {"pods", "nodes", "persistentvolumeclaims", "configmaps", "deployments", "statefulsets", "jobs"}
+def test_operator_only_lists_what_holds_tenant_data_and_never_reads_secrets_or_config_maps() -> None:
+    data = {"pods", "nodes", "persistentvolumeclaims", "deployments", "statefulsets", "jobs"}
     for rule in _rules():
         if data & set(rule["resources"]):
             assert rule["verbs"] == ["list"]
-        assert "secrets" not in rule["resources"]
+        assert not {"secrets", "configmaps"} & set(rule["resources"])
 
 
 def test_leases_are_granted_only_in_the_operators_namespace() -> None:

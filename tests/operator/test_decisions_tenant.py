@@ -8,7 +8,6 @@ from operators.decisions.nodepool import InvalidSpec
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.tenant import (
     DATA_KINDS,
-    counts_as_data,
     desired_children,
     namespaces_to_delete,
     tenant_status,
@@ -95,12 +94,6 @@ def test_status_reports_requested_and_granted_with_an_overcommitted_condition() 
 def test_deletion_policy_decides_which_namespaces_go(policy: str, gone: list, kept: list) -> None:
     found = {"busy": ["Pod", "Deployment"], "empty": [], "volume": ["PersistentVolumeClaim"]}
     assert namespaces_to_delete(policy, found) == (gone, kept)
-
-
-def test_the_root_ca_config_map_every_namespace_gets_is_not_data() -> None:
-    assert not counts_as_data("ConfigMap", {"metadata": {"name": "kube-root-ca.crt"}})
-    assert counts_as_data("ConfigMap", {"metadata": {"name": "model-config"}})
-    assert counts_as_data("PersistentVolumeClaim", {"metadata": {"name": "kube-root-ca.crt"}})
 
 
 def test_delete_when_empty_counts_volumes_and_every_workload_kind() -> None:
