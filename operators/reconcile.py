@@ -199,12 +199,10 @@ def _commit_grant(
         ledger = ledgers.read_ledger(pool)
         capacity = np_decisions.capacity_gpus(pool)
         granted = max(ledgers.decide(ledger, capacity, name, uid, requested), floor)
-        entry = ledger.entry(name)
-        unchanged = (
-            entry is not None
-            and entry.uid == uid
-            and (entry.requested, entry.granted) == (requested, granted)
-        ) or (entry is None and requested == 0 and granted == 0)
+        entry = ledger.entry(name, uid)
+        unchanged = (entry is not None and (entry.requested, entry.granted) == (requested, granted)) or (
+            entry is None and requested == 0 and granted == 0
+        )
         if unchanged:
             return granted, capacity
         new = ledgers.record(ledger, name, uid, requested, granted)
@@ -245,8 +243,8 @@ def settle_grants(kube: Kube, tenant: dict[str, Any], held: list[str], wanted: d
     held_gpus, target = {}, {}
     for p, pool in pools.items():
         ledger = ledgers.read_ledger(pool) if pool else ledgers.Ledger()
-        entry = ledger.entry(name)
-        held_gpus[p] = entry.granted if entry and entry.uid == uid else 0
+        entry = ledger.entry(name, uid)
+        held_gpus[p] = entry.granted if entry else 0
         target[p] = ledgers.decide(
             ledger, np_decisions.capacity_gpus(pool) if pool else None, name, uid, requested[p]
         )

@@ -43,8 +43,12 @@ class Ledger:
     def granted(self) -> int:
         return sum(e.granted for e in self.entries)
 
-    def entry(self, tenant: str) -> Entry | None:
-        return next((e for e in self.entries if e.tenant == tenant), None)
+    def entry(self, tenant: str, uid: str) -> Entry | None:
+        """This Tenant's entry; one left by an earlier Tenant of the same name is not it."""
+        return next((e for e in self.entries if e.tenant == tenant and e.uid == uid), None)
+
+    def others(self, tenant: str, uid: str) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if not (e.tenant == tenant and e.uid == uid))
 
 
 def read_ledger(pool: dict[str, Any]) -> Ledger:
@@ -86,12 +90,10 @@ def ledger_status(ledger: Ledger) -> dict[str, Any]:
 def decide(ledger: Ledger, capacity: int | None, tenant: str, uid: str, requested: int) -> int:
     """What the tenant may hold on this pool now (rules 2-4). `capacity` None: the pool is
     missing or invalid, so nothing is raised and nothing beyond the request is kept."""
-    mine = ledger.entry(tenant)
-    if mine is not None and mine.uid != uid:
-        mine = None  # an entry of an earlier Tenant of the same name
+    mine = ledger.entry(tenant, uid)
     held = mine.granted if mine else 0
     seq = mine.seq if mine else ledger.next_seq
-    others = [e for e in ledger.entries if e.tenant != tenant]
+    others = ledger.others(tenant, uid)  # an earlier namesake's entry holds GPUs until pruned
     if capacity is None:
         return min(held, requested)
     ceiling = max(0, capacity - sum(e.granted for e in others if e.seq < seq))
@@ -106,19 +108,19 @@ def decide(ledger: Ledger, capacity: int | None, tenant: str, uid: str, requeste
 
 def record(ledger: Ledger, tenant: str, uid: str, requested: int, granted: int) -> Ledger:
     """The ledger with this tenant's entry set (a newcomer is appended; zero and zero removes it)."""
-    mine = ledger.entry(tenant)
-    others = tuple(e for e in ledger.entries if e.tenant != tenant)
+    mine = ledger.entry(tenant, uid)
+    others = ledger.others(tenant, uid)
     if requested <= 0 and granted <= 0:
         return replace(ledger, entries=others)
-    if mine is not None and mine.uid == uid:
+    if mine is not None:
         entry = replace(mine, requested=requested, granted=granted)
         return replace(ledger, entries=tuple(sorted((*others, entry), key=lambda e: e.seq)))
     entry = Entry(tenant, uid, ledger.next_seq, requested, granted)
     return Ledger(ledger.next_seq + 1, (*others, entry))
 
 
-def release(ledger: Ledger, tenant: str) -> Ledger:
-    return replace(ledger, entries=tuple(e for e in ledger.entries if e.tenant != tenant))
+def release(ledger: Ledger, tenant: str, uid: str) -> Ledger:
+    return replace(ledger, entries=ledger.others(tenant, uid))
 
 
 def prune(ledger: Ledger, live_uids: set[str]) -> Ledger:

@@ -35,6 +35,13 @@ def label_key_ok(key: str) -> bool:
     return 0 < len(name) <= 63 and bool(LABEL_NAME.match(name))
 
 
+def whole_number(value: object) -> bool:
+    """An integer, or a float with no fraction (JSON tools may write 144 as 144.0)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
 def label_value_ok(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 63 and bool(LABEL_VALUE.match(value))
 
@@ -86,15 +93,15 @@ def _validate(pool: Obj) -> None:
         if key not in spec:
             raise InvalidSpec(f"spec.{key} is required")
     for key in ("racks", "nodesPerRack", "gpusPerNode"):
-        if not isinstance(spec[key], int) or isinstance(spec[key], bool):
+        if not whole_number(spec[key]):
             raise InvalidSpec(f"spec.{key} must be an integer")
     if int(spec["racks"]) < 0 or int(spec["nodesPerRack"]) < 1 or int(spec["gpusPerNode"]) < 1:
         raise InvalidSpec("spec.racks must be ≥ 0 and nodesPerRack, gpusPerNode ≥ 1")
-    nodes = spec["racks"] * spec["nodesPerRack"]
+    nodes = int(spec["racks"]) * int(spec["nodesPerRack"])
     if nodes > INT32_MAX:
         raise InvalidSpec(f"spec.racks × spec.nodesPerRack = {nodes} replicas; at most {INT32_MAX} (int32)")
-    if nodes * spec["gpusPerNode"] > INT32_MAX:
-        raise InvalidSpec(f"the pool would hold {nodes * spec['gpusPerNode']} GPUs; at most {INT32_MAX}")
+    if nodes * int(spec["gpusPerNode"]) > INT32_MAX:
+        raise InvalidSpec(f"the pool would hold {nodes * int(spec['gpusPerNode'])} GPUs; at most {INT32_MAX}")
     labels = spec.get("labels") or {}
     if len(labels) > MAX_NODE_LABELS:
         raise InvalidSpec(f"spec.labels has {len(labels)} labels; at most {MAX_NODE_LABELS}")

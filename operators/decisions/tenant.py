@@ -21,7 +21,7 @@ from operators.api import (
 )
 from operators.decisions.conditions import Condition
 from operators.decisions.meta import Obj, object_meta
-from operators.decisions.nodepool import InvalidSpec
+from operators.decisions.nodepool import InvalidSpec, whole_number
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.ownership import Claim, refused_message, subject_problems
 
@@ -74,7 +74,7 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
         raise InvalidSpec("spec.gpuQuota lists a pool twice")
     for q in quota:
         gpus = q.get("gpus", 0)
-        if not isinstance(gpus, int) or isinstance(gpus, bool) or not 0 <= gpus <= INT32_MAX:
+        if not whole_number(gpus) or not 0 <= gpus <= INT32_MAX:
             raise InvalidSpec(f"spec.gpuQuota[].gpus must be an integer from 0 to {INT32_MAX}")
         if not isinstance(q.get("pool"), str) or not DNS_LABEL.match(q["pool"]):
             raise InvalidSpec(f"spec.gpuQuota[].pool '{q.get('pool')}' is not a pool name")
