@@ -114,7 +114,9 @@ class DsxEmulator(kmock.KubernetesEmulator):
     _versions: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
     error_rate: float = attrs.field(default=0.0, init=False)
     faults: int = attrs.field(default=0, init=False)
-    writes: list[tuple[float, str, str]] = attrs.field(factory=list, init=False)
+    writes: list[tuple[float, str, str, Any]] = attrs.field(factory=list, init=False)
+    lists: list[tuple[str, dict[str, str]]] = attrs.field(factory=list, init=False)
+    refusals: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
     on_write: Any = attrs.field(default=None, init=False)
     _rng: random.Random = attrs.field(factory=lambda: random.Random(12), init=False)
 
@@ -269,13 +271,20 @@ class DsxEmulator(kmock.KubernetesEmulator):
         return request
 
     async def _handle(self, request: rendering.Request) -> Any:
+        method = str(request.method.value if hasattr(request.method, "value") else request.method).upper()
+        refused = self.refusals.get((method, str(request.url.path)))
+        if refused:  # refused before any state change (kmock's reactions change state anyway)
+            return await self._render_error(
+                kmock.KubernetesError(status=refused, reason="Refused", message="refused on cue", details={})
+            )
+        if request.action == enums.action.LIST:
+            self.lists.append((str(request.url.path), dict(request.params or {})))
         fault = self._fault(request)
         if fault is not None:
             response = await self._render_error(fault)
             if fault.status == 503 and self._rng.random() < 0.5:
                 response.headers["Retry-After"] = "0"
             return response
-        method = str(request.method.value if hasattr(request.method, "value") else request.method).upper()
         content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "")
         try:
             if request.resource is not None and method == "PUT" and request.name:
@@ -293,7 +302,7 @@ class DsxEmulator(kmock.KubernetesEmulator):
         except kmock.KubernetesError as error:
             return await self._render_error(error)
         if method in ("POST", "PUT", "PATCH", "DELETE") and getattr(response, "status", 500) < 400:
-            self.writes.append((time.monotonic(), method, str(request.url.path)))
+            self.writes.append((time.monotonic(), method, str(request.url.path), request.data))
             if self.on_write is not None:
                 self.on_write(method, str(request.url.path))
         if (
