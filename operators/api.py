@@ -60,6 +60,11 @@ REASON_INVALID_SPEC = "InvalidSpec"
 DEFAULT_DELETION_POLICY = "Retain"
 DEFAULT_CAPI_NAMESPACE = "dsx-system"
 NAMESPACE_ADMIN_ROLE = "dsx-namespace-admin"
+OPERATOR_IN_NAMESPACE_ROLE = "dsx-operator-in-tenant-namespace"
+"""ClusterRole the operator binds itself to inside each namespace it owns (RoleBinding
+`dsx-operator`), so it may delete and re-create children whose immutable fields were changed
+there, and nowhere else."""
+OPERATOR_SERVICE_ACCOUNT = "dsx-operator"
 PROTECTED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", DEFAULT_CAPI_NAMESPACE}
 )

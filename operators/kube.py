@@ -111,7 +111,11 @@ def make_api_client() -> k8s.ApiClient:
     server = os.environ.get("DSX_OPERATOR_SERVER")
     if server:
         configuration.host = server
-        configuration.verify_ssl = False
+        ca_file = os.environ.get("DSX_OPERATOR_CA_FILE")
+        if ca_file:
+            configuration.ssl_ca_cert = ca_file
+        else:
+            configuration.verify_ssl = False
         token = os.environ.get("DSX_OPERATOR_TOKEN")
         if token:
             configuration.api_key = {"BearerToken": token}
@@ -343,8 +347,17 @@ class Kube:
                 if how is None:
                     return "unchanged"
                 if how == "replace" and current is not None:
-                    self.replace(drift.replacement(desired, current))
-                    return "replaced"
+                    try:
+                        self.replace(drift.replacement(desired, current))
+                        return "replaced"
+                    except ApiError as error:
+                        if error.status != 422:
+                            raise
+                    # an immutable field differs (ResourceQuota scopes, RoleBinding roleRef):
+                    # the object cannot be repaired in place, so it is made again
+                    self.delete(desired["kind"], meta["name"], meta.get("namespace"))
+                    self.server_side_apply(desired)
+                    return "recreated"
                 self.server_side_apply(desired)
                 return "created" if how == "create" else "applied"
             except ApiError as error:

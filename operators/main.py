@@ -1,8 +1,8 @@
 """Kopf handlers: thin wiring from events to `operators.reconcile`.
 
 Run with `kopf run -m operators.main --all-namespaces --standalone`. Environment:
-- DSX_OPERATOR_SERVER: API server URL (tests and local runs; TLS not verified), with
-  DSX_OPERATOR_TOKEN as its bearer token if set;
+- DSX_OPERATOR_SERVER: API server URL (tests and local runs), with DSX_OPERATOR_TOKEN as its
+  bearer token and DSX_OPERATOR_CA_FILE as its CA if set (TLS is not verified without one);
 - DSX_RECONCILE_INTERVAL_S: how often drift is checked and status refreshed (default 60);
 - DSX_RETRY_DELAY_S: first delay before a failed pass is tried again (default 5, doubling);
 - DSX_LEADER_ELECTION: "false" to run without the Lease (tests of a single replica);
@@ -119,9 +119,14 @@ def stop_leading(**_: Any) -> None:
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     server = os.environ.get("DSX_OPERATOR_SERVER")
     if server:
-        token = os.environ.get("DSX_OPERATOR_TOKEN")
+        token = os.environ.get("DSX_OPERATOR_TOKEN") or None
+        ca_file = os.environ.get("DSX_OPERATOR_CA_FILE") or None
         return kopf.ConnectionInfo(
-            server=server, insecure=True, token=token, scheme="Bearer" if token else None
+            server=server,
+            insecure=ca_file is None,
+            ca_path=ca_file,
+            token=token,
+            scheme="Bearer" if token else None,
         )
     return kopf.login_via_client(**kwargs)
 

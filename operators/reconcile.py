@@ -46,6 +46,7 @@ log = logging.getLogger("dsx.operator")
 # their absence degrades the object's status instead of failing the whole reconcile.
 OPTIONAL_KINDS = {"ClusterQueue", "LocalQueue", "ResourceFlavor", "MachineDeployment", "NodePool"}
 NAMESPACED_CHILDREN = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy", "LocalQueue")
+# Children deleted and made again when a field the server keeps immutable was changed.
 LEDGER_ATTEMPTS = 20
 
 _locks: dict[tuple[str, str], threading.Lock] = {}
@@ -303,7 +304,9 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         claims = claim_namespaces(kube, config, tenant)
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
-        missing = apply_all(kube, tn_decisions.desired_children(tenant, grant, held))
+        missing = apply_all(
+            kube, tn_decisions.desired_children(tenant, grant, held, config.operator_namespace)
+        )
         wanted = set(tenant["spec"]["namespaces"])
         uid = tenant["metadata"].get("uid", "")
         dropped = [

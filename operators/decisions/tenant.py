@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from operators.api import DEFAULT_CAPI_NAMESPACE as DEFAULT_OPERATOR_NAMESPACE
 from operators.api import (
     DEFAULT_DELETION_POLICY,
     GPU_RESOURCE,
@@ -13,6 +14,8 @@ from operators.api import (
     MAX_TENANT_NAMESPACES,
     NAMESPACE_ADMIN_ROLE,
     NAMESPACES_REFUSED,
+    OPERATOR_IN_NAMESPACE_ROLE,
+    OPERATOR_SERVICE_ACCOUNT,
     OVERCOMMITTED,
     OWNER_UID_ANNOTATION,
     READY,
@@ -30,6 +33,7 @@ POLICIES = ("Retain", "DeleteWhenEmpty", "Delete")
 QUOTA_NAME = "dsx-quota"
 LIMITS_NAME = "dsx-limits"
 OWNERS_NAME = "dsx-owners"
+OPERATOR_BINDING_NAME = "dsx-operator"
 NETPOL_NAME = "dsx-tenant-isolation"
 LOCAL_QUEUE_NAME = "default"
 DEFAULT_LIMITS = {"cpu": "2", "memory": "8Gi"}
@@ -165,6 +169,24 @@ def owner_role_binding(tenant: Obj, namespace: str) -> Obj:
     }
 
 
+def operator_role_binding(tenant: Obj, namespace: str, operator_namespace: str) -> Obj:
+    """The operator's own rights inside this namespace only (delete, to re-create a child whose
+    immutable fields someone changed)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": object_meta(OPERATOR_BINDING_NAME, tenant, namespace=namespace),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": OPERATOR_IN_NAMESPACE_ROLE,
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": OPERATOR_SERVICE_ACCOUNT, "namespace": operator_namespace}
+        ],
+    }
+
+
 def isolation_policy(tenant: Obj, namespace: str) -> Obj:
     """Default deny; traffic allowed only between the tenant's own namespaces (and DNS out)."""
     same_tenant = {"namespaceSelector": {"matchLabels": {TENANT_LABEL: tenant["metadata"]["name"]}}}
@@ -217,9 +239,12 @@ def cluster_queue(tenant: Obj, grant: Grant) -> Obj:
     }
 
 
-def namespace_children(tenant: Obj, namespace: str, gpus: int) -> list[Obj]:
+def namespace_children(
+    tenant: Obj, namespace: str, gpus: int, operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE
+) -> list[Obj]:
     """What the operator keeps inside one of the tenant's own namespaces."""
     return [
+        operator_role_binding(tenant, namespace, operator_namespace),
         resource_quota(tenant, namespace, gpus),
         limit_range(tenant, namespace),
         owner_role_binding(tenant, namespace),
@@ -233,14 +258,22 @@ def namespace_gpus(grant: Grant, namespaces: list[str]) -> dict[str, int]:
     return dict(zip(namespaces, split_evenly(grant.total, len(namespaces)), strict=True))
 
 
-def desired_children(tenant: Obj, grant: Grant, namespaces: list[str] | None = None) -> list[Obj]:
+def desired_children(
+    tenant: Obj,
+    grant: Grant,
+    namespaces: list[str] | None = None,
+    operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
+) -> list[Obj]:
     """Everything a tenant's spec implies in `namespaces` (default: all it lists), given its grant.
     Namespace objects come first; the caller creates them only where the tenant may."""
     validate_tenant(tenant)
     held = list(tenant["spec"]["namespaces"] if namespaces is None else namespaces)
     out: list[Obj] = [cluster_queue(tenant, grant)]
     for namespace, gpus in namespace_gpus(grant, held).items():
-        out += [namespace_object(tenant, namespace), *namespace_children(tenant, namespace, gpus)]
+        out += [
+            namespace_object(tenant, namespace),
+            *namespace_children(tenant, namespace, gpus, operator_namespace),
+        ]
     return out
 
 

@@ -39,7 +39,7 @@ def test_each_namespace_gets_quota_limits_owners_isolation_and_a_local_queue() -
     ]
     assert kinds["ResourceQuota"][0]["spec"]["hard"]["pods"] == "20000"
     assert len(kinds["LimitRange"]) == len(kinds["NetworkPolicy"]) == len(kinds["LocalQueue"]) == 3
-    binding = kinds["RoleBinding"][0]
+    binding = next(b for b in kinds["RoleBinding"] if b["metadata"]["name"] == "dsx-owners")
     assert binding["roleRef"]["name"] == "dsx-namespace-admin"
     assert {(s["kind"], s["name"]) for s in binding["subjects"]} == {
         ("User", "alice@example.com"),

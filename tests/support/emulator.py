@@ -391,10 +391,14 @@ class EmulatorThread:
 
 
 @contextlib.contextmanager
-def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
-    """Point the operator at the emulator with short intervals (read when operators.main imports)."""
+def operator_env(
+    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+) -> Iterator[None]:
+    """Point the operator at a server with short intervals (read when operators.main imports)."""
     settings = {
         "DSX_OPERATOR_SERVER": url,
+        "DSX_OPERATOR_TOKEN": token or "",
+        "DSX_OPERATOR_CA_FILE": ca_file or "",
         "DSX_RECONCILE_INTERVAL_S": str(interval_s),
         "DSX_RETRY_DELAY_S": "0.2",
         "DSX_REQUEST_BACKOFF_S": "0.02",
@@ -414,11 +418,14 @@ def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_operator(url: str, interval_s: float = 0.3) -> Iterator[Any]:
-    """Run the real operator (Kopf, in-process, in its own thread) against the emulator at `url`."""
+def running_operator(
+    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+) -> Iterator[Any]:
+    """Run the real operator (Kopf, in-process, in its own thread) against the server at `url`
+    (the emulator, or a real API server with the operator's ServiceAccount `token`)."""
     from kopf.testing import KopfRunner
 
-    with operator_env(url, interval_s):
+    with operator_env(url, interval_s, token, ca_file):
         import operators.main as handlers
 
         handlers.INTERVAL_S = interval_s  # the module may have been imported by an earlier test
