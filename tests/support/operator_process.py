@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.real_cluster import die_with_parent
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KOPF = Path(sys.executable).with_name("kopf")
 
@@ -60,6 +62,7 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=REPO_ROOT,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         self.starts += 1
         deadline = time.monotonic() + timeout_s
