@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -166,6 +167,8 @@ class Client:
             )
         except k8s.ApiException as error:
             raise ApiStatus(error.status or 0, error.reason or "", str(error.body or error)) from None
+        except urllib3.exceptions.HTTPError as error:  # connection refused or reset, timeouts
+            raise ApiStatus(0, type(error).__name__, str(error)) from None
         response.read()
         text = response.data.decode() if response.data else ""
         if response.status >= 400:
@@ -285,6 +288,8 @@ class RealCluster:
     admin_kubeconfig: Path
     workdir: Path
     audit_log: Path | None = None
+    outage: Callable[[str, float], None] | None = field(default=None, repr=False)
+    """outage("kube-apiserver" or "etcd", seconds): that process killed and restarted (own server only)."""
     admin: Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -367,7 +372,7 @@ def kube_binaries() -> Path:
 # --- starting and stopping processes -------------------------------------------------------------
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the child gets SIGTERM if the test process dies, even by SIGKILL."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -463,7 +468,7 @@ class LocalCluster:
         server = f"https://127.0.0.1:{api_port}"
         admin_kubeconfig = self.workdir / "admin.kubeconfig"
         write_kubeconfig(admin_kubeconfig, server, ca_pem, admin_token, "dsx-test-admin")
-        cluster = RealCluster(server, ca_pem, admin_kubeconfig, self.workdir, audit_log)
+        cluster = RealCluster(server, ca_pem, admin_kubeconfig, self.workdir, audit_log, self.outage)
         wait_until(
             lambda: cluster.admin.request("GET", "/readyz") == "ok",
             START_TIMEOUT_S,
@@ -493,15 +498,29 @@ class LocalCluster:
         self.timings["ready_s"] = time.monotonic() - started
         return cluster
 
+    def outage(self, name: str, seconds: float) -> None:
+        """Process `name` (kube-apiserver or etcd) killed for `seconds`, then started again as before
+        (same ports and data). SIGKILL, as a crash: a graceful stop waits for open watches to end.
+        Without kube-apiserver, connections are refused; without etcd, requests fail or hang."""
+        assert self.cluster is not None
+        process = self.processes[name]
+        argv = [str(a) for a in process.args]  # type: ignore[union-attr]
+        process.kill()
+        process.wait(timeout=30)
+        time.sleep(seconds)
+        self._start(name, argv)
+        admin = self.cluster.admin
+        wait_until(lambda: admin.request("GET", "/readyz") == "ok", START_TIMEOUT_S, "kube-apiserver back")
+
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         log.close()
         self.processes[name] = process

@@ -35,12 +35,14 @@ SUDO=()
 if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
 
 mkdir -p "$CACHE_ROOT"
-exec 9>"$CACHE_ROOT/.build.lock"
+exec 9>"$CACHE_ROOT/.lock"
 if ! flock -n 9; then
-    log "another build holds $CACHE_ROOT/.build.lock; waiting for it"
+    log "another build holds $CACHE_ROOT/.lock; waiting for it"
     flock 9
 fi
 if cached; then echo "$DEST"; exit 0; fi
+# Leftovers of a build that was killed (we hold the lock, so none is running).
+rm -rf "$CACHE_ROOT"/.work.* "$CACHE_ROOT"/.staging.*
 
 # 1. Debian source packages for this machine's suite, in a file of our own, if none is configured.
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")
@@ -89,8 +91,9 @@ log "apt-get update and install: ${APT_PACKAGES[*]}"
 DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${APT_PACKAGES[@]}" >&2
 
 # 3. The source package, unpacked in a scratch directory that is always removed.
-WORK=$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+WORK=$(mktemp -d "$CACHE_ROOT/.work.XXXXXX")
+trap 'rm -rf "$WORK" "${staging:-}"' EXIT
+trap 'exit 130' INT TERM HUP
 cd "$WORK"
 log "apt-get source --download-only kubernetes (into $WORK)"
 apt-get source --download-only kubernetes >&2
@@ -122,9 +125,15 @@ EOF
 mkdir -p "$WORK/home"
 log "building ${BINARIES[*]} (first run only; several minutes)"
 started=$(date +%s)
-env GOPATH="$PWD/.go" CGO_ENABLED=0 HOME="$WORK/home" GOCACHE="$WORK/home/gocache" \
+# In its own process group, waited for in the background, so that a signal stops the whole build
+# at once (the EXIT trap then removes the scratch directory).
+setsid env GOPATH="$PWD/.go" CGO_ENABLED=0 HOME="$WORK/home" GOCACHE="$WORK/home/gocache" \
     GO111MODULE=off KUBE_GIT_VERSION_FILE="$WORK/version.env" \
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >&2
+    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >&2 &
+build_pid=$!
+trap 'kill -TERM -- "-$build_pid" 2>/dev/null; wait "$build_pid"; exit 130' INT TERM HUP
+wait "$build_pid"
+trap 'exit 130' INT TERM HUP
 log "built in $(($(date +%s) - started)) s"
 
 # 6. Into the cache with one rename, so a reader sees both binaries or none.
