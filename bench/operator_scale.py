@@ -83,6 +83,7 @@ def main() -> None:
                     }
                 )
             created_s = time.monotonic() - start
+            print(f"created {n} tenants in {created_s:.1f} s", flush=True)
 
             def converged() -> bool:
                 tenants = kube.list("Tenant")
@@ -92,8 +93,16 @@ def main() -> None:
                     for t in tenants
                 )
 
+            last = 0.0
             while not converged():
-                time.sleep(0.5)
+                time.sleep(2)
+                if time.monotonic() - last > 30:
+                    last = time.monotonic()
+                    done = sum(1 for q in kube.list("ResourceQuota") if q)
+                    print(
+                        f"  {time.monotonic() - start:.0f} s: {done} quotas, {len(em.writes)} writes",
+                        flush=True,
+                    )
                 if time.monotonic() - start > 1800:
                     raise SystemExit("did not converge in 30 min")
             converge_s = time.monotonic() - start

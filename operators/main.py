@@ -91,6 +91,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     # A deleted Tenant waits for its drift timer to stop before the finalizer goes: check often.
     settings.background.cancellation_polling = min(5.0, INTERVAL_S)
     settings.watching.server_timeout = 300
+    if os.environ.get("DSX_WORKERS"):  # threads for the synchronous handlers (Kopf: CPUs + 4)
+        settings.execution.max_workers = int(os.environ["DSX_WORKERS"])
     if os.environ.get("DSX_LEADER_ELECTION", "true").lower() != "false":
         _leader = LeaderElector(
             kube(),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -223,7 +225,8 @@ def _commit_grant(
                 return 0, None
             if error.status != 409:
                 raise
-            pool = None  # stale: read again
+            pool = None  # stale: read again, after a jittered pause so racing tenants spread out
+            time.sleep(random.uniform(0, min(1.0, 0.01 * 2**_attempt)))
     raise ApiError(409, "Conflict", f"the ledger of pool {pool_name} kept changing; will retry")
 
 
