@@ -9,6 +9,7 @@ status. A pass that changes nothing writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import random
@@ -402,7 +403,9 @@ def finalize_tenant(
         mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid) and ns not in config.protected)
         result = release_namespaces(kube, tenant, mine)
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
-        pools |= set(tn_decisions.requested_gpus(tenant)) if isinstance(tenant.get("spec"), dict) else set()
+        # a malformed spec: the pools it reached are in its status
+        with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
+            pools |= set(tn_decisions.requested_gpus(tenant))
         for pool in sorted(p for p in pools if isinstance(p, str)):
             _commit_grant(kube, pool, None, tenant, 0, 0)
         try:

@@ -8,6 +8,7 @@ the process exit or dropped the finalizer, data deleted under DeleteWhenEmpty.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -428,7 +429,9 @@ def test_an_api_outage_never_makes_the_operator_exit(emulator: EmulatorThread, k
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("error_rate", [0.1, 0.3])
+@pytest.mark.parametrize(
+    "error_rate", [float(r) for r in os.environ.get("DSX_TEST_FAULT_RATES", "0.1,0.3").split(",")]
+)
 def test_the_operator_converges_under_injected_api_errors(
     emulator: EmulatorThread, kube: Kube, error_rate: float
 ) -> None:
@@ -471,3 +474,12 @@ def test_a_second_replica_waits_for_the_lease_and_takes_over_when_it_expires(
     assert not first.try_once() and lost == [True] and not first.is_leader()
     lease = kube.get("Lease", "dsx-operator", "dsx-system")
     assert lease["spec"]["holderIdentity"] == "two" and lease["spec"]["leaseTransitions"] == 1
+
+
+def test_a_tenant_with_a_malformed_spec_can_still_be_deleted(kube: Kube, operator: Any) -> None:
+    bad = _tenant("garbled", ["garbled-a"], 0)
+    bad["spec"]["gpuQuota"] = [{"pool": POOL, "gpus": "lots"}]
+    kube.create(bad)
+    wait_for(lambda: _condition(kube.get("Tenant", "garbled"), "Ready"), what="condition")
+    kube.delete("Tenant", "garbled")
+    wait_for(lambda: kube.get("Tenant", "garbled") is None, timeout_s=15, what="deleted")
