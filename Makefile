@@ -9,8 +9,13 @@ $(BIN)/dsx: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(BIN)/dsx
 
-.PHONY: setup example test lint bench
+.PHONY: setup example test lint bench kube
 setup: $(BIN)/dsx
+
+# The real Kubernetes API server of the test suite (v1.20.2 from Debian's source package): built
+# once into ${DSX_CACHE_DIR:-~/.cache/dsx}/kube/, a no-op afterwards (tools/kube/build.sh).
+kube:
+	tools/kube/build.sh >/dev/null
 
 example: setup
 	$(BIN)/dsx plan solve examples/dsx-2026.yaml -o plans/dsx-2026.json
@@ -21,7 +26,7 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: lint
+test: lint kube
 	$(BIN)/pytest -q
 
 bench: setup

@@ -1,21 +1,46 @@
 """Reconciliation: read the cluster, ask the pure decisions, write the difference.
 
-Functions here take a `Kube` and the object's body, so they run the same under Kopf, in tests
-and from a shell. State lives in the cluster only: every pass recomputes from what is there.
+Functions here take a `Kube`, the operator's configuration and the object's body, so they run
+the same under Kopf, in tests and from a shell. State lives in the cluster only: every pass
+recomputes from what is there. One sub-step per concern, in this order for a Tenant:
+claims (which namespaces it may have) → grants (the pools' ledgers) → children → releases →
+status. A pass that changes nothing writes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from operators.api import (
+    ADDONS_MISSING,
+    DEFAULT_DELETION_POLICY,
+    DELETION_BLOCKED,
+    GPU_RESOURCE,
+    POOL_KIND,
+    READY,
+    REASON_INVALID_SPEC,
+    RELEASED_LABEL,
+    TENANT_KIND,
+    TENANT_LABEL,
+)
+from operators.config import OperatorConfig
+from operators.decisions import ledger as ledgers
 from operators.decisions import nodepool as np_decisions
 from operators.decisions import tenant as tn_decisions
 from operators.decisions.conditions import Condition, render_conditions
-from operators.decisions.meta import TENANT_LABEL, owner_labels
+from operators.decisions.drift import equal
+from operators.decisions.meta import owner_labels
 from operators.decisions.nodepool import InvalidSpec
-from operators.decisions.overcommit import Grant, TenantRequest, grant_quotas
+from operators.decisions.overcommit import Grant, shortfall
+from operators.decisions.ownership import Claim, claim_namespace, owns
 from operators.kube import ApiError, Kube
 
 log = logging.getLogger("dsx.operator")
@@ -24,6 +49,20 @@ log = logging.getLogger("dsx.operator")
 # their absence degrades the object's status instead of failing the whole reconcile.
 OPTIONAL_KINDS = {"ClusterQueue", "LocalQueue", "ResourceFlavor", "MachineDeployment", "NodePool"}
 NAMESPACED_CHILDREN = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy", "LocalQueue")
+# Children deleted and made again when a field the server keeps immutable was changed.
+LEDGER_ATTEMPTS = 20
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def serialized(kind: str, name: str) -> Iterator[None]:
+    """One pass at a time per object in this process (Kopf runs timers beside event handlers)."""
+    with _locks_guard:
+        lock = _locks.setdefault((kind, name), threading.Lock())
+    with lock:
+        yield
 
 
 def _now() -> str:
@@ -32,24 +71,28 @@ def _now() -> str:
 
 def write_status(
     kube: Kube, kind: str, body: dict[str, Any], figures: dict[str, Any], conditions: list[Condition]
-) -> None:
-    old = (body.get("status") or {}).get("conditions")
+) -> bool:
+    """Patch the status only when it would change; returns whether it wrote."""
+    current = body.get("status") or {}
     status = {
         **figures,
         "observedGeneration": body.get("metadata", {}).get("generation"),
-        "conditions": render_conditions(conditions, old, _now()),
+        "conditions": render_conditions(conditions, current.get("conditions"), _now()),
     }
+    if all(equal(v, current.get(k)) for k, v in status.items()):
+        return False
     kube.patch(kind, body["metadata"]["name"], {"status": status}, subresource="status")
+    return True
 
 
 def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Apply every child; return the add-on kinds the cluster does not serve."""
+    """Bring every child in line; return the add-on kinds the cluster does not serve."""
     missing: list[str] = []
     for child in children:
         if child["kind"] in missing:
             continue
         try:
-            outcome = kube.apply(child)
+            outcome = kube.sync(child)
         except ApiError as error:
             if error.status == 404 and child["kind"] in OPTIONAL_KINDS and not kube.serves(child["kind"]):
                 missing.append(child["kind"])
@@ -65,129 +108,329 @@ def _missing_condition(missing: list[str]) -> list[Condition]:
     if not missing:
         return []
     return [
-        Condition("AddonsMissing", True, "KindNotServed", f"the cluster does not serve: {', '.join(missing)}")
+        Condition(ADDONS_MISSING, True, "KindNotServed", f"the cluster does not serve: {', '.join(missing)}")
     ]
 
 
-def reconcile_pool(kube: Kube, pool: dict[str, Any]) -> None:
-    try:
-        children = np_decisions.desired_children(pool)
-    except InvalidSpec as error:
-        write_status(kube, "GpuNodePool", pool, {}, [Condition("Ready", False, "InvalidSpec", str(error))])
-        return
-    missing = apply_all(kube, children)
+# -- GpuNodePool ---------------------------------------------------------------------------------
+def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> None:
+    name = pool["metadata"]["name"]
+    with serialized(POOL_KIND, name):
+        live = kube.get(POOL_KIND, name)
+        if live is None or live["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            children = np_decisions.desired_children(live)
+        except InvalidSpec as error:
+            write_status(
+                kube, POOL_KIND, live, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
+            )
+            return
+        missing = apply_all(kube, children)
+        _remove_stale_backend(kube, live)
+        live = _prune_ledger(kube, live) or live
+        nodes = kube.list("Node", labels={np_decisions.POOL_LABEL: name})
+        ledger = ledgers.read_ledger(live)
+        over = ledgers.overgranted(ledger, np_decisions.capacity_gpus(live))
+        figures, conditions = np_decisions.pool_status(live, nodes, over)
+        write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
+
+
+def _remove_stale_backend(kube: Kube, pool: dict[str, Any]) -> None:
     name = pool["metadata"]["name"]
     stale = np_decisions.stale_backend_kind(pool)
-    namespace = (pool["spec"].get("clusterApi") or {}).get("namespace", np_decisions.DEFAULT_CAPI_NAMESPACE)
-    try:
-        old = kube.get(stale, name, namespace if stale == "MachineDeployment" else None)
-        if (
-            old is not None
-            and old["metadata"].get("labels", {}).items() >= owner_labels("GpuNodePool", name).items()
-        ):
-            kube.delete(stale, name, namespace if stale == "MachineDeployment" else None)
-            log.info("deleted %s %s after a backend change", stale, name)
-    except ApiError as error:
-        if error.status != 404:
-            raise
-    nodes = kube.list("Node", labels={np_decisions.POOL_LABEL: name})
-    figures, conditions = np_decisions.pool_status(pool, nodes)
-    write_status(kube, "GpuNodePool", pool, figures, conditions + _missing_condition(missing))
-
-
-def current_grants(kube: Kube) -> tuple[dict[str, Grant], dict[str, int]]:
-    """Grants for every live tenant, from every pool's planned GPUs."""
-    pool_gpus = {}
-    for pool in kube.list("GpuNodePool"):
-        try:
-            np_decisions.validate_pool(pool)
-        except InvalidSpec:
-            continue
-        pool_gpus[pool["metadata"]["name"]] = np_decisions.pool_size(pool["spec"]).capacity_gpus
-    requests = []
-    for tenant in kube.list("Tenant"):
-        meta = tenant.get("metadata", {})
-        if meta.get("deletionTimestamp"):
-            continue
-        try:
-            tn_decisions.validate_tenant(tenant)
-        except InvalidSpec:
-            continue
-        requests.append(
-            TenantRequest(
-                meta["name"], meta.get("creationTimestamp", ""), tn_decisions.requested_gpus(tenant)
-            )
-        )
-    return grant_quotas(pool_gpus, requests), pool_gpus
-
-
-def reconcile_tenant(kube: Kube, tenant: dict[str, Any]) -> None:
-    # Timers may hold a body from before a deletion began: read the live object first.
-    live = kube.get("Tenant", tenant["metadata"]["name"])
-    if live is None or live.get("metadata", {}).get("deletionTimestamp"):
-        return  # being deleted: the deletion handler owns it now; never re-create its namespaces
-    tenant = live
-    try:
-        tn_decisions.validate_tenant(tenant)
-    except InvalidSpec as error:
-        write_status(kube, "Tenant", tenant, {}, [Condition("Ready", False, "InvalidSpec", str(error))])
-        return
-    name = tenant["metadata"]["name"]
-    grants, pool_gpus = current_grants(kube)
-    grant = (
-        grants.get(name)
-        or grant_quotas(pool_gpus, [TenantRequest(name, "", tn_decisions.requested_gpus(tenant))])[name]
+    capi = pool["spec"].get("clusterApi") or {}
+    namespace = (
+        capi.get("namespace", np_decisions.DEFAULT_CAPI_NAMESPACE) if stale == "MachineDeployment" else None
     )
-    missing = apply_all(kube, tn_decisions.desired_children(tenant, grant))
-    wanted = set(tenant["spec"]["namespaces"])
-    dropped = [
-        ns["metadata"]["name"]
-        for ns in kube.list("Namespace", labels={TENANT_LABEL: name, **owner_labels("Tenant", name)})
-        if ns["metadata"]["name"] not in wanted
-    ]
-    if dropped:
-        release_namespaces(kube, tenant, dropped)
-    figures, conditions = tn_decisions.tenant_status(tenant, grant)
-    write_status(kube, "Tenant", tenant, figures, conditions + _missing_condition(missing))
+    try:
+        old = kube.get(stale, name, namespace)
+    except ApiError as error:
+        if error.status == 404:
+            return
+        raise
+    if (
+        old is not None
+        and (old["metadata"].get("labels") or {}).items() >= owner_labels(POOL_KIND, name).items()
+    ):
+        kube.delete(stale, name, namespace)
+        log.info("deleted %s %s after a backend change", stale, name)
 
 
-def _pods(kube: Kube, namespace: str) -> int:
-    return len(kube.list("Pod", namespace=namespace))
+def _prune_ledger(kube: Kube, pool: dict[str, Any]) -> dict[str, Any] | None:
+    """Drop ledger entries of Tenants that no longer exist; conditional on the pool's version."""
+    ledger = ledgers.read_ledger(pool)
+    if not ledger.entries:
+        return None
+    live_uids = {t["metadata"].get("uid", "") for t in kube.list(TENANT_KIND)}
+    pruned = ledgers.prune(ledger, live_uids)
+    if pruned == ledger:
+        return None
+    try:
+        return kube.patch(
+            POOL_KIND,
+            pool["metadata"]["name"],
+            {
+                "metadata": {"resourceVersion": pool["metadata"]["resourceVersion"]},
+                "status": {"ledger": ledgers.ledger_status(pruned)},
+            },
+            subresource="status",
+        )
+    except ApiError as error:
+        if error.status == 409:
+            return None  # someone else wrote it; the next pass prunes
+        raise
+
+
+# -- grants: the pools' ledgers -------------------------------------------------------------------
+def _commit_grant(
+    kube: Kube,
+    pool_name: str,
+    pool: dict[str, Any] | None,
+    tenant: dict[str, Any],
+    requested: int,
+    floor: int,
+) -> tuple[int, int | None]:
+    """Record the tenant's grant on one pool, never below `floor` (what its quotas still hold).
+    Conditional on the pool's resourceVersion; on conflict, read again and decide again.
+    Returns (granted, capacity)."""
+    name, uid = tenant["metadata"]["name"], tenant["metadata"].get("uid", "")
+    for _attempt in range(LEDGER_ATTEMPTS):
+        if pool is None:
+            pool = kube.get(POOL_KIND, pool_name)
+        if pool is None:
+            return 0, None
+        ledger = ledgers.read_ledger(pool)
+        capacity = np_decisions.capacity_gpus(pool)
+        granted = max(ledgers.decide(ledger, capacity, name, uid, requested), floor)
+        entry = ledger.entry(name, uid)
+        unchanged = (entry is not None and (entry.requested, entry.granted) == (requested, granted)) or (
+            entry is None and requested == 0 and granted == 0
+        )
+        if unchanged:
+            return granted, capacity
+        new = ledgers.record(ledger, name, uid, requested, granted)
+        try:
+            kube.patch(
+                POOL_KIND,
+                pool_name,
+                {
+                    "metadata": {"resourceVersion": pool["metadata"]["resourceVersion"]},
+                    "status": {"ledger": ledgers.ledger_status(new)},
+                },
+                subresource="status",
+            )
+            return granted, capacity
+        except ApiError as error:
+            if error.status == 404:
+                return 0, None
+            if error.status != 409:
+                raise
+            pool = None  # stale: read again, after a jittered pause so racing tenants spread out
+            time.sleep(random.uniform(0, min(1.0, 0.01 * 2**_attempt)))
+    raise ApiError(409, "Conflict", f"the ledger of pool {pool_name} kept changing; will retry")
+
+
+def _quota_children(tenant: dict[str, Any], grant: Grant, held: list[str]) -> list[dict[str, Any]]:
+    out = [tn_decisions.cluster_queue(tenant, grant)]
+    for namespace, gpus in tn_decisions.namespace_gpus(grant, held).items():
+        out.append(tn_decisions.resource_quota(tenant, namespace, gpus))
+    return out
+
+
+def settle_grants(kube: Kube, tenant: dict[str, Any], held: list[str], wanted: dict[str, int]) -> Grant:
+    """The tenant's grant on every pool it asks for (or held before), written in the safe order:
+    quotas lowered before the ledger, the ledger raised before the quotas (`decisions.ledger`)."""
+    name, uid = tenant["metadata"]["name"], tenant["metadata"].get("uid", "")
+    before = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []} - set(wanted)
+    requested = {**dict.fromkeys(before, 0), **wanted}
+    pools = {p: kube.get(POOL_KIND, p) for p in sorted(requested)}
+    held_gpus, target = {}, {}
+    for p, pool in pools.items():
+        ledger = ledgers.read_ledger(pool) if pool else ledgers.Ledger()
+        entry = ledger.entry(name, uid)
+        held_gpus[p] = entry.granted if entry else 0
+        target[p] = ledgers.decide(
+            ledger, np_decisions.capacity_gpus(pool) if pool else None, name, uid, requested[p]
+        )
+    low = {p: min(held_gpus[p], target[p]) for p in pools}
+    if any(low[p] < held_gpus[p] for p in pools):
+        apply_all(kube, _quota_children(tenant, Grant({p: low[p] for p in wanted}), held))
+    grant = Grant()
+    for p, pool in pools.items():
+        granted, capacity = _commit_grant(kube, p, pool, tenant, requested[p], low[p])
+        if p in wanted:
+            grant.granted_by_pool[p] = granted
+            missing = shortfall(p, capacity, granted, wanted[p])
+            if missing:
+                grant.shortfalls.append(missing)
+    return grant
+
+
+# -- Tenant ---------------------------------------------------------------------------------------
+def claim_namespaces(kube: Kube, config: OperatorConfig, tenant: dict[str, Any]) -> list[Claim]:
+    """Create the namespaces nobody has; keep the tenant's own; refuse everything else."""
+    uid = tenant["metadata"].get("uid", "")
+    claims = []
+    for namespace in tenant["spec"]["namespaces"]:
+        claim = claim_namespace(uid, namespace, kube.get("Namespace", namespace), config.protected)
+        if claim.verdict == "create":
+            try:
+                kube.create(tn_decisions.namespace_object(tenant, namespace))
+                log.info("created namespace %s for tenant %s", namespace, tenant["metadata"]["name"])
+                claim = Claim(namespace, "owned")
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                # created by someone else in between: judge what is there now
+                claim = claim_namespace(uid, namespace, kube.get("Namespace", namespace), config.protected)
+                if claim.verdict == "create":
+                    claim = Claim(namespace, "refused", "is being created by someone else")
+        claims.append(claim)
+    return claims
+
+
+def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any]) -> None:
+    name = tenant["metadata"]["name"]
+    with serialized(TENANT_KIND, name):
+        # Timers may hold a body from before a deletion began: read the live object first.
+        live = kube.get(TENANT_KIND, name)
+        if live is None or live.get("metadata", {}).get("deletionTimestamp"):
+            return  # being deleted: the deletion handler owns it now; never re-create its namespaces
+        tenant = live
+        try:
+            tn_decisions.validate_tenant(tenant, config.allowed_system_subjects)
+        except InvalidSpec as error:
+            write_status(
+                kube, TENANT_KIND, tenant, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
+            )
+            return
+        claims = claim_namespaces(kube, config, tenant)
+        held = [c.namespace for c in claims if c.verdict == "owned"]
+        grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
+        missing = apply_all(
+            kube, tn_decisions.desired_children(tenant, grant, held, config.operator_namespace)
+        )
+        wanted = set(tenant["spec"]["namespaces"])
+        uid = tenant["metadata"].get("uid", "")
+        dropped = [
+            ns["metadata"]["name"]
+            for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
+            if ns["metadata"]["name"] not in wanted and owns(ns, uid)
+        ]
+        if dropped:
+            release_namespaces(kube, tenant, dropped)
+        figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
+        write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
+
+
+def data_kinds(kube: Kube, namespace: str) -> list[str]:
+    """The data-holding kinds present in a namespace; a kind that cannot be checked counts."""
+    found = []
+    for kind in tn_decisions.DATA_KINDS:
+        try:
+            items = kube.list(kind, namespace=namespace)
+        except ApiError as error:
+            if error.status == 404:
+                continue  # the cluster does not serve this kind
+            found.append(f"{kind} (unknown: {error.status})")
+            continue
+        if any(tn_decisions.counts_as_data(kind, i) for i in items):
+            found.append(kind)
+    return found
 
 
 def release_namespaces(
     kube: Kube, tenant: dict[str, Any], namespaces: list[str]
 ) -> tuple[list[str], list[str]]:
-    """Apply the deletion policy to namespaces the tenant no longer wants (or on its deletion)."""
-    policy = tenant["spec"].get("deletionPolicy", "Retain")
-    gone, kept = tn_decisions.namespaces_to_delete(policy, {ns: _pods(kube, ns) for ns in namespaces})
+    """Let namespaces go by the deletion policy (on deletion, or when dropped from the spec).
+    Only namespaces the tenant owns are passed here. Their GPU quota goes to 0 first (the GPUs
+    return to the pool); kept ones are detached (no owner references, no tenant label) so that
+    neither garbage collection nor a later pass touches them again."""
+    name = tenant["metadata"]["name"]
+    policy = tenant["spec"].get("deletionPolicy", DEFAULT_DELETION_POLICY)
+    if policy == "DeleteWhenEmpty":
+        data = {ns: data_kinds(kube, ns) for ns in namespaces}
+    else:
+        data = {ns: [] for ns in namespaces}
+    gone, kept = tn_decisions.namespaces_to_delete(policy, data)
+    for ns in namespaces:
+        quota = kube.get("ResourceQuota", tn_decisions.QUOTA_NAME, ns)
+        if (
+            quota is not None
+            and ((quota.get("spec") or {}).get("hard") or {}).get(f"requests.{GPU_RESOURCE}") != "0"
+        ):
+            kube.patch(
+                "ResourceQuota",
+                tn_decisions.QUOTA_NAME,
+                {"spec": {"hard": {f"requests.{GPU_RESOURCE}": "0"}}},
+                ns,
+            )
     for ns in gone:
         kube.delete("Namespace", ns)
         log.info("deleted namespace %s (policy %s)", ns, policy)
     for ns in kept:
-        # Kept namespaces keep their quota and isolation, detached from the tenant so that
-        # garbage collection does not remove them with it.
         for kind in NAMESPACED_CHILDREN:
-            for obj in kube.list(
-                kind, namespace=ns, labels=owner_labels("Tenant", tenant["metadata"]["name"])
-            ):
-                kube.patch(
-                    kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, namespace=ns
-                )
-        kube.patch("Namespace", ns, {"metadata": {"labels": {"dsx.ai/released-by-policy": policy}}})
-        log.info("kept namespace %s (policy %s, %d pod(s))", ns, policy, _pods(kube, ns))
+            try:
+                children = kube.list(kind, namespace=ns, labels=owner_labels(TENANT_KIND, name))
+            except ApiError as error:
+                if error.status == 404 and kind == "LocalQueue":
+                    continue
+                raise
+            for obj in children:
+                if obj["metadata"].get("ownerReferences"):
+                    kube.patch(kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, ns)
+        kube.patch("Namespace", ns, {"metadata": {"labels": {RELEASED_LABEL: policy, TENANT_LABEL: None}}})
+        why = f"holds {', '.join(data[ns])}" if data[ns] else f"policy {policy}"
+        log.info("kept namespace %s (%s)", ns, why)
     return gone, kept
 
 
-def finalize_tenant(kube: Kube, tenant: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """On deletion: namespaces per policy, the tenant's cluster-scoped queue always."""
+def finalize_tenant(
+    kube: Kube, config: OperatorConfig, tenant: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """On deletion: namespaces per policy, GPUs back to the pools, the cluster-scoped queue.
+    Any failure raises: the finalizer stays, and the caller reports why (DeletionBlocked)."""
     name = tenant["metadata"]["name"]
-    existing = {ns["metadata"]["name"] for ns in kube.list("Namespace", labels={TENANT_LABEL: name})}
-    existing |= {ns for ns in tenant["spec"].get("namespaces", []) if kube.get("Namespace", ns) is not None}
-    result = release_namespaces(kube, tenant, sorted(existing))
+    uid = tenant["metadata"].get("uid", "")
+    with serialized(TENANT_KIND, name):
+        candidates = {
+            ns["metadata"]["name"]: ns for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
+        }
+        for ns in (tenant.get("spec") or {}).get("namespaces") or []:
+            if ns not in candidates and (found := kube.get("Namespace", ns)) is not None:
+                candidates[ns] = found  # an absent namespace is nobody's: nothing to release
+        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid) and ns not in config.protected)
+        result = release_namespaces(kube, tenant, mine)
+        pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
+        # a malformed spec: the pools it reached are in its status
+        with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
+            pools |= set(tn_decisions.requested_gpus(tenant))
+        for pool in sorted(p for p in pools if isinstance(p, str)):
+            _commit_grant(kube, pool, None, tenant, 0, 0)
+        try:
+            kube.delete("ClusterQueue", name)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+        return result
+
+
+def report_blocked_deletion(kube: Kube, tenant: dict[str, Any], error: Exception) -> None:
+    """Say on the Tenant why its deletion does not finish (best effort: the API may be down)."""
     try:
-        kube.delete("ClusterQueue", name)
-    except ApiError as error:
-        if error.status != 404:
-            raise
-    return result
+        live = kube.get(TENANT_KIND, tenant["metadata"]["name"]) or tenant
+        conditions = [
+            c for c in (live.get("status") or {}).get("conditions") or [] if c.get("type") != DELETION_BLOCKED
+        ]
+        blocked = render_conditions(
+            [Condition(DELETION_BLOCKED, True, "CleanupFailed", str(error)[:500])], None, _now()
+        )
+        kube.patch(
+            TENANT_KIND,
+            live["metadata"]["name"],
+            {"status": {"conditions": conditions + blocked}},
+            subresource="status",
+        )
+    except ApiError:
+        log.warning("could not report the blocked deletion of %s: %s", tenant["metadata"]["name"], error)

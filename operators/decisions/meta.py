@@ -1,26 +1,22 @@
-"""Labels and owner references shared by everything the operator creates."""
+"""Labels and owner references shared by everything the operator creates (keys: `operators.api`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-GROUP = "dsx.ai"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "dsx-operator"}
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-SITE_LABEL = "dsx.ai/site"
-POOL_LABEL = "dsx.ai/pool"
-TENANT_LABEL = "dsx.ai/tenant"
-NAMESPACE_ADMIN_ROLE = "dsx-namespace-admin"
+from operators.api import API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL_PREFIX
 
 Obj = dict[str, Any]
+MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def owner_label_key(kind: str) -> str:
+    return f"{OWNER_LABEL_PREFIX}{kind.lower()}"
 
 
 def owner_labels(kind: str, name: str) -> dict[str, str]:
-    """Labels by which the operator finds (and after a restart, adopts) what it created."""
-    return {**MANAGED_BY, f"dsx.ai/owner-{kind.lower()}": name}
+    """Labels by which the operator finds what it wrote for an owner (and maps child events back)."""
+    return {**MANAGED_BY, owner_label_key(kind): name}
 
 
 def owner_reference(owner: Obj) -> dict[str, Any]:
@@ -41,12 +37,15 @@ def object_meta(
     *,
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
     owned: bool = True,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name,
         "labels": {**owner_labels(owner["kind"], owner["metadata"]["name"]), **(labels or {})},
     }
+    if annotations:
+        meta["annotations"] = dict(annotations)
     if namespace is not None:
         meta["namespace"] = namespace
     if owned:

@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from operators.api import (
+    DEFAULT_CAPI_NAMESPACE,
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    INT32_MAX,
+    MAX_NAME_LENGTH,
+    MAX_NODE_LABELS,
+    OVERGRANTED,
+    POOL_LABEL,
+    SITE_LABEL,
+)
 from operators.decisions.conditions import Condition
-from operators.decisions.meta import GPU_PRODUCT_LABEL, GPU_RESOURCE, POOL_LABEL, SITE_LABEL, Obj, object_meta
+from operators.decisions.meta import Obj, object_meta
 
 DEFAULT_TAINTS = [{"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}]
-DEFAULT_CAPI_NAMESPACE = "dsx-system"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def label_key_ok(key: str) -> bool:
+    """A label key: optional DNS-subdomain prefix (≤ 253) and '/', then a name of ≤ 63 characters."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(LABEL_NAME.match(name))
+
+
+def whole_number(value: object) -> bool:
+    """An integer, or a float with no fraction (JSON tools may write 144 as 144.0)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def label_value_ok(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(LABEL_VALUE.match(value))
 
 
 class InvalidSpec(ValueError):
@@ -39,12 +73,46 @@ def node_labels(pool: Obj) -> dict[str, str]:
 
 
 def validate_pool(pool: Obj) -> None:
+    """Refuse what downstream objects cannot hold; never raises anything but InvalidSpec."""
+    try:
+        _validate(pool)
+    except InvalidSpec:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise InvalidSpec(f"spec is malformed: {error}") from None
+
+
+def _validate(pool: Obj) -> None:
+    name = (pool.get("metadata") or {}).get("name") or ""
+    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.match(name):
+        raise InvalidSpec(
+            f"metadata.name '{name}' must be a DNS-1123 label of at most {MAX_NAME_LENGTH} characters"
+        )
     spec = pool.get("spec") or {}
     for key in ("site", "rackType", "gpuProduct", "racks", "nodesPerRack", "gpusPerNode", "backend"):
         if key not in spec:
             raise InvalidSpec(f"spec.{key} is required")
+    for key in ("racks", "nodesPerRack", "gpusPerNode"):
+        if not whole_number(spec[key]):
+            raise InvalidSpec(f"spec.{key} must be an integer")
     if int(spec["racks"]) < 0 or int(spec["nodesPerRack"]) < 1 or int(spec["gpusPerNode"]) < 1:
         raise InvalidSpec("spec.racks must be ≥ 0 and nodesPerRack, gpusPerNode ≥ 1")
+    nodes = int(spec["racks"]) * int(spec["nodesPerRack"])
+    if nodes > INT32_MAX:
+        raise InvalidSpec(f"spec.racks × spec.nodesPerRack = {nodes} replicas; at most {INT32_MAX} (int32)")
+    if nodes * int(spec["gpusPerNode"]) > INT32_MAX:
+        raise InvalidSpec(f"the pool would hold {nodes * int(spec['gpusPerNode'])} GPUs; at most {INT32_MAX}")
+    labels = spec.get("labels") or {}
+    if len(labels) > MAX_NODE_LABELS:
+        raise InvalidSpec(f"spec.labels has {len(labels)} labels; at most {MAX_NODE_LABELS}")
+    for key, value in labels.items():
+        if not label_key_ok(key):
+            raise InvalidSpec(f"spec.labels: '{key}' is not a valid label key")
+        if not label_value_ok(value):
+            raise InvalidSpec(f"spec.labels['{key}']: '{value}' is not a valid label value (≤ 63 characters)")
+    for key, value in {SITE_LABEL: spec["site"], GPU_PRODUCT_LABEL: spec["gpuProduct"]}.items():
+        if not label_value_ok(value):
+            raise InvalidSpec(f"'{value}' is not a valid value for the node label {key}")
     backend = spec["backend"]
     if backend == "cluster-api" and not (spec.get("clusterApi") or {}).get("clusterName"):
         raise InvalidSpec("spec.clusterApi.clusterName is required for backend cluster-api")
@@ -52,6 +120,17 @@ def validate_pool(pool: Obj) -> None:
         raise InvalidSpec("spec.karpenter.nodeClassRef is required for backend karpenter")
     if backend not in ("cluster-api", "karpenter"):
         raise InvalidSpec(f"spec.backend '{backend}' is not one of cluster-api, karpenter")
+
+
+def capacity_gpus(pool: Obj | None) -> int | None:
+    """The pool's GPUs, or None when it is missing, being deleted or invalid (nothing is granted)."""
+    if pool is None or pool.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    try:
+        validate_pool(pool)
+    except InvalidSpec:
+        return None
+    return pool_size(pool["spec"]).capacity_gpus
 
 
 def machine_deployment(pool: Obj) -> Obj:
@@ -141,7 +220,9 @@ def _node_ready(node: Obj) -> bool:
     )
 
 
-def pool_status(pool: Obj, nodes: list[Obj]) -> tuple[dict[str, Any], list[Condition]]:
+def pool_status(
+    pool: Obj, nodes: list[Obj], overgranted_gpus: int = 0
+) -> tuple[dict[str, Any], list[Condition]]:
     """Status figures from the pool's spec and the Node objects carrying its labels."""
     size = pool_size(pool["spec"])
     labels = node_labels(pool)
@@ -166,6 +247,15 @@ def pool_status(pool: Obj, nodes: list[Obj]) -> tuple[dict[str, Any], list[Condi
             complete,
             "AllNodesReady" if complete else "NodesProvisioning",
             f"{len(ready)}/{size.desired_nodes} nodes ready, {gpus} GPUs allocatable",
+        ),
+        Condition(
+            OVERGRANTED,
+            overgranted_gpus > 0,
+            "GrantsAboveCapacity" if overgranted_gpus else "GrantsWithinCapacity",
+            f"{overgranted_gpus} GPUs granted beyond the pool's {size.capacity_gpus}; the latest "
+            "arrivals give them back first"
+            if overgranted_gpus
+            else "granted GPUs are within the pool's capacity",
         ),
     ]
     return figures, conditions

@@ -1,19 +1,9 @@
-"""Granting GPU quota so that the tenants on a pool never exceed the pool's GPUs.
-
-Tenants are served in a fixed order (oldest first, then by name) so the outcome is the same on
-every reconcile and after every restart; the tenant that would overcommit gets what is left.
-"""
+"""A tenant's GPU grant per pool (from the pools' ledgers, `decisions.ledger`) and how it is
+spread over the tenant's namespaces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-
-@dataclass(frozen=True)
-class TenantRequest:
-    name: str
-    created: str  # RFC 3339 creationTimestamp; sorts chronologically as text
-    gpus_by_pool: dict[str, int]
 
 
 @dataclass
@@ -25,30 +15,24 @@ class Grant:
     def overcommitted(self) -> bool:
         return bool(self.shortfalls)
 
+    @property
+    def total(self) -> int:
+        return sum(self.granted_by_pool.values())
 
-def grant_quotas(pool_gpus: dict[str, int], requests: list[TenantRequest]) -> dict[str, Grant]:
-    """Grant each tenant at most what remains of each pool, in creation order."""
-    remaining = dict(pool_gpus)
-    grants: dict[str, Grant] = {}
-    for request in sorted(requests, key=lambda r: (r.created, r.name)):
-        grant = Grant()
-        for pool, wanted in sorted(request.gpus_by_pool.items()):
-            if pool not in remaining:
-                grant.granted_by_pool[pool] = 0
-                grant.shortfalls.append(f"pool {pool} does not exist; 0 of {wanted} GPUs granted")
-                continue
-            given = max(0, min(wanted, remaining[pool]))
-            remaining[pool] -= given
-            grant.granted_by_pool[pool] = given
-            if given < wanted:
-                grant.shortfalls.append(
-                    f"pool {pool} has {pool_gpus[pool]} GPUs and {given} were left; {given} of {wanted} GPUs granted"
-                )
-        grants[request.name] = grant
-    return grants
+
+def shortfall(pool: str, capacity: int | None, granted: int, wanted: int) -> str | None:
+    if granted >= wanted:
+        return None
+    if capacity is None:
+        return f"pool {pool} does not exist or is invalid; {granted} of {wanted} GPUs granted"
+    return (
+        f"pool {pool} has {capacity} GPUs, held by earlier tenants first; {granted} of {wanted} GPUs granted"
+    )
 
 
 def split_evenly(total: int, parts: int) -> list[int]:
     """Split whole GPUs over namespaces; the sum is exactly `total`."""
+    if parts <= 0:
+        return []
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]

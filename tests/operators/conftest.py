@@ -24,7 +24,7 @@ def example(name: str) -> dict[str, Any]:
 
 def wait_for(
     predicate: Callable[[], Any],
-    timeout_s: float = 10.0,
+    timeout_s: float = 30.0,  # returns as soon as it holds; generous for a loaded CI machine
     what: str = "condition",
     state: Callable[[], Any] | None = None,
 ) -> Any:

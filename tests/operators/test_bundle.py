@@ -13,6 +13,12 @@ def _rules() -> list[dict]:
     return role["rules"]
 
 
+def _leader_rules() -> list[dict]:
+    role = next(d for d in operator_bundle() if d["kind"] == "Role")
+    assert role["metadata"]["namespace"] == "dsx-system"
+    return role["rules"]
+
+
 def test_bundle_sets_image_and_namespace_everywhere() -> None:
     docs = operator_bundle(image="registry.example/dsx-operator:1.2", namespace="ops")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
@@ -34,7 +40,7 @@ def test_bundle_sets_image_and_namespace_everywhere() -> None:
 def test_cluster_role_grants_every_kind_the_operator_calls_and_nothing_cluster_wide() -> None:
     granted = {
         (group, resource)
-        for rule in _rules()
+        for rule in _rules() + _leader_rules()
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
@@ -44,7 +50,16 @@ def test_cluster_role_grants_every_kind_the_operator_calls_and_nothing_cluster_w
     assert all("*" not in rule["verbs"] and "*" not in rule["resources"] for rule in _rules())
 
 
-def test_operator_reads_but_never_writes_pods_or_nodes() -> None:
+def test_operator_only_lists_what_holds_tenant_data_and_never_reads_secrets_or_config_maps() -> None:
+    data = {"pods", "nodes", "persistentvolumeclaims", "deployments", "statefulsets", "jobs"}
     for rule in _rules():
-        if {"pods", "nodes"} & set(rule["resources"]):
+        if data & set(rule["resources"]):
             assert rule["verbs"] == ["list"]
+        assert not {"secrets", "configmaps"} & set(rule["resources"])
+
+
+def test_leases_are_granted_only_in_the_operators_namespace() -> None:
+    assert all("leases" not in rule["resources"] for rule in _rules())
+    assert _leader_rules() == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch"]}
+    ]

@@ -81,3 +81,50 @@ def test_infra_desired_state_produces_objects_the_schemas_accept() -> None:
         assert _validate("GpuNodePool", pool) == []
     for tenant in state.tenants:
         assert _validate("Tenant", tenant) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"racks": 10**7}, "a pool of 10⁷ racks would need 1.8·10⁸+ replicas beyond int32 with GPUs"),
+        ({"nodesPerRack": 5000}, "nodes per rack bounded"),
+        ({"gpusPerNode": 1000}, "GPUs per node bounded"),
+        ({"labels": {f"k{i}": "v" for i in range(33)}}, "at most 32 labels"),
+        ({"labels": {"tier": "x" * 64}}, "label value longer than 63"),
+        ({"labels": {"tier": "has space"}}, "label value with a space"),
+        ({"gpuProduct": "NVIDIA GB300"}, "product is a label value"),
+    ],
+)
+def test_pool_schema_bounds_what_downstream_objects_require(change: dict, why: str) -> None:
+    pool = example("gpunodepool")
+    pool["spec"].update(change)
+    assert _validate("GpuNodePool", pool), why
+
+
+@pytest.mark.parametrize("kind", ["GpuNodePool", "Tenant"])
+def test_names_longer_than_a_label_value_fail_schema_validation(kind: str) -> None:
+    obj = example("gpunodepool" if kind == "GpuNodePool" else "tenant")
+    obj["metadata"]["name"] = "n" * 64
+    assert _validate(kind, obj)
+
+
+def test_schema_bounds_keep_replicas_and_gpus_within_int32() -> None:
+    spec = _schemas()["GpuNodePool"]["properties"]["spec"]["properties"]
+    replicas = spec["racks"]["maximum"] * spec["nodesPerRack"]["maximum"]
+    assert replicas * spec["gpusPerNode"]["maximum"] <= 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"gpuQuota": [{"pool": "p", "gpus": 2**31}]},
+        {"owners": {"users": ["mal lory"]}},
+        {"owners": {"groups": [f"g{i}" for i in range(33)]}},
+        {"namespaces": [f"ns-{i}" for i in range(65)]},
+        {"gpuQuota": [{"pool": "Pool_With_Caps", "gpus": 1}]},
+    ],
+)
+def test_tenant_schema_bounds_hostile_specs(change: dict) -> None:
+    tenant = example("tenant")
+    tenant["spec"].update(change)
+    assert _validate("Tenant", tenant)

@@ -97,3 +97,20 @@ def test_invalid_pool_spec_is_refused_with_the_field_named(change: dict, message
     pool["spec"].update(change)
     with pytest.raises(InvalidSpec, match=message):
         desired_children(pool)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"racks": 10**7, "nodesPerRack": 1000}, "at most 2147483647"),
+        ({"labels": {"bad key!": "v"}}, "not a valid label key"),
+        ({"labels": {"tier": "x" * 64}}, "not a valid label value"),
+        ({"labels": {f"k{i}": "v" for i in range(40)}}, "at most 32"),
+        ({"racks": "many"}, "must be an integer"),
+    ],
+)
+def test_pool_spec_beyond_what_downstream_objects_hold_is_refused(change: dict, message: str) -> None:
+    pool = example("gpunodepool")
+    pool["spec"].update(change)
+    with pytest.raises(InvalidSpec, match=message):
+        desired_children(pool)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from operators.decisions.nodepool import InvalidSpec
-from operators.decisions.overcommit import Grant, TenantRequest, grant_quotas, split_evenly
-from operators.decisions.tenant import desired_children, namespaces_to_delete, tenant_status
+from operators.decisions.overcommit import Grant, split_evenly
+from operators.decisions.tenant import (
+    DATA_KINDS,
+    desired_children,
+    namespaces_to_delete,
+    tenant_status,
+)
 from tests.operators.conftest import example
 
 
@@ -34,7 +39,7 @@ def test_each_namespace_gets_quota_limits_owners_isolation_and_a_local_queue() -
     ]
     assert kinds["ResourceQuota"][0]["spec"]["hard"]["pods"] == "20000"
     assert len(kinds["LimitRange"]) == len(kinds["NetworkPolicy"]) == len(kinds["LocalQueue"]) == 3
-    binding = kinds["RoleBinding"][0]
+    binding = next(b for b in kinds["RoleBinding"] if b["metadata"]["name"] == "dsx-owners")
     assert binding["roleRef"]["name"] == "dsx-namespace-admin"
     assert {(s["kind"], s["name"]) for s in binding["subjects"]} == {
         ("User", "alice@example.com"),
@@ -65,33 +70,6 @@ def test_cluster_queue_has_nominal_quota_per_flavor_in_the_site_cohort() -> None
     }
 
 
-def test_tenant_that_would_overcommit_gets_only_what_fits() -> None:
-    # pool of 100 GPUs; A (older) wants 70, B wants 50 -> A 70, B 30 and overcommitted
-    grants = grant_quotas(
-        {"pool": 100},
-        [
-            TenantRequest("b", "2026-01-02T00:00:00Z", {"pool": 50}),
-            TenantRequest("a", "2026-01-01T00:00:00Z", {"pool": 70}),
-        ],
-    )
-    assert grants["a"].granted_by_pool == {"pool": 70} and not grants["a"].overcommitted
-    assert grants["b"].granted_by_pool == {"pool": 30} and grants["b"].overcommitted
-    assert grants["b"].shortfalls == ["pool pool has 100 GPUs and 30 were left; 30 of 50 GPUs granted"]
-
-
-def test_quota_on_a_missing_pool_is_not_granted() -> None:
-    grants = grant_quotas({}, [TenantRequest("a", "", {"ghost": 8})])
-    assert grants["a"].granted_by_pool == {"ghost": 0}
-    assert "pool ghost does not exist" in grants["a"].shortfalls[0]
-
-
-def test_grants_never_exceed_any_pool() -> None:
-    requests = [TenantRequest(f"t{i}", f"2026-01-{i + 1:02d}", {"p": 40, "q": 7 * i}) for i in range(6)]
-    grants = grant_quotas({"p": 100, "q": 50}, requests)
-    assert sum(g.granted_by_pool["p"] for g in grants.values()) == 100
-    assert sum(g.granted_by_pool["q"] for g in grants.values()) <= 50
-
-
 def test_split_evenly_sums_exactly() -> None:
     assert split_evenly(10, 3) == [4, 3, 3]
     assert split_evenly(0, 2) == [0, 0]
@@ -108,13 +86,18 @@ def test_status_reports_requested_and_granted_with_an_overcommitted_condition() 
 @pytest.mark.parametrize(
     ("policy", "gone", "kept"),
     [
-        ("Retain", [], ["busy", "empty"]),
-        ("DeleteWhenEmpty", ["empty"], ["busy"]),
-        ("Delete", ["busy", "empty"], []),
+        ("Retain", [], ["busy", "empty", "volume"]),
+        ("DeleteWhenEmpty", ["empty"], ["busy", "volume"]),
+        ("Delete", ["busy", "empty", "volume"], []),
     ],
 )
 def test_deletion_policy_decides_which_namespaces_go(policy: str, gone: list, kept: list) -> None:
-    assert namespaces_to_delete(policy, {"busy": 3, "empty": 0}) == (gone, kept)
+    found = {"busy": ["Pod", "Deployment"], "empty": [], "volume": ["PersistentVolumeClaim"]}
+    assert namespaces_to_delete(policy, found) == (gone, kept)
+
+
+def test_delete_when_empty_counts_volumes_and_every_workload_kind() -> None:
+    assert {"Pod", "PersistentVolumeClaim", "Deployment", "StatefulSet", "Job", "CronJob"} <= set(DATA_KINDS)
 
 
 def test_invalid_namespace_name_is_refused() -> None:

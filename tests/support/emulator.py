@@ -11,7 +11,15 @@ semantics the operator relies on:
   exist, deleting a namespace deletes what it holds (simplified lifecycle, no Terminating phase);
 - label selectors on lists, and list bodies with `kind`;
 - the status subresource isolated from the main resource;
-- the project's CRDs and the add-on kinds (Kueue, Cluster API, Karpenter) registered.
+- the project's CRDs and the add-on kinds (Kueue, Cluster API, Karpenter) registered;
+- optimistic concurrency: a PATCH carrying `metadata.resourceVersion`, or a PUT, is refused with
+  409 when the object has moved on;
+- PUT (replace), and server-side apply's content type (creates when absent, else merges: no
+  field ownership);
+- paginated lists (`limit` / `continue`);
+- faults on cue: `error_rate` (that share of non-watch requests answered 500 or 503, some with
+  Retry-After), and `FaultProxy` in front of it to cut every connection for an outage;
+- `writes`: every POST / PUT / PATCH / DELETE served, with the time, for counting writes.
 
 Not emulated (needs a real cluster): schema validation and pruning, server-side apply, strategic
 merge, admission, RBAC, quota enforcement, garbage collection by owner references, watch resume.
@@ -29,7 +37,10 @@ import copy
 import datetime
 import itertools
 import os
+import random
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +112,13 @@ def _matches(labels: dict[str, str], selector: str) -> bool:
 @attrs.define(kw_only=True)
 class DsxEmulator(kmock.KubernetesEmulator):
     _versions: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
+    error_rate: float = attrs.field(default=0.0, init=False)
+    faults: int = attrs.field(default=0, init=False)
+    writes: list[tuple[float, str, str, Any]] = attrs.field(factory=list, init=False)
+    lists: list[tuple[str, dict[str, str]]] = attrs.field(factory=list, init=False)
+    refusals: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
+    on_write: Any = attrs.field(default=None, init=False)
+    _rng: random.Random = attrs.field(factory=lambda: random.Random(12), init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -192,6 +210,14 @@ class DsxEmulator(kmock.KubernetesEmulator):
                 )
             return _with_data(request, data + extra)
         data = dict(data or {})
+        wanted_version = (data.get("metadata") or {}).get("resourceVersion")
+        if wanted_version is not None and wanted_version != current["metadata"].get("resourceVersion"):
+            raise kmock.KubernetesError(
+                status=409,
+                reason="Conflict",
+                message="the object has been modified; please apply your changes to the latest version",
+                details={},
+            )
         if isolate:
             data = (
                 {"status": data.get("status")}
@@ -206,15 +232,79 @@ class DsxEmulator(kmock.KubernetesEmulator):
         data["metadata"] = meta
         return _with_data(request, data)
 
+    def _fault(self, request: rendering.Request) -> kmock.KubernetesError | None:
+        if self.error_rate <= 0 or request.action == enums.action.WATCH or request.resource is None:
+            return None
+        if self._rng.random() >= self.error_rate:
+            return None
+        self.faults += 1
+        status = self._rng.choice([500, 503, 503])
+        return kmock.KubernetesError(status=status, reason="Injected", message="injected fault", details={})
+
+    def _replace_as_patch(self, request: rendering.Request) -> rendering.Request:
+        """PUT: a full replacement, conditional on resourceVersion, served as a JSON patch."""
+        current = self._current(request.resource, request.namespace, request.name or "")
+        if current is None:
+            raise kmock.KubernetesNotFoundError(reason="NotFound", message="not found", details={})
+        new = copy.deepcopy(request.data or {})
+        meta = new.setdefault("metadata", {})
+        if meta.get("resourceVersion") != current["metadata"].get("resourceVersion"):
+            raise kmock.KubernetesError(
+                status=409, reason="Conflict", message="the object has been modified", details={}
+            )
+        for key in ("uid", "creationTimestamp", "generation", "namespace", "name"):
+            if key in current["metadata"]:
+                meta[key] = current["metadata"][key]
+        if self._has_status(request.resource) and "status" in current:
+            new["status"] = current["status"]
+        else:
+            new.pop("status", None)
+        ops = jsonpatch.make_patch(current, new).patch
+        object.__setattr__(request, "action", enums.action.UPDATE)
+        return _with_data(request, ops)
+
+    def _apply_as_create_or_patch(self, request: rendering.Request) -> rendering.Request:
+        """Server-side apply, simplified: create when absent, else a merge patch."""
+        current = self._current(request.resource, request.namespace, request.name or "")
+        if current is None:
+            object.__setattr__(request, "action", enums.action.CREATE)
+        return request
+
     async def _handle(self, request: rendering.Request) -> Any:
+        method = str(request.method.value if hasattr(request.method, "value") else request.method).upper()
+        refused = self.refusals.get((method, str(request.url.path)))
+        if refused:  # refused before any state change (kmock's reactions change state anyway)
+            return await self._render_error(
+                kmock.KubernetesError(status=refused, reason="Refused", message="refused on cue", details={})
+            )
+        if request.action == enums.action.LIST:
+            self.lists.append((str(request.url.path), dict(request.params or {})))
+        fault = self._fault(request)
+        if fault is not None:
+            response = await self._render_error(fault)
+            if fault.status == 503 and self._rng.random() < 0.5:
+                response.headers["Retry-After"] = "0"
+            return response
+        content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "")
         try:
+            if request.resource is not None and method == "PUT" and request.name:
+                request = self._replace_as_patch(request)
+            elif request.resource is not None and "apply-patch" in content_type and request.name:
+                request = self._apply_as_create_or_patch(request)
             if request.resource is not None and request.action == enums.action.CREATE:
                 request = self._prepare_create(request)
             elif request.resource is not None and request.action == enums.action.UPDATE:
                 request = self._prepare_update(request)
         except kmock.KubernetesError as error:
             return await self._render_error(error)
-        response = await super()._handle(request)
+        try:
+            response = await super()._handle(request)
+        except kmock.KubernetesError as error:
+            return await self._render_error(error)
+        if method in ("POST", "PUT", "PATCH", "DELETE") and getattr(response, "status", 500) < 400:
+            self.writes.append((time.monotonic(), method, str(request.url.path), request.data))
+            if self.on_write is not None:
+                self.on_write(method, str(request.url.path))
         if (
             request.action == enums.action.DELETE
             and request.resource == kmock.resource("v1/namespaces")
@@ -242,6 +332,14 @@ class DsxEmulator(kmock.KubernetesEmulator):
         if info is not None and info.kind:
             result["kind"] = f"{info.kind}List"
         result["metadata"] = {"resourceVersion": str(next(self._versions))}
+        params = request.params or {}
+        if params.get("limit"):
+            start = int(params.get("continue") or 0)
+            limit = int(params["limit"])
+            items = result["items"]
+            result["items"] = items[start : start + limit]
+            if start + limit < len(items):
+                result["metadata"]["continue"] = str(start + limit)
         return result
 
 
@@ -293,14 +391,22 @@ class EmulatorThread:
 
 
 @contextlib.contextmanager
-def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
-    """Point the operator at the emulator with short intervals (read when operators.main imports)."""
-    saved = {
-        k: os.environ.get(k) for k in ("DSX_OPERATOR_SERVER", "DSX_RECONCILE_INTERVAL_S", "DSX_RETRY_DELAY_S")
+def operator_env(
+    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+) -> Iterator[None]:
+    """Point the operator at a server with short intervals (read when operators.main imports)."""
+    settings = {
+        "DSX_OPERATOR_SERVER": url,
+        "DSX_OPERATOR_TOKEN": token or "",
+        "DSX_OPERATOR_CA_FILE": ca_file or "",
+        "DSX_RECONCILE_INTERVAL_S": str(interval_s),
+        "DSX_RETRY_DELAY_S": "0.2",
+        "DSX_REQUEST_BACKOFF_S": "0.02",
+        "DSX_LEASE_DURATION_S": "3",
+        "DSX_LEASE_RENEW_S": "0.5",
     }
-    os.environ.update(
-        DSX_OPERATOR_SERVER=url, DSX_RECONCILE_INTERVAL_S=str(interval_s), DSX_RETRY_DELAY_S="0.2"
-    )
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
@@ -312,15 +418,96 @@ def operator_env(url: str, interval_s: float = 0.3) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_operator(url: str, interval_s: float = 0.3) -> Iterator[Any]:
-    """Run the real operator (Kopf, in-process, in its own thread) against the emulator at `url`."""
+def running_operator(
+    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+) -> Iterator[Any]:
+    """Run the real operator (Kopf, in-process, in its own thread) against the server at `url`
+    (the emulator, or a real API server with the operator's ServiceAccount `token`)."""
     from kopf.testing import KopfRunner
 
-    with operator_env(url, interval_s):
+    with operator_env(url, interval_s, token, ca_file):
         import operators.main as handlers
 
         handlers.INTERVAL_S = interval_s  # the module may have been imported by an earlier test
+        handlers.RETRY_DELAY_S = 0.2
         handlers.kube.cache_clear()
+        handlers.config.cache_clear()
         args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
         with KopfRunner(args, timeout=30) as runner:
             yield runner
+
+
+class FaultProxy:
+    """A TCP proxy in front of a server: `cut()` drops every connection and refuses new ones
+    (an API outage, watches included), `restore()` ends the outage."""
+
+    def __init__(self, target_url: str) -> None:
+        self.target_host, self.target_port = target_url.split("//", 1)[1].rsplit(":", 1)
+        self.loop = asyncio.new_event_loop()
+        self._down = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.target_url_scheme == "https" else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    target_url_scheme = "http"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.loop.run_until_complete(asyncio.start_server(self._serve, sock=sock))
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while not self._down:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._down:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, int(self.target_port))
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        def _cut() -> None:
+            self._down = True
+            for w in list(self._writers):
+                w.close()
+
+        self.loop.call_soon_threadsafe(_cut)
+
+    def restore(self) -> None:
+        self.loop.call_soon_threadsafe(lambda: setattr(self, "_down", False))
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)

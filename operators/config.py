@@ -1,0 +1,44 @@
+"""The operator's configuration, read once from the environment at the edge (`main.py`).
+
+- DSX_OPERATOR_NAMESPACE: where the operator runs (protected; its Lease lives there). Default
+  dsx-system, or the pod's namespace when run in-cluster.
+- DSX_PROTECTED_NAMESPACES: comma-separated extra namespaces no tenant may ever claim.
+- DSX_ALLOWED_SYSTEM_SUBJECTS: comma-separated `system:` user or group names that Tenants may
+  nevertheless name as owners (none by default).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from operators.api import DEFAULT_CAPI_NAMESPACE, PROTECTED_NAMESPACES
+
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    operator_namespace: str = DEFAULT_CAPI_NAMESPACE
+    protected_namespaces: frozenset[str] = field(default_factory=lambda: PROTECTED_NAMESPACES)
+    allowed_system_subjects: frozenset[str] = frozenset()
+
+    @property
+    def protected(self) -> frozenset[str]:
+        return self.protected_namespaces | {self.operator_namespace}
+
+
+def _names(value: str | None) -> frozenset[str]:
+    return frozenset(n.strip() for n in (value or "").split(",") if n.strip())
+
+
+def from_environment() -> OperatorConfig:
+    namespace = os.environ.get("DSX_OPERATOR_NAMESPACE")
+    if not namespace and _SA_NAMESPACE.exists():
+        namespace = _SA_NAMESPACE.read_text().strip()
+    return OperatorConfig(
+        operator_namespace=namespace or DEFAULT_CAPI_NAMESPACE,
+        protected_namespaces=PROTECTED_NAMESPACES | _names(os.environ.get("DSX_PROTECTED_NAMESPACES")),
+        allowed_system_subjects=_names(os.environ.get("DSX_ALLOWED_SYSTEM_SUBJECTS")),
+    )

@@ -1,0 +1,90 @@
+"""Which namespaces a Tenant may have, and which owner subjects it may name. Pure.
+
+A Tenant gets a namespace only when the operator creates it for that Tenant, or when the
+namespace already carries the Tenant's ownership (`dsx.ai/tenant-uid` = the Tenant's uid, written
+by the operator at creation or by an administrator handing a namespace over). Everything else
+(system and operator namespaces, another tenant's, any existing namespace without that proof)
+is refused: nothing is written into it and it is never deleted. A `dsx.ai/tenant` label alone
+proves nothing: anyone allowed to label namespaces can set it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from operators.api import MAX_OWNER_SUBJECTS, MAX_SUBJECT_LENGTH, OWNER_UID_ANNOTATION, TENANT_LABEL
+from operators.decisions.meta import Obj
+
+Verdict = Literal["create", "owned", "refused"]
+_BAD_SUBJECT_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Claim:
+    namespace: str
+    verdict: Verdict
+    reason: str = ""
+
+
+def owns(namespace: Obj | None, tenant_uid: str) -> bool:
+    """Whether a live namespace carries this Tenant's ownership (and so may be written or deleted)."""
+    if namespace is None or not tenant_uid:
+        return False
+    annotations = namespace.get("metadata", {}).get("annotations") or {}
+    return annotations.get(OWNER_UID_ANNOTATION) == tenant_uid
+
+
+def claim_namespace(tenant_uid: str, namespace: str, live: Obj | None, protected: frozenset[str]) -> Claim:
+    """Create it, use it (it is this tenant's), or refuse it (and say why)."""
+    if namespace in protected:
+        return Claim(namespace, "refused", "is a system or operator namespace")
+    if live is None:
+        return Claim(namespace, "create")
+    if owns(live, tenant_uid):
+        if live.get("metadata", {}).get("deletionTimestamp"):
+            return Claim(namespace, "refused", "is being deleted; it will be created again once gone")
+        return Claim(namespace, "owned")
+    meta = live.get("metadata", {})
+    holder = (meta.get("labels") or {}).get(TENANT_LABEL)
+    if (meta.get("annotations") or {}).get(OWNER_UID_ANNOTATION):
+        return Claim(namespace, "refused", f"belongs to another tenant ({holder or 'unknown'})")
+    return Claim(namespace, "refused", "exists and was not created for this tenant")
+
+
+def refused_message(claims: list[Claim]) -> str:
+    return "; ".join(f"{c.namespace} {c.reason}" for c in claims if c.verdict == "refused")
+
+
+def subject_problems(
+    owners: dict[str, Any] | None, allowed_system_subjects: frozenset[str] = frozenset()
+) -> list[str]:
+    """Problems with spec.owners: malformed names, `system:` users or groups not allowed by config."""
+    problems: list[str] = []
+    owners = owners or {}
+    if not isinstance(owners, dict):
+        return ["spec.owners must be an object with users and groups"]
+    count = 0
+    for key in ("users", "groups"):
+        names = owners.get(key) or []
+        if not isinstance(names, list):
+            problems.append(f"spec.owners.{key} must be a list")
+            continue
+        for name in names:
+            count += 1
+            where = f"spec.owners.{key}: {name!r}"
+            if not isinstance(name, str) or not name:
+                problems.append(f"{where} is not a non-empty string")
+            elif len(name) > MAX_SUBJECT_LENGTH:
+                problems.append(f"{where[:60]}… is longer than {MAX_SUBJECT_LENGTH} characters")
+            elif _BAD_SUBJECT_CHARS.search(name):
+                problems.append(f"{where} contains whitespace or control characters")
+            elif name.lower().startswith("system:") and name not in allowed_system_subjects:
+                problems.append(
+                    f"{where} is a system identity; the operator's configuration "
+                    "(DSX_ALLOWED_SYSTEM_SUBJECTS) does not allow it"
+                )
+    if count > MAX_OWNER_SUBJECTS:
+        problems.append(f"spec.owners names {count} subjects; at most {MAX_OWNER_SUBJECTS}")
+    return problems

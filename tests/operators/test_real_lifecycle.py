@@ -1,0 +1,701 @@
+"""The operator's lifecycle on a real API server, as deployed: its own process, its own ServiceAccount.
+
+One `kopf run -m operators.main` for the module, authenticated as `dsx-system/dsx-operator` and so
+authorised only by the shipped ClusterRole, against the session's real kube-apiserver
+(tests/support/real_cluster.py). Every test uses its own pool, tenants and namespaces, so tests do
+not see each other's objects. The drift interval is 1 s.
+
+Tests marked xfail(strict=True) assert what issue 12 requires of the operator and fail today;
+each names the operator bug it shows. Whoever fixes the bug removes the marker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
+from kubernetes.utils import parse_quantity
+
+from tests.support.operator_process import OperatorProcess
+from tests.support.real_cluster import Client, RealCluster, wait_until
+
+pytestmark = pytest.mark.real_cluster
+
+INTERVAL_S = 1.0
+SETTLE_S = 45.0  # what a test waits at most for the operator to act (a busy 2-core machine)
+GPU = "requests.nvidia.com/gpu"
+OWNERS = "dsx-owners"
+QUOTA = "dsx-quota"
+
+
+def pending(what: str) -> pytest.MarkDecorator:
+    """Asserts what issue 12 requires; fails today by assertion or timeout (not by a test error)."""
+    return pytest.mark.xfail(
+        strict=True, raises=(AssertionError, TimeoutError), reason=f"issue 12 operator fix pending: {what}"
+    )
+
+
+# --- fixtures and factories ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def operator(
+    real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    directory = tmp_path_factory.mktemp("operator")
+    kubeconfig = real_cluster.service_account_kubeconfig(directory / "operator.kubeconfig")
+    process = OperatorProcess(kubeconfig, directory / "operator.log", interval_s=INTERVAL_S)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def admin(real_cluster: RealCluster, operator: OperatorProcess) -> Client:
+    return real_cluster.admin
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def make_pool(name: str, gpus: int, site: str = "batam") -> dict[str, Any]:
+    """A Cluster API pool of `gpus` GPUs: gpus/4 nodes of 4 GPUs in one rack."""
+    assert gpus % 4 == 0
+    return {
+        "apiVersion": "dsx.ai/v1alpha1",
+        "kind": "GpuNodePool",
+        "metadata": {"name": name},
+        "spec": {
+            "site": site,
+            "rackType": "test-rack",
+            "gpuProduct": "NVIDIA-TEST",
+            "racks": 1,
+            "nodesPerRack": gpus // 4,
+            "gpusPerNode": 4,
+            "backend": "cluster-api",
+            "clusterApi": {"clusterName": site},
+        },
+    }
+
+
+def make_tenant(
+    name: str,
+    pool: str,
+    gpus: int,
+    namespaces: list[str] | None = None,
+    policy: str = "Retain",
+    **spec: Any,
+) -> dict[str, Any]:
+    body = {
+        "site": "batam",
+        "owners": {"users": [f"{name}@example.com"], "groups": [f"{name}-admins"]},
+        "namespaces": namespaces or [f"{name}-ns"],
+        "gpuQuota": [{"pool": pool, "gpus": gpus}],
+        "cpuQuota": "200",
+        "memoryQuota": "2Ti",
+        "podQuota": 100,
+        "deletionPolicy": policy,
+    }
+    body.update(spec)
+    return {"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "metadata": {"name": name}, "spec": body}
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions", []):
+        if c["type"] == kind:
+            return c
+    return None
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = SETTLE_S) -> Any:
+    return wait_until(predicate, timeout_s, what, interval_s=0.1)
+
+
+def gpu_quota(admin: Client, namespace: str) -> int | None:
+    quota = admin.get("ResourceQuota", QUOTA, namespace)
+    return None if quota is None else int(parse_quantity(quota["spec"]["hard"][GPU]))
+
+
+def reconciled(admin: Client, name: str) -> dict[str, Any] | None:
+    """The tenant once the operator has written its status for the current generation."""
+    tenant = admin.get("Tenant", name)
+    status = (tenant or {}).get("status") or {}
+    if (
+        tenant
+        and status.get("conditions")
+        and status.get("observedGeneration") == tenant["metadata"]["generation"]
+    ):
+        return tenant
+    return None
+
+
+def ready(admin: Client, name: str) -> dict[str, Any] | None:
+    tenant = reconciled(admin, name)
+    c = condition(tenant, "Ready")
+    return tenant if c and c["status"] == "True" else None
+
+
+def delete_tenant(admin: Client, name: str) -> None:
+    """Delete and wait until the operator released its finalizer."""
+    admin.delete("Tenant", name)
+    wait_for(lambda: admin.get("Tenant", name) is None, f"tenant {name} gone (finalizer released)")
+
+
+def create_pod(admin: Client, namespace: str, name: str = "worker") -> None:
+    """A pod that is stored but never runs (no nodes). Retried until the namespace's default
+    ServiceAccount exists (the ServiceAccount admission plugin wants it)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [{"name": "main", "image": "registry.example/idle:1"}],
+        },
+    }
+    wait_for(lambda: admin.create(pod), f"pod {namespace}/{name} admitted")
+
+
+class QuotaTimeline:
+    """Every GPU quota value the server stored for some namespaces, in the server's order.
+
+    A watch on ResourceQuotas from a list's resourceVersion sees every change, so the largest sum
+    over the timeline is the largest quota that was granted at any instant, not a sample.
+    """
+
+    def __init__(self, admin: Client, namespaces: set[str]):
+        self.core = k8s.CoreV1Api(admin.api)
+        self.namespaces = namespaces
+        self.values: dict[str, int] = {}
+        self.totals: list[int] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _record(self, quota: dict[str, Any], deleted: bool = False) -> None:
+        meta = quota["metadata"]
+        if meta["namespace"] not in self.namespaces or meta["name"] != QUOTA:
+            return
+        with self.lock:
+            if deleted:
+                self.values.pop(meta["namespace"], None)
+            else:
+                self.values[meta["namespace"]] = int(parse_quantity(quota["spec"]["hard"].get(GPU, "0")))
+            self.totals.append(sum(self.values.values()))
+
+    def _run(self) -> None:
+        listing = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
+        body = json.loads(listing.data)
+        for quota in body["items"]:
+            self._record(quota)
+        version = body["metadata"]["resourceVersion"]
+        while not self.stop.is_set():
+            stream = k8s_watch.Watch().stream(
+                self.core.list_resource_quota_for_all_namespaces,
+                resource_version=version,
+                timeout_seconds=1,
+                allow_watch_bookmarks=False,
+            )
+            for event in stream:
+                raw = event["raw_object"]
+                version = raw["metadata"]["resourceVersion"]
+                self._record(raw, deleted=event["type"] == "DELETED")
+
+    def __enter__(self) -> QuotaTimeline:
+        self.thread.start()
+        time.sleep(0.5)  # the initial list is in
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    @property
+    def largest_total(self) -> int:
+        with self.lock:
+            return max(self.totals, default=0)
+
+
+def writes_to(real_cluster: RealCluster, since: float, names: set[str], namespaces: set[str]) -> list[str]:
+    """The operator's write requests (from the audit log) that touched these objects or namespaces."""
+    out = []
+    for event in real_cluster.writes(since=since):
+        ref = event.get("objectRef") or {}
+        if ref.get("resource") == "events":
+            continue
+        if ref.get("namespace") in namespaces or (not ref.get("namespace") and ref.get("name") in names):
+            out.append(
+                f"{event['verb']} {ref.get('resource')}{'/' + ref['subresource'] if ref.get('subresource') else ''}"
+                f" {ref.get('namespace') or '-'}/{ref.get('name')}"
+            )
+    return out
+
+
+# --- create, update, drift ------------------------------------------------------------------------
+
+
+def test_tenant_and_pool_become_namespaces_quota_isolation_queues_and_machines(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 400))
+    admin.create(make_tenant(tenant, pool, 100, cpuQuota="20000", memoryQuota="200Ti"))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+
+    namespace = admin.get("Namespace", ns)
+    assert namespace["metadata"]["labels"]["dsx.ai/tenant"] == tenant
+    assert namespace["status"]["phase"] == "Active"
+    quota = admin.get("ResourceQuota", QUOTA, ns)
+    assert gpu_quota(admin, ns) == 100
+    assert parse_quantity(quota["spec"]["hard"]["requests.cpu"]) == 20000
+    assert parse_quantity(quota["spec"]["hard"]["requests.memory"]) == parse_quantity("200Ti")
+    # the real quota controller enforces it: usage is tracked
+    wait_for(lambda: (admin.get("ResourceQuota", QUOTA, ns).get("status") or {}).get("used"), "quota usage")
+    assert admin.get("LimitRange", "dsx-limits", ns)["spec"]["limits"][0]["type"] == "Container"
+    binding = admin.get("RoleBinding", OWNERS, ns)
+    assert binding["roleRef"]["name"] == "dsx-namespace-admin"
+    assert {s["name"] for s in binding["subjects"]} == {f"{tenant}@example.com", f"{tenant}-admins"}
+    policy = admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)
+    assert policy["spec"]["podSelector"] == {}
+    assert admin.get("LocalQueue", "default", ns)["spec"]["clusterQueue"] == tenant
+    cluster_queue = admin.get("ClusterQueue", tenant)
+    assert cluster_queue["spec"]["cohort"] == "batam"
+    # children carry a real owner reference to the Tenant (uid included), namespaces none
+    uid = admin.get("Tenant", tenant)["metadata"]["uid"]
+    assert quota["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert not namespace["metadata"].get("ownerReferences")
+
+    machines = wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
+    assert machines["spec"]["replicas"] == 100
+    assert admin.get("ResourceFlavor", pool)["spec"]["nodeLabels"]["dsx.ai/pool"] == pool
+    status = wait_for(
+        lambda: (admin.get("GpuNodePool", pool).get("status") or {}).get("capacityGpus"), "pool status"
+    )
+    assert status == 400
+
+
+def test_owners_get_the_namespace_admin_role_and_nothing_outside(
+    real_cluster: RealCluster, admin: Client
+) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+
+    def allowed(user: str, verb: str, resource: str, namespace: str) -> bool:
+        review = admin.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": user,
+                    "resourceAttributes": {"verb": verb, "resource": resource, "namespace": namespace},
+                },
+            },
+        )
+        return bool(review["status"]["allowed"])
+
+    owner = f"{tenant}@example.com"
+    wait_for(lambda: allowed(owner, "create", "pods", ns), "the RoleBinding to take effect")
+    assert allowed(owner, "get", "secrets", ns)
+    assert not allowed(owner, "update", "resourcequotas", ns)  # cannot raise its own quota
+    assert not allowed(owner, "get", "pods", "kube-system")
+    assert not allowed("someone-else", "get", "pods", ns)
+
+
+def test_update_resizes_the_quota_the_queue_and_the_machines(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 40))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    assert gpu_quota(admin, ns) == 40
+
+    admin.patch("GpuNodePool", pool, {"spec": {"nodesPerRack": 50}})  # 200 GPUs
+    admin.patch("Tenant", tenant, {"spec": {"gpuQuota": [{"pool": pool, "gpus": 150}]}})
+    wait_for(lambda: gpu_quota(admin, ns) == 150, "quota raised to 150")
+    wait_for(
+        lambda: (
+            (admin.get("MachineDeployment", pool, "dsx-system") or {}).get("spec", {}).get("replicas") == 50
+        ),
+        "MachineDeployment scaled to 50",
+    )
+    flavors = admin.get("ClusterQueue", tenant)["spec"]["resourceGroups"][0]["flavors"]
+    assert flavors[0]["resources"][0]["nominalQuota"] == 150
+    assert (
+        condition(wait_for(lambda: ready(admin, tenant), "Ready again"), "Overcommitted")["status"] == "False"
+    )
+
+
+def test_second_namespace_added_then_removed_is_created_then_released(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    first, second = f"{tenant}-a", f"{tenant}-b"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[first]))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    admin.patch("Tenant", tenant, {"spec": {"namespaces": [first, second]}})
+    wait_for(lambda: gpu_quota(admin, second) == 5 and gpu_quota(admin, first) == 5, "quota split 5 + 5")
+    admin.patch("Tenant", tenant, {"spec": {"namespaces": [first]}})
+    wait_for(
+        lambda: (
+            admin.get("Namespace", second)["metadata"]["labels"].get("dsx.ai/released-by-policy") == "Retain"
+        ),
+        "dropped namespace released under Retain",
+    )
+    wait_for(lambda: gpu_quota(admin, first) == 10, "all GPUs back in the remaining namespace")
+
+
+def test_hand_edits_to_quota_labels_and_limits_are_put_back(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 30))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+
+    admin.patch("ResourceQuota", QUOTA, {"spec": {"hard": {GPU: "99"}}}, namespace=ns)
+    admin.patch("Namespace", ns, {"metadata": {"labels": {"dsx.ai/tenant": "someone-else"}}})
+    admin.delete("LimitRange", "dsx-limits", ns)
+    admin.patch(
+        "RoleBinding",
+        OWNERS,
+        {"subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]},
+        namespace=ns,
+    )
+    wait_for(lambda: gpu_quota(admin, ns) == 30, "GPU quota put back")
+    wait_for(
+        lambda: admin.get("Namespace", ns)["metadata"]["labels"]["dsx.ai/tenant"] == tenant, "label put back"
+    )
+    wait_for(lambda: admin.get("LimitRange", "dsx-limits", ns), "LimitRange re-created")
+    wait_for(
+        lambda: "mallory" not in {s["name"] for s in admin.get("RoleBinding", OWNERS, ns)["subjects"]},
+        "RoleBinding subjects put back",
+    )
+
+
+def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    # Isolation now covers only pods labelled app=decoy: every other pod is open.
+    admin.patch(
+        "NetworkPolicy",
+        "dsx-tenant-isolation",
+        {"spec": {"podSelector": {"matchLabels": {"app": "decoy"}}}},
+        namespace=ns,
+    )
+    wait_for(
+        lambda: admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)["spec"]["podSelector"] == {},
+        "podSelector put back to every pod",
+        timeout_s=10 * INTERVAL_S + 5,
+    )
+
+
+# --- writes when nothing changes ------------------------------------------------------------------
+
+
+def test_quota_with_canonicalised_quantities_is_not_rewritten_when_idle(
+    real_cluster: RealCluster, admin: Client
+) -> None:
+    if real_cluster.audit_log is None:
+        pytest.skip("needs the audit log of the suite's own API server")
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, cpuQuota="20000", memoryQuota="2594816Gi", podQuota=20000))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    stored = admin.get("ResourceQuota", QUOTA, ns)["spec"]["hard"]
+    assert (stored["requests.cpu"], stored["requests.memory"], stored["pods"]) == ("20k", "2534Ti", "20k")
+    time.sleep(2 * INTERVAL_S)  # let the creation settle
+    since = time.time()
+    version = admin.get("ResourceQuota", QUOTA, ns)["metadata"]["resourceVersion"]
+    time.sleep(5 * INTERVAL_S)
+    quota_writes = [w for w in writes_to(real_cluster, since, {tenant, pool}, {ns}) if "resourcequotas" in w]
+    assert quota_writes == []
+    assert admin.get("ResourceQuota", QUOTA, ns)["metadata"]["resourceVersion"] == version
+
+
+def test_idle_tenant_and_pool_get_no_writes_over_several_intervals(
+    real_cluster: RealCluster, admin: Client
+) -> None:
+    if real_cluster.audit_log is None:
+        pytest.skip("needs the audit log of the suite's own API server")
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    # quantities the server stores as given, so only the status writes remain
+    admin.create(make_tenant(tenant, pool, 10, cpuQuota="200", memoryQuota="2Ti", podQuota=100))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    time.sleep(2 * INTERVAL_S)
+    since = time.time()
+    time.sleep(5 * INTERVAL_S)
+    assert writes_to(real_cluster, since, {tenant, pool}, {ns}) == []
+
+
+# --- overcommit -------------------------------------------------------------------------------------
+
+
+def test_second_tenant_gets_only_what_the_pool_has_left(admin: Client) -> None:
+    pool, first, second = unique("pool"), unique("tn"), unique("tn")
+    namespaces = {f"{first}-ns", f"{second}-ns"}
+    admin.create(make_pool(pool, 100))
+    with QuotaTimeline(admin, namespaces) as timeline:
+        admin.create(make_tenant(first, pool, 80))
+        wait_for(lambda: ready(admin, first), "first tenant Ready")
+        time.sleep(1.1)  # creation timestamps have whole seconds: make the order unambiguous
+        admin.create(make_tenant(second, pool, 60))
+        tenant = wait_for(lambda: ready(admin, second), "second tenant Ready")
+        time.sleep(3 * INTERVAL_S)  # drift passes of both
+    assert gpu_quota(admin, f"{first}-ns") == 80
+    assert gpu_quota(admin, f"{second}-ns") == 20
+    over = condition(tenant, "Overcommitted")
+    assert over["status"] == "True" and "20 of 60" in over["message"]
+    assert tenant["status"]["quota"] == [{"pool": pool, "requestedGpus": 60, "grantedGpus": 20}]
+    assert timeline.largest_total <= 100, timeline.totals
+
+
+def test_raise_by_an_older_tenant_never_takes_a_younger_tenants_grant(admin: Client) -> None:
+    pool, older, younger = unique("pool"), unique("tn"), unique("tn")
+    admin.create(make_pool(pool, 100))
+    with QuotaTimeline(admin, {f"{older}-ns", f"{younger}-ns"}) as timeline:
+        admin.create(make_tenant(older, pool, 40))
+        wait_for(lambda: ready(admin, older), "older tenant Ready")
+        time.sleep(1.1)
+        admin.create(make_tenant(younger, pool, 60))
+        wait_for(lambda: ready(admin, younger), "younger tenant Ready")
+        admin.patch("Tenant", older, {"spec": {"gpuQuota": [{"pool": pool, "gpus": 80}]}})
+        wait_for(lambda: reconciled(admin, older), "raise reconciled")
+        time.sleep(4 * INTERVAL_S)
+    seen = f"GPU quota totals over time: {timeline.totals}"
+    assert timeline.largest_total <= 100, seen
+    assert gpu_quota(admin, f"{younger}-ns") == 60, seen
+    assert gpu_quota(admin, f"{older}-ns") == 40, seen
+    assert condition(admin.get("Tenant", older), "Overcommitted")["status"] == "True"
+
+
+# --- deletion --------------------------------------------------------------------------------------
+
+
+def test_retain_keeps_namespaces_with_quota_after_garbage_collection(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, policy="Retain"))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    create_pod(admin, ns)
+    delete_tenant(admin, tenant)
+    wait_for(lambda: admin.get("ClusterQueue", tenant) is None, "ClusterQueue deleted")
+    # The garbage collector has had time to act on the deleted owner: the children stay because
+    # the operator detached them (no owner references) before releasing the finalizer.
+    time.sleep(3)
+    assert admin.get("Namespace", ns)["metadata"]["labels"]["dsx.ai/released-by-policy"] == "Retain"
+    quota = admin.get("ResourceQuota", QUOTA, ns)
+    assert quota is not None and not quota["metadata"].get("ownerReferences")
+    assert admin.get("NetworkPolicy", "dsx-tenant-isolation", ns) is not None
+    assert admin.get("Pod", "worker", ns) is not None
+
+
+def test_delete_when_empty_deletes_only_the_empty_namespace(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    busy, empty = f"{tenant}-busy", f"{tenant}-empty"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[busy, empty], policy="DeleteWhenEmpty"))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    create_pod(admin, busy)
+    delete_tenant(admin, tenant)
+    wait_for(
+        lambda: admin.get("Namespace", empty) is None, "empty namespace finalized by the namespace controller"
+    )
+    assert admin.get("Namespace", busy)["status"]["phase"] == "Active"
+    assert admin.get("Pod", "worker", busy) is not None
+
+
+def test_delete_policy_deletes_namespaces_with_their_workloads(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, policy="Delete"))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    create_pod(admin, ns)
+    delete_tenant(admin, tenant)
+    wait_for(lambda: admin.get("Namespace", ns) is None, "namespace and its pod deleted")
+
+
+def test_delete_when_empty_keeps_a_namespace_holding_a_volume(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, policy="DeleteWhenEmpty"))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    admin.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": ns},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Ti"}}},
+        }
+    )
+    delete_tenant(admin, tenant)
+    time.sleep(2)
+    namespace = admin.get("Namespace", ns)
+    assert namespace is not None and namespace["status"]["phase"] == "Active"
+
+
+# --- ownership (issue 12: tenants isolated from each other and from the system) -----------------
+
+
+def _cleanup_foreign_namespace(admin: Client, tenant: str, ns: str, labels: dict[str, str]) -> None:
+    """Undo what a takeover did to a namespace the test does not own (the tenant is gone first)."""
+    if admin.get("Tenant", tenant) is not None:
+        admin.patch("Tenant", tenant, {"spec": {"deletionPolicy": "Retain"}})
+        delete_tenant(admin, tenant)
+    for kind, name in [
+        ("ResourceQuota", QUOTA),
+        ("LimitRange", "dsx-limits"),
+        ("RoleBinding", OWNERS),
+        ("NetworkPolicy", "dsx-tenant-isolation"),
+        ("LocalQueue", "default"),
+    ]:
+        admin.delete(kind, name, ns)
+    live = admin.get("Namespace", ns)
+    if live is not None:
+        admin.patch(
+            "Namespace",
+            ns,
+            {"metadata": {"labels": {k: labels.get(k) for k in live["metadata"].get("labels", {})}}},
+        )
+
+
+def test_tenant_listing_a_system_namespace_is_refused_and_leaves_it_untouched(admin: Client) -> None:
+    pool, tenant, ns = unique("pool"), unique("tn"), "kube-public"
+    before = dict(admin.get("Namespace", ns)["metadata"].get("labels") or {})
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[ns]))
+    try:
+        reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        time.sleep(2 * INTERVAL_S)
+        assert (admin.get("Namespace", ns)["metadata"].get("labels") or {}) == before
+        assert admin.get("RoleBinding", OWNERS, ns) is None
+        assert admin.get("ResourceQuota", QUOTA, ns) is None
+        assert condition(reconciled_tenant, "Ready")["status"] == "False"
+    finally:
+        _cleanup_foreign_namespace(admin, tenant, ns, before)
+
+
+def test_existing_namespace_of_someone_else_is_refused_and_never_deleted(admin: Client) -> None:
+    pool, tenant, ns = unique("pool"), unique("tn"), unique("team")
+    admin.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"team": "other"}}}
+    )
+    admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": ns}})
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[ns], policy="Delete"))
+    try:
+        reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        time.sleep(2 * INTERVAL_S)
+        assert admin.get("Namespace", ns)["metadata"]["labels"] == {"team": "other"}
+        assert admin.get("RoleBinding", OWNERS, ns) is None
+        assert condition(reconciled_tenant, "Ready")["status"] == "False"
+        delete_tenant(admin, tenant)
+        time.sleep(2)
+        namespace = admin.get("Namespace", ns)
+        assert namespace is not None and namespace["status"]["phase"] == "Active"
+    finally:
+        _cleanup_foreign_namespace(admin, tenant, ns, {"team": "other"})
+
+
+def test_second_tenant_cannot_take_over_another_tenants_namespace(admin: Client) -> None:
+    pool, first, second = unique("pool"), unique("tn"), unique("tn")
+    ns = f"{first}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(first, pool, 10))
+    wait_for(lambda: ready(admin, first), "first tenant Ready")
+    admin.create(make_tenant(second, pool, 10, namespaces=[ns]))
+    try:
+        second_tenant = wait_for(lambda: reconciled(admin, second), "second tenant reconciled")
+        time.sleep(3 * INTERVAL_S)
+        assert admin.get("Namespace", ns)["metadata"]["labels"]["dsx.ai/tenant"] == first
+        assert {s["name"] for s in admin.get("RoleBinding", OWNERS, ns)["subjects"]} == {
+            f"{first}@example.com",
+            f"{first}-admins",
+        }
+        assert condition(second_tenant, "Ready")["status"] == "False"
+    finally:
+        admin.patch("Tenant", second, {"spec": {"deletionPolicy": "Retain"}})
+        delete_tenant(admin, second)
+
+
+def test_system_group_as_owner_is_refused(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(
+        make_tenant(tenant, pool, 10, owners={"users": ["alice"], "groups": ["system:authenticated"]})
+    )
+    reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+    time.sleep(2 * INTERVAL_S)
+    binding = admin.get("RoleBinding", OWNERS, ns)
+    assert binding is None or "system:authenticated" not in {s["name"] for s in binding["subjects"]}
+    assert condition(reconciled_tenant, "Ready")["status"] == "False"
+
+
+# --- restart and least privilege ----------------------------------------------------------------
+
+
+def test_restarted_operator_catches_up_and_creates_no_duplicates(
+    admin: Client, operator: OperatorProcess
+) -> None:
+    pool, existing, newcomer = unique("pool"), unique("tn"), unique("tn")
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(existing, pool, 30))
+    wait_for(lambda: ready(admin, existing), "tenant Ready")
+
+    assert operator.stop() == 0  # a graceful stop
+    admin.patch("ResourceQuota", QUOTA, {"spec": {"hard": {GPU: "99"}}}, namespace=f"{existing}-ns")
+    admin.delete("LimitRange", "dsx-limits", f"{existing}-ns")
+    admin.create(make_tenant(newcomer, pool, 30))
+    time.sleep(1)
+    assert admin.get("Namespace", f"{newcomer}-ns") is None  # nobody is reconciling
+    operator.start()
+
+    wait_for(lambda: ready(admin, newcomer), "newcomer Ready after the restart")
+    wait_for(lambda: gpu_quota(admin, f"{existing}-ns") == 30, "quota repaired after the restart")
+    wait_for(lambda: admin.get("LimitRange", "dsx-limits", f"{existing}-ns"), "LimitRange re-created")
+    time.sleep(2 * INTERVAL_S)
+    for tenant in (existing, newcomer):
+        labels = {"dsx.ai/owner-tenant": tenant}
+        assert len(admin.list("ResourceQuota", f"{tenant}-ns", labels)) == 1
+        # two bindings by design: the owners' (dsx-owners) and the operator's own (dsx-operator)
+        bindings = [b["metadata"]["name"] for b in admin.list("RoleBinding", f"{tenant}-ns", labels)]
+        assert sorted(bindings) == ["dsx-operator", "dsx-owners"]
+        assert len(admin.list("ClusterQueue", labels=labels)) == 1
+        assert len(admin.list("Namespace", labels={"dsx.ai/tenant": tenant})) == 1
+
+
+def test_operator_was_never_denied_and_never_crashed(
+    real_cluster: RealCluster, operator: OperatorProcess
+) -> None:
+    """Runs last in this module: over every test above, the shipped ClusterRole sufficed."""
+    if real_cluster.audit_log is not None:
+        denied = [
+            f"{e['verb']} {e.get('objectRef')}"
+            for e in real_cluster.audit_events()
+            if e.get("responseStatus", {}).get("code") == 403
+        ]
+        assert denied == []
+    assert operator.running
+    output = operator.output()
+    assert "Traceback" not in output, output[-4000:]
