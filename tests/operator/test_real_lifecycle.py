@@ -696,6 +696,24 @@ def test_restarted_operator_catches_up_and_creates_no_duplicates(
         assert len(admin.list("Namespace", labels={"dsx.ai/tenant": tenant})) == 1
 
 
+def operator_tracebacks(output: str) -> list[str]:
+    """Tracebacks that pass through the operator's own code: an exception it did not expect.
+
+    Kopf also logs tracebacks of its own retried requests (a watch that timed out on a busy
+    machine); those are not the operator's and are left out.
+    """
+    blocks, current = [], None
+    for line in output.splitlines():
+        if line.startswith("Traceback"):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and (line.startswith(" ") or not line.startswith("[")):
+            current.append(line)
+        else:
+            current = None
+    return ["\n".join(b) for b in blocks if any("/operators/" in line for line in b)]
+
+
 def test_operator_was_never_denied_and_never_crashed(
     real_cluster: RealCluster, operator: OperatorProcess
 ) -> None:
@@ -708,5 +726,4 @@ def test_operator_was_never_denied_and_never_crashed(
         ]
         assert denied == []
     assert operator.running
-    output = operator.output()
-    assert "Traceback" not in output, output[-4000:]
+    assert operator_tracebacks(operator.output()) == []
