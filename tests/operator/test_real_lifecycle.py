@@ -11,6 +11,7 @@ each names the operator bug it shows. Whoever fixes the bug removes the marker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -548,6 +549,59 @@ def test_raise_by_an_older_tenant_never_takes_a_younger_tenants_grant(admin: Cli
     assert gpu_quota(admin, f"{younger}-ns") == 60, seen
     assert gpu_quota(admin, f"{older}-ns") == 40, seen
     assert condition(admin.get("Tenant", older), "Overcommitted")["status"] == "True"
+
+
+@contextlib.contextmanager
+def drift_interval(operator: OperatorProcess, seconds: float) -> Iterator[None]:
+    """The module's operator restarted with another drift interval, and back afterwards."""
+    operator.stop()
+    operator.env["DSX_RECONCILE_INTERVAL_S"] = str(seconds)
+    operator.start()
+    try:
+        yield
+    finally:
+        operator.stop()
+        operator.env["DSX_RECONCILE_INTERVAL_S"] = str(INTERVAL_S)
+        operator.start()
+
+
+def _start_of_next_second() -> None:
+    time.sleep(1.02 - time.time() % 1)
+
+
+@pending("a newcomer in the same second as an older tenant is granted GPUs the older one holds (no ledger)")
+def test_newcomer_is_never_granted_what_another_tenant_holds(
+    admin: Client, operator: OperatorProcess
+) -> None:
+    """Creation timestamps have whole seconds and ties go by name, so a newcomer named before a
+    tenant created earlier in the same second comes first in the grant order. With a production-
+    like drift interval the older tenant's quota is not lowered in the meantime.
+
+    Arranging "same second" can miss on a busy machine: up to 6 tries; the pool is never
+    exceeded on any of them."""
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    arranged = False
+    with drift_interval(operator, 60):
+        for _attempt in range(6):
+            prefix = unique("tn")
+            older, newcomer = f"{prefix}-b", f"{prefix}-a"
+            with QuotaTimeline(admin, {f"{older}-ns", f"{newcomer}-ns"}) as timeline:
+                _start_of_next_second()
+                admin.create(make_tenant(older, pool, 60))
+                wait_for(lambda older=older: gpu_quota(admin, f"{older}-ns") == 60, "older tenant's quota")
+                admin.create(make_tenant(newcomer, pool, 60))
+                wait_for(lambda newcomer=newcomer: reconciled(admin, newcomer), "newcomer reconciled")
+                time.sleep(1)
+            assert timeline.largest_total <= 100, f"GPU quota totals over time: {timeline.totals}"
+            assert gpu_quota(admin, f"{older}-ns") == 60  # never taken away
+            stamps = {admin.get("Tenant", n)["metadata"]["creationTimestamp"] for n in (older, newcomer)}
+            for name in (older, newcomer):
+                delete_tenant(admin, name)
+            if len(stamps) == 1:
+                arranged = True
+                break
+    assert arranged, "the two tenants never landed in the same second: the case was not tested"
 
 
 # --- deletion --------------------------------------------------------------------------------------
