@@ -424,7 +424,7 @@ def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     wait_for(
         lambda: admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)["spec"]["podSelector"] == {},
         "podSelector put back to every pod",
-        timeout_s=10 * INTERVAL_S + 5,
+        timeout_s=5 * INTERVAL_S + 3,
     )
 
 
@@ -457,7 +457,7 @@ def test_quota_recreated_with_a_scope_is_put_back(admin: Client) -> None:
             not (admin.get("ResourceQuota", QUOTA, ns) or {"spec": {"scopes": ["?"]}})["spec"].get("scopes")
         ),
         "an unscoped quota back",
-        timeout_s=10 * INTERVAL_S + 5,
+        timeout_s=5 * INTERVAL_S + 3,
     )
     assert gpu_quota(admin, ns) == 10
 
