@@ -360,6 +360,33 @@ def test_update_resizes_the_quota_the_queue_and_the_machines(admin: Client) -> N
     )
 
 
+def test_backend_switch_replaces_the_machine_deployment_with_a_karpenter_node_pool(admin: Client) -> None:
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
+    node_class = {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
+    admin.patch(
+        "GpuNodePool", pool, {"spec": {"backend": "karpenter", "karpenter": {"nodeClassRef": node_class}}}
+    )
+    node_pool = wait_for(lambda: admin.get("NodePool", pool), "Karpenter NodePool")
+    assert parse_quantity(node_pool["spec"]["limits"]["nvidia.com/gpu"]) == 100
+    assert node_pool["spec"]["template"]["spec"]["nodeClassRef"] == node_class
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment removed")
+
+
+def test_deleting_a_pool_lets_the_garbage_collector_remove_what_it_owned(admin: Client) -> None:
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
+    wait_for(lambda: admin.get("ResourceFlavor", pool), "ResourceFlavor")
+    admin.delete("GpuNodePool", pool)
+    # No finalizer on pools: the owner references (with the pool's real uid) do the work.
+    wait_for(
+        lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment collected"
+    )
+    wait_for(lambda: admin.get("ResourceFlavor", pool) is None, "ResourceFlavor collected")
+
+
 def test_second_namespace_added_then_removed_is_created_then_released(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     first, second = f"{tenant}-a", f"{tenant}-b"
