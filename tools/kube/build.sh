@@ -92,7 +92,6 @@ DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${APT_PACKAG
 
 # 3. The source package, unpacked in a scratch directory that is always removed.
 WORK=$(mktemp -d "$CACHE_ROOT/.work.XXXXXX")
-chmod 0755 "$WORK"  # apt-get source downloads as _apt when it can
 trap 'rm -rf "$WORK" "${staging:-}"' EXIT
 trap 'exit 130' INT TERM HUP
 cd "$WORK"
