@@ -113,4 +113,4 @@ class OperatorProcess:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.stop(timeout_s=10)
