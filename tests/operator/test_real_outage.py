@@ -44,7 +44,7 @@ DENIAL_S = 12.0
                 raises=(AssertionError, TimeoutError),
                 reason="issue 12 operator fix pending: when the operator reconnects while the restarted "
                 "kube-apiserver still answers 403 (RBAC caches not synced), Kopf's watchers stop for good "
-                "and drift timers fail permanently: the process stays up but deaf. A race: seen in 1 of 4 "
+                "and drift timers fail permanently: the process stays up but deaf. A race: seen in 2 of 8 "
                 "runs; test_rbac_denial_across_an_api_server_restart_is_survived reproduces it every time",
             ),
         ),
