@@ -304,7 +304,7 @@ def test_an_idle_operator_writes_nothing_over_several_intervals(emulator: Emulat
                 in (kube.get("Tenant", f"idle{i}")["metadata"].get("annotations") or {})
                 for i in range(3)
             ),
-            timeout_s=20,
+            timeout_s=90,
             what="all Ready and handled",
         )
         time.sleep(1)  # let the last echoes settle
