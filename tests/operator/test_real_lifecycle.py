@@ -11,6 +11,7 @@ each names the operator bug it shows. Whoever fixes the bug removes the marker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -29,9 +30,6 @@ from tests.support.real_cluster import Client, RealCluster, wait_until
 pytestmark = pytest.mark.real_cluster
 
 INTERVAL_S = 1.0
-# The audit log is the session's: test_real_cluster.py makes denied requests as the operator's
-# ServiceAccount on purpose, so this module counts only from its own operator's start.
-MODULE_STARTED: list[float] = []
 SETTLE_S = 45.0  # what a test waits at most for the operator to act (a busy 2-core machine)
 GPU = "requests.nvidia.com/gpu"
 OWNERS = "dsx-owners"
@@ -55,7 +53,6 @@ def operator(
     directory = tmp_path_factory.mktemp("operator")
     kubeconfig = real_cluster.service_account_kubeconfig(directory / "operator.kubeconfig")
     process = OperatorProcess(kubeconfig, directory / "operator.log", interval_s=INTERVAL_S)
-    MODULE_STARTED.append(time.time())
     process.start()
     try:
         yield process
@@ -185,6 +182,7 @@ class QuotaTimeline:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
 
     def _record(self, quota: dict[str, Any], deleted: bool = False) -> None:
         meta = quota["metadata"]
@@ -198,6 +196,12 @@ class QuotaTimeline:
             self.totals.append(sum(self.values.values()))
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        except BaseException as error:  # reported by __exit__: a timeline with gaps proves nothing
+            self.error = error
+
+    def _follow(self) -> None:
         listing = self.core.list_resource_quota_for_all_namespaces(_preload_content=False)
         body = json.loads(listing.data)
         for quota in body["items"]:
@@ -223,6 +227,9 @@ class QuotaTimeline:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the quota watch did not stop"
+        assert self.error is None, f"the quota watch failed: {self.error!r}"
+        assert self.totals, "the quota watch saw no quota at all"
 
     @property
     def largest_total(self) -> int:
@@ -243,6 +250,16 @@ def writes_to(real_cluster: RealCluster, since: float, names: set[str], namespac
                 f" {ref.get('namespace') or '-'}/{ref.get('name')}"
             )
     return out
+
+
+def assert_repair_is_counted(
+    real_cluster: RealCluster, admin: Client, tenant: str, ns: str, gpus: int
+) -> None:
+    """Positive control for the write counts: a hand edit is repaired, and the audit log has it."""
+    since = time.time()
+    admin.patch("ResourceQuota", QUOTA, {"spec": {"hard": {GPU: "99"}}}, namespace=ns)
+    wait_for(lambda: gpu_quota(admin, ns) == gpus, "GPU quota put back")
+    assert any("resourcequotas" in w for w in writes_to(real_cluster, since, {tenant}, {ns}))
 
 
 # --- create, update, drift ------------------------------------------------------------------------
@@ -343,6 +360,33 @@ def test_update_resizes_the_quota_the_queue_and_the_machines(admin: Client) -> N
     )
 
 
+def test_backend_switch_replaces_the_machine_deployment_with_a_karpenter_node_pool(admin: Client) -> None:
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
+    node_class = {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
+    admin.patch(
+        "GpuNodePool", pool, {"spec": {"backend": "karpenter", "karpenter": {"nodeClassRef": node_class}}}
+    )
+    node_pool = wait_for(lambda: admin.get("NodePool", pool), "Karpenter NodePool")
+    assert parse_quantity(node_pool["spec"]["limits"]["nvidia.com/gpu"]) == 100
+    assert node_pool["spec"]["template"]["spec"]["nodeClassRef"] == node_class
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment removed")
+
+
+def test_deleting_a_pool_lets_the_garbage_collector_remove_what_it_owned(admin: Client) -> None:
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
+    wait_for(lambda: admin.get("ResourceFlavor", pool), "ResourceFlavor")
+    admin.delete("GpuNodePool", pool)
+    # No finalizer on pools: the owner references (with the pool's real uid) do the work.
+    wait_for(
+        lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment collected"
+    )
+    wait_for(lambda: admin.get("ResourceFlavor", pool) is None, "ResourceFlavor collected")
+
+
 def test_second_namespace_added_then_removed_is_created_then_released(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     first, second = f"{tenant}-a", f"{tenant}-b"
@@ -361,7 +405,7 @@ def test_second_namespace_added_then_removed_is_created_then_released(admin: Cli
     wait_for(lambda: gpu_quota(admin, first) == 10, "all GPUs back in the remaining namespace")
 
 
-def test_hand_edits_to_quota_labels_and_limits_are_put_back(admin: Client) -> None:
+def test_hand_edits_to_quota_labels_and_limits_are_put_back(real_cluster: RealCluster, admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     ns = f"{tenant}-ns"
     admin.create(make_pool(pool, 100))
@@ -382,6 +426,8 @@ def test_hand_edits_to_quota_labels_and_limits_are_put_back(admin: Client) -> No
         lambda: admin.get("Namespace", ns)["metadata"]["labels"]["dsx.ai/tenant"] == tenant, "label put back"
     )
     wait_for(lambda: admin.get("LimitRange", "dsx-limits", ns), "LimitRange re-created")
+    if real_cluster.audit_log is not None:
+        assert_repair_is_counted(real_cluster, admin, tenant, ns, 30)
     wait_for(
         lambda: "mallory" not in {s["name"] for s in admin.get("RoleBinding", OWNERS, ns)["subjects"]},
         "RoleBinding subjects put back",
@@ -404,8 +450,42 @@ def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     wait_for(
         lambda: admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)["spec"]["podSelector"] == {},
         "podSelector put back to every pod",
-        timeout_s=10 * INTERVAL_S + 5,
+        timeout_s=5 * INTERVAL_S + 3,
     )
+
+
+@pending(
+    "a quota re-created with scopes [BestEffort] is never repaired: its merge-patch is refused (422, scopes are immutable and exclude CPU/memory); it needs delete + create"
+)
+def test_quota_recreated_with_a_scope_is_put_back(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    # Scopes are immutable, so this drift takes a delete and a create: the GPU quota then applies
+    # to BestEffort pods only, i.e. to none (a pod requesting a GPU is not BestEffort).
+    scoped = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": QUOTA, "namespace": ns},
+        "spec": {"hard": {GPU: "10", "pods": "100"}, "scopes": ["BestEffort"]},
+    }
+
+    def replace() -> bool:
+        admin.delete("ResourceQuota", QUOTA, ns)
+        admin.create(scoped)  # 409 when the operator re-created it first: try again
+        return True
+
+    wait_for(replace, "quota replaced by a scoped one")
+    wait_for(
+        lambda: (
+            not (admin.get("ResourceQuota", QUOTA, ns) or {"spec": {"scopes": ["?"]}})["spec"].get("scopes")
+        ),
+        "an unscoped quota back",
+        timeout_s=5 * INTERVAL_S + 3,
+    )
+    assert gpu_quota(admin, ns) == 10
 
 
 # --- writes when nothing changes ------------------------------------------------------------------
@@ -430,6 +510,7 @@ def test_quota_with_canonicalised_quantities_is_not_rewritten_when_idle(
     quota_writes = [w for w in writes_to(real_cluster, since, {tenant, pool}, {ns}) if "resourcequotas" in w]
     assert quota_writes == []
     assert admin.get("ResourceQuota", QUOTA, ns)["metadata"]["resourceVersion"] == version
+    assert_repair_is_counted(real_cluster, admin, tenant, ns, 10)
 
 
 def test_idle_tenant_and_pool_get_no_writes_over_several_intervals(
@@ -447,6 +528,7 @@ def test_idle_tenant_and_pool_get_no_writes_over_several_intervals(
     since = time.time()
     time.sleep(5 * INTERVAL_S)
     assert writes_to(real_cluster, since, {tenant, pool}, {ns}) == []
+    assert_repair_is_counted(real_cluster, admin, tenant, ns, 10)
 
 
 # --- overcommit -------------------------------------------------------------------------------------
@@ -488,6 +570,59 @@ def test_raise_by_an_older_tenant_never_takes_a_younger_tenants_grant(admin: Cli
     assert gpu_quota(admin, f"{younger}-ns") == 60, seen
     assert gpu_quota(admin, f"{older}-ns") == 40, seen
     assert condition(admin.get("Tenant", older), "Overcommitted")["status"] == "True"
+
+
+@contextlib.contextmanager
+def drift_interval(operator: OperatorProcess, seconds: float) -> Iterator[None]:
+    """The module's operator restarted with another drift interval, and back afterwards."""
+    operator.stop()
+    operator.env["DSX_RECONCILE_INTERVAL_S"] = str(seconds)
+    operator.start()
+    try:
+        yield
+    finally:
+        operator.stop()
+        operator.env["DSX_RECONCILE_INTERVAL_S"] = str(INTERVAL_S)
+        operator.start()
+
+
+def _start_of_next_second() -> None:
+    time.sleep(1.02 - time.time() % 1)
+
+
+@pending("a newcomer in the same second as an older tenant is granted GPUs the older one holds (no ledger)")
+def test_newcomer_is_never_granted_what_another_tenant_holds(
+    admin: Client, operator: OperatorProcess
+) -> None:
+    """Creation timestamps have whole seconds and ties go by name, so a newcomer named before a
+    tenant created earlier in the same second comes first in the grant order. With a production-
+    like drift interval the older tenant's quota is not lowered in the meantime.
+
+    Arranging "same second" can miss on a busy machine: up to 6 tries; the pool is never
+    exceeded on any of them."""
+    pool = unique("pool")
+    admin.create(make_pool(pool, 100))
+    arranged = False
+    with drift_interval(operator, 60):
+        for _attempt in range(6):
+            prefix = unique("tn")
+            older, newcomer = f"{prefix}-b", f"{prefix}-a"
+            with QuotaTimeline(admin, {f"{older}-ns", f"{newcomer}-ns"}) as timeline:
+                _start_of_next_second()
+                admin.create(make_tenant(older, pool, 60))
+                wait_for(lambda older=older: gpu_quota(admin, f"{older}-ns") == 60, "older tenant's quota")
+                admin.create(make_tenant(newcomer, pool, 60))
+                wait_for(lambda newcomer=newcomer: reconciled(admin, newcomer), "newcomer reconciled")
+                time.sleep(1)
+            assert timeline.largest_total <= 100, f"GPU quota totals over time: {timeline.totals}"
+            assert gpu_quota(admin, f"{older}-ns") == 60  # never taken away
+            stamps = {admin.get("Tenant", n)["metadata"]["creationTimestamp"] for n in (older, newcomer)}
+            for name in (older, newcomer):
+                delete_tenant(admin, name)
+            if len(stamps) == 1:
+                arranged = True
+                break
+    assert arranged, "the two tenants never landed in the same second: the case was not tested"
 
 
 # --- deletion --------------------------------------------------------------------------------------
@@ -561,6 +696,17 @@ def test_delete_when_empty_keeps_a_namespace_holding_a_volume(admin: Client) -> 
 # --- ownership (issue 12: tenants isolated from each other and from the system) -----------------
 
 
+def reports_refusal(tenant: dict[str, Any] | None, subject: str) -> bool:
+    """The Tenant says it was refused: Ready=False, or a condition naming what was refused."""
+    conditions = ((tenant or {}).get("status") or {}).get("conditions", [])
+    ready_condition = condition(tenant, "Ready")
+    if ready_condition and ready_condition["status"] == "False":
+        return True
+    return any(
+        c["type"] not in ("Ready", "Overcommitted") and subject in c.get("message", "") for c in conditions
+    )
+
+
 def _cleanup_foreign_namespace(admin: Client, tenant: str, ns: str, labels: dict[str, str]) -> None:
     """Undo what a takeover did to a namespace the test does not own (the tenant is gone first)."""
     if admin.get("Tenant", tenant) is not None:
@@ -589,12 +735,12 @@ def test_tenant_listing_a_system_namespace_is_refused_and_leaves_it_untouched(ad
     admin.create(make_pool(pool, 100))
     admin.create(make_tenant(tenant, pool, 10, namespaces=[ns]))
     try:
-        reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
         time.sleep(2 * INTERVAL_S)
         assert (admin.get("Namespace", ns)["metadata"].get("labels") or {}) == before
         assert admin.get("RoleBinding", OWNERS, ns) is None
         assert admin.get("ResourceQuota", QUOTA, ns) is None
-        assert condition(reconciled_tenant, "Ready")["status"] == "False"
+        assert reports_refusal(admin.get("Tenant", tenant), ns)
     finally:
         _cleanup_foreign_namespace(admin, tenant, ns, before)
 
@@ -608,11 +754,11 @@ def test_existing_namespace_of_someone_else_is_refused_and_never_deleted(admin: 
     admin.create(make_pool(pool, 100))
     admin.create(make_tenant(tenant, pool, 10, namespaces=[ns], policy="Delete"))
     try:
-        reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
         time.sleep(2 * INTERVAL_S)
         assert admin.get("Namespace", ns)["metadata"]["labels"] == {"team": "other"}
         assert admin.get("RoleBinding", OWNERS, ns) is None
-        assert condition(reconciled_tenant, "Ready")["status"] == "False"
+        assert reports_refusal(admin.get("Tenant", tenant), ns)
         delete_tenant(admin, tenant)
         time.sleep(2)
         namespace = admin.get("Namespace", ns)
@@ -629,14 +775,14 @@ def test_second_tenant_cannot_take_over_another_tenants_namespace(admin: Client)
     wait_for(lambda: ready(admin, first), "first tenant Ready")
     admin.create(make_tenant(second, pool, 10, namespaces=[ns]))
     try:
-        second_tenant = wait_for(lambda: reconciled(admin, second), "second tenant reconciled")
+        wait_for(lambda: reconciled(admin, second), "second tenant reconciled")
         time.sleep(3 * INTERVAL_S)
         assert admin.get("Namespace", ns)["metadata"]["labels"]["dsx.ai/tenant"] == first
         assert {s["name"] for s in admin.get("RoleBinding", OWNERS, ns)["subjects"]} == {
             f"{first}@example.com",
             f"{first}-admins",
         }
-        assert condition(second_tenant, "Ready")["status"] == "False"
+        assert reports_refusal(admin.get("Tenant", second), ns)
     finally:
         admin.patch("Tenant", second, {"spec": {"deletionPolicy": "Retain"}})
         delete_tenant(admin, second)
@@ -649,11 +795,11 @@ def test_system_group_as_owner_is_refused(admin: Client) -> None:
     admin.create(
         make_tenant(tenant, pool, 10, owners={"users": ["alice"], "groups": ["system:authenticated"]})
     )
-    reconciled_tenant = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+    wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
     time.sleep(2 * INTERVAL_S)
     binding = admin.get("RoleBinding", OWNERS, ns)
     assert binding is None or "system:authenticated" not in {s["name"] for s in binding["subjects"]}
-    assert condition(reconciled_tenant, "Ready")["status"] == "False"
+    assert reports_refusal(admin.get("Tenant", tenant), "system:authenticated")
 
 
 # --- restart and least privilege ----------------------------------------------------------------
@@ -689,17 +835,37 @@ def test_restarted_operator_catches_up_and_creates_no_duplicates(
         assert len(admin.list("Namespace", labels={"dsx.ai/tenant": tenant})) == 1
 
 
+def operator_tracebacks(output: str) -> list[str]:
+    """Tracebacks that pass through the operator's own code: an exception it did not expect.
+
+    Kopf also logs tracebacks of its own retried requests (a watch that timed out on a busy
+    machine); those are not the operator's and are left out.
+    """
+    blocks, current = [], None
+    for line in output.splitlines():
+        if line.startswith("Traceback"):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and (line.startswith(" ") or not line.startswith("[")):
+            current.append(line)
+        else:
+            current = None
+    return ["\n".join(b) for b in blocks if any("/operators/" in line for line in b)]
+
+
 def test_operator_was_never_denied_and_never_crashed(
     real_cluster: RealCluster, operator: OperatorProcess
 ) -> None:
-    """Runs last in this module: over every test above, the shipped ClusterRole sufficed."""
+    """Runs last in this module: over every test above, the shipped ClusterRole sufficed.
+
+    Only requests since this module's operator started count: test_real_cluster.py is denied
+    things as the same ServiceAccount on purpose."""
     if real_cluster.audit_log is not None:
         denied = [
             f"{e['verb']} {e.get('objectRef')}"
-            for e in real_cluster.audit_events(since=MODULE_STARTED[0])
+            for e in real_cluster.audit_events(since=operator.first_started_at or 0.0)
             if e.get("responseStatus", {}).get("code") == 403
         ]
         assert denied == []
     assert operator.running
-    output = operator.output()
-    assert "Traceback" not in output, output[-4000:]
+    assert operator_tracebacks(operator.output()) == []

@@ -40,10 +40,13 @@ class OperatorProcess:
         )
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.first_started_at: float | None = None  # epoch seconds, for audit-log windows
 
     def start(self, timeout_s: float = 60) -> None:
         assert self.process is None, "already running"
         port = _free_port()
+        if self.first_started_at is None:
+            self.first_started_at = time.time()
         with self.log.open("ab") as out:
             out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             out.flush()
@@ -110,4 +113,4 @@ class OperatorProcess:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.stop(timeout_s=10)

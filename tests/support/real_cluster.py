@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -373,9 +374,14 @@ def kube_binaries() -> Path:
 
 
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM if the test process dies, even by SIGKILL."""
+    """Linux: the child is killed if the test process dies, even by SIGKILL. SIGKILL, because a
+    kube-apiserver told to stop gracefully waits for its watches, and hangs once etcd is gone."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def free_port() -> int:
@@ -425,6 +431,17 @@ AUDIT_POLICY = {
 }
 
 
+def remove_stale_workdirs() -> None:
+    """Files of clusters whose test process was killed outright (its children died with it)."""
+    for owner in Path(tempfile.gettempdir()).glob("dsx-kube-*/owner.pid"):
+        try:
+            os.kill(int(owner.read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(owner.parent, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
 class LocalCluster:
     """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, as a context manager."""
 
@@ -433,11 +450,17 @@ class LocalCluster:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.cluster: RealCluster | None = None
         self.timings: dict[str, float] = {}
+        self._sigterm: Any = None
 
     # lifecycle
 
     def __enter__(self) -> RealCluster:
         atexit.register(self.stop)
+        self._sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM (a CI timeout, `timeout`, kill) stops the session like Ctrl-C, so fixtures
+            # tear down and this cluster's files go too.
+            self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
         try:
             self.cluster = self.start()
         except BaseException:
@@ -447,9 +470,13 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
 
     def start(self) -> RealCluster:
         started = time.monotonic()
+        remove_stale_workdirs()
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         binaries = kube_binaries()
         self.timings["binaries_s"] = time.monotonic() - started
         pki = self.workdir / "pki"
@@ -611,7 +638,7 @@ class LocalCluster:
             if process.poll() is None:
                 process.terminate()
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=15)
