@@ -454,9 +454,6 @@ def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     )
 
 
-@pending(
-    "a quota re-created with scopes [BestEffort] is never repaired: its merge-patch is refused (422, scopes are immutable and exclude CPU/memory); it needs delete + create"
-)
 def test_quota_recreated_with_a_scope_is_put_back(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     ns = f"{tenant}-ns"
@@ -590,7 +587,6 @@ def _start_of_next_second() -> None:
     time.sleep(1.02 - time.time() % 1)
 
 
-@pending("a newcomer in the same second as an older tenant is granted GPUs the older one holds (no ledger)")
 def test_newcomer_is_never_granted_what_another_tenant_holds(
     admin: Client, operator: OperatorProcess
 ) -> None:

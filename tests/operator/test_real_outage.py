@@ -20,7 +20,6 @@ from tests.operator.test_real_lifecycle import (
     gpu_quota,
     make_pool,
     make_tenant,
-    pending,
     ready,
     unique,
     wait_for,
@@ -37,17 +36,7 @@ DENIAL_S = 12.0
 @pytest.mark.parametrize(
     "component",
     [
-        pytest.param(
-            "kube-apiserver",
-            marks=pytest.mark.xfail(
-                strict=False,
-                raises=(AssertionError, TimeoutError),
-                reason="issue 12 operator fix pending: when the operator reconnects while the restarted "
-                "kube-apiserver still answers 403 (RBAC caches not synced), Kopf's watchers stop for good "
-                "and drift timers fail permanently: the process stays up but deaf. A race: seen in 2 of 8 "
-                "runs; test_rbac_denial_across_an_api_server_restart_is_survived reproduces it every time",
-            ),
-        ),
+        "kube-apiserver",
         "etcd",
     ],
 )
@@ -75,9 +64,6 @@ def test_operator_survives_an_outage_and_catches_up(
         assert operator.running
 
 
-@pending(
-    "403s on reconnect (as right after an API server restart) stop Kopf's watchers for good: up but deaf"
-)
 def test_rbac_denial_across_an_api_server_restart_is_survived(
     real_cluster: RealCluster, tmp_path: Path
 ) -> None:
