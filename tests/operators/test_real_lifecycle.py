@@ -5,8 +5,9 @@ authorised only by the shipped ClusterRole, against the session's real kube-apis
 (tests/support/real_cluster.py). Every test uses its own pool, tenants and namespaces, so tests do
 not see each other's objects. The drift interval is 1 s.
 
-Tests marked xfail(strict=True) assert what issue 12 requires of the operator and fail today;
-each names the operator bug it shows. Whoever fixes the bug removes the marker.
+`pending(what)` marks a test xfail(strict=True) that asserts what the operator must do and does
+not yet, naming the bug; whoever fixes it removes the marker. The issue-12 bugs are fixed and no
+test carries one today.
 """
 
 from __future__ import annotations

@@ -36,17 +36,7 @@ DENIAL_S = 12.0
 @pytest.mark.parametrize(
     "component",
     [
-        pytest.param(
-            "kube-apiserver",
-            marks=pytest.mark.xfail(
-                strict=False,
-                raises=(AssertionError, TimeoutError),
-                reason="issue 12 operator fix pending: when the operator reconnects while the restarted "
-                "kube-apiserver still answers 403 (RBAC caches not synced), Kopf's watchers stop for good "
-                "and drift timers fail permanently: the process stays up but deaf. A race: seen in 2 of 8 "
-                "runs; test_rbac_denial_across_an_api_server_restart_is_survived reproduces it every time",
-            ),
-        ),
+        "kube-apiserver",
         "etcd",
     ],
 )
