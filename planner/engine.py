@@ -137,7 +137,7 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
         f"that have dsx installed; or leave {option} out and unset {ENV_CLUSTER} to run locally",
     ]
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError, TypeError) as error:
         raise UserError(
             f"{named}: no Dask scheduler answers at {address!r} ({type(error).__name__}: {error})",
@@ -160,7 +160,7 @@ def start_local(workers: int) -> Engine:
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
-    client = Client(cluster, set_as_default=False)
+    client = Client(cluster)
     return DaskEngine(client, cluster, where=f"a local Dask cluster of {workers} worker processes")
 
 
