@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -136,6 +137,15 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
         "start one with `dask scheduler` and workers with `dask worker tcp://HOST:8786` on machines "
         f"that have dsx installed; or leave {option} out and unset {ENV_CLUSTER} to run locally",
     ]
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if host and port.isdigit():  # a refused port fails at once, not after Dask's retries
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            raise UserError(
+                f"{named}: no Dask scheduler answers at {address!r} ({error.strerror or error})",
+                details=fix,
+            ) from None
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError, TypeError) as error:
