@@ -1,4 +1,4 @@
-"""`dsx plan sweep | compare | plot | value-of-information | diagnose`: the planner's insight tools.
+"""`dsx plan sweep | batch | compare | plot | value-of-information | diagnose`: the planner's insight tools.
 
 Thin edges over `planner.insight.sweep`, `planner.insight.compare`, `planner.insight.plots`, `planner.value_of_information` and
 `planner.insight.diagnose`. Exit codes scripts can rely on:
@@ -6,8 +6,12 @@ Thin edges over `planner.insight.sweep`, `planner.insight.compare`, `planner.ins
 - 0: done (every sweep point has a verified plan; a diagnosed scenario has a plan);
 - 2: user error (a bad file, path, override or value; the message names it and the fix);
 - 3: no plan (the scenario is infeasible, or no sweep point has a plan);
-- 4: partial sweep (some points have no plan; they are listed in sweep.csv with the reason,
-  and every other point's plan is written).
+- 4: partial sweep or batch (some points have no plan; they are listed in sweep.csv, or the
+  batch's table, with the reason, and every other point's plan is written).
+
+Sweeps, batches and EVPI/VSS run their solves on `planner.engine`: a local Dask cluster by
+default (one worker process per CPU; `--workers 1` solves here), or a running cluster given by
+`--cluster ADDRESS` or `DSX_CLUSTER`.
 """
 
 from __future__ import annotations
@@ -533,7 +537,101 @@ def diagnose_command(
         )
 
 
+def batch_command(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files (YAML); each gets one plan.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory for the plans (one NAME.json per file).")
+    ] = Path("batch"),
+    value_of_information: Annotated[
+        bool,
+        typer.Option(
+            "--value-of-information/--no-value-of-information",
+            help="Fill each plan's EVPI and VSS (S + 2 more solves per scenario).",
+        ),
+    ] = False,
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
+    verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
+    from planner.insight.batch import BatchResult, run_batch
+
+    check_output_path(output, directory=True)
+    names = [path.stem for path in scenarios]
+    if len(set(names)) != len(names):
+        raise UserError(
+            "batch: two scenario files share a name, so their plans would overwrite each other",
+            details=["Fix: rename one of the files (plans are written as NAME.json)"],
+        )
+    loaded = [(path.stem, load_scenario(path)) for path in scenarios]
+    err = Console(stderr=True)
+    with (
+        open_engine(cluster, workers, tasks=len(loaded)) as engine,
+        Progress(
+            TextColumn("[bold]batch[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            disable=as_json and not err.is_terminal,
+        ) as progress,
+    ):
+        task = progress.add_task(f"on {engine.where}", total=len(loaded))
+
+        def done(_n: int, result: BatchResult) -> None:
+            if result.plan is not None:
+                write_plan(result.plan, output / f"{result.name}.json")
+            progress.update(
+                task, advance=1, description=f"{result.name}: {'plan' if result.plan else 'no plan'}"
+            )
+
+        results = run_batch(loaded, engine=engine, value_of_information=value_of_information, on_done=done)
+        where = engine.where
+    summary = {
+        "engine": where,
+        "scenarios": [
+            {
+                "name": r.name,
+                "plan": str(output / f"{r.name}.json") if r.plan else None,
+                "objective_usd": r.plan.solver.objective_usd if r.plan else None,
+                "mip_gap": r.plan.solver.mip_gap if r.plan else None,
+                "wall_s": round(r.wall_s, 3),
+                "error": r.error,
+            }
+            for r in results
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
+        for name in ("scenario", "objective", "gap", "wall s", "plan"):
+            table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
+        for r in results:
+            table.add_row(
+                r.name,
+                _musd(r.plan.solver.objective_usd if r.plan else None),
+                f"{r.plan.solver.mip_gap or 0:.2%}" if r.plan else "-",
+                f"{r.wall_s:.1f}",
+                escape(str(output / f"{r.name}.json"))
+                if r.plan
+                else f"[red]no plan[/]: {escape(r.error or '')}",
+            )
+        _console().print(table)
+    if not any(r.plan for r in results):
+        raise NoPlanError("no scenario of the batch has a plan", details=[r.error or "" for r in results][:5])
+    if not all(r.plan for r in results):
+        raise PartialSweepError(
+            f"partial batch: {sum(1 for r in results if not r.plan)} of {len(results)} scenarios have no plan; "
+            "the other plans are written",
+            details=[f"{r.name}: {r.error}" for r in results if not r.plan],
+        )
+
+
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    plan_app.command("batch")(batch_command)
     plan_app.command("sweep")(sweep_command)
     plan_app.command("compare")(compare_command)
     plan_app.command("plot")(plot_command)

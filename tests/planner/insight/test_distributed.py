@@ -26,7 +26,7 @@ def scheduler():
     """A running Dask cluster of two worker processes, reached only by its address."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     yield cluster.scheduler_address
     cluster.close()
 
@@ -77,3 +77,27 @@ def test_one_worker_or_one_task_runs_here_without_a_cluster():
         assert isinstance(engine, SerialEngine)
     with pytest.raises(UserError, match="--workers 0"), open_engine(workers=0, tasks=3):
         pass
+
+
+def test_a_batch_with_one_infeasible_file_writes_the_other_plans(tmp_path, monkeypatch):
+    from tests.planner.insight.helpers import three_quarters
+
+    files = []
+    for name, share in (("low", 0.0), ("high", 0.1)):
+        data = stylised_data()
+        data["terms"]["revenue_share"] = share
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text(yaml.safe_dump(data))
+    bad = three_quarters().model_dump(mode="json")
+    bad["sites"][0].update(gpu_cap=150, existing_racks={"rack10": 20})
+    files.append(tmp_path / "infeasible.yaml")
+    files[-1].write_text(yaml.safe_dump(bad))
+    out = tmp_path / "batch"
+    monkeypatch.setattr(
+        "sys.argv", ["dsx", "plan", "batch", *map(str, files), "-o", str(out), "--workers", "2"]
+    )
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+    assert caught.value.code == 4
+    assert sorted(p.name for p in out.glob("*.json")) == ["high.json", "low.json"]
+    assert read_plan(out / "low.json").verification.passed
