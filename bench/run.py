@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help="HiGHS time limit, s (default: LP 600, MIP 120)")
     p.add_argument("--threads", type=int, help="HiGHS threads (default: HiGHS's choice)")
     p.add_argument(
+        "--lp-algorithm",
+        choices=("auto", "simplex", "ipm", "pdlp"),
+        help="solver.lp_algorithm: HiGHS's LP algorithm (LP, and a MIP's rounded-start relaxation)",
+    )
+    p.add_argument(
         "--highs",
         action="append",
         default=[],
@@ -155,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     time_limit = args.time_limit or (TARGET_MIP_TIME_S if mode == "mip" else 600.0)
     runs = plan_runs(args)
     extra = _highs_options(args.highs)
+    if args.lp_algorithm:
+        extra["lp_algorithm"] = args.lp_algorithm  # a SolverOptions field, not a raw option
     OUT.mkdir(parents=True, exist_ok=True)
     console.print(
         f"[bold]dsx planner benchmark[/bold]: {len(runs)} run(s), {mode.upper()}, HiGHS time limit {time_limit:.0f} s, "

@@ -175,8 +175,11 @@ def write_scenario(
     }
     if threads is not None:
         data["solver"]["threads"] = threads
-    if extra:
-        data["solver"]["extra"] = dict(extra)
+    raw = {k: v for k, v in (extra or {}).items() if k != "lp_algorithm"}
+    if raw:
+        data["solver"]["extra"] = raw
+    if extra and "lp_algorithm" in extra:
+        data["solver"]["lp_algorithm"] = extra["lp_algorithm"]
     tag = "".join(f"-{k}={v}" for k, v in sorted((extra or {}).items()))
     if threads is not None:
         tag += f"-threads={threads}"
