@@ -11,6 +11,9 @@ Reused between points (measured on the bundled example, 2 cores; see docs/insigh
   completes the rest by an LP and starts from it if feasible. On the example's 3 x 2 terms grid
   HiGHS took 15.1 s in all cold, 8.2 s from neighbours alone and 3.1 s with rounded starts
   (docs/insight.md). A started point may return another plan within the same gap.
+Where the points run: `planner.engine` (here, a local Dask cluster, or a running one); with
+more than one worker the first points are seeds without a neighbour's plan, and each later
+point starts from its nearest solved point (`next_point`, docs/insight.md "Distributed").
 Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
 0.3-5 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
 """
