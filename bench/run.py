@@ -59,6 +59,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help="HiGHS time limit, s (default: LP 600, MIP 120)")
     p.add_argument("--threads", type=int, help="HiGHS threads (default: HiGHS's choice)")
     p.add_argument(
+        "--lp-algorithm",
+        choices=("auto", "simplex", "ipm", "pdlp"),
+        help="solver.lp_algorithm: HiGHS's LP algorithm (LP, and a MIP's rounded-start relaxation)",
+    )
+    p.add_argument(
+        "--highs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a raw HiGHS option for every run (solver.extra), e.g. --highs solver=ipm (repeatable)",
+    )
+    p.add_argument(
         "--no-solve",
         nargs="?",
         const="all",
@@ -79,6 +91,27 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
+
+
+def _highs_options(pairs: list[str]) -> dict[str, float | int | str | bool]:
+    """`--highs KEY=VALUE` pairs as typed HiGHS options (true/false, int, float, else text)."""
+    out: dict[str, float | int | str | bool] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--highs {pair!r}: use KEY=VALUE, e.g. --highs solver=ipm")
+        value: float | int | str | bool = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    pass
+        out[key] = value
+    return out
 
 
 def plan_runs(args: argparse.Namespace) -> list[tuple[tuple[int, int, int, int, int], str, bool]]:
@@ -126,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = "mip" if args.mip else "lp"
     time_limit = args.time_limit or (TARGET_MIP_TIME_S if mode == "mip" else 600.0)
     runs = plan_runs(args)
+    extra = _highs_options(args.highs)
+    if args.lp_algorithm:
+        extra["lp_algorithm"] = args.lp_algorithm  # a SolverOptions field, not a raw option
     OUT.mkdir(parents=True, exist_ok=True)
     console.print(
         f"[bold]dsx planner benchmark[/bold]: {len(runs)} run(s), {mode.upper()}, HiGHS time limit {time_limit:.0f} s, "
@@ -136,11 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     for size, interface, solve in runs:
         if size not in scenario_paths:
             scenario_paths[size] = write_scenario(
-                size, mode, time_limit, args.threads, out_dir=OUT, mip_rel_gap=TARGET_MIP_GAP
+                size, mode, time_limit, args.threads, out_dir=OUT, mip_rel_gap=TARGET_MIP_GAP, extra=extra
             )
         label = f"{'-'.join(map(str, size))}-{interface}-{mode}" + ("" if solve else "-nosolve")
         if mode == "mip" and args.no_rounded_start:
             label += "-cold"
+        label += "".join(f"-{k}={v}" for k, v in sorted(extra.items()))
+        if args.threads is not None:
+            label += f"-threads={args.threads}"
         spec = Spec(
             label=label,
             size=size,
@@ -173,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "mode": mode,
         "time_limit_s": time_limit,
+        "highs_options": extra,
+        "threads": args.threads,
         "profiled": args.profile,
         "memory_method": "parent samples /proc/<child>/statm RSS every 5 ms + child RSS at phase boundaries",
         "results": [asdict(r) for r in results],

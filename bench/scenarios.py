@@ -158,9 +158,11 @@ def write_scenario(
     *,
     out_dir: Path,
     mip_rel_gap: float,
+    extra: dict[str, float | int | str | bool] | None = None,
 ) -> Path:
     """The synthetic scenario of this size (seed 0) as YAML under `out_dir`/scenarios, for the
-    benchmark's runs to load (LP mode: integrality relaxed)."""
+    benchmark's runs to load (LP mode: integrality relaxed; `extra`: raw HiGHS options,
+    `solver.extra`)."""
     import yaml
 
     scenario = synthetic_scenario(*size, seed=0)
@@ -173,7 +175,15 @@ def write_scenario(
     }
     if threads is not None:
         data["solver"]["threads"] = threads
-    path = out_dir / "scenarios" / f"{'-'.join(map(str, size))}-{mode}-{int(time_limit)}s.yaml"
+    raw = {k: v for k, v in (extra or {}).items() if k != "lp_algorithm"}
+    if raw:
+        data["solver"]["extra"] = raw
+    if extra and "lp_algorithm" in extra:
+        data["solver"]["lp_algorithm"] = extra["lp_algorithm"]
+    tag = "".join(f"-{k}={v}" for k, v in sorted((extra or {}).items()))
+    if threads is not None:
+        tag += f"-threads={threads}"
+    path = out_dir / "scenarios" / f"{'-'.join(map(str, size))}-{mode}-{int(time_limit)}s{tag}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     path.write_text(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=None))

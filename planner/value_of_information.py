@@ -23,6 +23,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
+from planner.engine import Engine, SerialEngine
 from planner.errors import NoPlanError
 from planner.files import parse_scenario
 from planner.model.build import build_model
@@ -135,27 +136,35 @@ def _objective_of(scenario: Scenario, values_usd: dict[str, float]) -> float:
     return (1 - w) * expected + w * cvar(v, p, alpha)
 
 
-def compute(
-    scenario: Scenario,
-    rp_usd: float | None = None,
-    *,
-    interface: Interface | None = None,
-    start: MipStart | None = None,
-) -> StochasticFigures:
-    """Solve WS, EV and EEV problems (and RP unless given) for `scenario`; `start` (the RP
-    plan's, see `with_value_of_information`) is offered to the WS and EV solves."""
-    if rp_usd is None:
-        rp_usd, _ = _solve(scenario, interface=interface)
-    ws_by = {
-        c.id: _solve(_single_scenario(scenario, c.id, {c.id: 1.0}), interface=interface, start=start)[0]
-        for c in scenario.scenarios
-    }
-    ws = _objective_of(scenario, ws_by)
-    ev_scenario = _single_scenario(
-        scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
-    )
-    _, ev_model = _solve(ev_scenario, interface=interface, start=start)
-    fixed = _first_stage(ev_model)
+@dataclass(frozen=True)
+class _Failed:
+    """A task's `NoPlanError`, as its message (sent back from a worker as plain data)."""
+
+    message: str
+
+
+def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart | None) -> float | _Failed:
+    """The optimum of `scenario` (RP, or one scenario's WS), where the engine runs it."""
+    try:
+        return _solve(scenario, interface=interface, start=start)[0]
+    except NoPlanError as error:
+        return _Failed(error.message)
+
+
+def _ev_task(
+    scenario: Scenario, interface: Interface | None, start: MipStart | None
+) -> dict[str, dict[Any, float]] | _Failed:
+    """The expected-value problem's first stage (racks, blocks, quotas)."""
+    try:
+        return _first_stage(_solve(scenario, interface=interface, start=start)[1])
+    except NoPlanError as error:
+        return _Failed(error.message)
+
+
+def _eev_task(
+    scenario: Scenario, fixed: dict[str, dict[Any, float]], interface: Interface | None
+) -> float | _Failed:
+    """The recourse problem with the EV plan's first stage fixed."""
     m = build_model(scenario)
     # Bounds rather than `fix()`: fixed variables turn rows into constants that Pyomo's compiler
     # checks without HiGHS's feasibility tolerance. Quotas cost nothing, so an upper bound at the
@@ -167,12 +176,57 @@ def compute(
                 if name != "quota_gpus":
                     var[idx].setlb(value)
                 var[idx].setub(value)
-    eev, _ = _solve(scenario, m, interface=interface)
-    tolerance = scenario.solver.mip_rel_gap * max(abs(rp_usd), abs(ws), abs(eev)) + 1e-6 * max(
-        1.0, abs(rp_usd)
+    try:
+        return _solve(scenario, m, interface=interface)[0]
+    except NoPlanError as error:
+        return _Failed(error.message)
+
+
+def compute(
+    scenario: Scenario,
+    rp_usd: float | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+    engine: Engine | None = None,
+) -> StochasticFigures:
+    """Solve WS, EV and EEV problems (and RP unless given) for `scenario`; `start` (the RP
+    plan's, see `with_value_of_information`) is offered to the WS and EV solves.
+
+    `engine` (default: here, one solve at a time) runs the RP, the S WS and the EV solves side
+    by side, then the EEV solve once the EV plan is known; the first failure raises
+    `NoPlanError` once every submitted solve is back."""
+    runner = engine or SerialEngine()
+    if rp_usd is None:
+        runner.submit("rp", _value_task, scenario, interface, None)
+    for case in scenario.scenarios:
+        single = _single_scenario(scenario, case.id, {case.id: 1.0})
+        runner.submit(("ws", case.id), _value_task, single, interface, start)
+    ev_scenario = _single_scenario(
+        scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
     )
+    runner.submit("ev", _ev_task, ev_scenario, interface, start)
+    values: dict[Any, Any] = {}
+    failure: str | None = None
+    while runner.pending:
+        key, value = runner.next_done()
+        if isinstance(value, BaseException):
+            value = _Failed(f"scenario '{scenario.name}': a stochastic figure's solve failed: {value}")
+        if isinstance(value, _Failed):
+            failure = failure or value.message
+            continue
+        values[key] = value
+        if key == "ev":
+            runner.submit("eev", _eev_task, scenario, value, interface)
+    if failure is not None:
+        raise NoPlanError(failure)
+    rp = rp_usd if rp_usd is not None else float(values["rp"])
+    ws_by = {c.id: float(values[("ws", c.id)]) for c in scenario.scenarios}
+    ws = _objective_of(scenario, ws_by)
+    eev = float(values["eev"])
+    tolerance = scenario.solver.mip_rel_gap * max(abs(rp), abs(ws), abs(eev)) + 1e-6 * max(1.0, abs(rp))
     return StochasticFigures(
-        rp_usd=rp_usd, ws_usd=ws, eev_usd=eev, wait_and_see_by_scenario_usd=ws_by, tolerance_usd=tolerance
+        rp_usd=rp, ws_usd=ws, eev_usd=eev, wait_and_see_by_scenario_usd=ws_by, tolerance_usd=tolerance
     )
 
 

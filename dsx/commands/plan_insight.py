@@ -1,4 +1,4 @@
-"""`dsx plan sweep | compare | plot | value-of-information | diagnose`: the planner's insight tools.
+"""`dsx plan sweep | batch | compare | plot | value-of-information | diagnose`: the planner's insight tools.
 
 Thin edges over `planner.insight.sweep`, `planner.insight.compare`, `planner.insight.plots`, `planner.value_of_information` and
 `planner.insight.diagnose`. Exit codes scripts can rely on:
@@ -6,13 +6,18 @@ Thin edges over `planner.insight.sweep`, `planner.insight.compare`, `planner.ins
 - 0: done (every sweep point has a verified plan; a diagnosed scenario has a plan);
 - 2: user error (a bad file, path, override or value; the message names it and the fix);
 - 3: no plan (the scenario is infeasible, or no sweep point has a plan);
-- 4: partial sweep (some points have no plan; they are listed in sweep.csv with the reason,
-  and every other point's plan is written).
+- 4: partial sweep or batch (some points have no plan; they are listed in sweep.csv, or the
+  batch's table, with the reason, and every other point's plan is written).
+
+Sweeps, batches and EVPI/VSS run their solves on `planner.engine`: a local Dask cluster by
+default (one worker process per CPU; `--workers 1` solves here), or a running cluster given by
+`--cluster ADDRESS` or `DSX_CLUSTER`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_atomic, write_plan
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
@@ -44,6 +50,236 @@ def _musd(value: Any) -> str:
     if value is None or value == "":
         return "-"
     return f"{value / MUSD:,.1f}"
+
+
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help=f"A running Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (or set {ENV_CLUSTER}); "
+        "default: a local cluster, no set-up.",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", help="Local worker processes (default: one per CPU); 1 solves here, one at a time."
+    ),
+]
+
+
+@dataclass
+class SweepInputs:
+    """What the sweep command parsed: the base, the named case's changes and the grid."""
+
+    base: Path
+    data: dict[str, Any]
+    changes: dict[str, Any]
+    axes: list[Any]
+    source: str
+
+    @property
+    def points(self) -> int:
+        from planner.insight.sweep import grid
+
+        return len(grid(self.axes))
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.axes]
+
+
+def parse_sweep_inputs(
+    base: Path, assignments: list[str], overrides: Path | None, case: str | None
+) -> SweepInputs:
+    """Read the base file and the named case and parse the --set axes (user errors here)."""
+    base_data = read_yaml(base)
+    if not isinstance(base_data, dict):
+        load_scenario(base)  # raises the loader's message for a file that is not a mapping
+    base_changes: dict[str, Any] = {}
+    if case is not None or overrides is not None:
+        if case is None or overrides is None:
+            raise UserError("--overrides and --case go together", details=["Fix: give both, or neither"])
+        base_changes = pick_case(load_overrides(overrides), case, str(overrides))
+    axes = [parse_assignment(text) for text in assignments]
+    return SweepInputs(base, base_data, base_changes, axes, str(overrides or base))
+
+
+def run_sweep_with_progress(
+    inputs: SweepInputs,
+    output: Path,
+    *,
+    engine: Engine,
+    cold: bool,
+    value_of_information: bool,
+    at: str | None,
+    quiet: bool,
+) -> list[Any]:
+    """Solve the grid on `engine` with a progress bar; each verified plan is written here, by
+    the client, atomically, as its point finishes."""
+    from planner.insight import sweep
+
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]sweep[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=quiet and not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(f"on {engine.where}", total=inputs.points)
+
+        def done(_n: int, result: sweep.PointResult) -> None:
+            if result.plan is not None:  # only verified plans reach here with a plan
+                write_plan(result.plan, output / f"{result.label}.json")
+            progress.update(task, advance=1, description=f"{result.label}: {sweep.start_used(result)}")
+
+        return sweep.run_sweep(
+            inputs.data,
+            inputs.axes,
+            source=inputs.source,
+            base_changes=inputs.changes,
+            solve=sweep.default_solver(value_of_information=value_of_information),
+            warm=not cold,
+            on_point=done,
+            at=at,
+            engine=engine,
+        )
+
+
+def sweep_summary(
+    inputs: SweepInputs,
+    results: list[Any],
+    rows: list[dict[str, Any]],
+    output: Path,
+    heatmap: Any,
+    *,
+    engine: Engine,
+    at: str | None,
+    value_of_information: bool,
+) -> dict[str, Any]:
+    """The --json document."""
+    return {
+        "points": rows,
+        "engine": {"where": engine.where, "slots": engine.slots},
+        "reused": {
+            "base_parsed_once": True,
+            "points_offered_a_neighbours_plan": sum(1 for r in results if r.start_from),
+            "points_started_from_a_neighbours_plan": sum(
+                1 for r in results if r.plan and r.plan.solver.start == "given"
+            ),
+            "points_started_from_their_rounded_relaxation": sum(
+                1 for r in results if r.plan and r.plan.solver.start == "rounded"
+            ),
+        },
+        "at": at or "last quarter",
+        "highs_s_total": sum(r.plan.solver.solve_s for r in results if r.plan),
+        "value_of_information_computed": value_of_information,
+        "csv_path": str(output / "sweep.csv"),
+        "heatmap_path": str(heatmap.path) if heatmap else None,
+        "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
+    }
+
+
+def render_sweep(
+    inputs: SweepInputs,
+    results: list[Any],
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+    output: Path,
+    *,
+    at: str | None,
+    cold: bool,
+) -> None:
+    """The terminal table and the reuse line."""
+    quarter = at or "the last quarter"
+    table = Table(
+        title=f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})",
+        title_justify="left",
+    )
+    for path in inputs.paths:
+        table.add_column(path.split(".")[-1])
+    sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
+    for name in (
+        "objective",
+        "expected",
+        "CVaR",
+        *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
+        "buyback",
+        "rev share",
+        "EVPI",
+        "VSS",
+        "status, gap, HiGHS",
+    ):
+        table.add_column(name, justify="right")
+    for row, result in zip(rows, results, strict=True):
+        racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
+        status = (
+            f"{row['solver_status']} {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
+            if result.plan
+            else f"[red]no plan[/]: {escape(result.error or '')}"
+        )
+        table.add_row(
+            *(str(row[p]) for p in inputs.paths),
+            _musd(row.get("objective_usd")),
+            _musd(row.get("expected_value_usd")),
+            _musd(row.get("cvar_usd")),
+            *racks,
+            _musd(row.get("expected_buyback_usd")),
+            _musd(row.get("expected_revenue_share_usd")),
+            _musd(row.get("evpi_usd")),
+            _musd(row.get("vss_usd")),
+            status,
+        )
+    console = _console()
+    console.print(table)
+    extras = ", sweep.png" if summary["heatmap_path"] else ""
+    console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras})")
+    reused = summary["reused"]
+    if cold:
+        reuse = "every point solved cold (--cold)"
+    else:
+        reuse = (
+            f"{reused['points_started_from_a_neighbours_plan']} of {inputs.points} points started HiGHS "
+            f"from the nearest solved point's plan, "
+            f"{reused['points_started_from_their_rounded_relaxation']} from their own rounded LP relaxation"
+        )
+    console.print(
+        f"reused: the base file, read once; {reuse}; HiGHS {summary['highs_s_total']:.1f} s in all; "
+        f"ran on {escape(summary['engine']['where'])}"
+    )
+
+
+def finish_sweep(results: list[Any], output: Path, *, value_of_information: bool) -> None:
+    """Warnings on stderr, then the exit code: 3 if no point has a plan, 4 if some have none."""
+    err = Console(stderr=True)
+    if not value_of_information:
+        err.print(
+            "EVPI and VSS skipped (--no-value-of-information); to get them, sweep without the flag "
+            "(or run dsx plan value-of-information on one scenario file)",
+            soft_wrap=True,
+        )
+    else:
+        for r in results:
+            if r.plan and r.plan.risk.evpi_usd is None:
+                note = r.plan.risk.value_of_information_note or ""
+                err.print(
+                    f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
+                    soft_wrap=True,
+                )
+    if not any(r.plan for r in results):
+        raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
+    if not all(r.plan for r in results):
+        failed = [r.label for r in results if not r.plan]
+        raise PartialSweepError(
+            f"partial sweep: {len(failed)} of {len(results)} points have no plan; the other plans are written",
+            details=[
+                *(f"{r.label}: {r.error}" for r in results if not r.plan),
+                f"Fix: see {output / 'sweep.csv'} for every point's reason",
+            ],
+        )
 
 
 def sweep_command(
@@ -82,155 +318,51 @@ def sweep_command(
             "--at", help="Quarter the table and CSV report racks at, e.g. 2027Q4 (default: the last)."
         ),
     ] = None,
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
-    """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map."""
+    """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map.
+    Points run side by side on a local Dask cluster (one worker per CPU), or on a running one
+    (--cluster)."""
     from planner.insight import sweep
     from planner.insight.plots import plot_sweep_heatmap
 
     check_output_path(output, directory=True)
-    base_data = read_yaml(base)
-    if not isinstance(base_data, dict):
-        load_scenario(base)  # raises the loader's message for a file that is not a mapping
-    base_changes: dict[str, Any] = {}
-    if case is not None or overrides is not None:
-        if case is None or overrides is None:
-            raise UserError("--overrides and --case go together", details=["Fix: give both, or neither"])
-        base_changes = pick_case(load_overrides(overrides), case, str(overrides))
-    axes = [parse_assignment(text) for text in assignments]
-    points = len(sweep.grid(axes))
-    err = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]sweep[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=err,
-        disable=as_json and not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("", total=points)
-
-        def done(_n: int, result: sweep.PointResult) -> None:
-            if result.plan is not None:  # only verified plans reach here with a plan
-                write_plan(result.plan, output / f"{result.label}.json")
-            progress.update(task, advance=1, description=f"{result.label}: {sweep.start_used(result)}")
-
-        results = sweep.run_sweep(
-            base_data,
-            axes,
-            source=str(overrides or base),
-            base_changes=base_changes,
-            solve=sweep.default_solver(value_of_information=value_of_information),
-            warm=not cold,
-            on_point=done,
+    inputs = parse_sweep_inputs(base, assignments, overrides, case)
+    with open_engine(cluster, workers, tasks=inputs.points) as engine:
+        results = run_sweep_with_progress(
+            inputs,
+            output,
+            engine=engine,
+            cold=cold,
+            value_of_information=value_of_information,
             at=at,
+            quiet=as_json,
         )
     rows = sweep.table_rows(results)
     write_atomic(output / "sweep.csv", sweep.to_csv(rows))
     heatmap = None
-    paths = [path for path, _ in axes]
+    paths = inputs.paths
     if 1 <= len(paths) <= 2 and any(r.plan for r in results):
         heatmap = plot_sweep_heatmap(
             rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
         )
-    started = sum(1 for r in results if r.plan and r.plan.solver.start == "given")
-    rounded = sum(1 for r in results if r.plan and r.plan.solver.start == "rounded")
-    highs_s = sum(r.plan.solver.solve_s for r in results if r.plan)
-    summary = {
-        "points": rows,
-        "reused": {
-            "base_parsed_once": True,
-            "points_offered_a_neighbours_plan": sum(1 for r in results if r.start_from),
-            "points_started_from_a_neighbours_plan": started,
-            "points_started_from_their_rounded_relaxation": rounded,
-        },
-        "at": at or "last quarter",
-        "highs_s_total": highs_s,
-        "value_of_information_computed": value_of_information,
-        "csv_path": str(output / "sweep.csv"),
-        "heatmap_path": str(heatmap.path) if heatmap else None,
-        "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
-    }
+    summary = sweep_summary(
+        inputs,
+        results,
+        rows,
+        output,
+        heatmap,
+        engine=engine,
+        at=at,
+        value_of_information=value_of_information,
+    )
     if as_json:
         typer.echo(json.dumps(summary, indent=1, default=str))
     else:
-        quarter = at or "the last quarter"
-        table = Table(
-            title=f"Sweep of {base} ({points} points; US$ M; racks at {quarter})", title_justify="left"
-        )
-        for path in paths:
-            table.add_column(path.split(".")[-1])
-        sites = [s["id"] for s in base_data.get("sites", []) if isinstance(s, dict)]
-        for name in (
-            "objective",
-            "expected",
-            "CVaR",
-            *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
-            "buyback",
-            "rev share",
-            "EVPI",
-            "VSS",
-            "status, gap, HiGHS",
-        ):
-            table.add_column(name, justify="right")
-        for row, result in zip(rows, results, strict=True):
-            racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
-            status = (
-                f"{row['solver_status']} {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
-                if result.plan
-                else f"[red]no plan[/]: {escape(result.error or '')}"
-            )
-            table.add_row(
-                *(str(row[p]) for p in paths),
-                _musd(row.get("objective_usd")),
-                _musd(row.get("expected_value_usd")),
-                _musd(row.get("cvar_usd")),
-                *racks,
-                _musd(row.get("expected_buyback_usd")),
-                _musd(row.get("expected_revenue_share_usd")),
-                _musd(row.get("evpi_usd")),
-                _musd(row.get("vss_usd")),
-                status,
-            )
-        console = _console()
-        console.print(table)
-        console.print(
-            f"written to [bold]{escape(str(output))}[/] (sweep.csv{', sweep.png' if heatmap else ''})"
-        )
-        if cold:
-            reuse = "every point solved cold (--cold)"
-        else:
-            reuse = (
-                f"{started} of {points} points started HiGHS from the nearest solved point's plan, "
-                f"{rounded} from their own rounded LP relaxation"
-            )
-        console.print(f"reused: the base file, read once; {reuse}; HiGHS {highs_s:.1f} s in all")
-    if not value_of_information:
-        err.print(
-            "EVPI and VSS skipped (--no-value-of-information); to get them, sweep without the flag "
-            "(or run dsx plan value-of-information on one scenario file)",
-            soft_wrap=True,
-        )
-    else:
-        for r in results:
-            if r.plan and r.plan.risk.evpi_usd is None:
-                note = r.plan.risk.value_of_information_note or ""
-                err.print(
-                    f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
-                    soft_wrap=True,
-                )
-    if not any(r.plan for r in results):
-        raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
-    if not all(r.plan for r in results):
-        failed = [r.label for r in results if not r.plan]
-        raise PartialSweepError(
-            f"partial sweep: {len(failed)} of {points} points have no plan; the other plans are written",
-            details=[
-                *(f"{r.label}: {r.error}" for r in results if not r.plan),
-                f"Fix: see {output / 'sweep.csv'} for every point's reason",
-            ],
-        )
+        render_sweep(inputs, results, rows, summary, output, at=at, cold=cold)
+    finish_sweep(results, output, value_of_information=value_of_information)
 
 
 def compare_command(
@@ -335,14 +467,19 @@ def plot_command(
 
 def value_of_information_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns."""
+    """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns.
+    The S + 3 solves run side by side on a local Dask cluster, or on a running one (--cluster)."""
     from planner.value_of_information import compute
 
     loaded = load_scenario(scenario)
-    with Console(stderr=True).status(f"solving {len(loaded.scenarios) + 3} problems", spinner="dots"):
-        figures = compute(loaded)
+    solves = len(loaded.scenarios) + 3
+    err = Console(stderr=True)
+    with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
+        figures = compute(loaded, engine=engine)
     if as_json:
         typer.echo(json.dumps(figures.to_dict(), indent=1))
         return
@@ -400,7 +537,101 @@ def diagnose_command(
         )
 
 
+def batch_command(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files (YAML); each gets one plan.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory for the plans (one NAME.json per file).")
+    ] = Path("batch"),
+    value_of_information: Annotated[
+        bool,
+        typer.Option(
+            "--value-of-information/--no-value-of-information",
+            help="Fill each plan's EVPI and VSS (S + 2 more solves per scenario).",
+        ),
+    ] = False,
+    cluster: ClusterOption = None,
+    workers: WorkersOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
+    verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
+    from planner.insight.batch import BatchResult, run_batch
+
+    check_output_path(output, directory=True)
+    names = [path.stem for path in scenarios]
+    if len(set(names)) != len(names):
+        raise UserError(
+            "batch: two scenario files share a name, so their plans would overwrite each other",
+            details=["Fix: rename one of the files (plans are written as NAME.json)"],
+        )
+    loaded = [(path.stem, load_scenario(path)) for path in scenarios]
+    err = Console(stderr=True)
+    with (
+        open_engine(cluster, workers, tasks=len(loaded)) as engine,
+        Progress(
+            TextColumn("[bold]batch[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            disable=as_json and not err.is_terminal,
+        ) as progress,
+    ):
+        task = progress.add_task(f"on {engine.where}", total=len(loaded))
+
+        def done(_n: int, result: BatchResult) -> None:
+            if result.plan is not None:
+                write_plan(result.plan, output / f"{result.name}.json")
+            progress.update(
+                task, advance=1, description=f"{result.name}: {'plan' if result.plan else 'no plan'}"
+            )
+
+        results = run_batch(loaded, engine=engine, value_of_information=value_of_information, on_done=done)
+        where = engine.where
+    summary = {
+        "engine": where,
+        "scenarios": [
+            {
+                "name": r.name,
+                "plan": str(output / f"{r.name}.json") if r.plan else None,
+                "objective_usd": r.plan.solver.objective_usd if r.plan else None,
+                "mip_gap": r.plan.solver.mip_gap if r.plan else None,
+                "wall_s": round(r.wall_s, 3),
+                "error": r.error,
+            }
+            for r in results
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
+        for name in ("scenario", "objective", "gap", "wall s", "plan"):
+            table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
+        for r in results:
+            table.add_row(
+                r.name,
+                _musd(r.plan.solver.objective_usd if r.plan else None),
+                f"{r.plan.solver.mip_gap or 0:.2%}" if r.plan else "-",
+                f"{r.wall_s:.1f}",
+                escape(str(output / f"{r.name}.json"))
+                if r.plan
+                else f"[red]no plan[/]: {escape(r.error or '')}",
+            )
+        _console().print(table)
+    if not any(r.plan for r in results):
+        raise NoPlanError("no scenario of the batch has a plan", details=[r.error or "" for r in results][:5])
+    if not all(r.plan for r in results):
+        raise PartialSweepError(
+            f"partial batch: {sum(1 for r in results if not r.plan)} of {len(results)} scenarios have no plan; "
+            "the other plans are written",
+            details=[f"{r.name}: {r.error}" for r in results if not r.plan],
+        )
+
+
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:
+    plan_app.command("batch")(batch_command)
     plan_app.command("sweep")(sweep_command)
     plan_app.command("compare")(compare_command)
     plan_app.command("plot")(plot_command)

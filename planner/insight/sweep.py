@@ -11,6 +11,9 @@ Reused between points (measured on the bundled example, 2 cores; see docs/insigh
   completes the rest by an LP and starts from it if feasible. On the example's 3 x 2 terms grid
   HiGHS took 15.1 s in all cold, 8.2 s from neighbours alone and 3.1 s with rounded starts
   (docs/insight.md). A started point may return another plan within the same gap.
+Where the points run: `planner.engine` (here, a local Dask cluster, or a running one); with
+more than one worker the first points are seeds without a neighbour's plan, and each later
+point starts from its nearest solved point (`next_point`, docs/insight.md "Distributed").
 Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.015 s against
 0.3-5 s in HiGHS, so changing coefficients in one persistent model would save under 1%.
 """
@@ -26,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.engine import Engine, SerialEngine
 from planner.errors import UserError
 from planner.insight.overrides import apply_overrides, compose
 from planner.schema.plan import Plan
@@ -141,6 +145,49 @@ def default_solver(*, value_of_information: bool = False) -> StartSolver:
     return solve
 
 
+def next_point(
+    pending: Sequence[int],
+    positions: Sequence[tuple[int, ...]],
+    solved: Sequence[tuple[int, ...]],
+    running: Sequence[tuple[int, ...]],
+) -> int:
+    """Which pending point (index into `positions`) to hand to a free worker: the one nearest a
+    solved point (its neighbour's plan is then the closest start; ties: grid order); with none
+    solved yet, the one farthest from the points already running (seeds spread over the grid,
+    so the next wave's neighbours are near); else the first."""
+
+    def steps(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+        return sum(abs(x - y) for x, y in zip(a, b, strict=True))
+
+    if solved:
+        return min(pending, key=lambda n: (min(steps(positions[n], s) for s in solved), n))
+    if running:
+        return min(pending, key=lambda n: (-min(steps(positions[n], r) for r in running), n))
+    return pending[0]
+
+
+@dataclass(frozen=True)
+class PointOutcome:
+    """What a worker sends back for one point: the plan, or the reason in the planner's words."""
+
+    plan: Plan | None
+    error: str | None = None
+    exit_code: int = 0
+    wall_s: float = 0.0
+
+
+def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) -> PointOutcome:
+    """One point, where the engine runs it (a worker process, or here). A `UserError` comes back
+    as its message and exit code (exceptions with keyword arguments do not always survive
+    pickling)."""
+    began = time.perf_counter()
+    try:
+        plan = solve(scenario, start)
+    except UserError as error:
+        return PointOutcome(None, error.message, error.exit_code, time.perf_counter() - began)
+    return PointOutcome(plan, wall_s=time.perf_counter() - began)
+
+
 def run_sweep(
     base: Mapping[str, Any],
     axes: Sequence[Axis],
@@ -151,6 +198,7 @@ def run_sweep(
     warm: bool = True,
     on_point: Callable[[int, PointResult], None] | None = None,
     at: str | None = None,
+    engine: Engine | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
     plan is recorded with its reason and the sweep goes on. Invalid overrides stop the sweep
@@ -162,8 +210,17 @@ def run_sweep(
     point without a neighbour's plan gets the rounded start (`solver.rounded_start`) unless
     `warm` is False. `solve` defaults to `default_solver()`. `at` is the quarter the summaries
     report racks at (default: each plan's last); one outside a point's horizon stops the sweep
-    before any solve."""
-    solve_point = solve or default_solver()
+    before any solve.
+
+    `engine` (default: `SerialEngine`, here, one point at a time) runs the points; the sweep
+    keeps `engine.slots` of them in flight. Warm, each free slot takes the pending point nearest
+    a solved one (`next_point`) with that neighbour's plan as its start; the first `slots`
+    points (seeds, spread over the grid) have no neighbour yet. One slot reproduces the
+    sequential sweep: grid order, each point from the nearest point solved before it.
+    `on_point(n, result)` is called here (the client) as each point finishes, n its grid index;
+    the results come back in grid order."""
+    solve_point_with = solve or default_solver()
+    runner = engine or SerialEngine()
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     positions = grid_positions(axes)
@@ -181,28 +238,49 @@ def run_sweep(
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})
             for s in scenarios
         ]
-    results: list[PointResult] = []
-    solved: dict[tuple[int, ...], PointResult] = {}
-    for n, (values, position, scenario) in enumerate(zip(points, positions, scenarios, strict=True)):
-        result = PointResult(values=values, label=point_label(values))
+    results = [PointResult(values=values, label=point_label(values)) for values in points]
+    solved: dict[tuple[int, ...], Plan] = {}
+    solved_labels: dict[tuple[int, ...], str] = {}
+    pending = list(range(len(points)))
+    running: dict[int, tuple[int, ...]] = {}
+
+    def launch() -> None:
+        n = next_point(
+            pending, positions, list(solved) if warm else [], list(running.values()) if warm else []
+        )
+        pending.remove(n)
         near = (
-            nearest_solved(position, list(solved))
-            if warm and scenario.solver.interface in TAKES_MIP_START
+            nearest_solved(positions[n], list(solved))
+            if warm and scenarios[n].solver.interface in TAKES_MIP_START
             else None
         )
-        neighbour = solved[near].plan if near is not None else None
+        start = start_from_plan(solved[near]) if near is not None else None
         if near is not None:
-            result.start_from = solved[near].label
-        start = time.perf_counter()
-        try:
-            result.plan = solve_point(scenario, start_from_plan(neighbour) if neighbour else None)
-            result.summary = plan_summary(result.plan, at)
-            solved[position] = result
-        except UserError as error:
-            result.error = error.message
-            result.exit_code = error.exit_code
-        result.wall_s = time.perf_counter() - start
-        results.append(result)
+            results[n].start_from = solved_labels[near]
+        running[n] = positions[n]
+        runner.submit(n, solve_point, solve_point_with, scenarios[n], start)
+
+    while pending and len(running) < runner.slots:
+        launch()
+    while running:
+        key, outcome = runner.next_done()
+        n = int(key)  # type: ignore[call-overload]
+        del running[n]
+        result = results[n]
+        if isinstance(outcome, PointOutcome):
+            result.wall_s = outcome.wall_s
+            if outcome.plan is not None:
+                result.plan = outcome.plan
+                result.summary = plan_summary(outcome.plan, at)
+                solved[positions[n]] = outcome.plan
+                solved_labels[positions[n]] = result.label
+            else:
+                result.error, result.exit_code = outcome.error, outcome.exit_code
+        else:  # the engine lost the task (a worker died, a result did not unpickle, ...)
+            result.error = f"the point's task failed on {runner.where}: {type(outcome).__name__}: {outcome}"
+            result.exit_code = 3
+        while pending and len(running) < runner.slots:
+            launch()
         if on_point is not None:
             on_point(n, result)
     return results

@@ -257,6 +257,12 @@ class SolverOptions(_Strict):
     relax_integrality: bool = Field(
         False, description="Solve the LP relaxation (racks and blocks fractional)."
     )
+    lp_algorithm: Literal["auto", "simplex", "ipm", "pdlp"] = Field(
+        "auto",
+        description="HiGHS's algorithm for an LP (relax_integrality) and for a MIP's rounded-start "
+        "relaxation (its re-solves stay dual simplex, warm): auto = ipm, interior point with "
+        "crossover, measured fastest (bench/README.md); simplex = dual simplex; pdlp = first order.",
+    )
     rounded_start: bool = Field(
         True,
         description="MIP, direct interface: start HiGHS from the LP relaxation rounded into a "

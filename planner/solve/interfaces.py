@@ -109,12 +109,27 @@ class SolveOutcome:
         )
 
 
+LP_ALGORITHM_AUTO = "ipm"
+"""What `solver.lp_algorithm: auto` means, picked by measurement (bench/README.md, 2026-12-04):
+on the (10,3,20,6,10) LP HiGHS's interior point (with crossover) took 40 s where its dual
+simplex took 266 s, to the same optimum."""
+
+
+def lp_algorithm(options: SolverOptions) -> str:
+    """HiGHS's `solver` value for LPs: the scenario's `lp_algorithm`, auto resolved."""
+    return LP_ALGORITHM_AUTO if options.lp_algorithm == "auto" else options.lp_algorithm
+
+
 def highs_options(options: SolverOptions) -> dict[str, float | int | str | bool]:
-    """The HiGHS options a scenario asks for (extra raw options last, so they win)."""
+    """The HiGHS options a scenario asks for (extra raw options last, so they win). An LP
+    (`relax_integrality`) gets `lp_algorithm`; a MIP keeps HiGHS's own choice for branch and
+    bound (the rounded start applies `lp_algorithm` to its relaxation, `solve_direct`)."""
     out: dict[str, float | int | str | bool] = {
         "time_limit": float(options.time_limit_s),
         "mip_rel_gap": float(options.mip_rel_gap),
     }
+    if options.relax_integrality:
+        out["solver"] = lp_algorithm(options)
     if options.threads is not None:
         out["threads"] = options.threads
     out.update(options.extra)
@@ -222,7 +237,8 @@ def solve_direct(
     rounding = None
     if direct.integer_columns and options.rounded_start:
         given = _given_integers(direct, m, mip_start) if mip_start else None
-        rounding = rounded_start(m, direct, options.time_limit_s, given=given)
+        first_lp = str(options.extra.get("solver", lp_algorithm(options)))
+        rounding = rounded_start(m, direct, options.time_limit_s, given=given, first_lp=first_lp)
         if rounding.solution is not None:
             offered = len(rounding.solution)
         elif mip_start:

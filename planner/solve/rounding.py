@@ -140,11 +140,12 @@ def repair(m: pyo.ConcreteModel, families: Sequence[str], movable: Sequence[pyo.
 class _Relaxation:
     """HiGHS's model with integrality dropped, re-solved after each fixing (warm basis)."""
 
-    def __init__(self, direct: DirectModel, deadline: float) -> None:
+    def __init__(self, direct: DirectModel, deadline: float, first_lp: str = "simplex") -> None:
         self.direct = direct
         self.highs = direct.highs
         self.deadline = deadline
         self.solves = 0
+        self.first_lp = first_lp
         kinds = np.array([highspy.HighsVarType.kContinuous] * len(direct.integer_index))
         self.highs.changeColsIntegrality(len(direct.integer_index), direct.integer_index, kinds)
 
@@ -161,7 +162,19 @@ class _Relaxation:
             return None
         # HiGHS checks time_limit against its clock since the object was made, not this run.
         self.highs.setOptionValue("time_limit", self.highs.getRunTime() + remaining)
-        self.highs.run()
+        if self.solves == 0 and self.first_lp != "simplex":
+            # The first LP from scratch with `first_lp` (interior point: several times faster
+            # than dual simplex here, bench/README.md); crossover leaves a basis, so the re-solves
+            # after each fixing stay warm dual simplex, and branch and bound HiGHS's own choice.
+            asked = self.highs.getOptionValue("solver")  # (status, value) in highspy 1.15
+            previous = asked[1] if isinstance(asked, tuple) else asked
+            self.highs.setOptionValue("solver", self.first_lp)
+            try:
+                self.highs.run()
+            finally:
+                self.highs.setOptionValue("solver", previous)
+        else:
+            self.highs.run()
         self.solves += 1
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
@@ -182,6 +195,7 @@ def rounded_start(
     time_limit_s: float,
     *,
     given: tuple[np.ndarray, np.ndarray] | None = None,
+    first_lp: str = "simplex",
 ) -> RoundingReport:
     """Steps 1-4 of the module docstring on `direct`'s HiGHS model, within `time_limit_s`.
 
@@ -191,7 +205,7 @@ def rounded_start(
     found, that start; the report says what was found and how long it took."""
     started = time.perf_counter()
     report = RoundingReport()
-    lp = _Relaxation(direct, started + time_limit_s)
+    lp = _Relaxation(direct, started + time_limit_s, first_lp)
     try:
         _round(m, direct, lp, report, search_until=started + LOCAL_SEARCH_SHARE * time_limit_s)
         if given is not None and len(given[0]):

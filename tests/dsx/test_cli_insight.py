@@ -46,6 +46,7 @@ def files(tmp_path_factory):
 
 
 def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
+    """On a local Dask cluster of two worker processes: two seeds, then two neighbours."""
     out = files["root"] / "sweep"
     result = run(
         "sweep",
@@ -56,6 +57,8 @@ def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
         "terms.revenue_share=0,0.1",
         "-o",
         str(out),
+        "--workers",
+        "2",
         "--json",
     )
     assert result.exit_code == 0, result.output
@@ -66,8 +69,10 @@ def test_sweep_writes_a_plan_per_point_csv_and_heatmap(files):
     plan = read_plan(out / "buyback_share=1.0_revenue_share=0.json")
     assert plan.verification.passed and sum(r.racks_built for r in plan.racks) == 1
     assert plan.risk.evpi_usd >= 0.0 and plan.risk.vss_usd >= 0.0
+    assert summary["engine"] == {"where": "a local Dask cluster of 2 worker processes", "slots": 2}
     reused = summary["reused"]
-    assert reused["points_offered_a_neighbours_plan"] == 3
+    assert reused["points_offered_a_neighbours_plan"] == 2
+    assert not list(out.glob(".*.tmp"))  # plans written whole, by the client
     # What HiGHS started from is what the plans record: here the rounded relaxation beat every
     # neighbour's plan, so no point says it started from a neighbour.
     starts = [read_plan(out / f"{p}.json").solver.start for p in summary["plans"]]
@@ -92,9 +97,12 @@ def test_sweep_terminal_table_and_named_case(files):
         "terms.revenue_share=0,0.1",
         "-o",
         str(out),
+        "--workers",
+        "1",
     )
     assert result.exit_code == 0, result.output
     assert "revenue_share" in result.output and "Optimal" in result.output
+    assert "ran on this process" in result.output
     assert all(json.loads(p.read_text())["scenario_name"] for p in out.glob("*.json"))
 
 
@@ -153,11 +161,21 @@ def test_partial_sweep_exits_4_and_writes_the_plans_it_has(files, monkeypatch, c
     base.write_text(yaml.safe_dump(data))
     out = files["root"] / "partial"
     code = exit_code_of_main(
-        monkeypatch, "sweep", str(base), "--set", "sites[alpha].gpu_cap=10,100", "-o", str(out), "--json"
+        monkeypatch,
+        "sweep",
+        str(base),
+        "--set",
+        "sites[alpha].gpu_cap=10,100,1000",
+        "-o",
+        str(out),
+        "--workers",
+        "2",
+        "--json",
     )
     assert code == 4
     summary = json.loads(capsys.readouterr().out)
-    assert list(summary["plans"]) == ["alpha-gpu_cap=100"]
+    assert sorted(summary["plans"]) == ["alpha-gpu_cap=100", "alpha-gpu_cap=1000"]
+    assert summary["engine"]["slots"] == 2
     assert (out / "alpha-gpu_cap=100.json").exists() and not (out / "alpha-gpu_cap=10.json").exists()
     assert "no plan" in (out / "sweep.csv").read_text().splitlines()[1]
 
@@ -176,7 +194,8 @@ def test_value_of_information_json(files):
 
 def test_a_cold_sweep_starts_no_point_from_a_neighbour(files):
     out = files["root"] / "sweep-cold"
-    result = run("sweep", str(files["base"]), "--set", "terms.revenue_share=0,0.1", "-o", str(out), "--cold")
+    args = ["sweep", str(files["base"]), "--set", "terms.revenue_share=0,0.1", "-o", str(out), "--cold"]
+    result = run(*args, "--workers", "1")
     assert result.exit_code == 0, result.output
     assert "every point solved cold (--cold)" in result.stdout
     rows = (out / "sweep.csv").read_text().splitlines()
@@ -187,7 +206,7 @@ def test_a_cold_sweep_starts_no_point_from_a_neighbour(files):
 def test_a_sweep_without_value_of_information_leaves_null_and_says_so(files):
     out = files["root"] / "sweep-no-voi"
     args = ["sweep", str(files["base"]), "--set", "terms.revenue_share=0,0.1", "-o", str(out)]
-    result = run(*args, "--no-value-of-information")
+    result = run(*args, "--no-value-of-information", "--workers", "1")
     assert result.exit_code == 0, result.output
     assert "EVPI and VSS skipped (--no-value-of-information)" in result.stderr
     rows = (out / "sweep.csv").read_text().splitlines()

@@ -10,7 +10,7 @@ from bench.scenarios import synthetic_scenario
 from planner.errors import NoPlanError, ScenarioError
 from planner.model.build import build_model
 from planner.pipeline import solve_scenario
-from planner.solve.interfaces import INTERFACES, solve_model
+from planner.solve.interfaces import INTERFACES, highs_options, solve_model
 from tests.planner.small_scenarios import tiny, uncertain
 
 
@@ -133,3 +133,26 @@ def test_pipeline_reports_its_phases():
         solve_scenario(infeasible_scenario(), progress=phases.append)
     assert phases[0] == "building model"
     assert phases[1].startswith("solving")
+
+
+@pytest.mark.parametrize("algorithm", ["simplex", "ipm", "auto"])
+def test_every_lp_algorithm_reaches_the_same_lp_optimum(algorithm):
+    scenario = small_synthetic()
+    lp = scenario.solver.model_copy(update={"relax_integrality": True, "lp_algorithm": "simplex"})
+    reference = solve_model(build_model(scenario.model_copy(update={"solver": lp})), lp, "direct")
+    chosen = lp.model_copy(update={"lp_algorithm": algorithm})
+    assert highs_options(chosen)["solver"] == ("ipm" if algorithm == "auto" else algorithm)
+    outcome = solve_model(build_model(scenario.model_copy(update={"solver": chosen})), chosen, "direct")
+    assert outcome.status == "Optimal"
+    assert outcome.objective_usd == pytest.approx(reference.objective_usd, rel=1e-7)
+
+
+def test_a_mips_rounded_start_takes_the_lp_algorithm_and_keeps_the_optimum():
+    scenario = small_synthetic()
+    simplex = scenario.solver.model_copy(update={"lp_algorithm": "simplex"})
+    assert "solver" not in highs_options(scenario.solver)  # branch and bound: HiGHS's own choice
+    by_simplex = solve_model(build_model(scenario), simplex, "direct")
+    by_ipm = solve_model(build_model(scenario), scenario.solver, "direct")
+    assert by_ipm.start == "rounded" and by_ipm.has_solution
+    gap = scenario.solver.mip_rel_gap
+    assert by_ipm.objective_usd == pytest.approx(by_simplex.objective_usd, rel=2 * gap)

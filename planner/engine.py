@@ -1,0 +1,193 @@
+"""Where the planner's independent solves run: in this process, on a local Dask cluster, or on a
+running Dask cluster (docs/decisions/0005-distributed-sweeps.md says why Dask).
+
+- `SerialEngine`: one task at a time, here, in the order submitted (what `--workers 1` asks for).
+- `DaskEngine`: tasks on `dask.distributed` workers, results in the order they finish. Local
+  (`LocalCluster`, one single-threaded worker process per slot, started and stopped with the
+  engine) unless given a scheduler's address (`--cluster ADDRESS` or `DSX_CLUSTER`), where the
+  workers must have dsx installed at the same version.
+
+A task is a picklable callable and its arguments; a task that raises (a point with no plan, a
+worker lost) comes back as its exception, so one failure never loses the other tasks. Results
+reach only the client (the caller): workers write no files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from planner.errors import UserError
+
+ENV_CLUSTER = "DSX_CLUSTER"
+"""Environment variable with a Dask scheduler's address, e.g. tcp://10.0.0.5:8786."""
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Engine:
+    """Submit tasks, then take them back one by one as they finish."""
+
+    slots: int = 1
+    """How many tasks run at once (a scheduler keeps this many in flight)."""
+    where: str = "this process"
+
+    def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
+        raise NotImplementedError
+
+    def next_done(self) -> tuple[Hashable, Any]:
+        """(key, result) of a finished task; the result is the exception if the task raised."""
+        raise NotImplementedError
+
+    @property
+    def pending(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the engine's workers (a local cluster stops; a remote one stays up)."""
+
+
+class SerialEngine(Engine):
+    """Runs each task in this process when it is taken back, in the order submitted."""
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[Hashable, Callable[..., Any], tuple[Any, ...]]] = deque()
+
+    def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.append((key, fn, args))
+
+    def next_done(self) -> tuple[Hashable, Any]:
+        key, fn, args = self._queue.popleft()
+        try:
+            return key, fn(*args)
+        except Exception as error:  # the caller records it against this task
+            return key, error
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+
+class DaskEngine(Engine):
+    """Tasks on a `dask.distributed` client; `cluster` (a LocalCluster) is closed with it."""
+
+    def __init__(self, client: Any, cluster: Any = None, where: str = "") -> None:
+        from distributed import as_completed
+
+        self._client = client
+        self._cluster = cluster
+        self._done = as_completed()
+        self._keys: dict[str, Hashable] = {}
+        self.slots = max(1, sum(client.nthreads().values()))
+        self.where = where
+
+    def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
+        future = self._client.submit(fn, *args, pure=False)
+        self._keys[future.key] = key
+        self._done.add(future)
+
+    def next_done(self) -> tuple[Hashable, Any]:
+        future = next(self._done)
+        key = self._keys.pop(future.key)
+        try:
+            value = future.result()
+        except Exception as error:  # the task's own error, or its worker was lost
+            value = error
+        future.release()
+        return key, value
+
+    @property
+    def pending(self) -> int:
+        return len(self._keys)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def cluster_address(cluster: str | None) -> str | None:
+    """The scheduler address asked for: the option, else `DSX_CLUSTER`, else None (local)."""
+    address = cluster if cluster is not None else os.environ.get(ENV_CLUSTER)
+    return (address.strip() or None) if address is not None else None
+
+
+def local_workers(workers: int | None, tasks: int) -> int:
+    """Worker processes for a local run: as asked, else one per CPU, never more than the tasks."""
+    if workers is not None and workers < 1:
+        raise UserError(
+            f"--workers {workers}: needs at least one worker",
+            details=["Fix: give --workers 1 (solve here, one at a time) or more"],
+        )
+    wanted = workers if workers is not None else (os.cpu_count() or 1)
+    return max(1, min(wanted, tasks))
+
+
+def connect(address: str, *, option: str = "--cluster") -> Engine:
+    """A `DaskEngine` on the running scheduler at `address`, or one clear `UserError`."""
+    from distributed import Client
+
+    named = option if os.environ.get(ENV_CLUSTER) != address else f"{ENV_CLUSTER}={address}"
+    fix = [
+        "Fix: check the address and port (a Dask scheduler listens on tcp://HOST:8786 by default); "
+        "start one with `dask scheduler` and workers with `dask worker tcp://HOST:8786` on machines "
+        f"that have dsx installed; or leave {option} out and unset {ENV_CLUSTER} to run locally",
+    ]
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if host and port.isdigit():  # a refused port fails at once, not after Dask's retries
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            raise UserError(
+                f"{named}: no Dask scheduler answers at {address!r} ({error.strerror or error})",
+                details=fix,
+            ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as error:
+        raise UserError(
+            f"{named}: no Dask scheduler answers at {address!r} ({type(error).__name__}: {error})",
+            details=fix,
+        ) from None
+    if not client.nthreads():
+        client.close()
+        raise UserError(f"{named}: the scheduler at {address!r} has no workers", details=fix)
+    return DaskEngine(client, where=f"the Dask cluster at {address}")
+
+
+def start_local(workers: int) -> Engine:
+    """A local Dask cluster of `workers` single-threaded worker processes."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    return DaskEngine(client, cluster, where=f"a local Dask cluster of {workers} worker processes")
+
+
+@contextmanager
+def open_engine(
+    cluster: str | None = None, workers: int | None = None, *, tasks: int = 1, option: str = "--cluster"
+) -> Iterator[Engine]:
+    """The engine a command asked for: the cluster at `cluster` (or `DSX_CLUSTER`), else a local
+    one of `workers` processes (default one per CPU, at most `tasks`); one worker, or one task,
+    runs here without a cluster."""
+    address = cluster_address(cluster)
+    if address is not None:
+        engine = connect(address, option=option)
+    else:
+        n = local_workers(workers, tasks)
+        engine = SerialEngine() if n == 1 else start_local(n)
+    try:
+        yield engine
+    finally:
+        engine.close()
