@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.checks import Origin, check_plan_matches, check_settings
-from infra.naming import NamespaceStyle, pool_name, tenant_namespace, whole_gpus
+from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
+from operators.api import CAPI_BOOTSTRAP_GROUP, CAPI_INFRASTRUCTURE_GROUP
 from planner.schema.plan import Plan, TenantInfo
 
 API_VERSION = "dsx.ai/v1alpha1"
@@ -20,6 +21,7 @@ DEFAULT_TAINTS: tuple[dict[str, str], ...] = (
 )
 
 Manifest = dict[str, Any]
+KARPENTER_DEFAULT_NODE_CLASS = ("karpenter.k8s.aws", "EC2NodeClass")
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,14 @@ class BackendSettings:
     backend: Backend = "cluster-api"
     kubernetes_version: str = "v1.33.4"
     cluster_name: str | None = None  # default: the site id
+    infrastructure_template: str = f"{CAPI_INFRASTRUCTURE_GROUP}/Metal3MachineTemplate"
+    """`apiGroup/Kind` of the site's machine template; its name is the pool's (the site creates it)."""
+    bootstrap_template: str = f"{CAPI_BOOTSTRAP_GROUP}/KubeadmConfigTemplate"
+    """`apiGroup/Kind` of the site's bootstrap template, named `<site>-gpu` (the site creates it)."""
     karpenter_node_class: str = "gpu"
+    """`name` or `group/Kind/name` of the node class; a bare name is a `KARPENTER_DEFAULT_NODE_CLASS`."""
+    karpenter_instance_types: tuple[str, ...] = ()
+    """Instance types of every GPU pool; empty: the rack type's id (bare-metal providers' naming)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,9 @@ class DesiredState:
             "nodes": s.nodes,
             "nodePools": [m["metadata"]["name"] for m in self.node_pools],
             "tenants": {
-                m["metadata"]["name"]: {
+                m["metadata"]["labels"]["dsx.ai/tenant"]: {
                     "namespaces": list(m["spec"]["namespaces"]),
-                    "gpus": s.tenant_gpus[m["metadata"]["name"]],
+                    "gpus": s.tenant_gpus[m["metadata"]["labels"]["dsx.ai/tenant"]],
                     "gpuQuota": {q["pool"]: q["gpus"] for q in m["spec"]["gpuQuota"]},
                 }
                 for m in self.tenants
@@ -159,27 +168,20 @@ def node_pool_manifest(
         "backend": backend.backend,
     }
     if backend.backend == "cluster-api":
+        infra_group, _, infra_kind = backend.infrastructure_template.rpartition("/")
+        boot_group, _, boot_kind = backend.bootstrap_template.rpartition("/")
         spec["clusterApi"] = {
             "clusterName": backend.cluster_name or site,
             "kubernetesVersion": backend.kubernetes_version,
-            "infrastructureRef": {
-                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-                "kind": "Metal3MachineTemplate",
-                "name": name,
-            },
-            "bootstrapConfigRef": {
-                "apiVersion": "bootstrap.cluster.x-k8s.io/v1beta1",
-                "kind": "KubeadmConfigTemplate",
-                "name": f"{site}-gpu",
-            },
+            "infrastructureRef": {"apiGroup": infra_group, "kind": infra_kind, "name": name},
+            "bootstrapConfigRef": {"apiGroup": boot_group, "kind": boot_kind, "name": f"{site}-gpu"},
         }
     else:
+        parts = backend.karpenter_node_class.split("/")
+        group, kind = KARPENTER_DEFAULT_NODE_CLASS if len(parts) == 1 else (parts[0], parts[1])
         spec["karpenter"] = {
-            "nodeClassRef": {
-                "group": "karpenter.k8s.aws",
-                "kind": "EC2NodeClass",
-                "name": backend.karpenter_node_class,
-            }
+            "nodeClassRef": {"group": group, "kind": kind, "name": parts[-1]},
+            "instanceTypes": list(backend.karpenter_instance_types or (rack_type,)),
         }
     return {
         "apiVersion": API_VERSION,
@@ -204,7 +206,13 @@ def tenant_manifest(
     return {
         "apiVersion": API_VERSION,
         "kind": "Tenant",
-        "metadata": _metadata(tenant.id, site, period, plan, **{"dsx.ai/tenant": tenant.id}),
+        "metadata": _metadata(
+            tenant_object_name(tenant.id, site, namespace_style),
+            site,
+            period,
+            plan,
+            **{"dsx.ai/tenant": tenant.id},
+        ),
         "spec": {
             "displayName": tenant.display_name or tenant.id,
             "site": site,
@@ -214,7 +222,6 @@ def tenant_manifest(
             "cpuQuota": str(gpus * sizing.cpu_per_gpu),
             "memoryQuota": f"{gpus * sizing.memory_gib_per_gpu}Gi",
             "podQuota": gpus * sizing.pods_per_gpu,
-            "kueue": {"lendingLimitGpus": 0, "borrowingLimitGpus": 0},
             "deletionPolicy": sizing.deletion_policy,
         },
     }

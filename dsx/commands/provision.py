@@ -26,6 +26,23 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+class Phase(StrEnum):
+    """What to print: `kubectl apply` needs a CRD Established before its objects can be mapped,
+    so a first install applies `crds`, waits, then `objects` (docs/provisioning.md)."""
+
+    all = "all"
+    crds = "crds"
+    objects = "objects"
+
+
+def select_phase(manifests: list[dict[str, Any]], phase: Phase) -> list[dict[str, Any]]:
+    if phase is Phase.crds:
+        return [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
+    if phase is Phase.objects:
+        return [m for m in manifests if m["kind"] != "CustomResourceDefinition"]
+    return manifests
+
+
 def render_yaml(manifests: list[dict[str, Any]]) -> str:
     """Multi-document YAML, one object per document, in apply order."""
     return yaml.safe_dump_all(manifests, sort_keys=False, explicit_start=True)
@@ -95,8 +112,19 @@ def render(
             help="JSON: the manifests as a v1 List (same as --format json), or with -o the files written.",
         ),
     ] = False,
+    phase: Annotated[
+        Phase,
+        typer.Option(
+            "--phase",
+            help="crds: only the CustomResourceDefinitions; objects: everything else; all (default): both, "
+            "which a cluster without the CRDs cannot take in one `kubectl apply`.",
+        ),
+    ] = Phase.all,
 ) -> None:
-    """Print the manifests a site's stack would apply, for `kubectl apply -f -` users."""
+    """Print the manifests a site's stack would apply, for `kubectl apply -f -` users.
+
+    On a cluster without dsx's CRDs: `--phase crds | kubectl apply -f -`, `kubectl wait --for
+    condition=Established crd/tenants.dsx.ai crd/gpunodepools.dsx.ai`, then `--phase objects`."""
     if out_dir is not None:
         check_output_path(out_dir, directory=True)
     if as_json:
@@ -104,7 +132,13 @@ def render(
     state = build_state(
         plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace
     )
-    manifests = state.manifests()
+    manifests = select_phase(state.manifests(), phase)
+    if phase is Phase.all and operator and out_dir is None:
+        typer.echo(
+            "note: CRDs and the objects that use them are in one batch; on a cluster without them, "
+            "apply --phase crds first, wait until Established, then --phase objects",
+            err=True,
+        )
     if out_dir is None:
         typer.echo(
             render_yaml(manifests) if output_format is OutputFormat.yaml else render_json(manifests), nl=False

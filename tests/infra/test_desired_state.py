@@ -48,6 +48,24 @@ def test_cluster_api_backend_names_the_site_cluster_and_templates() -> None:
     assert capi["clusterName"] == "batam" and capi["kubernetesVersion"] == "v1.33.4"
     assert capi["infrastructureRef"]["name"] == "batam-gb300-nvl72"
     assert capi["bootstrapConfigRef"]["kind"] == "KubeadmConfigTemplate"
+    assert (
+        capi["infrastructureRef"]["apiGroup"] == "infrastructure.cluster.x-k8s.io"
+    )  # v1beta2: no apiVersion
+
+
+def test_cluster_api_templates_are_site_settings() -> None:
+    settings = BackendSettings(
+        infrastructure_template="infrastructure.cluster.x-k8s.io/ByoMachineTemplate",
+        bootstrap_template="bootstrap.cluster.x-k8s.io/TalosConfigTemplate",
+    )
+    pool = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools[0]
+    capi = pool["spec"]["clusterApi"]
+    assert capi["infrastructureRef"]["kind"] == "ByoMachineTemplate"
+    assert capi["bootstrapConfigRef"] == {
+        "apiGroup": "bootstrap.cluster.x-k8s.io",
+        "kind": "TalosConfigTemplate",
+        "name": "batam-gpu",
+    }
 
 
 def test_karpenter_backend_carries_a_node_class_instead() -> None:
@@ -60,6 +78,20 @@ def test_karpenter_backend_carries_a_node_class_instead() -> None:
         "group": "karpenter.k8s.aws",
         "kind": "EC2NodeClass",
         "name": "gpu-big",
+    }
+    assert spec["karpenter"]["instanceTypes"] == [spec["rackType"]]
+
+
+def test_karpenter_node_class_and_instance_types_are_per_site_bare_metal_included() -> None:
+    settings = BackendSettings(
+        "karpenter",
+        karpenter_node_class="metal.example.com/MetalNodeClass/gb300",
+        karpenter_instance_types=("gb300-nvl72-tray",),
+    )
+    spec = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools[0]["spec"]
+    assert spec["karpenter"] == {
+        "nodeClassRef": {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gb300"},
+        "instanceTypes": ["gb300-nvl72-tray"],
     }
 
 
@@ -103,7 +135,7 @@ def test_tenant_spec_follows_the_crd_contract() -> None:
     assert spec["owners"] == {"users": ["alice@example.com"], "groups": ["mb-admins"]}
     assert spec["namespaces"] == ["model-builder"]
     assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("7680", "61440Gi", 1920)  # 480 GPUs
-    assert spec["kueue"] == {"lendingLimitGpus": 0, "borrowingLimitGpus": 0}
+    assert "kueue" not in spec  # idle GPUs are lent within the site cohort (docs/provisioning.md)
     assert spec["deletionPolicy"] == "Retain"
     assert tenant["metadata"]["labels"]["dsx.ai/tenant"] == "model-builder"
 
