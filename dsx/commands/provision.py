@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -187,15 +188,46 @@ def stacks_write(
     A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it."""
     files = write_stacks(plan, stacks_dir, period=period, backend=backend)
     states = [(f, "created" if f.created else ("updated" if f.changed else "unchanged")) for f in files]
+    ignored = git_ignored(plan)
+    if ignored:
+        typer.echo(ignored_plan_note(plan), err=True)
     if as_json:
         typer.echo(
             json.dumps(
-                [{"site": f.site, "path": str(f.path), "state": state} for f, state in states], indent=1
+                [
+                    {"site": f.site, "path": str(f.path), "state": state, "planGitIgnored": ignored}
+                    for f, state in states
+                ],
+                indent=1,
             )
         )
         return
     for f, state in states:
         typer.echo(f"{state}: {f.path}")
+
+
+def git_ignored(path: Path) -> bool:
+    """Whether git would leave `path` out of a commit (so a fresh clone lacks it). False outside
+    a git work tree or without git."""
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", path.name],
+            cwd=path.resolve().parent,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def ignored_plan_note(plan: Path) -> str:
+    return (
+        f"note: {plan} is git-ignored, so a fresh clone has no plan and `pulumi up` fails there; "
+        f"commit it elsewhere and re-run `dsx stacks write` on that path, or have every checkout "
+        f"run `dsx plan solve <scenario> -o {plan}` first"
+    )
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:

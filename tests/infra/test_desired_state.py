@@ -148,7 +148,7 @@ def test_sizing_and_namespace_style_are_settings() -> None:
         sizing=TenantSizing(cpu_per_gpu=2, memory_gib_per_gpu=8, pods_per_gpu=1),
         namespace_style="tenant-site",
     )
-    spec = _by_name(state.tenants)["sovereign"]["spec"]
+    spec = _by_name(state.tenants)["sovereign-sydney"]["spec"]
     assert spec["namespaces"] == ["sovereign-sydney"]
     assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("400", "1600Gi", 200)
 
@@ -234,3 +234,35 @@ def test_quotas_that_overcommit_a_pool_are_refused_not_applied() -> None:
 def test_unknown_backend_is_a_settings_error() -> None:
     with pytest.raises(StackConfigError, match="'nomad', not a node-pool backend"):
         desired_state(make_plan(), "batam", "2026Q4", backend="nomad")  # type: ignore[arg-type]
+
+
+def test_shared_cluster_style_gives_each_sites_tenants_their_own_cluster_scoped_names() -> None:
+    plan = make_plan()
+    batam = desired_state(plan, "batam", "2026Q4", namespace_style="tenant-site").tenants
+    sydney = desired_state(plan, "sydney", "2026Q4", namespace_style="tenant-site").tenants
+    names = [t["metadata"]["name"] for t in batam + sydney]
+    assert len(names) == len(set(names))  # one cluster, no Tenant overwrites another
+    assert all(t["metadata"]["name"] == t["spec"]["namespaces"][0] for t in batam + sydney)
+    assert {t["metadata"]["labels"]["dsx.ai/tenant"] for t in batam} <= {t.id for t in plan.tenants}
+
+
+class _Config:
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def get_secret(self, key: str) -> None:
+        return None
+
+
+def test_shared_cluster_stacks_leave_the_operator_to_the_one_stack_that_says_so(tmp_path: Path) -> None:
+    from infra.settings import read_settings
+
+    base = {"plan": "plans/p.json", "period": "2026Q4", "namespaceStyle": "tenant-site"}
+    assert not read_settings(_Config(base), "batam", tmp_path).install_operator  # type: ignore[arg-type]
+    owner = read_settings(_Config({**base, "installOperator": "true"}), "sydney", tmp_path)  # type: ignore[arg-type]
+    assert owner.install_operator
+    own_cluster = read_settings(_Config({**base, "namespaceStyle": "tenant"}), "narvik", tmp_path)  # type: ignore[arg-type]
+    assert own_cluster.install_operator
