@@ -5,6 +5,8 @@ Figures are the hand-checkable ones documented in tests/infra/plan_factory.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.checks import Origin, PlanMismatchError, StackConfigError
