@@ -43,10 +43,14 @@ class OperatorProcess:
         )
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.first_started_at: float | None = None
+        """Epoch seconds of the first start: audit events of this operator's life are after it."""
 
     def start(self, timeout_s: float = 60) -> None:
         assert self.process is None, "already running"
         port = _free_port()
+        if self.first_started_at is None:
+            self.first_started_at = time.time()
         with self.log.open("ab") as out:
             out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             out.flush()
