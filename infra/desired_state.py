@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 from infra.checks import Origin, check_plan_matches, check_settings
 from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
+from operators import api
 from operators.api import CAPI_BOOTSTRAP_GROUP, CAPI_INFRASTRUCTURE_GROUP
 from planner.schema.plan import Plan, TenantInfo
 
-API_VERSION = "dsx.ai/v1alpha1"
+API_VERSION = api.API_VERSION
 Backend = Literal["cluster-api", "karpenter"]
 DEFAULT_TAINTS: tuple[dict[str, str], ...] = (
-    {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+    {"key": api.GPU_RESOURCE, "value": "present", "effect": "NoSchedule"},
 )
 
 Manifest = dict[str, Any]
@@ -101,9 +102,9 @@ class DesiredState:
             "nodes": s.nodes,
             "nodePools": [m["metadata"]["name"] for m in self.node_pools],
             "tenants": {
-                m["metadata"]["labels"]["dsx.ai/tenant"]: {
+                m["metadata"]["labels"][api.TENANT_LABEL]: {
                     "namespaces": list(m["spec"]["namespaces"]),
-                    "gpus": s.tenant_gpus[m["metadata"]["labels"]["dsx.ai/tenant"]],
+                    "gpus": s.tenant_gpus[m["metadata"]["labels"][api.TENANT_LABEL]],
                     "gpuQuota": {q["pool"]: q["gpus"] for q in m["spec"]["gpuQuota"]},
                 }
                 for m in self.tenants
@@ -143,8 +144,8 @@ def _metadata(name: str, site: str, period: str, plan: Plan, **labels: str) -> d
         "name": name,
         "labels": {
             "app.kubernetes.io/part-of": "dsx",
-            "dsx.ai/site": site,
-            "dsx.ai/period": period,
+            api.SITE_LABEL: site,
+            f"{api.GROUP}/period": period,
             **labels,
         },
         "annotations": {"dsx.ai/plan-scenario": plan.scenario_name, "dsx.ai/plan-hash": plan.scenario_hash},
@@ -163,7 +164,7 @@ def node_pool_manifest(
         "racks": racks,
         "nodesPerRack": info.nodes_per_rack,
         "gpusPerNode": info.gpus_per_node,
-        "labels": {"dsx.ai/rack-type": rack_type},
+        "labels": {api.RACK_TYPE_LABEL: rack_type},
         "taints": [dict(t) for t in DEFAULT_TAINTS],
         "backend": backend.backend,
     }
@@ -187,7 +188,7 @@ def node_pool_manifest(
         "apiVersion": API_VERSION,
         "kind": "GpuNodePool",
         "metadata": _metadata(
-            name, site, period, plan, **{"dsx.ai/pool": name, "dsx.ai/rack-type": rack_type}
+            name, site, period, plan, **{api.POOL_LABEL: name, api.RACK_TYPE_LABEL: rack_type}
         ),
         "spec": spec,
     }
@@ -211,7 +212,7 @@ def tenant_manifest(
             site,
             period,
             plan,
-            **{"dsx.ai/tenant": tenant.id},
+            **{api.TENANT_LABEL: tenant.id},
         ),
         "spec": {
             "displayName": tenant.display_name or tenant.id,
