@@ -74,7 +74,19 @@ def main() -> None:
                     "nodesPerRack": 1,
                     "gpusPerNode": 4,
                     "backend": "cluster-api",
-                    "clusterApi": {"clusterName": "bench"},
+                    "clusterApi": {
+                        "clusterName": "bench",
+                        "infrastructureRef": {
+                            "apiGroup": "infrastructure.cluster.x-k8s.io",
+                            "kind": "Metal3MachineTemplate",
+                            "name": "gpu",
+                        },
+                        "bootstrapConfigRef": {
+                            "apiGroup": "bootstrap.cluster.x-k8s.io",
+                            "kind": "KubeadmConfigTemplate",
+                            "name": "gpu",
+                        },
+                    },
                 },
             }
         )

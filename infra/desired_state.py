@@ -10,16 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from infra.checks import Origin, check_plan_matches, check_settings
-from infra.naming import NamespaceStyle, pool_name, tenant_namespace, whole_gpus
+from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
+from operators import api
+from operators.api import CAPI_BOOTSTRAP_GROUP, CAPI_INFRASTRUCTURE_GROUP
 from planner.schema.plan import Plan, TenantInfo
 
-API_VERSION = "dsx.ai/v1alpha1"
+API_VERSION = api.API_VERSION
 Backend = Literal["cluster-api", "karpenter"]
 DEFAULT_TAINTS: tuple[dict[str, str], ...] = (
-    {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+    {"key": api.GPU_RESOURCE, "value": "present", "effect": "NoSchedule"},
 )
 
 Manifest = dict[str, Any]
+KARPENTER_DEFAULT_NODE_CLASS = ("karpenter.k8s.aws", "EC2NodeClass")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,14 @@ class BackendSettings:
     backend: Backend = "cluster-api"
     kubernetes_version: str = "v1.33.4"
     cluster_name: str | None = None  # default: the site id
+    infrastructure_template: str = f"{CAPI_INFRASTRUCTURE_GROUP}/Metal3MachineTemplate"
+    """`apiGroup/Kind` of the site's machine template; its name is the pool's (the site creates it)."""
+    bootstrap_template: str = f"{CAPI_BOOTSTRAP_GROUP}/KubeadmConfigTemplate"
+    """`apiGroup/Kind` of the site's bootstrap template, named `<site>-gpu` (the site creates it)."""
     karpenter_node_class: str = "gpu"
+    """`name` or `group/Kind/name` of the node class; a bare name is a `KARPENTER_DEFAULT_NODE_CLASS`."""
+    karpenter_instance_types: tuple[str, ...] = ()
+    """Instance types of every GPU pool; empty: the rack type's id (bare-metal providers' naming)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +102,9 @@ class DesiredState:
             "nodes": s.nodes,
             "nodePools": [m["metadata"]["name"] for m in self.node_pools],
             "tenants": {
-                m["metadata"]["name"]: {
+                m["metadata"]["labels"][api.TENANT_LABEL]: {
                     "namespaces": list(m["spec"]["namespaces"]),
-                    "gpus": s.tenant_gpus[m["metadata"]["name"]],
+                    "gpus": s.tenant_gpus[m["metadata"]["labels"][api.TENANT_LABEL]],
                     "gpuQuota": {q["pool"]: q["gpus"] for q in m["spec"]["gpuQuota"]},
                 }
                 for m in self.tenants
@@ -134,8 +144,8 @@ def _metadata(name: str, site: str, period: str, plan: Plan, **labels: str) -> d
         "name": name,
         "labels": {
             "app.kubernetes.io/part-of": "dsx",
-            "dsx.ai/site": site,
-            "dsx.ai/period": period,
+            api.SITE_LABEL: site,
+            f"{api.GROUP}/period": period,
             **labels,
         },
         "annotations": {"dsx.ai/plan-scenario": plan.scenario_name, "dsx.ai/plan-hash": plan.scenario_hash},
@@ -154,38 +164,31 @@ def node_pool_manifest(
         "racks": racks,
         "nodesPerRack": info.nodes_per_rack,
         "gpusPerNode": info.gpus_per_node,
-        "labels": {"dsx.ai/rack-type": rack_type},
+        "labels": {api.RACK_TYPE_LABEL: rack_type},
         "taints": [dict(t) for t in DEFAULT_TAINTS],
         "backend": backend.backend,
     }
     if backend.backend == "cluster-api":
+        infra_group, _, infra_kind = backend.infrastructure_template.rpartition("/")
+        boot_group, _, boot_kind = backend.bootstrap_template.rpartition("/")
         spec["clusterApi"] = {
             "clusterName": backend.cluster_name or site,
             "kubernetesVersion": backend.kubernetes_version,
-            "infrastructureRef": {
-                "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
-                "kind": "Metal3MachineTemplate",
-                "name": name,
-            },
-            "bootstrapConfigRef": {
-                "apiVersion": "bootstrap.cluster.x-k8s.io/v1beta1",
-                "kind": "KubeadmConfigTemplate",
-                "name": f"{site}-gpu",
-            },
+            "infrastructureRef": {"apiGroup": infra_group, "kind": infra_kind, "name": name},
+            "bootstrapConfigRef": {"apiGroup": boot_group, "kind": boot_kind, "name": f"{site}-gpu"},
         }
     else:
+        parts = backend.karpenter_node_class.split("/")
+        group, kind = KARPENTER_DEFAULT_NODE_CLASS if len(parts) == 1 else (parts[0], parts[1])
         spec["karpenter"] = {
-            "nodeClassRef": {
-                "group": "karpenter.k8s.aws",
-                "kind": "EC2NodeClass",
-                "name": backend.karpenter_node_class,
-            }
+            "nodeClassRef": {"group": group, "kind": kind, "name": parts[-1]},
+            "instanceTypes": list(backend.karpenter_instance_types or (rack_type,)),
         }
     return {
         "apiVersion": API_VERSION,
         "kind": "GpuNodePool",
         "metadata": _metadata(
-            name, site, period, plan, **{"dsx.ai/pool": name, "dsx.ai/rack-type": rack_type}
+            name, site, period, plan, **{api.POOL_LABEL: name, api.RACK_TYPE_LABEL: rack_type}
         ),
         "spec": spec,
     }
@@ -204,7 +207,13 @@ def tenant_manifest(
     return {
         "apiVersion": API_VERSION,
         "kind": "Tenant",
-        "metadata": _metadata(tenant.id, site, period, plan, **{"dsx.ai/tenant": tenant.id}),
+        "metadata": _metadata(
+            tenant_object_name(tenant.id, site, namespace_style),
+            site,
+            period,
+            plan,
+            **{api.TENANT_LABEL: tenant.id},
+        ),
         "spec": {
             "displayName": tenant.display_name or tenant.id,
             "site": site,
@@ -214,7 +223,6 @@ def tenant_manifest(
             "cpuQuota": str(gpus * sizing.cpu_per_gpu),
             "memoryQuota": f"{gpus * sizing.memory_gib_per_gpu}Gi",
             "podQuota": gpus * sizing.pods_per_gpu,
-            "kueue": {"lendingLimitGpus": 0, "borrowingLimitGpus": 0},
             "deletionPolicy": sizing.deletion_policy,
         },
     }

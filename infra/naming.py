@@ -22,6 +22,12 @@ def tenant_namespace(tenant: str, site: str, style: str) -> str:
     return tenant if style == "tenant" else f"{tenant}-{site}"
 
 
+def tenant_object_name(tenant: str, site: str, style: str) -> str:
+    """The cluster-scoped Tenant's name (also its ClusterQueue's): per site when clusters are
+    shared (`tenant-site`), so two sites' Tenants never overwrite each other."""
+    return tenant if style == "tenant" else f"{tenant}-{site}"
+
+
 def whole_gpus(quota_gpus: float) -> int:
     """Round a solver quota DOWN, so the sum of tenant quotas never exceeds a pool."""
     return max(0, math.floor(quota_gpus + QUOTA_TOLERANCE_GPUS))

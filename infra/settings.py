@@ -86,7 +86,10 @@ def _int(config: pulumi.Config, key: str, stack: str, default: int) -> int:
 def read_settings(config: pulumi.Config, stack: str, root: Path) -> StackSettings:
     plan = Path(_require(config, "plan", stack, "plans/<plan>.json"))
     defaults = TenantSizing()
-    install = (config.get("installOperator") or "true").lower()
+    style = config.get("namespaceStyle") or "tenant"
+    # A shared cluster (tenant-site) holds one operator, installed by one stack that says so;
+    # every other stack would otherwise own (and on destroy remove) the same cluster-wide bundle.
+    install = (config.get("installOperator") or ("false" if style == "tenant-site" else "true")).lower()
     return StackSettings(
         stack=stack,
         plan_path=plan if plan.is_absolute() else root / plan,
@@ -96,14 +99,20 @@ def read_settings(config: pulumi.Config, stack: str, root: Path) -> StackSetting
             backend=config.get("nodePoolBackend") or "cluster-api",  # type: ignore[arg-type]  # checked later
             kubernetes_version=config.get("kubernetesVersion") or BackendSettings.kubernetes_version,
             cluster_name=config.get("clusterName") or None,
+            infrastructure_template=config.get("infrastructureTemplate")
+            or BackendSettings.infrastructure_template,
+            bootstrap_template=config.get("bootstrapTemplate") or BackendSettings.bootstrap_template,
             karpenter_node_class=config.get("karpenterNodeClass") or BackendSettings.karpenter_node_class,
+            karpenter_instance_types=tuple(
+                t.strip() for t in (config.get("karpenterInstanceTypes") or "").split(",") if t.strip()
+            ),
         ),
         sizing=TenantSizing(
             cpu_per_gpu=_int(config, "cpuPerGpu", stack, defaults.cpu_per_gpu),
             memory_gib_per_gpu=_int(config, "memoryGibPerGpu", stack, defaults.memory_gib_per_gpu),
             pods_per_gpu=_int(config, "podsPerGpu", stack, defaults.pods_per_gpu),
         ),
-        namespace_style=config.get("namespaceStyle") or "tenant",
+        namespace_style=style,
         install_operator=install not in ("false", "0", "no"),
         operator_image=config.get("operatorImage") or None,
         operator_namespace=config.get("operatorNamespace") or DEFAULT_OPERATOR_NAMESPACE,

@@ -80,3 +80,67 @@ MAX_NODE_LABELS = 32
 MAX_TENANT_NAMESPACES = 64
 MAX_OWNER_SUBJECTS = 64
 MAX_SUBJECT_LENGTH = 256
+
+# -- The add-on APIs the operator writes (one place: paths in `kube.py`, watches in `main.py`,
+#    the stand-in CRDs' versions and `upstream_rules` all derive from these) ----------------------
+KUEUE_GROUP = "kueue.x-k8s.io"
+KUEUE_VERSION = "v1beta2"
+"""Kueue's storage version since v0.16 (v1beta1 deprecated); dsx supports Kueue v0.19."""
+CAPI_GROUP = "cluster.x-k8s.io"
+CAPI_VERSION = "v1beta2"
+"""Cluster API's storage version since v1.11; dsx supports Cluster API v1.14."""
+CAPI_BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
+CAPI_INFRASTRUCTURE_GROUP = "infrastructure.cluster.x-k8s.io"
+KARPENTER_GROUP = "karpenter.sh"
+KARPENTER_VERSION = "v1"
+"""Karpenter's v1 API; dsx supports Karpenter v1.14."""
+
+ADDON_KINDS: dict[str, tuple[str, str, str, bool]] = {
+    "ClusterQueue": (KUEUE_GROUP, KUEUE_VERSION, "clusterqueues", False),
+    "LocalQueue": (KUEUE_GROUP, KUEUE_VERSION, "localqueues", True),
+    "ResourceFlavor": (KUEUE_GROUP, KUEUE_VERSION, "resourceflavors", False),
+    "Topology": (KUEUE_GROUP, KUEUE_VERSION, "topologies", False),
+    "MachineDeployment": (CAPI_GROUP, CAPI_VERSION, "machinedeployments", True),
+    "NodePool": (KARPENTER_GROUP, KARPENTER_VERSION, "nodepools", False),
+}
+"""kind → (group, version, plural, namespaced) of every add-on object the operator writes."""
+
+
+def addon_api_version(kind: str) -> str:
+    group, version, _, _ = ADDON_KINDS[kind]
+    return f"{group}/{version}"
+
+
+# -- Node labels and taints the pools put on their Nodes ---------------------------------------
+RACK_TYPE_LABEL = f"{GROUP}/rack-type"
+NVLINK_DOMAIN_LABEL = "nvidia.com/gpu.clique"
+"""Set on each Node by NVIDIA GPU feature discovery: the NVLink domain (for NVL72, the rack) the
+node's GPUs belong to. The Kueue Topology's rack level."""
+BLOCK_LABEL = f"{GROUP}/block"
+"""Set per Node by the site's provisioning (e.g. the node's network block / spine). The
+Topology's top level; absent on a node, Kueue treats the node as outside any block."""
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+CAPI_SYNCED_LABEL_DOMAINS = (
+    "node-role.kubernetes.io",
+    "node-restriction.kubernetes.io",
+    "node.cluster.x-k8s.io",
+)
+"""Machine label domains (and their subdomains) Cluster API always copies to the Node
+(cluster-api v1.14, internal/controllers/machine/machine_controller_noderef.go, getManagedLabels)."""
+CAPI_DEFAULT_ADDITIONAL_SYNC_LABELS = (r"^dsx\.ai/.*$", r"^nvidia\.com/gpu\.product$")
+"""The regexes dsx expects the site's Cluster API controller to run with
+(`--additional-sync-machine-labels`), so the pool's own labels reach its Nodes. A site whose
+controller runs with others says so in the GpuNodePool (spec.clusterApi.additionalSyncMachineLabels)
+and the operator refuses labels that would not arrive."""
+KARPENTER_INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+# -- Kueue defaults ----------------------------------------------------------------------------
+LOCAL_QUEUE_NAME = "default"
+"""Each tenant namespace's LocalQueue. Jobs name it with the label kueue.x-k8s.io/queue-name; the
+site's Kueue runs with `manageJobsWithoutQueueName: true` (docs/provisioning.md), so jobs without
+the label are held by Kueue too, not run around it."""
+QUEUE_NAME_LABEL = f"{KUEUE_GROUP}/queue-name"
+KUEUE_COVERED_RESOURCES = ("cpu", "memory", GPU_RESOURCE, "pods")
+"""Every resource a tenant's pods request and Kueue counts: the LimitRange gives each container
+cpu and memory requests, and the quota caps pods; a resource a ClusterQueue does not cover fails
+admission (kueue pkg/scheduler/flavorassigner)."""

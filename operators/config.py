@@ -3,6 +3,8 @@
 - DSX_OPERATOR_NAMESPACE: where the operator runs (protected; its Lease lives there). Default
   dsx-system, or the pod's namespace when run in-cluster.
 - DSX_PROTECTED_NAMESPACES: comma-separated extra namespaces no tenant may ever claim.
+- DSX_INGRESS_NAMESPACES: comma-separated namespaces (ingress controller, monitoring) whose pods
+  may reach every tenant's pods. Default ingress-nginx,monitoring.
 - DSX_ALLOWED_SYSTEM_SUBJECTS: comma-separated `system:` user or group names that Tenants may
   nevertheless name as owners (none by default).
 """
@@ -23,6 +25,7 @@ class OperatorConfig:
     operator_namespace: str = DEFAULT_CAPI_NAMESPACE
     protected_namespaces: frozenset[str] = field(default_factory=lambda: PROTECTED_NAMESPACES)
     allowed_system_subjects: frozenset[str] = frozenset()
+    ingress_namespaces: tuple[str, ...] = ("ingress-nginx", "monitoring")
 
     @property
     def protected(self) -> frozenset[str]:
@@ -41,4 +44,7 @@ def from_environment() -> OperatorConfig:
         operator_namespace=namespace or DEFAULT_CAPI_NAMESPACE,
         protected_namespaces=PROTECTED_NAMESPACES | _names(os.environ.get("DSX_PROTECTED_NAMESPACES")),
         allowed_system_subjects=_names(os.environ.get("DSX_ALLOWED_SYSTEM_SUBJECTS")),
+        ingress_namespaces=tuple(
+            sorted(_names(os.environ.get("DSX_INGRESS_NAMESPACES", "ingress-nginx,monitoring")))
+        ),
     )

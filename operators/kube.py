@@ -24,7 +24,7 @@ from urllib.parse import quote
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from operators.api import API_VERSION, FIELD_MANAGER
+from operators.api import ADDON_KINDS, API_VERSION, FIELD_MANAGER
 from operators.decisions import drift
 
 log = logging.getLogger("dsx.operator.kube")
@@ -53,11 +53,10 @@ KINDS: dict[str, Kind] = {
     "Lease": Kind("/apis/coordination.k8s.io/v1", "leases", True),
     "RoleBinding": Kind("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "NetworkPolicy": Kind("/apis/networking.k8s.io/v1", "networkpolicies", True),
-    "ClusterQueue": Kind("/apis/kueue.x-k8s.io/v1beta1", "clusterqueues", False),
-    "LocalQueue": Kind("/apis/kueue.x-k8s.io/v1beta1", "localqueues", True),
-    "ResourceFlavor": Kind("/apis/kueue.x-k8s.io/v1beta1", "resourceflavors", False),
-    "MachineDeployment": Kind("/apis/cluster.x-k8s.io/v1beta1", "machinedeployments", True),
-    "NodePool": Kind("/apis/karpenter.sh/v1", "nodepools", False),
+    **{
+        kind: Kind(f"/apis/{group}/{version}", plural, namespaced)
+        for kind, (group, version, plural, namespaced) in ADDON_KINDS.items()
+    },
     "GpuNodePool": Kind(f"/apis/{API_VERSION}", "gpunodepools", False),
     "Tenant": Kind(f"/apis/{API_VERSION}", "tenants", False),
 }

@@ -24,7 +24,16 @@ import kopf
 
 from operators import config as operator_config
 from operators import reconcile
-from operators.api import FINALIZER, GROUP, POOL_KIND, POOL_PLURAL, TENANT_KIND, TENANT_PLURAL, VERSION
+from operators.api import (
+    ADDON_KINDS,
+    FINALIZER,
+    GROUP,
+    POOL_KIND,
+    POOL_PLURAL,
+    TENANT_KIND,
+    TENANT_PLURAL,
+    VERSION,
+)
 from operators.decisions.meta import MANAGED_BY, owner_label_key
 from operators.kube import ApiError, Kube, RetryPolicy, make_api_client
 from operators.leader import LeaderElector, StandbyHealth
@@ -181,10 +190,7 @@ _TENANT_CHILDREN = {
     "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
     "Namespace": ("", "v1", "namespaces"),
 }
-_POOL_CHILDREN = {
-    "MachineDeployment": ("cluster.x-k8s.io", "v1beta1", "machinedeployments"),
-    "NodePool": ("karpenter.sh", "v1", "nodepools"),
-}
+_POOL_CHILDREN = {kind: ADDON_KINDS[kind][:3] for kind in ("MachineDeployment", "NodePool")}
 for _kind, (_group, _version, _plural) in _TENANT_CHILDREN.items():
     kopf.on.event(_group, _version, _plural, labels=MANAGED_BY, id=f"watch-{_plural}")(
         _child_event(TENANT_KIND, _kind)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from operators.api import (
+    ADDON_KINDS,
     ADDONS_MISSING,
     DEFAULT_DELETION_POLICY,
     DELETION_BLOCKED,
@@ -47,7 +48,7 @@ log = logging.getLogger("dsx.operator")
 
 # Kinds from add-ons (Kueue, Cluster API, Karpenter) that a cluster may not have installed:
 # their absence degrades the object's status instead of failing the whole reconcile.
-OPTIONAL_KINDS = {"ClusterQueue", "LocalQueue", "ResourceFlavor", "MachineDeployment", "NodePool"}
+OPTIONAL_KINDS = set(ADDON_KINDS)
 NAMESPACED_CHILDREN = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy", "LocalQueue")
 # Children deleted and made again when a field the server keeps immutable was changed.
 LEDGER_ATTEMPTS = 20
@@ -309,7 +310,10 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
         missing = apply_all(
-            kube, tn_decisions.desired_children(tenant, grant, held, config.operator_namespace)
+            kube,
+            tn_decisions.desired_children(
+                tenant, grant, held, config.operator_namespace, config.ingress_namespaces
+            ),
         )
         wanted = set(tenant["spec"]["namespaces"])
         uid = tenant["metadata"].get("uid", "")

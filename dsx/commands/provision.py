@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,23 @@ from planner.files import check_output_path, read_plan, write_atomic
 class OutputFormat(StrEnum):
     yaml = "yaml"
     json = "json"
+
+
+class Phase(StrEnum):
+    """What to print: `kubectl apply` needs a CRD Established before its objects can be mapped,
+    so a first install applies `crds`, waits, then `objects` (docs/provisioning.md)."""
+
+    all = "all"
+    crds = "crds"
+    objects = "objects"
+
+
+def select_phase(manifests: list[dict[str, Any]], phase: Phase) -> list[dict[str, Any]]:
+    if phase is Phase.crds:
+        return [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
+    if phase is Phase.objects:
+        return [m for m in manifests if m["kind"] != "CustomResourceDefinition"]
+    return manifests
 
 
 def render_yaml(manifests: list[dict[str, Any]]) -> str:
@@ -95,8 +113,19 @@ def render(
             help="JSON: the manifests as a v1 List (same as --format json), or with -o the files written.",
         ),
     ] = False,
+    phase: Annotated[
+        Phase,
+        typer.Option(
+            "--phase",
+            help="crds: only the CustomResourceDefinitions; objects: everything else; all (default): both, "
+            "which a cluster without the CRDs cannot take in one `kubectl apply`.",
+        ),
+    ] = Phase.all,
 ) -> None:
-    """Print the manifests a site's stack would apply, for `kubectl apply -f -` users."""
+    """Print the manifests a site's stack would apply, for `kubectl apply -f -` users.
+
+    On a cluster without dsx's CRDs: `--phase crds | kubectl apply -f -`, `kubectl wait --for
+    condition=Established crd/tenants.dsx.ai crd/gpunodepools.dsx.ai`, then `--phase objects`."""
     if out_dir is not None:
         check_output_path(out_dir, directory=True)
     if as_json:
@@ -104,7 +133,13 @@ def render(
     state = build_state(
         plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace
     )
-    manifests = state.manifests()
+    manifests = select_phase(state.manifests(), phase)
+    if phase is Phase.all and operator and out_dir is None:
+        typer.echo(
+            "note: CRDs and the objects that use them are in one batch; on a cluster without them, "
+            "apply --phase crds first, wait until Established, then --phase objects",
+            err=True,
+        )
     if out_dir is None:
         typer.echo(
             render_yaml(manifests) if output_format is OutputFormat.yaml else render_json(manifests), nl=False
@@ -153,15 +188,46 @@ def stacks_write(
     A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it."""
     files = write_stacks(plan, stacks_dir, period=period, backend=backend)
     states = [(f, "created" if f.created else ("updated" if f.changed else "unchanged")) for f in files]
+    ignored = git_ignored(plan)
+    if ignored:
+        typer.echo(ignored_plan_note(plan), err=True)
     if as_json:
         typer.echo(
             json.dumps(
-                [{"site": f.site, "path": str(f.path), "state": state} for f, state in states], indent=1
+                [
+                    {"site": f.site, "path": str(f.path), "state": state, "planGitIgnored": ignored}
+                    for f, state in states
+                ],
+                indent=1,
             )
         )
         return
     for f, state in states:
         typer.echo(f"{state}: {f.path}")
+
+
+def git_ignored(path: Path) -> bool:
+    """Whether git would leave `path` out of a commit (so a fresh clone lacks it). False outside
+    a git work tree or without git."""
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", path.name],
+            cwd=path.resolve().parent,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def ignored_plan_note(plan: Path) -> str:
+    return (
+        f"note: {plan} is git-ignored, so a fresh clone has no plan and `pulumi up` fails there; "
+        f"commit it elsewhere and re-run `dsx stacks write` on that path, or have every checkout "
+        f"run `dsx plan solve <scenario> -o {plan}` first"
+    )
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:

@@ -7,20 +7,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from operators.api import (
+    BLOCK_LABEL,
+    CAPI_DEFAULT_ADDITIONAL_SYNC_LABELS,
+    CAPI_SYNCED_LABEL_DOMAINS,
     DEFAULT_CAPI_NAMESPACE,
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
+    HOSTNAME_LABEL,
     INT32_MAX,
+    KARPENTER_INSTANCE_TYPE_LABEL,
     MAX_NAME_LENGTH,
     MAX_NODE_LABELS,
+    NVLINK_DOMAIN_LABEL,
     OVERGRANTED,
     POOL_LABEL,
     SITE_LABEL,
+    addon_api_version,
 )
 from operators.decisions.conditions import Condition
 from operators.decisions.meta import Obj, object_meta
 
 DEFAULT_TAINTS = [{"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}]
+KUEUE_MAX_FLAVOR_NODE_LABELS = 8
+"""kueue v0.19 apis/kueue/v1beta2/resourceflavor_types.go: nodeLabels MaxProperties=8."""
+KUEUE_MAX_FLAVOR_TOLERATIONS = 8
+"""Same file: tolerations MaxItems=8."""
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+DEFAULT_CONSOLIDATE_AFTER = "1h"
+TOPOLOGY_LEVELS = (BLOCK_LABEL, NVLINK_DOMAIN_LABEL, HOSTNAME_LABEL)
+"""Kueue Topology levels, widest first: block → rack (the NVLink domain, one NVL72) → node. A job
+asks for one NVLink domain with the pod-set annotation
+kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique."""
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -113,13 +130,78 @@ def _validate(pool: Obj) -> None:
     for key, value in {SITE_LABEL: spec["site"], GPU_PRODUCT_LABEL: spec["gpuProduct"]}.items():
         if not label_value_ok(value):
             raise InvalidSpec(f"'{value}' is not a valid value for the node label {key}")
+    if len(node_labels(pool)) > KUEUE_MAX_FLAVOR_NODE_LABELS:
+        raise InvalidSpec(
+            f"the pool's node labels (spec.labels plus {SITE_LABEL}, {POOL_LABEL}, {GPU_PRODUCT_LABEL}) "
+            f"are more than the {KUEUE_MAX_FLAVOR_NODE_LABELS} a Kueue ResourceFlavor holds"
+        )
+    if len(spec.get("taints") or []) > KUEUE_MAX_FLAVOR_TOLERATIONS:
+        raise InvalidSpec(
+            f"spec.taints: at most {KUEUE_MAX_FLAVOR_TOLERATIONS} (a ResourceFlavor's tolerations)"
+        )
     backend = spec["backend"]
-    if backend == "cluster-api" and not (spec.get("clusterApi") or {}).get("clusterName"):
-        raise InvalidSpec("spec.clusterApi.clusterName is required for backend cluster-api")
-    if backend == "karpenter" and not (spec.get("karpenter") or {}).get("nodeClassRef"):
-        raise InvalidSpec("spec.karpenter.nodeClassRef is required for backend karpenter")
     if backend not in ("cluster-api", "karpenter"):
         raise InvalidSpec(f"spec.backend '{backend}' is not one of cluster-api, karpenter")
+    for taint in spec.get("taints") or []:
+        if taint.get("effect") not in TAINT_EFFECTS or not label_key_ok(str(taint.get("key", ""))):
+            raise InvalidSpec(
+                f"spec.taints: {taint} needs a label-style key and an effect of {TAINT_EFFECTS}"
+            )
+    if backend == "cluster-api":
+        _validate_cluster_api(pool)
+    else:
+        _validate_karpenter(spec)
+
+
+def _validate_cluster_api(pool: Obj) -> None:
+    capi = pool["spec"].get("clusterApi") or {}
+    if not capi.get("clusterName"):
+        raise InvalidSpec("spec.clusterApi.clusterName is required for backend cluster-api")
+    for ref in ("infrastructureRef", "bootstrapConfigRef"):
+        value = capi.get(ref) or {}
+        if not all(isinstance(value.get(k), str) and value.get(k) for k in ("apiGroup", "kind", "name")):
+            raise InvalidSpec(
+                f"spec.clusterApi.{ref} needs apiGroup, kind and name (Cluster API v1beta2 references "
+                "name a group, not an apiVersion): the site's template that the MachineDeployment uses"
+            )
+    lost = unsynced_labels(node_labels(pool), capi.get("additionalSyncMachineLabels"))
+    if lost:
+        raise InvalidSpec(
+            f"node labels {', '.join(lost)} would never reach the Nodes: Cluster API copies only "
+            f"{', '.join(CAPI_SYNCED_LABEL_DOMAINS)} and the spec.clusterApi.additionalSyncMachineLabels "
+            "its controller runs with (--additional-sync-machine-labels)"
+        )
+
+
+def _validate_karpenter(spec: dict[str, Any]) -> None:
+    karpenter = spec.get("karpenter") or {}
+    if not karpenter.get("nodeClassRef"):
+        raise InvalidSpec("spec.karpenter.nodeClassRef is required for backend karpenter")
+    types = karpenter.get("instanceTypes")
+    if not isinstance(types, list) or not types or not all(label_value_ok(t) and t for t in types):
+        raise InvalidSpec(
+            "spec.karpenter.instanceTypes must list the instance types that carry the pool's GPU "
+            "product at this site (otherwise Karpenter launches any instance that fits)"
+        )
+
+
+def unsynced_labels(labels: dict[str, str], additional: list[str] | None) -> list[str]:
+    """Machine label keys Cluster API would not copy to the Node. Encodes cluster-api v1.14
+    util/labels/helpers.go GetManagedLabels: the part before the first '/' equal to
+    node-role.kubernetes.io, or equal to or a subdomain of node-restriction.kubernetes.io or
+    node.cluster.x-k8s.io, or the whole key matched (unanchored, Go regexp MatchString) by one of
+    the controller's --additional-sync-machine-labels regexes."""
+    patterns = [
+        re.compile(p) for p in (additional if additional is not None else CAPI_DEFAULT_ADDITIONAL_SYNC_LABELS)
+    ]
+    role, *domains = CAPI_SYNCED_LABEL_DOMAINS
+    lost = []
+    for key in sorted(labels):
+        head = key.split("/")[0]
+        synced = head == role or any(head == d or head.endswith("." + d) for d in domains)
+        if not synced and not any(p.search(key) for p in patterns):
+            lost.append(key)
+    return lost
 
 
 def capacity_gpus(pool: Obj | None) -> int | None:
@@ -133,53 +215,72 @@ def capacity_gpus(pool: Obj | None) -> int | None:
     return pool_size(pool["spec"]).capacity_gpus
 
 
+def taints(pool: Obj) -> list[dict[str, str]]:
+    return [dict(t) for t in pool["spec"].get("taints") or DEFAULT_TAINTS]
+
+
+def _ref(ref: dict[str, str]) -> dict[str, str]:
+    return {"apiGroup": ref["apiGroup"], "kind": ref["kind"], "name": ref["name"]}
+
+
 def machine_deployment(pool: Obj) -> Obj:
-    """Cluster API MachineDeployment: replicas = racks × nodes per rack."""
+    """Cluster API MachineDeployment: replicas = racks × nodes per rack; the Machines carry the
+    pool's labels (synced to Nodes, see `unsynced_labels`) and taints (propagated to Nodes by
+    Cluster API's MachineTaintPropagation)."""
     spec = pool["spec"]
     capi = spec["clusterApi"]
     name = pool["metadata"]["name"]
-    labels = node_labels(pool)
-    template_spec: dict[str, Any] = {"clusterName": capi["clusterName"]}
+    template_spec: dict[str, Any] = {
+        "clusterName": capi["clusterName"],
+        "bootstrap": {"configRef": _ref(capi["bootstrapConfigRef"])},
+        "infrastructureRef": _ref(capi["infrastructureRef"]),
+        "taints": [{**t, "propagation": "Always"} for t in taints(pool)],
+    }
     if capi.get("kubernetesVersion"):
         template_spec["version"] = capi["kubernetesVersion"]
-    if capi.get("infrastructureRef"):
-        template_spec["infrastructureRef"] = dict(capi["infrastructureRef"])
-    if capi.get("bootstrapConfigRef"):
-        template_spec["bootstrap"] = {"configRef": dict(capi["bootstrapConfigRef"])}
     return {
-        "apiVersion": "cluster.x-k8s.io/v1beta1",
+        "apiVersion": addon_api_version("MachineDeployment"),
         "kind": "MachineDeployment",
         "metadata": object_meta(name, pool, namespace=capi.get("namespace", DEFAULT_CAPI_NAMESPACE)),
         "spec": {
             "clusterName": capi["clusterName"],
             "replicas": pool_size(spec).desired_nodes,
             "selector": {"matchLabels": {POOL_LABEL: name}},
-            "template": {
-                # Machine labels; node labelling itself comes from the bootstrap config.
-                "metadata": {"labels": labels},
-                "spec": template_spec,
-            },
+            "template": {"metadata": {"labels": node_labels(pool)}, "spec": template_spec},
         },
     }
 
 
 def karpenter_node_pool(pool: Obj) -> Obj:
-    """Karpenter NodePool: GPU limit from the plan, GPU taint, the pool's labels."""
+    """Karpenter NodePool: the site's GPU instance types only, GPU limit from the plan, the pool's
+    labels and taints, and disruption that never drains a busy GPU node: only empty nodes are
+    consolidated, nodes never expire, and drift never replaces a node on its own."""
     spec = pool["spec"]
+    karpenter = spec["karpenter"]
     size = pool_size(spec)
     return {
-        "apiVersion": "karpenter.sh/v1",
+        "apiVersion": addon_api_version("NodePool"),
         "kind": "NodePool",
         "metadata": object_meta(pool["metadata"]["name"], pool),
         "spec": {
             "limits": {GPU_RESOURCE: str(size.capacity_gpus)},
+            "disruption": {
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": karpenter.get("consolidateAfter") or DEFAULT_CONSOLIDATE_AFTER,
+                "budgets": [{"nodes": "0", "reasons": ["Drifted"]}, {"nodes": "10%"}],
+            },
             "template": {
                 "metadata": {"labels": node_labels(pool)},
                 "spec": {
-                    "nodeClassRef": dict(spec["karpenter"]["nodeClassRef"]),
-                    "taints": [dict(t) for t in spec.get("taints") or DEFAULT_TAINTS],
+                    "nodeClassRef": {k: karpenter["nodeClassRef"][k] for k in ("group", "kind", "name")},
+                    "taints": taints(pool),
+                    "expireAfter": "Never",
                     "requirements": [
-                        {"key": GPU_PRODUCT_LABEL, "operator": "In", "values": [spec["gpuProduct"]]},
+                        {
+                            "key": KARPENTER_INSTANCE_TYPE_LABEL,
+                            "operator": "In",
+                            "values": list(karpenter["instanceTypes"]),
+                        },
                     ],
                 },
             },
@@ -187,17 +288,39 @@ def karpenter_node_pool(pool: Obj) -> Obj:
     }
 
 
+def tolerations(pool: Obj) -> list[dict[str, str]]:
+    """Tolerations for exactly the pool's taints."""
+    return [
+        {"key": t["key"], "operator": "Equal", "value": t.get("value", ""), "effect": t["effect"]}
+        if t.get("value")
+        else {"key": t["key"], "operator": "Exists", "effect": t["effect"]}
+        for t in taints(pool)
+    ]
+
+
 def resource_flavor(pool: Obj) -> Obj:
-    """Kueue ResourceFlavor keyed on the pool's node labels, tolerating its taints."""
-    spec = pool["spec"]
+    """Kueue ResourceFlavor keyed on the pool's node labels. `tolerations` are what Kueue adds to
+    the pods it admits on this flavor, so they can land on the pool's tainted Nodes; `nodeTaints`
+    stays empty (it would make Kueue admit only pods that already tolerate the taint)."""
     return {
-        "apiVersion": "kueue.x-k8s.io/v1beta1",
+        "apiVersion": addon_api_version("ResourceFlavor"),
         "kind": "ResourceFlavor",
         "metadata": object_meta(pool["metadata"]["name"], pool),
         "spec": {
             "nodeLabels": node_labels(pool),
-            "nodeTaints": [dict(t) for t in spec.get("taints") or DEFAULT_TAINTS],
+            "tolerations": tolerations(pool),
+            "topologyName": pool["metadata"]["name"],
         },
+    }
+
+
+def topology(pool: Obj) -> Obj:
+    """Kueue Topology: block → NVLink domain (rack) → node, for topology-aware scheduling."""
+    return {
+        "apiVersion": addon_api_version("Topology"),
+        "kind": "Topology",
+        "metadata": object_meta(pool["metadata"]["name"], pool),
+        "spec": {"levels": [{"nodeLabel": label} for label in TOPOLOGY_LEVELS]},
     }
 
 
@@ -205,7 +328,7 @@ def desired_children(pool: Obj) -> list[Obj]:
     validate_pool(pool)
     backend = pool["spec"]["backend"]
     machinery = machine_deployment(pool) if backend == "cluster-api" else karpenter_node_pool(pool)
-    return [machinery, resource_flavor(pool)]
+    return [machinery, topology(pool), resource_flavor(pool)]
 
 
 def stale_backend_kind(pool: Obj) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 from typing import Any
 
 from operators.api import DEFAULT_CAPI_NAMESPACE as DEFAULT_OPERATOR_NAMESPACE
@@ -10,6 +12,8 @@ from operators.api import (
     DEFAULT_DELETION_POLICY,
     GPU_RESOURCE,
     INT32_MAX,
+    KUEUE_COVERED_RESOURCES,
+    LOCAL_QUEUE_NAME,
     MAX_NAME_LENGTH,
     MAX_TENANT_NAMESPACES,
     NAMESPACE_ADMIN_ROLE,
@@ -21,12 +25,14 @@ from operators.api import (
     READY,
     SITE_LABEL,
     TENANT_LABEL,
+    addon_api_version,
 )
 from operators.decisions.conditions import Condition
 from operators.decisions.meta import Obj, object_meta
 from operators.decisions.nodepool import InvalidSpec, whole_number
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.ownership import Claim, refused_message, subject_problems
+from operators.decisions.quantity import parse_quantity
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 POLICIES = ("Retain", "DeleteWhenEmpty", "Delete")
@@ -35,9 +41,18 @@ LIMITS_NAME = "dsx-limits"
 OWNERS_NAME = "dsx-owners"
 OPERATOR_BINDING_NAME = "dsx-operator"
 NETPOL_NAME = "dsx-tenant-isolation"
-LOCAL_QUEUE_NAME = "default"
-DEFAULT_LIMITS = {"cpu": "2", "memory": "8Gi"}
-DEFAULT_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
+DEFAULT_LIMITS = {"cpu": "16", "memory": "128Gi"}
+"""A container that names no limits gets one GPU's share of a GPU node (GB300/B300 nodes: 4 GPUs,
+~72 cores and ~1 TiB each, so 16 cores and 128 GiB per GPU, the planner's sizing per GPU)."""
+DEFAULT_REQUESTS = {"cpu": "1", "memory": "4Gi"}
+"""What Kueue and the quota count for a container that names no requests: small, so sidecars and
+inference front ends fit; GPU work names its own."""
+PER_GPU_WHEN_UNSET = {"cpu": 16, "memory": 128 * 2**30, "pods": 4}
+"""ClusterQueue quota per requested GPU for a resource the Tenant gives no quota of."""
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+DEFAULT_INGRESS_NAMESPACES = ("ingress-nginx", "monitoring")
+"""Namespaces whose pods may reach every tenant's pods (ingress controller, Prometheus); the
+operator's DSX_INGRESS_NAMESPACES replaces them (operators/config.py)."""
 
 
 def validate_tenant(tenant: Obj, allowed_system_subjects: frozenset[str] = frozenset()) -> None:
@@ -187,13 +202,26 @@ def operator_role_binding(tenant: Obj, namespace: str, operator_namespace: str) 
     }
 
 
-def isolation_policy(tenant: Obj, namespace: str) -> Obj:
-    """Default deny; traffic allowed only between the tenant's own namespaces (and DNS out)."""
+def isolation_policy(
+    tenant: Obj, namespace: str, ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES
+) -> Obj:
+    """Default deny, then: ingress from the tenant's own namespaces and from the configured
+    ingress-controller and monitoring namespaces; egress to the tenant's own namespaces, to DNS in
+    kube-system, and to the CIDRs the Tenant lists (spec.network.egressCIDRs: its storage, the API
+    server, the internet). Never from or to another tenant's namespaces."""
     same_tenant = {"namespaceSelector": {"matchLabels": {TENANT_LABEL: tenant["metadata"]["name"]}}}
+    ingress_from = [same_tenant] + [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+        for ns in ingress_namespaces
+    ]
     dns = {
         "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        "ports": [dict(p) for p in DNS_PORTS],
     }
+    egress = [{"to": [same_tenant]}, dns]
+    cidrs = ((tenant["spec"].get("network") or {}).get("egressCIDRs")) or []
+    if cidrs:
+        egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -201,46 +229,84 @@ def isolation_policy(tenant: Obj, namespace: str) -> Obj:
         "spec": {
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [same_tenant]}],
-            "egress": [{"to": [same_tenant]}, dns],
+            "ingress": [{"from": ingress_from}],
+            "egress": egress,
         },
     }
 
 
 def local_queue(tenant: Obj, namespace: str) -> Obj:
+    """Named `default`: Kueue's LocalQueueDefaulting puts a job without the queue-name label in
+    it, so no job in a tenant namespace runs around Kueue."""
     return {
-        "apiVersion": "kueue.x-k8s.io/v1beta1",
+        "apiVersion": addon_api_version("LocalQueue"),
         "kind": "LocalQueue",
         "metadata": object_meta(LOCAL_QUEUE_NAME, tenant, namespace=namespace),
         "spec": {"clusterQueue": tenant["metadata"]["name"]},
     }
 
 
+def _nominal(tenant: Obj, resource: str, share: Fraction, pool_gpus: int) -> str:
+    """The tenant's quota of `resource` for one pool flavor: its share of the Tenant's quota (by
+    the pool's share of the requested GPUs), or per GPU when the Tenant sets none."""
+    spec = tenant["spec"]
+    key = {"cpu": "cpuQuota", "memory": "memoryQuota", "pods": "podQuota"}[resource]
+    total = parse_quantity(spec[key]) if spec.get(key) is not None else None
+    value = total * share if total is not None else Fraction(PER_GPU_WHEN_UNSET[resource] * pool_gpus)
+    if resource == "cpu":
+        return f"{math.floor(value * 1000)}m"
+    return str(math.floor(value))
+
+
 def cluster_queue(tenant: Obj, grant: Grant) -> Obj:
-    """Kueue ClusterQueue: nominal GPUs per pool flavor, borrowing within the site's cohort."""
+    """Kueue ClusterQueue covering every resource a tenant's pods request (cpu, memory, GPUs,
+    pods), one flavor per pool with the granted GPUs and the matching share of cpu, memory and pods.
+
+    Lending and borrowing (docs/provisioning.md): all tenants of a site share one cohort (the
+    site); idle GPUs are lent to whoever queues, with no limit unless the Tenant sets
+    spec.kueue.lendingLimitGpus / borrowingLimitGpus; fair sharing weighs each queue by its planned
+    GPUs, and a tenant reclaims its nominal quota by preempting borrowers."""
     kueue = tenant["spec"].get("kueue") or {}
+    requested = requested_gpus(tenant)
+    total_requested = sum(requested.values())
     flavors = []
     for pool, gpus in sorted(grant.granted_by_pool.items()):
-        resource: dict[str, Any] = {"name": GPU_RESOURCE, "nominalQuota": gpus}
-        if "lendingLimitGpus" in kueue:
-            resource["lendingLimit"] = min(int(kueue["lendingLimitGpus"]), gpus)
-        if "borrowingLimitGpus" in kueue:
-            resource["borrowingLimit"] = int(kueue["borrowingLimitGpus"])
-        flavors.append({"name": pool, "resources": [resource]})
+        share = Fraction(requested.get(pool, 0), total_requested) if total_requested else Fraction(0)
+        resources: list[dict[str, Any]] = []
+        for name in KUEUE_COVERED_RESOURCES:
+            if name == GPU_RESOURCE:
+                resource: dict[str, Any] = {"name": name, "nominalQuota": str(gpus)}
+                if "lendingLimitGpus" in kueue:
+                    resource["lendingLimit"] = str(min(int(kueue["lendingLimitGpus"]), gpus))
+                if "borrowingLimitGpus" in kueue:
+                    resource["borrowingLimit"] = str(int(kueue["borrowingLimitGpus"]))
+            else:
+                resource = {"name": name, "nominalQuota": _nominal(tenant, name, share, gpus)}
+            resources.append(resource)
+        flavors.append({"name": pool, "resources": resources})
     return {
-        "apiVersion": "kueue.x-k8s.io/v1beta1",
+        "apiVersion": addon_api_version("ClusterQueue"),
         "kind": "ClusterQueue",
         "metadata": object_meta(tenant["metadata"]["name"], tenant),
         "spec": {
-            "cohort": tenant["spec"]["site"],
+            "cohortName": tenant["spec"]["site"],
             "namespaceSelector": {"matchLabels": {TENANT_LABEL: tenant["metadata"]["name"]}},
-            "resourceGroups": [{"coveredResources": [GPU_RESOURCE], "flavors": flavors}] if flavors else [],
+            "queueingStrategy": "BestEffortFIFO",
+            "fairSharing": {"weight": str(total_requested)},
+            "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+            "resourceGroups": [{"coveredResources": list(KUEUE_COVERED_RESOURCES), "flavors": flavors}]
+            if flavors
+            else [],
         },
     }
 
 
 def namespace_children(
-    tenant: Obj, namespace: str, gpus: int, operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE
+    tenant: Obj,
+    namespace: str,
+    gpus: int,
+    operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
+    ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> list[Obj]:
     """What the operator keeps inside one of the tenant's own namespaces."""
     return [
@@ -248,7 +314,7 @@ def namespace_children(
         resource_quota(tenant, namespace, gpus),
         limit_range(tenant, namespace),
         owner_role_binding(tenant, namespace),
-        isolation_policy(tenant, namespace),
+        isolation_policy(tenant, namespace, ingress_namespaces),
         local_queue(tenant, namespace),
     ]
 
@@ -263,6 +329,7 @@ def desired_children(
     grant: Grant,
     namespaces: list[str] | None = None,
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
+    ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> list[Obj]:
     """Everything a tenant's spec implies in `namespaces` (default: all it lists), given its grant.
     Namespace objects come first; the caller creates them only where the tenant may."""
@@ -272,7 +339,7 @@ def desired_children(
     for namespace, gpus in namespace_gpus(grant, held).items():
         out += [
             namespace_object(tenant, namespace),
-            *namespace_children(tenant, namespace, gpus, operator_namespace),
+            *namespace_children(tenant, namespace, gpus, operator_namespace, ingress_namespaces),
         ]
     return out
 

@@ -210,3 +210,51 @@ def test_written_stack_runs_the_program_for_its_site(
     run = run_program({**config, "dsx:installOperator": "false"}, stack="batam")
     assert run.error is None
     assert run.outputs["gpus"] == 880
+
+
+def test_render_phases_split_crds_from_the_objects_that_need_them(app: typer.Typer, plan_file: Path) -> None:
+    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4"]
+    whole = list(yaml.safe_load_all(runner.invoke(app, base).stdout))
+    crds = list(yaml.safe_load_all(runner.invoke(app, [*base, "--phase", "crds"]).stdout))
+    objects = list(yaml.safe_load_all(runner.invoke(app, [*base, "--phase", "objects"]).stdout))
+    assert {d["kind"] for d in crds} == {"CustomResourceDefinition"}
+    assert "CustomResourceDefinition" not in {d["kind"] for d in objects}
+    assert crds + objects == whole
+
+
+def test_render_of_everything_says_how_to_apply_it_to_a_new_cluster(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    result = runner.invoke(app, ["render", str(plan_file), "--site", "batam", "--period", "2026Q4"])
+    assert "--phase crds" in result.stderr and "--phase crds" not in result.stdout
+
+
+def _git_project(tmp_path: Path) -> Path:
+    import subprocess
+
+    root = tmp_path / "project"
+    (root / "plans").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".gitignore").write_text("plans/*.json\n")
+    return root
+
+
+def test_stacks_write_says_when_the_plan_is_git_ignored_and_a_clone_would_lack_it(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    root = _git_project(tmp_path)
+    ignored = root / "plans" / "plan.json"
+    write_plan(make_plan(), ignored)
+    result = runner.invoke(
+        app, ["stacks", "write", str(ignored), "--dir", str(root / "stacks"), "--period", "2026Q4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "git-ignored" in result.stderr and "dsx plan solve" in result.stderr
+
+    tracked = root / "examples" / "plan.json"
+    write_plan(make_plan(), tracked)
+    result = runner.invoke(
+        app, ["stacks", "write", str(tracked), "--dir", str(root / "stacks"), "--period", "2026Q4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "git-ignored" not in result.stderr

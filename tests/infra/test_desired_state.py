@@ -5,6 +5,8 @@ Figures are the hand-checkable ones documented in tests/infra/plan_factory.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.checks import Origin, PlanMismatchError, StackConfigError
@@ -48,6 +50,24 @@ def test_cluster_api_backend_names_the_site_cluster_and_templates() -> None:
     assert capi["clusterName"] == "batam" and capi["kubernetesVersion"] == "v1.33.4"
     assert capi["infrastructureRef"]["name"] == "batam-gb300-nvl72"
     assert capi["bootstrapConfigRef"]["kind"] == "KubeadmConfigTemplate"
+    assert (
+        capi["infrastructureRef"]["apiGroup"] == "infrastructure.cluster.x-k8s.io"
+    )  # v1beta2: no apiVersion
+
+
+def test_cluster_api_templates_are_site_settings() -> None:
+    settings = BackendSettings(
+        infrastructure_template="infrastructure.cluster.x-k8s.io/ByoMachineTemplate",
+        bootstrap_template="bootstrap.cluster.x-k8s.io/TalosConfigTemplate",
+    )
+    pool = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools[0]
+    capi = pool["spec"]["clusterApi"]
+    assert capi["infrastructureRef"]["kind"] == "ByoMachineTemplate"
+    assert capi["bootstrapConfigRef"] == {
+        "apiGroup": "bootstrap.cluster.x-k8s.io",
+        "kind": "TalosConfigTemplate",
+        "name": "batam-gpu",
+    }
 
 
 def test_karpenter_backend_carries_a_node_class_instead() -> None:
@@ -60,6 +80,20 @@ def test_karpenter_backend_carries_a_node_class_instead() -> None:
         "group": "karpenter.k8s.aws",
         "kind": "EC2NodeClass",
         "name": "gpu-big",
+    }
+    assert spec["karpenter"]["instanceTypes"] == [spec["rackType"]]
+
+
+def test_karpenter_node_class_and_instance_types_are_per_site_bare_metal_included() -> None:
+    settings = BackendSettings(
+        "karpenter",
+        karpenter_node_class="metal.example.com/MetalNodeClass/gb300",
+        karpenter_instance_types=("gb300-nvl72-tray",),
+    )
+    spec = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools[0]["spec"]
+    assert spec["karpenter"] == {
+        "nodeClassRef": {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gb300"},
+        "instanceTypes": ["gb300-nvl72-tray"],
     }
 
 
@@ -103,7 +137,7 @@ def test_tenant_spec_follows_the_crd_contract() -> None:
     assert spec["owners"] == {"users": ["alice@example.com"], "groups": ["mb-admins"]}
     assert spec["namespaces"] == ["model-builder"]
     assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("7680", "61440Gi", 1920)  # 480 GPUs
-    assert spec["kueue"] == {"lendingLimitGpus": 0, "borrowingLimitGpus": 0}
+    assert "kueue" not in spec  # idle GPUs are lent within the site cohort (docs/provisioning.md)
     assert spec["deletionPolicy"] == "Retain"
     assert tenant["metadata"]["labels"]["dsx.ai/tenant"] == "model-builder"
 
@@ -116,7 +150,7 @@ def test_sizing_and_namespace_style_are_settings() -> None:
         sizing=TenantSizing(cpu_per_gpu=2, memory_gib_per_gpu=8, pods_per_gpu=1),
         namespace_style="tenant-site",
     )
-    spec = _by_name(state.tenants)["sovereign"]["spec"]
+    spec = _by_name(state.tenants)["sovereign-sydney"]["spec"]
     assert spec["namespaces"] == ["sovereign-sydney"]
     assert (spec["cpuQuota"], spec["memoryQuota"], spec["podQuota"]) == ("400", "1600Gi", 200)
 
@@ -202,3 +236,35 @@ def test_quotas_that_overcommit_a_pool_are_refused_not_applied() -> None:
 def test_unknown_backend_is_a_settings_error() -> None:
     with pytest.raises(StackConfigError, match="'nomad', not a node-pool backend"):
         desired_state(make_plan(), "batam", "2026Q4", backend="nomad")  # type: ignore[arg-type]
+
+
+def test_shared_cluster_style_gives_each_sites_tenants_their_own_cluster_scoped_names() -> None:
+    plan = make_plan()
+    batam = desired_state(plan, "batam", "2026Q4", namespace_style="tenant-site").tenants
+    sydney = desired_state(plan, "sydney", "2026Q4", namespace_style="tenant-site").tenants
+    names = [t["metadata"]["name"] for t in batam + sydney]
+    assert len(names) == len(set(names))  # one cluster, no Tenant overwrites another
+    assert all(t["metadata"]["name"] == t["spec"]["namespaces"][0] for t in batam + sydney)
+    assert {t["metadata"]["labels"]["dsx.ai/tenant"] for t in batam} <= {t.id for t in plan.tenants}
+
+
+class _Config:
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def get_secret(self, key: str) -> None:
+        return None
+
+
+def test_shared_cluster_stacks_leave_the_operator_to_the_one_stack_that_says_so(tmp_path: Path) -> None:
+    from infra.settings import read_settings
+
+    base = {"plan": "plans/p.json", "period": "2026Q4", "namespaceStyle": "tenant-site"}
+    assert not read_settings(_Config(base), "batam", tmp_path).install_operator  # type: ignore[arg-type]
+    owner = read_settings(_Config({**base, "installOperator": "true"}), "sydney", tmp_path)  # type: ignore[arg-type]
+    assert owner.install_operator
+    own_cluster = read_settings(_Config({**base, "namespaceStyle": "tenant"}), "narvik", tmp_path)  # type: ignore[arg-type]
+    assert own_cluster.install_operator

@@ -257,3 +257,13 @@ def test_example_stacks_name_their_site_a_plan_and_a_period_but_no_plaintext_kub
     assert config["dsx:site"] == site and config["dsx:plan"] == "plans/dsx-2026.json"
     assert config["dsx:period"] == "2027Q4"
     assert "dsx:kubeconfig" not in config  # set with `pulumi config set --secret`, encrypted by the CLI
+
+
+@pytest.mark.parametrize("site", EXAMPLE_SITES)
+def test_example_stack_whose_plan_a_clone_lacks_says_how_to_make_it(site: str) -> None:
+    from dsx.commands.provision import git_ignored
+
+    text = (REPO_ROOT / STACK_CONFIG_DIR / f"Pulumi.{site}.yaml").read_text()
+    plan = REPO_ROOT / yaml.safe_load(text)["config"]["dsx:plan"]
+    if git_ignored(plan):
+        assert f"dsx plan solve examples/dsx-2026.yaml -o {plan.relative_to(REPO_ROOT)}" in text

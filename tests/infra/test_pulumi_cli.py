@@ -63,6 +63,8 @@ def test_pulumi_preview_of_a_site_stack_plans_its_pools_and_tenants(tmp_path: Pa
         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
         "PULUMI_CONFIG_PASSPHRASE": "dsx-test",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
+        # planner and operators from this checkout, not the shared virtualenv's install
+        "PYTHONPATH": str(REPO_ROOT),
     }
     (tmp_path / "state").mkdir()
     for args in (

@@ -73,9 +73,9 @@ def test_an_extra_owner_subject_is_drift() -> None:
 def test_an_add_on_object_with_controller_defaults_is_in_line() -> None:
     queue = _child("ClusterQueue")
     live = _as_stored(queue)
-    live["spec"]["queueingStrategy"] = "BestEffortFIFO"  # Kueue's default
+    live["spec"]["stopPolicy"] = "None"  # Kueue's default, not set by dsx
     assert write_needed(queue, live) is None
-    live["spec"]["cohort"] = "elsewhere"
+    live["spec"]["cohortName"] = "elsewhere"
     assert write_needed(queue, live) == "apply"
 
 

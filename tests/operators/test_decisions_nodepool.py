@@ -13,6 +13,8 @@ from operators.decisions.nodepool import (
     pool_size,
     pool_status,
     resource_flavor,
+    topology,
+    unsynced_labels,
 )
 from tests.operators.conftest import example
 
@@ -28,18 +30,102 @@ def test_machine_deployment_replicas_are_racks_times_nodes_per_rack() -> None:
     assert md["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "dsx-operator"
 
 
-def test_karpenter_backend_limits_gpus_to_the_plan_and_taints_nodes() -> None:
-    pool = example("gpunodepool")
+def _karpenter(pool: dict) -> dict:
     pool["spec"]["backend"] = "karpenter"
     pool["spec"]["karpenter"] = {
-        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
+        "nodeClassRef": {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gb300"},
+        "instanceTypes": ["gb300-nvl72-node"],
     }
-    nodepool = karpenter_node_pool(pool)
+    return pool
+
+
+def test_karpenter_backend_limits_gpus_to_the_plan_and_taints_nodes() -> None:
+    nodepool = karpenter_node_pool(_karpenter(example("gpunodepool")))
     assert nodepool["spec"]["limits"] == {"nvidia.com/gpu": "36000"}  # 500 x 18 x 4
     assert nodepool["spec"]["template"]["spec"]["taints"] == [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
     ]
-    assert [c["kind"] for c in desired_children(pool)] == ["NodePool", "ResourceFlavor"]
+    kinds = [c["kind"] for c in desired_children(_karpenter(example("gpunodepool")))]
+    assert kinds == ["NodePool", "Topology", "ResourceFlavor"]
+
+
+def test_karpenter_launches_only_the_sites_gpu_instance_types_with_its_node_class() -> None:
+    spec = karpenter_node_pool(_karpenter(example("gpunodepool")))["spec"]["template"]["spec"]
+    assert spec["requirements"] == [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["gb300-nvl72-node"]}
+    ]
+    assert spec["nodeClassRef"] == {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gb300"}
+
+
+def test_karpenter_never_drains_a_busy_gpu_node() -> None:
+    nodepool = karpenter_node_pool(_karpenter(example("gpunodepool")))
+    disruption = nodepool["spec"]["disruption"]
+    assert disruption["consolidationPolicy"] == "WhenEmpty"  # never WhenEmptyOrUnderutilized
+    assert {"nodes": "0", "reasons": ["Drifted"]} in disruption["budgets"]
+    assert nodepool["spec"]["template"]["spec"]["expireAfter"] == "Never"
+
+
+def test_karpenter_pool_without_instance_types_is_refused() -> None:
+    pool = _karpenter(example("gpunodepool"))
+    del pool["spec"]["karpenter"]["instanceTypes"]
+    with pytest.raises(InvalidSpec, match="instanceTypes"):
+        desired_children(pool)
+
+
+def test_machine_deployment_uses_v1beta2_refs_and_puts_the_pool_taints_on_machines() -> None:
+    md = machine_deployment(example("gpunodepool"))
+    assert md["apiVersion"] == "cluster.x-k8s.io/v1beta2"
+    template = md["spec"]["template"]["spec"]
+    assert template["infrastructureRef"] == {
+        "apiGroup": "infrastructure.cluster.x-k8s.io",
+        "kind": "Metal3MachineTemplate",
+        "name": "batam-gb300",
+    }
+    assert template["bootstrap"]["configRef"]["apiGroup"] == "bootstrap.cluster.x-k8s.io"
+    assert template["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule", "propagation": "Always"}
+    ]
+
+
+def test_cluster_api_pool_labels_that_would_not_reach_nodes_are_refused() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["labels"] = {"example.com/team": "a"}
+    with pytest.raises(InvalidSpec, match=r"example\.com/team would never reach the Nodes"):
+        desired_children(pool)
+    pool["spec"]["labels"] = {"node.cluster.x-k8s.io/team": "a"}  # a synced domain
+    desired_children(pool)
+    pool["spec"]["clusterApi"]["additionalSyncMachineLabels"] = []  # controller runs without the flag
+    with pytest.raises(InvalidSpec, match=r"dsx\.ai/pool"):
+        desired_children(pool)
+
+
+def test_unsynced_labels_follow_cluster_api_domains_and_the_flag() -> None:
+    labels = {"node-role.kubernetes.io/gpu": "", "x.node.cluster.x-k8s.io/a": "", "dsx.ai/pool": "p"}
+    assert unsynced_labels(labels, []) == ["dsx.ai/pool"]
+    assert unsynced_labels(labels, [r"^dsx\.ai/.*$"]) == []
+
+
+def test_cluster_api_refs_need_an_api_group() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["clusterApi"]["infrastructureRef"] = {
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "Metal3MachineTemplate",
+        "name": "x",
+    }
+    with pytest.raises(InvalidSpec, match="infrastructureRef needs apiGroup"):
+        desired_children(pool)
+
+
+def test_flavor_tolerates_the_pools_taints_and_names_its_nvlink_topology() -> None:
+    pool = example("gpunodepool")
+    flavor = resource_flavor(pool)
+    assert flavor["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+    ]
+    assert "nodeTaints" not in flavor["spec"]
+    assert flavor["spec"]["topologyName"] == "batam-gb300-nvl72"
+    levels = [lv["nodeLabel"] for lv in topology(pool)["spec"]["levels"]]
+    assert levels == ["dsx.ai/block", "nvidia.com/gpu.clique", "kubernetes.io/hostname"]
 
 
 def test_resource_flavor_is_keyed_on_the_pools_node_labels() -> None:

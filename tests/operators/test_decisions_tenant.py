@@ -8,7 +8,10 @@ from operators.decisions.nodepool import InvalidSpec
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.tenant import (
     DATA_KINDS,
+    cluster_queue,
     desired_children,
+    isolation_policy,
+    limit_range,
     namespaces_to_delete,
     tenant_status,
 )
@@ -60,14 +63,79 @@ def test_cluster_queue_has_nominal_quota_per_flavor_in_the_site_cohort() -> None
     tenant = example("tenant")
     tenant["spec"]["kueue"] = {"lendingLimitGpus": 10, "borrowingLimitGpus": 50}
     queue = _by_kind(desired_children(tenant, Grant({"batam-gb300-nvl72": 4096})))["ClusterQueue"][0]
-    assert queue["spec"]["cohort"] == "batam"
+    assert queue["apiVersion"] == "kueue.x-k8s.io/v1beta2"
+    assert queue["spec"]["cohortName"] == "batam"
     flavor = queue["spec"]["resourceGroups"][0]["flavors"][0]
-    assert flavor == {
-        "name": "batam-gb300-nvl72",
-        "resources": [
-            {"name": "nvidia.com/gpu", "nominalQuota": 4096, "lendingLimit": 10, "borrowingLimit": 50}
-        ],
+    assert flavor["name"] == "batam-gb300-nvl72"
+    gpu = next(r for r in flavor["resources"] if r["name"] == "nvidia.com/gpu")
+    assert gpu == {
+        "name": "nvidia.com/gpu",
+        "nominalQuota": "4096",
+        "lendingLimit": "10",
+        "borrowingLimit": "50",
     }
+
+
+def test_cluster_queue_covers_every_resource_a_tenant_pod_requests_sized_from_its_quota() -> None:
+    tenant = example("tenant")
+    tenant["spec"]["gpuQuota"] = [{"pool": "a", "gpus": 300}, {"pool": "b", "gpus": 100}]
+    tenant["spec"].update(cpuQuota="6400", memoryQuota="400Gi", podQuota=1600)
+    queue = cluster_queue(tenant, Grant({"a": 300, "b": 100}))
+    group = queue["spec"]["resourceGroups"][0]
+    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu", "pods"]
+    quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
+    # Each flavor gets the pool's share of the tenant's cpu, memory and pods (3/4 and 1/4).
+    assert quotas["a"] == {
+        "cpu": "4800000m",
+        "memory": str(300 * 2**30),
+        "nvidia.com/gpu": "300",
+        "pods": "1200",
+    }
+    assert quotas["b"] == {
+        "cpu": "1600000m",
+        "memory": str(100 * 2**30),
+        "nvidia.com/gpu": "100",
+        "pods": "400",
+    }
+    # Every flavor lists its resources in the order of coveredResources (Kueue requires it).
+    assert all([r["name"] for r in f["resources"]] == group["coveredResources"] for f in group["flavors"])
+
+
+def test_cohort_lends_idle_gpus_weighted_by_planned_quota_and_reclaims_by_preemption() -> None:
+    tenant = example("tenant")
+    queue = cluster_queue(tenant, Grant({"batam-gb300-nvl72": 4096}))
+    gpu = next(
+        r
+        for r in queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"]
+        if r["name"] == "nvidia.com/gpu"
+    )
+    assert "lendingLimit" not in gpu and "borrowingLimit" not in gpu  # no limit unless the Tenant sets one
+    assert queue["spec"]["fairSharing"] == {"weight": str(sum(q["gpus"] for q in tenant["spec"]["gpuQuota"]))}
+    assert queue["spec"]["preemption"]["reclaimWithinCohort"] == "Any"
+
+
+def test_isolation_admits_ingress_and_monitoring_namespaces_dns_and_configured_egress_only() -> None:
+    tenant = example("tenant")
+    tenant["spec"]["network"] = {"egressCIDRs": ["10.20.0.0/16"]}
+    policy = isolation_policy(tenant, "ns", ("ingress-nginx", "monitoring"))
+    sources = [p["namespaceSelector"]["matchLabels"] for p in policy["spec"]["ingress"][0]["from"]]
+    assert sources == [
+        {"dsx.ai/tenant": "inference-cloud"},
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+        {"kubernetes.io/metadata.name": "monitoring"},
+    ]
+    egress = policy["spec"]["egress"]
+    assert egress[0] == {"to": [{"namespaceSelector": {"matchLabels": {"dsx.ai/tenant": "inference-cloud"}}}]}
+    assert {p["port"] for p in egress[1]["ports"]} == {53}
+    assert egress[2] == {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
+    # Nothing selects another tenant: every namespace selector is this tenant's or a named system one.
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and policy["spec"]["podSelector"] == {}
+
+
+def test_limit_range_defaults_are_one_gpus_share_of_a_gpu_node() -> None:
+    limits = limit_range(example("tenant"), "ns")["spec"]["limits"][0]
+    assert limits["default"] == {"cpu": "16", "memory": "128Gi"}
+    assert limits["defaultRequest"] == {"cpu": "1", "memory": "4Gi"}
 
 
 def test_split_evenly_sums_exactly() -> None:

@@ -33,7 +33,12 @@ def test_kopf_run_subprocess_reconciles_a_tenant_through_a_kubeconfig(
         )
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSX_")}
-    env.update(KUBECONFIG=str(kubeconfig), DSX_RECONCILE_INTERVAL_S="0.5", DSX_RETRY_DELAY_S="0.2")
+    env.update(
+        KUBECONFIG=str(kubeconfig),
+        DSX_RECONCILE_INTERVAL_S="0.5",
+        DSX_RETRY_DELAY_S="0.2",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
     log = tmp_path / "operator.log"
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -44,7 +44,7 @@ def test_tenant_and_pool_reconcile_into_namespaces_quotas_and_node_pools(kube: K
         ("LocalQueue", "default"),
     ]:
         assert kube.get(kind, name, NS) is not None, kind
-    assert kube.get("ClusterQueue", "inference-cloud")["spec"]["cohort"] == "batam"
+    assert kube.get("ClusterQueue", "inference-cloud")["spec"]["cohortName"] == "batam"
     md = wait_for(
         lambda: kube.get("MachineDeployment", "batam-gb300-nvl72", "dsx-system"), what="MachineDeployment"
     )

@@ -85,7 +85,19 @@ def make_pool(name: str, gpus: int, site: str = "batam") -> dict[str, Any]:
             "nodesPerRack": gpus // 4,
             "gpusPerNode": 4,
             "backend": "cluster-api",
-            "clusterApi": {"clusterName": site},
+            "clusterApi": {
+                "clusterName": site,
+                "infrastructureRef": {
+                    "apiGroup": "infrastructure.cluster.x-k8s.io",
+                    "kind": "Metal3MachineTemplate",
+                    "name": "gpu",
+                },
+                "bootstrapConfigRef": {
+                    "apiGroup": "bootstrap.cluster.x-k8s.io",
+                    "kind": "KubeadmConfigTemplate",
+                    "name": "gpu",
+                },
+            },
         },
     }
 
@@ -290,7 +302,7 @@ def test_tenant_and_pool_become_namespaces_quota_isolation_queues_and_machines(a
     assert policy["spec"]["podSelector"] == {}
     assert admin.get("LocalQueue", "default", ns)["spec"]["clusterQueue"] == tenant
     cluster_queue = admin.get("ClusterQueue", tenant)
-    assert cluster_queue["spec"]["cohort"] == "batam"
+    assert cluster_queue["spec"]["cohortName"] == "batam"
     # children carry a real owner reference to the Tenant (uid included), namespaces none
     uid = admin.get("Tenant", tenant)["metadata"]["uid"]
     assert quota["metadata"]["ownerReferences"][0]["uid"] == uid
@@ -355,7 +367,8 @@ def test_update_resizes_the_quota_the_queue_and_the_machines(admin: Client) -> N
         "MachineDeployment scaled to 50",
     )
     flavors = admin.get("ClusterQueue", tenant)["spec"]["resourceGroups"][0]["flavors"]
-    assert flavors[0]["resources"][0]["nominalQuota"] == 150
+    gpu = next(r for r in flavors[0]["resources"] if r["name"] == "nvidia.com/gpu")
+    assert parse_quantity(gpu["nominalQuota"]) == 150
     assert (
         condition(wait_for(lambda: ready(admin, tenant), "Ready again"), "Overcommitted")["status"] == "False"
     )
@@ -860,6 +873,8 @@ def test_operator_was_never_denied_and_never_crashed(
     if real_cluster.audit_log is not None:
         denied = [
             f"{e['verb']} {e.get('objectRef')}"
+            # since this module's operator started: test_real_cluster.py's deliberate denials
+            # of the same ServiceAccount, earlier in the session, are not the operator's
             for e in real_cluster.audit_events(since=operator.first_started_at or 0.0)
             if e.get("responseStatus", {}).get("code") == 403
         ]

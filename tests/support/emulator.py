@@ -52,15 +52,14 @@ import kmock
 import yaml
 from kmock._internal import dicts, enums, parsing, rendering
 
+from operators import api
+
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "operators" / "manifests" / "crds"
 
 ADDON_KINDS = {
-    "kueue.x-k8s.io/v1beta1/clusterqueues": ("ClusterQueue", False),
-    "kueue.x-k8s.io/v1beta1/localqueues": ("LocalQueue", True),
-    "kueue.x-k8s.io/v1beta1/resourceflavors": ("ResourceFlavor", False),
-    "cluster.x-k8s.io/v1beta1/machinedeployments": ("MachineDeployment", True),
-    "karpenter.sh/v1/nodepools": ("NodePool", False),
+    f"{group}/{version}/{plural}": (kind, namespaced)
+    for kind, (group, version, plural, namespaced) in api.ADDON_KINDS.items()
 }
 
 _original_parse_path = parsing.parse_path

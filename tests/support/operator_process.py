@@ -37,10 +37,14 @@ class OperatorProcess:
             KUBECONFIG=str(kubeconfig),
             DSX_RECONCILE_INTERVAL_S=str(interval_s),
             DSX_RETRY_DELAY_S=str(retry_delay_s),
+            # This checkout's operator, not whichever one the shared virtualenv has installed
+            # (the `kopf` script's own directory comes first on its path, not the cwd).
+            PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
         )
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
-        self.first_started_at: float | None = None  # epoch seconds, for audit-log windows
+        self.first_started_at: float | None = None
+        """Epoch seconds of the first start: audit events of this operator's life are after it."""
 
     def start(self, timeout_s: float = 60) -> None:
         assert self.process is None, "already running"

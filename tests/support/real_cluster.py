@@ -54,6 +54,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from operators import api
+
 KUBE_VERSION = "1.20.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "tools" / "kube" / "build.sh"
@@ -99,11 +101,10 @@ RESOURCES: dict[str, Resource] = {
     "NetworkPolicy": Resource("networking.k8s.io/v1", "networkpolicies", True),
     "Deployment": Resource("apps/v1", "deployments", True),
     "CustomResourceDefinition": Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
-    "ClusterQueue": Resource("kueue.x-k8s.io/v1beta1", "clusterqueues", False),
-    "LocalQueue": Resource("kueue.x-k8s.io/v1beta1", "localqueues", True),
-    "ResourceFlavor": Resource("kueue.x-k8s.io/v1beta1", "resourceflavors", False),
-    "MachineDeployment": Resource("cluster.x-k8s.io/v1beta1", "machinedeployments", True),
-    "NodePool": Resource("karpenter.sh/v1", "nodepools", False),
+    **{
+        kind: Resource(f"{group}/{version}", plural, namespaced)
+        for kind, (group, version, plural, namespaced) in api.ADDON_KINDS.items()
+    },
     "GpuNodePool": Resource("dsx.ai/v1alpha1", "gpunodepools", False),
     "Tenant": Resource("dsx.ai/v1alpha1", "tenants", False),
 }
