@@ -379,9 +379,8 @@ def test_backend_switch_replaces_the_machine_deployment_with_a_karpenter_node_po
     admin.create(make_pool(pool, 100))
     wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
     node_class = {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"}
-    admin.patch(
-        "GpuNodePool", pool, {"spec": {"backend": "karpenter", "karpenter": {"nodeClassRef": node_class}}}
-    )
+    karpenter = {"nodeClassRef": node_class, "instanceTypes": ["p6-b300.48xlarge"]}
+    admin.patch("GpuNodePool", pool, {"spec": {"backend": "karpenter", "karpenter": karpenter}})
     node_pool = wait_for(lambda: admin.get("NodePool", pool), "Karpenter NodePool")
     assert parse_quantity(node_pool["spec"]["limits"]["nvidia.com/gpu"]) == 100
     assert node_pool["spec"]["template"]["spec"]["nodeClassRef"] == node_class
