@@ -182,7 +182,9 @@ def run(spec: Spec) -> dict[str, Any]:
         scenario = scenario.model_copy(
             update={"solver": scenario.solver.model_copy(update={"rounded_start": False})}
         )
-    scenario = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"method": spec.method})})
+    scenario = scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"method": spec.method})}
+    )
     m = clock.run("build", build_model, scenario)
     if not spec.solve:
         out.update(_hand_off_only(spec, clock, m))

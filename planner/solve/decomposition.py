@@ -123,7 +123,9 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel) -> _Struc
     cost = np.asarray(lp.col_cost_, dtype=np.float64)
     col_lower, col_upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
     row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
-    integer = np.asarray(lp.integrality_, dtype=np.int32) if len(lp.integrality_) else np.zeros(n_col, np.int32)
+    integer = (
+        np.asarray(lp.integrality_, dtype=np.int32) if len(lp.integrality_) else np.zeros(n_col, np.int32)
+    )
     scenario_ids = list(m.scenario_value.keys())
     code = {s: n for n, s in enumerate(scenario_ids)}
     n_s = len(scenario_ids)
@@ -147,7 +149,9 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel) -> _Struc
 
     recourse = col_scenario >= 0
     if np.any(cost[recourse] != 0):
-        raise NotDecomposable("a recourse column has its own objective term (the objective must read V_s only)")
+        raise NotDecomposable(
+            "a recourse column has its own objective term (the objective must read V_s only)"
+        )
     if np.any(cost[value_col] < 0):
         raise NotDecomposable("the objective decreases in a scenario's value")
 
@@ -278,7 +282,7 @@ class _Recourse:
             st.sub_lower,
             st.sub_upper,
         )
-        n_rows, n_cols = st.sub_W.shape
+        n_rows = st.sub_W.shape[0]
         graph = scipy.sparse.bmat([[None, st.sub_W], [st.sub_W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
         self.row_block = label[:n_rows]
@@ -299,7 +303,8 @@ class _Recourse:
         st = self.st
         first = x[: self.n_master]
         shift = st.sub_T @ first
-        self.h.changeRowsBounds(len(self.rows), self.rows, st.sub_lower - shift, st.sub_upper - shift)
+        # In highspy 1.15 but not in its type stubs.
+        self.h.changeRowsBounds(len(self.rows), self.rows, st.sub_lower - shift, st.sub_upper - shift)  # type: ignore[attr-defined]
         self.h.run()
         status = self.h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
@@ -352,7 +357,9 @@ def decompose(
             c.activate()
     st = _structure(m, direct)
     direct.highs.clearModel()
-    log = [f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"]
+    log = [
+        f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"
+    ]
     recourse = _Recourse(st, options)
     log.append(f"{recourse.n_blocks} recourse blocks (one epigraph column each)")
     master = _highs(options)
@@ -361,7 +368,10 @@ def decompose(
     cost = np.concatenate([st.cost, np.zeros(recourse.n_blocks)])
     value_rows, value_rhs = recourse.value_rows()
     rows = scipy.sparse.vstack(
-        [scipy.sparse.hstack([st.master, scipy.sparse.csr_array((st.master.shape[0], recourse.n_blocks))]), value_rows]
+        [
+            scipy.sparse.hstack([st.master, scipy.sparse.csr_array((st.master.shape[0], recourse.n_blocks))]),
+            value_rows,
+        ]
     ).tocsr()
     _pass(
         master,
@@ -409,7 +419,9 @@ def decompose(
             shortfall = x[recourse.n_master :] - phi
             # Per block, relative to its scenario's value (blocks of one scenario add up to it).
             scenario_value = np.abs(x[st.value_cols_in_master])[recourse.block_scenario]
-            scale = np.maximum(1.0, scenario_value) / np.maximum(1, recourse.n_blocks_of[recourse.block_scenario])
+            scale = np.maximum(1.0, scenario_value) / np.maximum(
+                1, recourse.n_blocks_of[recourse.block_scenario]
+            )
             violated = np.flatnonzero(shortfall > LP_CUT_TOLERANCE * scale)
             if phase == "lp":
                 done = len(violated) == 0
@@ -470,7 +482,9 @@ def _first_stage(
         values = full[start : start + len(variables)]
         if direct.column_scale is not None:
             values = values / direct.column_scale[start : start + len(variables)]
-        values = np.clip(values, st.col_lower[start : start + len(variables)], st.col_upper[start : start + len(variables)])
+        values = np.clip(
+            values, st.col_lower[start : start + len(variables)], st.col_upper[start : start + len(variables)]
+        )
         if st.integer[start : start + len(variables)].any():
             values = np.where(st.integer[start : start + len(variables)] > 0, np.round(values), values)
         out.extend(zip(variables, values.tolist(), strict=True))

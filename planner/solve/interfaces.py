@@ -452,7 +452,10 @@ def _method(
     if options.method == "extensive":
         return "extensive", None
     if interface != "direct":
-        return "extensive", f"decomposition needs the direct interface, not {interface}: solved the extensive form"
+        return (
+            "extensive",
+            f"decomposition needs the direct interface, not {interface}: solved the extensive form",
+        )
     if mip_start is not None:
         return "extensive", "a MIP start was given: solved the extensive form, which takes it"
     if options.method == "auto":
@@ -497,7 +500,9 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             var.setlb(lb)
             var.setub(ub)
     if not outcome.has_solution:
-        return _fallback(m, options, entered, f"its plan completed as {outcome.status} (a participation requirement?)")
+        return _fallback(
+            m, options, entered, f"its plan completed as {outcome.status} (a participation requirement?)"
+        )
     assert outcome.objective_usd is not None
     _settle_cvar(m, outcome)
     bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
