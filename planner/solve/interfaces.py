@@ -508,8 +508,13 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
     gap = _gap(outcome.objective_usd, bound_usd)
     tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
-    if gap > tolerance and result.relaxed_recourse and result.converged:
-        return _fallback(m, options, entered, f"the relaxed buyback binaries left a {gap:.2%} gap")
+    if gap > tolerance and result.converged:
+        # The master left out participation rows and relaxed any buyback binaries; where either
+        # binds, the completed plan is worth less than the master's bound.
+        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
+        return _fallback(
+            m, options, entered, f"{why} bind: the completed plan is {gap:.2e} below the master's bound"
+        )
     outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
     outcome.is_mip = integer
     outcome.method = "decomposition"
