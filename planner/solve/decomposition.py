@@ -408,8 +408,13 @@ def decompose(
             iterations += 1
             info = master.getInfo()
             status = master.getModelStatus()
-            if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit) or (
-                info.primal_solution_status != 2 and status != highspy.HighsModelStatus.kOptimal
+            out_of_time = status == highspy.HighsModelStatus.kTimeLimit
+            if out_of_time and iterations > 1 and (phase == "lp" or info.primal_solution_status != 2):
+                # No better point than the last one (an LP stopped mid-way is no plan): keep it.
+                log.append(f"time limit reached in the {phase} phase's master; the last master point stands")
+                break
+            if status != highspy.HighsModelStatus.kOptimal and not (
+                out_of_time and info.primal_solution_status == 2
             ):
                 raise NotDecomposable(f"the master has no solution ({master.modelStatusToString(status)})")
             x = np.asarray(master.getSolution().col_value)

@@ -482,8 +482,8 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             mip_rel_gap=options.mip_rel_gap,
             highs_options=highs_options(options),
         )
-    except decomposition.NotDecomposable as why:
-        return _fallback(m, options, entered, f"not decomposable ({why})")
+    except decomposition.NotDecomposable as refused:
+        return _fallback(m, options, entered, f"not decomposable ({refused})")
     # Bounds, not `fix`: a fixed row of fractional racks may miss by 1e-12, which Pyomo's
     # compiler calls infeasible; HiGHS applies its tolerances.
     kept = [(var, var.lb, var.ub) for var, _ in result.first_stage]
