@@ -441,6 +441,8 @@ def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
 
 AUTO_MIN_SCENARIOS = 20
 """`solver.method: auto` decomposes from this many scenarios on (below, the extensive form is fast)."""
+DECOMPOSITION_TIME_SHARE = 0.8
+"""Share of `time_limit_s` the Benders loop may use; the rest is kept for the completion."""
 LP_BOUND_TOLERANCE = 1e-6
 """Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
 
@@ -478,7 +480,7 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         result = decomposition.decompose(
             m,
             integer=integer,
-            time_limit_s=options.time_limit_s,
+            time_limit_s=DECOMPOSITION_TIME_SHARE * options.time_limit_s,
             mip_rel_gap=options.mip_rel_gap,
             highs_options=highs_options(options),
         )
