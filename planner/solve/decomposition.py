@@ -401,7 +401,8 @@ def decompose(
             if remaining <= 0:
                 log.append(f"time limit reached in the {phase} phase")
                 break
-            master.setOptionValue("time_limit", remaining)
+            # HiGHS's run-time clock runs on across run() calls; its limit is on that clock.
+            master.setOptionValue("time_limit", master.getRunTime() + remaining)
             run_started = time.perf_counter()
             master.run()
             master_s = time.perf_counter() - run_started
