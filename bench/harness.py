@@ -66,6 +66,9 @@ class Result:
     loadavg_end: tuple[float, ...] = (0.0, 0.0, 0.0)
     wall_s: float = 0.0
     highs_version: str = ""
+    method: str = ""
+    """The method that produced the plan (a decomposition that fell back says extensive)."""
+    method_note: str | None = None
 
 
 def _sample(pid: int, samples: list[tuple[float, int]], stop: threading.Event) -> None:
@@ -119,7 +122,7 @@ def fill(result: Result, raw: dict[str, Any], samples: list[tuple[float, int]]) 
         "rows", "columns", "nonzeros", "integer_columns", "status", "objective_usd", "mip_gap",
         "best_bound_usd", "start_s", "start_usd",
         "verification_passed", "violations", "served_records", "plan_bytes", "ru_maxrss_bytes", "base_bytes",
-        "highs_version",
+        "highs_version", "method", "method_note",
     ):  # fmt: skip
         if key in raw:
             setattr(result, key, raw[key])

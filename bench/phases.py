@@ -49,6 +49,8 @@ class Spec:
     plan_path: str
     result_path: str
     rounded_start: bool = True
+    method: str = "extensive"
+    """`solver.method`: extensive or decomposition (planner.solve.decomposition)."""
     profile: bool = False
     profile_dir: str = ""
 
@@ -180,6 +182,9 @@ def run(spec: Spec) -> dict[str, Any]:
         scenario = scenario.model_copy(
             update={"solver": scenario.solver.model_copy(update={"rounded_start": False})}
         )
+    scenario = scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"method": spec.method})}
+    )
     m = clock.run("build", build_model, scenario)
     if not spec.solve:
         out.update(_hand_off_only(spec, clock, m))
@@ -198,6 +203,8 @@ def run(spec: Spec) -> dict[str, Any]:
             start_s=outcome.start_s,
             start_usd=outcome.start_usd,
             highs_version=outcome.highs_version,
+            method=outcome.method,
+            method_note=outcome.method_note,
         )
         if outcome.has_solution:
             plan = clock.run("report", build_plan, scenario, m, outcome, build_s=clock.seconds["build"])

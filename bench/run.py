@@ -57,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--lp", action="store_true", help="LP relaxation (relax_integrality; the default)")
     mode.add_argument("--mip", action="store_true", help="the MILP (integer racks and power blocks)")
     p.add_argument("--time-limit", type=float, help="HiGHS time limit, s (default: LP 600, MIP 120)")
+    p.add_argument(
+        "--method",
+        default="extensive",
+        help="comma-separated solver.method values to run side by side: extensive, decomposition",
+    )
     p.add_argument("--threads", type=int, help="HiGHS threads (default: HiGHS's choice)")
     p.add_argument(
         "--lp-algorithm",
@@ -162,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = _highs_options(args.highs)
     if args.lp_algorithm:
         extra["lp_algorithm"] = args.lp_algorithm  # a SolverOptions field, not a raw option
+    methods = [x for x in args.method.split(",") if x]
+    for x in methods:
+        if x not in ("extensive", "decomposition", "auto"):
+            raise SystemExit(f"unknown method {x!r}; use extensive, decomposition or auto")
     OUT.mkdir(parents=True, exist_ok=True)
     console.print(
         f"[bold]dsx planner benchmark[/bold]: {len(runs)} run(s), {mode.upper()}, HiGHS time limit {time_limit:.0f} s, "
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     scenario_paths: dict[tuple[int, ...], Path] = {}
     results: list[Result] = []
-    for size, interface, solve in runs:
+    for (size, interface, solve), method in ((run, x) for run in runs for x in methods):
         if size not in scenario_paths:
             scenario_paths[size] = write_scenario(
                 size, mode, time_limit, args.threads, out_dir=OUT, mip_rel_gap=TARGET_MIP_GAP, extra=extra
@@ -180,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         label += "".join(f"-{k}={v}" for k, v in sorted(extra.items()))
         if args.threads is not None:
             label += f"-threads={args.threads}"
+        if method != "extensive":
+            label += f"-{method}"
         spec = Spec(
             label=label,
             size=size,
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             plan_path=str(OUT / "plans" / f"{label}.json"),
             result_path=str(OUT / f".{label}.result.json"),
             rounded_start=not args.no_rounded_start,
+            method=method,
             profile=args.profile,
             profile_dir=str(OUT / "profiles"),
         )

@@ -21,6 +21,7 @@ SIZES: dict[str, tuple[int, int, int, int, int]] = {
     "small": (10, 3, 20, 6, 10),
     "medium": (10, 3, 20, 6, 50),
     "large": (20, 4, 32, 8, 100),
+    "xl": (20, 4, 40, 8, 1000),
 }
 """The benchmark's named sizes: sites, rack types, quarters, tenants, scenarios."""
 

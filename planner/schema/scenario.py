@@ -268,6 +268,12 @@ class SolverOptions(_Strict):
         description="MIP, direct interface: start HiGHS from the LP relaxation rounded into a "
         "feasible plan (planner.solve.rounding); the relaxation's value also bounds the gap.",
     )
+    method: Literal["extensive", "decomposition", "auto"] = Field(
+        "extensive",
+        description="extensive = one HiGHS model of every scenario; decomposition = Benders by scenario "
+        "(planner.solve.decomposition; falls back to extensive where not exact); auto = decomposition "
+        "where the recourse is an LP and there are many scenarios.",
+    )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
 
 

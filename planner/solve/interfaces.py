@@ -38,6 +38,7 @@ import pyomo.environ as pyo
 from planner.errors import ScenarioError
 from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
 from planner.schema.scenario import SolverOptions
+from planner.solve import decomposition
 from planner.solve import direct as highs_direct
 from planner.solve.rounding import RoundingReport, improves, rounded_start
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_values
@@ -82,6 +83,10 @@ class SolveOutcome:
     """Time spent by `planner.solve.rounding` (LP relaxation, rounding, re-solves); included in solve_s."""
     start_usd: float | None = None
     """The objective of the start `planner.solve.rounding` offered, US$ (None: it offered none)."""
+    method: str = "extensive"
+    """How the plan was found: "extensive" (one model of every scenario) or "decomposition"."""
+    method_note: str | None = None
+    """Why `solver.method` decomposition/auto ended as the extensive form, or the decomposition's summary."""
     phases: dict[str, tuple[float, float]] = field(default_factory=dict)
     """When each part of `solve_model` ran, as `time.monotonic()` (start, end) windows that
     follow one another: "handoff" (the option check, then the model to HiGHS), "highs" (HiGHS's
@@ -418,7 +423,10 @@ def solve_model(
         raise ValueError(
             f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"
         )
-    if chosen == "direct":
+    method, note = _method(m, options, chosen, mip_start)
+    if method == "decomposition":
+        outcome = solve_decomposed(m, options)
+    elif chosen == "direct":
         outcome = solve_direct(m, options, mip_start=mip_start)
     elif chosen == "appsi":
         outcome = solve_appsi(m, options, mip_start=mip_start)
@@ -426,6 +434,8 @@ def solve_model(
         outcome = solve_legacy(m, options)
     else:
         raise ValueError(f"unknown interface {chosen!r}; use one of {', '.join(INTERFACES)}")
+    if note and outcome.method_note is None:
+        outcome.method_note = note
     if outcome.has_solution:
         _settle_cvar(m, outcome)
     # The option check counts as hand-off, the CVaR level as read-back.
@@ -443,3 +453,110 @@ def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
     outcome.objective_usd += gain_usd
     if outcome.is_mip and outcome.best_bound_usd is not None and not math.isinf(outcome.best_bound_usd):
         outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
+
+
+AUTO_MIN_SCENARIOS = 20
+"""`solver.method: auto` decomposes from this many scenarios on (below, the extensive form is fast)."""
+DECOMPOSITION_TIME_SHARE = 0.8
+"""Share of `time_limit_s` the Benders loop may use; the rest is kept for the completion."""
+LP_BOUND_TOLERANCE = 1e-6
+"""Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
+
+
+def _method(
+    m: pyo.ConcreteModel, options: SolverOptions, interface: str, mip_start: MipStart | None
+) -> tuple[str, str | None]:
+    """The method to run and, where a decomposition was asked for but is not run, why."""
+    if options.method == "extensive":
+        return "extensive", None
+    if interface != "direct":
+        return (
+            "extensive",
+            f"decomposition needs the direct interface, not {interface}: solved the extensive form",
+        )
+    if mip_start is not None:
+        return "extensive", "a MIP start was given: solved the extensive form, which takes it"
+    if options.method == "auto":
+        binaries = hasattr(m, "buyback_open") and not options.relax_integrality
+        if binaries or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
+            return "extensive", None
+    return "decomposition", None
+
+
+def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
+    """Benders by scenario (`planner.solve.decomposition`), then the extensive form with the
+    master's racks, blocks and quotas fixed: that solve gives the plan (every scenario's true
+    second stage, with any buyback binaries and participation rows), and the master's value
+    bounds it. Falls back to the extensive form, saying why, where the structure does not hold,
+    the completed plan breaks a participation requirement, or the recourse's relaxation left a
+    gap larger than asked."""
+    entered = time.monotonic()
+    integer = not options.relax_integrality
+    try:
+        result = decomposition.decompose(
+            m,
+            integer=integer,
+            time_limit_s=DECOMPOSITION_TIME_SHARE * options.time_limit_s,
+            mip_rel_gap=options.mip_rel_gap,
+            highs_options=highs_options(options),
+        )
+    except decomposition.NotDecomposable as refused:
+        return _fallback(m, options, entered, f"not decomposable ({refused})")
+    # Bounds, not `fix`: a fixed row of fractional racks may miss by 1e-12, which Pyomo's
+    # compiler calls infeasible; HiGHS applies its tolerances.
+    kept = [(var, var.lb, var.ub) for var, _ in result.first_stage]
+    for var, value in result.first_stage:
+        var.setlb(value)
+        var.setub(value)
+    fixed = options.model_copy(
+        update={"rounded_start": False, "time_limit_s": max(1.0, options.time_limit_s - result.seconds)}
+    )
+    try:
+        outcome = solve_direct(m, fixed)
+    finally:
+        for var, lb, ub in kept:
+            var.setlb(lb)
+            var.setub(ub)
+    if not outcome.has_solution:
+        return _fallback(
+            m, options, entered, f"its plan completed as {outcome.status} (a participation requirement?)"
+        )
+    assert outcome.objective_usd is not None
+    _settle_cvar(m, outcome)
+    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
+    gap = _gap(outcome.objective_usd, bound_usd)
+    tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
+    if gap > tolerance and result.converged:
+        # The master left out participation rows and relaxed any buyback binaries; where either
+        # binds, the completed plan is worth less than the master's bound.
+        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
+        return _fallback(
+            m, options, entered, f"{why} bind: the completed plan is {gap:.2e} below the master's bound"
+        )
+    outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
+    outcome.is_mip = integer
+    outcome.method = "decomposition"
+    outcome.method_note = (
+        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s"
+        + ("" if result.converged else ", stopped by the time limit")
+    )
+    if not result.converged:
+        outcome.status = "Time limit reached"
+    outcome.solve_s += result.seconds
+    outcome.phases = {
+        "handoff": (entered, entered),
+        "highs": (entered, outcome.phases["highs"][1]),
+        "readback": outcome.phases["readback"],
+    }
+    return outcome
+
+
+def _fallback(m: pyo.ConcreteModel, options: SolverOptions, entered: float, why: str) -> SolveOutcome:
+    outcome = solve_direct(m, options)
+    outcome.method_note = f"decomposition fell back to the extensive form: {why}"
+    log.warning(outcome.method_note)
+    outcome.phases["handoff"] = (entered, outcome.phases["handoff"][1])
+    return outcome
+
+
+log = logging.getLogger(__name__)
