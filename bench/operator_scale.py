@@ -16,10 +16,9 @@ import time
 
 from kubernetes import client as k8s
 
+from bench import operator_objects as bench_objects
 from operators.kube import Kube
 from tests.support.emulator import EmulatorThread, running_operator
-
-POOL = "bench-pool"
 
 
 def main() -> None:
@@ -46,54 +45,12 @@ def main() -> None:
             sums.append(total)
 
         em.on_write = quota_sum
-        kube.create(
-            {
-                "apiVersion": "dsx.ai/v1alpha1",
-                "kind": "GpuNodePool",
-                "metadata": {"name": POOL},
-                "spec": {
-                    "site": "bench",
-                    "rackType": "r",
-                    "gpuProduct": "NVIDIA-GB300",
-                    "racks": n,
-                    "nodesPerRack": 1,
-                    "gpusPerNode": 4,
-                    "backend": "cluster-api",
-                    "clusterApi": {
-                        "clusterName": "bench",
-                        "infrastructureRef": {
-                            "apiGroup": "infrastructure.cluster.x-k8s.io",
-                            "kind": "Metal3MachineTemplate",
-                            "name": "gpu",
-                        },
-                        "bootstrapConfigRef": {
-                            "apiGroup": "bootstrap.cluster.x-k8s.io",
-                            "kind": "KubeadmConfigTemplate",
-                            "name": "gpu",
-                        },
-                    },
-                },
-            }
-        )
+        kube.create(bench_objects.pool(n))
         em.error_rate = args.error_rate
         with running_operator(emulator.url, interval_s=args.interval):
             start = time.monotonic()
             for i in range(n):
-                kube.create(
-                    {
-                        "apiVersion": "dsx.ai/v1alpha1",
-                        "kind": "Tenant",
-                        "metadata": {"name": f"t{i:04d}"},
-                        "spec": {
-                            "site": "bench",
-                            "owners": {"users": [f"u{i}@example.com"]},
-                            "namespaces": [f"t{i:04d}-ns"],
-                            "gpuQuota": [{"pool": POOL, "gpus": 8}],
-                            "cpuQuota": "20000",
-                            "memoryQuota": "200Ti",
-                        },
-                    }
-                )
+                kube.create(bench_objects.tenant(i))
             created_s = time.monotonic() - start
             print(f"created {n} tenants in {created_s:.1f} s", flush=True)
 
@@ -125,7 +82,9 @@ def main() -> None:
             idle_writes = [w for w in em.writes if w[0] >= idle_start and "/leases/" not in w[2]]
             idle_lists = len(em.lists) - lists_before
         granted = sum(int(q["spec"]["hard"]["requests.nvidia.com/gpu"]) for q in kube.list("ResourceQuota"))
-    print(f"tenants: {n}, pool GPUs: {4 * n}, asked: {8 * n}, injected error rate: {args.error_rate:.0%}")
+    print(
+        f"tenants: {n}, pool GPUs: {bench_objects.GPUS_PER_RACK * n}, asked: {bench_objects.GPUS_PER_TENANT * n}, injected error rate: {args.error_rate:.0%}"
+    )
     print(
         f"created in {created_s:.1f} s; converged (all quotas written, creation handled) in {converge_s:.1f} s"
     )

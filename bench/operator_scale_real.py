@@ -21,11 +21,10 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 
+from bench import operator_objects as bench_objects
 from operators.kube import Kube
 from tests.support.emulator import running_operator
 from tests.support.real_cluster import LocalCluster
-
-POOL = "bench-pool"
 
 
 def main() -> None:
@@ -61,56 +60,14 @@ def main() -> None:
 
         watcher = threading.Thread(target=watch_quotas, daemon=True)
         watcher.start()
-        admin.create(
-            {
-                "apiVersion": "dsx.ai/v1alpha1",
-                "kind": "GpuNodePool",
-                "metadata": {"name": POOL},
-                "spec": {
-                    "site": "bench",
-                    "rackType": "r",
-                    "gpuProduct": "NVIDIA-GB300",
-                    "racks": n,
-                    "nodesPerRack": 1,
-                    "gpusPerNode": 4,
-                    "backend": "cluster-api",
-                    "clusterApi": {
-                        "clusterName": "bench",
-                        "infrastructureRef": {
-                            "apiGroup": "infrastructure.cluster.x-k8s.io",
-                            "kind": "Metal3MachineTemplate",
-                            "name": "gpu",
-                        },
-                        "bootstrapConfigRef": {
-                            "apiGroup": "bootstrap.cluster.x-k8s.io",
-                            "kind": "KubeadmConfigTemplate",
-                            "name": "gpu",
-                        },
-                    },
-                },
-            }
-        )
+        admin.create(bench_objects.pool(n))
         ca = Path(tempfile.mkdtemp()) / "ca.crt"
         ca.write_text(cluster.ca_pem)
         token = cluster.service_account_token()
         with running_operator(cluster.server, args.interval, token=token, ca_file=str(ca)):
             start = time.monotonic()
             for i in range(n):
-                admin.create(
-                    {
-                        "apiVersion": "dsx.ai/v1alpha1",
-                        "kind": "Tenant",
-                        "metadata": {"name": f"t{i:04d}"},
-                        "spec": {
-                            "site": "bench",
-                            "owners": {"users": [f"u{i}@example.com"]},
-                            "namespaces": [f"t{i:04d}-ns"],
-                            "gpuQuota": [{"pool": POOL, "gpus": 8}],
-                            "cpuQuota": "20000",
-                            "memoryQuota": "200Ti",
-                        },
-                    }
-                )
+                admin.create(bench_objects.tenant(i))
             created_s = time.monotonic() - start
             print(f"created {n} tenants in {created_s:.1f} s", flush=True)
             last = 0.0
@@ -142,7 +99,9 @@ def main() -> None:
             for q in admin.list("ResourceQuota")
             if q["metadata"]["name"] == "dsx-quota"
         )
-    print(f"tenants: {n}, pool GPUs: {4 * n}, asked: {8 * n}")
+    print(
+        f"tenants: {n}, pool GPUs: {bench_objects.GPUS_PER_RACK * n}, asked: {bench_objects.GPUS_PER_TENANT * n}"
+    )
     print(
         f"created in {created_s:.1f} s; converged (all quotas written, creation handled) in {converge_s:.1f} s"
     )
