@@ -26,6 +26,13 @@ TENANT_LABEL = f"{GROUP}/tenant"
 """On a tenant's namespaces: the tenant's name. NetworkPolicies and ClusterQueues select on it.
 Not proof of ownership (anyone allowed to label namespaces can set it): see OWNER_UID_ANNOTATION."""
 SITE_LABEL = f"{GROUP}/site"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""On every namespace: its name, set and kept by the API server itself since Kubernetes v1.21
+(NamespaceDefaultLabelName), so no one can give it to another namespace. Isolation policies and
+ClusterQueues select a tenant's namespaces by it, never by a label a tenant or a namespace creator
+could set. The operator writes it on its own namespaces too (a no-op from v1.21; on older servers,
+such as the test suite's v1.20, it is an ordinary label and the selection is only as strong as
+the right to label namespaces)."""
 POOL_LABEL = f"{GROUP}/pool"
 OWNER_LABEL_PREFIX = f"{GROUP}/owner-"
 """`dsx.ai/owner-tenant` / `dsx.ai/owner-gpunodepool` = owner's name, on every child the operator

@@ -233,7 +233,7 @@ def _commit_grant(
 
 
 def _quota_children(tenant: dict[str, Any], grant: Grant, held: list[str]) -> list[dict[str, Any]]:
-    out = [tn_decisions.cluster_queue(tenant, grant)]
+    out = [tn_decisions.cluster_queue(tenant, grant, held)]
     for namespace, gpus in tn_decisions.namespace_gpus(grant, held).items():
         out.append(tn_decisions.resource_quota(tenant, namespace, gpus))
     return out
