@@ -20,6 +20,7 @@ from operators.api import (
     OVERGRANTED,
     POOL_LABEL,
     RACK_TOPOLOGY_LEVELS,
+    RECONCILED,
     SITE_LABEL,
     TOPOLOGY_INCOMPLETE,
     addon_api_version,
@@ -391,7 +392,7 @@ def pool_status(
     }
     lacking = {level: count for level, count in unplaced.items() if count}
     conditions = [
-        Condition("Reconciled", True, "ChildrenApplied", f"{pool['spec']['backend']} objects match the spec"),
+        Condition(RECONCILED, True, "ChildrenApplied", f"{pool['spec']['backend']} objects match the spec"),
         Condition(
             "Ready",
             complete,
@@ -418,3 +419,23 @@ def pool_status(
         ),
     ]
     return figures, conditions
+
+
+KUEUE_IMMUTABLE_KINDS = ("Topology", "ResourceFlavor")
+"""kueue v0.19 apis/kueue/v1beta2: a Topology's levels (`self == oldSelf`) and a ResourceFlavor's
+spec once topologyName is set (`!has(oldSelf.topologyName) || self == oldSelf`) never change; both
+carry Kueue's resource-in-use finalizer while referred to, so the operator does not delete them."""
+
+
+def with_refused_child(conditions: list[Condition], kind: str, name: str, detail: str) -> list[Condition]:
+    """The pool's conditions with Reconciled=False naming the child the server refused and, for
+    Kueue's immutable kinds, what an administrator does about it."""
+    message = f"the server refused {kind} {name}: {detail}"
+    if kind in KUEUE_IMMUTABLE_KINDS:
+        message += (
+            "; Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
+            "changed block label, pool label or taint needs them re-created: drain the pool's queues, "
+            f"then `kubectl delete topology,resourceflavor {name}` and the operator re-creates both"
+        )
+    refused = Condition(RECONCILED, False, "ChildRefused", message[:1000])
+    return [refused if c.type == RECONCILED else c for c in conditions]
