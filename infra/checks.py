@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
+from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, RACK_TOPOLOGY_LEVELS
+from operators.decisions.nodepool import label_key_ok
 from planner.errors import UserError
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -21,7 +23,11 @@ _CLI_FLAGS = {
     "period": "--period",
     "nodePoolBackend": "--backend",
     "namespaceStyle": "--namespace-style",
+    "karpenterInstanceTypes": "--instance-types",
+    "topologyBlockLabel": "--block-label",
 }
+ALL_RACK_TYPES = "*"
+"""Key of a Karpenter instance-type list given for every rack type at once (a plain string)."""
 
 
 class StackConfigError(UserError):
@@ -176,3 +182,91 @@ def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> 
             f"{origin.plan_path}: tenant quotas at {site} in {period} do not fit the node pools",
             details=[*problems, "Fix: re-solve the scenario; a verified plan never over-commits a pool"],
         )
+
+
+def parse_instance_types(text: str | None, origin: Origin) -> dict[str, tuple[str, ...]]:
+    """Karpenter instance types per rack type, written `RACK_TYPE=TYPE[,TYPE];RACK_TYPE=...`, or
+    one bare `TYPE[,TYPE]` list for every rack type (kept under `ALL_RACK_TYPES`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in (text or "").split(";")):
+        if not entry:
+            continue
+        rack_type, named, listed = entry.rpartition("=")
+        key = rack_type.strip() if named else ALL_RACK_TYPES
+        types = tuple(t.strip() for t in listed.split(",") if t.strip())
+        if not key or not types or key in out or (out and ALL_RACK_TYPES in {key, *out}):
+            raise StackConfigError(
+                f"{origin.where('karpenterInstanceTypes')}: {entry!r} is not RACK_TYPE=TYPE[,TYPE]"
+                + (" (each rack type once; a bare list only on its own)" if types and key else ""),
+                details=[origin.fix("karpenterInstanceTypes", "'gb300-nvl72=gb300-tray;b300-hgx=b300-8gpu'")],
+            )
+        out[key] = types
+    return out
+
+
+def check_block_label(label: str | None, origin: Origin) -> None:
+    """A block label must be a node label key that is not already a level below the block."""
+    if label is None:
+        return
+    valid = len(label) <= KUEUE_MAX_LEVEL_LABEL_LENGTH and label_key_ok(label)
+    if not valid or label in RACK_TOPOLOGY_LEVELS:
+        raise StackConfigError(
+            f"{origin.where('topologyBlockLabel')} is {label!r}, not the label of a network block"
+            + ("" if valid else " (not a node label key)"),
+            details=[
+                f"the levels below the block are {' → '.join(RACK_TOPOLOGY_LEVELS)}; name the label your "
+                "fabric tooling sets on every GPU node for its block (e.g. its spine switch), or "
+                "leave it unset for a rack → node topology",
+                origin.fix("topologyBlockLabel", "network.topology.nvidia.com/spine"),
+            ],
+        )
+
+
+def check_instance_types(
+    by_rack_type: dict[str, tuple[str, ...]],
+    plan: Plan,
+    site: str,
+    rack_types: list[str],
+    origin: Origin,
+) -> dict[str, tuple[str, ...]]:
+    """Each pool's Karpenter instance types (rack type → types), refusing settings that would let
+    one rack type's pool launch another's machines: one list for a site running several rack
+    types, or an instance type named under two of them. A rack type not named gets its own id."""
+    where = origin.where("karpenterInstanceTypes")
+    per_rack = origin.fix(
+        "karpenterInstanceTypes",
+        "'" + ";".join(f"{rt}=<instance-type>" for rt in rack_types or ["<rack-type>"]) + "'",
+    )
+    known = {r.id for r in plan.rack_types}
+    unknown = sorted(set(by_rack_type) - known - {ALL_RACK_TYPES})
+    if unknown:
+        raise StackConfigError(
+            f"{where} names rack types {origin.plan_path} does not have: {', '.join(unknown)}",
+            details=[f"rack types in the plan: {', '.join(sorted(known))}", per_rack],
+        )
+    if ALL_RACK_TYPES in by_rack_type:
+        if len(rack_types) > 1:
+            raise StackConfigError(
+                f"{where} names one instance-type list for every pool, but {site} runs "
+                f"{len(rack_types)} rack types ({', '.join(rack_types)}): Karpenter would launch "
+                "either rack type's machines for both pools",
+                details=["name the instance types per rack type", per_rack],
+            )
+        return {rt: by_rack_type[ALL_RACK_TYPES] for rt in rack_types}
+    chosen = {rt: tuple(by_rack_type.get(rt) or (rt,)) for rt in rack_types}
+    users: dict[str, list[str]] = defaultdict(list)
+    for rack_type, types in chosen.items():
+        for instance_type in types:
+            users[instance_type].append(rack_type)
+    shared = {t: rts for t, rts in sorted(users.items()) if len(rts) > 1}
+    if shared:
+        raise StackConfigError(
+            f"{where}: an instance type is named for more than one rack type at {site}, so either "
+            "pool could launch the other's machines",
+            details=[
+                *(f"{t}: {', '.join(rts)}" for t, rts in shared.items()),
+                "give each rack type only its own instance types",
+                per_rack,
+            ],
+        )
+    return chosen

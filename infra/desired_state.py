@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.checks import Origin, check_plan_matches, check_settings
+from infra.checks import (
+    Origin,
+    check_block_label,
+    check_instance_types,
+    check_plan_matches,
+    check_settings,
+)
 from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
 from operators import api
 from operators.api import CAPI_BOOTSTRAP_GROUP, CAPI_INFRASTRUCTURE_GROUP
@@ -48,8 +54,15 @@ class BackendSettings:
     """`apiGroup/Kind` of the site's bootstrap template, named `<site>-gpu` (the site creates it)."""
     karpenter_node_class: str = "gpu"
     """`name` or `group/Kind/name` of the node class; a bare name is a `KARPENTER_DEFAULT_NODE_CLASS`."""
-    karpenter_instance_types: tuple[str, ...] = ()
-    """Instance types of every GPU pool; empty: the rack type's id (bare-metal providers' naming)."""
+    karpenter_instance_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Rack type → the instance types (node.kubernetes.io/instance-type) that carry its GPUs at
+    this site, so one rack type's pool never launches another's machines. A rack type not named
+    gets its own id (bare-metal providers' naming). `checks.ALL_RACK_TYPES` holds one list for
+    every rack type, accepted only where the site runs a single rack type."""
+    topology_block_label: str | None = None
+    """Node label the site's fabric tooling sets to each node's network block (e.g. its spine):
+    the top level of every pool's Kueue Topology. None: the Topology is rack → node, since Kueue
+    ignores nodes lacking any level's label."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +166,16 @@ def _metadata(name: str, site: str, period: str, plan: Plan, **labels: str) -> d
 
 
 def node_pool_manifest(
-    plan: Plan, site: str, period: str, rack_type: str, racks: int, backend: BackendSettings
+    plan: Plan,
+    site: str,
+    period: str,
+    rack_type: str,
+    racks: int,
+    backend: BackendSettings,
+    instance_types: tuple[str, ...] = (),
 ) -> Manifest:
+    """The GpuNodePool of one rack type; `instance_types` (Karpenter only) default to the rack
+    type's id."""
     info = plan.rack_type(rack_type)
     name = pool_name(site, rack_type)
     spec: dict[str, Any] = {
@@ -168,6 +189,8 @@ def node_pool_manifest(
         "taints": [dict(t) for t in DEFAULT_TAINTS],
         "backend": backend.backend,
     }
+    if backend.topology_block_label:
+        spec["topology"] = {"blockLabel": backend.topology_block_label}
     if backend.backend == "cluster-api":
         infra_group, _, infra_kind = backend.infrastructure_template.rpartition("/")
         boot_group, _, boot_kind = backend.bootstrap_template.rpartition("/")
@@ -182,7 +205,7 @@ def node_pool_manifest(
         group, kind = KARPENTER_DEFAULT_NODE_CLASS if len(parts) == 1 else (parts[0], parts[1])
         spec["karpenter"] = {
             "nodeClassRef": {"group": group, "kind": kind, "name": parts[-1]},
-            "instanceTypes": list(backend.karpenter_instance_types or (rack_type,)),
+            "instanceTypes": list(instance_types or (rack_type,)),
         }
     return {
         "apiVersion": API_VERSION,
@@ -261,8 +284,17 @@ def desired_state(
     check_settings(settings.backend, namespace_style, origin)
     check_plan_matches(plan, site, period, origin, namespace_style=namespace_style)
 
+    check_block_label(settings.topology_block_label, origin)
     racks = {rt: n for rt, n in sorted(plan.racks_at(site, period).items()) if n > 0}
-    pools = [node_pool_manifest(plan, site, period, rt, n, settings) for rt, n in racks.items()]
+    instance_types = (
+        check_instance_types(settings.karpenter_instance_types, plan, site, sorted(racks), origin)
+        if settings.backend == "karpenter"
+        else {}
+    )
+    pools = [
+        node_pool_manifest(plan, site, period, rt, n, settings, instance_types.get(rt, ()))
+        for rt, n in racks.items()
+    ]
     quotas = pool_quotas(plan, site, period)
     tenants = [
         tenant_manifest(plan, site, period, t, quotas[t.id], sizing, namespace_style)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from infra.checks import Origin, StackConfigError
+from infra.checks import Origin, StackConfigError, parse_instance_types
 from infra.desired_state import BackendSettings, TenantSizing
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
 
@@ -103,9 +103,10 @@ def read_settings(config: pulumi.Config, stack: str, root: Path) -> StackSetting
             or BackendSettings.infrastructure_template,
             bootstrap_template=config.get("bootstrapTemplate") or BackendSettings.bootstrap_template,
             karpenter_node_class=config.get("karpenterNodeClass") or BackendSettings.karpenter_node_class,
-            karpenter_instance_types=tuple(
-                t.strip() for t in (config.get("karpenterInstanceTypes") or "").split(",") if t.strip()
+            karpenter_instance_types=parse_instance_types(
+                config.get("karpenterInstanceTypes"), Origin.for_stack(stack, stack_file(stack))
             ),
+            topology_block_label=config.get("topologyBlockLabel") or None,
         ),
         sizing=TenantSizing(
             cpu_per_gpu=_int(config, "cpuPerGpu", stack, defaults.cpu_per_gpu),

@@ -26,6 +26,13 @@ TENANT_LABEL = f"{GROUP}/tenant"
 """On a tenant's namespaces: the tenant's name. NetworkPolicies and ClusterQueues select on it.
 Not proof of ownership (anyone allowed to label namespaces can set it): see OWNER_UID_ANNOTATION."""
 SITE_LABEL = f"{GROUP}/site"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""On every namespace: its name, set and kept by the API server itself since Kubernetes v1.21
+(NamespaceDefaultLabelName), so no one can give it to another namespace. Isolation policies and
+ClusterQueues select a tenant's namespaces by it, never by a label a tenant or a namespace creator
+could set. The operator writes it on its own namespaces too (a no-op from v1.21; on older servers,
+such as the test suite's v1.20, it is an ordinary label and the selection is only as strong as
+the right to label namespaces)."""
 POOL_LABEL = f"{GROUP}/pool"
 OWNER_LABEL_PREFIX = f"{GROUP}/owner-"
 """`dsx.ai/owner-tenant` / `dsx.ai/owner-gpunodepool` = owner's name, on every child the operator
@@ -53,6 +60,9 @@ DELETION_BLOCKED = "DeletionBlocked"
 ADDONS_MISSING = "AddonsMissing"
 OVERGRANTED = "Overgranted"
 """On a GpuNodePool whose grants exceed its GPUs after a shrink, until tenants have given back."""
+TOPOLOGY_INCOMPLETE = "TopologyIncomplete"
+"""On a GpuNodePool whose ready Nodes lack a Topology level's label: Kueue's topology-aware
+scheduling ignores those Nodes, so their GPUs admit nothing."""
 RECONCILED = "Reconciled"
 REASON_INVALID_SPEC = "InvalidSpec"
 
@@ -116,10 +126,15 @@ RACK_TYPE_LABEL = f"{GROUP}/rack-type"
 NVLINK_DOMAIN_LABEL = "nvidia.com/gpu.clique"
 """Set on each Node by NVIDIA GPU feature discovery: the NVLink domain (for NVL72, the rack) the
 node's GPUs belong to. The Kueue Topology's rack level."""
-BLOCK_LABEL = f"{GROUP}/block"
-"""Set per Node by the site's provisioning (e.g. the node's network block / spine). The
-Topology's top level; absent on a node, Kueue treats the node as outside any block."""
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+RACK_TOPOLOGY_LEVELS = (NVLINK_DOMAIN_LABEL, HOSTNAME_LABEL)
+"""The Kueue Topology levels every pool has: rack (NVLink domain) → node. A block level above
+them comes only from the pool's spec.topology.blockLabel, naming a label the site's fabric
+tooling really sets (e.g. Topograph's network.topology.nvidia.com/spine): Kueue's topology-aware
+scheduling considers only Nodes carrying every level's label (kueue v0.19 pkg/util/tas
+NodeMatchesFlavor), so a level nobody sets would hide every node of the pool."""
+KUEUE_MAX_LEVEL_LABEL_LENGTH = 316
+"""kueue v0.19 apis/kueue/v1beta2/topology_types.go: TopologyLevel.nodeLabel MaxLength=316."""
 CAPI_SYNCED_LABEL_DOMAINS = (
     "node-role.kubernetes.io",
     "node-restriction.kubernetes.io",

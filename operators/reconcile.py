@@ -86,8 +86,18 @@ def write_status(
     return True
 
 
+class ChildRefused(ApiError):
+    """The server refused a child as written (422: a schema, CEL or webhook rule), named."""
+
+    def __init__(self, child: dict[str, Any], error: ApiError):
+        self.kind, self.name = child["kind"], child["metadata"]["name"]
+        super().__init__(error.status, "ChildRefused", f"{self.kind} {self.name} refused: {error}")
+        self.detail = str(error)
+
+
 def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Bring every child in line; return the add-on kinds the cluster does not serve."""
+    """Bring every child in line; return the add-on kinds the cluster does not serve. A child the
+    server refuses (422) raises `ChildRefused`, naming it."""
     missing: list[str] = []
     for child in children:
         if child["kind"] in missing:
@@ -98,6 +108,8 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
             if error.status == 404 and child["kind"] in OPTIONAL_KINDS and not kube.serves(child["kind"]):
                 missing.append(child["kind"])
                 continue
+            if error.status == 422:
+                raise ChildRefused(child, error) from None
             raise
         if outcome != "unchanged":
             meta = child["metadata"]
@@ -127,13 +139,22 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
                 kube, POOL_KIND, live, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
             )
             return
-        missing = apply_all(kube, children)
+        refused: ChildRefused | None = None
+        try:
+            missing = apply_all(kube, children)
+        except ChildRefused as error:  # said in the status, retried by the drift timer
+            missing, refused = [], error
+            log.warning("%s", error)
         _remove_stale_backend(kube, live)
         live = _prune_ledger(kube, live) or live
         nodes = kube.list("Node", labels={np_decisions.POOL_LABEL: name})
         ledger = ledgers.read_ledger(live)
         over = ledgers.overgranted(ledger, np_decisions.capacity_gpus(live))
         figures, conditions = np_decisions.pool_status(live, nodes, over)
+        if refused is not None:
+            conditions = np_decisions.with_refused_child(
+                conditions, refused.kind, refused.name, refused.detail
+            )
         write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
 
 
@@ -233,7 +254,7 @@ def _commit_grant(
 
 
 def _quota_children(tenant: dict[str, Any], grant: Grant, held: list[str]) -> list[dict[str, Any]]:
-    out = [tn_decisions.cluster_queue(tenant, grant)]
+    out = [tn_decisions.cluster_queue(tenant, grant, held)]
     for namespace, gpus in tn_decisions.namespace_gpus(grant, held).items():
         out.append(tn_decisions.resource_quota(tenant, namespace, gpus))
     return out

@@ -7,14 +7,15 @@ test suite's API server (v1.20) checks the structural part with the stand-in sch
 controllers do with an accepted object — is encoded here, each rule citing the upstream file and
 version it was read from:
 
-- Kueue v0.19.2 (apis/kueue/v1beta2, pkg/scheduler/flavorassigner, pkg/podset)
+- Kueue v0.19.2 (apis/kueue/v1beta2, pkg/scheduler/flavorassigner, pkg/podset, pkg/util/tas)
 - Cluster API v1.14.0 (api/core/v1beta2, util/labels/helpers.go)
 - Karpenter v1.14.1 (pkg/apis/v1)
 
 `problems(obj)` lists what upstream would refuse or silently ignore; `admitted_pod`,
-`node_of_machine_deployment` / `node_of_node_pool`, `schedulable` and `uncovered_resources`
-simulate the controllers: what a pod looks like once Kueue admits it on a flavor, what the Node
-the pool's controller makes carries, and whether that pod can land there.
+`node_of_machine_deployment` / `node_of_node_pool`, `schedulable`, `topology_nodes` and
+`uncovered_resources` simulate the controllers: what a pod looks like once Kueue admits it on a
+flavor, what the Node the pool's controller makes carries, whether that pod can land there, and
+which Nodes Kueue's topology-aware scheduling counts.
 
 Pure: no I/O. Not an upstream copy: the rules are restated, not vendored.
 """
@@ -41,6 +42,9 @@ CAPI_KIND = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 KARPENTER_DURATION = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")
 KARPENTER_BUDGET_NODES = re.compile(r"^((100|[0-9]{1,2})%|[0-9]+)$")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
 
 
 # -- Kueue v0.19.2 -------------------------------------------------------------------------------
@@ -134,11 +138,38 @@ def _topology(topology: Obj) -> list[str]:
     out: list[str] = []
     if not 1 <= len(levels) <= 16:  # topology_types.go: levels MinItems=1, MaxItems=16
         out.append("spec.levels: 1 to 16 levels")
+    for level in levels:  # TopologyLevel.nodeLabel: MinLength=1, MaxLength=316, a label key pattern
+        if not isinstance(level, str) or not 1 <= len(level) <= 316 or not LABEL_KEY.match(level):
+            out.append(f"spec.levels: nodeLabel {level!r} is not a label key")
     if len(set(levels)) != len(levels):  # CEL: "must be unique"
         out.append("spec.levels must be unique")
     if HOSTNAME_LABEL in levels and levels[-1] != HOSTNAME_LABEL:
         # CEL: "the kubernetes.io/hostname label can only be used at the lowest level of topology".
         out.append(f"{HOSTNAME_LABEL} may only be the lowest level")
+    return out
+
+
+def topology_nodes(nodes: list[Obj], flavor: Obj, topology: Obj) -> list[str]:
+    """The Nodes Kueue's topology-aware scheduling places a flavor's pods on: ready and
+    schedulable (pkg/cache/scheduler/tas_nodes_cache.go), carrying the flavor's nodeLabels and a
+    label for every level of its Topology (pkg/util/tas NodeMatchesFlavor). A node lacking any
+    level's label is not in the flavor's topology at all, so its capacity admits nothing."""
+    wanted = (flavor.get("spec") or {}).get("nodeLabels") or {}
+    levels = [lv["nodeLabel"] for lv in (topology.get("spec") or {}).get("levels") or []]
+    out = []
+    for node in nodes:
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (node.get("status") or {}).get("conditions") or []
+        )
+        if (
+            ready
+            and not (node.get("spec") or {}).get("unschedulable")
+            and all(labels.get(k) == v for k, v in wanted.items())
+            and all(level in labels for level in levels)
+        ):
+            out.append(node["metadata"]["name"])
     return out
 
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from infra.checks import Origin
-from infra.desired_state import DesiredState, desired_state
+from infra.checks import Origin, parse_instance_types
+from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
 from planner.files import check_output_path, read_plan, write_atomic
@@ -63,7 +63,7 @@ def build_state(
     plan_path: Path,
     site: str,
     period: str,
-    backend: str,
+    backend: BackendSettings,
     namespace_style: str,
     operator: bool,
     operator_image: str | None,
@@ -74,7 +74,7 @@ def build_state(
         plan,
         site,
         period,
-        backend=backend,  # type: ignore[arg-type]  # checked in desired_state
+        backend=backend,
         namespace_style=namespace_style,  # type: ignore[arg-type]
         operator=operator_manifests(operator_image, operator_namespace) if operator else None,
         origin=Origin.for_cli(str(plan_path)),
@@ -98,6 +98,23 @@ def render(
     namespace_style: Annotated[
         str, typer.Option("--namespace-style", help="tenant or tenant-site.")
     ] = "tenant",
+    instance_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instance-types",
+            help="Karpenter: RACK_TYPE=TYPE[,TYPE] (repeat per rack type); a rack type not named gets "
+            "its own id. One bare TYPE[,TYPE] list applies to every pool (refused at a site with several "
+            "rack types).",
+        ),
+    ] = None,
+    block_label: Annotated[
+        str | None,
+        typer.Option(
+            "--block-label",
+            help="Node label the site's fabric sets to each node's network block: the top level of "
+            "the pools' Kueue Topology (default: none, rack → node).",
+        ),
+    ] = None,
     operator: Annotated[
         bool,
         typer.Option("--operator/--no-operator", help="Include the operator's CRDs, RBAC and Deployment."),
@@ -130,8 +147,15 @@ def render(
         check_output_path(out_dir, directory=True)
     if as_json:
         output_format = OutputFormat.json
+    settings = BackendSettings(
+        backend=backend,  # type: ignore[arg-type]  # checked in desired_state
+        karpenter_instance_types=parse_instance_types(
+            ";".join(instance_types or []), Origin.for_cli(str(plan))
+        ),
+        topology_block_label=block_label or None,
+    )
     state = build_state(
-        plan, site, period, backend, namespace_style, operator, operator_image, operator_namespace
+        plan, site, period, settings, namespace_style, operator, operator_image, operator_namespace
     )
     manifests = select_phase(state.manifests(), phase)
     if phase is Phase.all and operator and out_dir is None:

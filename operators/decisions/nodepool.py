@@ -7,21 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from operators.api import (
-    BLOCK_LABEL,
     CAPI_DEFAULT_ADDITIONAL_SYNC_LABELS,
     CAPI_SYNCED_LABEL_DOMAINS,
     DEFAULT_CAPI_NAMESPACE,
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
-    HOSTNAME_LABEL,
     INT32_MAX,
     KARPENTER_INSTANCE_TYPE_LABEL,
+    KUEUE_MAX_LEVEL_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_NODE_LABELS,
-    NVLINK_DOMAIN_LABEL,
     OVERGRANTED,
     POOL_LABEL,
+    RACK_TOPOLOGY_LEVELS,
+    RECONCILED,
     SITE_LABEL,
+    TOPOLOGY_INCOMPLETE,
     addon_api_version,
 )
 from operators.decisions.conditions import Condition
@@ -34,10 +35,6 @@ KUEUE_MAX_FLAVOR_TOLERATIONS = 8
 """Same file: tolerations MaxItems=8."""
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DEFAULT_CONSOLIDATE_AFTER = "1h"
-TOPOLOGY_LEVELS = (BLOCK_LABEL, NVLINK_DOMAIN_LABEL, HOSTNAME_LABEL)
-"""Kueue Topology levels, widest first: block → rack (the NVLink domain, one NVL72) → node. A job
-asks for one NVLink domain with the pod-set annotation
-kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique."""
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -87,6 +84,14 @@ def node_labels(pool: Obj) -> dict[str, str]:
         POOL_LABEL: pool["metadata"]["name"],
         GPU_PRODUCT_LABEL: spec["gpuProduct"],
     }
+
+
+def topology_levels(pool: Obj) -> tuple[str, ...]:
+    """Kueue Topology levels, widest first: the site's block label when the pool names one, then
+    the NVLink domain (rack, one NVL72) and the node. A job asks for one NVLink domain with the
+    pod-set annotation kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique."""
+    block = (pool["spec"].get("topology") or {}).get("blockLabel")
+    return (block, *RACK_TOPOLOGY_LEVELS) if block else RACK_TOPOLOGY_LEVELS
 
 
 def validate_pool(pool: Obj) -> None:
@@ -139,6 +144,7 @@ def _validate(pool: Obj) -> None:
         raise InvalidSpec(
             f"spec.taints: at most {KUEUE_MAX_FLAVOR_TOLERATIONS} (a ResourceFlavor's tolerations)"
         )
+    _validate_topology(spec)
     backend = spec["backend"]
     if backend not in ("cluster-api", "karpenter"):
         raise InvalidSpec(f"spec.backend '{backend}' is not one of cluster-api, karpenter")
@@ -151,6 +157,22 @@ def _validate(pool: Obj) -> None:
         _validate_cluster_api(pool)
     else:
         _validate_karpenter(spec)
+
+
+def _validate_topology(spec: dict[str, Any]) -> None:
+    topology_spec = spec.get("topology") or {}
+    if not isinstance(topology_spec, dict):
+        raise InvalidSpec("spec.topology must be an object")
+    block = topology_spec.get("blockLabel")
+    if block is None:
+        return
+    if not isinstance(block, str) or len(block) > KUEUE_MAX_LEVEL_LABEL_LENGTH or not label_key_ok(block):
+        raise InvalidSpec(f"spec.topology.blockLabel '{block}' is not a node label key")
+    if block in RACK_TOPOLOGY_LEVELS:
+        raise InvalidSpec(
+            f"spec.topology.blockLabel '{block}' is already a level below the block "
+            f"({' → '.join(RACK_TOPOLOGY_LEVELS)}); name the label of the network block above the racks"
+        )
 
 
 def _validate_cluster_api(pool: Obj) -> None:
@@ -315,12 +337,12 @@ def resource_flavor(pool: Obj) -> Obj:
 
 
 def topology(pool: Obj) -> Obj:
-    """Kueue Topology: block → NVLink domain (rack) → node, for topology-aware scheduling."""
+    """Kueue Topology for topology-aware scheduling: [block →] NVLink domain (rack) → node."""
     return {
         "apiVersion": addon_api_version("Topology"),
         "kind": "Topology",
         "metadata": object_meta(pool["metadata"]["name"], pool),
-        "spec": {"levels": [{"nodeLabel": label} for label in TOPOLOGY_LEVELS]},
+        "spec": {"levels": [{"nodeLabel": label} for label in topology_levels(pool)]},
     }
 
 
@@ -363,8 +385,14 @@ def pool_status(
         "capacityGpus": size.capacity_gpus,
     }
     complete = len(ready) >= size.desired_nodes
+    levels = topology_levels(pool)
+    unplaced = {
+        level: sum(1 for n in ready if level not in (n.get("metadata", {}).get("labels") or {}))
+        for level in levels
+    }
+    lacking = {level: count for level, count in unplaced.items() if count}
     conditions = [
-        Condition("Reconciled", True, "ChildrenApplied", f"{pool['spec']['backend']} objects match the spec"),
+        Condition(RECONCILED, True, "ChildrenApplied", f"{pool['spec']['backend']} objects match the spec"),
         Condition(
             "Ready",
             complete,
@@ -380,5 +408,34 @@ def pool_status(
             if overgranted_gpus
             else "granted GPUs are within the pool's capacity",
         ),
+        Condition(
+            TOPOLOGY_INCOMPLETE,
+            bool(lacking),
+            "NodesLackTopologyLabels" if lacking else "AllLevelsLabelled",
+            "Kueue's topology-aware scheduling ignores ready nodes without a level's label: "
+            + ", ".join(f"{count} lack {level}" for level, count in lacking.items())
+            if lacking
+            else f"every ready node carries {', '.join(levels)}",
+        ),
     ]
     return figures, conditions
+
+
+KUEUE_IMMUTABLE_KINDS = ("Topology", "ResourceFlavor")
+"""kueue v0.19 apis/kueue/v1beta2: a Topology's levels (`self == oldSelf`) and a ResourceFlavor's
+spec once topologyName is set (`!has(oldSelf.topologyName) || self == oldSelf`) never change; both
+carry Kueue's resource-in-use finalizer while referred to, so the operator does not delete them."""
+
+
+def with_refused_child(conditions: list[Condition], kind: str, name: str, detail: str) -> list[Condition]:
+    """The pool's conditions with Reconciled=False naming the child the server refused and, for
+    Kueue's immutable kinds, what an administrator does about it."""
+    message = f"the server refused {kind} {name}: {detail}"
+    if kind in KUEUE_IMMUTABLE_KINDS:
+        message += (
+            "; Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
+            "changed block label, pool label or taint needs them re-created: drain the pool's queues, "
+            f"then `kubectl delete topology,resourceflavor {name}` and the operator re-creates both"
+        )
+    refused = Condition(RECONCILED, False, "ChildRefused", message[:1000])
+    return [refused if c.type == RECONCILED else c for c in conditions]

@@ -17,6 +17,7 @@ from operators.api import (
     MAX_NAME_LENGTH,
     MAX_TENANT_NAMESPACES,
     NAMESPACE_ADMIN_ROLE,
+    NAMESPACE_NAME_LABEL,
     NAMESPACES_REFUSED,
     OPERATOR_IN_NAMESPACE_ROLE,
     OPERATOR_SERVICE_ACCOUNT,
@@ -108,8 +109,26 @@ def requested_gpus(tenant: Obj) -> dict[str, int]:
     return {q["pool"]: int(q["gpus"]) for q in tenant["spec"].get("gpuQuota") or []}
 
 
-def namespace_labels(tenant: Obj) -> dict[str, str]:
-    return {TENANT_LABEL: tenant["metadata"]["name"], SITE_LABEL: tenant["spec"]["site"]}
+def namespace_labels(tenant: Obj, namespace: str) -> dict[str, str]:
+    return {
+        TENANT_LABEL: tenant["metadata"]["name"],
+        SITE_LABEL: tenant["spec"]["site"],
+        NAMESPACE_NAME_LABEL: namespace,
+    }
+
+
+def held_namespaces_selector(held: list[str]) -> dict[str, Any]:
+    """Exactly the namespaces the tenant holds, by name (`api.NAMESPACE_NAME_LABEL`): a namespace
+    someone else labels `dsx.ai/tenant: <tenant>` is not one of them. Holding none, it selects
+    nothing (an `In` needs a value, so: the name label both present and absent)."""
+    if not held:
+        return {
+            "matchExpressions": [
+                {"key": NAMESPACE_NAME_LABEL, "operator": "Exists"},
+                {"key": NAMESPACE_NAME_LABEL, "operator": "DoesNotExist"},
+            ]
+        }
+    return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(held)}]}
 
 
 def namespace_object(tenant: Obj, namespace: str) -> Obj:
@@ -121,7 +140,7 @@ def namespace_object(tenant: Obj, namespace: str) -> Obj:
         "metadata": object_meta(
             namespace,
             tenant,
-            labels=namespace_labels(tenant),
+            labels=namespace_labels(tenant, namespace),
             annotations={OWNER_UID_ANNOTATION: tenant["metadata"].get("uid", "")},
             owned=False,
         ),
@@ -203,19 +222,22 @@ def operator_role_binding(tenant: Obj, namespace: str, operator_namespace: str) 
 
 
 def isolation_policy(
-    tenant: Obj, namespace: str, ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES
+    tenant: Obj,
+    namespace: str,
+    held: list[str],
+    ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> Obj:
-    """Default deny, then: ingress from the tenant's own namespaces and from the configured
-    ingress-controller and monitoring namespaces; egress to the tenant's own namespaces, to DNS in
-    kube-system, and to the CIDRs the Tenant lists (spec.network.egressCIDRs: its storage, the API
-    server, the internet). Never from or to another tenant's namespaces."""
-    same_tenant = {"namespaceSelector": {"matchLabels": {TENANT_LABEL: tenant["metadata"]["name"]}}}
+    """Default deny, then: ingress from the tenant's own namespaces (`held`) and from the
+    configured ingress-controller and monitoring namespaces; egress to the tenant's own namespaces,
+    to DNS in kube-system, and to the CIDRs the Tenant lists (spec.network.egressCIDRs: its
+    storage, the API server, the internet). Never from or to another tenant's namespaces: every
+    namespace is selected by its name (`api.NAMESPACE_NAME_LABEL`), which no tenant can forge."""
+    same_tenant = {"namespaceSelector": held_namespaces_selector(held)}
     ingress_from = [same_tenant] + [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-        for ns in ingress_namespaces
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}} for ns in ingress_namespaces
     ]
     dns = {
-        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+        "to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}}}],
         "ports": [dict(p) for p in DNS_PORTS],
     }
     egress = [{"to": [same_tenant]}, dns]
@@ -258,9 +280,10 @@ def _nominal(tenant: Obj, resource: str, share: Fraction, pool_gpus: int) -> str
     return str(math.floor(value))
 
 
-def cluster_queue(tenant: Obj, grant: Grant) -> Obj:
+def cluster_queue(tenant: Obj, grant: Grant, held: list[str]) -> Obj:
     """Kueue ClusterQueue covering every resource a tenant's pods request (cpu, memory, GPUs,
     pods), one flavor per pool with the granted GPUs and the matching share of cpu, memory and pods.
+    Only the namespaces the tenant holds (`held`, by name) may submit to it.
 
     Lending and borrowing (docs/provisioning.md): all tenants of a site share one cohort (the
     site); idle GPUs are lent to whoever queues, with no limit unless the Tenant sets
@@ -290,7 +313,7 @@ def cluster_queue(tenant: Obj, grant: Grant) -> Obj:
         "metadata": object_meta(tenant["metadata"]["name"], tenant),
         "spec": {
             "cohortName": tenant["spec"]["site"],
-            "namespaceSelector": {"matchLabels": {TENANT_LABEL: tenant["metadata"]["name"]}},
+            "namespaceSelector": held_namespaces_selector(held),
             "queueingStrategy": "BestEffortFIFO",
             "fairSharing": {"weight": str(total_requested)},
             "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
@@ -305,16 +328,17 @@ def namespace_children(
     tenant: Obj,
     namespace: str,
     gpus: int,
+    held: list[str],
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> list[Obj]:
-    """What the operator keeps inside one of the tenant's own namespaces."""
+    """What the operator keeps inside one of the tenant's own namespaces (`held`: all of them)."""
     return [
         operator_role_binding(tenant, namespace, operator_namespace),
         resource_quota(tenant, namespace, gpus),
         limit_range(tenant, namespace),
         owner_role_binding(tenant, namespace),
-        isolation_policy(tenant, namespace, ingress_namespaces),
+        isolation_policy(tenant, namespace, held, ingress_namespaces),
         local_queue(tenant, namespace),
     ]
 
@@ -335,11 +359,11 @@ def desired_children(
     Namespace objects come first; the caller creates them only where the tenant may."""
     validate_tenant(tenant)
     held = list(tenant["spec"]["namespaces"] if namespaces is None else namespaces)
-    out: list[Obj] = [cluster_queue(tenant, grant)]
+    out: list[Obj] = [cluster_queue(tenant, grant, held)]
     for namespace, gpus in namespace_gpus(grant, held).items():
         out += [
             namespace_object(tenant, namespace),
-            *namespace_children(tenant, namespace, gpus, operator_namespace, ingress_namespaces),
+            *namespace_children(tenant, namespace, gpus, held, operator_namespace, ingress_namespaces),
         ]
     return out
 

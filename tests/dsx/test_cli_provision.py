@@ -101,6 +101,27 @@ def test_render_with_the_operator_puts_its_bundle_first(app: typer.Typer, plan_f
     assert kinds[-4:] == ["GpuNodePool", "GpuNodePool", "Tenant", "Tenant"]
 
 
+def test_render_names_karpenter_instance_types_per_rack_type_and_the_block_label(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    args = [*base, "--backend", "karpenter", "--instance-types", "gb300-nvl72=gb300-tray"]
+    args += ["--instance-types", "b300-hgx=b300-8gpu", "--block-label", "network.topology.nvidia.com/spine"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    pools = {
+        d["metadata"]["name"]: d["spec"]
+        for d in yaml.safe_load_all(result.stdout)
+        if d["kind"] == "GpuNodePool"
+    }
+    assert pools["batam-gb300-nvl72"]["karpenter"]["instanceTypes"] == ["gb300-tray"]
+    assert pools["batam-b300-hgx"]["karpenter"]["instanceTypes"] == ["b300-8gpu"]
+    assert pools["batam-b300-hgx"]["topology"] == {"blockLabel": "network.topology.nvidia.com/spine"}
+    shared = runner.invoke(app, [*base, "--backend", "karpenter", "--instance-types", "gpu-box"])
+    assert isinstance(shared.exception, UserError)
+    assert shared.exception.message.startswith("--instance-types names one instance-type list for every pool")
+
+
 def test_render_for_an_unknown_site_is_a_user_error_naming_the_option(
     app: typer.Typer, plan_file: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.checks import Origin, PlanMismatchError, StackConfigError
+from infra.checks import Origin, PlanMismatchError, StackConfigError, parse_instance_types
 from infra.desired_state import BackendSettings, TenantSizing, desired_state, split_owners
 from infra.naming import whole_gpus
 from planner.schema.plan import QuotaDecision
@@ -84,17 +84,92 @@ def test_karpenter_backend_carries_a_node_class_instead() -> None:
     assert spec["karpenter"]["instanceTypes"] == [spec["rackType"]]
 
 
-def test_karpenter_node_class_and_instance_types_are_per_site_bare_metal_included() -> None:
+def test_karpenter_node_class_is_per_site_bare_metal_included_and_instance_types_per_rack_type() -> None:
     settings = BackendSettings(
         "karpenter",
-        karpenter_node_class="metal.example.com/MetalNodeClass/gb300",
-        karpenter_instance_types=("gb300-nvl72-tray",),
+        karpenter_node_class="metal.example.com/MetalNodeClass/gpu",
+        karpenter_instance_types={"gb300-nvl72": ("gb300-tray",), "b300-hgx": ("b300-8gpu", "b300-8gpu-v2")},
     )
-    spec = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools[0]["spec"]
-    assert spec["karpenter"] == {
-        "nodeClassRef": {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gb300"},
-        "instanceTypes": ["gb300-nvl72-tray"],
+    pools = _by_name(desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools)
+    assert pools["batam-gb300-nvl72"]["spec"]["karpenter"] == {
+        "nodeClassRef": {"group": "metal.example.com", "kind": "MetalNodeClass", "name": "gpu"},
+        "instanceTypes": ["gb300-tray"],
     }
+    assert pools["batam-b300-hgx"]["spec"]["karpenter"]["instanceTypes"] == ["b300-8gpu", "b300-8gpu-v2"]
+
+
+def test_a_rack_type_without_named_instance_types_gets_its_own_id() -> None:
+    settings = BackendSettings("karpenter", karpenter_instance_types={"gb300-nvl72": ("gb300-tray",)})
+    pools = _by_name(desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools)
+    assert pools["batam-b300-hgx"]["spec"]["karpenter"]["instanceTypes"] == ["b300-hgx"]
+
+
+def test_one_instance_type_list_for_a_site_with_two_rack_types_is_refused() -> None:
+    settings = BackendSettings("karpenter", karpenter_instance_types={"*": ("gb300-tray",)})
+    origin = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml")
+    with pytest.raises(StackConfigError, match="runs 2 rack types") as info:
+        desired_state(make_plan(), "batam", "2026Q4", backend=settings, origin=origin)
+    assert "dsx:karpenterInstanceTypes in stacks/Pulumi.batam.yaml" in str(info.value)
+    assert (
+        "Fix: pulumi config set dsx:karpenterInstanceTypes "
+        "'b300-hgx=<instance-type>;gb300-nvl72=<instance-type>' --stack batam" in info.value.details
+    )
+    # a site running one rack type may keep one list
+    sydney = desired_state(make_plan(), "sydney", "2026Q4", backend=settings).node_pools
+    assert [p["spec"]["karpenter"]["instanceTypes"] for p in sydney] == [["gb300-tray"]]
+
+
+def test_instance_types_are_written_per_rack_type_or_as_one_bare_list() -> None:
+    cli = Origin.for_cli()
+    assert parse_instance_types(" gb300-nvl72=a, b ; b300-hgx=c ", cli) == {
+        "gb300-nvl72": ("a", "b"),
+        "b300-hgx": ("c",),
+    }
+    assert parse_instance_types("a,b", cli) == {"*": ("a", "b")}
+    assert parse_instance_types("", cli) == {}
+    for bad in ("gb300-nvl72=", "=a", "a;gb300-nvl72=b", "x=a;x=b"):
+        with pytest.raises(StackConfigError, match="--instance-types"):
+            parse_instance_types(bad, cli)
+
+
+@pytest.mark.parametrize(
+    ("types", "message"),
+    [
+        ({"gb300-nvl72": ("gpu-box",), "b300-hgx": ("gpu-box",)}, "more than one rack type"),
+        ({"gb300-nv172": ("gb300-tray",)}, "rack types the plan does not have: gb300-nv172"),
+    ],
+)
+def test_instance_types_that_could_cross_pools_or_name_no_rack_type_are_refused(
+    types: dict[str, tuple[str, ...]], message: str
+) -> None:
+    with pytest.raises(StackConfigError, match=message):
+        desired_state(
+            make_plan(),
+            "batam",
+            "2026Q4",
+            backend=BackendSettings("karpenter", karpenter_instance_types=types),
+        )
+
+
+def test_topology_block_label_reaches_every_pool_only_when_set() -> None:
+    plain = desired_state(make_plan(), "batam", "2026Q4").node_pools
+    assert all("topology" not in p["spec"] for p in plain)
+    settings = BackendSettings(topology_block_label="network.topology.nvidia.com/spine")
+    pools = desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools
+    assert [p["spec"]["topology"] for p in pools] == [{"blockLabel": "network.topology.nvidia.com/spine"}] * 2
+
+
+@pytest.mark.parametrize("label", ["nvidia.com/gpu.clique", "kubernetes.io/hostname", "spine switch"])
+def test_a_block_label_that_is_no_block_is_refused_naming_the_setting(label: str) -> None:
+    origin = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml")
+    with pytest.raises(StackConfigError, match=r"dsx:topologyBlockLabel in stacks/Pulumi\.batam\.yaml"):
+        desired_state(
+            make_plan(),
+            "batam",
+            "2026Q4",
+            backend=BackendSettings(topology_block_label=label),
+            origin=origin,
+        )
 
 
 def test_quotas_are_rounded_down_to_whole_gpus_and_never_exceed_the_pool() -> None:

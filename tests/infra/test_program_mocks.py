@@ -221,6 +221,51 @@ def test_unknown_backend_fails_cleanly(plan_file: Path) -> None:
     assert "dsx:nodePoolBackend in stacks/Pulumi.batam.yaml is 'nomad'" in text
 
 
+def test_structured_instance_types_reach_each_rack_types_pool(plan_file: Path) -> None:
+    run = run_stack(
+        "batam",
+        plan_file,
+        **{
+            "dsx:installOperator": "false",
+            "dsx:nodePoolBackend": "karpenter",
+            "dsx:karpenterInstanceTypes": "gb300-nvl72=gb300-tray; b300-hgx=b300-8gpu,b300-8gpu-v2",
+            "dsx:topologyBlockLabel": "network.topology.nvidia.com/spine",
+        },
+    )
+    assert run.error is None, run.error
+    specs = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.of_kind("GpuNodePool")}
+    assert {n: s["karpenter"]["instanceTypes"] for n, s in specs.items()} == {
+        "batam-gb300-nvl72": ["gb300-tray"],
+        "batam-b300-hgx": ["b300-8gpu", "b300-8gpu-v2"],
+    }
+    assert all(s["topology"] == {"blockLabel": "network.topology.nvidia.com/spine"} for s in specs.values())
+
+
+def test_one_instance_type_list_for_two_rack_types_fails_cleanly(plan_file: Path) -> None:
+    text = _fails_cleanly(
+        run_stack(
+            "batam",
+            plan_file,
+            **{"dsx:nodePoolBackend": "karpenter", "dsx:karpenterInstanceTypes": "gb300-tray"},
+        )
+    )
+    assert "dsx:karpenterInstanceTypes in stacks/Pulumi.batam.yaml names one instance-type list" in text
+
+
+def test_instance_types_naming_a_rack_type_twice_fail_cleanly(plan_file: Path) -> None:
+    text = _fails_cleanly(
+        run_stack(
+            "batam",
+            plan_file,
+            **{
+                "dsx:nodePoolBackend": "karpenter",
+                "dsx:karpenterInstanceTypes": "gb300-nvl72=a;gb300-nvl72=b",
+            },
+        )
+    )
+    assert "dsx:karpenterInstanceTypes in stacks/Pulumi.batam.yaml: 'gb300-nvl72=b' is not" in text
+
+
 def test_pulumi_reports_the_failure_without_a_traceback(plan_file: Path) -> None:
     import pulumi
 

@@ -89,11 +89,17 @@ def apply(admin: Client, obj: dict[str, Any], applied: list[dict[str, Any]]) -> 
     return stored
 
 
+BLOCK_LABEL = "network.topology.nvidia.com/spine"
+
+
 def _settings(backend: str) -> BackendSettings:
-    # bare-metal Karpenter: a node class of another provider than AWS, instance types per site
+    # bare-metal Karpenter: a node class of another provider than AWS, instance types per rack
+    # type; a fabric that labels each node's spine, so the Topology has a block level
     return BackendSettings(
         backend,  # type: ignore[arg-type]
         karpenter_node_class="metal.example.com/MetalNodeClass/gpu",
+        karpenter_instance_types={"gb300-nvl72": ("gb300-tray",), "b300-hgx": ("b300-8gpu",)},
+        topology_block_label=BLOCK_LABEL,
     )
 
 
@@ -157,7 +163,15 @@ def check_site(admin: Client, applied: list[dict[str, Any]], site: str, backend:
         else:
             instance_type = pool["spec"]["karpenter"]["instanceTypes"][0]
             assert up.instance_type_allowed(machinery, instance_type)
+            others = {
+                t for p in stored_pools if p is not pool for t in p["spec"]["karpenter"]["instanceTypes"]
+            }
+            assert not any(up.instance_type_allowed(machinery, t) for t in others)
             node = up.node_of_node_pool(machinery, node_name, instance_type)
+        # the labels the site's own tooling adds: its fabric's block, GPU feature discovery's clique
+        node["metadata"]["labels"].update({BLOCK_LABEL: "spine-1", api.NVLINK_DOMAIN_LABEL: "clique-1"})
+        ready = {**node, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        assert up.topology_nodes([ready], flavor, topology) == [node_name]
         node = {"apiVersion": "v1", "kind": "Node", **node}
         admin.create(node)  # not dsx's object: the server adds its lifecycle taints (not-ready)
         applied.append(node)

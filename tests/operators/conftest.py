@@ -22,6 +22,23 @@ def example(name: str) -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text()))
 
 
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector as the API server evaluates it (matchLabels and matchExpressions)."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        value, values = labels.get(e["key"]), e.get("values") or []
+        ok = {
+            "In": value is not None and value in values,
+            "NotIn": value is None or value not in values,
+            "Exists": value is not None,
+            "DoesNotExist": value is None,
+        }[e["operator"]]
+        if not ok:
+            return False
+    return True
+
+
 def wait_for(
     predicate: Callable[[], Any],
     timeout_s: float = 30.0,  # returns as soon as it holds; generous for a loaded CI machine

@@ -125,7 +125,49 @@ def test_flavor_tolerates_the_pools_taints_and_names_its_nvlink_topology() -> No
     assert "nodeTaints" not in flavor["spec"]
     assert flavor["spec"]["topologyName"] == "batam-gb300-nvl72"
     levels = [lv["nodeLabel"] for lv in topology(pool)["spec"]["levels"]]
-    assert levels == ["dsx.ai/block", "nvidia.com/gpu.clique", "kubernetes.io/hostname"]
+    assert levels == ["nvidia.com/gpu.clique", "kubernetes.io/hostname"]
+
+
+def test_topology_has_a_block_level_only_when_the_pool_names_its_label() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["topology"] = {"blockLabel": "network.topology.nvidia.com/spine"}
+    levels = [lv["nodeLabel"] for lv in topology(pool)["spec"]["levels"]]
+    assert levels == ["network.topology.nvidia.com/spine", "nvidia.com/gpu.clique", "kubernetes.io/hostname"]
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("kubernetes.io/hostname", "already a level below the block"),
+        ("nvidia.com/gpu.clique", "already a level below the block"),
+        ("spine switch", "not a node label key"),
+        ("a" * 64, "not a node label key"),
+    ],
+)
+def test_block_label_that_is_a_lower_level_or_no_label_key_is_refused(block: str, message: str) -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["topology"] = {"blockLabel": block}
+    with pytest.raises(InvalidSpec, match=message):
+        desired_children(pool)
+
+
+def test_status_says_which_ready_nodes_kueue_ignores_for_lack_of_a_level_label() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["racks"] = 1
+    pool["spec"]["topology"] = {"blockLabel": "network.topology.nvidia.com/spine"}
+    placed = {
+        **node_labels(pool),
+        "kubernetes.io/hostname": "a",
+        "nvidia.com/gpu.clique": "c1",
+        "network.topology.nvidia.com/spine": "s1",
+    }
+    no_block = {k: v for k, v in placed.items() if k != "network.topology.nvidia.com/spine"}
+    nodes = [_node("a", placed, True, 4), _node("b", no_block, True, 4), _node("c", no_block, False, 4)]
+    _, conditions = pool_status(pool, nodes)
+    incomplete = next(c for c in conditions if c.type == "TopologyIncomplete")
+    assert incomplete.status and "1 lack network.topology.nvidia.com/spine" in incomplete.message
+    _, conditions = pool_status(pool, nodes[:1])
+    assert not next(c for c in conditions if c.type == "TopologyIncomplete").status
 
 
 def test_resource_flavor_is_keyed_on_the_pools_node_labels() -> None:

@@ -15,7 +15,7 @@ from operators.decisions.tenant import (
     namespaces_to_delete,
     tenant_status,
 )
-from tests.operators.conftest import example
+from tests.operators.conftest import example, selects
 
 
 def _by_kind(children: list[dict]) -> dict[str, list[dict]]:
@@ -55,8 +55,16 @@ def test_network_policy_denies_by_default_and_allows_the_tenants_own_namespaces(
     policy = _by_kind(desired_children(tenant, Grant({})))["NetworkPolicy"][0]
     assert policy["spec"]["podSelector"] == {}
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    allowed = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
-    assert allowed == {"dsx.ai/tenant": "inference-cloud"}
+    allowed = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+    assert allowed == {
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "In",
+                "values": sorted(tenant["spec"]["namespaces"]),
+            }
+        ]
+    }
 
 
 def test_cluster_queue_has_nominal_quota_per_flavor_in_the_site_cohort() -> None:
@@ -80,7 +88,7 @@ def test_cluster_queue_covers_every_resource_a_tenant_pod_requests_sized_from_it
     tenant = example("tenant")
     tenant["spec"]["gpuQuota"] = [{"pool": "a", "gpus": 300}, {"pool": "b", "gpus": 100}]
     tenant["spec"].update(cpuQuota="6400", memoryQuota="400Gi", podQuota=1600)
-    queue = cluster_queue(tenant, Grant({"a": 300, "b": 100}))
+    queue = cluster_queue(tenant, Grant({"a": 300, "b": 100}), ["ns"])
     group = queue["spec"]["resourceGroups"][0]
     assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu", "pods"]
     quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
@@ -103,7 +111,7 @@ def test_cluster_queue_covers_every_resource_a_tenant_pod_requests_sized_from_it
 
 def test_cohort_lends_idle_gpus_weighted_by_planned_quota_and_reclaims_by_preemption() -> None:
     tenant = example("tenant")
-    queue = cluster_queue(tenant, Grant({"batam-gb300-nvl72": 4096}))
+    queue = cluster_queue(tenant, Grant({"batam-gb300-nvl72": 4096}), ["ns"])
     gpu = next(
         r
         for r in queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"]
@@ -117,15 +125,20 @@ def test_cohort_lends_idle_gpus_weighted_by_planned_quota_and_reclaims_by_preemp
 def test_isolation_admits_ingress_and_monitoring_namespaces_dns_and_configured_egress_only() -> None:
     tenant = example("tenant")
     tenant["spec"]["network"] = {"egressCIDRs": ["10.20.0.0/16"]}
-    policy = isolation_policy(tenant, "ns", ("ingress-nginx", "monitoring"))
-    sources = [p["namespaceSelector"]["matchLabels"] for p in policy["spec"]["ingress"][0]["from"]]
+    policy = isolation_policy(tenant, "ns", ["ns", "ns-2"], ("ingress-nginx", "monitoring"))
+    own = {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ns", "ns-2"]}
+        ]
+    }
+    sources = [p["namespaceSelector"] for p in policy["spec"]["ingress"][0]["from"]]
     assert sources == [
-        {"dsx.ai/tenant": "inference-cloud"},
-        {"kubernetes.io/metadata.name": "ingress-nginx"},
-        {"kubernetes.io/metadata.name": "monitoring"},
+        own,
+        {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+        {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
     ]
     egress = policy["spec"]["egress"]
-    assert egress[0] == {"to": [{"namespaceSelector": {"matchLabels": {"dsx.ai/tenant": "inference-cloud"}}}]}
+    assert egress[0] == {"to": [{"namespaceSelector": own}]}
     assert {p["port"] for p in egress[1]["ports"]} == {53}
     assert egress[2] == {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
     # Nothing selects another tenant: every namespace selector is this tenant's or a named system one.
@@ -173,3 +186,55 @@ def test_invalid_namespace_name_is_refused() -> None:
     tenant["spec"]["namespaces"] = ["Bad_Name"]
     with pytest.raises(InvalidSpec, match="not a DNS-1123 label"):
         desired_children(tenant, Grant({}))
+
+
+def _stored_namespace(name: str, **labels: str) -> dict[str, str]:
+    """A namespace's labels as a v1.21+ API server keeps them: kubernetes.io/metadata.name is
+    always the namespace's own name, whatever its creator wrote."""
+    return {**labels, "kubernetes.io/metadata.name": name}
+
+
+def test_a_namespace_labelled_as_the_tenants_own_or_as_ingress_is_not_let_in() -> None:
+    tenant = example("tenant")  # holds inference-cloud; asks for "taken" too, which is another's
+    tenant["spec"]["namespaces"] = ["inference-cloud", "taken"]
+    children = desired_children(tenant, Grant({"batam-gb300-nvl72": 4096}), ["inference-cloud"])
+    policy = next(c for c in children if c["kind"] == "NetworkPolicy")
+    queue = next(c for c in children if c["kind"] == "ClusterQueue")
+    sources = [p["namespaceSelector"] for p in policy["spec"]["ingress"][0]["from"]]
+    targets = [
+        p["namespaceSelector"]
+        for rule in policy["spec"]["egress"]
+        for p in rule["to"]
+        if "namespaceSelector" in p
+    ]
+    hostile = {
+        # anyone allowed to create namespaces gives theirs the tenant's labels ...
+        "copycat": _stored_namespace(
+            "copycat", **{"dsx.ai/tenant": "inference-cloud", "dsx.ai/site": "batam"}
+        ),
+        # ... or claims to be the ingress controller (the server overwrites the name label) ...
+        "fake-ingress": _stored_namespace("fake-ingress", **{"kubernetes.io/metadata.name": "ingress-nginx"}),
+        # ... or is a namespace the tenant listed but another tenant owns
+        "taken": _stored_namespace("taken", **{"dsx.ai/tenant": "other"}),
+    }
+    for name, labels in hostile.items():
+        assert not any(selects(s, labels) for s in sources), f"{name} may reach the tenant's pods"
+        assert not selects(queue["spec"]["namespaceSelector"], labels), f"{name} may use the tenant's queue"
+        dns_only = [s for s in targets if selects(s, labels)]
+        assert dns_only == [], f"{name} may be reached from the tenant's pods"
+    own = _stored_namespace("inference-cloud", **{"dsx.ai/tenant": "inference-cloud"})
+    assert selects(sources[0], own) and selects(queue["spec"]["namespaceSelector"], own)
+    assert selects(sources[1], _stored_namespace("ingress-nginx"))
+
+
+def test_a_tenant_holding_no_namespace_has_a_queue_no_namespace_can_use() -> None:
+    queue = cluster_queue(example("tenant"), Grant({"batam-gb300-nvl72": 8}), [])
+    selector = queue["spec"]["namespaceSelector"]
+    assert not selects(selector, _stored_namespace("anything", **{"dsx.ai/tenant": "inference-cloud"}))
+    assert not selects(selector, {"dsx.ai/tenant": "inference-cloud"})  # nor one without the name label
+
+
+def test_the_operator_writes_the_name_label_on_its_namespaces_for_servers_before_v1_21() -> None:
+    tenant = example("tenant")
+    namespace = next(c for c in desired_children(tenant, Grant({})) if c["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] == namespace["metadata"]["name"]

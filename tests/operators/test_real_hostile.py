@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from operators.kube import Kube
-from tests.operators.conftest import example, wait_for
+from tests.operators.conftest import example, selects, wait_for
 from tests.support.emulator import running_operator
 from tests.support.real_cluster import RealCluster
 
@@ -135,6 +135,36 @@ def test_system_foreign_and_unlabelled_namespaces_are_refused_untouched_and_neve
     for ns in targets:
         live = admin.get("Namespace", ns)
         assert live is not None and not live["metadata"].get("deletionTimestamp"), f"{ns} deleted"
+
+
+def test_a_namespace_given_a_tenants_labels_neither_reaches_its_pods_nor_uses_its_queue(
+    admin: Kube, live_operator: Any
+) -> None:
+    pool, name = _id("pool"), _id("victim")
+    copycat = _id("copycat")
+    admin.create(_pool(pool, 40))
+    admin.create(_tenant(name, [f"{name}-a"], pool, 8))
+    policy = wait_for(
+        lambda: admin.get("NetworkPolicy", "dsx-tenant-isolation", f"{name}-a"), timeout_s=30, what="policy"
+    )
+    labels = {"dsx.ai/tenant": name, "dsx.ai/site": "batam"}
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": copycat, "labels": labels}})
+    forged = admin.get("Namespace", copycat)["metadata"]["labels"]
+    # v1.20 does not set kubernetes.io/metadata.name (v1.21+ sets it to the name on every
+    # namespace): the operator writes it on its own, and selects by it alone
+    assert "kubernetes.io/metadata.name" not in forged
+    own = admin.get("Namespace", f"{name}-a")["metadata"]["labels"]
+    assert own["kubernetes.io/metadata.name"] == f"{name}-a"
+    queue = admin.get("ClusterQueue", name)
+    assert queue is not None
+    for selector in (
+        queue["spec"]["namespaceSelector"],
+        policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
+        policy["spec"]["egress"][0]["to"][0]["namespaceSelector"],
+    ):
+        assert selects(selector, own) and not selects(selector, forged), selector
+    for peer in policy["spec"]["ingress"][0]["from"]:
+        assert not selects(peer["namespaceSelector"], forged)
 
 
 def test_drift_the_old_comparison_missed_is_repaired_on_the_real_server(

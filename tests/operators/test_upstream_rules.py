@@ -80,6 +80,7 @@ def test_every_object_the_operator_writes_keeps_the_upstream_rules() -> None:
         ),
         ("ResourceFlavor", lambda o: o["spec"]["tolerations"].append({"operator": "Equal"}), "Exists"),
         ("Topology", lambda o: o["spec"]["levels"].reverse(), "lowest level"),
+        ("Topology", lambda o: o["spec"]["levels"].insert(0, {"nodeLabel": "bad key!"}), "not a label key"),
         (
             "MachineDeployment",
             lambda o: o["spec"]["template"]["spec"].update(
@@ -109,7 +110,7 @@ def test_what_upstream_refuses_is_named(kind: str, mutate: Any, message: str) ->
 @pytest.mark.parametrize("backend", ["cluster-api", "karpenter"])
 def test_a_gpu_job_admitted_by_kueue_lands_on_the_pools_nodes(backend: str) -> None:
     pool = example("gpunodepool") if backend == "cluster-api" else _karpenter(example("gpunodepool"))
-    machinery, _topology, flavor = nodepool.desired_children(pool)
+    machinery, topology, flavor = nodepool.desired_children(pool)
     if backend == "cluster-api":
         node = up.node_of_machine_deployment(machinery, "gpu-0")
     else:
@@ -127,6 +128,48 @@ def test_a_gpu_job_admitted_by_kueue_lands_on_the_pools_nodes(backend: str) -> N
     }
     figures, _ = nodepool.pool_status(pool, [node])
     assert figures["readyNodes"] == 1
+    # and Kueue's topology-aware scheduling counts it once GPU feature discovery has named its
+    # NVLink domain (the only label of the Topology that neither dsx nor the kubelet sets)
+    assert up.topology_nodes([node], flavor, topology) == []
+    node["metadata"]["labels"]["nvidia.com/gpu.clique"] = "fabric-1.rack-7"
+    assert up.topology_nodes([node], flavor, topology) == ["gpu-0"]
+
+
+def _ready_gpu_node(pool: dict[str, Any], **extra: str) -> dict[str, Any]:
+    """A pool node as the site runs it: the pool's labels, hostname, GFD's NVLink domain."""
+    labels = {
+        **nodepool.node_labels(pool),
+        "kubernetes.io/hostname": "gpu-0",
+        "nvidia.com/gpu.clique": "fabric-1.rack-7",
+        **extra,
+    }
+    return {
+        "metadata": {"name": "gpu-0", "labels": labels},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def test_a_topology_level_no_node_carries_hides_every_node_from_kueue() -> None:
+    pool = example("gpunodepool")
+    _, topology, flavor = nodepool.desired_children(pool)
+    node = _ready_gpu_node(pool)
+    assert up.topology_nodes([node], flavor, topology) == ["gpu-0"]  # rack → node: visible
+    # a block level the fabric does not set (what dsx wrote before: dsx.ai/block, set by nobody)
+    blocked = copy.deepcopy(topology)
+    blocked["spec"]["levels"].insert(0, {"nodeLabel": "dsx.ai/block"})
+    assert up.problems(blocked) == []  # Kueue accepts it ...
+    assert up.topology_nodes([node], flavor, blocked) == []  # ... and then sees no node at all
+
+
+def test_a_block_label_the_site_names_is_the_top_level_and_its_nodes_count() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["topology"] = {"blockLabel": "network.topology.nvidia.com/spine"}
+    _, topology, flavor = nodepool.desired_children(pool)
+    assert topology["spec"]["levels"][0] == {"nodeLabel": "network.topology.nvidia.com/spine"}
+    assert up.problems(topology) == []
+    assert up.topology_nodes([_ready_gpu_node(pool)], flavor, topology) == []
+    node = _ready_gpu_node(pool, **{"network.topology.nvidia.com/spine": "spine-3"})
+    assert up.topology_nodes([node], flavor, topology) == ["gpu-0"]
 
 
 def test_without_the_sync_flag_cluster_api_nodes_miss_the_flavors_labels() -> None:

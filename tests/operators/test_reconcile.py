@@ -1,0 +1,65 @@
+"""Reconciliation against a stand-in `Kube` that refuses what Kueue refuses: the refusal becomes
+the pool's status, not a crash loop with the reason only in the operator's log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from operators.config import OperatorConfig
+from operators.kube import ApiError
+from operators.reconcile import reconcile_pool
+from tests.operators.conftest import example
+
+IMMUTABLE = 'Topology.kueue.x-k8s.io "batam-gb300-nvl72" is invalid: spec.levels: field is immutable'
+
+
+class KueueRefusingKube:
+    """Holds one pool; refuses any write of its Topology as Kueue's CEL rule `self == oldSelf`
+    does once the levels differ; records the status patches."""
+
+    def __init__(self, pool: dict[str, Any]) -> None:
+        self.pool, self.synced, self.status_patches = pool, [], []
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.pool if kind == "GpuNodePool" else None
+
+    def sync(self, child: dict[str, Any]) -> str:
+        if child["kind"] == "Topology":
+            raise ApiError(422, "Invalid", IMMUTABLE)
+        self.synced.append(child["kind"])
+        return "applied"
+
+    def serves(self, kind: str) -> bool:
+        return True
+
+    def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list:
+        return []
+
+    def patch(
+        self,
+        kind: str,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        self.status_patches.append(patch)
+        return self.pool
+
+
+def test_a_topology_kueue_refuses_to_change_is_named_in_the_pool_status_with_the_way_out() -> None:
+    pool = example("gpunodepool")
+    pool["metadata"].update(uid="u1", resourceVersion="1", generation=2)
+    pool["spec"]["topology"] = {"blockLabel": "network.topology.nvidia.com/spine"}
+    kube = KueueRefusingKube(pool)
+    reconcile_pool(kube, OperatorConfig(), pool)  # type: ignore[arg-type]
+    assert kube.synced == ["MachineDeployment"]  # applied up to the refused child
+    conditions = {c["type"]: c for c in kube.status_patches[-1]["status"]["conditions"]}
+    reconciled = conditions["Reconciled"]
+    assert reconciled["status"] == "False" and reconciled["reason"] == "ChildRefused"
+    assert (
+        "Topology batam-gb300-nvl72" in reconciled["message"]
+        and "field is immutable" in reconciled["message"]
+    )
+    assert "kubectl delete topology,resourceflavor batam-gb300-nvl72" in reconciled["message"]
+    assert kube.status_patches[-1]["status"]["desiredNodes"] == 9000  # the rest of the status still reported
