@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, RACK_TOPOLOGY_LEVELS
-from operators.decisions.nodepool import label_key_ok
+from operators.decisions.nodepool import label_key_ok, label_value_ok
 from planner.errors import UserError
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -198,6 +198,17 @@ def parse_instance_types(text: str | None, origin: Origin) -> dict[str, tuple[st
             raise StackConfigError(
                 f"{origin.where('karpenterInstanceTypes')}: {entry!r} is not RACK_TYPE=TYPE[,TYPE]"
                 + (" (each rack type once; a bare list only on its own)" if types and key else ""),
+                details=[origin.fix("karpenterInstanceTypes", "'gb300-nvl72=gb300-tray;b300-hgx=b300-8gpu'")],
+            )
+        bad = [t for t in types if not label_value_ok(t)]
+        if bad:
+            # they become a node.kubernetes.io/instance-type requirement's values: label values,
+            # which the GpuNodePool schema and the operator refuse otherwise (after `pulumi up`)
+            raise StackConfigError(
+                f"{origin.where('karpenterInstanceTypes')}: instance type "
+                + ", ".join(repr(t) for t in bad)
+                + " is not a label value (at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit)",
                 details=[origin.fix("karpenterInstanceTypes", "'gb300-nvl72=gb300-tray;b300-hgx=b300-8gpu'")],
             )
         out[key] = types

@@ -122,6 +122,19 @@ def test_render_names_karpenter_instance_types_per_rack_type_and_the_block_label
     assert shared.exception.message.startswith("--instance-types names one instance-type list for every pool")
 
 
+def test_render_refuses_an_instance_type_the_pool_schema_would_reject_naming_the_option(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    result = runner.invoke(
+        app, [*base, "--backend", "karpenter", "--instance-types", "gb300-nvl72=gb300 tray"]
+    )
+    assert isinstance(result.exception, UserError)
+    assert result.exception.message.startswith(
+        "--instance-types: instance type 'gb300 tray' is not a label value"
+    )
+
+
 def test_render_for_an_unknown_site_is_a_user_error_naming_the_option(
     app: typer.Typer, plan_file: Path
 ) -> None:

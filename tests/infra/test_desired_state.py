@@ -132,6 +132,14 @@ def test_instance_types_are_written_per_rack_type_or_as_one_bare_list() -> None:
             parse_instance_types(bad, cli)
 
 
+@pytest.mark.parametrize("bad", ["gb300-nvl72=gb300 tray", "gb300-nvl72=" + "a" * 64, "-tray", "a,b/c"])
+def test_an_instance_type_that_is_no_label_value_is_refused_before_anything_is_rendered(bad: str) -> None:
+    stack = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml")
+    with pytest.raises(StackConfigError, match="is not a label value") as info:
+        parse_instance_types(bad, stack)
+    assert str(info.value).startswith("dsx:karpenterInstanceTypes in stacks/Pulumi.batam.yaml: instance type")
+
+
 @pytest.mark.parametrize(
     ("types", "message"),
     [
