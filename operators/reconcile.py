@@ -96,8 +96,9 @@ class ChildRefused(ApiError):
 
 
 def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Bring every child in line; return the add-on kinds the cluster does not serve. A child the
-    server refuses (422) raises `ChildRefused`, naming it."""
+    """Bring every child in line, in order; return the add-on kinds the cluster does not serve.
+    The first child the server refuses (422) raises `ChildRefused`, naming it, and stops the
+    pass: a Tenant's children depend on those before them (its namespaces first)."""
     missing: list[str] = []
     for child in children:
         if child["kind"] in missing:
@@ -115,6 +116,19 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
             meta = child["metadata"]
             log.info("%s %s %s/%s", outcome, child["kind"], meta.get("namespace") or "-", meta["name"])
     return missing
+
+
+def apply_each(kube: Kube, children: list[dict[str, Any]]) -> tuple[list[str], list[ChildRefused]]:
+    """Like `apply_all`, for children independent of each other (a pool's): one the server refuses
+    does not keep the others from being written; every refusal is returned, to be named."""
+    missing: list[str] = []
+    refused: list[ChildRefused] = []
+    for child in children:
+        try:
+            missing += apply_all(kube, [child]) if child["kind"] not in missing else []
+        except ChildRefused as error:
+            refused.append(error)
+    return missing, refused
 
 
 def _missing_condition(missing: list[str]) -> list[Condition]:
@@ -139,11 +153,11 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
                 kube, POOL_KIND, live, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
             )
             return
-        refused: ChildRefused | None = None
-        try:
-            missing = apply_all(kube, children)
-        except ChildRefused as error:  # said in the status, retried by the drift timer
-            missing, refused = [], error
+        # a refusal is said in the status and retried by the drift timer; the other children,
+        # which do not depend on it (a MachineDeployment refused by Cluster API's webhook, say),
+        # are still written, so the pool's Kueue flavor does not wait on its machinery
+        missing, refused = apply_each(kube, children)
+        for error in refused:
             log.warning("%s", error)
         _remove_stale_backend(kube, live)
         live = _prune_ledger(kube, live) or live
@@ -151,9 +165,9 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
         ledger = ledgers.read_ledger(live)
         over = ledgers.overgranted(ledger, np_decisions.capacity_gpus(live))
         figures, conditions = np_decisions.pool_status(live, nodes, over)
-        if refused is not None:
-            conditions = np_decisions.with_refused_child(
-                conditions, refused.kind, refused.name, refused.detail
+        if refused:
+            conditions = np_decisions.with_refused_children(
+                conditions, [(r.kind, r.name, r.detail) for r in refused]
             )
         write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
 

@@ -427,15 +427,22 @@ spec once topologyName is set (`!has(oldSelf.topologyName) || self == oldSelf`) 
 carry Kueue's resource-in-use finalizer while referred to, so the operator does not delete them."""
 
 
-def with_refused_child(conditions: list[Condition], kind: str, name: str, detail: str) -> list[Condition]:
-    """The pool's conditions with Reconciled=False naming the child the server refused and, for
-    Kueue's immutable kinds, what an administrator does about it."""
-    message = f"the server refused {kind} {name}: {detail}"
-    if kind in KUEUE_IMMUTABLE_KINDS:
-        message += (
-            "; Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
+def with_refused_children(
+    conditions: list[Condition], refused: list[tuple[str, str, str]]
+) -> list[Condition]:
+    """The pool's conditions with Reconciled=False naming every child the server refused
+    (kind, name, the server's message) and, for Kueue's immutable kinds, what an administrator
+    does about it."""
+    parts = [f"the server refused {kind} {name}: {detail}" for kind, name, detail in refused]
+    immutable = sorted({name for kind, name, _ in refused if kind in KUEUE_IMMUTABLE_KINDS})
+    for name in immutable:
+        parts.append(
+            "Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
             "changed block label, pool label or taint needs them re-created: drain the pool's queues, "
             f"then `kubectl delete topology,resourceflavor {name}` and the operator re-creates both"
         )
-    refused = Condition(RECONCILED, False, "ChildRefused", message[:1000])
-    return [refused if c.type == RECONCILED else c for c in conditions]
+    message = "; ".join(parts)
+    if len(message) > 1000:
+        message = message[:999] + "…"
+    failed = Condition(RECONCILED, False, "ChildRefused", message)
+    return [failed if c.type == RECONCILED else c for c in conditions]
