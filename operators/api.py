@@ -63,6 +63,11 @@ OVERGRANTED = "Overgranted"
 TOPOLOGY_INCOMPLETE = "TopologyIncomplete"
 """On a GpuNodePool whose ready Nodes lack a Topology level's label: Kueue's topology-aware
 scheduling ignores those Nodes, so their GPUs admit nothing."""
+CAPI_REFERENCES_MISSING = "ClusterApiReferencesMissing"
+"""On a cluster-api GpuNodePool whose MachineDeployment names a Cluster, machine template or
+bootstrap template the site has not made (or whose kind is not served, carries no contract label,
+or the operator may not read): Cluster API makes no Machine until it exists, and says so nowhere
+the pool's owner looks."""
 RECONCILED = "Reconciled"
 REASON_INVALID_SPEC = "InvalidSpec"
 
@@ -101,6 +106,13 @@ CAPI_VERSION = "v1beta2"
 """Cluster API's storage version since v1.11; dsx supports Cluster API v1.14."""
 CAPI_BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
 CAPI_INFRASTRUCTURE_GROUP = "infrastructure.cluster.x-k8s.io"
+CAPI_CONTRACT_LABELS = (f"{CAPI_GROUP}/v1beta2", f"{CAPI_GROUP}/v1beta1")
+"""Labels on a provider's CRD mapping a Cluster API contract to the CRD's versions
+(`v1beta1_v1beta2`, the latest wins), in the order Cluster API v1.14 tries them: its v1beta2
+contract, then v1beta1, still compatible (internal/contract/version.go GetCompatibleVersions,
+GetLatestContractAndAPIVersionFromContract). A v1beta2 reference names only `apiGroup` and `kind`;
+the version comes from this label, so a CRD without it cannot be referenced at all."""
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
 KARPENTER_GROUP = "karpenter.sh"
 KARPENTER_VERSION = "v1"
 """Karpenter's v1 API; dsx supports Karpenter v1.14."""

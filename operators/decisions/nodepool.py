@@ -38,6 +38,7 @@ DEFAULT_CONSOLIDATE_AFTER = "1h"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+CAPI_KIND = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -185,6 +186,21 @@ def _validate_cluster_api(pool: Obj) -> None:
             raise InvalidSpec(
                 f"spec.clusterApi.{ref} needs apiGroup, kind and name (Cluster API v1beta2 references "
                 "name a group, not an apiVersion): the site's template that the MachineDeployment uses"
+            )
+        # cluster-api v1.14 api/core/v1beta2 ContractVersionedObjectReference: kind ≤ 63 and
+        # CAPI_KIND, name a DNS subdomain ≤ 253, apiGroup a fully qualified domain name
+        if not (
+            len(value["kind"]) <= 63
+            and CAPI_KIND.match(value["kind"])
+            and len(value["name"]) <= 253
+            and DNS_SUBDOMAIN.match(value["name"])
+            and len(value["apiGroup"]) <= 253
+            and DNS_SUBDOMAIN.match(value["apiGroup"])
+        ):
+            raise InvalidSpec(
+                f"spec.clusterApi.{ref} {value['apiGroup']}/{value['kind']} {value['name']!r} is not a "
+                "Cluster API reference (apiGroup a domain name, kind a letter then letters, digits or "
+                "'-', name a DNS subdomain)"
             )
     lost = unsynced_labels(node_labels(pool), capi.get("additionalSyncMachineLabels"))
     if lost:

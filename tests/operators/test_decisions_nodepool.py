@@ -242,3 +242,14 @@ def test_pool_spec_beyond_what_downstream_objects_hold_is_refused(change: dict, 
     pool["spec"].update(change)
     with pytest.raises(InvalidSpec, match=message):
         desired_children(pool)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "Metal3 Machine/Template"), ("name", "Batam_GB300"), ("apiGroup", "infrastructure/../x")],
+)
+def test_a_cluster_api_reference_that_could_name_no_object_is_refused(field: str, value: str) -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["clusterApi"]["infrastructureRef"][field] = value
+    with pytest.raises(InvalidSpec, match="is not a Cluster API reference"):
+        desired_children(pool)
