@@ -23,8 +23,10 @@ FIELD_MANAGER = "dsx-operator"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "dsx-operator"
 TENANT_LABEL = f"{GROUP}/tenant"
-"""On a tenant's namespaces: the tenant's name. NetworkPolicies and ClusterQueues select on it.
-Not proof of ownership (anyone allowed to label namespaces can set it): see OWNER_UID_ANNOTATION."""
+"""On a tenant's namespaces: the tenant's name, by which the operator finds namespaces a Tenant
+dropped. Proves nothing and admits nothing (anyone allowed to create or label namespaces can set
+it): ownership is OWNER_UID_ANNOTATION, and NetworkPolicies and ClusterQueues select by
+NAMESPACE_NAME_LABEL."""
 SITE_LABEL = f"{GROUP}/site"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """On every namespace: its name, set and kept by the API server itself since Kubernetes v1.21
