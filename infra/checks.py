@@ -25,6 +25,7 @@ _CLI_FLAGS = {
     "namespaceStyle": "--namespace-style",
     "karpenterInstanceTypes": "--instance-types",
     "topologyBlockLabel": "--block-label",
+    "singleNodeNvlinkRackTypes": "--single-node-nvlink",
 }
 ALL_RACK_TYPES = "*"
 """Key of a Karpenter instance-type list given for every rack type at once (a plain string)."""
@@ -229,6 +230,21 @@ def check_block_label(label: str | None, origin: Origin) -> None:
                 "fabric tooling sets on every GPU node for its block (e.g. its spine switch), or "
                 "leave it unset for a rack → node topology",
                 origin.fix("topologyBlockLabel", "network.topology.nvidia.com/spine"),
+            ],
+        )
+
+
+def check_single_node_nvlink(rack_types: tuple[str, ...], plan: Plan, origin: Origin) -> None:
+    """Every rack type said to have a one-node NVLink domain must be one the plan has."""
+    known = {r.id for r in plan.rack_types}
+    unknown = sorted(set(rack_types) - known)
+    if unknown:
+        raise StackConfigError(
+            f"{origin.where('singleNodeNvlinkRackTypes')} names rack types {origin.plan_path} does not "
+            f"have: {', '.join(unknown)}",
+            details=[
+                f"rack types in the plan: {', '.join(sorted(known))}",
+                origin.fix("singleNodeNvlinkRackTypes", "b300-hgx"),
             ],
         )
 

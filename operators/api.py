@@ -147,6 +147,12 @@ them comes only from the pool's spec.topology.blockLabel, naming a label the sit
 tooling really sets (e.g. Topograph's network.topology.nvidia.com/spine): Kueue's topology-aware
 scheduling considers only Nodes carrying every level's label (kueue v0.19 pkg/util/tas
 NodeMatchesFlavor), so a level nobody sets would hide every node of the pool."""
+NVLINK_DOMAINS = ("rack", "node")
+"""What one NVLink domain spans (GpuNodePool spec.topology.nvlinkDomain, default rack): a rack of
+multi-node NVLink (GB300 NVL72), whose Nodes GPU feature discovery labels NVLINK_DOMAIN_LABEL, or
+one node (HGX B300: NVSwitch inside the node). GFD sets that label only on fabric-attached GPUs
+(k8s-device-plugin internal/lm imex labeler), so a node-domain pool's Topology has no rack level:
+one would hide every node of the pool from Kueue."""
 KUEUE_MAX_LEVEL_LABEL_LENGTH = 316
 """kueue v0.19 apis/kueue/v1beta2/topology_types.go: TopologyLevel.nodeLabel MaxLength=316."""
 CAPI_SYNCED_LABEL_DOMAINS = (

@@ -12,11 +12,13 @@ from operators.api import (
     DEFAULT_CAPI_NAMESPACE,
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
+    HOSTNAME_LABEL,
     INT32_MAX,
     KARPENTER_INSTANCE_TYPE_LABEL,
     KUEUE_MAX_LEVEL_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_NODE_LABELS,
+    NVLINK_DOMAINS,
     OVERGRANTED,
     POOL_LABEL,
     RACK_TOPOLOGY_LEVELS,
@@ -90,9 +92,12 @@ def node_labels(pool: Obj) -> dict[str, str]:
 def topology_levels(pool: Obj) -> tuple[str, ...]:
     """Kueue Topology levels, widest first: the site's block label when the pool names one, then
     the NVLink domain (rack, one NVL72) and the node. A job asks for one NVLink domain with the
-    pod-set annotation kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique."""
-    block = (pool["spec"].get("topology") or {}).get("blockLabel")
-    return (block, *RACK_TOPOLOGY_LEVELS) if block else RACK_TOPOLOGY_LEVELS
+    pod-set annotation kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique. Where the
+    NVLink domain is the node (HGX), there is no rack level: nothing labels one."""
+    spec = pool["spec"].get("topology") or {}
+    block = spec.get("blockLabel")
+    lower = RACK_TOPOLOGY_LEVELS if spec.get("nvlinkDomain", "rack") == "rack" else (HOSTNAME_LABEL,)
+    return (block, *lower) if block else lower
 
 
 def validate_pool(pool: Obj) -> None:
@@ -164,6 +169,12 @@ def _validate_topology(spec: dict[str, Any]) -> None:
     topology_spec = spec.get("topology") or {}
     if not isinstance(topology_spec, dict):
         raise InvalidSpec("spec.topology must be an object")
+    domain = topology_spec.get("nvlinkDomain", "rack")
+    if domain not in NVLINK_DOMAINS:
+        raise InvalidSpec(
+            f"spec.topology.nvlinkDomain '{domain}' is not one of {', '.join(NVLINK_DOMAINS)} "
+            "(rack: multi-node NVLink such as GB300 NVL72; node: NVSwitch inside the node, HGX)"
+        )
     block = topology_spec.get("blockLabel")
     if block is None:
         return
