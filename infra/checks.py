@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, RACK_TOPOLOGY_LEVELS
-from operators.decisions.nodepool import label_key_ok
+from operators.decisions.nodepool import label_key_ok, label_value_ok
 from planner.errors import UserError
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -25,6 +25,7 @@ _CLI_FLAGS = {
     "namespaceStyle": "--namespace-style",
     "karpenterInstanceTypes": "--instance-types",
     "topologyBlockLabel": "--block-label",
+    "singleNodeNvlinkRackTypes": "--single-node-nvlink",
 }
 ALL_RACK_TYPES = "*"
 """Key of a Karpenter instance-type list given for every rack type at once (a plain string)."""
@@ -200,6 +201,17 @@ def parse_instance_types(text: str | None, origin: Origin) -> dict[str, tuple[st
                 + (" (each rack type once; a bare list only on its own)" if types and key else ""),
                 details=[origin.fix("karpenterInstanceTypes", "'gb300-nvl72=gb300-tray;b300-hgx=b300-8gpu'")],
             )
+        bad = [t for t in types if not label_value_ok(t)]
+        if bad:
+            # they become a node.kubernetes.io/instance-type requirement's values: label values,
+            # which the GpuNodePool schema and the operator refuse otherwise (after `pulumi up`)
+            raise StackConfigError(
+                f"{origin.where('karpenterInstanceTypes')}: instance type "
+                + ", ".join(repr(t) for t in bad)
+                + " is not a label value (at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit)",
+                details=[origin.fix("karpenterInstanceTypes", "'gb300-nvl72=gb300-tray;b300-hgx=b300-8gpu'")],
+            )
         out[key] = types
     return out
 
@@ -218,6 +230,21 @@ def check_block_label(label: str | None, origin: Origin) -> None:
                 "fabric tooling sets on every GPU node for its block (e.g. its spine switch), or "
                 "leave it unset for a rack → node topology",
                 origin.fix("topologyBlockLabel", "network.topology.nvidia.com/spine"),
+            ],
+        )
+
+
+def check_single_node_nvlink(rack_types: tuple[str, ...], plan: Plan, origin: Origin) -> None:
+    """Every rack type said to have a one-node NVLink domain must be one the plan has."""
+    known = {r.id for r in plan.rack_types}
+    unknown = sorted(set(rack_types) - known)
+    if unknown:
+        raise StackConfigError(
+            f"{origin.where('singleNodeNvlinkRackTypes')} names rack types {origin.plan_path} does not "
+            f"have: {', '.join(unknown)}",
+            details=[
+                f"rack types in the plan: {', '.join(sorted(known))}",
+                origin.fix("singleNodeNvlinkRackTypes", "b300-hgx"),
             ],
         )
 

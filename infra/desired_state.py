@@ -15,6 +15,7 @@ from infra.checks import (
     check_instance_types,
     check_plan_matches,
     check_settings,
+    check_single_node_nvlink,
 )
 from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
 from operators import api
@@ -63,6 +64,10 @@ class BackendSettings:
     """Node label the site's fabric tooling sets to each node's network block (e.g. its spine):
     the top level of every pool's Kueue Topology. None: the Topology is rack → node, since Kueue
     ignores nodes lacking any level's label."""
+    single_node_nvlink_rack_types: tuple[str, ...] = ()
+    """Rack types whose NVLink domain is one node (HGX: NVSwitch inside the node). Their pools'
+    Topology has no rack level: GPU feature discovery labels `nvidia.com/gpu.clique` only on
+    multi-node NVLink, and Kueue ignores nodes lacking a level's label."""
 
 
 @dataclass(frozen=True)
@@ -189,8 +194,13 @@ def node_pool_manifest(
         "taints": [dict(t) for t in DEFAULT_TAINTS],
         "backend": backend.backend,
     }
+    topology: dict[str, str] = {}
     if backend.topology_block_label:
-        spec["topology"] = {"blockLabel": backend.topology_block_label}
+        topology["blockLabel"] = backend.topology_block_label
+    if rack_type in backend.single_node_nvlink_rack_types:
+        topology["nvlinkDomain"] = "node"
+    if topology:
+        spec["topology"] = topology
     if backend.backend == "cluster-api":
         infra_group, _, infra_kind = backend.infrastructure_template.rpartition("/")
         boot_group, _, boot_kind = backend.bootstrap_template.rpartition("/")
@@ -285,6 +295,7 @@ def desired_state(
     check_plan_matches(plan, site, period, origin, namespace_style=namespace_style)
 
     check_block_label(settings.topology_block_label, origin)
+    check_single_node_nvlink(settings.single_node_nvlink_rack_types, plan, origin)
     racks = {rt: n for rt, n in sorted(plan.racks_at(site, period).items()) if n > 0}
     instance_types = (
         check_instance_types(settings.karpenter_instance_types, plan, site, sorted(racks), origin)

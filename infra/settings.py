@@ -107,6 +107,9 @@ def read_settings(config: pulumi.Config, stack: str, root: Path) -> StackSetting
                 config.get("karpenterInstanceTypes"), Origin.for_stack(stack, stack_file(stack))
             ),
             topology_block_label=config.get("topologyBlockLabel") or None,
+            single_node_nvlink_rack_types=tuple(
+                t.strip() for t in (config.get("singleNodeNvlinkRackTypes") or "").split(",") if t.strip()
+            ),
         ),
         sizing=TenantSizing(
             cpu_per_gpu=_int(config, "cpuPerGpu", stack, defaults.cpu_per_gpu),

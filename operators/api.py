@@ -23,8 +23,10 @@ FIELD_MANAGER = "dsx-operator"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "dsx-operator"
 TENANT_LABEL = f"{GROUP}/tenant"
-"""On a tenant's namespaces: the tenant's name. NetworkPolicies and ClusterQueues select on it.
-Not proof of ownership (anyone allowed to label namespaces can set it): see OWNER_UID_ANNOTATION."""
+"""On a tenant's namespaces: the tenant's name, by which the operator finds namespaces a Tenant
+dropped. Proves nothing and admits nothing (anyone allowed to create or label namespaces can set
+it): ownership is OWNER_UID_ANNOTATION, and NetworkPolicies and ClusterQueues select by
+NAMESPACE_NAME_LABEL."""
 SITE_LABEL = f"{GROUP}/site"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """On every namespace: its name, set and kept by the API server itself since Kubernetes v1.21
@@ -63,6 +65,11 @@ OVERGRANTED = "Overgranted"
 TOPOLOGY_INCOMPLETE = "TopologyIncomplete"
 """On a GpuNodePool whose ready Nodes lack a Topology level's label: Kueue's topology-aware
 scheduling ignores those Nodes, so their GPUs admit nothing."""
+CAPI_REFERENCES_MISSING = "ClusterApiReferencesMissing"
+"""On a cluster-api GpuNodePool whose MachineDeployment names a Cluster, machine template or
+bootstrap template the site has not made (or whose kind is not served, carries no contract label,
+or the operator may not read): Cluster API makes no Machine until it exists, and says so nowhere
+the pool's owner looks."""
 RECONCILED = "Reconciled"
 REASON_INVALID_SPEC = "InvalidSpec"
 
@@ -101,6 +108,13 @@ CAPI_VERSION = "v1beta2"
 """Cluster API's storage version since v1.11; dsx supports Cluster API v1.14."""
 CAPI_BOOTSTRAP_GROUP = "bootstrap.cluster.x-k8s.io"
 CAPI_INFRASTRUCTURE_GROUP = "infrastructure.cluster.x-k8s.io"
+CAPI_CONTRACT_LABELS = (f"{CAPI_GROUP}/v1beta2", f"{CAPI_GROUP}/v1beta1")
+"""Labels on a provider's CRD mapping a Cluster API contract to the CRD's versions
+(`v1beta1_v1beta2`, the latest wins), in the order Cluster API v1.14 tries them: its v1beta2
+contract, then v1beta1, still compatible (internal/contract/version.go GetCompatibleVersions,
+GetLatestContractAndAPIVersionFromContract). A v1beta2 reference names only `apiGroup` and `kind`;
+the version comes from this label, so a CRD without it cannot be referenced at all."""
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
 KARPENTER_GROUP = "karpenter.sh"
 KARPENTER_VERSION = "v1"
 """Karpenter's v1 API; dsx supports Karpenter v1.14."""
@@ -133,6 +147,12 @@ them comes only from the pool's spec.topology.blockLabel, naming a label the sit
 tooling really sets (e.g. Topograph's network.topology.nvidia.com/spine): Kueue's topology-aware
 scheduling considers only Nodes carrying every level's label (kueue v0.19 pkg/util/tas
 NodeMatchesFlavor), so a level nobody sets would hide every node of the pool."""
+NVLINK_DOMAINS = ("rack", "node")
+"""What one NVLink domain spans (GpuNodePool spec.topology.nvlinkDomain, default rack): a rack of
+multi-node NVLink (GB300 NVL72), whose Nodes GPU feature discovery labels NVLINK_DOMAIN_LABEL, or
+one node (HGX B300: NVSwitch inside the node). GFD sets that label only on fabric-attached GPUs
+(k8s-device-plugin internal/lm imex labeler), so a node-domain pool's Topology has no rack level:
+one would hide every node of the pool from Kueue."""
 KUEUE_MAX_LEVEL_LABEL_LENGTH = 316
 """kueue v0.19 apis/kueue/v1beta2/topology_types.go: TopologyLevel.nodeLabel MaxLength=316."""
 CAPI_SYNCED_LABEL_DOMAINS = (

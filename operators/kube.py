@@ -24,7 +24,7 @@ from urllib.parse import quote
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from operators.api import ADDON_KINDS, API_VERSION, FIELD_MANAGER
+from operators.api import ADDON_KINDS, API_VERSION, CRD_API_VERSION, FIELD_MANAGER
 from operators.decisions import drift
 
 log = logging.getLogger("dsx.operator.kube")
@@ -57,6 +57,7 @@ KINDS: dict[str, Kind] = {
         kind: Kind(f"/apis/{group}/{version}", plural, namespaced)
         for kind, (group, version, plural, namespaced) in ADDON_KINDS.items()
     },
+    "CustomResourceDefinition": Kind(f"/apis/{CRD_API_VERSION}", "customresourcedefinitions", False),
     "GpuNodePool": Kind(f"/apis/{API_VERSION}", "gpunodepools", False),
     "Tenant": Kind(f"/apis/{API_VERSION}", "tenants", False),
 }
@@ -231,6 +232,17 @@ class Kube:
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
             return self.request("GET", self._path(kind, name, namespace))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def get_at(self, api_version: str, plural: str, name: str, namespace: str) -> dict[str, Any] | None:
+        """One namespaced object of a kind known only at run time (a Cluster API provider's
+        template, resolved from its CRD); None when absent."""
+        path = f"/apis/{quote(api_version)}/namespaces/{quote(namespace)}/{quote(plural)}/{quote(name)}"
+        try:
+            return self.request("GET", path)
         except ApiError as error:
             if error.status == 404:
                 return None

@@ -33,6 +33,7 @@ from operators.api import (
     TENANT_LABEL,
 )
 from operators.config import OperatorConfig
+from operators.decisions import capi_references
 from operators.decisions import ledger as ledgers
 from operators.decisions import nodepool as np_decisions
 from operators.decisions import tenant as tn_decisions
@@ -96,8 +97,9 @@ class ChildRefused(ApiError):
 
 
 def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Bring every child in line; return the add-on kinds the cluster does not serve. A child the
-    server refuses (422) raises `ChildRefused`, naming it."""
+    """Bring every child in line, in order; return the add-on kinds the cluster does not serve.
+    The first child the server refuses (422) raises `ChildRefused`, naming it, and stops the
+    pass: a Tenant's children depend on those before them (its namespaces first)."""
     missing: list[str] = []
     for child in children:
         if child["kind"] in missing:
@@ -115,6 +117,19 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
             meta = child["metadata"]
             log.info("%s %s %s/%s", outcome, child["kind"], meta.get("namespace") or "-", meta["name"])
     return missing
+
+
+def apply_each(kube: Kube, children: list[dict[str, Any]]) -> tuple[list[str], list[ChildRefused]]:
+    """Like `apply_all`, for children independent of each other (a pool's): one the server refuses
+    does not keep the others from being written; every refusal is returned, to be named."""
+    missing: list[str] = []
+    refused: list[ChildRefused] = []
+    for child in children:
+        try:
+            missing += apply_all(kube, [child]) if child["kind"] not in missing else []
+        except ChildRefused as error:
+            refused.append(error)
+    return missing, refused
 
 
 def _missing_condition(missing: list[str]) -> list[Condition]:
@@ -139,23 +154,52 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
                 kube, POOL_KIND, live, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
             )
             return
-        refused: ChildRefused | None = None
-        try:
-            missing = apply_all(kube, children)
-        except ChildRefused as error:  # said in the status, retried by the drift timer
-            missing, refused = [], error
-            log.warning("%s", error)
+        # a refusal is said in the status and retried by the drift timer; the other children,
+        # which do not depend on it (a MachineDeployment refused by Cluster API's webhook, say),
+        # are still written, so the pool's Kueue flavor does not wait on its machinery
+        missing, refused = apply_each(kube, children)
+        for refusal in refused:
+            log.warning("%s", refusal)
         _remove_stale_backend(kube, live)
         live = _prune_ledger(kube, live) or live
         nodes = kube.list("Node", labels={np_decisions.POOL_LABEL: name})
         ledger = ledgers.read_ledger(live)
         over = ledgers.overgranted(ledger, np_decisions.capacity_gpus(live))
         figures, conditions = np_decisions.pool_status(live, nodes, over)
-        if refused is not None:
-            conditions = np_decisions.with_refused_child(
-                conditions, refused.kind, refused.name, refused.detail
+        findings = check_capi_references(kube, live)
+        if findings:
+            conditions.append(capi_references.references_condition(findings))
+        if refused:
+            conditions = np_decisions.with_refused_children(
+                conditions, [(r.kind, r.name, r.detail) for r in refused]
             )
         write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
+
+
+def check_capi_references(kube: Kube, pool: dict[str, Any]) -> list[capi_references.Finding]:
+    """Look up, read-only, the Cluster and templates a cluster-api pool's MachineDeployment names
+    (`decisions.capi_references`). Never raises: what cannot be read is a finding, so a missing
+    permission or an API hiccup is said in the status, and the next pass (the drift timer, not a
+    retry loop) looks again."""
+    return [_look_up(kube, ref) for ref in capi_references.references(pool)]
+
+
+def _look_up(kube: Kube, ref: capi_references.Reference) -> capi_references.Finding:
+    try:
+        crd = kube.get("CustomResourceDefinition", ref.crd_name)
+        if crd is None:
+            return capi_references.Finding(ref, "kind-not-served")
+        version = capi_references.api_version(ref, crd)
+        if version is None:
+            return capi_references.Finding(ref, "no-contract-label")
+        plural = crd["spec"]["names"]["plural"]
+        found = kube.get_at(f"{ref.group}/{version}", plural, ref.name, ref.namespace)
+        return capi_references.Finding(ref, "found" if found is not None else "not-found")
+    except ApiError as error:
+        outcome: capi_references.Outcome = "forbidden" if error.status == 403 else "unchecked"
+        return capi_references.Finding(ref, outcome, str(error)[:300])
+    except (KeyError, TypeError) as error:  # a CRD without spec.names.plural: not one to read
+        return capi_references.Finding(ref, "unchecked", f"malformed CRD {ref.crd_name}: {error}")
 
 
 def _remove_stale_backend(kube: Kube, pool: dict[str, Any]) -> None:

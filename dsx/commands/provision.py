@@ -115,6 +115,14 @@ def render(
             "the pools' Kueue Topology (default: none, rack → node).",
         ),
     ] = None,
+    single_node_nvlink: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--single-node-nvlink",
+            help="A rack type whose NVLink domain is one node (HGX; repeat per rack type): its pool's "
+            "Kueue Topology has no rack (nvidia.com/gpu.clique) level.",
+        ),
+    ] = None,
     operator: Annotated[
         bool,
         typer.Option("--operator/--no-operator", help="Include the operator's CRDs, RBAC and Deployment."),
@@ -153,6 +161,7 @@ def render(
             ";".join(instance_types or []), Origin.for_cli(str(plan))
         ),
         topology_block_label=block_label or None,
+        single_node_nvlink_rack_types=tuple(single_node_nvlink or ()),
     )
     state = build_state(
         plan, site, period, settings, namespace_style, operator, operator_image, operator_namespace

@@ -12,11 +12,13 @@ from operators.api import (
     DEFAULT_CAPI_NAMESPACE,
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
+    HOSTNAME_LABEL,
     INT32_MAX,
     KARPENTER_INSTANCE_TYPE_LABEL,
     KUEUE_MAX_LEVEL_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_NODE_LABELS,
+    NVLINK_DOMAINS,
     OVERGRANTED,
     POOL_LABEL,
     RACK_TOPOLOGY_LEVELS,
@@ -38,6 +40,7 @@ DEFAULT_CONSOLIDATE_AFTER = "1h"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+CAPI_KIND = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -89,9 +92,12 @@ def node_labels(pool: Obj) -> dict[str, str]:
 def topology_levels(pool: Obj) -> tuple[str, ...]:
     """Kueue Topology levels, widest first: the site's block label when the pool names one, then
     the NVLink domain (rack, one NVL72) and the node. A job asks for one NVLink domain with the
-    pod-set annotation kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique."""
-    block = (pool["spec"].get("topology") or {}).get("blockLabel")
-    return (block, *RACK_TOPOLOGY_LEVELS) if block else RACK_TOPOLOGY_LEVELS
+    pod-set annotation kueue.x-k8s.io/podset-required-topology: nvidia.com/gpu.clique. Where the
+    NVLink domain is the node (HGX), there is no rack level: nothing labels one."""
+    spec = pool["spec"].get("topology") or {}
+    block = spec.get("blockLabel")
+    lower = RACK_TOPOLOGY_LEVELS if spec.get("nvlinkDomain", "rack") == "rack" else (HOSTNAME_LABEL,)
+    return (block, *lower) if block else lower
 
 
 def validate_pool(pool: Obj) -> None:
@@ -163,6 +169,12 @@ def _validate_topology(spec: dict[str, Any]) -> None:
     topology_spec = spec.get("topology") or {}
     if not isinstance(topology_spec, dict):
         raise InvalidSpec("spec.topology must be an object")
+    domain = topology_spec.get("nvlinkDomain", "rack")
+    if domain not in NVLINK_DOMAINS:
+        raise InvalidSpec(
+            f"spec.topology.nvlinkDomain '{domain}' is not one of {', '.join(NVLINK_DOMAINS)} "
+            "(rack: multi-node NVLink such as GB300 NVL72; node: NVSwitch inside the node, HGX)"
+        )
     block = topology_spec.get("blockLabel")
     if block is None:
         return
@@ -185,6 +197,21 @@ def _validate_cluster_api(pool: Obj) -> None:
             raise InvalidSpec(
                 f"spec.clusterApi.{ref} needs apiGroup, kind and name (Cluster API v1beta2 references "
                 "name a group, not an apiVersion): the site's template that the MachineDeployment uses"
+            )
+        # cluster-api v1.14 api/core/v1beta2 ContractVersionedObjectReference: kind ≤ 63 and
+        # CAPI_KIND, name a DNS subdomain ≤ 253, apiGroup a fully qualified domain name
+        if not (
+            len(value["kind"]) <= 63
+            and CAPI_KIND.match(value["kind"])
+            and len(value["name"]) <= 253
+            and DNS_SUBDOMAIN.match(value["name"])
+            and len(value["apiGroup"]) <= 253
+            and DNS_SUBDOMAIN.match(value["apiGroup"])
+        ):
+            raise InvalidSpec(
+                f"spec.clusterApi.{ref} {value['apiGroup']}/{value['kind']} {value['name']!r} is not a "
+                "Cluster API reference (apiGroup a domain name, kind a letter then letters, digits or "
+                "'-', name a DNS subdomain)"
             )
     lost = unsynced_labels(node_labels(pool), capi.get("additionalSyncMachineLabels"))
     if lost:
@@ -427,15 +454,22 @@ spec once topologyName is set (`!has(oldSelf.topologyName) || self == oldSelf`) 
 carry Kueue's resource-in-use finalizer while referred to, so the operator does not delete them."""
 
 
-def with_refused_child(conditions: list[Condition], kind: str, name: str, detail: str) -> list[Condition]:
-    """The pool's conditions with Reconciled=False naming the child the server refused and, for
-    Kueue's immutable kinds, what an administrator does about it."""
-    message = f"the server refused {kind} {name}: {detail}"
-    if kind in KUEUE_IMMUTABLE_KINDS:
-        message += (
-            "; Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
+def with_refused_children(
+    conditions: list[Condition], refused: list[tuple[str, str, str]]
+) -> list[Condition]:
+    """The pool's conditions with Reconciled=False naming every child the server refused
+    (kind, name, the server's message) and, for Kueue's immutable kinds, what an administrator
+    does about it."""
+    parts = [f"the server refused {kind} {name}: {detail}" for kind, name, detail in refused]
+    immutable = sorted({name for kind, name, _ in refused if kind in KUEUE_IMMUTABLE_KINDS})
+    for name in immutable:
+        parts.append(
+            "Kueue keeps a Topology's levels and a topology ResourceFlavor's spec immutable, so a "
             "changed block label, pool label or taint needs them re-created: drain the pool's queues, "
             f"then `kubectl delete topology,resourceflavor {name}` and the operator re-creates both"
         )
-    refused = Condition(RECONCILED, False, "ChildRefused", message[:1000])
-    return [refused if c.type == RECONCILED else c for c in conditions]
+    message = "; ".join(parts)
+    if len(message) > 1000:
+        message = message[:999] + "…"
+    failed = Condition(RECONCILED, False, "ChildRefused", message)
+    return [failed if c.type == RECONCILED else c for c in conditions]

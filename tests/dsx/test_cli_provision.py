@@ -122,6 +122,36 @@ def test_render_names_karpenter_instance_types_per_rack_type_and_the_block_label
     assert shared.exception.message.startswith("--instance-types names one instance-type list for every pool")
 
 
+def test_render_refuses_an_instance_type_the_pool_schema_would_reject_naming_the_option(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    result = runner.invoke(
+        app, [*base, "--backend", "karpenter", "--instance-types", "gb300-nvl72=gb300 tray"]
+    )
+    assert isinstance(result.exception, UserError)
+    assert result.exception.message.startswith(
+        "--instance-types: instance type 'gb300 tray' is not a label value"
+    )
+
+
+def test_render_leaves_the_rack_level_out_of_a_single_node_nvlink_rack_types_topology(
+    app: typer.Typer, plan_file: Path
+) -> None:
+    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    result = runner.invoke(
+        app, [*base, "--single-node-nvlink", "b300-hgx", "--block-label", "example.com/spine"]
+    )
+    assert result.exit_code == 0, result.output
+    pools = {
+        d["metadata"]["name"]: d["spec"]
+        for d in yaml.safe_load_all(result.stdout)
+        if d["kind"] == "GpuNodePool"
+    }
+    assert pools["batam-b300-hgx"]["topology"] == {"blockLabel": "example.com/spine", "nvlinkDomain": "node"}
+    assert pools["batam-gb300-nvl72"]["topology"] == {"blockLabel": "example.com/spine"}
+
+
 def test_render_for_an_unknown_site_is_a_user_error_naming_the_option(
     app: typer.Typer, plan_file: Path
 ) -> None:

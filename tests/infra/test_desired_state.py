@@ -132,6 +132,14 @@ def test_instance_types_are_written_per_rack_type_or_as_one_bare_list() -> None:
             parse_instance_types(bad, cli)
 
 
+@pytest.mark.parametrize("bad", ["gb300-nvl72=gb300 tray", "gb300-nvl72=" + "a" * 64, "-tray", "a,b/c"])
+def test_an_instance_type_that_is_no_label_value_is_refused_before_anything_is_rendered(bad: str) -> None:
+    stack = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml")
+    with pytest.raises(StackConfigError, match="is not a label value") as info:
+        parse_instance_types(bad, stack)
+    assert str(info.value).startswith("dsx:karpenterInstanceTypes in stacks/Pulumi.batam.yaml: instance type")
+
+
 @pytest.mark.parametrize(
     ("types", "message"),
     [
@@ -343,3 +351,18 @@ def test_shared_cluster_stacks_leave_the_operator_to_the_one_stack_that_says_so(
     assert owner.install_operator
     own_cluster = read_settings(_Config({**base, "namespaceStyle": "tenant"}), "narvik", tmp_path)  # type: ignore[arg-type]
     assert own_cluster.install_operator
+
+
+def test_a_rack_type_with_a_one_node_nvlink_domain_gets_a_topology_without_the_rack_level() -> None:
+    settings = BackendSettings(single_node_nvlink_rack_types=("b300-hgx",))
+    pools = _by_name(desired_state(make_plan(), "batam", "2026Q4", backend=settings).node_pools)
+    assert pools["batam-b300-hgx"]["spec"]["topology"] == {"nvlinkDomain": "node"}
+    assert "topology" not in pools["batam-gb300-nvl72"]["spec"]  # NVL72: the rack is the domain
+
+
+def test_a_one_node_nvlink_rack_type_the_plan_does_not_have_is_refused() -> None:
+    settings = BackendSettings(single_node_nvlink_rack_types=("b300-hxg",))
+    stack = Origin.for_stack("batam", "stacks/Pulumi.batam.yaml")
+    with pytest.raises(StackConfigError, match="names rack types the plan does not have: b300-hxg") as info:
+        desired_state(make_plan(), "batam", "2026Q4", backend=settings, origin=stack)
+    assert str(info.value).startswith("dsx:singleNodeNvlinkRackTypes in stacks/Pulumi.batam.yaml")

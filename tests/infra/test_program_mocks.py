@@ -241,6 +241,18 @@ def test_structured_instance_types_reach_each_rack_types_pool(plan_file: Path) -
     assert all(s["topology"] == {"blockLabel": "network.topology.nvidia.com/spine"} for s in specs.values())
 
 
+def test_single_node_nvlink_rack_types_are_read_from_the_stack(plan_file: Path) -> None:
+    run = run_stack(
+        "batam",
+        plan_file,
+        **{"dsx:installOperator": "false", "dsx:singleNodeNvlinkRackTypes": " b300-hgx ,"},
+    )
+    assert run.error is None, run.error
+    specs = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.of_kind("GpuNodePool")}
+    assert specs["batam-b300-hgx"]["topology"] == {"nvlinkDomain": "node"}
+    assert "topology" not in specs["batam-gb300-nvl72"]
+
+
 def test_one_instance_type_list_for_two_rack_types_fails_cleanly(plan_file: Path) -> None:
     text = _fails_cleanly(
         run_stack(

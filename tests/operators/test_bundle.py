@@ -63,3 +63,17 @@ def test_leases_are_granted_only_in_the_operators_namespace() -> None:
     assert _leader_rules() == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch"]}
     ]
+
+
+def test_the_cluster_api_objects_a_pool_refers_to_are_only_ever_read_one_by_one() -> None:
+    referenced = {
+        ("cluster.x-k8s.io", "clusters"),
+        ("infrastructure.cluster.x-k8s.io", "metal3machinetemplates"),
+        ("bootstrap.cluster.x-k8s.io", "kubeadmconfigtemplates"),
+    }
+    for rule in _rules():
+        touched = {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+        if touched & referenced:
+            assert rule["verbs"] == ["get"], rule
+    granted = {(g, r) for rule in _rules() for g in rule["apiGroups"] for r in rule["resources"]}
+    assert referenced <= granted

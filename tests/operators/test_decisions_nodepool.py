@@ -242,3 +242,30 @@ def test_pool_spec_beyond_what_downstream_objects_hold_is_refused(change: dict, 
     pool["spec"].update(change)
     with pytest.raises(InvalidSpec, match=message):
         desired_children(pool)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "Metal3 Machine/Template"), ("name", "Batam_GB300"), ("apiGroup", "infrastructure/../x")],
+)
+def test_a_cluster_api_reference_that_could_name_no_object_is_refused(field: str, value: str) -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["clusterApi"]["infrastructureRef"][field] = value
+    with pytest.raises(InvalidSpec, match="is not a Cluster API reference"):
+        desired_children(pool)
+
+
+def test_a_pool_whose_nvlink_domain_is_the_node_has_no_rack_level() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["topology"] = {"nvlinkDomain": "node"}
+    assert [lv["nodeLabel"] for lv in topology(pool)["spec"]["levels"]] == ["kubernetes.io/hostname"]
+    pool["spec"]["topology"]["blockLabel"] = "network.topology.nvidia.com/spine"
+    levels = [lv["nodeLabel"] for lv in topology(pool)["spec"]["levels"]]
+    assert levels == ["network.topology.nvidia.com/spine", "kubernetes.io/hostname"]
+
+
+def test_an_nvlink_domain_other_than_rack_or_node_is_refused() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["topology"] = {"nvlinkDomain": "tray"}
+    with pytest.raises(InvalidSpec, match="nvlinkDomain 'tray' is not one of rack, node"):
+        desired_children(pool)

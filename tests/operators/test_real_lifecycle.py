@@ -387,6 +387,60 @@ def test_backend_switch_replaces_the_machine_deployment_with_a_karpenter_node_po
     wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment removed")
 
 
+def test_cluster_api_references_the_site_has_not_made_are_named_until_it_makes_them(
+    real_cluster: RealCluster, admin: Client
+) -> None:
+    site = unique("site")  # its own Cluster name: no other test's pool sees this test's Cluster
+    pool = unique("pool")
+    admin.create(make_pool(pool, 8, site=site))
+
+    def references_condition() -> dict[str, Any] | None:
+        return condition(admin.get("GpuNodePool", pool), "ClusterApiReferencesMissing")
+
+    missing = wait_for(references_condition, "the references checked")
+    assert missing["status"] == "True" and missing["reason"] == "ReferenceNotFound"
+    assert f"Cluster dsx-system/{site} (spec.clusterApi.clusterName) does not exist" in missing["message"]
+    assert "Metal3MachineTemplate dsx-system/gpu" in missing["message"]
+    assert "KubeadmConfigTemplate dsx-system/gpu" in missing["message"]
+    template = unique("gpu")
+    made = [
+        {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": site}},
+        {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "Metal3MachineTemplate"},
+        {"apiVersion": "bootstrap.cluster.x-k8s.io/v1beta2", "kind": "KubeadmConfigTemplate"},
+    ]
+    for obj in made:
+        obj["metadata"] = {"name": obj.get("metadata", {}).get("name", template), "namespace": "dsx-system"}
+        admin.create(obj)
+    spec = admin.get("GpuNodePool", pool)["spec"]["clusterApi"]
+    admin.patch(
+        "GpuNodePool",
+        pool,
+        {
+            "spec": {
+                "clusterApi": {
+                    "infrastructureRef": {**spec["infrastructureRef"], "name": template},
+                    "bootstrapConfigRef": {**spec["bootstrapConfigRef"], "name": template},
+                }
+            }
+        },
+    )
+    found = wait_for(
+        lambda: (c := references_condition()) and c["status"] == "False" and c, "every reference found"
+    )
+    assert found["reason"] == "AllFound"
+    # read, never written: the operator's ServiceAccount may only get them (the shipped ClusterRole)
+    if real_cluster.audit_log is not None:
+        touched = [
+            e
+            for e in real_cluster.audit_events()
+            if (e.get("objectRef") or {}).get("resource")
+            in {"clusters", "metal3machinetemplates", "kubeadmconfigtemplates"}
+        ]
+        assert touched and {e["verb"] for e in touched} == {"get"}
+    for obj in made:
+        admin.delete(obj["kind"], obj["metadata"]["name"], "dsx-system")
+
+
 def test_deleting_a_pool_lets_the_garbage_collector_remove_what_it_owned(admin: Client) -> None:
     pool = unique("pool")
     admin.create(make_pool(pool, 100))

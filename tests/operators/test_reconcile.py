@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from operators.config import OperatorConfig
 from operators.kube import ApiError
 from operators.reconcile import reconcile_pool
@@ -17,15 +19,16 @@ class KueueRefusingKube:
     """Holds one pool; refuses any write of its Topology as Kueue's CEL rule `self == oldSelf`
     does once the levels differ; records the status patches."""
 
-    def __init__(self, pool: dict[str, Any]) -> None:
+    def __init__(self, pool: dict[str, Any], refuses: dict[str, str] | None = None) -> None:
         self.pool, self.synced, self.status_patches = pool, [], []
+        self.refuses = {"Topology": IMMUTABLE} if refuses is None else refuses
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         return self.pool if kind == "GpuNodePool" else None
 
     def sync(self, child: dict[str, Any]) -> str:
-        if child["kind"] == "Topology":
-            raise ApiError(422, "Invalid", IMMUTABLE)
+        if child["kind"] in self.refuses:
+            raise ApiError(422, "Invalid", self.refuses[child["kind"]])
         self.synced.append(child["kind"])
         return "applied"
 
@@ -53,7 +56,7 @@ def test_a_topology_kueue_refuses_to_change_is_named_in_the_pool_status_with_the
     pool["spec"]["topology"] = {"blockLabel": "network.topology.nvidia.com/spine"}
     kube = KueueRefusingKube(pool)
     reconcile_pool(kube, OperatorConfig(), pool)  # type: ignore[arg-type]
-    assert kube.synced == ["MachineDeployment"]  # applied up to the refused child
+    assert kube.synced == ["MachineDeployment", "ResourceFlavor"]  # the others are still applied
     conditions = {c["type"]: c for c in kube.status_patches[-1]["status"]["conditions"]}
     reconciled = conditions["Reconciled"]
     assert reconciled["status"] == "False" and reconciled["reason"] == "ChildRefused"
@@ -63,3 +66,121 @@ def test_a_topology_kueue_refuses_to_change_is_named_in_the_pool_status_with_the
     )
     assert "kubectl delete topology,resourceflavor batam-gb300-nvl72" in reconciled["message"]
     assert kube.status_patches[-1]["status"]["desiredNodes"] == 9000  # the rest of the status still reported
+
+
+TAINTS_REFUSED = (
+    'MachineDeployment.cluster.x-k8s.io "batam-gb300-nvl72" is invalid: spec.template.spec.taints: '
+    "Forbidden: taints are not allowed to be set when the feature gate MachineTaintPropagation is disabled"
+)
+
+
+def test_a_machine_deployment_cluster_api_refuses_does_not_keep_the_kueue_objects_from_being_written() -> (
+    None
+):
+    pool = example("gpunodepool")
+    pool["metadata"].update(uid="u1", resourceVersion="1", generation=1)
+    kube = KueueRefusingKube(pool, {"MachineDeployment": TAINTS_REFUSED, "Topology": IMMUTABLE})
+    reconcile_pool(kube, OperatorConfig(), pool)  # type: ignore[arg-type]
+    assert kube.synced == ["ResourceFlavor"]
+    message = {c["type"]: c for c in kube.status_patches[-1]["status"]["conditions"]}["Reconciled"]["message"]
+    assert "MachineDeployment batam-gb300-nvl72" in message and "MachineTaintPropagation" in message
+    assert "Topology batam-gb300-nvl72" in message and "kubectl delete topology,resourceflavor" in message
+
+
+CONTRACT = {"cluster.x-k8s.io/v1beta2": "v1beta2"}
+
+
+class CapiSiteKube(KueueRefusingKube):
+    """A pool's cluster with Cluster API's CRDs and whichever referenced objects the site has
+    made; `failing` maps an object or CRD name to the HTTP status its GET answers with."""
+
+    def __init__(
+        self, pool: dict[str, Any], objects: set[str], failing: dict[str, int] | None = None
+    ) -> None:
+        super().__init__(pool, refuses={})
+        self.objects, self.failing, self.reads = objects, failing or {}, []
+        self.crds = {
+            name: {
+                "metadata": {"name": name, "labels": CONTRACT},
+                "spec": {
+                    "names": {"plural": name.split(".")[0]},
+                    "versions": [{"name": "v1beta2", "served": True}],
+                },
+            }
+            for name in (
+                "clusters.cluster.x-k8s.io",
+                "metal3machinetemplates.infrastructure.cluster.x-k8s.io",
+                "kubeadmconfigtemplates.bootstrap.cluster.x-k8s.io",
+            )
+        }
+
+    def _fail(self, name: str) -> None:
+        if name in self.failing:
+            raise ApiError(self.failing[name], "Failed", f"{name} answered {self.failing[name]}")
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        if kind == "CustomResourceDefinition":
+            self._fail(name)
+            return self.crds.get(name)
+        return super().get(kind, name, namespace)
+
+    def get_at(self, api_version: str, plural: str, name: str, namespace: str) -> dict[str, Any] | None:
+        self.reads.append(f"{api_version}/{namespace}/{plural}/{name}")
+        self._fail(name)
+        return {"metadata": {"name": name}} if name in self.objects else None
+
+    def conditions(self) -> dict[str, dict[str, Any]]:
+        return {c["type"]: c for c in self.status_patches[-1]["status"]["conditions"]}
+
+
+def _capi_pool() -> dict[str, Any]:
+    pool = example("gpunodepool")
+    pool["metadata"].update(uid="u1", resourceVersion="1", generation=1)
+    return pool
+
+
+def test_a_cluster_the_site_has_not_made_is_named_in_the_pool_status_with_the_fix() -> None:
+    kube = CapiSiteKube(_capi_pool(), objects={"batam-gb300", "batam-gpu"})
+    reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]
+    missing = kube.conditions()["ClusterApiReferencesMissing"]
+    assert missing["status"] == "True" and missing["reason"] == "ReferenceNotFound"
+    assert missing["message"].startswith(
+        "Cluster dsx-system/batam (spec.clusterApi.clusterName) does not exist"
+    )
+    assert kube.reads == [
+        "cluster.x-k8s.io/v1beta2/dsx-system/clusters/batam",
+        "infrastructure.cluster.x-k8s.io/v1beta2/dsx-system/metal3machinetemplates/batam-gb300",
+        "bootstrap.cluster.x-k8s.io/v1beta2/dsx-system/kubeadmconfigtemplates/batam-gpu",
+    ]
+    assert kube.conditions()["Reconciled"]["status"] == "True"  # the MachineDeployment is still written
+    kube.objects.add("batam")
+    reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]
+    assert kube.conditions()["ClusterApiReferencesMissing"]["status"] == "False"
+
+
+@pytest.mark.parametrize(
+    ("failing", "reason", "says"),
+    [
+        ({"batam-gb300": 403}, "Forbidden", "may not get metal3machinetemplates"),
+        ({"kubeadmconfigtemplates.bootstrap.cluster.x-k8s.io": 503}, "CheckFailed", "answered 503"),
+    ],
+)
+def test_a_reference_the_operator_cannot_read_is_reported_not_raised(
+    failing: dict[str, int], reason: str, says: str
+) -> None:
+    kube = CapiSiteKube(_capi_pool(), objects={"batam", "batam-gb300", "batam-gpu"}, failing=failing)
+    reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]  # returns: no retry loop
+    missing = kube.conditions()["ClusterApiReferencesMissing"]
+    assert missing["status"] == "True" and missing["reason"] == reason and says in missing["message"]
+
+
+def test_a_karpenter_pool_has_no_cluster_api_references_to_check() -> None:
+    pool = _capi_pool()
+    pool["spec"]["backend"] = "karpenter"
+    pool["spec"]["karpenter"] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+        "instanceTypes": ["p6e-gb300.36xlarge"],
+    }
+    kube = CapiSiteKube(pool, objects=set())
+    reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]
+    assert "ClusterApiReferencesMissing" not in kube.conditions() and kube.reads == []

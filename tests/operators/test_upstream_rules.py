@@ -200,3 +200,15 @@ def test_a_queue_covering_only_gpus_would_fail_admission_on_cpu_and_memory() -> 
     old_style = {"spec": {"resourceGroups": [{"coveredResources": ["nvidia.com/gpu"], "flavors": []}]}}
     requests = up.pod_requests(with_limit_range_defaults(gpu_job_pod(), limits))
     assert up.uncovered_resources(requests, old_style) == ["cpu", "memory"]
+
+
+def test_hgx_nodes_which_gpu_feature_discovery_gives_no_clique_count_only_in_a_node_domain_pool() -> None:
+    pool = example("gpunodepool")
+    hgx = _ready_gpu_node(pool)
+    del hgx["metadata"]["labels"]["nvidia.com/gpu.clique"]  # no fabric-attached GPU, no clique label
+    _, topology, flavor = nodepool.desired_children(pool)
+    assert up.topology_nodes([hgx], flavor, topology) == []  # the rack level hides it
+    pool["spec"]["topology"] = {"nvlinkDomain": "node"}
+    _, topology, flavor = nodepool.desired_children(pool)
+    assert up.problems(topology) == []
+    assert up.topology_nodes([hgx], flavor, topology) == ["gpu-0"]

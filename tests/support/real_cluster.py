@@ -105,6 +105,12 @@ RESOURCES: dict[str, Resource] = {
         kind: Resource(f"{group}/{version}", plural, namespaced)
         for kind, (group, version, plural, namespaced) in api.ADDON_KINDS.items()
     },
+    # Cluster API objects a pool refers to (stand-ins; the operator only reads them)
+    "Cluster": Resource(f"{api.CAPI_GROUP}/{api.CAPI_VERSION}", "clusters", True),
+    "Metal3MachineTemplate": Resource(
+        f"{api.CAPI_INFRASTRUCTURE_GROUP}/v1beta1", "metal3machinetemplates", True
+    ),
+    "KubeadmConfigTemplate": Resource(f"{api.CAPI_BOOTSTRAP_GROUP}/v1beta2", "kubeadmconfigtemplates", True),
     "GpuNodePool": Resource("dsx.ai/v1alpha1", "gpunodepools", False),
     "Tenant": Resource("dsx.ai/v1alpha1", "tenants", False),
 }
