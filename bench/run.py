@@ -64,6 +64,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, help="HiGHS threads (default: HiGHS's choice)")
     p.add_argument(
+        "--perspective",
+        choices=("cloud", "guarantor", "syndicate"),
+        help="objective.perspective (default: the synthetic scenario's, cloud)",
+    )
+    p.add_argument(
         "--lp-algorithm",
         choices=("auto", "simplex", "ipm", "pdlp"),
         help="solver.lp_algorithm: HiGHS's LP algorithm (LP, and a MIP's rounded-start relaxation)",
@@ -181,7 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     for (size, interface, solve), method in ((run, x) for run in runs for x in methods):
         if size not in scenario_paths:
             scenario_paths[size] = write_scenario(
-                size, mode, time_limit, args.threads, out_dir=OUT, mip_rel_gap=TARGET_MIP_GAP, extra=extra
+                size,
+                mode,
+                time_limit,
+                args.threads,
+                out_dir=OUT,
+                mip_rel_gap=TARGET_MIP_GAP,
+                extra=extra,
+                perspective=args.perspective,
             )
         label = f"{'-'.join(map(str, size))}-{interface}-{mode}" + ("" if solve else "-nosolve")
         if mode == "mip" and args.no_rounded_start:
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         label += "".join(f"-{k}={v}" for k, v in sorted(extra.items()))
         if args.threads is not None:
             label += f"-threads={args.threads}"
+        if args.perspective is not None:
+            label += f"-{args.perspective}"
         if method != "extensive":
             label += f"-{method}"
         spec = Spec(

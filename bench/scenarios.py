@@ -160,10 +160,11 @@ def write_scenario(
     out_dir: Path,
     mip_rel_gap: float,
     extra: dict[str, float | int | str | bool] | None = None,
+    perspective: str | None = None,
 ) -> Path:
     """The synthetic scenario of this size (seed 0) as YAML under `out_dir`/scenarios, for the
     benchmark's runs to load (LP mode: integrality relaxed; `extra`: raw HiGHS options,
-    `solver.extra`)."""
+    `solver.extra`; `perspective`: `objective.perspective` instead of the synthetic cloud's)."""
     import yaml
 
     scenario = synthetic_scenario(*size, seed=0)
@@ -184,6 +185,9 @@ def write_scenario(
     tag = "".join(f"-{k}={v}" for k, v in sorted((extra or {}).items()))
     if threads is not None:
         tag += f"-threads={threads}"
+    if perspective is not None:
+        data["objective"]["perspective"] = perspective
+        tag += f"-{perspective}"
     path = out_dir / "scenarios" / f"{'-'.join(map(str, size))}-{mode}-{int(time_limit)}s{tag}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

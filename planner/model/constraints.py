@@ -161,6 +161,13 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
     but what keeps the LP relaxation from buying back capacity that was never built."""
     if not d.has_buyback:
         return
+    m.site_gpus_installed_def = pyo.Constraint(
+        sets.site_period_indices(d),
+        rule=lambda _m, i, t: (
+            m.site_gpus_installed[i, t] - pyo.quicksum(m.gpus_installed[i, r, t] for r in d.rack_ids_at[i])
+            == 0
+        ),
+    )
     share = d.scenario.terms.buyback_share
     x = no_buyer_gpu_hours(m, d)
     b = m.buyback_gpu_hours
@@ -223,8 +230,13 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def site_capacity_gpu_hours(m: pyo.ConcreteModel, d: ModelData, i: str, t: int):
-    """h x GPUs installed at site i in quarter t (GPU-hours)."""
-    return d.h * pyo.quicksum(m.gpus_installed[i, r, t] for r in d.rack_ids_at[i])
+    """h x GPUs installed at site i in quarter t (GPU-hours), read from the column
+    `site_gpus_installed[i,t]` (defined by `site_gpus_installed_def`), not the expression: the
+    buyback rows of every scenario read it, and the expression is every rack type's lifetime
+    window of `racks_built` (60 terms at (10,3,20,6,10), each repeated in 3 rows per scenario).
+    The column makes the LP a third sparser there and each Benders cut read one column per site
+    (bench/README.md, 2026-12-05)."""
+    return d.h * m.site_gpus_installed[i, t]
 
 
 def sold_gpu_hours(m: pyo.ConcreteModel) -> dict[tuple[str, int, str], list]:

@@ -84,6 +84,8 @@ def define_buyback(m: pyo.ConcreteModel, d: ModelData) -> None:
         return
     index = sets.buyback_indices(d)
     m.buyback_gpu_hours = pyo.Var(index, domain=pyo.NonNegativeReals)
+    # Defined by `site_gpus_installed_def` (constraints.define_buyback_rule).
+    m.site_gpus_installed = pyo.Var(sets.site_period_indices(d), domain=pyo.NonNegativeReals)
     if d.buyback_needs_binary:
         domain = pyo.NonNegativeReals if d.scenario.solver.relax_integrality else pyo.Binary
         m.buyback_open = pyo.Var(index, domain=domain, bounds=(0, 1))

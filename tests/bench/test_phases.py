@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.harness import Result, fill
 from bench.phases import PHASES, Spec, run
 from bench.scenarios import write_scenario
+from planner.files import load_scenario
 
 
 def test_a_run_times_every_phase_in_order_and_writes_the_plan(tmp_path: Path):
@@ -48,3 +49,14 @@ def test_memory_samples_go_to_the_phase_whose_window_holds_them():
     assert result.before_highs_s == 3.0 and result.solver_s == 3.0
     assert result.non_solver_share == 0.5
     assert result.peak_bytes_all == 400
+
+
+def test_a_perspective_asked_for_is_the_written_scenarios_own(tmp_path: Path):
+    size = (2, 1, 4, 2, 2)
+    cloud = write_scenario(size, "lp", 20.0, None, out_dir=tmp_path, mip_rel_gap=0.01)
+    syndicate = write_scenario(
+        size, "lp", 20.0, None, out_dir=tmp_path, mip_rel_gap=0.01, perspective="syndicate"
+    )
+    assert cloud != syndicate
+    assert load_scenario(str(cloud)).objective.perspective == "cloud"
+    assert load_scenario(str(syndicate)).objective.perspective == "syndicate"
