@@ -269,25 +269,37 @@ def _pass(h: highspy.Highs, cost, lower, upper, A: scipy.sparse.csr_array, row_l
         raise RuntimeError("HiGHS rejected a decomposition model")
 
 
+class RecourseOutOfTime(Exception):
+    """A recourse LP did not finish before the decomposition's deadline."""
+
+
 class _Recourse:
-    """Every scenario's recourse LP as one block-diagonal HiGHS model (buyback_open relaxed);
-    each evaluation only moves the row bounds, so HiGHS warm-starts from the last basis. The
-    blocks are the connected components of the recourse rows (at most one quarter of one
-    scenario; one tenant's fractional knapsack where no buyback row joins the tenants of a
-    site), and each gets its own epigraph column and cuts in the master (multi-cut)."""
+    """Every scenario's recourse LP (buyback_open relaxed) as its own HiGHS model; each
+    evaluation only moves their row bounds, so each warm-starts from its last basis. One model
+    per scenario, not one block-diagonal model of all: dual simplex prices every row of its LP
+    each iteration, so one model of S scenarios costs about S times as much per iteration (at
+    (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
+    connected components of the recourse rows (at most one quarter of one scenario; one
+    tenant's fractional knapsack where no buyback row joins the tenants of a site), and each
+    gets its own epigraph column and cuts in the master (multi-cut)."""
 
     def __init__(self, st: _Structure, options: dict) -> None:
         self.st = st
-        self.h = _highs(options)
-        _pass(
-            self.h,
-            st.sub_cost,
-            st.col_lower[st.recourse_cols],
-            st.col_upper[st.recourse_cols],
-            st.sub_W,
-            st.sub_lower,
-            st.sub_upper,
-        )
+        self.models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]] = []
+        for s in range(st.n_scenarios):
+            rows = np.flatnonzero(st.sub_row_scenario == s)
+            cols = np.flatnonzero(st.recourse_scenario == s)
+            h = _highs(options)
+            _pass(
+                h,
+                st.sub_cost[cols],
+                st.col_lower[st.recourse_cols[cols]],
+                st.col_upper[st.recourse_cols[cols]],
+                st.sub_W[rows][:, cols],
+                st.sub_lower[rows],
+                st.sub_upper[rows],
+            )
+            self.models.append((h, rows, cols))
         n_rows = st.sub_W.shape[0]
         graph = scipy.sparse.bmat([[None, st.sub_W], [st.sub_W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
@@ -295,10 +307,10 @@ class _Recourse:
         self.col_block = label[n_rows:]
         self.block_scenario = np.zeros(self.n_blocks, dtype=np.int64)
         self.block_scenario[self.col_block] = st.recourse_scenario
-        self.rows = np.arange(n_rows, dtype=np.int32)
         self.picker = scipy.sparse.csr_array(
             (np.ones(n_rows), (self.row_block, np.arange(n_rows))), shape=(self.n_blocks, n_rows)
         )
+        self.deadline = INF
         self.n_master = len(st.master_cols)
         self.n_blocks_of = np.bincount(self.block_scenario, minlength=st.n_scenarios)
 
@@ -309,15 +321,26 @@ class _Recourse:
         st = self.st
         first = x[: self.n_master]
         shift = st.sub_T @ first
-        # In highspy 1.15 but not in its type stubs.
-        self.h.changeRowsBounds(len(self.rows), self.rows, st.sub_lower - shift, st.sub_upper - shift)  # type: ignore[attr-defined]
-        self.h.run()
-        status = self.h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise NotDecomposable(f"a scenario's recourse LP is {self.h.modelStatusToString(status)}")
-        solution = self.h.getSolution()
-        y = np.asarray(solution.col_value)
-        pi = np.asarray(solution.row_dual)
+        lower, upper = st.sub_lower - shift, st.sub_upper - shift
+        y = np.zeros(len(st.recourse_cols))
+        pi = np.zeros(len(st.sub_lower))
+        for h, rows, cols in self.models:
+            remaining = self.deadline - time.perf_counter()
+            if remaining <= 0:
+                raise RecourseOutOfTime
+            # HiGHS's run-time clock runs on across run() calls; its limit is on that clock.
+            h.setOptionValue("time_limit", h.getRunTime() + min(remaining, 1e9))
+            # In highspy 1.15 but not in its type stubs.
+            h.changeRowsBounds(len(rows), np.arange(len(rows), dtype=np.int32), lower[rows], upper[rows])  # type: ignore[attr-defined]
+            h.run()
+            status = h.getModelStatus()
+            if status == highspy.HighsModelStatus.kTimeLimit:
+                raise RecourseOutOfTime
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise NotDecomposable(f"a scenario's recourse LP is {h.modelStatusToString(status)}")
+            solution = h.getSolution()
+            y[cols] = solution.col_value
+            pi[rows] = solution.row_dual
         phi = np.bincount(self.col_block, weights=st.sub_cost * y, minlength=self.n_blocks)
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         theta = scipy.sparse.identity(self.n_blocks, format="csr")
@@ -374,6 +397,7 @@ def decompose(
         f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"
     ]
     recourse = _Recourse(st, options)
+    recourse.deadline = deadline
     log.append(f"{recourse.n_blocks} recourse blocks (one epigraph column each)")
     master = _highs(options)
     lower = np.concatenate([st.col_lower[st.master_cols], np.full(recourse.n_blocks, -INF)])
@@ -396,7 +420,10 @@ def decompose(
         np.concatenate([st.master_upper, value_rhs]),
     )
     x = np.clip(np.zeros(len(lower)), lower, upper)
-    _, cuts, rhs = recourse.evaluate(x)
+    try:
+        _, cuts, rhs = recourse.evaluate(x)
+    except RecourseOutOfTime:
+        raise NotDecomposable("the time limit came before the recourse LPs were first solved") from None
     n_cuts = _add_cuts(master, cuts, rhs, np.arange(recourse.n_blocks))
     block_kappa = st.kappa[recourse.block_scenario]
     iterations, converged, bound = 0, False, INF
@@ -466,27 +493,33 @@ def decompose(
                 1, recourse.n_blocks_of[recourse.block_scenario]
             )
             tolerance = LP_CUT_TOLERANCE * scale
-            violated = np.zeros(0, dtype=np.int64)
-            if phase == "lp" and core is not None:
-                # In-out: cut at a point between the master's and the core; kept only where it
-                # cuts off the master's point (cuts are valid everywhere, phi being concave).
-                _, cuts, rhs = recourse.evaluate(IN_OUT_WEIGHT * x + (1 - IN_OUT_WEIGHT) * core)
-                violated = np.flatnonzero(cuts @ x - rhs > tolerance)
-                core = 0.5 * (core + x)
-            elif phase == "lp":
-                core = x.copy()
-            if len(violated):
-                done = False
-            else:
-                # At the master's point itself: this is what proves convergence.
-                phi, cuts, rhs = recourse.evaluate(x)
-                shortfall = x[recourse.n_master :] - phi
-                violated = np.flatnonzero(shortfall > tolerance)
-                if phase == "lp":
-                    done = len(violated) == 0
+            try:
+                violated = np.zeros(0, dtype=np.int64)
+                if phase == "lp" and core is not None:
+                    # In-out: cut at a point between the master's and the core; kept only where it
+                    # cuts off the master's point (cuts are valid everywhere, phi being concave).
+                    _, cuts, rhs = recourse.evaluate(IN_OUT_WEIGHT * x + (1 - IN_OUT_WEIGHT) * core)
+                    violated = np.flatnonzero(cuts @ x - rhs > tolerance)
+                    core = 0.5 * (core + x)
+                elif phase == "lp":
+                    core = x.copy()
+                if len(violated):
+                    done = False
                 else:
-                    loss = float(block_kappa @ np.maximum(shortfall, 0.0))
-                    done = loss <= (mip_rel_gap / 2) * max(1e-9, abs(objective))
+                    # At the master's point itself: this is what proves convergence.
+                    phi, cuts, rhs = recourse.evaluate(x)
+                    shortfall = x[recourse.n_master :] - phi
+                    violated = np.flatnonzero(shortfall > tolerance)
+                    if phase == "lp":
+                        done = len(violated) == 0
+                    else:
+                        loss = float(block_kappa @ np.maximum(shortfall, 0.0))
+                        done = loss <= (mip_rel_gap / 2) * max(1e-9, abs(objective))
+            except RecourseOutOfTime:
+                log.append(
+                    f"time limit reached in the {phase} phase's recourse; the last master point stands"
+                )
+                break
             log.append(
                 f"{phase} {iterations}: master {objective:.6f} in {master_s:.2f} s "
                 f"({info.simplex_iteration_count} simplex iterations), {len(violated)} cuts violated"
@@ -577,7 +610,11 @@ def _rounded_master(
                 log.append(f"rounded start: master {master.modelStatusToString(master.getModelStatus())}")
                 return None
             x = np.asarray(master.getSolution().col_value)
-            phi, cuts, rhs = recourse.evaluate(x)
+            try:
+                phi, cuts, rhs = recourse.evaluate(x)
+            except RecourseOutOfTime:
+                log.append("rounded start: the time limit came first")
+                return None
             shortfall = x[n_master:] - phi
             scale = np.maximum(1.0, np.abs(x[st.value_cols_in_master])[recourse.block_scenario])
             violated = np.flatnonzero(shortfall > LP_CUT_TOLERANCE * scale)
