@@ -128,3 +128,11 @@ def test_a_rounded_master_within_the_gap_ends_the_milp_without_branch_and_bound(
     assert outcome.method == "decomposition", outcome.method_note
     assert outcome.mip_gap is not None and outcome.mip_gap <= 0.01
     _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
+
+
+def test_no_time_left_for_the_recourse_is_refused_with_the_reason_not_run_past_the_limit() -> None:
+    # The recourse LPs keep the time limit (a block-diagonal recourse once ran 27 minutes on a
+    # 900 s limit); with none left before the first cuts there is nothing to decompose.
+    scenario = _with(load_scenario(EXAMPLE), method="decomposition", relax_integrality=True)
+    with pytest.raises(decomposition.NotDecomposable, match="time limit came before the recourse"):
+        decomposition.decompose(build_model(scenario), integer=False, time_limit_s=0.0, mip_rel_gap=0.01)
