@@ -348,6 +348,17 @@ class _Recourse:
         rhs = phi + piT @ first
         return phi, cuts, rhs
 
+    def tolerance(self, x: np.ndarray) -> np.ndarray:
+        """Per block, how far its epigraph may stand above its value and the cut count as met:
+        `LP_CUT_TOLERANCE` of its scenario's value, shared by the scenario's blocks (they add up
+        to it)."""
+        scenario_value = np.abs(x[self.st.value_cols_in_master])[self.block_scenario]
+        return (
+            LP_CUT_TOLERANCE
+            * np.maximum(1.0, scenario_value)
+            / np.maximum(1, self.n_blocks_of[self.block_scenario])
+        )
+
     def value_rows(self) -> tuple[scipy.sparse.csr_array, np.ndarray]:
         """V_s + (a_s / v_s) x - Sum_b theta_b <= b_s / v_s, one per scenario, over master and
         epigraph columns."""
@@ -487,12 +498,7 @@ def decompose(
             x = np.asarray(master.getSolution().col_value)
             objective = info.objective_function_value
             bound = info.mip_dual_bound if phase == "mip" else objective
-            # Per block, relative to its scenario's value (blocks of one scenario add up to it).
-            scenario_value = np.abs(x[st.value_cols_in_master])[recourse.block_scenario]
-            scale = np.maximum(1.0, scenario_value) / np.maximum(
-                1, recourse.n_blocks_of[recourse.block_scenario]
-            )
-            tolerance = LP_CUT_TOLERANCE * scale
+            tolerance = recourse.tolerance(x)
             try:
                 violated = np.zeros(0, dtype=np.int64)
                 if phase == "lp" and core is not None:
@@ -616,8 +622,7 @@ def _rounded_master(
                 log.append("rounded start: the time limit came first")
                 return None
             shortfall = x[n_master:] - phi
-            scale = np.maximum(1.0, np.abs(x[st.value_cols_in_master])[recourse.block_scenario])
-            violated = np.flatnonzero(shortfall > LP_CUT_TOLERANCE * scale)
+            violated = np.flatnonzero(shortfall > recourse.tolerance(x))
             if len(violated) == 0:
                 objective = master.getInfo().objective_function_value
                 log.append(
