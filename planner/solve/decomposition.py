@@ -3,15 +3,20 @@
 Given the first stage, every scenario's recourse (`served_gpu_hours`, `unserved_gpu_hours`,
 `buyback_gpu_hours`, `buyback_open`) touches only its own rows, and the objective reads a
 scenario only through V_s (`scenario_value[s]`), in which it is non-decreasing (the expectation
-and the Rockafellar-Uryasev CVaR both are). So V_s <= (what the first stage gives) + the best the
-scenario's recourse LP can add, and the master holds every non-recourse column (racks, blocks,
-quotas, V_s, the CVaR level and shortfalls) with one cut family per scenario:
+and the Rockafellar-Uryasev CVaR both are). `scenario_value_def[s]` reads v_s V_s + a_s x + g_s y_s
+= b_s, so V_s(x) = b_s / v_s - (a_s / v_s) x + Sum_b phi_b(x), where the blocks b of scenario s are
+the connected components of its recourse rows (one quarter of one scenario where buyback rows
+join a site's tenants) and phi_b(x) = max -g_b y_b / v_s over L - T_b x <= W_b y_b <= U - T_b x,
+concave in x: phi_b(x') <= phi_b(x^) + pi_b T_b (x^ - x'), pi_b that LP's row duals (HiGHS:
+d objective / d bound).
 
-    V_s + (a_s / v_s + pi_s T_s) x <= b_s / v_s + phi_s(x^) + pi_s T_s x^
-
-where `scenario_value_def[s]` reads v_s V_s + a_s x + g_s y_s = b_s, phi_s(x) = max -g_s y_s / v_s
-over the scenario's rows L - T_s x <= W_s y_s <= U - T_s x, and pi_s are that LP's row duals
-(HiGHS: d objective / d bound). Cuts are valid for any x because phi_s is concave in x.
+The master holds every non-recourse column (racks, blocks, quotas, V_s, the CVaR level and
+shortfalls) and row, and bounds the V_s through aggregated cuts (`_Master`): for each scenario
+weighting q met (the supergradient of the objective in V at an evaluated plan, `_ValueSide`),
+each cluster of scenarios and each block shape (blocks of different scenarios over the same
+quarter), one epigraph column bounded by the cluster's cuts summed with weights q_s. Its size
+grows with the quarters, clusters and weightings, not with the scenarios. It stops when its
+bound is within the requested gap of the best plan evaluated exactly.
 
 The whole thing works on the matrix `planner.solve.direct` hands to HiGHS, in HiGHS's scaled
 units, so any family added later is covered as long as the structure checks below hold; where
@@ -24,9 +29,10 @@ What is exact and what is not:
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
   optimistic; the caller re-solves the true second stage and reports the gap against that bound.
-- Integer racks and blocks: after the LP cuts converge the master becomes a MIP over the same
-  cuts and is re-solved, adding cuts at each integer plan, until the cuts hold at the plan to
-  within the requested gap.
+- Integer racks and blocks: after the LP converges, its best plan is rounded and completed
+  (`_rounded_master`); where that is not within the gap, the master becomes a MIP over the same
+  cuts and is re-solved, adding cuts at each integer plan, until its dual bound is within the
+  requested gap of the best integer plan evaluated.
 """
 
 from __future__ import annotations
@@ -60,10 +66,11 @@ WEIGHTING_TOLERANCE = 1e-6
 """Two scenario weightings this close (relative to the largest weight) are taken as one."""
 MASTER_FEASIBILITY_TOLERANCE = 1e-7
 """How far (relative, at least absolute) a master point may break one of the master's rows."""
-SCENARIO_CLUSTERS = 5
-"""Scenarios are split into this many clusters (in their order), and each block group's cuts
-are aggregated per cluster: at (10,3,20,6,10) to 1e-7, 1 cluster took 113 rounds and 21.3 s,
-2 took 58 and 13.5 s, 5 took 36 and 10.7 s, 10 (a cut per block) 32 and 13.1 s."""
+SCENARIO_CLUSTERS = 4
+"""Scenarios are split into this many clusters (in their order); each block shape's cuts are
+summed per cluster, and the start solves one representative per cluster. Measured at
+(10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
+8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
 PURGE_AFTER_IDLE_SOLVES = 3
 """LP phase: a cut whose dual was 0 in this many master solves in a row is deleted."""
 IN_OUT_WEIGHT = 0.5
@@ -294,8 +301,10 @@ class _Recourse:
     each iteration, so one model of S scenarios costs about S times as much per iteration (at
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
-    tenant's fractional knapsack where no buyback row joins the tenants of a site), and each
-    gets its own epigraph column and cuts in the master (multi-cut)."""
+    tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
+    sums their cuts by shape and scenario cluster (`_Master`). Rows with one recourse entry
+    are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
+    4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
 
     def __init__(self, st: _Structure, options: dict) -> None:
         self.st = st
@@ -607,6 +616,15 @@ class _Master:
         )
         return scipy.sparse.hstack([C, theta]).tocsr(), M @ point.rhs
 
+    def take(self, point: _Point) -> None:
+        """Every cut of the point (its weighting too, if new): for a point not from the master."""
+        known = list(range(len(self.weightings)))
+        if known:
+            cuts, rhs = self._cuts(point, known)
+            self._add(cuts, rhs, np.arange(cuts.shape[0]))
+        if not self.knows(point.weighting):
+            self.add_weighting(point)
+
     def separate(self, point: _Point, x: np.ndarray) -> int:
         """Add the point's cuts (every weighting) that the master point x breaks; how many."""
         cuts, rhs = self._cuts(point, list(range(len(self.weightings))))
@@ -634,9 +652,12 @@ class _Master:
         self.h.clearSolver()
         _run_master(self.h, phase)
 
-    def feasible(self) -> bool:
+    def feasible(self, x: np.ndarray | None = None) -> bool:
+        """Whether x (by default the master's point) keeps every master row."""
         st = self.st
-        x = np.asarray(self.h.getSolution().col_value)[: self.n_master]
+        if x is None:
+            x = np.asarray(self.h.getSolution().col_value)
+        x = x[: self.n_master]
         activity = st.master @ x
         excess = np.maximum(st.master_lower - activity, activity - st.master_upper)
         return bool(np.all(excess <= MASTER_FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(activity))))
@@ -724,9 +745,23 @@ def decompose(
         learn(evaluate(x), x)
     except RecourseOutOfTime:
         raise NotDecomposable("the time limit came before the recourse LPs were first solved") from None
+    first = None
+    warm_started = time.perf_counter()
+    # With one scenario per cluster the representatives are the whole extensive form.
+    x_hat = None if master.singletons else _representatives_plan(st, master, options, deadline)
+    if x_hat is not None and master.feasible(x_hat):
+        try:
+            first = evaluate(x_hat)
+            master.take(first)
+            log.append(
+                f"start from {master.n_clusters} representative scenarios: {first.value:.6f} "
+                f"in {time.perf_counter() - warm_started:.1f} s"
+            )
+        except RecourseOutOfTime:
+            first = None
     lp_gap = mip_rel_gap / 10 if integer else LP_GAP_TOLERANCE
     best, bound, iterations, converged = _benders(
-        master, evaluate, learn, deadline, lp_gap, log, stabilise=True
+        master, evaluate, learn, deadline, lp_gap, log, stabilise=True, incumbent=first
     )
     iterations_lp = iterations
     if integer and best is not None and converged:
@@ -776,6 +811,59 @@ def decompose(
         seconds=time.perf_counter() - started,
         log=log,
     )
+
+
+def _representatives_plan(
+    st: _Structure, master: _Master, options: dict, deadline: float
+) -> np.ndarray | None:
+    """A first stage from the extensive form over one scenario per cluster (its first), every
+    other scenario's value held to its representative's: a start near the optimum for the
+    Benders loop, whose first rounds from x = 0 barely move its bound. None if not solved."""
+    reps = np.unique(master.cluster, return_index=True)[1]
+    rep_of = reps[master.cluster]
+    n_master = len(st.master_cols)
+    cols = np.flatnonzero(np.isin(st.recourse_scenario, reps))
+    sub_rows = np.flatnonzero(np.isin(st.sub_row_scenario, reps))
+    value = st.value_A[reps]
+    g = scipy.sparse.csr_array(
+        (-st.sub_cost[cols], (np.searchsorted(reps, st.recourse_scenario[cols]), np.arange(len(cols)))),
+        shape=(len(reps), len(cols)),
+    )
+    others = np.flatnonzero(rep_of != np.arange(st.n_scenarios))
+    V = st.value_cols_in_master
+    tie = scipy.sparse.csr_array(
+        (
+            np.concatenate([np.ones(len(others)), -np.ones(len(others))]),
+            (np.tile(np.arange(len(others)), 2), np.concatenate([V[others], V[rep_of[others]]])),
+        ),
+        shape=(len(others), n_master),
+    )
+    A = scipy.sparse.bmat(
+        [
+            [st.master, None],
+            [value, g],
+            [st.sub_T[sub_rows], st.sub_W[sub_rows][:, cols]],
+            [tie, None],
+        ],
+        format="csr",
+    )
+    h = _highs({**options, "solver": "ipm"})
+    h.setOptionValue("time_limit", max(0.0, (deadline - time.perf_counter()) / 4))
+    _pass(
+        h,
+        np.concatenate([st.cost, np.zeros(len(cols))]),
+        np.concatenate([st.col_lower[st.master_cols], st.col_lower[st.recourse_cols[cols]]]),
+        np.concatenate([st.col_upper[st.master_cols], st.col_upper[st.recourse_cols[cols]]]),
+        A,
+        np.concatenate(
+            [st.master_lower, np.full(len(reps), -INF), st.sub_lower[sub_rows], np.full(len(others), -INF)]
+        ),
+        np.concatenate([st.master_upper, st.value_rhs[reps], st.sub_upper[sub_rows], np.zeros(len(others))]),
+    )
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value)[:n_master]
 
 
 def _benders(
