@@ -166,6 +166,10 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
         next(line for line in result.log if "weightings" in line).split(" weightings")[0].split()[-1]
     )
     assert weightings >= 2, result.log
+    # The loop starts from the plan of one representative per cluster, valued exactly: a plan,
+    # so worth no more than the bound.
+    start = next(line for line in result.log if "representative scenarios" in line)
+    assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
 
 
 def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.MonkeyPatch) -> None:
