@@ -78,7 +78,7 @@ IN_OUT_WEIGHT = 0.5
 are taken at this weight of the master's point and 1 - it of the best plan so far, which moves
 less than the master's vertex from round to round."""
 MAX_ITERATIONS = 500
-"""Master re-solves at most (LP phase plus MIP phase); convergence is usually 10-30."""
+"""Master re-solves at most per phase (LP, MIP); the LP phase took 27-73 rounds at (10,3,20,6,50)."""
 
 
 class NotDecomposable(Exception):
