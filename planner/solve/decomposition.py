@@ -544,6 +544,8 @@ class _Master:
         self.cuts = 0
         self.cold = 0
         self.refactored = 0
+        self.last_x = np.zeros(self.n_master)
+        """The last master point (master columns)."""
         """Master solves repeated from scratch (`solve`)."""
         self.is_cut = np.zeros(st.master.shape[0], bool)
         self.idle = np.zeros(st.master.shape[0], np.int64)
@@ -767,7 +769,15 @@ def decompose(
     if integer and best is not None and converged:
         series = _integer_series(m, direct, st)
         converged = False
-        start = _rounded_master(master, evaluate, learn, st, series, best.x, deadline, lp_gap, log)
+        # Round the master's last point (a vertex) and, if that is not within the gap, the best
+        # plan evaluated (a mix of master points: its floors can lose more racks).
+        start = None
+        for x_lp in (master.last_x, best.x):
+            found = _rounded_master(master, evaluate, learn, st, series, x_lp, deadline, lp_gap, log)
+            if found is not None and (start is None or found[0].value > start[0].value):
+                start = (found[0], found[1] + (start[1] if start else 0))
+            if start is not None and bound - start[0].value <= mip_rel_gap * max(1.0, abs(start[0].value)):
+                break
         if start is not None:
             iterations += start[1]
             point = start[0]
@@ -788,12 +798,12 @@ def decompose(
             master.h.setOptionValue("solver", "choose")
             master.h.setOptionValue("mip_rel_gap", mip_rel_gap / 2)
             incumbent = start[0] if start is not None else None
-            found, mip_bound, more, converged = _benders(
+            integer_best, mip_bound, more, converged = _benders(
                 master, evaluate, learn, deadline, mip_rel_gap, log, incumbent=incumbent, integer_cols=columns
             )
             iterations += more
-            if found is not None:
-                best, bound = found, min(bound, mip_bound)
+            if integer_best is not None:
+                best, bound = integer_best, min(bound, mip_bound)
     if best is None:
         raise NotDecomposable("no master point was evaluated before the time limit")
     log.append(
@@ -909,6 +919,7 @@ def _benders(
                 return best, bound, rounds, False
             raise NotDecomposable(f"the master has no solution ({h.modelStatusToString(status)})")
         x = np.asarray(h.getSolution().col_value)
+        master.last_x = x[: master.n_master].copy()
         bound = min(bound, info.mip_dual_bound if phase == "mip" else info.objective_function_value)
         purged = master.purge() if phase == "lp" else 0
         try:
