@@ -191,3 +191,13 @@ def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.Monke
     )
     assert result.converged
     assert points and all(points)
+
+
+def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement() -> None:
+    # At (20,4,32,8,100) the completion ran out of the time the Benders loop left it; the
+    # fallback's note said "a participation requirement?", which sent the reader the wrong way.
+    from planner.solve import interfaces
+
+    assert "participation" in interfaces._completion_hint("Infeasible")
+    assert "time left" in interfaces._completion_hint("Time limit reached")
+    assert "participation" not in interfaces._completion_hint("Time limit reached")
