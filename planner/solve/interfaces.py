@@ -519,7 +519,7 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             var.setub(ub)
     if not outcome.has_solution:
         return _fallback(
-            m, options, entered, f"its plan completed as {outcome.status} (a participation requirement?)"
+            m, options, entered, f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}"
         )
     assert outcome.objective_usd is not None
     _settle_cvar(m, outcome)
@@ -549,6 +549,15 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         "readback": outcome.phases["readback"],
     }
     return outcome
+
+
+def _completion_hint(status: str) -> str:
+    """Why a completion (the extensive form, first stage fixed) found no plan."""
+    if "nfeasible" in status:
+        return " (a participation requirement?)"
+    if "ime limit" in status:
+        return " (the time left after the Benders loop was too short for it)"
+    return ""
 
 
 def _fallback(m: pyo.ConcreteModel, options: SolverOptions, entered: float, why: str) -> SolveOutcome:
