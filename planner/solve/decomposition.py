@@ -638,9 +638,12 @@ class _Master:
         its columns) by more than `MASTER_FEASIBILITY_TOLERANCE`, solve again from scratch.
         Why: after many warm re-solves with dense cuts HiGHS's dual simplex reported optimal
         points at (10,3,20,6,10) whose columns broke first-stage rows by up to 1.57 (its own row
-        values, from the basis, said 8e-8); fixed in the completion, such a plan is infeasible."""
+        values, from the basis, said 8e-8); fixed in the completion, such a plan is infeasible.
+        A MIP's points are HiGHS's own checked incumbents: not repeated (a MIP has no basis to
+        refactorise). A point still broken after a cold solve is refused."""
         _run_master(self.h, phase)
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal or self.feasible():
+        optimal = highspy.HighsModelStatus.kOptimal
+        if phase != "lp" or self.h.getModelStatus() != optimal or self.feasible():
             return
         # The basis refactorised from scratch usually gives accurate values in a few iterations.
         self.refactored += 1
@@ -648,11 +651,13 @@ class _Master:
         self.h.clearSolver()
         self.h.setBasis(basis)
         _run_master(self.h, phase)
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal or self.feasible():
+        if self.h.getModelStatus() != optimal or self.feasible():
             return
         self.cold += 1
         self.h.clearSolver()
         _run_master(self.h, phase)
+        if self.h.getModelStatus() == optimal and not self.feasible():
+            raise NotDecomposable("the master's optimal point breaks its rows even solved from scratch")
 
     def feasible(self, x: np.ndarray | None = None) -> bool:
         """Whether x (by default the master's point) keeps every master row."""
