@@ -234,7 +234,13 @@ def test_raises_and_newcomers_never_take_a_grant_another_tenant_holds(
         kube.create(_tenant(f"new{i}", [f"new{i}-ns"], 25))
     _race(emulator, ["old", "new0", "new1", "new2", "new3"])
     assert _gpu_quota(kube, "young-ns") == 60  # never taken away
-    assert _gpu_quota(kube, "old-ns") == 40  # only the 20 free ones
+    # Only the 20 free GPUs change hands, to whichever of the raise and the newcomers records
+    # first (ledger rule 2 knows a raise once its reconcile has written it): the outcome of the
+    # race is not fixed (CI once saw a newcomer first), the property is.
+    old = _gpu_quota(kube, "old-ns")
+    newcomers = [_gpu_quota(kube, f"new{i}-ns") or 0 for i in range(4)]
+    assert old is not None and old >= 20  # never cut
+    assert (old - 20) + sum(newcomers) == 20, (old, newcomers)
     assert max(quota_sums) <= 100
 
 
