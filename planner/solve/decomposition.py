@@ -345,7 +345,6 @@ class _Recourse:
         )
         self.deadline = INF
         self.n_master = len(st.master_cols)
-        self.n_blocks_of = np.bincount(self.block_scenario, minlength=st.n_scenarios)
 
     def _column_bounds(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, ...]:
         """Recourse column bounds with the singleton rows' (shifted) bounds folded in, and for
