@@ -101,19 +101,27 @@ def test_render_with_the_operator_puts_its_bundle_first(app: typer.Typer, plan_f
     assert kinds[-4:] == ["GpuNodePool", "GpuNodePool", "Tenant", "Tenant"]
 
 
+def _render_pools_args(plan_file: Path) -> list[str]:
+    """`dsx render` of the example plan's Batam pools and tenants, without the operator."""
+    return ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+
+
+def _pool_specs(stdout: str) -> dict[str, dict]:
+    """The rendered GpuNodePools' specs by name."""
+    return {
+        d["metadata"]["name"]: d["spec"] for d in yaml.safe_load_all(stdout) if d["kind"] == "GpuNodePool"
+    }
+
+
 def test_render_names_karpenter_instance_types_per_rack_type_and_the_block_label(
     app: typer.Typer, plan_file: Path
 ) -> None:
-    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    base = _render_pools_args(plan_file)
     args = [*base, "--backend", "karpenter", "--instance-types", "gb300-nvl72=gb300-tray"]
     args += ["--instance-types", "b300-hgx=b300-8gpu", "--block-label", "network.topology.nvidia.com/spine"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    pools = {
-        d["metadata"]["name"]: d["spec"]
-        for d in yaml.safe_load_all(result.stdout)
-        if d["kind"] == "GpuNodePool"
-    }
+    pools = _pool_specs(result.stdout)
     assert pools["batam-gb300-nvl72"]["karpenter"]["instanceTypes"] == ["gb300-tray"]
     assert pools["batam-b300-hgx"]["karpenter"]["instanceTypes"] == ["b300-8gpu"]
     assert pools["batam-b300-hgx"]["topology"] == {"blockLabel": "network.topology.nvidia.com/spine"}
@@ -125,7 +133,7 @@ def test_render_names_karpenter_instance_types_per_rack_type_and_the_block_label
 def test_render_refuses_an_instance_type_the_pool_schema_would_reject_naming_the_option(
     app: typer.Typer, plan_file: Path
 ) -> None:
-    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    base = _render_pools_args(plan_file)
     result = runner.invoke(
         app, [*base, "--backend", "karpenter", "--instance-types", "gb300-nvl72=gb300 tray"]
     )
@@ -138,16 +146,12 @@ def test_render_refuses_an_instance_type_the_pool_schema_would_reject_naming_the
 def test_render_leaves_the_rack_level_out_of_a_single_node_nvlink_rack_types_topology(
     app: typer.Typer, plan_file: Path
 ) -> None:
-    base = ["render", str(plan_file), "--site", "batam", "--period", "2026Q4", "--no-operator"]
+    base = _render_pools_args(plan_file)
     result = runner.invoke(
         app, [*base, "--single-node-nvlink", "b300-hgx", "--block-label", "example.com/spine"]
     )
     assert result.exit_code == 0, result.output
-    pools = {
-        d["metadata"]["name"]: d["spec"]
-        for d in yaml.safe_load_all(result.stdout)
-        if d["kind"] == "GpuNodePool"
-    }
+    pools = _pool_specs(result.stdout)
     assert pools["batam-b300-hgx"]["topology"] == {"blockLabel": "example.com/spine", "nvlinkDomain": "node"}
     assert pools["batam-gb300-nvl72"]["topology"] == {"blockLabel": "example.com/spine"}
 
