@@ -317,7 +317,6 @@ class _Recourse:
         self.single_col = W.indices[W.indptr[self.single]]
         self.single_coef = W.data[W.indptr[self.single]]
         kept = np.flatnonzero(nnz != 1)
-        self.kept = kept
         self.models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]] = []
         for s in range(st.n_scenarios):
             rows = kept[st.sub_row_scenario[kept] == s]
@@ -336,12 +335,12 @@ class _Recourse:
         n_rows = W.shape[0]
         graph = scipy.sparse.bmat([[None, W], [W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
-        self.row_block = label[:n_rows]
+        row_block = label[:n_rows]
         self.col_block = label[n_rows:]
         self.block_scenario = np.zeros(self.n_blocks, dtype=np.int64)
         self.block_scenario[self.col_block] = st.recourse_scenario
         self.picker = scipy.sparse.csr_array(
-            (np.ones(n_rows), (self.row_block, np.arange(n_rows))), shape=(self.n_blocks, n_rows)
+            (np.ones(n_rows), (row_block, np.arange(n_rows))), shape=(self.n_blocks, n_rows)
         )
         self.deadline = INF
         self.n_master = len(st.master_cols)
@@ -443,17 +442,14 @@ class _ValueSide:
         is_value = np.zeros(n, bool)
         is_value[st.value_cols_in_master] = True
         reads_value = np.zeros(A.shape[0], bool)
-        for col in st.value_cols_in_master:
-            reads_value[A.indices[A.indptr[col] : A.indptr[col + 1]]] = True
+        reads_value[A[:, st.value_cols_in_master].indices] = True
         rows = np.flatnonzero(reads_value)
         R = st.master[rows]
         side = np.zeros(n, bool)
         side[np.unique(R.indices)] = True
         side |= is_value
-        inner = side & ~is_value
-        for col in np.flatnonzero(inner):
-            if not reads_value[A.indices[A.indptr[col] : A.indptr[col + 1]]].all():
-                raise NotDecomposable("a column beside the scenario values appears in a first-stage row")
+        if not reads_value[A[:, np.flatnonzero(side & ~is_value)].indices].all():
+            raise NotDecomposable("a column beside the scenario values appears in a first-stage row")
         self.rows = rows
         self.side = np.flatnonzero(side)
         self.other = np.flatnonzero(~side)
@@ -541,11 +537,11 @@ class _Master:
             st.master_upper,
         )
         self.cuts = 0
-        self.cold = 0
         self.refactored = 0
+        self.cold = 0
+        """Master solves whose basis was refactorised, and repeated from scratch (`solve`)."""
         self.last_x = np.zeros(self.n_master)
         """The last master point (master columns)."""
-        """Master solves repeated from scratch (`solve`)."""
         self.is_cut = np.zeros(st.master.shape[0], bool)
         self.idle = np.zeros(st.master.shape[0], np.int64)
         """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
@@ -596,26 +592,27 @@ class _Master:
     def _cuts(self, point: _Point, which: list[int]) -> tuple[scipy.sparse.csr_array, np.ndarray]:
         """The aggregated cuts of the weightings `which` at the point, over every master column."""
         scenario = self.recourse.block_scenario
-        n_b = len(scenario)
-        rows = np.concatenate([k * self.n_groups + self.group for k in which])
-        data = np.concatenate([self.weightings[k][scenario] for k in which])
+        G, n_b = self.n_groups, len(scenario)
+        # Row j * G + g sums group g's blocks under weighting which[j]; its epigraph column is
+        # Theta_{which[j], g}.
         M = scipy.sparse.csr_array(
-            (data, (rows, np.tile(np.arange(n_b), len(which)))),
-            shape=(self.n_groups * len(self.weightings), n_b),
-        )
-        M = M[np.concatenate([k * self.n_groups + np.arange(self.n_groups) for k in which])]
-        C = (M @ point.piT).tocsr()
-        theta = scipy.sparse.csr_array(
             (
-                np.ones(C.shape[0]),
+                np.concatenate([self.weightings[k][scenario] for k in which]),
                 (
-                    np.arange(C.shape[0]),
-                    np.concatenate([k * self.n_groups + np.arange(self.n_groups) for k in which]),
+                    np.concatenate([j * G + self.group for j in range(len(which))]),
+                    np.tile(np.arange(n_b), len(which)),
                 ),
             ),
-            shape=(C.shape[0], self.n_cols - self.n_master),
+            shape=(G * len(which), n_b),
         )
-        return scipy.sparse.hstack([C, theta]).tocsr(), M @ point.rhs
+        theta = scipy.sparse.csr_array(
+            (
+                np.ones(G * len(which)),
+                (np.arange(G * len(which)), np.concatenate([k * G + np.arange(G) for k in which])),
+            ),
+            shape=(G * len(which), self.n_cols - self.n_master),
+        )
+        return scipy.sparse.hstack([(M @ point.piT).tocsr(), theta]).tocsr(), M @ point.rhs
 
     def take(self, point: _Point) -> None:
         """Every cut of the point (its weighting too, if new): for a point not from the master."""
@@ -775,17 +772,17 @@ def decompose(
         converged = False
         # Round the master's last point (a vertex) and, if that is not within the gap, the best
         # plan evaluated (a mix of master points: its floors can lose more racks).
-        start = None
+        start: _Point | None = None
         for x_lp in (master.last_x, best.x):
             found = _rounded_master(master, evaluate, learn, st, series, x_lp, deadline, lp_gap, log)
-            if found is not None and (start is None or found[0].value > start[0].value):
-                start = (found[0], found[1] + (start[1] if start else 0))
-            if start is not None and bound - start[0].value <= mip_rel_gap * max(1.0, abs(start[0].value)):
+            if found is not None:
+                iterations += found[1]
+                start = found[0] if start is None or found[0].value > start.value else start
+            if _closed(start, bound, mip_rel_gap):
                 break
         if start is not None:
-            iterations += start[1]
-            point = start[0]
-            if bound - point.value <= mip_rel_gap * max(1.0, abs(point.value)):
+            point = start
+            if _closed(point, bound, mip_rel_gap):
                 log.append(f"rounded start {point.value:.6f} within the gap of the LP bound {bound:.6f}")
                 best, converged = point, True
             elif st.relaxed_recourse:
@@ -801,9 +798,8 @@ def decompose(
             master.h.changeColsIntegrality(len(columns), columns, master_int[columns].astype(np.uint8))
             master.h.setOptionValue("solver", "choose")
             master.h.setOptionValue("mip_rel_gap", mip_rel_gap / 2)
-            incumbent = start[0] if start is not None else None
             integer_best, mip_bound, more, converged = _benders(
-                master, evaluate, learn, deadline, mip_rel_gap, log, incumbent=incumbent, integer_cols=columns
+                master, evaluate, learn, deadline, mip_rel_gap, log, incumbent=start, integer_cols=columns
             )
             iterations += more
             if integer_best is not None:
