@@ -553,9 +553,9 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
 
 def _completion_hint(status: str) -> str:
     """Why a completion (the extensive form, first stage fixed) found no plan."""
-    if "nfeasible" in status:
+    if "infeasible" in status.lower():
         return " (a participation requirement?)"
-    if "ime limit" in status:
+    if "time limit" in status.lower():
         return " (the time left after the Benders loop was too short for it)"
     return ""
 
