@@ -99,6 +99,14 @@ class Decomposition:
     converged: bool
     seconds: float
     log: list[str] = field(default_factory=list)
+    plan_value: float | None = None
+    """The plan's true objective, model units, where the decomposition wrote the whole plan."""
+    direct: highs_direct.DirectModel | None = None
+    columns: np.ndarray | None = None
+    """Every column of the extensive form at the plan (HiGHS's units, for
+    `highs_direct.load_solution(direct, columns)`), where the loop's recourse is the true second
+    stage (no buyback binary relaxed, no participation row left out): then no completion is
+    needed. None otherwise."""
 
 
 @dataclass
@@ -129,6 +137,12 @@ class _Structure:
     relaxed_recourse: bool
     recourse_key: np.ndarray
     """Per recourse column, a code of its family and index but for the scenario."""
+    aside_cols: np.ndarray
+    """Columns only the left-out rows read (neither master nor recourse)."""
+    aside: scipy.sparse.csr_array
+    """The left-out rows (participation), over every column, and their bounds."""
+    aside_lower: np.ndarray
+    aside_upper: np.ndarray
 
 
 def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
@@ -139,16 +153,31 @@ def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name
     return start, direct.columns[start : start + len(comp)]
 
 
-def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel) -> _Structure:
+def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out: set[str]) -> _Structure:
     lp = direct.highs.getLp()
-    n_row, n_col = lp.num_row_, lp.num_col_
+    n_col = lp.num_col_
     A = scipy.sparse.csc_array(
         (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
-        shape=(n_row, n_col),
+        shape=(lp.num_row_, n_col),
     ).tocsr()
     cost = np.asarray(lp.col_cost_, dtype=np.float64)
     col_lower, col_upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
     row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
+    # The left-out rows are set aside, with the columns only they read (party values, their
+    # CVaR level and shortfalls), for the check of a plan (`_set_aside`).
+    aside_row = direct.rows_of(left_out)
+    aside = A[np.flatnonzero(aside_row)]
+    A = A[np.flatnonzero(~aside_row)]
+    aside_lower, aside_upper = row_lower[aside_row], row_upper[aside_row]
+    row_lower, row_upper = row_lower[~aside_row], row_upper[~aside_row]
+    n_row = A.shape[0]
+    in_kept = np.zeros(n_col, bool)
+    in_kept[A.indices] = True
+    aside_col = np.zeros(n_col, bool)
+    aside_col[aside.indices] = True
+    aside_col &= ~in_kept
+    if np.any(cost[aside_col] != 0):
+        raise NotDecomposable("a column of the left-out rows only has its own objective term")
     integer = (
         np.asarray(lp.integrality_, dtype=np.int32) if len(lp.integrality_) else np.zeros(n_col, np.int32)
     )
@@ -215,7 +244,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel) -> _Struc
     if bad_up.any() or bad_down.any():
         raise NotDecomposable("a master row bounds a scenario's value from above")
 
-    master_cols = np.flatnonzero(~recourse)
+    master_cols = np.flatnonzero(~recourse & ~aside_col)
     recourse_cols = np.flatnonzero(recourse)
     V = A[value_rows]
     v = V[:, value_col].diagonal() if n_s else np.zeros(0)
@@ -256,6 +285,10 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel) -> _Struc
         integer=integer,
         relaxed_recourse=relaxed,
         recourse_key=col_key[recourse_cols],
+        aside_cols=np.flatnonzero(aside_col),
+        aside=aside,
+        aside_lower=aside_lower,
+        aside_upper=aside_upper,
     )
 
 
@@ -368,10 +401,10 @@ class _Recourse:
             gives[tight[first]] = True
         return col_lo, col_up, gives_lo, gives_up
 
-    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray]:
-        """Each block's value phi_b at master point x (master columns), and its cut
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray, np.ndarray]:
+        """Each block's value phi_b at master point x (master columns), its cut
         phi_b(x') <= phi_b + pi_b T_b (x^ - x'): pi_b T_b over the master columns, and
-        phi_b + pi_b T_b x^."""
+        phi_b + pi_b T_b x^, and the recourse columns' values (the second stage at x)."""
         st = self.st
         first = x[: self.n_master]
         shift = st.sub_T @ first
@@ -406,7 +439,7 @@ class _Recourse:
         pi[self.single] = np.where(active, d / self.single_coef, 0.0)
         phi = np.bincount(self.col_block, weights=st.sub_cost * y, minlength=self.n_blocks)
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
-        return phi, piT, phi + piT @ first
+        return phi, piT, phi + piT @ first, y
 
     def groups(self) -> tuple[int, np.ndarray]:
         """Each block's group: blocks of different scenarios with the same shape (the same
@@ -470,8 +503,9 @@ class _ValueSide:
             st.master_upper[rows],
         )
 
-    def evaluate(self, x: np.ndarray, V: np.ndarray) -> tuple[float, np.ndarray]:
-        """The true objective at first stage x with scenario values V, and the weighting q."""
+    def evaluate(self, x: np.ndarray, V: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The true objective at first stage x with scenario values V, the weighting q, and x
+        with its value-side columns (V, the CVaR level and shortfalls) at their best."""
         st = self.st
         shift = self.R_other @ x[self.other]
         h = self.h
@@ -487,19 +521,25 @@ class _ValueSide:
             raise NotDecomposable(
                 f"the objective's value side is {h.modelStatusToString(h.getModelStatus())}"
             )
-        q = np.maximum(np.asarray(h.getSolution().col_dual)[self.value_pos], 0.0)
-        return float(self.cost_other @ x[self.other]) + h.getInfo().objective_function_value, q
+        solution = h.getSolution()
+        q = np.maximum(np.asarray(solution.col_dual)[self.value_pos], 0.0)
+        settled = x.copy()
+        settled[self.side] = solution.col_value
+        return float(self.cost_other @ x[self.other]) + h.getInfo().objective_function_value, q, settled
 
 
 @dataclass
 class _Point:
-    """A master point evaluated exactly: its true objective and its blocks' cuts."""
+    """A master point evaluated exactly: its true objective, its blocks' cuts and the plan it
+    makes (master columns with the value side settled, and the recourse columns)."""
 
     x: np.ndarray
     value: float
     weighting: np.ndarray
     piT: scipy.sparse.csr_array
     rhs: np.ndarray
+    settled: np.ndarray
+    y: np.ndarray
 
 
 class _Master:
@@ -692,12 +732,15 @@ def decompose(
     integer: bool,
     time_limit_s: float,
     mip_rel_gap: float,
+    completion_share: float = 0.0,
     highs_options: dict | None = None,
 ) -> Decomposition:
     """Solve the model's master over Benders cuts; raise `NotDecomposable` where the structure
-    does not hold. `integer`: finish with an integer master (racks and blocks whole)."""
+    does not hold. `integer`: finish with an integer master (racks and blocks whole). Where the
+    loop's recourse is the true second stage, the plan is written whole (`Decomposition.columns`)
+    and the loop may use all of `time_limit_s`; otherwise it keeps `completion_share` of it for
+    the caller's completion."""
     started = time.perf_counter()
-    deadline = started + time_limit_s
     # Every re-solve here starts from the last basis (the master after new cuts, the recourse
     # after new bounds), which only the simplex method can use: an interior-point `solver`
     # (the LP default) would start each of them cold (4 s a master solve instead of 0.8 s at
@@ -706,20 +749,16 @@ def decompose(
         k: v for k, v in (highs_options or {}).items() if k not in ("time_limit", "mip_rel_gap", "solver")
     }
     options["solver"] = "simplex"
-    left_out = [
-        c
+    left_out = {
+        c.local_name
         for c in m.component_objects(pyo.Constraint, active=True)
         if c.local_name.startswith(LEFT_OUT_PREFIXES)
-    ]
-    for c in left_out:
-        c.deactivate()
-    try:
-        direct = highs_direct.pass_to_highs(m)
-    finally:
-        for c in left_out:
-            c.activate()
-    st = _structure(m, direct)
+    }
+    direct = highs_direct.pass_to_highs(m)
+    st = _structure(m, direct, left_out)
     direct.highs.clearModel()
+    writes_plan = not st.relaxed_recourse
+    deadline = started + time_limit_s * (1.0 if writes_plan else 1.0 - completion_share)
     log = [
         f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"
     ]
@@ -731,9 +770,9 @@ def decompose(
 
     def evaluate(x: np.ndarray) -> _Point:
         first = x[: master.n_master].copy()
-        phi, piT, rhs = recourse.evaluate(first)
-        value, q = value_side.evaluate(first, recourse.values(first, phi))
-        return _Point(first, value, q, piT, rhs)
+        phi, piT, rhs, y = recourse.evaluate(first)
+        value, q, settled = value_side.evaluate(first, recourse.values(first, phi))
+        return _Point(first, value, q, piT, rhs, settled, y)
 
     def learn(point: _Point, x: np.ndarray) -> int:
         """Cuts from an evaluated point that the master point x breaks, and its weighting if new."""
@@ -811,6 +850,15 @@ def decompose(
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
     )
     first_stage = _first_stage(m, direct, st, best.x)
+    columns = None
+    if writes_plan:
+        best = _whole(best, st, evaluate, recourse, log)
+        columns = np.zeros(len(st.col_lower))
+        columns[st.master_cols] = best.settled
+        columns[st.recourse_cols] = best.y
+        if not _set_aside(st, columns, options):
+            log.append("the best plan breaks a left-out row (participation): completed instead")
+            columns = None
     return Decomposition(
         first_stage=first_stage,
         upper_bound=float(bound),
@@ -820,7 +868,49 @@ def decompose(
         converged=converged,
         seconds=time.perf_counter() - started,
         log=log,
+        plan_value=best.value if columns is not None else None,
+        direct=direct if columns is not None else None,
+        columns=columns,
     )
+
+
+def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
+    """Give the set-aside columns (party values, their CVaR level and shortfalls) values that
+    keep every left-out row with the rest of the plan fixed; False where none do (the plan
+    breaks a participation requirement)."""
+    if st.aside.shape[0] == 0:
+        return True
+    columns[st.aside_cols] = 0.0
+    activity = st.aside @ columns
+    h = _highs(options)
+    _pass(
+        h,
+        np.zeros(len(st.aside_cols)),
+        st.col_lower[st.aside_cols],
+        st.col_upper[st.aside_cols],
+        st.aside[:, st.aside_cols].tocsr(),
+        st.aside_lower - activity,
+        st.aside_upper - activity,
+    )
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return False
+    columns[st.aside_cols] = h.getSolution().col_value
+    return True
+
+
+def _whole(best: _Point, st: _Structure, evaluate, recourse: _Recourse, log: list[str]) -> _Point:
+    """The best point with its integer columns whole: a MIP master's point may miss an integer
+    by HiGHS's integrality tolerance, so it is evaluated again rounded (the deadline lifted for
+    that one evaluation, which is what the plan needs)."""
+    is_int = st.integer[st.master_cols] > 0
+    rounded = np.where(is_int, np.round(best.x), best.x)
+    if np.array_equal(rounded, best.x):
+        return best
+    recourse.deadline = INF
+    point = evaluate(rounded)
+    log.append(f"integer columns rounded by up to {np.max(np.abs(rounded - best.x)):.1e}: {point.value:.6f}")
+    return point
 
 
 def _representatives_plan(
