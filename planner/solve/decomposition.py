@@ -24,11 +24,14 @@ they do not, `NotDecomposable` says why and the caller solves the extensive form
 
 What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
-  scenarios through other values than V_s; they are left out here and checked a posteriori by the
-  caller (the extensive form's second stage with this first stage fixed).
+  scenarios through other values than V_s; they are set aside with the columns only they read and
+  checked a posteriori on the plan (`_set_aside`); where the plan breaks one, the caller completes
+  it (the extensive form's second stage with this first stage fixed).
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
   optimistic; the caller re-solves the true second stage and reports the gap against that bound.
+  Otherwise the recourse LPs are the true second stage and the plan is written from them
+  (`Decomposition.columns`).
 - Integer racks and blocks: after the LP converges, its best plan is rounded and completed
   (`_rounded_master`); where that is not within the gap, the master becomes a MIP over the same
   cuts and is re-solved, adding cuts at each integer plan, until its dual bound is within the

@@ -15,7 +15,7 @@ from planner.files import load_scenario
 from planner.model.build import build_model
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
-from planner.solve import decomposition
+from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
 from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
 from tests.planner.test_plan_properties import small_scenarios
@@ -58,6 +58,46 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(extensive, decomposed, relax=relax)
+    if relax:
+        # No buyback binary is relaxed, and the participation rows hold at the loop's plan.
+        assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
+
+
+def _syndicate_without_requirements(base: Scenario) -> Scenario:
+    """The syndicate's value without a party requirement: no buyback binaries (they exist only
+    where the cloud's value counts alone), so the loop's recourse is the true second stage."""
+    participation = base.participation.model_copy(
+        update={
+            "cloud": base.participation.cloud.model_copy(update={"min_expected_value_usd": None}),
+            "guarantor": base.participation.guarantor.model_copy(update={"min_expected_value_usd": None}),
+        }
+    )
+    objective = base.objective.model_copy(update={"cvar_weight": 0.5, "perspective": "syndicate"})
+    return base.model_copy(update={"objective": objective, "participation": participation})
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_an_exact_recourse_writes_the_plan_without_solving_the_extensive_form(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At (20,4,32,8,100) the completion (the extensive form with the first stage fixed, 2M
+    # columns) did not finish in 120 s; where the loop's recourse LPs are the true second stage
+    # the plan is the best one they evaluated, every column written from them.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    extensive = _solve(scenario, "extensive", relax=relax)
+
+    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the extensive form was solved")
+
+    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    decomposed = _solve(scenario, "decomposition", relax=relax)
+    assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
+    _agree(extensive, decomposed, relax=relax)
+    if not relax:
+        assert decomposed.mip_gap is not None and decomposed.mip_gap <= scenario.solver.mip_rel_gap
+        monkeypatch.undo()
+        plan = solve_scenario(_with(scenario, method="decomposition"))
+        assert plan.verification.passed
 
 
 @pytest.mark.parametrize("price", [0.0, 8.0])
@@ -72,12 +112,14 @@ def test_hand_optima_decompose_exactly(price: float, cvar_weight: float) -> None
         )
 
 
-def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so() -> None:
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so(relax: bool) -> None:
     # Without the guarantor's requirement the cloud builds a rack the guarantor would lose
-    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, its
-    # completed plan breaks it, and the extensive form finds the signed plan (build nothing).
+    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, and the
+    # plan it would write (LP) or complete (MILP: buyback binaries) breaks it; the extensive
+    # form finds the signed plan (build nothing).
     scenario = uncertain(buyback_price=8.0, participation={})
-    decomposed = _solve(scenario, "decomposition", relax=False)
+    decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "extensive"
     assert decomposed.method_note is not None and "fell back" in decomposed.method_note
     assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
@@ -146,17 +188,8 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     # the run meets, so the master no longer grows with the scenario count; at convergence it
     # is still exact, and its plan completes (its racks, blocks and quotas keep every row).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
-    base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
-    # The syndicate without a cloud requirement: no buyback binaries, so the integer phase runs
-    # on exact recourse values.
-    objective = base.objective.model_copy(update={"cvar_weight": 0.5, "perspective": "syndicate"})
-    participation = base.participation.model_copy(
-        update={
-            "cloud": base.participation.cloud.model_copy(update={"min_expected_value_usd": None}),
-            "guarantor": base.participation.guarantor.model_copy(update={"min_expected_value_usd": None}),
-        }
-    )
-    scenario = base.model_copy(update={"objective": objective, "participation": participation})
+    # The integer phase runs on exact recourse values.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(_solve(scenario, "extensive", relax=relax), decomposed, relax=relax)
@@ -196,8 +229,6 @@ def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.Monke
 def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement() -> None:
     # At (20,4,32,8,100) the completion ran out of the time the Benders loop left it; the
     # fallback's note said "a participation requirement?", which sent the reader the wrong way.
-    from planner.solve import interfaces
-
     assert "participation" in interfaces._completion_hint("Infeasible")
     assert "time left" in interfaces._completion_hint("Time limit reached")
     assert "participation" not in interfaces._completion_hint("Time limit reached")
