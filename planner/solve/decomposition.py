@@ -853,15 +853,15 @@ def decompose(
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
     )
     first_stage = _first_stage(m, direct, st, best.x)
-    columns = None
+    plan: np.ndarray | None = None
     if writes_plan:
         best = _whole(best, st, evaluate, recourse, log)
-        columns = np.zeros(len(st.col_lower))
-        columns[st.master_cols] = best.settled
-        columns[st.recourse_cols] = best.y
-        if not _set_aside(st, columns, options):
+        plan = np.zeros(len(st.col_lower))
+        plan[st.master_cols] = best.settled
+        plan[st.recourse_cols] = best.y
+        if not _set_aside(st, plan, options):
             log.append("the best plan breaks a left-out row (participation): completed instead")
-            columns = None
+            plan = None
     return Decomposition(
         first_stage=first_stage,
         upper_bound=float(bound),
@@ -871,9 +871,9 @@ def decompose(
         converged=converged,
         seconds=time.perf_counter() - started,
         log=log,
-        plan_value=best.value if columns is not None else None,
-        direct=direct if columns is not None else None,
-        columns=columns,
+        plan_value=best.value if plan is not None else None,
+        direct=direct if plan is not None else None,
+        columns=plan,
     )
 
 
