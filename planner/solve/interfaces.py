@@ -41,7 +41,7 @@ from planner.schema.scenario import SolverOptions
 from planner.solve import decomposition
 from planner.solve import direct as highs_direct
 from planner.solve.rounding import RoundingReport, improves, rounded_start
-from planner.solve.starts import TAKES_MIP_START, MipStart, start_values
+from planner.solve.starts import START_COMPONENTS, TAKES_MIP_START, MipStart, start_values
 
 Interface = Literal["direct", "appsi", "legacy"]
 INTERFACES: tuple[Interface, ...] = ("direct", "appsi", "legacy")
@@ -485,14 +485,17 @@ def _method(
 
 
 def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
-    """Benders by scenario (`planner.solve.decomposition`). Where its recourse is the true
-    second stage, it writes the plan itself: the best plan it evaluated, with every scenario's
-    recourse LP solution (at (20,4,32,8,100) the completion below, 2M columns, did not finish in
-    120 s). Otherwise the extensive form with the master's racks, blocks and quotas fixed gives
-    the plan (every scenario's true second stage, with any buyback binaries and participation
-    rows), and the master's value bounds it. Falls back to the extensive form, saying why, where the structure does not hold,
-    the completed plan breaks a participation requirement, or the recourse's relaxation left a
-    gap larger than asked."""
+    """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
+    itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
+    at it, or, where the loop relaxed `buyback_open` binaries, each scenario's recourse solved
+    whole as a small MIP (at (20,4,32,8,100) the extensive form with the first stage fixed, 2M
+    columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
+    breaks a participation requirement) the extensive form with the master's racks, blocks and
+    quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
+    form, saying why, where the structure does not hold, no plan is found, or the plan is
+    further below the bound than asked (the left-out participation rows or the relaxed binaries
+    bind); that solve starts from the decomposition's plan and keeps its bound, so it is never
+    worse."""
     entered = time.monotonic()
     try:
         result = decomposition.decompose(
@@ -505,10 +508,40 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         )
     except decomposition.NotDecomposable as refused:
         return _fallback(m, options, entered, f"not decomposable ({refused})")
+    outcome = _written_plan(m, options, result, entered) or _completed_plan(m, options, result, entered)
+    if not outcome.has_solution:
+        return _fallback(
+            m, options, entered, f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}"
+        )
+    assert outcome.objective_usd is not None
+    _settle_cvar(m, outcome)
     integer = not options.relax_integrality
-    written = _written_plan(m, options, result, entered)
-    if written is not None:
-        return written
+    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
+    gap = _gap(outcome.objective_usd, bound_usd)
+    tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
+    if gap > tolerance and result.converged:
+        # The master left out participation rows and relaxed any buyback binaries; where either
+        # binds, the plan is worth less than the master's bound.
+        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
+        return _fallback(
+            m,
+            options,
+            entered,
+            f"{why} bind: the plan is {gap:.2e} below the master's bound",
+            start=(outcome.objective_usd, bound_usd) if integer else None,
+        )
+    outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
+    outcome.is_mip = integer
+    outcome.method = "decomposition"
+    if not result.converged:
+        outcome.status = "Time limit reached"
+    return outcome
+
+
+def _completed_plan(
+    m: pyo.ConcreteModel, options: SolverOptions, result: decomposition.Decomposition, entered: float
+) -> SolveOutcome:
+    """The extensive form with the master's racks, blocks and quotas fixed, in the time left."""
     # Bounds, not `fix`: a fixed row of fractional racks may miss by 1e-12, which Pyomo's
     # compiler calls infeasible; HiGHS applies its tolerances.
     kept = [(var, var.lb, var.ub) for var, _ in result.first_stage]
@@ -524,31 +557,10 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         for var, lb, ub in kept:
             var.setlb(lb)
             var.setub(ub)
-    if not outcome.has_solution:
-        return _fallback(
-            m, options, entered, f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}"
-        )
-    assert outcome.objective_usd is not None
-    _settle_cvar(m, outcome)
-    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
-    gap = _gap(outcome.objective_usd, bound_usd)
-    tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
-    if gap > tolerance and result.converged:
-        # The master left out participation rows and relaxed any buyback binaries; where either
-        # binds, the completed plan is worth less than the master's bound.
-        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
-        return _fallback(
-            m, options, entered, f"{why} bind: the completed plan is {gap:.2e} below the master's bound"
-        )
-    outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
-    outcome.is_mip = integer
-    outcome.method = "decomposition"
     outcome.method_note = (
-        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s"
-        + ("" if result.converged else ", stopped by the time limit")
+        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, "
+        "plan completed by the extensive form" + ("" if result.converged else ", stopped by the time limit")
     )
-    if not result.converged:
-        outcome.status = "Time limit reached"
     outcome.solve_s += result.seconds
     outcome.phases = {
         "handoff": (entered, entered),
@@ -566,8 +578,8 @@ value the loop computed for it; further, the plan is completed instead (a bug, n
 def _written_plan(
     m: pyo.ConcreteModel, options: SolverOptions, result: decomposition.Decomposition, entered: float
 ) -> SolveOutcome | None:
-    """The plan the decomposition wrote whole (its recourse is the true second stage), loaded
-    into the model, or None where it wrote none or the model's own objective there disagrees."""
+    """The plan the decomposition wrote whole, loaded into the model, or None where it wrote
+    none or the model's own objective there disagrees."""
     if result.columns is None or result.direct is None or result.plan_value is None:
         return None
     ran = time.monotonic()
@@ -582,18 +594,17 @@ def _written_plan(
             plan_usd,
         )
         return None
-    integer = not options.relax_integrality
-    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, objective_usd)
-    status = highspy.HighsModelStatus.kOptimal if result.converged else highspy.HighsModelStatus.kTimeLimit
+    status = highspy.HighsModelStatus.kOptimal
+    how = "buyback binaries solved by scenario" if result.relaxed_recourse else "written from its recourse"
     outcome = SolveOutcome(
         interface="direct",
         status=direct.highs.modelStatusToString(status),
         model_status=status,
         has_solution=True,
-        is_mip=integer,
+        is_mip=not options.relax_integrality,
         objective_usd=objective_usd,
-        best_bound_usd=bound_usd,
-        mip_gap=_gap(objective_usd, bound_usd),
+        best_bound_usd=None,
+        mip_gap=None,
         rows=direct.rows,
         columns=len(direct.columns),
         nonzeros=direct.nonzeros,
@@ -601,10 +612,9 @@ def _written_plan(
         handoff_s=direct.handoff_s,
         solve_s=result.seconds,
         highs_version=_version(),
-        method="decomposition",
         method_note=(
-            f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, "
-            "plan written from its recourse" + ("" if result.converged else ", stopped by the time limit")
+            f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, plan {how}"
+            + ("" if result.converged else ", stopped by the time limit")
         ),
     )
     outcome.phases = {
@@ -624,9 +634,36 @@ def _completion_hint(status: str) -> str:
     return ""
 
 
-def _fallback(m: pyo.ConcreteModel, options: SolverOptions, entered: float, why: str) -> SolveOutcome:
-    outcome = solve_direct(m, options)
+FALLBACK_START_COMPONENTS = (*START_COMPONENTS, "buyback_gpu_hours", "buyback_open")
+"""What a fallback's start takes from the decomposition's plan: every decision, binaries too
+(HiGHS would otherwise search for the missing integers before taking the start)."""
+
+
+def _fallback(
+    m: pyo.ConcreteModel,
+    options: SolverOptions,
+    entered: float,
+    why: str,
+    *,
+    start: tuple[float, float] | None = None,
+) -> SolveOutcome:
+    """The extensive form instead. With `start` (the plan in the model now, its value and the
+    master's bound, US$), that plan is its MIP start and the bound is kept: the answer is never
+    worse than the decomposition's."""
+    mip_start = None
+    if start is not None:
+        mip_start = {
+            name: {index: float(var.value or 0.0) for index, var in m.component(name).items()}
+            for name in FALLBACK_START_COMPONENTS
+            if m.component(name) is not None
+        }
+    outcome = solve_direct(m, options, mip_start=mip_start)
     outcome.method_note = f"decomposition fell back to the extensive form: {why}"
+    if start is not None and outcome.objective_usd is not None:
+        bound_usd = start[1] if outcome.best_bound_usd is None else min(outcome.best_bound_usd, start[1])
+        outcome.best_bound_usd = max(bound_usd, outcome.objective_usd)
+        outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
+        outcome.method_note += f"; started from its plan (US$ {start[0] / 1e6:,.1f} M)"
     log.warning(outcome.method_note)
     outcome.phases["handoff"] = (entered, outcome.phases["handoff"][1])
     return outcome
