@@ -104,6 +104,8 @@ class Decomposition:
     """True when `buyback_open` binaries were relaxed in the recourse (the bound may be loose)."""
     converged: bool
     seconds: float
+    """Wall time of `decompose`, `handoff_s` (the model compiled and passed to HiGHS) included."""
+    handoff_s: float = 0.0
     log: list[str] = field(default_factory=list)
     plan_value: float | None = None
     """The plan's true objective, model units, where the decomposition wrote the whole plan."""
@@ -919,6 +921,7 @@ def decompose(
         relaxed_recourse=st.relaxed_recourse,
         converged=converged,
         seconds=time.perf_counter() - started,
+        handoff_s=direct.handoff_s,
         log=log,
         plan_value=plan_value if plan is not None else None,
         direct=direct if plan is not None else None,

@@ -561,7 +561,8 @@ def _completed_plan(
         f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, "
         "plan completed by the extensive form" + ("" if result.converged else ", stopped by the time limit")
     )
-    outcome.solve_s += result.seconds
+    outcome.handoff_s += result.handoff_s
+    outcome.solve_s += result.seconds - result.handoff_s
     outcome.phases = {
         "handoff": (entered, entered),
         "highs": (entered, outcome.phases["highs"][1]),
@@ -609,8 +610,8 @@ def _written_plan(
         columns=len(direct.columns),
         nonzeros=direct.nonzeros,
         integer_columns=direct.integer_columns,
-        handoff_s=direct.handoff_s,
-        solve_s=result.seconds,
+        handoff_s=result.handoff_s,
+        solve_s=result.seconds - result.handoff_s,
         highs_version=_version(),
         method_note=(
             f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, plan {how}"
@@ -634,6 +635,9 @@ def _completion_hint(status: str) -> str:
     return ""
 
 
+FALLBACK_MIN_TIME_SHARE = 0.25
+"""The least share of `time_limit_s` a fallback to the extensive form gets, however long the
+decomposition took."""
 FALLBACK_START_COMPONENTS = (*START_COMPONENTS, "buyback_gpu_hours", "buyback_open")
 """What a fallback's start takes from the decomposition's plan: every decision, binaries too
 (HiGHS would otherwise search for the missing integers before taking the start)."""
@@ -657,7 +661,12 @@ def _fallback(
             for name in FALLBACK_START_COMPONENTS
             if m.component(name) is not None
         }
-    outcome = solve_direct(m, options, mip_start=mip_start)
+    # The decomposition's time counts against the limit, but the extensive form gets at least
+    # a share of it.
+    left_s = max(
+        FALLBACK_MIN_TIME_SHARE * options.time_limit_s, options.time_limit_s - (time.monotonic() - entered)
+    )
+    outcome = solve_direct(m, options.model_copy(update={"time_limit_s": left_s}), mip_start=mip_start)
     outcome.method_note = f"decomposition fell back to the extensive form: {why}"
     if start is not None and outcome.objective_usd is not None:
         bound_usd = start[1] if outcome.best_bound_usd is None else min(outcome.best_bound_usd, start[1])

@@ -58,9 +58,27 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(extensive, decomposed, relax=relax)
-    if relax:
-        # No buyback binary is relaxed, and the participation rows hold at the loop's plan.
-        assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
+    # LP: no buyback binary is relaxed; MILP: the cloud's requirement makes buyback_open binary,
+    # and each scenario's recourse is then solved whole as a small MIP. The participation rows
+    # hold at the plan either way.
+    how = "written from its recourse" if relax else "buyback binaries solved by scenario"
+    assert decomposed.method_note is not None and how in decomposed.method_note
+
+
+def test_a_plan_further_from_the_bound_than_asked_falls_back_from_it_and_keeps_its_bound() -> None:
+    # The example's decomposed MILP plan is 0.65% below the master's bound; asked for 0.01%,
+    # the extensive form runs, started from that plan, so it cannot end worse than it, and
+    # within the time left (5 s here) the master's bound is kept where it is the tighter.
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, time_limit_s=5.0)
+    decomposed = _solve(scenario, "decomposition", relax=False)
+    assert decomposed.method == "extensive"
+    assert decomposed.method_note is not None and "started from its plan" in decomposed.method_note
+    plan_usd = float(decomposed.method_note.split("US$ ")[1].split(" M")[0].replace(",", "")) * 1e6
+    assert decomposed.objective_usd is not None and decomposed.best_bound_usd is not None
+    assert decomposed.objective_usd >= plan_usd - 0.05e6  # the note rounds to 0.1 M
+    assert decomposed.best_bound_usd >= decomposed.objective_usd
+    extensive = _solve(_with(scenario, time_limit_s=30.0, mip_rel_gap=0.01), "extensive", relax=False)
+    _agree(extensive, decomposed, relax=False)
 
 
 def _syndicate_without_requirements(base: Scenario) -> Scenario:
