@@ -377,6 +377,7 @@ class _Recourse:
         graph = scipy.sparse.bmat([[None, W], [W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
         row_block = label[:n_rows]
+        self.kept, self.kept_block = kept, row_block[kept]
         self.col_block = label[n_rows:]
         self.block_scenario = np.zeros(self.n_blocks, dtype=np.int64)
         self.block_scenario[self.col_block] = st.recourse_scenario
@@ -385,6 +386,7 @@ class _Recourse:
         )
         self.deadline = INF
         self.n_master = len(st.master_cols)
+        self.options = options
 
     def _column_bounds(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, ...]:
         """Recourse column bounds with the singleton rows' (shifted) bounds folded in, and for
@@ -449,37 +451,45 @@ class _Recourse:
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         return phi, piT, phi + piT @ first, y
 
-    def exact(self, x: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
-        """Every scenario's true second stage at master point x: its recourse with the
-        `buyback_open` binaries whole, one small MIP per scenario (HiGHS, to `gap`), instead of
-        the extensive form with the first stage fixed (2M columns at (20,4,32,8,100)). None
-        where a scenario's MIP finds no solution before the deadline. The models are left LPs."""
+    def exact(self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
+        """The true second stage at master point x, given y, the recourse LPs' solution there:
+        each block with integer columns (`buyback_open`) solved again as its own small MIP
+        (HiGHS, to `gap`), each with an equal share of the time left. Blocks, not scenarios:
+        at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries) took 35.9 s
+        to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block's MIP has no
+        solution when its time is up."""
         st = self.st
         first = x[: self.n_master]
         shift = st.sub_T @ first
         lower, upper = st.sub_lower - shift, st.sub_upper - shift
         col_lo, col_up, _, _ = self._column_bounds(lower, upper)
         integer = st.integer[st.recourse_cols] > 0
-        y = np.zeros(len(st.recourse_cols))
-        for h, rows, cols in self.models:
+        col_order = np.argsort(self.col_block, kind="stable")
+        col_start = np.searchsorted(self.col_block[col_order], np.arange(self.n_blocks + 1))
+        row_order = np.argsort(self.kept_block, kind="stable")
+        row_start = np.searchsorted(self.kept_block[row_order], np.arange(self.n_blocks + 1))
+        blocks = np.unique(self.col_block[integer])
+        local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
+        y = y.copy()
+        h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
+        for n, b in enumerate(blocks):
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return None
+            cols = col_order[col_start[b] : col_start[b + 1]]
+            rows = self.kept[row_order[row_start[b] : row_start[b + 1]]]
+            local[cols] = np.arange(len(cols))
+            W = st.sub_W[rows]
+            A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
+            h.clearModel()
+            _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
             whole = np.flatnonzero(integer[cols]).astype(np.int32)
-            h.changeRowsBounds(len(rows), np.arange(len(rows), dtype=np.int32), lower[rows], upper[rows])  # type: ignore[attr-defined]
-            h.changeColsBounds(len(cols), np.arange(len(cols), dtype=np.int32), col_lo[cols], col_up[cols])
             h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
-            h.setOptionValue("mip_rel_gap", gap)
-            h.setOptionValue("time_limit", h.getRunTime() + remaining)
-            try:
-                h.run()
-                found = h.getInfo().primal_solution_status == 2
-                if found:
-                    y[cols] = h.getSolution().col_value
-            finally:
-                h.changeColsIntegrality(len(whole), whole, np.zeros(len(whole), np.uint8))
-            if not found:
+            h.setOptionValue("time_limit", h.getRunTime() + remaining / (len(blocks) - n))
+            h.run()
+            if h.getInfo().primal_solution_status != 2:
                 return None
+            y[cols] = h.getSolution().col_value
         y[integer] = np.round(y[integer])
         return y
 
@@ -897,14 +907,14 @@ def decompose(
     plan_value, settled = best.value, best.settled
     y: np.ndarray | None = best.y
     if st.relaxed_recourse:
-        # The loop's recourse relaxed the binaries: solve them whole, scenario by scenario.
-        y = recourse.exact(best.x, RECOURSE_MIP_GAP, started + time_limit_s)
+        # The loop's recourse relaxed the binaries: solve them whole, block by block.
+        y = recourse.exact(best.x, best.y, RECOURSE_MIP_GAP, started + time_limit_s)
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
             phi = np.bincount(recourse.col_block, weights=st.sub_cost * y, minlength=recourse.n_blocks)
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
-            log.append(f"buyback binaries solved whole by scenario: {plan_value:.6f}")
+            log.append(f"buyback binaries solved whole by block: {plan_value:.6f}")
     plan: np.ndarray | None = None
     if y is not None:
         plan = np.zeros(len(st.col_lower))

@@ -487,8 +487,8 @@ def _method(
 def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
-    at it, or, where the loop relaxed `buyback_open` binaries, each scenario's recourse solved
-    whole as a small MIP (at (20,4,32,8,100) the extensive form with the first stage fixed, 2M
+    at it, or, where the loop relaxed `buyback_open` binaries, each block of the recourse with a binary solved
+    as a small MIP (at (20,4,32,8,100) the extensive form with the first stage fixed, 2M
     columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
     breaks a participation requirement) the extensive form with the master's racks, blocks and
     quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
@@ -596,7 +596,7 @@ def _written_plan(
         )
         return None
     status = highspy.HighsModelStatus.kOptimal
-    how = "buyback binaries solved by scenario" if result.relaxed_recourse else "written from its recourse"
+    how = "buyback binaries solved by block" if result.relaxed_recourse else "written from its recourse"
     outcome = SolveOutcome(
         interface="direct",
         status=direct.highs.modelStatusToString(status),

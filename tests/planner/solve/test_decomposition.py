@@ -61,7 +61,7 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
     # LP: no buyback binary is relaxed; MILP: the cloud's requirement makes buyback_open binary,
     # and each scenario's recourse is then solved whole as a small MIP. The participation rows
     # hold at the plan either way.
-    how = "written from its recourse" if relax else "buyback binaries solved by scenario"
+    how = "written from its recourse" if relax else "buyback binaries solved by block"
     assert decomposed.method_note is not None and how in decomposed.method_note
 
 
