@@ -487,9 +487,9 @@ def _method(
 def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
-    at it, or, where the loop relaxed `buyback_open` binaries, each block of the recourse with a binary solved
-    as a small MIP (at (20,4,32,8,100) the extensive form with the first stage fixed, 2M
-    columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
+    at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a binary
+    solved again as a small MIP (at (20,4,32,8,100) the extensive form with the first stage
+    fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
     breaks a participation requirement) the extensive form with the master's racks, blocks and
     quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
     form, saying why, where the structure does not hold, no plan is found, or the plan is
