@@ -41,7 +41,7 @@ from planner.schema.scenario import SolverOptions
 from planner.solve import decomposition
 from planner.solve import direct as highs_direct
 from planner.solve.rounding import RoundingReport, improves, rounded_start
-from planner.solve.starts import START_COMPONENTS, TAKES_MIP_START, MipStart, start_values
+from planner.solve.starts import TAKES_MIP_START, MipStart, start_values
 
 Interface = Literal["direct", "appsi", "legacy"]
 INTERFACES: tuple[Interface, ...] = ("direct", "appsi", "legacy")
@@ -638,9 +638,6 @@ def _completion_hint(status: str) -> str:
 FALLBACK_MIN_TIME_SHARE = 0.25
 """The least share of `time_limit_s` a fallback to the extensive form gets, however long the
 decomposition took."""
-FALLBACK_START_COMPONENTS = (*START_COMPONENTS, "buyback_gpu_hours", "buyback_open")
-"""What a fallback's start takes from the decomposition's plan: every decision, binaries too
-(HiGHS would otherwise search for the missing integers before taking the start)."""
 
 
 def _fallback(
@@ -656,17 +653,21 @@ def _fallback(
     worse than the decomposition's."""
     mip_start = None
     if start is not None:
+        # Every column (a complete start is taken as it is; with one left out HiGHS fixes the
+        # integers and solves the LP over the rest, which at (10,3,20,6,50) outlasted the time).
         mip_start = {
-            name: {index: float(var.value or 0.0) for index, var in m.component(name).items()}
-            for name in FALLBACK_START_COMPONENTS
-            if m.component(name) is not None
+            var.local_name: {index: float(v.value or 0.0) for index, v in var.items()}
+            for var in m.component_objects(pyo.Var, active=True)
         }
     # The decomposition's time counts against the limit, but the extensive form gets at least
     # a share of it.
     left_s = max(
         FALLBACK_MIN_TIME_SHARE * options.time_limit_s, options.time_limit_s - (time.monotonic() - entered)
     )
-    outcome = solve_direct(m, options.model_copy(update={"time_limit_s": left_s}), mip_start=mip_start)
+    # With the plan as start, no rounded start of its own: its LP relaxation may take all the
+    # time left (at (10,3,20,6,50) it did, and HiGHS, left 1 ms, never took the plan).
+    update = {"time_limit_s": left_s, "rounded_start": options.rounded_start and mip_start is None}
+    outcome = solve_direct(m, options.model_copy(update=update), mip_start=mip_start)
     outcome.method_note = f"decomposition fell back to the extensive form: {why}"
     if start is not None and outcome.objective_usd is not None:
         bound_usd = start[1] if outcome.best_bound_usd is None else min(outcome.best_bound_usd, start[1])
