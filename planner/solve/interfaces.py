@@ -528,22 +528,32 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
     gap = _gap(outcome.objective_usd, bound_usd)
     tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
-    if gap > tolerance and result.converged:
-        # The master left out participation rows and relaxed any buyback binaries; where either
-        # binds, the plan is worth less than the master's bound.
-        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
-        return _fallback(
-            m,
-            options,
-            entered,
-            f"{why} bind: the plan is {gap:.2e} below the master's bound",
-            start=(outcome.objective_usd, bound_usd) if integer else None,
-        )
     outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
     outcome.is_mip = integer
     outcome.method = "decomposition"
     if not result.converged:
         outcome.status = "Time limit reached"
+    if gap > tolerance and result.converged:
+        # The master left out participation rows and relaxed any buyback binaries; where either
+        # binds, the plan is worth less than the master's bound.
+        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
+        note = f"{why} bind: the plan is {gap:.2e} below the master's bound"
+        if not integer:
+            return _fallback(m, options, entered, note)
+        plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
+        fallback = _fallback(m, options, entered, note, start=(outcome.objective_usd, bound_usd))
+        if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd:
+            return fallback
+        # HiGHS found no plan in the time left, or (its start not taken) a worse one: the
+        # decomposition's plan stands.
+        for var, value in plan:
+            var.set_value(value, skip_validation=True)
+        found = "none" if fallback.objective_usd is None else f"US$ {fallback.objective_usd / 1e6:,.1f} M"
+        outcome.method_note = f"{outcome.method_note}; {note}, and the extensive form from it found {found}"
+        outcome.handoff_s += fallback.handoff_s
+        outcome.solve_s += fallback.solve_s
+        outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
+        outcome.phases["readback"] = (fallback.phases["highs"][1], time.monotonic())
     return outcome
 
 

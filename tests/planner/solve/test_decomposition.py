@@ -81,6 +81,29 @@ def test_a_plan_further_from_the_bound_than_asked_falls_back_from_it_and_keeps_i
     _agree(extensive, decomposed, relax=False)
 
 
+def test_when_the_fallback_finds_no_plan_the_decomposition_s_plan_stands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At (20,4,32,8,100) the extensive form cannot even solve its LP relaxation in the time
+    # left; HiGHS then ends without a plan, and the decomposition's must not be lost.
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, method="decomposition")
+    real = interfaces.solve_direct
+
+    def out_of_time(m, options, *, mip_start=None):
+        outcome = real(m, options.model_copy(update={"time_limit_s": 1e-3, "rounded_start": False}))
+        assert not outcome.has_solution
+        return outcome
+
+    m = build_model(scenario)
+    monkeypatch.setattr(interfaces, "solve_direct", out_of_time)
+    outcome = solve_model(m, scenario.solver, "direct")
+    assert outcome.method == "decomposition" and outcome.has_solution
+    assert outcome.method_note is not None and "the extensive form from it found none" in outcome.method_note
+    assert outcome.objective_usd is not None and outcome.best_bound_usd is not None
+    assert interfaces._pyomo_objective_usd(m) == pytest.approx(outcome.objective_usd, rel=1e-9)
+    assert outcome.mip_gap == pytest.approx(interfaces._gap(outcome.objective_usd, outcome.best_bound_usd))
+
+
 def _syndicate_without_requirements(base: Scenario) -> Scenario:
     """The syndicate's value without a party requirement: no buyback binaries (they exist only
     where the cloud's value counts alone), so the loop's recourse is the true second stage."""
