@@ -520,7 +520,11 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     outcome = _written_plan(m, options, result, entered) or _completed_plan(m, options, result, entered)
     if not outcome.has_solution:
         return _fallback(
-            m, options, entered, f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}"
+            m,
+            options,
+            entered,
+            f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}",
+            spent=outcome,
         )
     assert outcome.objective_usd is not None
     _settle_cvar(m, outcome)
@@ -539,9 +543,11 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
         note = f"{why} bind: the plan is {gap:.2e} below the master's bound"
         if not integer:
-            return _fallback(m, options, entered, note)
+            return _fallback(m, options, entered, note, spent=outcome)
         plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
-        fallback = _fallback(m, options, entered, note, start=(outcome.objective_usd, bound_usd))
+        fallback = _fallback(
+            m, options, entered, note, start=(outcome.objective_usd, bound_usd), spent=outcome
+        )
         if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd:
             return fallback
         # HiGHS found no plan in the time left, or (its start not taken) a worse one: the
@@ -550,8 +556,7 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             var.set_value(value, skip_validation=True)
         found = "none" if fallback.objective_usd is None else f"US$ {fallback.objective_usd / 1e6:,.1f} M"
         outcome.method_note = f"{outcome.method_note}; {note}, and the extensive form from it found {found}"
-        outcome.handoff_s += fallback.handoff_s
-        outcome.solve_s += fallback.solve_s
+        outcome.handoff_s, outcome.solve_s = fallback.handoff_s, fallback.solve_s
         outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
         outcome.phases["readback"] = (fallback.phases["highs"][1], time.monotonic())
     return outcome
@@ -666,10 +671,11 @@ def _fallback(
     why: str,
     *,
     start: tuple[float, float] | None = None,
+    spent: SolveOutcome | None = None,
 ) -> SolveOutcome:
     """The extensive form instead. With `start` (the plan in the model now, its value and the
-    master's bound, US$), that plan is its MIP start and the bound is kept: the answer is never
-    worse than the decomposition's."""
+    master's bound, US$), that plan is its MIP start and the bound is kept. `spent`: the
+    decomposition's outcome, whose hand-off and solve time are added."""
     mip_start = None
     if start is not None:
         # Every column (a complete start is taken as it is; with one left out HiGHS fixes the
@@ -692,6 +698,10 @@ def _fallback(
         outcome.method_note += f"; started from its plan (US$ {start[0] / 1e6:,.1f} M)"
     log.warning(outcome.method_note)
     outcome.phases["handoff"] = (entered, outcome.phases["handoff"][1])
+    if spent is not None:
+        # The decomposition's own hand-off and solve (`spent`, before the fallback) count too.
+        outcome.handoff_s += spent.handoff_s
+        outcome.solve_s += spent.solve_s
     return outcome
 
 
