@@ -29,8 +29,9 @@ What is exact and what is not:
   it (the extensive form's second stage with this first stage fixed).
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
-  optimistic; the caller re-solves the true second stage and reports the gap against that bound.
-  Otherwise the recourse LPs are the true second stage and the plan is written from them
+  optimistic; the plan's blocks with a fractional binary are solved again whole, each a small
+  MIP (`_Recourse.exact`), and the caller reports the gap against that bound. Otherwise the
+  recourse LPs are the true second stage. Either way the plan is written from the loop
   (`Decomposition.columns`).
 - Integer racks and blocks: after the LP converges, its best plan is rounded and completed
   (`_rounded_master`); where that is not within the gap, the master becomes a MIP over the same
@@ -81,9 +82,10 @@ IN_OUT_WEIGHT = 0.5
 are taken at this weight of the master's point and 1 - it of the best plan so far, which moves
 less than the master's vertex from round to round."""
 INTEGRAL_TOLERANCE = 1e-9
-"""A binary of a recourse LP solution this close to 0 or 1 counts as whole (and is rounded)."""
+"""A binary of a recourse LP solution this close to 0 or 1 counts as whole: its block is not
+solved again as a MIP."""
 RECOURSE_MIP_GAP = 1e-6
-"""Relative gap to which each scenario's recourse MIP (buyback binaries whole) is solved: the
+"""Relative gap to which each recourse block's MIP (buyback binaries whole) is solved: the
 plan's value is what it reaches, so it should lose no more than the LP tolerance."""
 MAX_ITERATIONS = 500
 """Master re-solves at most per phase (LP, MIP); the LP phase took 27-73 rounds at (10,3,20,6,50)."""
@@ -95,7 +97,8 @@ class NotDecomposable(Exception):
 
 @dataclass
 class Decomposition:
-    """The master's first stage and bound, for the caller to fix and complete."""
+    """The master's bound, the plan written whole where it could be, and the first stage for
+    the caller to fix and complete where it could not."""
 
     first_stage: list[tuple[pyo.Var, float]]
     upper_bound: float
@@ -114,9 +117,9 @@ class Decomposition:
     direct: highs_direct.DirectModel | None = None
     columns: np.ndarray | None = None
     """Every column of the extensive form at the plan (HiGHS's units, for
-    `highs_direct.load_solution(direct, columns)`), where the loop's recourse is the true second
-    stage (no buyback binary relaxed, no participation row left out): then no completion is
-    needed. None otherwise."""
+    `highs_direct.load_solution(direct, columns)`): the best plan, whole, with its recourse (any
+    buyback binaries solved whole) and its participation rows met; then no completion is
+    needed. None where one of those failed."""
 
 
 @dataclass
@@ -170,6 +173,8 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
         shape=(lp.num_row_, n_col),
     ).tocsr()
+    if lp.offset_ != 0:
+        raise NotDecomposable("the objective has a constant term (the plan's value would leave it out)")
     cost = np.asarray(lp.col_cost_, dtype=np.float64)
     col_lower, col_upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
     row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
@@ -187,7 +192,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     aside_col[aside.indices] = True
     aside_col &= ~in_kept
     if np.any(cost[aside_col] != 0):
-        raise NotDecomposable("a column of the left-out rows only has its own objective term")
+        raise NotDecomposable("a column only the left-out rows read has an objective term")
     integer = (
         np.asarray(lp.integrality_, dtype=np.int32) if len(lp.integrality_) else np.zeros(n_col, np.int32)
     )
@@ -497,7 +502,8 @@ class _Recourse:
             if h.getInfo().primal_solution_status != 2:
                 return None
             y[cols] = h.getSolution().col_value
-        y[integer] = np.round(y[integer])
+        # HiGHS's values, as the extensive form's are loaded: rounding a binary off by its
+        # integrality tolerance could break a big-M buyback row by M times that.
         return y
 
     def groups(self) -> tuple[int, np.ndarray]:
@@ -910,12 +916,18 @@ def decompose(
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
     )
     first_stage = _first_stage(m, direct, st, best.x)
-    best = _whole(best, st, evaluate, recourse, log)
+    whole = _whole(best, st, master, evaluate, recourse, log)
     plan_value, settled = best.value, best.settled
-    y: np.ndarray | None = best.y
-    if st.relaxed_recourse:
-        # The loop's recourse relaxed the binaries: solve them whole, block by block.
-        y = recourse.exact(best.x, best.y, RECOURSE_MIP_GAP, started + time_limit_s)
+    y: np.ndarray | None = None
+    if whole is not None:
+        best = whole
+        plan_value, settled, y = best.value, best.settled, best.y
+    if whole is not None and st.relaxed_recourse:
+        # The loop's recourse relaxed the binaries: solve them whole, block by block, leaving
+        # half the time kept for the completion to it, should they not be solved in time.
+        y = recourse.exact(
+            best.x, best.y, RECOURSE_MIP_GAP, started + time_limit_s * (1.0 - completion_share / 2)
+        )
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
@@ -974,17 +986,30 @@ def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
     return True
 
 
-def _whole(best: _Point, st: _Structure, evaluate, recourse: _Recourse, log: list[str]) -> _Point:
-    """The best point with its integer columns whole: a MIP master's point may miss an integer
-    by HiGHS's integrality tolerance, so it is evaluated again rounded (the deadline lifted for
-    that one evaluation, which is what the plan needs)."""
+INTEGER_MOVE_TOLERANCE = 1e-6
+"""How far a plan's integer column may be from whole and still be rounded and written: a MIP
+master's point misses by HiGHS's integrality tolerance; a point further off (an LP phase that
+ran out of time) is not an integer plan."""
+
+
+def _whole(
+    best: _Point, st: _Structure, master: _Master, evaluate, recourse: _Recourse, log: list[str]
+) -> _Point | None:
+    """The best point with its integer columns whole, evaluated again if rounding moved them
+    (the deadline lifted for that one evaluation, which is what the plan needs); None where
+    they are further than `INTEGER_MOVE_TOLERANCE` from whole or, rounded, break a master row
+    (then no plan is written: the caller completes it or falls back)."""
     is_int = st.integer[st.master_cols] > 0
     rounded = np.where(is_int, np.round(best.x), best.x)
     if np.array_equal(rounded, best.x):
         return best
+    moved = float(np.max(np.abs(rounded - best.x)))
+    if moved > INTEGER_MOVE_TOLERANCE or not master.feasible(rounded):
+        log.append(f"the best plan is not whole (an integer off by {moved:.1e}): no plan written")
+        return None
     recourse.deadline = INF
     point = evaluate(rounded)
-    log.append(f"integer columns rounded by up to {np.max(np.abs(rounded - best.x)):.1e}: {point.value:.6f}")
+    log.append(f"integer columns rounded by up to {moved:.1e}: {point.value:.6f}")
     return point
 
 

@@ -467,8 +467,10 @@ def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
 AUTO_MIN_SCENARIOS = 20
 """`solver.method: auto` decomposes from this many scenarios on (below, the extensive form is fast)."""
 COMPLETION_TIME_SHARE = 0.2
-"""Share of `time_limit_s` kept for the completion where one is needed (buyback binaries or
-participation rows); where the loop writes the plan itself it may use all of it."""
+"""Share of `time_limit_s` the Benders loop leaves where its recourse relaxes buyback binaries:
+half for solving them whole block by block, the rest for a completion should that not finish.
+Otherwise the loop may use all of it (a plan breaking a participation requirement is then
+completed, or falls back, in the time left)."""
 LP_BOUND_TOLERANCE = 1e-6
 """Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
 
@@ -542,20 +544,21 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         # binds, the plan is worth less than the master's bound.
         why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
         note = f"{why} bind: the plan is {gap:.2e} below the master's bound"
-        if not integer:
-            return _fallback(m, options, entered, note, spent=outcome)
         plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
-        fallback = _fallback(
-            m, options, entered, note, start=(outcome.objective_usd, bound_usd), spent=outcome
-        )
+        start = (outcome.objective_usd, bound_usd) if integer else None
+        fallback = _fallback(m, options, entered, note, start=start, spent=outcome)
         if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd:
             return fallback
         # HiGHS found no plan in the time left, or (its start not taken) a worse one: the
-        # decomposition's plan stands.
+        # decomposition's plan stands, as the best found when time ran out.
         for var, value in plan:
             var.set_value(value, skip_validation=True)
         found = "none" if fallback.objective_usd is None else f"US$ {fallback.objective_usd / 1e6:,.1f} M"
         outcome.method_note = f"{outcome.method_note}; {note}, and the extensive form from it found {found}"
+        outcome.status, outcome.model_status = fallback.status, fallback.model_status
+        if fallback.best_bound_usd is not None and fallback.best_bound_usd >= outcome.objective_usd:
+            outcome.best_bound_usd = min(bound_usd, fallback.best_bound_usd)
+            outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
         outcome.handoff_s, outcome.solve_s = fallback.handoff_s, fallback.solve_s
         outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
         outcome.phases["readback"] = (fallback.phases["highs"][1], time.monotonic())
@@ -678,8 +681,10 @@ def _fallback(
     decomposition's outcome, whose hand-off and solve time are added."""
     mip_start = None
     if start is not None:
-        # Every column (a complete start is taken as it is; with one left out HiGHS fixes the
-        # integers and solves the LP over the rest, which at (10,3,20,6,50) outlasted the time).
+        # Every column: where the rounded start does not finish, HiGHS takes a complete start as
+        # it is (with one left out it fixes the integers and solves the LP over the rest, which
+        # at (10,3,20,6,50) outlasted the time); where it does, it weighs the plan's integers
+        # against its own and offers the better.
         mip_start = {
             var.local_name: {index: float(v.value or 0.0) for index, v in var.items()}
             for var in m.component_objects(pyo.Var, active=True)

@@ -68,8 +68,8 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
 def test_a_plan_further_from_the_bound_than_asked_falls_back_from_it_and_keeps_its_bound() -> None:
     # The example's decomposed MILP plan is 0.65% below the master's bound; asked for 0.01%,
     # the extensive form runs, started from that plan, so it cannot end worse than it, and
-    # within the time left (5 s here) the master's bound is kept where it is the tighter.
-    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, time_limit_s=5.0)
+    # within the time left (10 s here) the master's bound is kept where it is the tighter.
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, time_limit_s=10.0)
     decomposed = _solve(scenario, "decomposition", relax=False)
     assert decomposed.method == "extensive"
     assert decomposed.method_note is not None and "started from its plan" in decomposed.method_note
@@ -102,6 +102,20 @@ def test_when_the_fallback_finds_no_plan_the_decomposition_s_plan_stands(
     assert outcome.objective_usd is not None and outcome.best_bound_usd is not None
     assert interfaces._pyomo_objective_usd(m) == pytest.approx(outcome.objective_usd, rel=1e-9)
     assert outcome.mip_gap == pytest.approx(interfaces._gap(outcome.objective_usd, outcome.best_bound_usd))
+
+
+def test_a_plan_not_whole_when_the_loop_stops_is_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopped after one master solve, the best plan holds fractional racks; rounded and written
+    # as it was, it broke site_gpus_installed_def by 117 GPUs and failed the verifier.
+    monkeypatch.setattr(decomposition, "MAX_ITERATIONS", 1)
+    scenario = _with(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)), method="decomposition"
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert result.columns is None
+    assert any("no plan written" in line for line in result.log), result.log
+    plan = solve_scenario(scenario)
+    assert plan.verification.passed
 
 
 def _syndicate_without_requirements(base: Scenario) -> Scenario:
