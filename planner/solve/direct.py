@@ -50,6 +50,21 @@ class DirectModel:
     column_scale: np.ndarray | None = None
     """HiGHS's column j is the model's variable j times column_scale[j] (None: all 1)."""
     lookup: _Columns | None = None
+    compiled_rows: list = field(default_factory=list)
+    """The compiled (non-array) rows' Pyomo constraints, in row order (they come first)."""
+    array_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Each array family's rows, by its name: (first, end)."""
+
+    def rows_of(self, names: set[str]) -> np.ndarray:
+        """Which rows belong to the named constraint components (a mask over HiGHS rows)."""
+        mask = np.zeros(self.rows, bool)
+        for n, con in enumerate(self.compiled_rows):
+            if con.parent_component().local_name in names:
+                mask[n] = True
+        for name, (first, end) in self.array_rows.items():
+            if name in names:
+                mask[first:end] = True
+        return mask
 
     def numbers(self, variables: Sequence) -> np.ndarray:
         """HiGHS column numbers of single Pyomo variables (each must be a column)."""
@@ -360,7 +375,17 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
         integer_upper=upper[integer_index].copy(),
         column_scale=column_scale,
         lookup=columns,
+        compiled_rows=[row[0] for row in info.rows],
+        array_rows=_array_rows(len(info.rows), arrays),
     )
+
+
+def _array_rows(first: int, arrays: list[ArrayConstraint]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for con in arrays:
+        out[con.local_name] = (first, first + len(con.row_bounds[0]))
+        first += len(con.row_bounds[0])
+    return out
 
 
 def load_solution(direct: DirectModel, values: np.ndarray | None = None) -> None:

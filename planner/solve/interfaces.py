@@ -229,6 +229,12 @@ def _given_integers(direct: highs_direct.DirectModel, m: pyo.ConcreteModel, star
     )
 
 
+ROUNDING_TIME_SHARE_WITH_START = 0.5
+"""Share of the time limit the rounded start may use when a MIP start is given. With all of it,
+the (10,3,20,6,50) LP relaxation outlasted a fallback's time and HiGHS, left 1 ms, never took
+the decomposition's plan it was given."""
+
+
 def solve_direct(
     m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
 ) -> SolveOutcome:
@@ -243,7 +249,10 @@ def solve_direct(
     if direct.integer_columns and options.rounded_start:
         given = _given_integers(direct, m, mip_start) if mip_start else None
         first_lp = str(options.extra.get("solver", lp_algorithm(options)))
-        rounding = rounded_start(m, direct, options.time_limit_s, given=given, first_lp=first_lp)
+        # With a start given, the rounding keeps to a share of the time: HiGHS then has the
+        # rest with that start even where the LP relaxation alone would outlast the limit.
+        share = ROUNDING_TIME_SHARE_WITH_START if mip_start else 1.0
+        rounding = rounded_start(m, direct, share * options.time_limit_s, given=given, first_lp=first_lp)
         if rounding.solution is not None:
             offered = len(rounding.solution)
         elif mip_start:
@@ -457,8 +466,11 @@ def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
 
 AUTO_MIN_SCENARIOS = 20
 """`solver.method: auto` decomposes from this many scenarios on (below, the extensive form is fast)."""
-DECOMPOSITION_TIME_SHARE = 0.8
-"""Share of `time_limit_s` the Benders loop may use; the rest is kept for the completion."""
+COMPLETION_TIME_SHARE = 0.2
+"""Share of `time_limit_s` the Benders loop leaves where its recourse relaxes buyback binaries:
+half for solving them whole block by block, the rest for a completion should that not finish.
+Otherwise the loop may use all of it (a plan breaking a participation requirement is then
+completed, or falls back, in the time left)."""
 LP_BOUND_TOLERANCE = 1e-6
 """Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
 
@@ -484,24 +496,79 @@ def _method(
 
 
 def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
-    """Benders by scenario (`planner.solve.decomposition`), then the extensive form with the
-    master's racks, blocks and quotas fixed: that solve gives the plan (every scenario's true
-    second stage, with any buyback binaries and participation rows), and the master's value
-    bounds it. Falls back to the extensive form, saying why, where the structure does not hold,
-    the completed plan breaks a participation requirement, or the recourse's relaxation left a
-    gap larger than asked."""
+    """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
+    itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
+    at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a binary
+    solved again as a small MIP (at (20,4,32,8,100) the extensive form with the first stage
+    fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
+    breaks a participation requirement) the extensive form with the master's racks, blocks and
+    quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
+    form, saying why, where the structure does not hold, no plan is found, or the plan is
+    further below the bound than asked (the left-out participation rows or the relaxed binaries
+    bind); that solve starts from the decomposition's plan and keeps its bound, so it is never
+    worse."""
     entered = time.monotonic()
-    integer = not options.relax_integrality
     try:
         result = decomposition.decompose(
             m,
-            integer=integer,
-            time_limit_s=DECOMPOSITION_TIME_SHARE * options.time_limit_s,
+            integer=not options.relax_integrality,
+            time_limit_s=options.time_limit_s,
+            completion_share=COMPLETION_TIME_SHARE,
             mip_rel_gap=options.mip_rel_gap,
             highs_options=highs_options(options),
         )
     except decomposition.NotDecomposable as refused:
         return _fallback(m, options, entered, f"not decomposable ({refused})")
+    outcome = _written_plan(m, options, result, entered) or _completed_plan(m, options, result, entered)
+    if not outcome.has_solution:
+        return _fallback(
+            m,
+            options,
+            entered,
+            f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}",
+            spent=outcome,
+        )
+    assert outcome.objective_usd is not None
+    _settle_cvar(m, outcome)
+    integer = not options.relax_integrality
+    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
+    gap = _gap(outcome.objective_usd, bound_usd)
+    tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
+    outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
+    outcome.is_mip = integer
+    outcome.method = "decomposition"
+    if not result.converged:
+        outcome.status = "Time limit reached"
+    if gap > tolerance and result.converged:
+        # The master left out participation rows and relaxed any buyback binaries; where either
+        # binds, the plan is worth less than the master's bound.
+        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
+        note = f"{why} bind: the plan is {gap:.2e} below the master's bound"
+        plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
+        start = (outcome.objective_usd, bound_usd) if integer else None
+        fallback = _fallback(m, options, entered, note, start=start, spent=outcome)
+        if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd:
+            return fallback
+        # HiGHS found no plan in the time left, or (its start not taken) a worse one: the
+        # decomposition's plan stands, as the best found when time ran out.
+        for var, value in plan:
+            var.set_value(value, skip_validation=True)
+        found = "none" if fallback.objective_usd is None else f"US$ {fallback.objective_usd / 1e6:,.1f} M"
+        outcome.method_note = f"{outcome.method_note}; {note}, and the extensive form from it found {found}"
+        outcome.status, outcome.model_status = fallback.status, fallback.model_status
+        if fallback.best_bound_usd is not None and fallback.best_bound_usd >= outcome.objective_usd:
+            outcome.best_bound_usd = min(bound_usd, fallback.best_bound_usd)
+            outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
+        outcome.handoff_s, outcome.solve_s = fallback.handoff_s, fallback.solve_s
+        outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
+        outcome.phases["readback"] = (fallback.phases["highs"][1], time.monotonic())
+    return outcome
+
+
+def _completed_plan(
+    m: pyo.ConcreteModel, options: SolverOptions, result: decomposition.Decomposition, entered: float
+) -> SolveOutcome:
+    """The extensive form with the master's racks, blocks and quotas fixed, in the time left."""
     # Bounds, not `fix`: a fixed row of fractional racks may miss by 1e-12, which Pyomo's
     # compiler calls infeasible; HiGHS applies its tolerances.
     kept = [(var, var.lb, var.ub) for var, _ in result.first_stage]
@@ -517,36 +584,71 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         for var, lb, ub in kept:
             var.setlb(lb)
             var.setub(ub)
-    if not outcome.has_solution:
-        return _fallback(
-            m, options, entered, f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}"
-        )
-    assert outcome.objective_usd is not None
-    _settle_cvar(m, outcome)
-    bound_usd = max(result.upper_bound * MONEY_SCALE_USD, outcome.objective_usd)
-    gap = _gap(outcome.objective_usd, bound_usd)
-    tolerance = options.mip_rel_gap if integer else LP_BOUND_TOLERANCE
-    if gap > tolerance and result.converged:
-        # The master left out participation rows and relaxed any buyback binaries; where either
-        # binds, the completed plan is worth less than the master's bound.
-        why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
-        return _fallback(
-            m, options, entered, f"{why} bind: the completed plan is {gap:.2e} below the master's bound"
-        )
-    outcome.best_bound_usd, outcome.mip_gap = bound_usd, gap
-    outcome.is_mip = integer
-    outcome.method = "decomposition"
     outcome.method_note = (
-        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s"
-        + ("" if result.converged else ", stopped by the time limit")
+        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, "
+        "plan completed by the extensive form" + ("" if result.converged else ", stopped by the time limit")
     )
-    if not result.converged:
-        outcome.status = "Time limit reached"
-    outcome.solve_s += result.seconds
+    outcome.handoff_s += result.handoff_s
+    outcome.solve_s += result.seconds - result.handoff_s
     outcome.phases = {
         "handoff": (entered, entered),
         "highs": (entered, outcome.phases["highs"][1]),
         "readback": outcome.phases["readback"],
+    }
+    return outcome
+
+
+PLAN_VALUE_TOLERANCE = 1e-7
+"""How far (relative) the model's objective at a plan the decomposition wrote may be from the
+value the loop computed for it; further, the plan is completed instead (a bug, not a user's)."""
+
+
+def _written_plan(
+    m: pyo.ConcreteModel, options: SolverOptions, result: decomposition.Decomposition, entered: float
+) -> SolveOutcome | None:
+    """The plan the decomposition wrote whole, loaded into the model, or None where it wrote
+    none or the model's own objective there disagrees."""
+    if result.columns is None or result.direct is None or result.plan_value is None:
+        return None
+    ran = time.monotonic()
+    direct = result.direct
+    highs_direct.load_solution(direct, result.columns)
+    objective_usd = _pyomo_objective_usd(m)
+    plan_usd = result.plan_value * MONEY_SCALE_USD
+    if abs(objective_usd - plan_usd) > PLAN_VALUE_TOLERANCE * max(1.0, abs(plan_usd)):
+        log.warning(
+            "decomposition: the model values the written plan at %.6f, the loop at %.6f; completing it",
+            objective_usd,
+            plan_usd,
+        )
+        return None
+    status = highspy.HighsModelStatus.kOptimal
+    how = "buyback binaries solved by block" if result.relaxed_recourse else "written from its recourse"
+    outcome = SolveOutcome(
+        interface="direct",
+        status=direct.highs.modelStatusToString(status),
+        model_status=status,
+        has_solution=True,
+        is_mip=not options.relax_integrality,
+        objective_usd=objective_usd,
+        best_bound_usd=None,
+        mip_gap=None,
+        rows=direct.rows,
+        columns=len(direct.columns),
+        nonzeros=direct.nonzeros,
+        integer_columns=direct.integer_columns,
+        handoff_s=result.handoff_s,
+        solve_s=result.seconds - result.handoff_s,
+        highs_version=_version(),
+        method_note=(
+            f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, plan {how}"
+            + ("" if result.converged else ", stopped by the time limit")
+        ),
+    )
+    outcome.phases = {
+        "handoff": (entered, entered),
+        "highs": (entered, ran),
+        "readback": (ran, time.monotonic()),
     }
     return outcome
 
@@ -560,11 +662,51 @@ def _completion_hint(status: str) -> str:
     return ""
 
 
-def _fallback(m: pyo.ConcreteModel, options: SolverOptions, entered: float, why: str) -> SolveOutcome:
-    outcome = solve_direct(m, options)
+FALLBACK_MIN_TIME_SHARE = 0.25
+"""The least share of `time_limit_s` a fallback to the extensive form gets, however long the
+decomposition took."""
+
+
+def _fallback(
+    m: pyo.ConcreteModel,
+    options: SolverOptions,
+    entered: float,
+    why: str,
+    *,
+    start: tuple[float, float] | None = None,
+    spent: SolveOutcome | None = None,
+) -> SolveOutcome:
+    """The extensive form instead. With `start` (the plan in the model now, its value and the
+    master's bound, US$), that plan is its MIP start and the bound is kept. `spent`: the
+    decomposition's outcome, whose hand-off and solve time are added."""
+    mip_start = None
+    if start is not None:
+        # Every column: where the rounded start does not finish, HiGHS takes a complete start as
+        # it is (with one left out it fixes the integers and solves the LP over the rest, which
+        # at (10,3,20,6,50) outlasted the time); where it does, it weighs the plan's integers
+        # against its own and offers the better.
+        mip_start = {
+            var.local_name: {index: float(v.value or 0.0) for index, v in var.items()}
+            for var in m.component_objects(pyo.Var, active=True)
+        }
+    # The decomposition's time counts against the limit, but the extensive form gets at least
+    # a share of it.
+    left_s = max(
+        FALLBACK_MIN_TIME_SHARE * options.time_limit_s, options.time_limit_s - (time.monotonic() - entered)
+    )
+    outcome = solve_direct(m, options.model_copy(update={"time_limit_s": left_s}), mip_start=mip_start)
     outcome.method_note = f"decomposition fell back to the extensive form: {why}"
+    if start is not None and outcome.objective_usd is not None:
+        bound_usd = start[1] if outcome.best_bound_usd is None else min(outcome.best_bound_usd, start[1])
+        outcome.best_bound_usd = max(bound_usd, outcome.objective_usd)
+        outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
+        outcome.method_note += f"; started from its plan (US$ {start[0] / 1e6:,.1f} M)"
     log.warning(outcome.method_note)
     outcome.phases["handoff"] = (entered, outcome.phases["handoff"][1])
+    if spent is not None:
+        # The decomposition's own hand-off and solve (`spent`, before the fallback) count too.
+        outcome.handoff_s += spent.handoff_s
+        outcome.solve_s += spent.solve_s
     return outcome
 
 

@@ -15,7 +15,7 @@ from planner.files import load_scenario
 from planner.model.build import build_model
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
-from planner.solve import decomposition
+from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
 from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
 from tests.planner.test_plan_properties import small_scenarios
@@ -58,6 +58,101 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(extensive, decomposed, relax=relax)
+    # LP: no buyback binary is relaxed; MILP: the cloud's requirement makes buyback_open binary,
+    # and each scenario's recourse is then solved whole as a small MIP. The participation rows
+    # hold at the plan either way.
+    how = "written from its recourse" if relax else "buyback binaries solved by block"
+    assert decomposed.method_note is not None and how in decomposed.method_note
+
+
+def test_a_plan_further_from_the_bound_than_asked_falls_back_from_it_and_keeps_its_bound() -> None:
+    # The example's decomposed MILP plan is 0.65% below the master's bound; asked for 0.01%,
+    # the extensive form runs, started from that plan, so it cannot end worse than it, and
+    # within the time left (10 s here) the master's bound is kept where it is the tighter.
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, time_limit_s=10.0)
+    decomposed = _solve(scenario, "decomposition", relax=False)
+    assert decomposed.method == "extensive"
+    assert decomposed.method_note is not None and "started from its plan" in decomposed.method_note
+    plan_usd = float(decomposed.method_note.split("US$ ")[1].split(" M")[0].replace(",", "")) * 1e6
+    assert decomposed.objective_usd is not None and decomposed.best_bound_usd is not None
+    assert decomposed.objective_usd >= plan_usd - 0.05e6  # the note rounds to 0.1 M
+    assert decomposed.best_bound_usd >= decomposed.objective_usd
+    extensive = _solve(_with(scenario, time_limit_s=30.0, mip_rel_gap=0.01), "extensive", relax=False)
+    _agree(extensive, decomposed, relax=False)
+
+
+def test_when_the_fallback_finds_no_plan_the_decomposition_s_plan_stands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At (20,4,32,8,100) the extensive form cannot even solve its LP relaxation in the time
+    # left; HiGHS then ends without a plan, and the decomposition's must not be lost.
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, method="decomposition")
+    real = interfaces.solve_direct
+
+    def out_of_time(m, options, *, mip_start=None):
+        outcome = real(m, options.model_copy(update={"time_limit_s": 1e-3, "rounded_start": False}))
+        assert not outcome.has_solution
+        return outcome
+
+    m = build_model(scenario)
+    monkeypatch.setattr(interfaces, "solve_direct", out_of_time)
+    outcome = solve_model(m, scenario.solver, "direct")
+    assert outcome.method == "decomposition" and outcome.has_solution
+    assert outcome.method_note is not None and "the extensive form from it found none" in outcome.method_note
+    assert outcome.objective_usd is not None and outcome.best_bound_usd is not None
+    assert interfaces._pyomo_objective_usd(m) == pytest.approx(outcome.objective_usd, rel=1e-9)
+    assert outcome.mip_gap == pytest.approx(interfaces._gap(outcome.objective_usd, outcome.best_bound_usd))
+
+
+def test_a_plan_not_whole_when_the_loop_stops_is_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopped after one master solve, the best plan holds fractional racks; rounded and written
+    # as it was, it broke site_gpus_installed_def by 117 GPUs and failed the verifier.
+    monkeypatch.setattr(decomposition, "MAX_ITERATIONS", 1)
+    scenario = _with(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)), method="decomposition"
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert result.columns is None
+    assert any("no plan written" in line for line in result.log), result.log
+    plan = solve_scenario(scenario)
+    assert plan.verification.passed
+
+
+def _syndicate_without_requirements(base: Scenario) -> Scenario:
+    """The syndicate's value without a party requirement: no buyback binaries (they exist only
+    where the cloud's value counts alone), so the loop's recourse is the true second stage."""
+    participation = base.participation.model_copy(
+        update={
+            "cloud": base.participation.cloud.model_copy(update={"min_expected_value_usd": None}),
+            "guarantor": base.participation.guarantor.model_copy(update={"min_expected_value_usd": None}),
+        }
+    )
+    objective = base.objective.model_copy(update={"cvar_weight": 0.5, "perspective": "syndicate"})
+    return base.model_copy(update={"objective": objective, "participation": participation})
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_an_exact_recourse_writes_the_plan_without_solving_the_extensive_form(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At (20,4,32,8,100) the completion (the extensive form with the first stage fixed, 2M
+    # columns) did not finish in 120 s; where the loop's recourse LPs are the true second stage
+    # the plan is the best one they evaluated, every column written from them.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    extensive = _solve(scenario, "extensive", relax=relax)
+
+    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the extensive form was solved")
+
+    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    decomposed = _solve(scenario, "decomposition", relax=relax)
+    assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
+    _agree(extensive, decomposed, relax=relax)
+    if not relax:
+        assert decomposed.mip_gap is not None and decomposed.mip_gap <= scenario.solver.mip_rel_gap
+        monkeypatch.undo()
+        plan = solve_scenario(_with(scenario, method="decomposition"))
+        assert plan.verification.passed
 
 
 @pytest.mark.parametrize("price", [0.0, 8.0])
@@ -72,12 +167,14 @@ def test_hand_optima_decompose_exactly(price: float, cvar_weight: float) -> None
         )
 
 
-def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so() -> None:
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so(relax: bool) -> None:
     # Without the guarantor's requirement the cloud builds a rack the guarantor would lose
-    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, its
-    # completed plan breaks it, and the extensive form finds the signed plan (build nothing).
+    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, and the
+    # plan it would write (LP) or complete (MILP: buyback binaries) breaks it; the extensive
+    # form finds the signed plan (build nothing).
     scenario = uncertain(buyback_price=8.0, participation={})
-    decomposed = _solve(scenario, "decomposition", relax=False)
+    decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "extensive"
     assert decomposed.method_note is not None and "fell back" in decomposed.method_note
     assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
@@ -146,17 +243,8 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     # the run meets, so the master no longer grows with the scenario count; at convergence it
     # is still exact, and its plan completes (its racks, blocks and quotas keep every row).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
-    base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
-    # The syndicate without a cloud requirement: no buyback binaries, so the integer phase runs
-    # on exact recourse values.
-    objective = base.objective.model_copy(update={"cvar_weight": 0.5, "perspective": "syndicate"})
-    participation = base.participation.model_copy(
-        update={
-            "cloud": base.participation.cloud.model_copy(update={"min_expected_value_usd": None}),
-            "guarantor": base.participation.guarantor.model_copy(update={"min_expected_value_usd": None}),
-        }
-    )
-    scenario = base.model_copy(update={"objective": objective, "participation": participation})
+    # The integer phase runs on exact recourse values.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(_solve(scenario, "extensive", relax=relax), decomposed, relax=relax)
@@ -196,8 +284,6 @@ def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.Monke
 def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement() -> None:
     # At (20,4,32,8,100) the completion ran out of the time the Benders loop left it; the
     # fallback's note said "a participation requirement?", which sent the reader the wrong way.
-    from planner.solve import interfaces
-
     assert "participation" in interfaces._completion_hint("Infeasible")
     assert "time left" in interfaces._completion_hint("Time limit reached")
     assert "participation" not in interfaces._completion_hint("Time limit reached")

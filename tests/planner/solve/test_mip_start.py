@@ -96,6 +96,25 @@ def test_with_the_rounded_start_a_given_start_is_weighed_not_taken_blindly(monke
     assert outcome.objective_usd == pytest.approx(solved(scenario).solver.objective_usd, rel=1e-9)
 
 
+def test_with_a_given_start_the_rounding_keeps_half_the_time_for_highs(monkeypatch):
+    # A decomposition's fallback gives its plan as start; the (10,3,20,6,50) LP relaxation of
+    # the rounding outlasted the whole limit, and HiGHS, left 1 ms, never took the plan.
+    import planner.solve.interfaces
+
+    limits = []
+    rounded = planner.solve.interfaces.rounded_start
+
+    def spy(m, direct, time_limit_s, **kwargs):
+        limits.append(time_limit_s)
+        return rounded(m, direct, time_limit_s, **kwargs)
+
+    monkeypatch.setattr(planner.solve.interfaces, "rounded_start", spy)
+    scenario = three_quarters()
+    solve_model(build_model(scenario), scenario.solver, "direct")
+    solve_model(build_model(scenario), scenario.solver, "direct", mip_start={"racks_built": EIGHT_AT_ONCE})
+    assert limits == [scenario.solver.time_limit_s, 0.5 * scenario.solver.time_limit_s]
+
+
 def test_a_start_that_breaks_a_limit_is_dropped_and_the_solve_goes_on(tmp_path):
     log = tmp_path / "highs.log"
     scenario = logged(log)
