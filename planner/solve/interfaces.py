@@ -498,15 +498,15 @@ def _method(
 def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
-    at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a binary
-    solved again as a small MIP (at (20,4,32,8,100) the extensive form with the first stage
+    at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a
+    fractional binary solved again as a small MIP (at (20,4,32,8,100) the extensive form with the first stage
     fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
     breaks a participation requirement) the extensive form with the master's racks, blocks and
     quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
     form, saying why, where the structure does not hold, no plan is found, or the plan is
     further below the bound than asked (the left-out participation rows or the relaxed binaries
-    bind); that solve starts from the decomposition's plan and keeps its bound, so it is never
-    worse."""
+    bind); a MILP's starts from the decomposition's plan and keeps its bound, and where it ends
+    with none or a worse one the decomposition's plan is restored."""
     entered = time.monotonic()
     try:
         result = decomposition.decompose(
@@ -547,7 +547,8 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
         start = (outcome.objective_usd, bound_usd) if integer else None
         fallback = _fallback(m, options, entered, note, start=start, spent=outcome)
-        if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd:
+        slack_usd = SAME_VALUE_TOLERANCE * max(1.0, abs(outcome.objective_usd))
+        if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd - slack_usd:
             return fallback
         # HiGHS found no plan in the time left, or (its start not taken) a worse one: the
         # decomposition's plan stands, as the best found when time ran out.
@@ -555,9 +556,15 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             var.set_value(value, skip_validation=True)
         found = "none" if fallback.objective_usd is None else f"US$ {fallback.objective_usd / 1e6:,.1f} M"
         outcome.method_note = f"{outcome.method_note}; {note}, and the extensive form from it found {found}"
-        outcome.status, outcome.model_status = fallback.status, fallback.model_status
-        if fallback.best_bound_usd is not None and fallback.best_bound_usd >= outcome.objective_usd:
-            outcome.best_bound_usd = min(bound_usd, fallback.best_bound_usd)
+        if fallback.model_status in SOLUTION_STATUSES:
+            outcome.status, outcome.model_status = fallback.status, fallback.model_status
+        else:  # e.g. HiGHS out of time in presolve; never "Infeasible" beside a plan
+            outcome.status, outcome.model_status = "Time limit reached", highspy.HighsModelStatus.kTimeLimit
+        if (
+            fallback.best_bound_usd is not None
+            and fallback.best_bound_usd >= outcome.objective_usd - slack_usd
+        ):
+            outcome.best_bound_usd = max(outcome.objective_usd, min(bound_usd, fallback.best_bound_usd))
             outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
         outcome.handoff_s, outcome.solve_s = fallback.handoff_s, fallback.solve_s
         outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
@@ -598,6 +605,9 @@ def _completed_plan(
     return outcome
 
 
+SAME_VALUE_TOLERANCE = 1e-9
+"""Relative difference under which a fallback's plan or bound counts as the decomposition's own
+value (HiGHS recomputes a start's value, a hair apart)."""
 PLAN_VALUE_TOLERANCE = 1e-7
 """How far (relative) the model's objective at a plan the decomposition wrote may be from the
 value the loop computed for it; further, the plan is completed instead (a bug, not a user's)."""
