@@ -397,10 +397,13 @@ class _Recourse:
         self.mip_blocks = 0
         """How many blocks the last `exact` solved as MIPs."""
 
-    def _column_bounds(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Recourse column bounds with the singleton rows' (shifted) bounds folded in, and for
-        each singleton row whether it gives its column's lower or upper bound (first on ties)."""
+    def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
+        """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
+        column bounds with the singleton rows' folded in, and for each singleton row whether it
+        gives its column's lower or upper bound (first on ties)."""
         st = self.st
+        shift = st.sub_T @ first
+        lower, upper = st.sub_lower - shift, st.sub_upper - shift
         a = self.single_coef
         lo_r, up_r = lower[self.single], upper[self.single]
         with np.errstate(invalid="ignore"):
@@ -416,9 +419,13 @@ class _Recourse:
         gives_up = np.zeros(len(a), bool)
         for gives, implied, bound in ((gives_lo, implied_lo, col_lo), (gives_up, implied_up, col_up)):
             tight = np.flatnonzero(np.isfinite(implied) & (implied == bound[self.single_col]))
-            _, first = np.unique(self.single_col[tight], return_index=True)
-            gives[tight[first]] = True
-        return col_lo, col_up, gives_lo, gives_up
+            _, at = np.unique(self.single_col[tight], return_index=True)
+            gives[tight[at]] = True
+        return lower, upper, col_lo, col_up, gives_lo, gives_up
+
+    def block_values(self, y: np.ndarray) -> np.ndarray:
+        """Each block's value phi_b at recourse solution y."""
+        return np.bincount(self.col_block, weights=self.st.sub_cost * y, minlength=self.n_blocks)
 
     def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray, np.ndarray]:
         """Each block's value phi_b at master point x (master columns), its cut
@@ -426,9 +433,7 @@ class _Recourse:
         phi_b + pi_b T_b x^, and the recourse columns' values (the second stage at x)."""
         st = self.st
         first = x[: self.n_master]
-        shift = st.sub_T @ first
-        lower, upper = st.sub_lower - shift, st.sub_upper - shift
-        col_lo, col_up, gives_lo, gives_up = self._column_bounds(lower, upper)
+        lower, upper, col_lo, col_up, gives_lo, gives_up = self._bounds_at(first)
         y = np.zeros(len(st.recourse_cols))
         reduced = np.zeros(len(st.recourse_cols))
         pi = np.zeros(len(st.sub_lower))
@@ -456,7 +461,7 @@ class _Recourse:
         d = reduced[self.single_col]
         active = (gives_up & (d > 0)) | (gives_lo & (d < 0))
         pi[self.single] = np.where(active, d / self.single_coef, 0.0)
-        phi = np.bincount(self.col_block, weights=st.sub_cost * y, minlength=self.n_blocks)
+        phi = self.block_values(y)
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         return phi, piT, phi + piT @ first, y
 
@@ -468,10 +473,7 @@ class _Recourse:
         to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block's MIP has no
         solution when its time is up."""
         st = self.st
-        first = x[: self.n_master]
-        shift = st.sub_T @ first
-        lower, upper = st.sub_lower - shift, st.sub_upper - shift
-        col_lo, col_up, _, _ = self._column_bounds(lower, upper)
+        lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
         integer = st.integer[st.recourse_cols] > 0
         col_order = np.argsort(self.col_block, kind="stable")
         col_start = np.searchsorted(self.col_block[col_order], np.arange(self.n_blocks + 1))
@@ -931,7 +933,7 @@ def decompose(
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
-            phi = np.bincount(recourse.col_block, weights=st.sub_cost * y, minlength=recourse.n_blocks)
+            phi = recourse.block_values(y)
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
             log.append(
                 f"buyback binaries solved whole by block ({recourse.mip_blocks} of "

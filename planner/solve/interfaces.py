@@ -545,7 +545,7 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         why = "buyback binaries or participation rows" if result.relaxed_recourse else "participation rows"
         note = f"{why} bind: the plan is {gap:.2e} below the master's bound"
         plan = [(var, var.value) for var in m.component_data_objects(pyo.Var, active=True)]
-        start = (outcome.objective_usd, bound_usd) if integer else None
+        start = (outcome.objective_usd, bound_usd, plan) if integer else None
         fallback = _fallback(m, options, entered, note, start=start, spent=outcome)
         slack_usd = SAME_VALUE_TOLERANCE * max(1.0, abs(outcome.objective_usd))
         if fallback.objective_usd is not None and fallback.objective_usd >= outcome.objective_usd - slack_usd:
@@ -591,10 +591,7 @@ def _completed_plan(
         for var, lb, ub in kept:
             var.setlb(lb)
             var.setub(ub)
-    outcome.method_note = (
-        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, "
-        "plan completed by the extensive form" + ("" if result.converged else ", stopped by the time limit")
-    )
+    outcome.method_note = _benders_note(result, "completed by the extensive form")
     outcome.handoff_s += result.handoff_s
     outcome.solve_s += result.seconds - result.handoff_s
     outcome.phases = {
@@ -650,10 +647,7 @@ def _written_plan(
         handoff_s=result.handoff_s,
         solve_s=result.seconds - result.handoff_s,
         highs_version=_version(),
-        method_note=(
-            f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, plan {how}"
-            + ("" if result.converged else ", stopped by the time limit")
-        ),
+        method_note=_benders_note(result, how),
     )
     outcome.phases = {
         "handoff": (entered, entered),
@@ -661,6 +655,14 @@ def _written_plan(
         "readback": (ran, time.monotonic()),
     }
     return outcome
+
+
+def _benders_note(result: decomposition.Decomposition, how: str) -> str:
+    """`SolveOutcome.method_note` of a decomposed solve whose plan was found `how`."""
+    return (
+        f"Benders: {result.iterations} master solves, {result.cuts} cuts, {result.seconds:.1f} s, plan {how}"
+        + ("" if result.converged else ", stopped by the time limit")
+    )
 
 
 def _completion_hint(status: str) -> str:
@@ -683,22 +685,21 @@ def _fallback(
     entered: float,
     why: str,
     *,
-    start: tuple[float, float] | None = None,
+    start: tuple[float, float, list] | None = None,
     spent: SolveOutcome | None = None,
 ) -> SolveOutcome:
-    """The extensive form instead. With `start` (the plan in the model now, its value and the
-    master's bound, US$), that plan is its MIP start and the bound is kept. `spent`: the
-    decomposition's outcome, whose hand-off and solve time are added."""
-    mip_start = None
+    """The extensive form instead. With `start` (the plan's value and the master's bound, US$,
+    and the plan: every variable with its value), that plan is its MIP start and the bound is
+    kept. `spent`: the decomposition's outcome, whose hand-off and solve time are added."""
+    mip_start: dict[str, dict] | None = None
     if start is not None:
         # Every column: where the rounded start does not finish, HiGHS takes a complete start as
         # it is (with one left out it fixes the integers and solves the LP over the rest, which
         # at (10,3,20,6,50) outlasted the time); where it does, it weighs the plan's integers
         # against its own and offers the better.
-        mip_start = {
-            var.local_name: {index: float(v.value or 0.0) for index, v in var.items()}
-            for var in m.component_objects(pyo.Var, active=True)
-        }
+        mip_start = {}
+        for var, value in start[2]:
+            mip_start.setdefault(var.parent_component().local_name, {})[var.index()] = float(value or 0.0)
     # The decomposition's time counts against the limit, but the extensive form gets at least
     # a share of it.
     left_s = max(
