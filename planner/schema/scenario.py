@@ -250,7 +250,12 @@ class SolverOptions(_Strict):
 
     time_limit_s: Positive = 60.0
     mip_rel_gap: Fraction = 0.01
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="HiGHS's threads; with method decomposition also the worker threads its recourse "
+        "LPs are shared out to (default: OMP_NUM_THREADS, else one per CPU).",
+    )
     interface: Literal["direct", "appsi", "legacy"] = Field(
         "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."
     )

@@ -7,6 +7,10 @@ verifier; a case it does not accept is solved by the extensive form and says why
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+
 import pyomo.environ as pyo
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -293,25 +297,44 @@ def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement()
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
-def test_recourse_shared_out_to_worker_threads_gives_the_plan_one_thread_gives(relax: bool) -> None:
+def test_recourse_shared_out_to_worker_threads_gives_the_plan_one_thread_gives(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Each scenario's recourse LP (and each block MIP of the buyback binaries) is its own
     # HiGHS instance, only ever run by one worker at a time: two workers must find what one
-    # finds, plan and bound, with every column the same (the MILP's block MIPs to their gap).
+    # finds, the LP every column of it, the MILP its value to the block MIPs' gap.
     scenario = _with(load_scenario(EXAMPLE), method="decomposition", relax_integrality=relax)
-    results = [
-        decomposition.decompose(
-            build_model(scenario),
-            integer=not relax,
-            time_limit_s=120.0,
-            mip_rel_gap=0.01,
-            completion_share=0.2,
-            workers=workers,
+    ran_on: set[str] = set()
+    real = decomposition._Recourse._spread
+
+    def recorded(self, work, n):
+        def traced(items):
+            ran_on.add(threading.current_thread().name)
+            work(items)
+
+        real(self, traced, n)
+
+    monkeypatch.setattr(decomposition._Recourse, "_spread", recorded)
+    results = []
+    for workers in (1, 2):
+        ran_on.clear()
+        results.append(
+            decomposition.decompose(
+                build_model(scenario),
+                integer=not relax,
+                time_limit_s=120.0,
+                mip_rel_gap=0.01,
+                completion_share=0.2,
+                workers=workers,
+            )
         )
-        for workers in (1, 2)
-    ]
+        threads = {"main" if name == threading.main_thread().name else name.split("_")[0] for name in ran_on}
+        assert threads == ({"main"} if workers == 1 else {"dsx-recourse"})
     one, two = results
     assert one.columns is not None and two.columns is not None
     assert one.plan_value is not None and two.plan_value is not None
+    # Within 1% here, so no master MIP for a bound (whose bound would depend on its time).
+    assert not any(line.startswith("master MIP") for line in one.log + two.log)
     assert two.upper_bound == pytest.approx(one.upper_bound, rel=1e-12)
     if relax:
         assert two.plan_value == one.plan_value
@@ -320,27 +343,63 @@ def test_recourse_shared_out_to_worker_threads_gives_the_plan_one_thread_gives(r
         assert two.plan_value == pytest.approx(one.plan_value, rel=decomposition.RECOURSE_MIP_GAP)
 
 
+def test_worker_threads_leave_the_caller_s_highs_threads_as_they_were() -> None:
+    # HiGHS sizes each thread's task scheduler by its first run there, and a run in that thread
+    # asking for another size fails. The caller's thread is sized at 2 here first: had a
+    # worker's one-thread instance run on it, that run would fail (and the decomposition
+    # with it), or, run first, it would have fixed the caller's size at 1 for good.
+    script = """
+import highspy
+from planner.files import load_scenario
+from planner.model.build import build_model
+from planner.solve import decomposition
+
+def two_threads():
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 2)
+    h.addVar(0.0, 1.0)
+    h.changeColCost(0, 1.0)
+    return h.run()
+
+assert two_threads() == highspy.HighsStatus.kOk
+s = load_scenario("examples/dsx-2026.yaml")
+for relax in (True, False):
+    s = s.model_copy(update={"solver": s.solver.model_copy(update={"relax_integrality": relax})})
+    result = decomposition.decompose(
+        build_model(s), integer=not relax, time_limit_s=60.0, mip_rel_gap=0.01, workers=2
+    )
+    assert result.columns is not None, result.log
+assert two_threads() == highspy.HighsStatus.kOk
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The cloud's view of the example keeps buyback binaries, relaxed in the loop: asked for
     # 0.01%, the plan (racks rounded, binaries solved by block) is further than that from the
     # LP bound, so the master is solved once as a MIP for its bound. That bound must lie
-    # between the plan and the LP bound, and no plan of the extensive form may beat it.
+    # between the plan and the LP bound, and the extensive form's best plan in 15 s (asked
+    # for 1e-4) must not beat it (measured: plan 10,463.0, extensive 10,476.6, MIP bound
+    # 10,502.5 with 6 s, LP bound 10,529.2, US$ M).
     scenario = _with(
         load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
     )
     seen: list[tuple[float, float]] = []
     real = decomposition._integer_bound
 
-    def recorded(master, st, x, bound, deadline, log):
-        tighter = real(master, st, x, bound, deadline, log)
+    def recorded(master, st, plan_value, bound, deadline, log):
+        tighter = real(master, st, plan_value, bound, deadline, log)
         seen.append((bound, tighter))
         return tighter
 
     monkeypatch.setattr(decomposition, "_integer_bound", recorded)
     result = decomposition.decompose(
-        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=1e-4, completion_share=0.2
+        build_model(scenario), integer=True, time_limit_s=120.0, mip_rel_gap=1e-4, completion_share=0.2
     )
     assert result.relaxed_recourse and result.plan_value is not None
     assert len(seen) == 1, result.log
@@ -348,6 +407,41 @@ def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
     assert result.plan_value <= mip_bound < lp_bound
     assert result.upper_bound == mip_bound
     assert any(line.startswith("master MIP for its bound") for line in result.log), result.log
-    extensive = _solve(_with(scenario, mip_rel_gap=0.005, time_limit_s=60.0), "extensive", relax=False)
+    extensive = _solve(_with(scenario, mip_rel_gap=1e-4, time_limit_s=15.0), "extensive", relax=False)
     assert extensive.objective_usd is not None
     assert extensive.objective_usd <= mip_bound * 1e6 + ABS_TOL_USD + 1e-9 * abs(mip_bound * 1e6)
+
+
+def test_a_bound_the_master_mip_did_not_prove_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A HiGHS run that fails clears its info: the MIP "bound" it leaves is 0, which would make
+    # any plan look proven optimal. Only a proven bound that the plan does not beat is taken.
+    scenario = _with(
+        load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
+    )
+    failing = {"on": False}
+
+    real_highs_run = decomposition.highspy.Highs.run
+
+    def failed_run(self):
+        if self.getNumCol() and failing["on"]:
+            self.clearSolver()
+            return decomposition.highspy.HighsStatus.kError
+        return real_highs_run(self)
+
+    real = decomposition._integer_bound
+
+    def breaking(master, st, plan_value, bound, deadline, log):
+        failing["on"] = True
+        try:
+            return real(master, st, plan_value, bound, deadline, log)
+        finally:
+            failing["on"] = False
+
+    monkeypatch.setattr(decomposition, "_integer_bound", breaking)
+    monkeypatch.setattr(decomposition.highspy.Highs, "run", failed_run)
+    result = decomposition.decompose(
+        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=1e-4, completion_share=0.2
+    )
+    assert result.plan_value is not None
+    assert any("proved no bound" in line for line in result.log), result.log
+    assert result.upper_bound > result.plan_value
