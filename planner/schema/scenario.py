@@ -253,8 +253,9 @@ class SolverOptions(_Strict):
     threads: int | None = Field(
         None,
         ge=1,
-        description="HiGHS's threads; with method decomposition also the worker threads its recourse "
-        "LPs are shared out to (default: OMP_NUM_THREADS, else one per CPU).",
+        description="HiGHS's threads (default: HiGHS's choice). With method decomposition also how many "
+        "worker threads its recourse LPs and block MIPs are shared out to (if unset: OMP_NUM_THREADS, "
+        "else one per CPU).",
     )
     interface: Literal["direct", "appsi", "legacy"] = Field(
         "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."

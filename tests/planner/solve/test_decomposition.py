@@ -7,9 +7,12 @@ verifier; a case it does not accept is solved by the extensive form and says why
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pyomo.environ as pyo
 import pytest
@@ -445,3 +448,56 @@ def test_a_bound_the_master_mip_did_not_prove_is_refused(monkeypatch: pytest.Mon
     assert result.plan_value is not None
     assert any("proved no bound" in line for line in result.log), result.log
     assert result.upper_bound > result.plan_value
+
+
+def _spreader(workers: int) -> decomposition._Recourse:
+    """A recourse with only what `_spread` reads: its pool, worker count and stop flag."""
+    recourse = object.__new__(decomposition._Recourse)
+    recourse.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    recourse.workers = workers
+    recourse.stop = threading.Event()
+    return recourse
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_an_infeasible_recourse_is_reported_before_running_out_of_time_and_stops_the_workers(
+    workers: int,
+) -> None:
+    # One worker's scenario runs out of time while another's LP proves infeasible: the
+    # infeasible recourse is what must reach the caller (it falls back to the extensive form;
+    # out of time, the loop would stop with its best plan), and no worker starts another item.
+    done: list[int] = []
+
+    def work(items: range) -> None:
+        for item in items:
+            if recourse.stop.is_set():
+                return
+            if item == 0:
+                time.sleep(0.1)
+                raise decomposition.RecourseOutOfTime
+            if item == 1:
+                raise decomposition.NotDecomposable("a scenario's recourse LP is Infeasible")
+            time.sleep(0.02)
+            done.append(item)
+
+    recourse = _spreader(workers)
+    try:
+        with pytest.raises(decomposition.NotDecomposable, match="Infeasible"):
+            recourse._spread(work, 60)
+    finally:
+        assert recourse.pool is not None
+        recourse.pool.shutdown()
+    assert recourse.stop.is_set()
+    assert len(done) <= workers  # at most the item each other worker was on
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("4", 4), ("4,2", 4), ("1", 1), ("0", None), ("-1", None), ("2.5", None), ("", None), (" ", None)],
+)
+def test_worker_threads_follow_omp_num_threads_where_it_is_a_positive_whole_number(
+    value: str, expected: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert decomposition._threads_from_environment() == (expected if expected is not None else cpus)
