@@ -874,8 +874,8 @@ def decompose(
     and the loop may use all of `time_limit_s`; otherwise it keeps `completion_share` of it for
     the caller's completion. The scenarios' recourse LPs and the binaries' block MIPs are
     shared out to `workers` threads (default: `highs_options["threads"]`, else `OMP_NUM_THREADS`
-    (Dask sets it to 1 in its worker processes, where `planner.engine` runs points side by side
-    instead), else one per CPU the process may use)."""
+    (`planner.engine` gives each local worker process its share of the CPUs there), else one
+    per CPU the process may use)."""
     if workers is None:
         workers = int((highs_options or {}).get("threads") or 0) or _threads_from_environment()
     workers = max(1, workers)
