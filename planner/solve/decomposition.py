@@ -1308,6 +1308,15 @@ def _integer_bound(
         return bound
     h.changeColsIntegrality(len(columns), columns, is_int[columns].astype(np.uint8))
     h.setOptionValue("solver", "choose")
+
+    def interrupt(event) -> None:
+        if time.perf_counter() > deadline:
+            event.interrupt()
+
+    # HiGHS's own time limit let this MIP run past it by minutes at (20,4,32,8,100); its
+    # interrupt callbacks (root LP and branch-and-bound) are asked at the deadline too.
+    h.cbSimplexInterrupt += interrupt
+    h.cbMipInterrupt += interrupt
     try:
         h.setOptionValue("time_limit", h.getRunTime() + remaining)
         started = time.perf_counter()
@@ -1325,6 +1334,8 @@ def _integer_bound(
             f"{time.perf_counter() - started:.1f} s)"
         )
     finally:
+        h.cbSimplexInterrupt -= interrupt
+        h.cbMipInterrupt -= interrupt
         h.changeColsIntegrality(len(columns), columns, np.zeros(len(columns), np.uint8))
         h.setOptionValue("solver", "simplex")
     if not proven:

@@ -501,3 +501,30 @@ def test_worker_threads_follow_omp_num_threads_where_it_is_a_positive_whole_numb
     monkeypatch.setenv("OMP_NUM_THREADS", value)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert decomposition._threads_from_environment() == (expected if expected is not None else cpus)
+
+
+def test_a_master_mip_stopped_early_still_gives_a_valid_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HiGHS's own time limit let the bound's MIP run minutes past it at (20,4,32,8,100); its
+    # interrupt callbacks stop it at the deadline too. Stopped early (60 ms here), what it
+    # proved is still a bound: between the plan and the LP bound.
+    monkeypatch.setattr(decomposition, "BOUND_MIP_TIME_SHARE", 1e-3)
+    scenario = _with(
+        load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
+    )
+    seen: list[tuple[float, float]] = []
+    real = decomposition._integer_bound
+
+    def recorded(master, st, plan_value, bound, deadline, log):
+        tighter = real(master, st, plan_value, bound, deadline, log)
+        seen.append((bound, tighter))
+        return tighter
+
+    monkeypatch.setattr(decomposition, "_integer_bound", recorded)
+    result = decomposition.decompose(
+        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=1e-4, completion_share=0.2
+    )
+    line = next(line for line in result.log if line.startswith("master MIP for its bound"))
+    assert "Interrupted by user" in line or "Time limit reached" in line, line
+    assert result.plan_value is not None and len(seen) == 1
+    lp_bound, bound = seen[0]
+    assert result.plan_value <= bound <= lp_bound
