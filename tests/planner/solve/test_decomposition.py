@@ -380,15 +380,11 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The cloud's view of the example keeps buyback binaries, relaxed in the loop: asked for
-    # 0.01%, the plan (racks rounded, binaries solved by block) is further than that from the
-    # LP bound, so the master is solved once as a MIP for its bound. That bound must lie
-    # between the plan and the LP bound, and the extensive form's best plan in 15 s (asked
-    # for 1e-4) must not beat it (measured: plan 10,463.0, extensive 10,476.6, MIP bound
-    # 10,502.5 with 6 s, LP bound 10,529.2, US$ M).
+def _cloud_bound_recorded(
+    monkeypatch: pytest.MonkeyPatch, *, time_limit_s: float
+) -> tuple[Scenario, decomposition.Decomposition, list[tuple[float, float]]]:
+    """The example's MILP (cloud's view, buyback binaries relaxed in the loop) decomposed to
+    1e-4, with each master MIP for a bound recorded as (the bound before, the bound after)."""
     scenario = _with(
         load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
     )
@@ -402,8 +398,21 @@ def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
 
     monkeypatch.setattr(decomposition, "_integer_bound", recorded)
     result = decomposition.decompose(
-        build_model(scenario), integer=True, time_limit_s=120.0, mip_rel_gap=1e-4, completion_share=0.2
+        build_model(scenario), integer=True, time_limit_s=time_limit_s, mip_rel_gap=1e-4, completion_share=0.2
     )
+    return scenario, result, seen
+
+
+def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cloud's view of the example keeps buyback binaries, relaxed in the loop: asked for
+    # 0.01%, the plan (racks rounded, binaries solved by block) is further than that from the
+    # LP bound, so the master is solved once as a MIP for its bound. That bound must lie
+    # between the plan and the LP bound, and the extensive form's best plan in 15 s (asked
+    # for 1e-4) must not beat it (measured: plan 10,463.0, extensive 10,476.6, MIP bound
+    # 10,502.5 with 6 s, LP bound 10,529.2, US$ M).
+    scenario, result, seen = _cloud_bound_recorded(monkeypatch, time_limit_s=120.0)
     assert result.relaxed_recourse and result.plan_value is not None
     assert len(seen) == 1, result.log
     lp_bound, mip_bound = seen[0]
@@ -508,21 +517,7 @@ def test_a_master_mip_stopped_early_still_gives_a_valid_bound(monkeypatch: pytes
     # interrupt callbacks stop it at the deadline too. Stopped early (60 ms here), what it
     # proved is still a bound: between the plan and the LP bound.
     monkeypatch.setattr(decomposition, "BOUND_MIP_TIME_SHARE", 1e-3)
-    scenario = _with(
-        load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
-    )
-    seen: list[tuple[float, float]] = []
-    real = decomposition._integer_bound
-
-    def recorded(master, st, plan_value, bound, deadline, log):
-        tighter = real(master, st, plan_value, bound, deadline, log)
-        seen.append((bound, tighter))
-        return tighter
-
-    monkeypatch.setattr(decomposition, "_integer_bound", recorded)
-    result = decomposition.decompose(
-        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=1e-4, completion_share=0.2
-    )
+    _, result, seen = _cloud_bound_recorded(monkeypatch, time_limit_s=60.0)
     line = next(line for line in result.log if line.startswith("master MIP for its bound"))
     assert "Interrupted by user" in line or "Time limit reached" in line, line
     assert result.plan_value is not None and len(seen) == 1
