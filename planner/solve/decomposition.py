@@ -1271,8 +1271,7 @@ def _benders(
 
 BOUND_MIP_TIME_SHARE = 0.05
 """Share of the time limit the master's MIP gets when it is solved for its bound only
-(`_integer_bound`); HiGHS may overrun it (the bench's (10,3,20,6,50) cloud run: see the
-bound's log line)."""
+(`_integer_bound`), never past the time kept for a completion."""
 MIP_BOUND_STATUSES = (
     highspy.HighsModelStatus.kOptimal,
     highspy.HighsModelStatus.kTimeLimit,
