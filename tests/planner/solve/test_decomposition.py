@@ -523,3 +523,24 @@ def test_a_master_mip_stopped_early_still_gives_a_valid_bound(monkeypatch: pytes
     assert result.plan_value is not None and len(seen) == 1
     lp_bound, bound = seen[0]
     assert result.plan_value <= bound <= lp_bound
+
+
+def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At (20,4,32,8,100) the extensive form was given 150 s past the limit from the plan and
+    # kept the plan. With less than the fallback's share of the limit left
+    # (here: all of it asked for), the plan stands, said to be out of time.
+    monkeypatch.setattr(interfaces, "FALLBACK_MIN_TIME_SHARE", 1.0)
+
+    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the extensive form was solved")
+
+    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4)
+    outcome = _solve(scenario, "decomposition", relax=False)
+    assert outcome.method == "decomposition" and outcome.status == "Time limit reached"
+    assert outcome.method_note is not None and "no fallback to the extensive form" in outcome.method_note
+    assert outcome.mip_gap is not None and outcome.mip_gap > 1e-4
+    plan = solve_scenario(_with(scenario, method="decomposition"))  # the same, with the verifier
+    assert plan.verification.passed
