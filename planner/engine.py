@@ -159,8 +159,16 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
     return DaskEngine(client, where=f"the Dask cluster at {address}")
 
 
+def threads_per_process(workers: int) -> int:
+    """Threads each of `workers` local processes may use so that together they use every CPU
+    once: a decomposed solve shares its recourse out to that many (`OMP_NUM_THREADS`, which
+    Dask would otherwise set to 1 in its workers)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def start_local(workers: int) -> Engine:
-    """A local Dask cluster of `workers` single-threaded worker processes."""
+    """A local Dask cluster of `workers` worker processes, one task at a time each, each told
+    its share of the CPUs (`threads_per_process`)."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
@@ -169,6 +177,7 @@ def start_local(workers: int) -> Engine:
         processes=True,
         dashboard_address=":0",
         silence_logs=logging.ERROR,
+        env={"OMP_NUM_THREADS": str(threads_per_process(workers))},
     )
     client = Client(cluster)
     return DaskEngine(client, cluster, where=f"a local Dask cluster of {workers} worker processes")

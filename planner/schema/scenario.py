@@ -250,7 +250,13 @@ class SolverOptions(_Strict):
 
     time_limit_s: Positive = 60.0
     mip_rel_gap: Fraction = 0.01
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="HiGHS's threads (default: HiGHS's choice). With method decomposition also how many "
+        "worker threads its recourse LPs and block MIPs are shared out to (if unset: OMP_NUM_THREADS, "
+        "else one per CPU).",
+    )
     interface: Literal["direct", "appsi", "legacy"] = Field(
         "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."
     )

@@ -101,3 +101,23 @@ def test_a_batch_with_one_infeasible_file_writes_the_other_plans(tmp_path, monke
     assert caught.value.code == 4
     assert sorted(p.name for p in out.glob("*.json")) == ["high.json", "low.json"]
     assert read_plan(out / "low.json").verification.passed
+
+
+def _omp_num_threads() -> str:
+    import os
+
+    return os.environ.get("OMP_NUM_THREADS", "")
+
+
+def test_local_worker_processes_share_the_cpus_for_a_decomposition_s_threads(monkeypatch):
+    # Dask sets OMP_NUM_THREADS=1 in its workers; a decomposed solve reads it for its recourse
+    # threads. Two local processes on an 8-CPU machine get 4 each, so a batch of two points
+    # still uses every CPU.
+    import planner.engine as engine_module
+
+    monkeypatch.setattr(engine_module.os, "cpu_count", lambda: 8)
+    with open_engine(workers=2, tasks=2) as engine:
+        for key in ("a", "b"):
+            engine.submit(key, _omp_num_threads)
+        seen = {engine.next_done()[1] for _ in range(2)}
+    assert seen == {"4"}

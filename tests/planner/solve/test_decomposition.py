@@ -7,6 +7,13 @@ verifier; a case it does not accept is solved by the extensive form and says why
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pyomo.environ as pyo
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,7 +74,7 @@ def test_the_example_decomposes_to_the_extensive_optimum(relax: bool) -> None:
 
 
 def test_a_plan_further_from_the_bound_than_asked_falls_back_from_it_and_never_ends_worse() -> None:
-    # The example's decomposed MILP plan is 0.65% below the master's bound; asked for 0.01%,
+    # The example's decomposed MILP plan is 0.44% below the master MIP's bound; asked for 0.01%,
     # the extensive form runs in the time left (10 s here), started from that plan, so it
     # cannot end worse than it.
     scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4, time_limit_s=10.0)
@@ -290,3 +297,250 @@ def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement()
     assert "participation" in interfaces._completion_hint("Infeasible")
     assert "time left" in interfaces._completion_hint("Time limit reached")
     assert "participation" not in interfaces._completion_hint("Time limit reached")
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_recourse_shared_out_to_worker_threads_gives_the_plan_one_thread_gives(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each scenario's recourse LP (and each block MIP of the buyback binaries) is its own
+    # HiGHS instance, only ever run by one worker at a time: two workers must find what one
+    # finds, the LP every column of it, the MILP its value to the block MIPs' gap.
+    scenario = _with(load_scenario(EXAMPLE), method="decomposition", relax_integrality=relax)
+    ran_on: set[str] = set()
+    real = decomposition._Recourse._spread
+
+    def recorded(self, work, n):
+        def traced(items):
+            ran_on.add(threading.current_thread().name)
+            work(items)
+
+        real(self, traced, n)
+
+    monkeypatch.setattr(decomposition._Recourse, "_spread", recorded)
+    results = []
+    for workers in (1, 2):
+        ran_on.clear()
+        results.append(
+            decomposition.decompose(
+                build_model(scenario),
+                integer=not relax,
+                time_limit_s=120.0,
+                mip_rel_gap=0.01,
+                completion_share=0.2,
+                workers=workers,
+            )
+        )
+        threads = {"main" if name == threading.main_thread().name else name.split("_")[0] for name in ran_on}
+        assert threads == ({"main"} if workers == 1 else {"dsx-recourse"})
+    one, two = results
+    assert one.columns is not None and two.columns is not None
+    assert one.plan_value is not None and two.plan_value is not None
+    # Within 1% here, so no master MIP for a bound (whose bound would depend on its time).
+    assert not any(line.startswith("master MIP") for line in one.log + two.log)
+    assert two.upper_bound == pytest.approx(one.upper_bound, rel=1e-12)
+    if relax:
+        assert two.plan_value == one.plan_value
+        assert (two.columns == one.columns).all()
+    else:
+        assert two.plan_value == pytest.approx(one.plan_value, rel=decomposition.RECOURSE_MIP_GAP)
+
+
+def test_worker_threads_leave_the_caller_s_highs_threads_as_they_were() -> None:
+    # HiGHS sizes each thread's task scheduler by its first run there, and a run in that thread
+    # asking for another size fails. The caller's thread is sized at 2 here first: had a
+    # worker's one-thread instance run on it, that run would fail (and the decomposition
+    # with it), or, run first, it would have fixed the caller's size at 1 for good.
+    script = """
+import highspy
+from planner.files import load_scenario
+from planner.model.build import build_model
+from planner.solve import decomposition
+
+def two_threads():
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 2)
+    h.addVar(0.0, 1.0)
+    h.changeColCost(0, 1.0)
+    return h.run()
+
+assert two_threads() == highspy.HighsStatus.kOk
+s = load_scenario("examples/dsx-2026.yaml")
+for relax in (True, False):
+    s = s.model_copy(update={"solver": s.solver.model_copy(update={"relax_integrality": relax})})
+    result = decomposition.decompose(
+        build_model(s), integer=not relax, time_limit_s=60.0, mip_rel_gap=0.01, workers=2
+    )
+    assert result.columns is not None, result.log
+assert two_threads() == highspy.HighsStatus.kOk
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def _cloud_bound_recorded(
+    monkeypatch: pytest.MonkeyPatch, *, time_limit_s: float
+) -> tuple[Scenario, decomposition.Decomposition, list[tuple[float, float]]]:
+    """The example's MILP (cloud's view, buyback binaries relaxed in the loop) decomposed to
+    1e-4, with each master MIP for a bound recorded as (the bound before, the bound after)."""
+    scenario = _with(
+        load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
+    )
+    seen: list[tuple[float, float]] = []
+    real = decomposition._integer_bound
+
+    def recorded(master, st, plan_value, bound, deadline, log):
+        tighter = real(master, st, plan_value, bound, deadline, log)
+        seen.append((bound, tighter))
+        return tighter
+
+    monkeypatch.setattr(decomposition, "_integer_bound", recorded)
+    result = decomposition.decompose(
+        build_model(scenario), integer=True, time_limit_s=time_limit_s, mip_rel_gap=1e-4, completion_share=0.2
+    )
+    return scenario, result, seen
+
+
+def test_the_master_mip_s_bound_tightens_the_gap_and_still_bounds_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cloud's view of the example keeps buyback binaries, relaxed in the loop: asked for
+    # 0.01%, the plan (racks rounded, binaries solved by block) is further than that from the
+    # LP bound, so the master is solved once as a MIP for its bound. That bound must lie
+    # between the plan and the LP bound, and the extensive form's best plan in 15 s (asked
+    # for 1e-4) must not beat it (measured: plan 10,463.0, extensive 10,476.6, MIP bound
+    # 10,502.5 with 6 s, LP bound 10,529.2, US$ M).
+    scenario, result, seen = _cloud_bound_recorded(monkeypatch, time_limit_s=120.0)
+    assert result.relaxed_recourse and result.plan_value is not None
+    assert len(seen) == 1, result.log
+    lp_bound, mip_bound = seen[0]
+    assert result.plan_value <= mip_bound < lp_bound
+    assert result.upper_bound == mip_bound
+    assert any(line.startswith("master MIP for its bound") for line in result.log), result.log
+    extensive = _solve(_with(scenario, mip_rel_gap=1e-4, time_limit_s=15.0), "extensive", relax=False)
+    assert extensive.objective_usd is not None
+    assert extensive.objective_usd <= mip_bound * 1e6 + ABS_TOL_USD + 1e-9 * abs(mip_bound * 1e6)
+
+
+def test_a_bound_the_master_mip_did_not_prove_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A HiGHS run that fails clears its info: the MIP "bound" it leaves is 0, which would make
+    # any plan look proven optimal. Only a proven bound that the plan does not beat is taken.
+    scenario = _with(
+        load_scenario(EXAMPLE), method="decomposition", relax_integrality=False, mip_rel_gap=1e-4
+    )
+    failing = {"on": False}
+
+    real_highs_run = decomposition.highspy.Highs.run
+
+    def failed_run(self):
+        if self.getNumCol() and failing["on"]:
+            self.clearSolver()
+            return decomposition.highspy.HighsStatus.kError
+        return real_highs_run(self)
+
+    real = decomposition._integer_bound
+
+    def breaking(master, st, plan_value, bound, deadline, log):
+        failing["on"] = True
+        try:
+            return real(master, st, plan_value, bound, deadline, log)
+        finally:
+            failing["on"] = False
+
+    monkeypatch.setattr(decomposition, "_integer_bound", breaking)
+    monkeypatch.setattr(decomposition.highspy.Highs, "run", failed_run)
+    result = decomposition.decompose(
+        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=1e-4, completion_share=0.2
+    )
+    assert result.plan_value is not None
+    assert any("proved no bound" in line for line in result.log), result.log
+    assert result.upper_bound > result.plan_value
+
+
+def _spreader(workers: int) -> decomposition._Recourse:
+    """A recourse with only what `_spread` reads: its pool, worker count and stop flag."""
+    recourse = object.__new__(decomposition._Recourse)
+    recourse.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    recourse.workers = workers
+    recourse.stop = threading.Event()
+    return recourse
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_an_infeasible_recourse_is_reported_before_running_out_of_time_and_stops_the_workers(
+    workers: int,
+) -> None:
+    # One worker's scenario runs out of time while another's LP proves infeasible: the
+    # infeasible recourse is what must reach the caller (it falls back to the extensive form;
+    # out of time, the loop would stop with its best plan), and no worker starts another item.
+    done: list[int] = []
+
+    def work(items: range) -> None:
+        for item in items:
+            if recourse.stop.is_set():
+                return
+            if item == 0:
+                time.sleep(0.1)
+                raise decomposition.RecourseOutOfTime
+            if item == 1:
+                raise decomposition.NotDecomposable("a scenario's recourse LP is Infeasible")
+            time.sleep(0.02)
+            done.append(item)
+
+    recourse = _spreader(workers)
+    try:
+        with pytest.raises(decomposition.NotDecomposable, match="Infeasible"):
+            recourse._spread(work, 60)
+    finally:
+        assert recourse.pool is not None
+        recourse.pool.shutdown()
+    assert recourse.stop.is_set()
+    assert len(done) <= workers  # at most the item each other worker was on
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("4", 4), ("4,2", 4), ("1", 1), ("0", None), ("-1", None), ("2.5", None), ("", None), (" ", None)],
+)
+def test_worker_threads_follow_omp_num_threads_where_it_is_a_positive_whole_number(
+    value: str, expected: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert decomposition._threads_from_environment() == (expected if expected is not None else cpus)
+
+
+def test_a_master_mip_stopped_early_still_gives_a_valid_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HiGHS's own time limit let the bound's MIP run minutes past it at (20,4,32,8,100); its
+    # interrupt callbacks stop it at the deadline too. Stopped early (60 ms here), what it
+    # proved is still a bound: between the plan and the LP bound.
+    monkeypatch.setattr(decomposition, "BOUND_MIP_TIME_SHARE", 1e-3)
+    _, result, seen = _cloud_bound_recorded(monkeypatch, time_limit_s=60.0)
+    line = next(line for line in result.log if line.startswith("master MIP for its bound"))
+    assert "Interrupted by user" in line or "Time limit reached" in line, line
+    assert result.plan_value is not None and len(seen) == 1
+    lp_bound, bound = seen[0]
+    assert result.plan_value <= bound <= lp_bound
+
+
+def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At (20,4,32,8,100) the extensive form was given 150 s past the limit from the plan and
+    # kept the plan. With less than the fallback's share of the limit left
+    # (here: all of it asked for), the plan stands, said to be out of time.
+    monkeypatch.setattr(interfaces, "FALLBACK_MIN_TIME_SHARE", 1.0)
+
+    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the extensive form was solved")
+
+    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4)
+    outcome = _solve(scenario, "decomposition", relax=False)
+    assert outcome.method == "decomposition" and outcome.status == "Time limit reached"
+    assert outcome.method_note is not None and "no fallback to the extensive form" in outcome.method_note
+    assert outcome.mip_gap is not None and outcome.mip_gap > 1e-4
+    plan = solve_scenario(_with(scenario, method="decomposition"))  # the same, with the verifier
+    assert plan.verification.passed
