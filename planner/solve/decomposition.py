@@ -558,7 +558,7 @@ class _Recourse:
                 _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
                 whole = np.flatnonzero(integer[cols]).astype(np.int32)
                 h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
-                h.setOptionValue("time_limit", h.getRunTime() + remaining / (len(mine) - n))
+                h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=True))
                 h.run()
                 if h.getInfo().primal_solution_status != 2:
                     unsolved.append(b)
@@ -1220,8 +1220,7 @@ def _benders(
             return best, bound, rounds, False
         if integer_cols is not None and best is not None:
             h.setSolution(len(integer_cols), integer_cols, np.round(best.x[integer_cols]))
-        # HiGHS's run-time clock runs on across run() calls; its limit is on that clock.
-        h.setOptionValue("time_limit", h.getRunTime() + remaining)
+        h.setOptionValue("time_limit", _time_limit(h, remaining, mip=phase == "mip"))
         run_started = time.perf_counter()
         master.solve(phase)
         master_s = time.perf_counter() - run_started
@@ -1307,17 +1306,8 @@ def _integer_bound(
         return bound
     h.changeColsIntegrality(len(columns), columns, is_int[columns].astype(np.uint8))
     h.setOptionValue("solver", "choose")
-
-    def interrupt(event) -> None:
-        if time.perf_counter() > deadline:
-            event.interrupt()
-
-    # HiGHS's own time limit let this MIP run past it by minutes at (20,4,32,8,100); its
-    # interrupt callbacks (root LP and branch-and-bound) are asked at the deadline too.
-    h.cbSimplexInterrupt += interrupt
-    h.cbMipInterrupt += interrupt
     try:
-        h.setOptionValue("time_limit", h.getRunTime() + remaining)
+        h.setOptionValue("time_limit", _time_limit(h, remaining, mip=True))
         started = time.perf_counter()
         run = h.run()
         status, info = h.getModelStatus(), h.getInfo()
@@ -1333,8 +1323,6 @@ def _integer_bound(
             f"{time.perf_counter() - started:.1f} s)"
         )
     finally:
-        h.cbSimplexInterrupt -= interrupt
-        h.cbMipInterrupt -= interrupt
         h.changeColsIntegrality(len(columns), columns, np.zeros(len(columns), np.uint8))
         h.setOptionValue("solver", "simplex")
     if not proven:
@@ -1344,6 +1332,14 @@ def _integer_bound(
         log.append("the master MIP's bound is below the plan's value: refused, the LP bound stands")
         return bound
     return min(bound, max(mip_bound, plan_value))
+
+
+def _time_limit(h: highspy.Highs, seconds: float, *, mip: bool) -> float:
+    """HiGHS's `time_limit` for a run of `seconds` more on instance h: an LP's simplex reads the
+    instance's run clock, which runs on across run() calls, but a MIP times itself from its own
+    start (HiGHS 1.15 `HighsMipSolver::run`). Set from the run clock, the bound's MIP at
+    (20,4,32,8,100) had the master's earlier minutes on top of its budget."""
+    return seconds if mip else h.getRunTime() + seconds
 
 
 def _closed(best: _Point | None, bound: float, gap: float) -> bool:
