@@ -1268,9 +1268,11 @@ def _benders(
     return best, bound, rounds, False
 
 
-BOUND_MIP_TIME_SHARE = 0.05
+BOUND_MIP_TIME_SHARE = 0.1
 """Share of the time limit the master's MIP gets when it is solved for its bound only
-(`_integer_bound`), never past the time kept for a completion."""
+(`_integer_bound`), never past the time kept for a completion. Measured at (10,3,20,6,50),
+cloud, 120 s (one run each, another beside): 6 s gave a bound 1.02% above the plan, 12 s
+0.87%, 18 s 0.85%."""
 MIP_BOUND_STATUSES = (
     highspy.HighsModelStatus.kOptimal,
     highspy.HighsModelStatus.kTimeLimit,
