@@ -506,7 +506,8 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     form, saying why, where the structure does not hold, no plan is found, or the plan is
     further below the bound than asked (the left-out participation rows or the relaxed binaries
     bind); a MILP's starts from the decomposition's plan and keeps its bound, and where it ends
-    with none or a worse one the decomposition's plan is restored."""
+    with none or a worse one the decomposition's plan is restored. A MILP plan with less than
+    `FALLBACK_MIN_TIME_SHARE` of the time limit left stands as it is."""
     entered = time.monotonic()
     try:
         result = decomposition.decompose(
@@ -540,8 +541,13 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     if not result.converged:
         outcome.status = "Time limit reached"
     left_s = options.time_limit_s - (time.monotonic() - entered)
-    if gap > tolerance and result.converged and left_s < FALLBACK_MIN_TIME_SHARE * options.time_limit_s:
-        # A plan is in hand and the time limit nearly spent: the extensive form would run past
+    if (
+        integer
+        and gap > tolerance
+        and result.converged
+        and left_s < FALLBACK_MIN_TIME_SHARE * options.time_limit_s
+    ):
+        # A MILP plan is in hand and the time limit nearly spent: the extensive form would run past
         # the limit (at (20,4,32,8,100) it was given 150 s beyond it, took the run from about
         # 5 GB to 14.2 GB, and kept the plan), so the plan stands, reported as out of time.
         outcome.status, outcome.model_status = "Time limit reached", highspy.HighsModelStatus.kTimeLimit
@@ -687,8 +693,8 @@ def _completion_hint(status: str) -> str:
 
 FALLBACK_MIN_TIME_SHARE = 0.25
 """The least share of `time_limit_s` a fallback to the extensive form gets, however long the
-decomposition took, where the decomposition has no plan; where it has one, the fallback runs
-only if this share of the limit is still left."""
+decomposition took; where the decomposition has a MILP plan, the fallback runs only if this
+share of the limit is still left."""
 
 
 def _fallback(

@@ -512,17 +512,34 @@ def test_worker_threads_follow_omp_num_threads_where_it_is_a_positive_whole_numb
     assert decomposition._threads_from_environment() == (expected if expected is not None else cpus)
 
 
-def test_a_master_mip_stopped_early_still_gives_a_valid_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    # HiGHS's own time limit let the bound's MIP run minutes past it at (20,4,32,8,100); its
-    # interrupt callbacks stop it at the deadline too. Stopped early (60 ms here), what it
-    # proved is still a bound: between the plan and the LP bound.
-    monkeypatch.setattr(decomposition, "BOUND_MIP_TIME_SHARE", 1e-3)
-    _, result, seen = _cloud_bound_recorded(monkeypatch, time_limit_s=60.0)
-    line = next(line for line in result.log if line.startswith("master MIP for its bound"))
-    assert "Interrupted by user" in line or "Time limit reached" in line, line
-    assert result.plan_value is not None and len(seen) == 1
-    lp_bound, bound = seen[0]
-    assert result.plan_value <= bound <= lp_bound
+def test_the_master_mip_for_a_bound_gets_its_budget_not_the_master_s_run_clock_on_top(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An LP re-solve's time limit is on the HiGHS instance's run clock, which runs on across
+    # run() calls; a MIP times itself from its own start. Set as for an LP, the bound's MIP at
+    # (20,4,32,8,100) had the master's earlier minutes on top of its budget.
+    budget_s = decomposition.BOUND_MIP_TIME_SHARE * 60.0
+    asked: list[tuple[float, float]] = []
+    real = decomposition._integer_bound
+
+    def spied(master, st, plan_value, bound, deadline, log):
+        h = master.h
+        set_option = h.setOptionValue
+
+        def recording(name, value):
+            if name == "time_limit":
+                asked.append((value, h.getRunTime()))
+            return set_option(name, value)
+
+        monkeypatch.setattr(h, "setOptionValue", recording)
+        return real(master, st, plan_value, bound, deadline, log)
+
+    monkeypatch.setattr(decomposition, "_integer_bound", spied)
+    _, result, _ = _cloud_bound_recorded(monkeypatch, time_limit_s=60.0)
+    assert len(asked) == 1, result.log
+    limit_s, run_clock_s = asked[0]
+    assert 0 < limit_s <= budget_s
+    assert run_clock_s > 0  # the master had run: its clock on top would have been more
 
 
 def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly_spent(
