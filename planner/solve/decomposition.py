@@ -490,8 +490,7 @@ class _Recourse:
                 remaining = self.deadline - time.perf_counter()
                 if remaining <= 0:
                     raise RecourseOutOfTime
-                # HiGHS's run-time clock runs on across run() calls; its limit is on that clock.
-                h.setOptionValue("time_limit", h.getRunTime() + min(remaining, 1e9))
+                h.setOptionValue("time_limit", _time_limit(h, min(remaining, 1e9), mip=False))
                 # In highspy 1.15 but not in its type stubs.
                 h.changeRowsBounds(len(rows), np.arange(len(rows), dtype=np.int32), lower[rows], upper[rows])  # type: ignore[attr-defined]
                 h.changeColsBounds(
@@ -721,6 +720,14 @@ class _Master:
     @property
     def n_cols(self) -> int:
         return self.n_master + self.n_groups * len(self.weightings)
+
+    def integer_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """The master's integer columns (racks and blocks) and their integrality kinds, for
+        making it a MIP."""
+        kinds = np.zeros(self.n_cols, np.int32)
+        kinds[: self.n_master] = self.st.integer[self.st.master_cols]
+        columns = np.flatnonzero(kinds).astype(np.int32)
+        return columns, kinds[columns].astype(np.uint8)
 
     def knows(self, q: np.ndarray) -> bool:
         """Whether a weighting like q is in already (with one scenario per cluster, any is)."""
@@ -1012,10 +1019,8 @@ def _decompose(
                 best, converged = point, True
         if not converged:
             integer_master = True
-            master_int = np.zeros(master.n_cols, np.int32)
-            master_int[: master.n_master] = st.integer[st.master_cols]
-            columns = np.flatnonzero(master_int).astype(np.int32)
-            master.h.changeColsIntegrality(len(columns), columns, master_int[columns].astype(np.uint8))
+            columns, kinds = master.integer_columns()
+            master.h.changeColsIntegrality(len(columns), columns, kinds)
             master.h.setOptionValue("solver", "choose")
             master.h.setOptionValue("mip_rel_gap", mip_rel_gap / 2)
             integer_best, mip_bound, more, converged = _benders(
@@ -1037,12 +1042,11 @@ def _decompose(
     if whole is not None:
         best = whole
         plan_value, settled, y = best.value, best.settled, best.y
+    # Half the time kept for a completion, the rest left to it should one be needed.
+    reserve_deadline = started + time_limit_s * (1.0 - completion_share / 2)
     if whole is not None and st.relaxed_recourse:
-        # The loop's recourse relaxed the binaries: solve them whole, block by block, leaving
-        # half the time kept for the completion to it, should they not be solved in time.
-        y = recourse.exact(
-            best.x, best.y, RECOURSE_MIP_GAP, started + time_limit_s * (1.0 - completion_share / 2)
-        )
+        # The loop's recourse relaxed the binaries: solve them whole, block by block.
+        y = recourse.exact(best.x, best.y, RECOURSE_MIP_GAP, reserve_deadline)
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
@@ -1060,17 +1064,13 @@ def _decompose(
         if not _set_aside(st, plan, options):
             log.append("the best plan breaks a left-out row (participation): completed instead")
             plan = None
-    wide = plan is not None and bound - plan_value > mip_rel_gap * max(1.0, abs(plan_value))
+    wide = plan is not None and not _within(plan_value, bound, mip_rel_gap)
     if wide and integer and st.relaxed_recourse and not integer_master:
         bound = _integer_bound(
             master,
-            st,
             plan_value,
             bound,
-            min(
-                started + time_limit_s * (1.0 - completion_share / 2),
-                time.perf_counter() + BOUND_MIP_TIME_SHARE * time_limit_s,
-            ),
+            min(reserve_deadline, time.perf_counter() + BOUND_MIP_TIME_SHARE * time_limit_s),
             log,
         )
     return Decomposition(
@@ -1284,7 +1284,7 @@ MIP_BOUND_STATUSES = (
 
 
 def _integer_bound(
-    master: _Master, st: _Structure, plan_value: float, bound: float, deadline: float, log: list[str]
+    master: _Master, plan_value: float, bound: float, deadline: float, log: list[str]
 ) -> float:
     """The master solved as a MIP (racks and blocks whole) over the cuts it has, for its dual
     bound: with the buyback binaries relaxed in the loop, the plan is rounded from the LP
@@ -1301,12 +1301,10 @@ def _integer_bound(
         log.append("no time left for the master MIP's bound: the LP bound stands")
         return bound
     h = master.h
-    is_int = np.zeros(master.n_cols, np.int32)
-    is_int[: master.n_master] = st.integer[st.master_cols]
-    columns = np.flatnonzero(is_int).astype(np.int32)
+    columns, kinds = master.integer_columns()
     if len(columns) == 0:
         return bound
-    h.changeColsIntegrality(len(columns), columns, is_int[columns].astype(np.uint8))
+    h.changeColsIntegrality(len(columns), columns, kinds)
     h.setOptionValue("solver", "choose")
     try:
         h.setOptionValue("time_limit", _time_limit(h, remaining, mip=True))
@@ -1345,7 +1343,12 @@ def _time_limit(h: highspy.Highs, seconds: float, *, mip: bool) -> float:
 
 
 def _closed(best: _Point | None, bound: float, gap: float) -> bool:
-    return best is not None and bound - best.value <= gap * max(1.0, abs(best.value))
+    return best is not None and _within(best.value, bound, gap)
+
+
+def _within(value: float, bound: float, gap: float) -> bool:
+    """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`."""
+    return bound - value <= gap * max(1.0, abs(value))
 
 
 @dataclass
@@ -1410,7 +1413,7 @@ def _rounded_master(
     rounds = 0
     try:
         while rounds < ROUNDED_START_ROUNDS and time.perf_counter() < deadline:
-            h.setOptionValue("time_limit", h.getRunTime() + deadline - time.perf_counter())
+            h.setOptionValue("time_limit", _time_limit(h, deadline - time.perf_counter(), mip=False))
             master.solve("lp")
             rounds += 1
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

@@ -391,8 +391,8 @@ def _cloud_bound_recorded(
     seen: list[tuple[float, float]] = []
     real = decomposition._integer_bound
 
-    def recorded(master, st, plan_value, bound, deadline, log):
-        tighter = real(master, st, plan_value, bound, deadline, log)
+    def recorded(master, plan_value, bound, deadline, log):
+        tighter = real(master, plan_value, bound, deadline, log)
         seen.append((bound, tighter))
         return tighter
 
@@ -442,10 +442,10 @@ def test_a_bound_the_master_mip_did_not_prove_is_refused(monkeypatch: pytest.Mon
 
     real = decomposition._integer_bound
 
-    def breaking(master, st, plan_value, bound, deadline, log):
+    def breaking(master, plan_value, bound, deadline, log):
         failing["on"] = True
         try:
-            return real(master, st, plan_value, bound, deadline, log)
+            return real(master, plan_value, bound, deadline, log)
         finally:
             failing["on"] = False
 
@@ -522,7 +522,7 @@ def test_the_master_mip_for_a_bound_gets_its_budget_not_the_master_s_run_clock_o
     asked: list[tuple[float, float]] = []
     real = decomposition._integer_bound
 
-    def spied(master, st, plan_value, bound, deadline, log):
+    def spied(master, plan_value, bound, deadline, log):
         h = master.h
         set_option = h.setOptionValue
 
@@ -532,7 +532,7 @@ def test_the_master_mip_for_a_bound_gets_its_budget_not_the_master_s_run_clock_o
             return set_option(name, value)
 
         monkeypatch.setattr(h, "setOptionValue", recording)
-        return real(master, st, plan_value, bound, deadline, log)
+        return real(master, plan_value, bound, deadline, log)
 
     monkeypatch.setattr(decomposition, "_integer_bound", spied)
     _, result, _ = _cloud_bound_recorded(monkeypatch, time_limit_s=60.0)
