@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyomo.environ as pyo
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -561,3 +562,123 @@ def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly
     assert outcome.mip_gap is not None and outcome.mip_gap > 1e-4
     plan = solve_scenario(_with(scenario, method="decomposition"))  # the same, with the verifier
     assert plan.verification.passed
+
+
+def _record_blocks_first(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Each `_blocks_first` call's block columns, its point, the master's column bounds before
+    and after, and whether its point keeps the master rows."""
+    blocks_first = decomposition._blocks_first
+    calls: list[tuple] = []
+
+    def recorded(master, evaluate, learn, st, series, x_lp, deadline, gap, log):  # type: ignore[no-untyped-def]
+        before = master.h.getLp()
+        out = blocks_first(master, evaluate, learn, st, series, x_lp, deadline, gap, log)
+        after = master.h.getLp()
+        bounds = [
+            (list(lp.col_lower_[: master.n_master]), list(lp.col_upper_[: master.n_master]))
+            for lp in (before, after)
+        ]
+        calls.append((series.blocks, out, bounds, master.feasible(out)))
+        return out
+
+    monkeypatch.setattr(decomposition, "_blocks_first", recorded)
+    return calls
+
+
+def test_power_blocks_are_made_whole_first_and_the_racks_fitted_to_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rounding blocks and racks together kept the LP's fraction of a power block as a whole
+    # block, or its racks without the power: with the buyback binaries relaxed (a cloud
+    # requirement here), the blocks are rounded (up or to the nearest, whichever the master
+    # values more) and fixed first, the master re-solved, and the racks rounded from that
+    # point. The point has whole blocks, keeps the master rows, and the master's bounds are as
+    # they were afterwards.
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert calls and result.relaxed_recourse, result.log
+    fixed = [line for line in result.log if line.startswith("power blocks rounded (")]
+    assert fixed and all("and fixed: master" in line for line in fixed), result.log
+    for blocks, point, (before, after), feasible in calls:
+        assert len(blocks) and np.array_equal(point[blocks], np.round(point[blocks]))
+        assert feasible and before == after
+    blocks_at = {
+        var.index(): value
+        for var, value in result.first_stage
+        if var.parent_component().local_name == "blocks_ordered"
+    }
+    assert blocks_at and all(value == round(value) for value in blocks_at.values())
+
+
+def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile rounding: "nearest" made to order far more blocks than a site may (its block rate
+    # row breaks), so the master is infeasible with them fixed; the blocks are then rounded up
+    # (never less power than the LP's), and the plan is still written and whole.
+    rounding = decomposition.round_cumulative
+
+    def too_many(values, how):  # type: ignore[no-untyped-def]
+        out = rounding(values, how)
+        return [v + 1000 for v in out] if how == "nearest" else out
+
+    monkeypatch.setattr(decomposition, "round_cumulative", too_many)
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert any(line.startswith("power blocks rounded (nearest): Infeasible") for line in result.log), (
+        result.log
+    )
+    assert any(line.startswith("power blocks rounded (ceil) and fixed") for line in result.log), result.log
+    for _blocks, _point, (before, after), feasible in calls:
+        assert feasible and before == after
+    assert result.columns is not None and result.converged
+
+
+@pytest.mark.parametrize(
+    ("racks", "gpus", "kept"),
+    [
+        (3.2e-9, 72 * 3.2e-9, True),  # a basic column held at 0, its equality row's GPUs with it
+        (2.0, 144.0, True),  # whole already
+        (1e-3, 72e-3, False),  # further from whole than a solve's error
+        (3.2e-9, 5.0, False),  # the row broken by more than the rounding explains
+    ],
+)
+def test_an_integer_off_by_its_solve_s_error_is_rounded_and_its_plan_kept(
+    racks: float, gpus: float, kept: bool
+) -> None:
+    # HiGHS kept a rack column fixed at 0 basic: it came back as 3.2e-9, and the site's GPUs
+    # (sgi - 72 racks = 0) with it. Rounded alone, the point broke that row by 1.8e-7 GPUs and
+    # the plan was thrown away at (10,3,20,6,50). A row may move by what the rounding explains.
+    from types import SimpleNamespace
+
+    import scipy.sparse
+
+    st = SimpleNamespace(
+        integer=np.array([1, 0], np.int32),
+        master_cols=np.array([0, 1]),
+        master=scipy.sparse.csr_array(np.array([[-72.0, 1.0]])),
+        master_lower=np.zeros(1),
+        master_upper=np.zeros(1),
+    )
+    master = SimpleNamespace(st=st, n_master=2)
+    master.feasible = lambda x, slack=0.0: decomposition._Master.feasible(master, x, slack)  # type: ignore[arg-type]
+    evaluated: list[np.ndarray] = []
+
+    def evaluate(x: np.ndarray) -> SimpleNamespace:
+        evaluated.append(x)
+        return SimpleNamespace(x=x, value=1.0)
+
+    best = SimpleNamespace(x=np.array([racks, gpus]), value=1.0)
+    log: list[str] = []
+    recourse = SimpleNamespace(deadline=0.0)
+    point = decomposition._whole(best, st, master, evaluate, recourse, log)  # type: ignore[arg-type]
+    assert (point is not None) == kept, log
+    if point is not None:
+        assert point.x[0] == round(racks)
+        assert evaluated == ([] if racks == round(racks) else [point.x])
