@@ -33,8 +33,10 @@ What is exact and what is not:
   MIP (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
   needed by the master solved once as a MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
-- Integer racks and blocks: after the LP converges, its best plan is rounded and completed
-  (`_rounded_master`); where that is not within the gap, the master becomes a MIP over the same
+- Integer racks and blocks: after the LP converges, the master's last point is rounded (racks
+  and blocks together, or the blocks first: `_blocks_first`), then its best plan, each
+  completed with the quotas re-solved (`_rounded_master`); where none is within the gap and the
+  recourse is exact, the master becomes a MIP over the same
   cuts and is re-solved, adding cuts at each integer plan, until its dual bound is within the
   requested gap of the best integer plan evaluated.
 
@@ -1123,6 +1125,10 @@ def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
     return True
 
 
+ROUNDED_ROW_TOLERANCE = 1e-6
+"""How far (relative to the row's activity, at least absolute) rounding a plan's integers may
+move a master row past its bound: the verifier's own tolerance (docs/model.md)."""
+
 INTEGER_MOVE_TOLERANCE = 1e-6
 """How far a plan's integer column may be from whole and still be rounded and written: a MIP
 master's point misses by HiGHS's integrality tolerance; a point further off (an LP phase that
@@ -1135,8 +1141,9 @@ def _whole(
     """The best point with its integer columns whole, evaluated again if rounding moved them
     (the deadline lifted for that one evaluation, which is what the plan needs); None where
     they are further than `INTEGER_MOVE_TOLERANCE` from whole or, rounded, break a master row
-    by more than the move itself explains (then no plan is written: the caller completes it or
-    falls back). A row may move by what its coefficients times the move give: a column HiGHS
+    by more than the move itself explains, or by more than `ROUNDED_ROW_TOLERANCE` (then no
+    plan is written: the caller completes it or falls back). A row may move by what its
+    coefficients times the move give, up to that tolerance: a column HiGHS
     held fixed at a whole value but kept basic comes back off by its solve's error (3.2e-9 on
     racks at (10,3,20,6,50)), and the continuous columns of its equality rows (the site's GPUs)
     with it; rounded alone, such a point broke `site_gpus_installed_def` by 1.8e-7 GPUs and its
@@ -1147,7 +1154,9 @@ def _whole(
         return best
     move = np.abs(rounded - best.x)
     moved = float(np.max(move))
-    if moved > INTEGER_MOVE_TOLERANCE or not master.feasible(rounded, slack=abs(st.master) @ move):
+    explained = abs(st.master) @ move
+    slack = np.minimum(explained, ROUNDED_ROW_TOLERANCE * np.maximum(1.0, np.abs(st.master @ rounded)))
+    if moved > INTEGER_MOVE_TOLERANCE or not master.feasible(rounded, slack=slack):
         log.append(f"the best plan is not whole (an integer off by {moved:.1e}): no plan written")
         return None
     recourse.deadline = INF
@@ -1421,9 +1430,14 @@ def _rounded_master(
     racks), then lowered where a row of integer columns only (power, GPU cap, build and block
     rates) is broken; fixed, and the LP master re-solved with cuts until its bound is within
     `gap` of the best point evaluated (the quotas are still free). None when no such point is
-    evaluated in time. The master's bounds are restored."""
+    evaluated in time, or the blocks could not be made whole first. The master's bounds are
+    restored. Also returns the master solves it took."""
+    rounds = 0
     if blocks_first:
-        x_lp = _blocks_first(master, evaluate, learn, st, series, x_lp, deadline, gap, log)
+        fitted = _blocks_first(master, evaluate, learn, st, series, x_lp, deadline, gap, log)
+        if fitted is None:
+            return None
+        x_lp, rounds = fitted
     value = x_lp.copy()
     for how, cols in series.members:
         value[cols] = round_cumulative(x_lp[cols], how)  # type: ignore[arg-type]
@@ -1433,12 +1447,12 @@ def _rounded_master(
     h = master.h
     h.changeColsBounds(len(fixed), fixed, value[fixed], value[fixed])
     best: _Point | None = None
-    rounds = 0
+    fixed_rounds = 0
     try:
-        while rounds < ROUNDED_START_ROUNDS and time.perf_counter() < deadline:
+        while fixed_rounds < ROUNDED_START_ROUNDS and time.perf_counter() < deadline:
             h.setOptionValue("time_limit", _time_limit(h, deadline - time.perf_counter(), mip=False))
             master.solve("lp")
-            rounds += 1
+            fixed_rounds += 1
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 log.append(f"rounded start: master {h.modelStatusToString(h.getModelStatus())}")
                 break
@@ -1453,8 +1467,10 @@ def _rounded_master(
             if _closed(best, bound, gap) or learn(point, x) == 0:
                 break
         if best is not None:
-            log.append(f"rounded start: {best.value:.6f} after {rounds} rounds with racks and blocks fixed")
-            return best, rounds
+            log.append(
+                f"rounded start: {best.value:.6f} after {fixed_rounds} rounds with racks and blocks fixed"
+            )
+            return best, rounds + fixed_rounds
         return None
     finally:
         h.changeColsBounds(len(fixed), fixed, lower, upper)
@@ -1464,8 +1480,9 @@ BLOCK_ROUNDS = 2
 """LP rounds at most with the power blocks rounded and fixed, before the racks are rounded
 (at (10,3,20,6,50) 1, 2 and 3 gave plans within 0.02% of each other)."""
 BLOCK_ROUNDINGS: tuple[Rounding, ...] = ("ceil", "nearest")
-"""How the blocks' running sums are rounded, in the order tried (`_blocks_first`); the last
-one tried needs no second solve if it is kept."""
+"""How the blocks' running sums are rounded, in the order tried (`_blocks_first`); if the last
+one tried is kept, its re-solve starts from its own optimal basis (the nearest block was kept
+at (10,3,20,6,50))."""
 
 
 def _blocks_first(
@@ -1478,7 +1495,7 @@ def _blocks_first(
     deadline: float,
     gap: float,
     log: list[str],
-) -> np.ndarray:
+) -> tuple[np.ndarray, int] | None:
     """The LP master's point with every site's power blocks whole, for the racks to be rounded
     from: the blocks' running sums rounded each way of `BLOCK_ROUNDINGS` and fixed, the one
     whose master bound is highest kept, and the master re-solved with cuts for up to
@@ -1486,18 +1503,26 @@ def _blocks_first(
     blocks and racks together kept the LP's fraction of a block as a whole one, or its racks
     without their power. Neither rounding is better everywhere: at (10,3,20,6,50) the nearest
     block gave plans 0.1-0.2% better than blocks rounded up, and at (3,2,8,4,5) 7% worse
-    (bench/README.md, session 9). x_lp itself where no rounding gives a master point in time.
-    The master's bounds are restored."""
+    (bench/README.md, session 9). Each rounding is first lowered where a row of blocks only
+    (power cap, block rate) breaks (`_repair`). None where no rounding gives a master point in
+    time. The master's bounds are restored. Also returns the master solves it took."""
     cols = series.blocks
     if len(cols) == 0:
-        return x_lp
+        return x_lp, 0
     h = master.h
+    # Only the blocks count as integer for the repair: a row with fractional racks in it
+    # (power_fits) is left to the master.
+    block_quarter = np.full_like(series.quarter, -1)
+    block_quarter[cols] = series.quarter[cols]
+    solves = 0
     lower, upper = st.col_lower[st.master_cols][cols], st.col_upper[st.master_cols][cols]
     optimal = highspy.HighsModelStatus.kOptimal
 
     def solve() -> bool:
+        nonlocal solves
         h.setOptionValue("time_limit", _time_limit(h, deadline - time.perf_counter(), mip=False))
         master.solve("lp")
+        solves += 1
         return h.getModelStatus() == optimal
 
     try:
@@ -1509,6 +1534,7 @@ def _blocks_first(
             for kind, members in series.members:
                 if kind == "ceil":
                     value[members] = round_cumulative(x_lp[members], how)
+            _repair(st, value, block_quarter)
             h.changeColsBounds(len(cols), cols, value[cols], value[cols])
             if not solve():
                 log.append(f"power blocks rounded ({how}): {h.modelStatusToString(h.getModelStatus())}")
@@ -1517,7 +1543,7 @@ def _blocks_first(
             if chosen is None or bound > chosen[0]:
                 chosen = (bound, how, value)
         if chosen is None:
-            return x_lp
+            return None
         _, how, value = chosen
         h.changeColsBounds(len(cols), cols, value[cols], value[cols])
         x: np.ndarray | None = None
@@ -1533,11 +1559,11 @@ def _blocks_first(
             if _within(point.value, bound, gap) or learn(point, x) == 0:
                 break
         if x is None:
-            return x_lp
+            return None
         log.append(f"power blocks rounded ({how}) and fixed: master {bound:.6f} after {rounds} rounds")
         out = x[: len(x_lp)].copy()
         out[cols] = value[cols]
-        return out
+        return out, solves
     finally:
         h.changeColsBounds(len(cols), cols, lower, upper)
 

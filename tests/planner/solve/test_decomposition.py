@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+import scipy.sparse
 from hypothesis import HealthCheck, given, settings
 
 from bench.scenarios import synthetic_scenario
@@ -578,7 +579,7 @@ def _record_blocks_first(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
             (list(lp.col_lower_[: master.n_master]), list(lp.col_upper_[: master.n_master]))
             for lp in (before, after)
         ]
-        calls.append((series.blocks, out, bounds, master.feasible(out)))
+        calls.append((series.blocks, out, bounds, out is not None and master.feasible(out[0])))
         return out
 
     monkeypatch.setattr(decomposition, "_blocks_first", recorded)
@@ -602,28 +603,31 @@ def test_power_blocks_are_made_whole_first_and_the_racks_fitted_to_them(
     assert calls and result.relaxed_recourse, result.log
     fixed = [line for line in result.log if line.startswith("power blocks rounded (")]
     assert fixed and all("and fixed: master" in line for line in fixed), result.log
-    for blocks, point, (before, after), feasible in calls:
+    for blocks, (point, _solves), (before, after), feasible in calls:
         assert len(blocks) and np.array_equal(point[blocks], np.round(point[blocks]))
         assert feasible and before == after
-    blocks_at = {
-        var.index(): value
-        for var, value in result.first_stage
-        if var.parent_component().local_name == "blocks_ordered"
-    }
-    assert blocks_at and all(value == round(value) for value in blocks_at.values())
+    # The start came from the blocks-first attempt (the first where the recourse is relaxed):
+    # the plan has its blocks.
+    assert any("within the gap of the LP bound" in line for line in result.log), result.log
+    blocks, (point, _solves), _bounds, _feasible = calls[0]
+    planned = [
+        value for var, value in result.first_stage if var.parent_component().local_name == "blocks_ordered"
+    ]
+    assert sorted(planned) == sorted(point[blocks].tolist())
 
 
 def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Hostile rounding: "nearest" made to order far more blocks than a site may (its block rate
-    # row breaks), so the master is infeasible with them fixed; the blocks are then rounded up
-    # (never less power than the LP's), and the plan is still written and whole.
+    # Hostile rounding: "nearest" made to give every site -1 blocks (below the column's own
+    # bound, which no repair lowering blocks can mend), so the master is infeasible with them
+    # fixed; the blocks are then rounded up (never less power than the LP's), and the plan is
+    # still written and whole.
     rounding = decomposition.round_cumulative
 
     def too_many(values, how):  # type: ignore[no-untyped-def]
         out = rounding(values, how)
-        return [v + 1000 for v in out] if how == "nearest" else out
+        return [-1 for _ in out] if how == "nearest" else out
 
     monkeypatch.setattr(decomposition, "round_cumulative", too_many)
     calls = _record_blocks_first(monkeypatch)
@@ -635,7 +639,7 @@ def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
         result.log
     )
     assert any(line.startswith("power blocks rounded (ceil) and fixed") for line in result.log), result.log
-    for _blocks, _point, (before, after), feasible in calls:
+    for _blocks, _out, (before, after), feasible in calls:
         assert feasible and before == after
     assert result.columns is not None and result.converged
 
@@ -646,7 +650,8 @@ def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
         (3.2e-9, 72 * 3.2e-9, True),  # a basic column held at 0, its equality row's GPUs with it
         (2.0, 144.0, True),  # whole already
         (1e-3, 72e-3, False),  # further from whole than a solve's error
-        (3.2e-9, 5.0, False),  # the row broken by more than the rounding explains
+        (3.2e-9, 5.0, False),  # the row broken before any rounding
+        (5e-7, 72 * 5e-7, False),  # rounding breaks the row by more than the verifier allows
     ],
 )
 def test_an_integer_off_by_its_solve_s_error_is_rounded_and_its_plan_kept(
@@ -656,8 +661,6 @@ def test_an_integer_off_by_its_solve_s_error_is_rounded_and_its_plan_kept(
     # (sgi - 72 racks = 0) with it. Rounded alone, the point broke that row by 1.8e-7 GPUs and
     # the plan was thrown away at (10,3,20,6,50). A row may move by what the rounding explains.
     from types import SimpleNamespace
-
-    import scipy.sparse
 
     st = SimpleNamespace(
         integer=np.array([1, 0], np.int32),
