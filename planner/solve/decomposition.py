@@ -36,7 +36,7 @@ What is exact and what is not:
 - Integer racks and blocks: after the LP converges, the master's last point is rounded (racks
   and blocks together, or the blocks first: `_blocks_first`), then its best plan, each
   completed with the quotas re-solved (`_rounded_master`); where none is within the gap and the
-  recourse is exact, the master becomes a MIP over the same
+  recourse is exact, or none was found, the master becomes a MIP over the same
   cuts and is re-solved, adding cuts at each integer plan, until its dual bound is within the
   requested gap of the best integer plan evaluated.
 
@@ -1126,8 +1126,9 @@ def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
 
 
 ROUNDED_ROW_TOLERANCE = 1e-6
-"""How far (relative to the row's activity, at least absolute) rounding a plan's integers may
-move a master row past its bound: the verifier's own tolerance (docs/model.md)."""
+"""How far rounding a plan's integers may move a master row past its bound, relative to the
+size of the row's terms (at least absolute): the verifier's relative tolerance. Relative to the
+row's activity it would be nothing on a row of differences (site GPUs - 72 x racks = 0)."""
 
 INTEGER_MOVE_TOLERANCE = 1e-6
 """How far a plan's integer column may be from whole and still be rounded and written: a MIP
@@ -1141,8 +1142,8 @@ def _whole(
     """The best point with its integer columns whole, evaluated again if rounding moved them
     (the deadline lifted for that one evaluation, which is what the plan needs); None where
     they are further than `INTEGER_MOVE_TOLERANCE` from whole or, rounded, break a master row
-    by more than the move itself explains, or by more than `ROUNDED_ROW_TOLERANCE` (then no
-    plan is written: the caller completes it or falls back). A row may move by what its
+    by more than the move itself explains, or by more than `ROUNDED_ROW_TOLERANCE` of the
+    row's terms (then no plan is written: the caller completes it or falls back). A row may move by what its
     coefficients times the move give, up to that tolerance: a column HiGHS
     held fixed at a whole value but kept basic comes back off by its solve's error (3.2e-9 on
     racks at (10,3,20,6,50)), and the continuous columns of its equality rows (the site's GPUs)
@@ -1155,7 +1156,8 @@ def _whole(
     move = np.abs(rounded - best.x)
     moved = float(np.max(move))
     explained = abs(st.master) @ move
-    slack = np.minimum(explained, ROUNDED_ROW_TOLERANCE * np.maximum(1.0, np.abs(st.master @ rounded)))
+    size = abs(st.master) @ np.abs(rounded)
+    slack = np.minimum(explained, ROUNDED_ROW_TOLERANCE * np.maximum(1.0, size))
     if moved > INTEGER_MOVE_TOLERANCE or not master.feasible(rounded, slack=slack):
         log.append(f"the best plan is not whole (an integer off by {moved:.1e}): no plan written")
         return None
@@ -1431,7 +1433,7 @@ def _rounded_master(
     rates) is broken; fixed, and the LP master re-solved with cuts until its bound is within
     `gap` of the best point evaluated (the quotas are still free). None when no such point is
     evaluated in time, or the blocks could not be made whole first. The master's bounds are
-    restored. Also returns the master solves it took."""
+    restored. Also returns the master solves it took (not counted where it gives no point)."""
     rounds = 0
     if blocks_first:
         fitted = _blocks_first(master, evaluate, learn, st, series, x_lp, deadline, gap, log)
@@ -1505,7 +1507,8 @@ def _blocks_first(
     block gave plans 0.1-0.2% better than blocks rounded up, and at (3,2,8,4,5) 7% worse
     (bench/README.md, session 9). Each rounding is first lowered where a row of blocks only
     (power cap, block rate) breaks (`_repair`). None where no rounding gives a master point in
-    time. The master's bounds are restored. Also returns the master solves it took."""
+    time. The master's bounds are restored. Also returns the master solves it took (not
+    counted where it gives no point)."""
     cols = series.blocks
     if len(cols) == 0:
         return x_lp, 0
