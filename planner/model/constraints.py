@@ -169,23 +169,55 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         ),
     )
     share = d.scenario.terms.buyback_share
-    x = no_buyer_gpu_hours(m, d)
-    b = m.buyback_gpu_hours
-    index = list(b.keys())
     per_hour = 1.0 / d.h  # rows in average GPUs over the quarter, like the other GPU-hour rows
-    m.buyback_no_buyer = pyo.Constraint(
-        index, rule=lambda _m, i, t, s: per_hour * (b[i, t, s] - share * x(i, t, s)) >= 0
-    )
+    index = list(m.buyback_gpu_hours.keys())
+    n = len(index)
+    # The rows are CSR arrays (`array_constraint`) over the segments [buyback, site GPUs,
+    # served, unserved, open]: 4 rows per site, quarter and scenario made as Pyomo expressions
+    # were most of the model's build and of its hand-off to HiGHS (bench/README.md, session 9).
+    rows_x, positions_x, coefs_x = _no_buyer_terms(m, d, index)
+    rows_b = np.arange(n, dtype=np.int64)
+    unsold = positions_x < n + len(m.site_gpus_installed) + len(variables.served_index(m))
+    segments = [m.buyback_gpu_hours, m.site_gpus_installed, m.served_gpu_hours, m.unserved_gpu_hours]
+
+    def family(z_coefs: np.ndarray | None, lower, upper, x_terms=None):
+        """Rows per_hour x (b - share x [+ z_coefs x open]) within (lower, upper)."""
+        rx, px, cx = x_terms if x_terms is not None else (rows_x, positions_x, coefs_x)
+        rows = [rows_b, rx]
+        positions = [rows_b, px]
+        coefs = [np.full(n, per_hour), -per_hour * share * cx]
+        if z_coefs is not None:
+            keep = np.flatnonzero(z_coefs)
+            rows.append(keep)
+            positions.append(
+                n + len(m.site_gpus_installed) + len(m.served_gpu_hours) + len(m.unserved_gpu_hours) + keep
+            )
+            coefs.append(per_hour * z_coefs[keep])
+        return array_constraint(
+            index,
+            rows=np.concatenate(rows),
+            positions=np.concatenate(positions),
+            coefs=np.concatenate(coefs),
+            lower=np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)),
+            upper=np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)),
+            segments=segments + ([m.buyback_open] if z_coefs is not None else []),
+        )
+
+    m.buyback_no_buyer = family(None, 0.0, np.inf)
     if not d.buyback_needs_binary:
         return
-    z = m.buyback_open
 
     def most_refused(i: str, t: int, s: str) -> float:
         return d.h * d.site_demand_gpus(i, t, s)  # bounds -x: unsold >= 0, unserved <= demand
 
+    capacity_of: dict[tuple[str, int], float] = {}
+
     def most_capacity(i: str, t: int) -> float:
         """h x the most GPUs site i can hold in quarter t (GPU cap, and build rate and power
-        over the racks' lives: the bounds on racks_built)."""
+        over the racks' lives: the bounds on racks_built). One per site and quarter: every
+        scenario's row reads it."""
+        if (i, t) in capacity_of:
+            return capacity_of[i, t]
         by_type = 0
         for r in d.rack_ids_at[i]:
             rack = d.scenario.rack_type(r)
@@ -195,38 +227,55 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         existing = sum(
             c * d.scenario.rack_type(r).gpus_per_rack for (j, r), c in d.existing_racks.items() if j == i
         )
-        return d.h * min(by_type, d.site_max_gpus(i) + existing)
+        capacity_of[i, t] = d.h * min(by_type, d.site_max_gpus(i) + existing)
+        return capacity_of[i, t]
 
-    served_at = sold_gpu_hours(m)
-    m.buyback_within_unsold = pyo.Constraint(
-        index,
-        rule=lambda _m, i, t, s: (
-            per_hour
-            * (
-                b[i, t, s]
-                - share * (site_capacity_gpu_hours(m, d, i, t) - pyo.quicksum(served_at.get((i, t, s), [])))
-            )
-            <= 0
-        ),
+    # b <= share (h x GPUs - served): the x terms without the unserved ones.
+    m.buyback_within_unsold = family(
+        None, -np.inf, 0.0, x_terms=(rows_x[unsold], positions_x[unsold], coefs_x[unsold])
     )
+    refused = np.fromiter((most_refused(*key) for key in index), dtype=np.float64, count=n)
+    capacity = np.fromiter((most_capacity(i, t) for i, t, _s in index), dtype=np.float64, count=n)
+    m.buyback_within_no_buyer = family(share * refused, -np.inf, per_hour * share * refused)
+    nothing = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    m.buyback_only_if_open = family(-share * capacity, -np.inf, 0.0, x_terms=nothing)
 
-    def within_no_buyer(_m, i, t, s):
-        refused = most_refused(i, t, s)
-        if refused == 0:  # nobody can be refused: x >= 0, and the next row already gives b <= share x
-            return per_hour * (b[i, t, s] - share * x(i, t, s)) <= 0
-        return (
-            per_hour * (b[i, t, s] - share * x(i, t, s) + share * refused * z[i, t, s])
-            <= per_hour * share * refused
-        )
 
-    def only_if_open(_m, i, t, s):
-        capacity = most_capacity(i, t)
-        if capacity == 0:
-            return per_hour * b[i, t, s] <= 0
-        return per_hour * (b[i, t, s] - share * capacity * z[i, t, s]) <= 0
-
-    m.buyback_within_no_buyer = pyo.Constraint(index, rule=within_no_buyer)
-    m.buyback_only_if_open = pyo.Constraint(index, rule=only_if_open)
+def _no_buyer_terms(
+    m: pyo.ConcreteModel, d: ModelData, index: list[tuple[str, int, str]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`no_buyer_gpu_hours` as triplets (row in `index`, position in the segments [buyback,
+    site GPUs, served, unserved], coefficient): h x site_gpus_installed[i,t] - served at the
+    site - unserved of the tenants that may use it, per (i, t, s) of `index`."""
+    n = len(index)
+    site_periods = list(m.site_gpus_installed.keys())
+    served = variables.served_index(m)
+    unserved = list(m.unserved_gpu_hours.keys())
+    row_at = sets.code_table(d, index, ("i", "t", "s"))
+    gpus_at = sets.code_table(d, site_periods, ("i", "t"))
+    codes = {
+        axis: {label: c for c, label in enumerate(labels)} for axis, labels in sets.axis_labels(d).items()
+    }
+    i_of = np.array([codes["i"][i] for i, _t, _s in index], dtype=np.int64)
+    t_of = np.array([codes["t"][t] for _i, t, _s in index], dtype=np.int64)
+    n_sp, n_served = len(site_periods), len(served)
+    # Unserved demand (k, t, s) counts at every site the tenant may use.
+    may_use = np.array(
+        [[k in d.tenants_at[i] for k in sets.axis_labels(d)["k"]] for i in sets.axis_labels(d)["i"]],
+        dtype=bool,
+    )
+    u_k = np.array([codes["k"][k] for k, _t, _s in unserved], dtype=np.int64)
+    u_t = np.array([codes["t"][t] for _k, t, _s in unserved], dtype=np.int64)
+    u_s = np.array([codes["s"][s] for _k, _t, s in unserved], dtype=np.int64)
+    site, u = np.nonzero(may_use[:, u_k]) if len(unserved) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    rows = np.concatenate(
+        [np.arange(n, dtype=np.int64), row_at[served.i, served.t, served.s], row_at[site, u_t[u], u_s[u]]]
+    )
+    positions = np.concatenate(
+        [n + gpus_at[i_of, t_of], n + n_sp + np.arange(n_served, dtype=np.int64), n + n_sp + n_served + u]
+    )
+    coefs = np.concatenate([np.full(n, d.h), -np.ones(n_served), -np.ones(len(u))])
+    return rows, positions, coefs
 
 
 def site_capacity_gpu_hours(m: pyo.ConcreteModel, d: ModelData, i: str, t: int):

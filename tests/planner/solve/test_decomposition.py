@@ -14,8 +14,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyomo.environ as pyo
 import pytest
+import scipy.sparse
 from hypothesis import HealthCheck, given, settings
 
 from bench.scenarios import synthetic_scenario
@@ -358,7 +360,7 @@ from planner.model.build import build_model
 from planner.solve import decomposition
 
 def two_threads():
-    h = highspy.Highs()
+    h = decomposition.highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 2)
     h.addVar(0.0, 1.0)
@@ -561,3 +563,187 @@ def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly
     assert outcome.mip_gap is not None and outcome.mip_gap > 1e-4
     plan = solve_scenario(_with(scenario, method="decomposition"))  # the same, with the verifier
     assert plan.verification.passed
+
+
+def _record_blocks_first(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Each `_blocks_first` call's block columns (master), its result, the master's column
+    bounds before and after, whether its point keeps the master rows, and the block columns
+    (extensive form)."""
+    blocks_first = decomposition._blocks_first
+    calls: list[tuple] = []
+
+    def recorded(master, evaluate, learn, st, series, x_lp, deadline, gap, log):  # type: ignore[no-untyped-def]
+        before = master.h.getLp()
+        out = blocks_first(master, evaluate, learn, st, series, x_lp, deadline, gap, log)
+        after = master.h.getLp()
+        bounds = [
+            (list(lp.col_lower_[: master.n_master]), list(lp.col_upper_[: master.n_master]))
+            for lp in (before, after)
+        ]
+        full = st.master_cols[series.blocks]
+        calls.append((series.blocks, out, bounds, out is not None and master.feasible(out[0]), full))
+        return out
+
+    monkeypatch.setattr(decomposition, "_blocks_first", recorded)
+    return calls
+
+
+def test_power_blocks_are_made_whole_first_and_the_racks_fitted_to_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rounding blocks and racks together kept the LP's fraction of a power block as a whole
+    # block, or its racks without the power: with the buyback binaries relaxed (a cloud
+    # requirement here), the blocks are rounded (up or to the nearest, whichever the master
+    # values more) and fixed first, the master re-solved, and the racks rounded from that
+    # point. The point has whole blocks, keeps the master rows, and the master's bounds are as
+    # they were afterwards.
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert calls and result.relaxed_recourse, result.log
+    assert any(line.startswith("power blocks rounded (") and "and fixed" in line for line in result.log)
+    for blocks, (point, _solves), (before, after), feasible, _full in calls:
+        assert len(blocks) and np.array_equal(point[blocks], np.round(point[blocks]))
+        assert feasible and before == after
+    # One rounded start, from the blocks-first attempt (the first where the recourse is
+    # relaxed), within the gap: the written plan has its blocks, column by column.
+    starts = [line for line in result.log if line.startswith("rounded start")]
+    assert len(starts) == 2 and "within the gap of the LP bound" in starts[1], result.log
+    blocks, (point, _solves), _bounds, _feasible, full = calls[0]
+    assert result.columns is not None
+    assert np.array_equal(result.columns[full], point[blocks])
+
+
+def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile rounding: "nearest" made to give every site -1 blocks (fixed there, -1 block of
+    # power leaves the power rows no solution, and a repair only lowers blocks), so the master
+    # is infeasible with them; the blocks are then rounded up (never less power than the
+    # LP's), and the plan is still written and whole.
+    rounding = decomposition.round_cumulative
+
+    def too_many(values, how):  # type: ignore[no-untyped-def]
+        out = rounding(values, how)
+        return [-1 for _ in out] if how == "nearest" else out
+
+    monkeypatch.setattr(decomposition, "round_cumulative", too_many)
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert any(line.startswith("power blocks rounded (nearest): Infeasible") for line in result.log), (
+        result.log
+    )
+    assert any(line.startswith("power blocks rounded (ceil) and fixed") for line in result.log), result.log
+    for _blocks, _out, (before, after), feasible, _full in calls:
+        assert feasible and before == after
+    assert result.columns is not None and result.converged
+
+
+@pytest.mark.parametrize(
+    ("racks", "gpus", "kept"),
+    [
+        (3.2e-9, 72 * 3.2e-9, True),  # a basic column held at 0, its equality row's GPUs with it
+        (2.0, 144.0, True),  # whole already
+        (1e-3, 72e-3, False),  # further from whole than a solve's error
+        (3.2e-9, 5.0, False),  # the row broken before any rounding
+        (5e-7, 72 * 5e-7, False),  # rounding breaks the row by more than 1e-6 of its terms' size
+    ],
+)
+def test_an_integer_off_by_its_solve_s_error_is_rounded_and_its_plan_kept(
+    racks: float, gpus: float, kept: bool
+) -> None:
+    # HiGHS kept a rack column fixed at 0 basic: it came back as 3.2e-9, and the site's GPUs
+    # (sgi - 72 racks = 0) with it. Rounded alone, the point broke that row by 1.8e-7 GPUs and
+    # the plan was thrown away at (10,3,20,6,50). A row may move by what the rounding explains.
+    from types import SimpleNamespace
+
+    st = SimpleNamespace(
+        integer=np.array([1, 0], np.int32),
+        master_cols=np.array([0, 1]),
+        master=scipy.sparse.csr_array(np.array([[-72.0, 1.0]])),
+        master_lower=np.zeros(1),
+        master_upper=np.zeros(1),
+    )
+    master = SimpleNamespace(st=st, n_master=2)
+    master.feasible = lambda x, slack=0.0: decomposition._Master.feasible(master, x, slack)  # type: ignore[arg-type]
+    evaluated: list[np.ndarray] = []
+
+    def evaluate(x: np.ndarray) -> SimpleNamespace:
+        evaluated.append(x)
+        return SimpleNamespace(x=x, value=1.0)
+
+    best = SimpleNamespace(x=np.array([racks, gpus]), value=1.0)
+    log: list[str] = []
+    recourse = SimpleNamespace(deadline=0.0)
+    point = decomposition._whole(best, st, master, evaluate, recourse, log)  # type: ignore[arg-type]
+    assert (point is not None) == kept, log
+    if point is not None:
+        assert point.x[0] == round(racks)
+        assert evaluated == ([] if racks == round(racks) else [point.x])
+
+
+def test_blocks_past_a_site_s_block_rate_are_lowered_before_they_are_fixed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rounded blocks can break a row of blocks only (power cap, block rate) where the LP filled
+    # it with a fraction of a block; fixed like that, they would leave the master infeasible.
+    # They are lowered first (as in the joint rounding): here "nearest" is made to order 1000
+    # more blocks a quarter than any site may, and the master still solves with them.
+    rounding = decomposition.round_cumulative
+
+    def too_many(values, how):  # type: ignore[no-untyped-def]
+        out = rounding(values, how)
+        return [v + 1000 for v in out] if how == "nearest" else out
+
+    monkeypatch.setattr(decomposition, "round_cumulative", too_many)
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert not any("(nearest): " in line for line in result.log), result.log
+    assert calls and all(feasible and before == after for _b, _o, (before, after), feasible, _f in calls)
+
+
+def test_blocks_first_restores_the_master_s_bounds_when_a_solve_fails() -> None:
+    # The blocks are fixed on the master's own HiGHS instance; whatever ends the attempt (here
+    # the master's solve raising), the master leaves with the bounds it came with.
+    from types import SimpleNamespace
+
+    h = decomposition.highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(2, np.zeros(2), np.array([0.0, 10.0]))
+    st = SimpleNamespace(
+        col_lower=np.zeros(2),
+        col_upper=np.array([0.0, 10.0]),
+        master_cols=np.array([0, 1]),
+        master=scipy.sparse.csr_array((0, 2)),
+        master_upper=np.zeros(0),
+    )
+    series = SimpleNamespace(
+        blocks=np.array([1], np.int32), members=[("ceil", np.array([1]))], quarter=np.array([-1, 0])
+    )
+
+    def fails(phase: str) -> None:
+        raise decomposition.NotDecomposable("the master's solve failed")
+
+    master = SimpleNamespace(h=h, solve=fails)
+    with pytest.raises(decomposition.NotDecomposable):
+        decomposition._blocks_first(
+            master,  # type: ignore[arg-type]
+            None,
+            None,
+            st,  # type: ignore[arg-type]
+            series,  # type: ignore[arg-type]
+            np.array([0.0, 2.4]),
+            time.perf_counter() + 60,
+            0.01,
+            [],
+        )
+    lp = h.getLp()
+    assert list(lp.col_lower_) == [0.0, 0.0] and list(lp.col_upper_) == [0.0, 10.0]
