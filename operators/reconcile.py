@@ -24,6 +24,7 @@ from operators.api import (
     ADDONS_MISSING,
     DEFAULT_DELETION_POLICY,
     DELETION_BLOCKED,
+    FINALIZER,
     GPU_RESOURCE,
     POOL_KIND,
     READY,
@@ -363,6 +364,11 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         live = kube.get(TENANT_KIND, name)
         if live is None or live.get("metadata", {}).get("deletionTimestamp"):
             return  # being deleted: the deletion handler owns it now; never re-create its namespaces
+        if FINALIZER not in (live["metadata"].get("finalizers") or []):
+            # Kopf starts the drift timer before its finalizer is on: a namespace made then
+            # outlived a Tenant deleted before the finalizer landed (seen at 30% injected API
+            # errors). Nothing is made until the deletion handler is sure to run.
+            return
         tenant = live
         try:
             tn_decisions.validate_tenant(tenant, config.allowed_system_subjects)

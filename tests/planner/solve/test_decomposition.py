@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -588,6 +589,26 @@ def _record_blocks_first(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     return calls
 
 
+def _blocks_first_with_nearest(
+    monkeypatch: pytest.MonkeyPatch, hostile: Callable[[int], int]
+) -> tuple[list[tuple], decomposition.Decomposition]:
+    """The MILP decomposition of a small case (buyback binaries relaxed) with each block's
+    "nearest" rounding passed through `hostile`, and the `_blocks_first` calls recorded."""
+    rounding = decomposition.round_cumulative
+
+    def rounded(values, how):  # type: ignore[no-untyped-def]
+        out = rounding(values, how)
+        return [hostile(v) for v in out] if how == "nearest" else out
+
+    monkeypatch.setattr(decomposition, "round_cumulative", rounded)
+    calls = _record_blocks_first(monkeypatch)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
+    )
+    m = build_model(scenario)
+    return calls, decomposition.decompose(m, integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+
+
 def test_power_blocks_are_made_whole_first_and_the_racks_fitted_to_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -623,18 +644,7 @@ def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
     # power leaves the power rows no solution, and a repair only lowers blocks), so the master
     # is infeasible with them; the blocks are then rounded up (never less power than the
     # LP's), and the plan is still written and whole.
-    rounding = decomposition.round_cumulative
-
-    def too_many(values, how):  # type: ignore[no-untyped-def]
-        out = rounding(values, how)
-        return [-1 for _ in out] if how == "nearest" else out
-
-    monkeypatch.setattr(decomposition, "round_cumulative", too_many)
-    calls = _record_blocks_first(monkeypatch)
-    scenario = _with(
-        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
-    )
-    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    calls, result = _blocks_first_with_nearest(monkeypatch, lambda whole: -1)
     assert any(line.startswith("power blocks rounded (nearest): Infeasible") for line in result.log), (
         result.log
     )
@@ -694,18 +704,7 @@ def test_blocks_past_a_site_s_block_rate_are_lowered_before_they_are_fixed(
     # it with a fraction of a block; fixed like that, they would leave the master infeasible.
     # They are lowered first (as in the joint rounding): here "nearest" is made to order 1000
     # more blocks a quarter than any site may, and the master still solves with them.
-    rounding = decomposition.round_cumulative
-
-    def too_many(values, how):  # type: ignore[no-untyped-def]
-        out = rounding(values, how)
-        return [v + 1000 for v in out] if how == "nearest" else out
-
-    monkeypatch.setattr(decomposition, "round_cumulative", too_many)
-    calls = _record_blocks_first(monkeypatch)
-    scenario = _with(
-        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
-    )
-    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    calls, result = _blocks_first_with_nearest(monkeypatch, lambda whole: whole + 1000)
     assert not any("(nearest): " in line for line in result.log), result.log
     assert calls and all(feasible and before == after for _b, _o, (before, after), feasible, _f in calls)
 
