@@ -368,6 +368,7 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
             # Kopf starts the drift timer before its finalizer is on: a namespace made then
             # outlived a Tenant deleted before the finalizer landed (seen at 30% injected API
             # errors). Nothing is made until the deletion handler is sure to run.
+            log.info("tenant %s: waiting for the finalizer before making anything", name)
             return
         tenant = live
         try:

@@ -535,6 +535,8 @@ def test_a_tenant_without_the_finalizer_yet_gets_nothing_made_for_it(
     client = _client(emulator.url)
     reconcile.reconcile_tenant(client, CONFIG, {"metadata": {"name": "early"}})
     assert kube.get("Namespace", "early-a") is None
+    assert kube.get("ClusterQueue", "early") is None
+    assert not (kube.get("Tenant", "early") or {}).get("status")
     kube.patch("Tenant", "early", {"metadata": {"finalizers": [FINALIZER]}})
     reconcile.reconcile_tenant(client, CONFIG, {"metadata": {"name": "early"}})
     assert kube.get("Namespace", "early-a") is not None

@@ -447,7 +447,8 @@ def test_deleting_a_pool_lets_the_garbage_collector_remove_what_it_owned(admin: 
     wait_for(lambda: admin.get("MachineDeployment", pool, "dsx-system"), "MachineDeployment")
     wait_for(lambda: admin.get("ResourceFlavor", pool), "ResourceFlavor")
     admin.delete("GpuNodePool", pool)
-    # No finalizer on pools: the owner references (with the pool's real uid) do the work.
+    # No deletion handler for pools (Kopf's finalizer only waits for the drift timer to stop):
+    # the owner references (with the pool's real uid) do the work.
     wait_for(
         lambda: admin.get("MachineDeployment", pool, "dsx-system") is None, "MachineDeployment collected"
     )
