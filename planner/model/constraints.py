@@ -177,7 +177,10 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
     # were most of the model's build and of its hand-off to HiGHS (bench/README.md, session 9).
     rows_x, positions_x, coefs_x = _no_buyer_terms(m, d, index)
     rows_b = np.arange(n, dtype=np.int64)
-    unsold = positions_x < n + len(m.site_gpus_installed) + len(variables.served_index(m))
+    served_from = n + len(m.site_gpus_installed)
+    unserved_from = served_from + len(m.served_gpu_hours)
+    open_from = unserved_from + len(m.unserved_gpu_hours)
+    unsold = positions_x < unserved_from
     segments = [m.buyback_gpu_hours, m.site_gpus_installed, m.served_gpu_hours, m.unserved_gpu_hours]
 
     def family(z_coefs: np.ndarray | None, lower, upper, x_terms=None):
@@ -189,9 +192,7 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         if z_coefs is not None:
             keep = np.flatnonzero(z_coefs)
             rows.append(keep)
-            positions.append(
-                n + len(m.site_gpus_installed) + len(m.served_gpu_hours) + len(m.unserved_gpu_hours) + keep
-            )
+            positions.append(open_from + keep)
             coefs.append(per_hour * z_coefs[keep])
         return array_constraint(
             index,
@@ -210,14 +211,9 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
     def most_refused(i: str, t: int, s: str) -> float:
         return d.h * d.site_demand_gpus(i, t, s)  # bounds -x: unsold >= 0, unserved <= demand
 
-    capacity_of: dict[tuple[str, int], float] = {}
-
     def most_capacity(i: str, t: int) -> float:
         """h x the most GPUs site i can hold in quarter t (GPU cap, and build rate and power
-        over the racks' lives: the bounds on racks_built). One per site and quarter: every
-        scenario's row reads it."""
-        if (i, t) in capacity_of:
-            return capacity_of[i, t]
+        over the racks' lives: the bounds on racks_built)."""
         by_type = 0
         for r in d.rack_ids_at[i]:
             rack = d.scenario.rack_type(r)
@@ -227,15 +223,16 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         existing = sum(
             c * d.scenario.rack_type(r).gpus_per_rack for (j, r), c in d.existing_racks.items() if j == i
         )
-        capacity_of[i, t] = d.h * min(by_type, d.site_max_gpus(i) + existing)
-        return capacity_of[i, t]
+        return d.h * min(by_type, d.site_max_gpus(i) + existing)
 
     # b <= share (h x GPUs - served): the x terms without the unserved ones.
     m.buyback_within_unsold = family(
         None, -np.inf, 0.0, x_terms=(rows_x[unsold], positions_x[unsold], coefs_x[unsold])
     )
     refused = np.fromiter((most_refused(*key) for key in index), dtype=np.float64, count=n)
-    capacity = np.fromiter((most_capacity(i, t) for i, t, _s in index), dtype=np.float64, count=n)
+    # Once per site and quarter: every scenario's row reads it.
+    capacity_at = {key: most_capacity(*key) for key in m.site_gpus_installed}
+    capacity = np.fromiter((capacity_at[i, t] for i, t, _s in index), dtype=np.float64, count=n)
     m.buyback_within_no_buyer = family(share * refused, -np.inf, per_hour * share * refused)
     nothing = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     m.buyback_only_if_open = family(-share * capacity, -np.inf, 0.0, x_terms=nothing)
@@ -247,34 +244,26 @@ def _no_buyer_terms(
     """`no_buyer_gpu_hours` as triplets (row in `index`, position in the segments [buyback,
     site GPUs, served, unserved], coefficient): h x site_gpus_installed[i,t] - served at the
     site - unserved of the tenants that may use it, per (i, t, s) of `index`."""
-    n = len(index)
-    site_periods = list(m.site_gpus_installed.keys())
     served = variables.served_index(m)
-    unserved = list(m.unserved_gpu_hours.keys())
+    n, n_sp, n_served = len(index), len(m.site_gpus_installed), len(served)
     row_at = sets.code_table(d, index, ("i", "t", "s"))
-    gpus_at = sets.code_table(d, site_periods, ("i", "t"))
-    codes = {
-        axis: {label: c for c, label in enumerate(labels)} for axis, labels in sets.axis_labels(d).items()
-    }
-    i_of = np.array([codes["i"][i] for i, _t, _s in index], dtype=np.int64)
-    t_of = np.array([codes["t"][t] for _i, t, _s in index], dtype=np.int64)
-    n_sp, n_served = len(site_periods), len(served)
+    gpus_at = sets.code_table(d, list(m.site_gpus_installed.keys()), ("i", "t"))
+    unserved_at = sets.code_table(d, list(m.unserved_gpu_hours.keys()), ("k", "t", "s"))
+    i, t, s = np.nonzero(row_at >= 0)
     # Unserved demand (k, t, s) counts at every site the tenant may use.
-    may_use = np.array(
-        [[k in d.tenants_at[i] for k in sets.axis_labels(d)["k"]] for i in sets.axis_labels(d)["i"]],
-        dtype=bool,
-    )
-    u_k = np.array([codes["k"][k] for k, _t, _s in unserved], dtype=np.int64)
-    u_t = np.array([codes["t"][t] for _k, t, _s in unserved], dtype=np.int64)
-    u_s = np.array([codes["s"][s] for _k, _t, s in unserved], dtype=np.int64)
-    site, u = np.nonzero(may_use[:, u_k]) if len(unserved) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    k_u, t_u, s_u = np.nonzero(unserved_at >= 0)
+    site, u = np.nonzero(sets.tenant_may_use(d)[:, k_u])
     rows = np.concatenate(
-        [np.arange(n, dtype=np.int64), row_at[served.i, served.t, served.s], row_at[site, u_t[u], u_s[u]]]
+        [row_at[i, t, s], row_at[served.i, served.t, served.s], row_at[site, t_u[u], s_u[u]]]
     )
     positions = np.concatenate(
-        [n + gpus_at[i_of, t_of], n + n_sp + np.arange(n_served, dtype=np.int64), n + n_sp + n_served + u]
+        [
+            n + gpus_at[i, t],
+            n + n_sp + np.arange(n_served, dtype=np.int64),
+            n + n_sp + n_served + unserved_at[k_u[u], t_u[u], s_u[u]],
+        ]
     )
-    coefs = np.concatenate([np.full(n, d.h), -np.ones(n_served), -np.ones(len(u))])
+    coefs = np.concatenate([np.full(len(i), d.h), -np.ones(n_served), -np.ones(len(u))])
     return rows, positions, coefs
 
 

@@ -75,6 +75,12 @@ def code_table(d: ModelData, keys, axes: tuple[str, ...]) -> np.ndarray:
     return table
 
 
+def tenant_may_use(d: ModelData) -> np.ndarray:
+    """[site code, tenant code] -> whether the tenant may use the site (`axis_labels` codes)."""
+    tenants = axis_labels(d)["k"]
+    return np.array([[k in d.tenants_at[i] for k in tenants] for i in d.site_ids], dtype=bool)
+
+
 def served_index(d: ModelData) -> ServedIndex:
     """(tenant, site, rack type, quarter, scenario) where the tenant may use the site and has
     demand in that quarter and scenario (with no demand nothing can be served); ordered by
@@ -85,7 +91,7 @@ def served_index(d: ModelData) -> ServedIndex:
     demand = np.array(
         [[[d.demand[k, t, s] for t in d.periods] for k in tenants] for s in d.scenario_ids], dtype=np.float64
     ).reshape(len(d.scenario_ids), len(tenants), d.n)
-    may_use = np.array([[k in d.tenants_at[i] for k in tenants] for i in d.site_ids], dtype=bool)
+    may_use = tenant_may_use(d)
     rack_at = np.array([[r in d.rack_ids_at[i] for r in racks] for i in d.site_ids], dtype=bool)
     mask = (
         may_use.reshape(1, len(d.site_ids), len(tenants), 1, 1)

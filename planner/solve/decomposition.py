@@ -1143,8 +1143,8 @@ def _whole(
     (the deadline lifted for that one evaluation, which is what the plan needs); None where
     they are further than `INTEGER_MOVE_TOLERANCE` from whole or, rounded, break a master row
     by more than the move itself explains, or by more than `ROUNDED_ROW_TOLERANCE` of the
-    row's terms (then no plan is written: the caller completes it or falls back). A row may move by what its
-    coefficients times the move give, up to that tolerance: a column HiGHS
+    row's terms (then no plan is written: the caller completes it or falls back). A row may
+    move by what its coefficients times the move give, up to that tolerance: a column HiGHS
     held fixed at a whole value but kept basic comes back off by its solve's error (3.2e-9 on
     racks at (10,3,20,6,50)), and the continuous columns of its equality rows (the site's GPUs)
     with it; rounded alone, such a point broke `site_gpus_installed_def` by 1.8e-7 GPUs and its
@@ -1155,9 +1155,9 @@ def _whole(
         return best
     move = np.abs(rounded - best.x)
     moved = float(np.max(move))
-    explained = abs(st.master) @ move
-    size = abs(st.master) @ np.abs(rounded)
-    slack = np.minimum(explained, ROUNDED_ROW_TOLERANCE * np.maximum(1.0, size))
+    magnitude = abs(st.master)
+    explained = magnitude @ move
+    slack = np.minimum(explained, ROUNDED_ROW_TOLERANCE * np.maximum(1.0, magnitude @ np.abs(rounded)))
     if moved > INTEGER_MOVE_TOLERANCE or not master.feasible(rounded, slack=slack):
         log.append(f"the best plan is not whole (an integer off by {moved:.1e}): no plan written")
         return None
@@ -1318,10 +1318,10 @@ def _integer_bound(
     and the binaries' integrality cost together. The MIP's bound is still an upper bound of the
     true problem (the cuts bound the relaxed recourse, which bounds the true one) and takes the
     racks' share out of the gap: at (10,3,20,6,50), cloud's view, the LP bound is 1.21% above
-    the plan and the MIP's, when its time was up, 0.86% (bench, 2026-12-05). The tighter bound is returned; one that
-    HiGHS did not prove, or that the plan (a feasible point) would beat, is refused. No MIP
-    start: a start of the integer columns only has HiGHS solve an LP for the rest first, and a
-    bound needs none. The master is an LP again afterwards."""
+    the plan and the MIP's, when its time was up, 0.86% (bench, 2026-12-05). The tighter bound
+    is returned; one that HiGHS did not prove, or that the plan (a feasible point) would beat,
+    is refused. No MIP start: a start of the integer columns only has HiGHS solve an LP for the
+    rest first, and a bound needs none. The master is an LP again afterwards."""
     remaining = deadline - time.perf_counter()
     if remaining <= 0:
         log.append("no time left for the master MIP's bound: the LP bound stands")

@@ -589,18 +589,21 @@ def _record_blocks_first(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     return calls
 
 
-def _blocks_first_with_nearest(
-    monkeypatch: pytest.MonkeyPatch, hostile: Callable[[int], int]
+def _blocks_first_recorded(
+    monkeypatch: pytest.MonkeyPatch, hostile: Callable[[int], int] | None = None
 ) -> tuple[list[tuple], decomposition.Decomposition]:
-    """The MILP decomposition of a small case (buyback binaries relaxed) with each block's
-    "nearest" rounding passed through `hostile`, and the `_blocks_first` calls recorded."""
-    rounding = decomposition.round_cumulative
+    """The MILP decomposition of a small case (buyback binaries relaxed) with the
+    `_blocks_first` calls recorded, and each block's "nearest" rounding passed through
+    `hostile` if given."""
+    if hostile is not None:
+        rounding = decomposition.round_cumulative
+        made_hostile = hostile
 
-    def rounded(values, how):  # type: ignore[no-untyped-def]
-        out = rounding(values, how)
-        return [hostile(v) for v in out] if how == "nearest" else out
+        def rounded(values, how):  # type: ignore[no-untyped-def]
+            out = rounding(values, how)
+            return [made_hostile(v) for v in out] if how == "nearest" else out
 
-    monkeypatch.setattr(decomposition, "round_cumulative", rounded)
+        monkeypatch.setattr(decomposition, "round_cumulative", rounded)
     calls = _record_blocks_first(monkeypatch)
     scenario = _with(
         synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
@@ -618,11 +621,7 @@ def test_power_blocks_are_made_whole_first_and_the_racks_fitted_to_them(
     # values more) and fixed first, the master re-solved, and the racks rounded from that
     # point. The point has whole blocks, keeps the master rows, and the master's bounds are as
     # they were afterwards.
-    calls = _record_blocks_first(monkeypatch)
-    scenario = _with(
-        synthetic_scenario(3, 2, 8, 4, 5, seed=0), method="decomposition", relax_integrality=False
-    )
-    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    calls, result = _blocks_first_recorded(monkeypatch)
     assert calls and result.relaxed_recourse, result.log
     assert any(line.startswith("power blocks rounded (") and "and fixed" in line for line in result.log)
     for blocks, (point, _solves), (before, after), feasible, _full in calls:
@@ -644,7 +643,7 @@ def test_blocks_that_leave_the_master_infeasible_to_the_nearest_are_rounded_up(
     # power leaves the power rows no solution, and a repair only lowers blocks), so the master
     # is infeasible with them; the blocks are then rounded up (never less power than the
     # LP's), and the plan is still written and whole.
-    calls, result = _blocks_first_with_nearest(monkeypatch, lambda whole: -1)
+    calls, result = _blocks_first_recorded(monkeypatch, lambda whole: -1)
     assert any(line.startswith("power blocks rounded (nearest): Infeasible") for line in result.log), (
         result.log
     )
@@ -704,7 +703,7 @@ def test_blocks_past_a_site_s_block_rate_are_lowered_before_they_are_fixed(
     # it with a fraction of a block; fixed like that, they would leave the master infeasible.
     # They are lowered first (as in the joint rounding): here "nearest" is made to order 1000
     # more blocks a quarter than any site may, and the master still solves with them.
-    calls, result = _blocks_first_with_nearest(monkeypatch, lambda whole: whole + 1000)
+    calls, result = _blocks_first_recorded(monkeypatch, lambda whole: whole + 1000)
     assert not any("(nearest): " in line for line in result.log), result.log
     assert calls and all(feasible and before == after for _b, _o, (before, after), feasible, _f in calls)
 
