@@ -1496,9 +1496,43 @@ BLOCK_ROUNDS = 2
 """LP rounds at most with the power blocks rounded and fixed, before the racks are rounded
 (at (10,3,20,6,50) 1, 2 and 3 gave plans within 0.02% of each other)."""
 BLOCK_ROUNDINGS: tuple[Rounding, ...] = ("ceil", "nearest")
-"""How the blocks' running sums are rounded, in the order tried (`_blocks_first`); if the last
-one tried is kept, its re-solve starts from its own optimal basis (the nearest block was kept
-at (10,3,20,6,50))."""
+"""How each site's running sum of blocks may be rounded, every site the same way first, in the
+order tried (`_choose_roundings`)."""
+BLOCK_SWITCH_GAIN = 1e-7
+"""Least rise of the master's bound (relative) for which one site's blocks switch rounding."""
+
+
+def _choose_roundings(
+    n_sites: int, same: list[bool], bound_of, deadline: float
+) -> tuple[float, tuple[Rounding, ...]] | None:
+    """Each site's way of rounding its blocks, and the master's bound with them fixed:
+    `bound_of(ways)` (None where the master has no optimum). Every site the same way first, the
+    way the master values more kept; then, site by site, the other way, kept where it raises
+    the bound. Sites whose two roundings agree (`same`) are not tried. Neither way is better
+    everywhere: every site to the nearest block was worth 0.1-0.2% more than every site up at
+    (10,3,20,6,50), and 7% less at (3,2,8,4,5). Chosen per site, the plans were 0.2-0.3% better
+    than either (bench/README.md, session 10). None where no way gives an optimum in time."""
+    chosen: tuple[float, tuple[Rounding, ...]] | None = None
+    for way in BLOCK_ROUNDINGS:
+        if time.perf_counter() >= deadline:
+            break
+        ways = (way,) * n_sites
+        bound = bound_of(ways)
+        if bound is not None and (chosen is None or bound > chosen[0]):
+            chosen = (bound, ways)
+    if chosen is None:
+        return None
+    for site in range(n_sites):
+        if same[site]:
+            continue
+        for way in BLOCK_ROUNDINGS:
+            if way == chosen[1][site] or time.perf_counter() >= deadline:
+                continue
+            ways = (*chosen[1][:site], way, *chosen[1][site + 1 :])
+            bound = bound_of(ways)
+            if bound is not None and bound > chosen[0] + BLOCK_SWITCH_GAIN * max(1.0, abs(chosen[0])):
+                chosen = (bound, ways)
+    return chosen
 
 
 def _blocks_first(
@@ -1513,16 +1547,14 @@ def _blocks_first(
     log: list[str],
 ) -> tuple[np.ndarray, int] | None:
     """The LP master's point with every site's power blocks whole, for the racks to be rounded
-    from: the blocks' running sums rounded each way of `BLOCK_ROUNDINGS` and fixed, the one
-    whose master bound is highest kept, and the master re-solved with cuts for up to
-    `BLOCK_ROUNDS` rounds, so the racks are fitted to the blocks the plan will have. Rounding
-    blocks and racks together kept the LP's fraction of a block as a whole one, or its racks
-    without their power. Neither rounding is better everywhere: at (10,3,20,6,50) the nearest
-    block gave plans 0.1-0.2% better than blocks rounded up, and at (3,2,8,4,5) 7% worse
-    (bench/README.md, session 9). Each rounding is first lowered where a row of blocks only
-    (power cap, block rate) breaks (`_repair`). None where no rounding gives a master point in
-    time. The master's bounds are restored. Also returns the master solves it took (not
-    counted where it gives no point)."""
+    from: each site's running sum of blocks rounded up or to the nearest block, whichever the
+    master values more (`_choose_roundings`, each way fixed and the master re-solved), then
+    fixed and the master re-solved with cuts for up to `BLOCK_ROUNDS` rounds, so the racks are
+    fitted to the blocks the plan will have. Rounding blocks and racks together kept the LP's
+    fraction of a block as a whole one, or its racks without their power. Each rounding is
+    first lowered where a row of blocks only (power cap, block rate) breaks (`_repair`). None
+    where no rounding gives a master point in time. The master's bounds are restored. Also
+    returns the master solves it took (not counted where it gives no point)."""
     cols = series.blocks
     if len(cols) == 0:
         return x_lp, 0
@@ -1531,6 +1563,7 @@ def _blocks_first(
     # (power_fits) is left to the master.
     block_quarter = np.full_like(series.quarter, -1)
     block_quarter[cols] = series.quarter[cols]
+    sites = [members for kind, members in series.members if kind == "ceil"]
     solves = 0
     lower, upper = st.col_lower[st.master_cols][cols], st.col_upper[st.master_cols][cols]
     optimal = highspy.HighsModelStatus.kOptimal
@@ -1542,26 +1575,32 @@ def _blocks_first(
         solves += 1
         return h.getModelStatus() == optimal
 
+    def rounded(ways: tuple[Rounding, ...]) -> np.ndarray:
+        value = x_lp.copy()
+        for way, members in zip(ways, sites, strict=True):
+            value[members] = round_cumulative(x_lp[members], way)
+        _repair(st, value, block_quarter)
+        return value
+
+    def bound_of(ways: tuple[Rounding, ...]) -> float | None:
+        value = rounded(ways)
+        h.changeColsBounds(len(cols), cols, value[cols], value[cols])
+        if solve():
+            return h.getInfo().objective_function_value
+        if len(set(ways)) == 1:
+            log.append(f"power blocks rounded ({ways[0]}): {h.modelStatusToString(h.getModelStatus())}")
+        return None
+
+    same = [
+        len({tuple(round_cumulative(x_lp[members], way)) for way in BLOCK_ROUNDINGS}) == 1
+        for members in sites
+    ]
     try:
-        chosen: tuple[float, Rounding, np.ndarray] | None = None
-        for how in BLOCK_ROUNDINGS:
-            if time.perf_counter() >= deadline:
-                break
-            value = x_lp.copy()
-            for kind, members in series.members:
-                if kind == "ceil":
-                    value[members] = round_cumulative(x_lp[members], how)
-            _repair(st, value, block_quarter)
-            h.changeColsBounds(len(cols), cols, value[cols], value[cols])
-            if not solve():
-                log.append(f"power blocks rounded ({how}): {h.modelStatusToString(h.getModelStatus())}")
-                continue
-            bound = h.getInfo().objective_function_value
-            if chosen is None or bound > chosen[0]:
-                chosen = (bound, how, value)
+        chosen = _choose_roundings(len(sites), same, bound_of, deadline)
         if chosen is None:
             return None
-        _, how, value = chosen
+        ways = chosen[1]
+        value = rounded(ways)
         h.changeColsBounds(len(cols), cols, value[cols], value[cols])
         x: np.ndarray | None = None
         rounds = 0
@@ -1577,6 +1616,12 @@ def _blocks_first(
                 break
         if x is None:
             return None
+        counts = {way: ways.count(way) for way in BLOCK_ROUNDINGS if way in ways}
+        how = (
+            ways[0]
+            if len(counts) == 1
+            else ", ".join(f"{way} at {n} site{'s' if n > 1 else ''}" for way, n in counts.items())
+        )
         log.append(f"power blocks rounded ({how}) and fixed: master {bound:.6f} after {rounds} rounds")
         out = x[: len(x_lp)].copy()
         out[cols] = value[cols]

@@ -745,3 +745,35 @@ def test_blocks_first_restores_the_master_s_bounds_when_a_solve_fails() -> None:
         )
     lp = h.getLp()
     assert list(lp.col_lower_) == [0.0, 0.0] and list(lp.col_upper_) == [0.0, 10.0]
+
+
+def test_each_site_s_blocks_are_rounded_the_way_the_master_values_more() -> None:
+    # Neither rounding is better everywhere, site by site either: with a master whose bound
+    # rises by one for each site rounded its own preferred way (up at even sites, to the
+    # nearest at odd ones), each site ends its preferred way. A way that leaves the master
+    # without an optimum (nearest at site 3) is never kept, and sites whose two roundings
+    # agree (site 4) are never tried the other way.
+    preferred = ("ceil", "nearest", "ceil", "ceil", "ceil")
+    tried: list[tuple[str, ...]] = []
+
+    def bound_of(ways: tuple[str, ...]) -> float | None:
+        tried.append(ways)
+        if ways[3] == "nearest":
+            return None
+        return float(sum(way == want for way, want in zip(ways, preferred, strict=True)))
+
+    same = [False, False, False, False, True]
+    chosen = decomposition._choose_roundings(5, same, bound_of, time.perf_counter() + 60)
+    assert chosen == (5.0, preferred)
+    assert tried[:2] == [("ceil",) * 5, ("nearest",) * 5]
+    assert all(ways[4] == "ceil" for ways in tried[2:])
+    assert len(tried) == 2 + 4  # the two uniform ways, then one switch at each site but the last
+
+
+def test_no_rounding_of_blocks_is_chosen_when_none_gives_an_optimum_or_time_is_up() -> None:
+    assert (
+        decomposition._choose_roundings(3, [False] * 3, lambda ways: None, time.perf_counter() + 60) is None
+    )
+    called: list[tuple] = []
+    assert decomposition._choose_roundings(3, [False] * 3, called.append, time.perf_counter() - 1) is None
+    assert called == []
