@@ -19,8 +19,9 @@ grows with the quarters, clusters and weightings, not with the scenarios. It sto
 bound is within the requested gap of the best plan evaluated exactly.
 
 The whole thing works on the matrix `planner.solve.direct` compiles for HiGHS
-(`compile_to_arrays`: the arrays, never passed whole), in HiGHS's scaled units, so any family added later is covered as long as the structure checks below hold; where
-they do not, `NotDecomposable` says why and the caller solves the extensive form.
+(`compile_to_arrays`: the arrays, never passed whole), in HiGHS's scaled units, so any family
+added later is covered as long as the structure checks below hold; where they do not,
+`NotDecomposable` says why and the caller solves the extensive form.
 
 What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
@@ -179,13 +180,22 @@ def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name
 
 
 def _family_indices(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
-    """A Var family's first column and its indices in column order. Read from the component's
-    keys (its columns are its variables in index order, `highs_direct._component_variables`),
-    not from each variable: `VarData.index()` looks the variable up in its parent."""
+    """A Var family's first column and its indices in column order (`highs_direct.
+    component_keys`), not read from each variable: `VarData.index()` looks the variable up in
+    its parent."""
     comp = m.component(name)
     if comp is None or direct.lookup is None or id(comp) not in direct.lookup.start_of:
         return -1, []
-    return direct.lookup.start_of[id(comp)], list(comp.keys())
+    return direct.lookup.start_of[id(comp)], highs_direct.component_keys(comp)
+
+
+HIGHS_SMALL_MATRIX_VALUE = 1e-9
+HIGHS_INFINITE_BOUND = 1e20
+"""HiGHS's defaults of `small_matrix_value` and `infinite_bound`, which `passModel` applies."""
+
+
+def _infinite(bound: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(bound) >= HIGHS_INFINITE_BOUND, np.copysign(INF, bound), bound)
 
 
 def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out: set[str]) -> _Structure:
@@ -195,16 +205,20 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     6.3 s and 2.57 GB this way."""
     lp = direct.arrays
     assert lp is not None, "compile the model with compile_to_arrays"
+    # As HiGHS's own copy of the passed model had them: entries of at most its
+    # small_matrix_value dropped (the checks below read which columns a row has), each row's
+    # columns in order (so the recourse LPs, and simplex's path through ties, are as they
+    # were), bounds of at least its infinite_bound infinite.
     A = lp.A
-    # Each row's columns in order, as HiGHS's own copy gave them (the recourse LPs, and so
-    # simplex's path through ties, are as before).
-    A.sort_indices()
+    A.data[np.abs(A.data) <= HIGHS_SMALL_MATRIX_VALUE] = 0.0
+    A.eliminate_zeros()
+    A.sum_duplicates()
     n_col = A.shape[1]
     if lp.offset != 0:
         raise NotDecomposable("the objective has a constant term (the plan's value would leave it out)")
     cost = lp.cost
-    col_lower, col_upper = lp.lower, lp.upper
-    row_lower, row_upper = lp.row_lower, lp.row_upper
+    col_lower, col_upper = _infinite(lp.lower), _infinite(lp.upper)
+    row_lower, row_upper = _infinite(lp.row_lower), _infinite(lp.row_upper)
     # The left-out rows are set aside, with the columns only they read (party values, their
     # CVaR level and shortfalls), for the check of a plan (`_set_aside`).
     aside_row = direct.rows_of(left_out)
@@ -1503,7 +1517,12 @@ BLOCK_ROUNDINGS: tuple[Rounding, ...] = ("ceil", "nearest")
 """How each site's running sum of blocks may be rounded, every site the same way first, in the
 order tried (`_choose_roundings`)."""
 BLOCK_SWITCH_GAIN = 1e-7
-"""Least rise of the master's bound (relative) for which one site's blocks switch rounding."""
+"""Least rise of the master's bound for which one site's blocks switch rounding: relative to
+the bound, absolute where the bound is under 1."""
+BLOCK_SWITCH_RESERVE = 2.0
+"""A site is tried the other way only while this many of the slowest master solves so far
+are left before the deadline: the blocks chosen still need their re-cut and the racks'
+rounds (at (20,4,32,8,100) a master solve with the blocks fixed takes 4-15 s)."""
 
 
 def _choose_roundings(
@@ -1517,11 +1536,20 @@ def _choose_roundings(
     (10,3,20,6,50), and 7% less at (3,2,8,4,5). Chosen per site, the plans were 0.2-0.3% better
     than either (bench/README.md, session 10). None where no way gives an optimum in time."""
     chosen: tuple[float, tuple[Rounding, ...]] | None = None
+    slowest = 0.0
+
+    def timed(ways: tuple[Rounding, ...]) -> float | None:
+        nonlocal slowest
+        started = time.perf_counter()
+        bound = bound_of(ways)
+        slowest = max(slowest, time.perf_counter() - started)
+        return bound
+
     for way in BLOCK_ROUNDINGS:
         if time.perf_counter() >= deadline:
             break
         ways = (way,) * n_sites
-        bound = bound_of(ways)
+        bound = timed(ways)
         if bound is not None and (chosen is None or bound > chosen[0]):
             chosen = (bound, ways)
     if chosen is None:
@@ -1530,10 +1558,10 @@ def _choose_roundings(
         if same[site]:
             continue
         for way in BLOCK_ROUNDINGS:
-            if way == chosen[1][site] or time.perf_counter() >= deadline:
+            if way == chosen[1][site] or time.perf_counter() + BLOCK_SWITCH_RESERVE * slowest >= deadline:
                 continue
             ways = (*chosen[1][:site], way, *chosen[1][site + 1 :])
-            bound = bound_of(ways)
+            bound = timed(ways)
             if bound is not None and bound > chosen[0] + BLOCK_SWITCH_GAIN * max(1.0, abs(chosen[0])):
                 chosen = (bound, ways)
     return chosen
@@ -1586,14 +1614,19 @@ def _blocks_first(
         _repair(st, value, block_quarter)
         return value
 
+    bounds: dict[bytes, float | None] = {}
+    """The master's bound at each set of whole blocks tried (two ways of rounding may agree)."""
+
     def bound_of(ways: tuple[Rounding, ...]) -> float | None:
         value = rounded(ways)
+        key = value[cols].tobytes()
+        if key in bounds:
+            return bounds[key]
         h.changeColsBounds(len(cols), cols, value[cols], value[cols])
-        if solve():
-            return h.getInfo().objective_function_value
-        if len(set(ways)) == 1:
+        bounds[key] = h.getInfo().objective_function_value if solve() else None
+        if bounds[key] is None and len(set(ways)) == 1:
             log.append(f"power blocks rounded ({ways[0]}): {h.modelStatusToString(h.getModelStatus())}")
-        return None
+        return bounds[key]
 
     same = [
         len({tuple(round_cumulative(x_lp[members], way)) for way in BLOCK_ROUNDINGS}) == 1
@@ -1620,7 +1653,9 @@ def _blocks_first(
                 break
         if x is None:
             return None
-        counts = {way: ways.count(way) for way in BLOCK_ROUNDINGS if way in ways}
+        # Counted over the sites whose two roundings differ.
+        mixed = [way for way, agree in zip(ways, same, strict=True) if not agree] or [ways[0]]
+        counts = {way: mixed.count(way) for way in BLOCK_ROUNDINGS if way in mixed}
         how = (
             ways[0]
             if len(counts) == 1

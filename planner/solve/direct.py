@@ -48,7 +48,8 @@ class LpArrays:
 
 @dataclass
 class DirectModel:
-    """A Pyomo model compiled and passed to HiGHS, with what is needed to map results back."""
+    """A Pyomo model compiled for HiGHS (and passed to it, but by `compile_to_arrays`), with
+    what is needed to map results back."""
 
     highs: highspy.Highs
     columns: list
@@ -91,6 +92,14 @@ class DirectModel:
     def to_highs(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Model values of the given columns in HiGHS's (scaled) units, e.g. for a MIP start."""
         return values if self.column_scale is None else values * self.column_scale[index]
+
+
+def component_keys(comp: IndexedComponent) -> list:
+    """A Var component's indices in the order of its columns (`_component_variables`): an
+    insertion order may differ from the index set's."""
+    if not comp.is_reference() and len(comp._data) == len(comp):
+        return list(comp._data.keys())
+    return list(comp.keys())
 
 
 def _component_variables(comp: IndexedComponent) -> list:
@@ -216,14 +225,14 @@ def _column_arrays(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None = None) -> DirectModel:
     """Compile the model's single objective and constraints and pass them to HiGHS in bulk."""
     with PauseGC():
-        return _pass_to_highs(m, highs, pass_model=True)
+        return _compile(m, highs, pass_model=True)
 
 
 def compile_to_arrays(m: pyo.ConcreteModel) -> DirectModel:
     """The same compilation, kept as arrays (`DirectModel.arrays`) and not passed: for a caller
     that splits the matrix itself (the decomposition). Its HiGHS instance holds no model."""
     with PauseGC():
-        return _pass_to_highs(m, None, pass_model=False)
+        return _compile(m, None, pass_model=False)
 
 
 def _scale_of(m: pyo.ConcreteModel, component) -> float:
@@ -336,7 +345,7 @@ def _all_rows(
     return out
 
 
-def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None, *, pass_model: bool) -> DirectModel:
+def _compile(m: pyo.ConcreteModel, highs: highspy.Highs | None, *, pass_model: bool) -> DirectModel:
     start = time.perf_counter()
     columns = _Columns.of(m)
     arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]

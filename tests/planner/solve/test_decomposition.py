@@ -777,3 +777,25 @@ def test_no_rounding_of_blocks_is_chosen_when_none_gives_an_optimum_or_time_is_u
     called: list[tuple] = []
     assert decomposition._choose_roundings(3, [False] * 3, called.append, time.perf_counter() - 1) is None
     assert called == []
+
+
+def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each master solve takes 10 s on a fake clock and the deadline is at 45 s: the two
+    # uniform ways end at 20 s, one site is tried (20 + 2 x 10 < 45), and then no more, so that
+    # the blocks chosen keep the time for their re-cut and the racks' rounds.
+    from types import SimpleNamespace
+
+    clock = [0.0]
+    monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    tried: list[tuple[str, ...]] = []
+
+    def bound_of(ways: tuple[str, ...]) -> float:
+        tried.append(ways)
+        clock[0] += 10.0
+        return float(ways.count("nearest"))
+
+    chosen = decomposition._choose_roundings(4, [False] * 4, bound_of, 45.0)
+    assert len(tried) == 3
+    assert chosen == (4.0, ("nearest",) * 4)
