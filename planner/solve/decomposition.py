@@ -1533,8 +1533,9 @@ def _choose_roundings(
     way the master values more kept; then, site by site, the other way, kept where it raises
     the bound. Sites whose two roundings agree (`same`) are not tried. Neither way is better
     everywhere: every site to the nearest block was worth 0.1-0.2% more than every site up at
-    (10,3,20,6,50), and 7% less at (3,2,8,4,5). Chosen per site, the plans were 0.2-0.3% better
-    than either (bench/README.md, session 10). None where no way gives an optimum in time."""
+    (10,3,20,6,50), and 7% less at (3,2,8,4,5). Chosen per site, the plans were 0.1-0.25% better
+    at (10,3,20,6,10) and (10,3,20,6,50) (bench/README.md, session 10). None where no way
+    gives an optimum in time."""
     chosen: tuple[float, tuple[Rounding, ...]] | None = None
     slowest = 0.0
 

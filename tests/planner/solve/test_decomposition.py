@@ -799,3 +799,20 @@ def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_ch
     chosen = decomposition._choose_roundings(4, [False] * 4, bound_of, 45.0)
     assert len(tried) == 3
     assert chosen == (4.0, ("nearest",) * 4)
+
+
+def test_a_decomposed_solve_s_hand_off_window_is_its_compile_and_split() -> None:
+    # The bench attributes memory by these windows: the decomposition's hand-off (the model
+    # compiled to arrays and split into master and recourse) is its first `handoff_s` (after
+    # the option check), then its solves, one window after another.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    before = time.monotonic()
+    outcome = _solve(scenario, "decomposition", relax=True)
+    after = time.monotonic()
+    assert outcome.method == "decomposition", outcome.method_note
+    (start, handed_off), (highs_start, ran), (read_start, end) = (
+        outcome.phases[name] for name in ("handoff", "highs", "readback")
+    )
+    assert before <= start < handed_off == highs_start <= ran == read_start <= end <= after
+    assert handed_off - start >= outcome.handoff_s  # and the option check before it
+    assert 0 < outcome.handoff_s < outcome.wall_s
