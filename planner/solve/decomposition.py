@@ -18,9 +18,10 @@ quarter), one epigraph column bounded by the cluster's cuts summed with weights 
 grows with the quarters, clusters and weightings, not with the scenarios. It stops when its
 bound is within the requested gap of the best plan evaluated exactly.
 
-The whole thing works on the matrix `planner.solve.direct` hands to HiGHS, in HiGHS's scaled
-units, so any family added later is covered as long as the structure checks below hold; where
-they do not, `NotDecomposable` says why and the caller solves the extensive form.
+The whole thing works on the matrix `planner.solve.direct` compiles for HiGHS
+(`compile_to_arrays`: the arrays, never passed whole), in HiGHS's scaled units, so any family
+added later is covered as long as the structure checks below hold; where they do not,
+`NotDecomposable` says why and the caller solves the extensive form.
 
 What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
@@ -70,6 +71,10 @@ LEFT_OUT_PREFIXES = ("participation_", "party_value_def_", "party_cvar_shortfall
 LP_GAP_TOLERANCE = 1e-7
 """An LP decomposition stops when the master's bound is this close (relative) to the best plan's
 true value; the caller accepts 1e-6 (`planner.solve.interfaces.LP_BOUND_TOLERANCE`)."""
+LP_PHASE_GAP_SHARE = 0.1
+"""The LP phase's gap before the integer phase, as a share of the MIP gap asked for: the
+rounding loses more than the LP's own gap. 0.25 at (10,3,20,6,50), cloud, left a plan 0.14%
+worse that needed the master MIP for its bound (31.9 s against 19.6 s)."""
 CUT_TOLERANCE = 1e-9
 """A cut counts as broken at a master point when it is off by more than this, relative to its
 right-hand side."""
@@ -116,7 +121,8 @@ class Decomposition:
     """True when `buyback_open` binaries were relaxed in the recourse (the bound may be loose)."""
     converged: bool
     seconds: float
-    """Wall time of `decompose`, `handoff_s` (the model compiled and passed to HiGHS) included."""
+    """Wall time of `decompose`, `handoff_s` (the model compiled to arrays and split into master
+    and recourse) included."""
     handoff_s: float = 0.0
     log: list[str] = field(default_factory=list)
     plan_value: float | None = None
@@ -173,18 +179,46 @@ def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name
     return start, direct.columns[start : start + len(comp)]
 
 
+def _family_indices(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
+    """A Var family's first column and its indices in column order (`highs_direct.
+    component_keys`), not read from each variable: `VarData.index()` looks the variable up in
+    its parent."""
+    comp = m.component(name)
+    if comp is None or direct.lookup is None or id(comp) not in direct.lookup.start_of:
+        return -1, []
+    return direct.lookup.start_of[id(comp)], highs_direct.component_keys(comp)
+
+
+HIGHS_SMALL_MATRIX_VALUE = 1e-9
+HIGHS_INFINITE_BOUND = 1e20
+"""HiGHS's defaults of `small_matrix_value` and `infinite_bound`, which `passModel` applies."""
+
+
+def _infinite(bound: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(bound) >= HIGHS_INFINITE_BOUND, np.copysign(INF, bound), bound)
+
+
 def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out: set[str]) -> _Structure:
-    lp = direct.highs.getLp()
-    n_col = lp.num_col_
-    A = scipy.sparse.csc_array(
-        (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
-        shape=(lp.num_row_, n_col),
-    ).tocsr()
-    if lp.offset_ != 0:
+    """The split, from the model compiled to arrays (`highs_direct.compile_to_arrays`). At
+    (20,4,32,8,100) the hand-off and split took 15.6 s and 3.27 GB (process peak) when the
+    model was passed to HiGHS, read back (`getLp`, lists) and its indices read per variable;
+    6.3 s and 2.57 GB this way."""
+    lp = direct.arrays
+    assert lp is not None, "compile the model with compile_to_arrays"
+    # As HiGHS's own copy of the passed model had them: entries of at most its
+    # small_matrix_value dropped (the checks below read which columns a row has), each row's
+    # columns in order (so the recourse LPs, and simplex's path through ties, are as they
+    # were), bounds of at least its infinite_bound infinite.
+    A = lp.A
+    A.data[np.abs(A.data) <= HIGHS_SMALL_MATRIX_VALUE] = 0.0
+    A.eliminate_zeros()
+    A.sum_duplicates()
+    n_col = A.shape[1]
+    if lp.offset != 0:
         raise NotDecomposable("the objective has a constant term (the plan's value would leave it out)")
-    cost = np.asarray(lp.col_cost_, dtype=np.float64)
-    col_lower, col_upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
-    row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
+    cost = lp.cost
+    col_lower, col_upper = _infinite(lp.lower), _infinite(lp.upper)
+    row_lower, row_upper = _infinite(lp.row_lower), _infinite(lp.row_upper)
     # The left-out rows are set aside, with the columns only they read (party values, their
     # CVaR level and shortfalls), for the check of a plan (`_set_aside`).
     aside_row = direct.rows_of(left_out)
@@ -200,9 +234,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     aside_col &= ~in_kept
     if np.any(cost[aside_col] != 0):
         raise NotDecomposable("a column only the left-out rows read has an objective term")
-    integer = (
-        np.asarray(lp.integrality_, dtype=np.int32) if len(lp.integrality_) else np.zeros(n_col, np.int32)
-    )
+    integer = np.asarray(lp.integrality, dtype=np.int32)
     scenario_ids = list(m.scenario_value.keys())
     code = {s: n for n, s in enumerate(scenario_ids)}
     n_s = len(scenario_ids)
@@ -212,19 +244,17 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     keys: dict[tuple, int] = {}
     relaxed = False
     for name in RECOURSE_FAMILIES:
-        start, variables = _family_columns(m, direct, name)
+        start, indices = _family_indices(m, direct, name)
         if start < 0:
             continue
-        indices = [v.index() for v in variables]
-        col_scenario[start : start + len(variables)] = [code[index[-1]] for index in indices]
-        col_key[start : start + len(variables)] = [
-            keys.setdefault((name, index[:-1]), len(keys)) for index in indices
-        ]
-        if integer[start : start + len(variables)].any():
+        end = start + len(indices)
+        col_scenario[start:end] = [code[index[-1]] for index in indices]
+        col_key[start:end] = [keys.setdefault((name, index[:-1]), len(keys)) for index in indices]
+        if integer[start:end].any():
             relaxed = True
-    start, variables = _family_columns(m, direct, VALUE_FAMILY)
-    value_col = np.array([start + n for n in range(len(variables))], dtype=np.int64)
-    value_scenario = np.array([code[v.index()] for v in variables], dtype=np.int64)
+    start, indices = _family_indices(m, direct, VALUE_FAMILY)
+    value_col = start + np.arange(len(indices), dtype=np.int64)
+    value_scenario = np.array([code[index] for index in indices], dtype=np.int64)
     order = np.argsort(value_scenario)
     value_col = value_col[order]
     is_value = np.zeros(n_col, bool)
@@ -943,9 +973,11 @@ def _decompose(
         for c in m.component_objects(pyo.Constraint, active=True)
         if c.local_name.startswith(LEFT_OUT_PREFIXES)
     }
-    direct = highs_direct.pass_to_highs(m)
+    direct = highs_direct.compile_to_arrays(m)
     st = _structure(m, direct, left_out)
-    direct.highs.clearModel()
+    direct.arrays = None
+    # The split is the decomposition's hand-off: the model made into its solver's arrays.
+    handoff_s = time.perf_counter() - started
     # With buyback binaries relaxed in the loop, part of the time is kept for the true second
     # stage (`_Recourse.exact`, else the caller's completion).
     deadline = started + time_limit_s * (1.0 - completion_share if st.relaxed_recourse else 1.0)
@@ -991,7 +1023,7 @@ def _decompose(
             )
         except RecourseOutOfTime:
             first = None
-    lp_gap = mip_rel_gap / 10 if integer else LP_GAP_TOLERANCE
+    lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     best, bound, iterations, converged = _benders(
         master, evaluate, learn, deadline, lp_gap, log, stabilise=True, incumbent=first
     )
@@ -1092,7 +1124,7 @@ def _decompose(
         relaxed_recourse=st.relaxed_recourse,
         converged=converged,
         seconds=time.perf_counter() - started,
-        handoff_s=direct.handoff_s,
+        handoff_s=handoff_s,
         log=log,
         plan_value=plan_value if plan is not None else None,
         direct=direct if plan is not None else None,
@@ -1482,9 +1514,58 @@ BLOCK_ROUNDS = 2
 """LP rounds at most with the power blocks rounded and fixed, before the racks are rounded
 (at (10,3,20,6,50) 1, 2 and 3 gave plans within 0.02% of each other)."""
 BLOCK_ROUNDINGS: tuple[Rounding, ...] = ("ceil", "nearest")
-"""How the blocks' running sums are rounded, in the order tried (`_blocks_first`); if the last
-one tried is kept, its re-solve starts from its own optimal basis (the nearest block was kept
-at (10,3,20,6,50))."""
+"""How each site's running sum of blocks may be rounded, every site the same way first, in the
+order tried (`_choose_roundings`)."""
+BLOCK_SWITCH_GAIN = 1e-7
+"""Least rise of the master's bound for which one site's blocks switch rounding: relative to
+the bound, absolute where the bound is under 1."""
+BLOCK_SWITCH_RESERVE = 2.0
+"""A site is tried the other way only while this many of the slowest master solves so far
+are left before the deadline: the blocks chosen still need their re-cut and the racks'
+rounds (at (20,4,32,8,100) a master solve with the blocks fixed takes 4-15 s)."""
+
+
+def _choose_roundings(
+    n_sites: int, same: list[bool], bound_of, deadline: float
+) -> tuple[float, tuple[Rounding, ...]] | None:
+    """Each site's way of rounding its blocks, and the master's bound with them fixed:
+    `bound_of(ways)` (None where the master has no optimum). Every site the same way first, the
+    way the master values more kept; then, site by site, the other way, kept where it raises
+    the bound. Sites whose two roundings agree (`same`) are not tried. Neither way is better
+    everywhere: every site to the nearest block was worth 0.1-0.2% more than every site up at
+    (10,3,20,6,50), and 7% less at (3,2,8,4,5). Chosen per site, the plans were 0.1-0.25% better
+    at (10,3,20,6,10) and (10,3,20,6,50) (bench/README.md, session 10). None where no way
+    gives an optimum in time."""
+    chosen: tuple[float, tuple[Rounding, ...]] | None = None
+    slowest = 0.0
+
+    def timed(ways: tuple[Rounding, ...]) -> float | None:
+        nonlocal slowest
+        started = time.perf_counter()
+        bound = bound_of(ways)
+        slowest = max(slowest, time.perf_counter() - started)
+        return bound
+
+    for way in BLOCK_ROUNDINGS:
+        if time.perf_counter() >= deadline:
+            break
+        ways = (way,) * n_sites
+        bound = timed(ways)
+        if bound is not None and (chosen is None or bound > chosen[0]):
+            chosen = (bound, ways)
+    if chosen is None:
+        return None
+    for site in range(n_sites):
+        if same[site]:
+            continue
+        for way in BLOCK_ROUNDINGS:
+            if way == chosen[1][site] or time.perf_counter() + BLOCK_SWITCH_RESERVE * slowest >= deadline:
+                continue
+            ways = (*chosen[1][:site], way, *chosen[1][site + 1 :])
+            bound = timed(ways)
+            if bound is not None and bound > chosen[0] + BLOCK_SWITCH_GAIN * max(1.0, abs(chosen[0])):
+                chosen = (bound, ways)
+    return chosen
 
 
 def _blocks_first(
@@ -1499,16 +1580,14 @@ def _blocks_first(
     log: list[str],
 ) -> tuple[np.ndarray, int] | None:
     """The LP master's point with every site's power blocks whole, for the racks to be rounded
-    from: the blocks' running sums rounded each way of `BLOCK_ROUNDINGS` and fixed, the one
-    whose master bound is highest kept, and the master re-solved with cuts for up to
-    `BLOCK_ROUNDS` rounds, so the racks are fitted to the blocks the plan will have. Rounding
-    blocks and racks together kept the LP's fraction of a block as a whole one, or its racks
-    without their power. Neither rounding is better everywhere: at (10,3,20,6,50) the nearest
-    block gave plans 0.1-0.2% better than blocks rounded up, and at (3,2,8,4,5) 7% worse
-    (bench/README.md, session 9). Each rounding is first lowered where a row of blocks only
-    (power cap, block rate) breaks (`_repair`). None where no rounding gives a master point in
-    time. The master's bounds are restored. Also returns the master solves it took (not
-    counted where it gives no point)."""
+    from: each site's running sum of blocks rounded up or to the nearest block, whichever the
+    master values more (`_choose_roundings`, each way fixed and the master re-solved), then
+    fixed and the master re-solved with cuts for up to `BLOCK_ROUNDS` rounds, so the racks are
+    fitted to the blocks the plan will have. Rounding blocks and racks together kept the LP's
+    fraction of a block as a whole one, or its racks without their power. Each rounding is
+    first lowered where a row of blocks only (power cap, block rate) breaks (`_repair`). None
+    where no rounding gives a master point in time. The master's bounds are restored. Also
+    returns the master solves it took (not counted where it gives no point)."""
     cols = series.blocks
     if len(cols) == 0:
         return x_lp, 0
@@ -1517,6 +1596,7 @@ def _blocks_first(
     # (power_fits) is left to the master.
     block_quarter = np.full_like(series.quarter, -1)
     block_quarter[cols] = series.quarter[cols]
+    sites = [members for kind, members in series.members if kind == "ceil"]
     solves = 0
     lower, upper = st.col_lower[st.master_cols][cols], st.col_upper[st.master_cols][cols]
     optimal = highspy.HighsModelStatus.kOptimal
@@ -1528,26 +1608,37 @@ def _blocks_first(
         solves += 1
         return h.getModelStatus() == optimal
 
+    def rounded(ways: tuple[Rounding, ...]) -> np.ndarray:
+        value = x_lp.copy()
+        for way, members in zip(ways, sites, strict=True):
+            value[members] = round_cumulative(x_lp[members], way)
+        _repair(st, value, block_quarter)
+        return value
+
+    bounds: dict[bytes, float | None] = {}
+    """The master's bound at each set of whole blocks tried (two ways of rounding may agree)."""
+
+    def bound_of(ways: tuple[Rounding, ...]) -> float | None:
+        value = rounded(ways)
+        key = value[cols].tobytes()
+        if key in bounds:
+            return bounds[key]
+        h.changeColsBounds(len(cols), cols, value[cols], value[cols])
+        bounds[key] = h.getInfo().objective_function_value if solve() else None
+        if bounds[key] is None and len(set(ways)) == 1:
+            log.append(f"power blocks rounded ({ways[0]}): {h.modelStatusToString(h.getModelStatus())}")
+        return bounds[key]
+
+    same = [
+        len({tuple(round_cumulative(x_lp[members], way)) for way in BLOCK_ROUNDINGS}) == 1
+        for members in sites
+    ]
     try:
-        chosen: tuple[float, Rounding, np.ndarray] | None = None
-        for how in BLOCK_ROUNDINGS:
-            if time.perf_counter() >= deadline:
-                break
-            value = x_lp.copy()
-            for kind, members in series.members:
-                if kind == "ceil":
-                    value[members] = round_cumulative(x_lp[members], how)
-            _repair(st, value, block_quarter)
-            h.changeColsBounds(len(cols), cols, value[cols], value[cols])
-            if not solve():
-                log.append(f"power blocks rounded ({how}): {h.modelStatusToString(h.getModelStatus())}")
-                continue
-            bound = h.getInfo().objective_function_value
-            if chosen is None or bound > chosen[0]:
-                chosen = (bound, how, value)
+        chosen = _choose_roundings(len(sites), same, bound_of, deadline)
         if chosen is None:
             return None
-        _, how, value = chosen
+        ways = chosen[1]
+        value = rounded(ways)
         h.changeColsBounds(len(cols), cols, value[cols], value[cols])
         x: np.ndarray | None = None
         rounds = 0
@@ -1563,6 +1654,14 @@ def _blocks_first(
                 break
         if x is None:
             return None
+        # Counted over the sites whose two roundings differ.
+        mixed = [way for way, agree in zip(ways, same, strict=True) if not agree] or [ways[0]]
+        counts = {way: mixed.count(way) for way in BLOCK_ROUNDINGS if way in mixed}
+        how = (
+            ways[0]
+            if len(counts) == 1
+            else ", ".join(f"{way} at {n} site{'s' if n > 1 else ''}" for way, n in counts.items())
+        )
         log.append(f"power blocks rounded ({how}) and fixed: master {bound:.6f} after {rounds} rounds")
         out = x[: len(x_lp)].copy()
         out[cols] = value[cols]

@@ -32,8 +32,24 @@ INF = highspy.kHighsInf
 
 
 @dataclass
+class LpArrays:
+    """The compiled LP as arrays, in HiGHS's units: cost x + offset over lower <= x <= upper
+    and row_lower <= A x <= row_upper, integrality per column (1: integer)."""
+
+    A: scipy.sparse.csr_array
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    integrality: np.ndarray
+    offset: float
+
+
+@dataclass
 class DirectModel:
-    """A Pyomo model compiled and passed to HiGHS, with what is needed to map results back."""
+    """A Pyomo model compiled for HiGHS (and passed to it, but by `compile_to_arrays`), with
+    what is needed to map results back."""
 
     highs: highspy.Highs
     columns: list
@@ -54,6 +70,8 @@ class DirectModel:
     """The compiled (non-array) rows' Pyomo constraints, in row order (they come first)."""
     array_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Each array family's rows, by its name: (first, end)."""
+    arrays: LpArrays | None = None
+    """The LP as arrays, where it was compiled for them (`compile_to_arrays`) and not passed."""
 
     def rows_of(self, names: set[str]) -> np.ndarray:
         """Which rows belong to the named constraint components (a mask over HiGHS rows)."""
@@ -74,6 +92,14 @@ class DirectModel:
     def to_highs(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Model values of the given columns in HiGHS's (scaled) units, e.g. for a MIP start."""
         return values if self.column_scale is None else values * self.column_scale[index]
+
+
+def component_keys(comp: IndexedComponent) -> list:
+    """A Var component's indices in the order of its columns (`_component_variables`): an
+    insertion order may differ from the index set's."""
+    if not comp.is_reference() and len(comp._data) == len(comp):
+        return list(comp._data.keys())
+    return list(comp.keys())
 
 
 def _component_variables(comp: IndexedComponent) -> list:
@@ -199,7 +225,14 @@ def _column_arrays(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None = None) -> DirectModel:
     """Compile the model's single objective and constraints and pass them to HiGHS in bulk."""
     with PauseGC():
-        return _pass_to_highs(m, highs)
+        return _compile(m, highs, pass_model=True)
+
+
+def compile_to_arrays(m: pyo.ConcreteModel) -> DirectModel:
+    """The same compilation, kept as arrays (`DirectModel.arrays`) and not passed: for a caller
+    that splits the matrix itself (the decomposition). Its HiGHS instance holds no model."""
+    with PauseGC():
+        return _compile(m, None, pass_model=False)
 
 
 def _scale_of(m: pyo.ConcreteModel, component) -> float:
@@ -312,7 +345,7 @@ def _all_rows(
     return out
 
 
-def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectModel:
+def _compile(m: pyo.ConcreteModel, highs: highspy.Highs | None, *, pass_model: bool) -> DirectModel:
     start = time.perf_counter()
     columns = _Columns.of(m)
     arrays = [c for c in m.component_objects(pyo.Constraint, active=True) if isinstance(c, ArrayConstraint)]
@@ -333,14 +366,55 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
         lower *= column_scale
         upper *= column_scale
     row_lower, row_upper = A.lower, A.upper
-    # HiGHS keeps its matrix column-wise and converts a row-wise one inside passModel, holding
-    # both copies at once; converting here lets our row-wise arrays go first (about 95 MB less
-    # peak at 7.9M non-zeros).
-    csc = scipy.sparse.csr_array((A.coefs, A.indices, A.indptr), shape=(num_row, num_col)).tocsc()
-    del A
     offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
     highs = highs or highspy.Highs()
     highs.setOptionValue("output_flag", False)
+    matrix = scipy.sparse.csr_array((A.coefs, A.indices, A.indptr), shape=(num_row, num_col))
+    del A
+    kept = None
+    if pass_model:
+        # HiGHS keeps its matrix column-wise and converts a row-wise one inside passModel,
+        # holding both copies at once; converting here lets our row-wise arrays go first
+        # (about 95 MB less peak at 7.9M non-zeros).
+        csc = matrix.tocsc()
+        del matrix
+        _pass(highs, csc, sense, offset, cost, lower, upper, row_lower, row_upper, integer)
+    else:
+        kept = LpArrays(matrix, cost, lower, upper, row_lower, row_upper, integer, offset)
+    integer_index = np.flatnonzero(integer).astype(np.int32)
+    return DirectModel(
+        highs=highs,
+        columns=columns.variables,
+        rows=num_row,
+        nonzeros=nnz,
+        integer_columns=len(integer_index),
+        objective_offset=offset,
+        handoff_s=time.perf_counter() - start,
+        maximize=objective.sense == pyo.maximize,
+        integer_index=integer_index,
+        integer_lower=lower[integer_index].copy(),
+        integer_upper=upper[integer_index].copy(),
+        column_scale=column_scale,
+        lookup=columns,
+        compiled_rows=[row[0] for row in info.rows],
+        array_rows=_array_rows(len(info.rows), arrays),
+        arrays=kept,
+    )
+
+
+def _pass(
+    highs: highspy.Highs,
+    csc: scipy.sparse.csc_array,
+    sense,
+    offset: float,
+    cost,
+    lower,
+    upper,
+    row_lower,
+    row_upper,
+    integer,
+) -> None:
+    (num_row, num_col), nnz = csc.shape, csc.nnz
     status = highs.passModel(
         num_col,
         num_row,
@@ -360,24 +434,6 @@ def _pass_to_highs(m: pyo.ConcreteModel, highs: highspy.Highs | None) -> DirectM
     )
     if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the compiled model")
-    integer_index = np.flatnonzero(integer).astype(np.int32)
-    return DirectModel(
-        highs=highs,
-        columns=columns.variables,
-        rows=num_row,
-        nonzeros=nnz,
-        integer_columns=len(integer_index),
-        objective_offset=offset,
-        handoff_s=time.perf_counter() - start,
-        maximize=objective.sense == pyo.maximize,
-        integer_index=integer_index,
-        integer_lower=lower[integer_index].copy(),
-        integer_upper=upper[integer_index].copy(),
-        column_scale=column_scale,
-        lookup=columns,
-        compiled_rows=[row[0] for row in info.rows],
-        array_rows=_array_rows(len(info.rows), arrays),
-    )
 
 
 def _array_rows(first: int, arrays: list[ArrayConstraint]) -> dict[str, tuple[int, int]]:

@@ -606,9 +606,10 @@ def _completed_plan(
     outcome.method_note = _benders_note(result, "completed by the extensive form")
     outcome.handoff_s += result.handoff_s
     outcome.solve_s += result.seconds - result.handoff_s
+    handed_off = entered + result.handoff_s
     outcome.phases = {
-        "handoff": (entered, entered),
-        "highs": (entered, outcome.phases["highs"][1]),
+        "handoff": (entered, handed_off),
+        "highs": (handed_off, outcome.phases["highs"][1]),
         "readback": outcome.phases["readback"],
     }
     return outcome
@@ -661,9 +662,11 @@ def _written_plan(
         highs_version=_version(),
         method_note=_benders_note(result, how),
     )
+    # The decomposition's first `handoff_s` (the model compiled and split) is its hand-off.
+    handed_off = entered + result.handoff_s
     outcome.phases = {
-        "handoff": (entered, entered),
-        "highs": (entered, ran),
+        "handoff": (entered, handed_off),
+        "highs": (handed_off, ran),
         "readback": (ran, time.monotonic()),
     }
     return outcome

@@ -745,3 +745,74 @@ def test_blocks_first_restores_the_master_s_bounds_when_a_solve_fails() -> None:
         )
     lp = h.getLp()
     assert list(lp.col_lower_) == [0.0, 0.0] and list(lp.col_upper_) == [0.0, 10.0]
+
+
+def test_each_site_s_blocks_are_rounded_the_way_the_master_values_more() -> None:
+    # Neither rounding is better everywhere, site by site either: with a master whose bound
+    # rises by one for each site rounded its own preferred way (up at even sites, to the
+    # nearest at odd ones), each site ends its preferred way. A way that leaves the master
+    # without an optimum (nearest at site 3) is never kept, and sites whose two roundings
+    # agree (site 4) are never tried the other way.
+    preferred = ("ceil", "nearest", "ceil", "ceil", "ceil")
+    tried: list[tuple[str, ...]] = []
+
+    def bound_of(ways: tuple[str, ...]) -> float | None:
+        tried.append(ways)
+        if ways[3] == "nearest":
+            return None
+        return float(sum(way == want for way, want in zip(ways, preferred, strict=True)))
+
+    same = [False, False, False, False, True]
+    chosen = decomposition._choose_roundings(5, same, bound_of, time.perf_counter() + 60)
+    assert chosen == (5.0, preferred)
+    assert tried[:2] == [("ceil",) * 5, ("nearest",) * 5]
+    assert all(ways[4] == "ceil" for ways in tried[2:])
+    assert len(tried) == 2 + 4  # the two uniform ways, then one switch at each site but the last
+
+
+def test_no_rounding_of_blocks_is_chosen_when_none_gives_an_optimum_or_time_is_up() -> None:
+    assert (
+        decomposition._choose_roundings(3, [False] * 3, lambda ways: None, time.perf_counter() + 60) is None
+    )
+    called: list[tuple] = []
+    assert decomposition._choose_roundings(3, [False] * 3, called.append, time.perf_counter() - 1) is None
+    assert called == []
+
+
+def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each master solve takes 10 s on a fake clock and the deadline is at 45 s: the two
+    # uniform ways end at 20 s, one site is tried (20 + 2 x 10 < 45), and then no more, so that
+    # the blocks chosen keep the time for their re-cut and the racks' rounds.
+    from types import SimpleNamespace
+
+    clock = [0.0]
+    monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    tried: list[tuple[str, ...]] = []
+
+    def bound_of(ways: tuple[str, ...]) -> float:
+        tried.append(ways)
+        clock[0] += 10.0
+        return float(ways.count("nearest"))
+
+    chosen = decomposition._choose_roundings(4, [False] * 4, bound_of, 45.0)
+    assert len(tried) == 3
+    assert chosen == (4.0, ("nearest",) * 4)
+
+
+def test_a_decomposed_solve_s_hand_off_window_is_its_compile_and_split() -> None:
+    # The bench attributes memory by these windows: the decomposition's hand-off (the model
+    # compiled to arrays and split into master and recourse) is its first `handoff_s` (after
+    # the option check), then its solves, one window after another.
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    before = time.monotonic()
+    outcome = _solve(scenario, "decomposition", relax=True)
+    after = time.monotonic()
+    assert outcome.method == "decomposition", outcome.method_note
+    (start, handed_off), (highs_start, ran), (read_start, end) = (
+        outcome.phases[name] for name in ("handoff", "highs", "readback")
+    )
+    assert before <= start < handed_off == highs_start <= ran == read_start <= end <= after
+    assert handed_off - start >= outcome.handoff_s  # and the option check before it
+    assert 0 < outcome.handoff_s < outcome.wall_s

@@ -8,6 +8,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+import scipy.sparse
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from bench.scenarios import synthetic_scenario
@@ -63,6 +64,32 @@ def test_hand_off_matches_pyomos_own_compiler_row_for_row():
     direct = highs_direct.pass_to_highs(m)
     assert _rows_from_highs(direct) == _rows_from_pyomo(m)
     assert direct.rows == sum(_rows_from_pyomo(m).values())
+
+
+def test_arrays_kept_for_the_decomposition_are_the_lp_passed_to_highs():
+    m = build_model(synthetic_scenario(2, 2, 4, 3, 3, seed=1))
+    kept = highs_direct.compile_to_arrays(m)
+    assert kept.arrays is not None and kept.highs.getLp().num_col_ == 0
+    passed_model = highs_direct.pass_to_highs(m)
+    lp = passed_model.highs.getLp()
+    passed = scipy.sparse.csc_array(
+        (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
+        shape=(lp.num_row_, lp.num_col_),
+    )
+    arrays = kept.arrays
+    assert arrays.A.nnz == passed.nnz
+    assert (passed != arrays.A).nnz == 0
+    for mine, theirs in (
+        (arrays.cost, lp.col_cost_),
+        (arrays.lower, lp.col_lower_),
+        (arrays.upper, lp.col_upper_),
+        (arrays.row_lower, lp.row_lower_),
+        (arrays.row_upper, lp.row_upper_),
+        (arrays.integrality, [int(kind) for kind in lp.integrality_]),
+    ):
+        np.testing.assert_array_equal(mine, np.asarray(theirs))
+    assert arrays.offset == lp.offset_
+    assert kept.array_rows == passed_model.array_rows
 
 
 def test_column_bounds_match_pyomos_public_bounds_for_every_kind_of_variable():
