@@ -208,7 +208,8 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     # As HiGHS's own copy of the passed model had them: entries of at most its
     # small_matrix_value dropped (the checks below read which columns a row has), each row's
     # columns in order (so the recourse LPs, and simplex's path through ties, are as they
-    # were), bounds of at least its infinite_bound infinite.
+    # were), bounds of at least its infinite_bound infinite. Duplicate entries, which
+    # passModel would refuse and the compiler makes none of, are summed.
     A = lp.A
     A.data[np.abs(A.data) <= HIGHS_SMALL_MATRIX_VALUE] = 0.0
     A.eliminate_zeros()

@@ -782,9 +782,10 @@ def test_no_rounding_of_blocks_is_chosen_when_none_gives_an_optimum_or_time_is_u
 def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_chosen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Each master solve takes 10 s on a fake clock and the deadline is at 45 s: the two
-    # uniform ways end at 20 s, one site is tried (20 + 2 x 10 < 45), and then no more, so that
-    # the blocks chosen keep the time for their re-cut and the racks' rounds.
+    # On a fake clock the first master solve takes 15 s and the others 5 s; the deadline is at
+    # 55 s. The two uniform ways end at 20 s, one site is tried (20 + 2 x 15 < 55: the slowest
+    # solve so far counts, not the last), and then no more (25 + 2 x 15 >= 55), so that the
+    # blocks chosen keep the time for their re-cut and the racks' rounds.
     from types import SimpleNamespace
 
     clock = [0.0]
@@ -793,10 +794,10 @@ def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_ch
 
     def bound_of(ways: tuple[str, ...]) -> float:
         tried.append(ways)
-        clock[0] += 10.0
+        clock[0] += 15.0 if len(tried) == 1 else 5.0
         return float(ways.count("nearest"))
 
-    chosen = decomposition._choose_roundings(4, [False] * 4, bound_of, 45.0)
+    chosen = decomposition._choose_roundings(4, [False] * 4, bound_of, 55.0)
     assert len(tried) == 3
     assert chosen == (4.0, ("nearest",) * 4)
 
@@ -809,10 +810,16 @@ def test_a_decomposed_solve_s_hand_off_window_is_its_compile_and_split() -> None
     before = time.monotonic()
     outcome = _solve(scenario, "decomposition", relax=True)
     after = time.monotonic()
-    assert outcome.method == "decomposition", outcome.method_note
+    assert outcome.method_note is not None and "written from its recourse" in outcome.method_note
     (start, handed_off), (highs_start, ran), (read_start, end) = (
         outcome.phases[name] for name in ("handoff", "highs", "readback")
     )
     assert before <= start < handed_off == highs_start <= ran == read_start <= end <= after
     assert handed_off - start >= outcome.handoff_s  # and the option check before it
     assert 0 < outcome.handoff_s < outcome.wall_s
+
+
+def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
+    bounds = np.array([1e20, -1e20, 1e25, -3.0, 5e19, np.inf, -np.inf])
+    expected = [np.inf, -np.inf, np.inf, -3.0, 5e19, np.inf, -np.inf]
+    assert list(decomposition._infinite(bounds)) == expected

@@ -174,3 +174,14 @@ def test_scaled_hand_off_solves_to_the_same_values_in_model_units():
         )
     assert values[True][0] == pytest.approx(values[False][0], rel=1e-7)
     assert values[True][1] == pytest.approx(values[False][1], rel=1e-6)
+
+
+def test_component_keys_follow_the_columns_where_variables_were_made_out_of_index_order():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var([1, 2, 3], dense=False)
+    for i in (3, 1, 2):
+        m.x[i].value = 0.0  # made on first access, in this order
+    m.c = pyo.Constraint(expr=m.x[1] + m.x[2] + m.x[3] >= 0)
+    m.o = pyo.Objective(expr=m.x[1])
+    direct = highs_direct.compile_to_arrays(m)
+    assert highs_direct.component_keys(m.x) == [var.index() for var in direct.columns]
