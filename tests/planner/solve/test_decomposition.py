@@ -8,6 +8,7 @@ verifier; a case it does not accept is solved by the extensive form and says why
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -823,3 +824,34 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     bounds = np.array([1e20, -1e20, 1e25, -3.0, 5e19, np.inf, -np.inf])
     expected = [np.inf, -np.inf, np.inf, -3.0, 5e19, np.inf, -np.inf]
     assert list(decomposition._infinite(bounds)) == expected
+
+
+@pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
+def test_binaries_rounded_up_are_kept_only_where_they_attain_the_relaxed_value(
+    perspective: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A block whose binaries, rounded up, give its relaxed LP's value (an upper bound of its
+    # MIP) is solved by that LP; the others as MIPs. Hostile rounding (every binary closed,
+    # which attains the bound only where no buyback was worth opening) leaves more blocks to
+    # MIPs, and the plan is worth the same: the shortcut never settles for less.
+    base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
+    scenario = _with(
+        base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": perspective})}),
+        relax_integrality=False,
+    )
+
+    def run() -> tuple[float | None, int, int]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+        fractional, mips = (int(n) for n in re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs", line)[0])
+        return result.plan_value, fractional, mips
+
+    value, fractional, mips = run()
+    monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
+    closed_value, closed_fractional, closed_mips = run()
+    assert value is not None and closed_value is not None
+    assert value == pytest.approx(closed_value, rel=1e-6)
+    assert fractional == closed_fractional > 0
+    assert mips < closed_mips
