@@ -30,8 +30,9 @@ What is exact and what is not:
   it (the extensive form's second stage with this first stage fixed).
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
-  optimistic; the plan's blocks with a fractional binary are solved again whole, each a small
-  MIP (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
+  optimistic; the plan's blocks with a fractional binary are solved again whole, each its LP with
+  the binaries rounded up where that attains the relaxed value, else a small MIP
+  (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
   needed by the master solved once as a MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
 - Integer racks and blocks: after the LP converges, the master's last point is rounded (racks
