@@ -96,10 +96,11 @@ are taken at this weight of the master's point and 1 - it of the best plan so fa
 less than the master's vertex from round to round."""
 INTEGRAL_TOLERANCE = 1e-9
 """A binary of a recourse LP solution this close to 0 or 1 counts as whole: its block is not
-solved again as a MIP."""
+solved again. Above it, a fractional binary rounds up (`_opened`)."""
 RECOURSE_MIP_GAP = 1e-6
-"""Relative gap to which each recourse block's MIP (buyback binaries whole) is solved: the
-plan's value is what it reaches, so it should lose no more than the LP tolerance."""
+"""Relative gap to which each recourse block's MIP (buyback binaries whole) is solved, and
+within which its LP with the binaries rounded up must attain the relaxed value to stand for
+it: the plan's value is what it reaches, so it should lose no more than the LP tolerance."""
 MAX_ITERATIONS = 500
 """Master re-solves at most per phase (LP, MIP); the LP phase took 27-73 rounds at (10,3,20,6,50)."""
 
@@ -441,9 +442,10 @@ class _Recourse:
         self.deadline = INF
         self.n_master = len(st.master_cols)
         self.options = options
-        self.mip_blocks = 0
         self.fractional_blocks = 0
-        """How many blocks the last `exact` solved as MIPs, of those with a fractional binary."""
+        """How many blocks the last `exact` found with a fractional binary."""
+        self.mip_blocks = 0
+        """How many of those it solved as MIPs (the others by their LP, binaries rounded up)."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -599,19 +601,24 @@ class _Recourse:
                 whole = np.flatnonzero(integer[cols]).astype(np.int32)
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 lo, up = col_lo[cols].copy(), col_up[cols].copy()
-                lo[whole] = up[whole] = _opened(relaxed_y[cols][whole])
-                h.clearModel()
-                _pass(h, st.sub_cost[cols], lo, up, A, lower[rows], upper[rows])
-                h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=False))
-                h.run()
-                if (
-                    h.getModelStatus() == optimal
-                    and h.getInfo().objective_function_value >= relaxed - gap * max(1.0, abs(relaxed))
-                ):
-                    y[cols] = h.getSolution().col_value
-                    continue
+                opened = _opened(relaxed_y[cols][whole])
+                if np.all(opened >= lo[whole]) and np.all(opened <= up[whole]):
+                    lo[whole] = up[whole] = opened
+                    h.clearModel()
+                    _pass(h, st.sub_cost[cols], lo, up, A, lower[rows], upper[rows])
+                    h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=False))
+                    h.run()
+                    if (
+                        h.getModelStatus() == optimal
+                        and h.getInfo().objective_function_value >= relaxed - gap * max(1.0, abs(relaxed))
+                    ):
+                        y[cols] = h.getSolution().col_value
+                        continue
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0 or self.stop.is_set():
+                        unsolved.append(b)
+                        return
                 mips[mine.start % len(mips)] += 1
-                remaining = deadline - time.perf_counter()
                 h.clearModel()
                 _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
                 h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))

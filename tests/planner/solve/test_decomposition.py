@@ -855,3 +855,45 @@ def test_binaries_rounded_up_are_kept_only_where_they_attain_the_relaxed_value(
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == closed_fractional > 0
     assert mips < closed_mips
+
+
+def test_a_block_whose_rounded_lp_falls_short_when_time_is_up_gets_no_mip_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second stage made whole again at the loop's plan, on a clock where the first block's
+    # LP starts in time and the time is up when it ends (hostile rounding: every binary closed,
+    # so that LP falls short): no MIP runs past the limit, the block is left unsolved, and the
+    # caller is told (None) to complete the plan otherwise.
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    captured: dict = {}
+    exact = decomposition._Recourse.exact
+
+    def capture(self, x, y, gap, deadline):  # type: ignore[no-untyped-def]
+        captured.update(recourse=self, x=x, y=y, gap=gap)
+        return exact(self, x, y, gap, deadline)
+
+    monkeypatch.setattr(decomposition._Recourse, "exact", capture)
+    base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
+    decomposition.decompose(
+        build_model(_with(base, relax_integrality=False)), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+    )
+    recourse = captured["recourse"]
+    assert recourse.mip_blocks > 0  # this case has blocks only a MIP solves
+    monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
+    calls = [0]
+
+    def clock() -> float:
+        calls[0] += 1
+        return 0.0 if calls[0] == 1 else 100.0
+
+    monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=clock))
+    if recourse.pool is not None:  # the loop's pool is shut down with it
+        recourse.pool = ThreadPoolExecutor(recourse.workers)
+    try:
+        assert exact(recourse, captured["x"], captured["y"], captured["gap"], 50.0) is None
+    finally:
+        if recourse.pool is not None:
+            recourse.pool.shutdown()
+    assert recourse.mip_blocks == 0
