@@ -30,8 +30,9 @@ What is exact and what is not:
   it (the extensive form's second stage with this first stage fixed).
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
-  optimistic; the plan's blocks with a fractional binary are solved again whole, each a small
-  MIP (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
+  optimistic; the plan's blocks with a fractional binary are solved again whole, each its LP with
+  the binaries rounded up where that attains the relaxed value, else a small MIP
+  (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
   needed by the master solved once as a MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
 - Integer racks and blocks: after the LP converges, the master's last point is rounded (racks
@@ -95,10 +96,11 @@ are taken at this weight of the master's point and 1 - it of the best plan so fa
 less than the master's vertex from round to round."""
 INTEGRAL_TOLERANCE = 1e-9
 """A binary of a recourse LP solution this close to 0 or 1 counts as whole: its block is not
-solved again as a MIP."""
+solved again. Above it, a fractional binary rounds up (`_opened`)."""
 RECOURSE_MIP_GAP = 1e-6
-"""Relative gap to which each recourse block's MIP (buyback binaries whole) is solved: the
-plan's value is what it reaches, so it should lose no more than the LP tolerance."""
+"""Relative gap to which each recourse block's MIP (buyback binaries whole) is solved, and
+within which its LP with the binaries rounded up must attain the relaxed value to stand for
+it: the plan's value is what it reaches, so it should lose no more than the LP tolerance."""
 MAX_ITERATIONS = 500
 """Master re-solves at most per phase (LP, MIP); the LP phase took 27-73 rounds at (10,3,20,6,50)."""
 
@@ -440,8 +442,10 @@ class _Recourse:
         self.deadline = INF
         self.n_master = len(st.master_cols)
         self.options = options
+        self.fractional_blocks = 0
+        """How many blocks the last `exact` found with a fractional binary."""
         self.mip_blocks = 0
-        """How many blocks the last `exact` solved as MIPs."""
+        """How many of those it solved as MIPs (the others by their LP, binaries rounded up)."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -552,11 +556,15 @@ class _Recourse:
 
     def exact(self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
         """The true second stage at master point x, given y, the recourse LPs' solution there:
-        each block with a fractional integer column (`buyback_open`) solved again as its own
-        small MIP (HiGHS, to `gap`), shared out to the workers. Blocks, not scenarios:
-        at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries) took 35.9 s
-        to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block's MIP has no
-        solution when its time is up."""
+        each block with a fractional integer column (`buyback_open`) solved again with its
+        binaries rounded up (any fraction opens) as an LP, kept where that attains the relaxed
+        LP's value (an upper bound of the block's) within `gap`, else as its own small MIP
+        (HiGHS, to `gap`); shared out to the workers. Rounded up, every such block of the
+        syndicate's view at (10,3,20,6,50) attained it (627 blocks: 0.6 s instead of 3.0 s of
+        MIPs), 35 of 817 in the cloud's; to the nearest, none. Blocks, not scenarios: at
+        (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries) took 35.9 s to
+        prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block's MIP has no solution
+        when its time is up."""
         st = self.st
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
         integer = st.integer[st.recourse_cols] > 0
@@ -567,9 +575,13 @@ class _Recourse:
         # A block whose binaries the LP already set whole has its MIP's optimum there.
         fractional = integer & (np.abs(y - np.round(y)) > INTEGRAL_TOLERANCE)
         blocks = np.unique(self.col_block[fractional])
-        self.mip_blocks = len(blocks)
+        self.fractional_blocks = len(blocks)
+        relaxed_y = y
         y = y.copy()
         unsolved: list[int] = []
+        mips = np.zeros(max(1, self.workers), dtype=np.int64)
+        """MIPs solved, per worker (each writes its own entry)."""
+        optimal = highspy.HighsModelStatus.kOptimal
 
         def solve(mine: range) -> None:
             """A worker's blocks in turn, on a HiGHS instance of its own, each with an equal
@@ -586,9 +598,29 @@ class _Recourse:
                 local[cols] = np.arange(len(cols))
                 W = st.sub_W[rows]
                 A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
+                whole = np.flatnonzero(integer[cols]).astype(np.int32)
+                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
+                lo, up = col_lo[cols].copy(), col_up[cols].copy()
+                opened = _opened(relaxed_y[cols][whole])
+                if np.all(opened >= lo[whole]) and np.all(opened <= up[whole]):
+                    lo[whole] = up[whole] = opened
+                    h.clearModel()
+                    _pass(h, st.sub_cost[cols], lo, up, A, lower[rows], upper[rows])
+                    h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=False))
+                    h.run()
+                    if (
+                        h.getModelStatus() == optimal
+                        and h.getInfo().objective_function_value >= relaxed - gap * max(1.0, abs(relaxed))
+                    ):
+                        y[cols] = h.getSolution().col_value
+                        continue
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0 or self.stop.is_set():
+                        unsolved.append(b)
+                        return
+                mips[mine.start % len(mips)] += 1
                 h.clearModel()
                 _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
-                whole = np.flatnonzero(integer[cols]).astype(np.int32)
                 h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
                 h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=True))
                 h.run()
@@ -599,6 +631,7 @@ class _Recourse:
                 y[cols] = h.getSolution().col_value
 
         self._spread(solve, len(blocks))
+        self.mip_blocks = int(mips.sum())
         if unsolved:
             return None
         # HiGHS's values, as the extensive form's are loaded: rounding a binary off by its
@@ -624,6 +657,11 @@ class _Recourse:
             - st.value_A @ first
             + np.bincount(self.block_scenario, weights=phi, minlength=st.n_scenarios)
         )
+
+
+def _opened(values: np.ndarray) -> np.ndarray:
+    """Binaries rounded up: any fraction opens (`_Recourse.exact`)."""
+    return np.where(values > INTEGRAL_TOLERANCE, 1.0, 0.0)
 
 
 class _ValueSide:
@@ -1097,8 +1135,8 @@ def _decompose(
             phi = recourse.block_values(y)
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
             log.append(
-                f"buyback binaries solved whole by block ({recourse.mip_blocks} of "
-                f"{recourse.n_blocks} as MIPs): {plan_value:.6f}"
+                f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
+                f"{recourse.n_blocks} fractional, {recourse.mip_blocks} as MIPs): {plan_value:.6f}"
             )
     plan: np.ndarray | None = None
     if y is not None:

@@ -499,7 +499,7 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
     at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a
-    fractional binary solved again as a small MIP (at (20,4,32,8,100) the extensive form with the first stage
+    fractional binary solved again whole (`decomposition._Recourse.exact`; at (20,4,32,8,100) the extensive form with the first stage
     fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
     breaks a participation requirement) the extensive form with the master's racks, blocks and
     quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive

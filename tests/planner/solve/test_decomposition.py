@@ -8,6 +8,7 @@ verifier; a case it does not accept is solved by the extensive form and says why
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -823,3 +824,76 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     bounds = np.array([1e20, -1e20, 1e25, -3.0, 5e19, np.inf, -np.inf])
     expected = [np.inf, -np.inf, np.inf, -3.0, 5e19, np.inf, -np.inf]
     assert list(decomposition._infinite(bounds)) == expected
+
+
+@pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
+def test_binaries_rounded_up_are_kept_only_where_they_attain_the_relaxed_value(
+    perspective: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A block whose binaries, rounded up, give its relaxed LP's value (an upper bound of its
+    # MIP) is solved by that LP; the others as MIPs. Hostile rounding (every binary closed,
+    # which attains the bound only where no buyback was worth opening) leaves more blocks to
+    # MIPs, and the plan is worth the same: the shortcut never settles for less.
+    base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
+    scenario = _with(
+        base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": perspective})}),
+        relax_integrality=False,
+    )
+
+    def run() -> tuple[float | None, int, int]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+        fractional, mips = (int(n) for n in re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs", line)[0])
+        return result.plan_value, fractional, mips
+
+    value, fractional, mips = run()
+    monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
+    closed_value, closed_fractional, closed_mips = run()
+    assert value is not None and closed_value is not None
+    assert value == pytest.approx(closed_value, rel=1e-6)
+    assert fractional == closed_fractional > 0
+    assert mips < closed_mips
+
+
+def test_a_block_whose_rounded_lp_falls_short_when_time_is_up_gets_no_mip_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second stage made whole again at the loop's plan, on a clock where the first block's
+    # LP starts in time and the time is up when it ends (hostile rounding: every binary closed,
+    # so that LP falls short): no MIP runs past the limit, the block is left unsolved, and the
+    # caller is told (None) to complete the plan otherwise.
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    captured: dict = {}
+    exact = decomposition._Recourse.exact
+
+    def capture(self, x, y, gap, deadline):  # type: ignore[no-untyped-def]
+        captured.update(recourse=self, x=x, y=y, gap=gap)
+        return exact(self, x, y, gap, deadline)
+
+    monkeypatch.setattr(decomposition._Recourse, "exact", capture)
+    base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
+    decomposition.decompose(
+        build_model(_with(base, relax_integrality=False)), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+    )
+    recourse = captured["recourse"]
+    assert recourse.mip_blocks > 0  # this case has blocks only a MIP solves
+    monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
+    calls = [0]
+
+    def clock() -> float:
+        calls[0] += 1
+        return 0.0 if calls[0] == 1 else 100.0
+
+    monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=clock))
+    if recourse.pool is not None:  # the loop's pool is shut down with it
+        recourse.pool = ThreadPoolExecutor(recourse.workers)
+    try:
+        assert exact(recourse, captured["x"], captured["y"], captured["gap"], 50.0) is None
+    finally:
+        if recourse.pool is not None:
+            recourse.pool.shutdown()
+    assert recourse.mip_blocks == 0
