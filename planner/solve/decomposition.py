@@ -579,8 +579,8 @@ class _Recourse:
         relaxed_y = y
         y = y.copy()
         unsolved: list[int] = []
+        # MIPs solved, per worker (each writes its own entry).
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
-        """MIPs solved, per worker (each writes its own entry)."""
         optimal = highspy.HighsModelStatus.kOptimal
 
         def solve(mine: range) -> None:
