@@ -871,6 +871,28 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert lps < closed_lps
 
 
+def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An LP of the search that HiGHS neither solves nor proves infeasible hands the block to
+    # HiGHS's MIP: the plan is worth what it is when the search succeeds.
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+
+    def run() -> tuple[float | None, int, int, int]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        return (result.plan_value, *_blocks_log(result))
+
+    value, fractional, _, _ = run()
+    monkeypatch.setattr(
+        decomposition,
+        "_block_branch_and_bound",
+        lambda *args: decomposition._BlockSearch("failed", None, -math.inf, 1),
+    )
+    failed_value, failed_fractional, mips, lps = run()
+    assert value is not None and failed_value == pytest.approx(value, rel=1e-6)
+    assert mips == fractional == failed_fractional == lps > 0
+
+
 def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
