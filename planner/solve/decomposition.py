@@ -34,7 +34,8 @@ What is exact and what is not:
   branch and bound over its LP, else by HiGHS's MIP (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
   needed by the master solved once as a MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
-- Integer racks and blocks: after the LP converges, the master's last point is rounded (racks
+- Integer racks and blocks: after the LP phase (converged, or out of its share of the time:
+  `LP_PHASE_TIME_SHARE`), the master's last point is rounded (racks
   and blocks together, or the blocks first: `_blocks_first`), then its best plan, each
   completed with the quotas re-solved (`_rounded_master`); where none is within the gap and the
   recourse is exact, or none was found, the master becomes a MIP over the same
@@ -456,7 +457,9 @@ class _Recourse:
         self.mip_blocks = 0
         """How many of those went to HiGHS's MIP (the others were solved by their branch and bound)."""
         self.block_lps = 0
-        """How many LPs the branch and bound of those blocks solved."""
+        """How many LPs the branch and bound of those blocks solved (their rounded-up LPs included)."""
+        self.unproven_blocks = 0
+        """How many of those kept a whole solution not proven within the gap: time ran out."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -568,12 +571,17 @@ class _Recourse:
     def exact(self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
         """The true second stage at master point x, given y, the recourse LPs' solution there:
         each block with a fractional integer column (`buyback_open`) solved again whole to
-        `gap`, by a branch and bound over its LP (`_block_branch_and_bound`, from y's values
-        there), and where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails,
-        by HiGHS's MIP from the best it found; shared out to the workers. Blocks, not scenarios: at (10,3,20,6,50) one
-        scenario's MIP (20 quarters' blocks, 200 binaries) took 35.9 s to prove 0.1%, its
-        neighbours 0.02 and 1.35 s. None where a block has no whole solution when its time is
-        up, or none at all."""
+        `gap`, shared out to the workers in two passes. First each block's LP with its binaries
+        rounded up (`_opened`: any fraction opens), kept where it attains the relaxed value
+        within `gap`, else a whole solution to fall back on; then the others by a branch and
+        bound over their LP (`_block_branch_and_bound`, from y's values there and that
+        solution), and where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails,
+        by HiGHS's MIP from the best it found; the blocks whose rounded-up LP has no solution
+        first. Where time runs out in the second pass, a block keeps the best whole solution
+        found (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks, not scenarios: at (10,3,20,6,50) one scenario's MIP
+        (20 quarters' blocks, 200 binaries) took 35.9 s to prove 0.1%, its neighbours 0.02 and
+        1.35 s. None where a block has no whole solution: none exists, or none was found in
+        time."""
         st = self.st
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
         integer = st.integer[st.recourse_cols] > 0
@@ -588,30 +596,70 @@ class _Recourse:
         relaxed_y = y
         y = y.copy()
         unsolved: list[int] = []
+        rounded: dict[int, tuple[float, np.ndarray | None]] = {}
+        """Each block left for the second pass: its rounded-up LP's value and solution (None
+        where that LP has none)."""
+        unproven: list[int] = []
         # MIPs solved and LPs of the branch and bound, per worker (each writes its own entry).
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
         lps = np.zeros(max(1, self.workers), dtype=np.int64)
+        optimal = highspy.HighsModelStatus.kOptimal
 
-        def solve(mine: range) -> None:
-            """A worker's blocks in turn, on a HiGHS instance of its own; a MIP gets an equal
-            share of the time its worker's blocks have left."""
+        def load(h: highspy.Highs, b: int, local: np.ndarray, remaining: float):
+            """Block b's LP (binaries relaxed) into h: its columns, their A and binaries."""
+            cols = col_order[col_start[b] : col_start[b + 1]]
+            rows = self.kept[row_order[row_start[b] : row_start[b + 1]]]
+            local[cols] = np.arange(len(cols))
+            W = st.sub_W[rows]
+            A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
+            h.clearModel()
+            _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
+            h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
+            return cols, np.flatnonzero(integer[cols]).astype(np.int32)
+
+        def first(mine: range) -> None:
+            """A worker's blocks, binaries rounded up: settled, or kept for the second pass."""
             worker = mine.start % len(mips)
             h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
             local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
-            for n, b in enumerate(blocks[k] for k in mine):
+            for b in (blocks[k] for k in mine):
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
                     unsolved.append(b)
                     return
-                cols = col_order[col_start[b] : col_start[b + 1]]
-                rows = self.kept[row_order[row_start[b] : row_start[b + 1]]]
-                local[cols] = np.arange(len(cols))
-                W = st.sub_W[rows]
-                A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
-                whole = np.flatnonzero(integer[cols]).astype(np.int32)
-                h.clearModel()
-                _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
-                h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
+                cols, whole = load(h, b, local, remaining)
+                opened = _opened(relaxed_y[cols][whole])
+                value, solution = -INF, None
+                if np.all(opened >= col_lo[cols][whole]) and np.all(opened <= col_up[cols][whole]):
+                    h.changeColsBounds(len(whole), whole, opened, opened)
+                    h.run()
+                    lps[worker] += 1
+                    if h.getModelStatus() == optimal:
+                        value = h.getInfo().objective_function_value
+                        solution = np.asarray(h.getSolution().col_value)
+                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
+                if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
+                    y[cols] = solution
+                else:
+                    rounded[b] = (value, solution)
+
+        def second(mine: range) -> None:
+            """A worker's blocks left, in turn, on a HiGHS instance of its own; a MIP gets an
+            equal share of the time its worker's blocks have left."""
+            worker = mine.start % len(mips)
+            h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
+            local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
+            for n, b in enumerate(left[k] for k in mine):
+                start = rounded[b]
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or self.stop.is_set():
+                    if start[1] is None or self.stop.is_set():
+                        unsolved.append(b)
+                        return
+                    y[col_order[col_start[b] : col_start[b + 1]]] = start[1]
+                    unproven.append(b)
+                    continue
+                cols, whole = load(h, b, local, remaining)
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 search = _block_branch_and_bound(
                     h,
@@ -623,10 +671,13 @@ class _Recourse:
                     gap,
                     deadline,
                     BLOCK_LP_LIMIT,
+                    rounded_root=start,
                 )
                 lps[worker] += search.lps
                 if search.y is not None and search.status in ("optimal", "time limit"):
                     y[cols] = search.y
+                    if search.status == "time limit":
+                        unproven.append(b)
                     continue
                 if search.status in ("optimal", "time limit"):  # no whole solution, or none in time
                     unsolved.append(b)
@@ -635,11 +686,14 @@ class _Recourse:
                 # Past its LP limit, or an LP HiGHS could not solve: HiGHS's MIP, from the best found.
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
-                    unsolved.append(b)
-                    return
+                    if search.y is None or self.stop.is_set():
+                        unsolved.append(b)
+                        return
+                    y[cols] = search.y
+                    unproven.append(b)
+                    continue
                 mips[worker] += 1
-                h.clearModel()
-                _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
+                load(h, b, local, remaining)
                 h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
                 if search.y is not None:
                     h.setSolution(len(cols), np.arange(len(cols), dtype=np.int32), search.y)
@@ -650,10 +704,17 @@ class _Recourse:
                     self.stop.set()
                     return
                 y[cols] = h.getSolution().col_value
+                if h.getModelStatus() != optimal:
+                    unproven.append(b)
 
-        self._spread(solve, len(blocks))
+        self._spread(first, len(blocks))
+        # The blocks with no whole solution yet first: out of time, the others keep theirs.
+        left = np.asarray(sorted(rounded, key=lambda b: (rounded[b][1] is not None, b)), dtype=np.int64)
+        if not unsolved:
+            self._spread(second, len(left))
         self.mip_blocks = int(mips.sum())
         self.block_lps = int(lps.sum())
+        self.unproven_blocks = len(unproven)
         if unsolved:
             return None
         # HiGHS's values, as the extensive form's are loaded: rounding a binary off by its
@@ -708,6 +769,8 @@ def _block_branch_and_bound(
     gap: float,
     deadline: float,
     lp_limit: int,
+    *,
+    rounded_root: tuple[float, np.ndarray | None] | None = None,
 ) -> _BlockSearch:
     """Maximise the LP loaded in `h` with columns `whole` binary (within `lower` and `upper`,
     their bounds there), given its optimum (`root_value`
@@ -717,13 +780,18 @@ def _block_branch_and_bound(
     at least absolute) of the best bound left. The LP stays loaded: a node only moves the
     binaries' bounds, so each solve starts from the last basis. Not HiGHS's MIP: its set-up
     (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
-    this 4.6 ms, to the same optima (within 1e-13). The binaries' bounds are left as the last
-    LP set them (the caller reloads the model)."""
+    this 4.6 ms, to the same optima (within 1e-13). `rounded_root`: the root's binaries rounded
+    up, already solved (value, solution or None). The binaries' bounds are left as the last LP
+    set them (the caller reloads the model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
     best_y: np.ndarray | None = None
     best = -INF
     tried: set[bytes] = set()
     lps = 0
+    if rounded_root is not None:
+        tried.add(_opened(root_y[whole]).tobytes())
+        if rounded_root[1] is not None:
+            best, best_y = rounded_root
 
     def lp(lo: np.ndarray, up: np.ndarray) -> tuple[str, float, np.ndarray | None]:
         nonlocal lps
@@ -1261,7 +1329,8 @@ def _decompose(
             log.append(
                 f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
                 f"{recourse.n_blocks} fractional, {recourse.mip_blocks} as MIPs, "
-                f"{recourse.block_lps} LPs of branch and bound): {plan_value:.6f}"
+                f"{recourse.block_lps} LPs of branch and bound, {recourse.unproven_blocks} "
+                f"not proven in time): {plan_value:.6f}"
             )
     plan: np.ndarray | None = None
     if y is not None:
