@@ -75,9 +75,10 @@ LP_GAP_TOLERANCE = 1e-7
 true value; the caller accepts 1e-6 (`planner.solve.interfaces.LP_BOUND_TOLERANCE`)."""
 LP_PHASE_TIME_SHARE = 0.6
 """MILP: the share of the loop's time (from the split on) after which the LP phase stops and its
-points are rounded, converged or not. At (20,4,32,8,100) on a machine about 1.6 times slower
-than the one of the bench's earlier figures, the LP phase (16 rounds of about 22 s after a 117 s
-start) took the loop's whole time: nothing was rounded, and no plan was written."""
+points are rounded, converged or not. At (20,4,32,8,100) on a machine about 1.5 to 1.6 times slower
+than the one of the bench's earlier figures, the LP phase (16 rounds, after the representatives'
+start had run out of its time at 116.9 s) took the loop's whole time: nothing was rounded, and
+no plan was written."""
 LP_PHASE_GAP_SHARE = 0.1
 """The LP phase's gap before the integer phase, as a share of the MIP gap asked for: the
 rounding loses more than the LP's own gap. 0.25 at (10,3,20,6,50), cloud, left a plan 0.14%
@@ -108,9 +109,12 @@ RECOURSE_MIP_GAP = 1e-6
 and bound or HiGHS's MIP: the plan's value is what it reaches, so it should lose no more than
 the LP tolerance."""
 BLOCK_LP_LIMIT = 200
-"""LPs at most in a recourse block's branch and bound (`_block_branch_and_bound`) before the
-block goes to HiGHS's MIP, which starts from the best it found: at (10,3,20,6,50), cloud, 21.8
-LPs a block on average, 301 at most."""
+"""LPs after which a recourse block's branch and bound (`_block_branch_and_bound`) stops (it may
+finish the node it is at, two more) and the block goes to HiGHS's MIP, which starts from the
+best it found: about one MIP's time at both block shapes measured. Without a limit, on 300
+blocks of (10,3,20,6,50), cloud, 21.8 LPs a block on average and 301 at most, 4.1 ms a block
+against HiGHS's 20.3 ms; on blocks of 20 sites ((20,4,32,8,10), cloud), 504 on average and
+10,462 at most, 205 ms against 78 ms."""
 MAX_ITERATIONS = 500
 """Master re-solves at most per phase (LP, MIP); the LP phase took 27-73 rounds at (10,3,20,6,50)."""
 
@@ -700,9 +704,13 @@ class _Recourse:
                 h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=True))
                 h.run()
                 if h.getInfo().primal_solution_status != 2:
-                    unsolved.append(b)
-                    self.stop.set()
-                    return
+                    if search.y is None:
+                        unsolved.append(b)
+                        self.stop.set()
+                        return
+                    y[cols] = search.y
+                    unproven.append(b)
+                    continue
                 y[cols] = h.getSolution().col_value
                 if h.getModelStatus() != optimal:
                     unproven.append(b)
@@ -778,9 +786,10 @@ def _block_branch_and_bound(
     (`_opened`: any fraction opens) and that LP solved for a whole solution, the most fractional
     binary branched on, until the best whole solution is within `gap` (relative to the bound,
     at least absolute) of the best bound left. The LP stays loaded: a node only moves the
-    binaries' bounds, so each solve starts from the last basis. Not HiGHS's MIP: its set-up
+    binaries' bounds, so each solve starts from the last basis. Not HiGHS's MIP first: its set-up
     (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
-    this 4.6 ms, to the same optima (within 1e-13). `rounded_root`: the root's binaries rounded
+    this 4.6 ms, to the same optima (within 1e-13); on blocks of 20 sites some need thousands of
+    LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded
     up, already solved (value, solution or None). The binaries' bounds are left as the last LP
     set them (the caller reloads the model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
@@ -822,7 +831,8 @@ def _block_branch_and_bound(
             return _BlockSearch("time limit", best_y, best, lps)
         _, _, lo, up, y = heapq.heappop(heap)
         binaries = y[whole]
-        off = np.abs(binaries - np.round(binaries))
+        # A binary the node fixed is whole, whatever HiGHS's tolerances leave of its value.
+        off = np.where(lo == up, 0.0, np.abs(binaries - np.round(binaries)))
         if np.all(off <= INTEGRAL_TOLERANCE):
             if bound > best:
                 best, best_y = bound, y
@@ -1255,6 +1265,7 @@ def _decompose(
         master, evaluate, learn, lp_deadline, lp_gap, log, stabilise=True, incumbent=first
     )
     iterations_lp = iterations
+    lp_converged = converged
     integer_master = False
     """Whether the master was solved as a MIP (then it is not solved again for its bound)."""
     if integer and best is not None and not converged and bound < INF:
@@ -1290,7 +1301,9 @@ def _decompose(
                 # (10,3,20,6,10), and its plan completed 1.6% below the bound): the completion,
                 # which solves them exactly, decides on the rounded point.
                 log.append(f"rounded start {point.value:.6f}; recourse relaxed, no integer master")
-                best, converged = point, True
+                # Finished only where the LP phase was: cut short, its bound is still an upper
+                # bound, but the run ends out of time (no fallback from a plan this far off).
+                best, converged = point, lp_converged
         if not converged:
             integer_master = True
             columns, kinds = master.integer_columns()
@@ -1436,8 +1449,9 @@ REPRESENTATIVES_TIME_SHARE = 1 / 3
 """Share of the loop's time left that the representatives' start may take. Its interior point
 takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
 the machine of the bench's earlier figures, and more than the quarter of the loop it had (116.8
-s) on this session's (2026-12-05, session 11), about 1.6 times slower, which left the MILP's
-loop without a start: after 8 LP rounds its bound was US$ 66,713.9 M, its best plan 33,646.5."""
+s) on this session's (2026-12-05, session 11), about 1.5 to 1.6 times slower, which left the MILP's
+loop without a start: in a run with the LP phase cut at `LP_PHASE_TIME_SHARE`, after 8 LP
+rounds its bound was US$ 66,713.9 M, its best plan 33,646.5."""
 
 
 def _representatives_plan(

@@ -145,23 +145,29 @@ def test_a_plan_not_whole_when_the_loop_stops_is_never_written(monkeypatch: pyte
     assert plan.verification.passed
 
 
+@pytest.mark.parametrize("relaxed", [False, True], ids=["exact-recourse", "relaxed-binaries"])
 def test_a_milp_whose_lp_phase_stops_short_is_still_rounded_to_a_whole_verified_plan(
-    monkeypatch: pytest.MonkeyPatch,
+    relaxed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The LP phase stopped after one master solve, far from its gap (as when it runs out of its
     # share of the time at (20,4,32,8,100) on a slow machine): its points are rounded anyway,
     # and the plan written is whole (`columns`: `_whole` writes none that is not) and within its
-    # reported bound, and the pipeline's plan is verified.
+    # reported bound, and the pipeline's plan is verified. With the buyback binaries relaxed
+    # (no integer master) the run is not reported as finished: it ran out of time.
     monkeypatch.setattr(decomposition, "MAX_ITERATIONS", 1)
+    base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
     scenario = _with(
-        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)),
+        base if relaxed else _syndicate_without_requirements(base),
         method="decomposition",
         relax_integrality=False,
     )
     result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert result.relaxed_recourse == relaxed
     assert any(line.startswith("lp phase not converged") for line in result.log), result.log
     assert result.columns is not None and result.plan_value is not None
     assert result.plan_value <= result.upper_bound + 1e-9 * abs(result.upper_bound)
+    if relaxed:
+        assert not result.converged
     plan = solve_scenario(scenario)  # written from the loop, or completed: verified either way
     assert plan.verification.passed
 
@@ -955,10 +961,10 @@ def test_blocks_whose_search_runs_out_of_time_keep_their_rounded_up_solution(
 def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The second stage made whole again at the loop's plan, on a clock where the first block
-    # starts in time and the time is up at its branch and bound's first step: no MIP runs past
-    # the limit, the block is left unsolved, and the caller is told (None) to complete the plan
-    # otherwise.
+    # The second stage made whole again at the loop's plan, on a clock where the first pass
+    # ends in time and the time is up while a block's branch and bound runs (it stops at its LP
+    # limit with no whole solution): no MIP runs past the limit, the block is left unsolved,
+    # and the caller is told (None) to complete the plan otherwise.
     from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
@@ -976,13 +982,19 @@ def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     )
     recourse = captured["recourse"]
     assert recourse.fractional_blocks > 0
-    calls = [0]
+    late = threading.Event()
+    searched: list[str] = []
 
     def clock() -> float:
-        calls[0] += 1
-        return 0.0 if calls[0] == 1 else 100.0
+        return 100.0 if late.is_set() else 0.0
+
+    def search_until_late(*args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append("search")
+        late.set()
+        return decomposition._BlockSearch("lp limit", None, -math.inf, decomposition.BLOCK_LP_LIMIT)
 
     monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=clock))
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", search_until_late)
     if recourse.pool is not None:  # the loop's pool is shut down with it
         recourse.pool = ThreadPoolExecutor(recourse.workers)
     try:
@@ -990,7 +1002,7 @@ def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     finally:
         if recourse.pool is not None:
             recourse.pool.shutdown()
-    assert recourse.mip_blocks == 0
+    assert searched and recourse.mip_blocks == 0
 
 
 def _loaded(cost, upper, A, row_upper) -> tuple[highspy.Highs, float, np.ndarray]:
