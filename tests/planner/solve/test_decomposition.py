@@ -7,6 +7,7 @@ verifier; a case it does not accept is solved by the extensive form and says why
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -16,11 +17,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
@@ -119,9 +122,19 @@ def test_when_the_fallback_finds_no_plan_the_decomposition_s_plan_stands(
 
 
 def test_a_plan_not_whole_when_the_loop_stops_is_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Stopped after one master solve, the best plan holds fractional racks; rounded and written
-    # as it was, it broke site_gpus_installed_def by 117 GPUs and failed the verifier.
+    # Stopped after one master solve, with no rounding and no integer master point (both out of
+    # time), the best plan holds fractional racks; rounded and written as it was, it broke
+    # site_gpus_installed_def by 117 GPUs and failed the verifier.
     monkeypatch.setattr(decomposition, "MAX_ITERATIONS", 1)
+    monkeypatch.setattr(decomposition, "_rounded_master", lambda *args, **kwargs: None)
+    benders = decomposition._benders
+
+    def lp_phase_only(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("integer_cols") is not None:
+            return kwargs.get("incumbent"), math.inf, 0, False
+        return benders(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_benders", lp_phase_only)
     scenario = _with(
         _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)), method="decomposition"
     )
@@ -129,6 +142,33 @@ def test_a_plan_not_whole_when_the_loop_stops_is_never_written(monkeypatch: pyte
     assert result.columns is None
     assert any("no plan written" in line for line in result.log), result.log
     plan = solve_scenario(scenario)
+    assert plan.verification.passed
+
+
+@pytest.mark.parametrize("relaxed", [False, True], ids=["exact-recourse", "relaxed-binaries"])
+def test_a_milp_whose_lp_phase_stops_short_is_still_rounded_to_a_whole_verified_plan(
+    relaxed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The LP phase stopped after one master solve, far from its gap (as when it runs out of its
+    # share of the time at (20,4,32,8,100) on a slow machine): its points are rounded anyway,
+    # and the plan written is whole (`columns`: `_whole` writes none that is not) and within its
+    # reported bound, and the pipeline's plan is verified. With the buyback binaries relaxed
+    # (no integer master) the run is not reported as finished: it ran out of time.
+    monkeypatch.setattr(decomposition, "MAX_ITERATIONS", 1)
+    base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
+    scenario = _with(
+        base if relaxed else _syndicate_without_requirements(base),
+        method="decomposition",
+        relax_integrality=False,
+    )
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    assert result.relaxed_recourse == relaxed
+    assert any(line.startswith("lp phase not converged") for line in result.log), result.log
+    assert result.columns is not None and result.plan_value is not None
+    assert result.plan_value <= result.upper_bound + 1e-9 * abs(result.upper_bound)
+    if relaxed:
+        assert not result.converged
+    plan = solve_scenario(scenario)  # written from the loop, or completed: verified either way
     assert plan.verification.passed
 
 
@@ -826,44 +866,105 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     assert list(decomposition._infinite(bounds)) == expected
 
 
+def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
+    """(fractional blocks, blocks left to HiGHS's MIP, LPs of branch and bound) from the log."""
+    (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+    found = re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not", line)
+    fractional, mips, lps = (int(n) for n in found[0])
+    return fractional, mips, lps
+
+
 @pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
-def test_binaries_rounded_up_are_kept_only_where_they_attain_the_relaxed_value(
+def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them(
     perspective: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A block whose binaries, rounded up, give its relaxed LP's value (an upper bound of its
-    # MIP) is solved by that LP; the others as MIPs. Hostile rounding (every binary closed,
-    # which attains the bound only where no buyback was worth opening) leaves more blocks to
-    # MIPs, and the plan is worth the same: the shortcut never settles for less.
+    # The recourse blocks with a fractional buyback binary, solved whole by the branch and bound
+    # over their LPs, give the plan the value HiGHS's MIP gives every block its rounded-up LP
+    # leaves (no branch and bound allowed), and so does a hostile rounding heuristic (every
+    # binary closed): the search's optimum never rests on its heuristic, which only saves LPs.
     base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
     scenario = _with(
         base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": perspective})}),
         relax_integrality=False,
     )
 
-    def run() -> tuple[float | None, int, int]:
+    def run() -> tuple[float | None, int, int, int]:
         result = decomposition.decompose(
             build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
         )
-        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-        fractional, mips = (int(n) for n in re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs", line)[0])
-        return result.plan_value, fractional, mips
+        return (result.plan_value, *_blocks_log(result))
 
-    value, fractional, mips = run()
+    value, fractional, mips, lps = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(decomposition, "BLOCK_LP_LIMIT", 0)
+        mip_value, mip_fractional, all_mips, _ = run()
     monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
-    closed_value, closed_fractional, closed_mips = run()
-    assert value is not None and closed_value is not None
+    closed_value, closed_fractional, _closed_mips, closed_lps = run()
+    assert value is not None and mip_value is not None and closed_value is not None
+    assert value == pytest.approx(mip_value, rel=1e-6)
     assert value == pytest.approx(closed_value, rel=1e-6)
-    assert fractional == closed_fractional > 0
-    assert mips < closed_mips
+    assert fractional == mip_fractional == closed_fractional > 0
+    assert mips == 0 and (all_mips > 0 or perspective == "syndicate")
+    assert lps < closed_lps
 
 
-def test_a_block_whose_rounded_lp_falls_short_when_time_is_up_gets_no_mip_past_the_limit(
+def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An LP of the search that HiGHS neither solves nor proves infeasible hands the block to
+    # HiGHS's MIP: the plan is worth what it is when the search succeeds.
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+
+    def run() -> tuple[float | None, int, int, int]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        return (result.plan_value, *_blocks_log(result))
+
+    value, fractional, _, _ = run()
+    monkeypatch.setattr(
+        decomposition,
+        "_block_branch_and_bound",
+        lambda *args, **kwargs: decomposition._BlockSearch("failed", None, -math.inf, 1),
+    )
+    failed_value, failed_fractional, mips, _ = run()
+    assert value is not None and failed_value == pytest.approx(value, rel=1e-6)
+    assert fractional == failed_fractional and mips > 0
+
+
+def test_blocks_whose_search_runs_out_of_time_keep_their_rounded_up_solution(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The second stage made whole again at the loop's plan, on a clock where the first block's
-    # LP starts in time and the time is up when it ends (hostile rounding: every binary closed,
-    # so that LP falls short): no MIP runs past the limit, the block is left unsolved, and the
-    # caller is told (None) to complete the plan otherwise.
+    # The branch and bound out of time at once wherever the block's rounded-up LP gave a whole
+    # solution (the blocks without one are searched first, in time here): each keeps that
+    # solution, the plan is written (worth no more than the searched one) and says how many
+    # blocks were not proven; the pipeline's plan from it passes the verifier.
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+    searched = decomposition.decompose(
+        build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+    )
+    search = decomposition._block_branch_and_bound
+
+    def out_of_time(h, whole, lower, upper, value, y, gap, deadline, limit, **kwargs):  # type: ignore[no-untyped-def]
+        late = -math.inf if kwargs["rounded_root"][1] is not None else deadline
+        return search(h, whole, lower, upper, value, y, gap, late, limit, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", out_of_time)
+    result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
+    (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+    (unproven,) = re.findall(r"(\d+) not proven in time", line)
+    assert int(unproven) > 0
+    assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
+    assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
+    plan = solve_scenario(_with(scenario, method="decomposition"))
+    assert plan.verification.passed
+
+
+def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second stage made whole again at the loop's plan, on a clock where the first pass
+    # ends in time and the time is up while a block's branch and bound runs (it stops at its LP
+    # limit with no whole solution): no MIP runs past the limit, the block is left unsolved,
+    # and the caller is told (None) to complete the plan otherwise.
     from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
@@ -880,15 +981,20 @@ def test_a_block_whose_rounded_lp_falls_short_when_time_is_up_gets_no_mip_past_t
         build_model(_with(base, relax_integrality=False)), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
     )
     recourse = captured["recourse"]
-    assert recourse.mip_blocks > 0  # this case has blocks only a MIP solves
-    monkeypatch.setattr(decomposition, "_opened", lambda values: np.zeros_like(values))
-    calls = [0]
+    assert recourse.fractional_blocks > 0
+    late = threading.Event()
+    searched: list[str] = []
 
     def clock() -> float:
-        calls[0] += 1
-        return 0.0 if calls[0] == 1 else 100.0
+        return 100.0 if late.is_set() else 0.0
+
+    def search_until_late(*args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append("search")
+        late.set()
+        return decomposition._BlockSearch("lp limit", None, -math.inf, decomposition.BLOCK_LP_LIMIT)
 
     monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=clock))
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", search_until_late)
     if recourse.pool is not None:  # the loop's pool is shut down with it
         recourse.pool = ThreadPoolExecutor(recourse.workers)
     try:
@@ -896,4 +1002,85 @@ def test_a_block_whose_rounded_lp_falls_short_when_time_is_up_gets_no_mip_past_t
     finally:
         if recourse.pool is not None:
             recourse.pool.shutdown()
-    assert recourse.mip_blocks == 0
+    assert searched and recourse.mip_blocks == 0
+
+
+def _loaded(cost, upper, A, row_upper) -> tuple[highspy.Highs, float, np.ndarray]:
+    """A maximisation LP loaded in HiGHS (columns from 0 to `upper`, rows A y <= row_upper),
+    solved: the instance, its optimum and solution."""
+    h = decomposition._highs({"solver": "simplex"})
+    A = scipy.sparse.csr_array(np.asarray(A, dtype=float))
+    decomposition._pass(
+        h,
+        np.asarray(cost, float),
+        np.zeros(len(cost)),
+        np.asarray(upper, float),
+        A,
+        np.full(A.shape[0], -np.inf),
+        np.asarray(row_upper, float),
+    )
+    h.run()
+    return h, h.getInfo().objective_function_value, np.asarray(h.getSolution().col_value)
+
+
+def test_a_block_s_branch_and_bound_finds_the_hand_optimum_its_rounding_misses() -> None:
+    # max 5 a + 4 b, 3 a + 2 b <= 4, a and b binary: the LP takes b whole and 2/3 of a (22/3);
+    # both rounded up break the row; the optimum is a alone (5), found by branching.
+    h, root, y = _loaded([5, 4], [1, 1], [[3, 2]], [4])
+    assert root == pytest.approx(22 / 3) and y == pytest.approx([2 / 3, 1])
+    whole = np.array([0, 1], dtype=np.int32)
+    found = decomposition._block_branch_and_bound(
+        h, whole, np.zeros(2), np.ones(2), root, y, 1e-6, math.inf, 200
+    )
+    assert found.status == "optimal" and found.value == pytest.approx(5.0)
+    assert found.y == pytest.approx([1.0, 0.0])
+
+
+def test_a_block_with_no_whole_solution_is_proven_so_not_guessed() -> None:
+    # max a with a = 1/2 (two rows): the LP is feasible, no binary a is.
+    h, root, y = _loaded([1], [1], [[1], [-1]], [0.5, -0.5])
+    whole = np.array([0], dtype=np.int32)
+    found = decomposition._block_branch_and_bound(
+        h, whole, np.zeros(1), np.ones(1), root, y, 1e-6, math.inf, 200
+    )
+    assert found.status == "optimal" and found.y is None
+
+
+def test_a_block_s_branch_and_bound_stops_at_its_lp_limit_and_its_deadline() -> None:
+    h, root, y = _loaded([5, 4], [1, 1], [[3, 2]], [4])
+    whole = np.array([0, 1], dtype=np.int32)
+    bounds = np.zeros(2), np.ones(2)
+    limited = decomposition._block_branch_and_bound(h, whole, *bounds, root, y, 1e-6, math.inf, 1)
+    assert limited.status == "lp limit" and 1 <= limited.lps <= 3
+    late = decomposition._block_branch_and_bound(
+        h, whole, *bounds, root, y, 1e-6, time.perf_counter() - 1, 200
+    )
+    assert late.status == "time limit" and late.y is None and late.lps == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_block_s_branch_and_bound_reaches_highs_s_mip_optimum(seed: int) -> None:
+    # Random small mixed-binary LPs (rows <= a positive right-hand side, so 0 is feasible):
+    # the branch and bound's optimum is HiGHS's MIP's, within the gap asked of both.
+    rng = np.random.default_rng(seed)
+    n_binary, n_continuous, n_rows = rng.integers(1, 7), rng.integers(0, 5), rng.integers(1, 5)
+    n = n_binary + n_continuous
+    cost = rng.integers(-3, 10, n).astype(float)
+    upper = np.concatenate([np.ones(n_binary), rng.integers(1, 4, n_continuous)])
+    A = rng.integers(-4, 6, (n_rows, n)).astype(float)
+    row_upper = rng.integers(1, 10, n_rows).astype(float)
+    h, root, y = _loaded(cost, upper, A, row_upper)
+    whole = np.arange(n_binary, dtype=np.int32)
+    found = decomposition._block_branch_and_bound(
+        h, whole, np.zeros(n_binary), np.ones(n_binary), root, y, 1e-9, math.inf, 10_000
+    )
+    mip, _, _ = _loaded(cost, upper, A, row_upper)
+    mip.changeColsIntegrality(n_binary, whole, np.ones(n_binary, np.uint8))
+    mip.setOptionValue("mip_rel_gap", 1e-9)
+    mip.run()
+    assert found.status == "optimal" and found.y is not None
+    assert found.value == pytest.approx(mip.getInfo().objective_function_value, rel=1e-7, abs=1e-7)
+    binaries = found.y[:n_binary]
+    assert np.all(np.abs(binaries - np.round(binaries)) <= decomposition.INTEGRAL_TOLERANCE)
+    assert np.all(A @ found.y <= row_upper + 1e-7)
