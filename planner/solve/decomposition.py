@@ -703,16 +703,20 @@ class _Recourse:
                     h.setSolution(len(cols), np.arange(len(cols), dtype=np.int32), search.y)
                 h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=True))
                 h.run()
-                if h.getInfo().primal_solution_status != 2:
-                    if search.y is None:
-                        unsolved.append(b)
-                        self.stop.set()
-                        return
-                    y[cols] = search.y
-                    unproven.append(b)
+                info = h.getInfo()
+                found = info.primal_solution_status == 2
+                proven = found and h.getModelStatus() == optimal
+                if search.y is not None and (not found or search.value > info.objective_function_value):
+                    y[cols] = search.y  # HiGHS found none, or a worse one (its start not taken)
+                    if not proven:
+                        unproven.append(b)
                     continue
+                if not found:
+                    unsolved.append(b)
+                    self.stop.set()
+                    return
                 y[cols] = h.getSolution().col_value
-                if h.getModelStatus() != optimal:
+                if not proven:
                     unproven.append(b)
 
         self._spread(first, len(blocks))
@@ -837,7 +841,7 @@ def _block_branch_and_bound(
             if bound > best:
                 best, best_y = bound, y
             continue
-        opened = _opened(binaries)
+        opened = np.where(lo == up, lo, _opened(binaries))
         key = opened.tobytes()
         if key not in tried and np.all(opened >= lo) and np.all(opened <= up):
             tried.add(key)
@@ -1266,6 +1270,8 @@ def _decompose(
     )
     iterations_lp = iterations
     lp_converged = converged
+    finished = True
+    """False where the plan stands on a rounding of an LP phase cut short (reported out of time)."""
     integer_master = False
     """Whether the master was solved as a MIP (then it is not solved again for its bound)."""
     if integer and best is not None and not converged and bound < INF:
@@ -1303,7 +1309,7 @@ def _decompose(
                 log.append(f"rounded start {point.value:.6f}; recourse relaxed, no integer master")
                 # Finished only where the LP phase was: cut short, its bound is still an upper
                 # bound, but the run ends out of time (no fallback from a plan this far off).
-                best, converged = point, lp_converged
+                best, converged, finished = point, True, lp_converged
         if not converged:
             integer_master = True
             columns, kinds = master.integer_columns()
@@ -1316,6 +1322,7 @@ def _decompose(
             iterations += more
             if integer_best is not None:
                 best, bound = integer_best, min(bound, mip_bound)
+    converged = converged and finished
     if best is None:
         raise NotDecomposable("no master point was evaluated before the time limit")
     log.append(
