@@ -31,8 +31,9 @@ What is exact and what is not:
 - `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
   optimistic; the plan's blocks with a fractional binary are solved again whole, each by a
-  branch and bound over its LP, else by HiGHS's MIP (`_Recourse.exact`), and the caller reports the gap against that bound, tightened where
-  needed by the master solved once as a MIP (`_integer_bound`). Otherwise the recourse LPs are
+  branch and bound over its LP, else by HiGHS's MIP (`_Recourse.exact`), and the caller
+  reports the gap against that bound, tightened where needed by the master solved once as a
+  MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
 - Integer racks and blocks: after the LP phase (converged, or out of its share of the time:
   `LP_PHASE_TIME_SHARE`), the master's last point is rounded (racks
@@ -42,7 +43,8 @@ What is exact and what is not:
   cuts and is re-solved, adding cuts at each integer plan, until its dual bound is within the
   requested gap of the best integer plan evaluated.
 
-The scenarios' recourse LPs and the blocks' branch and bound run on worker threads (`_Recourse._spread`).
+The scenarios' recourse LPs and the blocks' branch and bound run on worker threads
+(`_Recourse._spread`).
 """
 
 from __future__ import annotations
@@ -582,9 +584,9 @@ class _Recourse:
         solution), and where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails,
         by HiGHS's MIP from the best it found; the blocks whose rounded-up LP has no solution
         first. Where time runs out in the second pass, a block keeps the best whole solution
-        found (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks, not scenarios: at (10,3,20,6,50) one scenario's MIP
-        (20 quarters' blocks, 200 binaries) took 35.9 s to prove 0.1%, its neighbours 0.02 and
-        1.35 s. None where a block has no whole solution: none exists, or none was found in
+        found (`unproven_blocks`): a plan whose value is what it attains, rather than none.
+        Blocks, not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200
+        binaries) took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no whole solution: none exists, or none was found in
         time."""
         st = self.st
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
@@ -647,9 +649,22 @@ class _Recourse:
                 else:
                     rounded[b] = (value, solution)
 
+        def keep(b: int, solution: np.ndarray | None, proven: bool) -> bool:
+            """Write block b's whole solution (counted unproven unless `proven`); False where it
+            has none, or another worker gave up: the block is unsolved and the others stop."""
+            if solution is None or self.stop.is_set():
+                unsolved.append(b)
+                self.stop.set()
+                return False
+            y[col_order[col_start[b] : col_start[b + 1]]] = solution
+            if not proven:
+                unproven.append(b)
+            return True
+
         def second(mine: range) -> None:
             """A worker's blocks left, in turn, on a HiGHS instance of its own; a MIP gets an
-            equal share of the time its worker's blocks have left."""
+            equal share of the time its worker's blocks have left. Out of time, a block keeps
+            the best whole solution found."""
             worker = mine.start % len(mips)
             h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
             local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
@@ -657,11 +672,8 @@ class _Recourse:
                 start = rounded[b]
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
-                    if start[1] is None or self.stop.is_set():
-                        unsolved.append(b)
+                    if not keep(b, start[1], proven=False):
                         return
-                    y[col_order[col_start[b] : col_start[b + 1]]] = start[1]
-                    unproven.append(b)
                     continue
                 cols, whole = load(h, b, local, remaining)
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
@@ -678,23 +690,16 @@ class _Recourse:
                     rounded_root=start,
                 )
                 lps[worker] += search.lps
-                if search.y is not None and search.status in ("optimal", "time limit"):
-                    y[cols] = search.y
-                    if search.status == "time limit":
-                        unproven.append(b)
+                # "optimal" with no solution: none exists; "time limit": the best found, if any.
+                if search.status in ("optimal", "time limit"):
+                    if not keep(b, search.y, proven=search.status == "optimal"):
+                        return
                     continue
-                if search.status in ("optimal", "time limit"):  # no whole solution, or none in time
-                    unsolved.append(b)
-                    self.stop.set()
-                    return
                 # Past its LP limit, or an LP HiGHS could not solve: HiGHS's MIP, from the best found.
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
-                    if search.y is None or self.stop.is_set():
-                        unsolved.append(b)
+                    if not keep(b, search.y, proven=False):
                         return
-                    y[cols] = search.y
-                    unproven.append(b)
                     continue
                 mips[worker] += 1
                 load(h, b, local, remaining)
@@ -705,19 +710,13 @@ class _Recourse:
                 h.run()
                 info = h.getInfo()
                 found = info.primal_solution_status == 2
-                proven = found and h.getModelStatus() == optimal
-                if search.y is not None and (not found or search.value > info.objective_function_value):
-                    y[cols] = search.y  # HiGHS found none, or a worse one (its start not taken)
-                    if not proven:
-                        unproven.append(b)
-                    continue
-                if not found:
-                    unsolved.append(b)
-                    self.stop.set()
+                # HiGHS found none, or a worse one (its start not taken): the search's stands.
+                searched = search.y is not None and (
+                    not found or search.value > info.objective_function_value
+                )
+                solution = np.asarray(h.getSolution().col_value) if found and not searched else search.y
+                if not keep(b, solution, proven=found and h.getModelStatus() == optimal):
                     return
-                y[cols] = h.getSolution().col_value
-                if not proven:
-                    unproven.append(b)
 
         self._spread(first, len(blocks))
         # The blocks with no whole solution yet first: out of time, the others keep theirs.
@@ -785,16 +784,15 @@ def _block_branch_and_bound(
     rounded_root: tuple[float, np.ndarray | None] | None = None,
 ) -> _BlockSearch:
     """Maximise the LP loaded in `h` with columns `whole` binary (within `lower` and `upper`,
-    their bounds there), given its optimum (`root_value`
-    at `root_y`): best first over the nodes' LP values, each node's binaries rounded up
+    their bounds there), given its optimum (`root_value` at `root_y`): best first over the nodes' LP values, each node's binaries rounded up
     (`_opened`: any fraction opens) and that LP solved for a whole solution, the most fractional
     binary branched on, until the best whole solution is within `gap` (relative to the bound,
     at least absolute) of the best bound left. The LP stays loaded: a node only moves the
     binaries' bounds, so each solve starts from the last basis. Not HiGHS's MIP first: its set-up
     (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
     this 4.6 ms, to the same optima (within 1e-13); on blocks of 20 sites some need thousands of
-    LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded
-    up, already solved (value, solution or None). The binaries' bounds are left as the last LP
+    LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded up, already solved
+    (value, solution or None). The binaries' bounds are left as the last LP
     set them (the caller reloads the model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
     best_y: np.ndarray | None = None
@@ -1274,11 +1272,11 @@ def _decompose(
     """False where the plan stands on a rounding of an LP phase cut short (reported out of time)."""
     integer_master = False
     """Whether the master was solved as a MIP (then it is not solved again for its bound)."""
-    if integer and best is not None and not converged and bound < INF:
-        # Its bound is the LP master's, an upper bound however far the loop got: the rounding
-        # still gives a whole plan, and the gap says how good it is.
-        log.append(f"lp phase not converged: rounded from its points, bound {bound:.6f}")
     if integer and best is not None and bound < INF:
+        if not converged:
+            # Its bound is the LP master's, an upper bound however far the loop got: the
+            # rounding still gives a whole plan, and the gap says how good it is.
+            log.append(f"lp phase not converged: rounded from its points, bound {bound:.6f}")
         series = _integer_series(m, direct, st)
         converged = False
         # Round the master's last point (a vertex) and, until one is within the gap, again with
