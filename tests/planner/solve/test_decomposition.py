@@ -317,6 +317,85 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
 
 
+def _lp_decomposed(workers: int) -> decomposition.Decomposition:
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=True)
+    return decomposition.decompose(
+        build_model(scenario), integer=False, time_limit_s=120.0, mip_rel_gap=0.01, workers=workers
+    )
+
+
+def test_a_start_that_outlasts_its_share_joins_the_loop_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The loop waits no time for the representatives' start, which is held until the loop's
+    # second master solve and waited for by its third: the loop goes on from x = 0, takes the
+    # start when it comes (before its fourth solve) and reaches the LP optimum it reaches
+    # with the start first.
+    first = _lp_decomposed(workers=2)
+    monkeypatch.setattr(decomposition, "REPRESENTATIVES_TIME_SHARE", 0.0)
+    released, returned = threading.Event(), threading.Event()
+    plan, solve = decomposition._representatives_plan, decomposition._Master.solve
+    solves = 0
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        assert released.wait(60)
+        try:
+            return plan(*args, **kwargs)
+        finally:
+            returned.set()
+
+    def counted(self, phase):  # type: ignore[no-untyped-def]
+        nonlocal solves
+        solves += 1
+        if solves == 2:
+            released.set()
+        if solves == 3:
+            assert returned.wait(60)
+        return solve(self, phase)
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", held)
+    monkeypatch.setattr(decomposition._Master, "solve", counted)
+    late = _lp_decomposed(workers=2)
+    assert any(line.endswith("beside the loop's first 3 master solves") for line in late.log), late.log
+    assert not any(line.endswith("master solves") for line in first.log)
+    assert late.converged and first.converged and late.plan_value is not None
+    assert late.plan_value == pytest.approx(first.plan_value, rel=1e-6)
+
+
+def test_a_start_still_running_when_the_loop_ends_is_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A start held until someone cancels it (so the loop, waiting no time for it, converges
+    # first): the loop's end cancels it, its interior point stops at once (interrupted, no
+    # plan) and the run waits for nothing else.
+    monkeypatch.setattr(decomposition, "REPRESENTATIVES_TIME_SHARE", 0.0)
+    plan = decomposition._representatives_plan
+    solvers: list[highspy.Highs] = []
+
+    def held(st, master, options, time_limit_s, h):  # type: ignore[no-untyped-def]
+        cancelled = threading.Event()
+        cancel = h.cancelSolve
+        h.cancelSolve = lambda: (cancel(), cancelled.set())
+        solvers.append(h)
+        assert cancelled.wait(60)
+        return plan(st, master, options, time_limit_s, h)
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", held)
+    result = _lp_decomposed(workers=2)
+    (h,) = solvers
+    assert h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+    assert result.converged and not any("representative scenarios" in line for line in result.log)
+
+
+def test_on_one_cpu_the_loop_waits_for_its_start_and_runs_nothing_beside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One worker: the start is solved before the loop, which takes it first, whatever its
+    # share; with a share of nothing it gets no time and the loop runs without it.
+    started = _lp_decomposed(workers=1)
+    assert any(line.startswith("start from") and line.endswith(" s") for line in started.log), started.log
+    monkeypatch.setattr(decomposition, "REPRESENTATIVES_TIME_SHARE", 0.0)
+    bare = _lp_decomposed(workers=1)
+    assert not any("representative scenarios" in line for line in bare.log)
+    assert started.plan_value is not None and bare.plan_value == pytest.approx(started.plan_value, rel=1e-6)
+
+
 def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     # HiGHS's warm dual simplex once reported optimal master points whose columns broke rows
     # by up to 1.57 (its basis's row values said 8e-8); such a point is re-solved before use.
