@@ -417,6 +417,39 @@ def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.Monke
     assert points and all(points)
 
 
+def test_a_completion_leaves_its_own_hand_off_out_of_highs_s_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plan the loop did not write is completed by the extensive form with its first stage
+    # fixed, whose model is compiled again before HiGHS's limit starts: the limit is the time
+    # left less that hand-off (taken as the loop's own), so the run ends within its limit.
+    scenario = _with(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)),
+        method="decomposition",
+        time_limit_s=60.0,
+    )
+    decompose, solve_direct = decomposition.decompose, interfaces.solve_direct
+    results: list[decomposition.Decomposition] = []
+    limits: list[float] = []
+
+    def unwritten(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = decompose(*args, **kwargs)
+        result.columns = None
+        result.handoff_s += 20.0
+        results.append(result)
+        return result
+
+    def limited(m, options, *, mip_start=None):  # type: ignore[no-untyped-def]
+        limits.append(options.time_limit_s)
+        return solve_direct(m, options, mip_start=mip_start)
+
+    monkeypatch.setattr(decomposition, "decompose", unwritten)
+    monkeypatch.setattr(interfaces, "solve_direct", limited)
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct")
+    (result,) = results
+    assert outcome.has_solution and outcome.method_note is not None
+    assert "completed by the extensive form" in outcome.method_note
+    assert limits[0] <= 60.0 - result.seconds - result.handoff_s + 1e-9
+
+
 def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement() -> None:
     # At (20,4,32,8,100) the completion ran out of the time the Benders loop left it; the
     # fallback's note said "a participation requirement?", which sent the reader the wrong way.
