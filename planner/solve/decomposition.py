@@ -1272,12 +1272,11 @@ def _decompose(
     beside: _Beside | None = None
     # With one scenario per cluster the representatives are the whole extensive form.
     if not master.singletons:
-        # The loop waits for the start for its share of the time (on one CPU, the start's own
-        # limit); past it, with a CPU to spare, the loop goes on from x = 0 and the start,
-        # given until the LP phase's end, joins it when it comes.
+        # The loop waits for the start for its share of the time; past it, with a CPU to spare,
+        # the loop goes on from x = 0 and the start, given until the LP phase's end, joins it.
         waited = warm_started + REPRESENTATIVES_TIME_SHARE * (deadline - warm_started)
         beside = _Beside(st, master, options, lp_deadline if workers >= 2 else waited)
-        if beside.wait(waited - time.perf_counter() if workers >= 2 else None):
+        if beside.wait(waited - time.perf_counter()):
             first = start_from(beside.take(), "")
 
     asked = 0
@@ -1523,17 +1522,15 @@ class _Beside:
         """Whether its plan (or its failure) is in and not yet taken."""
         return not self._taken and self._future.done()
 
-    def wait(self, seconds: float | None) -> bool:
-        """Wait up to `seconds` (None: until it ends) for it; whether it is in."""
-        futures.wait([self._future], timeout=None if seconds is None else max(0.0, seconds))
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for it; whether it is in."""
+        futures.wait([self._future], timeout=max(0.0, seconds))
         return self._future.done()
 
     def take(self) -> np.ndarray | None:
-        """Its first stage, once (None: no optimum in time); its LP is let go."""
+        """Its first stage, once (None: no optimum in time)."""
         self._taken = True
-        first = self._future.result()
-        self.h.clearModel()
-        return first
+        return self._future.result()
 
     def stop(self) -> None:
         """Cancel its solve if it still runs, and wait for its thread."""
