@@ -54,8 +54,6 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
-from concurrent import futures
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -1249,61 +1247,25 @@ def _decompose(
         learn(evaluate(x), x)
     except RecourseOutOfTime:
         raise NotDecomposable("the time limit came before the recourse LPs were first solved") from None
+    first = None
+    warm_started = time.perf_counter()
+    # With one scenario per cluster the representatives are the whole extensive form.
+    x_hat = None if master.singletons else _representatives_plan(st, master, options, deadline)
+    if x_hat is not None and master.feasible(x_hat):
+        try:
+            first = evaluate(x_hat)
+            master.take(first)
+            log.append(
+                f"start from {master.n_clusters} representative scenarios: {first.value:.6f} "
+                f"in {time.perf_counter() - warm_started:.1f} s"
+            )
+        except RecourseOutOfTime:
+            first = None
     lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
-    warm_started = time.perf_counter()
-
-    def start_from(x_hat: np.ndarray | None, how: str) -> _Point | None:
-        """The representatives' plan evaluated and its cuts taken; None where there is none."""
-        if x_hat is None or not master.feasible(x_hat):
-            return None
-        try:
-            point = evaluate(x_hat)
-        except RecourseOutOfTime:
-            return None
-        master.take(point)
-        log.append(
-            f"start from {master.n_clusters} representative scenarios: {point.value:.6f} "
-            f"in {time.perf_counter() - warm_started:.1f} s{how}"
-        )
-        return point
-
-    first: _Point | None = None
-    beside: _Beside | None = None
-    # With one scenario per cluster the representatives are the whole extensive form.
-    if not master.singletons:
-        # The loop waits for the start for its share of the time; past it, with a CPU to spare,
-        # the loop goes on from x = 0 and the start, given until the LP phase's end, joins it.
-        waited = warm_started + REPRESENTATIVES_TIME_SHARE * (deadline - warm_started)
-        beside = _Beside(st, master, options, lp_deadline if workers >= 2 else waited)
-        if beside.wait(waited - time.perf_counter()):
-            first = start_from(beside.take(), "")
-
-    asked = 0
-    """Master solves of the loop before the start beside it came in."""
-
-    def arrival() -> _Point | None:
-        nonlocal asked
-        asked += 1
-        if beside is None or not beside.done():
-            return None
-        return start_from(beside.take(), f", beside the loop's first {asked - 1} master solves")
-
-    try:
-        best, bound, iterations, converged = _benders(
-            master,
-            evaluate,
-            learn,
-            lp_deadline,
-            lp_gap,
-            log,
-            stabilise=True,
-            incumbent=first,
-            arrival=arrival,
-        )
-    finally:
-        if beside is not None:
-            beside.stop()
+    best, bound, iterations, converged = _benders(
+        master, evaluate, learn, lp_deadline, lp_gap, log, stabilise=True, incumbent=first
+    )
     iterations_lp = iterations
     lp_converged = converged
     finished = True
@@ -1489,63 +1451,20 @@ def _whole(
 
 
 REPRESENTATIVES_TIME_SHARE = 1 / 3
-"""Share of the loop's time left that the representatives' start may take where it runs before
-the loop (one CPU; with more it runs beside it, `_Beside`). Its interior point takes about as
-long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on the machine of
-the bench's earlier figures, and more than the quarter of the loop it had (116.8 s) on this
-session's (2026-12-05, session 11), about 1.5 to 1.6 times slower, which left the MILP's loop
-without a start: in a run with the LP phase cut at `LP_PHASE_TIME_SHARE`, after 8 LP rounds its
-bound was US$ 66,713.9 M, its best plan 33,646.5."""
-
-
-class _Beside:
-    """The representatives' start solved on a thread of its own (HiGHS lets go of the GIL
-    while it solves), until `deadline`, so the loop can go on without it and take it when it
-    comes: where the start outlasts its share of the time (its interior point took about 120 s
-    at (20,4,32,8,10) on the 2026-12-05 machine; cut at its share, the loop had none) it may
-    run to the LP phase's end, after which a start is no use, on a CPU the loop's
-    single-threaded master leaves idle. Cancelled when the loop ends first. Not beside the loop
-    from the outset: at (10,3,20,6,50), cloud, the loop's rounds from x = 0 until the start
-    came (9, 7.3 s) left it 11 rounds to go instead of 13, but with a third weighting and the
-    start slowed, the LP phase took 18.7 s against 16.1 s."""
-
-    def __init__(self, st: _Structure, master: _Master, options: dict, deadline: float) -> None:
-        self.h = _highs({**options, "solver": "ipm"})
-        self.h.HandleUserInterrupt = True
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsx-start")
-        self._future = self._pool.submit(
-            _representatives_plan, st, master, options, deadline - time.perf_counter(), self.h
-        )
-        self._taken = False
-
-    def done(self) -> bool:
-        """Whether its plan (or its failure) is in and not yet taken."""
-        return not self._taken and self._future.done()
-
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds` for it; whether it is in."""
-        futures.wait([self._future], timeout=max(0.0, seconds))
-        return self._future.done()
-
-    def take(self) -> np.ndarray | None:
-        """Its first stage, once (None: no optimum in time)."""
-        self._taken = True
-        return self._future.result()
-
-    def stop(self) -> None:
-        """Cancel its solve if it still runs, and wait for its thread."""
-        if not self._future.done():
-            self.h.cancelSolve()
-        self._pool.shutdown(wait=True)
+"""Share of the loop's time left that the representatives' start may take. Its interior point
+takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
+the machine of the bench's earlier figures, and more than the quarter of the loop it had (116.8
+s) on this session's (2026-12-05, session 11), about 1.5 to 1.6 times slower, which left the MILP's
+loop without a start: in a run with the LP phase cut at `LP_PHASE_TIME_SHARE`, after 8 LP
+rounds its bound was US$ 66,713.9 M, its best plan 33,646.5."""
 
 
 def _representatives_plan(
-    st: _Structure, master: _Master, options: dict, time_limit_s: float, h: highspy.Highs | None = None
+    st: _Structure, master: _Master, options: dict, deadline: float
 ) -> np.ndarray | None:
     """A first stage from the extensive form over one scenario per cluster (its first), every
     other scenario's value held to its representative's: a start near the optimum for the
-    Benders loop, whose first rounds from x = 0 barely move its bound. Solved by interior point
-    on `h` (a new instance by default) in at most `time_limit_s`. None if not solved."""
+    Benders loop, whose first rounds from x = 0 barely move its bound. None if not solved."""
     reps = np.unique(master.cluster, return_index=True)[1]
     rep_of = reps[master.cluster]
     n_master = len(st.master_cols)
@@ -1574,9 +1493,8 @@ def _representatives_plan(
         ],
         format="csr",
     )
-    if h is None:
-        h = _highs({**options, "solver": "ipm"})
-    h.setOptionValue("time_limit", max(0.0, time_limit_s))
+    h = _highs({**options, "solver": "ipm"})
+    h.setOptionValue("time_limit", max(0.0, (deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE))
     _pass(
         h,
         np.concatenate([st.cost, np.zeros(len(cols))]),
@@ -1605,23 +1523,15 @@ def _benders(
     stabilise: bool = False,
     incumbent: _Point | None = None,
     integer_cols: np.ndarray | None = None,
-    arrival: Callable[[], _Point | None] | None = None,
 ) -> tuple[_Point | None, float, int, bool]:
     """Re-solve the master and cut until its bound is within `gap` (relative) of the best point
     evaluated; returns that point, the bound, the rounds and whether the gap closed. LP: with
     in-out stabilisation, cuts first at a point between the master's and the best so far (any
-    such point is a plan, so it may become the best). MIP: the integer master's dual bound.
-    `arrival`, asked before each master solve: a plan found beside the loop (its cuts already
-    in the master), or None."""
+    such point is a plan, so it may become the best). MIP: the integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
     h = master.h
     while rounds < MAX_ITERATIONS:
-        arrived = arrival() if arrival is not None else None
-        if arrived is not None:
-            best = arrived if best is None or arrived.value > best.value else best
-            if _closed(best, bound, gap):
-                return best, bound, rounds, True
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             log.append(f"time limit reached in the {phase} phase")
