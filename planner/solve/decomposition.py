@@ -1450,7 +1450,7 @@ def _whole(
     return point
 
 
-REPRESENTATIVES_TIME_SHARE = 1 / 3
+REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point
 takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
 the machine of the bench's earlier figures, and more than the quarter of the loop it had (116.8
