@@ -68,6 +68,11 @@ from planner.solve.rounding import ROUNDING_TOLERANCE, Rounding, round_cumulativ
 
 INF = highspy.kHighsInf
 RECOURSE_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours", "buyback_gpu_hours", "buyback_open")
+HELD_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours")
+"""Recourse families a block's whole solution of last resort holds at its LP's values
+(`_Recourse.exact`): with them held, each site's `buyback_open` need only follow the sign of its
+no-buyer hours, and `buyback_gpu_hours` be the share of their positive part, which meet every
+buyback row whatever the served and unserved hours are (docs/model.md, "Buyback")."""
 VALUE_FAMILY = "scenario_value"
 FIRST_STAGE_FAMILIES = ("racks_built", "blocks_ordered", "quota_gpus")
 LEFT_OUT_PREFIXES = ("participation_", "party_value_def_", "party_cvar_shortfall_def")
@@ -181,6 +186,8 @@ class _Structure:
     relaxed_recourse: bool
     recourse_key: np.ndarray
     """Per recourse column, a code of its family and index but for the scenario."""
+    held: np.ndarray
+    """Per recourse column, whether it is of `HELD_FAMILIES`."""
     aside_cols: np.ndarray
     """Columns only the left-out rows read (neither master nor recourse)."""
     aside: scipy.sparse.csr_array
@@ -262,11 +269,13 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     col_key = np.full(n_col, -1, dtype=np.int64)
     keys: dict[tuple, int] = {}
     relaxed = False
+    held = np.zeros(n_col, bool)
     for name in RECOURSE_FAMILIES:
         start, indices = _family_indices(m, direct, name)
         if start < 0:
             continue
         end = start + len(indices)
+        held[start:end] = name in HELD_FAMILIES
         col_scenario[start:end] = [code[index[-1]] for index in indices]
         col_key[start:end] = [keys.setdefault((name, index[:-1]), len(keys)) for index in indices]
         if integer[start:end].any():
@@ -356,6 +365,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         integer=integer,
         relaxed_recourse=relaxed,
         recourse_key=col_key[recourse_cols],
+        held=held[recourse_cols],
         aside_cols=np.flatnonzero(aside_col),
         aside=aside,
         aside_lower=aside_lower,
@@ -466,6 +476,9 @@ class _Recourse:
         """How many LPs the branch and bound of those blocks solved (their rounded-up LPs included)."""
         self.unproven_blocks = 0
         """How many of those kept a whole solution not proven within the gap: time ran out."""
+        self.held_blocks = 0
+        """How many of those had no solution with their binaries rounded up, and one with their
+        served and unserved hours held (a whole solution of last resort)."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -609,6 +622,7 @@ class _Recourse:
         # MIPs solved and LPs of the branch and bound, per worker (each writes its own entry).
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
         lps = np.zeros(max(1, self.workers), dtype=np.int64)
+        helds = np.zeros(max(1, self.workers), dtype=np.int64)
         optimal = highspy.HighsModelStatus.kOptimal
 
         def load(h: highspy.Highs, b: int, local: np.ndarray, remaining: float):
@@ -622,6 +636,25 @@ class _Recourse:
             _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
             h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
             return cols, np.flatnonzero(integer[cols]).astype(np.int32)
+
+        def held_whole(
+            h: highspy.Highs, cols: np.ndarray, whole: np.ndarray
+        ) -> tuple[float, np.ndarray | None]:
+            """Block `cols` (loaded in h) solved whole with its served and unserved hours held
+            at the relaxed LP's (`HELD_FAMILIES`): each site's binary then follows the sign of
+            its no-buyer hours, which that point meets, so a whole solution of last resort
+            where the binaries rounded up have none (their sites short of capacity). Its value
+            is only what the second pass must beat. (value, solution), or (-inf, None)."""
+            held = np.flatnonzero(st.held[cols]).astype(np.int32)
+            at = np.clip(relaxed_y[cols][held], col_lo[cols][held], col_up[cols][held])
+            h.changeColsBounds(len(whole), whole, col_lo[cols][whole], col_up[cols][whole])
+            h.changeColsBounds(len(held), held, at, at)
+            h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
+            h.setOptionValue("time_limit", _time_limit(h, deadline - time.perf_counter(), mip=True))
+            h.run()
+            if h.getInfo().primal_solution_status != 2:
+                return -INF, None
+            return h.getInfo().objective_function_value, np.asarray(h.getSolution().col_value)
 
         def first(mine: range) -> None:
             """A worker's blocks, binaries rounded up: settled, or kept for the second pass."""
@@ -643,6 +676,9 @@ class _Recourse:
                     if h.getModelStatus() == optimal:
                         value = h.getInfo().objective_function_value
                         solution = np.asarray(h.getSolution().col_value)
+                if solution is None:
+                    value, solution = held_whole(h, cols, whole)
+                    helds[worker] += solution is not None
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
                     y[cols] = solution
@@ -724,6 +760,7 @@ class _Recourse:
         if not unsolved:
             self._spread(second, len(left))
         self.mip_blocks = int(mips.sum())
+        self.held_blocks = int(helds.sum())
         self.block_lps = int(lps.sum())
         self.unproven_blocks = len(unproven)
         if unsolved:
@@ -1346,7 +1383,8 @@ def _decompose(
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
             log.append(
                 f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
-                f"{recourse.n_blocks} fractional, {recourse.mip_blocks} as MIPs, "
+                f"{recourse.n_blocks} fractional, {recourse.held_blocks} held at their hours, "
+                f"{recourse.mip_blocks} as MIPs, "
                 f"{recourse.block_lps} LPs of branch and bound, {recourse.unproven_blocks} "
                 f"not proven in time): {plan_value:.6f}"
             )

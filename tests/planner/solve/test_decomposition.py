@@ -902,7 +902,10 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
 def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
     """(fractional blocks, blocks left to HiGHS's MIP, LPs of branch and bound) from the log."""
     (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-    found = re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not", line)
+    found = re.findall(
+        r"(\d+) of \d+ fractional, \d+ held at their hours, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not",
+        line,
+    )
     fractional, mips, lps = (int(n) for n in found[0])
     return fractional, mips, lps
 
@@ -1106,6 +1109,41 @@ def test_a_binary_the_search_fixed_counts_whole_however_far_its_lp_value_drifts(
     assert found.status == "optimal" and found.value == pytest.approx(5.0)
     assert found.y is not None and found.y == pytest.approx([1.0, 0.0], abs=1e-6)
     assert found.lps <= 6
+
+
+def test_blocks_whose_rounding_up_fails_get_a_whole_solution_with_their_hours_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where a block's binaries rounded up leave it no solution (its sites short of capacity),
+    # its served and unserved hours held at the LP's make each binary follow the sign of its
+    # site's no-buyer hours: a whole solution every such block gets. With every block's branch
+    # and bound out of time at once, each keeps one and the plan is written (before, those
+    # blocks had none and the plan went to the extensive form), worth no more than the
+    # searched plan, and it passes the verifier.
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+
+    def solve() -> tuple[decomposition.Decomposition, list[int]]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+        found = re.findall(r"(\d+) of \d+ fractional, (\d+) held at their hours, .* (\d+) not proven", line)
+        return result, [int(n) for n in found[0]]
+
+    searched, (fractional, held, _) = solve()
+    assert 0 < held < fractional
+    search = decomposition._block_branch_and_bound
+
+    def out_of_time(h, whole, lower, upper, value, y, gap, deadline, limit, **kwargs):  # type: ignore[no-untyped-def]
+        return search(h, whole, lower, upper, value, y, gap, -math.inf, limit, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", out_of_time)
+    result, (_, held_now, unproven) = solve()
+    assert held_now == held and unproven > 0
+    assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
+    assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
+    plan = solve_scenario(_with(scenario, method="decomposition"))
+    assert plan.verification.passed
 
 
 def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
