@@ -1491,10 +1491,10 @@ def _whole(
 REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point
 takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
-the machine of the bench's earlier figures, and more than the quarter of the loop it had (116.8
-s) on this session's (2026-12-05, session 11), about 1.5 to 1.6 times slower, which left the MILP's
-loop without a start: in a run with the LP phase cut at `LP_PHASE_TIME_SHARE`, after 8 LP
-rounds its bound was US$ 66,713.9 M, its best plan 33,646.5."""
+the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machine, 1.5 to 1.6
+times slower. A start cut short leaves the loop at x = 0, whose rounds barely move the bound: at
+(20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
+a plan; a quarter did so at 600 s (session 11)."""
 
 
 def _representatives_plan(
