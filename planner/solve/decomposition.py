@@ -68,11 +68,13 @@ from planner.solve.rounding import ROUNDING_TOLERANCE, Rounding, round_cumulativ
 
 INF = highspy.kHighsInf
 RECOURSE_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours", "buyback_gpu_hours", "buyback_open")
-HELD_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours")
+HELD_FAMILIES = ("served_gpu_hours",)
 """Recourse families a block's whole solution of last resort holds at its LP's values
-(`_Recourse.exact`): with them held, each site's `buyback_open` need only follow the sign of its
-no-buyer hours, and `buyback_gpu_hours` be the share of their positive part, which meet every
-buyback row whatever the served and unserved hours are (docs/model.md, "Buyback")."""
+(`_Recourse.exact`): with the LP's served hours (and unserved ones its rows allow, the LP's
+among them) each site's `buyback_open` need only follow the sign of its no-buyer hours, and
+`buyback_gpu_hours` be the share of their positive part, to meet every buyback row
+(docs/model.md, "Buyback"). Unserved hours are left free: held too, the demand rows would rest
+on the LP's tolerances."""
 VALUE_FAMILY = "scenario_value"
 FIRST_STAGE_FAMILIES = ("racks_built", "blocks_ordered", "quota_gpus")
 LEFT_OUT_PREFIXES = ("participation_", "party_value_def_", "party_cvar_shortfall_def")
@@ -592,15 +594,16 @@ class _Recourse:
         each block with a fractional integer column (`buyback_open`) solved again whole to
         `gap`, shared out to the workers in two passes. First each block's LP with its binaries
         rounded up (`_opened`: any fraction opens), kept where it attains the relaxed value
-        within `gap`, else a whole solution to fall back on; then the others by a branch and
-        bound over their LP (`_block_branch_and_bound`, from y's values there and that
-        solution), and where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails,
-        by HiGHS's MIP from the best it found; the blocks whose rounded-up LP has no solution
-        first. Where time runs out in the second pass, a block keeps the best whole solution
-        found (`unproven_blocks`): a plan whose value is what it attains, rather than none.
-        Blocks, not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200
-        binaries) took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no whole solution: none exists, or none was found in
-        time."""
+        within `gap`, else a whole solution to fall back on (where that LP has none, the block
+        with its served hours held, `held_blocks`); then the others by a branch and bound over
+        their LP (`_block_branch_and_bound`, from y's values there and that solution), and
+        where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails, by HiGHS's
+        MIP from the best it found; the blocks with no whole solution yet first. Where time
+        runs out in the second pass, a block keeps the best whole solution found
+        (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks,
+        not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries)
+        took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no
+        whole solution: none exists, or none was found in time."""
         st = self.st
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
         integer = st.integer[st.recourse_cols] > 0
@@ -638,19 +641,22 @@ class _Recourse:
             return cols, np.flatnonzero(integer[cols]).astype(np.int32)
 
         def held_whole(
-            h: highspy.Highs, cols: np.ndarray, whole: np.ndarray
+            h: highspy.Highs, cols: np.ndarray, whole: np.ndarray, seconds: float
         ) -> tuple[float, np.ndarray | None]:
-            """Block `cols` (loaded in h) solved whole with its served and unserved hours held
-            at the relaxed LP's (`HELD_FAMILIES`): each site's binary then follows the sign of
-            its no-buyer hours, which that point meets, so a whole solution of last resort
-            where the binaries rounded up have none (their sites short of capacity). Its value
-            is only what the second pass must beat. (value, solution), or (-inf, None)."""
+            """Block `cols` (loaded in h) solved whole in `seconds` with its served hours held at
+            the relaxed LP's (`HELD_FAMILIES`): each site's binary then need only follow the
+            sign of its no-buyer hours, which that point allows, so a whole solution of last
+            resort where the binaries rounded up have none (a site short of capacity cannot buy
+            back). Its value is only what the second pass must beat. (value, solution), or
+            (-inf, None) where none was found in time."""
+            if seconds <= 0:
+                return -INF, None
             held = np.flatnonzero(st.held[cols]).astype(np.int32)
             at = np.clip(relaxed_y[cols][held], col_lo[cols][held], col_up[cols][held])
             h.changeColsBounds(len(whole), whole, col_lo[cols][whole], col_up[cols][whole])
             h.changeColsBounds(len(held), held, at, at)
             h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
-            h.setOptionValue("time_limit", _time_limit(h, deadline - time.perf_counter(), mip=True))
+            h.setOptionValue("time_limit", _time_limit(h, seconds, mip=True))
             h.run()
             if h.getInfo().primal_solution_status != 2:
                 return -INF, None
@@ -661,7 +667,7 @@ class _Recourse:
             worker = mine.start % len(mips)
             h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
             local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
-            for b in (blocks[k] for k in mine):
+            for n, b in enumerate(blocks[k] for k in mine):
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
                     unsolved.append(b)
@@ -677,7 +683,9 @@ class _Recourse:
                         value = h.getInfo().objective_function_value
                         solution = np.asarray(h.getSolution().col_value)
                 if solution is None:
-                    value, solution = held_whole(h, cols, whole)
+                    # An equal share of the worker's time left, as a second pass's MIP gets.
+                    share = (deadline - time.perf_counter()) / (len(mine) - n)
+                    value, solution = held_whole(h, cols, whole, share)
                     helds[worker] += solution is not None
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
@@ -829,8 +837,8 @@ def _block_branch_and_bound(
     (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
     this 4.6 ms, to the same optima (within 1e-13); on blocks of 20 sites some need thousands of
     LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded up, already solved
-    (value, solution or None). The binaries' bounds are left as the last LP
-    set them (the caller reloads the model)."""
+    (its value, and its solution, or another whole solution, or None). The binaries' bounds are
+    left as the last LP set them (the caller reloads the model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
     best_y: np.ndarray | None = None
     best = -INF

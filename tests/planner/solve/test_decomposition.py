@@ -995,20 +995,29 @@ def test_blocks_whose_search_runs_out_of_time_keep_their_rounded_up_solution(
 
 
 class _HostileBlockMip(highspy.Highs):
-    """A HiGHS whose MIPs (integrality set since the model was loaded) report a whole solution
-    worse than any (every column 0, its value 1 below the true optimum's), or none."""
+    """A HiGHS whose MIPs started from a solution (a block's second pass: integrality and a
+    start set since the model was loaded) report a whole solution worse than any (every column
+    0, its value 1 below the true optimum's), or none."""
 
     def __init__(self, found: bool) -> None:
         super().__init__()
-        self.found, self.mip = found, False
+        self.found, self.integer, self.started = found, False, False
+
+    @property
+    def mip(self) -> bool:
+        return self.integer and self.started
 
     def clearModel(self):  # type: ignore[no-untyped-def]
-        self.mip = False
+        self.integer = self.started = False
         return super().clearModel()
 
     def changeColsIntegrality(self, *args):  # type: ignore[no-untyped-def]
-        self.mip = True
+        self.integer = True
         return super().changeColsIntegrality(*args)
+
+    def setSolution(self, *args):  # type: ignore[no-untyped-def]
+        self.started = True
+        return super().setSolution(*args)
 
     def getInfo(self):  # type: ignore[no-untyped-def]
         info = super().getInfo()
@@ -1142,6 +1151,11 @@ def test_blocks_whose_rounding_up_fails_get_a_whole_solution_with_their_hours_he
     assert held_now == held and unproven > 0
     assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
     assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
+
+    def no_completion(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the plan was completed, not written")
+
+    monkeypatch.setattr(interfaces, "_completed_plan", no_completion)
     plan = solve_scenario(_with(scenario, method="decomposition"))
     assert plan.verification.passed
 
