@@ -480,7 +480,9 @@ class _Recourse:
         """How many of those kept a whole solution not proven within the gap: time ran out."""
         self.held_blocks = 0
         """How many of those had no solution with their binaries rounded up, and one with their
-        served and unserved hours held (a whole solution of last resort)."""
+        served hours held (a whole solution of last resort)."""
+        self.held_tried = 0
+        """How many of those were tried so (a held solve may run out of its share of time)."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -626,6 +628,7 @@ class _Recourse:
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
         lps = np.zeros(max(1, self.workers), dtype=np.int64)
         helds = np.zeros(max(1, self.workers), dtype=np.int64)
+        tried = np.zeros(max(1, self.workers), dtype=np.int64)
         optimal = highspy.HighsModelStatus.kOptimal
 
         def load(h: highspy.Highs, b: int, local: np.ndarray, remaining: float):
@@ -687,6 +690,7 @@ class _Recourse:
                     share = (deadline - time.perf_counter()) / (len(mine) - n)
                     value, solution = held_whole(h, cols, whole, share)
                     helds[worker] += solution is not None
+                    tried[worker] += 1
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
                     y[cols] = solution
@@ -769,6 +773,7 @@ class _Recourse:
             self._spread(second, len(left))
         self.mip_blocks = int(mips.sum())
         self.held_blocks = int(helds.sum())
+        self.held_tried = int(tried.sum())
         self.block_lps = int(lps.sum())
         self.unproven_blocks = len(unproven)
         if unsolved:
@@ -1391,7 +1396,8 @@ def _decompose(
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
             log.append(
                 f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
-                f"{recourse.n_blocks} fractional, {recourse.held_blocks} held at their hours, "
+                f"{recourse.n_blocks} fractional, {recourse.held_blocks} of {recourse.held_tried} "
+                f"held at their hours, "
                 f"{recourse.mip_blocks} as MIPs, "
                 f"{recourse.block_lps} LPs of branch and bound, {recourse.unproven_blocks} "
                 f"not proven in time): {plan_value:.6f}"
