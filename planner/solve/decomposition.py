@@ -68,6 +68,13 @@ from planner.solve.rounding import ROUNDING_TOLERANCE, Rounding, round_cumulativ
 
 INF = highspy.kHighsInf
 RECOURSE_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours", "buyback_gpu_hours", "buyback_open")
+HELD_FAMILIES = ("served_gpu_hours",)
+"""Recourse families a block's whole solution of last resort holds at its LP's values
+(`_Recourse.exact`): with the LP's served hours (and unserved ones its rows allow, the LP's
+among them) each site's `buyback_open` need only follow the sign of its no-buyer hours, and
+`buyback_gpu_hours` be the share of their positive part, to meet every buyback row
+(docs/model.md, "Buyback"). Unserved hours are left free: held too, the demand rows would rest
+on the LP's tolerances."""
 VALUE_FAMILY = "scenario_value"
 FIRST_STAGE_FAMILIES = ("racks_built", "blocks_ordered", "quota_gpus")
 LEFT_OUT_PREFIXES = ("participation_", "party_value_def_", "party_cvar_shortfall_def")
@@ -181,6 +188,8 @@ class _Structure:
     relaxed_recourse: bool
     recourse_key: np.ndarray
     """Per recourse column, a code of its family and index but for the scenario."""
+    held: np.ndarray
+    """Per recourse column, whether it is of `HELD_FAMILIES`."""
     aside_cols: np.ndarray
     """Columns only the left-out rows read (neither master nor recourse)."""
     aside: scipy.sparse.csr_array
@@ -262,11 +271,13 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     col_key = np.full(n_col, -1, dtype=np.int64)
     keys: dict[tuple, int] = {}
     relaxed = False
+    held = np.zeros(n_col, bool)
     for name in RECOURSE_FAMILIES:
         start, indices = _family_indices(m, direct, name)
         if start < 0:
             continue
         end = start + len(indices)
+        held[start:end] = name in HELD_FAMILIES
         col_scenario[start:end] = [code[index[-1]] for index in indices]
         col_key[start:end] = [keys.setdefault((name, index[:-1]), len(keys)) for index in indices]
         if integer[start:end].any():
@@ -356,6 +367,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         integer=integer,
         relaxed_recourse=relaxed,
         recourse_key=col_key[recourse_cols],
+        held=held[recourse_cols],
         aside_cols=np.flatnonzero(aside_col),
         aside=aside,
         aside_lower=aside_lower,
@@ -466,6 +478,11 @@ class _Recourse:
         """How many LPs the branch and bound of those blocks solved (their rounded-up LPs included)."""
         self.unproven_blocks = 0
         """How many of those kept a whole solution not proven within the gap: time ran out."""
+        self.held_blocks = 0
+        """How many of those had no solution with their binaries rounded up, and one with their
+        served hours held (a whole solution of last resort)."""
+        self.held_tried = 0
+        """How many of those were tried so (a held solve may run out of its share of time)."""
 
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
@@ -579,15 +596,16 @@ class _Recourse:
         each block with a fractional integer column (`buyback_open`) solved again whole to
         `gap`, shared out to the workers in two passes. First each block's LP with its binaries
         rounded up (`_opened`: any fraction opens), kept where it attains the relaxed value
-        within `gap`, else a whole solution to fall back on; then the others by a branch and
-        bound over their LP (`_block_branch_and_bound`, from y's values there and that
-        solution), and where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails,
-        by HiGHS's MIP from the best it found; the blocks whose rounded-up LP has no solution
-        first. Where time runs out in the second pass, a block keeps the best whole solution
-        found (`unproven_blocks`): a plan whose value is what it attains, rather than none.
-        Blocks, not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200
-        binaries) took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no whole solution: none exists, or none was found in
-        time."""
+        within `gap`, else a whole solution to fall back on (where that LP has none, the block
+        with its served hours held, `held_blocks`); then the others by a branch and bound over
+        their LP (`_block_branch_and_bound`, from y's values there and that solution), and
+        where that needs more than `BLOCK_LP_LIMIT` LPs, or one of its LPs fails, by HiGHS's
+        MIP from the best it found; the blocks with no whole solution yet first. Where time
+        runs out in the second pass, a block keeps the best whole solution found
+        (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks,
+        not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries)
+        took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no
+        whole solution: none exists, or none was found in time."""
         st = self.st
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
         integer = st.integer[st.recourse_cols] > 0
@@ -609,6 +627,8 @@ class _Recourse:
         # MIPs solved and LPs of the branch and bound, per worker (each writes its own entry).
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
         lps = np.zeros(max(1, self.workers), dtype=np.int64)
+        helds = np.zeros(max(1, self.workers), dtype=np.int64)
+        tried = np.zeros(max(1, self.workers), dtype=np.int64)
         optimal = highspy.HighsModelStatus.kOptimal
 
         def load(h: highspy.Highs, b: int, local: np.ndarray, remaining: float):
@@ -623,12 +643,34 @@ class _Recourse:
             h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
             return cols, np.flatnonzero(integer[cols]).astype(np.int32)
 
+        def held_whole(
+            h: highspy.Highs, cols: np.ndarray, whole: np.ndarray, seconds: float
+        ) -> tuple[float, np.ndarray | None]:
+            """Block `cols` (loaded in h) solved whole in `seconds` with its served hours held at
+            the relaxed LP's (`HELD_FAMILIES`): each site's binary then need only follow the
+            sign of its no-buyer hours, which that point allows, so a whole solution of last
+            resort where the binaries rounded up have none (a site short of capacity cannot buy
+            back). Its value is only what the second pass must beat. (value, solution), or
+            (-inf, None) where none was found in time."""
+            if seconds <= 0:
+                return -INF, None
+            held = np.flatnonzero(st.held[cols]).astype(np.int32)
+            at = np.clip(relaxed_y[cols][held], col_lo[cols][held], col_up[cols][held])
+            h.changeColsBounds(len(whole), whole, col_lo[cols][whole], col_up[cols][whole])
+            h.changeColsBounds(len(held), held, at, at)
+            h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
+            h.setOptionValue("time_limit", _time_limit(h, seconds, mip=True))
+            h.run()
+            if h.getInfo().primal_solution_status != 2:
+                return -INF, None
+            return h.getInfo().objective_function_value, np.asarray(h.getSolution().col_value)
+
         def first(mine: range) -> None:
             """A worker's blocks, binaries rounded up: settled, or kept for the second pass."""
             worker = mine.start % len(mips)
             h = _highs({**self.options, "solver": "choose", "mip_rel_gap": gap})
             local = np.full(len(st.recourse_cols), -1, dtype=np.int64)
-            for b in (blocks[k] for k in mine):
+            for n, b in enumerate(blocks[k] for k in mine):
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self.stop.is_set():
                     unsolved.append(b)
@@ -643,6 +685,12 @@ class _Recourse:
                     if h.getModelStatus() == optimal:
                         value = h.getInfo().objective_function_value
                         solution = np.asarray(h.getSolution().col_value)
+                if solution is None:
+                    # An equal share of the worker's time left, as a second pass's MIP gets.
+                    share = (deadline - time.perf_counter()) / (len(mine) - n)
+                    value, solution = held_whole(h, cols, whole, share)
+                    helds[worker] += solution is not None
+                    tried[worker] += 1
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
                     y[cols] = solution
@@ -724,6 +772,8 @@ class _Recourse:
         if not unsolved:
             self._spread(second, len(left))
         self.mip_blocks = int(mips.sum())
+        self.held_blocks = int(helds.sum())
+        self.held_tried = int(tried.sum())
         self.block_lps = int(lps.sum())
         self.unproven_blocks = len(unproven)
         if unsolved:
@@ -792,8 +842,8 @@ def _block_branch_and_bound(
     (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
     this 4.6 ms, to the same optima (within 1e-13); on blocks of 20 sites some need thousands of
     LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded up, already solved
-    (value, solution or None). The binaries' bounds are left as the last LP
-    set them (the caller reloads the model)."""
+    (its value, and its solution, or another whole solution, or None). The binaries' bounds are
+    left as the last LP set them (the caller reloads the model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
     best_y: np.ndarray | None = None
     best = -INF
@@ -1346,7 +1396,9 @@ def _decompose(
             plan_value, _, settled = value_side.evaluate(best.x, recourse.values(best.x, phi))
             log.append(
                 f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
-                f"{recourse.n_blocks} fractional, {recourse.mip_blocks} as MIPs, "
+                f"{recourse.n_blocks} fractional, {recourse.held_blocks} of {recourse.held_tried} "
+                f"held at their hours, "
+                f"{recourse.mip_blocks} as MIPs, "
                 f"{recourse.block_lps} LPs of branch and bound, {recourse.unproven_blocks} "
                 f"not proven in time): {plan_value:.6f}"
             )
@@ -1450,13 +1502,13 @@ def _whole(
     return point
 
 
-REPRESENTATIVES_TIME_SHARE = 1 / 3
+REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point
 takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
-the machine of the bench's earlier figures, and more than the quarter of the loop it had (116.8
-s) on this session's (2026-12-05, session 11), about 1.5 to 1.6 times slower, which left the MILP's
-loop without a start: in a run with the LP phase cut at `LP_PHASE_TIME_SHARE`, after 8 LP
-rounds its bound was US$ 66,713.9 M, its best plan 33,646.5."""
+the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machine, 1.5 to 1.6
+times slower. A start cut short leaves the loop at x = 0, whose rounds barely move the bound: at
+(20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
+a plan; a quarter did so at 600 s (session 11)."""
 
 
 def _representatives_plan(

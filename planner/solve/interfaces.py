@@ -594,9 +594,11 @@ def _completed_plan(
     for var, value in result.first_stage:
         var.setlb(value)
         var.setub(value)
-    fixed = options.model_copy(
-        update={"rounded_start": False, "time_limit_s": max(1.0, options.time_limit_s - result.seconds)}
-    )
+    # HiGHS's limit starts when the model is handed over: the completion's own hand-off (the
+    # whole model compiled again, about what the decomposition's took) comes out of the time
+    # left first, or the run ends past the limit by it.
+    left_s = options.time_limit_s - (time.monotonic() - entered) - result.handoff_s
+    fixed = options.model_copy(update={"rounded_start": False, "time_limit_s": max(1.0, left_s)})
     try:
         outcome = solve_direct(m, fixed)
     finally:

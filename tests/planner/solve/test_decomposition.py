@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import highspy
 import numpy as np
@@ -335,6 +336,39 @@ def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.Monke
     )
     assert result.converged
     assert points and all(points)
+
+
+def test_a_completion_leaves_its_own_hand_off_out_of_highs_s_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plan the loop did not write is completed by the extensive form with its first stage
+    # fixed, whose model is compiled again before HiGHS's limit starts: the limit is the time
+    # left less that hand-off (taken as the loop's own), so the run ends within its limit.
+    scenario = _with(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)),
+        method="decomposition",
+        time_limit_s=60.0,
+    )
+    decompose, solve_direct = decomposition.decompose, interfaces.solve_direct
+    results: list[decomposition.Decomposition] = []
+    limits: list[float] = []
+
+    def unwritten(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = decompose(*args, **kwargs)
+        result.columns = None
+        result.handoff_s += 20.0
+        results.append(result)
+        return result
+
+    def limited(m, options, *, mip_start=None):  # type: ignore[no-untyped-def]
+        limits.append(options.time_limit_s)
+        return solve_direct(m, options, mip_start=mip_start)
+
+    monkeypatch.setattr(decomposition, "decompose", unwritten)
+    monkeypatch.setattr(interfaces, "solve_direct", limited)
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct")
+    (result,) = results
+    assert outcome.has_solution and outcome.method_note is not None
+    assert "completed by the extensive form" in outcome.method_note
+    assert limits[0] <= 60.0 - result.seconds - result.handoff_s + 1e-9
 
 
 def test_a_completion_out_of_time_is_not_blamed_on_a_participation_requirement() -> None:
@@ -712,7 +746,6 @@ def test_an_integer_off_by_its_solve_s_error_is_rounded_and_its_plan_kept(
     # HiGHS kept a rack column fixed at 0 basic: it came back as 3.2e-9, and the site's GPUs
     # (sgi - 72 racks = 0) with it. Rounded alone, the point broke that row by 1.8e-7 GPUs and
     # the plan was thrown away at (10,3,20,6,50). A row may move by what the rounding explains.
-    from types import SimpleNamespace
 
     st = SimpleNamespace(
         integer=np.array([1, 0], np.int32),
@@ -754,7 +787,6 @@ def test_blocks_past_a_site_s_block_rate_are_lowered_before_they_are_fixed(
 def test_blocks_first_restores_the_master_s_bounds_when_a_solve_fails() -> None:
     # The blocks are fixed on the master's own HiGHS instance; whatever ends the attempt (here
     # the master's solve raising), the master leaves with the bounds it came with.
-    from types import SimpleNamespace
 
     h = decomposition.highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -829,7 +861,6 @@ def test_sites_are_tried_the_other_way_only_while_time_is_left_for_the_blocks_ch
     # 55 s. The two uniform ways end at 20 s, one site is tried (20 + 2 x 15 < 55: the slowest
     # solve so far counts, not the last), and then no more (25 + 2 x 15 >= 55), so that the
     # blocks chosen keep the time for their re-cut and the racks' rounds.
-    from types import SimpleNamespace
 
     clock = [0.0]
     monkeypatch.setattr(decomposition, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
@@ -871,7 +902,10 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
 def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
     """(fractional blocks, blocks left to HiGHS's MIP, LPs of branch and bound) from the log."""
     (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-    found = re.findall(r"(\d+) of \d+ fractional, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not", line)
+    found = re.findall(
+        r"(\d+) of \d+ fractional, \d+ of \d+ held at their hours, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not",
+        line,
+    )
     fractional, mips, lps = (int(n) for n in found[0])
     return fractional, mips, lps
 
@@ -960,6 +994,177 @@ def test_blocks_whose_search_runs_out_of_time_keep_their_rounded_up_solution(
     assert plan.verification.passed
 
 
+class _HostileBlockMip(highspy.Highs):
+    """A HiGHS whose MIPs started from a solution (a block's second pass: integrality and a
+    start set since the model was loaded) report a whole solution worse than any (every column
+    0, its value 1 below the true optimum's), or none."""
+
+    def __init__(self, found: bool) -> None:
+        super().__init__()
+        self.found, self.integer, self.started = found, False, False
+
+    @property
+    def mip(self) -> bool:
+        return self.integer and self.started
+
+    def clearModel(self):  # type: ignore[no-untyped-def]
+        self.integer = self.started = False
+        return super().clearModel()
+
+    def changeColsIntegrality(self, *args):  # type: ignore[no-untyped-def]
+        self.integer = True
+        return super().changeColsIntegrality(*args)
+
+    def setSolution(self, *args):  # type: ignore[no-untyped-def]
+        self.started = True
+        return super().setSolution(*args)
+
+    def getInfo(self):  # type: ignore[no-untyped-def]
+        info = super().getInfo()
+        if not self.mip:
+            return info
+        return SimpleNamespace(
+            primal_solution_status=2 if self.found else 0,
+            objective_function_value=info.objective_function_value - 1.0,
+        )
+
+    def getSolution(self):  # type: ignore[no-untyped-def]
+        solution = super().getSolution()
+        return SimpleNamespace(col_value=[0.0] * len(solution.col_value)) if self.mip else solution
+
+
+@pytest.mark.parametrize("found", [True, False], ids=["worse", "none"])
+def test_a_block_s_mip_that_finds_worse_or_nothing_keeps_the_search_s_solution(
+    found: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every block's branch and bound finds its optimum but reports its LP limit, so each goes
+    # to HiGHS's MIP from that solution; a MIP that then reports a worse solution, or none,
+    # leaves the block the search's: the plan is worth what the search alone makes it (with
+    # none found, the blocks count as not proven).
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+
+    def solve() -> tuple[float | None, str]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+        return result.plan_value, line
+
+    searched, _ = solve()
+    search, make = decomposition._block_branch_and_bound, decomposition._highs
+
+    def limited(*args, **kwargs):  # type: ignore[no-untyped-def]
+        done = search(*args, **kwargs)
+        return decomposition._BlockSearch("lp limit", done.y, done.value, done.lps)
+
+    def hostile(options: dict) -> highspy.Highs:
+        if options.get("mip_rel_gap") != decomposition.RECOURSE_MIP_GAP:
+            return make(options)
+        h = _HostileBlockMip(found)
+        for key, value in {"output_flag": False, **options}.items():
+            h.setOptionValue(key, value)
+        return h
+
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", limited)
+    monkeypatch.setattr(decomposition, "_highs", hostile)
+    value, line = solve()
+    (mips,) = re.findall(r"(\d+) as MIPs", line)
+    (unproven,) = re.findall(r"(\d+) not proven in time", line)
+    assert int(mips) > 0
+    assert searched is not None and value == pytest.approx(searched, rel=1e-9)
+    assert (int(unproven) == 0) == found
+
+
+class _Drifting:
+    """A loaded HiGHS whose solutions put every binary the search fixed `drift` off its
+    fixed value (inside HiGHS's feasibility tolerance, past `INTEGRAL_TOLERANCE`)."""
+
+    def __init__(self, h: highspy.Highs, n: int, drift: float) -> None:
+        self.h, self.drift = h, drift
+        self.lower, self.upper = np.zeros(n), np.ones(n)
+
+    def changeColsBounds(self, n, cols, lower, upper):  # type: ignore[no-untyped-def]
+        self.lower[cols], self.upper[cols] = lower, upper
+        return self.h.changeColsBounds(n, cols, lower, upper)
+
+    def getSolution(self):  # type: ignore[no-untyped-def]
+        value = np.asarray(self.h.getSolution().col_value, dtype=float)
+        fixed = self.lower == self.upper
+        value[fixed] = np.where(self.lower[fixed] > 0, 1.0 - self.drift, self.drift)
+        return SimpleNamespace(col_value=value)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.h, name)
+
+
+def test_a_binary_the_search_fixed_counts_whole_however_far_its_lp_value_drifts() -> None:
+    # The hand knapsack (max 5 a + 4 b, 3 a + 2 b <= 4) with every fixed binary reported
+    # 1e-7 off its bound: the node a = 1, b = 0 is whole (5, the optimum), not branched on
+    # again (which re-solves the same node until the LP limit).
+    h, root, y = _loaded([5, 4], [1, 1], [[3, 2]], [4])
+    whole = np.array([0, 1], dtype=np.int32)
+    drifting = _Drifting(h, 2, 100 * decomposition.INTEGRAL_TOLERANCE)
+    found = decomposition._block_branch_and_bound(
+        drifting,  # type: ignore[arg-type]
+        whole,
+        np.zeros(2),
+        np.ones(2),
+        root,
+        y,
+        1e-6,
+        math.inf,
+        200,
+    )
+    assert found.status == "optimal" and found.value == pytest.approx(5.0)
+    assert found.y is not None and found.y == pytest.approx([1.0, 0.0], abs=1e-6)
+    assert found.lps <= 6
+
+
+def test_blocks_whose_rounding_up_fails_get_a_whole_solution_with_their_hours_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where a block's binaries rounded up leave it no solution (its sites short of capacity),
+    # its served hours held at the LP's (unserved ones follow from the demand rows) let each
+    # binary follow the sign of its site's no-buyer hours: a whole solution every such block
+    # gets, given the time. With every block's branch
+    # and bound out of time at once, each keeps one and the plan is written (before, those
+    # blocks had none and the plan went to the extensive form), worth no more than the
+    # searched plan, and it passes the verifier.
+    scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
+
+    def solve() -> tuple[decomposition.Decomposition, list[int]]:
+        result = decomposition.decompose(
+            build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
+        )
+        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
+        found = re.findall(
+            r"(\d+) of \d+ fractional, (\d+) of (\d+) held at their hours, .* (\d+) not proven", line
+        )
+        return result, [int(n) for n in found[0]]
+
+    searched, (fractional, held, tried, _) = solve()
+    assert 0 < held == tried < fractional
+    search = decomposition._block_branch_and_bound
+
+    def out_of_time(h, whole, lower, upper, value, y, gap, deadline, limit, **kwargs):  # type: ignore[no-untyped-def]
+        return search(h, whole, lower, upper, value, y, gap, -math.inf, limit, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_block_branch_and_bound", out_of_time)
+    result, (_, held_now, _, unproven) = solve()
+    assert held_now == held and unproven > 0
+    assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
+    assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
+
+    def not_written(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the plan was completed or fell back, not written")
+
+    # A gap wide enough that the written plan stands: neither a completion nor a fallback.
+    monkeypatch.setattr(interfaces, "_completed_plan", not_written)
+    monkeypatch.setattr(interfaces, "_fallback", not_written)
+    plan = solve_scenario(_with(scenario, method="decomposition", mip_rel_gap=0.5))
+    assert plan.verification.passed
+
+
 def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -968,7 +1173,6 @@ def test_a_block_s_branch_and_bound_out_of_time_gets_no_mip_past_the_limit(
     # limit with no whole solution): no MIP runs past the limit, the block is left unsolved,
     # and the caller is told (None) to complete the plan otherwise.
     from concurrent.futures import ThreadPoolExecutor
-    from types import SimpleNamespace
 
     captured: dict = {}
     exact = decomposition._Recourse.exact
