@@ -621,8 +621,8 @@ class _Recourse:
         y = y.copy()
         unsolved: list[int] = []
         rounded: dict[int, tuple[float, np.ndarray | None]] = {}
-        """Each block left for the second pass: its rounded-up LP's value and solution (None
-        where that LP has none)."""
+        """Each block left for the second pass: the value and solution of its first pass's
+        whole solution (its rounded-up LP's, else its held one's; None where neither has one)."""
         unproven: list[int] = []
         # MIPs solved and LPs of the branch and bound, per worker (each writes its own entry).
         mips = np.zeros(max(1, self.workers), dtype=np.int64)
@@ -630,6 +630,11 @@ class _Recourse:
         helds = np.zeros(max(1, self.workers), dtype=np.int64)
         tried = np.zeros(max(1, self.workers), dtype=np.int64)
         optimal = highspy.HighsModelStatus.kOptimal
+
+        def share(mine: range, n: int) -> float:
+            """An equal share of the time a worker's blocks have left, for its n-th block's
+            MIP."""
+            return (deadline - time.perf_counter()) / (len(mine) - n)
 
         def load(h: highspy.Highs, b: int, local: np.ndarray, remaining: float):
             """Block b's LP (binaries relaxed) into h: its columns, their A and binaries."""
@@ -686,9 +691,7 @@ class _Recourse:
                         value = h.getInfo().objective_function_value
                         solution = np.asarray(h.getSolution().col_value)
                 if solution is None:
-                    # An equal share of the worker's time left, as a second pass's MIP gets.
-                    share = (deadline - time.perf_counter()) / (len(mine) - n)
-                    value, solution = held_whole(h, cols, whole, share)
+                    value, solution = held_whole(h, cols, whole, share(mine, n))
                     helds[worker] += solution is not None
                     tried[worker] += 1
                 relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
@@ -754,7 +757,7 @@ class _Recourse:
                 h.changeColsIntegrality(len(whole), whole, np.ones(len(whole), np.uint8))
                 if search.y is not None:
                     h.setSolution(len(cols), np.arange(len(cols), dtype=np.int32), search.y)
-                h.setOptionValue("time_limit", _time_limit(h, remaining / (len(mine) - n), mip=True))
+                h.setOptionValue("time_limit", _time_limit(h, share(mine, n), mip=True))
                 h.run()
                 info = h.getInfo()
                 found = info.primal_solution_status == 2
@@ -833,17 +836,18 @@ def _block_branch_and_bound(
     *,
     rounded_root: tuple[float, np.ndarray | None] | None = None,
 ) -> _BlockSearch:
-    """Maximise the LP loaded in `h` with columns `whole` binary (within `lower` and `upper`,
-    their bounds there), given its optimum (`root_value` at `root_y`): best first over the nodes' LP values, each node's binaries rounded up
-    (`_opened`: any fraction opens) and that LP solved for a whole solution, the most fractional
-    binary branched on, until the best whole solution is within `gap` (relative to the bound,
-    at least absolute) of the best bound left. The LP stays loaded: a node only moves the
-    binaries' bounds, so each solve starts from the last basis. Not HiGHS's MIP first: its set-up
-    (presolve, cuts, heuristics) took 19.5 ms a block on average at (10,3,20,6,50), cloud, and
-    this 4.6 ms, to the same optima (within 1e-13); on blocks of 20 sites some need thousands of
-    LPs, hence `lp_limit`. `rounded_root`: the root's binaries rounded up, already solved
-    (its value, and its solution, or another whole solution, or None). The binaries' bounds are
-    left as the last LP set them (the caller reloads the model)."""
+    """Maximise the LP loaded in `h` with columns `whole` binary (within `lower` and `upper`, their
+    bounds there), given its optimum (`root_value` at `root_y`): best first over the nodes' LP
+    values, each node's binaries rounded up (`_opened`: any fraction opens) and that LP solved
+    for a whole solution, the most fractional binary branched on, until the best whole solution
+    is within `gap` (relative to the bound, at least absolute) of the best bound left. The LP
+    stays loaded: a node only moves the binaries' bounds, so each solve starts from the last
+    basis. Not HiGHS's MIP first: its set-up (presolve, cuts, heuristics) took 19.5 ms a block
+    on average at (10,3,20,6,50), cloud, and this 4.6 ms, to the same optima (within 1e-13); on
+    blocks of 20 sites some need thousands of LPs, hence `lp_limit`. `rounded_root`: the root's
+    binaries rounded up, already solved (its value, and its solution, or another whole solution,
+    or None). The binaries' bounds are left as the last LP set them (the caller reloads the
+    model)."""
     optimal, infeasible = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible
     best_y: np.ndarray | None = None
     best = -INF
@@ -1397,10 +1401,8 @@ def _decompose(
             log.append(
                 f"buyback binaries solved whole by block ({recourse.fractional_blocks} of "
                 f"{recourse.n_blocks} fractional, {recourse.held_blocks} of {recourse.held_tried} "
-                f"held at their hours, "
-                f"{recourse.mip_blocks} as MIPs, "
-                f"{recourse.block_lps} LPs of branch and bound, {recourse.unproven_blocks} "
-                f"not proven in time): {plan_value:.6f}"
+                f"held at their hours, {recourse.mip_blocks} as MIPs, {recourse.block_lps} LPs of "
+                f"branch and bound, {recourse.unproven_blocks} not proven in time): {plan_value:.6f}"
             )
     plan: np.ndarray | None = None
     if y is not None:

@@ -899,15 +899,25 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     assert list(decomposition._infinite(bounds)) == expected
 
 
+BLOCKS_LINE = re.compile(
+    r"buyback binaries solved whole by block \((?P<fractional>\d+) of \d+ fractional, "
+    r"(?P<held>\d+) of (?P<tried>\d+) held at their hours, (?P<mips>\d+) as MIPs, "
+    r"(?P<lps>\d+) LPs of branch and bound, (?P<unproven>\d+) not proven in time\)"
+)
+
+
+def _block_counts(result: decomposition.Decomposition) -> dict[str, int]:
+    """The counts of the log's line on the blocks solved whole, by name (`BLOCKS_LINE`)."""
+    (found,) = [match for line in result.log if (match := BLOCKS_LINE.match(line))]
+    return {name: int(n) for name, n in found.groupdict().items()}
+
+
 def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
-    """(fractional blocks, blocks left to HiGHS's MIP, LPs of branch and bound) from the log."""
-    (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-    found = re.findall(
-        r"(\d+) of \d+ fractional, \d+ of \d+ held at their hours, (\d+) as MIPs, (\d+) LPs of branch and bound, 0 not",
-        line,
-    )
-    fractional, mips, lps = (int(n) for n in found[0])
-    return fractional, mips, lps
+    """(fractional blocks, blocks left to HiGHS's MIP, LPs of branch and bound) from the log,
+    every block proven."""
+    counts = _block_counts(result)
+    assert counts["unproven"] == 0, result.log
+    return counts["fractional"], counts["mips"], counts["lps"]
 
 
 @pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
@@ -985,9 +995,7 @@ def test_blocks_whose_search_runs_out_of_time_keep_their_rounded_up_solution(
 
     monkeypatch.setattr(decomposition, "_block_branch_and_bound", out_of_time)
     result = decomposition.decompose(build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01)
-    (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-    (unproven,) = re.findall(r"(\d+) not proven in time", line)
-    assert int(unproven) > 0
+    assert _block_counts(result)["unproven"] > 0
     assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
     assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
     plan = solve_scenario(_with(scenario, method="decomposition"))
@@ -1043,12 +1051,11 @@ def test_a_block_s_mip_that_finds_worse_or_nothing_keeps_the_search_s_solution(
     # none found, the blocks count as not proven).
     scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
 
-    def solve() -> tuple[float | None, str]:
+    def solve() -> tuple[float | None, dict[str, int]]:
         result = decomposition.decompose(
             build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
         )
-        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-        return result.plan_value, line
+        return result.plan_value, _block_counts(result)
 
     searched, _ = solve()
     search, make = decomposition._block_branch_and_bound, decomposition._highs
@@ -1067,12 +1074,10 @@ def test_a_block_s_mip_that_finds_worse_or_nothing_keeps_the_search_s_solution(
 
     monkeypatch.setattr(decomposition, "_block_branch_and_bound", limited)
     monkeypatch.setattr(decomposition, "_highs", hostile)
-    value, line = solve()
-    (mips,) = re.findall(r"(\d+) as MIPs", line)
-    (unproven,) = re.findall(r"(\d+) not proven in time", line)
-    assert int(mips) > 0
+    value, counts = solve()
+    assert counts["mips"] > 0
     assert searched is not None and value == pytest.approx(searched, rel=1e-9)
-    assert (int(unproven) == 0) == found
+    assert (counts["unproven"] == 0) == found
 
 
 class _Drifting:
@@ -1132,26 +1137,22 @@ def test_blocks_whose_rounding_up_fails_get_a_whole_solution_with_their_hours_he
     # searched plan, and it passes the verifier.
     scenario = _with(synthetic_scenario(4, 2, 8, 4, 6, seed=1), relax_integrality=False)
 
-    def solve() -> tuple[decomposition.Decomposition, list[int]]:
+    def solve() -> tuple[decomposition.Decomposition, dict[str, int]]:
         result = decomposition.decompose(
             build_model(scenario), integer=True, time_limit_s=60.0, mip_rel_gap=0.01
         )
-        (line,) = [line for line in result.log if line.startswith("buyback binaries solved whole")]
-        found = re.findall(
-            r"(\d+) of \d+ fractional, (\d+) of (\d+) held at their hours, .* (\d+) not proven", line
-        )
-        return result, [int(n) for n in found[0]]
+        return result, _block_counts(result)
 
-    searched, (fractional, held, tried, _) = solve()
-    assert 0 < held == tried < fractional
+    searched, counts = solve()
+    assert 0 < counts["held"] == counts["tried"] < counts["fractional"]
     search = decomposition._block_branch_and_bound
 
     def out_of_time(h, whole, lower, upper, value, y, gap, deadline, limit, **kwargs):  # type: ignore[no-untyped-def]
         return search(h, whole, lower, upper, value, y, gap, -math.inf, limit, **kwargs)
 
     monkeypatch.setattr(decomposition, "_block_branch_and_bound", out_of_time)
-    result, (_, held_now, _, unproven) = solve()
-    assert held_now == held and unproven > 0
+    result, counts_now = solve()
+    assert counts_now["held"] == counts["held"] and counts_now["unproven"] > 0
     assert result.columns is not None and result.plan_value is not None and searched.plan_value is not None
     assert result.plan_value <= searched.plan_value + 1e-9 * abs(searched.plan_value)
 
