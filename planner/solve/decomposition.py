@@ -1315,10 +1315,11 @@ def _decompose(
     x_hat = None
     if start:
         columns, values = _given_columns(direct, st, start)
-        x_hat = _given_plan(master, columns, values, deadline)
-        if x_hat is None or not master.feasible(x_hat):
-            log.append(f"the given start's {len(columns)} values break this model's master rows: not used")
-            x_hat = None
+        x_hat, status = _given_plan(master, columns, values, deadline)
+        if x_hat is not None and not master.feasible(x_hat):
+            x_hat, status = None, "off its rows by more than their tolerance"
+        if x_hat is None:
+            log.append(f"the master with the given start's {len(columns)} values fixed is {status}: not used")
         else:
             given_values = len(columns)
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
@@ -1334,8 +1335,15 @@ def _decompose(
             first = None
     if first is None:
         given_values = 0
-    # A given start is whole: in a MILP, a plan the rounding has to beat.
-    given = first if given_values and integer else None
+    given: _Point | None = None
+    """A given start whole (every rack and block named), in a MILP: a plan to weigh against the
+    rounding's (one it names only in part has the rest completed by the LP)."""
+    if given_values and integer and first is not None:
+        is_int = st.integer[st.master_cols] > 0
+        if np.all(np.abs(first.x[is_int] - np.round(first.x[is_int])) <= INTEGRAL_TOLERANCE):
+            given = first
+        else:
+            log.append("the given start leaves racks or blocks fractional: a start for the loop, not a plan")
     lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
     best, bound, iterations, converged = _benders(
@@ -1359,10 +1367,14 @@ def _decompose(
         # floors can lose more racks). With the buyback binaries relaxed, the rounded point's
         # value is not yet its plan's (the binaries cost the cloud's view 0.2-0.3% at
         # (10,3,20,6,50)), so the blocks come first from the start.
+        # A given start (a sweep's neighbouring plan) is weighed against at least the first
+        # rounding, as the extensive form's rounded start weighs it: within the MIP gap alone it
+        # would be carried from point to point of a sweep unchanged. Only one within the LP
+        # phase's own gap, as near the bound as the LP phase was asked to get, skips it.
         start_point: _Point | None = given
         attempts = [(master.last_x, False), (master.last_x, True), (best.x, False)]
         for x_lp, blocks_first in attempts[st.relaxed_recourse :]:
-            if _closed(start_point, bound, mip_rel_gap):
+            if _closed(start_point, bound, lp_gap):
                 break
             found = _rounded_master(
                 master, evaluate, learn, st, series, x_lp, deadline, lp_gap, log, blocks_first=blocks_first
@@ -1371,16 +1383,19 @@ def _decompose(
                 iterations += found[1]
                 if start_point is None or found[0].value > start_point.value:
                     start_point = found[0]
+            if _closed(start_point, bound, mip_rel_gap):
+                break
         if start_point is not None:
             point = start_point
+            which = "given" if point is given else "rounded"
             if _closed(point, bound, mip_rel_gap):
-                log.append(f"rounded start {point.value:.6f} within the gap of the LP bound {bound:.6f}")
+                log.append(f"{which} start {point.value:.6f} within the gap of the LP bound {bound:.6f}")
                 best, converged = point, True
             elif st.relaxed_recourse:
                 # An integer master would optimise against relaxed buyback binaries (197 s at
                 # (10,3,20,6,10), and its plan completed 1.6% below the bound): the completion,
                 # which solves them exactly, decides on the rounded point.
-                log.append(f"rounded start {point.value:.6f}; recourse relaxed, no integer master")
+                log.append(f"{which} start {point.value:.6f}; recourse relaxed, no integer master")
                 # Finished only where the LP phase was: cut short, its bound is still an upper
                 # bound, but the run ends out of time (no fallback from a plan this far off).
                 best, converged, finished = point, True, lp_converged
@@ -1611,12 +1626,12 @@ def _given_columns(
 
 def _given_plan(
     master: _Master, columns: np.ndarray, values: np.ndarray, deadline: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, str]:
     """The master point with the given columns fixed and the others (the sites' GPUs, the
     scenario values, the CVaR columns) completed by the master LP over the cuts so far, in the
-    representatives' share of the time; None where none keeps this model's master rows (a
-    neighbouring sweep point's racks over this point's power, say) or time ran out. The
-    master's bounds are restored either way."""
+    representatives' share of the time, and HiGHS's status; no point where none keeps this
+    model's master rows (a neighbouring sweep point's racks over this point's power, say) or
+    time ran out. The master's bounds are restored either way."""
     h, st = master.h, master.st
     index = columns.astype(np.int32)
     lower = st.col_lower[st.master_cols][columns]
@@ -1626,9 +1641,10 @@ def _given_plan(
         share = max(0.0, deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE
         h.setOptionValue("time_limit", _time_limit(h, share, mip=False))
         _run_master(h, "lp")
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
-        return np.asarray(h.getSolution().col_value)[: master.n_master].copy()
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            return None, h.modelStatusToString(status).lower()
+        return np.asarray(h.getSolution().col_value)[: master.n_master].copy(), "optimal"
     finally:
         h.changeColsBounds(len(index), index, lower, upper)
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
@@ -1268,6 +1268,7 @@ def test_a_block_s_branch_and_bound_stops_at_its_lp_limit_and_its_deadline() -> 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=123)
 def test_a_block_s_branch_and_bound_reaches_highs_s_mip_optimum(seed: int) -> None:
     # Random small mixed-binary LPs (rows <= a positive right-hand side, so 0 is feasible):
     # the branch and bound's optimum is HiGHS's MIP's, within the gap asked of both.
@@ -1383,31 +1384,86 @@ def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representati
     monkeypatch.setattr(decomposition, "decompose", kept)
     outcome = solve_model(m, scenario.solver, "direct", mip_start=crowded)
     (result,) = results
-    assert any("break this model's master rows: not used" in line for line in result.log), result.log
+    assert any("fixed is infeasible: not used" in line for line in result.log), result.log
     assert called and result.given_values == 0 and result.columns is not None
     assert outcome.method == "decomposition" and outcome.start is None, outcome.method_note
     _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
 
 
-def test_a_start_within_the_gap_of_the_lp_bound_is_the_plan_without_rounding(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A point's own optimal plan, given back as its start, is within the gap of the LP phase's
-    # bound: it is the plan, and no rounding of the master's points is needed.
+@pytest.fixture(scope="module")
+def optimal_start() -> tuple[Scenario, MipStart]:
+    """An exact recourse case (syndicate's view) and its own optimal plan (extensive, 1e-4)."""
     scenario = _with(
         _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)),
         method="extensive",
         relax_integrality=False,
         mip_rel_gap=1e-4,
     )
-    start = start_from_plan(solve_scenario(scenario))
-    decomposed = _with(scenario, method="decomposition", mip_rel_gap=0.01)
-    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
-    monkeypatch.setattr(decomposition, "_rounded_master", _refused("the rounding"))
-    m = build_model(decomposed)
-    result = decomposition.decompose(
+    return _with(scenario, method="decomposition", mip_rel_gap=0.01), start_from_plan(
+        solve_scenario(scenario)
+    )
+
+
+def _decomposed_from(scenario: Scenario, start: MipStart) -> decomposition.Decomposition:
+    m = build_model(scenario)
+    return decomposition.decompose(
         m, integer=True, time_limit_s=60.0, mip_rel_gap=0.01, start=interfaces._first_stage_start(m, start)
     )
+
+
+def _given_value(result: decomposition.Decomposition) -> float:
+    (line,) = [line for line in result.log if line.startswith("start from the given start: ")]
+    return float(line.split(": ")[1].split(" ")[0])
+
+
+def test_a_given_start_is_weighed_against_the_rounding_and_the_better_kept(
+    optimal_start: tuple[Scenario, MipStart], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Within the MIP gap of the LP bound alone, a sweep's neighbouring plan would be carried
+    # from point to point unchanged: the rounding runs at least once and the better plan stands.
+    scenario, start = optimal_start
+    rounded = decomposition._rounded_master
+    calls = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(True)
+        return rounded(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
+    monkeypatch.setattr(decomposition, "_rounded_master", counted)
+    result = _decomposed_from(scenario, start)
+    assert calls and result.given_values > 0 and result.columns is not None
+    assert result.plan_value is not None and result.plan_value >= _given_value(result) - 1e-9
+
+
+def test_a_given_start_within_the_lp_phase_s_gap_is_the_plan_without_rounding(
+    optimal_start: tuple[Scenario, MipStart], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As near the bound as the LP phase was asked to get (its gap here widened to the MIP's),
+    # no rounding could be worth more than its cost: the given start is the plan.
+    scenario, start = optimal_start
+    monkeypatch.setattr(decomposition, "LP_PHASE_GAP_SHARE", 1.0)
+    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
+    monkeypatch.setattr(decomposition, "_rounded_master", _refused("the rounding"))
+    result = _decomposed_from(scenario, start)
     assert result.given_values > 0 and result.converged and result.columns is not None
-    assert any("start from the given start" in line for line in result.log), result.log
-    assert any("within the gap of the LP bound" in line for line in result.log), result.log
+    assert any(line.startswith("given start ") and "within the gap" in line for line in result.log), (
+        result.log
+    )
+    assert result.plan_value == pytest.approx(_given_value(result), rel=1e-9)
+
+
+def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
+    solved_point: tuple[Scenario, MipStart],
+) -> None:
+    # The blocks a start leaves out are completed by the master's LP, fractional as likely as
+    # not: such a point starts the loop but is no plan, and the plan written is whole.
+    scenario, start = solved_point
+    result = _decomposed_from(scenario, {"racks_built": start["racks_built"]})
+    assert result.given_values > 0 and result.columns is not None
+    racks_and_blocks = [
+        value
+        for var, value in result.first_stage
+        if var.parent_component().local_name in ("racks_built", "blocks_ordered")
+    ]
+    assert all(value == round(value) for value in racks_and_blocks)
