@@ -188,7 +188,7 @@ class SolverReport(_Record):
     start: Literal["rounded", "given"] | None = Field(
         None,
         description="HiGHS's MIP start: the rounded LP relaxation (planner.solve.rounding), a given plan "
-        "(a sweep neighbour's), or null (none).",
+        "(a sweep neighbour's; decomposed, the plan its Benders loop started from), or null (none).",
     )
     start_s: float = Field(
         0.0,

@@ -149,6 +149,9 @@ class Decomposition:
     """Wall time of `decompose`, `handoff_s` (the model compiled to arrays and split into master
     and recourse) included."""
     handoff_s: float = 0.0
+    given_values: int = 0
+    """How many values of a given start (`decompose`'s `start`) the loop started from; 0 where
+    none was given or it did not fit this model's master rows."""
     log: list[str] = field(default_factory=list)
     plan_value: float | None = None
     """The plan's true objective, model units, where the decomposition wrote the whole plan."""
@@ -1201,6 +1204,7 @@ def decompose(
     completion_share: float = 0.0,
     highs_options: dict | None = None,
     workers: int | None = None,
+    start: list[tuple[pyo.Var, float]] | None = None,
 ) -> Decomposition:
     """Solve the model's master over Benders cuts; raise `NotDecomposable` where the structure
     does not hold. `integer`: finish with an integer master (racks and blocks whole). Where the
@@ -1209,7 +1213,9 @@ def decompose(
     the caller's completion. The scenarios' recourse LPs and the binaries' block MIPs are
     shared out to `workers` threads (default: `highs_options["threads"]`, else `OMP_NUM_THREADS`
     (`planner.engine` gives each local worker process its share of the CPUs there), else one
-    per CPU the process may use)."""
+    per CPU the process may use). `start`: (variable, value) pairs of a plan, model units (a
+    neighbouring sweep point's, say), whose racks, blocks and quotas the loop starts from
+    instead of the representatives' LP where they keep this model's master rows (`_given_plan`)."""
     if workers is None:
         workers = int((highs_options or {}).get("threads") or 0) or _threads_from_environment()
     workers = max(1, workers)
@@ -1223,6 +1229,7 @@ def decompose(
             highs_options=highs_options,
             pool=pool,
             workers=workers,
+            start=start,
         )
 
 
@@ -1250,6 +1257,7 @@ def _decompose(
     highs_options: dict | None,
     pool: Executor,
     workers: int,
+    start: list[tuple[pyo.Var, float]] | None = None,
 ) -> Decomposition:
     started = time.perf_counter()
     # Every re-solve here starts from the last basis (the master after new cuts, the recourse
@@ -1302,19 +1310,40 @@ def _decompose(
     except RecourseOutOfTime:
         raise NotDecomposable("the time limit came before the recourse LPs were first solved") from None
     first = None
+    given_values = 0
     warm_started = time.perf_counter()
-    # With one scenario per cluster the representatives are the whole extensive form.
-    x_hat = None if master.singletons else _representatives_plan(st, master, options, deadline)
+    x_hat = None
+    if start:
+        columns, values = _given_columns(direct, st, start)
+        x_hat, status = _given_plan(master, columns, values, deadline)
+        if x_hat is not None and not master.feasible(x_hat):
+            x_hat, status = None, "off its rows by more than their tolerance"
+        if x_hat is None:
+            log.append(f"the master with the given start's {len(columns)} values fixed is {status}: not used")
+        else:
+            given_values = len(columns)
+    how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
+    if x_hat is None and not master.singletons:
+        # With one scenario per cluster the representatives are the whole extensive form.
+        x_hat = _representatives_plan(st, master, options, deadline)
     if x_hat is not None and master.feasible(x_hat):
         try:
             first = evaluate(x_hat)
             master.take(first)
-            log.append(
-                f"start from {master.n_clusters} representative scenarios: {first.value:.6f} "
-                f"in {time.perf_counter() - warm_started:.1f} s"
-            )
+            log.append(f"start from {how}: {first.value:.6f} in {time.perf_counter() - warm_started:.1f} s")
         except RecourseOutOfTime:
             first = None
+    if first is None:
+        given_values = 0
+    given: _Point | None = None
+    """A given start whole (every rack and block named), in a MILP: a plan to weigh against the
+    rounding's (one it names only in part has the rest completed by the LP)."""
+    if given_values and integer and first is not None:
+        is_int = st.integer[st.master_cols] > 0
+        if np.all(np.abs(first.x[is_int] - np.round(first.x[is_int])) <= INTEGRAL_TOLERANCE):
+            given = first
+        else:
+            log.append("the given start leaves racks or blocks fractional: a start for the loop, not a plan")
     lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
     best, bound, iterations, converged = _benders(
@@ -1338,27 +1367,35 @@ def _decompose(
         # floors can lose more racks). With the buyback binaries relaxed, the rounded point's
         # value is not yet its plan's (the binaries cost the cloud's view 0.2-0.3% at
         # (10,3,20,6,50)), so the blocks come first from the start.
-        start: _Point | None = None
+        # A given start (a sweep's neighbouring plan) is weighed against at least the first
+        # rounding, as the extensive form's rounded start weighs it: within the MIP gap alone it
+        # would be carried from point to point of a sweep unchanged. Only one within the LP
+        # phase's own gap, as near the bound as the LP phase was asked to get, skips it.
+        start_point: _Point | None = given
         attempts = [(master.last_x, False), (master.last_x, True), (best.x, False)]
         for x_lp, blocks_first in attempts[st.relaxed_recourse :]:
+            if _closed(start_point, bound, lp_gap):
+                break
             found = _rounded_master(
                 master, evaluate, learn, st, series, x_lp, deadline, lp_gap, log, blocks_first=blocks_first
             )
             if found is not None:
                 iterations += found[1]
-                start = found[0] if start is None or found[0].value > start.value else start
-            if _closed(start, bound, mip_rel_gap):
+                if start_point is None or found[0].value > start_point.value:
+                    start_point = found[0]
+            if _closed(start_point, bound, mip_rel_gap):
                 break
-        if start is not None:
-            point = start
+        if start_point is not None:
+            point = start_point
+            which = "given" if point is given else "rounded"
             if _closed(point, bound, mip_rel_gap):
-                log.append(f"rounded start {point.value:.6f} within the gap of the LP bound {bound:.6f}")
+                log.append(f"{which} start {point.value:.6f} within the gap of the LP bound {bound:.6f}")
                 best, converged = point, True
             elif st.relaxed_recourse:
                 # An integer master would optimise against relaxed buyback binaries (197 s at
                 # (10,3,20,6,10), and its plan completed 1.6% below the bound): the completion,
                 # which solves them exactly, decides on the rounded point.
-                log.append(f"rounded start {point.value:.6f}; recourse relaxed, no integer master")
+                log.append(f"{which} start {point.value:.6f}; recourse relaxed, no integer master")
                 # Finished only where the LP phase was: cut short, its bound is still an upper
                 # bound, but the run ends out of time (no fallback from a plan this far off).
                 best, converged, finished = point, True, lp_converged
@@ -1369,7 +1406,14 @@ def _decompose(
             master.h.setOptionValue("solver", "choose")
             master.h.setOptionValue("mip_rel_gap", mip_rel_gap / 2)
             integer_best, mip_bound, more, converged = _benders(
-                master, evaluate, learn, deadline, mip_rel_gap, log, incumbent=start, integer_cols=columns
+                master,
+                evaluate,
+                learn,
+                deadline,
+                mip_rel_gap,
+                log,
+                incumbent=start_point,
+                integer_cols=columns,
             )
             iterations += more
             if integer_best is not None:
@@ -1430,6 +1474,7 @@ def _decompose(
         converged=converged,
         seconds=time.perf_counter() - started,
         handoff_s=handoff_s,
+        given_values=given_values,
         log=log,
         plan_value=plan_value if plan is not None else None,
         direct=direct if plan is not None else None,
@@ -1564,6 +1609,44 @@ def _representatives_plan(
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     return np.asarray(h.getSolution().col_value)[:n_master]
+
+
+def _given_columns(
+    direct: highs_direct.DirectModel, st: _Structure, start: list[tuple[pyo.Var, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A start's master columns (its racks, blocks and quotas; any recourse values are left to
+    the loop) as positions among the master's and values in HiGHS's units."""
+    columns = direct.numbers([var for var, _ in start])
+    values = direct.to_highs(columns, np.array([value for _, value in start], dtype=np.float64))
+    position = np.full(len(st.col_lower), -1, dtype=np.int64)
+    position[st.master_cols] = np.arange(len(st.master_cols))
+    found = position[columns] >= 0
+    return position[columns][found], values[found]
+
+
+def _given_plan(
+    master: _Master, columns: np.ndarray, values: np.ndarray, deadline: float
+) -> tuple[np.ndarray | None, str]:
+    """The master point with the given columns fixed and the others (the sites' GPUs, the
+    scenario values, the CVaR columns) completed by the master LP over the cuts so far, in the
+    representatives' share of the time, and HiGHS's status; no point where none keeps this
+    model's master rows (a neighbouring sweep point's racks over this point's power, say) or
+    time ran out. The master's bounds are restored either way."""
+    h, st = master.h, master.st
+    index = columns.astype(np.int32)
+    lower = st.col_lower[st.master_cols][columns]
+    upper = st.col_upper[st.master_cols][columns]
+    h.changeColsBounds(len(index), index, np.clip(values, lower, upper), np.clip(values, lower, upper))
+    try:
+        share = max(0.0, deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE
+        h.setOptionValue("time_limit", _time_limit(h, share, mip=False))
+        _run_master(h, "lp")
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            return None, h.modelStatusToString(status).lower()
+        return np.asarray(h.getSolution().col_value)[: master.n_master].copy(), "optimal"
+    finally:
+        h.changeColsBounds(len(index), index, lower, upper)
 
 
 def _benders(

@@ -11,11 +11,13 @@ time from the same highspy object, so their reports compare like with like.
 A MIP start (`mip_start=`, e.g. a neighbouring sweep point's plan) reaches HiGHS through
 ``direct`` (``Highs.setSolution``, sparse) and ``appsi`` (Pyomo's ``warmstart``); ``legacy``
 refuses one: Pyomo's ``SolverFactory('highs')`` declares no warm start (``warm_start_capable()``
-is False). Only MIPs get a start. What HiGHS 1.15 does with it: a complete start that meets every
+is False). Only MIPs get a start (decomposed, LPs too: `solve_decomposed`). What HiGHS 1.15 does with it: a complete start that meets every
 row is taken as it is; otherwise (a column left undefined, or a row broken) it fixes the start's
 integer values and solves the LP over the rest. The result, if feasible, is its first incumbent
 ("MIP start solution is feasible" in its log); if not, it goes on cold. A plan never records the
-scenario values, so with our starts only their integer values (racks, blocks) matter.
+scenario values, so with our starts only their integer values (racks, blocks) matter. A
+decomposed solve starts its loop from a start's racks, blocks and quotas instead
+(`solve_decomposed`).
 
 ``direct`` with `solver.rounded_start` (the default) first builds its own start from the LP
 relaxation (`planner.solve.rounding`), weighs a given start's integers against it, and offers HiGHS
@@ -76,9 +78,11 @@ class SolveOutcome:
     solve_s: float
     highs_version: str
     mip_start_values: int = 0
-    """How many column values were offered to HiGHS as a MIP start (0: solved cold)."""
+    """How many column values were offered to HiGHS as a MIP start, or a decomposition's loop
+    started from (0: solved cold)."""
     start: str | None = None
-    """Where HiGHS's start came from: "rounded" (`planner.solve.rounding`), "given" (`mip_start`), None."""
+    """Where HiGHS's start came from: "rounded" (`planner.solve.rounding`), "given" (`mip_start`;
+    decomposed, LP or MILP: the loop started from its racks, blocks and quotas), None."""
     start_s: float = 0.0
     """Time spent by `planner.solve.rounding` (LP relaxation, rounding, re-solves); included in solve_s."""
     start_usd: float | None = None
@@ -432,9 +436,9 @@ def solve_model(
         raise ValueError(
             f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"
         )
-    method, note = _method(m, options, chosen, mip_start)
+    method, note = _method(m, options, chosen)
     if method == "decomposition":
-        outcome = solve_decomposed(m, options)
+        outcome = solve_decomposed(m, options, mip_start=mip_start)
     elif chosen == "direct":
         outcome = solve_direct(m, options, mip_start=mip_start)
     elif chosen == "appsi":
@@ -475,9 +479,7 @@ LP_BOUND_TOLERANCE = 1e-6
 """Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
 
 
-def _method(
-    m: pyo.ConcreteModel, options: SolverOptions, interface: str, mip_start: MipStart | None
-) -> tuple[str, str | None]:
+def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tuple[str, str | None]:
     """The method to run and, where a decomposition was asked for but is not run, why."""
     if options.method == "extensive":
         return "extensive", None
@@ -486,8 +488,6 @@ def _method(
             "extensive",
             f"decomposition needs the direct interface, not {interface}: solved the extensive form",
         )
-    if mip_start is not None:
-        return "extensive", "a MIP start was given: solved the extensive form, which takes it"
     if options.method == "auto":
         binaries = hasattr(m, "buyback_open") and not options.relax_integrality
         if binaries or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
@@ -495,7 +495,9 @@ def _method(
     return "decomposition", None
 
 
-def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
+def solve_decomposed(
+    m: pyo.ConcreteModel, options: SolverOptions, *, mip_start: MipStart | None = None
+) -> SolveOutcome:
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
     at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a
@@ -507,7 +509,9 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
     further below the bound than asked (the left-out participation rows or the relaxed binaries
     bind); a MILP's starts from the decomposition's plan and keeps its bound, and where it ends
     with none or a worse one the decomposition's plan is restored. A MILP plan with less than
-    `FALLBACK_MIN_TIME_SHARE` of the time limit left stands as it is."""
+    `FALLBACK_MIN_TIME_SHARE` of the time limit left stands as it is. A `mip_start` is the
+    loop's start where its racks, blocks and quotas fit (a sweep's neighbouring plan: no
+    representatives' LP), and a fallback's that has no plan of the decomposition's to start from."""
     entered = time.monotonic()
     try:
         result = decomposition.decompose(
@@ -517,9 +521,10 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             completion_share=COMPLETION_TIME_SHARE,
             mip_rel_gap=options.mip_rel_gap,
             highs_options=highs_options(options),
+            start=_first_stage_start(m, mip_start),
         )
     except decomposition.NotDecomposable as refused:
-        return _fallback(m, options, entered, f"not decomposable ({refused})")
+        return _fallback(m, options, entered, f"not decomposable ({refused})", given=mip_start)
     outcome = _written_plan(m, options, result, entered) or _completed_plan(m, options, result, entered)
     if not outcome.has_solution:
         return _fallback(
@@ -528,7 +533,10 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
             entered,
             f"its plan completed as {outcome.status}{_completion_hint(outcome.status)}",
             spent=outcome,
+            given=mip_start,
         )
+    if result.given_values:
+        outcome.start, outcome.mip_start_values = "given", result.given_values
     assert outcome.objective_usd is not None
     _settle_cvar(m, outcome)
     integer = not options.relax_integrality
@@ -582,6 +590,18 @@ def solve_decomposed(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutco
         outcome.phases["highs"] = (outcome.phases["highs"][0], fallback.phases["highs"][1])
         outcome.phases["readback"] = (fallback.phases["highs"][1], time.monotonic())
     return outcome
+
+
+def _first_stage_start(
+    m: pyo.ConcreteModel, mip_start: MipStart | None
+) -> list[tuple[pyo.Var, float]] | None:
+    """A start's racks, blocks and quotas as (variable, value) pairs (`start_values`), for the
+    decomposition: its recourse values would be millions of pairs at (20,4,32,8,100), and the
+    loop solves the recourse itself."""
+    if mip_start is None:
+        return None
+    named = {name: mip_start[name] for name in decomposition.FIRST_STAGE_FAMILIES if name in mip_start}
+    return list(start_values(m, named))
 
 
 def _completed_plan(
@@ -705,19 +725,22 @@ def _fallback(
     *,
     start: tuple[float, float, list] | None = None,
     spent: SolveOutcome | None = None,
+    given: MipStart | None = None,
 ) -> SolveOutcome:
     """The extensive form instead. With `start` (the plan's value and the master's bound, US$,
     and the plan: every variable with its value), that plan is its MIP start and the bound is
-    kept. `spent`: the decomposition's outcome, whose hand-off and solve time are added."""
-    mip_start: dict[str, dict] | None = None
+    kept; without, the caller's start (`given`), if any. `spent`: the decomposition's outcome,
+    whose hand-off and solve time are added."""
+    mip_start: MipStart | None = given
     if start is not None:
         # Every column: where the rounded start does not finish, HiGHS takes a complete start as
         # it is (with one left out it fixes the integers and solves the LP over the rest, which
         # at (10,3,20,6,50) outlasted the time); where it does, it weighs the plan's integers
         # against its own and offers the better.
-        mip_start = {}
+        plan_start: dict[str, dict] = {}
         for var, value in start[2]:
-            mip_start.setdefault(var.parent_component().local_name, {})[var.index()] = float(value or 0.0)
+            plan_start.setdefault(var.parent_component().local_name, {})[var.index()] = float(value or 0.0)
+        mip_start = plan_start
     # The decomposition's time counts against the limit, but the extensive form gets at least
     # a share of it.
     left_s = max(

@@ -19,6 +19,7 @@ from planner.insight.sweep import (
     to_csv,
 )
 from planner.pipeline import solve_scenario
+from planner.solve import decomposition, interfaces
 from planner.solve.starts import start_from_plan
 from tests.planner.insight.helpers import solved, stylised_data, three_quarters
 
@@ -150,3 +151,26 @@ def test_the_default_sweep_starts_each_point_and_fills_value_of_information_when
     assert results[1].start_from == "revenue_share=0.0"
     for result in results:
         assert result.summary["evpi_usd"] >= 0.0 and result.summary["vss_usd"] >= 0.0
+
+
+def test_a_decomposed_sweep_starts_each_point_s_loop_from_its_neighbour_s_plan(monkeypatch):
+    # A MIP start used to send a decomposed solve to the extensive form: every point after the
+    # first. Each point's Benders loop now starts from its neighbour's racks, blocks and quotas.
+    data = stylised_data()
+    data["solver"]["method"] = "decomposition"
+    starts = []
+    decompose = decomposition.decompose
+
+    def kept(*args, **kwargs):
+        starts.append(kwargs.get("start"))
+        return decompose(*args, **kwargs)
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("the decomposition fell back to the extensive form")
+
+    monkeypatch.setattr(decomposition, "decompose", kept)
+    monkeypatch.setattr(interfaces, "_fallback", no_fallback)
+    results = run_sweep(data, [("terms.revenue_share", [0.0, 0.1])], source="test")
+    assert starts[0] is None and starts[1]
+    assert results[1].start_from == "revenue_share=0.0" and results[1].plan.solver.start == "given"
+    assert all(r.plan.verification.passed for r in results)

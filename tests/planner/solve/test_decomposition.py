@@ -23,7 +23,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
@@ -33,6 +33,7 @@ from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
+from planner.solve.starts import MipStart, start_from_plan
 from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
 from tests.planner.test_plan_properties import small_scenarios
 
@@ -1267,6 +1268,7 @@ def test_a_block_s_branch_and_bound_stops_at_its_lp_limit_and_its_deadline() -> 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=123)
 def test_a_block_s_branch_and_bound_reaches_highs_s_mip_optimum(seed: int) -> None:
     # Random small mixed-binary LPs (rows <= a positive right-hand side, so 0 is feasible):
     # the branch and bound's optimum is HiGHS's MIP's, within the gap asked of both.
@@ -1285,9 +1287,183 @@ def test_a_block_s_branch_and_bound_reaches_highs_s_mip_optimum(seed: int) -> No
     mip, _, _ = _loaded(cost, upper, A, row_upper)
     mip.changeColsIntegrality(n_binary, whole, np.ones(n_binary, np.uint8))
     mip.setOptionValue("mip_rel_gap", 1e-9)
+    # HiGHS's MIP keeps rows to 1e-6 by default: at seed 123 it broke two by 5e-7 and was
+    # worth 6.000001 where the exact optimum (the search's) is 6.
+    mip.setOptionValue("mip_feasibility_tolerance", 1e-9)
     mip.run()
     assert found.status == "optimal" and found.y is not None
     assert found.value == pytest.approx(mip.getInfo().objective_function_value, rel=1e-7, abs=1e-7)
     binaries = found.y[:n_binary]
     assert np.all(np.abs(binaries - np.round(binaries)) <= decomposition.INTEGRAL_TOLERANCE)
     assert np.all(A @ found.y <= row_upper + 1e-7)
+
+
+def _neighbour(scenario: Scenario, factor: float = 1.1) -> Scenario:
+    """The next point of a sweep over the buyback price."""
+    price = scenario.terms.buyback_price_usd_per_gpu_hour * factor
+    return scenario.model_copy(
+        update={"terms": scenario.terms.model_copy(update={"buyback_price_usd_per_gpu_hour": price})}
+    )
+
+
+def _refused(what: str) -> Callable[..., None]:
+    """A stand-in that fails the test where `what` is run."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{what} was run")
+
+    return refuse
+
+
+@pytest.fixture(scope="module")
+def solved_point() -> tuple[Scenario, MipStart]:
+    """A sweep point (cloud's view, buyback binaries) and its plan as a start, solved once."""
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=False
+    )
+    return scenario, start_from_plan(solve_scenario(scenario))
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_a_neighbour_s_plan_starts_the_loop_in_place_of_the_representatives(
+    relax: bool, solved_point: tuple[Scenario, MipStart], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sweep hands each point its nearest solved neighbour's plan. The extensive form took it
+    # as HiGHS's MIP start, and so every decomposed point after the first was solved as the
+    # extensive form; the loop now starts from its racks, blocks and quotas instead of the
+    # representatives' LP (7 s of the 29 s at (10,3,20,6,50)), to the same optimum. (A plan is
+    # whole, so the LP's start is the MILP's plan too.)
+    scenario, start = solved_point
+    neighbour = _neighbour(_with(scenario, relax_integrality=relax))
+    extensive = _solve(neighbour, "extensive", relax=relax)
+    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
+    if relax:
+        outcome = solve_model(build_model(neighbour), neighbour.solver, "direct", mip_start=start)
+        assert outcome.method == "decomposition", outcome.method_note
+        assert outcome.start == "given" and outcome.mip_start_values > 0
+        _agree(extensive, outcome, relax=True)
+        return
+
+    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
+        raise AssertionError("the extensive form was solved")
+
+    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    plan = solve_scenario(neighbour, mip_start=start)
+    assert plan.verification.passed and plan.solver.start == "given"
+    assert extensive.objective_usd is not None and extensive.best_bound_usd is not None
+    assert plan.solver.best_bound_usd is not None
+    assert plan.solver.objective_usd <= extensive.best_bound_usd + ABS_TOL_USD
+    assert extensive.objective_usd <= plan.solver.best_bound_usd + ABS_TOL_USD
+
+
+def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representatives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every rack type built to its bound in every quarter breaks the sites' power and GPU caps:
+    # the loop says so and starts from the representatives as without a start; never infeasible.
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=False
+    )
+    m = build_model(scenario)
+    crowded = {"racks_built": {index: float(var.ub) for index, var in m.racks_built.items()}}
+    called = []
+    representatives = decomposition._representatives_plan
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        called.append(True)
+        return representatives(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", counted)
+    results = []
+    decompose = decomposition.decompose
+
+    def kept(*args, **kwargs):  # type: ignore[no-untyped-def]
+        results.append(decompose(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(decomposition, "decompose", kept)
+    outcome = solve_model(m, scenario.solver, "direct", mip_start=crowded)
+    (result,) = results
+    assert any("fixed is infeasible: not used" in line for line in result.log), result.log
+    assert called and result.given_values == 0 and result.columns is not None
+    assert outcome.method == "decomposition" and outcome.start is None, outcome.method_note
+    _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
+
+
+@pytest.fixture(scope="module")
+def optimal_start() -> tuple[Scenario, MipStart]:
+    """An exact recourse case (syndicate's view) and its own optimal plan (extensive, 1e-4)."""
+    scenario = _with(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)),
+        method="extensive",
+        relax_integrality=False,
+        mip_rel_gap=1e-4,
+    )
+    return _with(scenario, method="decomposition", mip_rel_gap=0.01), start_from_plan(
+        solve_scenario(scenario)
+    )
+
+
+def _decomposed_from(scenario: Scenario, start: MipStart) -> decomposition.Decomposition:
+    m = build_model(scenario)
+    return decomposition.decompose(
+        m, integer=True, time_limit_s=60.0, mip_rel_gap=0.01, start=interfaces._first_stage_start(m, start)
+    )
+
+
+def _given_value(result: decomposition.Decomposition) -> float:
+    (line,) = [line for line in result.log if line.startswith("start from the given start: ")]
+    return float(line.split(": ")[1].split(" ")[0])
+
+
+def test_a_given_start_is_weighed_against_the_rounding_and_the_better_kept(
+    optimal_start: tuple[Scenario, MipStart], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Within the MIP gap of the LP bound alone, a sweep's neighbouring plan would be carried
+    # from point to point unchanged: the rounding runs at least once and the better plan stands.
+    scenario, start = optimal_start
+    rounded = decomposition._rounded_master
+    calls = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(True)
+        return rounded(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
+    monkeypatch.setattr(decomposition, "_rounded_master", counted)
+    result = _decomposed_from(scenario, start)
+    assert calls and result.given_values > 0 and result.columns is not None
+    assert result.plan_value is not None and result.plan_value >= _given_value(result) - 1e-9
+
+
+def test_a_given_start_within_the_lp_phase_s_gap_is_the_plan_without_rounding(
+    optimal_start: tuple[Scenario, MipStart], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As near the bound as the LP phase was asked to get (its gap here widened to the MIP's),
+    # no rounding could be worth more than its cost: the given start is the plan.
+    scenario, start = optimal_start
+    monkeypatch.setattr(decomposition, "LP_PHASE_GAP_SHARE", 1.0)
+    monkeypatch.setattr(decomposition, "_representatives_plan", _refused("the representatives' LP"))
+    monkeypatch.setattr(decomposition, "_rounded_master", _refused("the rounding"))
+    result = _decomposed_from(scenario, start)
+    assert result.given_values > 0 and result.converged and result.columns is not None
+    assert any(line.startswith("given start ") and "within the gap" in line for line in result.log), (
+        result.log
+    )
+    assert result.plan_value == pytest.approx(_given_value(result), rel=1e-9)
+
+
+def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
+    solved_point: tuple[Scenario, MipStart],
+) -> None:
+    # The blocks a start leaves out are completed by the master's LP, fractional as likely as
+    # not: such a point starts the loop but is no plan, and the plan written is whole.
+    scenario, start = solved_point
+    result = _decomposed_from(scenario, {"racks_built": start["racks_built"]})
+    assert result.given_values > 0 and result.columns is not None
+    racks_and_blocks = [
+        value
+        for var, value in result.first_stage
+        if var.parent_component().local_name in ("racks_built", "blocks_ordered")
+    ]
+    assert all(value == round(value) for value in racks_and_blocks)
