@@ -14,7 +14,8 @@ so a figure that comes out negative by less than that gap times |RP| is reported
 Given the plan (`with_value_of_information`), its first stage is offered to HiGHS as a MIP start
 for the WS and EV solves: it is feasible in each of them (one scenario's, or the mean, demand), so
 HiGHS begins with an incumbent at least as good as the plan's value there. Decomposed
-(`solver.method: decomposition`), those solves start their Benders loop from it instead.
+(`solver.method: decomposition`), those solves start their Benders loop from it (a fallback to
+the extensive form with no plan of the decomposition's to start from offers it to HiGHS).
 """
 
 from __future__ import annotations

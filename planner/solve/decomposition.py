@@ -35,6 +35,9 @@ What is exact and what is not:
   reports the gap against that bound, tightened where needed by the master solved once as a
   MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
+- A given start (`decompose`'s `start`: a sweep's neighbouring plan) takes the representatives'
+  place where its racks, blocks and quotas keep the master's rows (`_given_plan`); naming every
+  rack and block, it is also a whole plan the rounding is weighed against.
 - Integer racks and blocks: after the LP phase (converged, or out of its share of the time:
   `LP_PHASE_TIME_SHARE`), the master's last point is rounded (racks
   and blocks together, or the blocks first: `_blocks_first`), then its best plan, each
@@ -1313,15 +1316,24 @@ def _decompose(
     given_values = 0
     warm_started = time.perf_counter()
     x_hat = None
+    covers = False
+    """Whether the given start names every integer master column (every rack and block)."""
     if start:
         columns, values = _given_columns(direct, st, start)
         x_hat, status = _given_plan(master, columns, values, deadline)
+        # HiGHS may return a fixed column off by its solve's error (3.2e-9 on racks at
+        # (10,3,20,6,50)) and the sites' GPUs fitted to that: kept as it is, `_whole` rounds it
+        # with the slack that explains, as for every master point.
         if x_hat is not None and not master.feasible(x_hat):
-            x_hat, status = None, "off its rows by more than their tolerance"
+            x_hat, status = None, "breaks a master row by more than its tolerance"
         if x_hat is None:
-            log.append(f"the master with the given start's {len(columns)} values fixed is {status}: not used")
+            log.append(
+                f"the given start ({len(columns)} values), fixed in the master: {status}; "
+                "not used, the representatives' start instead"
+            )
         else:
             given_values = len(columns)
+            covers = bool(np.isin(np.flatnonzero(st.integer[st.master_cols] > 0), columns).all())
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
     if x_hat is None and not master.singletons:
         # With one scenario per cluster the representatives are the whole extensive form.
@@ -1333,17 +1345,18 @@ def _decompose(
             log.append(f"start from {how}: {first.value:.6f} in {time.perf_counter() - warm_started:.1f} s")
         except RecourseOutOfTime:
             first = None
-    if first is None:
+    if first is None and given_values:
+        log.append("the given start's recourse ran out of time: the loop starts from x = 0")
         given_values = 0
     given: _Point | None = None
-    """A given start whole (every rack and block named), in a MILP: a plan to weigh against the
-    rounding's (one it names only in part has the rest completed by the LP)."""
+    """A given start naming every rack and block (whole: `start_values` rounds them), in a MILP:
+    a plan to weigh against the rounding's. One naming them in part has the rest completed by
+    the master's LP, fractional as likely as not: a start for the loop only."""
     if given_values and integer and first is not None:
-        is_int = st.integer[st.master_cols] > 0
-        if np.all(np.abs(first.x[is_int] - np.round(first.x[is_int])) <= INTEGRAL_TOLERANCE):
+        if covers:
             given = first
         else:
-            log.append("the given start leaves racks or blocks fractional: a start for the loop, not a plan")
+            log.append("the given start does not name every rack and block: a start for the loop, not a plan")
     lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
     best, bound, iterations, converged = _benders(
@@ -1615,13 +1628,14 @@ def _given_columns(
     direct: highs_direct.DirectModel, st: _Structure, start: list[tuple[pyo.Var, float]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """A start's master columns (its racks, blocks and quotas; any recourse values are left to
-    the loop) as positions among the master's and values in HiGHS's units."""
+    the loop) as positions among the master's and values in HiGHS's units, inside its bounds."""
     columns = direct.numbers([var for var, _ in start])
     values = direct.to_highs(columns, np.array([value for _, value in start], dtype=np.float64))
     position = np.full(len(st.col_lower), -1, dtype=np.int64)
     position[st.master_cols] = np.arange(len(st.master_cols))
     found = position[columns] >= 0
-    return position[columns][found], values[found]
+    columns = columns[found]
+    return position[columns], np.clip(values[found], st.col_lower[columns], st.col_upper[columns])
 
 
 def _given_plan(
@@ -1629,21 +1643,21 @@ def _given_plan(
 ) -> tuple[np.ndarray | None, str]:
     """The master point with the given columns fixed and the others (the sites' GPUs, the
     scenario values, the CVaR columns) completed by the master LP over the cuts so far, in the
-    representatives' share of the time, and HiGHS's status; no point where none keeps this
-    model's master rows (a neighbouring sweep point's racks over this point's power, say) or
-    time ran out. The master's bounds are restored either way."""
+    representatives' share of the time, and HiGHS's status in words; no point where none keeps
+    this model's master rows (a neighbouring sweep point's racks over this point's power, say:
+    "infeasible") or time ran out. The master's bounds are restored either way."""
     h, st = master.h, master.st
     index = columns.astype(np.int32)
     lower = st.col_lower[st.master_cols][columns]
     upper = st.col_upper[st.master_cols][columns]
-    h.changeColsBounds(len(index), index, np.clip(values, lower, upper), np.clip(values, lower, upper))
+    h.changeColsBounds(len(index), index, values, values)
     try:
         share = max(0.0, deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE
         h.setOptionValue("time_limit", _time_limit(h, share, mip=False))
         _run_master(h, "lp")
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
-            return None, h.modelStatusToString(status).lower()
+            return None, f"HiGHS says {h.modelStatusToString(status).lower()}"
         return np.asarray(h.getSolution().col_value)[: master.n_master].copy(), "optimal"
     finally:
         h.changeColsBounds(len(index), index, lower, upper)

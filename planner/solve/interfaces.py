@@ -11,7 +11,8 @@ time from the same highspy object, so their reports compare like with like.
 A MIP start (`mip_start=`, e.g. a neighbouring sweep point's plan) reaches HiGHS through
 ``direct`` (``Highs.setSolution``, sparse) and ``appsi`` (Pyomo's ``warmstart``); ``legacy``
 refuses one: Pyomo's ``SolverFactory('highs')`` declares no warm start (``warm_start_capable()``
-is False). Only MIPs get a start (decomposed, LPs too: `solve_decomposed`). What HiGHS 1.15 does with it: a complete start that meets every
+is False). Only MIPs get a start (decomposed, LPs too: `solve_decomposed`). What HiGHS 1.15
+does with it: a complete start that meets every
 row is taken as it is; otherwise (a column left undefined, or a row broken) it fixes the start's
 integer values and solves the LP over the rest. The result, if feasible, is its first incumbent
 ("MIP start solution is feasible" in its log); if not, it goes on cold. A plan never records the

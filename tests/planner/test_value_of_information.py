@@ -109,3 +109,36 @@ def test_without_value_of_information_the_plan_says_why_its_figures_are_empty():
     plan = solve_scenario(three_quarters())
     assert plan.risk.evpi_usd is None and plan.risk.vss_usd is None
     assert plan.risk.value_of_information_note == "EVPI and VSS not computed: skipped on request"
+
+
+def _decomposed(scenario):
+    return scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"method": "decomposition"})}
+    )
+
+
+@pytest.mark.parametrize("case", ["boom-bust", "three-quarters"])
+def test_decomposed_wait_and_see_and_ev_solves_start_from_the_plan_to_the_same_figures(case, monkeypatch):
+    # The WS and EV solves get the plan as their start, which used to send a decomposed solve to
+    # the extensive form; each now starts its Benders loop from it, to the extensive form's
+    # figures (boom/bust: EVPI = 69,000 by hand, VSS = 0).
+    from planner.solve import decomposition
+
+    base = uncertain(buyback_price=0.0) if case == "boom-bust" else three_quarters()
+    scenario = _decomposed(base)
+    plan = solve_scenario(scenario)
+    starts = []
+    decompose = decomposition.decompose
+
+    def kept(*args, **kwargs):
+        starts.append(kwargs.get("start"))
+        return decompose(*args, **kwargs)
+
+    monkeypatch.setattr(decomposition, "decompose", kept)
+    evpi, vss = stochastic_figures(scenario, plan)
+    assert sum(start is not None for start in starts) == len(scenario.scenarios) + 1  # WS and EV
+    extensive = compute(base, rp_usd=solved(base).solver.objective_usd)
+    assert evpi == pytest.approx(extensive.evpi_usd, rel=1e-6, abs=1e-3)
+    assert vss == pytest.approx(extensive.vss_usd, rel=1e-6, abs=1e-3)
+    if case == "boom-bust":
+        assert evpi == pytest.approx(0.5 * 138_000.0, rel=1e-6)

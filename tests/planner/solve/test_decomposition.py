@@ -1384,7 +1384,9 @@ def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representati
     monkeypatch.setattr(decomposition, "decompose", kept)
     outcome = solve_model(m, scenario.solver, "direct", mip_start=crowded)
     (result,) = results
-    assert any("fixed is infeasible: not used" in line for line in result.log), result.log
+    assert any("fixed in the master: HiGHS says infeasible; not used" in line for line in result.log), (
+        result.log
+    )
     assert called and result.given_values == 0 and result.columns is not None
     assert outcome.method == "decomposition" and outcome.start is None, outcome.method_note
     _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
@@ -1411,9 +1413,20 @@ def _decomposed_from(scenario: Scenario, start: MipStart) -> decomposition.Decom
     )
 
 
+LOGGED_VALUE_TOLERANCE = 1e-6
+"""The log writes values to 6 decimals."""
+
+
 def _given_value(result: decomposition.Decomposition) -> float:
     (line,) = [line for line in result.log if line.startswith("start from the given start: ")]
     return float(line.split(": ")[1].split(" ")[0])
+
+
+ROUNDED_LINE = re.compile(r"rounded start: (-?[0-9.]+) after ")
+
+
+def _rounded_values(result: decomposition.Decomposition) -> list[float]:
+    return [float(found[1]) for line in result.log if (found := ROUNDED_LINE.match(line))]
 
 
 def test_a_given_start_is_weighed_against_the_rounding_and_the_better_kept(
@@ -1433,7 +1446,9 @@ def test_a_given_start_is_weighed_against_the_rounding_and_the_better_kept(
     monkeypatch.setattr(decomposition, "_rounded_master", counted)
     result = _decomposed_from(scenario, start)
     assert calls and result.given_values > 0 and result.columns is not None
-    assert result.plan_value is not None and result.plan_value >= _given_value(result) - 1e-9
+    assert not any("does not name every rack and block" in line for line in result.log), result.log
+    best = max([_given_value(result), *_rounded_values(result)])
+    assert result.plan_value is not None and result.plan_value >= best - LOGGED_VALUE_TOLERANCE
 
 
 def test_a_given_start_within_the_lp_phase_s_gap_is_the_plan_without_rounding(
@@ -1450,20 +1465,17 @@ def test_a_given_start_within_the_lp_phase_s_gap_is_the_plan_without_rounding(
     assert any(line.startswith("given start ") and "within the gap" in line for line in result.log), (
         result.log
     )
-    assert result.plan_value == pytest.approx(_given_value(result), rel=1e-9)
+    assert result.plan_value == pytest.approx(_given_value(result), abs=LOGGED_VALUE_TOLERANCE)
 
 
 def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
     solved_point: tuple[Scenario, MipStart],
 ) -> None:
     # The blocks a start leaves out are completed by the master's LP, fractional as likely as
-    # not: such a point starts the loop but is no plan, and the plan written is whole.
+    # not: such a point starts the loop but is no plan (taken as one, `_whole` refused it and no
+    # plan was written), and the plan written is the rounding's, whole.
     scenario, start = solved_point
     result = _decomposed_from(scenario, {"racks_built": start["racks_built"]})
     assert result.given_values > 0 and result.columns is not None
-    racks_and_blocks = [
-        value
-        for var, value in result.first_stage
-        if var.parent_component().local_name in ("racks_built", "blocks_ordered")
-    ]
-    assert all(value == round(value) for value in racks_and_blocks)
+    assert any("does not name every rack and block" in line for line in result.log), result.log
+    assert not any("is not whole" in line for line in result.log), result.log
