@@ -172,6 +172,9 @@ class _Structure:
 
     n_scenarios: int
     master_cols: np.ndarray
+    master_of: np.ndarray
+    """Per column of the extensive form, its position among the master's (-1: not a master
+    column)."""
     recourse_cols: np.ndarray
     recourse_scenario: np.ndarray
     value_cols_in_master: np.ndarray
@@ -353,6 +356,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     return _Structure(
         n_scenarios=n_s,
         master_cols=master_cols,
+        master_of=master_of,
         recourse_cols=recourse_cols,
         recourse_scenario=col_scenario[recourse_cols],
         value_cols_in_master=master_of[value_col],
@@ -1631,11 +1635,9 @@ def _given_columns(
     the loop) as positions among the master's and values in HiGHS's units, inside its bounds."""
     columns = direct.numbers([var for var, _ in start])
     values = direct.to_highs(columns, np.array([value for _, value in start], dtype=np.float64))
-    position = np.full(len(st.col_lower), -1, dtype=np.int64)
-    position[st.master_cols] = np.arange(len(st.master_cols))
-    found = position[columns] >= 0
+    found = st.master_of[columns] >= 0
     columns = columns[found]
-    return position[columns], np.clip(values[found], st.col_lower[columns], st.col_upper[columns])
+    return st.master_of[columns], np.clip(values[found], st.col_lower[columns], st.col_upper[columns])
 
 
 def _given_plan(
@@ -1833,8 +1835,7 @@ class _Series:
 
 
 def _integer_series(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, st: _Structure) -> _Series:
-    master_of = np.full(len(st.col_lower), -1, dtype=np.int64)
-    master_of[st.master_cols] = np.arange(len(st.master_cols))
+    master_of = st.master_of
     quarter = np.full(len(st.master_cols), -1, dtype=np.int64)
     out: list[tuple[str, np.ndarray]] = []
     for name, how in (("blocks_ordered", "ceil"), ("racks_built", "floor")):

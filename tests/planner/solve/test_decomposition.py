@@ -46,6 +46,15 @@ def _with(scenario: Scenario, **solver) -> Scenario:
     return scenario.model_copy(update={"solver": scenario.solver.model_copy(update=solver)})
 
 
+def _refused(what: str) -> Callable[..., None]:
+    """A stand-in that fails the test where `what` is run."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{what} was run")
+
+    return refuse
+
+
 def _solve(scenario: Scenario, method: str, *, relax: bool) -> SolveOutcome:
     s = _with(scenario, method=method, relax_integrality=relax)
     outcome = solve_model(build_model(s), s.solver, "direct")
@@ -199,10 +208,7 @@ def test_an_exact_recourse_writes_the_plan_without_solving_the_extensive_form(
     scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
     extensive = _solve(scenario, "extensive", relax=relax)
 
-    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
-        raise AssertionError("the extensive form was solved")
-
-    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    monkeypatch.setattr(interfaces, "solve_direct", _refused("the extensive form"))
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
     _agree(extensive, decomposed, relax=relax)
@@ -631,10 +637,7 @@ def test_a_plan_in_hand_is_kept_without_a_fallback_when_the_time_limit_is_nearly
     # (here: all of it asked for), the plan stands, said to be out of time.
     monkeypatch.setattr(interfaces, "FALLBACK_MIN_TIME_SHARE", 1.0)
 
-    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
-        raise AssertionError("the extensive form was solved")
-
-    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    monkeypatch.setattr(interfaces, "solve_direct", _refused("the extensive form"))
     scenario = _with(load_scenario(EXAMPLE), mip_rel_gap=1e-4)
     outcome = _solve(scenario, "decomposition", relax=False)
     assert outcome.method == "decomposition" and outcome.status == "Time limit reached"
@@ -1306,15 +1309,6 @@ def _neighbour(scenario: Scenario, factor: float = 1.1) -> Scenario:
     )
 
 
-def _refused(what: str) -> Callable[..., None]:
-    """A stand-in that fails the test where `what` is run."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"{what} was run")
-
-    return refuse
-
-
 @pytest.fixture(scope="module")
 def solved_point() -> tuple[Scenario, MipStart]:
     """A sweep point (cloud's view, buyback binaries) and its plan as a start, solved once."""
@@ -1344,10 +1338,7 @@ def test_a_neighbour_s_plan_starts_the_loop_in_place_of_the_representatives(
         _agree(extensive, outcome, relax=True)
         return
 
-    def no_extensive_form(*args: object, **kwargs: object) -> SolveOutcome:
-        raise AssertionError("the extensive form was solved")
-
-    monkeypatch.setattr(interfaces, "solve_direct", no_extensive_form)
+    monkeypatch.setattr(interfaces, "solve_direct", _refused("the extensive form"))
     plan = solve_scenario(neighbour, mip_start=start)
     assert plan.verification.passed and plan.solver.start == "given"
     assert extensive.objective_usd is not None and extensive.best_bound_usd is not None
