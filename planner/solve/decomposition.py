@@ -205,6 +205,14 @@ class _Structure:
     """The left-out rows (participation), over every column, and their bounds."""
     aside_lower: np.ndarray
     aside_upper: np.ndarray
+    free_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Recourse columns no value row reads that can always meet their rows (`_free_columns`):
+    neither in the recourse LPs nor in the master, given their least values on the plan."""
+    free: scipy.sparse.csr_array | None = None
+    """Their rows, over every column, one free column each, and its position in `free_cols`."""
+    free_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    free_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    free_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
@@ -335,8 +343,21 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     if bad_up.any() or bad_down.any():
         raise NotDecomposable("a master row bounds a scenario's value from above")
 
-    master_cols = np.flatnonzero(~recourse & ~aside_col)
+    free_col, free_row = _free_columns(
+        A, row_of, recourse & ~is_value, value_row, col_upper, row_lower, row_upper, integer
+    )
+    recourse &= ~free_col
+    master_cols = np.flatnonzero(~recourse & ~aside_col & ~free_col)
     recourse_cols = np.flatnonzero(recourse)
+    free_cols = np.flatnonzero(free_col)
+    free = A[np.flatnonzero(free_row)]
+    free_position = np.full(n_col, -1, dtype=np.int64)
+    free_position[free_cols] = np.arange(len(free_cols))
+    free_of_row = np.full(free.shape[0], -1, dtype=np.int64)
+    free_entry = free_col[free.indices]
+    free_of_row[np.repeat(np.arange(free.shape[0]), np.diff(free.indptr))[free_entry]] = free_position[
+        free.indices[free_entry]
+    ]
     V = A[value_rows]
     v = V[:, value_col].diagonal() if n_s else np.zeros(0)
     if np.any(v == 0) or np.any(V[:, value_col].count_nonzero() != n_s):
@@ -345,7 +366,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     value_A = (scale @ V[:, master_cols]).tocsr()
     g = (scale @ V[:, recourse_cols]).tocsr()
     sub_cost = -np.asarray(g.sum(axis=0)).ravel()
-    sub_rows = np.flatnonzero(sub_row & ~value_row)
+    sub_rows = np.flatnonzero(sub_row & ~value_row & ~free_row)
     sub = A[sub_rows]
     if np.any(is_value[sub.indices]):
         raise NotDecomposable("a recourse row reads a scenario's value")
@@ -382,7 +403,67 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         aside=aside,
         aside_lower=aside_lower,
         aside_upper=aside_upper,
+        free_cols=free_cols,
+        free=free,
+        free_lower=row_lower[free_row],
+        free_upper=row_upper[free_row],
+        free_of_row=free_of_row,
     )
+
+
+def _free_columns(
+    A: scipy.sparse.csr_array,
+    row_of: np.ndarray,
+    candidate: np.ndarray,
+    value_row: np.ndarray,
+    col_upper: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    integer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recourse columns that cannot change any V_s, and their rows: continuous, unbounded
+    above, read by no value row, and alone among such columns in each row they are in, where a
+    larger value only moves the row towards its one finite bound. Whatever the other columns
+    are, such a column large enough meets all its rows, so those rows bind nothing the value
+    reads and both leave the recourse; the plan gets each column's least value that meets its
+    rows (`_free_values`). In the syndicate's view (the buyback's price cancels between cloud
+    and guarantor) `buyback_gpu_hours` is one (`buyback_no_buyer`: b >= share x): without its
+    rows, the buyback no longer joins the tenants of a site, so a recourse block is one
+    tenant's quarter, not every tenant's."""
+    coef = A.data
+    rows = row_of
+    grows = ((coef > 0) & ~np.isfinite(row_upper[rows])) | ((coef < 0) & ~np.isfinite(row_lower[rows]))
+    free = candidate & ~np.isfinite(col_upper) & (integer == 0)
+    bad = np.zeros(len(free), bool)
+    bad[A.indices[~grows | value_row[rows]]] = True
+    free &= ~bad
+    while True:
+        entries = free[A.indices]
+        per_row = np.bincount(rows[entries], minlength=A.shape[0])
+        crowded = entries & (per_row[rows] > 1)
+        if not crowded.any():
+            return free, per_row > 0
+        free[A.indices[crowded]] = False
+
+
+def _free_values(st: _Structure, columns: np.ndarray) -> np.ndarray:
+    """The free columns' least values that meet their rows, the other columns as in `columns`
+    (for the syndicate's buyback: share x max(0, x), the rule's own value)."""
+    lower = st.col_lower[st.free_cols]
+    values = np.where(np.isfinite(lower), lower, -INF)
+    if st.free is not None and st.free.shape[0]:
+        is_free = np.zeros(len(columns), bool)
+        is_free[st.free_cols] = True
+        own = is_free[st.free.indices]
+        row = np.repeat(np.arange(st.free.shape[0]), np.diff(st.free.indptr))
+        coef = np.zeros(st.free.shape[0])
+        coef[row[own]] = st.free.data[own]
+        others = st.free.copy()
+        others.data = np.where(own, 0.0, others.data)
+        rest = others @ columns
+        bound = np.where(coef > 0, st.free_lower, st.free_upper)
+        np.maximum.at(values, st.free_of_row, (bound - rest) / coef)
+    return np.where(np.isfinite(values), values, 0.0)
 
 
 def _highs(options: dict) -> highspy.Highs:
@@ -1290,6 +1371,11 @@ def _decompose(
     deadline = started + time_limit_s * (1.0 - completion_share if st.relaxed_recourse else 1.0)
     log = [
         f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"
+        + (
+            f" ({len(st.free_cols)} columns that no value reads met their rows: left out)"
+            if len(st.free_cols)
+            else ""
+        )
     ]
     recourse = _Recourse(st, options, pool, workers)
     recourse.deadline = deadline
@@ -1470,6 +1556,7 @@ def _decompose(
         plan = np.zeros(len(st.col_lower))
         plan[st.master_cols] = settled
         plan[st.recourse_cols] = y
+        plan[st.free_cols] = _free_values(st, plan)
         if not _set_aside(st, plan, options):
             log.append("the best plan breaks a left-out row (participation): completed instead")
             plan = None

@@ -903,6 +903,91 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     assert list(decomposition._infinite(bounds)) == expected
 
 
+def _free(
+    A: list[list[float]], row_lower, row_upper, *, candidates=1, col_upper=None, integer=None, value_row=None
+):
+    """`_free_columns` on a small dense matrix whose first `candidates` columns are recourse
+    columns no value row reads (the others: other recourse or master columns)."""
+    matrix = scipy.sparse.csr_array(np.array(A, dtype=float))
+    n_row, n_col = matrix.shape
+    row_of = np.repeat(np.arange(n_row), np.diff(matrix.indptr))
+    free, rows = decomposition._free_columns(
+        matrix,
+        row_of,
+        np.arange(n_col) < candidates,
+        np.zeros(n_row, bool) if value_row is None else np.array(value_row),
+        np.full(n_col, np.inf) if col_upper is None else np.array(col_upper, dtype=float),
+        np.array(row_lower, dtype=float),
+        np.array(row_upper, dtype=float),
+        np.zeros(n_col, np.int32) if integer is None else np.array(integer, dtype=np.int32),
+    )
+    return list(np.flatnonzero(free)), list(np.flatnonzero(rows))
+
+
+def test_only_a_column_that_can_always_meet_its_rows_leaves_the_recourse() -> None:
+    inf = np.inf
+    # Column 0 grows towards each row's one finite bound (b - y >= 0, -b + z <= 3): free, and
+    # its two rows leave with it; column 1 (y) and 2 (z) are bound by them only through it.
+    assert _free([[1, -1, 0], [-1, 0, 1]], [0, -inf], [inf, 3]) == ([0], [0, 1])
+    # A row bounding it on both sides (an equality) could be broken by the others: kept.
+    assert _free([[1, -1]], [0], [0]) == ([], [])
+    # Growing away from the bound: kept.
+    assert _free([[1, -1]], [-inf], [0]) == ([], [])
+    # Bounded above, integer, or read by a value row: kept.
+    assert _free([[1, -1]], [0], [inf], col_upper=[5, inf]) == ([], [])
+    assert _free([[1, -1]], [0], [inf], integer=[1, 0]) == ([], [])
+    assert _free([[1, -1], [1, 0]], [0, 1], [inf, 1], value_row=[False, True]) == ([], [])
+    # Two such columns in one row: how to share the row between them is not decided; kept.
+    assert _free([[1, 1, -1]], [0], [inf], candidates=2) == ([], [])
+    assert _free([[1, 1, -1], [0, 1, 0]], [0, 1], [inf, 2], candidates=2) == ([0], [0])
+
+
+def test_a_free_column_gets_its_least_value_that_meets_every_row_it_is_in() -> None:
+    # b >= 2 - y and b >= z - 1 (rows b + y >= 2, -b + z <= 1), b >= 0.
+    A = scipy.sparse.csr_array(np.array([[1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]))
+    st = SimpleNamespace(
+        free_cols=np.array([0]),
+        col_lower=np.array([0.0, 0.0, 0.0]),
+        free=A,
+        free_lower=np.array([2.0, -np.inf]),
+        free_upper=np.array([np.inf, 1.0]),
+        free_of_row=np.array([0, 0]),
+    )
+    for y, z, least in ((5.0, 0.0, 0.0), (1.0, 0.0, 1.0), (1.0, 4.0, 3.0)):
+        assert decomposition._free_values(st, np.array([0.0, y, z])) == pytest.approx([least])
+
+
+def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_quarter() -> None:
+    # The buyback's price cancels between cloud and guarantor: b >= share x binds nothing the
+    # syndicate's value reads, and without it no row joins the tenants of a site. In the
+    # guarantor's view buyback is a cost, so it stays and a block is a whole quarter.
+    syndicate = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    guarantor = syndicate.model_copy(
+        update={"objective": syndicate.objective.model_copy(update={"perspective": "guarantor"})}
+    )
+    counts = {}
+    for name, scenario in (("syndicate", syndicate), ("guarantor", guarantor)):
+        m = build_model(_with(scenario, relax_integrality=True))
+        result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+        counts[name] = int(next(line for line in result.log if "recourse blocks" in line).split()[0])
+        assert ("left out" in result.log[0]) == (name == "syndicate"), result.log[0]
+        assert result.columns is not None
+        # The plan's buyback is the rule's: share x max(0, x), so each `buyback_no_buyer` row
+        # is tight where the buyback is positive.
+        direct = result.direct
+        assert direct is not None
+        highs_direct_rows = decomposition.highs_direct.compile_to_arrays(m).arrays
+        assert highs_direct_rows is not None
+        start, keys = decomposition._family_indices(m, direct, "buyback_gpu_hours")
+        b = result.columns[start : start + len(keys)]
+        rows = direct.rows_of({"buyback_no_buyer"})
+        activity = (highs_direct_rows.A @ result.columns)[rows]
+        assert np.all(activity >= -1e-7)
+        assert np.all((b <= 1e-7) | (activity <= 1e-6 * np.maximum(1.0, b))), (b, activity)
+    quarters, tenants, scenarios = 8, 4, 6
+    assert counts == {"syndicate": tenants * quarters * scenarios, "guarantor": quarters * scenarios}
+
+
 BLOCKS_LINE = re.compile(
     r"buyback binaries solved whole by block \((?P<fractional>\d+) of \d+ fractional, "
     r"(?P<held>\d+) of (?P<tried>\d+) held at their hours, (?P<mips>\d+) as MIPs, "
