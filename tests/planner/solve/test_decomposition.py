@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
-from planner.model.build import build_model
+from planner.model.build import build_model, data_of
+from planner.model.constraints import no_buyer_gpu_hours
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import decomposition, interfaces
@@ -903,89 +904,104 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     assert list(decomposition._infinite(bounds)) == expected
 
 
-def _free(
-    A: list[list[float]], row_lower, row_upper, *, candidates=1, col_upper=None, integer=None, value_row=None
-):
-    """`_free_columns` on a small dense matrix whose first `candidates` columns are recourse
-    columns no value row reads (the others: other recourse or master columns)."""
-    matrix = scipy.sparse.csr_array(np.array(A, dtype=float))
-    n_row, n_col = matrix.shape
-    row_of = np.repeat(np.arange(n_row), np.diff(matrix.indptr))
-    free, rows = decomposition._free_columns(
-        matrix,
-        row_of,
-        np.arange(n_col) < candidates,
-        np.zeros(n_row, bool) if value_row is None else np.array(value_row),
-        np.full(n_col, np.inf) if col_upper is None else np.array(col_upper, dtype=float),
-        np.array(row_lower, dtype=float),
-        np.array(row_upper, dtype=float),
-        np.zeros(n_col, np.int32) if integer is None else np.array(integer, dtype=np.int32),
+def _perspective(scenario: Scenario, perspective: str, *, cloud_floor_usd: float | None = None) -> Scenario:
+    """`scenario` in `perspective`'s view, without party requirements but, if given, the cloud's
+    expected value at least `cloud_floor_usd` (which makes `buyback_open` binaries: the cloud's
+    value counts)."""
+    base = _syndicate_without_requirements(scenario)
+    cloud = base.participation.cloud.model_copy(update={"min_expected_value_usd": cloud_floor_usd})
+    return base.model_copy(
+        update={
+            "objective": base.objective.model_copy(update={"perspective": perspective}),
+            "participation": base.participation.model_copy(update={"cloud": cloud}),
+        }
     )
-    return list(np.flatnonzero(free)), list(np.flatnonzero(rows))
 
 
-def test_only_a_column_that_can_always_meet_its_rows_leaves_the_recourse() -> None:
-    inf = np.inf
-    # Column 0 grows towards each row's one finite bound (b - y >= 0, -b + z <= 3): free, and
-    # its two rows leave with it; column 1 (y) and 2 (z) are bound by them only through it.
-    assert _free([[1, -1, 0], [-1, 0, 1]], [0, -inf], [inf, 3]) == ([0], [0, 1])
-    # A row bounding it on both sides (an equality) could be broken by the others: kept.
-    assert _free([[1, -1]], [0], [0]) == ([], [])
-    # Growing away from the bound: kept.
-    assert _free([[1, -1]], [-inf], [0]) == ([], [])
-    # Bounded above, integer, or read by a value row: kept.
-    assert _free([[1, -1]], [0], [inf], col_upper=[5, inf]) == ([], [])
-    assert _free([[1, -1]], [0], [inf], integer=[1, 0]) == ([], [])
-    assert _free([[1, -1], [1, 0]], [0, 1], [inf, 1], value_row=[False, True]) == ([], [])
-    # Two such columns in one row: how to share the row between them is not decided; kept.
-    assert _free([[1, 1, -1]], [0], [inf], candidates=2) == ([], [])
-    assert _free([[1, 1, -1], [0, 1, 0]], [0, 1], [inf, 2], candidates=2) == ([0], [0])
+def _blocks(result: decomposition.Decomposition) -> int:
+    return int(next(line for line in result.log if "recourse blocks" in line).split()[0])
 
 
-def test_a_free_column_gets_its_least_value_that_meets_every_row_it_is_in() -> None:
-    # b >= 2 - y and b >= z - 1 (rows b + y >= 2, -b + z <= 1), b >= 0.
-    A = scipy.sparse.csr_array(np.array([[1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]))
-    st = SimpleNamespace(
-        free_cols=np.array([0]),
-        col_lower=np.array([0.0, 0.0, 0.0]),
-        free=A,
-        free_lower=np.array([2.0, -np.inf]),
-        free_upper=np.array([np.inf, 1.0]),
-        free_of_row=np.array([0, 0]),
+def _buyback_is_the_rule(m: pyo.ConcreteModel, result: decomposition.Decomposition) -> None:
+    """The written plan's buyback is share x max(0, no-buyer hours) at every site, quarter and
+    scenario, computed from its served and unserved hours and GPUs (docs/model.md, "Buyback")."""
+    assert result.direct is not None and result.columns is not None
+    decomposition.highs_direct.load_solution(result.direct, result.columns)
+    d = data_of(m)
+    x = no_buyer_gpu_hours(m, d)
+    share = d.scenario.terms.buyback_share
+    for (i, t, s), b in m.buyback_gpu_hours.items():
+        rule = share * max(0.0, pyo.value(x(i, t, s)))
+        assert b.value == pytest.approx(rule, rel=1e-6, abs=1e-3), (i, t, s)
+
+
+@pytest.mark.parametrize("cloud_requirement", [False, True], ids=["no-binaries", "binaries"])
+def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_quarter(
+    cloud_requirement: bool,
+) -> None:
+    # The buyback's price cancels between cloud and guarantor, so no value row of the
+    # syndicate reads the buyback columns (nor, where the cloud's requirement makes them, its
+    # binaries): they and their rows leave the recourse, and without those rows nothing joins
+    # the tenants of a site. The plan's buyback is still the rule's, and the cloud's
+    # requirement (set aside) is checked on it.
+    scenario = _perspective(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1),
+        "syndicate",
+        cloud_floor_usd=0.0 if cloud_requirement else None,
     )
-    for y, z, least in ((5.0, 0.0, 0.0), (1.0, 0.0, 1.0), (1.0, 4.0, 3.0)):
-        assert decomposition._free_values(st, np.array([0.0, y, z])) == pytest.approx([least])
-
-
-def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_quarter() -> None:
-    # The buyback's price cancels between cloud and guarantor: b >= share x binds nothing the
-    # syndicate's value reads, and without it no row joins the tenants of a site. In the
-    # guarantor's view buyback is a cost, so it stays and a block is a whole quarter.
-    syndicate = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
-    guarantor = syndicate.model_copy(
-        update={"objective": syndicate.objective.model_copy(update={"perspective": "guarantor"})}
-    )
-    counts = {}
-    for name, scenario in (("syndicate", syndicate), ("guarantor", guarantor)):
-        m = build_model(_with(scenario, relax_integrality=True))
-        result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
-        counts[name] = int(next(line for line in result.log if "recourse blocks" in line).split()[0])
-        assert ("left out" in result.log[0]) == (name == "syndicate"), result.log[0]
-        assert result.columns is not None
-        # The plan's buyback is the rule's: share x max(0, x), so each `buyback_no_buyer` row
-        # is tight where the buyback is positive.
-        direct = result.direct
-        assert direct is not None
-        highs_direct_rows = decomposition.highs_direct.compile_to_arrays(m).arrays
-        assert highs_direct_rows is not None
-        start, keys = decomposition._family_indices(m, direct, "buyback_gpu_hours")
-        b = result.columns[start : start + len(keys)]
-        rows = direct.rows_of({"buyback_no_buyer"})
-        activity = (highs_direct_rows.A @ result.columns)[rows]
-        assert np.all(activity >= -1e-7)
-        assert np.all((b <= 1e-7) | (activity <= 1e-6 * np.maximum(1.0, b))), (b, activity)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "buyback_gpu_hours, buyback_open, left out" in result.log[0], result.log[0]
+    assert not result.relaxed_recourse
     quarters, tenants, scenarios = 8, 4, 6
-    assert counts == {"syndicate": tenants * quarters * scenarios, "guarantor": quarters * scenarios}
+    assert _blocks(result) == tenants * quarters * scenarios
+    _buyback_is_the_rule(m, result)
+    extensive = _solve(scenario, "extensive", relax=True)
+    assert result.plan_value is not None and extensive.objective_usd is not None
+    assert result.plan_value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+    if cloud_requirement:  # the MILP too, its binaries whole in the plan
+        decomposed = _solve(scenario, "decomposition", relax=False)
+        assert decomposed.method == "decomposition", decomposed.method_note
+        _agree(_solve(scenario, "extensive", relax=False), decomposed, relax=False)
+        assert solve_scenario(_with(scenario, method="decomposition")).verification.passed
+
+
+@pytest.mark.parametrize("perspective", ["guarantor", "cloud"])
+def test_where_a_value_reads_the_buyback_it_stays_in_the_recourse_and_a_block_is_a_quarter(
+    perspective: str,
+) -> None:
+    # The guarantor pays the buyback and the cloud is paid it: both values read it, so the
+    # buyback rows stay and join a site's tenants into one block per quarter and scenario.
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), perspective)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "left out" not in result.log[0]
+    assert _blocks(result) == 8 * 6
+    if perspective == "guarantor":  # the cloud's LP, its binaries fractional, may pay more
+        _buyback_is_the_rule(m, result)
+
+
+def test_a_plan_whose_derived_columns_cannot_meet_their_rows_is_completed_instead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile: one buyback row made impossible after the split (b >= share x + 1e6 GPUs, b's
+    # other rows keeping it below): the loop's bound and plan stand, but the plan's buyback
+    # cannot be written, so the decomposition says so and writes nothing itself.
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=0.0)
+    split = decomposition._structure
+
+    def broken(*args, **kwargs):
+        st = split(*args, **kwargs)
+        st.derived_lower = st.derived_lower.copy()
+        row = int(np.flatnonzero(np.isfinite(st.derived_lower))[0])
+        st.derived_lower[row] += 1e6
+        return st
+
+    monkeypatch.setattr(decomposition, "_structure", broken)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert any("could not be given values: completed instead" in line for line in result.log), result.log
+    assert result.columns is None and result.plan_value is None
 
 
 BLOCKS_LINE = re.compile(
@@ -1009,7 +1025,7 @@ def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
     return counts["fractional"], counts["mips"], counts["lps"]
 
 
-@pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
+@pytest.mark.parametrize("perspective", ["guarantor", "cloud"])
 def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them(
     perspective: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1017,9 +1033,16 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     # over their LPs, give the plan the value HiGHS's MIP gives every block its rounded-up LP
     # leaves (no branch and bound allowed), and so does a hostile rounding heuristic (every
     # binary closed): the search's optimum never rests on its heuristic, which only saves LPs.
+    # The guarantor's view has binaries where the cloud's expected value is bounded below (here
+    # by a floor no plan of this case reaches down to); the syndicate's no longer has them in its
+    # recourse (`DERIVED_FAMILIES`).
     base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
     scenario = _with(
-        base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": perspective})}),
+        _perspective(base, perspective, cloud_floor_usd=-1e12)
+        if perspective == "guarantor"
+        else base.model_copy(
+            update={"objective": base.objective.model_copy(update={"perspective": perspective})}
+        ),
         relax_integrality=False,
     )
 
@@ -1039,8 +1062,9 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert value == pytest.approx(mip_value, rel=1e-6)
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == mip_fractional == closed_fractional > 0
-    assert mips == 0 and (all_mips > 0 or perspective == "syndicate")
-    assert lps < closed_lps
+    assert mips == 0 and (all_mips > 0 or perspective == "guarantor")
+    # Where buyback is a cost (the guarantor's view) each block took one LP either way.
+    assert lps < closed_lps or lps == closed_lps == fractional and perspective == "guarantor"
 
 
 def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
