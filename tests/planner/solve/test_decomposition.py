@@ -250,6 +250,23 @@ def test_auto_keeps_the_extensive_form_for_few_scenarios() -> None:
     assert outcome.method == "extensive"
 
 
+@pytest.mark.parametrize(("perspective", "method"), [("syndicate", "decomposition"), ("cloud", "extensive")])
+def test_auto_decomposes_many_scenarios_where_the_recourse_is_an_lp(perspective: str, method: str) -> None:
+    # With a cloud requirement both views have buyback binaries; only the cloud's value reads
+    # the buyback, so only its recourse keeps them (`DERIVED_FAMILIES`).
+    scenario = _with(
+        _perspective(
+            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
+            perspective,
+            cloud_floor_usd=0.0,
+        ),
+        method="auto",
+    )
+    m = build_model(scenario)
+    assert hasattr(m, "buyback_open")
+    assert interfaces._method(m, scenario.solver, "direct") == (method, None)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=small_scenarios())
 def test_random_small_scenarios_decompose_to_the_extensive_optimum(scenario: Scenario) -> None:
@@ -1064,7 +1081,7 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert fractional == mip_fractional == closed_fractional > 0
     assert mips == 0 and (all_mips > 0 or perspective == "guarantor")
     # Where buyback is a cost (the guarantor's view) each block took one LP either way.
-    assert lps < closed_lps or lps == closed_lps == fractional and perspective == "guarantor"
+    assert lps < closed_lps or (lps == closed_lps == fractional and perspective == "guarantor")
 
 
 def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
