@@ -33,7 +33,8 @@ What is exact and what is not:
   scenarios through other values than V_s; they are set aside with the columns only they read and
   checked a posteriori on the plan (`_set_aside`); where the plan breaks one, the caller completes
   it (the extensive form's second stage with this first stage fixed).
-- `buyback_open` (a binary where the cloud's value is maximised) is relaxed in the recourse LP, so
+- `buyback_open` (a binary where the cloud's value is rewarded), where a value row reads the
+  buyback (the cloud's and the guarantor's views), is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
   optimistic; the plan's blocks with a fractional binary are solved again whole, each by a
   branch and bound over its LP, else by HiGHS's MIP (`_Recourse.exact`), and the caller
@@ -95,6 +96,14 @@ the tenants of a site, so a recourse block is one tenant's quarter, not every te
 (10,3,20,6,50), syndicate, LP to 1e-7, the loop took 8.1 s instead of 23.1 s (16 rounds
 instead of 41). The plan's values are found from their rows (`_derived_values`); where they
 could not be, the plan is completed."""
+DERIVED_ROWS = (
+    "buyback_no_buyer",
+    "buyback_within_unsold",
+    "buyback_within_no_buyer",
+    "buyback_only_if_open",
+)
+"""The rows of that rule (planner/model/constraints.py, `define_buyback_rule`): where any other
+kept row reads a derived column, nothing leaves the recourse (its values might not meet it)."""
 DERIVED_TIME_SHARE = 0.02
 """Share of the time limit the loop leaves for the derived columns' values on the plan, where
 there are any (measured at (20,4,32,8,100): 0.3-0.4 s for 128,000 columns; with none left, the
@@ -365,6 +374,10 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     derived_col = _derived_columns(m, direct, n_col, A, row_of, value_row)
     derived_row = np.zeros(n_row, bool)
     derived_row[row_of[derived_col[A.indices]]] = True
+    if (derived_row & ~direct.rows_of(set(DERIVED_ROWS))[~aside_row]).any():
+        # A row the rule does not make reads them (a cap on the buyback, say): left in.
+        derived_col[:] = False
+        derived_row[:] = False
     recourse &= ~derived_col
     master_cols = np.flatnonzero(~recourse & ~aside_col & ~derived_col)
     recourse_cols = np.flatnonzero(recourse)
@@ -463,7 +476,7 @@ def _derived_values(st: _Structure, columns: np.ndarray, options: dict, deadline
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return None
-        h = _highs(options)
+        h = _highs({**options, "solver": "choose"})
         h.setOptionValue("time_limit", remaining)
         h.setOptionValue("mip_rel_gap", RECOURSE_MIP_GAP)
         _pass(
@@ -1395,7 +1408,7 @@ def _decompose(
     log = [
         f"{st.n_scenarios} scenarios, {len(st.master_cols)} master and {len(st.recourse_cols)} recourse columns"
         + (
-            f" ({len(st.derived_cols)} columns no value reads, {', '.join(DERIVED_FAMILIES)}, left out)"
+            f" ({len(st.derived_cols)} buyback columns no value reads left out with their rows)"
             if len(st.derived_cols)
             else ""
         )
@@ -1581,9 +1594,7 @@ def _decompose(
         plan[st.recourse_cols] = y
         derived = _derived_values(st, plan, options, started + time_limit_s)
         if derived is None:
-            log.append(
-                f"the plan's {', '.join(DERIVED_FAMILIES)} could not be given values: completed instead"
-            )
+            log.append("the plan's buyback columns could not be given values: completed instead")
             plan = None
         else:
             plan[st.derived_cols] = derived

@@ -39,7 +39,6 @@ import numpy as np
 import pyomo.environ as pyo
 
 from planner.errors import ScenarioError
-from planner.model.build import data_of
 from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
 from planner.schema.scenario import SolverOptions
 from planner.solve import decomposition
@@ -493,11 +492,9 @@ def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tup
     if options.method == "auto":
         # The syndicate's value reads no buyback: its binaries leave the decomposition's recourse
         # with the buyback rows (`decomposition.DERIVED_FAMILIES`), which stays an LP.
-        binaries = (
-            hasattr(m, "buyback_open")
-            and not options.relax_integrality
-            and data_of(m).scenario.objective.perspective != "syndicate"
-        )
+        data = getattr(m, "_dsx_data", None)
+        syndicate = data is not None and data.scenario.objective.perspective == "syndicate"
+        binaries = hasattr(m, "buyback_open") and not options.relax_integrality and not syndicate
         if binaries or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
             return "extensive", None
     return "decomposition", None

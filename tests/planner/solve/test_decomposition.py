@@ -968,7 +968,7 @@ def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_
     )
     m = build_model(_with(scenario, relax_integrality=True))
     result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
-    assert "buyback_gpu_hours, buyback_open, left out" in result.log[0], result.log[0]
+    assert "buyback columns no value reads left out" in result.log[0], result.log[0]
     assert not result.relaxed_recourse
     quarters, tenants, scenarios = 8, 4, 6
     assert _blocks(result) == tenants * quarters * scenarios
@@ -1002,9 +1002,10 @@ def test_a_plan_whose_derived_columns_cannot_meet_their_rows_is_completed_instea
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Hostile: one buyback row made impossible after the split (b >= share x + 1e6 GPUs, b's
-    # other rows keeping it below): the loop's bound and plan stand, but the plan's buyback
-    # cannot be written, so the decomposition says so and writes nothing itself.
+    # other rows keeping it far below): the loop's bound stands, but its plan's buyback cannot be
+    # written, so the decomposition says so and writes nothing; the caller completes the plan.
     scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=0.0)
+    extensive = _solve(scenario, "extensive", relax=True)
     split = decomposition._structure
 
     def broken(*args, **kwargs):
@@ -1019,6 +1020,57 @@ def test_a_plan_whose_derived_columns_cannot_meet_their_rows_is_completed_instea
     result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
     assert any("could not be given values: completed instead" in line for line in result.log), result.log
     assert result.columns is None and result.plan_value is None
+    assert extensive.objective_usd is not None
+    assert result.upper_bound * 1e6 >= extensive.objective_usd * (1 - LP_REL_TOL)
+    completed = _solve(scenario, "decomposition", relax=True)
+    assert completed.method == "decomposition" and completed.method_note is not None
+    assert "written from its recourse" not in completed.method_note, completed.method_note
+    assert completed.objective_usd == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+
+
+def test_a_row_outside_the_buyback_rule_keeps_the_buyback_in_the_recourse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Were any row other than the rule's own to read the buyback, its least values might break
+    # it: nothing leaves the recourse then (here the rule's last row family is taken as foreign).
+    monkeypatch.setattr(decomposition, "DERIVED_ROWS", decomposition.DERIVED_ROWS[:-1])
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=0.0)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "left out" not in result.log[0]
+    assert _blocks(result) == 8 * 6
+
+
+def test_a_cloud_requirement_in_the_syndicate_s_view_is_checked_with_the_rule_s_buyback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cloud's floor just below what its value is with the buyback it is owed: the plan keeps
+    # it and is written from the loop. With no buyback written (b and its binaries 0) the same
+    # plan breaks it: the check reads the derived values, not the loop's.
+    def solved(floor_usd: float) -> tuple[pyo.ConcreteModel, decomposition.Decomposition]:
+        scenario = _perspective(
+            synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=floor_usd
+        )
+        m = build_model(_with(scenario, relax_integrality=False))
+        return m, decomposition.decompose(m, integer=True, time_limit_s=120.0, mip_rel_gap=0.01)
+
+    m, loose = solved(-1e12)
+    assert loose.columns is not None and loose.direct is not None
+    start, keys = decomposition._family_indices(m, loose.direct, "party_value")
+    probability = data_of(m).probability
+    cloud_usd = 1e6 * sum(
+        probability[s] * loose.columns[start + n] for n, (party, s) in enumerate(keys) if party == "cloud"
+    )
+    m, tight = solved(cloud_usd - 1e-5 * abs(cloud_usd))
+    assert tight.columns is not None, tight.log
+    monkeypatch.setattr(
+        decomposition,
+        "_derived_values",
+        lambda st, columns, options, deadline: np.zeros(len(st.derived_cols)),
+    )
+    m, without = solved(cloud_usd - 1e-5 * abs(cloud_usd))
+    assert without.columns is None
+    assert any("breaks a left-out row (participation)" in line for line in without.log), without.log
 
 
 BLOCKS_LINE = re.compile(
@@ -1080,7 +1132,9 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == mip_fractional == closed_fractional > 0
     assert mips == 0 and (all_mips > 0 or perspective == "guarantor")
-    # Where buyback is a cost (the guarantor's view) each block took one LP either way.
+    # Where buyback is a cost (the guarantor's view) opening every fractional binary attains its
+    # block's LP value: one LP a block whatever the heuristic, and no search (the syndicate's
+    # case before its binaries left the recourse); the cloud's blocks need the search.
     assert lps < closed_lps or (lps == closed_lps == fractional and perspective == "guarantor")
 
 
