@@ -278,7 +278,8 @@ class SolverOptions(_Strict):
         "extensive",
         description="extensive = one HiGHS model of every scenario; decomposition = Benders by scenario "
         "(planner.solve.decomposition; falls back to extensive where not exact); auto = decomposition "
-        "where the recourse is an LP and there are many scenarios.",
+        "where the recourse is an LP (no buyback binaries, or the syndicate's view, which reads no "
+        "buyback) and there are many scenarios.",
     )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
 

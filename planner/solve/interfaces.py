@@ -490,7 +490,11 @@ def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tup
             f"decomposition needs the direct interface, not {interface}: solved the extensive form",
         )
     if options.method == "auto":
-        binaries = hasattr(m, "buyback_open") and not options.relax_integrality
+        # The syndicate's value reads no buyback: its binaries leave the decomposition's recourse
+        # with the buyback rows (`decomposition.DERIVED_FAMILIES`), which stays an LP.
+        data = getattr(m, "_dsx_data", None)
+        syndicate = data is not None and data.scenario.objective.perspective == "syndicate"
+        binaries = hasattr(m, "buyback_open") and not options.relax_integrality and not syndicate
         if binaries or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
             return "extensive", None
     return "decomposition", None

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
-from planner.model.build import build_model
+from planner.model.build import build_model, data_of
+from planner.model.constraints import no_buyer_gpu_hours
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import decomposition, interfaces
@@ -247,6 +248,23 @@ def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so(r
 def test_auto_keeps_the_extensive_form_for_few_scenarios() -> None:
     outcome = _solve(load_scenario(EXAMPLE), "auto", relax=True)
     assert outcome.method == "extensive"
+
+
+@pytest.mark.parametrize(("perspective", "method"), [("syndicate", "decomposition"), ("cloud", "extensive")])
+def test_auto_decomposes_many_scenarios_where_the_recourse_is_an_lp(perspective: str, method: str) -> None:
+    # With a cloud requirement both views have buyback binaries; only the cloud's value reads
+    # the buyback, so only its recourse keeps them (`DERIVED_FAMILIES`).
+    scenario = _with(
+        _perspective(
+            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
+            perspective,
+            cloud_floor_usd=0.0,
+        ),
+        method="auto",
+    )
+    m = build_model(scenario)
+    assert hasattr(m, "buyback_open")
+    assert interfaces._method(m, scenario.solver, "direct") == (method, None)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -903,6 +921,158 @@ def test_bounds_past_highs_s_infinite_bound_are_infinite_in_the_split() -> None:
     assert list(decomposition._infinite(bounds)) == expected
 
 
+def _perspective(scenario: Scenario, perspective: str, *, cloud_floor_usd: float | None = None) -> Scenario:
+    """`scenario` in `perspective`'s view, without party requirements but, if given, the cloud's
+    expected value at least `cloud_floor_usd` (which makes `buyback_open` binaries: the cloud's
+    value counts)."""
+    base = _syndicate_without_requirements(scenario)
+    cloud = base.participation.cloud.model_copy(update={"min_expected_value_usd": cloud_floor_usd})
+    return base.model_copy(
+        update={
+            "objective": base.objective.model_copy(update={"perspective": perspective}),
+            "participation": base.participation.model_copy(update={"cloud": cloud}),
+        }
+    )
+
+
+def _blocks(result: decomposition.Decomposition) -> int:
+    return int(next(line for line in result.log if "recourse blocks" in line).split()[0])
+
+
+def _buyback_is_the_rule(m: pyo.ConcreteModel, result: decomposition.Decomposition) -> None:
+    """The written plan's buyback is share x max(0, no-buyer hours) at every site, quarter and
+    scenario, computed from its served and unserved hours and GPUs (docs/model.md, "Buyback")."""
+    assert result.direct is not None and result.columns is not None
+    decomposition.highs_direct.load_solution(result.direct, result.columns)
+    d = data_of(m)
+    x = no_buyer_gpu_hours(m, d)
+    share = d.scenario.terms.buyback_share
+    for (i, t, s), b in m.buyback_gpu_hours.items():
+        rule = share * max(0.0, pyo.value(x(i, t, s)))
+        assert b.value == pytest.approx(rule, rel=1e-6, abs=1e-3), (i, t, s)
+
+
+@pytest.mark.parametrize("cloud_requirement", [False, True], ids=["no-binaries", "binaries"])
+def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_quarter(
+    cloud_requirement: bool,
+) -> None:
+    # The buyback's price cancels between cloud and guarantor, so no value row of the
+    # syndicate reads the buyback columns (nor, where the cloud's requirement makes them, its
+    # binaries): they and their rows leave the recourse, and without those rows nothing joins
+    # the tenants of a site. The plan's buyback is still the rule's, and the cloud's
+    # requirement (set aside) is checked on it.
+    scenario = _perspective(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1),
+        "syndicate",
+        cloud_floor_usd=0.0 if cloud_requirement else None,
+    )
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "buyback columns no value reads left out" in result.log[0], result.log[0]
+    assert not result.relaxed_recourse
+    quarters, tenants, scenarios = 8, 4, 6
+    assert _blocks(result) == tenants * quarters * scenarios
+    _buyback_is_the_rule(m, result)
+    extensive = _solve(scenario, "extensive", relax=True)
+    assert result.plan_value is not None and extensive.objective_usd is not None
+    assert result.plan_value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+    if cloud_requirement:  # the MILP too, its binaries whole in the plan
+        decomposed = _solve(scenario, "decomposition", relax=False)
+        assert decomposed.method == "decomposition", decomposed.method_note
+        _agree(_solve(scenario, "extensive", relax=False), decomposed, relax=False)
+        assert solve_scenario(_with(scenario, method="decomposition")).verification.passed
+
+
+@pytest.mark.parametrize("perspective", ["guarantor", "cloud"])
+def test_where_a_value_reads_the_buyback_it_stays_in_the_recourse_and_a_block_is_a_quarter(
+    perspective: str,
+) -> None:
+    # The guarantor pays the buyback and the cloud is paid it: both values read it, so the
+    # buyback rows stay and join a site's tenants into one block per quarter and scenario.
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), perspective)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "left out" not in result.log[0]
+    assert _blocks(result) == 8 * 6
+    if perspective == "guarantor":  # the cloud's LP, its binaries fractional, may pay more
+        _buyback_is_the_rule(m, result)
+
+
+def test_a_plan_whose_derived_columns_cannot_meet_their_rows_is_completed_instead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile: one buyback row made impossible after the split (b >= share x + 1e6 GPUs, b's
+    # other rows keeping it far below): the loop's bound stands, but its plan's buyback cannot be
+    # written, so the decomposition says so and writes nothing; the caller completes the plan.
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=0.0)
+    extensive = _solve(scenario, "extensive", relax=True)
+    split = decomposition._structure
+
+    def broken(*args, **kwargs):
+        st = split(*args, **kwargs)
+        st.derived_lower = st.derived_lower.copy()
+        row = int(np.flatnonzero(np.isfinite(st.derived_lower))[0])
+        st.derived_lower[row] += 1e6
+        return st
+
+    monkeypatch.setattr(decomposition, "_structure", broken)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert any("could not be given values: completed instead" in line for line in result.log), result.log
+    assert result.columns is None and result.plan_value is None
+    assert extensive.objective_usd is not None
+    assert result.upper_bound * 1e6 >= extensive.objective_usd * (1 - LP_REL_TOL)
+    completed = _solve(scenario, "decomposition", relax=True)
+    assert completed.method == "decomposition" and completed.method_note is not None
+    assert "written from its recourse" not in completed.method_note, completed.method_note
+    assert completed.objective_usd == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+
+
+def test_a_row_outside_the_buyback_rule_keeps_the_buyback_in_the_recourse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Were any row other than the rule's own to read the buyback, its least values might break
+    # it: nothing leaves the recourse then (here the rule's last row family is taken as foreign).
+    monkeypatch.setattr(decomposition, "DERIVED_ROWS", decomposition.DERIVED_ROWS[:-1])
+    scenario = _perspective(synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=0.0)
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert "left out" not in result.log[0]
+    assert _blocks(result) == 8 * 6
+
+
+def test_a_cloud_requirement_in_the_syndicate_s_view_is_checked_with_the_rule_s_buyback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cloud's floor just below what its value is with the buyback it is owed: the plan keeps
+    # it and is written from the loop. With no buyback written (b and its binaries 0) the same
+    # plan breaks it: the check reads the derived values, not the loop's.
+    def solved(floor_usd: float) -> tuple[pyo.ConcreteModel, decomposition.Decomposition]:
+        scenario = _perspective(
+            synthetic_scenario(3, 2, 8, 4, 6, seed=1), "syndicate", cloud_floor_usd=floor_usd
+        )
+        m = build_model(_with(scenario, relax_integrality=False))
+        return m, decomposition.decompose(m, integer=True, time_limit_s=120.0, mip_rel_gap=0.01)
+
+    m, loose = solved(-1e12)
+    assert loose.columns is not None and loose.direct is not None
+    start, keys = decomposition._family_indices(m, loose.direct, "party_value")
+    probability = data_of(m).probability
+    cloud_usd = 1e6 * sum(
+        probability[s] * loose.columns[start + n] for n, (party, s) in enumerate(keys) if party == "cloud"
+    )
+    m, tight = solved(cloud_usd - 1e-5 * abs(cloud_usd))
+    assert tight.columns is not None, tight.log
+    monkeypatch.setattr(
+        decomposition,
+        "_derived_values",
+        lambda st, columns, options, deadline: np.zeros(len(st.derived_cols)),
+    )
+    m, without = solved(cloud_usd - 1e-5 * abs(cloud_usd))
+    assert without.columns is None
+    assert any("breaks a left-out row (participation)" in line for line in without.log), without.log
+
+
 BLOCKS_LINE = re.compile(
     r"buyback binaries solved whole by block \((?P<fractional>\d+) of \d+ fractional, "
     r"(?P<held>\d+) of (?P<tried>\d+) held at their hours, (?P<mips>\d+) as MIPs, "
@@ -924,7 +1094,7 @@ def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
     return counts["fractional"], counts["mips"], counts["lps"]
 
 
-@pytest.mark.parametrize("perspective", ["syndicate", "cloud"])
+@pytest.mark.parametrize("perspective", ["guarantor", "cloud"])
 def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them(
     perspective: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -932,9 +1102,16 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     # over their LPs, give the plan the value HiGHS's MIP gives every block its rounded-up LP
     # leaves (no branch and bound allowed), and so does a hostile rounding heuristic (every
     # binary closed): the search's optimum never rests on its heuristic, which only saves LPs.
+    # The guarantor's view has binaries where the cloud's expected value is bounded below (here
+    # by a floor no plan of this case reaches down to); the syndicate's no longer has them in its
+    # recourse (`DERIVED_FAMILIES`).
     base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
     scenario = _with(
-        base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": perspective})}),
+        _perspective(base, perspective, cloud_floor_usd=-1e12)
+        if perspective == "guarantor"
+        else base.model_copy(
+            update={"objective": base.objective.model_copy(update={"perspective": perspective})}
+        ),
         relax_integrality=False,
     )
 
@@ -954,8 +1131,11 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert value == pytest.approx(mip_value, rel=1e-6)
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == mip_fractional == closed_fractional > 0
-    assert mips == 0 and (all_mips > 0 or perspective == "syndicate")
-    assert lps < closed_lps
+    assert mips == 0 and (all_mips > 0 or perspective == "guarantor")
+    # Where buyback is a cost (the guarantor's view) opening every fractional binary attains its
+    # block's LP value: one LP a block whatever the heuristic, and no search (the syndicate's
+    # case before its binaries left the recourse); the cloud's blocks need the search.
+    assert lps < closed_lps or (lps == closed_lps == fractional and perspective == "guarantor")
 
 
 def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
