@@ -14,8 +14,9 @@ The master holds every non-recourse column (racks, blocks, quotas, V_s, the CVaR
 shortfalls) and row, and bounds the V_s through aggregated cuts (`_Master`): for each scenario
 weighting q met (the supergradient of the objective in V at an evaluated plan, `_ValueSide`),
 each cluster of scenarios and each block shape (blocks of different scenarios over the same
-quarter), one epigraph column bounded by the cluster's cuts summed with weights q_s. Its size
-grows with the quarters, clusters and weightings, not with the scenarios. It stops when its
+quarter, or tenant's quarter where the buyback left the recourse), one epigraph column
+bounded by the cluster's cuts summed with weights q_s. Its size grows with the block shapes,
+clusters and weightings, not with the scenarios. It stops when its
 bound is within the requested gap of the best plan evaluated exactly.
 
 The whole thing works on the matrix `planner.solve.direct` compiles for HiGHS
@@ -93,8 +94,8 @@ value, in a participation row set aside, may read them) they and every row they 
 the recourse: what is left is a relaxation, so the master's bound stays an upper bound, and
 its value is the true one since none of theirs enters it. Without those rows no row joins
 the tenants of a site, so a recourse block is one tenant's quarter, not every tenant's: at
-(10,3,20,6,50), syndicate, LP to 1e-7, the loop took 8.1 s instead of 23.1 s (16 rounds
-instead of 41). The plan's values are found from their rows (`_derived_values`); where they
+(10,3,20,6,50), syndicate without party requirements, LP to 1e-7, the loop took 8.1 s instead
+of 23.1 s (16 rounds instead of 41). The plan's values are found from their rows (`_derived_values`); where they
 could not be, the plan is completed."""
 DERIVED_ROWS = (
     "buyback_no_buyer",
@@ -106,7 +107,7 @@ DERIVED_ROWS = (
 kept row reads a derived column, nothing leaves the recourse (its values might not meet it)."""
 DERIVED_TIME_SHARE = 0.02
 """Share of the time limit the loop leaves for the derived columns' values on the plan, where
-there are any (measured at (20,4,32,8,100): 0.3-0.4 s for 128,000 columns; with none left, the
+there are any (measured at (20,4,32,8,100): 0.40 s for 128,000 columns at an LP plan; with none left, the
 plan went to a completion with no time for it)."""
 VALUE_FAMILY = "scenario_value"
 FIRST_STAGE_FAMILIES = ("racks_built", "blocks_ordered", "quota_gpus")
@@ -235,15 +236,15 @@ class _Structure:
     """The left-out rows (participation), over every column, and their bounds."""
     aside_lower: np.ndarray
     aside_upper: np.ndarray
-    derived_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    derived_cols: np.ndarray
     """Recourse columns of `DERIVED_FAMILIES` where no value row reads them: in neither the
     recourse LPs nor the master; the plan gets them from their rows (`_derived_values`)."""
-    derived_scenario: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    derived: scipy.sparse.csr_array | None = None
+    derived_scenario: np.ndarray
+    derived: scipy.sparse.csr_array
     """Every row they are in (over every column), with its bounds and scenario."""
-    derived_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    derived_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    derived_row_scenario: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    derived_lower: np.ndarray
+    derived_upper: np.ndarray
+    derived_row_scenario: np.ndarray
 
 
 def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
@@ -461,7 +462,7 @@ def _derived_values(st: _Structure, columns: np.ndarray, options: dict, deadline
     scenario has none (the rule could not be met: the caller completes the plan instead) or
     time ran out."""
     values = np.zeros(len(st.derived_cols))
-    if st.derived is None or not len(st.derived_cols):
+    if not len(st.derived_cols):
         return values
     own = np.zeros(len(columns), bool)
     own[st.derived_cols] = True
@@ -910,7 +911,8 @@ class _Recourse:
 
     def groups(self) -> tuple[int, np.ndarray]:
         """Each block's group: blocks of different scenarios with the same shape (the same
-        recourse columns but for the scenario index, so the same quarter) share one, and one
+        recourse columns but for the scenario index, so the same quarter, or tenant's quarter)
+        share one, and one
         epigraph column per group and weighting aggregates their cuts."""
         key = np.full(self.n_blocks, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(key, self.col_block, self.st.recourse_key)
@@ -1129,7 +1131,7 @@ class _Master:
     with cuts Theta_{k,g} + (Sum_{b in g} q_s(b) pi_b T_b) x <= Sum_{b in g} q_s(b) (phi_b +
     pi_b T_b x^). Valid because q >= 0 and each phi_b is concave; exact at convergence because
     the weighting of the point's own supergradient is among them (`_ValueSide`). Its size grows
-    with the groups (quarters) and weightings, not with the scenarios: per-block cuts (3,200 a
+    with the groups (block shapes) and weightings, not with the scenarios: per-block cuts (3,200 a
     round of about 720 non-zeros at (20,4,32,8,100)) made each warm re-solve slower than the last
     (1, 17, 66, 182 s)."""
 
@@ -1329,8 +1331,8 @@ def decompose(
     """Solve the model's master over Benders cuts; raise `NotDecomposable` where the structure
     does not hold. `integer`: finish with an integer master (racks and blocks whole). Where the
     loop's recourse is the true second stage, the plan is written whole (`Decomposition.columns`)
-    and the loop may use all of `time_limit_s`; otherwise it keeps `completion_share` of it for
-    the caller's completion. The scenarios' recourse LPs and the binaries' block MIPs are
+    and the loop may use all of `time_limit_s` but `DERIVED_TIME_SHARE` where the buyback left
+    the recourse; otherwise it keeps `completion_share` of it for the caller's completion. The scenarios' recourse LPs and the binaries' block MIPs are
     shared out to `workers` threads (default: `highs_options["threads"]`, else `OMP_NUM_THREADS`
     (`planner.engine` gives each local worker process its share of the CPUs there), else one
     per CPU the process may use). `start`: (variable, value) pairs of a plan, model units (a

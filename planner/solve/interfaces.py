@@ -474,8 +474,9 @@ AUTO_MIN_SCENARIOS = 20
 COMPLETION_TIME_SHARE = 0.2
 """Share of `time_limit_s` the Benders loop leaves where its recourse relaxes buyback binaries:
 half for solving them whole block by block, the rest for a completion should that not finish.
-Otherwise the loop may use all of it (a plan breaking a participation requirement is then
-completed, or falls back, in the time left)."""
+Otherwise the loop may use all of it, but `decomposition.DERIVED_TIME_SHARE` where the buyback
+left its recourse (a plan breaking a participation requirement is then completed, or falls
+back, in the time left)."""
 LP_BOUND_TOLERANCE = 1e-6
 """Relative gap between the master's bound and the completed plan that an LP decomposition accepts."""
 
@@ -505,9 +506,11 @@ def solve_decomposed(
 ) -> SolveOutcome:
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
-    at it, or, where the loop relaxed `buyback_open` binaries, each recourse block with a
+    at it (and the buyback's values from its rows, where it left the recourse:
+    `decomposition.DERIVED_FAMILIES`), or, where the loop relaxed `buyback_open` binaries, each recourse block with a
     fractional binary solved again whole (`decomposition._Recourse.exact`; at (20,4,32,8,100) the extensive form with the first stage
-    fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, or the plan
+    fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, the
+    buyback's values not found, or the plan
     breaks a participation requirement) the extensive form with the master's racks, blocks and
     quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
     form, saying why, where the structure does not hold, no plan is found, or the plan is

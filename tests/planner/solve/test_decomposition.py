@@ -947,9 +947,12 @@ def _buyback_is_the_rule(m: pyo.ConcreteModel, result: decomposition.Decompositi
     d = data_of(m)
     x = no_buyer_gpu_hours(m, d)
     share = d.scenario.terms.buyback_share
+    positive = 0
     for (i, t, s), b in m.buyback_gpu_hours.items():
         rule = share * max(0.0, pyo.value(x(i, t, s)))
         assert b.value == pytest.approx(rule, rel=1e-6, abs=1e-3), (i, t, s)
+        positive += rule > 1.0
+    assert positive > 0, "no site had unsold capacity: the rule was not put to the test"
 
 
 @pytest.mark.parametrize("cloud_requirement", [False, True], ids=["no-binaries", "binaries"])
@@ -969,7 +972,6 @@ def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_
     m = build_model(_with(scenario, relax_integrality=True))
     result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
     assert "buyback columns no value reads left out" in result.log[0], result.log[0]
-    assert not result.relaxed_recourse
     quarters, tenants, scenarios = 8, 4, 6
     assert _blocks(result) == tenants * quarters * scenarios
     _buyback_is_the_rule(m, result)
@@ -979,6 +981,8 @@ def test_the_syndicate_s_buyback_leaves_the_recourse_so_a_block_is_one_tenant_s_
     if cloud_requirement:  # the MILP too, its binaries whole in the plan
         decomposed = _solve(scenario, "decomposition", relax=False)
         assert decomposed.method == "decomposition", decomposed.method_note
+        # No binary left to solve by block: the plan is the loop's, its buyback from the rows.
+        assert decomposed.method_note is not None and "written from its recourse" in decomposed.method_note
         _agree(_solve(scenario, "extensive", relax=False), decomposed, relax=False)
         assert solve_scenario(_with(scenario, method="decomposition")).verification.passed
 
@@ -1069,6 +1073,7 @@ def test_a_cloud_requirement_in_the_syndicate_s_view_is_checked_with_the_rule_s_
         lambda st, columns, options, deadline: np.zeros(len(st.derived_cols)),
     )
     m, without = solved(cloud_usd - 1e-5 * abs(cloud_usd))
+    assert [value for _, value in without.first_stage] == [value for _, value in tight.first_stage]
     assert without.columns is None
     assert any("breaks a left-out row (participation)" in line for line in without.log), without.log
 
@@ -1094,24 +1099,18 @@ def _blocks_log(result: decomposition.Decomposition) -> tuple[int, int, int]:
     return counts["fractional"], counts["mips"], counts["lps"]
 
 
-@pytest.mark.parametrize("perspective", ["guarantor", "cloud"])
 def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them(
-    perspective: str, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The recourse blocks with a fractional buyback binary, solved whole by the branch and bound
     # over their LPs, give the plan the value HiGHS's MIP gives every block its rounded-up LP
     # leaves (no branch and bound allowed), and so does a hostile rounding heuristic (every
     # binary closed): the search's optimum never rests on its heuristic, which only saves LPs.
-    # The guarantor's view has binaries where the cloud's expected value is bounded below (here
-    # by a floor no plan of this case reaches down to); the syndicate's no longer has them in its
-    # recourse (`DERIVED_FAMILIES`).
+    # The cloud's view: the syndicate's binaries have left its recourse (`DERIVED_FAMILIES`),
+    # and where buyback is a cost (the guarantor's) the blocks need no search.
     base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
     scenario = _with(
-        _perspective(base, perspective, cloud_floor_usd=-1e12)
-        if perspective == "guarantor"
-        else base.model_copy(
-            update={"objective": base.objective.model_copy(update={"perspective": perspective})}
-        ),
+        base.model_copy(update={"objective": base.objective.model_copy(update={"perspective": "cloud"})}),
         relax_integrality=False,
     )
 
@@ -1131,11 +1130,8 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert value == pytest.approx(mip_value, rel=1e-6)
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == mip_fractional == closed_fractional > 0
-    assert mips == 0 and (all_mips > 0 or perspective == "guarantor")
-    # Where buyback is a cost (the guarantor's view) opening every fractional binary attains its
-    # block's LP value: one LP a block whatever the heuristic, and no search (the syndicate's
-    # case before its binaries left the recourse); the cloud's blocks need the search.
-    assert lps < closed_lps or (lps == closed_lps == fractional and perspective == "guarantor")
+    assert mips == 0 and all_mips > 0
+    assert lps < closed_lps
 
 
 def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
