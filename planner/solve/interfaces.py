@@ -513,8 +513,7 @@ def solve_decomposed(
     in 120 s). Otherwise (the binaries not solved in time, the buyback's values not found, or
     the plan breaks a participation requirement) the extensive form with the master's racks,
     blocks and quotas fixed completes it. The master's value bounds the plan. Falls back to the
-    extensive
-    form, saying why, where the structure does not hold, no plan is found, or the plan is
+    extensive form, saying why, where the structure does not hold, no plan is found, or the plan is
     further below the bound than asked (the left-out participation rows or the relaxed binaries
     bind); a MILP's starts from the decomposition's plan and keeps its bound, and where it ends
     with none or a worse one the decomposition's plan is restored. A MILP plan with less than
