@@ -14,10 +14,10 @@ The master holds every non-recourse column (racks, blocks, quotas, V_s, the CVaR
 shortfalls) and row, and bounds the V_s through aggregated cuts (`_Master`): for each scenario
 weighting q met (the supergradient of the objective in V at an evaluated plan, `_ValueSide`),
 each cluster of scenarios and each block shape (blocks of different scenarios over the same
-quarter, or tenant's quarter where the buyback left the recourse), one epigraph column
-bounded by the cluster's cuts summed with weights q_s. Its size grows with the block shapes,
-clusters and weightings, not with the scenarios. It stops when its
-bound is within the requested gap of the best plan evaluated exactly.
+quarter, or tenant's quarter where the buyback left the recourse), one epigraph column bounded
+by the cluster's cuts summed with weights q_s. Its size grows with the block shapes, clusters
+and weightings, not with the scenarios. It stops when its bound is within the requested gap of
+the best plan evaluated exactly.
 
 The whole thing works on the matrix `planner.solve.direct` compiles for HiGHS
 (`compile_to_arrays`: the arrays, never passed whole), in HiGHS's scaled units, so any family
@@ -94,9 +94,9 @@ value, in a participation row set aside, may read them) they and every row they 
 the recourse: what is left is a relaxation, so the master's bound stays an upper bound, and
 its value is the true one since none of theirs enters it. Without those rows no row joins
 the tenants of a site, so a recourse block is one tenant's quarter, not every tenant's: at
-(10,3,20,6,50), syndicate without party requirements, LP to 1e-7, the loop took 8.1 s instead
-of 23.1 s (16 rounds instead of 41). The plan's values are found from their rows (`_derived_values`); where they
-could not be, the plan is completed."""
+(10,3,20,6,50), syndicate without party requirements, LP to 1e-7, the loop took 8.1 s instead of
+23.1 s (16 rounds instead of 41). The plan's values are found from their rows
+(`_derived_values`); where they could not be, the plan is completed."""
 DERIVED_ROWS = (
     "buyback_no_buyer",
     "buyback_within_unsold",
@@ -912,8 +912,8 @@ class _Recourse:
     def groups(self) -> tuple[int, np.ndarray]:
         """Each block's group: blocks of different scenarios with the same shape (the same
         recourse columns but for the scenario index, so the same quarter, or tenant's quarter)
-        share one, and one
-        epigraph column per group and weighting aggregates their cuts."""
+        share one; the master splits each by scenario cluster, and one epigraph column per
+        group, cluster and weighting aggregates their cuts."""
         key = np.full(self.n_blocks, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(key, self.col_block, self.st.recourse_key)
         _, group = np.unique(key, return_inverse=True)
@@ -1131,9 +1131,9 @@ class _Master:
     with cuts Theta_{k,g} + (Sum_{b in g} q_s(b) pi_b T_b) x <= Sum_{b in g} q_s(b) (phi_b +
     pi_b T_b x^). Valid because q >= 0 and each phi_b is concave; exact at convergence because
     the weighting of the point's own supergradient is among them (`_ValueSide`). Its size grows
-    with the groups (block shapes) and weightings, not with the scenarios: per-block cuts (3,200 a
-    round of about 720 non-zeros at (20,4,32,8,100)) made each warm re-solve slower than the last
-    (1, 17, 66, 182 s)."""
+    with the groups (block shapes times scenario clusters) and weightings, not with the
+    scenarios: per-block cuts (3,200 a round of about 720 non-zeros at (20,4,32,8,100)) made
+    each warm re-solve slower than the last (1, 17, 66, 182 s)."""
 
     def __init__(self, st: _Structure, recourse: _Recourse, options: dict) -> None:
         self.st, self.recourse = st, recourse
@@ -1332,10 +1332,11 @@ def decompose(
     does not hold. `integer`: finish with an integer master (racks and blocks whole). Where the
     loop's recourse is the true second stage, the plan is written whole (`Decomposition.columns`)
     and the loop may use all of `time_limit_s` but `DERIVED_TIME_SHARE` where the buyback left
-    the recourse; otherwise it keeps `completion_share` of it for the caller's completion. The scenarios' recourse LPs and the binaries' block MIPs are
-    shared out to `workers` threads (default: `highs_options["threads"]`, else `OMP_NUM_THREADS`
-    (`planner.engine` gives each local worker process its share of the CPUs there), else one
-    per CPU the process may use). `start`: (variable, value) pairs of a plan, model units (a
+    the recourse; otherwise it keeps `completion_share` of it for the caller's completion. The
+    scenarios' recourse LPs and the binaries' block MIPs are shared out to `workers` threads
+    (default: `highs_options["threads"]`, else `OMP_NUM_THREADS` (`planner.engine` gives each
+    local worker process its share of the CPUs there), else one per CPU the process may use).
+    `start`: (variable, value) pairs of a plan, model units (a
     neighbouring sweep point's, say), whose racks, blocks and quotas the loop starts from
     instead of the representatives' LP where they keep this model's master rows (`_given_plan`)."""
     if workers is None:

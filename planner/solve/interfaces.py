@@ -507,13 +507,13 @@ def solve_decomposed(
     """Benders by scenario (`planner.solve.decomposition`). The plan is written from the loop
     itself where it can be: the best plan evaluated, with every scenario's recourse LP solution
     at it (and the buyback's values from its rows, where it left the recourse:
-    `decomposition.DERIVED_FAMILIES`), or, where the loop relaxed `buyback_open` binaries, each recourse block with a
-    fractional binary solved again whole (`decomposition._Recourse.exact`; at (20,4,32,8,100) the extensive form with the first stage
-    fixed, 2M columns, did not finish in 120 s). Otherwise (the binaries not solved in time, the
-    buyback's values not found, or the plan
-    breaks a participation requirement) the extensive form with the master's racks, blocks and
-    quotas fixed completes it. The master's value bounds the plan. Falls back to the extensive
-    form, saying why, where the structure does not hold, no plan is found, or the plan is
+    `decomposition.DERIVED_FAMILIES`), or, where the loop relaxed `buyback_open` binaries, each
+    recourse block with a fractional binary solved again whole (`decomposition._Recourse.exact`;
+    at (20,4,32,8,100) the extensive form with the first stage fixed, 2M columns, did not finish
+    in 120 s). Otherwise (the binaries not solved in time, the buyback's values not found, or
+    the plan breaks a participation requirement) the extensive form with the master's racks,
+    blocks and quotas fixed completes it. The master's value bounds the plan. Falls back to the
+    extensive form, saying why, where the structure does not hold, no plan is found, or the plan is
     further below the bound than asked (the left-out participation rows or the relaxed binaries
     bind); a MILP's starts from the decomposition's plan and keeps its bound, and where it ends
     with none or a worse one the decomposition's plan is restored. A MILP plan with less than
