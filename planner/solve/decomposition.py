@@ -375,7 +375,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     derived_col = _derived_columns(m, direct, n_col, A, row_of, value_row)
     derived_row = np.zeros(n_row, bool)
     derived_row[row_of[derived_col[A.indices]]] = True
-    if (derived_row & ~direct.rows_of(set(DERIVED_ROWS))[~aside_row]).any():
+    if derived_col.any() and (derived_row & ~direct.rows_of(set(DERIVED_ROWS))[~aside_row]).any():
         # A row the rule does not make reads them (a cap on the buyback, say): left in.
         derived_col[:] = False
         derived_row[:] = False
@@ -464,11 +464,9 @@ def _derived_values(st: _Structure, columns: np.ndarray, options: dict, deadline
     values = np.zeros(len(st.derived_cols))
     if not len(st.derived_cols):
         return values
-    own = np.zeros(len(columns), bool)
-    own[st.derived_cols] = True
-    others = st.derived.copy()
-    others.data = np.where(own[others.indices], 0.0, others.data)
-    rest = others @ columns
+    others = columns.copy()
+    others[st.derived_cols] = 0.0
+    rest = st.derived @ others
     D = st.derived[:, st.derived_cols].tocsr()
     integer = st.integer[st.derived_cols] > 0
     for s in range(st.n_scenarios):
