@@ -267,6 +267,24 @@ def test_auto_decomposes_many_scenarios_where_the_recourse_is_an_lp(perspective:
     assert interfaces._method(m, scenario.solver, "direct") == (method, None)
 
 
+def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
+    # The diagnosis of unmet requirements prices its shortfall columns, which the decomposition
+    # refuses (it would fall back after a wasted compile); the same scenario unpriced decomposes.
+    scenario = _with(
+        _perspective(
+            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
+            "syndicate",
+            cloud_floor_usd=0.0,
+        ),
+        method="auto",
+    )
+    assert interfaces._method(build_model(scenario), scenario.solver, "direct") == ("decomposition", None)
+    elastic = build_model(scenario, elastic=True)
+    assert interfaces._method(elastic, scenario.solver, "direct") == ("extensive", None)
+    with pytest.raises(decomposition.NotDecomposable):
+        decomposition.decompose(elastic, integer=False, time_limit_s=60.0, mip_rel_gap=0.01)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=small_scenarios())
 def test_random_small_scenarios_decompose_to_the_extensive_optimum(scenario: Scenario) -> None:
