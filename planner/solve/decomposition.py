@@ -558,6 +558,8 @@ class _Recourse:
         self.pool = pool if workers > 1 else None
         self.workers = workers
         self.stop = threading.Event()
+        self.restarted: list[int] = []
+        """Scenarios whose LP was solved again from scratch (`evaluate`), once per time."""
         """Set when a worker fails: the others stop at their next scenario or block."""
         # HiGHS gives each user thread a task scheduler of its own, sized by the first run in
         # it; on a worker one thread is all it needs (its LPs and small MIPs run serially), so
@@ -703,6 +705,13 @@ class _Recourse:
                 )
                 h.run()
                 status = h.getModelStatus()
+                if status == highspy.HighsModelStatus.kUnknown:
+                    # Warm dual simplex can stall on the numerics (seen at (3,2,8,4,6), seed 1,
+                    # syndicate, a rounded master point): solved again from scratch.
+                    self.restarted.append(s)
+                    h.clearSolver()
+                    h.run()
+                    status = h.getModelStatus()
                 if status == highspy.HighsModelStatus.kTimeLimit:
                     raise RecourseOutOfTime
                 if status != highspy.HighsModelStatus.kOptimal:
@@ -1153,7 +1162,7 @@ class _Master:
         self.n_groups = shapes * clusters
         self.group = shape * clusters + self.cluster[recourse.block_scenario]
         self.shape, self.n_shapes = shape, shapes
-        self.coarse = clusters > 1
+        self.coarse = 1 < clusters < st.n_scenarios
         """Whether cuts are summed over the clusters yet (`FINE_CUTS_GAP`)."""
         self.weightings: list[np.ndarray] = []
         self.h = _highs(options)
@@ -1196,13 +1205,11 @@ class _Master:
         return any(float(np.max(np.abs(q - w))) <= WEIGHTING_TOLERANCE * scale for w in self.weightings)
 
     def add_weighting(self, point: _Point) -> None:
-        """A new weighting (the point's own), its epigraph columns, a row per cluster and the
+        """A new weighting (the point's own), its epigraph columns, its rows (`_tie`) and the
         cuts at the point. With one scenario per cluster the weighting is 1 (per-scenario rows
         need no other)."""
-        st = self.st
-        q = np.ones(st.n_scenarios) if self.singletons else point.weighting
-        first = self.n_cols
-        G, C = self.n_groups, self.n_clusters
+        q = np.ones(self.st.n_scenarios) if self.singletons else point.weighting
+        G = self.n_groups
         self.weightings.append(q)
         self.h.addCols(
             G,
@@ -1214,25 +1221,49 @@ class _Master:
             np.zeros(0, np.int32),
             np.zeros(0),
         )
-        for c in range(C):
-            in_c = np.where(self.cluster == c, q, 0.0)
-            coefs = np.asarray(in_c @ st.value_A).ravel()
-            cols = np.flatnonzero(coefs)
-            thetas = first + np.arange(c, G, C)
-            index = np.concatenate([cols, thetas]).astype(np.int32)
-            values = np.concatenate([coefs[cols], -np.ones(len(thetas))])
-            self.h.addRow(-INF, float(in_c @ st.value_rhs), len(index), index, values)
-        self.is_cut = np.append(self.is_cut, np.zeros(C, bool))
-        self.idle = np.append(self.idle, np.zeros(C, np.int64))
+        self._tie(len(self.weightings) - 1)
         cuts, rhs = self._cuts(point, [len(self.weightings) - 1])
         self._add(cuts, rhs, np.arange(cuts.shape[0]))
 
-    def refine(self, now: bool) -> bool:
-        """Cut per cluster from now on if `now` (the loop's gap is `FINE_CUTS_GAP` or less, or
-        no summed cut is broken while it is open); whether that changed anything."""
-        changed = now and self.coarse
-        self.coarse = self.coarse and not now
-        return changed
+    def _tie(self, k: int) -> None:
+        """Weighting k's rows tying the scenario values to its epigraph columns: one per
+        cluster c, Sum_{s in c} q_s V_s + ... <= Sum_g Theta_{k,g,c} + ..., or while `coarse`
+        their sum alone (so the master is the one-cluster master: a Theta_{k,g,c} bounded only
+        in its sum over c would let value move between clusters' V unbounded)."""
+        st, G, C = self.st, self.n_groups, self.n_clusters
+        q, first = self.weightings[k], self.n_master + k * G
+        if self.coarse:
+            rows = [(q, first + np.arange(G))]
+        else:
+            rows = [(np.where(self.cluster == c, q, 0.0), first + np.arange(c, G, C)) for c in range(C)]
+        for weights, thetas in rows:
+            coefs = np.asarray(weights @ st.value_A).ravel()
+            cols = np.flatnonzero(coefs)
+            index = np.concatenate([cols, thetas]).astype(np.int32)
+            values = np.concatenate([coefs[cols], -np.ones(len(thetas))])
+            self.h.addRow(-INF, float(weights @ st.value_rhs), len(index), index, values)
+        self.is_cut = np.append(self.is_cut, np.zeros(len(rows), bool))
+        self.idle = np.append(self.idle, np.zeros(len(rows), np.int64))
+
+    def refine(self, now: bool, points: list[_Point]) -> int:
+        """Tie and cut per cluster from now on if `now` (the loop's gap is `FINE_CUTS_GAP` or
+        less, or no summed cut is broken while it is open); the cuts added (0: no change). The
+        summed cuts are deleted for every weighting's cuts per cluster at `points`: kept beside
+        them, they held the bound (dual > 0) while the per-cluster cuts stayed idle and were
+        purged, so the loop cycled (500 rounds at (3,2,8,4,6) against 18 without the purge)."""
+        if not (now and self.coarse):
+            return 0
+        self.coarse = False
+        drop = np.flatnonzero(self.is_cut).astype(np.int32)
+        self.h.deleteRows(len(drop), drop)
+        self.is_cut, self.idle = self.is_cut[~self.is_cut], self.idle[~self.is_cut]
+        for k in range(len(self.weightings)):
+            self._tie(k)
+        added = 0
+        for point in points:
+            cuts, rhs = self._cuts(point, list(range(len(self.weightings))))
+            added += self._add(cuts, rhs, np.arange(cuts.shape[0]))
+        return added
 
     def _cuts(self, point: _Point, which: list[int]) -> tuple[scipy.sparse.csr_array, np.ndarray]:
         """The aggregated cuts of the weightings `which` at the point, over every master column:
@@ -1592,6 +1623,7 @@ def _decompose(
     log.append(
         f"{iterations_lp} LP rounds, {iterations} in all, {len(master.weightings)} weightings, "
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
+        + (f", {len(recourse.restarted)} recourse LPs too" if recourse.restarted else "")
     )
     first_stage = _first_stage(m, direct, st, best.x)
     whole = _whole(best, st, master, evaluate, recourse, log)
@@ -1877,10 +1909,11 @@ def _benders(
                 point = evaluate(x)
                 best = point if best is None or point.value > best.value else best
                 added = learn(point, x)
-                if added == 0 and master.refine(True):
-                    # The summed cuts hold at x; per cluster, some may not.
-                    log.append(f"{phase}: no summed cut broken, cuts per scenario cluster from here")
-                    added = learn(point, x)
+                if added == 0:
+                    # The summed cuts held at x; per cluster, some may not.
+                    added = master.refine(True, [best, point])
+                    if added:
+                        log.append(f"{phase}: no summed cut broken, cuts per scenario cluster from here")
         except RecourseOutOfTime:
             log.append(f"time limit reached in the {phase} phase's recourse")
             return best, bound, rounds, False
@@ -1891,7 +1924,7 @@ def _benders(
         )
         if _closed(best, bound, gap):
             return best, bound, rounds, True
-        if master.refine(_closed(best, bound, FINE_CUTS_GAP)):
+        if master.refine(_closed(best, bound, FINE_CUTS_GAP), [best]):
             log.append(f"{phase}: within {FINE_CUTS_GAP:g}, cuts per scenario cluster from here")
         if added == 0:
             log.append(f"{phase}: no cut is broken at the master's point; the gap stays open")

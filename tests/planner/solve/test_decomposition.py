@@ -360,6 +360,94 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
 
 
+def test_a_summed_cut_is_the_sum_of_its_clusters_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until the loop is within FINE_CUTS_GAP each block shape gets one cut on the sum of its
+    # clusters' epigraph columns: valid because it is the sum of their (valid) cuts.
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 3)
+    st, recourse, options = _internals(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    )
+    master = decomposition._Master(st, recourse, options)
+    assert master.coarse and master.n_clusters == 3
+    lower, upper = st.col_lower[st.master_cols], st.col_upper[st.master_cols]
+    first = np.clip(0.5 * np.minimum(upper, 1.0), lower, upper)
+    phi, piT, rhs, y = recourse.evaluate(first)
+    value, q, settled = decomposition._ValueSide(st, options).evaluate(first, recourse.values(first, phi))
+    point = decomposition._Point(first, value, q, piT, rhs, settled, y)
+    master.add_weighting(point)
+    coarse, coarse_rhs = master._cuts(point, [0])
+    assert master.refine(True, [point]) == master.n_groups and not master.coarse
+    assert master.refine(True, [point]) == 0
+    fine, fine_rhs = master._cuts(point, [0])
+    # Group g is shape * C + cluster: each shape's C groups are consecutive rows.
+    per_shape = scipy.sparse.csr_array(
+        (np.ones(master.n_groups), (np.arange(master.n_groups) // 3, np.arange(master.n_groups)))
+    )
+    assert coarse.shape == (master.n_shapes, fine.shape[1]) and master.n_groups == 3 * master.n_shapes
+    assert abs(coarse - per_shape @ fine).max() <= 1e-9 * max(1.0, abs(fine).max())
+    np.testing.assert_allclose(coarse_rhs, per_shape @ fine_rhs, rtol=1e-12, atol=1e-9)
+
+
+def _internals(scenario: Scenario) -> tuple[decomposition._Structure, decomposition._Recourse, dict]:
+    m = build_model(scenario)
+    st = decomposition._structure(m, decomposition.highs_direct.compile_to_arrays(m), set())
+    options = {"solver": "simplex", "output_flag": False}
+    recourse = decomposition._Recourse(st, options)
+    recourse.deadline = time.perf_counter() + 60.0
+    return st, recourse, options
+
+
+class _StallsOnce:
+    """A recourse model whose first warm solve reports HiGHS's status Unknown (a stalled dual
+    simplex); everything else is the real model's."""
+
+    def __init__(self, h: highspy.Highs) -> None:
+        self.h, self.stalled = h, False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.h, name)
+
+    def getModelStatus(self) -> highspy.HighsModelStatus:
+        if not self.stalled:
+            self.stalled = True
+            return highspy.HighsModelStatus.kUnknown
+        return self.h.getModelStatus()
+
+
+def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
+    st, recourse, _ = _internals(_syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)))
+    first = np.clip(np.zeros(len(st.master_cols)), st.col_lower[st.master_cols], st.col_upper[st.master_cols])
+    phi, _, rhs, y = recourse.evaluate(first)
+    h, rows, cols = recourse.models[2]
+    recourse.models[2] = (_StallsOnce(h), rows, cols)  # type: ignore[assignment]
+    phi_again, _, rhs_again, y_again = recourse.evaluate(first)
+    assert recourse.restarted == [2]
+    np.testing.assert_allclose(phi_again, phi, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rhs_again, rhs, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y_again, y, rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("fine_gap", [0.0, 1.0], ids=["summed-cuts", "per-cluster-at-once"])
+def test_summed_and_per_cluster_cuts_reach_the_extensive_optimum(
+    fine_gap: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whether the loop switches to per-cluster cuts at once or only where the summed cuts hold
+    # at an open gap, its LP optimum is the extensive form's.
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
+    monkeypatch.setattr(decomposition, "FINE_CUTS_GAP", fine_gap)
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    m = build_model(_with(scenario, relax_integrality=True))
+    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert result.converged
+    switched = [line for line in result.log if "cuts per scenario cluster" in line]
+    if fine_gap:
+        assert switched and "within 1," in switched[0], result.log
+    extensive = _solve(scenario, "extensive", relax=True)
+    decomposed = _solve(scenario, "decomposition", relax=True)
+    assert decomposed.method == "decomposition", decomposed.method_note
+    _agree(extensive, decomposed, relax=True)
+
+
 def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     # HiGHS's warm dual simplex once reported optimal master points whose columns broke rows
     # by up to 1.57 (its basis's row values said 8e-8); such a point is re-solved before use.
