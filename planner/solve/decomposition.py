@@ -135,19 +135,21 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 """How far (relative, at least absolute) a master point may break one of the master's rows."""
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
-summed per cluster, and the start solves one representative per cluster. Measured at
+summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`), over all of them before,
+and the start solves one representative per cluster. Measured at
 (10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
 8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
 FINE_CUTS_GAP = 1e-3
 """Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
 clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
 Fewer, coarser cuts keep the master cheap where its re-solves bound the loop; per-cluster cuts
-close the last of the gap in fewer rounds (a MILP's LP phase, stopped at a tenth of its gap,
-1e-3 at the default 1%, stays summed). Measured with a fixed split, one cluster against
-four: at (20,4,32,8,100), LP, 300 s, the cloud 0.47% (20 rounds) against 2.6%, the syndicate
-0.19% (10 rounds) against 3.81% (6, its master solves 17-46 s against 4-26 s); at
-(10,3,20,6,50), cloud, the MILP (LP phase to 1e-3) 22.2 s against 23.7 s, but the LP to 1e-7
-57.6 s (141 rounds) against 30.8 s (42)."""
+close the last of the gap in fewer rounds (a MILP's LP phase stops at a tenth of its gap, so
+at the default 1% it stays summed). Measured with a fixed split, one cluster's master (a quarter
+of the epigraph columns; the same four-representative start) against four's: at
+(20,4,32,8,100), LP, 300 s, the cloud 0.47% (20 rounds) against 2.6%, the syndicate 0.19% (10
+rounds, master solves of 4-26 s) against 3.81% (6 rounds, 17-46 s); at (10,3,20,6,50), cloud,
+the MILP (LP phase to 1e-3) 22.2 s against 23.7 s, but the LP to 1e-7 57.6 s (141 rounds)
+against 30.8 s (42)."""
 PURGE_AFTER_IDLE_SOLVES = 3
 """LP phase: a cut whose dual was 0 in this many master solves in a row is deleted."""
 IN_OUT_WEIGHT = 0.5
@@ -550,7 +552,7 @@ class _Recourse:
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
     tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
-    sums their cuts by shape and scenario cluster (`_Master`). Rows with one recourse entry
+    sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one recourse entry
     are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
     4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
 
@@ -559,9 +561,10 @@ class _Recourse:
         self.pool = pool if workers > 1 else None
         self.workers = workers
         self.stop = threading.Event()
-        self.restarted: list[int] = []
-        """Scenarios whose LP was solved again from scratch (`evaluate`), once per time."""
         """Set when a worker fails: the others stop at their next scenario or block."""
+        self.restarted: list[int] = []
+        """Scenarios whose LP was solved again from scratch (`evaluate`: at most once per
+        scenario and evaluation), each time it happened."""
         # HiGHS gives each user thread a task scheduler of its own, sized by the first run in
         # it; on a worker one thread is all it needs (its LPs and small MIPs run serially), so
         # each of its instances says so (a second size in the same thread would be an error).
@@ -1150,7 +1153,9 @@ class _Master:
     the weighting of the point's own supergradient is among them (`_ValueSide`). Its size grows
     with the groups (block shapes times scenario clusters) and weightings, not with the
     scenarios: per-block cuts (3,200 a round of about 720 non-zeros at (20,4,32,8,100)) made
-    each warm re-solve slower than the last (1, 17, 66, 182 s)."""
+    each warm re-solve slower than the last (1, 17, 66, 182 s). The rows (one per cluster) and
+    cuts (one per group) are first summed over the clusters (`coarse`: one row per weighting, one
+    cut per shape), then split (`refine`, `FINE_CUTS_GAP`)."""
 
     def __init__(self, st: _Structure, recourse: _Recourse, options: dict) -> None:
         self.st, self.recourse = st, recourse
@@ -1205,26 +1210,30 @@ class _Master:
         scale = max(1e-12, float(q.max(initial=0.0)))
         return any(float(np.max(np.abs(q - w))) <= WEIGHTING_TOLERANCE * scale for w in self.weightings)
 
-    def add_weighting(self, point: _Point) -> None:
+    def add_weighting(self, point: _Point) -> int:
         """A new weighting (the point's own), its epigraph columns, its rows (`_tie`) and the
-        cuts at the point. With one scenario per cluster the weighting is 1 (per-scenario rows
-        need no other)."""
+        cuts at the point; how many cuts. With one scenario per cluster the weighting is 1
+        (per-scenario rows need no other)."""
         q = np.ones(self.st.n_scenarios) if self.singletons else point.weighting
         G = self.n_groups
         self.weightings.append(q)
+        lower, upper = self._theta_bounds()
         self.h.addCols(
-            G,
-            np.zeros(G),
-            np.full(G, -INF),
-            np.full(G, INF),
-            0,
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int32),
-            np.zeros(0),
+            G, np.zeros(G), lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
         )
         self._tie(len(self.weightings) - 1)
         cuts, rhs = self._cuts(point, [len(self.weightings) - 1])
-        self._add(cuts, rhs, np.arange(cuts.shape[0]))
+        return self._add(cuts, rhs, np.arange(cuts.shape[0]))
+
+    def _theta_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """One weighting's epigraph columns' bounds: free, but while `coarse` only each shape's
+        first cluster's, the others fixed at 0. Its rows and cuts read only their sum, so C
+        identical free columns would only make the master's LP degenerate."""
+        lower, upper = np.full(self.n_groups, -INF), np.full(self.n_groups, INF)
+        if self.coarse:
+            others = np.arange(self.n_groups) % self.n_clusters > 0
+            lower[others] = upper[others] = 0.0
+        return lower, upper
 
     def _tie(self, k: int) -> None:
         """Weighting k's rows tying the scenario values to its epigraph columns: one per
@@ -1255,6 +1264,10 @@ class _Master:
         if not (now and self.coarse):
             return 0
         self.coarse = False
+        lower, upper = self._theta_bounds()
+        K = len(self.weightings)
+        thetas = (self.n_master + np.arange(K * self.n_groups)).astype(np.int32)
+        self.h.changeColsBounds(len(thetas), thetas, np.tile(lower, K), np.tile(upper, K))
         drop = np.flatnonzero(self.is_cut).astype(np.int32)
         self.h.deleteRows(len(drop), drop)
         self.is_cut, self.idle = self.is_cut[~self.is_cut], self.idle[~self.is_cut]
@@ -1490,8 +1503,7 @@ def _decompose(
         """Cuts from an evaluated point that the master point x breaks, and its weighting if new."""
         added = master.separate(point, x) if master.weightings else 0
         if not master.knows(point.weighting):
-            master.add_weighting(point)
-            added += master.n_groups
+            added += master.add_weighting(point)
         return added
 
     x = np.clip(np.zeros(master.n_master), st.col_lower[st.master_cols], st.col_upper[st.master_cols])
@@ -1910,11 +1922,14 @@ def _benders(
                 point = evaluate(x)
                 best = point if best is None or point.value > best.value else best
                 added = learn(point, x)
-                if added == 0:
+                if added == 0 and phase == "lp" and not _closed(best, bound, gap):
                     # The summed cuts held at x; per cluster, some may not.
-                    added = master.refine(True, [best, point])
+                    added = master.refine(True, [best] if best is point else [best, point])
                     if added:
-                        log.append(f"{phase}: no summed cut broken, cuts per scenario cluster from here")
+                        log.append(
+                            f"{phase}: no summed cut broken, cuts per scenario cluster from here "
+                            f"({added} taken at the best plan and the master's point)"
+                        )
         except RecourseOutOfTime:
             log.append(f"time limit reached in the {phase} phase's recourse")
             return best, bound, rounds, False
@@ -1925,8 +1940,12 @@ def _benders(
         )
         if _closed(best, bound, gap):
             return best, bound, rounds, True
-        if master.refine(_closed(best, bound, FINE_CUTS_GAP), [best]):
-            log.append(f"{phase}: within {FINE_CUTS_GAP:g}, cuts per scenario cluster from here")
+        refined = master.refine(phase == "lp" and _closed(best, bound, FINE_CUTS_GAP), [best])
+        if refined:
+            log.append(
+                f"{phase}: within {FINE_CUTS_GAP:g}, cuts per scenario cluster from here "
+                f"({refined} taken at the best plan)"
+            )
         if added == 0:
             log.append(f"{phase}: no cut is broken at the master's point; the gap stays open")
             return best, bound, rounds, False

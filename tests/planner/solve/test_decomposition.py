@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import SimpleNamespace
 
 import highspy
@@ -30,6 +31,7 @@ from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
 from planner.model.build import build_model, data_of
 from planner.model.constraints import no_buyer_gpu_hours
+from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import decomposition, interfaces
@@ -281,7 +283,9 @@ def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
     assert interfaces._method(build_model(scenario), scenario.solver, "direct") == ("decomposition", None)
     elastic = build_model(scenario, elastic=True)
     assert interfaces._method(elastic, scenario.solver, "direct") == ("extensive", None)
-    with pytest.raises(decomposition.NotDecomposable):
+    with pytest.raises(
+        decomposition.NotDecomposable, match="only the left-out rows read has an objective term"
+    ):
         decomposition.decompose(elastic, integer=False, time_limit_s=60.0, mip_rel_gap=0.01)
 
 
@@ -374,16 +378,21 @@ def test_a_summed_cut_is_the_sum_of_its_clusters_cuts(monkeypatch: pytest.Monkey
     phi, piT, rhs, y = recourse.evaluate(first)
     value, q, settled = decomposition._ValueSide(st, options).evaluate(first, recourse.values(first, phi))
     point = decomposition._Point(first, value, q, piT, rhs, settled, y)
-    master.add_weighting(point)
-    coarse, coarse_rhs = master._cuts(point, [0])
-    assert master.refine(True, [point]) == master.n_groups and not master.coarse
+    # Two weightings (any q >= 0 makes valid cuts), so the offsets of the second are checked.
+    assert master.add_weighting(point) == master.n_shapes
+    assert master.add_weighting(replace(point, weighting=point.weighting[::-1].copy())) == master.n_shapes
+    coarse, coarse_rhs = master._cuts(point, [0, 1])
+    master.solve("lp")
+    assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert master.refine(True, [point]) == 2 * master.n_groups and not master.coarse
     assert master.refine(True, [point]) == 0
-    fine, fine_rhs = master._cuts(point, [0])
-    # Group g is shape * C + cluster: each shape's C groups are consecutive rows.
-    per_shape = scipy.sparse.csr_array(
-        (np.ones(master.n_groups), (np.arange(master.n_groups) // 3, np.arange(master.n_groups)))
-    )
-    assert coarse.shape == (master.n_shapes, fine.shape[1]) and master.n_groups == 3 * master.n_shapes
+    master.solve("lp")
+    assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    fine, fine_rhs = master._cuts(point, [0, 1])
+    # Group g is shape * C + cluster: each shape's C groups are consecutive rows, per weighting.
+    rows = np.arange(2 * master.n_groups)
+    per_shape = scipy.sparse.csr_array((np.ones(len(rows)), (rows // 3, rows)))
+    assert coarse.shape == (2 * master.n_shapes, fine.shape[1]) and master.n_groups == 3 * master.n_shapes
     assert abs(coarse - per_shape @ fine).max() <= 1e-9 * max(1.0, abs(fine).max())
     np.testing.assert_allclose(coarse_rhs, per_shape @ fine_rhs, rtol=1e-12, atol=1e-9)
 
@@ -399,10 +408,14 @@ def _internals(scenario: Scenario) -> tuple[decomposition._Structure, decomposit
 
 class _StallsOnce:
     """A recourse model whose first warm solve reports HiGHS's status Unknown (a stalled dual
-    simplex); everything else is the real model's."""
+    simplex), and which records when its basis is cleared; everything else is the real model's."""
 
     def __init__(self, h: highspy.Highs) -> None:
-        self.h, self.stalled = h, False
+        self.h, self.stalled, self.cleared = h, False, False
+
+    def clearSolver(self) -> None:
+        self.cleared = self.stalled
+        self.h.clearSolver()
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.h, name)
@@ -419,33 +432,43 @@ def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
     first = np.clip(np.zeros(len(st.master_cols)), st.col_lower[st.master_cols], st.col_upper[st.master_cols])
     phi, _, rhs, y = recourse.evaluate(first)
     h, rows, cols = recourse.models[2]
-    recourse.models[2] = (_StallsOnce(h), rows, cols)  # type: ignore[assignment]
+    stalls = _StallsOnce(h)
+    recourse.models[2] = (stalls, rows, cols)  # type: ignore[assignment]
     phi_again, _, rhs_again, y_again = recourse.evaluate(first)
-    assert recourse.restarted == [2]
+    assert recourse.restarted == [2] and stalls.cleared
     np.testing.assert_allclose(phi_again, phi, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(rhs_again, rhs, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(y_again, y, rtol=1e-9, atol=1e-7)
 
 
-@pytest.mark.parametrize("fine_gap", [0.0, 1.0], ids=["summed-cuts", "per-cluster-at-once"])
-def test_summed_and_per_cluster_cuts_reach_the_extensive_optimum(
-    fine_gap: float, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+@pytest.mark.parametrize("fine_gap", [0.0, 1.0], ids=["split-where-summed-cuts-hold", "split-after-a-round"])
+def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
+    fine_gap: float, relax: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Whether the loop switches to per-cluster cuts at once or only where the summed cuts hold
-    # at an open gap, its LP optimum is the extensive form's.
+    # Whether the loop splits its cuts by cluster after its first round or only where the
+    # summed cuts hold at an open gap, it reaches the extensive optimum (LP) or a plan within
+    # the gaps (MILP); split after a round, a MILP's rounding and integer phase run on
+    # per-cluster cuts.
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
     monkeypatch.setattr(decomposition, "FINE_CUTS_GAP", fine_gap)
     scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
-    m = build_model(_with(scenario, relax_integrality=True))
-    result = decomposition.decompose(m, integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
-    assert result.converged
-    switched = [line for line in result.log if "cuts per scenario cluster" in line]
+    m = build_model(_with(scenario, relax_integrality=relax))
+    result = decomposition.decompose(m, integer=not relax, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert result.converged and result.plan_value is not None
+    split = [line for line in result.log if "cuts per scenario cluster" in line]
     if fine_gap:
-        assert switched and "within 1," in switched[0], result.log
-    extensive = _solve(scenario, "extensive", relax=True)
-    decomposed = _solve(scenario, "decomposition", relax=True)
-    assert decomposed.method == "decomposition", decomposed.method_note
-    _agree(extensive, decomposed, relax=True)
+        assert split and "within 1," in split[0], result.log
+    extensive = _solve(scenario, "extensive", relax=relax)
+    assert extensive.objective_usd is not None and extensive.best_bound_usd is not None
+    value_usd = result.plan_value * MONEY_SCALE_USD
+    if relax:
+        assert value_usd == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+    else:
+        bound_usd = result.upper_bound * MONEY_SCALE_USD
+        assert value_usd <= extensive.best_bound_usd + ABS_TOL_USD
+        assert extensive.objective_usd <= bound_usd + ABS_TOL_USD
+        assert bound_usd - value_usd <= 0.01 * abs(value_usd) + ABS_TOL_USD
 
 
 def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.MonkeyPatch) -> None:
