@@ -136,15 +136,16 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
 summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`), over all of them before,
-and the start solves one representative per cluster. Measured at
-(10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
+and the start solves one representative per cluster. Measured with cuts per cluster from the
+first round, at (10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
 8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
 FINE_CUTS_GAP = 1e-3
 """Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
 clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
 Fewer, coarser cuts keep the master cheap where its re-solves bound the loop; per-cluster cuts
 close the last of the gap in fewer rounds (a MILP's LP phase stops at a tenth of its gap, so
-at the default 1% it stays summed). Measured with a fixed split, one cluster's master (a quarter
+at the default 1% it splits only where no summed cut is broken at an open gap; the integer
+phase never does). Measured with a fixed split, one cluster's master (a quarter
 of the epigraph columns; the same four-representative start) against four's: at
 (20,4,32,8,100), LP, 300 s, the cloud 0.47% (20 rounds) against 2.6%, the syndicate 0.19% (10
 rounds, master solves of 4-26 s) against 3.81% (6 rounds, 17-46 s); at (10,3,20,6,50), cloud,
@@ -1144,7 +1145,8 @@ class _Point:
 
 class _Master:
     """The master LP/MIP: the master columns and rows of the extensive form, then per weighting
-    q^k one epigraph column Theta_{k,g} per block group g and one row
+    q^k one epigraph column Theta_{k,g} per block group g and one row per scenario cluster c
+    (its scenarios s, its groups g)
 
         Sum_s q_s V_s + Sum_s q_s (a_s / v_s) x - Sum_g Theta_{k,g} <= Sum_s q_s b_s / v_s,
 
@@ -1189,6 +1191,8 @@ class _Master:
         """The last master point (master columns)."""
         self.is_cut = np.zeros(st.master.shape[0], bool)
         self.idle = np.zeros(st.master.shape[0], np.int64)
+        self.is_summed = np.zeros(st.master.shape[0], bool)
+        """Per master row, whether it is a weighting's summed tie row (`_tie`, deleted at `refine`)."""
         """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
 
     @property
@@ -1254,11 +1258,13 @@ class _Master:
             self.h.addRow(-INF, float(weights @ st.value_rhs), len(index), index, values)
         self.is_cut = np.append(self.is_cut, np.zeros(len(rows), bool))
         self.idle = np.append(self.idle, np.zeros(len(rows), np.int64))
+        self.is_summed = np.append(self.is_summed, np.full(len(rows), self.coarse))
 
     def refine(self, now: bool, points: list[_Point]) -> int:
         """Tie and cut per cluster from now on if `now` (the loop's gap is `FINE_CUTS_GAP` or
         less, or no summed cut is broken while it is open); the cuts added (0: no change). The
-        summed cuts are deleted for every weighting's cuts per cluster at `points`: kept beside
+        summed rows and cuts are deleted for every weighting's per-cluster rows, and its cuts per
+        cluster at `points` (each once): kept beside
         them, they held the bound (dual > 0) while the per-cluster cuts stayed idle and were
         purged, so the loop cycled (500 rounds at (3,2,8,4,6) against 18 without the purge)."""
         if not (now and self.coarse):
@@ -1268,13 +1274,16 @@ class _Master:
         K = len(self.weightings)
         thetas = (self.n_master + np.arange(K * self.n_groups)).astype(np.int32)
         self.h.changeColsBounds(len(thetas), thetas, np.tile(lower, K), np.tile(upper, K))
-        drop = np.flatnonzero(self.is_cut).astype(np.int32)
+        # The summed cuts and tie rows go: the per-cluster ones below are tighter, and the tie
+        # rows' sum would only be a dependent row.
+        keep = ~(self.is_cut | self.is_summed)
+        drop = np.flatnonzero(~keep).astype(np.int32)
         self.h.deleteRows(len(drop), drop)
-        self.is_cut, self.idle = self.is_cut[~self.is_cut], self.idle[~self.is_cut]
+        self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
         for k in range(len(self.weightings)):
             self._tie(k)
         added = 0
-        for point in points:
+        for point in {id(point): point for point in points}.values():
             cuts, rhs = self._cuts(point, list(range(len(self.weightings))))
             added += self._add(cuts, rhs, np.arange(cuts.shape[0]))
         return added
@@ -1378,13 +1387,14 @@ class _Master:
             self.h.deleteRows(len(drop), drop)
             keep = np.ones(len(self.is_cut), bool)
             keep[drop] = False
-            self.is_cut, self.idle = self.is_cut[keep], self.idle[keep]
+            self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
         return len(drop)
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
         self.is_cut = np.append(self.is_cut, np.ones(len(which), bool))
         self.idle = np.append(self.idle, np.zeros(len(which), np.int64))
+        self.is_summed = np.append(self.is_summed, np.zeros(len(which), bool))
         return len(which)
 
 
@@ -1882,7 +1892,8 @@ def _benders(
     """Re-solve the master and cut until its bound is within `gap` (relative) of the best point
     evaluated; returns that point, the bound, the rounds and whether the gap closed. LP: with
     in-out stabilisation, cuts first at a point between the master's and the best so far (any
-    such point is a plan, so it may become the best). MIP: the integer master's dual bound."""
+    such point is a plan, so it may become the best), and the cuts split by scenario cluster
+    near the bound (`_Master.refine`). MIP: the integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
     h = master.h
@@ -1914,21 +1925,25 @@ def _benders(
         purged = master.purge() if phase == "lp" else 0
         try:
             added = 0
+            evaluated: list[_Point] = []
+            """This round's points, for the per-cluster cuts at a switch (`refine`)."""
             if stabilise and best is not None:
                 z = evaluate(IN_OUT_WEIGHT * x[: master.n_master] + (1 - IN_OUT_WEIGHT) * best.x)
+                evaluated.append(z)
                 best = z if z.value > best.value else best
                 added = learn(z, x)
             if added == 0 and not _closed(best, bound, gap):
                 point = evaluate(x)
+                evaluated.append(point)
                 best = point if best is None or point.value > best.value else best
                 added = learn(point, x)
                 if added == 0 and phase == "lp" and not _closed(best, bound, gap):
                     # The summed cuts held at x; per cluster, some may not.
-                    added = master.refine(True, [best] if best is point else [best, point])
+                    added = master.refine(True, [best, *evaluated])
                     if added:
                         log.append(
                             f"{phase}: no summed cut broken, cuts per scenario cluster from here "
-                            f"({added} taken at the best plan and the master's point)"
+                            f"({added} taken at this round's points and the best plan)"
                         )
         except RecourseOutOfTime:
             log.append(f"time limit reached in the {phase} phase's recourse")
@@ -1940,11 +1955,12 @@ def _benders(
         )
         if _closed(best, bound, gap):
             return best, bound, rounds, True
-        refined = master.refine(phase == "lp" and _closed(best, bound, FINE_CUTS_GAP), [best])
+        refined = master.refine(phase == "lp" and _closed(best, bound, FINE_CUTS_GAP), [best, *evaluated])
         if refined:
+            # The round's summed cuts are gone, replaced by these.
             log.append(
                 f"{phase}: within {FINE_CUTS_GAP:g}, cuts per scenario cluster from here "
-                f"({refined} taken at the best plan)"
+                f"({refined} taken at this round's points and the best plan)"
             )
         if added == 0:
             log.append(f"{phase}: no cut is broken at the master's point; the gap stays open")

@@ -343,8 +343,9 @@ def test_no_time_left_for_the_recourse_is_refused_with_the_reason_not_run_past_t
 def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     relax: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Six scenarios in two clusters: each cluster's cuts are summed under the CVaR weightings
-    # the run meets, so the master no longer grows with the scenario count; at convergence it
+    # Six scenarios in two clusters: the cuts are summed under the CVaR weightings the run
+    # meets (over both clusters, then per cluster near the bound in the LP; the MILP's LP phase
+    # ends summed), so the master no longer grows with the scenario count; at convergence it
     # is still exact, and its plan completes (its racks, blocks and quotas keep every row).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
     # The integer phase runs on exact recourse values.
@@ -382,10 +383,28 @@ def test_a_summed_cut_is_the_sum_of_its_clusters_cuts(monkeypatch: pytest.Monkey
     assert master.add_weighting(point) == master.n_shapes
     assert master.add_weighting(replace(point, weighting=point.weighting[::-1].copy())) == master.n_shapes
     coarse, coarse_rhs = master._cuts(point, [0, 1])
+    thetas = master.n_master + np.arange(2 * master.n_groups)
+    # Summed, only each shape's first cluster's epigraph column is free: the rows read the sum.
+    lp = master.h.getLp()
+    first_cluster = thetas % 3 == master.n_master % 3
+    assert np.isinf(np.asarray(lp.col_upper_)[thetas[first_cluster]]).all()
+    assert not np.asarray(lp.col_upper_)[thetas[~first_cluster]].any()
+    assert not np.asarray(lp.col_lower_)[thetas[~first_cluster]].any()
     master.solve("lp")
     assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    assert master.refine(True, [point]) == 2 * master.n_groups and not master.coarse
+    rows_before = master.h.getNumRow()
+    assert master.refine(True, [point, point]) == 2 * master.n_groups and not master.coarse
     assert master.refine(True, [point]) == 0
+    lp = master.h.getLp()
+    assert (
+        np.isinf(np.asarray(lp.col_lower_)[thetas]).all()
+        and np.isinf(np.asarray(lp.col_upper_)[thetas]).all()
+    )
+    # The summed cuts (a shape each per weighting) and tie rows (one each) made way for the
+    # per-cluster ones (a group each, and a cluster each per weighting).
+    assert master.h.getNumRow() == rows_before - 2 * master.n_shapes - 2 + 2 * master.n_groups + 2 * 3
+    assert len(master.is_cut) == len(master.idle) == len(master.is_summed) == master.h.getNumRow()
+    assert master.is_cut.sum() == 2 * master.n_groups and not master.is_summed.any()
     master.solve("lp")
     assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     fine, fine_rhs = master._cuts(point, [0, 1])
@@ -442,23 +461,36 @@ def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
-@pytest.mark.parametrize("fine_gap", [0.0, 1.0], ids=["split-where-summed-cuts-hold", "split-after-a-round"])
+@pytest.mark.parametrize("split", ["never", "after-a-round", "where-summed-cuts-hold"])
 def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
-    fine_gap: float, relax: bool, monkeypatch: pytest.MonkeyPatch
+    split: str, relax: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Whether the loop splits its cuts by cluster after its first round or only where the
-    # summed cuts hold at an open gap, it reaches the extensive optimum (LP) or a plan within
-    # the gaps (MILP); split after a round, a MILP's rounding and integer phase run on
-    # per-cluster cuts.
+    # Summed throughout, split after the first round (then a MILP's rounding cuts per cluster),
+    # or split where no summed cut is broken at an open gap (made to happen: separation finds
+    # nothing while summed), the loop reaches the extensive optimum (LP) or a plan within the
+    # gaps (MILP).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
-    monkeypatch.setattr(decomposition, "FINE_CUTS_GAP", fine_gap)
+    monkeypatch.setattr(decomposition, "FINE_CUTS_GAP", 1.0 if split == "after-a-round" else 0.0)
+    if split == "where-summed-cuts-hold":
+        separate = decomposition._Master.separate
+
+        def blind_while_summed(
+            self: decomposition._Master, point: decomposition._Point, x: np.ndarray
+        ) -> int:
+            return 0 if self.coarse else separate(self, point, x)
+
+        monkeypatch.setattr(decomposition._Master, "separate", blind_while_summed)
     scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
     m = build_model(_with(scenario, relax_integrality=relax))
     result = decomposition.decompose(m, integer=not relax, time_limit_s=120.0, mip_rel_gap=0.01)
     assert result.converged and result.plan_value is not None
-    split = [line for line in result.log if "cuts per scenario cluster" in line]
-    if fine_gap:
-        assert split and "within 1," in split[0], result.log
+    splits = [line for line in result.log if "cuts per scenario cluster" in line]
+    if split == "never":
+        assert not splits, result.log
+    elif split == "after-a-round":
+        assert len(splits) == 1 and "within 1," in splits[0], result.log
+    else:
+        assert len(splits) == 1 and "no summed cut broken" in splits[0], result.log
     extensive = _solve(scenario, "extensive", relax=relax)
     assert extensive.objective_usd is not None and extensive.best_bound_usd is not None
     value_usd = result.plan_value * MONEY_SCALE_USD
