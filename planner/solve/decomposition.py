@@ -15,7 +15,8 @@ shortfalls) and row, and bounds the V_s through aggregated cuts (`_Master`): for
 weighting q met (the supergradient of the objective in V at an evaluated plan, `_ValueSide`),
 each cluster of scenarios and each block shape (blocks of different scenarios over the same
 quarter, or tenant's quarter where the buyback left the recourse), one epigraph column bounded
-by the cluster's cuts summed with weights q_s. Its size grows with the block shapes, clusters
+by the cluster's cuts summed with weights q_s (summed over the clusters too until the loop is
+near the bound: `_Master.refine`). Its size grows with the block shapes, clusters
 and weightings, not with the scenarios. It stops when its bound is within the requested gap of
 the best plan evaluated exactly.
 
@@ -135,7 +136,8 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 """How far (relative, at least absolute) a master point may break one of the master's rows."""
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
-summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`), over all of them before,
+summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`) or its summed cuts hold at
+an open gap, over all of them before,
 and the start solves one representative per cluster. Measured with cuts per cluster from the
 first round, at (10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
 8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
@@ -144,7 +146,7 @@ FINE_CUTS_GAP = 1e-3
 clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
 Fewer, coarser cuts keep the master cheap where its re-solves bound the loop; per-cluster cuts
 close the last of the gap in fewer rounds (a MILP's LP phase stops at a tenth of its gap, so
-at the default 1% it splits only where no summed cut is broken at an open gap; the integer
+at a gap of 1% or more it splits only where no summed cut is broken at an open gap; the integer
 phase never does). Measured with a fixed split, one cluster's master (a quarter
 of the epigraph columns; the same four-representative start) against four's: at
 (20,4,32,8,100), LP, 300 s, the cloud 0.47% (20 rounds) against 2.6%, the syndicate 0.19% (10
@@ -934,7 +936,8 @@ class _Recourse:
         """Each block's group: blocks of different scenarios with the same shape (the same
         recourse columns but for the scenario index, so the same quarter, or tenant's quarter)
         share one; the master splits each by scenario cluster, and one epigraph column per
-        group, cluster and weighting aggregates their cuts."""
+        group, cluster and weighting aggregates their cuts (summed over the clusters until
+        `_Master.refine`)."""
         key = np.full(self.n_blocks, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(key, self.col_block, self.st.recourse_key)
         _, group = np.unique(key, return_inverse=True)
@@ -1191,9 +1194,9 @@ class _Master:
         """The last master point (master columns)."""
         self.is_cut = np.zeros(st.master.shape[0], bool)
         self.idle = np.zeros(st.master.shape[0], np.int64)
+        """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
         self.is_summed = np.zeros(st.master.shape[0], bool)
         """Per master row, whether it is a weighting's summed tie row (`_tie`, deleted at `refine`)."""
-        """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
 
     @property
     def n_cols(self) -> int:
@@ -1274,8 +1277,9 @@ class _Master:
         K = len(self.weightings)
         thetas = (self.n_master + np.arange(K * self.n_groups)).astype(np.int32)
         self.h.changeColsBounds(len(thetas), thetas, np.tile(lower, K), np.tile(upper, K))
-        # The summed cuts and tie rows go: the per-cluster ones below are tighter, and the tie
-        # rows' sum would only be a dependent row.
+        # The summed cuts and tie rows go: per-cluster cuts are tighter at the same points, and
+        # the summed tie row is the per-cluster rows' sum. The earlier points' cuts are lost, so
+        # the master's value may rise for a while; the loop keeps its least bound so far.
         keep = ~(self.is_cut | self.is_summed)
         drop = np.flatnonzero(~keep).astype(np.int32)
         self.h.deleteRows(len(drop), drop)
@@ -1893,7 +1897,7 @@ def _benders(
     evaluated; returns that point, the bound, the rounds and whether the gap closed. LP: with
     in-out stabilisation, cuts first at a point between the master's and the best so far (any
     such point is a plan, so it may become the best), and the cuts split by scenario cluster
-    near the bound (`_Master.refine`). MIP: the integer master's dual bound."""
+    near the bound or where the summed ones hold at an open gap (`_Master.refine`). MIP: the integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
     h = master.h
@@ -1925,8 +1929,7 @@ def _benders(
         purged = master.purge() if phase == "lp" else 0
         try:
             added = 0
-            evaluated: list[_Point] = []
-            """This round's points, for the per-cluster cuts at a switch (`refine`)."""
+            evaluated: list[_Point] = []  # this round's points, cut per cluster at a split
             if stabilise and best is not None:
                 z = evaluate(IN_OUT_WEIGHT * x[: master.n_master] + (1 - IN_OUT_WEIGHT) * best.x)
                 evaluated.append(z)

@@ -345,7 +345,7 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
 ) -> None:
     # Six scenarios in two clusters: the cuts are summed under the CVaR weightings the run
     # meets (over both clusters, then per cluster near the bound in the LP; the MILP's LP phase
-    # ends summed), so the master no longer grows with the scenario count; at convergence it
+    # ends before that), so the master no longer grows with the scenario count; at convergence it
     # is still exact, and its plan completes (its racks, blocks and quotas keep every row).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
     # The integer phase runs on exact recourse values.
@@ -365,7 +365,9 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
 
 
-def test_a_summed_cut_is_the_sum_of_its_clusters_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_summed_cut_is_the_sum_of_its_clusters_cuts_and_the_split_replaces_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Until the loop is within FINE_CUTS_GAP each block shape gets one cut on the sum of its
     # clusters' epigraph columns: valid because it is the sum of their (valid) cuts.
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 3)
@@ -386,7 +388,7 @@ def test_a_summed_cut_is_the_sum_of_its_clusters_cuts(monkeypatch: pytest.Monkey
     thetas = master.n_master + np.arange(2 * master.n_groups)
     # Summed, only each shape's first cluster's epigraph column is free: the rows read the sum.
     lp = master.h.getLp()
-    first_cluster = thetas % 3 == master.n_master % 3
+    first_cluster = (thetas - master.n_master) % 3 == 0
     assert np.isinf(np.asarray(lp.col_upper_)[thetas[first_cluster]]).all()
     assert not np.asarray(lp.col_upper_)[thetas[~first_cluster]].any()
     assert not np.asarray(lp.col_lower_)[thetas[~first_cluster]].any()
@@ -461,11 +463,12 @@ def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
-@pytest.mark.parametrize("split", ["never", "after-a-round", "where-summed-cuts-hold"])
+@pytest.mark.parametrize("split", ["not-by-gap", "after-a-round", "where-summed-cuts-hold"])
 def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
     split: str, relax: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Summed throughout, split after the first round (then a MILP's rounding cuts per cluster),
+    # Never split by the gap (and here not otherwise either: the summed master is exact where
+    # its cuts hold), split after the first round (then a MILP's rounding cuts per cluster),
     # or split where no summed cut is broken at an open gap (made to happen: separation finds
     # nothing while summed), the loop reaches the extensive optimum (LP) or a plan within the
     # gaps (MILP).
@@ -485,7 +488,7 @@ def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
     result = decomposition.decompose(m, integer=not relax, time_limit_s=120.0, mip_rel_gap=0.01)
     assert result.converged and result.plan_value is not None
     splits = [line for line in result.log if "cuts per scenario cluster" in line]
-    if split == "never":
+    if split == "not-by-gap":
         assert not splits, result.log
     elif split == "after-a-round":
         assert len(splits) == 1 and "within 1," in splits[0], result.log
