@@ -15,7 +15,8 @@ shortfalls) and row, and bounds the V_s through aggregated cuts (`_Master`): for
 weighting q met (the supergradient of the objective in V at an evaluated plan, `_ValueSide`),
 each cluster of scenarios and each block shape (blocks of different scenarios over the same
 quarter, or tenant's quarter where the buyback left the recourse), one epigraph column bounded
-by the cluster's cuts summed with weights q_s. Its size grows with the block shapes, clusters
+by the cluster's cuts summed with weights q_s (summed over the clusters too until the loop is
+near the bound: `_Master.refine`). Its size grows with the block shapes, clusters
 and weightings, not with the scenarios. It stops when its bound is within the requested gap of
 the best plan evaluated exactly.
 
@@ -135,9 +136,23 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 """How far (relative, at least absolute) a master point may break one of the master's rows."""
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
-summed per cluster, and the start solves one representative per cluster. Measured at
-(10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
+summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`) or its summed cuts hold at
+an open gap, over all of them before,
+and the start solves one representative per cluster. Measured with cuts per cluster from the
+first round, at (10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
 8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
+FINE_CUTS_GAP = 1e-3
+"""Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
+clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
+Fewer, coarser cuts keep the master cheap where its re-solves bound the loop; per-cluster cuts
+close the last of the gap in fewer rounds (a MILP's LP phase stops at a tenth of its gap, so
+at a gap of 1% or more it splits only where no summed cut is broken at an open gap; the integer
+phase never does). Measured with a fixed split, one cluster's master (a quarter
+of the epigraph columns; the same four-representative start) against four's: at
+(20,4,32,8,100), LP, 300 s, the cloud 0.47% (20 rounds) against 2.6%, the syndicate 0.19% (10
+rounds, master solves of 4-26 s) against 3.81% (6 rounds, 17-46 s); at (10,3,20,6,50), cloud,
+the MILP (LP phase to 1e-3) 22.2 s against 23.7 s, but the LP to 1e-7 57.6 s (141 rounds)
+against 30.8 s (42)."""
 PURGE_AFTER_IDLE_SOLVES = 3
 """LP phase: a cut whose dual was 0 in this many master solves in a row is deleted."""
 IN_OUT_WEIGHT = 0.5
@@ -540,7 +555,7 @@ class _Recourse:
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
     tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
-    sums their cuts by shape and scenario cluster (`_Master`). Rows with one recourse entry
+    sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one recourse entry
     are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
     4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
 
@@ -550,6 +565,9 @@ class _Recourse:
         self.workers = workers
         self.stop = threading.Event()
         """Set when a worker fails: the others stop at their next scenario or block."""
+        self.restarted: list[int] = []
+        """Scenarios whose LP was solved again from scratch (`evaluate`: at most once per
+        scenario and evaluation), each time it happened."""
         # HiGHS gives each user thread a task scheduler of its own, sized by the first run in
         # it; on a worker one thread is all it needs (its LPs and small MIPs run serially), so
         # each of its instances says so (a second size in the same thread would be an error).
@@ -694,6 +712,13 @@ class _Recourse:
                 )
                 h.run()
                 status = h.getModelStatus()
+                if status == highspy.HighsModelStatus.kUnknown:
+                    # Warm dual simplex can stall on the numerics (seen at (3,2,8,4,6), seed 1,
+                    # syndicate, a rounded master point): solved again from scratch.
+                    self.restarted.append(s)
+                    h.clearSolver()
+                    h.run()
+                    status = h.getModelStatus()
                 if status == highspy.HighsModelStatus.kTimeLimit:
                     raise RecourseOutOfTime
                 if status != highspy.HighsModelStatus.kOptimal:
@@ -911,7 +936,8 @@ class _Recourse:
         """Each block's group: blocks of different scenarios with the same shape (the same
         recourse columns but for the scenario index, so the same quarter, or tenant's quarter)
         share one; the master splits each by scenario cluster, and one epigraph column per
-        group, cluster and weighting aggregates their cuts."""
+        group, cluster and weighting aggregates their cuts (summed over the clusters until
+        `_Master.refine`)."""
         key = np.full(self.n_blocks, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(key, self.col_block, self.st.recourse_key)
         _, group = np.unique(key, return_inverse=True)
@@ -1122,7 +1148,8 @@ class _Point:
 
 class _Master:
     """The master LP/MIP: the master columns and rows of the extensive form, then per weighting
-    q^k one epigraph column Theta_{k,g} per block group g and one row
+    q^k one epigraph column Theta_{k,g} per block group g and one row per scenario cluster c
+    (its scenarios s, its groups g)
 
         Sum_s q_s V_s + Sum_s q_s (a_s / v_s) x - Sum_g Theta_{k,g} <= Sum_s q_s b_s / v_s,
 
@@ -1131,7 +1158,9 @@ class _Master:
     the weighting of the point's own supergradient is among them (`_ValueSide`). Its size grows
     with the groups (block shapes times scenario clusters) and weightings, not with the
     scenarios: per-block cuts (3,200 a round of about 720 non-zeros at (20,4,32,8,100)) made
-    each warm re-solve slower than the last (1, 17, 66, 182 s)."""
+    each warm re-solve slower than the last (1, 17, 66, 182 s). The rows (one per cluster) and
+    cuts (one per group) are first summed over the clusters (`coarse`: one row per weighting, one
+    cut per shape), then split (`refine`, `FINE_CUTS_GAP`)."""
 
     def __init__(self, st: _Structure, recourse: _Recourse, options: dict) -> None:
         self.st, self.recourse = st, recourse
@@ -1143,6 +1172,9 @@ class _Master:
         self.cluster = (np.arange(st.n_scenarios) * clusters) // max(1, st.n_scenarios)
         self.n_groups = shapes * clusters
         self.group = shape * clusters + self.cluster[recourse.block_scenario]
+        self.shape, self.n_shapes = shape, shapes
+        self.coarse = 1 < clusters < st.n_scenarios
+        """Whether cuts are summed over the clusters yet (`FINE_CUTS_GAP`)."""
         self.weightings: list[np.ndarray] = []
         self.h = _highs(options)
         _pass(
@@ -1163,6 +1195,8 @@ class _Master:
         self.is_cut = np.zeros(st.master.shape[0], bool)
         self.idle = np.zeros(st.master.shape[0], np.int64)
         """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
+        self.is_summed = np.zeros(st.master.shape[0], bool)
+        """Per master row, whether it is a weighting's summed tie row (`_tie`, deleted at `refine`)."""
 
     @property
     def n_cols(self) -> int:
@@ -1183,60 +1217,112 @@ class _Master:
         scale = max(1e-12, float(q.max(initial=0.0)))
         return any(float(np.max(np.abs(q - w))) <= WEIGHTING_TOLERANCE * scale for w in self.weightings)
 
-    def add_weighting(self, point: _Point) -> None:
-        """A new weighting (the point's own), its epigraph columns, a row per cluster and the
-        cuts at the point. With one scenario per cluster the weighting is 1 (per-scenario rows
-        need no other)."""
-        st = self.st
-        q = np.ones(st.n_scenarios) if self.singletons else point.weighting
-        first = self.n_cols
-        G, C = self.n_groups, self.n_clusters
+    def add_weighting(self, point: _Point) -> int:
+        """A new weighting (the point's own), its epigraph columns, its rows (`_tie`) and the
+        cuts at the point; how many cuts. With one scenario per cluster the weighting is 1
+        (per-scenario rows need no other)."""
+        q = np.ones(self.st.n_scenarios) if self.singletons else point.weighting
+        G = self.n_groups
         self.weightings.append(q)
+        lower, upper = self._theta_bounds()
         self.h.addCols(
-            G,
-            np.zeros(G),
-            np.full(G, -INF),
-            np.full(G, INF),
-            0,
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int32),
-            np.zeros(0),
+            G, np.zeros(G), lower, upper, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
         )
-        for c in range(C):
-            in_c = np.where(self.cluster == c, q, 0.0)
-            coefs = np.asarray(in_c @ st.value_A).ravel()
+        self._tie(len(self.weightings) - 1)
+        cuts, rhs = self._cuts(point, [len(self.weightings) - 1])
+        return self._add(cuts, rhs, np.arange(cuts.shape[0]))
+
+    def _theta_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """One weighting's epigraph columns' bounds: free, but while `coarse` only each shape's
+        first cluster's, the others fixed at 0. Its rows and cuts read only their sum, so C
+        identical free columns would only make the master's LP degenerate."""
+        lower, upper = np.full(self.n_groups, -INF), np.full(self.n_groups, INF)
+        if self.coarse:
+            others = np.arange(self.n_groups) % self.n_clusters > 0
+            lower[others] = upper[others] = 0.0
+        return lower, upper
+
+    def _tie(self, k: int) -> None:
+        """Weighting k's rows tying the scenario values to its epigraph columns: one per
+        cluster c, Sum_{s in c} q_s V_s + ... <= Sum_g Theta_{k,g,c} + ..., or while `coarse`
+        their sum alone (so the master is the one-cluster master: a Theta_{k,g,c} bounded only
+        in its sum over c would let value move between clusters' V unbounded)."""
+        st, G, C = self.st, self.n_groups, self.n_clusters
+        q, first = self.weightings[k], self.n_master + k * G
+        if self.coarse:
+            rows = [(q, first + np.arange(G))]
+        else:
+            rows = [(np.where(self.cluster == c, q, 0.0), first + np.arange(c, G, C)) for c in range(C)]
+        for weights, thetas in rows:
+            coefs = np.asarray(weights @ st.value_A).ravel()
             cols = np.flatnonzero(coefs)
-            thetas = first + np.arange(c, G, C)
             index = np.concatenate([cols, thetas]).astype(np.int32)
             values = np.concatenate([coefs[cols], -np.ones(len(thetas))])
-            self.h.addRow(-INF, float(in_c @ st.value_rhs), len(index), index, values)
-        self.is_cut = np.append(self.is_cut, np.zeros(C, bool))
-        self.idle = np.append(self.idle, np.zeros(C, np.int64))
-        cuts, rhs = self._cuts(point, [len(self.weightings) - 1])
-        self._add(cuts, rhs, np.arange(cuts.shape[0]))
+            self.h.addRow(-INF, float(weights @ st.value_rhs), len(index), index, values)
+        self.is_cut = np.append(self.is_cut, np.zeros(len(rows), bool))
+        self.idle = np.append(self.idle, np.zeros(len(rows), np.int64))
+        self.is_summed = np.append(self.is_summed, np.full(len(rows), self.coarse))
+
+    def refine(self, now: bool, points: list[_Point]) -> int:
+        """Tie and cut per cluster from now on if `now` (the loop's gap is `FINE_CUTS_GAP` or
+        less, or no summed cut is broken while it is open); the cuts added (0: no change). The
+        summed rows and cuts are deleted for every weighting's per-cluster rows, and its cuts per
+        cluster at `points` (each once): kept beside
+        them, they held the bound (dual > 0) while the per-cluster cuts stayed idle and were
+        purged, so the loop cycled (500 rounds at (3,2,8,4,6) against 18 without the purge)."""
+        if not (now and self.coarse):
+            return 0
+        self.coarse = False
+        lower, upper = self._theta_bounds()
+        K = len(self.weightings)
+        thetas = (self.n_master + np.arange(K * self.n_groups)).astype(np.int32)
+        self.h.changeColsBounds(len(thetas), thetas, np.tile(lower, K), np.tile(upper, K))
+        # The summed cuts and tie rows go: per-cluster cuts are tighter at the same points, and
+        # the summed tie row is the per-cluster rows' sum. The earlier points' cuts are lost, so
+        # the master's value may rise for a while; the loop keeps its least bound so far.
+        keep = ~(self.is_cut | self.is_summed)
+        drop = np.flatnonzero(~keep).astype(np.int32)
+        self.h.deleteRows(len(drop), drop)
+        self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
+        for k in range(len(self.weightings)):
+            self._tie(k)
+        added = 0
+        for point in {id(point): point for point in points}.values():
+            cuts, rhs = self._cuts(point, list(range(len(self.weightings))))
+            added += self._add(cuts, rhs, np.arange(cuts.shape[0]))
+        return added
 
     def _cuts(self, point: _Point, which: list[int]) -> tuple[scipy.sparse.csr_array, np.ndarray]:
-        """The aggregated cuts of the weightings `which` at the point, over every master column."""
+        """The aggregated cuts of the weightings `which` at the point, over every master column:
+        per group, or while `coarse` per block shape (its clusters' cuts summed, on the sum of
+        their epigraph columns: valid as a sum of valid cuts)."""
         scenario = self.recourse.block_scenario
-        G, n_b = self.n_groups, len(scenario)
-        # Row j * G + g sums group g's blocks under weighting which[j]; its epigraph column is
-        # Theta_{which[j], g}.
+        G, C, n_b = self.n_groups, self.n_clusters, len(scenario)
+        # Row j * R + r sums row r's blocks under weighting which[j]: r is the block's group, or
+        # while coarse its shape; its epigraph columns are Theta_{which[j], g} for the groups g
+        # of r.
+        R, row = (self.n_shapes, self.shape) if self.coarse else (G, self.group)
+        per_row = C if self.coarse else 1
         M = scipy.sparse.csr_array(
             (
                 np.concatenate([self.weightings[k][scenario] for k in which]),
                 (
-                    np.concatenate([j * G + self.group for j in range(len(which))]),
+                    np.concatenate([j * R + row for j in range(len(which))]),
                     np.tile(np.arange(n_b), len(which)),
                 ),
             ),
-            shape=(G * len(which), n_b),
+            shape=(R * len(which), n_b),
         )
+        # Group g is shape * C + cluster (`__init__`): a shape's groups are C in a row.
         theta = scipy.sparse.csr_array(
             (
                 np.ones(G * len(which)),
-                (np.arange(G * len(which)), np.concatenate([k * G + np.arange(G) for k in which])),
+                (
+                    np.repeat(np.arange(R * len(which)), per_row),
+                    np.concatenate([k * G + np.arange(G) for k in which]),
+                ),
             ),
-            shape=(G * len(which), self.n_cols - self.n_master),
+            shape=(R * len(which), self.n_cols - self.n_master),
         )
         return scipy.sparse.hstack([(M @ point.piT).tocsr(), theta]).tocsr(), M @ point.rhs
 
@@ -1305,13 +1391,14 @@ class _Master:
             self.h.deleteRows(len(drop), drop)
             keep = np.ones(len(self.is_cut), bool)
             keep[drop] = False
-            self.is_cut, self.idle = self.is_cut[keep], self.idle[keep]
+            self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
         return len(drop)
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
         self.is_cut = np.append(self.is_cut, np.ones(len(which), bool))
         self.idle = np.append(self.idle, np.zeros(len(which), np.int64))
+        self.is_summed = np.append(self.is_summed, np.zeros(len(which), bool))
         return len(which)
 
 
@@ -1430,8 +1517,7 @@ def _decompose(
         """Cuts from an evaluated point that the master point x breaks, and its weighting if new."""
         added = master.separate(point, x) if master.weightings else 0
         if not master.knows(point.weighting):
-            master.add_weighting(point)
-            added += master.n_groups
+            added += master.add_weighting(point)
         return added
 
     x = np.clip(np.zeros(master.n_master), st.col_lower[st.master_cols], st.col_upper[st.master_cols])
@@ -1564,6 +1650,7 @@ def _decompose(
     log.append(
         f"{iterations_lp} LP rounds, {iterations} in all, {len(master.weightings)} weightings, "
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
+        + (f", {len(recourse.restarted)} recourse LPs too" if recourse.restarted else "")
     )
     first_stage = _first_stage(m, direct, st, best.x)
     whole = _whole(best, st, master, evaluate, recourse, log)
@@ -1809,7 +1896,8 @@ def _benders(
     """Re-solve the master and cut until its bound is within `gap` (relative) of the best point
     evaluated; returns that point, the bound, the rounds and whether the gap closed. LP: with
     in-out stabilisation, cuts first at a point between the master's and the best so far (any
-    such point is a plan, so it may become the best). MIP: the integer master's dual bound."""
+    such point is a plan, so it may become the best), and the cuts split by scenario cluster
+    near the bound or where the summed ones hold at an open gap (`_Master.refine`). MIP: the integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
     h = master.h
@@ -1841,14 +1929,25 @@ def _benders(
         purged = master.purge() if phase == "lp" else 0
         try:
             added = 0
+            evaluated: list[_Point] = []  # this round's points, cut per cluster at a split
             if stabilise and best is not None:
                 z = evaluate(IN_OUT_WEIGHT * x[: master.n_master] + (1 - IN_OUT_WEIGHT) * best.x)
+                evaluated.append(z)
                 best = z if z.value > best.value else best
                 added = learn(z, x)
             if added == 0 and not _closed(best, bound, gap):
                 point = evaluate(x)
+                evaluated.append(point)
                 best = point if best is None or point.value > best.value else best
                 added = learn(point, x)
+                if added == 0 and phase == "lp" and not _closed(best, bound, gap):
+                    # The summed cuts held at x; per cluster, some may not.
+                    added = master.refine(True, [best, *evaluated])
+                    if added:
+                        log.append(
+                            f"{phase}: no summed cut broken, cuts per scenario cluster from here "
+                            f"({added} taken at this round's points and the best plan)"
+                        )
         except RecourseOutOfTime:
             log.append(f"time limit reached in the {phase} phase's recourse")
             return best, bound, rounds, False
@@ -1859,6 +1958,13 @@ def _benders(
         )
         if _closed(best, bound, gap):
             return best, bound, rounds, True
+        refined = master.refine(phase == "lp" and _closed(best, bound, FINE_CUTS_GAP), [best, *evaluated])
+        if refined:
+            # The round's summed cuts are gone, replaced by these.
+            log.append(
+                f"{phase}: within {FINE_CUTS_GAP:g}, cuts per scenario cluster from here "
+                f"({refined} taken at this round's points and the best plan)"
+            )
         if added == 0:
             log.append(f"{phase}: no cut is broken at the master's point; the gap stays open")
             return best, bound, rounds, False

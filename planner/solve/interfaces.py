@@ -496,7 +496,10 @@ def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tup
         data = getattr(m, "_dsx_data", None)
         syndicate = data is not None and data.scenario.objective.perspective == "syndicate"
         binaries = hasattr(m, "buyback_open") and not options.relax_integrality and not syndicate
-        if binaries or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
+        # The elastic model (`pipeline.unmet_requirements`) prices its shortfall columns, which
+        # the decomposition refuses: trying it first would only cost a compile.
+        elastic = data is not None and data.elastic
+        if binaries or elastic or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
             return "extensive", None
     return "decomposition", None
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import SimpleNamespace
 
 import highspy
@@ -30,6 +31,7 @@ from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
 from planner.model.build import build_model, data_of
 from planner.model.constraints import no_buyer_gpu_hours
+from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import decomposition, interfaces
@@ -267,6 +269,26 @@ def test_auto_decomposes_many_scenarios_where_the_recourse_is_an_lp(perspective:
     assert interfaces._method(m, scenario.solver, "direct") == (method, None)
 
 
+def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
+    # The diagnosis of unmet requirements prices its shortfall columns, which the decomposition
+    # refuses (it would fall back after a wasted compile); the same scenario unpriced decomposes.
+    scenario = _with(
+        _perspective(
+            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
+            "syndicate",
+            cloud_floor_usd=0.0,
+        ),
+        method="auto",
+    )
+    assert interfaces._method(build_model(scenario), scenario.solver, "direct") == ("decomposition", None)
+    elastic = build_model(scenario, elastic=True)
+    assert interfaces._method(elastic, scenario.solver, "direct") == ("extensive", None)
+    with pytest.raises(
+        decomposition.NotDecomposable, match="only the left-out rows read has an objective term"
+    ):
+        decomposition.decompose(elastic, integer=False, time_limit_s=60.0, mip_rel_gap=0.01)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=small_scenarios())
 def test_random_small_scenarios_decompose_to_the_extensive_optimum(scenario: Scenario) -> None:
@@ -321,8 +343,9 @@ def test_no_time_left_for_the_recourse_is_refused_with_the_reason_not_run_past_t
 def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     relax: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Six scenarios in two clusters: each cluster's cuts are summed under the CVaR weightings
-    # the run meets, so the master no longer grows with the scenario count; at convergence it
+    # Six scenarios in two clusters: the cuts are summed under the CVaR weightings the run
+    # meets (over both clusters, then per cluster near the bound in the LP; the MILP's LP phase
+    # ends before that), so the master no longer grows with the scenario count; at convergence it
     # is still exact, and its plan completes (its racks, blocks and quotas keep every row).
     monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
     # The integer phase runs on exact recourse values.
@@ -340,6 +363,147 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     # so worth no more than the bound.
     start = next(line for line in result.log if "representative scenarios" in line)
     assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
+
+
+def test_a_summed_cut_is_the_sum_of_its_clusters_cuts_and_the_split_replaces_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Until the loop is within FINE_CUTS_GAP each block shape gets one cut on the sum of its
+    # clusters' epigraph columns: valid because it is the sum of their (valid) cuts.
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 3)
+    st, recourse, options = _internals(
+        _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    )
+    master = decomposition._Master(st, recourse, options)
+    assert master.coarse and master.n_clusters == 3
+    lower, upper = st.col_lower[st.master_cols], st.col_upper[st.master_cols]
+    first = np.clip(0.5 * np.minimum(upper, 1.0), lower, upper)
+    phi, piT, rhs, y = recourse.evaluate(first)
+    value, q, settled = decomposition._ValueSide(st, options).evaluate(first, recourse.values(first, phi))
+    point = decomposition._Point(first, value, q, piT, rhs, settled, y)
+    # Two weightings (any q >= 0 makes valid cuts), so the offsets of the second are checked.
+    assert master.add_weighting(point) == master.n_shapes
+    assert master.add_weighting(replace(point, weighting=point.weighting[::-1].copy())) == master.n_shapes
+    coarse, coarse_rhs = master._cuts(point, [0, 1])
+    thetas = master.n_master + np.arange(2 * master.n_groups)
+    # Summed, only each shape's first cluster's epigraph column is free: the rows read the sum.
+    lp = master.h.getLp()
+    first_cluster = (thetas - master.n_master) % 3 == 0
+    assert np.isinf(np.asarray(lp.col_upper_)[thetas[first_cluster]]).all()
+    assert not np.asarray(lp.col_upper_)[thetas[~first_cluster]].any()
+    assert not np.asarray(lp.col_lower_)[thetas[~first_cluster]].any()
+    master.solve("lp")
+    assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    rows_before = master.h.getNumRow()
+    assert master.refine(True, [point, point]) == 2 * master.n_groups and not master.coarse
+    assert master.refine(True, [point]) == 0
+    lp = master.h.getLp()
+    assert (
+        np.isinf(np.asarray(lp.col_lower_)[thetas]).all()
+        and np.isinf(np.asarray(lp.col_upper_)[thetas]).all()
+    )
+    # The summed cuts (a shape each per weighting) and tie rows (one each) made way for the
+    # per-cluster ones (a group each, and a cluster each per weighting).
+    assert master.h.getNumRow() == rows_before - 2 * master.n_shapes - 2 + 2 * master.n_groups + 2 * 3
+    assert len(master.is_cut) == len(master.idle) == len(master.is_summed) == master.h.getNumRow()
+    assert master.is_cut.sum() == 2 * master.n_groups and not master.is_summed.any()
+    master.solve("lp")
+    assert master.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    fine, fine_rhs = master._cuts(point, [0, 1])
+    # Group g is shape * C + cluster: each shape's C groups are consecutive rows, per weighting.
+    rows = np.arange(2 * master.n_groups)
+    per_shape = scipy.sparse.csr_array((np.ones(len(rows)), (rows // 3, rows)))
+    assert coarse.shape == (2 * master.n_shapes, fine.shape[1]) and master.n_groups == 3 * master.n_shapes
+    assert abs(coarse - per_shape @ fine).max() <= 1e-9 * max(1.0, abs(fine).max())
+    np.testing.assert_allclose(coarse_rhs, per_shape @ fine_rhs, rtol=1e-12, atol=1e-9)
+
+
+def _internals(scenario: Scenario) -> tuple[decomposition._Structure, decomposition._Recourse, dict]:
+    m = build_model(scenario)
+    st = decomposition._structure(m, decomposition.highs_direct.compile_to_arrays(m), set())
+    options = {"solver": "simplex", "output_flag": False}
+    recourse = decomposition._Recourse(st, options)
+    recourse.deadline = time.perf_counter() + 60.0
+    return st, recourse, options
+
+
+class _StallsOnce:
+    """A recourse model whose first warm solve reports HiGHS's status Unknown (a stalled dual
+    simplex), and which records when its basis is cleared; everything else is the real model's."""
+
+    def __init__(self, h: highspy.Highs) -> None:
+        self.h, self.stalled, self.cleared = h, False, False
+
+    def clearSolver(self) -> None:
+        self.cleared = self.stalled
+        self.h.clearSolver()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.h, name)
+
+    def getModelStatus(self) -> highspy.HighsModelStatus:
+        if not self.stalled:
+            self.stalled = True
+            return highspy.HighsModelStatus.kUnknown
+        return self.h.getModelStatus()
+
+
+def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
+    st, recourse, _ = _internals(_syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1)))
+    first = np.clip(np.zeros(len(st.master_cols)), st.col_lower[st.master_cols], st.col_upper[st.master_cols])
+    phi, _, rhs, y = recourse.evaluate(first)
+    h, rows, cols = recourse.models[2]
+    stalls = _StallsOnce(h)
+    recourse.models[2] = (stalls, rows, cols)  # type: ignore[assignment]
+    phi_again, _, rhs_again, y_again = recourse.evaluate(first)
+    assert recourse.restarted == [2] and stalls.cleared
+    np.testing.assert_allclose(phi_again, phi, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rhs_again, rhs, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y_again, y, rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+@pytest.mark.parametrize("split", ["not-by-gap", "after-a-round", "where-summed-cuts-hold"])
+def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
+    split: str, relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Never split by the gap (and here not otherwise either: the summed master is exact where
+    # its cuts hold), split after the first round (then a MILP's rounding cuts per cluster),
+    # or split where no summed cut is broken at an open gap (made to happen: separation finds
+    # nothing while summed), the loop reaches the extensive optimum (LP) or a plan within the
+    # gaps (MILP).
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", 2)
+    monkeypatch.setattr(decomposition, "FINE_CUTS_GAP", 1.0 if split == "after-a-round" else 0.0)
+    if split == "where-summed-cuts-hold":
+        separate = decomposition._Master.separate
+
+        def blind_while_summed(
+            self: decomposition._Master, point: decomposition._Point, x: np.ndarray
+        ) -> int:
+            return 0 if self.coarse else separate(self, point, x)
+
+        monkeypatch.setattr(decomposition._Master, "separate", blind_while_summed)
+    scenario = _syndicate_without_requirements(synthetic_scenario(3, 2, 8, 4, 6, seed=1))
+    m = build_model(_with(scenario, relax_integrality=relax))
+    result = decomposition.decompose(m, integer=not relax, time_limit_s=120.0, mip_rel_gap=0.01)
+    assert result.converged and result.plan_value is not None
+    splits = [line for line in result.log if "cuts per scenario cluster" in line]
+    if split == "not-by-gap":
+        assert not splits, result.log
+    elif split == "after-a-round":
+        assert len(splits) == 1 and "within 1," in splits[0], result.log
+    else:
+        assert len(splits) == 1 and "no summed cut broken" in splits[0], result.log
+    extensive = _solve(scenario, "extensive", relax=relax)
+    assert extensive.objective_usd is not None and extensive.best_bound_usd is not None
+    value_usd = result.plan_value * MONEY_SCALE_USD
+    if relax:
+        assert value_usd == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+    else:
+        bound_usd = result.upper_bound * MONEY_SCALE_USD
+        assert value_usd <= extensive.best_bound_usd + ABS_TOL_USD
+        assert extensive.objective_usd <= bound_usd + ABS_TOL_USD
+        assert bound_usd - value_usd <= 0.01 * abs(value_usd) + ABS_TOL_USD
 
 
 def test_every_master_point_used_keeps_the_master_rows(monkeypatch: pytest.MonkeyPatch) -> None:
