@@ -16,8 +16,8 @@ weighting q met (the supergradient of the objective in V at an evaluated plan, `
 each cluster of scenarios and each block shape (blocks of different scenarios over the same
 quarter, or tenant's quarter where the buyback left the recourse), one epigraph column bounded
 by the cluster's cuts summed with weights q_s (summed over the clusters too until the loop is
-near the bound: `_Master.refine`). Its size grows with the block shapes, clusters
-and weightings, not with the scenarios. It stops when its bound is within the requested gap of
+near the bound: `_Master.refine`). Its size grows with the block shapes, clusters and
+weightings, not with the scenarios. It stops when its bound is within the requested gap of
 the best plan evaluated exactly.
 
 The whole thing works on the matrix `planner.solve.direct` compiles for HiGHS
@@ -108,8 +108,8 @@ DERIVED_ROWS = (
 kept row reads a derived column, nothing leaves the recourse (its values might not meet it)."""
 DERIVED_TIME_SHARE = 0.02
 """Share of the time limit the loop leaves for the derived columns' values on the plan, where
-there are any (measured at (20,4,32,8,100): 0.40 s for 128,000 columns at an LP plan; with none left, the
-plan went to a completion with no time for it)."""
+there are any (measured at (20,4,32,8,100): 0.40 s for 128,000 columns at an LP plan; with
+none left, the plan went to a completion with no time for it)."""
 VALUE_FAMILY = "scenario_value"
 FIRST_STAGE_FAMILIES = ("racks_built", "blocks_ordered", "quota_gpus")
 LEFT_OUT_PREFIXES = ("participation_", "party_value_def_", "party_cvar_shortfall_def")
@@ -137,10 +137,10 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
 summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`) or its summed cuts hold at
-an open gap, over all of them before,
-and the start solves one representative per cluster. Measured with cuts per cluster from the
-first round, at (10,3,20,6,50), LP to 1e-7 with that start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41),
-8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
+an open gap, over all of them before, and the start solves one representative per cluster.
+Measured with cuts per cluster from the first round, at (10,3,20,6,50), LP to 1e-7 with that
+start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41), 8 28.0 s (27, the start 12.1 s of it), 50
+(a cut per block) 112.7 s (27)."""
 FINE_CUTS_GAP = 1e-3
 """Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
 clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
@@ -555,8 +555,8 @@ class _Recourse:
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
     tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
-    sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one recourse entry
-    are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
+    sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one
+    recourse entry are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
     4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
 
     def __init__(self, st: _Structure, options: dict, pool: Executor | None = None, workers: int = 1) -> None:
@@ -1259,17 +1259,15 @@ class _Master:
             index = np.concatenate([cols, thetas]).astype(np.int32)
             values = np.concatenate([coefs[cols], -np.ones(len(thetas))])
             self.h.addRow(-INF, float(weights @ st.value_rhs), len(index), index, values)
-        self.is_cut = np.append(self.is_cut, np.zeros(len(rows), bool))
-        self.idle = np.append(self.idle, np.zeros(len(rows), np.int64))
-        self.is_summed = np.append(self.is_summed, np.full(len(rows), self.coarse))
+        self._rows_added(len(rows), cut=False)
 
     def refine(self, now: bool, points: list[_Point]) -> int:
         """Tie and cut per cluster from now on if `now` (the loop's gap is `FINE_CUTS_GAP` or
         less, or no summed cut is broken while it is open); the cuts added (0: no change). The
         summed rows and cuts are deleted for every weighting's per-cluster rows, and its cuts per
-        cluster at `points` (each once): kept beside
-        them, they held the bound (dual > 0) while the per-cluster cuts stayed idle and were
-        purged, so the loop cycled (500 rounds at (3,2,8,4,6) against 18 without the purge)."""
+        cluster at `points` (each once): kept beside them, they held the bound (dual > 0) while
+        the per-cluster cuts stayed idle and were purged, so the loop cycled (500 rounds at
+        (3,2,8,4,6) against 18 without the purge)."""
         if not (now and self.coarse):
             return 0
         self.coarse = False
@@ -1280,10 +1278,7 @@ class _Master:
         # The summed cuts and tie rows go: per-cluster cuts are tighter at the same points, and
         # the summed tie row is the per-cluster rows' sum. The earlier points' cuts are lost, so
         # the master's value may rise for a while; the loop keeps its least bound so far.
-        keep = ~(self.is_cut | self.is_summed)
-        drop = np.flatnonzero(~keep).astype(np.int32)
-        self.h.deleteRows(len(drop), drop)
-        self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
+        self._delete_rows(self.is_cut | self.is_summed)
         for k in range(len(self.weightings)):
             self._tie(k)
         added = 0
@@ -1386,19 +1381,29 @@ class _Master:
         and with them the master re-solved in 8.8 s instead of 70 s (cold dual simplex)."""
         dual = np.asarray(self.h.getSolution().row_dual)
         self.idle = np.where(np.abs(dual) > 0.0, 0, self.idle + 1)
-        drop = np.flatnonzero(self.is_cut & (self.idle >= PURGE_AFTER_IDLE_SOLVES)).astype(np.int32)
-        if len(drop):
-            self.h.deleteRows(len(drop), drop)
-            keep = np.ones(len(self.is_cut), bool)
-            keep[drop] = False
-            self.is_cut, self.idle, self.is_summed = self.is_cut[keep], self.idle[keep], self.is_summed[keep]
-        return len(drop)
+        return self._delete_rows(self.is_cut & (self.idle >= PURGE_AFTER_IDLE_SOLVES))
+
+    def _delete_rows(self, drop: np.ndarray) -> int:
+        """Delete the master rows `drop` (a mask over them) with their bookkeeping; how many."""
+        rows = np.flatnonzero(drop).astype(np.int32)
+        if len(rows):
+            self.h.deleteRows(len(rows), rows)
+            self.is_cut, self.idle, self.is_summed = (
+                self.is_cut[~drop],
+                self.idle[~drop],
+                self.is_summed[~drop],
+            )
+        return len(rows)
+
+    def _rows_added(self, n: int, *, cut: bool) -> None:
+        """The bookkeeping of n rows just added: cuts, or tie rows (summed while `coarse`)."""
+        self.is_cut = np.append(self.is_cut, np.full(n, cut))
+        self.idle = np.append(self.idle, np.zeros(n, np.int64))
+        self.is_summed = np.append(self.is_summed, np.full(n, self.coarse and not cut))
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
-        self.is_cut = np.append(self.is_cut, np.ones(len(which), bool))
-        self.idle = np.append(self.idle, np.zeros(len(which), np.int64))
-        self.is_summed = np.append(self.is_summed, np.zeros(len(which), bool))
+        self._rows_added(len(which), cut=True)
         return len(which)
 
 
@@ -1421,9 +1426,9 @@ def decompose(
     scenarios' recourse LPs and the binaries' block MIPs are shared out to `workers` threads
     (default: `highs_options["threads"]`, else `OMP_NUM_THREADS` (`planner.engine` gives each
     local worker process its share of the CPUs there), else one per CPU the process may use).
-    `start`: (variable, value) pairs of a plan, model units (a
-    neighbouring sweep point's, say), whose racks, blocks and quotas the loop starts from
-    instead of the representatives' LP where they keep this model's master rows (`_given_plan`)."""
+    `start`: (variable, value) pairs of a plan, model units (a neighbouring sweep point's,
+    say), whose racks, blocks and quotas the loop starts from instead of the representatives'
+    LP where they keep this model's master rows (`_given_plan`)."""
     if workers is None:
         workers = int((highs_options or {}).get("threads") or 0) or _threads_from_environment()
     workers = max(1, workers)
@@ -1897,7 +1902,8 @@ def _benders(
     evaluated; returns that point, the bound, the rounds and whether the gap closed. LP: with
     in-out stabilisation, cuts first at a point between the master's and the best so far (any
     such point is a plan, so it may become the best), and the cuts split by scenario cluster
-    near the bound or where the summed ones hold at an open gap (`_Master.refine`). MIP: the integer master's dual bound."""
+    near the bound or where the summed ones hold at an open gap (`_Master.refine`). MIP: the
+    integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
     h = master.h
