@@ -1555,7 +1555,13 @@ def _decompose(
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
     if x_hat is None and not master.singletons:
         # With one scenario per cluster the representatives are the whole extensive form.
-        x_hat = _representatives_plan(st, master, options, deadline)
+        x_hat, status = _representatives_plan(st, master, options, deadline)
+        if status != "optimal":
+            kept = x_hat is not None and master.feasible(x_hat)
+            log.append(
+                f"the representatives' LP: HiGHS says {status}"
+                + ("; its last iterate is the start" if kept else "; no start: the loop starts from x = 0")
+            )
     if x_hat is not None and master.feasible(x_hat):
         try:
             first = evaluate(x_hat)
@@ -1793,15 +1799,23 @@ takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,
 the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machine, 1.5 to 1.6
 times slower. A start cut short leaves the loop at x = 0, whose rounds barely move the bound: at
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
-a plan; a quarter did so at 600 s (session 11)."""
+a plan; a quarter did so at 600 s (session 11). Cut short, its last iterate is the start where
+it keeps the master's rows: at (10,3,20,6,50), stopped after 54 of its 77 iterations (4.8 s),
+it started the loop at 18,772.6 against 18,776.5 from the optimum (after 40, it broke them)."""
+
+
+REPRESENTATIVES_CUT_SHORT = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
+"""HiGHS statuses of a representatives' LP stopped before its optimum, whose last iterate may
+still be a start (`REPRESENTATIVES_TIME_SHARE`)."""
 
 
 def _representatives_plan(
     st: _Structure, master: _Master, options: dict, deadline: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, str]:
     """A first stage from the extensive form over one scenario per cluster (its first), every
     other scenario's value held to its representative's: a start near the optimum for the
-    Benders loop, whose first rounds from x = 0 barely move its bound. None if not solved."""
+    Benders loop, whose first rounds from x = 0 barely move its bound; with HiGHS's status in
+    words. None if HiGHS gave no point."""
     reps = np.unique(master.cluster, return_index=True)[1]
     rep_of = reps[master.cluster]
     n_master = len(st.master_cols)
@@ -1844,9 +1858,15 @@ def _representatives_plan(
         np.concatenate([st.master_upper, st.value_rhs[reps], st.sub_upper[sub_rows], np.zeros(len(others))]),
     )
     h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().col_value)[:n_master]
+    status = h.getModelStatus()
+    words = h.modelStatusToString(status).lower()
+    x = np.asarray(h.getSolution().col_value)
+    if status == highspy.HighsModelStatus.kOptimal:
+        return x[:n_master], words
+    if status in REPRESENTATIVES_CUT_SHORT and len(x) == A.shape[1]:
+        # Its last iterate: a start where it keeps the master's rows (the caller checks).
+        return x[:n_master], words
+    return None, words
 
 
 def _given_columns(
