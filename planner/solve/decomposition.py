@@ -1806,8 +1806,8 @@ the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machin
 times slower. A start cut short left the loop at x = 0, whose rounds barely move the bound: at
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
 a plan; a quarter did so at 600 s (session 11). Cut short, its last iterate is now the start where
-it keeps the master's rows (`REPRESENTATIVES_CUT_SHORT`): at (10,3,20,6,50), stopped after 54 of its 77 iterations (4.8 s),
-it started the loop at 18,772.6 against 18,776.5 from the optimum (after 40, it broke them)."""
+it keeps the master's rows (`REPRESENTATIVES_CUT_SHORT`): at (20,4,32,8,100) under a 220 s
+limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum."""
 
 
 REPRESENTATIVES_CUT_SHORT = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
@@ -1850,7 +1850,9 @@ def _representatives_plan(
         ],
         format="csr",
     )
-    h = _highs({**options, "solver": "ipm"})
+    # Presolve off: stopped early, HiGHS hands back the presolved LP's iterate unmapped (a column
+    # of the original is not where it was), marked invalid; without presolve it is the LP's own.
+    h = _highs({**options, "solver": "ipm", "presolve": "off"})
     h.setOptionValue("time_limit", max(0.0, (deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE))
     _pass(
         h,
@@ -1874,6 +1876,7 @@ def _representatives_plan(
     if (
         status in REPRESENTATIVES_CUT_SHORT
         and h.getInfo().ipm_iteration_count > 0  # stopped before its first: zeros, not an iterate
+        and h.getSolution().value_valid
         and len(x) == A.shape[1]
         and np.all(np.isfinite(first))
         and np.all(
