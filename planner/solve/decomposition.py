@@ -1553,9 +1553,12 @@ def _decompose(
             given_values = len(columns)
             covers = bool(np.isin(np.flatnonzero(st.integer[st.master_cols] > 0), columns).all())
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
-    if x_hat is None and not master.singletons:
-        # With one scenario per cluster the representatives are the whole extensive form.
-        x_hat = _representatives_plan(st, master, options, deadline)
+    # With one scenario per cluster the representatives are the whole extensive form.
+    tried, status = x_hat is None and not master.singletons, "optimal"
+    if tried:
+        x_hat, status = _representatives_plan(st, master, options, deadline)
+        if status != "optimal" and x_hat is not None:
+            how += f" (HiGHS says {status}: its last iterate)"
     if x_hat is not None and master.feasible(x_hat):
         try:
             first = evaluate(x_hat)
@@ -1563,6 +1566,15 @@ def _decompose(
             log.append(f"start from {how}: {first.value:.6f} in {time.perf_counter() - warm_started:.1f} s")
         except RecourseOutOfTime:
             first = None
+    if tried and first is None:
+        why = (
+            f"HiGHS says {status}, no point"
+            if x_hat is None
+            else "its point breaks a master row"
+            if not master.feasible(x_hat)
+            else "its recourse ran out of time"
+        )
+        log.append(f"no start from {how} ({why}): the loop starts from x = 0")
     if first is None and given_values:
         log.append("the given start's recourse ran out of time: the loop starts from x = 0")
         given_values = 0
@@ -1791,17 +1803,25 @@ REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point
 takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
 the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machine, 1.5 to 1.6
-times slower. A start cut short leaves the loop at x = 0, whose rounds barely move the bound: at
+times slower. A start cut short left the loop at x = 0, whose rounds barely move the bound: at
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
-a plan; a quarter did so at 600 s (session 11)."""
+a plan; a quarter did so at 600 s (session 11). Cut short, its last iterate is now the start where
+it keeps the master's rows (`REPRESENTATIVES_CUT_SHORT`): at (20,4,32,8,100) under a 220 s
+limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum."""
+
+
+REPRESENTATIVES_CUT_SHORT = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
+"""HiGHS statuses of a representatives' LP stopped before its optimum, whose last iterate may
+still be a start (`REPRESENTATIVES_TIME_SHARE`)."""
 
 
 def _representatives_plan(
     st: _Structure, master: _Master, options: dict, deadline: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, str]:
     """A first stage from the extensive form over one scenario per cluster (its first), every
     other scenario's value held to its representative's: a start near the optimum for the
-    Benders loop, whose first rounds from x = 0 barely move its bound. None if not solved."""
+    Benders loop, whose first rounds from x = 0 barely move its bound; with HiGHS's status in
+    words. None if HiGHS gave no point."""
     reps = np.unique(master.cluster, return_index=True)[1]
     rep_of = reps[master.cluster]
     n_master = len(st.master_cols)
@@ -1830,7 +1850,9 @@ def _representatives_plan(
         ],
         format="csr",
     )
-    h = _highs({**options, "solver": "ipm"})
+    # Presolve off: stopped early, HiGHS hands back the presolved LP's iterate unmapped (a column
+    # of the original is not where it was), marked invalid; without presolve it is the LP's own.
+    h = _highs({**options, "solver": "ipm", "presolve": "off"})
     h.setOptionValue("time_limit", max(0.0, (deadline - time.perf_counter()) * REPRESENTATIVES_TIME_SHARE))
     _pass(
         h,
@@ -1844,9 +1866,26 @@ def _representatives_plan(
         np.concatenate([st.master_upper, st.value_rhs[reps], st.sub_upper[sub_rows], np.zeros(len(others))]),
     )
     h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().col_value)[:n_master]
+    status = h.getModelStatus()
+    words = h.modelStatusToString(status).lower()
+    x = np.asarray(h.getSolution().col_value)
+    if status == highspy.HighsModelStatus.kOptimal:
+        return x[:n_master], words
+    first = x[:n_master]
+    lower, upper = st.col_lower[st.master_cols], st.col_upper[st.master_cols]
+    if (
+        status in REPRESENTATIVES_CUT_SHORT
+        and h.getInfo().ipm_iteration_count > 0  # stopped before its first: zeros, not an iterate
+        and h.getSolution().value_valid
+        and len(x) == A.shape[1]
+        and np.all(np.isfinite(first))
+        and np.all(
+            (first >= lower - MASTER_FEASIBILITY_TOLERANCE) & (first <= upper + MASTER_FEASIBILITY_TOLERANCE)
+        )
+    ):
+        # Its last iterate: a start where it keeps the master's rows too (the caller checks).
+        return np.clip(first, lower, upper), words
+    return None, words
 
 
 def _given_columns(

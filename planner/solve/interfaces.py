@@ -151,11 +151,21 @@ def check_options(options: SolverOptions) -> None:
     probe = highspy.Highs()
     probe.setOptionValue("output_flag", False)
     for key, value in options.extra.items():
-        if probe.setOptionValue(key, value) == highspy.HighsStatus.kError:
+        if probe.setOptionValue(key, value) != highspy.HighsStatus.kError:
+            continue
+        if key == "solver" and str(value).lower() == "hipo":
             raise ScenarioError(
-                f"solver.extra.{key}: HiGHS rejects the option {key}={value!r}",
-                details=["Fix: use an option name and value type from the HiGHS options reference"],
+                "solver.extra.solver: HiGHS's HiPO interior point is not in this highspy",
+                details=[
+                    f"Fix: install the highspy-extras package of the same version ({_version()}) into "
+                    "the project's environment, or use solver.lp_algorithm: ipm (HiPO was no faster "
+                    "on this model: bench/README.md, session 16)"
+                ],
             )
+        raise ScenarioError(
+            f"solver.extra.{key}: HiGHS rejects the option {key}={value!r}",
+            details=["Fix: use an option name and value type from the HiGHS options reference"],
+        )
 
 
 def _version() -> str:

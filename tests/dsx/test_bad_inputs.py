@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import highspy
 import pytest
 import yaml
 
@@ -245,6 +246,17 @@ def test_render_refuses_a_plan_with_a_negative_quota(tmp_path, plan_file):
 def test_an_unknown_highs_option_names_the_file_and_the_field(tmp_path, must_not_solve):
     source = scenario_file(tmp_path, lambda d: d.setdefault("solver", {}).update(extra={"no_such_option": 1}))
     solve_rejects(tmp_path, source, "solver.extra.no_such_option", "HiGHS options reference")
+
+
+def test_hipo_without_its_extras_package_says_where_it_comes_from(tmp_path, must_not_solve):
+    # highspy's PyPI wheel has no HiPO: setOptionValue("solver", "hipo") fails, and the generic
+    # "use an option from the reference" would send the planner to a reference that lists it.
+    probe = highspy.Highs()
+    probe.setOptionValue("output_flag", False)
+    if probe.setOptionValue("solver", "hipo") != highspy.HighsStatus.kError:
+        pytest.skip("this highspy has HiPO (highspy-extras is installed)")
+    source = scenario_file(tmp_path, lambda d: d.setdefault("solver", {}).update(extra={"solver": "hipo"}))
+    solve_rejects(tmp_path, source, "solver.extra.solver", "HiPO", "highspy-extras")
 
 
 def test_unquoted_jurisdiction_no_says_yaml_read_it_as_false(tmp_path, must_not_solve):

@@ -365,6 +365,96 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
 
 
+def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Out of its share of the time, the interior point's last iterate comes back with the
+    # status, not a refusal: at (20,4,32,8,100) under a 220 s limit it stopped at 97 s of the
+    # 110-124 s it takes, and the loop started from x = 0 (69.9% from its bound at the end).
+    scenario = _with(synthetic_scenario(3, 2, 8, 4, 6, seed=1), relax_integrality=True)
+    st, recourse, options = _internals(scenario)
+    master = decomposition._Master(st, recourse, options)
+    deadline = time.perf_counter() + 60.0
+    made: list[highspy.Highs] = []
+    make = decomposition._highs
+
+    def kept(options: dict) -> highspy.Highs:
+        made.append(make(options))
+        return made[-1]
+
+    monkeypatch.setattr(decomposition, "_highs", kept)
+    x, status = decomposition._representatives_plan(st, master, options, deadline)
+    assert status == "optimal" and x is not None and master.feasible(x)
+    iterations = made[-1].getInfo().ipm_iteration_count
+    # Stopped after some iterations: its own iterate where it is inside the columns' bounds
+    # (HiGHS's first iterates here are not, and are refused); whether it keeps the master's
+    # rows is the caller's check.
+    lower, upper = st.col_lower[st.master_cols], st.col_upper[st.master_cols]
+    handed = 0
+    for limit in (1, iterations // 2, iterations - 1):
+        monkeypatch.setattr(decomposition, "_highs", _with_option(kept, "ipm", "ipm_iteration_limit", limit))
+        early, status = decomposition._representatives_plan(st, master, options, deadline)
+        assert status == "iteration limit reached"
+        if early is not None:
+            handed += 1
+            assert made[-1].getSolution().value_valid and early.shape == x.shape
+            assert np.all((lower <= early) & (early <= upper))
+            assert not np.allclose(early, 0.0) and not np.allclose(early, x)
+    assert handed > 0
+    # Out of time before its first iteration, HiGHS returns zeros, which are no iterate.
+    none, status = decomposition._representatives_plan(st, master, options, time.perf_counter() - 1.0)
+    assert status == "time limit reached" and none is None
+
+
+@pytest.mark.parametrize("keeps_the_rows", [True, False], ids=["kept", "refused"])
+def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_and_said_either_way(
+    keeps_the_rows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A feasible iterate starts the loop (at (20,4,32,8,100) cut at 102 s it started it at
+    # 46,720.8 against 46,736.1); one that breaks a master row is refused, and the
+    # loop starts from x = 0. The log says which; the loop reaches the extensive optimum either way.
+    # (The stand-in hands over the optimum's point, or every column at its bound, with the
+    # status of a time limit: the caller's part, whatever HiGHS's iterate would have been.)
+    representatives = decomposition._representatives_plan
+
+    def cut_short(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+        x, _ = representatives(st, master, *args, **kwargs)
+        assert x is not None
+        # Every column at its bound, where it has one, builds past the sites' power and GPU caps.
+        upper = st.col_upper[st.master_cols]
+        return (x if keeps_the_rows else np.where(np.isfinite(upper), upper, 0.0)), "time limit reached"
+
+    monkeypatch.setattr(decomposition, "_representatives_plan", cut_short)
+    scenario = _with(synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition")
+    result = decomposition.decompose(
+        build_model(_with(scenario, relax_integrality=True)),
+        integer=False,
+        time_limit_s=120.0,
+        mip_rel_gap=0.01,
+    )
+    how = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
+    said = f"start from {how}: " if keeps_the_rows else f"no start from {how} (its point breaks a master row)"
+    assert next(line for line in result.log if how in line).startswith(said), result.log
+    assert result.converged
+    decomposed = _solve(scenario, "decomposition", relax=True)
+    assert decomposed.method == "decomposition", decomposed.method_note
+    _agree(_solve(scenario, "extensive", relax=True), decomposed, relax=True)
+
+
+def _with_option(
+    make: Callable[[dict], highspy.Highs], solver: str, key: str, value: object
+) -> Callable[[dict], highspy.Highs]:
+    """`decomposition._highs` with one more HiGHS option where `solver` is asked for."""
+
+    def made(options: dict) -> highspy.Highs:
+        h = make(options)
+        if options.get("solver") == solver:
+            h.setOptionValue(key, value)
+        return h
+
+    return made
+
+
 def test_a_summed_cut_is_the_sum_of_its_clusters_cuts_and_the_split_replaces_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
