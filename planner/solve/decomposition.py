@@ -1559,7 +1559,8 @@ def _decompose(
         x_hat, status = _representatives_plan(st, master, options, deadline)
         if status != "optimal" and x_hat is not None:
             how += f" (HiGHS says {status}: its last iterate)"
-    if x_hat is not None and master.feasible(x_hat):
+    usable = x_hat is not None and master.feasible(x_hat)
+    if usable and x_hat is not None:  # (narrowed for the type checker)
         try:
             first = evaluate(x_hat)
             master.take(first)
@@ -1571,7 +1572,7 @@ def _decompose(
             f"HiGHS says {status}, no point"
             if x_hat is None
             else "its point breaks a master row"
-            if not master.feasible(x_hat)
+            if not usable
             else "its recourse ran out of time"
         )
         log.append(f"no start from {how} ({why}): the loop starts from x = 0")
@@ -1868,7 +1869,8 @@ def _representatives_plan(
     h.run()
     status = h.getModelStatus()
     words = h.modelStatusToString(status).lower()
-    x = np.asarray(h.getSolution().col_value)
+    solution = h.getSolution()
+    x = np.asarray(solution.col_value)
     if status == highspy.HighsModelStatus.kOptimal:
         return x[:n_master], words
     first = x[:n_master]
@@ -1876,7 +1878,7 @@ def _representatives_plan(
     if (
         status in REPRESENTATIVES_CUT_SHORT
         and h.getInfo().ipm_iteration_count > 0  # stopped before its first: zeros, not an iterate
-        and h.getSolution().value_valid
+        and solution.value_valid
         and len(x) == A.shape[1]
         and np.all(np.isfinite(first))
         and np.all(
