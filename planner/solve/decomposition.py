@@ -1825,7 +1825,9 @@ times slower. A start cut short left the loop at x = 0, whose rounds barely move
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
 a plan; a quarter did so at 600 s (session 11). Cut short, its last iterate is now the start where
 it keeps the master's rows (`REPRESENTATIVES_CUT_SHORT`): at (20,4,32,8,100) under a 220 s
-limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum."""
+limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum. Where it
+breaks one, its racks, blocks and quotas are kept and the master LP completes the rest
+(`_decompose`)."""
 
 
 REPRESENTATIVES_CUT_SHORT = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
