@@ -1546,8 +1546,13 @@ def _decompose(
             x_hat, status = None, "breaks a master row by more than its tolerance"
         if x_hat is None:
             log.append(
-                f"the given start ({len(columns)} values), fixed in the master: {status}; "
-                "not used, the representatives' start instead"
+                f"the given start ({len(columns)} values), fixed in the master: {status}; not used, "
+                # With one scenario per cluster there are no representatives to start from.
+                + (
+                    "the loop starts from x = 0"
+                    if master.singletons
+                    else "the representatives' start instead"
+                )
             )
         else:
             given_values = len(columns)

@@ -1836,11 +1836,15 @@ def test_a_neighbour_s_plan_starts_the_loop_in_place_of_the_representatives(
     assert extensive.objective_usd <= plan.solver.best_bound_usd + ABS_TOL_USD
 
 
+@pytest.mark.parametrize("clusters", [4, 6], ids=["representatives", "one-scenario-clusters"])
 def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representatives(
-    monkeypatch: pytest.MonkeyPatch,
+    clusters: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every rack type built to its bound in every quarter breaks the sites' power and GPU caps:
     # the loop says so and starts from the representatives as without a start; never infeasible.
+    # With one scenario per cluster there are none (their LP would be the extensive form): the
+    # loop starts from x = 0, and says that instead.
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", clusters)
     scenario = _with(
         synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=False
     )
@@ -1864,10 +1868,10 @@ def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representati
     monkeypatch.setattr(decomposition, "decompose", kept)
     outcome = solve_model(m, scenario.solver, "direct", mip_start=crowded)
     (result,) = results
-    assert any("fixed in the master: HiGHS says infeasible; not used" in line for line in result.log), (
-        result.log
-    )
-    assert called and result.given_values == 0 and result.columns is not None
+    instead = "the loop starts from x = 0" if clusters == 6 else "the representatives' start instead"
+    said = f"fixed in the master: HiGHS says infeasible; not used, {instead}"
+    assert any(said in line for line in result.log), result.log
+    assert bool(called) == (clusters == 4) and result.given_values == 0 and result.columns is not None
     assert outcome.method == "decomposition" and outcome.start is None, outcome.method_note
     _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
 
