@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.errors import ScenarioError
 from planner import files
+from planner.errors import ScenarioError
 from planner.files import load_scenario, parse_scenario
 from tests.conftest import EXAMPLE_SCENARIO
 
