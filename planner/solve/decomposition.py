@@ -1546,8 +1546,13 @@ def _decompose(
             x_hat, status = None, "breaks a master row by more than its tolerance"
         if x_hat is None:
             log.append(
-                f"the given start ({len(columns)} values), fixed in the master: {status}; "
-                "not used, the representatives' start instead"
+                f"the given start ({len(columns)} values), fixed in the master: {status}; not used, "
+                # With one scenario per cluster there are no representatives to start from.
+                + (
+                    "the loop starts from x = 0"
+                    if master.singletons
+                    else "the representatives' start instead"
+                )
             )
         else:
             given_values = len(columns)
@@ -1555,10 +1560,24 @@ def _decompose(
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
     # With one scenario per cluster the representatives are the whole extensive form.
     tried, status = x_hat is None and not master.singletons, "optimal"
+    completion = ""
+    """Why a cut-short iterate that broke a master row could not be completed ("" where no
+    completion failed)."""
     if tried:
         x_hat, status = _representatives_plan(st, master, options, deadline)
         if status != "optimal" and x_hat is not None:
-            how += f" (HiGHS says {status}: its last iterate)"
+            how += f" (HiGHS says {status}: its last iterate"
+            if not master.feasible(x_hat):
+                # An interior iterate keeps the rows only to its residual: at (10,3,20,6,50),
+                # stopped at 56 of 83 iterations, 185 rows defining a site's GPUs from its racks
+                # were off by about 1e-6. Its racks, blocks and quotas fixed, the master LP
+                # puts the rest back on the rows.
+                decisions = _decision_columns(m, direct, st)
+                x_hat, completion = _given_plan(master, decisions, x_hat[decisions], deadline)
+                if x_hat is not None:
+                    how += ", its racks, blocks and quotas kept and the rest completed by the master LP"
+                    completion = ""
+            how += ")"
     usable = x_hat is not None and master.feasible(x_hat)
     if usable and x_hat is not None:  # (narrowed for the type checker)
         try:
@@ -1569,7 +1588,10 @@ def _decompose(
             first = None
     if tried and first is None:
         why = (
-            f"HiGHS says {status}, no point"
+            "its point breaks a master row, and with its racks, blocks and quotas fixed the "
+            f"master LP has none: {completion}"
+            if completion
+            else f"HiGHS says {status}, no point"
             if x_hat is None
             else "its point breaks a master row"
             if not usable
@@ -1808,7 +1830,9 @@ times slower. A start cut short left the loop at x = 0, whose rounds barely move
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
 a plan; a quarter did so at 600 s (session 11). Cut short, its last iterate is now the start where
 it keeps the master's rows (`REPRESENTATIVES_CUT_SHORT`): at (20,4,32,8,100) under a 220 s
-limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum."""
+limit, cut at 102 s, it started the loop at 46,720.8 against 46,736.1 from the optimum. Where it
+breaks one, its racks, blocks and quotas are kept and the master LP completes the rest
+(`_decompose`)."""
 
 
 REPRESENTATIVES_CUT_SHORT = (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
@@ -1888,6 +1912,18 @@ def _representatives_plan(
         # Its last iterate: a start where it keeps the master's rows too (the caller checks).
         return np.clip(first, lower, upper), words
     return None, words
+
+
+def _decision_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, st: _Structure) -> np.ndarray:
+    """The master positions of the racks, blocks and quotas (`FIRST_STAGE_FAMILIES`): the
+    decisions a start names, the master's other columns following from them."""
+    out = [np.zeros(0, np.int64)]
+    for name in FIRST_STAGE_FAMILIES:
+        start, variables = _family_columns(m, direct, name)
+        if start >= 0:
+            out.append(st.master_of[start : start + len(variables)])
+    positions = np.concatenate(out)
+    return positions[positions >= 0]
 
 
 def _given_columns(

@@ -406,15 +406,19 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     assert status == "time limit reached" and none is None
 
 
+CUT_SHORT = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
+
+
 @pytest.mark.parametrize("keeps_the_rows", [True, False], ids=["kept", "refused"])
 def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_and_said_either_way(
     keeps_the_rows: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A feasible iterate starts the loop (at (20,4,32,8,100) cut at 102 s it started it at
-    # 46,720.8 against 46,736.1); one that breaks a master row is refused, and the
-    # loop starts from x = 0. The log says which; the loop reaches the extensive optimum either way.
-    # (The stand-in hands over the optimum's point, or every column at its bound, with the
-    # status of a time limit: the caller's part, whatever HiGHS's iterate would have been.)
+    # 46,720.8 against 46,736.1); one whose racks, blocks and quotas break a master row even
+    # with the rest completed is refused, and the loop starts from x = 0. The log says which;
+    # the loop reaches the extensive optimum either way. (The stand-in hands over the optimum's
+    # point, or every column at its bound, with the status of a time limit: the caller's part,
+    # whatever HiGHS's iterate would have been.)
     representatives = decomposition._representatives_plan
 
     def cut_short(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -432,13 +436,68 @@ def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_and_said_eithe
         time_limit_s=120.0,
         mip_rel_gap=0.01,
     )
-    how = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
-    said = f"start from {how}: " if keeps_the_rows else f"no start from {how} (its point breaks a master row)"
-    assert next(line for line in result.log if how in line).startswith(said), result.log
+    said = (
+        f"start from {CUT_SHORT}: "
+        if keeps_the_rows
+        else f"no start from {CUT_SHORT} (its point breaks a master row, and with its racks, blocks "
+        "and quotas fixed the master LP has none: HiGHS says infeasible)"
+    )
+    assert next(line for line in result.log if CUT_SHORT in line).startswith(said), result.log
     assert result.converged
     decomposed = _solve(scenario, "decomposition", relax=True)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(_solve(scenario, "extensive", relax=True), decomposed, relax=True)
+
+
+def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_completed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An interior point's iterate meets the rows only to its residual: at (10,3,20,6,50),
+    # stopped at 56 of its 83 iterations, 185 rows defining a site's GPUs from its racks were
+    # off by about 1e-6, and the loop started from x = 0. Its racks, blocks and quotas kept
+    # and the rest completed by the master LP, it starts the loop. Real HiGHS, stopped by ever
+    # later iteration limits until an iterate breaks a master row; none is refused.
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
+    )
+    make = decomposition._highs
+    cut_short = "start from 4 representative scenarios (HiGHS says iteration limit reached: its last iterate"
+    completed = f"{cut_short}, its racks, blocks and quotas kept and the rest completed by the master LP): "
+    # From the last limit whose iterate the representatives' LP alone does not hand over (its
+    # first iterates lie outside the columns' bounds): the loops before it start from x = 0.
+    st, recourse, options = _internals(scenario)
+    master = decomposition._Master(st, recourse, options)
+    limit = 0
+    while True:
+        monkeypatch.setattr(
+            decomposition, "_highs", _with_option(make, "ipm", "ipm_iteration_limit", limit + 1)
+        )
+        if (
+            decomposition._representatives_plan(st, master, options, time.perf_counter() + 60.0)[0]
+            is not None
+        ):
+            break
+        limit += 1
+    while True:
+        monkeypatch.setattr(decomposition, "_highs", _with_option(make, "ipm", "ipm_iteration_limit", limit))
+        result = decomposition.decompose(
+            build_model(scenario), integer=False, time_limit_s=120.0, mip_rel_gap=0.01
+        )
+        said = next(line for line in result.log if "representative" in line)
+        assert result.converged
+        assert "breaks a master row" not in said, result.log
+        assert said.startswith((f"{cut_short}): ", completed, "no start")), (
+            f"no iterate broke a row ({limit}): {said}"
+        )
+        if said.startswith(completed):
+            break
+        limit += 1
+    # The start's value is a plan's, so no more than the bound.
+    assert float(said[len(completed) :].split()[0]) <= result.upper_bound + 1e-9
+    monkeypatch.setattr(decomposition, "_highs", make)
+    _agree(
+        _solve(scenario, "extensive", relax=True), _solve(scenario, "decomposition", relax=True), relax=True
+    )
 
 
 def _with_option(
@@ -1777,11 +1836,15 @@ def test_a_neighbour_s_plan_starts_the_loop_in_place_of_the_representatives(
     assert extensive.objective_usd <= plan.solver.best_bound_usd + ABS_TOL_USD
 
 
+@pytest.mark.parametrize("clusters", [4, 6], ids=["representatives", "one-scenario-clusters"])
 def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representatives(
-    monkeypatch: pytest.MonkeyPatch,
+    clusters: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every rack type built to its bound in every quarter breaks the sites' power and GPU caps:
     # the loop says so and starts from the representatives as without a start; never infeasible.
+    # With one scenario per cluster there are none (their LP would be the extensive form): the
+    # loop starts from x = 0, and says that instead.
+    monkeypatch.setattr(decomposition, "SCENARIO_CLUSTERS", clusters)
     scenario = _with(
         synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=False
     )
@@ -1805,10 +1868,10 @@ def test_a_start_that_breaks_this_point_s_rows_is_set_aside_for_the_representati
     monkeypatch.setattr(decomposition, "decompose", kept)
     outcome = solve_model(m, scenario.solver, "direct", mip_start=crowded)
     (result,) = results
-    assert any("fixed in the master: HiGHS says infeasible; not used" in line for line in result.log), (
-        result.log
-    )
-    assert called and result.given_values == 0 and result.columns is not None
+    instead = "the loop starts from x = 0" if clusters == 6 else "the representatives' start instead"
+    said = f"fixed in the master: HiGHS says infeasible; not used, {instead}"
+    assert any(said in line for line in result.log), result.log
+    assert bool(called) == (clusters == 4) and result.given_values == 0 and result.columns is not None
     assert outcome.method == "decomposition" and outcome.start is None, outcome.method_note
     _agree(_solve(scenario, "extensive", relax=False), outcome, relax=False)
 
