@@ -181,10 +181,10 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except RecursionError:
-        # PyYAML composes nested collections recursively: a bracket nested a few hundred deep
-        # (60 KB of them is enough) ran out of Python's stack with a traceback.
+        # PyYAML composes nested collections recursively: lists or mappings nested about 500
+        # deep (a kilobyte of brackets) ran out of Python's stack with a traceback.
         raise ScenarioError(
-            f"{path}: not valid YAML: its lists or mappings are nested too deeply to read",
+            f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
         ) from None
     except yaml.YAMLError as error:

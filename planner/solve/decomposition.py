@@ -47,7 +47,7 @@ What is exact and what is not:
   place where its racks, blocks and quotas keep the master's rows (`_given_plan`; else the
   representatives start the loop, or with one scenario per cluster x = 0); naming every
   rack and block, it is also a whole plan the rounding is weighed against. The
-  representatives' point, where it breaks a master row (an interior iterate cut short), keeps
+  representatives' point, where it breaks a master row (say an interior iterate cut short), keeps
   its racks, blocks and quotas and has the rest completed the same way.
 - Integer racks and blocks: after the LP phase (converged, or out of its share of the time:
   `LP_PHASE_TIME_SHARE`), the master's last point is rounded (racks
@@ -1599,9 +1599,7 @@ def _decompose(
             else f"HiGHS says {status}, no point"
             if x_hat is None
             else "its completed point breaks a master row by more than its tolerance"
-            if completed and not usable
-            else "its point breaks a master row"
-            if not usable
+            if not usable  # (any other point off the rows was completed)
             else "its recourse ran out of time"
         )
         log.append(f"no start from {how} ({why}): the loop starts from x = 0")

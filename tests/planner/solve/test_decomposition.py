@@ -410,43 +410,76 @@ CUT_SHORT = "4 representative scenarios (HiGHS says time limit reached: its last
 COMPLETED = ", its racks, blocks and quotas kept and the rest completed by the master LP"
 
 
-@pytest.mark.parametrize("handed", ["kept", "completed", "refused"])
-def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said_each_way(
+OFF_ROWS = "its point breaks a master row, and with its racks, blocks and quotas fixed the master LP"
+CASES = {
+    "kept": f"start from {CUT_SHORT}: ",
+    "completed": f"start from {CUT_SHORT[:-1]}{COMPLETED}): ",
+    "optimal-completed": f"start from 4 representative scenarios ({COMPLETED[2:]}): ",
+    "refused": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says infeasible)",
+    "completion-out-of-time": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says time limit reached)",
+    "completed-still-off": f"no start from {CUT_SHORT[:-1]}{COMPLETED}) (its completed point breaks a "
+    "master row by more than its tolerance)",
+}
+
+
+@pytest.mark.parametrize("handed", list(CASES))
+def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said_each_way(
     handed: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A feasible iterate starts the loop (at (20,4,32,8,100) cut at 102 s it started it at
-    # 46,720.8 against 46,736.1). One off the master rows (an interior iterate meets them only
-    # to its residual) keeps its racks, blocks and quotas, and the master LP completes the rest;
-    # where those break a row themselves, it is refused and the loop starts from x = 0. The log
-    # says which; the loop reaches the extensive optimum each way. (The stand-in hands over the
-    # optimum's point, that point with the sites' GPUs off by 0.01%, or every column at its
-    # bound, with the status of a time limit: the caller's part, whatever HiGHS's iterate
-    # would have been.)
-    representatives, structure = decomposition._representatives_plan, decomposition._structure
+    # 46,720.8 against 46,736.1). A point off the master rows (an interior iterate meets them
+    # only to its residual; an optimum may miss them by more than the master's tolerance) keeps
+    # its racks, blocks and quotas, and the master LP completes the rest; where it gives no
+    # point, or one still off the rows, the start is refused and the loop starts from x = 0.
+    # The log says which; the loop reaches the extensive optimum each way, and the master's
+    # bounds are its own again. (The stand-in hands over the optimum's point, as it is, with the
+    # sites' GPUs off by 0.01%, or with every column at its bound, with the status of a time
+    # limit or an optimum: the caller's part, whatever HiGHS's point would have been.)
+    representatives, structure, given_plan = (
+        decomposition._representatives_plan,
+        decomposition._structure,
+        decomposition._given_plan,
+    )
     built: list = []
+    masters: list = []
     mode = {"handed": handed}
 
     def kept_model(m, direct, *args):  # type: ignore[no-untyped-def]
         built.append((m, direct))
         return structure(m, direct, *args)
 
-    def cut_short(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def sites_off(st, x: np.ndarray) -> np.ndarray:
+        start, gpus = decomposition._family_columns(*built[-1], "site_gpus_installed")
+        sites = st.master_of[start : start + len(gpus)]
+        assert len(sites)
+        x = x.copy()
+        x[sites] *= 1.0001
+        return x
+
+    def handed_over(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+        masters.append(master)
         x, _ = representatives(st, master, *args, **kwargs)
         assert x is not None and master.feasible(x)
-        if mode["handed"] == "completed":
-            start, gpus = decomposition._family_columns(*built[-1], "site_gpus_installed")
-            sites = st.master_of[start : start + len(gpus)]
-            x = x.copy()
-            x[sites] *= 1.0001
-            assert len(sites) and not master.feasible(x)
+        if mode["handed"] != "kept":
+            x = sites_off(st, x)
+            assert not master.feasible(x)
         if mode["handed"] == "refused":
             # Every column at its bound, where it has one, builds past the sites' power and GPU caps.
             upper = st.col_upper[st.master_cols]
             x = np.where(np.isfinite(upper), upper, 0.0)
-        return x, "time limit reached"
+        return x, "optimal" if mode["handed"] == "optimal-completed" else "time limit reached"
+
+    def completed(master, *args):  # type: ignore[no-untyped-def]
+        if mode["handed"] == "completion-out-of-time":
+            return None, "HiGHS says time limit reached"
+        x, status = given_plan(master, *args)
+        if mode["handed"] == "completed-still-off" and x is not None:
+            x = sites_off(master.st, x)
+        return x, status
 
     monkeypatch.setattr(decomposition, "_structure", kept_model)
-    monkeypatch.setattr(decomposition, "_representatives_plan", cut_short)
+    monkeypatch.setattr(decomposition, "_representatives_plan", handed_over)
+    monkeypatch.setattr(decomposition, "_given_plan", completed)
     scenario = _with(synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition")
 
     def decompose() -> decomposition.Decomposition:
@@ -458,21 +491,23 @@ def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_or_is_complete
         )
 
     result = decompose()
-    said = {
-        "kept": f"start from {CUT_SHORT}: ",
-        "completed": f"start from {CUT_SHORT[:-1]}{COMPLETED}): ",
-        "refused": f"no start from {CUT_SHORT} (its point breaks a master row, and with its racks, "
-        "blocks and quotas fixed the master LP gave no point: HiGHS says infeasible)",
-    }[handed]
-    line = next(line for line in result.log if CUT_SHORT[:-1] in line)
+    said = CASES[handed]
+    line = next(line for line in result.log if "4 representative scenarios" in line)
     assert line.startswith(said), result.log
     assert result.converged
-    if handed == "completed":
+    master = masters[-1]
+    lp = master.h.getLp()
+    n = master.n_master
+    st = master.st
+    assert np.array_equal(np.asarray(lp.col_lower_)[:n], st.col_lower[st.master_cols])
+    assert np.array_equal(np.asarray(lp.col_upper_)[:n], st.col_upper[st.master_cols])
+    if handed in ("completed", "optimal-completed"):
         # Completed from the optimum's racks, blocks and quotas, the start is worth the optimum's.
         value = float(line[len(said) :].split()[0])
         mode["handed"] = "kept"
         kept = next(line for line in decompose().log if CUT_SHORT in line)
         assert value == pytest.approx(float(kept.split(": ")[2].split()[0]), rel=1e-6), kept
+        mode["handed"] = handed
     decomposed = _solve(scenario, "decomposition", relax=True)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(_solve(scenario, "extensive", relax=True), decomposed, relax=True)
@@ -531,8 +566,10 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
             break
         limit += 1
     # The values fixed are the iterate's own racks, blocks and quotas.
-    (columns, values), x = fixed[-1], handed[-1]
+    (columns, values, out), x = fixed[-1], handed[-1]
     assert len(columns) and np.array_equal(columns, decisions[-1]) and np.array_equal(values, x[columns])
+    # ... and the completed point has them: fixed, not only bounded from one side.
+    assert out is not None and np.allclose(out[columns], values, rtol=1e-9, atol=1e-9)
     # The start's value is a plan's (printed to 6 decimals), so no more than the bound.
     assert float(said[len(completed) :].split()[0]) <= result.upper_bound + 1e-6
     extensive = _solve(scenario, "extensive", relax=True)
@@ -550,7 +587,7 @@ def _recorded(function: Callable, into: list, name: str) -> Callable:
         if name == "_representatives_plan" and out[0] is not None:
             into.append(out[0].copy())
         if name == "_given_plan":
-            into.append((args[1].copy(), np.asarray(args[2]).copy()))
+            into.append((args[1].copy(), np.asarray(args[2]).copy(), out[0]))
         if name == "_decision_columns":
             into.append(out.copy())
         return out
