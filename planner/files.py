@@ -175,23 +175,18 @@ def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> 
         ) from None
 
 
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""PyYAML's safe loader on libyaml (in its wheels) where present: the bench's (10,3,20,6,50)
-scenario parsed in 0.03 s instead of 0.14 s, a tenth of the time besides the solver in its
-syndicate's MILP. libyaml words some problems less precisely ("found character that cannot
-start any token", without the tab), so a file it refuses is parsed again by the pure-Python
-loader for the error."""
-
-
 def read_yaml(path: Path) -> Any:
     path = Path(path)
     text = _read_text(path, ScenarioError, "YAML", "re-create it from examples/dsx-2026.yaml")
     try:
-        return yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError:
-        pass  # parsed again below for PyYAML's own wording of the problem
-    try:
         return yaml.safe_load(text)
+    except RecursionError:
+        # PyYAML composes nested collections recursively: lists or mappings nested about 500
+        # deep (a kilobyte of brackets) ran out of Python's stack with a traceback.
+        raise ScenarioError(
+            f"{path}: cannot be read: its lists or mappings are nested too deeply",
+            details=["Fix: repair the file (no scenario field nests more than a few levels)"],
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

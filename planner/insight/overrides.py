@@ -196,6 +196,6 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
             )
         try:
             values.append(yaml.safe_load(item))
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # nested too deeply for PyYAML: a string, too
             values.append(item.strip())
     return path, values

@@ -44,8 +44,11 @@ What is exact and what is not:
   MIP (`_integer_bound`). Otherwise the recourse LPs are
   the true second stage. Either way the plan is written from the loop (`Decomposition.columns`).
 - A given start (`decompose`'s `start`: a sweep's neighbouring plan) takes the representatives'
-  place where its racks, blocks and quotas keep the master's rows (`_given_plan`); naming every
-  rack and block, it is also a whole plan the rounding is weighed against.
+  place where its racks, blocks and quotas keep the master's rows (`_given_plan`; else the
+  representatives start the loop, or with one scenario per cluster x = 0); naming every
+  rack and block, it is also a whole plan the rounding is weighed against. The
+  representatives' point, where it breaks a master row (say an interior iterate cut short), keeps
+  its racks, blocks and quotas and has the rest completed the same way.
 - Integer racks and blocks: after the LP phase (converged, or out of its share of the time:
   `LP_PHASE_TIME_SHARE`), the master's last point is rounded (racks
   and blocks together, or the blocks first: `_blocks_first`), then its best plan, each
@@ -1560,24 +1563,26 @@ def _decompose(
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
     # With one scenario per cluster the representatives are the whole extensive form.
     tried, status = x_hat is None and not master.singletons, "optimal"
-    completion = ""
-    """Why a cut-short iterate that broke a master row could not be completed ("" where no
-    completion failed)."""
+    completed, completion = False, ""
+    """Whether a point off the master rows had its rest completed, and else why not ("" where
+    none was tried)."""
     if tried:
         x_hat, status = _representatives_plan(st, master, options, deadline)
-        if status != "optimal" and x_hat is not None:
-            how += f" (HiGHS says {status}: its last iterate"
-            if not master.feasible(x_hat):
-                # An interior iterate keeps the rows only to its residual: at (10,3,20,6,50),
-                # stopped at 56 of 83 iterations, 185 rows defining a site's GPUs from its racks
-                # were off by about 1e-6. Its racks, blocks and quotas fixed, the master LP
-                # puts the rest back on the rows.
-                decisions = _decision_columns(m, direct, st)
-                x_hat, completion = _given_plan(master, decisions, x_hat[decisions], deadline)
-                if x_hat is not None:
-                    how += ", its racks, blocks and quotas kept and the rest completed by the master LP"
-                    completion = ""
-            how += ")"
+        notes = (
+            [f"HiGHS says {status}: its last iterate"] if status != "optimal" and x_hat is not None else []
+        )
+        if x_hat is not None and not master.feasible(x_hat):
+            # An interior iterate keeps the rows only to its residual (at (10,3,20,6,50), stopped
+            # at 56 of 83 iterations: rows defining a site's GPUs from its racks off by about
+            # 1e-6), and even an optimal point may be off by more than the master's tolerance.
+            # Its racks, blocks and quotas fixed, the master LP puts the rest back on the rows.
+            decisions = _decision_columns(m, direct, st)
+            x_hat, completion = _given_plan(master, decisions, x_hat[decisions], deadline)
+            completed = x_hat is not None
+            if completed:
+                notes.append("its racks, blocks and quotas kept and the rest completed by the master LP")
+        if notes:
+            how += f" ({', '.join(notes)})"
     usable = x_hat is not None and master.feasible(x_hat)
     if usable and x_hat is not None:  # (narrowed for the type checker)
         try:
@@ -1589,12 +1594,12 @@ def _decompose(
     if tried and first is None:
         why = (
             "its point breaks a master row, and with its racks, blocks and quotas fixed the "
-            f"master LP has none: {completion}"
-            if completion
+            f"master LP gave no point: {completion}"
+            if x_hat is None and completion
             else f"HiGHS says {status}, no point"
             if x_hat is None
-            else "its point breaks a master row"
-            if not usable
+            else "its completed point breaks a master row by more than its tolerance"
+            if not usable  # (any other point off the rows was completed)
             else "its recourse ran out of time"
         )
         log.append(f"no start from {how} ({why}): the loop starts from x = 0")
@@ -1909,7 +1914,8 @@ def _representatives_plan(
             (first >= lower - MASTER_FEASIBILITY_TOLERANCE) & (first <= upper + MASTER_FEASIBILITY_TOLERANCE)
         )
     ):
-        # Its last iterate: a start where it keeps the master's rows too (the caller checks).
+        # Its last iterate: a start where it keeps the master's rows too, or can be completed
+        # so (the caller's part).
         return np.clip(first, lower, upper), words
     return None, words
 

@@ -407,43 +407,107 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
 
 
 CUT_SHORT = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
+COMPLETED = ", its racks, blocks and quotas kept and the rest completed by the master LP"
 
 
-@pytest.mark.parametrize("keeps_the_rows", [True, False], ids=["kept", "refused"])
-def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_and_said_either_way(
-    keeps_the_rows: bool, monkeypatch: pytest.MonkeyPatch
+OFF_ROWS = "its point breaks a master row, and with its racks, blocks and quotas fixed the master LP"
+CASES = {
+    "kept": f"start from {CUT_SHORT}: ",
+    "completed": f"start from {CUT_SHORT[:-1]}{COMPLETED}): ",
+    "optimal-completed": f"start from 4 representative scenarios ({COMPLETED[2:]}): ",
+    "refused": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says infeasible)",
+    "completion-out-of-time": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says time limit reached)",
+    "completed-still-off": f"no start from {CUT_SHORT[:-1]}{COMPLETED}) (its completed point breaks a "
+    "master row by more than its tolerance)",
+}
+
+
+@pytest.mark.parametrize("handed", list(CASES))
+def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said_each_way(
+    handed: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A feasible iterate starts the loop (at (20,4,32,8,100) cut at 102 s it started it at
-    # 46,720.8 against 46,736.1); one whose racks, blocks and quotas break a master row even
-    # with the rest completed is refused, and the loop starts from x = 0. The log says which;
-    # the loop reaches the extensive optimum either way. (The stand-in hands over the optimum's
-    # point, or every column at its bound, with the status of a time limit: the caller's part,
-    # whatever HiGHS's iterate would have been.)
-    representatives = decomposition._representatives_plan
+    # 46,720.8 against 46,736.1). A point off the master rows (an interior iterate meets them
+    # only to its residual; an optimum may miss them by more than the master's tolerance) keeps
+    # its racks, blocks and quotas, and the master LP completes the rest; where it gives no
+    # point, or one still off the rows, the start is refused and the loop starts from x = 0.
+    # The log says which; the loop reaches the extensive optimum each way, and the master's
+    # bounds are its own again. (The stand-in hands over the optimum's point, as it is, with the
+    # sites' GPUs off by 0.01%, or with every column at its bound, with the status of a time
+    # limit or an optimum: the caller's part, whatever HiGHS's point would have been.)
+    representatives, structure, given_plan = (
+        decomposition._representatives_plan,
+        decomposition._structure,
+        decomposition._given_plan,
+    )
+    built: list = []
+    masters: list = []
+    mode = {"handed": handed}
 
-    def cut_short(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def kept_model(m, direct, *args):  # type: ignore[no-untyped-def]
+        built.append((m, direct))
+        return structure(m, direct, *args)
+
+    def sites_off(st, x: np.ndarray) -> np.ndarray:
+        start, gpus = decomposition._family_columns(*built[-1], "site_gpus_installed")
+        sites = st.master_of[start : start + len(gpus)]
+        assert len(sites)
+        x = x.copy()
+        x[sites] *= 1.0001
+        return x
+
+    def handed_over(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+        masters.append(master)
         x, _ = representatives(st, master, *args, **kwargs)
-        assert x is not None
-        # Every column at its bound, where it has one, builds past the sites' power and GPU caps.
-        upper = st.col_upper[st.master_cols]
-        return (x if keeps_the_rows else np.where(np.isfinite(upper), upper, 0.0)), "time limit reached"
+        assert x is not None and master.feasible(x)
+        if mode["handed"] != "kept":
+            x = sites_off(st, x)
+            assert not master.feasible(x)
+        if mode["handed"] == "refused":
+            # Every column at its bound, where it has one, builds past the sites' power and GPU caps.
+            upper = st.col_upper[st.master_cols]
+            x = np.where(np.isfinite(upper), upper, 0.0)
+        return x, "optimal" if mode["handed"] == "optimal-completed" else "time limit reached"
 
-    monkeypatch.setattr(decomposition, "_representatives_plan", cut_short)
+    def completed(master, *args):  # type: ignore[no-untyped-def]
+        if mode["handed"] == "completion-out-of-time":
+            return None, "HiGHS says time limit reached"
+        x, status = given_plan(master, *args)
+        if mode["handed"] == "completed-still-off" and x is not None:
+            x = sites_off(master.st, x)
+        return x, status
+
+    monkeypatch.setattr(decomposition, "_structure", kept_model)
+    monkeypatch.setattr(decomposition, "_representatives_plan", handed_over)
+    monkeypatch.setattr(decomposition, "_given_plan", completed)
     scenario = _with(synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition")
-    result = decomposition.decompose(
-        build_model(_with(scenario, relax_integrality=True)),
-        integer=False,
-        time_limit_s=120.0,
-        mip_rel_gap=0.01,
-    )
-    said = (
-        f"start from {CUT_SHORT}: "
-        if keeps_the_rows
-        else f"no start from {CUT_SHORT} (its point breaks a master row, and with its racks, blocks "
-        "and quotas fixed the master LP has none: HiGHS says infeasible)"
-    )
-    assert next(line for line in result.log if CUT_SHORT in line).startswith(said), result.log
+
+    def decompose() -> decomposition.Decomposition:
+        return decomposition.decompose(
+            build_model(_with(scenario, relax_integrality=True)),
+            integer=False,
+            time_limit_s=120.0,
+            mip_rel_gap=0.01,
+        )
+
+    result = decompose()
+    said = CASES[handed]
+    line = next(line for line in result.log if "4 representative scenarios" in line)
+    assert line.startswith(said), result.log
     assert result.converged
+    master = masters[-1]
+    lp = master.h.getLp()
+    n = master.n_master
+    st = master.st
+    assert np.array_equal(np.asarray(lp.col_lower_)[:n], st.col_lower[st.master_cols])
+    assert np.array_equal(np.asarray(lp.col_upper_)[:n], st.col_upper[st.master_cols])
+    if handed in ("completed", "optimal-completed"):
+        # Completed from the optimum's racks, blocks and quotas, the start is worth the optimum's.
+        value = float(line[len(said) :].split()[0])
+        mode["handed"] = "kept"
+        kept = next(line for line in decompose().log if CUT_SHORT in line)
+        assert value == pytest.approx(float(kept.split(": ")[2].split()[0]), rel=1e-6), kept
+        mode["handed"] = handed
     decomposed = _solve(scenario, "decomposition", relax=True)
     assert decomposed.method == "decomposition", decomposed.method_note
     _agree(_solve(scenario, "extensive", relax=True), decomposed, relax=True)
@@ -452,17 +516,17 @@ def test_a_cut_short_start_is_used_where_it_keeps_the_master_rows_and_said_eithe
 def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_completed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # An interior point's iterate meets the rows only to its residual: at (10,3,20,6,50),
-    # stopped at 56 of its 83 iterations, 185 rows defining a site's GPUs from its racks were
-    # off by about 1e-6, and the loop started from x = 0. Its racks, blocks and quotas kept
-    # and the rest completed by the master LP, it starts the loop. Real HiGHS, stopped by ever
-    # later iteration limits until an iterate breaks a master row; none is refused.
+    # Real HiGHS, stopped by ever later iteration limits until an iterate breaks a master row
+    # (at (10,3,20,6,50), stopped at 56 of its 83 iterations, rows defining a site's GPUs from
+    # its racks were off by about 1e-6, and the loop started from x = 0): none is refused, the
+    # first that breaks a row starts the loop with its own racks, blocks and quotas, and the
+    # loop so started reaches the extensive optimum.
     scenario = _with(
         synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
     )
     make = decomposition._highs
     cut_short = "start from 4 representative scenarios (HiGHS says iteration limit reached: its last iterate"
-    completed = f"{cut_short}, its racks, blocks and quotas kept and the rest completed by the master LP): "
+    completed = f"{cut_short}{COMPLETED}): "
     # From the last limit whose iterate the representatives' LP alone does not hand over (its
     # first iterates lie outside the columns' bounds): the loops before it start from x = 0.
     st, recourse, options = _internals(scenario)
@@ -478,6 +542,15 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         ):
             break
         limit += 1
+    handed: list[np.ndarray] = []
+    fixed: list[tuple[np.ndarray, np.ndarray]] = []
+    decisions: list[np.ndarray] = []
+    for name, into in (
+        ("_representatives_plan", handed),
+        ("_given_plan", fixed),
+        ("_decision_columns", decisions),
+    ):
+        monkeypatch.setattr(decomposition, name, _recorded(getattr(decomposition, name), into, name))
     while True:
         monkeypatch.setattr(decomposition, "_highs", _with_option(make, "ipm", "ipm_iteration_limit", limit))
         result = decomposition.decompose(
@@ -492,12 +565,34 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         if said.startswith(completed):
             break
         limit += 1
-    # The start's value is a plan's, so no more than the bound.
-    assert float(said[len(completed) :].split()[0]) <= result.upper_bound + 1e-9
-    monkeypatch.setattr(decomposition, "_highs", make)
-    _agree(
-        _solve(scenario, "extensive", relax=True), _solve(scenario, "decomposition", relax=True), relax=True
-    )
+    # The values fixed are the iterate's own racks, blocks and quotas.
+    (columns, values, out), x = fixed[-1], handed[-1]
+    assert len(columns) and np.array_equal(columns, decisions[-1]) and np.array_equal(values, x[columns])
+    # ... and the completed point has them: fixed, not only bounded from one side.
+    assert out is not None and np.allclose(out[columns], values, rtol=1e-9, atol=1e-9)
+    # The start's value is a plan's (printed to 6 decimals), so no more than the bound.
+    assert float(said[len(completed) :].split()[0]) <= result.upper_bound + 1e-6
+    extensive = _solve(scenario, "extensive", relax=True)
+    assert extensive.objective_usd is not None and result.plan_value is not None
+    for value in (result.plan_value, result.upper_bound):
+        assert value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
+
+
+def _recorded(function: Callable, into: list, name: str) -> Callable:
+    """`function` recording what matters of each call in `into`: the point handed over, the
+    columns and values fixed, or the columns named."""
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = function(*args, **kwargs)
+        if name == "_representatives_plan" and out[0] is not None:
+            into.append(out[0].copy())
+        if name == "_given_plan":
+            into.append((args[1].copy(), np.asarray(args[2]).copy(), out[0]))
+        if name == "_decision_columns":
+            into.append(out.copy())
+        return out
+
+    return recorded
 
 
 def _with_option(
