@@ -1563,9 +1563,9 @@ def _decompose(
     how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
     # With one scenario per cluster the representatives are the whole extensive form.
     tried, status = x_hat is None and not master.singletons, "optimal"
-    completed, completion = False, ""
-    """Whether a point off the master rows had its rest completed, and else why not ("" where
-    none was tried)."""
+    completion = ""
+    """The master LP's status in words where a point off the master rows had its rest completed
+    ("" where none was)."""
     if tried:
         x_hat, status = _representatives_plan(st, master, options, deadline)
         notes = (
@@ -1578,8 +1578,7 @@ def _decompose(
             # Its racks, blocks and quotas fixed, the master LP puts the rest back on the rows.
             decisions = _decision_columns(m, direct, st)
             x_hat, completion = _given_plan(master, decisions, x_hat[decisions], deadline)
-            completed = x_hat is not None
-            if completed:
+            if x_hat is not None:
                 notes.append("its racks, blocks and quotas kept and the rest completed by the master LP")
         if notes:
             how += f" ({', '.join(notes)})"

@@ -375,17 +375,12 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     st, recourse, options = _internals(scenario)
     master = decomposition._Master(st, recourse, options)
     deadline = time.perf_counter() + 60.0
-    made: list[highspy.Highs] = []
-    make = decomposition._highs
-
-    def kept(options: dict) -> highspy.Highs:
-        made.append(make(options))
-        return made[-1]
-
+    made: list = []
+    kept = _recorded(decomposition._highs, made)
     monkeypatch.setattr(decomposition, "_highs", kept)
     x, status = decomposition._representatives_plan(st, master, options, deadline)
     assert status == "optimal" and x is not None and master.feasible(x)
-    iterations = made[-1].getInfo().ipm_iteration_count
+    iterations = made[-1][1].getInfo().ipm_iteration_count
     # Stopped after some iterations: its own iterate where it is inside the columns' bounds
     # (HiGHS's first iterates here are not, and are refused); whether it keeps the master's
     # rows is the caller's check.
@@ -397,7 +392,7 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
         assert status == "iteration limit reached"
         if early is not None:
             handed += 1
-            assert made[-1].getSolution().value_valid and early.shape == x.shape
+            assert made[-1][1].getSolution().value_valid and early.shape == x.shape
             assert np.all((lower <= early) & (early <= upper))
             assert not np.allclose(early, 0.0) and not np.allclose(early, x)
     assert handed > 0
@@ -435,21 +430,14 @@ def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said
     # bounds are its own again. (The stand-in hands over the optimum's point, as it is, with the
     # sites' GPUs off by 0.01%, or with every column at its bound, with the status of a time
     # limit or an optimum: the caller's part, whatever HiGHS's point would have been.)
-    representatives, structure, given_plan = (
-        decomposition._representatives_plan,
-        decomposition._structure,
-        decomposition._given_plan,
-    )
+    representatives, given_plan = decomposition._representatives_plan, decomposition._given_plan
     built: list = []
     masters: list = []
     mode = {"handed": handed}
 
-    def kept_model(m, direct, *args):  # type: ignore[no-untyped-def]
-        built.append((m, direct))
-        return structure(m, direct, *args)
-
     def sites_off(st, x: np.ndarray) -> np.ndarray:
-        start, gpus = decomposition._family_columns(*built[-1], "site_gpus_installed")
+        (m, direct, *_), _ = built[-1]
+        start, gpus = decomposition._family_columns(m, direct, "site_gpus_installed")
         sites = st.master_of[start : start + len(gpus)]
         assert len(sites)
         x = x.copy()
@@ -477,7 +465,7 @@ def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said
             x = sites_off(master.st, x)
         return x, status
 
-    monkeypatch.setattr(decomposition, "_structure", kept_model)
+    monkeypatch.setattr(decomposition, "_structure", _recorded(decomposition._structure, built))
     monkeypatch.setattr(decomposition, "_representatives_plan", handed_over)
     monkeypatch.setattr(decomposition, "_given_plan", completed)
     scenario = _with(synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition")
@@ -542,15 +530,15 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         ):
             break
         limit += 1
-    handed: list[np.ndarray] = []
-    fixed: list[tuple[np.ndarray, np.ndarray]] = []
-    decisions: list[np.ndarray] = []
+    handed: list = []
+    fixed: list = []
+    decisions: list = []
     for name, into in (
         ("_representatives_plan", handed),
         ("_given_plan", fixed),
         ("_decision_columns", decisions),
     ):
-        monkeypatch.setattr(decomposition, name, _recorded(getattr(decomposition, name), into, name))
+        monkeypatch.setattr(decomposition, name, _recorded(getattr(decomposition, name), into))
     while True:
         monkeypatch.setattr(decomposition, "_highs", _with_option(make, "ipm", "ipm_iteration_limit", limit))
         result = decomposition.decompose(
@@ -566,8 +554,8 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
             break
         limit += 1
     # The values fixed are the iterate's own racks, blocks and quotas.
-    (columns, values, out), x = fixed[-1], handed[-1]
-    assert len(columns) and np.array_equal(columns, decisions[-1]) and np.array_equal(values, x[columns])
+    ((_, columns, values, _), (out, _)), (_, (x, _)) = fixed[-1], handed[-1]
+    assert len(columns) and np.array_equal(columns, decisions[-1][1]) and np.array_equal(values, x[columns])
     # ... and the completed point has them: fixed, not only bounded from one side.
     assert out is not None and np.allclose(out[columns], values, rtol=1e-9, atol=1e-9)
     # The start's value is a plan's (printed to 6 decimals), so no more than the bound.
@@ -578,18 +566,13 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         assert value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
 
 
-def _recorded(function: Callable, into: list, name: str) -> Callable:
-    """`function` recording what matters of each call in `into`: the point handed over, the
-    columns and values fixed, or the columns named."""
+def _recorded(function: Callable, into: list) -> Callable:
+    """`function` appending each call's positional arguments and result to `into` (the arrays
+    recorded are the ones the decomposition passes on, which it does not change after)."""
 
     def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
         out = function(*args, **kwargs)
-        if name == "_representatives_plan" and out[0] is not None:
-            into.append(out[0].copy())
-        if name == "_given_plan":
-            into.append((args[1].copy(), np.asarray(args[2]).copy(), out[0]))
-        if name == "_decision_columns":
-            into.append(out.copy())
+        into.append((args, out))
         return out
 
     return recorded
