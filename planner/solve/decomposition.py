@@ -342,7 +342,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
 
     col_scenario = np.full(n_col, -1, dtype=np.int64)
     col_key = np.full(n_col, -1, dtype=np.int64)
-    n_keys = 0
+    key_offset = 0
     held = np.zeros(n_col, bool)
     for name in RECOURSE_FAMILIES:
         start, indices = _family_indices(m, direct, name)
@@ -361,11 +361,11 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         )
         first_met: dict[tuple, int] = {}
         col_key[start:end] = np.fromiter(
-            map(first_met.setdefault, map(_ALL_BUT_LAST, indices), itertools.count(n_keys)),
+            map(first_met.setdefault, map(_ALL_BUT_LAST, indices), itertools.count(key_offset)),
             dtype=np.int64,
             count=len(indices),
         )
-        n_keys += len(indices)
+        key_offset += len(indices)
     start, indices = _family_indices(m, direct, VALUE_FAMILY)
     value_col = start + np.arange(len(indices), dtype=np.int64)
     value_scenario = np.array([code[index] for index in indices], dtype=np.int64)
@@ -382,7 +382,8 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     if np.any(cost[value_col] < 0):
         raise NotDecomposable("the objective decreases in a scenario's value")
 
-    # Per non-zero: 32-bit, as HiGHS's indices are (memory first touched is slow to come by).
+    # Per non-zero, in 32 bits as HiGHS's indices are: half the fresh memory, each page of
+    # which costs a fault.
     row_of = np.repeat(np.arange(n_row, dtype=np.int32), np.diff(A.indptr))
     nz_scenario = col_scenario.astype(np.int32)[A.indices]
     # The least and greatest scenario of each row's recourse columns (n_s and -1: none), by
