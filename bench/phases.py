@@ -31,6 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# As the dsx command line sets it (dsx/__init__.py, which says why), before `run` imports numpy,
+# so a run is measured as `dsx plan` would run it.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
 PHASES = ("load", "build", "handoff", "solve", "readback", "report", "verify", "write")
 BEFORE_HIGHS = ("load", "build", "handoff")
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -9,10 +9,12 @@ self-consistent and the independent verifier recomputes the same numbers.
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
@@ -48,6 +50,8 @@ class Decisions:
     blocks_ordered: dict[tuple[str, int], int]
     quota_gpus: dict[tuple[str, str, str, int], float]
     served: dict[tuple[str, str, str, int, str], float]
+    """Only what is served (above `GPU_HOURS_NOISE`), in the family's order: most pools serve
+    nothing in most scenarios (26,760 of 156,000 at (10,3,20,6,50))."""
     unserved: dict[tuple[str, int, str], float] = field(default_factory=dict)
 
 
@@ -61,7 +65,7 @@ def read_decisions(m: pyo.ConcreteModel) -> Decisions:
         value = var.value or 0.0
         return value if value > GPU_HOURS_NOISE else 0.0
 
-    served = {idx: amount(v) for idx, v in m.served_gpu_hours.items()}
+    served = _served(m.served_gpu_hours)
     decisions = Decisions(
         racks_built={idx: count(v) for idx, v in m.racks_built.items()},
         blocks_ordered={idx: count(v) for idx, v in m.blocks_ordered.items()},
@@ -75,6 +79,17 @@ def read_decisions(m: pyo.ConcreteModel) -> Decisions:
         decisions.unserved[k, t, s] = max(0.0, d.h * d.demand[k, t, s] - by_demand[k, t, s])
     decisions.quota_gpus = least_quotas(d, decisions.quota_gpus, served)
     return decisions
+
+
+def _served(family: pyo.Var) -> dict:
+    """The family's values above `GPU_HOURS_NOISE` (unset counts as 0), by index, read in bulk:
+    per variable in Python, with every zero kept, the 156,000 of (10,3,20,6,50) took a tenth of
+    a second."""
+    keys = list(family.keys())
+    # None (a variable no solver set) becomes NaN, which no comparison keeps.
+    values = np.array(list(map(operator.attrgetter("value"), family.values())), dtype=np.float64)
+    kept = np.flatnonzero(values > GPU_HOURS_NOISE)
+    return dict(zip(map(keys.__getitem__, kept.tolist()), values[kept].tolist(), strict=True))
 
 
 def least_quotas(
@@ -161,15 +176,21 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     energy: dict[tuple[int, str], float] = defaultdict(float)
     rev_site: dict[tuple[str, int, str], float] = defaultdict(float)  # (i, t, s)
     served_total: dict[str, float] = defaultdict(float)  # s
+    # Per pool and per tenant and scenario, the factors the loop multiplies by (the same
+    # products, in the same order, as written out per record).
+    energy_rate = {(i, r): d.energy_usd_per_gpu_hour(i, r) for i in d.site_ids for r in d.rack_ids_at[i]}
+    unrepaid = {
+        (k, s): tenant[k].token_credit_share * (1 - tenant[k].repayment_share(s))
+        for k in tenant
+        for s in d.scenario_ids
+    }
     for (k, i, r, t, s), x in dec.served.items():
-        if not x:
-            continue
         price = tenant[k].price_usd_per_gpu_hour
         served_pool[i, r, t, s] += x
         rev[t, s] += price * x
         rev_site[i, t, s] += price * x
-        credit_loss[t, s] += tenant[k].token_credit_share * (1 - tenant[k].repayment_share(s)) * price * x
-        energy[t, s] += d.energy_usd_per_gpu_hour(i, r) * x
+        credit_loss[t, s] += unrepaid[k, s] * price * x
+        energy[t, s] += energy_rate[i, r] * x
         served_total[s] += x
     unserved_total: dict[str, float] = defaultdict(float)
     for (_k, _t, s), x in dec.unserved.items():
@@ -329,7 +350,6 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     served = [
         ServedRecord(scenario=s, tenant=k, site=i, rack_type=r, period=labels[t], served_gpu_hours=x)
         for (k, i, r, t, s), x in dec.served.items()
-        if x
     ]
     unserved = [
         UnservedRecord(scenario=s, tenant=k, period=labels[t], unserved_gpu_hours=x)

@@ -33,6 +33,7 @@ class ModelData:
     """Requirements may fall short (each by a `requirement_shortfall`, minimised): used only to
     say which participation requirement cannot be met and by how much."""
     _peak: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    _racks_bound: dict[tuple[str, str, int], int] = field(default_factory=dict, repr=False)
 
     @property
     def periods(self) -> range:
@@ -64,7 +65,14 @@ class ModelData:
 
     def racks_built_bound(self, site_id: str, rack_id: str, t: int) -> int:
         """Most racks of a type worth building in quarter t: build rate, GPU cap and the power
-        that can be energised by then all bound it (every bound follows from a constraint)."""
+        that can be energised by then all bound it (every bound follows from a constraint).
+        Kept once worked out: the buyback's big-M reads each one over every rack's life."""
+        key = (site_id, rack_id, t)
+        if key not in self._racks_bound:
+            self._racks_bound[key] = self._racks_built_bound(site_id, rack_id, t)
+        return self._racks_bound[key]
+
+    def _racks_built_bound(self, site_id: str, rack_id: str, t: int) -> int:
         site, rack = self.scenario.site(site_id), self.scenario.rack_type(rack_id)
         existing_gpus = sum(
             c * self.scenario.rack_type(r).gpus_per_rack

@@ -132,7 +132,10 @@ def _value_rows(m: pyo.ConcreteModel, d: ModelData, weights: Weights, keys: list
     """One row per scenario: value_var[s] - first-stage terms - served terms - buyback terms = constant
     (US$M), as CSR arrays."""
     scale = 1.0 / MONEY_SCALE_USD
-    first_coefs = [built_rack_value_usd(d, r, t, weights) * scale for (_i, r, t) in m.racks_built]
+    # Per rack type and quarter, not per site: a rack's value does not depend on where it stands.
+    kinds = dict.fromkeys((r, t) for (_i, r, t) in m.racks_built)
+    built = {(r, t): built_rack_value_usd(d, r, t, weights) for (r, t) in kinds}
+    first_coefs = [built[r, t] * scale for (_i, r, t) in m.racks_built]
     first_coefs += [block_value_usd(d, i, t, weights) * scale for (i, t) in m.blocks_ordered]
     first_vars = [*m.racks_built.values(), *m.blocks_ordered.values()]
     constant = constant_value_usd(d, weights) * scale

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import random
 from pathlib import Path
 
 import pytest
 import yaml
 
+from planner import files
 from planner.errors import ScenarioError
 from planner.files import load_scenario, parse_scenario
 from tests.conftest import EXAMPLE_SCENARIO
@@ -115,15 +117,135 @@ def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
         load_scenario(bad)
 
 
-@pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "- " * 5000 + "x"], ids=["flow", "block"])
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "[" * 5000 + "]" * 5000,
+        "- " * 5000 + "x",
+        # A megabyte of brackets: libyaml's recursive composer would crash the process (SIGSEGV)
+        # and its parser slows down with the depth (100,000 levels took 38 s).
+        "[" * 1_000_000 + "]" * 1_000_000,
+        "{a: " * 200_000 + "1" + "}" * 200_000,
+    ],
+    ids=["flow", "block", "a-megabyte-of-brackets", "mappings"],
+)
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
 def test_a_file_nested_too_deeply_to_read_is_refused_with_its_name_not_a_traceback(
-    nested: str, tmp_path: Path
+    nested: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PyYAML composes nested collections recursively; about 500 levels run out of the stack.
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
     bad = tmp_path / "deep.yaml"
-    bad.write_text(f"sites: {nested}\n" if nested.startswith("[") else f"sites:\n{nested}\n")
+    bad.write_text(f"sites: {nested}\n" if nested[0] in "[{" else f"sites:\n{nested}\n")
     with pytest.raises(ScenarioError, match=r"deep\.yaml: cannot be read: .* nested too deeply"):
         load_scenario(bad)
+
+
+def test_libyaml_reads_up_to_the_nesting_limit_and_refuses_one_level_more(tmp_path: Path) -> None:
+    if files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    deepest = tmp_path / "deepest.yaml"
+    deepest.write_text("[" * files.YAML_MAX_DEPTH + "]" * files.YAML_MAX_DEPTH)
+    value = files.read_yaml(deepest)
+    for _ in range(files.YAML_MAX_DEPTH - 1):
+        (value,) = value
+    assert value == []
+    deepest.write_text("[" * (files.YAML_MAX_DEPTH + 1) + "]" * (files.YAML_MAX_DEPTH + 1))
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        files.read_yaml(deepest)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        EXAMPLE_SCENARIO.read_text(),
+        "a: 1\nb: [1.5, 2e3, .inf, null, ~, yes, no, on, '007', 007, 0x1F, 1_000, 2026-12-06]\n",
+        "a: &x {b: 1}\nc: *x\nd: !!str 5\ne: |\n  two\n  lines\n",
+        "",
+        "# only a comment\n",
+    ],
+    ids=["bundled-example", "scalars", "anchors-tags-blocks", "empty", "comment"],
+)
+def test_libyaml_and_pyyaml_read_a_file_alike(
+    text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    path = tmp_path / "case.yaml"
+    path.write_text(text)
+    read, fast = files._fast_load(text)
+    assert read
+    monkeypatch.setattr(files, "_C_LOADER", None)
+    assert files.read_yaml(path) == fast == yaml.safe_load(text)
+
+
+def test_random_edits_of_the_example_are_read_as_pyyaml_reads_them(tmp_path: Path) -> None:
+    # Random insertions, deletions and replacements of YAML's structural characters in the
+    # bundled example. Wherever PyYAML's own loader reads the file, the data is its data
+    # (libyaml's where libyaml reads it too, else PyYAML's after libyaml refused). libyaml reads
+    # a few files PyYAML refuses (the scenario check then names the field); nothing else ever
+    # raises. Not in the pieces: YAML's non-specific tag `!` alone, which the two read apart on
+    # an empty value (`planner.files._fast_load`).
+    if files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    base = EXAMPLE_SCENARIO.read_text()
+    pieces = [*"[]{}:,-#&*|>'\"%@` \t\n", "- ", ": ", "? ", "---\n", "!!str ", "&a ", "*a ", "<<: "]
+    rng = random.Random(0)
+    path = tmp_path / "edited.yaml"
+    seen = {"read by both": 0, "read by PyYAML only": 0, "read by libyaml only": 0}
+    for _ in range(200):
+        text = base
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text))
+            cut = rng.choice([0, 1, rng.randint(1, 20)])
+            text = text[:at] + rng.choice(pieces) + text[at + cut :]
+        path.write_text(text)
+        read, _ = files._fast_load(text)
+        try:
+            expected = yaml.safe_load(text)
+        except yaml.YAMLError:
+            if read:
+                seen["read by libyaml only"] += 1
+            else:
+                with pytest.raises(ScenarioError, match="not valid YAML"):
+                    files.read_yaml(path)
+            continue
+        seen["read by both" if read else "read by PyYAML only"] += 1
+        assert files.read_yaml(path) == expected
+    assert seen["read by both"] > 50 and seen["read by libyaml only"] > 0, seen
+
+
+def test_a_file_only_pyyaml_reads_is_read_by_pyyaml_after_libyaml_refuses_it(tmp_path: Path) -> None:
+    # libyaml refuses a flow entry ending in ':' ("found unexpected ':'"); PyYAML reads it as a
+    # one-key mapping. (The scenario check then refuses what it means.)
+    if files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    text = "owners: [group:,inference]\n"
+    assert files._fast_load(text) == (False, None)
+    path = tmp_path / "edge.yaml"
+    path.write_text(text)
+    assert files.read_yaml(path) == {"owners": [{"group": None}, "inference"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("sites: [unclosed\n", "line 2, column 1"), ("a: 1\n\tb: 2\n", "line 2, column 1")],
+    ids=["unclosed-bracket", "tab-indent"],
+)
+def test_a_file_libyaml_refuses_is_worded_as_pyyaml_words_it(text: str, where: str, tmp_path: Path) -> None:
+    if files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    assert files._fast_load(text) == (False, None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ScenarioError, match=rf"bad\.yaml: not valid YAML at {where}: ") as info:
+        load_scenario(bad)
+    with pytest.raises(yaml.YAMLError) as pyyaml:
+        yaml.safe_load(text)
+    assert f"{where}: {pyyaml.value.problem}" in str(info.value)
 
 
 def test_content_hash_ignores_formatting_but_not_content(base: dict) -> None:
