@@ -184,14 +184,21 @@ _C_LOADER = getattr(yaml, "CSafeLoader", None)
 """libyaml's scanner and parser behind PyYAML's safe constructor, where the PyYAML build has
 them (its wheels do): a (10,3,20,6,50) scenario, 72 KB, in 0.03 s instead of 0.15 s."""
 
+_VALUE_ERRORS = (ValueError, TypeError, AttributeError, OverflowError)
+"""What PyYAML's safe constructor raises for a value it cannot make (`2026-13-01`, an integer
+of more than 4,300 digits, `!!float abc`, `!!timestamp foo`), outside its own errors."""
+
 
 class _TooDeep(Exception):
     """Lists or mappings nested deeper than `YAML_MAX_DEPTH`."""
 
 
 def _too_deep(text: str, loader: Any) -> bool:
-    """Whether lists or mappings nest deeper than `YAML_MAX_DEPTH`, by libyaml's event parser,
-    which keeps its own stack (no recursion) and is stopped at the first level too deep."""
+    """Whether the first document's lists or mappings nest deeper than `YAML_MAX_DEPTH` (as deep
+    as the composer would recurse: it composes only the first document, and a second one is an
+    error), by the loader's event parser, which keeps its own stack (no recursion) and is
+    stopped at the first level too deep: libyaml's slows with the depth (100,000 levels of
+    brackets took 38 s)."""
     depth = 0
     for event in yaml.parse(text, Loader=loader):
         kind = type(event)
@@ -201,37 +208,43 @@ def _too_deep(text: str, loader: Any) -> bool:
                 return True
         elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
             depth -= 1
+        elif kind is yaml.DocumentEndEvent:
+            return False
     return False
 
 
-def _fast_load(text: str) -> tuple[bool, Any]:
-    """(True, data) where libyaml reads the text, (False, None) where it is missing or refuses
-    it: PyYAML's own loader then reads it or says why it cannot, quoting the line. The two
-    scanners differ at the edges of YAML. Of 3,000 random edits of the bundled example with
-    YAML's own characters, both read 1,287 and gave the same data but for one (`name: !`, an
-    empty value with YAML's non-specific tag: "" to libyaml, null to PyYAML); libyaml alone
-    read 94 (a tab inside a flow list, a backtick inside a word: the scenario check then names
-    the field), PyYAML alone 5 (read here after libyaml refused them), neither 1,614.
-    `_TooDeep` where the text nests too deeply to load."""
-    if _C_LOADER is None:
-        return False, None
-    try:
-        if _too_deep(text, _C_LOADER):
-            raise _TooDeep
-        return True, yaml.load(text, Loader=_C_LOADER)  # PyYAML's safe constructor
-    except yaml.YAMLError:
-        return False, None
+def _checked_load(text: str, loader: Any) -> Any:
+    """The text's data by `loader` (PyYAML's safe constructor over libyaml's or PyYAML's own
+    parser); `_TooDeep` where it nests too deeply to compose."""
+    if _too_deep(text, loader):
+        raise _TooDeep
+    return yaml.load(text, Loader=loader)  # a safe loader, always
+
+
+def _load(text: str) -> Any:
+    """The text's data: libyaml's where it reads the text, else PyYAML's own loader's, which
+    reads it or says why it cannot (with the line and column). The two scanners differ at the
+    edges of YAML. Of 3,000 random edits of the bundled example with YAML's own characters,
+    both read 1,287 and gave the same data but for one (`name: !`, an empty value with YAML's
+    non-specific tag: "" to libyaml, null to PyYAML); libyaml alone read 94 (a tab inside a flow
+    list, a `?` inside a flow entry: the scenario check then names the field, where it is one),
+    PyYAML alone 5 (read here after libyaml refused them), neither 1,614."""
+    if _C_LOADER is not None:
+        try:
+            return _checked_load(text, _C_LOADER)
+        except yaml.YAMLError:
+            pass
+    return _checked_load(text, yaml.SafeLoader)
 
 
 def read_yaml(path: Path) -> Any:
     path = Path(path)
     text = _read_text(path, ScenarioError, "YAML", "re-create it from examples/dsx-2026.yaml")
     try:
-        read, data = _fast_load(text)
-        return data if read else yaml.safe_load(text)
+        return _load(text)
     except (RecursionError, _TooDeep):
-        # PyYAML composes nested collections recursively: lists or mappings nested about 500
-        # deep (a kilobyte of brackets) ran out of Python's stack with a traceback.
+        # Refused before composing (`_too_deep`). RecursionError too: PyYAML's composer and
+        # constructor recurse per level, and would raise it were the check to miss a way down.
         raise ScenarioError(
             f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
@@ -245,6 +258,14 @@ def read_yaml(path: Path) -> Any:
             details=[
                 "Fix: repair the file there (a truncated file, a tab used for indenting or an "
                 "unclosed quote or bracket are the usual causes)"
+            ],
+        ) from None
+    except _VALUE_ERRORS as error:
+        raise ScenarioError(
+            f"{path}: not valid YAML: a value cannot be read ({error})",
+            details=[
+                "Fix: write the value as YAML reads it (a date as YYYY-MM-DD, a number in at most "
+                "4,300 digits), or quote it to keep it as text"
             ],
         ) from None
 

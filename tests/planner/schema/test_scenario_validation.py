@@ -15,6 +15,15 @@ from planner.files import load_scenario, parse_scenario
 from tests.conftest import EXAMPLE_SCENARIO
 
 
+def _libyaml_reads(text: str) -> bool:
+    """Whether libyaml (behind PyYAML's safe constructor) reads the text."""
+    try:
+        files._checked_load(text, files._C_LOADER)
+    except yaml.YAMLError:
+        return False
+    return True
+
+
 @pytest.fixture
 def base() -> dict:
     return yaml.safe_load(EXAMPLE_SCENARIO.read_text())
@@ -144,8 +153,13 @@ def test_a_file_nested_too_deeply_to_read_is_refused_with_its_name_not_a_traceba
         load_scenario(bad)
 
 
-def test_libyaml_reads_up_to_the_nesting_limit_and_refuses_one_level_more(tmp_path: Path) -> None:
-    if files._C_LOADER is None:
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_a_file_is_read_up_to_the_nesting_limit_and_refused_one_level_more(
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
         pytest.skip("this PyYAML was built without libyaml")
     deepest = tmp_path / "deepest.yaml"
     deepest.write_text("[" * files.YAML_MAX_DEPTH + "]" * files.YAML_MAX_DEPTH)
@@ -156,6 +170,55 @@ def test_libyaml_reads_up_to_the_nesting_limit_and_refuses_one_level_more(tmp_pa
     deepest.write_text("[" * (files.YAML_MAX_DEPTH + 1) + "]" * (files.YAML_MAX_DEPTH + 1))
     with pytest.raises(ScenarioError, match="nested too deeply"):
         files.read_yaml(deepest)
+
+
+def test_a_file_libyaml_refuses_is_still_refused_when_nested_too_deeply(tmp_path: Path) -> None:
+    # libyaml refuses the first line (`_libyaml_reads`), so PyYAML's own loader reads the file:
+    # it holds to the same limit.
+    text = "owners: [group:,inference]\nsites: " + "[" * 150 + "]" * 150 + "\n"
+    if files._C_LOADER is not None:
+        assert not _libyaml_reads(text)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(text)
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        files.read_yaml(deep)
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_only_the_first_document_counts_to_the_nesting_limit(
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The composer never builds a second document: it is refused for being there, as before.
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    two = tmp_path / "two.yaml"
+    two.write_text("a: 1\n---\n" + "[" * 150 + "]" * 150 + "\n")
+    with pytest.raises(
+        ScenarioError, match=r"two\.yaml: not valid YAML at line 2, column 1: but found another document"
+    ):
+        files.read_yaml(two)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-13-01", "9" * 5000, "!!int 0b", "!!float abc", "!!timestamp foo"],
+    ids=["no-such-date", "too-many-digits", "empty-binary-int", "float-tag-on-text", "timestamp-tag-on-text"],
+)
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_a_value_yaml_cannot_make_is_refused_with_the_file_s_name_not_a_traceback(
+    value: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyYAML's safe constructor raises ValueError or AttributeError for these, not a YAML error.
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    bad = tmp_path / "odd.yaml"
+    bad.write_text(f"periods:\n  start_quarter: {value}\n")
+    with pytest.raises(ScenarioError, match=r"odd\.yaml: not valid YAML: a value cannot be read \(.+\)"):
+        load_scenario(bad)
 
 
 @pytest.mark.parametrize(
@@ -176,8 +239,7 @@ def test_libyaml_and_pyyaml_read_a_file_alike(
         pytest.skip("this PyYAML was built without libyaml")
     path = tmp_path / "case.yaml"
     path.write_text(text)
-    read, fast = files._fast_load(text)
-    assert read
+    fast = files._checked_load(text, files._C_LOADER)
     monkeypatch.setattr(files, "_C_LOADER", None)
     assert files.read_yaml(path) == fast == yaml.safe_load(text)
 
@@ -188,7 +250,7 @@ def test_random_edits_of_the_example_are_read_as_pyyaml_reads_them(tmp_path: Pat
     # (libyaml's where libyaml reads it too, else PyYAML's after libyaml refused). libyaml reads
     # a few files PyYAML refuses (the scenario check then names the field); nothing else ever
     # raises. Not in the pieces: YAML's non-specific tag `!` alone, which the two read apart on
-    # an empty value (`planner.files._fast_load`).
+    # an empty value (`planner.files._load`).
     if files._C_LOADER is None:
         pytest.skip("this PyYAML was built without libyaml")
     base = EXAMPLE_SCENARIO.read_text()
@@ -203,7 +265,7 @@ def test_random_edits_of_the_example_are_read_as_pyyaml_reads_them(tmp_path: Pat
             cut = rng.choice([0, 1, rng.randint(1, 20)])
             text = text[:at] + rng.choice(pieces) + text[at + cut :]
         path.write_text(text)
-        read, _ = files._fast_load(text)
+        read = _libyaml_reads(text)
         try:
             expected = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -224,7 +286,7 @@ def test_a_file_only_pyyaml_reads_is_read_by_pyyaml_after_libyaml_refuses_it(tmp
     if files._C_LOADER is None:
         pytest.skip("this PyYAML was built without libyaml")
     text = "owners: [group:,inference]\n"
-    assert files._fast_load(text) == (False, None)
+    assert not _libyaml_reads(text)
     path = tmp_path / "edge.yaml"
     path.write_text(text)
     assert files.read_yaml(path) == {"owners": [{"group": None}, "inference"]}
@@ -238,7 +300,7 @@ def test_a_file_only_pyyaml_reads_is_read_by_pyyaml_after_libyaml_refuses_it(tmp
 def test_a_file_libyaml_refuses_is_worded_as_pyyaml_words_it(text: str, where: str, tmp_path: Path) -> None:
     if files._C_LOADER is None:
         pytest.skip("this PyYAML was built without libyaml")
-    assert files._fast_load(text) == (False, None)
+    assert not _libyaml_reads(text)
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     with pytest.raises(ScenarioError, match=rf"bad\.yaml: not valid YAML at {where}: ") as info:
