@@ -43,18 +43,19 @@ def test_unset_negative_and_noise_served_hours_are_reported_as_nothing_served() 
 def test_each_scenario_s_credit_loss_and_rent_are_the_sums_over_its_served_records() -> None:
     # The report multiplies by per-tenant factors taken once (`_build_plan`): per record, written
     # out here, they must give the same sums. Credit as a deal would give it: a share of the
-    # rent advanced, repaid in part, by a scenario's own share in one of them.
+    # rent advanced, repaid in part, by a scenario's own share in one of them; each tenant on
+    # its own terms, so a factor taken for the wrong tenant or scenario shows.
     base = synthetic_scenario(2, 2, 4, 2, 3, seed=0)
     first = base.scenarios[0].id
     credited = [
         k.model_copy(
             update={
-                "token_credit_share": 0.3,
-                "credit_repayment_share": 0.6,
-                "credit_repayment_share_by_scenario": {first: 0.2},
+                "token_credit_share": 0.3 + 0.2 * n,
+                "credit_repayment_share": 0.6 - 0.3 * n,
+                "credit_repayment_share_by_scenario": {first: 0.2 + 0.5 * n},
             }
         )
-        for k in base.tenants
+        for n, k in enumerate(base.tenants)
     ]
     scenario = base.model_copy(update={"tenants": credited})
     m = build_model(scenario)
