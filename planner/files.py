@@ -12,6 +12,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from yaml.constructor import ConstructorError
 
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import ScenarioInconsistent, check_scenario
@@ -180,18 +181,90 @@ YAML_MAX_DEPTH = 100
 Deeper, libyaml's composer (recursive C) can crash the process and PyYAML's runs out of
 Python's stack at about 500 levels."""
 
-_C_LOADER = getattr(yaml, "CSafeLoader", None)
-"""libyaml's scanner and parser behind PyYAML's safe constructor, where the PyYAML build has
-them (its wheels do): a (10,3,20,6,50) scenario, 72 KB, in 0.03 s instead of 0.15 s."""
+YAML_MAX_INTEGER = 10**18
+"""Largest integer a scenario file may hold, far above any count or amount in one. Hex and binary
+literals escape Python's 4,300-digit limit, and a 401-digit integer broke the scenario checks'
+formatting with a traceback."""
+
+YAML_MAX_MERGED = 100_000
+"""Most entries merge keys (`<<`) may copy in one file. Each merge copies its mappings' entries, so
+a chain of mappings each merging the one before twice doubles them per line: 26 such lines ran
+past 20 s and about 30 would need 8 GB."""
+
+_VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, OverflowError)
+"""What PyYAML's safe constructor raises, outside its own errors, for a value it cannot make:
+`2026-13-01`, an integer of more than 4,300 digits, `!!float abc`, `!!int ''`, `!!bool foo`,
+`!!timestamp foo`."""
 
 
-class _TooDeep(Exception):
-    """Lists or mappings nested deeper than `YAML_MAX_DEPTH`."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Guarded:
+    """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
+    column, as for any other YAML error) what it would otherwise raise a Python error for or take
+    without bound: a value it cannot make (`_VALUE_ERRORS`), an integer beyond
+    `YAML_MAX_INTEGER`, and merge keys copying more than `YAML_MAX_MERGED` entries."""
+
+    merged = 0
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep=deep)  # type: ignore[misc]
+        except _VALUE_ERRORS as error:
+            raise ConstructorError(
+                None, None, f"this value cannot be read ({error})", node.start_mark
+            ) from None
+        if type(value) is int and abs(value) > YAML_MAX_INTEGER:
+            raise ConstructorError(
+                None,
+                None,
+                f"an integer of {value.bit_length()} bits is beyond any count or amount of a scenario "
+                f"(at most {YAML_MAX_INTEGER:,})",
+                node.start_mark,
+            )
+        return value
+
+    def flatten_mapping(self, node: Any) -> None:
+        own = sum(1 for key, _ in node.value if key.tag != _MERGE_TAG)
+        super().flatten_mapping(node)  # type: ignore[misc]
+        self.merged += len(node.value) - own
+        if self.merged > YAML_MAX_MERGED:
+            raise ConstructorError(
+                None, None, f"merge keys (<<) copy more than {YAML_MAX_MERGED:,} entries", node.start_mark
+            )
+
+
+class _PyLoader(_Guarded, yaml.SafeLoader):
+    """PyYAML's own scanner and parser."""
+
+
+def _libyaml_loader() -> Any:
+    """libyaml's scanner and parser behind the guarded safe constructor, or None where this
+    PyYAML build has no libyaml (its wheels do): a (10,3,20,6,50) scenario, 72 KB, is read in
+    0.03 s instead of 0.15 s."""
+    if not hasattr(yaml, "CSafeLoader"):
+        return None
+
+    class _CLoader(_Guarded, yaml.CSafeLoader):
+        """libyaml's scanner and parser."""
+
+    return _CLoader
+
+
+_C_LOADER: Any = _libyaml_loader()
+
+
+class NestedTooDeeply(Exception):
+    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
 
 
 def _too_deep(text: str, loader: Any) -> bool:
-    """Whether lists or mappings nest deeper than `YAML_MAX_DEPTH`, by libyaml's event parser,
-    which keeps its own stack (no recursion) and is stopped at the first level too deep."""
+    """Whether the first document's lists or mappings nest deeper than `YAML_MAX_DEPTH` (as deep
+    as the composer would recurse: it composes only the first document, and a second one is an
+    error), by the loader's event parser, which keeps its own stack (no recursion) and is
+    stopped at the first level too deep: libyaml's slows with the depth (100,000 levels of
+    brackets took 38 s)."""
     depth = 0
     for event in yaml.parse(text, Loader=loader):
         kind = type(event)
@@ -201,50 +274,66 @@ def _too_deep(text: str, loader: Any) -> bool:
                 return True
         elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
             depth -= 1
+        elif kind is yaml.DocumentEndEvent:
+            return False
     return False
 
 
-def _fast_load(text: str) -> tuple[bool, Any]:
-    """(True, data) where libyaml reads the text, (False, None) where it is missing or refuses
-    it: PyYAML's own loader then reads it or says why it cannot, quoting the line. The two
+def _checked_load(text: str, loader: Any) -> Any:
+    """The text's data by `loader` (`_PyLoader` or `_C_LOADER`); `NestedTooDeeply` where it nests too
+    deeply to compose."""
+    if _too_deep(text, loader):
+        raise NestedTooDeeply
+    return yaml.load(text, Loader=loader)  # a safe loader, always
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML text's data: libyaml's where it reads the text, else PyYAML's own loader's, which reads
+    it or says why it cannot (a YAML error; `NestedTooDeeply` where it nests too deeply). The two
     scanners differ at the edges of YAML. Of 3,000 random edits of the bundled example with
     YAML's own characters, both read 1,287 and gave the same data but for one (`name: !`, an
     empty value with YAML's non-specific tag: "" to libyaml, null to PyYAML); libyaml alone
-    read 94 (a tab inside a flow list, a backtick inside a word: the scenario check then names
-    the field), PyYAML alone 5 (read here after libyaml refused them), neither 1,614.
-    `_TooDeep` where the text nests too deeply to load."""
-    if _C_LOADER is None:
-        return False, None
-    try:
-        if _too_deep(text, _C_LOADER):
-            raise _TooDeep
-        return True, yaml.load(text, Loader=_C_LOADER)  # PyYAML's safe constructor
-    except yaml.YAMLError:
-        return False, None
+    read 94 (a tab inside a flow list, a `?` inside a flow entry: the scenario check then names
+    the field, where it is one), PyYAML alone 5 (read here after libyaml refused them), neither
+    1,614."""
+    if _C_LOADER is not None:
+        try:
+            return _checked_load(text, _C_LOADER)
+        except yaml.YAMLError:
+            pass
+    return _checked_load(text, _PyLoader)
+
+
+def _where(error: yaml.YAMLError) -> tuple[str, str]:
+    """Where in the file a YAML error is (" at line L, column C"), and what it is."""
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        return f" at character {error.position + 1}", f"{error.reason} (#x{code:04x})"
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return where, getattr(error, "problem", None) or "cannot be parsed"
 
 
 def read_yaml(path: Path) -> Any:
     path = Path(path)
     text = _read_text(path, ScenarioError, "YAML", "re-create it from examples/dsx-2026.yaml")
     try:
-        read, data = _fast_load(text)
-        return data if read else yaml.safe_load(text)
-    except (RecursionError, _TooDeep):
-        # PyYAML composes nested collections recursively: lists or mappings nested about 500
-        # deep (a kilobyte of brackets) ran out of Python's stack with a traceback.
+        return load_yaml_text(text)
+    except (RecursionError, NestedTooDeeply):
+        # Refused before composing (`_too_deep`). RecursionError too: PyYAML's composer and
+        # constructor recurse per level, and would raise it were the check to miss a way down.
         raise ScenarioError(
             f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
         ) from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "cannot be parsed"
+        where, problem = _where(error)
         raise ScenarioError(
             f"{path}: not valid YAML{where}: {problem}",
             details=[
-                "Fix: repair the file there (a truncated file, a tab used for indenting or an "
-                "unclosed quote or bracket are the usual causes)"
+                "Fix: repair the file there (a truncated file, a tab used for indenting, an "
+                "unclosed quote or bracket, or a value YAML cannot read, such as 2026-13-01, are "
+                "the usual causes; quote a value to keep it as text)"
             ],
         ) from None
 

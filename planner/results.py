@@ -51,7 +51,7 @@ class Decisions:
     quota_gpus: dict[tuple[str, str, str, int], float]
     served: dict[tuple[str, str, str, int, str], float]
     """Only what is served (above `GPU_HOURS_NOISE`), in the family's order: most pools serve
-    nothing in most scenarios (26,760 of 156,000 at (10,3,20,6,50))."""
+    nothing in most scenarios (26,760 non-zero of 156,000 at (10,3,20,6,50))."""
     unserved: dict[tuple[str, int, str], float] = field(default_factory=dict)
 
 
@@ -81,7 +81,7 @@ def read_decisions(m: pyo.ConcreteModel) -> Decisions:
     return decisions
 
 
-def _served(family: pyo.Var) -> dict:
+def _served(family: pyo.Var) -> dict[tuple[str, str, str, int, str], float]:
     """The family's values above `GPU_HOURS_NOISE` (unset counts as 0), by index, read in bulk:
     per variable in Python, with every zero kept, the 156,000 of (10,3,20,6,50) took a tenth of
     a second."""

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from planner.errors import ScenarioError
-from planner.files import parse_scenario, read_yaml
+from planner.files import NestedTooDeeply, load_yaml_text, parse_scenario, read_yaml
 from planner.schema.scenario import Scenario
 
 SEGMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\[\]]+)\])?$")
@@ -195,7 +195,9 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
                 f"--set {text!r}: empty value", details=["Fix: separate values by single commas"]
             )
         try:
-            values.append(yaml.safe_load(item))
-        except (yaml.YAMLError, RecursionError):  # nested too deeply for PyYAML: a string, too
+            values.append(load_yaml_text(item))
+        except (yaml.YAMLError, RecursionError, NestedTooDeeply):
+            # Not YAML, or a value YAML cannot read (2026-13-01), or nested too deeply: kept as
+            # text, for the scenario check to name the field.
             values.append(item.strip())
     return path, values

@@ -32,8 +32,12 @@ class ModelData:
     elastic: bool = False
     """Requirements may fall short (each by a `requirement_shortfall`, minimised): used only to
     say which participation requirement cannot be met and by how much."""
-    _peak: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
-    _racks_bound: dict[tuple[str, str, int], int] = field(default_factory=dict, repr=False)
+    # Worked out once each: nothing they read changes after `model_data` returns (`elastic`,
+    # set after, is not read by either). Not part of what two ModelData compare on.
+    _peak: dict[tuple[str, int], float] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _racks_bound: dict[tuple[str, str, int], int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def periods(self) -> range:

@@ -89,3 +89,14 @@ def test_an_assignment_nested_too_deeply_for_yaml_is_kept_as_text_for_the_schema
     # traceback; kept as text, the scenario's check then names the field.
     nested = "[" * 5000 + "]" * 5000
     assert parse_assignment(f"terms.buyback_share={nested}") == ("terms.buyback_share", [nested])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-13-01", "!!float abc", "!!bool foo", "0x" + "f" * 5000],
+    ids=["no-such-date", "float-tag-on-text", "bool-tag-on-text", "hex-past-the-digit-limit"],
+)
+def test_an_assignment_yaml_cannot_make_a_value_of_is_kept_as_text_for_the_schema_to_refuse(value: str):
+    # PyYAML's constructor raised a ValueError or KeyError for these (a traceback from `--set`),
+    # or made an integer too large for the scenario checks to print.
+    assert parse_assignment(f"periods.start_quarter={value}") == ("periods.start_quarter", [value])

@@ -85,3 +85,13 @@ def test_an_implausibly_large_amount_names_the_field_and_the_unit_to_check():
 
 def test_the_example_passes_every_input_check():
     parse_scenario(copy.deepcopy(EXAMPLE), "example")
+
+
+def test_an_integer_beyond_a_float_s_range_is_refused_with_its_digits_counted():
+    # pydantic takes a whole number from text (a `--set` value YAML would not read as one):
+    # 401 digits could not be formatted as a float, and the check raised OverflowError.
+    data = yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+    data["sites"][0]["gpu_cap"] = "1" + "0" * 400
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, "huge.yaml")
+    assert "gpu_cap: a 401-digit number is larger than any real AI factory needs" in info.value.render()
