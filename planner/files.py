@@ -189,16 +189,21 @@ the scenario check.)"""
 
 YAML_MAX_INTEGER_CHARS = 40
 """Longest an integer may be written (10^18 takes 19 digits): PyYAML builds a base-60 one
-(`1:59:59:...`) by multiplying a big integer 60 times per part, quadratic in its length
-(450 KB took 4.4 s)."""
+(`1:59:59:...`) by multiplying by 60 once per part, quadratic in its length (450 KB took 4.4 s)."""
 
-YAML_MAX_REPEATED = 1_000_000
-"""Most nodes aliases may repeat in one file: the document counted with every alias in full,
-less its distinct nodes. Merge keys (`<<`) copy what their aliases name: a chain of mappings each
-merging the one before twice doubles the entries per line (26 such lines ran past 20 s and
-about 30 would need 8 GB). Plain aliases are shared in the loaded data, but the scenario check
-validates each place one is used: a 22 KB file repeating a 5,000-number list through 100 x 100
-aliases took 10.9 s and 2 GB to be refused."""
+YAML_MAX_REPEATED = 5_000_000
+"""Most that aliases may repeat in one file: the document weighed with every alias in full, less
+its distinct nodes, a scalar weighing one per 16 characters begun. Merge keys (`<<`) copy what
+their aliases name: a chain of mappings each merging the one before twice doubles the entries
+per line (26 such lines ran past 20 s and about 30 would need 8 GB). Plain aliases are shared
+in the loaded data, but the scenario check validates, and may quote, each place one is used: a
+16 KB file repeating a 5,000-number list through 100 x 100 aliases took 10.9 s and 2 GB to be
+refused, and a 20 KB owner named 20,000 times 11.7 s and 3.9 GB. 20 tenants sharing one
+40-quarter demand list in each of 2,000 scenarios repeat 1.6 million."""
+
+_WEIGHT_CAP = 1 << 62
+"""Where a node's weight stops growing (`_repeated_nodes`): aliases nine to a line, over 4,600
+lines, weigh more than 10^4,300, which Python will not even print."""
 
 _VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, OverflowError)
 """What PyYAML's safe constructor raises, outside its own errors, for a value it cannot make:
@@ -207,15 +212,23 @@ _VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, OverflowErr
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
-def _repeated_nodes(root: yaml.Node) -> int:
-    """How many nodes aliases add to a document: its nodes counted at every place they are used,
-    less its distinct nodes (a node within itself, through an alias, counts once)."""
-    size: dict[int, int] = {}
+class NestedTooDeeply(Exception):
+    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
+
+
+def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
+    """What aliases add to a document (`YAML_MAX_REPEATED`: its nodes weighed at every place they
+    are used, less its distinct nodes, at most `_WEIGHT_CAP`), and how deep its data nests once
+    aliases are followed (a chain of 1,200 aliases, two levels as text, loaded 1,201 deep and
+    broke deep copies later). A node within itself, through an alias, counts once."""
+    weight: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    distinct = 0
     open_: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
-        if id(node) in size:
+        if id(node) in weight:
             continue
         if isinstance(node, yaml.MappingNode):
             children = [part for pair in node.value for part in pair]
@@ -224,15 +237,19 @@ def _repeated_nodes(root: yaml.Node) -> int:
         else:
             children = []
         if children_done:
-            size[id(node)] = 1 + sum(size.get(id(child), 1) for child in children)
+            own = 1 + len(node.value) // 16 if isinstance(node, yaml.ScalarNode) else 1
+            weight[id(node)] = min(_WEIGHT_CAP, own + sum(weight.get(id(child), 1) for child in children))
+            nested = max((depth.get(id(child), 0) for child in children), default=0)
+            depth[id(node)] = nested + 1 if children or not isinstance(node, yaml.ScalarNode) else 0
+            distinct += own
             open_.discard(id(node))
         else:
             open_.add(id(node))
             stack.append((node, True))
             stack.extend(
-                (child, False) for child in children if id(child) not in size and id(child) not in open_
+                (child, False) for child in children if id(child) not in weight and id(child) not in open_
             )
-    return size[id(root)] - len(size)
+    return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
 class _Guarded:
@@ -246,14 +263,18 @@ class _Guarded:
     """Whether the document may have aliases (`_checked_load` says where it has none)."""
 
     def construct_document(self, node: Any) -> Any:
-        repeated = _repeated_nodes(node) if self.aliased else 0
-        if repeated > YAML_MAX_REPEATED:
-            raise ConstructorError(
-                None,
-                None,
-                f"aliases repeat {repeated:,} nodes (at most {YAML_MAX_REPEATED:,})",
-                node.start_mark,
-            )
+        if self.aliased:
+            repeated, depth = _repeated_nodes(node)
+            if depth > YAML_MAX_DEPTH:
+                raise NestedTooDeeply
+            if repeated > YAML_MAX_REPEATED:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"its aliases repeat more than {YAML_MAX_REPEATED:,} values (write each once, "
+                    "or name it fewer times)",
+                    node.start_mark,
+                )
         return super().construct_document(node)  # type: ignore[misc]
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -265,8 +286,8 @@ class _Guarded:
             raise ConstructorError(
                 None,
                 None,
-                f"an integer written in {len(node.value):,} characters is beyond any count or amount "
-                f"of a scenario (at most {YAML_MAX_INTEGER:,})",
+                f"an integer written in {len(node.value):,} characters (more than "
+                f"{YAML_MAX_INTEGER_CHARS}) is beyond any count or amount of a scenario",
                 node.start_mark,
             )
         try:
@@ -304,10 +325,6 @@ def _libyaml_loader() -> Any:
 
 
 _C_LOADER: Any = _libyaml_loader()
-
-
-class NestedTooDeeply(Exception):
-    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
 
 
 def _first_document(text: str, loader: Any) -> bool:

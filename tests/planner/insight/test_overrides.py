@@ -101,3 +101,10 @@ def test_an_assignment_yaml_cannot_make_a_value_of_is_kept_as_text_for_the_schem
     # or made an integer too large for the scenario checks to print; libyaml cannot take a byte
     # that was not UTF-8 on the command line (a lone surrogate), which PyYAML's reader refuses.
     assert parse_assignment(f"periods.start_quarter={value}") == ("periods.start_quarter", [value])
+
+
+def test_an_assignment_whose_aliases_weigh_past_what_python_prints_is_kept_as_text():
+    # Block style needs no commas: a doubling chain of 4,600 lines weighed past 10^4,300, whose
+    # count Python could not print (a traceback from `--set`).
+    chain = "a0: &a0 [x]\n" + "".join(f"a{k}: &a{k}\n- *a{k - 1}\n- *a{k - 1}\n" for k in range(1, 4_600))
+    assert parse_assignment(f"name={chain}") == ("name", [chain.strip()])

@@ -205,15 +205,24 @@ def test_only_the_first_document_counts_to_the_nesting_limit(
     ("value", "problem"),
     [
         ("2026-13-01", r"this value cannot be read \(month must be in 1\.\.12\)"),
-        ("9" * 5000, r"an integer written in 5,000 characters is beyond any count or amount"),
+        (
+            "9" * 5000,
+            r"an integer written in 5,000 characters \(more than 40\) is beyond any count or amount",
+        ),
         ("!!int 0b", r"this value cannot be read \(invalid literal"),
         ("!!int ''", r"this value cannot be read \(string index out of range\)"),
         ("!!int", r"this value cannot be read \(string index out of range\)"),
         ("!!bool foo", r"this value cannot be read \('foo'\)"),
         ("!!float abc", r"this value cannot be read \(could not convert"),
         ("!!timestamp foo", r"this value cannot be read \("),
-        ("0x" + "f" * 5000, r"an integer written in 5,002 characters is beyond any count or amount"),
-        ("1" + ":59" * 100_000, r"an integer written in 300,001 characters is beyond any count or amount"),
+        (
+            "0x" + "f" * 5000,
+            r"an integer written in 5,002 characters \(more than 40\) is beyond any count or amount",
+        ),
+        (
+            "1" + ":59" * 100_000,
+            r"an integer written in 300,001 characters \(more than 40\) is beyond any count or amount",
+        ),
         ("0x" + "f" * 20, r"an integer of 80 bits is beyond any count or amount"),
         ("1" + "0" * 30, r"an integer of 100 bits is beyond any count or amount"),
     ],
@@ -277,6 +286,10 @@ def _aliases_validated_everywhere() -> str:
         + "".join(
             f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
         ),
+        # Would weigh past 10^4,300, which Python would not print.
+        "a0: &a0 [x]\n"
+        + "".join(f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]\n" for k in range(1, 4_600)),
+        "owners: [&o 'user:" + "x" * 20_000 + "', " + ", ".join(["*o"] * 20_000) + "]\n",
     ],
     ids=[
         "merges-doubling",
@@ -284,6 +297,8 @@ def _aliases_validated_everywhere() -> str:
         "merging-a-list-2000-times",
         "validated-10000-times",
         "nine-by-nine-laughs",
+        "past-what-python-prints",
+        "a-20-KB-owner-20000-times",
     ],
 )
 @pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
@@ -298,14 +313,21 @@ def test_aliases_repeating_without_bound_are_refused_before_anything_is_built(
     bomb.write_text(text)
     with pytest.raises(
         ScenarioError,
-        match=r"bomb\.yaml: not valid YAML at line 1, column 1: aliases repeat [\d,]+ nodes \(at most 1,000,000\)",
+        # A long chain of aliases nests the data past the depth limit too, which is checked first.
+        match=r"bomb\.yaml: (not valid YAML at line 1, column 1: its aliases repeat more than 5,000,000 "
+        r"values|cannot be read: its lists or mappings are nested too deeply)",
     ):
         load_scenario(bomb)
 
 
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
 def test_aliases_and_merge_keys_as_a_scenario_would_use_them_are_read_as_pyyaml_reads_them(
-    tmp_path: Path,
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
     text = (
         "base: &base {pue: 1.2, jurisdiction: AU}\n"
         "sites:\n  - {<<: *base, id: a}\n  - {<<: [{id: x, pue: 1.0}, *base], id: b, pue: 1.1}\n"
@@ -445,3 +467,29 @@ def test_content_hash_ignores_solver_options(base: dict) -> None:
     a = parse_scenario(copy.deepcopy(base), "a")
     base["solver"] = {"time_limit_s": 5, "mip_rel_gap": 0.05}
     assert parse_scenario(base, "b").content_hash() == a.content_hash()
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_aliases_that_nest_data_too_deeply_are_refused_though_the_text_is_shallow(
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two levels as text, 1,201 as data: a deep copy of it (an override) ran out of the stack.
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    chain = tmp_path / "chain.yaml"
+    chain.write_text("a0: &a0 [x]\n" + "".join(f"a{k}: &a{k} [*a{k - 1}]\n" for k in range(1, 1_200)))
+    with pytest.raises(ScenarioError, match=r"chain\.yaml: cannot be read: .* nested too deeply"):
+        files.read_yaml(chain)
+    chain.write_text(
+        "a0: &a0 [x]\n" + "".join(f"a{k}: &a{k} [*a{k - 1}]\n" for k in range(1, files.YAML_MAX_DEPTH - 1))
+    )
+    assert files.read_yaml(chain)["a1"] == [["x"]]
+
+
+def test_the_repeated_count_runs_only_where_the_first_document_has_an_alias() -> None:
+    loader = files._C_LOADER or files._PyLoader
+    assert files._first_document("a: [1, {b: 2}]\n", loader) is False
+    assert files._first_document("a: &x [1]\nb: *x\n", loader) is True
+    assert files._first_document("a: 1\n---\nb: &x [1]\nc: *x\n", loader) is False
