@@ -182,33 +182,114 @@ Deeper, libyaml's composer (recursive C) can crash the process and PyYAML's runs
 Python's stack at about 500 levels."""
 
 YAML_MAX_INTEGER = 10**18
-"""Largest integer a scenario file may hold, far above any count or amount in one. Hex and binary
-literals escape Python's 4,300-digit limit, and a 401-digit integer broke the scenario checks'
-formatting with a traceback."""
+"""Largest integer a scenario file may hold, far above any count or amount in one. Hex, octal,
+binary and base-60 literals escape Python's 4,300-digit limit, and a 401-digit integer broke the
+scenario checks' formatting with a traceback. (A `--set` value YAML refuses is kept as text, for
+the scenario check.)"""
 
-YAML_MAX_MERGED = 100_000
-"""Most entries merge keys (`<<`) may copy in one file. Each merge copies its mappings' entries, so
-a chain of mappings each merging the one before twice doubles them per line: 26 such lines ran
-past 20 s and about 30 would need 8 GB."""
+YAML_MAX_INTEGER_CHARS = 40
+"""Longest an integer may be written (10^18 takes 19 digits): PyYAML builds a base-60 one
+(`1:59:59:...`) by multiplying by 60 once per part, quadratic in its length (450 KB took 4.4 s)."""
+
+YAML_MAX_REPEATED = 5_000_000
+"""Most that aliases may repeat in one file: the document weighed with every alias in full, less
+its distinct nodes, a scalar weighing one per 16 characters begun. Merge keys (`<<`) copy what
+their aliases name: a chain of mappings each merging the one before twice doubles the entries
+per line (26 such lines ran past 20 s and about 30 would need 8 GB). Plain aliases are shared
+in the loaded data, but the scenario check validates, and may quote, each place one is used: a
+16 KB file repeating a 5,000-number list through 100 x 100 aliases took 10.9 s and 2 GB to be
+refused, and a 20 KB owner named 20,000 times 11.7 s and 3.9 GB. 20 tenants sharing one
+40-quarter demand list in each of 2,000 scenarios repeat 1.6 million."""
+
+_WEIGHT_CAP = 1 << 62
+"""Where a node's weight stops growing (`_repeated_nodes`): aliases nine to a line, over 4,600
+lines, weigh more than 10^4,300, which Python will not even print."""
 
 _VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, OverflowError)
 """What PyYAML's safe constructor raises, outside its own errors, for a value it cannot make:
-`2026-13-01`, an integer of more than 4,300 digits, `!!float abc`, `!!int ''`, `!!bool foo`,
-`!!timestamp foo`."""
+`2026-13-01`, `!!float abc`, `!!int ''`, `!!bool foo`, `!!timestamp foo`."""
+
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+class NestedTooDeeply(Exception):
+    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
+
+
+def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
+    """What aliases add to a document (`YAML_MAX_REPEATED`: its nodes weighed at every place they
+    are used, less its distinct nodes, at most `_WEIGHT_CAP`), and how deep its data nests once
+    aliases are followed (a chain of 1,200 aliases, two levels as text, loaded 1,201 deep and
+    broke deep copies later). A node within itself, through an alias, counts once."""
+    weight: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    distinct = 0
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in weight:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if children_done:
+            own = 1 + len(node.value) // 16 if isinstance(node, yaml.ScalarNode) else 1
+            weight[id(node)] = min(_WEIGHT_CAP, own + sum(weight.get(id(child), 1) for child in children))
+            nested = max((depth.get(id(child), 0) for child in children), default=0)
+            depth[id(node)] = nested + 1 if children or not isinstance(node, yaml.ScalarNode) else 0
+            distinct += own
+            open_.discard(id(node))
+        else:
+            open_.add(id(node))
+            stack.append((node, True))
+            stack.extend(
+                (child, False) for child in children if id(child) not in weight and id(child) not in open_
+            )
+    return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
 class _Guarded:
     """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
     column, as for any other YAML error) what it would otherwise raise a Python error for or take
     without bound: a value it cannot make (`_VALUE_ERRORS`), an integer beyond
-    `YAML_MAX_INTEGER`, and merge keys copying more than `YAML_MAX_MERGED` entries."""
+    `YAML_MAX_INTEGER` or written longer than `YAML_MAX_INTEGER_CHARS`, and aliases (merge keys'
+    among them) repeating more than `YAML_MAX_REPEATED` nodes."""
 
-    merged = 0
+    aliased = True
+    """Whether the document may have aliases (`_checked_load` says where it has none)."""
+
+    def construct_document(self, node: Any) -> Any:
+        if self.aliased:
+            repeated, depth = _repeated_nodes(node)
+            if depth > YAML_MAX_DEPTH:
+                raise NestedTooDeeply
+            if repeated > YAML_MAX_REPEATED:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"its aliases repeat more than {YAML_MAX_REPEATED:,} values (write each once, "
+                    "or name it fewer times)",
+                    node.start_mark,
+                )
+        return super().construct_document(node)  # type: ignore[misc]
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if (
+            node.tag == _INT_TAG
+            and isinstance(node, yaml.ScalarNode)
+            and len(node.value) > YAML_MAX_INTEGER_CHARS
+        ):
+            raise ConstructorError(
+                None,
+                None,
+                f"an integer written in {len(node.value):,} characters (more than "
+                f"{YAML_MAX_INTEGER_CHARS}) is beyond any count or amount of a scenario",
+                node.start_mark,
+            )
         try:
             value = super().construct_object(node, deep=deep)  # type: ignore[misc]
         except _VALUE_ERRORS as error:
@@ -224,15 +305,6 @@ class _Guarded:
                 node.start_mark,
             )
         return value
-
-    def flatten_mapping(self, node: Any) -> None:
-        own = sum(1 for key, _ in node.value if key.tag != _MERGE_TAG)
-        super().flatten_mapping(node)  # type: ignore[misc]
-        self.merged += len(node.value) - own
-        if self.merged > YAML_MAX_MERGED:
-            raise ConstructorError(
-                None, None, f"merge keys (<<) copy more than {YAML_MAX_MERGED:,} entries", node.start_mark
-            )
 
 
 class _PyLoader(_Guarded, yaml.SafeLoader):
@@ -255,36 +327,40 @@ def _libyaml_loader() -> Any:
 _C_LOADER: Any = _libyaml_loader()
 
 
-class NestedTooDeeply(Exception):
-    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
-
-
-def _too_deep(text: str, loader: Any) -> bool:
-    """Whether the first document's lists or mappings nest deeper than `YAML_MAX_DEPTH` (as deep
-    as the composer would recurse: it composes only the first document, and a second one is an
-    error), by the loader's event parser, which keeps its own stack (no recursion) and is
-    stopped at the first level too deep: libyaml's slows with the depth (100,000 levels of
-    brackets took 38 s)."""
+def _first_document(text: str, loader: Any) -> bool:
+    """Whether the first document has aliases; `NestedTooDeeply` where its lists or mappings
+    nest deeper than `YAML_MAX_DEPTH` (as deep as the composer would recurse: it composes only
+    the first document, and a second one is an error). By the loader's event parser, which keeps
+    its own stack (no recursion) and is stopped at the first level too deep: libyaml's slows
+    with the depth (100,000 levels of brackets took 38 s)."""
     depth = 0
+    aliases = False
     for event in yaml.parse(text, Loader=loader):
         kind = type(event)
         if kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
             depth += 1
             if depth > YAML_MAX_DEPTH:
-                return True
+                raise NestedTooDeeply
         elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
             depth -= 1
+        elif kind is yaml.AliasEvent:
+            aliases = True
         elif kind is yaml.DocumentEndEvent:
-            return False
-    return False
+            break
+    return aliases
 
 
 def _checked_load(text: str, loader: Any) -> Any:
-    """The text's data by `loader` (`_PyLoader` or `_C_LOADER`); `NestedTooDeeply` where it nests too
-    deeply to compose."""
-    if _too_deep(text, loader):
-        raise NestedTooDeeply
-    return yaml.load(text, Loader=loader)  # a safe loader, always
+    """The text's data by `loader` (`_PyLoader` or `_C_LOADER`), as `yaml.load` reads it, after
+    `_first_document`: the repeated nodes are counted only where there are aliases (0.013 s at
+    (10,3,20,6,50), a third of the load)."""
+    aliased = _first_document(text, loader)
+    reader = loader(text)
+    reader.aliased = aliased
+    try:
+        return reader.get_single_data()
+    finally:
+        reader.dispose()
 
 
 def load_yaml_text(text: str) -> Any:
@@ -299,7 +375,11 @@ def load_yaml_text(text: str) -> Any:
     if _C_LOADER is not None:
         try:
             return _checked_load(text, _C_LOADER)
-        except yaml.YAMLError:
+        except ConstructorError:
+            raise  # the same constructor's refusal: PyYAML's parser would not change it
+        except (yaml.YAMLError, UnicodeEncodeError):
+            # libyaml reads UTF-8: text from a command line can hold lone surrogates (bytes
+            # that were not UTF-8), which PyYAML's reader names.
             pass
     return _checked_load(text, _PyLoader)
 
@@ -320,7 +400,7 @@ def read_yaml(path: Path) -> Any:
     try:
         return load_yaml_text(text)
     except (RecursionError, NestedTooDeeply):
-        # Refused before composing (`_too_deep`). RecursionError too: PyYAML's composer and
+        # Refused before composing (`_first_document`). RecursionError too: PyYAML's composer and
         # constructor recurse per level, and would raise it were the check to miss a way down.
         raise ScenarioError(
             f"{path}: cannot be read: its lists or mappings are nested too deeply",

@@ -93,10 +93,18 @@ def test_an_assignment_nested_too_deeply_for_yaml_is_kept_as_text_for_the_schema
 
 @pytest.mark.parametrize(
     "value",
-    ["2026-13-01", "!!float abc", "!!bool foo", "0x" + "f" * 5000],
-    ids=["no-such-date", "float-tag-on-text", "bool-tag-on-text", "hex-past-the-digit-limit"],
+    ["2026-13-01", "!!float abc", "!!bool foo", "0x" + "f" * 5000, "a\udcffb"],
+    ids=["no-such-date", "float-tag-on-text", "bool-tag-on-text", "hex-past-the-digit-limit", "not-utf-8"],
 )
 def test_an_assignment_yaml_cannot_make_a_value_of_is_kept_as_text_for_the_schema_to_refuse(value: str):
     # PyYAML's constructor raised a ValueError or KeyError for these (a traceback from `--set`),
-    # or made an integer too large for the scenario checks to print.
+    # or made an integer too large for the scenario checks to print; libyaml cannot take a byte
+    # that was not UTF-8 on the command line (a lone surrogate), which PyYAML's reader refuses.
     assert parse_assignment(f"periods.start_quarter={value}") == ("periods.start_quarter", [value])
+
+
+def test_an_assignment_whose_aliases_weigh_past_what_python_prints_is_kept_as_text():
+    # Block style needs no commas: a doubling chain of 4,600 lines weighed past 10^4,300, whose
+    # count Python could not print (a traceback from `--set`).
+    chain = "a0: &a0 [x]\n" + "".join(f"a{k}: &a{k}\n- *a{k - 1}\n- *a{k - 1}\n" for k in range(1, 4_600))
+    assert parse_assignment(f"name={chain}") == ("name", [chain.strip()])

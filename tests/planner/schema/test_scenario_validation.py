@@ -205,15 +205,26 @@ def test_only_the_first_document_counts_to_the_nesting_limit(
     ("value", "problem"),
     [
         ("2026-13-01", r"this value cannot be read \(month must be in 1\.\.12\)"),
-        ("9" * 5000, r"this value cannot be read \(Exceeds the limit \(4300 digits\)"),
+        (
+            "9" * 5000,
+            r"an integer written in 5,000 characters \(more than 40\) is beyond any count or amount",
+        ),
         ("!!int 0b", r"this value cannot be read \(invalid literal"),
         ("!!int ''", r"this value cannot be read \(string index out of range\)"),
         ("!!int", r"this value cannot be read \(string index out of range\)"),
         ("!!bool foo", r"this value cannot be read \('foo'\)"),
         ("!!float abc", r"this value cannot be read \(could not convert"),
         ("!!timestamp foo", r"this value cannot be read \("),
-        ("0x" + "f" * 5000, r"an integer of 20000 bits is beyond any count or amount"),
-        ("1" + "0" * 400, r"an integer of 1329 bits is beyond any count or amount"),
+        (
+            "0x" + "f" * 5000,
+            r"an integer written in 5,002 characters \(more than 40\) is beyond any count or amount",
+        ),
+        (
+            "1" + ":59" * 100_000,
+            r"an integer written in 300,001 characters \(more than 40\) is beyond any count or amount",
+        ),
+        ("0x" + "f" * 20, r"an integer of 80 bits is beyond any count or amount"),
+        ("1" + "0" * 30, r"an integer of 100 bits is beyond any count or amount"),
     ],
     ids=[
         "no-such-date",
@@ -225,7 +236,9 @@ def test_only_the_first_document_counts_to_the_nesting_limit(
         "float-tag-on-text",
         "timestamp-tag-on-text",
         "hex-past-the-digit-limit",
-        "401-digits",
+        "base-60-in-300-KB",
+        "hex-of-80-bits",
+        "31-digits",
     ],
 )
 @pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
@@ -233,7 +246,8 @@ def test_a_value_yaml_cannot_make_is_refused_where_it_stands_not_with_a_tracebac
     value: str, problem: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PyYAML's safe constructor raised ValueError, IndexError, KeyError or AttributeError for
-    # these; a 401-digit integer passed it and broke the scenario checks' formatting.
+    # these; a 401-digit integer passed it and broke the scenario checks' formatting, and a long
+    # base-60 one took quadratic time.
     if not libyaml:
         monkeypatch.setattr(files, "_C_LOADER", None)
     elif files._C_LOADER is None:
@@ -244,32 +258,93 @@ def test_a_value_yaml_cannot_make_is_refused_where_it_stands_not_with_a_tracebac
         load_scenario(bad)
 
 
+def _merges_doubling(lines: int) -> str:
+    """Each mapping merges the one before twice: the entries double per line."""
+    chain = ["m0: &m0 {a: 1, b: 2}"] + [
+        f"m{k}: &m{k} {{<<: [*m{k - 1}, *m{k - 1}]}}" for k in range(1, lines)
+    ]
+    return "\n".join(chain) + "\n"
+
+
+def _aliases_validated_everywhere() -> str:
+    """A 5,000-number demand list named by 100 aliases in a tenant named 100 times: the loaded
+    data shares it, but the scenario check would validate it 10,000 times (10.9 s, 2 GB)."""
+    numbers = ", ".join(["1"] * 5000)
+    demand = ", ".join([f"d0: &D [{numbers}]"] + [f"d{n}: *D" for n in range(1, 100)])
+    tenant = f"&t {{id: t, price_usd_per_gpu_hour: 2.0, demand_gpus: {{{demand}}}}}"
+    return f"tenants: [{tenant}, " + ", ".join(["*t"] * 99) + "]\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _merges_doubling(40),
+        "m0: &m0 {a: 1}\n" + "".join(f"m{k}: &m{k} {{<<: *m{k - 1}, k{k}: 1}}\n" for k in range(1, 3_000)),
+        "m0: &m0 [" + ", ".join(["x"] * 5_000) + "]\nbig: {<<: [" + ", ".join(["*m0"] * 2_000) + "]}\n",
+        _aliases_validated_everywhere(),
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+        # Would weigh past 10^4,300, which Python would not print.
+        "a0: &a0 [x]\n"
+        + "".join(f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]\n" for k in range(1, 4_600)),
+        "owners: [&o 'user:" + "x" * 20_000 + "', " + ", ".join(["*o"] * 20_000) + "]\n",
+    ],
+    ids=[
+        "merges-doubling",
+        "merges-chained-3000",
+        "merging-a-list-2000-times",
+        "validated-10000-times",
+        "nine-by-nine-laughs",
+        "past-what-python-prints",
+        "a-20-KB-owner-20000-times",
+    ],
+)
 @pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
-def test_merge_keys_that_copy_without_bound_are_refused_in_moments(
-    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_aliases_repeating_without_bound_are_refused_before_anything_is_built(
+    text: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Each mapping merges the one before twice: the entries double per line (40 lines: 2^40).
     if not libyaml:
         monkeypatch.setattr(files, "_C_LOADER", None)
     elif files._C_LOADER is None:
         pytest.skip("this PyYAML was built without libyaml")
-    lines = ["m0: &m0 {a: 1, b: 2}"] + [f"m{k}: &m{k} {{<<: [*m{k - 1}, *m{k - 1}]}}" for k in range(1, 40)]
     bomb = tmp_path / "bomb.yaml"
-    bomb.write_text("\n".join(lines) + "\n")
+    bomb.write_text(text)
     with pytest.raises(
         ScenarioError,
-        match=r"bomb\.yaml: not valid YAML at line \d+, column \d+: merge keys \(<<\) copy more than 100,000 entries",
+        # A long chain of aliases nests the data past the depth limit too, which is checked first.
+        match=r"bomb\.yaml: (not valid YAML at line 1, column 1: its aliases repeat more than 5,000,000 "
+        r"values|cannot be read: its lists or mappings are nested too deeply)",
     ):
-        files.read_yaml(bomb)
-    # Merge keys as a scenario would use them are read as before.
-    fine = tmp_path / "fine.yaml"
-    fine.write_text(
-        "base: &base {pue: 1.2, jurisdiction: AU}\nsites:\n  - {<<: *base, id: a}\n  - {<<: *base, id: b, pue: 1.1}\n"
+        load_scenario(bomb)
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_aliases_and_merge_keys_as_a_scenario_would_use_them_are_read_as_pyyaml_reads_them(
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    text = (
+        "base: &base {pue: 1.2, jurisdiction: AU}\n"
+        "sites:\n  - {<<: *base, id: a}\n  - {<<: [{id: x, pue: 1.0}, *base], id: b, pue: 1.1}\n"
+        "demand: &d [1, 2, 3]\nagain: *d\nself: &s [*s]\n" + _merges_doubling(15)
     )
-    assert files.read_yaml(fine)["sites"] == [
+    fine = tmp_path / "fine.yaml"
+    fine.write_text(text)
+    data = files.read_yaml(fine)
+    assert data["sites"] == [
         {"pue": 1.2, "jurisdiction": "AU", "id": "a"},
         {"pue": 1.1, "jurisdiction": "AU", "id": "b"},
     ]
+    assert data["again"] is data["demand"]
+    assert data["self"][0] is data["self"]
+    assert len(data["m14"]) == 2
+    plain = yaml.safe_load(text)
+    assert {k: v for k, v in data.items() if k != "self"} == {k: v for k, v in plain.items() if k != "self"}
 
 
 def test_a_character_yaml_does_not_allow_is_named_with_where_it_is(tmp_path: Path) -> None:
@@ -392,3 +467,29 @@ def test_content_hash_ignores_solver_options(base: dict) -> None:
     a = parse_scenario(copy.deepcopy(base), "a")
     base["solver"] = {"time_limit_s": 5, "mip_rel_gap": 0.05}
     assert parse_scenario(base, "b").content_hash() == a.content_hash()
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+def test_aliases_that_nest_data_too_deeply_are_refused_though_the_text_is_shallow(
+    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two levels as text, 1,201 as data: a deep copy of it (an override) ran out of the stack.
+    if not libyaml:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    chain = tmp_path / "chain.yaml"
+    chain.write_text("a0: &a0 [x]\n" + "".join(f"a{k}: &a{k} [*a{k - 1}]\n" for k in range(1, 1_200)))
+    with pytest.raises(ScenarioError, match=r"chain\.yaml: cannot be read: .* nested too deeply"):
+        files.read_yaml(chain)
+    chain.write_text(
+        "a0: &a0 [x]\n" + "".join(f"a{k}: &a{k} [*a{k - 1}]\n" for k in range(1, files.YAML_MAX_DEPTH - 1))
+    )
+    assert files.read_yaml(chain)["a1"] == [["x"]]
+
+
+def test_the_repeated_count_runs_only_where_the_first_document_has_an_alias() -> None:
+    loader = files._C_LOADER or files._PyLoader
+    assert files._first_document("a: [1, {b: 2}]\n", loader) is False
+    assert files._first_document("a: &x [1]\nb: *x\n", loader) is True
+    assert files._first_document("a: 1\n---\nb: &x [1]\nc: *x\n", loader) is False
