@@ -15,6 +15,15 @@ from planner.files import load_scenario, parse_scenario
 from tests.conftest import EXAMPLE_SCENARIO
 
 
+@pytest.fixture(params=[True, False], ids=["libyaml", "pyyaml-only"])
+def either_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test run with libyaml behind the reader, and again with PyYAML's own loader alone."""
+    if not request.param:
+        monkeypatch.setattr(files, "_C_LOADER", None)
+    elif files._C_LOADER is None:
+        pytest.skip("this PyYAML was built without libyaml")
+
+
 def _libyaml_reads(text: str) -> bool:
     """Whether libyaml (behind PyYAML's safe constructor) reads the text."""
     try:
@@ -138,29 +147,19 @@ def test_unreadable_and_malformed_files_name_the_file(tmp_path: Path) -> None:
     ],
     ids=["flow", "block", "a-megabyte-of-brackets", "mappings"],
 )
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+@pytest.mark.usefixtures("either_loader")
 def test_a_file_nested_too_deeply_to_read_is_refused_with_its_name_not_a_traceback(
-    nested: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nested: str, tmp_path: Path
 ) -> None:
     # PyYAML composes nested collections recursively; about 500 levels run out of the stack.
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     bad = tmp_path / "deep.yaml"
     bad.write_text(f"sites: {nested}\n" if nested[0] in "[{" else f"sites:\n{nested}\n")
     with pytest.raises(ScenarioError, match=r"deep\.yaml: cannot be read: .* nested too deeply"):
         load_scenario(bad)
 
 
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
-def test_a_file_is_read_up_to_the_nesting_limit_and_refused_one_level_more(
-    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
+@pytest.mark.usefixtures("either_loader")
+def test_a_file_is_read_up_to_the_nesting_limit_and_refused_one_level_more(tmp_path: Path) -> None:
     deepest = tmp_path / "deepest.yaml"
     deepest.write_text("[" * files.YAML_MAX_DEPTH + "]" * files.YAML_MAX_DEPTH)
     value = files.read_yaml(deepest)
@@ -184,15 +183,9 @@ def test_a_file_libyaml_refuses_is_still_refused_when_nested_too_deeply(tmp_path
         files.read_yaml(deep)
 
 
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
-def test_only_the_first_document_counts_to_the_nesting_limit(
-    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("either_loader")
+def test_only_the_first_document_counts_to_the_nesting_limit(tmp_path: Path) -> None:
     # The composer never builds a second document: it is refused for being there, as before.
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     two = tmp_path / "two.yaml"
     two.write_text("a: 1\n---\n" + "[" * 150 + "]" * 150 + "\n")
     with pytest.raises(
@@ -241,17 +234,13 @@ def test_only_the_first_document_counts_to_the_nesting_limit(
         "31-digits",
     ],
 )
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+@pytest.mark.usefixtures("either_loader")
 def test_a_value_yaml_cannot_make_is_refused_where_it_stands_not_with_a_traceback(
-    value: str, problem: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    value: str, problem: str, tmp_path: Path
 ) -> None:
     # PyYAML's safe constructor raised ValueError, IndexError, KeyError or AttributeError for
     # these; a 401-digit integer passed it and broke the scenario checks' formatting, and a long
     # base-60 one took quadratic time.
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     bad = tmp_path / "odd.yaml"
     bad.write_text(f"periods:\n  start_quarter: {value}\n")
     with pytest.raises(ScenarioError, match=rf"odd\.yaml: not valid YAML at line 2, column 18: {problem}"):
@@ -332,28 +321,20 @@ WITHIN_ITSELF = r"not valid YAML at line \d+, column \d+: an alias stands inside
         "600-lists-within-themselves",
     ],
 )
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+@pytest.mark.usefixtures("either_loader")
 def test_aliases_repeating_without_bound_or_within_themselves_are_refused_before_anything_is_built(
-    text: str, refusal: str, libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    text: str, refusal: str, tmp_path: Path
 ) -> None:
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(text)
     with pytest.raises(ScenarioError, match=rf"bomb\.yaml: {refusal}"):
         load_scenario(bomb)
 
 
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
+@pytest.mark.usefixtures("either_loader")
 def test_aliases_and_merge_keys_as_a_scenario_would_use_them_are_read_as_pyyaml_reads_them(
-    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     text = (
         "base: &base {pue: 1.2, jurisdiction: AU}\n"
         "sites:\n  - {<<: *base, id: a}\n  - {<<: [{id: x, pue: 1.0}, *base], id: b, pue: 1.1}\n"
@@ -494,15 +475,9 @@ def test_content_hash_ignores_solver_options(base: dict) -> None:
     assert parse_scenario(base, "b").content_hash() == a.content_hash()
 
 
-@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pyyaml-only"])
-def test_aliases_that_nest_data_too_deeply_are_refused_though_the_text_is_shallow(
-    libyaml: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("either_loader")
+def test_aliases_that_nest_data_too_deeply_are_refused_though_the_text_is_shallow(tmp_path: Path) -> None:
     # Two levels as text, 1,201 as data: a deep copy of it (an override) ran out of the stack.
-    if not libyaml:
-        monkeypatch.setattr(files, "_C_LOADER", None)
-    elif files._C_LOADER is None:
-        pytest.skip("this PyYAML was built without libyaml")
     chain = tmp_path / "chain.yaml"
     chain.write_text("a0: &a0 [x]\n" + "".join(f"a{k}: &a{k} [*a{k - 1}]\n" for k in range(1, 1_200)))
     with pytest.raises(ScenarioError, match=r"chain\.yaml: cannot be read: .* nested too deeply"):
