@@ -191,19 +191,21 @@ YAML_MAX_INTEGER_CHARS = 40
 """Longest an integer may be written (10^18 takes 19 digits): PyYAML builds a base-60 one
 (`1:59:59:...`) by multiplying by 60 once per part, quadratic in its length (450 KB took 4.4 s)."""
 
-YAML_MAX_REPEATED = 5_000_000
-"""Most that aliases may repeat in one file: the document weighed with every alias in full, less
-its distinct nodes, a scalar weighing one per 16 characters begun. Merge keys (`<<`) copy what
-their aliases name: a chain of mappings each merging the one before twice doubles the entries
-per line (26 such lines ran past 20 s and about 30 would need 8 GB). Plain aliases are shared
-in the loaded data, but the scenario check validates, and may quote, each place one is used: a
-16 KB file repeating a 5,000-number list through 100 x 100 aliases took 10.9 s and 2 GB to be
-refused, and a 20 KB owner named 20,000 times 11.7 s and 3.9 GB. 20 tenants sharing one
-40-quarter demand list in each of 2,000 scenarios repeat 1.6 million."""
+YAML_MAX_REPEATED = 500_000
+"""Most that aliases may add to one file: the document weighed with every alias followed, less
+its own weight, a scalar weighing one plus one per full 16 characters. Merge keys (`<<`) copy
+what their aliases name: a chain of mappings each merging the one before twice doubles the
+entries per line (26 such lines ran past 20 s and about 30 would need 8 GB). Plain aliases are
+shared in the loaded data, but the scenario check validates, and may quote, each place one is
+used: a 16 KB file repeating a 5,000-number list through 100 x 100 aliases took 10.9 s and
+2 GB to be refused, a 20 KB owner named 20,000 times 11.7 s and 3.9 GB, and 5 million repeated
+bad numbers more than 20 s and 3.2 GB; half a million, 5.1 s and 0.9 GB. A file that shares more
+than this (20 tenants naming one 40-quarter demand list in each of 2,000 scenarios repeat 1.6
+million) can write its values out."""
 
 _WEIGHT_CAP = 1 << 62
-"""Where a node's weight stops growing (`_repeated_nodes`): aliases nine to a line, over 4,600
-lines, weigh more than 10^4,300, which Python will not even print."""
+"""Where a node's weight stops growing (`_repeated_nodes`), so a long chain of aliases adds small
+integers, not ever longer ones."""
 
 _VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, OverflowError)
 """What PyYAML's safe constructor raises, outside its own errors, for a value it cannot make:
@@ -213,14 +215,18 @@ _INT_TAG = "tag:yaml.org,2002:int"
 
 
 class NestedTooDeeply(Exception):
-    """YAML text whose lists or mappings nest deeper than `YAML_MAX_DEPTH`."""
+    """YAML whose lists or mappings nest deeper than `YAML_MAX_DEPTH`, as text or through
+    aliases."""
 
 
 def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
-    """What aliases add to a document (`YAML_MAX_REPEATED`: its nodes weighed at every place they
-    are used, less its distinct nodes, at most `_WEIGHT_CAP`), and how deep its data nests once
-    aliases are followed (a chain of 1,200 aliases, two levels as text, loaded 1,201 deep and
-    broke deep copies later). A node within itself, through an alias, counts once."""
+    """What aliases add to a document (`YAML_MAX_REPEATED`, each weight at most `_WEIGHT_CAP`),
+    and how deep its data nests once aliases are followed (a chain of 1,200 aliases, two levels
+    as text, loaded 1,201 deep and broke deep copies later). A `ConstructorError` where an alias
+    stands inside the value it names: no scenario needs a value within itself, and its depth
+    would depend on which way it is walked (`copy.deepcopy` ran out of the stack on one that
+    this walk found 5 deep). Without such cycles, the nodes form a DAG and both figures are
+    exact."""
     weight: dict[int, int] = {}
     depth: dict[int, int] = {}
     distinct = 0
@@ -238,17 +244,23 @@ def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
             children = []
         if children_done:
             own = 1 + len(node.value) // 16 if isinstance(node, yaml.ScalarNode) else 1
-            weight[id(node)] = min(_WEIGHT_CAP, own + sum(weight.get(id(child), 1) for child in children))
-            nested = max((depth.get(id(child), 0) for child in children), default=0)
+            weight[id(node)] = min(_WEIGHT_CAP, own + sum(weight[id(child)] for child in children))
+            nested = max((depth[id(child)] for child in children), default=0)
             depth[id(node)] = nested + 1 if children or not isinstance(node, yaml.ScalarNode) else 0
             distinct += own
             open_.discard(id(node))
         else:
             open_.add(id(node))
+            for child in children:
+                if id(child) in open_:
+                    raise ConstructorError(
+                        None,
+                        None,
+                        "an alias stands inside the value it names (a value within itself)",
+                        child.start_mark,
+                    )
             stack.append((node, True))
-            stack.extend(
-                (child, False) for child in children if id(child) not in weight and id(child) not in open_
-            )
+            stack.extend((child, False) for child in children if id(child) not in weight)
     return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
@@ -256,8 +268,9 @@ class _Guarded:
     """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
     column, as for any other YAML error) what it would otherwise raise a Python error for or take
     without bound: a value it cannot make (`_VALUE_ERRORS`), an integer beyond
-    `YAML_MAX_INTEGER` or written longer than `YAML_MAX_INTEGER_CHARS`, and aliases (merge keys'
-    among them) repeating more than `YAML_MAX_REPEATED` nodes."""
+    `YAML_MAX_INTEGER` or written longer than `YAML_MAX_INTEGER_CHARS`, aliases (merge keys'
+    among them) adding more than `YAML_MAX_REPEATED`, and an alias inside the value it names;
+    data nested too deeply through aliases is `NestedTooDeeply`."""
 
     aliased = True
     """Whether the document may have aliases (`_checked_load` says where it has none)."""
@@ -352,8 +365,8 @@ def _first_document(text: str, loader: Any) -> bool:
 
 def _checked_load(text: str, loader: Any) -> Any:
     """The text's data by `loader` (`_PyLoader` or `_C_LOADER`), as `yaml.load` reads it, after
-    `_first_document`: the repeated nodes are counted only where there are aliases (0.013 s at
-    (10,3,20,6,50), a third of the load)."""
+    `_first_document`: what aliases repeat is weighed only where there are any (at
+    (10,3,20,6,50), which has none, the walk would take about a third of the load)."""
     aliased = _first_document(text, loader)
     reader = loader(text)
     reader.aliased = aliased
@@ -400,7 +413,7 @@ def read_yaml(path: Path) -> Any:
     try:
         return load_yaml_text(text)
     except (RecursionError, NestedTooDeeply):
-        # Refused before composing (`_first_document`). RecursionError too: PyYAML's composer and
+        # Refused by `_first_document` (text) or `_repeated_nodes` (aliases). RecursionError too: PyYAML's composer and
         # constructor recurse per level, and would raise it were the check to miss a way down.
         raise ScenarioError(
             f"{path}: cannot be read: its lists or mappings are nested too deeply",

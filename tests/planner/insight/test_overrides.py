@@ -103,8 +103,20 @@ def test_an_assignment_yaml_cannot_make_a_value_of_is_kept_as_text_for_the_schem
     assert parse_assignment(f"periods.start_quarter={value}") == ("periods.start_quarter", [value])
 
 
-def test_an_assignment_whose_aliases_weigh_past_what_python_prints_is_kept_as_text():
-    # Block style needs no commas: a doubling chain of 4,600 lines weighed past 10^4,300, whose
-    # count Python could not print (a traceback from `--set`).
+def test_an_assignment_whose_aliases_nest_too_deeply_is_kept_as_text():
+    # Block style needs no commas: a doubling chain of 4,600 lines nests 4,600 deep through its
+    # aliases, which a deep copy of the overrides could not take (a traceback from `--set`).
     chain = "a0: &a0 [x]\n" + "".join(f"a{k}: &a{k}\n- *a{k - 1}\n- *a{k - 1}\n" for k in range(1, 4_600))
     assert parse_assignment(f"name={chain}") == ("name", [chain.strip()])
+
+
+def test_an_assignment_with_values_within_themselves_is_kept_as_text():
+    # Lists within themselves, linked so that a walk from the last finds them shallow and a deep
+    # copy from the first ran 1,200 deep (a RecursionError from `--set`).
+    value = (
+        "a1: &A1\n- &B1\n  - *A1\n"
+        + "".join(f"a{k}: &A{k}\n- *B{k - 1}\n- &B{k}\n  - *A{k}\n" for k in range(2, 600))
+        + "y:\n"
+        + "".join(f"- *A{k}\n" for k in range(599, 0, -1))
+    )
+    assert parse_assignment(f"name={value}") == ("name", [value.strip()])
