@@ -284,8 +284,8 @@ class _Guarded:
                 raise ConstructorError(
                     None,
                     None,
-                    f"its aliases repeat more than {YAML_MAX_REPEATED:,} values (write each once, "
-                    "or name it fewer times)",
+                    f"its aliases repeat more than {YAML_MAX_REPEATED:,} values (name what they "
+                    "stand for fewer times, or write it out)",
                     node.start_mark,
                 )
         return super().construct_document(node)  # type: ignore[misc]
@@ -413,8 +413,9 @@ def read_yaml(path: Path) -> Any:
     try:
         return load_yaml_text(text)
     except (RecursionError, NestedTooDeeply):
-        # Refused by `_first_document` (text) or `_repeated_nodes` (aliases). RecursionError too: PyYAML's composer and
-        # constructor recurse per level, and would raise it were the check to miss a way down.
+        # Refused by `_first_document` (text) or `_repeated_nodes` (aliases). RecursionError
+        # too: PyYAML's composer and constructor recurse per level, and would raise it were the
+        # checks to miss a way down.
         raise ScenarioError(
             f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],

@@ -65,16 +65,16 @@ def short(text: str, limit: int = SHOWN_ID_CHARS) -> str:
     return f"{text[:head]}…{text[-(limit - 1 - head) :]}"
 
 
+FLOAT_RANGE = 10**300
+"""Integers at most this large are shown as floats (`_magnitude`); a float reaches about 1.8e308."""
+
+
 def _magnitude(value: float) -> str:
     """A number for a message. An integer beyond a float's range (a 401-digit `--set` value,
     which pydantic takes from text) cannot be formatted as one: its digits are counted."""
     if isinstance(value, int) and abs(value) > FLOAT_RANGE:
         return f"a {len(str(abs(value))):,}-digit number"
     return f"{value:g}"
-
-
-FLOAT_RANGE = 10**300
-"""Integers at most this large are shown as floats (`_magnitude`); a float reaches about 1.8e308."""
 
 
 def _too_big(path: str, value: float, bound: float) -> Problem:
