@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError
 
 from planner.errors import PlanFileError, ScenarioError, UserError
-from planner.schema.consistency import ScenarioInconsistent, check_scenario
+from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
 from planner.schema.input_checks import check_inputs
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 from planner.schema.scenario import Scenario
@@ -62,7 +62,7 @@ def _fix_for(error: ErrorDetails) -> str:
     return "correct the value"
 
 
-MAX_DETAILS = 12
+MAX_DETAILS = SHOWN_PROBLEMS
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -141,13 +141,13 @@ def parse_scenario(data: Any, source: str) -> Scenario:
             f"{source}: invalid scenario", details=validation_details(error, data, Scenario)
         ) from None
     try:
-        problems = check_inputs(scenario)  # names Kubernetes accepts, sizes HiGHS can work with
-        if problems:
-            raise ScenarioInconsistent(problems)
+        raise_problems(check_inputs(scenario))  # names Kubernetes accepts, sizes HiGHS can work with
         check_scenario(scenario)
         return scenario
     except ScenarioInconsistent as error:
         details = [f"{p.path}: {p.message}. Fix: {p.fix}" for p in error.problems]
+        if error.more:
+            details.append(f"... and {error.more} more of the same kinds")
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None
 
 
