@@ -148,6 +148,8 @@ def _current_config(text: str, path: Path) -> dict[str, Any]:
         raise StackConfigError(
             f"{path}: not valid YAML ({error.__class__.__name__})", details=[fix]
         ) from None
+    except RecursionError:  # PyYAML's composer recurses per level (5,000 levels: Python's stack)
+        raise StackConfigError(f"{path}: nested too deeply to be a stack file", details=[fix]) from None
     config = data.get("config") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(config or {}, dict):
         raise StackConfigError(f"{path}: a stack file maps config: to keys and values", details=[fix])

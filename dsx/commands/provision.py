@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from infra.checks import Origin, parse_instance_types
+from infra.checks import Origin, PlanMismatchError, check_operator, parse_instance_types
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
@@ -54,6 +55,10 @@ def render_json(manifests: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
 
 
+SAFE_FILE_NAME = re.compile(r"[0-9]{3}-[a-z0-9][-a-z0-9.]*")
+"""A manifest's file name: its number, kind and name, which are Kubernetes names."""
+
+
 def manifest_filename(index: int, manifest: dict[str, Any], suffix: str) -> str:
     """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects."""
     return f"{index:03d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.{suffix}"
@@ -69,6 +74,8 @@ def build_state(
     operator_image: str | None,
     operator_namespace: str,
 ) -> DesiredState:
+    if operator:
+        check_operator(operator_image, operator_namespace, Origin.for_cli(str(plan_path)))
     plan = read_plan(plan_path)
     return desired_state(
         plan,
@@ -179,14 +186,20 @@ def render(
         )
         return
     suffix = output_format.value
+    # Every file named and rendered before the first is written: an error leaves nothing behind.
+    files = [(out_dir / manifest_filename(index, m, suffix), m) for index, m in enumerate(manifests)]
+    for path, _ in files:
+        if not SAFE_FILE_NAME.fullmatch(path.name) or path.parent != out_dir:
+            raise PlanMismatchError(
+                f"{plan}: an object would be written as {path.name[:80]!r}, not a file name in {out_dir}",
+                details=["Fix: re-solve the scenario and render the plan it writes"],
+            )
+    texts = [
+        render_yaml([m]) if output_format is OutputFormat.yaml else json.dumps(m, indent=2) + "\n"
+        for _, m in files
+    ]
     written = []
-    for index, manifest in enumerate(manifests):
-        text = (
-            render_yaml([manifest])
-            if output_format is OutputFormat.yaml
-            else json.dumps(manifest, indent=2) + "\n"
-        )
-        path = out_dir / manifest_filename(index, manifest, suffix)
+    for (path, _), text in zip(files, texts, strict=True):
         write_atomic(path, text)
         written.append(str(path))
     if as_json:

@@ -68,10 +68,10 @@ def short(text: str, limit: int = SHOWN_ID_CHARS) -> str:
 
 
 FLOAT_RANGE = 10**300
-"""Integers at most this large are shown as floats (`_magnitude`); a float reaches about 1.8e308."""
+"""Integers at most this large are shown as floats (`magnitude`); a float reaches about 1.8e308."""
 
 
-def _magnitude(value: float) -> str:
+def magnitude(value: float) -> str:
     """A number for a message. An integer beyond a float's range (a 401-digit `--set` value,
     which pydantic takes from text) cannot be formatted as one: its digits are counted."""
     if isinstance(value, int) and abs(value) > FLOAT_RANGE:
@@ -82,7 +82,7 @@ def _magnitude(value: float) -> str:
 def _too_big(path: str, value: float, bound: float) -> Problem:
     return Problem(
         path,
-        f"{_magnitude(value)} is larger than any real AI factory needs (at most {bound:g} is accepted)",
+        f"{magnitude(value)} is larger than any real AI factory needs (at most {bound:g} is accepted)",
         "check the unit in the field name (MW, not W; US$, not cents) and correct the value",
     )
 

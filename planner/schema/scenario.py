@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Id = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
+ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+ID_MAX_CHARS = 40
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_CHARS)]
 """Identifiers become Kubernetes names downstream, so they must be DNS-1123 labels."""
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
