@@ -441,11 +441,23 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(read_yaml(path), str(path))
 
 
+NAME_MAX_BYTES = 255 - len(".") - len(".12345678.tmp")
+"""Longest file or directory name an output may have: most file systems take 255 bytes, and
+`write_atomic` writes `.NAME.XXXXXXXX.tmp` first (a 250-byte plan name failed after the solve)."""
+
+
 def check_output_path(path: str | Path, *, directory: bool = False, option: str = "-o") -> None:
     """Refuse an output path that cannot be written, before any work is done: a file path that is
     an existing directory, a directory path that is an existing file, or a path under a file."""
     path = Path(path)
     kind = "directory" if directory else "file"
+    too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX_BYTES), None)
+    if too_long is not None:
+        raise UserError(
+            f"{option} {str(path)[:80]}…: the name {too_long[:24]}… is {len(os.fsencode(too_long))} bytes long; "
+            f"at most {NAME_MAX_BYTES} are written here",
+            details=[f"Fix: choose a shorter {kind} name"],
+        )
     if not directory and path.is_dir():
         raise UserError(
             f"{option} {path}: is an existing directory; the output is a file",

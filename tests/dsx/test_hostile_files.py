@@ -271,3 +271,14 @@ def test_a_plan_count_or_probability_no_plan_holds_is_refused_before_rendering(
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out")
     assert_one_clear_error(outcome, names=(str(plan_file), named))
     assert tree(tmp_path) == before
+
+
+def test_an_output_name_too_long_to_write_is_refused_before_solving(tmp_path):
+    # A 250-byte plan name failed after the solve, naming the temporary file (.NAME.XXXXXXXX.tmp).
+    from planner.files import NAME_MAX_BYTES
+
+    before = tree(tmp_path)
+    name = "p" * (NAME_MAX_BYTES - len(".json") + 1) + ".json"
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / name)
+    assert_one_clear_error(outcome, names=(f"is {NAME_MAX_BYTES + 1} bytes long",))
+    assert tree(tmp_path) == before
