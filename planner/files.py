@@ -446,9 +446,12 @@ NAME_MAX_BYTES = 255 - len(".") - len(".12345678.tmp")
 `write_atomic` writes `.NAME.XXXXXXXX.tmp` first (a 250-byte plan name failed after the solve)."""
 
 
-def check_output_path(path: str | Path, *, directory: bool = False, option: str = "-o") -> None:
+def check_output_path(
+    path: str | Path, *, directory: bool = False, option: str = "-o", example: str = "plan.json"
+) -> None:
     """Refuse an output path that cannot be written, before any work is done: a file path that is
-    an existing directory, a directory path that is an existing file, or a path under a file."""
+    an existing directory, a directory path that is an existing file, a path under a file, or a
+    name too long to write. `example` is the file name the fix suggests inside a directory."""
     path = Path(path)
     kind = "directory" if directory else "file"
     too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX_BYTES), None)
@@ -461,7 +464,7 @@ def check_output_path(path: str | Path, *, directory: bool = False, option: str 
     if not directory and path.is_dir():
         raise UserError(
             f"{option} {path}: is an existing directory; the output is a file",
-            details=[f"Fix: give a file path, e.g. {option} {path / 'plan.json'}"],
+            details=[f"Fix: give a file path, e.g. {option} {path / example}"],
         )
     if directory and path.exists() and not path.is_dir():
         raise UserError(

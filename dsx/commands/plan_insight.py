@@ -515,7 +515,7 @@ def diagnose_command(
     from planner.insight.diagnose import diagnose, iis_text
 
     if iis_out is not None:
-        check_output_path(iis_out, option="--iis-out")
+        check_output_path(iis_out, option="--iis-out", example="conflict.txt")
     result = diagnose(load_scenario(scenario))
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
