@@ -20,9 +20,9 @@ from yaml.constructor import ConstructorError
 
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
-from planner.schema.input_checks import check_inputs, magnitude
+from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
-from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, Scenario
+from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, PROBABILITY_TOLERANCE, QUARTER_RE, Scenario
 
 
 def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
@@ -151,7 +151,7 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     except ScenarioInconsistent as error:
         details = [f"{p.path}: {p.message}. Fix: {p.fix}" for p in error.problems]
         if error.more:
-            details.append(f"... and {error.more} more of the same kinds")
+            details.append(f"... and {error.more} more")
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None
 
 
@@ -495,7 +495,7 @@ def write_atomic(path: str | Path, text: str) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         try:  # a file replaced keeps its mode (a stack file holding secrets may be 0600)
-            mode = stat.S_IMODE(os.stat(path).st_mode)
+            mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777  # not set-id bits
         except FileNotFoundError:  # mkstemp creates 0600; a new plan is an ordinary file
             umask = os.umask(0)
             os.umask(umask)
@@ -517,9 +517,9 @@ class _NotJson(str):
 
 def _first_not_json(node: Any, path: str = "") -> tuple[str, str] | None:
     if isinstance(node, _NotJson):
-        return path or "(top level)", str(node)
+        return path or "(top level)", f"{node} is not a JSON number"
     if isinstance(node, float) and not math.isfinite(node):  # 1e400 is read as infinity
-        return path or "(top level)", "a number beyond a float's range"
+        return path or "(top level)", "a number beyond a float's range (no plan holds one)"
     children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in children:
         found = _first_not_json(
@@ -549,11 +549,13 @@ def read_plan(path: str | Path) -> Plan:
         raise PlanFileError(
             f"{path}: nested too deeply to be a plan (a plan nests about 4 levels)", details=[RESOLVE]
         ) from None
-    except ValueError as error:  # an integer of more digits than Python converts (4,300)
-        raise PlanFileError(f"{path}: not a plan: {error}", details=[RESOLVE]) from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise PlanFileError(
+            f"{path}: holds an integer of more than 4,300 digits, which no plan holds", details=[RESOLVE]
+        ) from None
     found = _first_not_json(data)
     if found:
-        raise PlanFileError(f"{path}: {found[0]}: {found[1]} is not a JSON number", details=[RESOLVE])
+        raise PlanFileError(f"{path}: {found[0]}: {found[1]}", details=[RESOLVE])
     if not isinstance(data, dict):
         raise PlanFileError(
             f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
@@ -599,7 +601,6 @@ _COUNTS = {
 
 
 _ID = re.compile(ID_PATTERN)
-_PERIOD = re.compile(r"\d{4}Q[1-4]")
 
 
 def _shown_id(value: str) -> str:
@@ -627,7 +628,13 @@ def plan_problems(plan: Plan) -> list[str]:
     # Ids become Kubernetes names and file names (`dsx render -o`, `dsx stacks write`): only the
     # ids a scenario accepts, so an edited plan cannot name a path outside the output directory.
     for name, values in known.items():
-        bad = [v for v in values if not (_PERIOD if name == "period" else _ID).fullmatch(v)]
+        bad = [
+            v
+            for v in values
+            if not (
+                QUARTER_RE.fullmatch(v) if name == "period" else len(v) <= ID_MAX_CHARS and _ID.fullmatch(v)
+            )
+        ]
         if bad:
             problems.append(
                 f"{name}s: '{_shown_id(bad[0])}'"
@@ -645,13 +652,25 @@ def plan_problems(plan: Plan) -> list[str]:
             f"discount_factors: {len(plan.discount_factors)} values for {len(plan.periods)} periods"
         )
     probabilities = list(plan.scenario_probabilities.values())
-    if any(not 0 <= p <= 1 for p in probabilities) or not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6):
+    if any(not 0 <= p <= 1 for p in probabilities) or not math.isclose(
+        sum(probabilities), 1.0, abs_tol=PROBABILITY_TOLERANCE
+    ):
         problems.append("scenario_probabilities: each must be within 0 and 1, and together they add up to 1")
     if not plan.hours_per_period > 0:
         problems.append(f"hours_per_period: {plan.hours_per_period:g} is not a positive number of hours")
     for rack in plan.rack_types:
         if rack.gpus_per_rack < 1 or rack.nodes_per_rack < 1 or rack.gpus_per_node < 1:
-            problems.append(f"rack_types[{rack.id}]: GPUs and nodes per rack must be at least 1")
+            problems.append(f"rack_types[{_shown_id(rack.id)}]: GPUs and nodes per rack must be at least 1")
+        # Both go into manifests as they are, as the scenario's checks let them (`input_checks`).
+        if not gpu_product_ok(rack.gpu_product):
+            problems.append(
+                f"rack_types[{_shown_id(rack.id)}].gpu_product: {_shown_id(rack.gpu_product)!r} is not a label value"
+            )
+    for tenant in plan.tenants:
+        for n, owner in enumerate(tenant.owners):
+            why = owner_problem(owner)
+            if why:
+                problems.append(f"tenants[{_shown_id(tenant.id)}].owners[{n}]: {_shown_id(why)}")
     sets = {name: set(values) for name, values in known.items()}
     unknown: dict[tuple[str, str], list[str]] = {}
     for collection, fields in _REFERENCES.items():
@@ -677,6 +696,6 @@ def plan_problems(plan: Plan) -> list[str]:
         more = f" and {len(places) - 2} more" if len(places) > 2 else ""
         problems.append(
             f"{', '.join(places[:2])}{more}: '{_shown_id(value)}' is not a {name} the plan lists ({name}s: "
-            f"{', '.join(known[name][:6]) or 'none'})"
+            f"{', '.join(_shown_id(v) for v in known[name][:6]) or 'none'})"
         )
     return problems

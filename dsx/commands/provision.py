@@ -20,7 +20,7 @@ from infra.checks import Origin, PlanMismatchError, check_operator, parse_instan
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
-from planner.files import check_output_path, read_plan, write_atomic
+from planner.files import NAME_MAX_BYTES, check_output_path, read_plan, write_atomic
 
 
 class OutputFormat(StrEnum):
@@ -74,6 +74,7 @@ def build_state(
     operator_image: str | None,
     operator_namespace: str,
 ) -> DesiredState:
+    operator_image = operator_image or None  # "" is the bundle's image, as before
     if operator:
         check_operator(operator_image, operator_namespace, Origin.for_cli(str(plan_path)))
     plan = read_plan(plan_path)
@@ -187,13 +188,14 @@ def render(
         return
     suffix = output_format.value
     # Every file named and rendered before the first is written: an error leaves nothing behind.
-    files = [(out_dir / manifest_filename(index, m, suffix), m) for index, m in enumerate(manifests)]
-    for path, _ in files:
-        if not SAFE_FILE_NAME.fullmatch(path.name) or path.parent != out_dir:
+    names = [manifest_filename(index, m, suffix) for index, m in enumerate(manifests)]
+    for name in names:
+        if not SAFE_FILE_NAME.fullmatch(name) or len(name) > NAME_MAX_BYTES:
             raise PlanMismatchError(
-                f"{plan}: an object would be written as {path.name[:80]!r}, not a file name in {out_dir}",
+                f"{plan}: an object would be written as {name[:80]!r}, not a file name in {out_dir}",
                 details=["Fix: re-solve the scenario and render the plan it writes"],
             )
+    files = [(out_dir / name, m) for name, m in zip(names, manifests, strict=True)]
     texts = [
         render_yaml([m]) if output_format is OutputFormat.yaml else json.dumps(m, indent=2) + "\n"
         for _, m in files

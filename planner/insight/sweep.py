@@ -47,24 +47,8 @@ MAX_SWEEP_POINTS = 10_000
 
 def check_axes(axes: Sequence[Axis]) -> None:
     """Refuse, before anything is built, a grid with more than `MAX_SWEEP_POINTS` points, a path
-    swept twice (the last would silently win) or an axis whose values repeat or share a file
-    name (two points would write one plan file)."""
-    paths = [path for path, _ in axes]
-    for path in sorted({p for p in paths if paths.count(p) > 1}):
-        raise UserError(
-            f"--set {path} is given more than once",
-            details=[f"Fix: give all of its values in one --set, e.g. --set {path}=A,B,C"],
-        )
-    for path, values in axes:
-        labels = [point_label({path: value}) for value in values]
-        for n, label in enumerate(labels):
-            if label in labels[:n]:
-                raise UserError(
-                    f"--set {path}: the value {values[n]!r} repeats an earlier one (point {label})",
-                    details=[
-                        "Fix: list each value once (values are named by their text, so 0.6 and 0.60 are one)"
-                    ],
-                )
+    swept twice (the last would silently win) or an axis two of whose values name one point file
+    (`point_label`: the same value twice, or 'a b' and 'a-b')."""
     total = math.prod(len(values) for _, values in axes)
     if total > MAX_SWEEP_POINTS:
         sizes = " x ".join(str(len(values)) for _, values in axes)
@@ -72,6 +56,30 @@ def check_axes(axes: Sequence[Axis]) -> None:
             f"the sweep has {total:,} points ({sizes}); at most {MAX_SWEEP_POINTS:,} are taken",
             details=["Fix: sweep fewer values, or split the sweep into several runs"],
         )
+    seen: set[str] = set()
+    for path, values in axes:
+        if path in seen:
+            raise UserError(
+                f"--set {path} is given more than once",
+                details=[f"Fix: give all of its values in one --set, e.g. --set {path}=A,B,C"],
+            )
+        seen.add(path)
+        first: dict[str, Any] = {}
+        for value in values:
+            label = point_label({path: value})
+            if label in first:
+                same = (
+                    "repeats"
+                    if str(first[label]) == str(value)
+                    else f"gets the same file name as {first[label]!r}"
+                )
+                raise UserError(
+                    f"--set {path}: the value {value!r} {same} (point {label})",
+                    details=[
+                        "Fix: list each value once (values are named by their text, so 0.6 and 0.60 are one)"
+                    ],
+                )
+            first[label] = value
 
 
 def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ class Problem:
 
 SHOWN_PROBLEMS = 12
 """Problems kept, and shown, of those found; the rest are counted. A file with a million bad
-entries (owners, say) would otherwise hold a million messages (1.4 GB for as many owners)."""
+entries (owners, say) would otherwise hold, and print, a million messages (3.39 GB and 56 s at a
+million bad owners; 0.63 GB and 12 s kept to twelve)."""
 
 
 class ScenarioInconsistent(Exception):

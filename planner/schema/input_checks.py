@@ -132,7 +132,7 @@ def check_kubernetes_names(scenario: Scenario) -> Iterator[Problem]:
                 )
     for rack in scenario.rack_types:
         product = rack.gpu_product
-        if not product or len(product) > KUBERNETES_NAME_MAX or not LABEL_VALUE_RE.match(product):
+        if not gpu_product_ok(product):
             yield Problem(
                 f"rack_types[{rack.id}].gpu_product",
                 f"{product!r} is not a Kubernetes label value (it becomes nvidia.com/gpu.product)",
@@ -151,6 +151,11 @@ def check_kubernetes_names(scenario: Scenario) -> Iterator[Problem]:
                 )
 
 
+def gpu_product_ok(product: str) -> bool:
+    """Whether `product` can be the `nvidia.com/gpu.product` label value (a DNS label value)."""
+    return bool(product) and len(product) <= KUBERNETES_NAME_MAX and bool(LABEL_VALUE_RE.fullmatch(product))
+
+
 def owner_problem(owner: str) -> str | None:
     """Why an owner cannot become an RBAC subject, or None. Accepted: `user:NAME`, `group:NAME`,
     or a bare user NAME without a colon (e.g. an e-mail address)."""
@@ -165,7 +170,7 @@ def owner_problem(owner: str) -> str | None:
         return f"{owner!r} starts with '{kind}:', which is neither user: nor group:{hint}"
     if not name:
         return f"{owner!r} names no {kind}"
-    if len(name) > 253 or not OWNER_NAME_RE.match(name):
+    if len(name) > 253 or not OWNER_NAME_RE.fullmatch(name):
         return f"{owner!r}: {name!r} is not a usable {kind} name (spaces and symbols such as ! are not)"
     return None
 

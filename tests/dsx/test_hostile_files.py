@@ -130,7 +130,7 @@ def test_the_operator_settings_a_stack_file_gives_are_checked_as_the_command_lin
     ("text", "named"),
     [
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-        ('{"schema_version": "1.1", "x": ' + "9" * 5000 + "}", "not a plan"),
+        ('{"schema_version": "1.1", "x": ' + "9" * 5000 + "}", "an integer of more than 4,300 digits"),
         (
             '{"schema_version": "1.1", "hours_per_period": 1e400}',
             "hours_per_period: a number beyond a float's range",
@@ -191,8 +191,8 @@ def test_show_prints_plan_text_that_looks_like_markup_as_it_is(plan_file):
             [("terms.buyback_share", [0.6]), ("terms.buyback_share", [0.7])],
             "--set terms.buyback_share is given more than once",
         ),
-        ([("terms.buyback_share", [0.6, 0.6])], "the value 0.6 repeats an earlier one"),
-        ([("sites[batam].name", ["a b", "a-b"])], "the value 'a-b' repeats an earlier one"),
+        ([("terms.buyback_share", [0.6, 0.6])], "the value 0.6 repeats (point buyback_share=0.6)"),
+        ([("sites[batam].name", ["a b", "a-b"])], "the value 'a-b' gets the same file name as 'a b'"),
         ([(f"terms.x{n}", list(range(22))) for n in range(3)], f"at most {MAX_SWEEP_POINTS:,} are taken"),
     ],
 )
@@ -281,4 +281,104 @@ def test_an_output_name_too_long_to_write_is_refused_before_solving(tmp_path):
     name = "p" * (NAME_MAX_BYTES - len(".json") + 1) + ".json"
     outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / name)
     assert_one_clear_error(outcome, names=(f"is {NAME_MAX_BYTES + 1} bytes long",))
+    assert tree(tmp_path) == before
+
+
+def test_an_id_longer_than_a_scenario_accepts_is_refused(tmp_path, plan_file):
+    # 50 characters made `Pulumi.bbb...yaml`; 300, an OSError naming neither field nor fix.
+    _edited(plan_file, lambda data: _rename_site(data, "batam", "b" * 50))
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan_file, "--dir", tmp_path / "stacks")
+    assert_one_clear_error(outcome, names=(f"'{'b' * 50}' is not an id",))
+    assert tree(tmp_path) == before
+
+
+def test_render_writes_nothing_where_one_file_name_would_leave_the_directory(
+    tmp_path, plan_file, monkeypatch
+):
+    # Ids and the operator's namespace are checked first; this guard stays for any other way in.
+    from dsx.commands import provision
+
+    real = provision.manifest_filename
+    monkeypatch.setattr(
+        provision,
+        "manifest_filename",
+        lambda index, manifest, suffix: "../x.yaml" if index == 5 else real(index, manifest, suffix),
+    )
+    before = tree(tmp_path)
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out")
+    assert_one_clear_error(outcome, names=("'../x.yaml', not a file name in",))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "config: {dsx:site: batam}\nextra: " + "[" * 400 + "]" * 400 + "\n",
+        "config:\n  dsx:site: batam\n"
+        + "a0: &a0 ["
+        + ", ".join(["x"] * 10)
+        + "]\n"
+        + "".join(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]\n" for n in range(1, 11)),
+    ],
+    ids=["deep-beside-flow-config", "alias-bomb"],
+)
+def test_a_stack_file_dsx_cannot_safely_rewrite_is_refused(tmp_path, plan_file, text):
+    # 400 levels beside a flow-style config crashed the rewrite; an alias bomb ran past a minute.
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.batam.yaml").write_text(text)
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan_file, "--dir", stacks, "--period", "2026Q4")
+    assert_one_clear_error(outcome, names=("Pulumi.batam.yaml",))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-node-lease", "default"])
+def test_the_operator_is_not_given_a_namespace_the_cluster_owns(tmp_path, plan_file, namespace):
+    # Rendered as the operator's own Namespace, `kubectl delete -f` would have deleted it.
+    before = tree(tmp_path)
+    outcome = dsx(
+        "render",
+        plan_file,
+        "--site",
+        "batam",
+        "--period",
+        "2026Q4",
+        "-o",
+        tmp_path / "out",
+        "--operator-namespace",
+        namespace,
+    )
+    assert_one_clear_error(outcome, names=(f"is '{namespace}', a namespace the cluster owns",))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("image", ["[::1]:5000/dsx/operator:1", "Registry.Example.com/Dsx/op:1.2.0", ""])
+def test_real_image_references_and_the_default_are_accepted(plan_file, image):
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "--operator-image", image)
+    assert outcome.code == 0, outcome.text
+    assert (image or "image:") in outcome.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (
+            lambda data: data["tenants"][0].update(owners=["user:alice smith; rm"]),
+            "tenants[inference-cloud].owners[0]",
+        ),
+        (
+            lambda data: data["rack_types"][0].update(gpu_product="NVIDIA GB300\nx: y"),
+            "gpu_product: 'NVIDIA GB300\\\\nx: y' is not a label value",
+        ),
+    ],
+)
+def test_an_edited_owner_or_gpu_product_is_refused_before_it_reaches_a_manifest(
+    tmp_path, plan_file, edit, named
+):
+    _edited(plan_file, edit)
+    before = tree(tmp_path)
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out")
+    assert_one_clear_error(outcome, names=(named,))
     assert tree(tmp_path) == before
