@@ -7,11 +7,13 @@ and the command that fixes it, so `pulumi up` stops with one readable message, n
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
-from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, RACK_TOPOLOGY_LEVELS
+from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
+from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
 from operators.decisions.nodepool import label_key_ok, label_value_ok
 from planner.errors import UserError
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
@@ -26,6 +28,8 @@ _CLI_FLAGS = {
     "karpenterInstanceTypes": "--instance-types",
     "topologyBlockLabel": "--block-label",
     "singleNodeNvlinkRackTypes": "--single-node-nvlink",
+    "operatorNamespace": "--operator-namespace",
+    "operatorImage": "--operator-image",
 }
 ALL_RACK_TYPES = "*"
 """Key of a Karpenter instance-type list given for every rack type at once (a plain string)."""
@@ -65,6 +69,44 @@ class Origin:
         if self.stack is not None:
             return f"Fix: pulumi config set dsx:{key} {value} --stack {self.stack}"
         return f"Fix: pass {_CLI_FLAGS.get(key, key)} {value}"
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_IMAGE = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9._/:@+\[\]-]*")
+"""An image reference's characters: registry (an IPv6 one in brackets), path, tag and digest."""
+IMAGE_MAX_CHARS = 512
+"""Longest operator image reference accepted (a registry, a path, a tag and a sha256 digest fit)."""
+
+
+def check_operator(image: str | None, namespace: str, origin: Origin) -> None:
+    """The operator's namespace is a DNS-1123 label and its image one reference without spaces,
+    before either is put into a manifest or a file name (`dsx render -o` names files by it)."""
+    if namespace in PROTECTED_NAMESPACES - {DEFAULT_OPERATOR_NAMESPACE}:  # its own is dsx-system
+        raise StackConfigError(
+            f"{origin.where('operatorNamespace')} is {namespace!r}, a namespace the cluster owns",
+            details=[
+                "the operator's namespace is created, and deleted with the stack, as dsx's own",
+                origin.fix("operatorNamespace", "dsx-system"),
+            ],
+        )
+    if len(namespace) > DNS_LABEL_MAX or not _DNS_LABEL.fullmatch(namespace):
+        raise StackConfigError(
+            f"{origin.where('operatorNamespace')} is {namespace[:80]!r}, not a namespace name",
+            details=[
+                f"a namespace name is 1-{DNS_LABEL_MAX} lowercase letters, digits and '-', starting "
+                "and ending with a letter or digit",
+                origin.fix("operatorNamespace", "dsx-system"),
+            ],
+        )
+    if image is not None and (len(image) > IMAGE_MAX_CHARS or not _IMAGE.fullmatch(image)):
+        raise StackConfigError(
+            f"{origin.where('operatorImage')} is {image[:80]!r}, not an image reference",
+            details=[
+                f"an image reference is at most {IMAGE_MAX_CHARS} characters, without spaces, "
+                "e.g. registry.example.com/dsx/operator:1.2.0",
+                origin.fix("operatorImage", "REGISTRY/REPOSITORY:TAG"),
+            ],
+        )
 
 
 def check_settings(backend: str, namespace_style: str, origin: Origin) -> None:

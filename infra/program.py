@@ -11,6 +11,7 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.checks import check_operator
 from infra.components import DsxOperator, SiteNodePools, SiteTenants
 from infra.desired_state import DesiredState, desired_state
 from infra.operator_bundle import operator_manifests
@@ -49,6 +50,7 @@ def prepare(settings: StackSettings) -> DesiredState:
     )
     if not settings.install_operator:
         return state
+    check_operator(settings.operator_image, settings.operator_namespace, origin)
     return replace(state, operator=operator_manifests(settings.operator_image, settings.operator_namespace))
 
 

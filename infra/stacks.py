@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from infra.checks import BACKENDS, Origin, StackConfigError, check_plan_matches
-from planner.files import check_output_path, read_plan, write_atomic
+from planner.files import NestedTooDeeply, check_output_path, load_yaml_text, read_plan, write_atomic
 from planner.schema.plan import Plan
 
 MANAGED_KEYS = ("dsx:plan", "dsx:site", "dsx:period", "dsx:nodePoolBackend")
@@ -118,7 +118,7 @@ def _line_edit(text: str, values: dict[str, str]) -> str | None:
 
 def updated_stack_text(text: str, values: dict[str, str]) -> str:
     """`text` with `values` set under `config:`; all other keys unchanged (verified by re-parsing)."""
-    original = yaml.safe_load(text) or {}
+    original = load_yaml_text(text) or {}
     if not isinstance(original, dict):
         raise StackConfigError(
             "stack file is not a YAML mapping", details=["Fix: move it aside and re-run dsx stacks write"]
@@ -126,7 +126,7 @@ def updated_stack_text(text: str, values: dict[str, str]) -> str:
     expected = dict(original)
     expected["config"] = {**(original.get("config") or {}), **values}
     edited = _line_edit(text, values)
-    if edited is not None and yaml.safe_load(edited) == expected:
+    if edited is not None and load_yaml_text(edited) == expected:
         return edited
     return yaml.safe_dump(expected, sort_keys=False)
 
@@ -143,7 +143,12 @@ def _current_config(text: str, path: Path) -> dict[str, Any]:
     """The `config:` mapping of an existing stack file, or an error naming the file and the fix."""
     fix = f"Fix: repair {path} (or move it aside and re-run dsx stacks write)"
     try:
-        data = yaml.safe_load(text) or {}
+        # The scenario's checked reader: nesting (at most 100 levels) and aliases are limited
+        # before anything is built (5,000 levels overflowed PyYAML's stack; an alias bomb under a
+        # key dsx does not touch ran past a minute when the edited file was compared).
+        data = load_yaml_text(text) or {}
+    except (RecursionError, NestedTooDeeply):
+        raise StackConfigError(f"{path}: nested too deeply to be a stack file", details=[fix]) from None
     except yaml.YAMLError as error:
         raise StackConfigError(
             f"{path}: not valid YAML ({error.__class__.__name__})", details=[fix]

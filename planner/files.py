@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
+import re
+import stat
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, get_args
 
@@ -15,10 +19,10 @@ from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError
 
 from planner.errors import PlanFileError, ScenarioError, UserError
-from planner.schema.consistency import ScenarioInconsistent, check_scenario
-from planner.schema.input_checks import check_inputs
+from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
+from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, PROBABILITY_TOLERANCE, QUARTER_RE, Scenario
 
 
 def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
@@ -62,7 +66,7 @@ def _fix_for(error: ErrorDetails) -> str:
     return "correct the value"
 
 
-MAX_DETAILS = 12
+MAX_DETAILS = SHOWN_PROBLEMS
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -141,13 +145,13 @@ def parse_scenario(data: Any, source: str) -> Scenario:
             f"{source}: invalid scenario", details=validation_details(error, data, Scenario)
         ) from None
     try:
-        problems = check_inputs(scenario)  # names Kubernetes accepts, sizes HiGHS can work with
-        if problems:
-            raise ScenarioInconsistent(problems)
+        raise_problems(check_inputs(scenario))  # names Kubernetes accepts, sizes HiGHS can work with
         check_scenario(scenario)
         return scenario
     except ScenarioInconsistent as error:
         details = [f"{p.path}: {p.message}. Fix: {p.fix}" for p in error.problems]
+        if error.more:
+            details.append(f"... and {error.more} more")
         raise ScenarioError(f"{source}: inconsistent scenario", details=details) from None
 
 
@@ -437,15 +441,30 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(read_yaml(path), str(path))
 
 
-def check_output_path(path: str | Path, *, directory: bool = False, option: str = "-o") -> None:
+NAME_MAX_BYTES = 255 - len(".") - len(".12345678.tmp")
+"""Longest file or directory name an output may have: most file systems take 255 bytes, and
+`write_atomic` writes `.NAME.XXXXXXXX.tmp` first (a 250-byte plan name failed after the solve)."""
+
+
+def check_output_path(
+    path: str | Path, *, directory: bool = False, option: str = "-o", example: str = "plan.json"
+) -> None:
     """Refuse an output path that cannot be written, before any work is done: a file path that is
-    an existing directory, a directory path that is an existing file, or a path under a file."""
+    an existing directory, a directory path that is an existing file, a path under a file, or a
+    name too long to write. `example` is the file name the fix suggests inside a directory."""
     path = Path(path)
     kind = "directory" if directory else "file"
+    too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX_BYTES), None)
+    if too_long is not None:
+        raise UserError(
+            f"{option} {str(path)[:80]}…: the name {too_long[:24]}… is {len(os.fsencode(too_long))} bytes long; "
+            f"at most {NAME_MAX_BYTES} are written here",
+            details=[f"Fix: choose a shorter {kind} name"],
+        )
     if not directory and path.is_dir():
         raise UserError(
             f"{option} {path}: is an existing directory; the output is a file",
-            details=[f"Fix: give a file path, e.g. {option} {path / 'plan.json'}"],
+            details=[f"Fix: give a file path, e.g. {option} {path / example}"],
         )
     if directory and path.exists() and not path.is_dir():
         raise UserError(
@@ -475,9 +494,13 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a plan is an ordinary file
+        try:  # a file replaced keeps its mode (a stack file holding secrets may be 0600)
+            mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777  # not set-id bits
+        except FileNotFoundError:  # mkstemp creates 0600; a new plan is an ordinary file
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -494,7 +517,9 @@ class _NotJson(str):
 
 def _first_not_json(node: Any, path: str = "") -> tuple[str, str] | None:
     if isinstance(node, _NotJson):
-        return path or "(top level)", str(node)
+        return path or "(top level)", f"{node} is not a JSON number"
+    if isinstance(node, float) and not math.isfinite(node):  # 1e400 is read as infinity
+        return path or "(top level)", "a number beyond a float's range (no plan holds one)"
     children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in children:
         found = _first_not_json(
@@ -520,9 +545,17 @@ def read_plan(path: str | Path) -> Plan:
             + (" (the file is empty)" if not text.strip() else ""),
             details=[f"{RESOLVE}; a truncated plan is the usual cause"],
         ) from None
+    except RecursionError:
+        raise PlanFileError(
+            f"{path}: nested too deeply to be a plan (a plan nests about 4 levels)", details=[RESOLVE]
+        ) from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise PlanFileError(
+            f"{path}: holds an integer of more than 4,300 digits, which no plan holds", details=[RESOLVE]
+        ) from None
     found = _first_not_json(data)
     if found:
-        raise PlanFileError(f"{path}: {found[0]}: {found[1]} is not a JSON number", details=[RESOLVE])
+        raise PlanFileError(f"{path}: {found[0]}: {found[1]}", details=[RESOLVE])
     if not isinstance(data, dict):
         raise PlanFileError(
             f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
@@ -558,10 +591,22 @@ _REFERENCES = {
     "site_periods": ("site", "period"),
     "outcomes": ("scenario",),
 }
+PLAN_COUNT_MAX = 10**9
+"""Most racks, GPUs, nodes or blocks one plan record may hold: a scenario's own bounds allow far
+fewer (`planner.schema.input_checks`), and a count past it would be written into a node pool."""
 _COUNTS = {
     "racks": ("racks_built", "racks_installed", "gpus_installed", "nodes_installed"),
     "power": ("blocks_ordered",),
 }
+
+
+_ID = re.compile(ID_PATTERN)
+
+
+def _shown_id(value: str) -> str:
+    """An id from a plan file for a message: printable, and shortened if long."""
+    text = value.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 60 else f"{text[:40]}…{text[-12:]}"
 
 
 def plan_problems(plan: Plan) -> list[str]:
@@ -576,21 +621,56 @@ def plan_problems(plan: Plan) -> list[str]:
         "scenario": list(plan.scenario_probabilities),
     }
     problems = [
-        f"{name}s: '{value}' is listed twice"
+        f"{name}s: '{_shown_id(value)}' is listed twice"
         for name, values in known.items()
-        for value in sorted({v for v in values if values.count(v) > 1})
+        for value in sorted(v for v, n in Counter(values).items() if n > 1)
     ]
+    # Ids become Kubernetes names and file names (`dsx render -o`, `dsx stacks write`): only the
+    # ids a scenario accepts, so an edited plan cannot name a path outside the output directory.
+    for name, values in known.items():
+        bad = [
+            v
+            for v in values
+            if not (
+                QUARTER_RE.fullmatch(v) if name == "period" else len(v) <= ID_MAX_CHARS and _ID.fullmatch(v)
+            )
+        ]
+        if bad:
+            problems.append(
+                f"{name}s: '{_shown_id(bad[0])}'"
+                + (f" and {len(bad) - 1} more are" if len(bad) > 1 else " is")
+                + (
+                    " not a quarter such as 2027Q4"
+                    if name == "period"
+                    else f" not an id (lowercase letters, digits and '-', at most {ID_MAX_CHARS} characters)"
+                )
+            )
     if not plan.periods or not plan.sites or not plan.rack_types:
         problems.append("periods, sites and rack_types must each list at least one entry")
     if len(plan.discount_factors) != len(plan.periods):
         problems.append(
             f"discount_factors: {len(plan.discount_factors)} values for {len(plan.periods)} periods"
         )
+    probabilities = list(plan.scenario_probabilities.values())
+    if any(not 0 <= p <= 1 for p in probabilities) or not math.isclose(
+        sum(probabilities), 1.0, abs_tol=PROBABILITY_TOLERANCE
+    ):
+        problems.append("scenario_probabilities: each must be within 0 and 1, and together they add up to 1")
     if not plan.hours_per_period > 0:
         problems.append(f"hours_per_period: {plan.hours_per_period:g} is not a positive number of hours")
     for rack in plan.rack_types:
         if rack.gpus_per_rack < 1 or rack.nodes_per_rack < 1 or rack.gpus_per_node < 1:
-            problems.append(f"rack_types[{rack.id}]: GPUs and nodes per rack must be at least 1")
+            problems.append(f"rack_types[{_shown_id(rack.id)}]: GPUs and nodes per rack must be at least 1")
+        # Both go into manifests as they are, as the scenario's checks let them (`input_checks`).
+        if not gpu_product_ok(rack.gpu_product):
+            problems.append(
+                f"rack_types[{_shown_id(rack.id)}].gpu_product: {_shown_id(rack.gpu_product)!r} is not a label value"
+            )
+    for tenant in plan.tenants:
+        for n, owner in enumerate(tenant.owners):
+            why = owner_problem(owner)
+            if why:
+                problems.append(f"tenants[{_shown_id(tenant.id)}].owners[{n}]: {_shown_id(why)}")
     sets = {name: set(values) for name, values in known.items()}
     unknown: dict[tuple[str, str], list[str]] = {}
     for collection, fields in _REFERENCES.items():
@@ -600,8 +680,14 @@ def plan_problems(plan: Plan) -> list[str]:
                 if value not in sets[name]:
                     unknown.setdefault((name, value), []).append(f"{collection}[{n}].{name}")
             for name in _COUNTS.get(collection, ()):
-                if getattr(record, name) < 0:
-                    problems.append(f"{collection}[{n}].{name}: {getattr(record, name)} is negative")
+                count = getattr(record, name)
+                if count < 0:
+                    problems.append(f"{collection}[{n}].{name}: {count} is negative")
+                elif count > PLAN_COUNT_MAX:
+                    problems.append(
+                        f"{collection}[{n}].{name}: {magnitude(count)} is more than any plan holds "
+                        f"(at most {PLAN_COUNT_MAX:,})"
+                    )
     for n, row in enumerate(plan.site_periods):
         for r in row.racks_by_type:
             if r not in sets["rack_type"]:
@@ -609,7 +695,7 @@ def plan_problems(plan: Plan) -> list[str]:
     for (name, value), places in unknown.items():
         more = f" and {len(places) - 2} more" if len(places) > 2 else ""
         problems.append(
-            f"{', '.join(places[:2])}{more}: '{value}' is not a {name} the plan lists ({name}s: "
-            f"{', '.join(known[name][:6]) or 'none'})"
+            f"{', '.join(places[:2])}{more}: '{_shown_id(value)}' is not a {name} the plan lists ({name}s: "
+            f"{', '.join(_shown_id(v) for v in known[name][:6]) or 'none'})"
         )
     return problems

@@ -102,6 +102,9 @@ def parse_sweep_inputs(
             raise UserError("--overrides and --case go together", details=["Fix: give both, or neither"])
         base_changes = pick_case(load_overrides(overrides), case, str(overrides))
     axes = [parse_assignment(text) for text in assignments]
+    from planner.insight.sweep import check_axes
+
+    check_axes(axes)
     return SweepInputs(base, base_data, base_changes, axes, str(overrides or base))
 
 
@@ -196,11 +199,11 @@ def render_sweep(
     """The terminal table and the reuse line."""
     quarter = at or "the last quarter"
     table = Table(
-        title=f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})",
+        title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
         title_justify="left",
     )
     for path in inputs.paths:
-        table.add_column(path.split(".")[-1])
+        table.add_column(escape(path.split(".")[-1]))
     sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
     for name in (
         "objective",
@@ -222,7 +225,7 @@ def render_sweep(
             else f"[red]no plan[/]: {escape(result.error or '')}"
         )
         table.add_row(
-            *(str(row[p]) for p in inputs.paths),
+            *(escape(str(row[p])) for p in inputs.paths),
             _musd(row.get("objective_usd")),
             _musd(row.get("expected_value_usd")),
             _musd(row.get("cvar_usd")),
@@ -512,7 +515,7 @@ def diagnose_command(
     from planner.insight.diagnose import diagnose, iis_text
 
     if iis_out is not None:
-        check_output_path(iis_out, option="--iis-out")
+        check_output_path(iis_out, option="--iis-out", example="conflict.txt")
     result = diagnose(load_scenario(scenario))
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))

@@ -234,7 +234,8 @@ def risk_table(plan: Plan) -> Table:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
     table.add_row(
-        "solver", f"HiGHS {solver.highs_version} via {solver.interface}: {solver.status}, gap {gap}"
+        "solver",
+        escape(f"HiGHS {solver.highs_version} via {solver.interface}: {solver.status}, gap {gap}"),
     )
     table.add_row(
         "size",

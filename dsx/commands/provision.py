@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from enum import StrEnum
 from pathlib import Path
@@ -15,11 +16,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from infra.checks import Origin, parse_instance_types
+from infra.checks import Origin, PlanMismatchError, check_operator, parse_instance_types
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
-from planner.files import check_output_path, read_plan, write_atomic
+from planner.files import NAME_MAX_BYTES, check_output_path, read_plan, write_atomic
 
 
 class OutputFormat(StrEnum):
@@ -54,6 +55,10 @@ def render_json(manifests: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
 
 
+SAFE_FILE_NAME = re.compile(r"[0-9]{3}-[a-z0-9][-a-z0-9.]*")
+"""A manifest's file name: its number, kind and name, which are Kubernetes names."""
+
+
 def manifest_filename(index: int, manifest: dict[str, Any], suffix: str) -> str:
     """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects."""
     return f"{index:03d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.{suffix}"
@@ -69,6 +74,9 @@ def build_state(
     operator_image: str | None,
     operator_namespace: str,
 ) -> DesiredState:
+    operator_image = operator_image or None  # "" is the bundle's image, as before
+    if operator:
+        check_operator(operator_image, operator_namespace, Origin.for_cli(str(plan_path)))
     plan = read_plan(plan_path)
     return desired_state(
         plan,
@@ -179,14 +187,21 @@ def render(
         )
         return
     suffix = output_format.value
+    # Every file named and rendered before the first is written: an error leaves nothing behind.
+    names = [manifest_filename(index, m, suffix) for index, m in enumerate(manifests)]
+    for name in names:
+        if not SAFE_FILE_NAME.fullmatch(name) or len(name) > NAME_MAX_BYTES:
+            raise PlanMismatchError(
+                f"{plan}: an object would be written as {name[:80]!r}, not a file name in {out_dir}",
+                details=["Fix: re-solve the scenario and render the plan it writes"],
+            )
+    files = [(out_dir / name, m) for name, m in zip(names, manifests, strict=True)]
+    texts = [
+        render_yaml([m]) if output_format is OutputFormat.yaml else json.dumps(m, indent=2) + "\n"
+        for _, m in files
+    ]
     written = []
-    for index, manifest in enumerate(manifests):
-        text = (
-            render_yaml([manifest])
-            if output_format is OutputFormat.yaml
-            else json.dumps(manifest, indent=2) + "\n"
-        )
-        path = out_dir / manifest_filename(index, manifest, suffix)
+    for (path, _), text in zip(files, texts, strict=True):
         write_atomic(path, text)
         written.append(str(path))
     if as_json:

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.typing import RcKeyType
 
+from planner.errors import UserError
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 
@@ -312,7 +313,34 @@ def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
     return Figure(_save(fig, Path(out_dir) / "value.png"), {**series, "bar_labels": bar_labels})
 
 
+MAX_PLOT_SITES = 64
+"""Most sites drawn: the build-out gives each a column 3.6 inches wide (2,000 sites ran past 19 s)."""
+MAX_PLOT_SCENARIOS = 500
+"""Most scenarios drawn: the value distribution gives each a bar 0.55 inches high."""
+
+
 def plot_plan(plan: Plan, out_dir: str | Path, scenario: Scenario | None = None) -> list[Figure]:
+    """The three figures; a plan with more sites or scenarios than a figure can show legibly is
+    refused before any is drawn (its numbers are in `dsx plan show --json`)."""
+    for what, count, most in (
+        ("sites", len(plan.sites), MAX_PLOT_SITES),
+        ("scenarios", len(plan.scenario_probabilities), MAX_PLOT_SCENARIOS),
+    ):
+        if count > most:
+            raise UserError(
+                f"the plan has {count:,} {what}; the figures show at most {most}",
+                details=["Fix: read its figures with dsx plan show PLAN --json"],
+            )
+    if scenario is not None:
+        sites, racks = {s.id for s in scenario.sites}, {r.id for r in scenario.rack_types}
+        missing = [s.id for s in plan.sites if s.id not in sites] + [
+            r.id for r in plan.rack_types if r.id not in racks
+        ]
+        if missing:
+            raise UserError(
+                f"the scenario has no site or rack type {missing[0]!r} that the plan names (was the plan edited?)",
+                details=["Fix: pass the scenario file the plan was solved from, or leave --scenario out"],
+            )
     return [
         plot_buildout(plan, out_dir, scenario),
         plot_demand(plan, out_dir),

@@ -13,7 +13,9 @@ Each problem names the field path, what is wrong and the fix (`planner.schema.co
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from planner.schema.consistency import Problem
@@ -66,10 +68,10 @@ def short(text: str, limit: int = SHOWN_ID_CHARS) -> str:
 
 
 FLOAT_RANGE = 10**300
-"""Integers at most this large are shown as floats (`_magnitude`); a float reaches about 1.8e308."""
+"""Integers at most this large are shown as floats (`magnitude`); a float reaches about 1.8e308."""
 
 
-def _magnitude(value: float) -> str:
+def magnitude(value: float) -> str:
     """A number for a message. An integer beyond a float's range (a 401-digit `--set` value,
     which pydantic takes from text) cannot be formatted as one: its digits are counted."""
     if isinstance(value, int) and abs(value) > FLOAT_RANGE:
@@ -80,13 +82,12 @@ def _magnitude(value: float) -> str:
 def _too_big(path: str, value: float, bound: float) -> Problem:
     return Problem(
         path,
-        f"{_magnitude(value)} is larger than any real AI factory needs (at most {bound:g} is accepted)",
+        f"{magnitude(value)} is larger than any real AI factory needs (at most {bound:g} is accepted)",
         "check the unit in the field name (MW, not W; US$, not cents) and correct the value",
     )
 
 
-def check_sizes(scenario: Scenario) -> list[Problem]:
-    problems: list[Problem] = []
+def check_sizes(scenario: Scenario) -> Iterator[Problem]:
     for section, bounds in UPPER_BOUNDS.items():
         items: Any = getattr(scenario, section)
         listed = isinstance(items, list)
@@ -95,72 +96,64 @@ def check_sizes(scenario: Scenario) -> list[Problem]:
             for name, bound in bounds.items():
                 value = getattr(item, name)
                 if value is not None and value > bound:
-                    problems.append(_too_big(f"{where}.{name}", value, bound))
+                    yield _too_big(f"{where}.{name}", value, bound)
     for site in scenario.sites:
         for rack, count in site.existing_racks.items():
             if count > EXISTING_RACKS_MAX:
-                problems.append(
-                    _too_big(f"sites[{site.id}].existing_racks.{rack}", count, EXISTING_RACKS_MAX)
-                )
+                yield _too_big(f"sites[{site.id}].existing_racks.{rack}", count, EXISTING_RACKS_MAX)
     for tenant in scenario.tenants:
         for case, values in tenant.demand_gpus.items():
             for quarter, value in enumerate(values):
                 if value > DEMAND_GPUS_MAX:
                     path = f"tenants[{tenant.id}].demand_gpus.{case}[{quarter}]"
-                    problems.append(_too_big(path, value, DEMAND_GPUS_MAX))
-    return problems
+                    yield _too_big(path, value, DEMAND_GPUS_MAX)
 
 
-def check_kubernetes_names(scenario: Scenario) -> list[Problem]:
+def check_kubernetes_names(scenario: Scenario) -> Iterator[Problem]:
     """Combinations of ids that become one Kubernetes name or label value (see infra/naming.py)."""
-    problems: list[Problem] = []
     for site in scenario.sites:
         for rack in scenario.site_rack_types(site):
             pool = f"{site.id}-{rack.id}"
             if len(pool) > KUBERNETES_NAME_MAX:
-                problems.append(
-                    Problem(
-                        f"sites[{short(site.id)}].id + rack_types[{short(rack.id)}].id",
-                        f"the node pool name '{short(pool, 40)}' would be {len(pool)} characters; "
-                        f"Kubernetes names hold at most {KUBERNETES_NAME_MAX}",
-                        f"shorten the site or rack type id (together at most {KUBERNETES_NAME_MAX - 1})",
-                    )
+                yield Problem(
+                    f"sites[{short(site.id)}].id + rack_types[{short(rack.id)}].id",
+                    f"the node pool name '{short(pool, 40)}' would be {len(pool)} characters; "
+                    f"Kubernetes names hold at most {KUBERNETES_NAME_MAX}",
+                    f"shorten the site or rack type id (together at most {KUBERNETES_NAME_MAX - 1})",
                 )
         for tenant in scenario.tenants:
             namespace = f"{tenant.id}-{site.id}"
             if len(namespace) > KUBERNETES_NAME_MAX:
-                problems.append(
-                    Problem(
-                        f"tenants[{short(tenant.id)}].id + sites[{short(site.id)}].id",
-                        f"the namespace '{short(namespace, 40)}' (namespace style tenant-site) would be "
-                        f"{len(namespace)} characters; Kubernetes names hold at most {KUBERNETES_NAME_MAX}",
-                        f"shorten the tenant or site id (together at most {KUBERNETES_NAME_MAX - 1})",
-                    )
+                yield Problem(
+                    f"tenants[{short(tenant.id)}].id + sites[{short(site.id)}].id",
+                    f"the namespace '{short(namespace, 40)}' (namespace style tenant-site) would be "
+                    f"{len(namespace)} characters; Kubernetes names hold at most {KUBERNETES_NAME_MAX}",
+                    f"shorten the tenant or site id (together at most {KUBERNETES_NAME_MAX - 1})",
                 )
     for rack in scenario.rack_types:
         product = rack.gpu_product
-        if not product or len(product) > KUBERNETES_NAME_MAX or not LABEL_VALUE_RE.match(product):
-            problems.append(
-                Problem(
-                    f"rack_types[{rack.id}].gpu_product",
-                    f"{product!r} is not a Kubernetes label value (it becomes nvidia.com/gpu.product)",
-                    "use 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
-                    "digit, as the GPU operator labels it, e.g. NVIDIA-GB300",
-                )
+        if not gpu_product_ok(product):
+            yield Problem(
+                f"rack_types[{rack.id}].gpu_product",
+                f"{product!r} is not a Kubernetes label value (it becomes nvidia.com/gpu.product)",
+                "use 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
+                "digit, as the GPU operator labels it, e.g. NVIDIA-GB300",
             )
     for tenant in scenario.tenants:
         for n, owner in enumerate(tenant.owners):
             message = owner_problem(owner)
             if message:
-                problems.append(
-                    Problem(
-                        f"tenants[{tenant.id}].owners[{n}]",
-                        message,
-                        "write group:NAME or user:NAME (NAME: letters, digits and @ . _ + = : / -), "
-                        "e.g. group:inference-admins or user:alice@example.com",
-                    )
+                yield Problem(
+                    f"tenants[{tenant.id}].owners[{n}]",
+                    message,
+                    "write group:NAME or user:NAME (NAME: letters, digits and @ . _ + = : / -), "
+                    "e.g. group:inference-admins or user:alice@example.com",
                 )
-    return problems
+
+
+def gpu_product_ok(product: str) -> bool:
+    """Whether `product` can be the `nvidia.com/gpu.product` label value (a DNS label value)."""
+    return bool(product) and len(product) <= KUBERNETES_NAME_MAX and bool(LABEL_VALUE_RE.fullmatch(product))
 
 
 def owner_problem(owner: str) -> str | None:
@@ -177,10 +170,10 @@ def owner_problem(owner: str) -> str | None:
         return f"{owner!r} starts with '{kind}:', which is neither user: nor group:{hint}"
     if not name:
         return f"{owner!r} names no {kind}"
-    if len(name) > 253 or not OWNER_NAME_RE.match(name):
+    if len(name) > 253 or not OWNER_NAME_RE.fullmatch(name):
         return f"{owner!r}: {name!r} is not a usable {kind} name (spaces and symbols such as ! are not)"
     return None
 
 
-def check_inputs(scenario: Scenario) -> list[Problem]:
-    return [*check_sizes(scenario), *check_kubernetes_names(scenario)]
+def check_inputs(scenario: Scenario) -> Iterator[Problem]:
+    return itertools.chain(check_sizes(scenario), check_kubernetes_names(scenario))
