@@ -78,9 +78,21 @@ IMAGE_MAX_CHARS = 512
 """Longest operator image reference accepted (a registry, a path, a tag and a sha256 digest fit)."""
 
 
-def check_operator(image: str | None, namespace: str, origin: Origin) -> None:
-    """The operator's namespace is a DNS-1123 label and its image one reference without spaces,
-    before either is put into a manifest or a file name (`dsx render -o` names files by it)."""
+def check_operator(
+    image: str | None, namespace: str, origin: Origin, tenant_namespaces: frozenset[str] = frozenset()
+) -> None:
+    """The operator's namespace is a DNS-1123 label, neither the cluster's nor a tenant's
+    (`tenant_namespaces`: created and deleted with the stack as dsx's own, either would go with
+    it), and its image one reference without spaces, before either is put into a manifest or a
+    file name (`dsx render -o` names files by it)."""
+    if namespace in tenant_namespaces:
+        raise StackConfigError(
+            f"{origin.where('operatorNamespace')} is {namespace!r}, a tenant's namespace at this site",
+            details=[
+                "the operator's namespace is created, and deleted with the stack, as dsx's own",
+                origin.fix("operatorNamespace", "dsx-system"),
+            ],
+        )
     if namespace in PROTECTED_NAMESPACES - {DEFAULT_OPERATOR_NAMESPACE}:  # its own is dsx-system
         raise StackConfigError(
             f"{origin.where('operatorNamespace')} is {namespace!r}, a namespace the cluster owns",

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from infra.checks import check_operator
 from infra.components import DsxOperator, SiteNodePools, SiteTenants
 from infra.desired_state import DesiredState, desired_state
+from infra.naming import tenant_namespace
 from infra.operator_bundle import operator_manifests
 from infra.settings import StackSettings, project_root, read_settings
 from planner.errors import PlanFileError, UserError
@@ -50,7 +51,8 @@ def prepare(settings: StackSettings) -> DesiredState:
     )
     if not settings.install_operator:
         return state
-    check_operator(settings.operator_image, settings.operator_namespace, origin)
+    taken = frozenset(tenant_namespace(t.id, settings.site, settings.namespace_style) for t in plan.tenants)
+    check_operator(settings.operator_image, settings.operator_namespace, origin, taken)
     return replace(state, operator=operator_manifests(settings.operator_image, settings.operator_namespace))
 
 

@@ -16,7 +16,14 @@ from typing import Any
 import yaml
 
 from infra.checks import BACKENDS, Origin, StackConfigError, check_plan_matches
-from planner.files import NestedTooDeeply, check_output_path, load_yaml_text, read_plan, write_atomic
+from planner.files import (
+    NestedTooDeeply,
+    check_output_path,
+    load_yaml_text,
+    read_plan,
+    write_atomic,
+    yaml_error_place,
+)
 from planner.schema.plan import Plan
 
 MANAGED_KEYS = ("dsx:plan", "dsx:site", "dsx:period", "dsx:nodePoolBackend")
@@ -58,11 +65,13 @@ def stack_values(
 
 
 def _scalar(value: str) -> str:
-    return (
-        value
-        if yaml.safe_load(value) == value and ":" not in value and "#" not in value
-        else json.dumps(value)
-    )
+    """`value` as a YAML scalar: plain where YAML reads it back as the same text, else quoted (a
+    plan named `@plan.json` is no plain scalar: `@` is reserved)."""
+    try:
+        plain = yaml.safe_load(value) == value and ":" not in value and "#" not in value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value)
 
 
 def new_stack_text(site: str, values: dict[str, str]) -> str:
@@ -118,7 +127,7 @@ def _line_edit(text: str, values: dict[str, str]) -> str | None:
 
 def updated_stack_text(text: str, values: dict[str, str]) -> str:
     """`text` with `values` set under `config:`; all other keys unchanged (verified by re-parsing)."""
-    original = load_yaml_text(text) or {}
+    original = load_yaml_text(text, lenient=True) or {}
     if not isinstance(original, dict):
         raise StackConfigError(
             "stack file is not a YAML mapping", details=["Fix: move it aside and re-run dsx stacks write"]
@@ -126,9 +135,17 @@ def updated_stack_text(text: str, values: dict[str, str]) -> str:
     expected = dict(original)
     expected["config"] = {**(original.get("config") or {}), **values}
     edited = _line_edit(text, values)
-    if edited is not None and load_yaml_text(edited) == expected:
+    if edited is not None and _reads_as(edited, expected):
         return edited
     return yaml.safe_dump(expected, sort_keys=False)
+
+
+def _reads_as(text: str, expected: dict[str, Any]) -> bool:
+    """Whether the line-edited text reads back as the mapping meant (else it is written anew)."""
+    try:
+        return bool(load_yaml_text(text, lenient=True) == expected)
+    except (yaml.YAMLError, NestedTooDeeply, RecursionError):  # e.g. a flow mapping over lines
+        return False
 
 
 def plan_reference(plan_path: Path, project_root: Path) -> str:
@@ -146,13 +163,12 @@ def _current_config(text: str, path: Path) -> dict[str, Any]:
         # The scenario's checked reader: nesting (at most 100 levels) and aliases are limited
         # before anything is built (5,000 levels overflowed PyYAML's stack; an alias bomb under a
         # key dsx does not touch ran past a minute when the edited file was compared).
-        data = load_yaml_text(text) or {}
+        data = load_yaml_text(text, lenient=True) or {}
     except (RecursionError, NestedTooDeeply):
         raise StackConfigError(f"{path}: nested too deeply to be a stack file", details=[fix]) from None
     except yaml.YAMLError as error:
-        raise StackConfigError(
-            f"{path}: not valid YAML ({error.__class__.__name__})", details=[fix]
-        ) from None
+        where, problem = yaml_error_place(error)
+        raise StackConfigError(f"{path}: cannot be read{where}: {problem}", details=[fix]) from None
     config = data.get("config") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(config or {}, dict):
         raise StackConfigError(f"{path}: a stack file maps config: to keys and values", details=[fix])

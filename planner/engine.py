@@ -127,6 +127,9 @@ def local_workers(workers: int | None, tasks: int) -> int:
     return max(1, min(wanted, tasks))
 
 
+MAX_PORT = 65_535
+
+
 def connect(address: str, *, option: str = "--cluster") -> Engine:
     """A `DaskEngine` on the running scheduler at `address`, or one clear `UserError`."""
     from distributed import Client
@@ -138,6 +141,8 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
         f"that have dsx installed; or leave {option} out and unset {ENV_CLUSTER} to run locally",
     ]
     host, _, port = address.rpartition("://")[2].rpartition(":")
+    if host and port.isdigit() and not 0 < int(port) <= MAX_PORT:
+        raise UserError(f"{named}: port {port} in {address!r} is not a TCP port (1-{MAX_PORT})", details=fix)
     if host and port.isdigit():  # a refused port fails at once, not after Dask's retries
         try:
             socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()

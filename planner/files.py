@@ -268,13 +268,11 @@ def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
     return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
-class _Guarded:
+class _Shaped:
     """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
-    column, as for any other YAML error) what it would otherwise raise a Python error for or take
-    without bound: a value it cannot make (`_VALUE_ERRORS`), an integer beyond
-    `YAML_MAX_INTEGER` or written longer than `YAML_MAX_INTEGER_CHARS`, aliases (merge keys'
-    among them) adding more than `YAML_MAX_REPEATED`, and an alias inside the value it names;
-    data nested too deeply through aliases is `NestedTooDeeply`."""
+    column, as for any other YAML error) aliases (merge keys' among them) adding more than
+    `YAML_MAX_REPEATED`, and an alias inside the value it names; data nested too deeply through
+    aliases is `NestedTooDeeply`."""
 
     aliased = True
     """Whether the document may have aliases (`_checked_load` says where it has none)."""
@@ -293,6 +291,12 @@ class _Guarded:
                     node.start_mark,
                 )
         return super().construct_document(node)  # type: ignore[misc]
+
+
+class _Guarded(_Shaped):
+    """`_Shaped`, refusing too what the constructor would raise a Python error for or take
+    without bound: a value it cannot make (`_VALUE_ERRORS`), and an integer beyond
+    `YAML_MAX_INTEGER` or written longer than `YAML_MAX_INTEGER_CHARS`. For scenarios."""
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         if (
@@ -324,8 +328,32 @@ class _Guarded:
         return value
 
 
+class _Lenient(_Shaped):
+    """`_Shaped`, keeping as its text what the constructor cannot make (`2026-13-01`) or would
+    take long to (an integer written longer than `YAML_MAX_INTEGER_CHARS`), as Pulumi's own YAML
+    reader keeps them: for stack files, whose other keys are not dsx's to judge."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == _INT_TAG
+            and len(node.value) > YAML_MAX_INTEGER_CHARS
+        ):
+            return node.value
+        try:
+            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+        except _VALUE_ERRORS:
+            if isinstance(node, yaml.ScalarNode):
+                return node.value
+            raise
+
+
 class _PyLoader(_Guarded, yaml.SafeLoader):
     """PyYAML's own scanner and parser."""
+
+
+class _PyLenientLoader(_Lenient, yaml.SafeLoader):
+    """PyYAML's own scanner and parser, lenient values."""
 
 
 def _libyaml_loader() -> Any:
@@ -341,7 +369,19 @@ def _libyaml_loader() -> Any:
     return _CLoader
 
 
+def _libyaml_lenient_loader() -> Any:
+    """As `_libyaml_loader`, behind the lenient constructor (stack files)."""
+    if not hasattr(yaml, "CSafeLoader"):
+        return None
+
+    class _CLenientLoader(_Lenient, yaml.CSafeLoader):
+        """libyaml's scanner and parser, lenient values."""
+
+    return _CLenientLoader
+
+
 _C_LOADER: Any = _libyaml_loader()
+_C_LENIENT_LOADER: Any = _libyaml_lenient_loader()
 
 
 def _first_document(text: str, loader: Any) -> bool:
@@ -380,7 +420,7 @@ def _checked_load(text: str, loader: Any) -> Any:
         reader.dispose()
 
 
-def load_yaml_text(text: str) -> Any:
+def load_yaml_text(text: str, *, lenient: bool = False) -> Any:
     """YAML text's data: libyaml's where it reads the text, else PyYAML's own loader's, which reads
     it or says why it cannot (a YAML error; `NestedTooDeeply` where it nests too deeply). The two
     scanners differ at the edges of YAML. Of 3,000 random edits of the bundled example with
@@ -388,20 +428,22 @@ def load_yaml_text(text: str) -> Any:
     empty value with YAML's non-specific tag: "" to libyaml, null to PyYAML); libyaml alone
     read 94 (a tab inside a flow list, a `?` inside a flow entry: the scenario check then names
     the field, where it is one), PyYAML alone 5 (read here after libyaml refused them), neither
-    1,614."""
-    if _C_LOADER is not None:
+    1,614. `lenient` keeps values the scenario refuses (an integer beyond 10^18, `2026-13-01`) as
+    they are or as text, and limits only nesting and aliases: for stack files (`_Lenient`)."""
+    c_loader, py_loader = (_C_LENIENT_LOADER, _PyLenientLoader) if lenient else (_C_LOADER, _PyLoader)
+    if c_loader is not None:
         try:
-            return _checked_load(text, _C_LOADER)
+            return _checked_load(text, c_loader)
         except ConstructorError:
             raise  # the same constructor's refusal: PyYAML's parser would not change it
         except (yaml.YAMLError, UnicodeEncodeError):
             # libyaml reads UTF-8: text from a command line can hold lone surrogates (bytes
             # that were not UTF-8), which PyYAML's reader names.
             pass
-    return _checked_load(text, _PyLoader)
+    return _checked_load(text, py_loader)
 
 
-def _where(error: yaml.YAMLError) -> tuple[str, str]:
+def yaml_error_place(error: yaml.YAMLError) -> tuple[str, str]:
     """Where in the file a YAML error is (" at line L, column C"), and what it is."""
     if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
         code = error.character if isinstance(error.character, int) else ord(error.character)
@@ -425,7 +467,7 @@ def read_yaml(path: Path) -> Any:
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
         ) from None
     except yaml.YAMLError as error:
-        where, problem = _where(error)
+        where, problem = yaml_error_place(error)
         raise ScenarioError(
             f"{path}: not valid YAML{where}: {problem}",
             details=[
@@ -551,7 +593,9 @@ def read_plan(path: str | Path) -> Plan:
         ) from None
     except ValueError:  # an integer of more digits than Python converts (4,300)
         raise PlanFileError(
-            f"{path}: holds an integer of more than 4,300 digits, which no plan holds", details=[RESOLVE]
+            f"{path}: holds an integer of more digits than Python reads (4,300 by default), which no "
+            "plan holds",
+            details=[RESOLVE],
         ) from None
     found = _first_not_json(data)
     if found:
@@ -609,6 +653,11 @@ def _shown_id(value: str) -> str:
     return text if len(text) <= 60 else f"{text[:40]}…{text[-12:]}"
 
 
+def _cut(text: str, limit: int = 200) -> str:
+    """A message part from a plan file, whole up to `limit` characters (reprs already escape)."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def plan_problems(plan: Plan) -> list[str]:
     """What makes a plan file unusable although each field has the right type: references to
     sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice, negative
@@ -664,13 +713,13 @@ def plan_problems(plan: Plan) -> list[str]:
         # Both go into manifests as they are, as the scenario's checks let them (`input_checks`).
         if not gpu_product_ok(rack.gpu_product):
             problems.append(
-                f"rack_types[{_shown_id(rack.id)}].gpu_product: {_shown_id(rack.gpu_product)!r} is not a label value"
+                f"rack_types[{_shown_id(rack.id)}].gpu_product: {_cut(repr(rack.gpu_product))} is not a label value"
             )
     for tenant in plan.tenants:
         for n, owner in enumerate(tenant.owners):
             why = owner_problem(owner)
             if why:
-                problems.append(f"tenants[{_shown_id(tenant.id)}].owners[{n}]: {_shown_id(why)}")
+                problems.append(f"tenants[{_shown_id(tenant.id)}].owners[{n}]: {_cut(why)}")
     sets = {name: set(values) for name, values in known.items()}
     unknown: dict[tuple[str, str], list[str]] = {}
     for collection, fields in _REFERENCES.items():

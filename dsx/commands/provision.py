@@ -18,6 +18,7 @@ import yaml
 
 from infra.checks import Origin, PlanMismatchError, check_operator, parse_instance_types
 from infra.desired_state import BackendSettings, DesiredState, desired_state
+from infra.naming import tenant_namespace
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
 from planner.files import NAME_MAX_BYTES, check_output_path, read_plan, write_atomic
@@ -55,7 +56,7 @@ def render_json(manifests: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
 
 
-SAFE_FILE_NAME = re.compile(r"[0-9]{3}-[a-z0-9][-a-z0-9.]*")
+SAFE_FILE_NAME = re.compile(r"[0-9]{3,}-[a-z0-9][-a-z0-9.]*")
 """A manifest's file name: its number, kind and name, which are Kubernetes names."""
 
 
@@ -75,9 +76,13 @@ def build_state(
     operator_namespace: str,
 ) -> DesiredState:
     operator_image = operator_image or None  # "" is the bundle's image, as before
+    origin = Origin.for_cli(str(plan_path))
     if operator:
-        check_operator(operator_image, operator_namespace, Origin.for_cli(str(plan_path)))
+        check_operator(operator_image, operator_namespace, origin)
     plan = read_plan(plan_path)
+    if operator:
+        taken = frozenset(tenant_namespace(t.id, site, namespace_style) for t in plan.tenants)
+        check_operator(operator_image, operator_namespace, origin, taken)
     return desired_state(
         plan,
         site,
@@ -85,7 +90,7 @@ def build_state(
         backend=backend,
         namespace_style=namespace_style,  # type: ignore[arg-type]
         operator=operator_manifests(operator_image, operator_namespace) if operator else None,
-        origin=Origin.for_cli(str(plan_path)),
+        origin=origin,
     )
 
 

@@ -68,16 +68,16 @@ def check_axes(axes: Sequence[Axis]) -> None:
         for value in values:
             label = point_label({path: value})
             if label in first:
-                same = (
-                    "repeats"
-                    if str(first[label]) == str(value)
-                    else f"gets the same file name as {first[label]!r}"
-                )
+                if str(first[label]) == str(value):
+                    same, fix = (
+                        "repeats",
+                        "list each value once (values are read as YAML: 0.6 and 0.60 are one)",
+                    )
+                else:
+                    same = f"gets the same file name as {first[label]!r}"
+                    fix = "make the values differ in letters, digits, '.', '_' or '-', not only in other symbols"
                 raise UserError(
-                    f"--set {path}: the value {value!r} {same} (point {label})",
-                    details=[
-                        "Fix: list each value once (values are named by their text, so 0.6 and 0.60 are one)"
-                    ],
+                    f"--set {path}: the value {value!r} {same} (point {label})", details=[f"Fix: {fix}"]
                 )
             first[label] = value
 

@@ -121,3 +121,14 @@ def test_local_worker_processes_share_the_cpus_for_a_decomposition_s_threads(mon
             engine.submit(key, _omp_num_threads)
         seen = {engine.next_done()[1] for _ in range(2)}
     assert seen == {"4"}
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])
+def test_an_address_whose_port_no_machine_has_says_so(port):
+    # 99999 was reported as "connection refused", as if a scheduler could listen there.
+    with (
+        pytest.raises(UserError, match=f"port {port} in .* is not a TCP port") as caught,
+        open_engine(f"tcp://127.0.0.1:{port}"),
+    ):
+        pass
+    assert "Fix:" in caught.value.details[0]
