@@ -86,11 +86,14 @@ def check_operator(
     it), and its image one reference without spaces, before either is put into a manifest or a
     file name (`dsx render -o` names files by it)."""
     if namespace in tenant_namespaces:
+        free = next(
+            n for n in ("dsx-system", "dsx-operator", "dsx-operator-system") if n not in tenant_namespaces
+        )
         raise StackConfigError(
-            f"{origin.where('operatorNamespace')} is {namespace!r}, a tenant's namespace at this site",
+            f"{origin.where('operatorNamespace')} is {namespace!r}, a tenant's namespace in this plan",
             details=[
                 "the operator's namespace is created, and deleted with the stack, as dsx's own",
-                origin.fix("operatorNamespace", "dsx-system"),
+                origin.fix("operatorNamespace", free),
             ],
         )
     if namespace in PROTECTED_NAMESPACES - {DEFAULT_OPERATOR_NAMESPACE}:  # its own is dsx-system

@@ -51,7 +51,10 @@ def prepare(settings: StackSettings) -> DesiredState:
     )
     if not settings.install_operator:
         return state
-    taken = frozenset(tenant_namespace(t.id, settings.site, settings.namespace_style) for t in plan.tenants)
+    # Every site's: with tenant-site, one cluster may hold several sites' tenants.
+    taken = frozenset(
+        tenant_namespace(t.id, s.id, settings.namespace_style) for t in plan.tenants for s in plan.sites
+    )
     check_operator(settings.operator_image, settings.operator_namespace, origin, taken)
     return replace(state, operator=operator_manifests(settings.operator_image, settings.operator_namespace))
 

@@ -17,6 +17,7 @@ import yaml
 
 from infra.checks import BACKENDS, Origin, StackConfigError, check_plan_matches
 from planner.files import (
+    AsWritten,
     NestedTooDeeply,
     check_output_path,
     load_yaml_text,
@@ -69,8 +70,8 @@ def _scalar(value: str) -> str:
     plan named `@plan.json` is no plain scalar: `@` is reserved)."""
     try:
         plain = yaml.safe_load(value) == value and ":" not in value and "#" not in value
-    except yaml.YAMLError:
-        plain = False
+    except (yaml.YAMLError, ValueError, TypeError, LookupError, AttributeError, OverflowError):
+        plain = False  # e.g. `2026-13-01`, which PyYAML takes for a date it cannot make
     return value if plain else json.dumps(value)
 
 
@@ -125,8 +126,9 @@ def _line_edit(text: str, values: dict[str, str]) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-def updated_stack_text(text: str, values: dict[str, str]) -> str:
-    """`text` with `values` set under `config:`; all other keys unchanged (verified by re-parsing)."""
+def updated_stack_text(text: str, values: dict[str, str], path: Path | None = None) -> str:
+    """`text` with `values` set under `config:`; all other keys unchanged (verified by re-parsing).
+    `path` names the file in errors."""
     original = load_yaml_text(text, lenient=True) or {}
     if not isinstance(original, dict):
         raise StackConfigError(
@@ -137,7 +139,32 @@ def updated_stack_text(text: str, values: dict[str, str]) -> str:
     edited = _line_edit(text, values)
     if edited is not None and _reads_as(edited, expected):
         return edited
+    if _holds_as_written(original):
+        # Written anew, such a value would change: a 44-digit number would become a string.
+        raise StackConfigError(
+            f"{path or 'stack file'}: holds values dsx would change by writing it anew (a number too long for "
+            "YAML's reader, or a value it cannot make, such as 2026-13-01), and dsx's keys are not "
+            "each on one line of `config:`",
+            details=[
+                "Fix: write each dsx: key on one line under config:, or set them with pulumi config set"
+            ],
+        )
     return yaml.safe_dump(expected, sort_keys=False)
+
+
+def _holds_as_written(data: Any) -> bool:
+    """Whether `data` holds a value `load_yaml_text(lenient=True)` kept as its text (`AsWritten`)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, AsWritten):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return False
 
 
 def _reads_as(text: str, expected: dict[str, Any]) -> bool:
@@ -197,7 +224,7 @@ def stack_files(
         current = _current_config(text, path) if text else {}
         values = stack_values(plan, plan_ref, site, current, period, backend)
         check_plan_matches(plan, site, values["dsx:period"], Origin.for_cli(plan_shown or plan_ref))
-        new = updated_stack_text(text, values) if text else new_stack_text(site, values)
+        new = updated_stack_text(text, values, path) if text else new_stack_text(site, values)
         out.append(
             StackFile(
                 site, stacks_dir / f"Pulumi.{site}.yaml", new, created=text is None, changed=new != text

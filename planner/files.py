@@ -328,6 +328,11 @@ class _Guarded(_Shaped):
         return value
 
 
+class AsWritten(str):
+    """A stack file's value `_Lenient` kept as its text: written back as it was only by the line
+    edit (`infra.stacks.updated_stack_text` refuses to rewrite a file holding one)."""
+
+
 class _Lenient(_Shaped):
     """`_Shaped`, keeping as its text what the constructor cannot make (`2026-13-01`) or would
     take long to (an integer written longer than `YAML_MAX_INTEGER_CHARS`), as Pulumi's own YAML
@@ -339,12 +344,12 @@ class _Lenient(_Shaped):
             and node.tag == _INT_TAG
             and len(node.value) > YAML_MAX_INTEGER_CHARS
         ):
-            return node.value
+            return AsWritten(node.value)
         try:
             return super().construct_object(node, deep=deep)  # type: ignore[misc]
         except _VALUE_ERRORS:
             if isinstance(node, yaml.ScalarNode):
-                return node.value
+                return AsWritten(node.value)
             raise
 
 
@@ -654,7 +659,9 @@ def _shown_id(value: str) -> str:
 
 
 def _cut(text: str, limit: int = 200) -> str:
-    """A message part from a plan file, whole up to `limit` characters (reprs already escape)."""
+    """A message part from a plan file, whole up to `limit` characters, its unprintable
+    characters escaped (an owner holding ESC or a newline could colour or forge error lines)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 

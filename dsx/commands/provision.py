@@ -60,9 +60,10 @@ SAFE_FILE_NAME = re.compile(r"[0-9]{3,}-[a-z0-9][-a-z0-9.]*")
 """A manifest's file name: its number, kind and name, which are Kubernetes names."""
 
 
-def manifest_filename(index: int, manifest: dict[str, Any], suffix: str) -> str:
-    """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects."""
-    return f"{index:03d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.{suffix}"
+def manifest_filename(index: int, manifest: dict[str, Any], suffix: str, width: int = 3) -> str:
+    """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects;
+    `width` digits, as many as the last number needs (1000 would sort before 101)."""
+    return f"{index:0{width}d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.{suffix}"
 
 
 def build_state(
@@ -81,7 +82,10 @@ def build_state(
         check_operator(operator_image, operator_namespace, origin)
     plan = read_plan(plan_path)
     if operator:
-        taken = frozenset(tenant_namespace(t.id, site, namespace_style) for t in plan.tenants)
+        # Every site's: with tenant-site, one cluster may hold several sites' tenants.
+        taken = frozenset(
+            tenant_namespace(t.id, s.id, namespace_style) for t in plan.tenants for s in plan.sites
+        )
         check_operator(operator_image, operator_namespace, origin, taken)
     return desired_state(
         plan,
@@ -193,7 +197,8 @@ def render(
         return
     suffix = output_format.value
     # Every file named and rendered before the first is written: an error leaves nothing behind.
-    names = [manifest_filename(index, m, suffix) for index, m in enumerate(manifests)]
+    width = max(3, len(str(len(manifests) - 1)))
+    names = [manifest_filename(index, m, suffix, width) for index, m in enumerate(manifests)]
     for name in names:
         if not SAFE_FILE_NAME.fullmatch(name) or len(name) > NAME_MAX_BYTES:
             raise PlanMismatchError(

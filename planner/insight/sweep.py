@@ -75,7 +75,10 @@ def check_axes(axes: Sequence[Axis]) -> None:
                     )
                 else:
                     same = f"gets the same file name as {first[label]!r}"
-                    fix = "make the values differ in letters, digits, '.', '_' or '-', not only in other symbols"
+                    fix = (
+                        "in a file name every run of characters other than letters, digits, '.', '_' "
+                        "and '-' becomes '-': make the values differ elsewhere"
+                    )
                 raise UserError(
                     f"--set {path}: the value {value!r} {same} (point {label})", details=[f"Fix: {fix}"]
                 )

@@ -167,7 +167,7 @@ def owner_problem(owner: str) -> str | None:
 
         close = difflib.get_close_matches(kind, OWNER_KINDS, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]}:?)" if close else ""
-        return f"{owner!r} starts with '{kind}:', which is neither user: nor group:{hint}"
+        return f"{owner!r} starts with {kind + ':'!r}, which is neither user: nor group:{hint}"
     if not name:
         return f"{owner!r} names no {kind}"
     if len(name) > 253 or not OWNER_NAME_RE.fullmatch(name):

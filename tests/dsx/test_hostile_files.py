@@ -47,6 +47,20 @@ def _rename_site(data: dict[str, Any], old: str, new: str) -> None:
                 record["site"] = new
 
 
+def _render(plan_file: Path, *extra: str | Path):
+    """`dsx render` of batam in 2026Q4, with `extra` options."""
+    return dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", *extra)
+
+
+def _rename_tenant(data: dict[str, Any], old: str, new: str) -> None:
+    for tenant in data["tenants"]:
+        if tenant["id"] == old:
+            tenant["id"] = new
+    for record in data["quotas"]:
+        if record["tenant"] == old:
+            record["tenant"] = new
+
+
 @pytest.mark.parametrize(
     ("site", "shown"),
     [
@@ -75,13 +89,7 @@ def test_a_plan_id_that_is_a_path_is_refused_before_any_file_is_written(
 
 
 def test_a_tenant_id_that_climbs_out_of_the_directory_is_refused(tmp_path, plan_file):
-    def edit(data):
-        data["tenants"][0]["id"] = "x/../../../../ten"
-        for record in data["quotas"]:
-            if record["tenant"] == "inference-cloud":
-                record["tenant"] = "x/../../../../ten"
-
-    _edited(plan_file, edit)
+    _edited(plan_file, lambda data: _rename_tenant(data, "inference-cloud", "x/../../../../ten"))
     before = tree(tmp_path)
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out")
     assert_one_clear_error(outcome, names=("'x/../../../../ten' is not an id",))
@@ -104,7 +112,7 @@ def test_a_tenant_id_that_climbs_out_of_the_directory_is_refused(tmp_path, plan_
         (
             "--operator-namespace",
             "inference-cloud",
-            "is 'inference-cloud', a tenant's namespace at this site",
+            "is 'inference-cloud', a tenant's namespace in this plan",
         ),
     ],
 )
@@ -112,18 +120,7 @@ def test_an_operator_namespace_or_image_that_is_not_a_name_is_refused(
     tmp_path, plan_file, option, value, named
 ):
     before = tree(tmp_path)
-    outcome = dsx(
-        "render",
-        plan_file,
-        "--site",
-        "batam",
-        "--period",
-        "2026Q4",
-        "-o",
-        tmp_path / "a" / "out",
-        option,
-        value,
-    )
+    outcome = _render(plan_file, "-o", tmp_path / "a" / "out", option, value)
     assert_one_clear_error(outcome, names=(named,))
     assert tree(tmp_path) == before
 
@@ -204,7 +201,7 @@ def test_show_prints_plan_text_that_looks_like_markup_as_it_is(plan_file):
         ),
         ([("terms.buyback_share", [0.6, 0.6])], "the value 0.6 repeats (point buyback_share=0.6)"),
         ([("sites[batam].name", ["a b", "a-b"])], "the value 'a-b' gets the same file name as 'a b'"),
-        ([("sites[batam].name", ["a b", "a-b"])], "make the values differ in letters, digits"),
+        ([("sites[batam].name", ["a b", "a-b"])], "becomes '-': make the values differ elsewhere"),
         ([(f"terms.x{n}", list(range(22))) for n in range(3)], f"at most {MAX_SWEEP_POINTS:,} are taken"),
     ],
 )
@@ -323,7 +320,7 @@ def test_render_writes_nothing_where_one_file_name_would_leave_the_directory(
     monkeypatch.setattr(
         provision,
         "manifest_filename",
-        lambda index, manifest, suffix: "../x.yaml" if index == 5 else real(index, manifest, suffix),
+        lambda index, *rest: "../x.yaml" if index == 5 else real(index, *rest),
     )
     before = tree(tmp_path)
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out")
@@ -388,10 +385,55 @@ def test_a_stack_file_whose_edit_does_not_read_back_is_written_anew(tmp_path, pl
     assert data["a"] == 1 and data["config"]["dsx:period"] == "2026Q4"
 
 
-def test_a_plan_named_with_a_yaml_indicator_is_quoted_in_the_stack(tmp_path, plan_file):
-    named = plan_file.with_name("@plan.json")
+@pytest.mark.parametrize("name", ["@plan.json", "2026-13-01"])
+def test_a_plan_named_what_yaml_cannot_read_plainly_is_quoted_in_the_stack(tmp_path, plan_file, name):
+    # `@` is reserved in YAML, and PyYAML takes 2026-13-01 for a date it cannot make: both
+    # raised a traceback when the stack file was written.
+    named = plan_file.with_name(name)
     named.write_text(plan_file.read_text())
     outcome = dsx("stacks", "write", named, "--dir", tmp_path / "stacks")
     assert outcome.code == 0, outcome.text
     data = yaml.safe_load((tmp_path / "stacks" / "Pulumi.batam.yaml").read_text())
-    assert data["config"]["dsx:plan"].endswith("@plan.json")
+    assert data["config"]["dsx:plan"].endswith(name)
+
+
+def test_the_operator_is_kept_out_of_every_site_s_tenant_namespaces_in_a_shared_cluster(plan_file):
+    # With tenant-site, sydney's tenants may share batam's cluster: their namespaces are taken too.
+    outcome = _render(
+        plan_file, "--namespace-style", "tenant-site", "--operator-namespace", "inference-cloud-sydney"
+    )
+    assert_one_clear_error(outcome, names=("is 'inference-cloud-sydney', a tenant's namespace in this plan",))
+
+
+def test_a_tenant_named_like_the_operator_s_namespace_gets_another_suggested(plan_file):
+    _edited(plan_file, lambda data: _rename_tenant(data, "inference-cloud", "dsx-system"))
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
+    assert_one_clear_error(
+        outcome, names=("is 'dsx-system', a tenant's namespace", "--operator-namespace dsx-operator")
+    )
+
+
+def test_an_owner_cannot_colour_or_forge_error_lines(plan_file):
+    _edited(
+        plan_file, lambda data: data["tenants"][0].update(owners=["us\x1b[31mer\nerror: injected line:bob"])
+    )
+    outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
+    assert outcome.code == 2 and "Traceback" not in outcome.text
+    assert "'us\\x1b[31mer\\nerror:'" in outcome.stderr  # escaped, on the owner's own line
+    assert "\x1b" not in outcome.stderr
+    assert [line for line in outcome.stderr.splitlines() if line.startswith("error:")] == [
+        line for line in outcome.stderr.splitlines()[:1]
+    ]
+
+
+def test_a_stack_file_dsx_would_have_to_write_anew_with_changed_values_is_left_as_it_is(tmp_path, plan_file):
+    # dsx:period as a block value defeats the line edit; written anew, the 44-digit number would
+    # have become a string and the tag been dropped.
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    text = "config:\n  app:big: " + "9" * 44 + "\n  app:bad: !!int abc\n  dsx:period: >\n    2026Q3\n"
+    (stacks / "Pulumi.batam.yaml").write_text(text)
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan_file, "--dir", stacks, "--period", "2026Q4")
+    assert_one_clear_error(outcome, names=("Pulumi.batam.yaml: holds values dsx would change",))
+    assert tree(tmp_path) == before
