@@ -132,7 +132,8 @@ def updated_stack_text(text: str, values: dict[str, str], path: Path | None = No
     original = load_yaml_text(text, lenient=True) or {}
     if not isinstance(original, dict):
         raise StackConfigError(
-            "stack file is not a YAML mapping", details=["Fix: move it aside and re-run dsx stacks write"]
+            f"{path or 'stack file'}: not a YAML mapping",
+            details=["Fix: move it aside and re-run dsx stacks write"],
         )
     expected = dict(original)
     expected["config"] = {**(original.get("config") or {}), **values}
@@ -187,9 +188,9 @@ def _current_config(text: str, path: Path) -> dict[str, Any]:
     """The `config:` mapping of an existing stack file, or an error naming the file and the fix."""
     fix = f"Fix: repair {path} (or move it aside and re-run dsx stacks write)"
     try:
-        # The scenario's checked reader: nesting (at most 100 levels) and aliases are limited
-        # before anything is built (5,000 levels overflowed PyYAML's stack; an alias bomb under a
-        # key dsx does not touch ran past a minute when the edited file was compared).
+        # The scenario reader's limits on nesting (100 levels) and aliases, lenient on values
+        # (`_Lenient`): 5,000 levels overflowed PyYAML's stack, and an alias bomb under a key dsx
+        # does not touch ran past a minute when the edited file was compared.
         data = load_yaml_text(text, lenient=True) or {}
     except (RecursionError, NestedTooDeeply):
         raise StackConfigError(f"{path}: nested too deeply to be a stack file", details=[fix]) from None

@@ -667,8 +667,10 @@ def _cut(text: str, limit: int = 200) -> str:
 
 def plan_problems(plan: Plan) -> list[str]:
     """What makes a plan file unusable although each field has the right type: references to
-    sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice, negative
-    counts, sizes of zero. A plan dsx wrote has none; an edited one may."""
+    sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice or that
+    are no ids (they become file and Kubernetes names), counts negative or past any plan, sizes
+    of zero, probabilities that are none, owners and GPU products the scenario checks refuse. A
+    plan dsx wrote has none; an edited one may."""
     known: dict[str, list[str]] = {
         "site": [s.id for s in plan.sites],
         "rack_type": [r.id for r in plan.rack_types],
