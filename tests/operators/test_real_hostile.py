@@ -193,8 +193,14 @@ def test_drift_the_old_comparison_missed_is_repaired_on_the_real_server(
         timeout_s=INTERVAL_S * 3,
         what="podSelector repaired",
     )
+    # The operator replaces the quota (its scopes are immutable): between its delete and its
+    # create there is none, which is "not yet", not a failure (CI once read it there).
     wait_for(
-        lambda: "scopes" not in admin.get("ResourceQuota", "dsx-quota", ns)["spec"] and _gpus(admin, ns) == 8,
+        lambda: (
+            (quota := admin.get("ResourceQuota", "dsx-quota", ns)) is not None
+            and "scopes" not in quota["spec"]
+            and _gpus(admin, ns) == 8
+        ),
         timeout_s=INTERVAL_S * 3,
         what="quota repaired",
     )
