@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
 from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
-from operators.decisions.nodepool import label_key_ok, label_value_ok
+from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
 from planner.errors import UserError
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -71,11 +71,16 @@ class Origin:
         return f"Fix: pass {_CLI_FLAGS.get(key, key)} {value}"
 
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _IMAGE = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9._/:@+\[\]-]*")
 """An image reference's characters: registry (an IPv6 one in brackets), path, tag and digest."""
 IMAGE_MAX_CHARS = 512
 """Longest operator image reference accepted (a registry, a path, a tag and a sha256 digest fit)."""
+
+
+def plan_tenant_namespaces(plan: Plan, namespace_style: str) -> frozenset[str]:
+    """Every tenant namespace the plan makes at any of its sites: with tenant-site, one cluster
+    may hold several sites' tenants."""
+    return frozenset(tenant_namespace(t.id, s.id, namespace_style) for t in plan.tenants for s in plan.sites)
 
 
 def check_operator(
@@ -104,7 +109,7 @@ def check_operator(
                 origin.fix("operatorNamespace", "dsx-system"),
             ],
         )
-    if len(namespace) > DNS_LABEL_MAX or not _DNS_LABEL.fullmatch(namespace):
+    if len(namespace) > DNS_LABEL_MAX or not DNS_LABEL.fullmatch(namespace):
         raise StackConfigError(
             f"{origin.where('operatorNamespace')} is {namespace[:80]!r}, not a namespace name",
             details=[

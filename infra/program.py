@@ -11,10 +11,9 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.checks import check_operator
+from infra.checks import check_operator, plan_tenant_namespaces
 from infra.components import DsxOperator, SiteNodePools, SiteTenants
 from infra.desired_state import DesiredState, desired_state
-from infra.naming import tenant_namespace
 from infra.operator_bundle import operator_manifests
 from infra.settings import StackSettings, project_root, read_settings
 from planner.errors import PlanFileError, UserError
@@ -51,11 +50,12 @@ def prepare(settings: StackSettings) -> DesiredState:
     )
     if not settings.install_operator:
         return state
-    # Every site's: with tenant-site, one cluster may hold several sites' tenants.
-    taken = frozenset(
-        tenant_namespace(t.id, s.id, settings.namespace_style) for t in plan.tenants for s in plan.sites
+    check_operator(
+        settings.operator_image,
+        settings.operator_namespace,
+        origin,
+        plan_tenant_namespaces(plan, settings.namespace_style),
     )
-    check_operator(settings.operator_image, settings.operator_namespace, origin, taken)
     return replace(state, operator=operator_manifests(settings.operator_image, settings.operator_namespace))
 
 

@@ -20,7 +20,7 @@ from yaml.constructor import ConstructorError
 
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
-from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem
+from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem, short
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
 from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, PROBABILITY_TOLERANCE, QUARTER_RE, Scenario
 
@@ -652,16 +652,20 @@ _COUNTS = {
 _ID = re.compile(ID_PATTERN)
 
 
+def _printable(text: str) -> str:
+    """Text from a plan file with its unprintable characters escaped: an id or owner holding ESC
+    or a newline could colour or forge error lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _shown_id(value: str) -> str:
     """An id from a plan file for a message: printable, and shortened if long."""
-    text = value.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= 60 else f"{text[:40]}…{text[-12:]}"
+    return short(_printable(value), 60)
 
 
 def _cut(text: str, limit: int = 200) -> str:
-    """A message part from a plan file, whole up to `limit` characters, its unprintable
-    characters escaped (an owner holding ESC or a newline could colour or forge error lines)."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """A message part from a plan file, printable and whole up to `limit` characters."""
+    text = _printable(text)
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 

@@ -16,9 +16,14 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from infra.checks import Origin, PlanMismatchError, check_operator, parse_instance_types
+from infra.checks import (
+    Origin,
+    PlanMismatchError,
+    check_operator,
+    parse_instance_types,
+    plan_tenant_namespaces,
+)
 from infra.desired_state import BackendSettings, DesiredState, desired_state
-from infra.naming import tenant_namespace
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
 from planner.files import NAME_MAX_BYTES, check_output_path, read_plan, write_atomic
@@ -78,14 +83,9 @@ def build_state(
 ) -> DesiredState:
     operator_image = operator_image or None  # "" is the bundle's image, as before
     origin = Origin.for_cli(str(plan_path))
-    if operator:
-        check_operator(operator_image, operator_namespace, origin)
     plan = read_plan(plan_path)
     if operator:
-        # Every site's: with tenant-site, one cluster may hold several sites' tenants.
-        taken = frozenset(
-            tenant_namespace(t.id, s.id, namespace_style) for t in plan.tenants for s in plan.sites
-        )
+        taken = plan_tenant_namespaces(plan, namespace_style)
         check_operator(operator_image, operator_namespace, origin, taken)
     return desired_state(
         plan,
