@@ -20,6 +20,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from planner.errors import UserError
@@ -162,6 +163,67 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
         client.close()
         raise UserError(f"{named}: the scheduler at {address!r} has no workers", details=fix)
     return DaskEngine(client, where=f"the Dask cluster at {address}")
+
+
+NO_CGROUP_LIMIT = 2**60
+"""A cgroup memory limit at least this large means none (cgroup v1 writes 2**63 rounded to a page)."""
+
+
+def _read_number(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_room(
+    cgroup_file: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes this process's memory cgroup may still take (its limit less its usage); None where no
+    limit is set or none can be read. cgroup v2 (`memory.max`) and v1 (`memory.limit_in_bytes`)."""
+    try:
+        lines = cgroup_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        _id, controllers, path = [*line.split(":", 2), "", ""][:3]
+        relative = path.lstrip("/")
+        if controllers == "":
+            where, limit_name, usage_name = root / relative, "memory.max", "memory.current"
+        elif "memory" in controllers.split(","):
+            where, limit_name, usage_name = (
+                root / "memory" / relative,
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        else:
+            continue
+        limit, usage = _read_number(where / limit_name), _read_number(where / usage_name)
+        if limit is not None and usage is not None and limit < NO_CGROUP_LIMIT:
+            return max(0, limit - usage)
+    return None
+
+
+def available_memory_bytes(
+    meminfo: Path = Path("/proc/meminfo"),
+    cgroup_file: Path = Path("/proc/self/cgroup"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> int | None:
+    """Memory a new model may take here: the kernel's MemAvailable, or less where this process's
+    cgroup (a container's limit) leaves less. None where neither can be read (not Linux)."""
+    available = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+                break
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        available = None
+    room = _cgroup_room(cgroup_file, cgroup_root)
+    if room is None:
+        return available
+    return room if available is None else min(available, room)
 
 
 def threads_per_process(workers: int) -> int:

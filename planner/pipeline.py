@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from planner.engine import available_memory_bytes
 from planner.errors import NoPlanError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
+from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
@@ -87,7 +89,8 @@ def solve_scenario(
     value_of_information: bool = False,
     verifier: Verifier | None = None,
 ) -> Plan:
-    """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
+    """Build, solve, report and verify; return the verified plan or raise `NoPlanError` (also
+    before anything is built, where the model would not fit in memory: `planner.model.size`).
 
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
@@ -95,6 +98,7 @@ def solve_scenario(
     (`planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
+    check_fits(scenario, available_memory_bytes())
     say("building model")
     start = time.perf_counter()
     m = build_model(scenario)

@@ -481,7 +481,10 @@ def value_of_information_command(
     solves = len(loaded.scenarios) + 3
     err = Console(stderr=True)
     with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
-        figures = compute(loaded, engine=engine)
+        try:
+            figures = compute(loaded, engine=engine)
+        except NoPlanError as error:
+            raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
     if as_json:
         typer.echo(json.dumps(figures.to_dict(), indent=1))
         return
@@ -515,7 +518,10 @@ def diagnose_command(
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
-    result = diagnose(load_scenario(scenario))
+    try:
+        result = diagnose(load_scenario(scenario))
+    except NoPlanError as error:  # too large to build (planner.model.size)
+        raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:

@@ -1,0 +1,156 @@
+"""A scenario too large for the machine's memory is refused before anything is built, with the
+count that makes it large and what to change; one that fits is not."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from bench.scenarios import SIZES, synthetic_scenario
+from planner.engine import _cgroup_room, available_memory_bytes
+from planner.errors import NoPlanError
+from planner.files import load_scenario
+from planner.model import build as build_module
+from planner.model.build import build_model
+from planner.model.size import BYTES_PER_SERVED_COLUMN, GB, check_fits, model_size
+from planner.pipeline import solve_scenario
+from planner.schema.scenario import Scenario
+from planner.solve import direct
+from planner.value_of_information import compute
+from tests.conftest import EXAMPLE_SCENARIO
+
+
+def _with_solver(scenario: Scenario, **update) -> Scenario:
+    return scenario.model_copy(update={"solver": scenario.solver.model_copy(update=update)})
+
+
+@pytest.mark.parametrize("size", [(2, 2, 4, 3, 3), (3, 2, 6, 4, 5)])
+def test_the_served_count_is_the_built_models(size):
+    scenario = synthetic_scenario(*size, seed=1)
+    m = build_model(scenario)
+    assert model_size(scenario).served_columns == len(m.served_gpu_hours)
+
+
+def test_the_served_count_of_the_bundled_example_is_its_models():
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    assert model_size(scenario).served_columns == len(build_model(scenario).served_gpu_hours)
+
+
+def test_the_need_is_a_floor_of_what_the_build_and_compile_allocate():
+    """tracemalloc sees Python's and numpy's allocations (not HiGHS's copy, which the figure for
+    the extensive form also counts): their peak over the build and the compile to arrays is above
+    the need even so."""
+    scenario = _with_solver(synthetic_scenario(*SIZES["small"], seed=0), method="extensive")
+    tracemalloc.start()
+    try:
+        m = build_model(scenario)
+        direct.compile_to_arrays(m)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert model_size(scenario).needed_bytes < peak
+
+
+def test_the_xl_bench_size_is_refused_on_this_kind_of_machine_without_building_anything(monkeypatch):
+    def no_build(*_args, **_kwargs):
+        raise AssertionError("built")
+
+    monkeypatch.setattr(build_module, "_build", no_build)
+    scenario = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), method="decomposition")
+    with pytest.raises(NoPlanError) as refused:
+        check_fits(scenario, available_bytes=int(24 * GB))
+    text = refused.value.render()
+    size = model_size(scenario)
+    assert size.served_columns == 23_040_000
+    assert size.needed_bytes == BYTES_PER_SERVED_COLUMN["decomposition"] * 23_040_000
+    assert "too large to build" in text and "24 GB available" in text
+    assert "1,000 scenarios" in text and "Fix: fewer scenarios" in text
+    assert "solver.max_memory_gb" in text
+
+
+def test_a_scenario_that_fits_is_let_through_and_an_unknown_machine_is_not_checked():
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    assert check_fits(scenario, available_bytes=int(1 * GB)).needed_bytes < GB
+    assert check_fits(_with_solver(scenario), available_bytes=None).served_columns > 0
+
+
+def test_max_memory_gb_replaces_the_machines_figure_both_ways():
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    with pytest.raises(NoPlanError, match=r"solver\.max_memory_gb is 1e-06"):
+        check_fits(_with_solver(scenario, max_memory_gb=1e-6), available_bytes=int(100 * GB))
+    xl = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), max_memory_gb=1000.0)
+    assert check_fits(xl, available_bytes=int(1 * GB)).served_columns == 23_040_000
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, 1e7])
+def test_max_memory_gb_out_of_range_is_a_scenario_error(bad):
+    data = load_scenario(EXAMPLE_SCENARIO).model_dump(mode="json")
+    data["solver"]["max_memory_gb"] = bad
+    with pytest.raises(ValueError, match="max_memory_gb"):
+        Scenario.model_validate(data)
+
+
+def test_solve_scenario_refuses_before_the_build(monkeypatch):
+    calls = []
+    monkeypatch.setattr("planner.pipeline.build_model", lambda *a, **k: calls.append(a))
+    scenario = _with_solver(load_scenario(EXAMPLE_SCENARIO), max_memory_gb=1e-6)
+    with pytest.raises(NoPlanError, match="too large to build"):
+        solve_scenario(scenario)
+    assert calls == []
+
+
+def test_value_of_information_refuses_with_the_fix_kept():
+    scenario = _with_solver(load_scenario(EXAMPLE_SCENARIO), max_memory_gb=1e-6)
+    with pytest.raises(NoPlanError) as refused:
+        compute(scenario)
+    assert "too large to build" in refused.value.message
+    assert any(d.startswith("Fix:") for d in refused.value.details)
+
+
+def _files(tmp_path: Path, cgroup: str, limits: dict[str, str]) -> tuple[Path, Path]:
+    (tmp_path / "cgroup").write_text(cgroup)
+    root = tmp_path / "fs"
+    for name, value in limits.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(value)
+    return tmp_path / "cgroup", root
+
+
+def test_a_cgroup_v2_limit_leaves_its_room(tmp_path):
+    cgroup, root = _files(
+        tmp_path, "0::/job\n", {"job/memory.max": "4000000000\n", "job/memory.current": "1000000000\n"}
+    )
+    assert _cgroup_room(cgroup, root) == 3_000_000_000
+
+
+def test_a_cgroup_v1_limit_leaves_its_room(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "5:cpu:/\n4:memory:/job\n0::/\n",
+        {"memory/job/memory.limit_in_bytes": "2000000000", "memory/job/memory.usage_in_bytes": "500000000"},
+    )
+    assert _cgroup_room(cgroup, root) == 1_500_000_000
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"job/memory.max": "max\n", "job/memory.current": "1\n"},  # v2: no limit
+        {"job/memory.max": "9223372036854771712", "job/memory.current": "1"},  # v1's "none"
+        {"job/memory.max": "garbage", "job/memory.current": "1"},
+        {},
+    ],
+)
+def test_no_cgroup_limit_or_an_unreadable_one_leaves_no_room_figure(tmp_path, limits):
+    cgroup, root = _files(tmp_path, "0::/job\n", limits)
+    assert _cgroup_room(cgroup, root) is None
+
+
+def test_available_memory_is_memavailable_and_none_without_it(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 100 kB\nMemAvailable: 2048 kB\n")
+    no_cgroup = tmp_path / "no-cgroup"
+    assert available_memory_bytes(meminfo, no_cgroup) == 2048 * 1024
+    assert available_memory_bytes(tmp_path / "missing", no_cgroup) is None
