@@ -30,6 +30,10 @@ set's peak above its level before the build: 1.79 GB (973 B a column) and 3.67 G
 (20,4,32,8,100)'s figures less a fifth, a floor at every size measured. The served columns are
 97-98% of the columns at the bench's sizes, and every other family that grows with the
 scenarios (unserved demand, buyback, their rows) grows with them."""
+INTERIOR_POINT_BYTES_PER_SERVED_COLUMN = 1700
+"""The same once HiGHS's interior point has started on the extensive form (`solver.lp_algorithm`
+auto or ipm: an LP's solve, a MILP's rounded start): 3.91 GB above the base at (20,4,32,8,100),
+LP, 120 s (2,120 B a column), less a fifth."""
 
 
 @dataclass(frozen=True)
@@ -40,23 +44,25 @@ class ModelSize:
     """`served_gpu_hours`: one per tenant, site, rack type, quarter and scenario with demand."""
     scenario_count: int
     needed_bytes: int
-    """The least memory the build and the hand-off to the solver take (`BYTES_PER_SERVED_COLUMN`);
-    the solve itself needs more: HiGHS's factorisation, the decomposition's start."""
+    """The least memory the build and the hand-off to the solver take (`BYTES_PER_SERVED_COLUMN`),
+    and the extensive form's interior point where it runs; the rest of the solve needs more."""
 
 
-def _method(scenario: Scenario) -> str:
-    method = scenario.solver.method
-    # `auto` picks one of the two when the model is built; the smaller need is the one certain.
-    if method == "auto":
-        return min(BYTES_PER_SERVED_COLUMN, key=BYTES_PER_SERVED_COLUMN.__getitem__)
-    return method
+def _bytes_per_served_column(scenario: Scenario) -> int:
+    """The floor for the scenario's method; for `auto`, which picks one when the model is built,
+    the smaller of the two."""
+    solver = scenario.solver
+    interior = solver.lp_algorithm in ("auto", "ipm") and (solver.relax_integrality or solver.rounded_start)
+    extensive = INTERIOR_POINT_BYTES_PER_SERVED_COLUMN if interior else BYTES_PER_SERVED_COLUMN["extensive"]
+    by_method = {"extensive": extensive, "decomposition": BYTES_PER_SERVED_COLUMN["decomposition"]}
+    return by_method[solver.method] if solver.method in by_method else min(by_method.values())
 
 
 def model_size(scenario: Scenario) -> ModelSize:
     """Counted from the scenario's data alone (a numpy mask over the served index's candidates:
     25.6 MB at (20,4,40,8,1000)), nothing of Pyomo built."""
     served = int(np.count_nonzero(sets.served_mask(model_data(scenario))))
-    needed = BYTES_PER_SERVED_COLUMN[_method(scenario)] * served
+    needed = _bytes_per_served_column(scenario) * served
     return ModelSize(served_columns=served, scenario_count=len(scenario.scenarios), needed_bytes=int(needed))
 
 
@@ -88,7 +94,7 @@ def check_fits(scenario: Scenario, available_bytes: int | None) -> ModelSize:
     )
     raise NoPlanError(
         f"scenario '{scenario.name}': too large to build here: its model needs at least "
-        f"{_gb(size.needed_bytes)} GB to build and hand to HiGHS, and {where}",
+        f"{_gb(size.needed_bytes)} GB to build and solve, and {where}",
         details=[
             f"{size.served_columns:,} served GPU-hour columns (one per tenant, site, rack type, quarter "
             f"and scenario with demand) over {size.scenario_count:,} scenarios; nothing was built",

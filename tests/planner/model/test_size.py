@@ -14,7 +14,13 @@ from planner.errors import NoPlanError
 from planner.files import load_scenario
 from planner.model import build as build_module
 from planner.model.build import build_model
-from planner.model.size import BYTES_PER_SERVED_COLUMN, GB, check_fits, model_size
+from planner.model.size import (
+    BYTES_PER_SERVED_COLUMN,
+    GB,
+    INTERIOR_POINT_BYTES_PER_SERVED_COLUMN,
+    check_fits,
+    model_size,
+)
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from planner.solve import direct
@@ -41,8 +47,10 @@ def test_the_served_count_of_the_bundled_example_is_its_models():
 def test_the_need_is_a_floor_of_what_the_build_and_compile_allocate():
     """tracemalloc sees Python's and numpy's allocations (not HiGHS's copy, which the figure for
     the extensive form also counts): their peak over the build and the compile to arrays is above
-    the need even so."""
-    scenario = _with_solver(synthetic_scenario(*SIZES["small"], seed=0), method="extensive")
+    the need even so. (By dual simplex: no interior point's memory in the need.)"""
+    scenario = _with_solver(
+        synthetic_scenario(*SIZES["small"], seed=0), method="extensive", lp_algorithm="simplex"
+    )
     tracemalloc.start()
     try:
         m = build_model(scenario)
@@ -53,21 +61,45 @@ def test_the_need_is_a_floor_of_what_the_build_and_compile_allocate():
     assert model_size(scenario).needed_bytes < peak
 
 
-def test_the_xl_bench_size_is_refused_on_this_kind_of_machine_without_building_anything(monkeypatch):
+@pytest.mark.parametrize(
+    ("method", "per_column"),
+    [
+        ("decomposition", BYTES_PER_SERVED_COLUMN["decomposition"]),
+        ("extensive", INTERIOR_POINT_BYTES_PER_SERVED_COLUMN),
+        ("auto", min(BYTES_PER_SERVED_COLUMN["decomposition"], INTERIOR_POINT_BYTES_PER_SERVED_COLUMN)),
+    ],
+)
+def test_the_xl_bench_size_is_refused_on_this_kind_of_machine_without_building_anything(
+    monkeypatch, method, per_column
+):
     def no_build(*_args, **_kwargs):
         raise AssertionError("built")
 
     monkeypatch.setattr(build_module, "_build", no_build)
-    scenario = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), method="decomposition")
+    scenario = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), method=method)
     with pytest.raises(NoPlanError) as refused:
         check_fits(scenario, available_bytes=int(24 * GB))
     text = refused.value.render()
     size = model_size(scenario)
     assert size.served_columns == 23_040_000
-    assert size.needed_bytes == BYTES_PER_SERVED_COLUMN["decomposition"] * 23_040_000
+    assert size.needed_bytes == per_column * 23_040_000
     assert "too large to build" in text and "24 GB available" in text
     assert "1,000 scenarios" in text and "Fix: fewer scenarios" in text
     assert "solver.max_memory_gb" in text
+
+
+def test_the_extensive_forms_need_counts_its_interior_point_only_where_one_runs():
+    scenario = _with_solver(synthetic_scenario(2, 2, 4, 3, 3, seed=1), method="extensive")
+    served = model_size(scenario).served_columns
+    interior = INTERIOR_POINT_BYTES_PER_SERVED_COLUMN * served
+    handed = BYTES_PER_SERVED_COLUMN["extensive"] * served
+    assert model_size(scenario).needed_bytes == interior  # a MILP's rounded start, by ipm
+    assert (
+        model_size(_with_solver(scenario, relax_integrality=True, lp_algorithm="ipm")).needed_bytes
+        == interior
+    )
+    assert model_size(_with_solver(scenario, lp_algorithm="simplex")).needed_bytes == handed
+    assert model_size(_with_solver(scenario, rounded_start=False)).needed_bytes == handed
 
 
 def test_a_scenario_that_fits_is_let_through_and_an_unknown_machine_is_not_checked():
