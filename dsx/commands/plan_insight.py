@@ -545,6 +545,59 @@ def diagnose_command(
         )
 
 
+def reduce_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    keep: Annotated[int, typer.Option("--scenarios", min=1, help="How many scenarios to keep.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the reduced scenario (YAML).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was kept as JSON.")] = False,
+) -> None:
+    """Keep the scenarios that best stand for all of them (fast forward selection), each left out
+    giving its probability to its nearest kept one: a scenario too large to solve made smaller."""
+    import yaml
+
+    from planner.insight.reduce import reduce_scenarios
+
+    check_output_path(output, example="reduced.yaml")
+    loaded = load_scenario(scenario)
+    try:
+        reduced, reduction = reduce_scenarios(loaded, keep)
+    except UserError as error:
+        raise UserError(f"{scenario}: {error.message}", details=error.details) from None
+    text = yaml.safe_dump(reduced.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    write_atomic(output, text)
+    summary = {
+        "scenario": str(scenario),
+        "output": str(output),
+        "kept": reduction.kept,
+        "probability": reduction.probability,
+        "stands_for": reduction.stands_for,
+        "distance_usd": reduction.distance_usd,
+        "spread_usd": reduction.spread_usd,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    console = _console()
+    table = Table(
+        title=f"{len(reduction.kept)} of {len(loaded.scenarios)} scenarios kept", title_justify="left"
+    )
+    for column in ("scenario", "probability", "stands for"):
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    for kept in reduction.kept:
+        others = reduction.stands_for[kept]
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        table.add_row(escape(kept), f"{reduction.probability[kept]:.4f}", escape(shown))
+    console.print(table)
+    share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0
+    console.print(
+        f"distance from the full set: US$ {_musd(reduction.distance_usd)} M of demand value "
+        f"({share:.1%} of the full set's spread about its mean)"
+    )
+    console.print(f"written to [bold]{escape(str(output))}[/]")
+
+
 def batch_command(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files (YAML); each gets one plan.")],
     output: Annotated[
@@ -645,3 +698,4 @@ def register(app: typer.Typer, plan_app: typer.Typer) -> None:
     plan_app.command("plot")(plot_command)
     plan_app.command("value-of-information")(value_of_information_command)
     plan_app.command("diagnose")(diagnose_command)
+    plan_app.command("reduce")(reduce_command)

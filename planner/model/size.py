@@ -83,7 +83,8 @@ def check_fits(scenario: Scenario, available_bytes: int | None) -> ModelSize:
     )
     # The need is a floor, so the count is a ceiling: more scenarios than this cannot fit.
     fewer = (
-        f"fewer scenarios (more than about {fitting:,} cannot fit)"
+        f"fewer scenarios (more than about {fitting:,} cannot fit; `dsx plan reduce FILE --scenarios N` "
+        "keeps the N that best stand for all)"
         if fitting >= 1
         else "fewer sites, tenants or quarters"
     )
