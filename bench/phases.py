@@ -194,7 +194,7 @@ def run(spec: Spec) -> dict[str, Any]:
     )
     try:
         # As `dsx plan` would, before the build: the XL size is refused here, not killed later.
-        check_fits(scenario, available_memory_bytes())
+        check_fits(scenario, available_memory_bytes(), solving=spec.solve)
     except NoPlanError as refused:
         raise SystemExit(f"refused before the build: {refused.render()}") from None
     m = clock.run("build", build_model, scenario)

@@ -56,7 +56,11 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
 def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
     """Which participation requirements no plan can meet, and by how much: the elastic model
     lets each fall short and minimises the total shortfall (US$). None if even that finds no
-    plan (then a requirement is not the cause)."""
+    plan (then a requirement is not the cause), or it would not fit in memory."""
+    try:
+        check_fits(scenario, available_memory_bytes())
+    except NoPlanError:
+        return None  # the caller's own message stands
     m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
@@ -107,7 +111,9 @@ def solve_scenario(
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
     outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
     if not outcome.has_solution:
-        if outcome.infeasible and requirement_names(data_of(m)):
+        has_requirements = bool(requirement_names(data_of(m)))
+        del m  # the next model, where one is built, has the memory to itself
+        if outcome.infeasible and has_requirements:
             say("finding which participation requirement cannot be met")
             unmet = unmet_requirements(scenario, interface)
             if unmet is not None:
@@ -115,6 +121,7 @@ def solve_scenario(
         raise _no_plan_message(scenario, outcome)
     say("reporting")
     plan = build_plan(scenario, m, outcome, build_s=build_s)
+    del m  # value of information builds more models of this size
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
     plan = plan.model_copy(update={"verification": verification})

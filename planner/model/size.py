@@ -25,15 +25,20 @@ BYTES_PER_SERVED_COLUMN = {"extensive": 780, "decomposition": 1590}
 solver: the Pyomo model, its arrays and HiGHS's copy (extensive), or the split and the first
 evaluation (decomposition). Measured at (20,4,32,8,100), 1,843,200 served columns, as the resident
 set's peak above its level before the build: 1.79 GB (973 B a column) and 3.67 GB (1,988 B); at
-(10,3,20,6,50) 1,440 and 2,830 B. The share a column takes falls with the size: the
-(20,4,40,8,1000) build alone took 498 B a column against 590 B at (20,4,32,8,100), so these are
-(20,4,32,8,100)'s figures less a fifth, a floor at every size measured. The served columns are
-97-98% of the columns at the bench's sizes, and every other family that grows with the
-scenarios (unserved demand, buyback, their rows) grows with them."""
+(10,3,20,6,50) 1,440 and 2,830 B (bench/README.md, session 20). A column takes less the larger the
+model: built and compiled to arrays, 781 B at (20,4,32,8,100) and 695 B at (20,4,40,8,1000)
+(session 17's 16.12 GB; 11% less), so these are (20,4,32,8,100)'s figures less a fifth. At
+(20,4,40,8,1000) only the build and the compile were measured: the extensive figure there is
+its compile (695 B) plus HiGHS's copy as at (20,4,32,8,100) (190 B) less a tenth; the
+decomposition's is extrapolated. The served columns are 77-92% of the columns at the bench's
+sizes, and the other families that grow with the scenarios (unserved demand, buyback, their
+rows) grow with them."""
 INTERIOR_POINT_BYTES_PER_SERVED_COLUMN = 1700
-"""The same once HiGHS's interior point has started on the extensive form (`solver.lp_algorithm`
-auto or ipm: an LP's solve, a MILP's rounded start): 3.91 GB above the base at (20,4,32,8,100),
-LP, 120 s (2,120 B a column), less a fifth."""
+"""The same once HiGHS's interior point has started on the extensive form (an LP solved by
+`ipm`, the default, or a MILP's rounded start, by the `direct` interface): 3.91 GB above the
+base at (20,4,32,8,100), LP, 120 s (2,120 B a column), less a fifth."""
+INTERIOR_POINT_SOLVERS = ("ipm", "ipx", "hipo")
+"""HiGHS `solver` values that run an interior point."""
 
 
 @dataclass(frozen=True)
@@ -48,28 +53,51 @@ class ModelSize:
     and the extensive form's interior point where it runs; the rest of the solve needs more."""
 
 
-def _bytes_per_served_column(scenario: Scenario) -> int:
+def _bytes_per_served_column(scenario: Scenario, *, solving: bool) -> int:
     """The floor for the scenario's method; for `auto`, which picks one when the model is built,
-    the smaller of the two."""
+    the smaller of the two. Not `solving`: up to the hand-off only."""
     solver = scenario.solver
-    interior = solver.lp_algorithm in ("auto", "ipm") and (solver.relax_integrality or solver.rounded_start)
+    # As planner.solve.interfaces resolves it: `extra` wins, auto is ipm.
+    algorithm = str(
+        solver.extra.get("solver", "ipm" if solver.lp_algorithm == "auto" else solver.lp_algorithm)
+    )
+    runs_lp = solver.relax_integrality or (solver.rounded_start and solver.interface == "direct")
+    interior = solving and runs_lp and algorithm in INTERIOR_POINT_SOLVERS
     extensive = INTERIOR_POINT_BYTES_PER_SERVED_COLUMN if interior else BYTES_PER_SERVED_COLUMN["extensive"]
     by_method = {"extensive": extensive, "decomposition": BYTES_PER_SERVED_COLUMN["decomposition"]}
     return by_method[solver.method] if solver.method in by_method else min(by_method.values())
 
 
-def model_size(scenario: Scenario) -> ModelSize:
-    """Counted from the scenario's data alone (a numpy mask over the served index's candidates:
-    25.6 MB at (20,4,40,8,1000)), nothing of Pyomo built."""
-    served = int(np.count_nonzero(sets.served_mask(model_data(scenario))))
-    needed = _bytes_per_served_column(scenario) * served
+def served_columns(scenario: Scenario) -> int:
+    """How many `served_gpu_hours` columns the model will have (`planner.model.sets.served_index`:
+    a tenant's demand in a quarter and scenario, at every site it may use, one per rack type
+    there), counted per (scenario, tenant, quarter), so the count itself holds nothing of that
+    size times the sites and rack types."""
+    d = model_data(scenario)
+    tenants = [k.id for k in scenario.tenants]
+    pools = sets.tenant_may_use(d).astype(np.int64).T @ np.array(
+        [len(d.rack_ids_at[i]) for i in d.site_ids], dtype=np.int64
+    )
+    """Per tenant: the (site, rack type) pools it may use."""
+    with_demand = np.array(
+        [[sum(d.demand[k, t, s] > 0 for t in d.periods) for k in tenants] for s in d.scenario_ids],
+        dtype=np.int64,
+    )
+    return int((with_demand @ pools).sum())
+
+
+def model_size(scenario: Scenario, *, solving: bool = True) -> ModelSize:
+    """Counted from the scenario's data alone, nothing of Pyomo built (0.5 s at
+    (20,4,40,8,1000)). Not `solving`: the need up to the hand-off (the bench's `--no-solve`)."""
+    served = served_columns(scenario)
+    needed = _bytes_per_served_column(scenario, solving=solving) * served
     return ModelSize(served_columns=served, scenario_count=len(scenario.scenarios), needed_bytes=int(needed))
 
 
-def check_fits(scenario: Scenario, available_bytes: int | None) -> ModelSize:
+def check_fits(scenario: Scenario, available_bytes: int | None, *, solving: bool = True) -> ModelSize:
     """Refuse, before anything is built, a scenario whose model needs more memory than the
     limit: `solver.max_memory_gb` where set, else `available_bytes` (None: not known, no check)."""
-    size = model_size(scenario)
+    size = model_size(scenario, solving=solving)
     limit_gb = scenario.solver.max_memory_gb
     limit = limit_gb * GB if limit_gb is not None else available_bytes
     if limit is None or size.needed_bytes <= limit:
@@ -77,9 +105,7 @@ def check_fits(scenario: Scenario, available_bytes: int | None) -> ModelSize:
     per_scenario = max(1, size.needed_bytes) / size.scenario_count
     fitting = int(limit // per_scenario)
     where = (
-        f"solver.max_memory_gb is {limit_gb:g}"
-        if limit_gb is not None
-        else f"this machine has {_gb(limit)} GB available"
+        f"solver.max_memory_gb is {limit_gb:g}" if limit_gb is not None else f"{_gb(limit)} GB is free here"
     )
     # The need is a floor, so the count is a ceiling: more scenarios than this cannot fit.
     fewer = (
@@ -99,7 +125,12 @@ def check_fits(scenario: Scenario, available_bytes: int | None) -> ModelSize:
         details=[
             f"{size.served_columns:,} served GPU-hour columns (one per tenant, site, rack type, quarter "
             f"and scenario with demand) over {size.scenario_count:,} scenarios; nothing was built",
-            f"Fix: {fewer}, or a machine with more memory; or {override}",
+            f"Fix: {fewer}"
+            + (
+                f"; or {override}"
+                if limit_gb is not None
+                else f", or a machine with more memory; or {override}"
+            ),
         ],
     )
 

@@ -3,6 +3,7 @@ count that makes it large and what to change; one that fits is not."""
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from planner.schema.scenario import Scenario
 from planner.solve import direct
 from planner.value_of_information import compute
 from tests.conftest import EXAMPLE_SCENARIO
+
+
+@pytest.fixture(scope="module")
+def xl() -> Scenario:
+    return synthetic_scenario(*SIZES["xl"], seed=0)
 
 
 def _with_solver(scenario: Scenario, **update) -> Scenario:
@@ -70,20 +76,20 @@ def test_the_need_is_a_floor_of_what_the_build_and_compile_allocate():
     ],
 )
 def test_the_xl_bench_size_is_refused_on_this_kind_of_machine_without_building_anything(
-    monkeypatch, method, per_column
+    monkeypatch, xl, method, per_column
 ):
     def no_build(*_args, **_kwargs):
         raise AssertionError("built")
 
     monkeypatch.setattr(build_module, "_build", no_build)
-    scenario = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), method=method)
+    scenario = _with_solver(xl, method=method)
     with pytest.raises(NoPlanError) as refused:
         check_fits(scenario, available_bytes=int(24 * GB))
     text = refused.value.render()
     size = model_size(scenario)
     assert size.served_columns == 23_040_000
     assert size.needed_bytes == per_column * 23_040_000
-    assert "too large to build" in text and "24 GB available" in text
+    assert "too large to build" in text and "24 GB is free here" in text
     assert "1,000 scenarios" in text and "Fix: fewer scenarios" in text
     assert "solver.max_memory_gb" in text
 
@@ -100,6 +106,14 @@ def test_the_extensive_forms_need_counts_its_interior_point_only_where_one_runs(
     )
     assert model_size(_with_solver(scenario, lp_algorithm="simplex")).needed_bytes == handed
     assert model_size(_with_solver(scenario, rounded_start=False)).needed_bytes == handed
+    # As the solve resolves it: a raw `solver` option wins, and only `direct` runs a rounded start.
+    assert model_size(_with_solver(scenario, extra={"solver": "simplex"})).needed_bytes == handed
+    assert (
+        model_size(_with_solver(scenario, lp_algorithm="simplex", extra={"solver": "ipm"})).needed_bytes
+        == interior
+    )
+    assert model_size(_with_solver(scenario, interface="appsi")).needed_bytes == handed
+    assert model_size(scenario, solving=False).needed_bytes == handed
 
 
 def test_a_scenario_that_fits_is_let_through_and_an_unknown_machine_is_not_checked():
@@ -108,12 +122,14 @@ def test_a_scenario_that_fits_is_let_through_and_an_unknown_machine_is_not_check
     assert check_fits(_with_solver(scenario), available_bytes=None).served_columns > 0
 
 
-def test_max_memory_gb_replaces_the_machines_figure_both_ways():
+def test_max_memory_gb_replaces_the_machines_figure_both_ways(xl):
     scenario = load_scenario(EXAMPLE_SCENARIO)
     with pytest.raises(NoPlanError, match=r"solver\.max_memory_gb is 1e-06"):
         check_fits(_with_solver(scenario, max_memory_gb=1e-6), available_bytes=int(100 * GB))
-    xl = _with_solver(synthetic_scenario(*SIZES["xl"], seed=0), max_memory_gb=1000.0)
-    assert check_fits(xl, available_bytes=int(1 * GB)).served_columns == 23_040_000
+    assert (
+        check_fits(_with_solver(xl, max_memory_gb=1000.0), available_bytes=int(GB)).served_columns
+        == 23_040_000
+    )
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, 1e7])
@@ -155,6 +171,49 @@ def test_a_cgroup_v2_limit_leaves_its_room(tmp_path):
         tmp_path, "0::/job\n", {"job/memory.max": "4000000000\n", "job/memory.current": "1000000000\n"}
     )
     assert _cgroup_room(cgroup, root) == 3_000_000_000
+
+
+def test_dropped_file_cache_counts_as_room_in_a_cgroup(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "0::/job\n",
+        {
+            "job/memory.max": "4000000000",
+            "job/memory.current": "3000000000",
+            "job/memory.stat": "anon 1000000000\ninactive_file 1500000000\nactive_file 500000000\n",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 2_500_000_000
+
+
+def test_a_cgroup_path_not_under_the_mount_reads_the_mounts_own_limit(tmp_path):
+    # A container without its own cgroup namespace sees the host's path but its own cgroup at /.
+    cgroup, root = _files(
+        tmp_path, "0::/docker/abc\n", {"memory.max": "2000000000", "memory.current": "500000000"}
+    )
+    assert _cgroup_room(cgroup, root) == 1_500_000_000
+
+
+def test_a_dask_workers_limit_caps_the_room(monkeypatch, tmp_path):
+    class Manager:
+        memory_limit = 4_000_000_000
+
+    class Worker:
+        memory_manager = Manager()
+
+    class Config:
+        @staticmethod
+        def get(_key, default):
+            return 0.5
+
+    fake = type(sys)("distributed")
+    fake.get_worker = lambda: Worker()
+    monkeypatch.setitem(sys.modules, "distributed", fake)
+    monkeypatch.setitem(sys.modules, "dask", type("Dask", (), {"config": Config})())
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable: 100000000 kB\n")  # 102 GB free on the machine
+    room = available_memory_bytes(meminfo, tmp_path / "no-cgroup")
+    assert room is not None and room <= 2_000_000_000  # half the worker's limit, less what it holds
 
 
 def test_a_cgroup_v1_limit_leaves_its_room(tmp_path):
