@@ -114,7 +114,7 @@ def run(args: Sequence[str] | None = None) -> int:
             "ran out of memory",
             [
                 "Fix: fewer scenarios (`dsx plan reduce`), sites, tenants or quarters, or a machine with "
-                "more memory; solver.max_memory_gb set below what is free refuses such a run before it starts"
+                "more memory (the check before each build counts only the least a model needs)"
             ],
             3,
             as_json=as_json,

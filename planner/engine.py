@@ -214,6 +214,8 @@ def _cgroup_room(
             )
         else:
             continue
+        if ".." in path.split("/"):
+            return None  # a cgroup outside this namespace's view: not one we can read
         where = mount / path.lstrip("/")
         if not (where / names[0]).exists():
             where = mount
@@ -239,8 +241,11 @@ def _dask_worker_room() -> int | None:
     if not limit:
         return None
     terminate = sys.modules["dask"].config.get("distributed.worker.memory.terminate", 0.95) or 1.0
-    with open("/proc/self/statm") as handle:
-        held = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/self/statm") as handle:
+            held = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the worker's limit alone
+        held = 0
     return max(0, int(limit * terminate) - held)
 
 

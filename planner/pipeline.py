@@ -6,6 +6,7 @@ writes nothing and exits non-zero.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
@@ -112,8 +113,11 @@ def solve_scenario(
     outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
     if not outcome.has_solution:
         has_requirements = bool(requirement_names(data_of(m)))
-        del m  # the next model, where one is built, has the memory to itself
         if outcome.infeasible and has_requirements:
+            # The next model has the memory to itself: Pyomo's components hold reference
+            # cycles, so the first goes only with a collection.
+            del m
+            gc.collect()
             say("finding which participation requirement cannot be met")
             unmet = unmet_requirements(scenario, interface)
             if unmet is not None:
@@ -121,7 +125,7 @@ def solve_scenario(
         raise _no_plan_message(scenario, outcome)
     say("reporting")
     plan = build_plan(scenario, m, outcome, build_s=build_s)
-    del m  # value of information builds more models of this size
+    del m  # value of information builds more models of this size (collected below, before them)
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
     plan = plan.model_copy(update={"verification": verification})
@@ -133,6 +137,7 @@ def solve_scenario(
         )
     if not value_of_information:
         return _without_value_of_information(plan, "skipped on request")
+    gc.collect()
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
         return with_value_of_information(scenario, plan, interface=chosen)

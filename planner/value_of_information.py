@@ -222,7 +222,9 @@ def compute(
     while runner.pending:
         key, value = runner.next_done()
         if isinstance(value, BaseException):
-            value = _Failed(f"scenario '{scenario.name}': a stochastic figure's solve failed: {value}")
+            value = _Failed(
+                f"scenario '{scenario.name}': a stochastic figure's solve failed: {value or type(value).__name__}"
+            )
         if isinstance(value, _Failed):
             failure = failure or value
             continue

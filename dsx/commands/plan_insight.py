@@ -560,6 +560,11 @@ def reduce_command(
     from planner.insight.reduce import reduce_scenarios
 
     check_output_path(output, example="reduced.yaml")
+    if output.resolve() == scenario.resolve():
+        raise UserError(
+            f"-o {output}: that is the scenario file being reduced",
+            details=["Fix: write the reduced scenario to another file, e.g. reduced.yaml"],
+        )
     loaded = load_scenario(scenario)
     try:
         reduced, reduction = reduce_scenarios(loaded, keep)

@@ -9,7 +9,7 @@ import yaml
 
 from bench.scenarios import synthetic_scenario
 from planner.errors import UserError
-from planner.files import load_scenario
+from planner.files import load_scenario, parse_scenario
 from planner.insight.reduce import forward_selection, reduce_scenarios, scenario_values_usd
 from planner.model.size import model_size
 from tests.conftest import EXAMPLE_SCENARIO
@@ -122,4 +122,49 @@ def test_dsx_plan_reduce_refuses_keeping_every_scenario_and_writes_nothing(tmp_p
     assert_one_clear_error(
         outcome, names=(str(EXAMPLE_SCENARIO), "cannot keep 3 of its 3", "between 1 and 2")
     )
+    assert tree(tmp_path) == before
+
+
+def test_probabilities_that_sum_to_one_only_within_rounding_reduce_to_a_valid_scenario():
+    # 0.13 + 0.16 + 0.16 + 0.20 + 0.15 + 0.20 is 1.0000000000000002 in floats: one scenario kept
+    # must still have a probability of at most 1.
+    ids = ["a", "b", "c", "d", "e", "f"]
+
+    def change(data):
+        data["tenants"][0]["demand_gpus"] = {s: [float(n)] for n, s in enumerate(ids)}
+        data["scenarios"] = [
+            {"id": s, "probability": q}
+            for s, q in zip(ids, (0.13, 0.16, 0.16, 0.20, 0.15, 0.20), strict=True)
+        ]
+
+    for keep in (1, 2, 5):
+        reduced, _ = reduce_scenarios(tiny(change), keep)
+        assert all(c.probability <= 1.0 for c in reduced.scenarios)
+        assert sum(c.probability for c in reduced.scenarios) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_duplicate_scenarios_are_zero_apart_and_the_first_is_kept():
+    scenario = synthetic_scenario(4, 2, 6, 3, 6, seed=4)
+    data = scenario.model_dump(mode="json")
+    for tenant in data["tenants"]:
+        tenant["demand_gpus"]["s005"] = list(tenant["demand_gpus"]["s002"])
+    twin = parse_scenario(data, "twin")
+    values = scenario_values_usd(twin)
+    assert np.array_equal(values[2], values[5])
+    _, reduction = reduce_scenarios(twin, 5)
+    assert "s005" not in reduction.kept and reduction.stands_for["s002"] == ["s005"]
+    assert reduction.distance_usd == 0.0
+
+
+def test_a_file_of_one_scenario_has_nothing_to_reduce():
+    with pytest.raises(UserError, match="nothing to reduce"):
+        reduce_scenarios(tiny(), 1)
+
+
+def test_dsx_plan_reduce_never_writes_over_its_input(tmp_path):
+    source = tmp_path / "in.yaml"
+    source.write_text(yaml.safe_dump(synthetic_scenario(3, 2, 4, 2, 8, seed=3).model_dump(mode="json")))
+    before = tree(tmp_path)
+    outcome = dsx("plan", "reduce", source, "--scenarios", "3", "-o", tmp_path / "." / "in.yaml")
+    assert_one_clear_error(outcome, names=("the scenario file being reduced",))
     assert tree(tmp_path) == before
