@@ -169,8 +169,11 @@ def run(spec: Spec) -> dict[str, Any]:
 
     import highspy
 
+    from planner.engine import available_memory_bytes
+    from planner.errors import NoPlanError
     from planner.files import load_scenario, write_plan
     from planner.model.build import build_model
+    from planner.model.size import check_fits
     from planner.results import build_plan
     from planner.solve.interfaces import solve_model
     from planner.verify import verify_plan
@@ -189,6 +192,11 @@ def run(spec: Spec) -> dict[str, Any]:
     scenario = scenario.model_copy(
         update={"solver": scenario.solver.model_copy(update={"method": spec.method})}
     )
+    try:
+        # As `dsx plan` would, before the build: the XL size is refused here, not killed later.
+        check_fits(scenario, available_memory_bytes(), solving=spec.solve)
+    except NoPlanError as refused:
+        raise SystemExit(f"refused before the build: {refused.render()}") from None
     m = clock.run("build", build_model, scenario)
     if not spec.solve:
         out.update(_hand_off_only(spec, clock, m))

@@ -108,6 +108,17 @@ def run(args: Sequence[str] | None = None) -> int:
         return report_error(error.format_message(), [], error.exit_code or 1, as_json=as_json)
     except BrokenPipeError:  # `dsx plan show PLAN | head`: the reader has all it wanted
         return 0
+    except MemoryError:
+        # Past the check before each build (planner.model.size), whose need is a floor.
+        return report_error(
+            "ran out of memory",
+            [
+                "Fix: fewer scenarios (`dsx plan reduce`), sites, tenants or quarters, or a machine with "
+                "more memory (the check before each build counts only the least a model needs)"
+            ],
+            3,
+            as_json=as_json,
+        )
     except OSError as error:
         where = error.filename or "a file"
         return report_error(

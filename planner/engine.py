@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from planner.errors import UserError
@@ -162,6 +164,111 @@ def connect(address: str, *, option: str = "--cluster") -> Engine:
         client.close()
         raise UserError(f"{named}: the scheduler at {address!r} has no workers", details=fix)
     return DaskEngine(client, where=f"the Dask cluster at {address}")
+
+
+NO_CGROUP_LIMIT = 2**60
+"""A cgroup memory limit at least this large means none (cgroup v1 writes 2**63 rounded to a page)."""
+
+
+def _read_number(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _stat_field(path: Path, name: str) -> int:
+    """A field of a cgroup's memory.stat (0 where it cannot be read)."""
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == name and value.strip().isdigit():
+                return int(value)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return 0
+
+
+def _cgroup_room(
+    cgroup_file: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes this process's memory cgroup may still take: its limit less its usage, the file cache
+    it could drop (`inactive_file`) not counted as used, as Kubernetes and Docker count it; None
+    where no limit is set or none can be read. cgroup v2 (`memory.max`) and v1
+    (`memory.limit_in_bytes`); where the cgroup's path is not under the mount (a container
+    without its own cgroup namespace), the mount's root is the process's cgroup. A limit set on a
+    parent cgroup only is not seen."""
+    try:
+        lines = cgroup_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        _id, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers == "":
+            mount, names = root, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            mount, names = (
+                root / "memory",
+                ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+            )
+        else:
+            continue
+        if ".." in path.split("/"):
+            return None  # a cgroup outside this namespace's view: not one we can read
+        where = mount / path.lstrip("/")
+        if not (where / names[0]).exists():
+            where = mount
+        limit, usage = _read_number(where / names[0]), _read_number(where / names[1])
+        if limit is not None and usage is not None and limit < NO_CGROUP_LIMIT:
+            return max(0, limit - max(0, usage - _stat_field(where / "memory.stat", names[2])))
+    return None
+
+
+def _dask_worker_room() -> int | None:
+    """In a Dask worker with a memory limit (a local cluster's: the machine's memory shared out
+    among its workers), what the worker may still take before Dask ends it (`terminate`, 95% of
+    the limit by default) less what its process holds; None elsewhere. Only where `distributed`
+    is already loaded: a solve outside Dask does not pay for importing it."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not in a worker
+        return None
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    if not limit:
+        return None
+    terminate = sys.modules["dask"].config.get("distributed.worker.memory.terminate", 0.95) or 1.0
+    try:
+        with open("/proc/self/statm") as handle:
+            held = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the worker's limit alone
+        held = 0
+    return max(0, int(limit * terminate) - held)
+
+
+def available_memory_bytes(
+    meminfo: Path = Path("/proc/meminfo"),
+    cgroup_file: Path = Path("/proc/self/cgroup"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> int | None:
+    """Memory a new model may take here: the kernel's MemAvailable, or less where this process's
+    cgroup (a container's limit) or its Dask worker's limit leaves less. None where none can be
+    read (not Linux)."""
+    available = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+                break
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        available = None
+    rooms = [
+        r for r in (available, _cgroup_room(cgroup_file, cgroup_root), _dask_worker_room()) if r is not None
+    ]
+    return min(rooms) if rooms else None
 
 
 def threads_per_process(workers: int) -> int:

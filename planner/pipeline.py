@@ -6,12 +6,15 @@ writes nothing and exits non-zero.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
+from planner.engine import available_memory_bytes
 from planner.errors import NoPlanError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
+from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
@@ -54,7 +57,11 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
 def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
     """Which participation requirements no plan can meet, and by how much: the elastic model
     lets each fall short and minimises the total shortfall (US$). None if even that finds no
-    plan (then a requirement is not the cause)."""
+    plan (then a requirement is not the cause), or it would not fit in memory."""
+    try:
+        check_fits(scenario, available_memory_bytes())
+    except NoPlanError:
+        return None  # the caller's own message stands
     m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
@@ -87,7 +94,8 @@ def solve_scenario(
     value_of_information: bool = False,
     verifier: Verifier | None = None,
 ) -> Plan:
-    """Build, solve, report and verify; return the verified plan or raise `NoPlanError`.
+    """Build, solve, report and verify; return the verified plan or raise `NoPlanError` (also
+    before anything is built, where the model would not fit in memory: `planner.model.size`).
 
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
@@ -95,6 +103,7 @@ def solve_scenario(
     (`planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
+    check_fits(scenario, available_memory_bytes())
     say("building model")
     start = time.perf_counter()
     m = build_model(scenario)
@@ -103,7 +112,12 @@ def solve_scenario(
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
     outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
     if not outcome.has_solution:
-        if outcome.infeasible and requirement_names(data_of(m)):
+        has_requirements = bool(requirement_names(data_of(m)))
+        if outcome.infeasible and has_requirements:
+            # The next model has the memory to itself: Pyomo's components hold reference
+            # cycles, so the first goes only with a collection.
+            del m
+            gc.collect()
             say("finding which participation requirement cannot be met")
             unmet = unmet_requirements(scenario, interface)
             if unmet is not None:
@@ -111,6 +125,7 @@ def solve_scenario(
         raise _no_plan_message(scenario, outcome)
     say("reporting")
     plan = build_plan(scenario, m, outcome, build_s=build_s)
+    del m  # value of information builds more models of this size (collected below, before them)
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
     plan = plan.model_copy(update={"verification": verification})
@@ -122,6 +137,7 @@ def solve_scenario(
         )
     if not value_of_information:
         return _without_value_of_information(plan, "skipped on request")
+    gc.collect()
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
         return with_value_of_information(scenario, plan, interface=chosen)

@@ -25,10 +25,11 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from planner.engine import Engine, SerialEngine
+from planner.engine import Engine, SerialEngine, available_memory_bytes
 from planner.errors import NoPlanError
 from planner.files import parse_scenario
 from planner.model.build import build_model
+from planner.model.size import check_fits
 from planner.results import cvar
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
@@ -101,7 +102,10 @@ def _solve(
     interface: Interface | None = None,
     start: MipStart | None = None,
 ) -> tuple[float, pyo.ConcreteModel]:
-    m = m if m is not None else build_model(scenario)
+    if m is None:
+        # Here, where the task runs (a Dask worker's machine), not where it was submitted.
+        check_fits(scenario, available_memory_bytes())
+        m = build_model(scenario)
     if (interface or scenario.solver.interface) not in TAKES_MIP_START:
         start = None
     outcome = solve_model(m, scenario.solver, interface, mip_start=start)
@@ -140,9 +144,10 @@ def _objective_of(scenario: Scenario, values_usd: dict[str, float]) -> float:
 
 @dataclass(frozen=True)
 class _Failed:
-    """A task's `NoPlanError`, as its message (sent back from a worker as plain data)."""
+    """A task's `NoPlanError`, as its message and details (sent back from a worker as plain data)."""
 
     message: str
+    details: tuple[str, ...] = ()
 
 
 def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart | None) -> float | _Failed:
@@ -150,7 +155,7 @@ def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart
     try:
         return _solve(scenario, interface=interface, start=start)[0]
     except NoPlanError as error:
-        return _Failed(error.message)
+        return _Failed(error.message, tuple(error.details))
 
 
 def _ev_task(
@@ -160,13 +165,17 @@ def _ev_task(
     try:
         return _first_stage(_solve(scenario, interface=interface, start=start)[1])
     except NoPlanError as error:
-        return _Failed(error.message)
+        return _Failed(error.message, tuple(error.details))
 
 
 def _eev_task(
     scenario: Scenario, fixed: dict[str, dict[Any, float]], interface: Interface | None
 ) -> float | _Failed:
     """The recourse problem with the EV plan's first stage fixed."""
+    try:
+        check_fits(scenario, available_memory_bytes())
+    except NoPlanError as error:
+        return _Failed(error.message, tuple(error.details))
     m = build_model(scenario)
     # Bounds rather than `fix()`: fixed variables turn rows into constants that Pyomo's compiler
     # checks without HiGHS's feasibility tolerance. Quotas cost nothing, so an upper bound at the
@@ -181,7 +190,7 @@ def _eev_task(
     try:
         return _solve(scenario, m, interface=interface)[0]
     except NoPlanError as error:
-        return _Failed(error.message)
+        return _Failed(error.message, tuple(error.details))
 
 
 def compute(
@@ -209,19 +218,21 @@ def compute(
     )
     runner.submit("ev", _ev_task, ev_scenario, interface, start)
     values: dict[Any, Any] = {}
-    failure: str | None = None
+    failure: _Failed | None = None
     while runner.pending:
         key, value = runner.next_done()
         if isinstance(value, BaseException):
-            value = _Failed(f"scenario '{scenario.name}': a stochastic figure's solve failed: {value}")
+            value = _Failed(
+                f"scenario '{scenario.name}': a stochastic figure's solve failed: {value or type(value).__name__}"
+            )
         if isinstance(value, _Failed):
-            failure = failure or value.message
+            failure = failure or value
             continue
         values[key] = value
         if key == "ev":
             runner.submit("eev", _eev_task, scenario, value, interface)
     if failure is not None:
-        raise NoPlanError(failure)
+        raise NoPlanError(failure.message, details=list(failure.details))
     rp = rp_usd if rp_usd is not None else float(values["rp"])
     ws_by = {c.id: float(values[("ws", c.id)]) for c in scenario.scenarios}
     ws = _objective_of(scenario, ws_by)

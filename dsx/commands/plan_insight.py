@@ -481,7 +481,10 @@ def value_of_information_command(
     solves = len(loaded.scenarios) + 3
     err = Console(stderr=True)
     with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
-        figures = compute(loaded, engine=engine)
+        try:
+            figures = compute(loaded, engine=engine)
+        except NoPlanError as error:
+            raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
     if as_json:
         typer.echo(json.dumps(figures.to_dict(), indent=1))
         return
@@ -515,7 +518,10 @@ def diagnose_command(
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
-    result = diagnose(load_scenario(scenario))
+    try:
+        result = diagnose(load_scenario(scenario))
+    except NoPlanError as error:  # too large to build (planner.model.size)
+        raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:
@@ -537,6 +543,64 @@ def diagnose_command(
             f"{scenario}: scenario '{result.scenario}' has no plan ({len(result.conflicts)} conflict(s) above)",
             details=[f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5],
         )
+
+
+def reduce_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    keep: Annotated[int, typer.Option("--scenarios", min=1, help="How many scenarios to keep.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the reduced scenario (YAML).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was kept as JSON.")] = False,
+) -> None:
+    """Keep the scenarios that best stand for all of them (fast forward selection), each left out
+    giving its probability to its nearest kept one: a scenario too large to solve made smaller."""
+    import yaml
+
+    from planner.insight.reduce import reduce_scenarios
+
+    check_output_path(output, example="reduced.yaml")
+    if output.resolve() == scenario.resolve():
+        raise UserError(
+            f"-o {output}: that is the scenario file being reduced",
+            details=["Fix: write the reduced scenario to another file, e.g. reduced.yaml"],
+        )
+    loaded = load_scenario(scenario)
+    try:
+        reduced, reduction = reduce_scenarios(loaded, keep)
+    except UserError as error:
+        raise UserError(f"{scenario}: {error.message}", details=error.details) from None
+    text = yaml.safe_dump(reduced.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    write_atomic(output, text)
+    summary = {
+        "scenario": str(scenario),
+        "output": str(output),
+        "kept": reduction.kept,
+        "probability": reduction.probability,
+        "stands_for": reduction.stands_for,
+        "distance_usd": reduction.distance_usd,
+        "spread_usd": reduction.spread_usd,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    console = _console()
+    table = Table(
+        title=f"{len(reduction.kept)} of {len(loaded.scenarios)} scenarios kept", title_justify="left"
+    )
+    for column in ("scenario", "probability", "stands for"):
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    for kept in reduction.kept:
+        others = reduction.stands_for[kept]
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        table.add_row(escape(kept), f"{reduction.probability[kept]:.4f}", escape(shown))
+    console.print(table)
+    share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0
+    console.print(
+        f"distance from the full set: US$ {_musd(reduction.distance_usd)} M of demand value "
+        f"({share:.1%} of the full set's spread about its mean)"
+    )
+    console.print(f"written to [bold]{escape(str(output))}[/]")
 
 
 def batch_command(
@@ -639,3 +703,4 @@ def register(app: typer.Typer, plan_app: typer.Typer) -> None:
     plan_app.command("plot")(plot_command)
     plan_app.command("value-of-information")(value_of_information_command)
     plan_app.command("diagnose")(diagnose_command)
+    plan_app.command("reduce")(reduce_command)

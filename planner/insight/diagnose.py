@@ -16,7 +16,9 @@ import highspy
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from pyomo.repn.util import FileDeterminism
 
+from planner.engine import available_memory_bytes
 from planner.model.build import build_model
+from planner.model.size import check_fits
 from planner.schema.scenario import Scenario
 
 FAMILY_WORDS = {
@@ -105,6 +107,7 @@ def _explain_row(name: str, scenario: Scenario) -> Conflict:
 
 def diagnose(scenario: Scenario) -> Diagnosis:
     """Solve the LP relaxation; if infeasible, explain with domain checks and HiGHS's IIS."""
+    check_fits(scenario, available_memory_bytes())
     m = build_model(scenario)
     # Pyomo's compiler (used here for its row list) does not apply the scaling suffix and warns
     # about it; the IIS is about which rows conflict, not their units.

@@ -224,13 +224,16 @@ class PointOutcome:
 
 def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) -> PointOutcome:
     """One point, where the engine runs it (a worker process, or here). A `UserError` comes back
-    as its message and exit code (exceptions with keyword arguments do not always survive
+    as its message, its fix, and its exit code (exceptions with keyword arguments do not always survive
     pickling)."""
     began = time.perf_counter()
     try:
         plan = solve(scenario, start)
     except UserError as error:
-        return PointOutcome(None, error.message, error.exit_code, time.perf_counter() - began)
+        # One line per point: the message and its fix (a too-large point's names the limit to raise).
+        fixes = [d for d in error.details if d.startswith("Fix:")]
+        text = "; ".join([error.message, *fixes])
+        return PointOutcome(None, text, error.exit_code, time.perf_counter() - began)
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 
 

@@ -29,6 +29,8 @@ PROBABILITY_TOLERANCE = 1e-6
 MAX_PERIODS_FIELD = 400
 """Most quarters a term may span (100 years), as for the other `_periods` fields
 (`planner.schema.input_checks.UPPER_BOUNDS`)."""
+MAX_MEMORY_GB = 1e6
+"""Largest `solver.max_memory_gb` accepted (a petabyte): a limit, not a size; a larger one is a typo."""
 MAX_THREADS = 1024
 """Most solver threads: HiGHS starts that many, and 100,000 ran past a minute on the bundled example
 (1,024: 4.9 s against 3.0 s at 64, on 2 cores)."""
@@ -290,6 +292,13 @@ class SolverOptions(_Strict):
         "(planner.solve.decomposition; falls back to extensive where not exact); auto = decomposition "
         "where the recourse is an LP (no buyback binaries, or the syndicate's view, which reads no "
         "buyback) and there are many scenarios.",
+    )
+    max_memory_gb: float | None = Field(
+        None,
+        gt=0.0,
+        le=MAX_MEMORY_GB,
+        description="Refuse, before building it, a model needing more memory than this, GB (default: what "
+        "the machine has available when the solve starts; planner.model.size says how the need is counted).",
     )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
 

@@ -437,3 +437,30 @@ def test_a_stack_file_dsx_would_have_to_write_anew_with_changed_values_is_left_a
     outcome = dsx("stacks", "write", plan_file, "--dir", stacks, "--period", "2026Q4")
     assert_one_clear_error(outcome, names=("Pulumi.batam.yaml: holds values dsx would change",))
     assert tree(tmp_path) == before
+
+
+def _too_large_copy(tmp_path: Path) -> Path:
+    data = yaml.safe_load(EXAMPLE_SCENARIO.read_text())
+    data.setdefault("solver", {})["max_memory_gb"] = 1e-6
+    path = tmp_path / "in" / "too-large.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "solve", "{path}", "-o", "{out}/plan.json"),
+        ("plan", "diagnose", "{path}", "--iis-out", "{out}/conflict.txt"),
+        ("plan", "value-of-information", "{path}", "--workers", "1"),
+    ],
+)
+def test_a_model_too_large_for_the_memory_is_refused_before_it_is_built(tmp_path, command):
+    path = _too_large_copy(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = tree(tmp_path)
+    outcome = dsx(*(part.format(path=path, out=out) for part in command))
+    assert_one_clear_error(outcome, code=3, names=(str(path), "too large to build", "solver.max_memory_gb"))
+    assert tree(tmp_path) == before
