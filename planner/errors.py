@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class UserError(Exception):
     """A mistake in the user's input or request; the CLI prints it and exits non-zero."""
@@ -15,6 +17,10 @@ class UserError(Exception):
 
     def render(self) -> str:
         return "\n".join([self.message, *(f"  - {d}" for d in self.details)])
+
+    def at(self, where: object) -> Self:
+        """The same error, of the same kind, with `where` (a file, an option) before its message."""
+        return type(self)(f"{where}: {self.message}", details=self.details)
 
 
 class ScenarioError(UserError):

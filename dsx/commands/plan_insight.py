@@ -484,7 +484,7 @@ def value_of_information_command(
         try:
             figures = compute(loaded, engine=engine)
         except NoPlanError as error:
-            raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
+            raise error.at(scenario) from None
     if as_json:
         typer.echo(json.dumps(figures.to_dict(), indent=1))
         return
@@ -521,7 +521,7 @@ def diagnose_command(
     try:
         result = diagnose(load_scenario(scenario))
     except NoPlanError as error:  # too large to build (planner.model.size)
-        raise NoPlanError(f"{scenario}: {error.message}", details=error.details) from None
+        raise error.at(scenario) from None
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:
@@ -569,9 +569,13 @@ def reduce_command(
     try:
         reduced, reduction = reduce_scenarios(loaded, keep)
     except UserError as error:
-        raise UserError(f"{scenario}: {error.message}", details=error.details) from None
-    text = yaml.safe_dump(reduced.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    write_atomic(output, text)
+        raise error.at(scenario) from None
+    # Defaults left out (they read back the same), so the file is about as long as the one reduced.
+    body = yaml.safe_dump(
+        reduced.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
+    )
+    header = f"# {len(reduction.kept)} of the {len(loaded.scenarios)} scenarios of {scenario}, by dsx plan reduce\n"
+    write_atomic(output, header + body)
     summary = {
         "scenario": str(scenario),
         "output": str(output),
@@ -592,7 +596,7 @@ def reduce_command(
         table.add_column(column, justify="right" if column == "probability" else "left")
     for kept in reduction.kept:
         others = reduction.stands_for[kept]
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "") or "-"
         table.add_row(escape(kept), f"{reduction.probability[kept]:.4f}", escape(shown))
     console.print(table)
     share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0

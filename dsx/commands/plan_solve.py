@@ -106,7 +106,7 @@ def _options_checked(scenario: Scenario, path: Path) -> Scenario:
     try:
         check_options(scenario.solver)
     except ScenarioError as error:
-        raise ScenarioError(f"{path}: {error.message}", details=error.details) from None
+        raise error.at(path) from None
     return scenario
 
 
@@ -115,7 +115,7 @@ def _why_no_plan(error: NoPlanError, scenario: Scenario, path: Path) -> NoPlanEr
     from planner.insight.diagnose import check_domain
 
     if "no plan meets every constraint" not in error.message:
-        return NoPlanError(f"{path}: {error.message}", details=error.details)
+        return error.at(path)
     named = [f"{c.explanation}. Fix: {c.fix}" for c in check_domain(scenario)]
     return NoPlanError(
         f"{path}: {error.message}",

@@ -107,7 +107,11 @@ def _explain_row(name: str, scenario: Scenario) -> Conflict:
 
 def diagnose(scenario: Scenario) -> Diagnosis:
     """Solve the LP relaxation; if infeasible, explain with domain checks and HiGHS's IIS."""
-    check_fits(scenario, available_memory_bytes())
+    # Its own solve: the extensive form's relaxation by HiGHS's defaults, whatever `solver` says.
+    extensive = scenario.solver.model_copy(
+        update={"method": "extensive", "relax_integrality": False, "rounded_start": False}
+    )
+    check_fits(scenario.model_copy(update={"solver": extensive}), available_memory_bytes())
     m = build_model(scenario)
     # Pyomo's compiler (used here for its row list) does not apply the scaling suffix and warns
     # about it; the IIS is about which rows conflict, not their units.

@@ -20,6 +20,7 @@ Pure: no files, no solver.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ from planner.errors import UserError
 from planner.files import parse_scenario
 from planner.schema.scenario import ID_MAX_CHARS, Scenario
 
+REDUCED_SUFFIX = re.compile(r"-r[0-9]+$")
+REDUCED_NOTE = re.compile(r" ?\([0-9]+ of [0-9]+ scenarios kept by fast forward selection\)$")
 MAX_SCENARIOS_TO_REDUCE = 5000
 """Most scenarios a reduction reads: it holds their pairwise distances and two temporaries of
 that size (about 600 MB at 5,000), and each scenario kept costs a pass over them (36 ms at
@@ -143,11 +146,12 @@ def reduce_scenarios(scenario: Scenario, n: int) -> tuple[Scenario, Reduction]:
         tenant["credit_repayment_share_by_scenario"] = {
             s: v for s, v in tenant["credit_repayment_share_by_scenario"].items() if s in kept_ids
         }
+    # A reduced file reduced again names the last reduction only.
     suffix = f"-r{n}"
-    data["name"] = scenario.name[: ID_MAX_CHARS - len(suffix)].rstrip("-") + suffix
-    data["description"] = (
-        f"{scenario.description} ({n} of its {count} scenarios kept by fast forward selection)".strip()
-    )
+    base = REDUCED_SUFFIX.sub("", scenario.name)
+    data["name"] = base[: ID_MAX_CHARS - len(suffix)].rstrip("-") + suffix
+    note = f"({n} of {count} scenarios kept by fast forward selection)"
+    data["description"] = f"{REDUCED_NOTE.sub('', scenario.description)} {note}".strip()
     reduced = parse_scenario(data, f"scenario '{scenario.name}' reduced to {n} scenarios")
     return reduced, Reduction(
         kept=[ids[u] for u in chosen],

@@ -81,29 +81,24 @@ def tenant_may_use(d: ModelData) -> np.ndarray:
     return np.array([[k in d.tenants_at[i] for k in tenants] for i in d.site_ids], dtype=bool)
 
 
-def served_mask(d: ModelData) -> np.ndarray:
-    """[scenario, site, tenant, quarter, rack type] -> whether `served_gpu_hours` has that column:
-    the tenant may use the site, the rack type is allowed there and the tenant has demand then."""
-    labels = axis_labels(d)
-    tenants, racks = labels["k"], labels["r"]
-    demand = np.array(
-        [[[d.demand[k, t, s] for t in d.periods] for k in tenants] for s in d.scenario_ids], dtype=np.float64
-    ).reshape(len(d.scenario_ids), len(tenants), d.n)
-    rack_at = np.array([[r in d.rack_ids_at[i] for r in racks] for i in d.site_ids], dtype=bool)
-    return (
-        tenant_may_use(d).reshape(1, len(d.site_ids), len(tenants), 1, 1)
-        & (demand > 0).reshape(len(d.scenario_ids), 1, len(tenants), d.n, 1)
-        & rack_at.reshape(1, len(d.site_ids), 1, 1, len(racks))
-    )
-
-
 def served_index(d: ModelData) -> ServedIndex:
     """(tenant, site, rack type, quarter, scenario) where the tenant may use the site and has
     demand in that quarter and scenario (with no demand nothing can be served); ordered by
     scenario, site, tenant, quarter, rack type. Found with one numpy boolean mask over the
     product (a byte per candidate, about 2 MB at 2M candidates); the index itself stays sparse."""
     labels = axis_labels(d)
-    s, i, k, t, r = np.nonzero(served_mask(d))
+    tenants, racks = labels["k"], labels["r"]
+    demand = np.array(
+        [[[d.demand[k, t, s] for t in d.periods] for k in tenants] for s in d.scenario_ids], dtype=np.float64
+    ).reshape(len(d.scenario_ids), len(tenants), d.n)
+    may_use = tenant_may_use(d)
+    rack_at = np.array([[r in d.rack_ids_at[i] for r in racks] for i in d.site_ids], dtype=bool)
+    mask = (
+        may_use.reshape(1, len(d.site_ids), len(tenants), 1, 1)
+        & (demand > 0).reshape(len(d.scenario_ids), 1, len(tenants), d.n, 1)
+        & rack_at.reshape(1, len(d.site_ids), 1, 1, len(racks))
+    )
+    s, i, k, t, r = np.nonzero(mask)
 
     def named(axis: str, codes: np.ndarray) -> list:
         return np.array(labels[axis], dtype=object)[codes].tolist()

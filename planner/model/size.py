@@ -3,7 +3,7 @@
 The extensive form grows with the scenario count, and the decomposition builds it whole before
 splitting it: the (20,4,40,8,1000) case of `bench/` (25.0M columns) held 11.5 GB once built and
 16.1 GB compiled to arrays, and its split passed 18 GB (bench/README.md, session 17). A run that
-cannot fit is refused in a second, saying why and what to change, rather than killed by the
+cannot fit is refused in seconds, saying why and what to change, rather than killed by the
 kernel minutes in. Pure: the machine's memory is read at the edge
 (`planner.engine.available_memory_bytes`) and passed in.
 """
@@ -28,8 +28,8 @@ set's peak above its level before the build: 1.79 GB (973 B a column) and 3.67 G
 (10,3,20,6,50) 1,440 and 2,830 B (bench/README.md, session 20). A column takes less the larger the
 model: built and compiled to arrays, 781 B at (20,4,32,8,100) and 695 B at (20,4,40,8,1000)
 (session 17's 16.12 GB; 11% less), so these are (20,4,32,8,100)'s figures less a fifth. At
-(20,4,40,8,1000) only the build and the compile were measured: the extensive figure there is
-its compile (695 B) plus HiGHS's copy as at (20,4,32,8,100) (190 B) less a tenth; the
+(20,4,40,8,1000) only the build and the compile were measured: its compile (695 B) plus HiGHS's
+copy as at (20,4,32,8,100) (190 B) would be 885 B, above the extensive figure; the
 decomposition's is extrapolated. The served columns are 77-92% of the columns at the bench's
 sizes, and the other families that grow with the scenarios (unserved demand, buyback, their
 rows) grow with them."""
@@ -57,10 +57,7 @@ def _bytes_per_served_column(scenario: Scenario, *, solving: bool) -> int:
     """The floor for the scenario's method; for `auto`, which picks one when the model is built,
     the smaller of the two. Not `solving`: up to the hand-off only."""
     solver = scenario.solver
-    # As planner.solve.interfaces resolves it: `extra` wins, auto is ipm.
-    algorithm = str(
-        solver.extra.get("solver", "ipm" if solver.lp_algorithm == "auto" else solver.lp_algorithm)
-    )
+    algorithm = solver.first_lp_solver()  # as the solve resolves it: `extra` wins
     runs_lp = solver.relax_integrality or (solver.rounded_start and solver.interface == "direct")
     interior = solving and runs_lp and algorithm in INTERIOR_POINT_SOLVERS
     extensive = INTERIOR_POINT_BYTES_PER_SERVED_COLUMN if interior else BYTES_PER_SERVED_COLUMN["extensive"]
@@ -69,7 +66,7 @@ def _bytes_per_served_column(scenario: Scenario, *, solving: bool) -> int:
 
 
 def served_columns(scenario: Scenario) -> int:
-    """How many `served_gpu_hours` columns the model will have (`planner.model.sets.served_index`:
+    """How many `served_gpu_hours` columns the model will have (`planner.model.sets.served_index`,
     a tenant's demand in a quarter and scenario, at every site it may use, one per rack type
     there), counted per (scenario, tenant, quarter), so the count itself holds nothing of that
     size times the sites and rack types."""
@@ -121,7 +118,7 @@ def check_fits(scenario: Scenario, available_bytes: int | None, *, solving: bool
     )
     raise NoPlanError(
         f"scenario '{scenario.name}': too large to build here: its model needs at least "
-        f"{_gb(size.needed_bytes)} GB to build and solve, and {where}",
+        f"{_gb(size.needed_bytes)} GB to build{' and solve' if solving else ''}, and {where}",
         details=[
             f"{size.served_columns:,} served GPU-hour columns (one per tenant, site, rack type, quarter "
             f"and scenario with demand) over {size.scenario_count:,} scenarios; nothing was built",

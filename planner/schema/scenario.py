@@ -29,6 +29,10 @@ PROBABILITY_TOLERANCE = 1e-6
 MAX_PERIODS_FIELD = 400
 """Most quarters a term may span (100 years), as for the other `_periods` fields
 (`planner.schema.input_checks.UPPER_BOUNDS`)."""
+LP_ALGORITHM_AUTO = "ipm"
+"""What `solver.lp_algorithm: auto` means, picked by measurement (bench/README.md, 2026-12-04):
+on the (10,3,20,6,10) LP HiGHS's interior point (with crossover) took 40 s where its dual
+simplex took 266 s, to the same optimum."""
 MAX_MEMORY_GB = 1e6
 """Largest `solver.max_memory_gb` accepted (a petabyte): a limit, not a size; a larger one is a typo."""
 MAX_THREADS = 1024
@@ -301,6 +305,15 @@ class SolverOptions(_Strict):
         "the machine has available when the solve starts; planner.model.size says how the need is counted).",
     )
     extra: dict[str, float | int | str | bool] = Field(default_factory=dict, description="Raw HiGHS options.")
+
+    def lp_solver(self) -> str:
+        """HiGHS's `solver` value for an LP: `lp_algorithm`, auto resolved (`LP_ALGORITHM_AUTO`)."""
+        return LP_ALGORITHM_AUTO if self.lp_algorithm == "auto" else self.lp_algorithm
+
+    def first_lp_solver(self) -> str:
+        """HiGHS's `solver` for the first LP a solve runs (an LP's, a MILP's rounded start's): a
+        raw `extra.solver` wins over `lp_algorithm`."""
+        return str(self.extra.get("solver", self.lp_solver()))
 
 
 class Scenario(_Strict):

@@ -119,15 +119,10 @@ class SolveOutcome:
         )
 
 
-LP_ALGORITHM_AUTO = "ipm"
-"""What `solver.lp_algorithm: auto` means, picked by measurement (bench/README.md, 2026-12-04):
-on the (10,3,20,6,10) LP HiGHS's interior point (with crossover) took 40 s where its dual
-simplex took 266 s, to the same optimum."""
-
-
 def lp_algorithm(options: SolverOptions) -> str:
-    """HiGHS's `solver` value for LPs: the scenario's `lp_algorithm`, auto resolved."""
-    return LP_ALGORITHM_AUTO if options.lp_algorithm == "auto" else options.lp_algorithm
+    """HiGHS's `solver` value for LPs: the scenario's `lp_algorithm`, auto resolved
+    (`SolverOptions.lp_solver`)."""
+    return options.lp_solver()
 
 
 def highs_options(options: SolverOptions) -> dict[str, float | int | str | bool]:
@@ -263,7 +258,7 @@ def solve_direct(
     rounding = None
     if direct.integer_columns and options.rounded_start:
         given = _given_integers(direct, m, mip_start) if mip_start else None
-        first_lp = str(options.extra.get("solver", lp_algorithm(options)))
+        first_lp = options.first_lp_solver()
         # With a start given, the rounding keeps to a share of the time: HiGHS then has the
         # rest with that start even where the LP relaxation alone would outlast the limit.
         share = ROUNDING_TIME_SHARE_WITH_START if mip_start else 1.0

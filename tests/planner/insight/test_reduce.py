@@ -68,7 +68,7 @@ def test_unrepaid_credits_make_scenarios_of_equal_demand_differ():
     assert reduced.tenants[0].credit_repayment_share_by_scenario == {"a": 1.0, "c": 0.0}
 
 
-def test_forward_selection_matches_a_brute_force_choice_on_random_sets():
+def test_each_pick_of_forward_selection_is_the_best_given_the_earlier_ones():
     # Forward selection is greedy; its first pick is the best single scenario, and each later
     # pick the best given the earlier ones (checked against every candidate by brute force).
     rng = np.random.default_rng(0)
@@ -114,6 +114,17 @@ def test_dsx_plan_reduce_writes_a_scenario_the_planner_reads(tmp_path):
     reduced = load_scenario(out)
     assert [c.id for c in reduced.scenarios] == summary["kept"]
     assert {c.id: c.probability for c in reduced.scenarios} == pytest.approx(summary["probability"])
+    # Written without its defaults, it reads back as the reduction made it.
+    assert reduced == reduce_scenarios(load_scenario(source), 3)[0]
+    assert out.read_text().startswith("# 3 of the 8 scenarios of ")
+
+
+def test_a_reduced_file_reduced_again_names_the_last_reduction_only():
+    once, _ = reduce_scenarios(_four(), 3)
+    twice, _ = reduce_scenarios(once, 2)
+    assert (once.name, twice.name) == ("tiny-r3", "tiny-r2")
+    assert twice.description.endswith("(2 of 3 scenarios kept by fast forward selection)")
+    assert twice.description.count("kept by fast forward selection") == 1
 
 
 def test_dsx_plan_reduce_refuses_keeping_every_scenario_and_writes_nothing(tmp_path):
