@@ -129,12 +129,16 @@ class LeaderElector:
         self._was_leader = True
         return True
 
-    def _attempt(self) -> bool:
+    def _renewed(self) -> bool:
+        """`try_once`, an API error logged and counted as not renewed."""
         try:
             return self.try_once()
         except ApiError as error:
             log.warning("lease %s/%s: %s", self.namespace, LEASE_NAME, error)
-            return self.is_leader()
+            return False
+
+    def _attempt(self) -> bool:
+        return self._renewed() or self.is_leader()
 
     def wait_until_leader(self, stopped: Callable[[], bool] = lambda: False) -> bool:
         while not stopped():
@@ -155,12 +159,7 @@ class LeaderElector:
         def run() -> None:
             wait = self.renew_s
             while not self._stop.wait(wait):
-                try:
-                    renewed = self.try_once()
-                except ApiError as error:
-                    log.warning("lease %s/%s: %s", self.namespace, LEASE_NAME, error)
-                    renewed = False
-                wait = self.renew_wait_s(renewed)
+                wait = self.renew_wait_s(self._renewed())
 
         self._thread = threading.Thread(target=run, name="dsx-lease", daemon=True)
         self._thread.start()

@@ -127,10 +127,12 @@ def reduce_scenarios(scenario: Scenario, n: int) -> tuple[Scenario, Reduction]:
     ids = [c.id for c in scenario.scenarios]
     # Shares of the total, so a file whose probabilities sum to 1 within the checker's tolerance
     # (or float rounding) gives kept ones that do too, none above 1.
-    taken = np.array([p[to == u].sum() for u in chosen])
+    taken = np.bincount(to, weights=p, minlength=count)[chosen]
     shares = np.minimum(taken / taken.sum(), 1.0)
     probability = {ids[u]: float(q) for u, q in zip(chosen, shares, strict=True)}
-    stands_for = {ids[u]: [ids[k] for k in np.flatnonzero(to == u) if k != u] for u in chosen}
+    stands_for: dict[str, list[str]] = {ids[u]: [] for u in chosen}
+    for k in np.flatnonzero(to != np.arange(count)):
+        stands_for[ids[to[k]]].append(ids[k])
     distance = float(p @ d[np.arange(count), to])
     mean = p @ x
     spread = float(p @ np.sqrt(((x - mean) ** 2).sum(axis=1)))
