@@ -21,6 +21,7 @@ def example_scenario_path() -> Path:
 
 @pytest.fixture(scope="session")
 def real_cluster() -> Iterator[RealCluster]:
-    """One real API server for the whole session (tests/support/real_cluster.py), stopped at the end."""
+    """One real API server for the whole session (tests/support/real_cluster.py), stopped at the
+    end; under pytest-xdist one per worker process, on its own ports and directory."""
     with start_real_cluster() as cluster:
         yield cluster
