@@ -197,8 +197,9 @@ def _cgroup_room(
     it could drop (`inactive_file`) not counted as used, as Kubernetes and Docker count it; None
     where no limit is set or none can be read. cgroup v2 (`memory.max`) and v1
     (`memory.limit_in_bytes`); where the cgroup's path is not under the mount (a container
-    without its own cgroup namespace), the mount's root is the process's cgroup. A limit set on a
-    parent cgroup only is not seen."""
+    without its own cgroup namespace), the mount's root is the process's cgroup. A parent's limit
+    binds too (a Slurm job's or a systemd slice's, over a child without one): the ancestors are
+    read up to the mount, and the least room of all is this one's."""
     try:
         lines = cgroup_file.read_text().splitlines()
     except (OSError, UnicodeDecodeError):
@@ -219,10 +220,21 @@ def _cgroup_room(
         where = mount / path.lstrip("/")
         if not (where / names[0]).exists():
             where = mount
-        limit, usage = _read_number(where / names[0]), _read_number(where / names[1])
-        if limit is not None and usage is not None and limit < NO_CGROUP_LIMIT:
-            return max(0, limit - max(0, usage - _stat_field(where / "memory.stat", names[2])))
+        # This cgroup and each ancestor up to the mount: their usage counts their other children.
+        chain = [where, *where.parents[: len(where.relative_to(mount).parts)]]
+        rooms = [room for room in (_one_cgroup_room(c, names) for c in chain) if room is not None]
+        if rooms:
+            return min(rooms)
     return None
+
+
+def _one_cgroup_room(where: Path, names: tuple[str, str, str]) -> int | None:
+    """One cgroup's limit less its usage (its droppable file cache not counted); None where it
+    has no limit or it cannot be read."""
+    limit, usage = _read_number(where / names[0]), _read_number(where / names[1])
+    if limit is None or usage is None or limit >= NO_CGROUP_LIMIT:
+        return None
+    return max(0, limit - max(0, usage - _stat_field(where / "memory.stat", names[2])))
 
 
 def _dask_worker_room() -> int | None:

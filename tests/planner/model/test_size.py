@@ -225,6 +225,52 @@ def test_a_cgroup_v1_limit_leaves_its_room(tmp_path):
     assert _cgroup_room(cgroup, root) == 1_500_000_000
 
 
+def test_a_parent_cgroups_limit_binds_a_child_without_one(tmp_path):
+    # A Slurm job's or a systemd slice's limit, over a step's cgroup that has none of its own;
+    # the parent's usage counts its other children too.
+    cgroup, root = _files(
+        tmp_path,
+        "0::/slice/job/step\n",
+        {
+            "slice/memory.max": "max",
+            "slice/memory.current": "9000000000",
+            "slice/job/memory.max": "4000000000",
+            "slice/job/memory.current": "3000000000",
+            "slice/job/step/memory.max": "max",
+            "slice/job/step/memory.current": "1000000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 1_000_000_000
+
+
+def test_the_tightest_of_a_cgroup_and_its_parents_is_its_room(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "0::/job/step\n",
+        {
+            "job/memory.max": "8000000000",
+            "job/memory.current": "6000000000",
+            "job/step/memory.max": "5000000000",
+            "job/step/memory.current": "1000000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 2_000_000_000  # the job's 2 GB, not the step's 4 GB
+
+
+def test_a_cgroup_v1_parents_limit_binds_a_child_without_one(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "4:memory:/job/step\n",
+        {
+            "memory/job/memory.limit_in_bytes": "3000000000",
+            "memory/job/memory.usage_in_bytes": "1200000000",
+            "memory/job/step/memory.limit_in_bytes": "9223372036854771712",
+            "memory/job/step/memory.usage_in_bytes": "500000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 1_800_000_000
+
+
 @pytest.mark.parametrize(
     "limits",
     [
