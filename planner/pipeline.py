@@ -96,8 +96,10 @@ def refuse_relaxation(scenario: Scenario) -> None:
             "racks and power blocks are fractional; a plan holds whole ones",
             details=[
                 "solver.relax_integrality: true",
-                "Fix: remove solver.relax_integrality; the plan then reports the relaxation's value, "
-                "or a tighter bound, as solver.best_bound_usd",
+                "Fix: remove solver.relax_integrality (from the file, or from --set); a plan's "
+                "solver.best_bound_usd is an upper bound on any plan's value (the extensive form's, "
+                "with its rounded start, at least as tight as the relaxation's), and "
+                "`python -m bench.run --lp` times the relaxation itself",
             ],
         )
 

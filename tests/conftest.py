@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,17 @@ from tests.support.real_cluster import real_cluster as start_real_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SCENARIO = REPO_ROOT / "examples" / "dsx-2026.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """DSX_TEST_KUBECONFIG names one shared cluster: two workers would each install into it and
+    run operators under one ServiceAccount that contend for one lease."""
+    workers = getattr(config.option, "numprocesses", None)
+    if os.environ.get("DSX_TEST_KUBECONFIG") and workers not in (None, 0, 1):
+        raise pytest.UsageError(
+            "DSX_TEST_KUBECONFIG names one cluster, which two test workers cannot share; "
+            "run in one process: make test TEST_WORKERS=0 (or pytest without -n)"
+        )
 
 
 @pytest.fixture

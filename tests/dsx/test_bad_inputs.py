@@ -106,6 +106,32 @@ def test_an_lp_relaxation_is_refused_before_solving_since_a_plan_holds_whole_rac
     solve_rejects(tmp_path, source, "solver.relax_integrality", "best_bound_usd")
 
 
+@pytest.mark.parametrize(
+    ("command", "relaxed_in"),
+    [
+        (("plan", "sweep", "--set", "solver.relax_integrality=false,true", "--workers", "1"), "set"),
+        (("plan", "batch", "--workers", "1"), "file"),
+        (("plan", "value-of-information", "--workers", "1"), "file"),
+    ],
+)
+def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_any_solve(
+    tmp_path, command, relaxed_in
+):
+    # Each point or file would fail alone, exit 3 and name no file; VoI printed the LP's value
+    # as "the plan".
+    if relaxed_in == "file":
+        source = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=True))
+    else:
+        source = EXAMPLE_SCENARIO
+    verb, sub, *options = command
+    out = ("-o", tmp_path / "out") if sub != "value-of-information" else ()
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *options, *out)
+    named = ("point relax_integrality=True",) if relaxed_in == "set" else (str(source),)
+    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", *named))
+    assert tree(tmp_path) == before
+
+
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
     # A sweep's --set or a batch file reaches solve_scenario without the solve command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
