@@ -175,7 +175,7 @@ def _read_number(path: Path) -> int | None:
         text = path.read_text().strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _stat_field(path: Path, name: str) -> int:
@@ -183,7 +183,8 @@ def _stat_field(path: Path, name: str) -> int:
     try:
         for line in path.read_text().splitlines():
             key, _, value = line.partition(" ")
-            if key == name and value.strip().isdigit():
+            value = value.strip()
+            if key == name and value.isascii() and value.isdigit():
                 return int(value)
     except (OSError, UnicodeDecodeError):
         pass
@@ -197,8 +198,10 @@ def _cgroup_room(
     it could drop (`inactive_file`) not counted as used, as Kubernetes and Docker count it; None
     where no limit is set or none can be read. cgroup v2 (`memory.max`) and v1
     (`memory.limit_in_bytes`); where the cgroup's path is not under the mount (a container
-    without its own cgroup namespace), the mount's root is the process's cgroup. A limit set on a
-    parent cgroup only is not seen."""
+    without its own cgroup namespace), the mount's root is the process's cgroup. A parent's limit
+    binds too (a Slurm job's or a systemd slice's, over a child without one): the ancestors are
+    read up to the mount (in v1 those with `use_hierarchy`), and the least room of all is this
+    one's."""
     try:
         lines = cgroup_file.read_text().splitlines()
     except (OSError, UnicodeDecodeError):
@@ -217,12 +220,28 @@ def _cgroup_room(
         if ".." in path.split("/"):
             return None  # a cgroup outside this namespace's view: not one we can read
         where = mount / path.lstrip("/")
-        if not (where / names[0]).exists():
+        if not where.is_dir():
             where = mount
-        limit, usage = _read_number(where / names[0]), _read_number(where / names[1])
-        if limit is not None and usage is not None and limit < NO_CGROUP_LIMIT:
-            return max(0, limit - max(0, usage - _stat_field(where / "memory.stat", names[2])))
+        # This cgroup and each ancestor up to the mount: their usage counts their other children.
+        # A v1 ancestor counts only with `use_hierarchy` (its children charged to it).
+        chain = [where] + [
+            parent
+            for parent in where.parents[: len(where.relative_to(mount).parts)]
+            if controllers == "" or _read_number(parent / "memory.use_hierarchy") == 1
+        ]
+        rooms = [room for room in (_one_cgroup_room(c, names) for c in chain) if room is not None]
+        if rooms:
+            return min(rooms)
     return None
+
+
+def _one_cgroup_room(where: Path, names: tuple[str, str, str]) -> int | None:
+    """One cgroup's limit less its usage (its droppable file cache not counted); None where it
+    has no limit or it cannot be read."""
+    limit, usage = _read_number(where / names[0]), _read_number(where / names[1])
+    if limit is None or usage is None or limit >= NO_CGROUP_LIMIT:
+        return None
+    return max(0, limit - max(0, usage - _stat_field(where / "memory.stat", names[2])))
 
 
 def _dask_worker_room() -> int | None:
@@ -265,9 +284,11 @@ def available_memory_bytes(
                 break
     except (OSError, UnicodeDecodeError, ValueError, IndexError):
         available = None
-    rooms = [
-        r for r in (available, _cgroup_room(cgroup_file, cgroup_root), _dask_worker_room()) if r is not None
-    ]
+    try:
+        cgroup = _cgroup_room(cgroup_file, cgroup_root)
+    except (OSError, ValueError):  # an unreadable or odd cgroup path: no figure, never a crash
+        cgroup = None
+    rooms = [r for r in (available, cgroup, _dask_worker_room()) if r is not None]
     return min(rooms) if rooms else None
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from planner.engine import available_memory_bytes
-from planner.errors import NoPlanError
+from planner.errors import NoPlanError, ScenarioError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
 from planner.model.size import check_fits
@@ -85,6 +85,25 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
     )
 
 
+def refuse_relaxation(scenario: Scenario) -> None:
+    """A plan holds whole racks and power blocks, and the LP relaxation's are fractional: read
+    as whole, they break the power and GPU rows (51 violations on the bundled example), so
+    verification would refuse the plan only after the solve. Refused before anything is built.
+    The relaxation stays for `solve_model`'s callers (the benchmark's LP runs, the tests)."""
+    if scenario.solver.relax_integrality:
+        raise ScenarioError(
+            f"scenario '{scenario.name}': solver.relax_integrality asks for the LP relaxation, whose "
+            "racks and power blocks are fractional; a plan holds whole ones",
+            details=[
+                "solver.relax_integrality: true",
+                "Fix: remove solver.relax_integrality (from the file, or from --set); a plan's "
+                "solver.best_bound_usd is an upper bound on any plan's value (the extensive form's, "
+                "with its rounded start, at least as tight as the relaxation's), and "
+                "`python -m bench.run --lp` times the relaxation itself",
+            ],
+        )
+
+
 def solve_scenario(
     scenario: Scenario,
     *,
@@ -103,6 +122,7 @@ def solve_scenario(
     (`planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
+    refuse_relaxation(scenario)
     check_fits(scenario, available_memory_bytes())
     say("building model")
     start = time.perf_counter()

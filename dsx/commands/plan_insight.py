@@ -29,9 +29,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from planner.engine import ENV_CLUSTER, Engine, open_engine
-from planner.errors import NoPlanError, UserError
+from planner.errors import NoPlanError, ScenarioError, UserError
 from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_atomic, write_plan
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
+from planner.schema.scenario import Scenario
 
 MUSD = 1e6
 
@@ -467,6 +468,18 @@ def plot_command(
         typer.echo(str(figure.path))
 
 
+def _plan_holdable(scenario: Scenario, path: Path) -> Scenario:
+    """The relaxation is refused before any engine starts (`planner.pipeline.refuse_relaxation`),
+    naming the file: its figures would be the LP's, labelled as a plan's."""
+    from planner.pipeline import refuse_relaxation
+
+    try:
+        refuse_relaxation(scenario)
+    except ScenarioError as error:
+        raise error.at(path) from None
+    return scenario
+
+
 def value_of_information_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
     cluster: ClusterOption = None,
@@ -477,7 +490,7 @@ def value_of_information_command(
     The S + 3 solves run side by side on a local Dask cluster, or on a running one (--cluster)."""
     from planner.value_of_information import compute
 
-    loaded = load_scenario(scenario)
+    loaded = _plan_holdable(load_scenario(scenario), scenario)
     solves = len(loaded.scenarios) + 3
     err = Console(stderr=True)
     with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
@@ -634,7 +647,7 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
-    loaded = [(path.stem, load_scenario(path)) for path in scenarios]
+    loaded = [(path.stem, _plan_holdable(load_scenario(path), path)) for path in scenarios]
     err = Console(stderr=True)
     with (
         open_engine(cluster, workers, tasks=len(loaded)) as engine,

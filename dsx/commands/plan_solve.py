@@ -22,7 +22,7 @@ from rich.table import Table
 from planner.errors import NoPlanError, ScenarioError, UserError
 from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_plan
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
-from planner.pipeline import solve_scenario
+from planner.pipeline import refuse_relaxation, solve_scenario
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 
@@ -100,11 +100,13 @@ def load_with_overrides(
 
 
 def _options_checked(scenario: Scenario, path: Path) -> Scenario:
-    """HiGHS options the scenario names are checked before any solve, naming the file."""
+    """HiGHS options the scenario names, and a relaxation no plan can hold, are checked before
+    any solve, naming the file."""
     from planner.solve.interfaces import check_options
 
     try:
         check_options(scenario.solver)
+        refuse_relaxation(scenario)
     except ScenarioError as error:
         raise error.at(path) from None
     return scenario

@@ -277,7 +277,10 @@ class SolverOptions(_Strict):
         "direct", description="How the Pyomo model reaches HiGHS: direct = standard form arrays (fast)."
     )
     relax_integrality: bool = Field(
-        False, description="Solve the LP relaxation (racks and blocks fractional)."
+        False,
+        description="Solve the LP relaxation (racks and blocks fractional): for the benchmark "
+        "and library callers of solve_model; `dsx plan` commands refuse it, since a plan holds whole "
+        "racks.",
     )
     lp_algorithm: Literal["auto", "simplex", "ipm", "pdlp"] = Field(
         "auto",

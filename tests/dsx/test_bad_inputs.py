@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from dsx.commands import plan_solve
-from planner.files import write_plan
+from planner.errors import ScenarioError
+from planner.files import load_scenario, write_plan
+from planner.pipeline import refuse_relaxation, solve_scenario
 from tests.conftest import EXAMPLE_SCENARIO
 from tests.dsx.harness import assert_one_clear_error, dsx, tree
 from tests.infra.plan_factory import make_plan
@@ -95,6 +97,51 @@ def test_a_finite_number_message_says_yaml_inf_is_not_allowed(tmp_path, must_not
     source = scenario_file(tmp_path, lambda d: _site(d, "batam").update(power_cap_mw=float("inf")))
     outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json")
     assert ".inf and .nan are not allowed" in outcome.stderr
+
+
+def test_an_lp_relaxation_is_refused_before_solving_since_a_plan_holds_whole_racks(tmp_path, must_not_solve):
+    # Solved, its fractional racks read as whole broke 51 rows of the bundled example and the
+    # verifier refused the plan after the solve.
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=True))
+    solve_rejects(tmp_path, source, "solver.relax_integrality", "best_bound_usd")
+
+
+@pytest.mark.parametrize(
+    ("command", "relaxed_in"),
+    [
+        (("plan", "sweep", "--set", "solver.relax_integrality=false,true", "--workers", "1"), "set"),
+        (("plan", "batch", "--workers", "1"), "file"),
+        (("plan", "value-of-information", "--workers", "1"), "file"),
+    ],
+)
+def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_any_solve(
+    tmp_path, command, relaxed_in
+):
+    # Each point or file would fail alone, exit 3 and name no file; VoI printed the LP's value
+    # as "the plan".
+    if relaxed_in == "file":
+        source = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=True))
+    else:
+        source = EXAMPLE_SCENARIO
+    verb, sub, *options = command
+    out = ("-o", tmp_path / "out") if sub != "value-of-information" else ()
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *options, *out)
+    named = ("point relax_integrality=True",) if relaxed_in == "set" else (str(source),)
+    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", *named))
+    assert tree(tmp_path) == before
+
+
+def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
+    # A sweep's --set or a batch file reaches solve_scenario without the solve command's check.
+    relaxed = load_scenario(EXAMPLE_SCENARIO)
+    relaxed = relaxed.model_copy(
+        update={"solver": relaxed.solver.model_copy(update={"relax_integrality": True})}
+    )
+    for refuse in (refuse_relaxation, solve_scenario):
+        with pytest.raises(ScenarioError) as refused:
+            refuse(relaxed)
+        assert any(d.startswith("Fix: remove solver.relax_integrality") for d in refused.value.details)
 
 
 # Files and paths -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import contextlib
 import copy
 import datetime
 import itertools
+import logging
 import os
 import random
 import socket
@@ -432,8 +433,23 @@ def running_operator(
         handlers.kube.cache_clear()
         handlers.config.cache_clear()
         args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
-        with KopfRunner(args, timeout=30) as runner:
+        with _logging_restored(), KopfRunner(args, timeout=30) as runner:
             yield runner
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Kopf's CLI gives the root logger a handler on the runner's stderr and the level INFO, and
+    mutes `asyncio`: left in place, later tests' log records (the emulator's access log) were
+    written past pytest's capture into the run's output."""
+    root, aio = logging.getLogger(), logging.getLogger("asyncio")
+    saved = (root.handlers[:], root.level, aio.handlers[:], aio.propagate)
+    try:
+        yield
+    finally:
+        root.handlers[:], aio.handlers[:] = saved[0], saved[2]
+        root.setLevel(saved[1])
+        aio.propagate = saved[3]
 
 
 class FaultProxy:

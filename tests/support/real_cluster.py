@@ -66,6 +66,11 @@ OPERATOR_NAMESPACE = "dsx-system"
 OPERATOR_SERVICE_ACCOUNT = "dsx-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+PORT_TAKEN_CHECK_S = 0.5
+"""How long a process must outlive its port's first answer: etcd binds within a fraction of a
+second of its start and exits at once when the port is taken, so ours would not silently use
+another worker's etcd. A kube-apiserver answering in place of ours would fail /readyz, which is
+asked with this cluster's own CA and token: loud, not shared."""
 START_TIMEOUT_S = float(os.environ.get("DSX_TEST_CLUSTER_START_TIMEOUT_S", "180"))
 
 
@@ -625,19 +630,23 @@ class LocalCluster:
         raise RuntimeError("kube-apiserver did not start on a free port in 5 attempts")
 
     def _wait_for_port(self, name: str, port: int, timeout_s: float = 60) -> bool:
-        """True once `port` accepts connections; False if the process died (port taken, retry)."""
+        """True once `port` accepts connections and the process still runs a moment later; False
+        if it died (port taken, retry). The moment: under pytest-xdist another worker's cluster
+        may take a port `free_port` handed out here, and answer on it while ours fails to bind."""
         deadline = time.monotonic() + timeout_s
+        answered = False
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
                 log = (self.workdir / f"{name}.log").read_text(errors="replace")
                 if "address already in use" in log:
                     return False
                 self._alive_or_raise(name)
+            if answered:
+                return True
             with socket.socket() as s:
                 s.settimeout(0.5)
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return True
-            time.sleep(0.1)
+                answered = s.connect_ex(("127.0.0.1", port)) == 0
+            time.sleep(PORT_TAKEN_CHECK_S if answered else 0.1)
         raise TimeoutError(f"{name} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s")
 
     def stop(self) -> None:

@@ -225,6 +225,90 @@ def test_a_cgroup_v1_limit_leaves_its_room(tmp_path):
     assert _cgroup_room(cgroup, root) == 1_500_000_000
 
 
+def test_a_parent_cgroups_limit_binds_a_child_without_one(tmp_path):
+    # A Slurm job's or a systemd slice's limit, over a step's cgroup that has none of its own;
+    # the parent's usage counts its other children too.
+    cgroup, root = _files(
+        tmp_path,
+        "0::/slice/job/step\n",
+        {
+            "slice/memory.max": "max",
+            "slice/memory.current": "9000000000",
+            "slice/job/memory.max": "4000000000",
+            "slice/job/memory.current": "3000000000",
+            "slice/job/step/memory.max": "max",
+            "slice/job/step/memory.current": "1000000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 1_000_000_000
+
+
+def test_the_tightest_of_a_cgroup_and_its_parents_is_its_room(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "0::/job/step\n",
+        {
+            "job/memory.max": "8000000000",
+            "job/memory.current": "6000000000",
+            "job/step/memory.max": "5000000000",
+            "job/step/memory.current": "1000000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 2_000_000_000  # the job's 2 GB, not the step's 4 GB
+
+
+def test_a_cgroup_v1_parents_limit_binds_a_child_without_one(tmp_path):
+    cgroup, root = _files(
+        tmp_path,
+        "4:memory:/job/step\n",
+        {
+            "memory/job/memory.limit_in_bytes": "3000000000",
+            "memory/job/memory.usage_in_bytes": "1200000000",
+            "memory/job/memory.use_hierarchy": "1",
+            "memory/job/step/memory.limit_in_bytes": "9223372036854771712",
+            "memory/job/step/memory.usage_in_bytes": "500000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 1_800_000_000
+
+
+def test_a_cgroup_v1_parent_without_use_hierarchy_does_not_bind(tmp_path):
+    # Its children are not charged to it (old v1 kernels): its limit is not this process's.
+    cgroup, root = _files(
+        tmp_path,
+        "4:memory:/job/step\n",
+        {
+            "memory/job/memory.limit_in_bytes": "1000000000",
+            "memory/job/memory.usage_in_bytes": "900000000",
+            "memory/job/memory.use_hierarchy": "0",
+            "memory/job/step/memory.limit_in_bytes": "4000000000",
+            "memory/job/step/memory.usage_in_bytes": "500000000",
+        },
+    )
+    assert _cgroup_room(cgroup, root) == 3_500_000_000
+
+
+def test_a_parent_limit_binds_a_cgroup_that_has_no_memory_files_of_its_own(tmp_path):
+    # The memory controller not enabled below the job: the step's directory has no memory.max.
+    cgroup, root = _files(
+        tmp_path,
+        "0::/job/step\n",
+        {"job/memory.max": "2000000000", "job/memory.current": "500000000", "job/step/cgroup.procs": "1"},
+    )
+    assert _cgroup_room(cgroup, root) == 1_500_000_000
+
+
+@pytest.mark.parametrize("odd", ["0::/" + "x" * 5000 + "\n", "4:memory:/job\n"])
+def test_an_odd_cgroup_never_stops_a_solve(tmp_path, odd):
+    # A path longer than the file system allows, and a usage in non-ASCII digits ('²'.isdigit()).
+    cgroup, root = _files(
+        tmp_path, odd, {"memory/job/memory.limit_in_bytes": "4000", "memory/job/memory.usage_in_bytes": "²"}
+    )
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable: 2048 kB\n")
+    assert available_memory_bytes(meminfo, cgroup, root) == 2048 * 1024
+
+
 @pytest.mark.parametrize(
     "limits",
     [
