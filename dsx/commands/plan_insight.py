@@ -333,6 +333,8 @@ def sweep_command(
 
     check_output_path(output, directory=True)
     inputs = parse_sweep_inputs(base, assignments, overrides, case)
+    # Refused before an engine starts (a local cluster, or a connection to --cluster's).
+    sweep.sweep_points(inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at)
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
             inputs,
@@ -470,7 +472,8 @@ def plot_command(
 
 def _plan_holdable(scenario: Scenario, path: Path) -> Scenario:
     """The relaxation is refused before any engine starts (`planner.pipeline.refuse_relaxation`),
-    naming the file: its figures would be the LP's, labelled as a plan's."""
+    naming the file: a batch would fail each relaxed file after its solve, and value of
+    information would print the LP's figures as the plan's."""
     from planner.pipeline import refuse_relaxation
 
     try:
