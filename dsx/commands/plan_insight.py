@@ -117,6 +117,7 @@ def run_sweep_with_progress(
     value_of_information: bool,
     at: str | None,
     quiet: bool,
+    scenarios: list[Scenario] | None = None,
 ) -> list[Any]:
     """Solve the grid on `engine` with a progress bar; each verified plan is written here, by
     the client, atomically, as its point finishes."""
@@ -149,6 +150,7 @@ def run_sweep_with_progress(
             on_point=done,
             at=at,
             engine=engine,
+            scenarios=scenarios,
         )
 
 
@@ -334,11 +336,14 @@ def sweep_command(
     check_output_path(output, directory=True)
     inputs = parse_sweep_inputs(base, assignments, overrides, case)
     # Refused before an engine starts (a local cluster, or a connection to --cluster's).
-    sweep.sweep_points(inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at)
+    scenarios = sweep.sweep_points(
+        inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at
+    )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
             inputs,
             output,
+            scenarios=scenarios,
             engine=engine,
             cold=cold,
             value_of_information=value_of_information,

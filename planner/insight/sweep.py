@@ -281,6 +281,7 @@ def run_sweep(
     on_point: Callable[[int, PointResult], None] | None = None,
     at: str | None = None,
     engine: Engine | None = None,
+    scenarios: Sequence[Scenario] | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
     plan is recorded with its reason and the sweep goes on. What `sweep_points` refuses stops
@@ -305,7 +306,8 @@ def run_sweep(
     runner = engine or SerialEngine()
     points = grid(axes)
     positions = grid_positions(axes)
-    scenarios = sweep_points(base, axes, source=source, base_changes=base_changes, at=at)
+    if scenarios is None:  # else the caller's `sweep_points` of these same arguments
+        scenarios = sweep_points(base, axes, source=source, base_changes=base_changes, at=at)
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})
