@@ -98,8 +98,8 @@ def refuse_relaxation(scenario: Scenario) -> None:
                 "solver.relax_integrality: true",
                 "Fix: remove solver.relax_integrality (from the file, or from --set); a plan's "
                 "solver.best_bound_usd is an upper bound on any plan's value (the extensive form's, "
-                "with its rounded start, at least as tight as the relaxation's), and "
-                "`python -m bench.run --lp` times the relaxation itself",
+                "with its rounded start, at least as tight as the relaxation's); the relaxation "
+                "itself is for library callers of planner.solve.interfaces.solve_model",
             ],
         )
 

@@ -117,6 +117,7 @@ def run_sweep_with_progress(
     value_of_information: bool,
     at: str | None,
     quiet: bool,
+    scenarios: list[Scenario] | None = None,
 ) -> list[Any]:
     """Solve the grid on `engine` with a progress bar; each verified plan is written here, by
     the client, atomically, as its point finishes."""
@@ -149,6 +150,7 @@ def run_sweep_with_progress(
             on_point=done,
             at=at,
             engine=engine,
+            scenarios=scenarios,
         )
 
 
@@ -333,10 +335,15 @@ def sweep_command(
 
     check_output_path(output, directory=True)
     inputs = parse_sweep_inputs(base, assignments, overrides, case)
+    # Refused before an engine starts (a local cluster, or a connection to --cluster's).
+    scenarios = sweep.sweep_points(
+        inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at
+    )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
             inputs,
             output,
+            scenarios=scenarios,
             engine=engine,
             cold=cold,
             value_of_information=value_of_information,
@@ -470,7 +477,8 @@ def plot_command(
 
 def _plan_holdable(scenario: Scenario, path: Path) -> Scenario:
     """The relaxation is refused before any engine starts (`planner.pipeline.refuse_relaxation`),
-    naming the file: its figures would be the LP's, labelled as a plan's."""
+    naming the file: a batch would fail each relaxed file after its solve, and value of
+    information would print the LP's figures as the plan's."""
     from planner.pipeline import refuse_relaxation
 
     try:

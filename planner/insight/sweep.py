@@ -237,6 +237,39 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 
 
+def sweep_points(
+    base: Mapping[str, Any],
+    axes: Sequence[Axis],
+    *,
+    source: str,
+    base_changes: Mapping[str, Any] | None = None,
+    at: str | None = None,
+) -> list[Scenario]:
+    """Every point's scenario, in grid order, or the user error that would stop the sweep at
+    every point: invalid overrides, an LP relaxation no plan can hold
+    (`planner.pipeline.refuse_relaxation`), `at` outside a point's horizon. The command calls it
+    before it starts an engine; `run_sweep` again, for its library callers."""
+    from planner.pipeline import refuse_relaxation
+
+    check_axes(axes)
+    start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
+    points = grid(axes)
+    scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    for values, scenario in zip(points, scenarios, strict=True):
+        try:
+            refuse_relaxation(scenario)
+        except ScenarioError as error:
+            raise error.at(f"{source}, point {point_label(values)}") from None
+        quarters = scenario.periods.labels()
+        if at is not None and at not in quarters:
+            raise UserError(
+                f"--at {at!r} is outside the horizon of point {point_label(values)} "
+                f"({quarters[0]}..{quarters[-1]})",
+                details=[f"Fix: use a quarter such as {quarters[-1]}"],
+            )
+    return scenarios
+
+
 def run_sweep(
     base: Mapping[str, Any],
     axes: Sequence[Axis],
@@ -248,10 +281,11 @@ def run_sweep(
     on_point: Callable[[int, PointResult], None] | None = None,
     at: str | None = None,
     engine: Engine | None = None,
+    scenarios: Sequence[Scenario] | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
-    plan is recorded with its reason and the sweep goes on. Invalid overrides stop the sweep
-    before any solve (they would fail at every point).
+    plan is recorded with its reason and the sweep goes on. What `sweep_points` refuses stops
+    the sweep before any solve.
 
     Reused between points: the base data (read and copied once; each point is only re-validated)
     and, unless `warm` is False, the plan of the nearest solved point as HiGHS's MIP start
@@ -270,25 +304,10 @@ def run_sweep(
     the results come back in grid order."""
     solve_point_with = solve or default_solver()
     runner = engine or SerialEngine()
-    check_axes(axes)
-    start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     positions = grid_positions(axes)
-    scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
-    from planner.pipeline import refuse_relaxation
-
-    for values, scenario in zip(points, scenarios, strict=True):
-        try:
-            refuse_relaxation(scenario)  # before any point is solved, as solve_scenario would per point
-        except ScenarioError as error:
-            raise error.at(f"{source}, point {point_label(values)}") from None
-        quarters = scenario.periods.labels()
-        if at is not None and at not in quarters:
-            raise UserError(
-                f"--at {at!r} is outside the horizon of point {point_label(values)} "
-                f"({quarters[0]}..{quarters[-1]})",
-                details=[f"Fix: use a quarter such as {quarters[-1]}"],
-            )
+    if scenarios is None:  # else the caller's `sweep_points` of these same arguments
+        scenarios = sweep_points(base, axes, source=source, base_changes=base_changes, at=at)
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})

@@ -279,8 +279,8 @@ class SolverOptions(_Strict):
     relax_integrality: bool = Field(
         False,
         description="Solve the LP relaxation (racks and blocks fractional): for the benchmark "
-        "and library callers of solve_model; `dsx plan` commands refuse it, since a plan holds whole "
-        "racks.",
+        "and library callers of solve_model; `dsx plan solve`, `sweep`, `batch` and "
+        "`value-of-information` refuse it, since a plan holds whole racks.",
     )
     lp_algorithm: Literal["auto", "simplex", "ipm", "pdlp"] = Field(
         "auto",

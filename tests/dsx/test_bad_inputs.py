@@ -110,15 +110,15 @@ def test_an_lp_relaxation_is_refused_before_solving_since_a_plan_holds_whole_rac
     ("command", "relaxed_in"),
     [
         (("plan", "sweep", "--set", "solver.relax_integrality=false,true", "--workers", "1"), "set"),
-        (("plan", "batch", "--workers", "1"), "file"),
+        (("plan", "batch", EXAMPLE_SCENARIO, "--workers", "1"), "file"),
         (("plan", "value-of-information", "--workers", "1"), "file"),
     ],
 )
 def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_any_solve(
     tmp_path, command, relaxed_in
 ):
-    # Each point or file would fail alone, exit 3 and name no file; VoI printed the LP's value
-    # as "the plan".
+    # Each point or file would fail alone, exit 3 and name no file, and the others' plans be
+    # written; VoI printed the LP's value as "the plan".
     if relaxed_in == "file":
         source = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=True))
     else:
@@ -133,7 +133,7 @@ def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_an
 
 
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
-    # A sweep's --set or a batch file reaches solve_scenario without the solve command's check.
+    # Library callers reach solve_scenario without any command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
     relaxed = relaxed.model_copy(
         update={"solver": relaxed.solver.model_copy(update={"relax_integrality": True})}

@@ -68,9 +68,10 @@ OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_A
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 PORT_TAKEN_CHECK_S = 0.5
 """How long a process must outlive its port's first answer: etcd binds within a fraction of a
-second of its start and exits at once when the port is taken, so ours would not silently use
-another worker's etcd. A kube-apiserver answering in place of ours would fail /readyz, which is
-asked with this cluster's own CA and token: loud, not shared."""
+second of its start and exits at once when the port is taken, so ours is unlikely to use another
+worker's etcd unnoticed (a heuristic: a very slow start could still pass). A kube-apiserver binds
+seconds after its start; one answering in place of ours fails /readyz, asked with this cluster's
+own CA and token, and our own dying is seen there at once: loud, not shared."""
 START_TIMEOUT_S = float(os.environ.get("DSX_TEST_CLUSTER_START_TIMEOUT_S", "180"))
 
 
@@ -509,8 +510,13 @@ class LocalCluster:
         admin_kubeconfig = self.workdir / "admin.kubeconfig"
         write_kubeconfig(admin_kubeconfig, server, ca_pem, admin_token, "dsx-test-admin")
         cluster = RealCluster(server, ca_pem, admin_kubeconfig, self.workdir, audit_log, self.outage)
+
+        def ready() -> bool:
+            self._alive_or_raise("kube-apiserver")  # died (its port taken late): at once, not at the timeout
+            return cluster.admin.request("GET", "/readyz") == "ok"
+
         wait_until(
-            lambda: cluster.admin.request("GET", "/readyz") == "ok",
+            ready,
             START_TIMEOUT_S,
             f"kube-apiserver /readyz (log: {self.workdir / 'kube-apiserver.log'})",
             interval_s=0.25,
@@ -632,7 +638,8 @@ class LocalCluster:
     def _wait_for_port(self, name: str, port: int, timeout_s: float = 60) -> bool:
         """True once `port` accepts connections and the process still runs a moment later; False
         if it died (port taken, retry). The moment: under pytest-xdist another worker's cluster
-        may take a port `free_port` handed out here, and answer on it while ours fails to bind."""
+        may take a port `free_port` handed out here, and answer on it while ours fails to bind
+        (`PORT_TAKEN_CHECK_S`)."""
         deadline = time.monotonic() + timeout_s
         answered = False
         while time.monotonic() < deadline:
