@@ -476,7 +476,12 @@ def test_the_operator_converges_under_injected_api_errors(
         kube.create(_tenant(name, [f"{name}-a"], 20, deletionPolicy="Delete"))
     emulator.emulator.error_rate = error_rate
     start = time.monotonic()
-    with running_operator(emulator.url, interval_s=0.5):
+    # A 10 s lease, not the tests' usual 3 s (production: 15 s). In a CI run on two workers the
+    # renewals (a GET and a PATCH, every 0.5 s when idle) came 1.5-4 s apart, the 3 s lease's
+    # 2.4 s of validity ran out between them, and the deletion was refused ("not holding the
+    # lease") until the 60 s wait ended. What this test proves is reconciliation under API errors; the lease's own
+    # retries have their tests below.
+    with running_operator(emulator.url, interval_s=0.5, lease_s=10.0):
         wait_for(
             _unless_faulted(lambda: all(_gpu_quota(kube, f"{n}-a") == 20 for n in names)),
             timeout_s=60,

@@ -392,9 +392,14 @@ class EmulatorThread:
 
 @contextlib.contextmanager
 def operator_env(
-    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+    url: str,
+    interval_s: float = 0.3,
+    token: str | None = None,
+    ca_file: str | None = None,
+    lease_s: float = 3.0,
 ) -> Iterator[None]:
-    """Point the operator at a server with short intervals (read when operators.main imports)."""
+    """Point the operator at a server with short intervals (read when operators.main imports);
+    `lease_s` is the lease's duration (production: 15 s), renewed every 0.5 s."""
     settings = {
         "DSX_OPERATOR_SERVER": url,
         "DSX_OPERATOR_TOKEN": token or "",
@@ -402,7 +407,7 @@ def operator_env(
         "DSX_RECONCILE_INTERVAL_S": str(interval_s),
         "DSX_RETRY_DELAY_S": "0.2",
         "DSX_REQUEST_BACKOFF_S": "0.02",
-        "DSX_LEASE_DURATION_S": "3",
+        "DSX_LEASE_DURATION_S": str(lease_s),
         "DSX_LEASE_RENEW_S": "0.5",
     }
     saved = {k: os.environ.get(k) for k in settings}
@@ -419,13 +424,17 @@ def operator_env(
 
 @contextlib.contextmanager
 def running_operator(
-    url: str, interval_s: float = 0.3, token: str | None = None, ca_file: str | None = None
+    url: str,
+    interval_s: float = 0.3,
+    token: str | None = None,
+    ca_file: str | None = None,
+    lease_s: float = 3.0,
 ) -> Iterator[Any]:
     """Run the real operator (Kopf, in-process, in its own thread) against the server at `url`
     (the emulator, or a real API server with the operator's ServiceAccount `token`)."""
     from kopf.testing import KopfRunner
 
-    with operator_env(url, interval_s, token, ca_file):
+    with operator_env(url, interval_s, token, ca_file, lease_s):
         import operators.main as handlers
 
         handlers.INTERVAL_S = interval_s  # the module may have been imported by an earlier test
