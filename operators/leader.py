@@ -1,8 +1,9 @@
 """Leader election on a coordination.k8s.io Lease, so a second replica is safe.
 
 A replica works only while it holds the Lease. A standby waits in Kopf's startup (so it
-watches and writes nothing at all). The holder renews every `renew_s` (sooner after a failed renewal); the Lease is written
-with its resourceVersion as a precondition, so two replicas can never both take it.
+watches and writes nothing at all). The holder renews every `renew_s` (sooner after a failed
+renewal); the Lease is written with its resourceVersion as a precondition, so two replicas can
+never both take it.
 If renewals fail (an API outage), the holder stops acting once its lease may have expired but
 does not exit; it renews when the API returns. It exits only when it sees another replica
 holding the Lease, so that it restarts as a standby.

@@ -85,13 +85,14 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
     )
 
 
-def refuse_relaxation(scenario: Scenario) -> None:
+def refuse_relaxation(scenario: Scenario, where: object | None = None) -> None:
     """A plan holds whole racks and power blocks, and the LP relaxation's are fractional: read
     as whole, they break the power and GPU rows (51 violations on the bundled example), so
-    verification would refuse the plan only after the solve. Refused before anything is built.
-    The relaxation stays for `solve_model`'s callers (the benchmark's LP runs, the tests)."""
+    verification would refuse the plan only after the solve. Refused before anything is built,
+    with `where` (a file, a sweep's point) before the message when given. The relaxation stays
+    for `solve_model`'s callers (the benchmark's LP runs, the tests)."""
     if scenario.solver.relax_integrality:
-        raise ScenarioError(
+        error = ScenarioError(
             f"scenario '{scenario.name}': solver.relax_integrality asks for the LP relaxation, whose "
             "racks and power blocks are fractional; a plan holds whole ones",
             details=[
@@ -102,6 +103,7 @@ def refuse_relaxation(scenario: Scenario) -> None:
                 "itself is for library callers of planner.solve.interfaces.solve_model",
             ],
         )
+        raise error if where is None else error.at(where)
 
 
 def solve_scenario(

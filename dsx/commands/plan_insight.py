@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from planner.engine import ENV_CLUSTER, Engine, open_engine
-from planner.errors import NoPlanError, ScenarioError, UserError
+from planner.errors import NoPlanError, UserError
 from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_atomic, write_plan
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 from planner.schema.scenario import Scenario
@@ -475,19 +475,6 @@ def plot_command(
         typer.echo(str(figure.path))
 
 
-def _plan_holdable(scenario: Scenario, path: Path) -> Scenario:
-    """The relaxation is refused before any engine starts (`planner.pipeline.refuse_relaxation`),
-    naming the file: a batch would fail each relaxed file after its solve, and value of
-    information would print the LP's figures as the plan's."""
-    from planner.pipeline import refuse_relaxation
-
-    try:
-        refuse_relaxation(scenario)
-    except ScenarioError as error:
-        raise error.at(path) from None
-    return scenario
-
-
 def value_of_information_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
     cluster: ClusterOption = None,
@@ -496,9 +483,12 @@ def value_of_information_command(
 ) -> None:
     """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns.
     The S + 3 solves run side by side on a local Dask cluster, or on a running one (--cluster)."""
+    from planner.pipeline import refuse_relaxation
     from planner.value_of_information import compute
 
-    loaded = _plan_holdable(load_scenario(scenario), scenario)
+    loaded = load_scenario(scenario)
+    # Before an engine starts: value of information would print the LP's figures as the plan's.
+    refuse_relaxation(loaded, scenario)
     solves = len(loaded.scenarios) + 3
     err = Console(stderr=True)
     with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
@@ -647,6 +637,7 @@ def batch_command(
     """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
     verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
     from planner.insight.batch import BatchResult, run_batch
+    from planner.pipeline import refuse_relaxation
 
     check_output_path(output, directory=True)
     names = [path.stem for path in scenarios]
@@ -655,7 +646,9 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
-    loaded = [(path.stem, _plan_holdable(load_scenario(path), path)) for path in scenarios]
+    loaded = [(path.stem, load_scenario(path)) for path in scenarios]
+    for (_name, one), path in zip(loaded, scenarios, strict=True):
+        refuse_relaxation(one, path)  # before an engine starts, not each file after its solve
     err = Console(stderr=True)
     with (
         open_engine(cluster, workers, tasks=len(loaded)) as engine,

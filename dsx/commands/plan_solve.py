@@ -106,9 +106,9 @@ def _options_checked(scenario: Scenario, path: Path) -> Scenario:
 
     try:
         check_options(scenario.solver)
-        refuse_relaxation(scenario)
     except ScenarioError as error:
         raise error.at(path) from None
+    refuse_relaxation(scenario, path)
     return scenario
 
 

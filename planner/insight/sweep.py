@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.engine import Engine, SerialEngine
-from planner.errors import ScenarioError, UserError
+from planner.errors import UserError
 from planner.insight.overrides import apply_overrides, compose
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
@@ -256,10 +256,7 @@ def sweep_points(
     points = grid(axes)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
     for values, scenario in zip(points, scenarios, strict=True):
-        try:
-            refuse_relaxation(scenario)
-        except ScenarioError as error:
-            raise error.at(f"{source}, point {point_label(values)}") from None
+        refuse_relaxation(scenario, f"{source}, point {point_label(values)}")
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:
             raise UserError(

@@ -36,7 +36,6 @@ import contextlib
 import copy
 import datetime
 import itertools
-import logging
 import os
 import random
 import socket
@@ -442,23 +441,8 @@ def running_operator(
         handlers.kube.cache_clear()
         handlers.config.cache_clear()
         args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
-        with _logging_restored(), KopfRunner(args, timeout=30) as runner:
+        with KopfRunner(args, timeout=30) as runner:
             yield runner
-
-
-@contextlib.contextmanager
-def _logging_restored() -> Iterator[None]:
-    """Kopf's CLI gives the root logger a handler on the runner's stderr and the level INFO, and
-    mutes `asyncio`: left in place, later tests' log records (the emulator's access log) were
-    written past pytest's capture into the run's output."""
-    root, aio = logging.getLogger(), logging.getLogger("asyncio")
-    saved = (root.handlers[:], root.level, aio.handlers[:], aio.propagate)
-    try:
-        yield
-    finally:
-        root.handlers[:], aio.handlers[:] = saved[0], saved[2]
-        root.setLevel(saved[1])
-        aio.propagate = saved[3]
 
 
 class FaultProxy:
