@@ -145,6 +145,7 @@ def run_sweep_with_progress(
             inputs.axes,
             source=inputs.source,
             base_changes=inputs.changes,
+            base_file=str(inputs.base),
             solve=sweep.default_solver(value_of_information=value_of_information),
             warm=not cold,
             on_point=done,
@@ -337,7 +338,12 @@ def sweep_command(
     inputs = parse_sweep_inputs(base, assignments, overrides, case)
     # Refused before an engine starts (a local cluster, or a connection to --cluster's).
     scenarios = sweep.sweep_points(
-        inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at
+        inputs.data,
+        inputs.axes,
+        source=inputs.source,
+        base_changes=inputs.changes,
+        at=at,
+        base_file=str(inputs.base),
     )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(

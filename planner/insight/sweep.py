@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from planner.engine import Engine, SerialEngine
 from planner.errors import UserError
 from planner.insight.overrides import apply_overrides, compose
@@ -237,6 +239,18 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 
 
+def _relaxes(data: Mapping[str, Any]) -> bool:
+    """Whether scenario data asks for the LP relaxation (`solver.relax_integrality`, read as the
+    scenario's validation reads a bool), so a refusal names where it was asked for."""
+    solver = data.get("solver")
+    if not isinstance(solver, Mapping):
+        return False
+    try:
+        return TypeAdapter(bool).validate_python(solver.get("relax_integrality", False)) is True
+    except ValidationError:
+        return False
+
+
 def sweep_points(
     base: Mapping[str, Any],
     axes: Sequence[Axis],
@@ -244,19 +258,22 @@ def sweep_points(
     source: str,
     base_changes: Mapping[str, Any] | None = None,
     at: str | None = None,
+    base_file: str | None = None,
 ) -> list[Scenario]:
     """Every point's scenario, in grid order, or the user error that would stop the sweep at
     every point: invalid overrides, an LP relaxation no plan can hold
-    (`planner.pipeline.refuse_relaxation`), `at` outside a point's horizon. The command calls it
-    before it starts an engine; `run_sweep` again, for its library callers."""
+    (`planner.pipeline.refuse_relaxation`, naming the file or point that asks for it: the base
+    file, `base_file`, where `source` is an overrides file), `at` outside a point's horizon. The
+    command calls it before it starts an engine; `run_sweep` again, for its library callers."""
     from planner.pipeline import refuse_relaxation
 
     check_axes(axes)
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    relaxed_by = base_file or source if _relaxes(base) else source if _relaxes(start_data) else None
     for values, scenario in zip(points, scenarios, strict=True):
-        refuse_relaxation(scenario, f"{source}, point {point_label(values)}")
+        refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:
             raise UserError(
@@ -279,6 +296,7 @@ def run_sweep(
     at: str | None = None,
     engine: Engine | None = None,
     scenarios: Sequence[Scenario] | None = None,
+    base_file: str | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
     plan is recorded with its reason and the sweep goes on. What `sweep_points` refuses stops
@@ -304,7 +322,9 @@ def run_sweep(
     points = grid(axes)
     positions = grid_positions(axes)
     if scenarios is None:  # else the caller's `sweep_points` of these same arguments
-        scenarios = sweep_points(base, axes, source=source, base_changes=base_changes, at=at)
+        scenarios = sweep_points(
+            base, axes, source=source, base_changes=base_changes, at=at, base_file=base_file
+        )
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})

@@ -132,6 +132,24 @@ def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_an
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("relaxed_in", ["base", "overrides"])
+def test_a_sweeps_refusal_of_the_relaxation_names_the_file_that_asks_for_it(tmp_path, relaxed_in):
+    # With --overrides, the refusal named the overrides file even where the base file asked.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=relaxed_in == "base"))
+    overrides = tmp_path / "cases.yaml"
+    change = {"solver.relax_integrality": True} if relaxed_in == "overrides" else {"terms.buyback_share": 0.5}
+    overrides.write_text(yaml.safe_dump({"a-case": change}))
+    asks, other = (base, overrides) if relaxed_in == "base" else (overrides, base)
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
+        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", str(asks)))
+    assert str(other) not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
     # Library callers reach solve_scenario without any command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
