@@ -271,7 +271,8 @@ def sweep_points(
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     points = grid(axes)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
-    relaxed_by = base_file or source if _relaxes(base) else source if _relaxes(start_data) else None
+    # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
+    relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
     for values, scenario in zip(points, scenarios, strict=True):
         refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
         quarters = scenario.periods.labels()
