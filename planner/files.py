@@ -10,6 +10,7 @@ import re
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -518,7 +519,8 @@ def check_output_path(
             f"{option} {path}: is an existing file; the output is a directory",
             details=[f"Fix: give a directory path, e.g. {option} {path.with_suffix('')}-out"],
         )
-    for parent in path.parents:
+    # An existing directory is written into itself; otherwise its nearest existing parent.
+    for parent in ([path] if directory and path.is_dir() else []) + list(path.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(
@@ -531,6 +533,21 @@ def check_output_path(
                     details=[f"Fix: choose a {kind} path in a directory you may write to"],
                 )
             return
+
+
+def refuse_overwriting_inputs(
+    outputs: Sequence[str | Path], inputs: Sequence[str | Path | None], *, option: str = "-o"
+) -> None:
+    """Refuse, before any work, outputs that would replace one of the command's own input files
+    (the scenario, an overrides file): `plan solve -o scenario.yaml` wrote the plan over it."""
+    given = {Path(p).resolve(): Path(p) for p in inputs if p is not None}
+    for output in outputs:
+        hit = given.get(Path(output).resolve())
+        if hit is not None:
+            raise UserError(
+                f"{option} {output}: that is {hit}, an input of this command; the output would replace it",
+                details=[f"Fix: write to another {option} path"],
+            )
 
 
 def write_atomic(path: str | Path, text: str) -> None:

@@ -18,7 +18,7 @@ from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
-from planner.solve.interfaces import Interface, SolveOutcome, solve_model
+from planner.solve.interfaces import Interface, SolveOutcome, check_options, solve_model
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
@@ -104,6 +104,18 @@ def refuse_relaxation(scenario: Scenario, where: object | None = None) -> None:
             ],
         )
         raise error if where is None else error.at(where)
+
+
+def refuse_unsolvable(scenario: Scenario, where: object | None = None) -> None:
+    """What stops every solve of a scenario, refused before anything is built or any engine
+    starts, with `where` (a file, a sweep's point) before the message: HiGHS options it refuses
+    (`solver.extra`; a sweep, batch or value of information failed each solve with exit 3, and
+    named no file) and the LP relaxation (`refuse_relaxation`)."""
+    try:
+        check_options(scenario.solver)
+    except ScenarioError as error:
+        raise error if where is None else error.at(where) from None
+    refuse_relaxation(scenario, where)
 
 
 def solve_scenario(

@@ -15,16 +15,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import NoPlanError, ScenarioError, UserError
-from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_plan
+from planner.files import (
+    check_output_path,
+    load_scenario,
+    read_plan,
+    read_yaml,
+    refuse_overwriting_inputs,
+    write_plan,
+)
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
-from planner.pipeline import refuse_relaxation, solve_scenario
+from planner.pipeline import refuse_unsolvable, solve_scenario
 from planner.schema.plan import Plan
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import Scenario, SolverOptions
 
 MUSD = 1e6
 
@@ -47,7 +55,18 @@ def _with_solver_overrides(
         changes["mip_rel_gap"] = gap
     if not changes:
         return scenario
-    solver = scenario.solver.model_copy(update=changes)
+    # Validated as a file's values are (a copy alone would take --time-limit inf).
+    try:
+        solver = SolverOptions.model_validate({**scenario.solver.model_dump(), **changes})
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = {"time_limit_s": "--time-limit", "mip_rel_gap": "--gap"}.get(
+            str(first["loc"][0]), "--interface"
+        )
+        raise UserError(
+            f"{option}: {first['msg']}",
+            details=[f"Fix: give {option} a finite value the scenario's field takes"],
+        ) from None
     return scenario.model_copy(update={"solver": solver})
 
 
@@ -102,13 +121,7 @@ def load_with_overrides(
 def _options_checked(scenario: Scenario, path: Path) -> Scenario:
     """HiGHS options the scenario names, and a relaxation no plan can hold, are checked before
     any solve, naming the file."""
-    from planner.solve.interfaces import check_options
-
-    try:
-        check_options(scenario.solver)
-    except ScenarioError as error:
-        raise error.at(path) from None
-    refuse_relaxation(scenario, path)
+    refuse_unsolvable(scenario, path)
     return scenario
 
 
@@ -342,6 +355,7 @@ def solve_command(
 ) -> None:
     """Solve a scenario and write its verified plan, with EVPI and VSS unless asked not to."""
     check_output_path(output)
+    refuse_overwriting_inputs([output], [scenario, overrides])
     loaded = load_with_overrides(scenario, overrides, case, assignments or [])
     _shown_rows_exist(loaded, site, period, scenario)
     loaded = _options_checked(_with_solver_overrides(loaded, interface, time_limit, gap), scenario)

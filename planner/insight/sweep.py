@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 import re
 import time
@@ -34,7 +35,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from planner.engine import Engine, SerialEngine
 from planner.errors import UserError
-from planner.insight.overrides import apply_overrides, compose
+from planner.files import NAME_MAX_BYTES
+from planner.insight.overrides import apply_overrides, compose, path_location
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
@@ -239,6 +241,35 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 
 
+def _one_axis_a_field(data: Mapping[str, Any], axes: Sequence[Axis]) -> None:
+    """Refuse two axes that name one field in two ways ('sites[batam]' and 'sites[0]'): the last
+    would win at every point, and the files be named after values never used."""
+    seen: dict[tuple, str] = {}
+    for path, _values in axes:
+        where = path_location(data, path)
+        if where in seen:
+            raise UserError(
+                f"--set {path} and --set {seen[where]} name the same field",
+                details=[f"Fix: give all of its values in one --set, e.g. --set {seen[where]}=A,B,C"],
+            )
+        seen[where] = path
+
+
+def _labels_fit(points: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse, before any solve, a point whose plan file's name is longer than a file name may be
+    (each point's plan is written as it finishes, and the first too long one stopped the sweep)."""
+    limit = NAME_MAX_BYTES - len(".json")  # NAME_MAX_BYTES leaves room for the temporary name
+    for values in points:
+        label = point_label(values)
+        size = len(label.encode())
+        if size > limit:
+            raise UserError(
+                f"sweep point {label[:60]}…: its plan's file name would take {size} bytes; at most "
+                f"{limit} fit",
+                details=["Fix: sweep fewer fields at once, or split the sweep into several runs"],
+            )
+
+
 def _relaxes(data: Mapping[str, Any]) -> bool:
     """Whether scenario data asks for the LP relaxation (`solver.relax_integrality`, read as the
     scenario's validation reads a bool), so a refusal names where it was asked for."""
@@ -263,18 +294,27 @@ def sweep_points(
     """Every point's scenario, in grid order, or the user error that would stop the sweep at
     every point: invalid overrides, an LP relaxation no plan can hold
     (`planner.pipeline.refuse_relaxation`, naming the file or point that asks for it: the base
-    file, `base_file`, where `source` is an overrides file), `at` outside a point's horizon. The
+    file, `base_file`, where `source` is an overrides file), HiGHS options HiGHS refuses
+    (`solver.extra`), two axes naming one field, a point's plan file name too long, `at`
+    outside a point's horizon. The
     command calls it before it starts an engine; `run_sweep` again, for its library callers."""
-    from planner.pipeline import refuse_relaxation
+    from planner.pipeline import refuse_relaxation, refuse_unsolvable
 
     check_axes(axes)
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
+    _one_axis_a_field(start_data, axes)
     points = grid(axes)
+    _labels_fit(points)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
     # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
     relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
+    checked: set[str] = set()
     for values, scenario in zip(points, scenarios, strict=True):
         refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
+        extra = json.dumps(scenario.solver.extra, sort_keys=True, default=str)
+        if extra not in checked:  # HiGHS's options, once per distinct set (a probe each)
+            refuse_unsolvable(scenario, f"{source}, point {point_label(values)}")
+            checked.add(extra)
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:
             raise UserError(

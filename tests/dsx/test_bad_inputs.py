@@ -150,6 +150,41 @@ def test_a_sweeps_refusal_of_the_relaxation_names_the_file_that_asks_for_it(tmp_
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "sweep", "--set", "terms.revenue_share=0.1,0.2", "--workers", "1"),
+        ("plan", "batch", "--workers", "1"),
+        ("plan", "value-of-information", "--workers", "1"),
+    ],
+    ids=["sweep", "batch", "value-of-information"],
+)
+def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_before_any_solve(
+    tmp_path, command
+):
+    # Each solve failed alone (exit 3, no file named) and a sweep wrote its sweep.csv.
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"mip_rel_gapp": 0.02}))
+    verb, sub, *options = command
+    out = ("-o", tmp_path / "out") if sub != "value-of-information" else ()
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *options, *out)
+    assert_one_clear_error(outcome, code=2, names=("solver.extra.mip_rel_gapp", str(source)))
+    assert tree(tmp_path) == before
+
+
+def test_a_thread_count_in_raw_highs_options_is_bounded_like_solver_threads(tmp_path, must_not_solve):
+    # 100,000 threads ran out of memory, and the fix said to solve fewer scenarios.
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"threads": 100_000}))
+    solve_rejects(tmp_path, source, "solver.extra.threads", "solver.threads")
+
+
+def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path, must_not_solve):
+    before = tree(tmp_path)
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "p.json", "--time-limit", "inf")
+    assert_one_clear_error(outcome, code=2, names=("--time-limit", "finite"))
+    assert tree(tmp_path) == before
+
+
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
     # Library callers reach solve_scenario without any command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
@@ -194,6 +229,50 @@ def test_output_under_a_regular_file_is_refused_before_solving(tmp_path, must_no
     outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "file" / "plan.json")
     assert_one_clear_error(outcome, names=("file/plan.json", "is a file"))
     assert tree(tmp_path) == before and (tmp_path / "file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("target", ["scenario", "overrides"])
+def test_a_plan_is_never_written_over_the_scenario_or_overrides_it_was_solved_from(
+    tmp_path, must_not_solve, target
+):
+    # `-o` naming the scenario wrote the plan over it, exit 0.
+    source = scenario_file(tmp_path, lambda d: None)
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"a-case": {"terms.buyback_share": 0.5}}))
+    output = source if target == "scenario" else overrides
+    kept = {path: path.read_bytes() for path in (source, overrides)}
+    outcome = dsx("plan", "solve", source, "--overrides", overrides, "--case", "a-case", "-o", output)
+    assert_one_clear_error(outcome, names=(f"-o {output}", "input of this command"))
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
+    # A JSON scenario in the output directory had its plan written over it.
+    source = tmp_path / "case.json"
+    source.write_text(json.dumps(EXAMPLE))
+    kept = source.read_bytes()
+    outcome = dsx("plan", "batch", source, "-o", tmp_path, "--workers", "1")
+    assert_one_clear_error(outcome, names=(str(source), "input of this command"))
+    assert source.read_bytes() == kept
+
+
+def test_an_existing_output_directory_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
+    # Only its parent was checked: a sweep solved its first point, then failed to write it and
+    # stopped. (As root every directory is writable, so the refusal is simulated.)
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: not (Path(path) == locked and mode & os.W_OK) and real_access(path, mode),
+    )
+    for command in (("sweep", "--set", "terms.revenue_share=0.1,0.2"), ("batch",)):
+        outcome = dsx("plan", command[0], EXAMPLE_SCENARIO, *command[1:], "-o", locked, "--workers", "1")
+        assert_one_clear_error(outcome, names=(f"the directory {locked} is not writable",))
+    assert list(locked.iterdir()) == []
 
 
 def test_output_at_an_existing_directory_is_refused_before_solving(tmp_path, must_not_solve):
