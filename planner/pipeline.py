@@ -46,11 +46,19 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
             f"scenario '{name}': the value can grow without limit (HiGHS: {outcome.status})",
             details=["Fix: check that every site has a finite power cap, GPU cap and build rate"],
         )
+    fix = (
+        f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
+    )
+    if scenario.solver.first_lp_solver() == "pdlp" and not scenario.solver.relax_integrality:
+        # The rounded start's relaxation by PDLP ran out the limit on the bundled example (30 s;
+        # 0.15-0.17 s by the default), leaving HiGHS's MIP no time.
+        fix = (
+            "Fix: set solver.lp_algorithm to auto (PDLP, a first-order method, may not solve the rounded "
+            "start's relaxation within the limit, and that leaves HiGHS no time), or raise "
+            f"solver.time_limit_s (now {scenario.solver.time_limit_s} s)"
+        )
     return NoPlanError(
-        f"scenario '{name}': HiGHS found no plan within the limits (HiGHS: {outcome.status})",
-        details=[
-            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
-        ],
+        f"scenario '{name}': HiGHS found no plan within the limits (HiGHS: {outcome.status})", details=[fix]
     )
 
 

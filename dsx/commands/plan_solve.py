@@ -10,6 +10,7 @@ one site or quarter.
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -381,6 +382,16 @@ def solve_command(
         status_console.print(
             f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
             "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
+            soft_wrap=True,
+        )
+    gap = plan.solver.mip_gap
+    if plan.solver.integer_columns and (gap is None or not math.isfinite(gap)):
+        # HiGHS stopped with a plan and no bound (with lp_algorithm pdlp: the all-zero plan, its
+        # rounded start having run out the limit): verified, but of unknown quality.
+        status_console.print(
+            f"[yellow]warning[/]: HiGHS stopped ({escape(plan.solver.status)}) with no bound on this plan, so "
+            "how far it is from the best is unknown. Fix: raise solver.time_limit_s (or --time-limit)"
+            + (", and set solver.lp_algorithm to auto" if loaded.solver.first_lp_solver() == "pdlp" else ""),
             soft_wrap=True,
         )
     if as_json:

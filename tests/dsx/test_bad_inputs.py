@@ -185,6 +185,36 @@ def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path
     assert tree(tmp_path) == before
 
 
+def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_unknown(tmp_path, monkeypatch):
+    # With lp_algorithm pdlp the rounded start ran out a 5 s limit and HiGHS kept the all-zero
+    # plan: exit 0 and "gap inf%" alone.
+    plan = make_plan()
+    unbounded = plan.model_copy(
+        update={
+            "solver": plan.solver.model_copy(
+                update={"mip_gap": None, "status": "Time limit reached", "integer_columns": 12}
+            )
+        }
+    )
+    monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: unbounded)
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(lp_algorithm="pdlp"))
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json", "--no-value-of-information")
+    assert outcome.code == 0 and (tmp_path / "p.json").exists()
+    assert "no bound on this plan" in outcome.stderr and "solver.lp_algorithm to auto" in outcome.stderr
+
+
+def test_no_plan_after_a_pdlp_rounded_start_points_at_the_lp_algorithm():
+    from planner.pipeline import _no_plan_message
+    from planner.solve.interfaces import SolveOutcome
+
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    pdlp = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"lp_algorithm": "pdlp"})})
+    outcome = SolveOutcome.__new__(SolveOutcome)
+    outcome.status, outcome.model_status = "Time limit reached", highspy.HighsModelStatus.kTimeLimit
+    assert "solver.lp_algorithm to auto" in _no_plan_message(pdlp, outcome).details[0]
+    assert "lp_algorithm" not in _no_plan_message(scenario, outcome).details[0]
+
+
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
     # Library callers reach solve_scenario without any command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
