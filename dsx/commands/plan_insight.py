@@ -356,7 +356,11 @@ def sweep_command(
         base_file=str(inputs.base),
     )
     written = [output / f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
-    refuse_overwriting_inputs([*written, output / "sweep.csv", output / "sweep.png"], [base, overrides])
+    refuse_overwriting_inputs(
+        output,
+        [*written, output / "sweep.csv", output / "sweep.png"],
+        {"the base scenario file": base, "the overrides file": overrides},
+    )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
             inputs,
@@ -547,7 +551,7 @@ def diagnose_command(
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
-        refuse_overwriting_inputs([iis_out], [scenario], option="--iis-out")
+        refuse_overwriting_inputs(iis_out, [iis_out], {"the scenario file": scenario}, option="--iis-out")
     try:
         result = diagnose(load_scenario(scenario))
     except NoPlanError as error:  # too large to build (planner.model.size)
@@ -590,7 +594,9 @@ def reduce_command(
     from planner.insight.reduce import reduce_scenarios
 
     check_output_path(output, example="reduced.yaml")
-    refuse_overwriting_inputs([output], [scenario])
+    refuse_overwriting_inputs(
+        output, [output], {"the scenario file being reduced": scenario}, example="reduced.yaml"
+    )
     loaded = load_scenario(scenario)
     try:
         reduced, reduction = reduce_scenarios(loaded, keep)
@@ -661,7 +667,11 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
-    refuse_overwriting_inputs([output / f"{name}.json" for name in names], scenarios)
+    refuse_overwriting_inputs(
+        output,
+        [output / f"{name}.json" for name in names],
+        {f"the scenario file {p.name}": p for p in scenarios},
+    )
     loaded = [(path.stem, load_scenario(path)) for path in scenarios]
     for (_name, one), path in zip(loaded, scenarios, strict=True):
         refuse_unsolvable(one, path)  # before an engine starts, not each file after its solve

@@ -13,7 +13,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -290,19 +290,33 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         for r in plan.site_periods
         if (site is None or r.site == site) and (period is None or r.period == period)
     ]
-    return {
-        "plan_path": str(output),
-        "scenario": plan.scenario_name,
-        "scenario_hash": plan.scenario_hash,
-        "perspective": plan.perspective,
-        "solver": plan.solver.model_dump(mode="json"),
-        "risk": plan.risk.model_dump(mode="json"),
-        "parties": [f.model_dump(mode="json") for f in plan.parties],
-        "value_of_information_computed": plan.risk.evpi_usd is not None,
-        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
-        "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
-        "site_periods": [row.model_dump(mode="json") for row in rows],
-    }
+    return _finite_or_null(
+        {
+            "plan_path": str(output),
+            "scenario": plan.scenario_name,
+            "scenario_hash": plan.scenario_hash,
+            "perspective": plan.perspective,
+            "solver": plan.solver.model_dump(mode="json"),
+            "risk": plan.risk.model_dump(mode="json"),
+            "parties": [f.model_dump(mode="json") for f in plan.parties],
+            "value_of_information_computed": plan.risk.evpi_usd is not None,
+            "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+            "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
+            "site_periods": [row.model_dump(mode="json") for row in rows],
+        }
+    )
+
+
+def _finite_or_null(node: Any) -> Any:
+    """Infinite and NaN numbers as null, as the plan file writes them (json.dumps printed
+    `Infinity`, which is not JSON, for a plan worth nothing's gap)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, dict):
+        return {key: _finite_or_null(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_finite_or_null(value) for value in node]
+    return node
 
 
 def _terminal() -> Console:
@@ -356,7 +370,12 @@ def solve_command(
 ) -> None:
     """Solve a scenario and write its verified plan, with EVPI and VSS unless asked not to."""
     check_output_path(output)
-    refuse_overwriting_inputs([output], [scenario, overrides])
+    refuse_overwriting_inputs(
+        output,
+        [output],
+        {"the scenario file": scenario, "the overrides file": overrides},
+        example="plan.json",
+    )
     loaded = load_with_overrides(scenario, overrides, case, assignments or [])
     _shown_rows_exist(loaded, site, period, scenario)
     loaded = _options_checked(_with_solver_overrides(loaded, interface, time_limit, gap), scenario)
@@ -384,13 +403,20 @@ def solve_command(
             "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
             soft_wrap=True,
         )
-    gap = plan.solver.mip_gap
-    if plan.solver.integer_columns and (gap is None or not math.isfinite(gap)):
-        # HiGHS stopped with a plan and no bound (with lp_algorithm pdlp: the all-zero plan, its
-        # rounded start having run out the limit): verified, but of unknown quality.
+    plan_gap, bound = plan.solver.mip_gap, plan.solver.best_bound_usd
+    if plan.solver.integer_columns and (plan_gap is None or not math.isfinite(plan_gap)):
+        # HiGHS stopped with a plan whose gap cannot be measured: no bound, or a plan worth
+        # nothing against one (lp_algorithm pdlp, 5 s on the bundled example: the all-zero plan,
+        # its rounded start having run out the limit). Verified, but of unknown quality.
+        why = (
+            "with no bound on this plan"
+            if bound is None
+            else f"with a plan worth US$ {_musd(plan.solver.objective_usd)} M against a bound of "
+            f"US$ {_musd(bound)} M"
+        )
         status_console.print(
-            f"[yellow]warning[/]: HiGHS stopped ({escape(plan.solver.status)}) with no bound on this plan, so "
-            "how far it is from the best is unknown. Fix: raise solver.time_limit_s (or --time-limit)"
+            f"[yellow]warning[/]: HiGHS stopped ({escape(plan.solver.status)}) {why}, so how far the plan "
+            "is from the best is unknown. Fix: raise solver.time_limit_s (or --time-limit)"
             + (", and set solver.lp_algorithm to auto" if loaded.solver.first_lp_solver() == "pdlp" else ""),
             soft_wrap=True,
         )

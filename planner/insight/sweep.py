@@ -243,7 +243,10 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
 
 def _one_axis_a_field(data: Mapping[str, Any], axes: Sequence[Axis]) -> None:
     """Refuse two axes that name one field in two ways ('sites[batam]' and 'sites[0]'): the last
-    would win at every point, and the files be named after values never used."""
+    would win at every point, and the files be named after values never used. (The message says
+    --set, as the command's axes are; a library caller's axes are the same paths.) Axes that
+    overlap without naming one field ('solver.extra' and 'solver.extra.threads') are not caught:
+    the later one wins where they meet."""
     seen: dict[tuple, str] = {}
     for path, _values in axes:
         where = path_location(data, path)
@@ -255,19 +258,31 @@ def _one_axis_a_field(data: Mapping[str, Any], axes: Sequence[Axis]) -> None:
         seen[where] = path
 
 
-def _labels_fit(points: Sequence[Mapping[str, Any]]) -> None:
+def _labels_fit(axes: Sequence[Axis], points: Sequence[Mapping[str, Any]]) -> None:
     """Refuse, before any solve, a point whose plan file's name is longer than a file name may be
-    (each point's plan is written as it finishes, and the first too long one stopped the sweep)."""
+    (each point's plan is written as it finishes, and the first too long one stopped the sweep),
+    naming the axis whose values make the longest part of it."""
     limit = NAME_MAX_BYTES - len(".json")  # NAME_MAX_BYTES leaves room for the temporary name
     for values in points:
         label = point_label(values)
         size = len(label.encode())
         if size > limit:
+            longest = max(axes, key=lambda axis: len(point_label({axis[0]: values[axis[0]]}).encode()))[0]
             raise UserError(
                 f"sweep point {label[:60]}…: its plan's file name would take {size} bytes; at most "
-                f"{limit} fit",
-                details=["Fix: sweep fewer fields at once, or split the sweep into several runs"],
+                f"{limit} fit (--set {longest} makes {len(point_label({longest: values[longest]}).encode())})",
+                details=[
+                    f"Fix: shorter values for --set {longest}, or fewer --set axes in one sweep "
+                    "(split it into several runs)"
+                ],
             )
+
+
+def _extra(data: Mapping[str, Any]) -> str:
+    """Scenario data's raw HiGHS options (`solver.extra`) as one comparable string."""
+    solver = data.get("solver")
+    extra = solver.get("extra") if isinstance(solver, Mapping) else None
+    return json.dumps(extra or {}, sort_keys=True, default=str)
 
 
 def _relaxes(data: Mapping[str, Any]) -> bool:
@@ -304,16 +319,26 @@ def sweep_points(
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
     _one_axis_a_field(start_data, axes)
     points = grid(axes)
-    _labels_fit(points)
+    _labels_fit(axes, points)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
     # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
     relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
+    # HiGHS's options, once per distinct set (a probe each), named where they were set: the
+    # point's axis, else the case, else the base file.
+    extra_in_base, extra_in_start = _extra(base), _extra(start_data)
     checked: set[str] = set()
     for values, scenario in zip(points, scenarios, strict=True):
         refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
-        extra = json.dumps(scenario.solver.extra, sort_keys=True, default=str)
-        if extra not in checked:  # HiGHS's options, once per distinct set (a probe each)
-            refuse_unsolvable(scenario, f"{source}, point {point_label(values)}")
+        extra = _extra({"solver": {"extra": scenario.solver.extra}})
+        if extra not in checked:
+            set_by = (
+                f"{source}, point {point_label(values)}"
+                if extra != extra_in_start
+                else base_file or source
+                if extra_in_base == extra_in_start
+                else source
+            )
+            refuse_unsolvable(scenario, set_by)
             checked.add(extra)
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:

@@ -172,6 +172,25 @@ def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_befo
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("set_in", ["base", "overrides"])
+def test_a_sweeps_refusal_of_highs_options_names_the_file_that_sets_them(tmp_path, set_in):
+    # The refusal named the overrides file, and a point, whatever set the option.
+    bad = {"mip_rel_gapp": 0.02}
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra=bad) if set_in == "base" else None)
+    overrides = tmp_path / "cases.yaml"
+    change = {"solver.extra": bad} if set_in == "overrides" else {"terms.buyback_share": 0.5}
+    overrides.write_text(yaml.safe_dump({"a-case": change}))
+    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
+        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert_one_clear_error(outcome, code=2, names=(f"{sets}: solver.extra.mip_rel_gapp",))
+    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
 def test_a_thread_count_in_raw_highs_options_is_bounded_like_solver_threads(tmp_path, must_not_solve):
     # 100,000 threads ran out of memory, and the fix said to solve fewer scenarios.
     source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"threads": 100_000}))
@@ -192,7 +211,12 @@ def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_un
     unbounded = plan.model_copy(
         update={
             "solver": plan.solver.model_copy(
-                update={"mip_gap": None, "status": "Time limit reached", "integer_columns": 12}
+                update={
+                    "mip_gap": None,
+                    "best_bound_usd": None,
+                    "status": "Time limit reached",
+                    "integer_columns": 12,
+                }
             )
         }
     )
@@ -201,6 +225,18 @@ def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_un
     outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json", "--no-value-of-information")
     assert outcome.code == 0 and (tmp_path / "p.json").exists()
     assert "no bound on this plan" in outcome.stderr and "solver.lp_algorithm to auto" in outcome.stderr
+    # Against a bound, a plan worth nothing has an infinite gap: said so, and null in --json.
+    worthless = plan.model_copy(
+        update={
+            "solver": unbounded.solver.model_copy(
+                update={"mip_gap": float("inf"), "objective_usd": 0.0, "best_bound_usd": 1.05e10}
+            )
+        }
+    )
+    monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: worthless)
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "q.json", "--no-value-of-information", "--json")
+    assert "worth US$ 0.0 M against a bound of US$ 10,500.0 M" in outcome.stderr
+    assert json.loads(outcome.stdout)["solver"]["mip_gap"] is None
 
 
 def test_no_plan_after_a_pdlp_rounded_start_points_at_the_lp_algorithm():
@@ -272,7 +308,8 @@ def test_a_plan_is_never_written_over_the_scenario_or_overrides_it_was_solved_fr
     output = source if target == "scenario" else overrides
     kept = {path: path.read_bytes() for path in (source, overrides)}
     outcome = dsx("plan", "solve", source, "--overrides", overrides, "--case", "a-case", "-o", output)
-    assert_one_clear_error(outcome, names=(f"-o {output}", "input of this command"))
+    role = "the scenario file" if target == "scenario" else "the overrides file"
+    assert_one_clear_error(outcome, names=(f"-o {output}: that is {role}",))
     assert {path: path.read_bytes() for path in kept} == kept
 
 
@@ -282,8 +319,23 @@ def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
     source.write_text(json.dumps(EXAMPLE))
     kept = source.read_bytes()
     outcome = dsx("plan", "batch", source, "-o", tmp_path, "--workers", "1")
-    assert_one_clear_error(outcome, names=(str(source), "input of this command"))
+    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its case.json would replace the scenario file",))
     assert source.read_bytes() == kept
+
+
+def test_a_sweep_never_writes_a_point_plan_over_its_base_file(tmp_path):
+    # A base scenario named as a point's plan file, in the output directory.
+    source = tmp_path / "revenue_share=0.json"
+    source.write_text(json.dumps(EXAMPLE))
+    kept = source.read_bytes()
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", source, "--set", "terms.revenue_share=0,0.1", "-o", tmp_path, "--workers", "1"
+    )
+    assert_one_clear_error(
+        outcome, names=(f"-o {tmp_path}: its revenue_share=0.json would replace the base",)
+    )
+    assert source.read_bytes() == kept and tree(tmp_path) == before
 
 
 def test_an_existing_output_directory_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
