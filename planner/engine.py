@@ -320,10 +320,18 @@ def start_local(workers: int) -> Engine:
 def open_engine(
     cluster: str | None = None, workers: int | None = None, *, tasks: int = 1, option: str = "--cluster"
 ) -> Iterator[Engine]:
-    """The engine a command asked for: the cluster at `cluster` (or `DSX_CLUSTER`), else a local
-    one of `workers` processes (default one per CPU, at most `tasks`); one worker, or one task,
-    runs here without a cluster."""
-    address = cluster_address(cluster)
+    """The engine a command asked for: the cluster at `cluster` (or, where `workers` is not
+    given, `DSX_CLUSTER`), else a local one of `workers` processes (default one per CPU, at most
+    `tasks`); one worker, or one task, runs here without a cluster. `workers` given says local:
+    with `DSX_CLUSTER` set, `--workers 1` went to that cluster, and one that did not answer
+    stopped the run. Given both, the two options contradict each other."""
+    if workers is not None and cluster is not None and cluster.strip():
+        raise UserError(
+            f"{option} {cluster} and --workers {workers}: --workers sizes a local cluster, {option} "
+            "names a running one",
+            details=[f"Fix: give one of them ({option} for the running cluster, --workers to run here)"],
+        )
+    address = cluster_address(cluster) if workers is None else None
     if address is not None:
         engine = connect(address, option=option)
     else:

@@ -10,6 +10,7 @@ import re
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -518,7 +519,8 @@ def check_output_path(
             f"{option} {path}: is an existing file; the output is a directory",
             details=[f"Fix: give a directory path, e.g. {option} {path.with_suffix('')}-out"],
         )
-    for parent in path.parents:
+    # An existing directory is written into itself; otherwise its nearest existing parent.
+    for parent in ([path] if directory and path.is_dir() else []) + list(path.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(
@@ -531,6 +533,41 @@ def check_output_path(
                     details=[f"Fix: choose a {kind} path in a directory you may write to"],
                 )
             return
+
+
+def refuse_overwriting_inputs(
+    given: str | Path,
+    outputs: Sequence[str | Path],
+    inputs: Mapping[str, str | Path | None],
+    *,
+    option: str = "-o",
+    example: str | None = None,
+) -> None:
+    """Refuse, before any work, outputs that would replace one of the command's own input files
+    (`inputs`: what each is, e.g. "the scenario file", to its path): `plan solve -o scenario.yaml`
+    wrote the plan over it. `given` is what the user wrote after `option` (a file, or the
+    directory the outputs go in); `example` a file name the fix suggests."""
+    for output in map(Path, outputs):
+        for role, path in inputs.items():
+            if path is None or not _same_file(output, Path(path)):
+                continue
+            what = "that is" if output == Path(given) else f"its {output.name} would replace"
+            raise UserError(
+                f"{option} {given}: {what} {role} ({path})",
+                details=[f"Fix: write to another {option} path" + (f", e.g. {example}" if example else "")],
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether writing a would replace b: the same path once resolved (links, '.', '..'), or an
+    existing file the file system takes for it (a name differing in case, where case is not told
+    apart)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_atomic(path: str | Path, text: str) -> None:

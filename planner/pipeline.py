@@ -18,7 +18,7 @@ from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
-from planner.solve.interfaces import Interface, SolveOutcome, solve_model
+from planner.solve.interfaces import Interface, SolveOutcome, check_options, solve_model
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
@@ -46,11 +46,19 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
             f"scenario '{name}': the value can grow without limit (HiGHS: {outcome.status})",
             details=["Fix: check that every site has a finite power cap, GPU cap and build rate"],
         )
+    fix = (
+        f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
+    )
+    if scenario.solver.first_lp_solver() == "pdlp" and not scenario.solver.relax_integrality:
+        # The rounded start's relaxation by PDLP ran out the limit on the bundled example (30 s;
+        # 0.15-0.17 s by the default), leaving HiGHS's MIP no time (bench/README.md, session 22).
+        fix = (
+            "Fix: set solver.lp_algorithm to auto (PDLP, a first-order method, may not solve the rounded "
+            "start's relaxation within the limit, and that leaves HiGHS no time), or raise "
+            f"solver.time_limit_s (now {scenario.solver.time_limit_s} s)"
+        )
     return NoPlanError(
-        f"scenario '{name}': HiGHS found no plan within the limits (HiGHS: {outcome.status})",
-        details=[
-            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
-        ],
+        f"scenario '{name}': HiGHS found no plan within the limits (HiGHS: {outcome.status})", details=[fix]
     )
 
 
@@ -104,6 +112,18 @@ def refuse_relaxation(scenario: Scenario, where: object | None = None) -> None:
             ],
         )
         raise error if where is None else error.at(where)
+
+
+def refuse_unsolvable(scenario: Scenario, where: object | None = None) -> None:
+    """What stops every solve of a scenario, refused before anything is built or any engine
+    starts, with `where` (a file, a sweep's point) before the message: HiGHS options it refuses
+    (`solver.extra`; a sweep, batch or value of information failed each solve with exit 3, and
+    named no file) and the LP relaxation (`refuse_relaxation`)."""
+    try:
+        check_options(scenario.solver)
+    except ScenarioError as error:
+        raise error if where is None else error.at(where) from None
+    refuse_relaxation(scenario, where)
 
 
 def solve_scenario(

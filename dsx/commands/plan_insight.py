@@ -30,7 +30,15 @@ from rich.table import Table
 
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
-from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_atomic, write_plan
+from planner.files import (
+    check_output_path,
+    load_scenario,
+    read_plan,
+    read_yaml,
+    refuse_overwriting_inputs,
+    write_atomic,
+    write_plan,
+)
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 from planner.schema.scenario import Scenario
 
@@ -65,7 +73,9 @@ ClusterOption = Annotated[
 WorkersOption = Annotated[
     int | None,
     typer.Option(
-        "--workers", help="Local worker processes (default: one per CPU); 1 solves here, one at a time."
+        "--workers",
+        help=f"Local worker processes (default: one per CPU, or {ENV_CLUSTER}'s cluster where set); "
+        "1 solves here, one at a time.",
     ),
 ]
 
@@ -145,6 +155,7 @@ def run_sweep_with_progress(
             inputs.axes,
             source=inputs.source,
             base_changes=inputs.changes,
+            base_file=str(inputs.base),
             solve=sweep.default_solver(value_of_information=value_of_information),
             warm=not cold,
             on_point=done,
@@ -337,7 +348,18 @@ def sweep_command(
     inputs = parse_sweep_inputs(base, assignments, overrides, case)
     # Refused before an engine starts (a local cluster, or a connection to --cluster's).
     scenarios = sweep.sweep_points(
-        inputs.data, inputs.axes, source=inputs.source, base_changes=inputs.changes, at=at
+        inputs.data,
+        inputs.axes,
+        source=inputs.source,
+        base_changes=inputs.changes,
+        at=at,
+        base_file=str(inputs.base),
+    )
+    written = [output / f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
+    refuse_overwriting_inputs(
+        output,
+        [*written, output / "sweep.csv", output / "sweep.png"],
+        {"the base scenario file": base, "the overrides file": overrides},
     )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
@@ -483,12 +505,12 @@ def value_of_information_command(
 ) -> None:
     """EVPI and VSS: what perfect foresight would be worth, and what planning for uncertainty earns.
     The S + 3 solves run side by side on a local Dask cluster, or on a running one (--cluster)."""
-    from planner.pipeline import refuse_relaxation
+    from planner.pipeline import refuse_unsolvable
     from planner.value_of_information import compute
 
     loaded = load_scenario(scenario)
     # Before an engine starts: value of information would print the LP's figures as the plan's.
-    refuse_relaxation(loaded, scenario)
+    refuse_unsolvable(loaded, scenario)
     solves = len(loaded.scenarios) + 3
     err = Console(stderr=True)
     with open_engine(cluster, workers, tasks=solves - 1) as engine, err.status(f"solving {solves} problems"):
@@ -529,6 +551,7 @@ def diagnose_command(
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
+        refuse_overwriting_inputs(iis_out, [iis_out], {"the scenario file": scenario}, option="--iis-out")
     try:
         result = diagnose(load_scenario(scenario))
     except NoPlanError as error:  # too large to build (planner.model.size)
@@ -571,11 +594,9 @@ def reduce_command(
     from planner.insight.reduce import reduce_scenarios
 
     check_output_path(output, example="reduced.yaml")
-    if output.resolve() == scenario.resolve():
-        raise UserError(
-            f"-o {output}: that is the scenario file being reduced",
-            details=["Fix: write the reduced scenario to another file, e.g. reduced.yaml"],
-        )
+    refuse_overwriting_inputs(
+        output, [output], {"the scenario file being reduced": scenario}, example="reduced.yaml"
+    )
     loaded = load_scenario(scenario)
     try:
         reduced, reduction = reduce_scenarios(loaded, keep)
@@ -637,7 +658,7 @@ def batch_command(
     """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
     verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
     from planner.insight.batch import BatchResult, run_batch
-    from planner.pipeline import refuse_relaxation
+    from planner.pipeline import refuse_unsolvable
 
     check_output_path(output, directory=True)
     names = [path.stem for path in scenarios]
@@ -646,9 +667,14 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
+    refuse_overwriting_inputs(
+        output,
+        [output / f"{name}.json" for name in names],
+        {f"the scenario file {p.name}": p for p in scenarios},
+    )
     loaded = [(path.stem, load_scenario(path)) for path in scenarios]
     for (_name, one), path in zip(loaded, scenarios, strict=True):
-        refuse_relaxation(one, path)  # before an engine starts, not each file after its solve
+        refuse_unsolvable(one, path)  # before an engine starts, not each file after its solve
     err = Console(stderr=True)
     with (
         open_engine(cluster, workers, tasks=len(loaded)) as engine,

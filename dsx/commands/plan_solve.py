@@ -10,21 +10,30 @@ one site or quarter.
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from planner.errors import NoPlanError, ScenarioError, UserError
-from planner.files import check_output_path, load_scenario, read_plan, read_yaml, write_plan
+from planner.files import (
+    check_output_path,
+    load_scenario,
+    read_plan,
+    read_yaml,
+    refuse_overwriting_inputs,
+    write_plan,
+)
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
-from planner.pipeline import refuse_relaxation, solve_scenario
+from planner.pipeline import refuse_unsolvable, solve_scenario
 from planner.schema.plan import Plan
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import Scenario, SolverOptions
 
 MUSD = 1e6
 
@@ -47,7 +56,18 @@ def _with_solver_overrides(
         changes["mip_rel_gap"] = gap
     if not changes:
         return scenario
-    solver = scenario.solver.model_copy(update=changes)
+    # Validated as a file's values are (a copy alone would take --time-limit inf).
+    try:
+        solver = SolverOptions.model_validate({**scenario.solver.model_dump(), **changes})
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = {"time_limit_s": "--time-limit", "mip_rel_gap": "--gap"}.get(
+            str(first["loc"][0]), "--interface"
+        )
+        raise UserError(
+            f"{option}: {first['msg']}",
+            details=[f"Fix: give {option} a finite value the scenario's field takes"],
+        ) from None
     return scenario.model_copy(update={"solver": solver})
 
 
@@ -102,13 +122,7 @@ def load_with_overrides(
 def _options_checked(scenario: Scenario, path: Path) -> Scenario:
     """HiGHS options the scenario names, and a relaxation no plan can hold, are checked before
     any solve, naming the file."""
-    from planner.solve.interfaces import check_options
-
-    try:
-        check_options(scenario.solver)
-    except ScenarioError as error:
-        raise error.at(path) from None
-    refuse_relaxation(scenario, path)
+    refuse_unsolvable(scenario, path)
     return scenario
 
 
@@ -276,19 +290,33 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         for r in plan.site_periods
         if (site is None or r.site == site) and (period is None or r.period == period)
     ]
-    return {
-        "plan_path": str(output),
-        "scenario": plan.scenario_name,
-        "scenario_hash": plan.scenario_hash,
-        "perspective": plan.perspective,
-        "solver": plan.solver.model_dump(mode="json"),
-        "risk": plan.risk.model_dump(mode="json"),
-        "parties": [f.model_dump(mode="json") for f in plan.parties],
-        "value_of_information_computed": plan.risk.evpi_usd is not None,
-        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
-        "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
-        "site_periods": [row.model_dump(mode="json") for row in rows],
-    }
+    return _finite_or_null(
+        {
+            "plan_path": str(output),
+            "scenario": plan.scenario_name,
+            "scenario_hash": plan.scenario_hash,
+            "perspective": plan.perspective,
+            "solver": plan.solver.model_dump(mode="json"),
+            "risk": plan.risk.model_dump(mode="json"),
+            "parties": [f.model_dump(mode="json") for f in plan.parties],
+            "value_of_information_computed": plan.risk.evpi_usd is not None,
+            "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+            "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
+            "site_periods": [row.model_dump(mode="json") for row in rows],
+        }
+    )
+
+
+def _finite_or_null(node: Any) -> Any:
+    """Infinite and NaN numbers as null, as the plan file writes them (json.dumps printed
+    `Infinity`, which is not JSON, for a plan worth nothing's gap)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, dict):
+        return {key: _finite_or_null(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_finite_or_null(value) for value in node]
+    return node
 
 
 def _terminal() -> Console:
@@ -342,6 +370,12 @@ def solve_command(
 ) -> None:
     """Solve a scenario and write its verified plan, with EVPI and VSS unless asked not to."""
     check_output_path(output)
+    refuse_overwriting_inputs(
+        output,
+        [output],
+        {"the scenario file": scenario, "the overrides file": overrides},
+        example="plan.json",
+    )
     loaded = load_with_overrides(scenario, overrides, case, assignments or [])
     _shown_rows_exist(loaded, site, period, scenario)
     loaded = _options_checked(_with_solver_overrides(loaded, interface, time_limit, gap), scenario)
@@ -367,6 +401,23 @@ def solve_command(
         status_console.print(
             f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
             "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
+            soft_wrap=True,
+        )
+    plan_gap, bound = plan.solver.mip_gap, plan.solver.best_bound_usd
+    if plan.solver.integer_columns and (plan_gap is None or not math.isfinite(plan_gap)):
+        # HiGHS stopped with a plan whose gap cannot be measured: no bound, or a plan worth
+        # nothing against one (lp_algorithm pdlp, 5 s on the bundled example: the all-zero plan,
+        # its rounded start having run out the limit). Verified, but of unknown quality.
+        why = (
+            "with no bound on this plan"
+            if bound is None
+            else f"with a plan worth US$ {_musd(plan.solver.objective_usd)} M against a bound of "
+            f"US$ {_musd(bound)} M"
+        )
+        status_console.print(
+            f"[yellow]warning[/]: HiGHS stopped ({escape(plan.solver.status)}) {why}, so how far the plan "
+            "is from the best is unknown. Fix: raise solver.time_limit_s (or --time-limit)"
+            + (", and set solver.lp_algorithm to auto" if loaded.solver.first_lp_solver() == "pdlp" else ""),
             soft_wrap=True,
         )
     if as_json:

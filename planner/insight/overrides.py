@@ -62,6 +62,33 @@ def _select_item(items: list, key: str, where: str) -> Any:
     raise KeyError(f"{where} has no item with id '{key}'; {_suggest(key, ids)}")
 
 
+def path_location(data: Mapping[str, Any], path: str) -> tuple[tuple[str, str | int | None], ...]:
+    """Where `path` points in `data`, as (field, list position) pairs: two spellings of one place
+    ('sites[batam]' and 'sites[0]', spaces around a dot) give the same. A part that does not
+    resolve is kept as written (composing the path reports why)."""
+    try:
+        segments = parse_path(path)
+    except ValueError:
+        return ((path, None),)
+    node: Any = data
+    location: list[tuple[str, str | int | None]] = []
+    for name, key in segments:
+        items = node.get(name) if isinstance(node, Mapping) else None
+        if key is None or not isinstance(items, list):
+            location.append((name, key))
+            node = items
+            continue
+        try:
+            item = _select_item(items, key, name)
+        except KeyError:
+            location.append((name, key))
+            node = None
+            continue
+        location.append((name, next(n for n, one in enumerate(items) if one is item)))
+        node = item
+    return tuple(location)
+
+
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set `value` at `path` in `data` (in place). Every segment but the last must exist; a new
     last key is allowed (an optional field absent from the base) and left to validation."""

@@ -363,21 +363,31 @@ def axis_name(path: str) -> str:
     return f"{owner.group(1) + ' ' if owner else ''}{words}{f' ({unit})' if unit else ''}"
 
 
+def _cell_key(value: Any) -> Any:
+    """A swept value as a grid key: a list or mapping (e.g. a site's rack types) by its JSON."""
+    import json
+
+    try:
+        hash(value)
+    except TypeError:
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return value
+
+
 def heatmap_series(
     rows: Sequence[Mapping[str, Any]], x_path: str, y_path: str | None, metric: str
 ) -> dict[str, Any]:
     """A metric on the grid of two swept paths (or one path and a single row); None where no plan."""
-    xs: list[Any] = []
-    ys: list[Any] = []
+    x_of: dict[Any, Any] = {}
+    y_of: dict[Any, Any] = {}
     cell: dict[tuple[Any, Any], float | None] = defaultdict(lambda: None)
     for row in rows:
         x, y = row[x_path], (row[y_path] if y_path else "")
-        if x not in xs:
-            xs.append(x)
-        if y not in ys:
-            ys.append(y)
-        cell[x, y] = row.get(metric)
-    matrix = [[cell[x, y] for x in xs] for y in ys]
+        x_of.setdefault(_cell_key(x), x)
+        y_of.setdefault(_cell_key(y), y)
+        cell[_cell_key(x), _cell_key(y)] = row.get(metric)
+    matrix = [[cell[x, y] for x in x_of] for y in y_of]
+    xs, ys = list(x_of.values()), list(y_of.values())
     return {"x_path": x_path, "y_path": y_path, "metric": metric, "x": xs, "y": ys, "values": matrix}
 
 

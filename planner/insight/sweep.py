@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 import re
 import time
@@ -30,9 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from planner.engine import Engine, SerialEngine
 from planner.errors import UserError
-from planner.insight.overrides import apply_overrides, compose
+from planner.files import NAME_MAX_BYTES
+from planner.insight.overrides import apply_overrides, compose, path_location
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
@@ -237,6 +241,62 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 
 
+def _one_axis_a_field(data: Mapping[str, Any], axes: Sequence[Axis]) -> None:
+    """Refuse two axes that name one field in two ways ('sites[batam]' and 'sites[0]'): the last
+    would win at every point, and the files be named after values never used. (The message says
+    --set, as the command's axes are; a library caller's axes are the same paths.) Axes that
+    overlap without naming one field ('solver.extra' and 'solver.extra.threads') are not caught:
+    the later one wins where they meet."""
+    seen: dict[tuple, str] = {}
+    for path, _values in axes:
+        where = path_location(data, path)
+        if where in seen:
+            raise UserError(
+                f"--set {path} and --set {seen[where]} name the same field",
+                details=[f"Fix: give all of its values in one --set, e.g. --set {seen[where]}=A,B,C"],
+            )
+        seen[where] = path
+
+
+def _labels_fit(axes: Sequence[Axis], points: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse, before any solve, a point whose plan file's name is longer than a file name may be
+    (each point's plan is written as it finishes, and the first too long one stopped the sweep),
+    naming the axis whose values make the longest part of it."""
+    limit = NAME_MAX_BYTES - len(".json")  # NAME_MAX_BYTES leaves room for the temporary name
+    for values in points:
+        label = point_label(values)
+        size = len(label.encode())
+        if size > limit:
+            longest = max(axes, key=lambda axis: len(point_label({axis[0]: values[axis[0]]}).encode()))[0]
+            raise UserError(
+                f"sweep point {label[:60]}…: its plan's file name would take {size} bytes; at most "
+                f"{limit} fit (--set {longest} makes {len(point_label({longest: values[longest]}).encode())})",
+                details=[
+                    f"Fix: shorter values for --set {longest}, or fewer --set axes in one sweep "
+                    "(split it into several runs)"
+                ],
+            )
+
+
+def _extra(data: Mapping[str, Any]) -> str:
+    """Scenario data's raw HiGHS options (`solver.extra`) as one comparable string."""
+    solver = data.get("solver")
+    extra = solver.get("extra") if isinstance(solver, Mapping) else None
+    return json.dumps(extra or {}, sort_keys=True, default=str)
+
+
+def _relaxes(data: Mapping[str, Any]) -> bool:
+    """Whether scenario data asks for the LP relaxation (`solver.relax_integrality`, read as the
+    scenario's validation reads a bool), so a refusal names where it was asked for."""
+    solver = data.get("solver")
+    if not isinstance(solver, Mapping):
+        return False
+    try:
+        return TypeAdapter(bool).validate_python(solver.get("relax_integrality", False)) is True
+    except ValidationError:
+        return False
+
+
 def sweep_points(
     base: Mapping[str, Any],
     axes: Sequence[Axis],
@@ -244,19 +304,42 @@ def sweep_points(
     source: str,
     base_changes: Mapping[str, Any] | None = None,
     at: str | None = None,
+    base_file: str | None = None,
 ) -> list[Scenario]:
     """Every point's scenario, in grid order, or the user error that would stop the sweep at
     every point: invalid overrides, an LP relaxation no plan can hold
-    (`planner.pipeline.refuse_relaxation`), `at` outside a point's horizon. The command calls it
-    before it starts an engine; `run_sweep` again, for its library callers."""
-    from planner.pipeline import refuse_relaxation
+    (`planner.pipeline.refuse_relaxation`, naming the file or point that asks for it: the base
+    file, `base_file`, where `source` is an overrides file), HiGHS options HiGHS refuses
+    (`solver.extra`), two axes naming one field, a point's plan file name too long, `at`
+    outside a point's horizon. The
+    command calls it before it starts an engine; `run_sweep` again, for its library callers."""
+    from planner.pipeline import refuse_relaxation, refuse_unsolvable
 
     check_axes(axes)
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
+    _one_axis_a_field(start_data, axes)
     points = grid(axes)
+    _labels_fit(axes, points)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
+    relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
+    # HiGHS's options, once per distinct set (a probe each), named where they were set: the
+    # point's axis, else the case, else the base file.
+    extra_in_base, extra_in_start = _extra(base), _extra(start_data)
+    checked: set[str] = set()
     for values, scenario in zip(points, scenarios, strict=True):
-        refuse_relaxation(scenario, f"{source}, point {point_label(values)}")
+        refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
+        extra = _extra({"solver": {"extra": scenario.solver.extra}})
+        if extra not in checked:
+            set_by = (
+                f"{source}, point {point_label(values)}"
+                if extra != extra_in_start
+                else base_file or source
+                if extra_in_base == extra_in_start
+                else source
+            )
+            refuse_unsolvable(scenario, set_by)
+            checked.add(extra)
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:
             raise UserError(
@@ -279,6 +362,7 @@ def run_sweep(
     at: str | None = None,
     engine: Engine | None = None,
     scenarios: Sequence[Scenario] | None = None,
+    base_file: str | None = None,
 ) -> list[PointResult]:
     """Solve every grid point. `base_changes` (a named case) apply first; a point that has no
     plan is recorded with its reason and the sweep goes on. What `sweep_points` refuses stops
@@ -304,7 +388,9 @@ def run_sweep(
     points = grid(axes)
     positions = grid_positions(axes)
     if scenarios is None:  # else the caller's `sweep_points` of these same arguments
-        scenarios = sweep_points(base, axes, source=source, base_changes=base_changes, at=at)
+        scenarios = sweep_points(
+            base, axes, source=source, base_changes=base_changes, at=at, base_file=base_file
+        )
     if not warm:  # cold means HiGHS alone: no neighbour's plan and no rounded start either
         scenarios = [
             s.model_copy(update={"solver": s.solver.model_copy(update={"rounded_start": False})})

@@ -160,10 +160,15 @@ the MILP (LP phase to 1e-3) 22.2 s against 23.7 s, but the LP to 1e-7 57.6 s (14
 against 30.8 s (42)."""
 PURGE_AFTER_IDLE_SOLVES = 3
 """LP phase: a cut whose dual was 0 in this many master solves in a row is deleted."""
-IN_OUT_WEIGHT = 0.5
+IN_OUT_WEIGHT = 0.2
 """In-out stabilisation (Ben-Ameur and Neto; Fischetti, Ljubic and Salvagnin 2017): LP-phase cuts
 are taken at this weight of the master's point and 1 - it of the best plan so far, which moves
-less than the master's vertex from round to round."""
+less than the master's vertex from round to round. 0.2 rather than 0.5, measured (bench/README.md,
+session 22): the (10,3,20,6,50) cloud MILP's LP phase took 15-16 rounds at 0.1-0.3 against 22 at
+0.5, 28 at 0.7 and 34 at 0.8 (the run 31.4-33.9 s against 36.5-38.6 s); at (20,4,32,8,100), after
+7 rounds, a bound of 49,270.6 and a best plan of 47,162.4 against 49,799.4 and 46,735.3 (the
+start, not improved on) at 0.5. Its LP to 1e-7 took 61 rounds against 60, the syndicate's MILP 6
+against 5."""
 INTEGRAL_TOLERANCE = 1e-9
 """A binary of a recourse LP solution this close to 0 or 1 counts as whole: its block is not
 solved again. Above it, a fractional binary rounds up (`_opened`)."""

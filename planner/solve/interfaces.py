@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -40,7 +41,7 @@ import pyomo.environ as pyo
 
 from planner.errors import ScenarioError
 from planner.model.objective import MONEY_SCALE_USD, best_cvar_level
-from planner.schema.scenario import SolverOptions
+from planner.schema.scenario import MAX_THREADS, SolverOptions
 from planner.solve import decomposition
 from planner.solve import direct as highs_direct
 from planner.solve.rounding import RoundingReport, improves, rounded_start
@@ -143,6 +144,17 @@ def highs_options(options: SolverOptions) -> dict[str, float | int | str | bool]
 
 def check_options(options: SolverOptions) -> None:
     """Refuse HiGHS options HiGHS does not know (or values of the wrong type) before solving."""
+    threads = options.extra.get("threads")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS
+    ):
+        # HiGHS takes any int, and 100,000 threads ran out of memory ("fewer scenarios", it said).
+        raise ScenarioError(
+            f"solver.extra.threads: {threads!r} is not a thread count from 0 (HiGHS's choice) to {MAX_THREADS}",
+            details=[
+                f"Fix: set solver.threads (1 to {MAX_THREADS}) instead, and remove solver.extra.threads"
+            ],
+        )
     probe = highspy.Highs()
     probe.setOptionValue("output_flag", False)
     for key, value in options.extra.items():
@@ -423,6 +435,22 @@ def solve_legacy(m: pyo.ConcreteModel, options: SolverOptions) -> SolveOutcome:
     return outcome
 
 
+_SCHEDULER = threading.local()
+"""Per thread: the thread count its HiGHS task scheduler was last asked for (`_scheduler_sized_for`)."""
+
+
+def _scheduler_sized_for(threads: int) -> None:
+    """HiGHS sizes a thread's task scheduler at its first run there and fails a later run that
+    asks for another size (status error, model status "Not Set"): a sweep or batch varying
+    `solver.threads` in one process lost every point after the first, reported as out of time.
+    Where this thread's last count asked differs, its scheduler is shut down (waiting for its
+    workers) so the next run starts one of the size asked; so too where this thread's size is
+    not known (a run outside this function may have set it). 0 (HiGHS's choice) runs on any."""
+    if threads and getattr(_SCHEDULER, "threads", None) != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _SCHEDULER.threads = threads
+
+
 def solve_model(
     m: pyo.ConcreteModel,
     options: SolverOptions,
@@ -438,6 +466,7 @@ def solve_model(
     entered = time.monotonic()
     chosen = interface or options.interface
     check_options(options)
+    _scheduler_sized_for(int(highs_options(options).get("threads") or 0))
     if mip_start and chosen not in TAKES_MIP_START:
         raise ValueError(
             f"the {chosen} interface takes no MIP start; use one of {', '.join(sorted(TAKES_MIP_START))}"

@@ -132,6 +132,125 @@ def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_an
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("relaxed_in", ["base", "overrides"])
+def test_a_sweeps_refusal_of_the_relaxation_names_the_file_that_asks_for_it(tmp_path, relaxed_in):
+    # With --overrides, the refusal named the overrides file even where the base file asked.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=relaxed_in == "base"))
+    overrides = tmp_path / "cases.yaml"
+    change = {"solver.relax_integrality": True} if relaxed_in == "overrides" else {"terms.buyback_share": 0.5}
+    overrides.write_text(yaml.safe_dump({"a-case": change}))
+    asks, other = (base, overrides) if relaxed_in == "base" else (overrides, base)
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
+        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", str(asks)))
+    assert str(other) not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "sweep", "--set", "terms.revenue_share=0.1,0.2", "--workers", "1"),
+        ("plan", "batch", "--workers", "1"),
+        ("plan", "value-of-information", "--workers", "1"),
+    ],
+    ids=["sweep", "batch", "value-of-information"],
+)
+def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_before_any_solve(
+    tmp_path, command
+):
+    # Each solve failed alone (exit 3, no file named) and a sweep wrote its sweep.csv.
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"mip_rel_gapp": 0.02}))
+    verb, sub, *options = command
+    out = ("-o", tmp_path / "out") if sub != "value-of-information" else ()
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *options, *out)
+    assert_one_clear_error(outcome, code=2, names=("solver.extra.mip_rel_gapp", str(source)))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("set_in", ["base", "overrides"])
+def test_a_sweeps_refusal_of_highs_options_names_the_file_that_sets_them(tmp_path, set_in):
+    # The refusal named the overrides file, and a point, whatever set the option.
+    bad = {"mip_rel_gapp": 0.02}
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra=bad) if set_in == "base" else None)
+    overrides = tmp_path / "cases.yaml"
+    change = {"solver.extra": bad} if set_in == "overrides" else {"terms.buyback_share": 0.5}
+    overrides.write_text(yaml.safe_dump({"a-case": change}))
+    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
+        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert_one_clear_error(outcome, code=2, names=(f"{sets}: solver.extra.mip_rel_gapp",))
+    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
+def test_a_thread_count_in_raw_highs_options_is_bounded_like_solver_threads(tmp_path, must_not_solve):
+    # 100,000 threads ran out of memory, and the fix said to solve fewer scenarios.
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"threads": 100_000}))
+    solve_rejects(tmp_path, source, "solver.extra.threads", "solver.threads")
+
+
+def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path, must_not_solve):
+    before = tree(tmp_path)
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "p.json", "--time-limit", "inf")
+    assert_one_clear_error(outcome, code=2, names=("--time-limit", "finite"))
+    assert tree(tmp_path) == before
+
+
+def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_unknown(tmp_path, monkeypatch):
+    # With lp_algorithm pdlp the rounded start ran out a 5 s limit and HiGHS kept the all-zero
+    # plan: exit 0 and "gap inf%" alone.
+    plan = make_plan()
+    unbounded = plan.model_copy(
+        update={
+            "solver": plan.solver.model_copy(
+                update={
+                    "mip_gap": None,
+                    "best_bound_usd": None,
+                    "status": "Time limit reached",
+                    "integer_columns": 12,
+                }
+            )
+        }
+    )
+    monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: unbounded)
+    source = scenario_file(tmp_path, lambda d: d["solver"].update(lp_algorithm="pdlp"))
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json", "--no-value-of-information")
+    assert outcome.code == 0 and (tmp_path / "p.json").exists()
+    assert "no bound on this plan" in outcome.stderr and "solver.lp_algorithm to auto" in outcome.stderr
+    # Against a bound, a plan worth nothing has an infinite gap: said so, and null in --json.
+    worthless = plan.model_copy(
+        update={
+            "solver": unbounded.solver.model_copy(
+                update={"mip_gap": float("inf"), "objective_usd": 0.0, "best_bound_usd": 1.05e10}
+            )
+        }
+    )
+    monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: worthless)
+    outcome = dsx("plan", "solve", source, "-o", tmp_path / "q.json", "--no-value-of-information", "--json")
+    assert "worth US$ 0.0 M against a bound of US$ 10,500.0 M" in outcome.stderr
+    assert json.loads(outcome.stdout)["solver"]["mip_gap"] is None
+
+
+def test_no_plan_after_a_pdlp_rounded_start_points_at_the_lp_algorithm():
+    from planner.pipeline import _no_plan_message
+    from planner.solve.interfaces import SolveOutcome
+
+    scenario = load_scenario(EXAMPLE_SCENARIO)
+    pdlp = scenario.model_copy(update={"solver": scenario.solver.model_copy(update={"lp_algorithm": "pdlp"})})
+    outcome = SolveOutcome.__new__(SolveOutcome)
+    outcome.status, outcome.model_status = "Time limit reached", highspy.HighsModelStatus.kTimeLimit
+    assert "solver.lp_algorithm to auto" in _no_plan_message(pdlp, outcome).details[0]
+    assert "lp_algorithm" not in _no_plan_message(scenario, outcome).details[0]
+
+
 def test_the_pipeline_refuses_the_relaxation_itself_for_sweeps_and_batches_before_building():
     # Library callers reach solve_scenario without any command's check.
     relaxed = load_scenario(EXAMPLE_SCENARIO)
@@ -176,6 +295,66 @@ def test_output_under_a_regular_file_is_refused_before_solving(tmp_path, must_no
     outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "-o", tmp_path / "file" / "plan.json")
     assert_one_clear_error(outcome, names=("file/plan.json", "is a file"))
     assert tree(tmp_path) == before and (tmp_path / "file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("target", ["scenario", "overrides"])
+def test_a_plan_is_never_written_over_the_scenario_or_overrides_it_was_solved_from(
+    tmp_path, must_not_solve, target
+):
+    # `-o` naming the scenario wrote the plan over it, exit 0.
+    source = scenario_file(tmp_path, lambda d: None)
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"a-case": {"terms.buyback_share": 0.5}}))
+    output = source if target == "scenario" else overrides
+    kept = {path: path.read_bytes() for path in (source, overrides)}
+    outcome = dsx("plan", "solve", source, "--overrides", overrides, "--case", "a-case", "-o", output)
+    role = "the scenario file" if target == "scenario" else "the overrides file"
+    assert_one_clear_error(outcome, names=(f"-o {output}: that is {role}",))
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
+    # A JSON scenario in the output directory had its plan written over it.
+    source = tmp_path / "case.json"
+    source.write_text(json.dumps(EXAMPLE))
+    kept = source.read_bytes()
+    outcome = dsx("plan", "batch", source, "-o", tmp_path, "--workers", "1")
+    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its case.json would replace the scenario file",))
+    assert source.read_bytes() == kept
+
+
+def test_a_sweep_never_writes_a_point_plan_over_its_base_file(tmp_path):
+    # A base scenario named as a point's plan file, in the output directory.
+    source = tmp_path / "revenue_share=0.json"
+    source.write_text(json.dumps(EXAMPLE))
+    kept = source.read_bytes()
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", source, "--set", "terms.revenue_share=0,0.1", "-o", tmp_path, "--workers", "1"
+    )
+    assert_one_clear_error(
+        outcome, names=(f"-o {tmp_path}: its revenue_share=0.json would replace the base",)
+    )
+    assert source.read_bytes() == kept and tree(tmp_path) == before
+
+
+def test_an_existing_output_directory_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
+    # Only its parent was checked: a sweep solved its first point, then failed to write it and
+    # stopped. (As root every directory is writable, so the refusal is simulated.)
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: not (Path(path) == locked and mode & os.W_OK) and real_access(path, mode),
+    )
+    for command in (("sweep", "--set", "terms.revenue_share=0.1,0.2"), ("batch",)):
+        outcome = dsx("plan", command[0], EXAMPLE_SCENARIO, *command[1:], "-o", locked, "--workers", "1")
+        assert_one_clear_error(outcome, names=(f"the directory {locked} is not writable",))
+    assert list(locked.iterdir()) == []
 
 
 def test_output_at_an_existing_directory_is_refused_before_solving(tmp_path, must_not_solve):

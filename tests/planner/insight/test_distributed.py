@@ -132,3 +132,15 @@ def test_an_address_whose_port_no_machine_has_says_so(port):
     ):
         pass
     assert "Fix:" in caught.value.details[0]
+
+
+def test_workers_given_run_locally_even_where_a_cluster_is_set_in_the_environment(monkeypatch):
+    # --workers 1 went to DSX_CLUSTER's cluster although its help says it solves here.
+    monkeypatch.setenv("DSX_CLUSTER", "tcp://127.0.0.1:1")
+    with open_engine(workers=1, tasks=5) as engine:
+        assert isinstance(engine, SerialEngine)
+    with (
+        pytest.raises(UserError, match="--workers sizes a local cluster"),
+        open_engine("tcp://127.0.0.1:1", workers=2, tasks=5),
+    ):
+        pass

@@ -60,6 +60,18 @@ def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path)
     assert figure.series["values"] == [[1e6, 2e6], [3e6, None]]
 
 
+def test_sweep_heatmap_takes_list_and_mapping_values(tmp_path):
+    # A sweep of a site's rack types (a list) crashed here after every point was solved.
+    rows = [
+        {"types": ["a"], "solver": {"x": 1}, "expected_value_usd": 1e6},
+        {"types": ["a", "b"], "solver": {"x": 1}, "expected_value_usd": 2e6},
+    ]
+    figure = plot_sweep_heatmap(rows, "types", "solver", tmp_path / "sweep.png")
+    assert _is_png(figure.path)
+    assert figure.series["x"] == [["a"], ["a", "b"]] and figure.series["y"] == [{"x": 1}]
+    assert figure.series["values"] == [[1e6, 2e6]]
+
+
 def test_buildout_shows_racks_by_type_gpus_and_capex_from_the_scenarios_prices(plan, tmp_path):
     scenario = three_quarters()
     figure = plot_buildout(plan, tmp_path, scenario)
