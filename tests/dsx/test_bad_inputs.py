@@ -132,21 +132,30 @@ def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_an
     assert tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("relaxed_in", ["base", "overrides"])
-def test_a_sweeps_refusal_of_the_relaxation_names_the_file_that_asks_for_it(tmp_path, relaxed_in):
-    # With --overrides, the refusal named the overrides file even where the base file asked.
-    base = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=relaxed_in == "base"))
+@pytest.mark.parametrize("set_in", ["base", "overrides"])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("relax_integrality", True, "solver.relax_integrality"),
+        ("extra", {"mip_rel_gapp": 0.02}, "solver.extra.mip_rel_gapp"),
+    ],
+    ids=["relaxation", "highs-option"],
+)
+def test_a_sweeps_refusal_names_the_file_that_sets_what_it_refuses(tmp_path, set_in, field, value, named):
+    # With --overrides, the refusal named the overrides file (and a bad option a point) even
+    # where the base file set it.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update({field: value}) if set_in == "base" else None)
     overrides = tmp_path / "cases.yaml"
-    change = {"solver.relax_integrality": True} if relaxed_in == "overrides" else {"terms.buyback_share": 0.5}
+    change = {f"solver.{field}": value} if set_in == "overrides" else {"terms.buyback_share": 0.5}
     overrides.write_text(yaml.safe_dump({"a-case": change}))
-    asks, other = (base, overrides) if relaxed_in == "base" else (overrides, base)
+    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
     before = tree(tmp_path)
     outcome = dsx(
         "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
         "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
     )  # fmt: skip
-    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", str(asks)))
-    assert str(other) not in outcome.stderr
+    assert_one_clear_error(outcome, code=2, names=(f"{sets}: ", named))
+    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
     assert tree(tmp_path) == before
 
 
@@ -169,25 +178,6 @@ def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_befo
     before = tree(tmp_path)
     outcome = dsx(verb, sub, source, *options, *out)
     assert_one_clear_error(outcome, code=2, names=("solver.extra.mip_rel_gapp", str(source)))
-    assert tree(tmp_path) == before
-
-
-@pytest.mark.parametrize("set_in", ["base", "overrides"])
-def test_a_sweeps_refusal_of_highs_options_names_the_file_that_sets_them(tmp_path, set_in):
-    # The refusal named the overrides file, and a point, whatever set the option.
-    bad = {"mip_rel_gapp": 0.02}
-    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra=bad) if set_in == "base" else None)
-    overrides = tmp_path / "cases.yaml"
-    change = {"solver.extra": bad} if set_in == "overrides" else {"terms.buyback_share": 0.5}
-    overrides.write_text(yaml.safe_dump({"a-case": change}))
-    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
-    before = tree(tmp_path)
-    outcome = dsx(
-        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
-        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
-    )  # fmt: skip
-    assert_one_clear_error(outcome, code=2, names=(f"{sets}: solver.extra.mip_rel_gapp",))
-    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
     assert tree(tmp_path) == before
 
 
