@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,28 @@ def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_befo
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "also",
+    [("--set", "solver.extra.mip_rel_gap=0.01,0.02"), ("--case", "other-option")],
+    ids=["a-point-sets-another-option", "the-case-sets-another-option"],
+)
+def test_a_bad_highs_option_is_blamed_on_the_file_that_set_it_not_on_one_that_set_another(tmp_path, also):
+    # Whole option sets were compared, so a point or case setting any other option was blamed.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"mip_rel_gapp": 0.02}))
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"other-option": {"solver.extra.presolve": "on"}}))
+    given = (
+        ("--overrides", overrides, *also, "--set", "terms.revenue_share=0,0.1")
+        if also[0] == "--case"
+        else also
+    )
+    before = tree(tmp_path)
+    outcome = dsx("plan", "sweep", base, *given, "--workers", "1", "-o", tmp_path / "out")
+    assert_one_clear_error(outcome, code=2, names=(f"{base}: solver.extra.mip_rel_gapp",))
+    assert "point" not in outcome.stderr and str(overrides) not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
 def test_a_thread_count_in_raw_highs_options_is_bounded_like_solver_threads(tmp_path, must_not_solve):
     # 100,000 threads ran out of memory, and the fix said to solve fewer scenarios.
     source = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"threads": 100_000}))
@@ -194,7 +217,7 @@ def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path
     assert tree(tmp_path) == before
 
 
-def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_unknown(tmp_path, monkeypatch):
+def test_a_plan_whose_gap_cannot_be_measured_is_written_with_a_warning_and_a_json_null(tmp_path, monkeypatch):
     # With lp_algorithm pdlp the rounded start ran out a 5 s limit and HiGHS kept the all-zero
     # plan: exit 0 and "gap inf%" alone.
     plan = make_plan()
@@ -303,6 +326,17 @@ def test_a_plan_is_never_written_over_the_scenario_or_overrides_it_was_solved_fr
     assert {path: path.read_bytes() for path in kept} == kept
 
 
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_an_output_that_is_another_name_for_the_scenario_is_refused(tmp_path, must_not_solve, link):
+    source = scenario_file(tmp_path, lambda d: None)
+    other = tmp_path / "other-name.yaml"
+    other.symlink_to(source) if link == "symbolic" else os.link(source, other)
+    kept = source.read_bytes()
+    outcome = dsx("plan", "solve", source, "-o", other)
+    assert_one_clear_error(outcome, names=(f"-o {other}: that is the scenario file ({source})",))
+    assert source.read_bytes() == kept
+
+
 def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
     # A JSON scenario in the output directory had its plan written over it.
     source = tmp_path / "case.json"
@@ -331,8 +365,6 @@ def test_a_sweep_never_writes_a_point_plan_over_its_base_file(tmp_path):
 def test_an_existing_output_directory_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
     # Only its parent was checked: a sweep solved its first point, then failed to write it and
     # stopped. (As root every directory is writable, so the refusal is simulated.)
-    import os
-
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access
