@@ -337,28 +337,21 @@ def test_an_output_that_is_another_name_for_the_scenario_is_refused(tmp_path, mu
     assert source.read_bytes() == kept
 
 
-def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
-    # A JSON scenario in the output directory had its plan written over it.
-    source = tmp_path / "case.json"
+@pytest.mark.parametrize(
+    ("command", "name", "role"),
+    [
+        (("batch",), "case.json", "the scenario file"),
+        (("sweep", "--set", "terms.revenue_share=0,0.1"), "revenue_share=0.json", "the base scenario file"),
+    ],
+    ids=["batch", "sweep"],
+)
+def test_a_batch_or_sweep_never_writes_a_plan_over_its_scenario_file(tmp_path, command, name, role):
+    # A JSON scenario in the output directory, named as one of the plans: its plan replaced it.
+    source = tmp_path / name
     source.write_text(json.dumps(EXAMPLE))
-    kept = source.read_bytes()
-    outcome = dsx("plan", "batch", source, "-o", tmp_path, "--workers", "1")
-    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its case.json would replace the scenario file",))
-    assert source.read_bytes() == kept
-
-
-def test_a_sweep_never_writes_a_point_plan_over_its_base_file(tmp_path):
-    # A base scenario named as a point's plan file, in the output directory.
-    source = tmp_path / "revenue_share=0.json"
-    source.write_text(json.dumps(EXAMPLE))
-    kept = source.read_bytes()
-    before = tree(tmp_path)
-    outcome = dsx(
-        "plan", "sweep", source, "--set", "terms.revenue_share=0,0.1", "-o", tmp_path, "--workers", "1"
-    )
-    assert_one_clear_error(
-        outcome, names=(f"-o {tmp_path}: its revenue_share=0.json would replace the base",)
-    )
+    kept, before = source.read_bytes(), tree(tmp_path)
+    outcome = dsx("plan", command[0], source, *command[1:], "-o", tmp_path, "--workers", "1")
+    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its {name} would replace {role}",))
     assert source.read_bytes() == kept and tree(tmp_path) == before
 
 
