@@ -10,7 +10,7 @@ import re
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -538,30 +538,32 @@ def check_output_path(
 def refuse_overwriting_inputs(
     given: str | Path,
     outputs: Sequence[str | Path],
-    inputs: Mapping[str, str | Path | None],
+    inputs: Sequence[tuple[str, str | Path | None]],
     *,
     option: str = "-o",
     example: str | None = None,
 ) -> None:
     """Refuse, before any work, outputs that would replace one of the command's own input files
-    (`inputs`: what each is, e.g. "the scenario file", to its path): `plan solve -o scenario.yaml`
+    (`inputs`: what each is, e.g. "the scenario file", and its path): `plan solve -o scenario.yaml`
     wrote the plan over it. `given` is what the user wrote after `option` (a file, or the
     directory the outputs go in); `example` a file name the fix suggests."""
     for output in map(Path, outputs):
-        for role, path in inputs.items():
+        for role, path in inputs:
             if path is None or not _same_file(output, Path(path)):
                 continue
             what = "that is" if output == Path(given) else f"its {output.name} would replace"
+            shown = "" if str(path) == str(given) else f" ({path})"
             raise UserError(
-                f"{option} {given}: {what} {role} ({path})",
+                f"{option} {given}: {what} {role}{shown}",
                 details=[f"Fix: write to another {option} path" + (f", e.g. {example}" if example else "")],
             )
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """Whether writing a would replace b: the same path once resolved (links, '.', '..'), or an
-    existing file the file system takes for it (a name differing in case, where case is not told
-    apart)."""
+    """Whether a and b name one file: the same path once resolved (symbolic links, '.', '..'),
+    or existing names of one file (a hard link; a name differing in case where the file system
+    does not tell case apart). A hard link would survive `write_atomic`'s rename, but an output
+    named as an input is refused either way."""
     if a.resolve() == b.resolve():
         return True
     try:

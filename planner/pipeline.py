@@ -50,8 +50,8 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
         f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) or loosen solver.mip_rel_gap"
     )
     if scenario.solver.first_lp_solver() == "pdlp" and not scenario.solver.relax_integrality:
-        # The rounded start's relaxation by PDLP ran out the limit on the bundled example (30 s;
-        # 0.15-0.17 s by the default), leaving HiGHS's MIP no time (bench/README.md, session 22).
+        # The rounded start's relaxation by PDLP ran out the bundled example's 30 s limit (0.15-0.17 s
+        # by the default), leaving HiGHS's MIP no time (bench/README.md, session 22).
         fix = (
             "Fix: set solver.lp_algorithm to auto (PDLP, a first-order method, may not solve the rounded "
             "start's relaxation within the limit, and that leaves HiGHS no time), or raise "

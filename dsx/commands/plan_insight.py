@@ -16,7 +16,6 @@ default (one worker process per CPU; `--workers 1` solves here), or a running cl
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dsx.commands.json_out import echo_json
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import (
@@ -359,7 +359,7 @@ def sweep_command(
     refuse_overwriting_inputs(
         output,
         [*written, output / "sweep.csv", output / "sweep.png"],
-        {"the base scenario file": base, "the overrides file": overrides},
+        [("the base scenario file", base), ("the overrides file", overrides)],
     )
     with open_engine(cluster, workers, tasks=inputs.points) as engine:
         results = run_sweep_with_progress(
@@ -391,7 +391,7 @@ def sweep_command(
         value_of_information=value_of_information,
     )
     if as_json:
-        typer.echo(json.dumps(summary, indent=1, default=str))
+        echo_json(summary)
     else:
         render_sweep(inputs, results, rows, summary, output, at=at, cold=cold)
     finish_sweep(results, output, value_of_information=value_of_information)
@@ -414,7 +414,7 @@ def compare_command(
         for path, other in zip(plans[1:], loaded[1:], strict=True)
     ]
     if as_json:
-        typer.echo(json.dumps([c.to_dict() for c in comparisons], indent=1))
+        echo_json([c.to_dict() for c in comparisons])
         return
     console = _console()
     for cmp in comparisons:
@@ -491,7 +491,7 @@ def plot_command(
             highlight=False,
         )
     if as_json:
-        typer.echo(json.dumps({"figures": [str(f.path) for f in figures]}, indent=1))
+        echo_json({"figures": [str(f.path) for f in figures]})
         return
     for figure in figures:
         typer.echo(str(figure.path))
@@ -519,7 +519,7 @@ def value_of_information_command(
         except NoPlanError as error:
             raise error.at(scenario) from None
     if as_json:
-        typer.echo(json.dumps(figures.to_dict(), indent=1))
+        echo_json(figures.to_dict())
         return
     table = Table(
         title=f"Value of information, {loaded.name} (US$ M, objective of the scenario)", title_justify="left"
@@ -551,7 +551,7 @@ def diagnose_command(
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
-        refuse_overwriting_inputs(iis_out, [iis_out], {"the scenario file": scenario}, option="--iis-out")
+        refuse_overwriting_inputs(iis_out, [iis_out], [("the scenario file", scenario)], option="--iis-out")
     try:
         result = diagnose(load_scenario(scenario))
     except NoPlanError as error:  # too large to build (planner.model.size)
@@ -559,7 +559,7 @@ def diagnose_command(
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=1))
+        echo_json(result.to_dict())
     else:
         console = _console()
         if result.feasible:
@@ -595,7 +595,7 @@ def reduce_command(
 
     check_output_path(output, example="reduced.yaml")
     refuse_overwriting_inputs(
-        output, [output], {"the scenario file being reduced": scenario}, example="reduced.yaml"
+        output, [output], [("the scenario file being reduced", scenario)], example="reduced.yaml"
     )
     loaded = load_scenario(scenario)
     try:
@@ -618,7 +618,7 @@ def reduce_command(
         "spread_usd": reduction.spread_usd,
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=1))
+        echo_json(summary)
         return
     console = _console()
     table = Table(
@@ -670,7 +670,7 @@ def batch_command(
     refuse_overwriting_inputs(
         output,
         [output / f"{name}.json" for name in names],
-        {f"the scenario file {p.name}": p for p in scenarios},
+        [("the scenario file", path) for path in scenarios],
     )
     loaded = [(path.stem, load_scenario(path)) for path in scenarios]
     for (_name, one), path in zip(loaded, scenarios, strict=True):
@@ -714,7 +714,7 @@ def batch_command(
         ],
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=1))
+        echo_json(summary)
     else:
         table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
         for name in ("scenario", "objective", "gap", "wall s", "plan"):

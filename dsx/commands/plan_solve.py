@@ -9,11 +9,10 @@ one site or quarter.
 
 from __future__ import annotations
 
-import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dsx.commands.json_out import echo_json
 from planner.errors import NoPlanError, ScenarioError, UserError
 from planner.files import (
     check_output_path,
@@ -290,33 +290,19 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         for r in plan.site_periods
         if (site is None or r.site == site) and (period is None or r.period == period)
     ]
-    return _finite_or_null(
-        {
-            "plan_path": str(output),
-            "scenario": plan.scenario_name,
-            "scenario_hash": plan.scenario_hash,
-            "perspective": plan.perspective,
-            "solver": plan.solver.model_dump(mode="json"),
-            "risk": plan.risk.model_dump(mode="json"),
-            "parties": [f.model_dump(mode="json") for f in plan.parties],
-            "value_of_information_computed": plan.risk.evpi_usd is not None,
-            "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
-            "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
-            "site_periods": [row.model_dump(mode="json") for row in rows],
-        }
-    )
-
-
-def _finite_or_null(node: Any) -> Any:
-    """Infinite and NaN numbers as null, as the plan file writes them (json.dumps printed
-    `Infinity`, which is not JSON, for a plan worth nothing's gap)."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    if isinstance(node, dict):
-        return {key: _finite_or_null(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_finite_or_null(value) for value in node]
-    return node
+    return {
+        "plan_path": str(output),
+        "scenario": plan.scenario_name,
+        "scenario_hash": plan.scenario_hash,
+        "perspective": plan.perspective,
+        "solver": plan.solver.model_dump(mode="json"),
+        "risk": plan.risk.model_dump(mode="json"),
+        "parties": [f.model_dump(mode="json") for f in plan.parties],
+        "value_of_information_computed": plan.risk.evpi_usd is not None,
+        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
+        "site_periods": [row.model_dump(mode="json") for row in rows],
+    }
 
 
 def _terminal() -> Console:
@@ -373,7 +359,7 @@ def solve_command(
     refuse_overwriting_inputs(
         output,
         [output],
-        {"the scenario file": scenario, "the overrides file": overrides},
+        [("the scenario file", scenario), ("the overrides file", overrides)],
         example="plan.json",
     )
     loaded = load_with_overrides(scenario, overrides, case, assignments or [])
@@ -421,7 +407,7 @@ def solve_command(
             soft_wrap=True,
         )
     if as_json:
-        typer.echo(json.dumps(json_summary(plan, output, site, period), indent=1))
+        echo_json(json_summary(plan, output, site, period))
         return
     print_plan(plan, site, period)
     _terminal().print(f"written to [bold]{escape(str(output))}[/]")
@@ -439,7 +425,7 @@ def show_command(
     plan = read_plan(plan_path)
     _in_plan(plan, site, period, plan_path)
     if as_json:
-        typer.echo(json.dumps(json_summary(plan, plan_path, site, period), indent=1))
+        echo_json(json_summary(plan, plan_path, site, period))
         return
     print_plan(plan, site, period)
 

@@ -278,11 +278,13 @@ def _labels_fit(axes: Sequence[Axis], points: Sequence[Mapping[str, Any]]) -> No
             )
 
 
-def _extra(data: Mapping[str, Any]) -> str:
-    """Scenario data's raw HiGHS options (`solver.extra`) as one comparable string."""
+def _option(data: Mapping[str, Any], key: str) -> str:
+    """Scenario data's raw HiGHS option `key` (`solver.extra`), as comparable text ("" if unset)."""
     solver = data.get("solver")
     extra = solver.get("extra") if isinstance(solver, Mapping) else None
-    return json.dumps(extra or {}, sort_keys=True, default=str)
+    if not isinstance(extra, Mapping) or key not in extra:
+        return ""
+    return json.dumps(extra[key], sort_keys=True, default=str)
 
 
 def _relaxes(data: Mapping[str, Any]) -> bool:
@@ -313,7 +315,8 @@ def sweep_points(
     (`solver.extra`), two axes naming one field, a point's plan file name too long, `at`
     outside a point's horizon. The
     command calls it before it starts an engine; `run_sweep` again, for its library callers."""
-    from planner.pipeline import refuse_relaxation, refuse_unsolvable
+    from planner.pipeline import refuse_relaxation
+    from planner.solve.interfaces import refused_option
 
     check_axes(axes)
     start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
@@ -323,22 +326,28 @@ def sweep_points(
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
     # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
     relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
-    # HiGHS's options, once per distinct set (a probe each), named where they were set: the
-    # point's axis, else the case, else the base file.
-    extra_in_base, extra_in_start = _extra(base), _extra(start_data)
+    # HiGHS's options, once per distinct set (a probe each); a refused one named where it was
+    # set: the point's axis, else the case, else the base file.
     checked: set[str] = set()
     for values, scenario in zip(points, scenarios, strict=True):
         refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
-        extra = _extra({"solver": {"extra": scenario.solver.extra}})
+        extra = json.dumps(scenario.solver.extra, sort_keys=True, default=str)
         if extra not in checked:
-            set_by = (
-                f"{source}, point {point_label(values)}"
-                if extra != extra_in_start
-                else base_file or source
-                if extra_in_base == extra_in_start
-                else source
-            )
-            refuse_unsolvable(scenario, set_by)
+            refused = refused_option(scenario.solver)
+            if refused is not None:
+                key, error = refused
+                mine, in_start, in_base = (
+                    _option(data, key)
+                    for data in ({"solver": {"extra": scenario.solver.extra}}, start_data, base)
+                )
+                set_by = (
+                    f"{source}, point {point_label(values)}"
+                    if mine != in_start
+                    else base_file or source
+                    if in_base == in_start
+                    else source
+                )
+                raise error.at(set_by)
             checked.add(extra)
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:

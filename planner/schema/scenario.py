@@ -287,8 +287,8 @@ class SolverOptions(_Strict):
         description="HiGHS's algorithm for an LP (relax_integrality) and for a MIP's rounded-start "
         "relaxation (its re-solves stay dual simplex, warm): auto = ipm, interior point with "
         "crossover, measured fastest (bench/README.md); simplex = dual simplex; pdlp = first order, low "
-        "accuracy: on the bundled example its rounded start ran out the limit (30 s: no plan; 5 s: the "
-        "all-zero plan).",
+        "accuracy: on the bundled example its rounded start ran out the limit (30 s or 5 s), leaving no "
+        "plan or the all-zero plan.",
     )
     rounded_start: bool = Field(
         True,

@@ -144,12 +144,20 @@ def highs_options(options: SolverOptions) -> dict[str, float | int | str | bool]
 
 def check_options(options: SolverOptions) -> None:
     """Refuse HiGHS options HiGHS does not know (or values of the wrong type) before solving."""
+    refused = refused_option(options)
+    if refused is not None:
+        raise refused[1]
+
+
+def refused_option(options: SolverOptions) -> tuple[str, ScenarioError] | None:
+    """The first raw HiGHS option (`solver.extra`) refused, and the error saying why; None if
+    HiGHS takes them all. The key lets a sweep name whichever file or point set it."""
     threads = options.extra.get("threads")
     if threads is not None and (
         isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS
     ):
         # HiGHS takes any int, and 100,000 threads ran out of memory ("fewer scenarios", it said).
-        raise ScenarioError(
+        return "threads", ScenarioError(
             f"solver.extra.threads: {threads!r} is not a thread count from 0 (HiGHS's choice) to {MAX_THREADS}",
             details=[
                 f"Fix: set solver.threads (1 to {MAX_THREADS}) instead, and remove solver.extra.threads"
@@ -161,7 +169,7 @@ def check_options(options: SolverOptions) -> None:
         if probe.setOptionValue(key, value) != highspy.HighsStatus.kError:
             continue
         if key == "solver" and str(value).lower() == "hipo":
-            raise ScenarioError(
+            return key, ScenarioError(
                 "solver.extra.solver: HiGHS's HiPO interior point is not in this highspy",
                 details=[
                     f"Fix: install the highspy-extras package of the same version ({_version()}) into "
@@ -169,10 +177,11 @@ def check_options(options: SolverOptions) -> None:
                     "on this model: bench/README.md, session 16)"
                 ],
             )
-        raise ScenarioError(
+        return key, ScenarioError(
             f"solver.extra.{key}: HiGHS rejects the option {key}={value!r}",
             details=["Fix: use an option name and value type from the HiGHS options reference"],
         )
+    return None
 
 
 def _version() -> str:

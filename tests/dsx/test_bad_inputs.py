@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,21 +133,30 @@ def test_sweeps_batches_and_value_of_information_refuse_the_relaxation_before_an
     assert tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("relaxed_in", ["base", "overrides"])
-def test_a_sweeps_refusal_of_the_relaxation_names_the_file_that_asks_for_it(tmp_path, relaxed_in):
-    # With --overrides, the refusal named the overrides file even where the base file asked.
-    base = scenario_file(tmp_path, lambda d: d["solver"].update(relax_integrality=relaxed_in == "base"))
+@pytest.mark.parametrize("set_in", ["base", "overrides"])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("relax_integrality", True, "solver.relax_integrality"),
+        ("extra", {"mip_rel_gapp": 0.02}, "solver.extra.mip_rel_gapp"),
+    ],
+    ids=["relaxation", "highs-option"],
+)
+def test_a_sweeps_refusal_names_the_file_that_sets_what_it_refuses(tmp_path, set_in, field, value, named):
+    # With --overrides, the refusal named the overrides file (and a bad option a point) even
+    # where the base file set it.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update({field: value}) if set_in == "base" else None)
     overrides = tmp_path / "cases.yaml"
-    change = {"solver.relax_integrality": True} if relaxed_in == "overrides" else {"terms.buyback_share": 0.5}
+    change = {f"solver.{field}": value} if set_in == "overrides" else {"terms.buyback_share": 0.5}
     overrides.write_text(yaml.safe_dump({"a-case": change}))
-    asks, other = (base, overrides) if relaxed_in == "base" else (overrides, base)
+    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
     before = tree(tmp_path)
     outcome = dsx(
         "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
         "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
     )  # fmt: skip
-    assert_one_clear_error(outcome, code=2, names=("solver.relax_integrality", str(asks)))
-    assert str(other) not in outcome.stderr
+    assert_one_clear_error(outcome, code=2, names=(f"{sets}: ", named))
+    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
     assert tree(tmp_path) == before
 
 
@@ -172,22 +182,25 @@ def test_options_highs_refuses_stop_sweeps_batches_and_value_of_information_befo
     assert tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("set_in", ["base", "overrides"])
-def test_a_sweeps_refusal_of_highs_options_names_the_file_that_sets_them(tmp_path, set_in):
-    # The refusal named the overrides file, and a point, whatever set the option.
-    bad = {"mip_rel_gapp": 0.02}
-    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra=bad) if set_in == "base" else None)
+@pytest.mark.parametrize(
+    "also",
+    [("--set", "solver.extra.mip_rel_gap=0.01,0.02"), ("--case", "other-option")],
+    ids=["a-point-sets-another-option", "the-case-sets-another-option"],
+)
+def test_a_bad_highs_option_is_blamed_on_the_file_that_set_it_not_on_one_that_set_another(tmp_path, also):
+    # Whole option sets were compared, so a point or case setting any other option was blamed.
+    base = scenario_file(tmp_path, lambda d: d["solver"].update(extra={"mip_rel_gapp": 0.02}))
     overrides = tmp_path / "cases.yaml"
-    change = {"solver.extra": bad} if set_in == "overrides" else {"terms.buyback_share": 0.5}
-    overrides.write_text(yaml.safe_dump({"a-case": change}))
-    sets, other = (base, overrides) if set_in == "base" else (overrides, base)
+    overrides.write_text(yaml.safe_dump({"other-option": {"solver.extra.presolve": "on"}}))
+    given = (
+        ("--overrides", overrides, *also, "--set", "terms.revenue_share=0,0.1")
+        if also[0] == "--case"
+        else also
+    )
     before = tree(tmp_path)
-    outcome = dsx(
-        "plan", "sweep", base, "--overrides", overrides, "--case", "a-case",
-        "--set", "terms.revenue_share=0,0.1", "--workers", "1", "-o", tmp_path / "out",
-    )  # fmt: skip
-    assert_one_clear_error(outcome, code=2, names=(f"{sets}: solver.extra.mip_rel_gapp",))
-    assert str(other) not in outcome.stderr and "point" not in outcome.stderr
+    outcome = dsx("plan", "sweep", base, *given, "--workers", "1", "-o", tmp_path / "out")
+    assert_one_clear_error(outcome, code=2, names=(f"{base}: solver.extra.mip_rel_gapp",))
+    assert "point" not in outcome.stderr and str(overrides) not in outcome.stderr
     assert tree(tmp_path) == before
 
 
@@ -204,7 +217,7 @@ def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path
     assert tree(tmp_path) == before
 
 
-def test_a_plan_without_a_bound_is_written_with_a_warning_that_its_quality_is_unknown(tmp_path, monkeypatch):
+def test_a_plan_whose_gap_cannot_be_measured_is_written_with_a_warning_and_a_json_null(tmp_path, monkeypatch):
     # With lp_algorithm pdlp the rounded start ran out a 5 s limit and HiGHS kept the all-zero
     # plan: exit 0 and "gap inf%" alone.
     plan = make_plan()
@@ -313,36 +326,38 @@ def test_a_plan_is_never_written_over_the_scenario_or_overrides_it_was_solved_fr
     assert {path: path.read_bytes() for path in kept} == kept
 
 
-def test_a_batch_never_writes_a_plan_over_one_of_its_scenario_files(tmp_path):
-    # A JSON scenario in the output directory had its plan written over it.
-    source = tmp_path / "case.json"
-    source.write_text(json.dumps(EXAMPLE))
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_an_output_that_is_another_name_for_the_scenario_is_refused(tmp_path, must_not_solve, link):
+    source = scenario_file(tmp_path, lambda d: None)
+    other = tmp_path / "other-name.yaml"
+    other.symlink_to(source) if link == "symbolic" else os.link(source, other)
     kept = source.read_bytes()
-    outcome = dsx("plan", "batch", source, "-o", tmp_path, "--workers", "1")
-    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its case.json would replace the scenario file",))
+    outcome = dsx("plan", "solve", source, "-o", other)
+    assert_one_clear_error(outcome, names=(f"-o {other}: that is the scenario file ({source})",))
     assert source.read_bytes() == kept
 
 
-def test_a_sweep_never_writes_a_point_plan_over_its_base_file(tmp_path):
-    # A base scenario named as a point's plan file, in the output directory.
-    source = tmp_path / "revenue_share=0.json"
+@pytest.mark.parametrize(
+    ("command", "name", "role"),
+    [
+        (("batch",), "case.json", "the scenario file"),
+        (("sweep", "--set", "terms.revenue_share=0,0.1"), "revenue_share=0.json", "the base scenario file"),
+    ],
+    ids=["batch", "sweep"],
+)
+def test_a_batch_or_sweep_never_writes_a_plan_over_its_scenario_file(tmp_path, command, name, role):
+    # A JSON scenario in the output directory, named as one of the plans: its plan replaced it.
+    source = tmp_path / name
     source.write_text(json.dumps(EXAMPLE))
-    kept = source.read_bytes()
-    before = tree(tmp_path)
-    outcome = dsx(
-        "plan", "sweep", source, "--set", "terms.revenue_share=0,0.1", "-o", tmp_path, "--workers", "1"
-    )
-    assert_one_clear_error(
-        outcome, names=(f"-o {tmp_path}: its revenue_share=0.json would replace the base",)
-    )
+    kept, before = source.read_bytes(), tree(tmp_path)
+    outcome = dsx("plan", command[0], source, *command[1:], "-o", tmp_path, "--workers", "1")
+    assert_one_clear_error(outcome, names=(f"-o {tmp_path}: its {name} would replace {role}",))
     assert source.read_bytes() == kept and tree(tmp_path) == before
 
 
 def test_an_existing_output_directory_that_cannot_be_written_is_refused_before_solving(tmp_path, monkeypatch):
     # Only its parent was checked: a sweep solved its first point, then failed to write it and
     # stopped. (As root every directory is writable, so the refusal is simulated.)
-    import os
-
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access

@@ -129,3 +129,11 @@ def test_a_figure_without_a_solution_still_writes_the_plan_and_warns(tmp_path, m
     plan = read_plan(out)
     assert plan.verification.passed and plan.risk.evpi_usd is None
     assert "Time limit reached" in plan.risk.value_of_information_note
+
+
+def test_json_output_holds_no_infinity_which_json_readers_refuse(capsys):
+    # A plan worth nothing against its bound has an infinite gap; sweep and batch printed it.
+    from dsx.commands.json_out import echo_json
+
+    echo_json({"mip_gap": float("inf"), "rows": [{"gap": float("nan")}, 1.5]})
+    assert json.loads(capsys.readouterr().out) == {"mip_gap": None, "rows": [{"gap": None}, 1.5]}

@@ -202,9 +202,10 @@ def test_two_spellings_of_one_field_are_refused_before_any_solve():
 
 def test_a_point_whose_file_name_would_be_too_long_is_refused_before_any_solve():
     data = stylised_data()
-    long_value = "x" * 260
-    with pytest.raises(UserError, match="file name would take"):
-        sweep_points(data, [("name", [long_value])], source="t")
+    axes = [("terms.revenue_share", [0.1]), ("name", ["x" * 240])]
+    with pytest.raises(UserError, match=r"file name would take 263 bytes.*--set name makes 245") as refused:
+        sweep_points(data, axes, source="t")
+    assert "shorter values for --set name" in refused.value.details[0]
 
 
 def test_bad_highs_options_at_a_point_are_refused_naming_the_point():
