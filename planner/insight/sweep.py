@@ -310,11 +310,11 @@ def sweep_points(
 ) -> list[Scenario]:
     """Every point's scenario, in grid order, or the user error that would stop the sweep at
     every point: invalid overrides, an LP relaxation no plan can hold
-    (`planner.pipeline.refuse_relaxation`, naming the file or point that asks for it: the base
-    file, `base_file`, where `source` is an overrides file), HiGHS options HiGHS refuses
-    (`solver.extra`), two axes naming one field, a point's plan file name too long, `at`
-    outside a point's horizon. The
-    command calls it before it starts an engine; `run_sweep` again, for its library callers."""
+    (`planner.pipeline.refuse_relaxation`), HiGHS options HiGHS refuses (`solver.extra`), two
+    axes naming one field, a point's plan file name too long, `at` outside a point's horizon.
+    The relaxation and a refused option are named where they were set: the point, the case
+    (`source`, the overrides file) or the base file (`base_file`). The command calls it before
+    it starts an engine; `run_sweep` again, for its library callers."""
     from planner.pipeline import refuse_relaxation
     from planner.solve.interfaces import refused_option
 
