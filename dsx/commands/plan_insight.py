@@ -17,6 +17,7 @@ default (one worker process per CPU; `--workers 1` solves here), or a running cl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
+from dsx.commands.notices import gap_text, gap_warning
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import (
@@ -233,7 +235,7 @@ def render_sweep(
     for row, result in zip(rows, results, strict=True):
         racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
         status = (
-            f"{row['solver_status']} {row['mip_gap'] or 0:.2%} {row['solve_s']:.1f}s"
+            f"{row['solver_status']} {gap_text(row['mip_gap'])} {row['solve_s']:.1f}s"
             if result.plan
             else f"[red]no plan[/]: {escape(result.error or '')}"
         )
@@ -268,8 +270,11 @@ def render_sweep(
     )
 
 
-def finish_sweep(results: list[Any], output: Path, *, value_of_information: bool) -> None:
-    """Warnings on stderr, then the exit code: 3 if no point has a plan, 4 if some have none."""
+def finish_sweep(
+    results: list[Any], output: Path, *, value_of_information: bool, pdlp: Sequence[bool] = ()
+) -> None:
+    """Warnings on stderr, then the exit code: 3 if no point has a plan, 4 if some have none.
+    `pdlp`: per point, whether its first LP ran by PDLP (the gap warning's fix says so)."""
     err = Console(stderr=True)
     if not value_of_information:
         err.print(
@@ -285,6 +290,10 @@ def finish_sweep(results: list[Any], output: Path, *, value_of_information: bool
                     f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
                     soft_wrap=True,
                 )
+    for n, r in enumerate(results):
+        warning = gap_warning(r.plan, pdlp=n < len(pdlp) and pdlp[n]) if r.plan else None
+        if warning is not None:
+            err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
     if not all(r.plan for r in results):
@@ -394,7 +403,12 @@ def sweep_command(
         echo_json(summary)
     else:
         render_sweep(inputs, results, rows, summary, output, at=at, cold=cold)
-    finish_sweep(results, output, value_of_information=value_of_information)
+    finish_sweep(
+        results,
+        output,
+        value_of_information=value_of_information,
+        pdlp=[point.solver.first_lp_solver() == "pdlp" for point in scenarios],
+    )
 
 
 def compare_command(
@@ -723,13 +737,17 @@ def batch_command(
             table.add_row(
                 r.name,
                 _musd(r.plan.solver.objective_usd if r.plan else None),
-                f"{r.plan.solver.mip_gap or 0:.2%}" if r.plan else "-",
+                gap_text(r.plan.solver.mip_gap) if r.plan else "-",
                 f"{r.wall_s:.1f}",
                 escape(str(output / f"{r.name}.json"))
                 if r.plan
                 else f"[red]no plan[/]: {escape(r.error or '')}",
             )
         _console().print(table)
+    for (_name, scenario_of), r in zip(loaded, results, strict=True):
+        warning = gap_warning(r.plan, pdlp=scenario_of.solver.first_lp_solver() == "pdlp") if r.plan else None
+        if warning is not None:
+            err.print(f"[yellow]warning[/] {escape(r.name)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no scenario of the batch has a plan", details=[r.error or "" for r in results][:5])
     if not all(r.plan for r in results):

@@ -9,7 +9,6 @@ one site or quarter.
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
+from dsx.commands.notices import gap_warning
 from planner.errors import NoPlanError, ScenarioError, UserError
 from planner.files import (
     check_output_path,
@@ -389,23 +389,9 @@ def solve_command(
             "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
             soft_wrap=True,
         )
-    plan_gap, bound = plan.solver.mip_gap, plan.solver.best_bound_usd
-    if plan.solver.integer_columns and (plan_gap is None or not math.isfinite(plan_gap)):
-        # HiGHS stopped with a plan whose gap cannot be measured: no bound, or a plan worth
-        # nothing against one (lp_algorithm pdlp, 5 s on the bundled example: the all-zero plan,
-        # its rounded start having run out the limit). Verified, but of unknown quality.
-        why = (
-            "with no bound on this plan"
-            if bound is None
-            else f"with a plan worth US$ {_musd(plan.solver.objective_usd)} M against a bound of "
-            f"US$ {_musd(bound)} M"
-        )
-        status_console.print(
-            f"[yellow]warning[/]: HiGHS stopped ({escape(plan.solver.status)}) {why}, so how far the plan "
-            "is from the best is unknown. Fix: raise solver.time_limit_s (or --time-limit)"
-            + (", and set solver.lp_algorithm to auto" if loaded.solver.first_lp_solver() == "pdlp" else ""),
-            soft_wrap=True,
-        )
+    warning = gap_warning(plan, pdlp=loaded.solver.first_lp_solver() == "pdlp")
+    if warning is not None:
+        status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if as_json:
         echo_json(json_summary(plan, output, site, period))
         return

@@ -137,3 +137,61 @@ def test_json_output_holds_no_infinity_which_json_readers_refuse(capsys):
 
     echo_json({"mip_gap": float("inf"), "rows": [{"gap": float("nan")}, 1.5]})
     assert json.loads(capsys.readouterr().out) == {"mip_gap": None, "rows": [{"gap": None}, 1.5]}
+
+
+def test_a_gap_highs_did_not_give_is_shown_as_unknown_not_as_zero():
+    # Sweep and batch tables printed a missing gap as 0.00%, as if the plan were proven optimal.
+    from dsx.commands.notices import gap_text
+
+    assert [gap_text(g) for g in (None, float("inf"), 0.0049)] == ["-", "inf", "0.49%"]
+
+
+def test_a_batch_warns_of_a_plan_whose_gap_cannot_be_measured(monkeypatch, tmp_path):
+    # Its table showed such a plan's gap as 0.00%, with no word of it.
+    import planner.insight.batch as batch_module
+    from tests.dsx.harness import dsx
+    from tests.infra.plan_factory import make_plan
+
+    plan = make_plan()
+    unbounded = plan.model_copy(
+        update={
+            "solver": plan.solver.model_copy(
+                update={"mip_gap": None, "best_bound_usd": None, "integer_columns": 3}
+            )
+        }
+    )
+    monkeypatch.setattr(
+        batch_module,
+        "run_batch",
+        lambda loaded, **_k: [batch_module.BatchResult(n, unbounded) for n, _ in loaded],
+    )
+    outcome = dsx("plan", "batch", EXAMPLE_SCENARIO, "-o", tmp_path / "out", "--workers", "1")
+    assert outcome.code == 0
+    assert "dsx-2026: HiGHS stopped" in outcome.stderr and "no bound on this plan" in outcome.stderr
+    assert "0.00%" not in outcome.stdout
+
+
+def test_a_sweep_warns_of_a_point_whose_gap_cannot_be_measured(capsys, tmp_path):
+    from dsx.commands.plan_insight import finish_sweep
+    from planner.insight.sweep import PointResult
+    from tests.infra.plan_factory import make_plan
+
+    plan = make_plan()
+    worthless = plan.model_copy(
+        update={
+            "solver": plan.solver.model_copy(
+                update={
+                    "mip_gap": float("inf"),
+                    "objective_usd": 0.0,
+                    "best_bound_usd": 2e9,
+                    "integer_columns": 3,
+                }
+            )
+        }
+    )
+    results = [PointResult({"a": 1}, "a=1", plan), PointResult({"a": 2}, "a=2", worthless)]
+    finish_sweep(results, tmp_path, value_of_information=False, pdlp=[False, True])
+    err = capsys.readouterr().err
+    assert "a=1" not in err
+    assert "a=2: HiGHS stopped" in err and "against a bound of US$ 2,000.0 M" in err
+    assert "solver.lp_algorithm to auto" in err
