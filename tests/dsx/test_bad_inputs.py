@@ -20,7 +20,7 @@ from planner.files import load_scenario, write_plan
 from planner.pipeline import refuse_relaxation, solve_scenario
 from tests.conftest import EXAMPLE_SCENARIO
 from tests.dsx.harness import assert_one_clear_error, dsx, tree
-from tests.infra.plan_factory import make_plan
+from tests.infra.plan_factory import make_plan, unmeasured_gap_plan
 from tests.planner.small_scenarios import BASE
 
 EXAMPLE = yaml.safe_load(EXAMPLE_SCENARIO.read_text())
@@ -220,32 +220,14 @@ def test_an_infinite_time_limit_option_is_refused_as_the_files_field_is(tmp_path
 def test_a_plan_whose_gap_cannot_be_measured_is_written_with_a_warning_and_a_json_null(tmp_path, monkeypatch):
     # With lp_algorithm pdlp the rounded start ran out a 5 s limit and HiGHS kept the all-zero
     # plan: exit 0 and "gap inf%" alone.
-    plan = make_plan()
-    unbounded = plan.model_copy(
-        update={
-            "solver": plan.solver.model_copy(
-                update={
-                    "mip_gap": None,
-                    "best_bound_usd": None,
-                    "status": "Time limit reached",
-                    "integer_columns": 12,
-                }
-            )
-        }
-    )
+    unbounded = unmeasured_gap_plan()
     monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: unbounded)
     source = scenario_file(tmp_path, lambda d: d["solver"].update(lp_algorithm="pdlp"))
     outcome = dsx("plan", "solve", source, "-o", tmp_path / "p.json", "--no-value-of-information")
     assert outcome.code == 0 and (tmp_path / "p.json").exists()
     assert "no bound on this plan" in outcome.stderr and "solver.lp_algorithm to auto" in outcome.stderr
     # Against a bound, a plan worth nothing has an infinite gap: said so, and null in --json.
-    worthless = plan.model_copy(
-        update={
-            "solver": unbounded.solver.model_copy(
-                update={"mip_gap": float("inf"), "objective_usd": 0.0, "best_bound_usd": 1.05e10}
-            )
-        }
-    )
+    worthless = unmeasured_gap_plan(best_bound_usd=1.05e10)
     monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: worthless)
     outcome = dsx("plan", "solve", source, "-o", tmp_path / "q.json", "--no-value-of-information", "--json")
     assert "worth US$ 0.0 M against a bound of US$ 10,500.0 M" in outcome.stderr

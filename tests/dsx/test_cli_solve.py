@@ -150,16 +150,9 @@ def test_a_batch_warns_of_a_plan_whose_gap_cannot_be_measured(monkeypatch, tmp_p
     # Its table showed such a plan's gap as 0.00%, with no word of it.
     import planner.insight.batch as batch_module
     from tests.dsx.harness import dsx
-    from tests.infra.plan_factory import make_plan
+    from tests.infra.plan_factory import unmeasured_gap_plan
 
-    plan = make_plan()
-    unbounded = plan.model_copy(
-        update={
-            "solver": plan.solver.model_copy(
-                update={"mip_gap": None, "best_bound_usd": None, "integer_columns": 3}
-            )
-        }
-    )
+    unbounded = unmeasured_gap_plan()
     monkeypatch.setattr(
         batch_module,
         "run_batch",
@@ -174,21 +167,9 @@ def test_a_batch_warns_of_a_plan_whose_gap_cannot_be_measured(monkeypatch, tmp_p
 def test_a_sweep_warns_of_a_point_whose_gap_cannot_be_measured(capsys, tmp_path):
     from dsx.commands.plan_insight import finish_sweep
     from planner.insight.sweep import PointResult
-    from tests.infra.plan_factory import make_plan
+    from tests.infra.plan_factory import make_plan, unmeasured_gap_plan
 
-    plan = make_plan()
-    worthless = plan.model_copy(
-        update={
-            "solver": plan.solver.model_copy(
-                update={
-                    "mip_gap": float("inf"),
-                    "objective_usd": 0.0,
-                    "best_bound_usd": 2e9,
-                    "integer_columns": 3,
-                }
-            )
-        }
-    )
+    plan, worthless = make_plan(), unmeasured_gap_plan(best_bound_usd=2e9)
     results = [PointResult({"a": 1}, "a=1", plan), PointResult({"a": 2}, "a=2", worthless)]
     finish_sweep(results, tmp_path, value_of_information=False, pdlp=[False, True])
     err = capsys.readouterr().err

@@ -209,3 +209,20 @@ def make_plan(
     )
     fields.update(overrides)
     return Plan(**fields)
+
+
+def unmeasured_gap_plan(best_bound_usd: float | None = None) -> Plan:
+    """A MIP plan HiGHS stopped without a measurable gap: no bound (the default), or worth
+    nothing against `best_bound_usd` (an infinite gap), as lp_algorithm pdlp left one."""
+    plan = make_plan()
+    worthless = best_bound_usd is not None
+    solver = plan.solver.model_copy(
+        update={
+            "status": "Time limit reached",
+            "integer_columns": 12,
+            "mip_gap": float("inf") if worthless else None,
+            "objective_usd": 0.0 if worthless else plan.solver.objective_usd,
+            "best_bound_usd": best_bound_usd,
+        }
+    )
+    return plan.model_copy(update={"solver": solver})
