@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from planner.schema.plan import Plan
+from planner.schema.scenario import SolverOptions
 
 MUSD = 1e6
 
@@ -17,11 +18,11 @@ def gap_text(gap: float | None) -> str:
     return "inf" if not math.isfinite(gap) else f"{gap:.2%}"
 
 
-def gap_warning(plan: Plan, *, pdlp: bool) -> str | None:
+def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     """Why a MIP plan's gap cannot be measured, with the fix, or None where it can: HiGHS stopped
     with no bound, or with a plan worth nothing against one (lp_algorithm pdlp, 5 s on the
     bundled example: the all-zero plan, its rounded start having run out the limit). Such a plan
-    is verified, but of unknown quality. `pdlp`: the scenario's first LP ran by PDLP."""
+    is verified, but of unknown quality. `options`: the scenario's, whose first LP may have run by PDLP."""
     solver = plan.solver
     if not solver.integer_columns or (solver.mip_gap is not None and math.isfinite(solver.mip_gap)):
         return None
@@ -34,5 +35,5 @@ def gap_warning(plan: Plan, *, pdlp: bool) -> str | None:
     return (
         f"HiGHS stopped ({solver.status}) {why}, so how far the plan is from the best is unknown. "
         "Fix: raise solver.time_limit_s (or --time-limit)"
-        + (", and set solver.lp_algorithm to auto" if pdlp else "")
+        + (", and set solver.lp_algorithm to auto" if options.first_lp_solver() == "pdlp" else "")
     )

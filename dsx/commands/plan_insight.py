@@ -271,10 +271,10 @@ def render_sweep(
 
 
 def finish_sweep(
-    results: list[Any], output: Path, *, value_of_information: bool, pdlp: Sequence[bool] = ()
+    results: list[Any], scenarios: Sequence[Scenario], output: Path, *, value_of_information: bool
 ) -> None:
     """Warnings on stderr, then the exit code: 3 if no point has a plan, 4 if some have none.
-    `pdlp`: per point, whether its first LP ran by PDLP (the gap warning's fix says so)."""
+    `scenarios`: the points', in the results' order."""
     err = Console(stderr=True)
     if not value_of_information:
         err.print(
@@ -290,8 +290,8 @@ def finish_sweep(
                     f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
                     soft_wrap=True,
                 )
-    for n, r in enumerate(results):
-        warning = gap_warning(r.plan, pdlp=n < len(pdlp) and pdlp[n]) if r.plan else None
+    for r, point in zip(results, scenarios, strict=True):
+        warning = gap_warning(r.plan, point.solver) if r.plan else None
         if warning is not None:
             err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
@@ -403,12 +403,7 @@ def sweep_command(
         echo_json(summary)
     else:
         render_sweep(inputs, results, rows, summary, output, at=at, cold=cold)
-    finish_sweep(
-        results,
-        output,
-        value_of_information=value_of_information,
-        pdlp=[point.solver.first_lp_solver() == "pdlp" for point in scenarios],
-    )
+    finish_sweep(results, scenarios, output, value_of_information=value_of_information)
 
 
 def compare_command(
@@ -745,7 +740,7 @@ def batch_command(
             )
         _console().print(table)
     for (_name, scenario_of), r in zip(loaded, results, strict=True):
-        warning = gap_warning(r.plan, pdlp=scenario_of.solver.first_lp_solver() == "pdlp") if r.plan else None
+        warning = gap_warning(r.plan, scenario_of.solver) if r.plan else None
         if warning is not None:
             err.print(f"[yellow]warning[/] {escape(r.name)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):

@@ -389,7 +389,7 @@ def solve_command(
             "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
             soft_wrap=True,
         )
-    warning = gap_warning(plan, pdlp=loaded.solver.first_lp_solver() == "pdlp")
+    warning = gap_warning(plan, loaded.solver)
     if warning is not None:
         status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if as_json:

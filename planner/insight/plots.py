@@ -383,9 +383,10 @@ def heatmap_series(
     cell: dict[tuple[Any, Any], float | None] = defaultdict(lambda: None)
     for row in rows:
         x, y = row[x_path], (row[y_path] if y_path else "")
-        x_of.setdefault(_cell_key(x), x)
-        y_of.setdefault(_cell_key(y), y)
-        cell[_cell_key(x), _cell_key(y)] = row.get(metric)
+        kx, ky = _cell_key(x), _cell_key(y)
+        x_of.setdefault(kx, x)
+        y_of.setdefault(ky, y)
+        cell[kx, ky] = row.get(metric)
     matrix = [[cell[x, y] for x in x_of] for y in y_of]
     xs, ys = list(x_of.values()), list(y_of.values())
     return {"x_path": x_path, "y_path": y_path, "metric": metric, "x": xs, "y": ys, "values": matrix}

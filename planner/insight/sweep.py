@@ -21,6 +21,7 @@ Not reused: the Pyomo model. Building it and handing it to HiGHS take about 0.01
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -267,10 +268,11 @@ def _labels_fit(axes: Sequence[Axis], points: Sequence[Mapping[str, Any]]) -> No
         label = point_label(values)
         size = len(label.encode())
         if size > limit:
-            longest = max(axes, key=lambda axis: len(point_label({axis[0]: values[axis[0]]}).encode()))[0]
+            part = {path: len(point_label({path: values[path]}).encode()) for path, _ in axes}
+            longest = max(part, key=part.__getitem__)
             raise UserError(
                 f"sweep point {label[:60]}…: its plan's file name would take {size} bytes; at most "
-                f"{limit} fit (--set {longest} makes {len(point_label({longest: values[longest]}).encode())})",
+                f"{limit} fit (--set {longest} makes {part[longest]})",
                 details=[
                     f"Fix: shorter values for --set {longest}, or fewer --set axes in one sweep "
                     "(split it into several runs)"
@@ -278,25 +280,34 @@ def _labels_fit(axes: Sequence[Axis], points: Sequence[Mapping[str, Any]]) -> No
             )
 
 
-def _option(data: Mapping[str, Any], key: str) -> str:
-    """Scenario data's raw HiGHS option `key` (`solver.extra`), as comparable text ("" if unset)."""
-    solver = data.get("solver")
-    extra = solver.get("extra") if isinstance(solver, Mapping) else None
-    if not isinstance(extra, Mapping) or key not in extra:
-        return ""
-    return json.dumps(extra[key], sort_keys=True, default=str)
+def _raw_solver(data: Mapping[str, Any], *keys: str) -> Any:
+    """The raw value at `solver.<keys>` in scenario data, None where absent."""
+    node: Any = data.get("solver")
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
-def _relaxes(data: Mapping[str, Any]) -> bool:
-    """Whether scenario data asks for the LP relaxation (`solver.relax_integrality`, read as the
-    scenario's validation reads a bool), so a refusal names where it was asked for."""
-    solver = data.get("solver")
-    if not isinstance(solver, Mapping):
-        return False
+def _relaxes(value: Any) -> bool:
+    """Whether a raw `solver.relax_integrality` asks for the LP relaxation, read as the
+    scenario's validation reads a bool."""
     try:
-        return TypeAdapter(bool).validate_python(solver.get("relax_integrality", False)) is True
+        return TypeAdapter(bool).validate_python(value if value is not None else False) is True
     except ValidationError:
         return False
+
+
+def _set_where(
+    point: object, start: object, base: object, *, at_point: str, source: str, base_file: str | None
+) -> str:
+    """Where a value a point refuses was set, from its value at the point, after the case
+    (`start`) and in the base file: the point's axis where they differ, else the base file
+    where the case left it as it was, else the case (`source`, the overrides file)."""
+    if point != start:
+        return at_point
+    return base_file or source if base == start else source
 
 
 def sweep_points(
@@ -324,30 +335,29 @@ def sweep_points(
     points = grid(axes)
     _labels_fit(axes, points)
     scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
-    # Asked for by the point (an axis), else by the base file or, where it is off there, the case.
-    relaxed_by = None if not _relaxes(start_data) else base_file or source if _relaxes(base) else source
-    # HiGHS's options, once per distinct set (a probe each); a refused one named where it was
-    # set: the point's axis, else the case, else the base file.
+    # A relaxation or a refused HiGHS option is named where it was set (`_set_where`); options are
+    # checked once per distinct set (a probe each).
+    relaxed = [_relaxes(_raw_solver(data, "relax_integrality")) for data in (start_data, base)]
     checked: set[str] = set()
     for values, scenario in zip(points, scenarios, strict=True):
-        refuse_relaxation(scenario, relaxed_by or f"{source}, point {point_label(values)}")
+        where = functools.partial(
+            _set_where, at_point=f"{source}, point {point_label(values)}", source=source, base_file=base_file
+        )
+        if scenario.solver.relax_integrality:
+            refuse_relaxation(scenario, where(True, *relaxed))
         extra = json.dumps(scenario.solver.extra, sort_keys=True, default=str)
         if extra not in checked:
             refused = refused_option(scenario.solver)
             if refused is not None:
                 key, error = refused
                 mine, in_start, in_base = (
-                    _option(data, key)
-                    for data in ({"solver": {"extra": scenario.solver.extra}}, start_data, base)
+                    json.dumps(value, sort_keys=True, default=str)
+                    for value in (
+                        scenario.solver.extra[key],
+                        *(_raw_solver(d, "extra", key) for d in (start_data, base)),
+                    )
                 )
-                set_by = (
-                    f"{source}, point {point_label(values)}"
-                    if mine != in_start
-                    else base_file or source
-                    if in_base == in_start
-                    else source
-                )
-                raise error.at(set_by)
+                raise error.at(where(mine, in_start, in_base))
             checked.add(extra)
         quarters = scenario.periods.labels()
         if at is not None and at not in quarters:

@@ -166,12 +166,15 @@ def test_a_batch_warns_of_a_plan_whose_gap_cannot_be_measured(monkeypatch, tmp_p
 
 def test_a_sweep_warns_of_a_point_whose_gap_cannot_be_measured(capsys, tmp_path):
     from dsx.commands.plan_insight import finish_sweep
+    from planner.files import load_scenario
     from planner.insight.sweep import PointResult
     from tests.infra.plan_factory import make_plan, unmeasured_gap_plan
 
     plan, worthless = make_plan(), unmeasured_gap_plan(best_bound_usd=2e9)
     results = [PointResult({"a": 1}, "a=1", plan), PointResult({"a": 2}, "a=2", worthless)]
-    finish_sweep(results, tmp_path, value_of_information=False, pdlp=[False, True])
+    example = load_scenario(EXAMPLE_SCENARIO)
+    pdlp = example.model_copy(update={"solver": example.solver.model_copy(update={"lp_algorithm": "pdlp"})})
+    finish_sweep(results, [example, pdlp], tmp_path, value_of_information=False)
     err = capsys.readouterr().err
     assert "a=1" not in err
     assert "a=2: HiGHS stopped" in err and "against a bound of US$ 2,000.0 M" in err
