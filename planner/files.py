@@ -23,7 +23,14 @@ from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
 from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem, short
 from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
-from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, PROBABILITY_TOLERANCE, QUARTER_RE, Scenario
+from planner.schema.scenario import (
+    BOOL_AS_NUMBER,
+    ID_MAX_CHARS,
+    ID_PATTERN,
+    PROBABILITY_TOLERANCE,
+    QUARTER_RE,
+    Scenario,
+)
 
 
 def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
@@ -60,6 +67,8 @@ def _fix_for(error: ErrorDetails) -> str:
             "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
             'quote it, e.g. jurisdiction: "NO"'
         )
+    if kind == BOOL_AS_NUMBER:
+        return "write the number (YAML reads unquoted yes, no, on, off, true and false as true or false)"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "use a whole number"
     if kind in ("float_type", "float_parsing"):

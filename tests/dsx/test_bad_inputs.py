@@ -490,6 +490,35 @@ def test_unquoted_jurisdiction_no_says_yaml_read_it_as_false(tmp_path, must_not_
     )
 
 
+@pytest.mark.parametrize(
+    ("written", "field"),
+    [
+        ("    gpu_cap: 170000\n", "sites[batam].gpu_cap"),  # an int field
+        ("  buyback_share: 0.8\n", "terms.buyback_share"),  # a fraction
+    ],
+)
+def test_a_yes_no_word_where_a_number_belongs_is_refused_not_read_as_one(
+    tmp_path, must_not_solve, written, field
+):
+    # Pydantic reads true as 1: `gpu_cap: on` would have planned one GPU at Batam, exit 0.
+    text = EXAMPLE_SCENARIO.read_text()
+    assert written in text
+    source = tmp_path / "case.yaml"
+    source.write_text(text.replace(written, written.split(":")[0] + ": on\n", 1))
+    solve_rejects(tmp_path, source, field, "a yes/no value, not a number", "write the number")
+
+
+def test_a_yes_no_set_on_the_command_line_is_refused_as_a_number(tmp_path, must_not_solve):
+    solve_rejects(
+        tmp_path,
+        EXAMPLE_SCENARIO,
+        "solver.time_limit_s",
+        "a yes/no value",
+        "--set solver.time_limit_s=true",
+        extra=("--set", "solver.time_limit_s=true"),
+    )
+
+
 def test_solving_an_infeasible_scenario_names_the_conflict_and_points_to_diagnose(tmp_path):
     data = copy.deepcopy(BASE)
     data["sites"][0]["existing_racks"] = {"rack10": 20}
