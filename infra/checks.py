@@ -16,7 +16,7 @@ from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
 from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
 from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
 from planner.errors import UserError
-from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
+from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
 
 BACKENDS: tuple[str, ...] = ("cluster-api", "karpenter")
 _CLI_FLAGS = {
@@ -156,9 +156,9 @@ def check_plan_matches(
 
 
 def _check_schema_and_verification(plan: Plan, origin: Origin) -> None:
-    if plan.schema_version != PLAN_SCHEMA_VERSION:
+    if plan.schema_version not in READABLE_PLAN_VERSIONS:
         raise PlanMismatchError(
-            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {PLAN_SCHEMA_VERSION!r}",
+            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     if not plan.verification.passed:

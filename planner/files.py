@@ -22,7 +22,7 @@ from yaml.constructor import ConstructorError
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
 from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem, short
-from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
+from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
 from planner.schema.scenario import (
     BOOL_AS_NUMBER,
     ID_MAX_CHARS,
@@ -658,9 +658,9 @@ def read_plan(path: str | Path) -> Plan:
             f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
         )
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != PLAN_SCHEMA_VERSION:
+    if version not in READABLE_PLAN_VERSIONS:
         raise PlanFileError(
-            f"{path}: plan schema_version is {version!r}, this dsx reads {PLAN_SCHEMA_VERSION!r}",
+            f"{path}: plan schema_version is {version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     try:
