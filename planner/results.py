@@ -373,7 +373,7 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
         start_s=outcome.start_s,
         start_usd=outcome.start_usd,
         highs_version=outcome.highs_version,
-        method=outcome.method,  # type: ignore[arg-type]  # SolveOutcome.method is one of the two
+        method=outcome.method,
         method_note=outcome.method_note,
     )
     return Plan(
