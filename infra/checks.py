@@ -15,6 +15,7 @@ from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_name
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
 from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
 from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
+from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
 from planner.errors import UserError
 from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
 
@@ -193,7 +194,17 @@ def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -
         )
 
 
+RESERVED_TENANT_NAMESPACES = frozenset(
+    PROTECTED_NAMESPACES | set(DEFAULT_INGRESS_NAMESPACES) | {DEFAULT_OPERATOR_NAMESPACE}
+)
+"""Namespaces no tenant may be given: the cluster's own, the operator's, and those whose pods every
+tenant's network policy admits (a tenant there could reach every other tenant's pods)."""
+
+
 def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) -> None:
+    """Names must be Kubernetes labels, no tenant's namespace may be a reserved one, and in a
+    shared cluster (tenant-site) no two sites' tenants or pools may get the same name: the later
+    `pulumi up` would take over the earlier one's namespace, quota and owners."""
     too_long = [pool_name(site, r.id) for r in plan.rack_types if len(pool_name(site, r.id)) > DNS_LABEL_MAX]
     too_long += [
         tenant_namespace(t.id, site, namespace_style)
@@ -208,6 +219,58 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
                 "Fix: shorten the site, rack type or tenant ids in the scenario and re-solve",
             ],
         )
+    reserved = [
+        f"tenant {t.id!r}: namespace {namespace!r}"
+        for t in plan.tenants
+        if (namespace := tenant_namespace(t.id, site, namespace_style)) in RESERVED_TENANT_NAMESPACES
+    ]
+    if reserved:
+        raise PlanMismatchError(
+            f"{origin.plan_path}: a tenant's namespace at {site} would be one no tenant may have",
+            details=[
+                *reserved,
+                f"reserved: {', '.join(sorted(RESERVED_TENANT_NAMESPACES))} (the cluster's, the operator's, "
+                "and the ingress and monitoring namespaces every tenant's network policy admits)",
+                "Fix: rename the tenant in the scenario and re-solve",
+            ],
+        )
+    if namespace_style != "tenant":
+        tenants = [
+            (tenant_namespace(t.id, s.id, namespace_style), f"tenant {t.id!r} at {s.id!r}", s.id)
+            for t in plan.tenants
+            for s in plan.sites
+        ]
+        pools = [
+            (pool_name(s.id, r.id), f"rack type {r.id!r} at {s.id!r}", s.id)
+            for r in plan.rack_types
+            for s in plan.sites
+        ]
+        clashes = _names_given_twice(tenants, site) + _names_given_twice(pools, site)
+        if clashes:
+            raise PlanMismatchError(
+                f"{origin.plan_path}: with {origin.where('namespaceStyle')} {namespace_style}, sites share a "
+                "cluster, and these names would be given twice in it",
+                details=[
+                    *clashes,
+                    "the later stack would take over the earlier one's namespace, quota and owners",
+                    "Fix: rename a site, rack type or tenant in the scenario so the joined names differ, and re-solve",
+                ],
+            )
+
+
+def _names_given_twice(named: list[tuple[str, str, str]], site: str) -> list[str]:
+    """Names of one kind (name, whose, site) that `site`'s objects would share with another's in
+    one cluster: `<tenant>-<site>` and `<site>-<rack type>` are joined with '-', which ids hold
+    too, so tenant agent at platform-sydney and agent-platform at sydney both get
+    agent-platform-sydney."""
+    owners: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name, whose, at in named:
+        owners[name].append((whose, at))
+    return [
+        f"{name}: {' and '.join(whose for whose, _ in given)}"
+        for name, given in sorted(owners.items())
+        if len(given) > 1 and any(at == site for _, at in given)
+    ]
 
 
 def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> None:

@@ -39,7 +39,7 @@ def owns(namespace: Obj | None, tenant_uid: str) -> bool:
 def claim_namespace(tenant_uid: str, namespace: str, live: Obj | None, protected: frozenset[str]) -> Claim:
     """Create it, use it (it is this tenant's), or refuse it (and say why)."""
     if namespace in protected:
-        return Claim(namespace, "refused", "is a system or operator namespace")
+        return Claim(namespace, "refused", "is a system, operator or ingress namespace")
     if live is None:
         return Claim(namespace, "create")
     if owns(live, tenant_uid):

@@ -809,6 +809,24 @@ def test_tenant_listing_a_system_namespace_is_refused_and_leaves_it_untouched(ad
         _cleanup_foreign_namespace(admin, tenant, ns, before)
 
 
+def test_tenant_listing_an_ingress_namespace_is_refused_and_never_created(admin: Client) -> None:
+    # Every tenant's network policy admits pods from the ingress and monitoring namespaces: a
+    # tenant given `monitoring` could reach every other tenant's pods.
+    pool, tenant, ns = unique("pool"), unique("tn"), "monitoring"
+    assert admin.get("Namespace", ns) is None
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[ns]))
+    try:
+        wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        time.sleep(2 * INTERVAL_S)
+        assert admin.get("Namespace", ns) is None
+        assert reports_refusal(admin.get("Tenant", tenant), ns)
+    finally:
+        delete_tenant(admin, tenant)
+        if admin.get("Namespace", ns) is not None:
+            admin.delete("Namespace", ns)
+
+
 def test_existing_namespace_of_someone_else_is_refused_and_never_deleted(admin: Client) -> None:
     pool, tenant, ns = unique("pool"), unique("tn"), unique("team")
     admin.create(
