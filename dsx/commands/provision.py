@@ -23,6 +23,7 @@ from infra.checks import (
     parse_instance_types,
     plan_tenant_namespaces,
 )
+from infra.crd_fit import check_against_crds
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import write_stacks
@@ -87,7 +88,7 @@ def build_state(
     if operator:
         taken = plan_tenant_namespaces(plan, namespace_style)
         check_operator(operator_image, operator_namespace, origin, taken)
-    return desired_state(
+    state = desired_state(
         plan,
         site,
         period,
@@ -96,6 +97,8 @@ def build_state(
         operator=operator_manifests(operator_image, operator_namespace) if operator else None,
         origin=origin,
     )
+    check_against_crds(state.manifests(), origin)
+    return state
 
 
 def render(
