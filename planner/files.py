@@ -717,6 +717,49 @@ def _cut(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
+def _records_listed_twice(plan: Plan) -> list[str]:
+    """Two records of one site, quarter, tenant or scenario: a reader keeps one of them (a pool
+    sized from the second racks record while the summary says the first)."""
+    problems = []
+    for collection, fields in _REFERENCES.items():
+        seen = Counter(tuple(getattr(r, name) for name in fields) for r in getattr(plan, collection))
+        twice = sorted(key for key, n in seen.items() if n > 1)
+        if twice:
+            more = f" and {len(twice) - 1} more" if len(twice) > 1 else ""
+            problems.append(
+                f"{collection}: {'/'.join(_shown_id(str(v)) for v in twice[0])} ({'/'.join(fields)}) is listed "
+                f"twice{more}"
+            )
+    return problems
+
+
+def _racks_that_disagree(plan: Plan) -> list[str]:
+    """Rack records whose GPUs and nodes are not their racks times the rack type's, or that the
+    site and quarter summary counts differently: provisioning sizes pools from the records."""
+    per_type = {r.id: r for r in plan.rack_types}
+    summary = {(row.site, row.period): row.racks_by_type for row in plan.site_periods}
+    problems = []
+    for n, r in enumerate(plan.racks):
+        rack = per_type.get(r.rack_type)
+        if rack is None:
+            continue  # named as unknown below
+        if (r.gpus_installed, r.nodes_installed) != (
+            r.racks_installed * rack.gpus_per_rack,
+            r.racks_installed * rack.nodes_per_rack,
+        ):
+            problems.append(
+                f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} hold {r.racks_installed * rack.gpus_per_rack} "
+                f"GPUs on {r.racks_installed * rack.nodes_per_rack} nodes, not {r.gpus_installed} on {r.nodes_installed}"
+            )
+        counted = summary.get((r.site, r.period), {}).get(r.rack_type)
+        if counted is not None and counted != r.racks_installed:
+            problems.append(
+                f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} at {_shown_id(r.site)} in "
+                f"{_shown_id(r.period)}, where site_periods counts {counted}"
+            )
+    return problems[:MAX_DETAILS]
+
+
 def plan_problems(plan: Plan) -> list[str]:
     """What makes a plan file unusable although each field has the right type: references to
     sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice or that
@@ -776,6 +819,14 @@ def plan_problems(plan: Plan) -> list[str]:
             problems.append(
                 f"rack_types[{_shown_id(rack.id)}].gpu_product: {_cut(repr(rack.gpu_product))} is not a label value"
             )
+        if rack.gpus_per_rack != rack.nodes_per_rack * rack.gpus_per_node:
+            # Pools are sized in nodes of gpus_per_node, quotas checked against gpus_per_rack.
+            problems.append(
+                f"rack_types[{_shown_id(rack.id)}]: gpus_per_rack {rack.gpus_per_rack} is not nodes_per_rack "
+                f"{rack.nodes_per_rack} x gpus_per_node {rack.gpus_per_node}"
+            )
+    problems += _records_listed_twice(plan)
+    problems += _racks_that_disagree(plan)
     for tenant in plan.tenants:
         for n, owner in enumerate(tenant.owners):
             why = owner_problem(owner)

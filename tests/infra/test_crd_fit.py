@@ -18,11 +18,14 @@ from tests.infra.test_program_mocks import EXAMPLE_PERIODS, EXAMPLE_SITES, run_s
 def _one_node_racks(plan: Plan) -> Plan:
     """gb300-nvl72 as one node of 72 GPUs: a plan the planner makes, a GpuNodePool (at most 16
     GPUs per node) cannot hold."""
-    racks = [
-        r.model_copy(update={"nodes_per_rack": 1, "gpus_per_node": 72}) if r.id == "gb300-nvl72" else r
-        for r in plan.rack_types
-    ]
-    return plan.model_copy(update={"rack_types": racks})
+    data = plan.model_dump(mode="json")
+    for rack in data["rack_types"]:
+        if rack["id"] == "gb300-nvl72":
+            rack.update(nodes_per_rack=1, gpus_per_node=72)
+    for record in data["racks"]:
+        if record["rack_type"] == "gb300-nvl72":
+            record["nodes_installed"] = record["racks_installed"]
+    return Plan.model_validate(data)
 
 
 @pytest.mark.parametrize("backend", ["cluster-api", "karpenter"])
