@@ -18,6 +18,7 @@ from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
 from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
 from planner.errors import UserError
 from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
+from planner.schema.scenario import QUARTER_RE
 
 BACKENDS: tuple[str, ...] = ("cluster-api", "karpenter")
 _CLI_FLAGS = {
@@ -184,6 +185,17 @@ def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -
             details=[
                 f"sites in the plan: {', '.join(sites)}",
                 origin.fix("site", sites[0] if sites else "<site>"),
+            ],
+        )
+    if period not in plan.periods and not QUARTER_RE.fullmatch(period):
+        meant = period.strip().upper()
+        raise PlanMismatchError(
+            f"{origin.where('period')} is {period[:40]!r}, not a quarter such as 2027Q4",
+            details=[
+                origin.fix(
+                    "period",
+                    meant if meant in plan.periods else plan.periods[-1] if plan.periods else "2027Q4",
+                )
             ],
         )
     if period not in plan.periods:
@@ -370,6 +382,22 @@ def check_single_node_nvlink(rack_types: tuple[str, ...], plan: Plan, origin: Or
             details=[
                 f"rack types in the plan: {', '.join(sorted(known))}",
                 origin.fix("singleNodeNvlinkRackTypes", "b300-hgx"),
+            ],
+        )
+
+
+def check_instance_types_backend(
+    by_rack_type: dict[str, tuple[str, ...]], backend: str, origin: Origin
+) -> None:
+    """Instance types name Karpenter's machines; with Cluster API they would be ignored without a
+    word, and the pools launched from its MachineDeployments' templates instead."""
+    if by_rack_type and backend != "karpenter":
+        raise StackConfigError(
+            f"{origin.where('karpenterInstanceTypes')} is set, but {origin.where('nodePoolBackend')} is "
+            f"{backend}: instance types are for Karpenter's pools only",
+            details=[
+                f"Fix: remove {origin.where('karpenterInstanceTypes')}, or use the karpenter backend "
+                f"({origin.fix('nodePoolBackend', 'karpenter').removeprefix('Fix: ')})"
             ],
         )
 

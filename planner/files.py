@@ -694,6 +694,7 @@ fewer (`planner.schema.input_checks`), and a count past it would be written into
 _COUNTS = {
     "racks": ("racks_built", "racks_installed", "gpus_installed", "nodes_installed"),
     "power": ("blocks_ordered",),
+    "quotas": ("quota_gpus",),
 }
 
 

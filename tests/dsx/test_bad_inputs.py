@@ -459,7 +459,7 @@ def test_render_refuses_a_plan_with_a_negative_quota(tmp_path, plan_file):
     quota["quota_gpus"] = -5.0
     plan_file.write_text(json.dumps(data))
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
-    assert_one_clear_error(outcome, names=(str(plan_file), "quota -5 GPUs", "re-solve"))
+    assert_one_clear_error(outcome, names=(str(plan_file), "quota_gpus: -5.0 is negative", "re-solve"))
     assert outcome.stdout == ""
 
 

@@ -194,6 +194,13 @@ def test_a_plan_whose_racks_do_not_add_up_is_refused_not_provisioned(tmp_path, p
     assert tree(tmp_path) == before
 
 
+def test_a_quota_past_any_plan_is_refused_without_printing_hundreds_of_digits(tmp_path, plan_file):
+    _edited(plan_file, lambda data: data["quotas"][0].update(quota_gpus=1e308))
+    outcome = _render(plan_file)
+    assert_one_clear_error(outcome, names=(str(plan_file), "quota_gpus: 1e+308 is more than any plan holds"))
+    assert "0" * 30 not in outcome.text
+
+
 def test_replacing_a_private_file_keeps_it_private(tmp_path):
     # A stack file holding a `secure:` value, made 0600, became 0644 at `dsx stacks write`.
     path = tmp_path / "Pulumi.batam.yaml"

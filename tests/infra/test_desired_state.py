@@ -426,3 +426,20 @@ def test_shared_cluster_pool_names_that_two_sites_would_both_get_are_refused() -
         "a-gb300-nvl72: rack type 'gb300-nvl72' at 'a' and rack type 'nvl72' at 'a-gb300'"
         in info.value.details
     )
+
+
+def test_instance_types_with_the_cluster_api_backend_are_refused_not_ignored() -> None:
+    backend = BackendSettings(backend="cluster-api", karpenter_instance_types={"gb300-nvl72": ("gb300-tray",)})
+    with pytest.raises(StackConfigError) as info:
+        desired_state(make_plan(), "batam", "2026Q4", backend=backend, origin=Origin.for_cli("plan.json"))
+    assert info.value.message == (
+        "--instance-types is set, but --backend is cluster-api: instance types are for Karpenter's pools only"
+    )
+
+
+@pytest.mark.parametrize(("period", "fix"), [("2026q4", "2026Q4"), ("2026-4", "2026Q4"), ("Q4", "2026Q4")])
+def test_a_period_that_is_no_quarter_says_so_rather_than_outside_the_horizon(period: str, fix: str) -> None:
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(make_plan(), "batam", period, origin=Origin.for_cli("plan.json"))
+    assert info.value.message == f"--period is {period!r}, not a quarter such as 2027Q4"
+    assert info.value.details == [f"Fix: pass --period {fix}"]
