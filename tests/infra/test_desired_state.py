@@ -429,7 +429,9 @@ def test_shared_cluster_pool_names_that_two_sites_would_both_get_are_refused() -
 
 
 def test_instance_types_with_the_cluster_api_backend_are_refused_not_ignored() -> None:
-    backend = BackendSettings(backend="cluster-api", karpenter_instance_types={"gb300-nvl72": ("gb300-tray",)})
+    backend = BackendSettings(
+        backend="cluster-api", karpenter_instance_types={"gb300-nvl72": ("gb300-tray",)}
+    )
     with pytest.raises(StackConfigError) as info:
         desired_state(make_plan(), "batam", "2026Q4", backend=backend, origin=Origin.for_cli("plan.json"))
     assert info.value.message == (
