@@ -172,6 +172,11 @@ def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> 
             f"{path}: is a directory, not a {what} file", details=[f"Fix: give the path of the {what} file"]
         )
     try:
+        if stat.S_ISCHR(path.stat().st_mode) or stat.S_ISBLK(path.stat().st_mode):
+            # /dev/zero never ends (read whole, it ran out of memory); a pipe, as <(...) gives, does.
+            raise error_type(
+                f"{path}: is a device, not a {what} file", details=[f"Fix: give the path of the {what} file"]
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error_type(
