@@ -392,7 +392,7 @@ def _read_stack(path: Path, target: Path) -> str | None:
     try:
         mode = target.stat().st_mode
         if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            kind = "a directory" if stat.S_ISDIR(mode) else "a named pipe, socket or device"
             raise StackConfigError(f"{_shown(path, target)}: is {kind}, not a stack file", details=[fix])
         return target.read_bytes().decode("utf-8")
     except FileNotFoundError:
