@@ -26,7 +26,7 @@ from infra.checks import (
 from infra.crd_fit import check_against_crds
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
-from infra.stacks import write_stacks
+from infra.stacks import no_project_note, stacks_dir_option, write_stacks
 from planner.files import NAME_MAX_BYTES, check_output_path, read_plan
 
 
@@ -237,8 +237,9 @@ def render(
 def stacks_write(
     plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
     stacks_dir: Annotated[
-        Path, typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir).")
-    ] = Path("stacks"),
+        str,  # not Path: Path("") is ".", and an empty --dir must be told from --dir .
+        typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir)."),
+    ] = "stacks",
     period: Annotated[
         str | None,
         typer.Option(
@@ -257,8 +258,14 @@ def stacks_write(
 ) -> None:
     """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept.
 
-    A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it."""
-    files = write_stacks(plan, stacks_dir, period=period, backend=backend)
+    A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it.
+    `dsx:plan` is written relative to the directory of the Pulumi.yaml at or above --dir, which is
+    what the program resolves it against."""
+    directory = stacks_dir_option(stacks_dir)
+    files = write_stacks(plan, directory, period=period, backend=backend)
+    note = no_project_note(directory)
+    if note:
+        typer.echo(note, err=True)
     states = [(f, "created" if f.created else ("updated" if f.changed else "unchanged")) for f in files]
     ignored = git_ignored(plan)
     if ignored:
