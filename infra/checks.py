@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
-from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
+from operators.api import (
+    KUEUE_MAX_LEVEL_LABEL_LENGTH,
+    PROTECTED_NAMESPACES,
+    PROTECTED_PREFIX,
+    RACK_TOPOLOGY_LEVELS,
+)
 from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
 from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
 from planner.errors import UserError
@@ -235,14 +240,16 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
         f"tenant {t.id!r}: namespace {namespace!r}"
         for t in plan.tenants
         if (namespace := tenant_namespace(t.id, site, namespace_style)) in RESERVED_TENANT_NAMESPACES
+        or namespace.startswith(PROTECTED_PREFIX)
     ]
     if reserved:
         raise PlanMismatchError(
             f"{origin.plan_path}: a tenant's namespace at {site} would be one no tenant may have",
             details=[
                 *reserved,
-                f"reserved: {', '.join(sorted(RESERVED_TENANT_NAMESPACES))} (the cluster's, the operator's, "
-                "and the ingress and monitoring namespaces every tenant's network policy admits)",
+                f"reserved: {PROTECTED_PREFIX}*, {', '.join(sorted(RESERVED_TENANT_NAMESPACES))} (the cluster's, "
+                "its add-ons', the operator's, and the ingress and monitoring namespaces every tenant's network "
+                "policy admits)",
                 "Fix: rename the tenant in the scenario and re-solve",
             ],
         )

@@ -5,6 +5,8 @@
 - DSX_PROTECTED_NAMESPACES: comma-separated extra namespaces no tenant may ever claim.
 - DSX_INGRESS_NAMESPACES: comma-separated namespaces (ingress controller, monitoring) whose pods
   may reach every tenant's pods, so no tenant may claim them. Default ingress-nginx,monitoring.
+- DSX_POD_SECURITY: the Pod Security Admission level of tenant namespaces, baseline (default) or
+  restricted (no root containers).
 - DSX_ALLOWED_SYSTEM_SUBJECTS: comma-separated `system:` user or group names that Tenants may
   nevertheless name as owners (none by default).
 """
@@ -15,8 +17,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from operators.api import DEFAULT_CAPI_NAMESPACE, PROTECTED_NAMESPACES
-from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
+from operators.api import DEFAULT_CAPI_NAMESPACE, POD_SECURITY_LEVELS, PROTECTED_NAMESPACES
+from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES, DEFAULT_POD_SECURITY
 
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -27,6 +29,7 @@ class OperatorConfig:
     protected_namespaces: frozenset[str] = field(default_factory=lambda: PROTECTED_NAMESPACES)
     allowed_system_subjects: frozenset[str] = frozenset()
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES
+    pod_security: str = DEFAULT_POD_SECURITY
 
     @property
     def protected(self) -> frozenset[str]:
@@ -40,6 +43,15 @@ def _names(value: str | None) -> frozenset[str]:
     return frozenset(n.strip() for n in (value or "").split(",") if n.strip())
 
 
+def _pod_security(value: str | None) -> str:
+    """`DSX_POD_SECURITY`: baseline (default) or restricted; anything else stops the operator at
+    start rather than run tenant pods at a level nobody chose."""
+    level = (value or DEFAULT_POD_SECURITY).strip()
+    if level not in POD_SECURITY_LEVELS:
+        raise SystemExit(f"DSX_POD_SECURITY is {value!r}; use one of {', '.join(POD_SECURITY_LEVELS)}")
+    return level
+
+
 def from_environment() -> OperatorConfig:
     namespace = os.environ.get("DSX_OPERATOR_NAMESPACE")
     if not namespace and _SA_NAMESPACE.exists():
@@ -48,6 +60,7 @@ def from_environment() -> OperatorConfig:
         operator_namespace=namespace or DEFAULT_CAPI_NAMESPACE,
         protected_namespaces=PROTECTED_NAMESPACES | _names(os.environ.get("DSX_PROTECTED_NAMESPACES")),
         allowed_system_subjects=_names(os.environ.get("DSX_ALLOWED_SYSTEM_SUBJECTS")),
+        pod_security=_pod_security(os.environ.get("DSX_POD_SECURITY")),
         ingress_namespaces=tuple(
             sorted(_names(os.environ.get("DSX_INGRESS_NAMESPACES", ",".join(DEFAULT_INGRESS_NAMESPACES))))
         ),

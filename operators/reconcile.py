@@ -43,7 +43,7 @@ from operators.decisions.drift import equal
 from operators.decisions.meta import owner_labels
 from operators.decisions.nodepool import InvalidSpec
 from operators.decisions.overcommit import Grant, shortfall
-from operators.decisions.ownership import Claim, claim_namespace, owns
+from operators.decisions.ownership import Claim, claim_namespace, is_protected, owns
 from operators.kube import ApiError, Kube
 
 log = logging.getLogger("dsx.operator")
@@ -343,7 +343,7 @@ def claim_namespaces(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         claim = claim_namespace(uid, namespace, kube.get("Namespace", namespace), config.protected)
         if claim.verdict == "create":
             try:
-                kube.create(tn_decisions.namespace_object(tenant, namespace))
+                kube.create(tn_decisions.namespace_object(tenant, namespace, config.pod_security))
                 log.info("created namespace %s for tenant %s", namespace, tenant["metadata"]["name"])
                 claim = Claim(namespace, "owned")
             except ApiError as error:
@@ -384,7 +384,7 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         missing = apply_all(
             kube,
             tn_decisions.desired_children(
-                tenant, grant, held, config.operator_namespace, config.ingress_namespaces
+                tenant, grant, held, config.operator_namespace, config.ingress_namespaces, config.pod_security
             ),
         )
         wanted = set(tenant["spec"]["namespaces"])
@@ -476,7 +476,9 @@ def finalize_tenant(
         for ns in (tenant.get("spec") or {}).get("namespaces") or []:
             if ns not in candidates and (found := kube.get("Namespace", ns)) is not None:
                 candidates[ns] = found  # an absent namespace is nobody's: nothing to release
-        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid) and ns not in config.protected)
+        mine = sorted(
+            ns for ns, obj in candidates.items() if owns(obj, uid) and not is_protected(ns, config.protected)
+        )
         result = release_namespaces(kube, tenant, mine)
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
         # a malformed spec: the pools it reached are in its status

@@ -14,7 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from operators.api import MAX_OWNER_SUBJECTS, MAX_SUBJECT_LENGTH, OWNER_UID_ANNOTATION, TENANT_LABEL
+from operators.api import (
+    MAX_OWNER_SUBJECTS,
+    MAX_SUBJECT_LENGTH,
+    OWNER_UID_ANNOTATION,
+    PROTECTED_PREFIX,
+    TENANT_LABEL,
+)
 from operators.decisions.meta import Obj
 
 Verdict = Literal["create", "owned", "refused"]
@@ -36,9 +42,14 @@ def owns(namespace: Obj | None, tenant_uid: str) -> bool:
     return annotations.get(OWNER_UID_ANNOTATION) == tenant_uid
 
 
+def is_protected(namespace: str, protected: frozenset[str]) -> bool:
+    """Never a tenant's: one of `protected`, or a name Kubernetes keeps for itself (`kube-`)."""
+    return namespace in protected or namespace.startswith(PROTECTED_PREFIX)
+
+
 def claim_namespace(tenant_uid: str, namespace: str, live: Obj | None, protected: frozenset[str]) -> Claim:
     """Create it, use it (it is this tenant's), or refuse it (and say why)."""
-    if namespace in protected:
+    if is_protected(namespace, protected):
         return Claim(namespace, "refused", "is a system, operator or ingress namespace")
     if live is None:
         return Claim(namespace, "create")

@@ -23,6 +23,9 @@ from operators.api import (
     OPERATOR_SERVICE_ACCOUNT,
     OVERCOMMITTED,
     OWNER_UID_ANNOTATION,
+    POD_SECURITY_ENFORCE_LABEL,
+    POD_SECURITY_VERSION,
+    POD_SECURITY_WARN_LABEL,
     READY,
     SITE_LABEL,
     TENANT_LABEL,
@@ -52,6 +55,8 @@ PER_GPU_WHEN_UNSET = {"cpu": 16, "memory": 128 * 2**30, "pods": 4}
 """ClusterQueue quota per requested GPU for a resource the Tenant gives no quota of."""
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 DEFAULT_INGRESS_NAMESPACES = ("ingress-nginx", "monitoring")
+DEFAULT_POD_SECURITY = "baseline"
+"""Pod Security Admission level of tenant namespaces unless `DSX_POD_SECURITY` says restricted."""
 """Namespaces whose pods may reach every tenant's pods (ingress controller, Prometheus); the
 operator's DSX_INGRESS_NAMESPACES replaces them (operators/config.py)."""
 
@@ -109,11 +114,17 @@ def requested_gpus(tenant: Obj) -> dict[str, int]:
     return {q["pool"]: int(q["gpus"]) for q in tenant["spec"].get("gpuQuota") or []}
 
 
-def namespace_labels(tenant: Obj, namespace: str) -> dict[str, str]:
+def namespace_labels(tenant: Obj, namespace: str, pod_security: str = DEFAULT_POD_SECURITY) -> dict[str, str]:
+    """The tenant's name and site, and the Pod Security Admission level its pods run at
+    (`api.POD_SECURITY_LEVELS`), with a warning at restricted; kept as drift like any label."""
     return {
         TENANT_LABEL: tenant["metadata"]["name"],
         SITE_LABEL: tenant["spec"]["site"],
         NAMESPACE_NAME_LABEL: namespace,
+        POD_SECURITY_ENFORCE_LABEL: pod_security,
+        f"{POD_SECURITY_ENFORCE_LABEL}-version": POD_SECURITY_VERSION,
+        POD_SECURITY_WARN_LABEL: "restricted",
+        f"{POD_SECURITY_WARN_LABEL}-version": POD_SECURITY_VERSION,
     }
 
 
@@ -131,7 +142,7 @@ def held_namespaces_selector(held: list[str]) -> dict[str, Any]:
     return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(held)}]}
 
 
-def namespace_object(tenant: Obj, namespace: str) -> Obj:
+def namespace_object(tenant: Obj, namespace: str, pod_security: str = DEFAULT_POD_SECURITY) -> Obj:
     # No owner reference: garbage collection must never delete a tenant's namespace behind the
     # deletion policy's back. The uid annotation is the ownership proof (`decisions.ownership`).
     return {
@@ -140,7 +151,7 @@ def namespace_object(tenant: Obj, namespace: str) -> Obj:
         "metadata": object_meta(
             namespace,
             tenant,
-            labels=namespace_labels(tenant, namespace),
+            labels=namespace_labels(tenant, namespace, pod_security),
             annotations={OWNER_UID_ANNOTATION: tenant["metadata"].get("uid", "")},
             owned=False,
         ),
@@ -354,6 +365,7 @@ def desired_children(
     namespaces: list[str] | None = None,
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
+    pod_security: str = DEFAULT_POD_SECURITY,
 ) -> list[Obj]:
     """Everything a tenant's spec implies in `namespaces` (default: all it lists), given its grant.
     Namespace objects come first; the caller creates them only where the tenant may."""
@@ -362,7 +374,7 @@ def desired_children(
     out: list[Obj] = [cluster_queue(tenant, grant, held)]
     for namespace, gpus in namespace_gpus(grant, held).items():
         out += [
-            namespace_object(tenant, namespace),
+            namespace_object(tenant, namespace, pod_security),
             *namespace_children(tenant, namespace, gpus, held, operator_namespace, ingress_namespaces),
         ]
     return out

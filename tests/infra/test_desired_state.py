@@ -388,7 +388,10 @@ def _renamed(plan: Plan, **ids: dict[str, str]) -> Plan:
     return Plan.model_validate(data)
 
 
-@pytest.mark.parametrize("tenant", ["kube-system", "default", "monitoring", "ingress-nginx", "dsx-system"])
+@pytest.mark.parametrize(
+    "tenant",
+    ["kube-system", "default", "monitoring", "ingress-nginx", "dsx-system", "cert-manager", "kube-x"],
+)
 def test_a_tenant_whose_namespace_is_reserved_is_refused_before_anything_is_registered(tenant: str) -> None:
     # The operator refuses kube-system at run time; monitoring it would have created, and every
     # tenant's network policy admits pods from there.

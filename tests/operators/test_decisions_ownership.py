@@ -112,3 +112,14 @@ def test_a_tenant_name_longer_than_a_label_value_is_refused() -> None:
     tenant["metadata"]["name"] = "t" * 64
     with pytest.raises(InvalidSpec, match="at most 63"):
         validate_tenant(tenant)
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    ["kube-flannel", "kube-anything", "cert-manager", "gpu-operator", "kueue-system", "karpenter"],
+)
+def test_add_on_and_kube_namespaces_are_refused_even_before_they_exist(namespace: str) -> None:
+    # Claimed before the add-on is installed, its privileged workloads would land in a namespace
+    # the tenant's owners administer (or be deleted with the Tenant).
+    claim = claim_namespace("uid-1", namespace, None, PROTECTED)
+    assert claim.verdict == "refused"

@@ -238,3 +238,22 @@ def test_the_operator_writes_the_name_label_on_its_namespaces_for_servers_before
     tenant = example("tenant")
     namespace = next(c for c in desired_children(tenant, Grant({})) if c["kind"] == "Namespace")
     assert namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] == namespace["metadata"]["name"]
+
+
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_every_tenant_namespace_runs_its_pods_at_a_pod_security_level(level: str) -> None:
+    # With no label a namespace runs pods at the cluster's default, upstream privileged: an owner
+    # could start a privileged, host-network pod with the node's root filesystem mounted.
+    tenant = example("tenant")
+    kinds = _by_kind(desired_children(tenant, Grant({"batam-gb300-nvl72": 8}), pod_security=level))
+    for ns in kinds["Namespace"]:
+        labels = ns["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == level
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
+    assert (
+        _by_kind(desired_children(tenant, Grant({})))["Namespace"][0]["metadata"]["labels"][
+            "pod-security.kubernetes.io/enforce"
+        ]
+        == "baseline"
+    )

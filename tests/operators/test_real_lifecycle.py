@@ -502,6 +502,22 @@ def test_hand_edits_to_quota_labels_and_limits_are_put_back(real_cluster: RealCl
     )
 
 
+def test_a_tenant_namespace_runs_pods_at_baseline_pod_security_and_a_lowered_level_is_put_back(
+    admin: Client,
+) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    enforce = "pod-security.kubernetes.io/enforce"
+    assert admin.get("Namespace", ns)["metadata"]["labels"][enforce] == "baseline"
+    admin.patch("Namespace", ns, {"metadata": {"labels": {enforce: "privileged"}}})
+    wait_for(
+        lambda: admin.get("Namespace", ns)["metadata"]["labels"][enforce] == "baseline", "level put back"
+    )
+
+
 def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     ns = f"{tenant}-ns"
