@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from fractions import Fraction
@@ -60,6 +61,81 @@ DEFAULT_POD_SECURITY = "baseline"
 """Namespaces whose pods may reach every tenant's pods (ingress controller, Prometheus); the
 operator's DSX_INGRESS_NAMESPACES replaces them (operators/config.py)."""
 
+# -- Bounds of the spec's quantities and CIDRs (also in the CRD schema, checked again here: the
+#    operator must not trust that the schema it sees is the one shipped, nor that it can say all) --
+MAX_QUANTITY_LENGTH = 32
+"""Characters in spec.cpuQuota / spec.memoryQuota (CRD maxLength): the largest quantity allowed
+below is 19 digits; without a bound, a 5 000-digit quantity made the parser raise."""
+QUANTITY_SHAPES = {
+    "cpuQuota": re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E)?$"),
+    "memoryQuota": re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"),
+}
+"""The CRD's patterns: a non-negative decimal and a suffix, no exponent (`1e999999999` would be
+a number of a billion digits)."""
+INT64_MAX = 2**63 - 1
+QUANTITY_MAXIMUM = {"cpuQuota": Fraction(INT64_MAX, 1000), "memoryQuota": Fraction(INT64_MAX)}
+"""Kueue counts a ClusterQueue's CPU in int64 millicores and everything else in int64 units
+(`resources.ResourceValue`): above these its quota would overflow."""
+MAX_EGRESS_CIDRS = 32
+EGRESS_CIDR_SHAPE = re.compile(r"^[0-9a-fA-F:.]+/(0|[1-9][0-9]?|1[01][0-9]|12[0-8])$")
+"""An address and a prefix length without leading zeros (no netmask, no `%zone`), as the CRD
+says; `cidr_problem` then parses it."""
+
+
+def _shown(value: str, limit: int) -> str:
+    """A value quoted in a message (the status), cut short: a hostile one may be megabytes."""
+    return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}…' ({len(value)} characters)"
+
+
+def quantity_problem(field: str, value: object) -> str | None:
+    """Why spec.<field> (cpuQuota or memoryQuota) is no quantity the operator can write, or None.
+    Its length and shape are checked before it is parsed, so no input can make parsing slow or
+    raise; the value must fit what Kueue can count (`QUANTITY_MAXIMUM`)."""
+    if not isinstance(value, str):
+        return f"spec.{field} must be a string quantity such as '20000' or '200Ti'"
+    if len(value) > MAX_QUANTITY_LENGTH or not QUANTITY_SHAPES[field].match(value):
+        return (
+            f"spec.{field} {_shown(value, MAX_QUANTITY_LENGTH)} is not a quantity of at most "
+            f"{MAX_QUANTITY_LENGTH} characters (digits, an optional fraction, a unit suffix)"
+        )
+    parsed = parse_quantity(value)
+    if parsed is None or parsed > QUANTITY_MAXIMUM[field]:
+        unit = "millicores" if field == "cpuQuota" else "bytes (8Ei less one)"
+        return f"spec.{field} '{value}' is more than Kueue can count: at most {INT64_MAX} {unit}"
+    return None
+
+
+def cidr_problem(index: int, cidr: object) -> str | None:
+    """Why spec.network.egressCIDRs[index] is no CIDR every supported API server takes for a
+    NetworkPolicy ipBlock, or None. Strict: an address with host bits set (`10.0.0.1/8`) and an
+    IPv4-mapped IPv6 range are refused. v1.20 to v1.32 accept both (with a warning), but they are
+    ambiguous (KEP-4858: is `10.0.0.1/8` the /8 or the one address?) and v1.33 refuses them with
+    the StrictIPCIDRValidation gate on, so a CIDR accepted here is refused by no supported server."""
+    where = f"spec.network.egressCIDRs[{index}]"
+    if not isinstance(cidr, str):
+        return f"{where} must be a string CIDR such as 10.20.0.0/16"
+    shown = _shown(cidr, 50)
+    if not EGRESS_CIDR_SHAPE.match(cidr):
+        return f"{where} {shown} is not a CIDR (an address, '/', a prefix length of 0 to 128)"
+    address, length = cidr.split("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return (
+            f"{where} {shown} is not an IPv4 or IPv6 address and prefix (an IPv4 octet has no leading zero)"
+        )
+    if int(length) > ip.max_prefixlen:
+        return f"{where} {shown}: an IPv{ip.version} prefix is at most /{ip.max_prefixlen}"
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.network_address != ip:
+        return (
+            f"{where} {shown} has host bits set: write {network} for the range, "
+            f"or {address}/{ip.max_prefixlen} for the one address"
+        )
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"{where} {shown} is an IPv4-mapped IPv6 range: write it as an IPv4 CIDR"
+    return None
+
 
 def validate_tenant(tenant: Obj, allowed_system_subjects: frozenset[str] = frozenset()) -> None:
     """Refuse what cannot be reconciled safely; the message names the field. Never raises
@@ -82,15 +158,19 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     if not isinstance(spec, dict):
         raise InvalidSpec("spec must be an object")
     namespaces = spec.get("namespaces") or []
-    if not isinstance(spec.get("site"), str) or not spec.get("site"):
+    site = spec.get("site")
+    if not isinstance(site, str) or not site:
         raise InvalidSpec("spec.site is required")
+    if len(site) > MAX_NAME_LENGTH or not DNS_LABEL.match(site):
+        # it becomes a label value on every namespace and the ClusterQueue's cohort
+        raise InvalidSpec(f"spec.site {_shown(site, MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if not isinstance(namespaces, list) or not namespaces:
         raise InvalidSpec("spec.namespaces needs at least one namespace")
     if len(namespaces) > MAX_TENANT_NAMESPACES:
         raise InvalidSpec(f"spec.namespaces lists {len(namespaces)}; at most {MAX_TENANT_NAMESPACES}")
     for ns in namespaces:
         if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.match(ns):
-            raise InvalidSpec(f"spec.namespaces: '{ns}' is not a DNS-1123 label")
+            raise InvalidSpec(f"spec.namespaces: {_shown(str(ns), MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if len(set(namespaces)) != len(namespaces):
         raise InvalidSpec("spec.namespaces lists a namespace twice")
     quota = spec.get("gpuQuota") or []
@@ -102,7 +182,24 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
         if not whole_number(gpus) or not 0 <= gpus <= INT32_MAX:
             raise InvalidSpec(f"spec.gpuQuota[].gpus must be an integer from 0 to {INT32_MAX}")
         if not isinstance(q.get("pool"), str) or not DNS_LABEL.match(q["pool"]):
-            raise InvalidSpec(f"spec.gpuQuota[].pool '{q.get('pool')}' is not a pool name")
+            raise InvalidSpec(
+                f"spec.gpuQuota[].pool {_shown(str(q.get('pool')), MAX_NAME_LENGTH)} is not a pool name"
+            )
+    for field in QUANTITY_SHAPES:
+        if spec.get(field) is not None and (problem := quantity_problem(field, spec[field])):
+            raise InvalidSpec(problem)
+    for field in ("podQuota", "kueue.lendingLimitGpus", "kueue.borrowingLimitGpus"):
+        parent, _, key = field.rpartition(".")
+        holder = (spec.get(parent) or {}) if parent else spec
+        value = holder.get(key)
+        if value is not None and (not whole_number(value) or not 0 <= value <= INT32_MAX):
+            raise InvalidSpec(f"spec.{field} must be an integer from 0 to {INT32_MAX}")
+    cidrs = (spec.get("network") or {}).get("egressCIDRs") or []
+    if not isinstance(cidrs, list) or len(cidrs) > MAX_EGRESS_CIDRS:
+        raise InvalidSpec(f"spec.network.egressCIDRs must be a list of at most {MAX_EGRESS_CIDRS} CIDRs")
+    for index, cidr in enumerate(cidrs):
+        if problem := cidr_problem(index, cidr):
+            raise InvalidSpec(problem)
     if spec.get("deletionPolicy", DEFAULT_DELETION_POLICY) not in POLICIES:
         raise InvalidSpec(f"spec.deletionPolicy must be one of {', '.join(POLICIES)}")
     problems = subject_problems(spec.get("owners"), allowed_system_subjects)
@@ -343,14 +440,18 @@ def namespace_children(
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> list[Obj]:
-    """What the operator keeps inside one of the tenant's own namespaces (`held`: all of them)."""
+    """What the operator keeps inside one of the tenant's own namespaces (`held`: all of them),
+    in the order it is applied. `apply_all` stops at the first child the server refuses, so the
+    order fails closed: the operator's own binding first (it needs it to repair the others), then
+    isolation, quota, limits and the queue, and the owners' binding last, so a refusal anywhere
+    leaves owners without access rather than with access to a namespace lacking any of them."""
     return [
         operator_role_binding(tenant, namespace, operator_namespace),
+        isolation_policy(tenant, namespace, held, ingress_namespaces),
         resource_quota(tenant, namespace, gpus),
         limit_range(tenant, namespace),
-        owner_role_binding(tenant, namespace),
-        isolation_policy(tenant, namespace, held, ingress_namespaces),
         local_queue(tenant, namespace),
+        owner_role_binding(tenant, namespace),
     ]
 
 

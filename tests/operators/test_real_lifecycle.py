@@ -900,6 +900,36 @@ def test_system_group_as_owner_is_refused(admin: Client) -> None:
     assert reports_refusal(admin.get("Tenant", tenant), "system:authenticated")
 
 
+def test_an_egress_cidr_the_server_refuses_is_invalid_spec_and_grants_no_owner_access(admin: Client) -> None:
+    # 10.0.0.0/99 passes the CRD's pattern but not the server's NetworkPolicy validation. It used
+    # to leave the owners bound to dsx-namespace-admin in a namespace with no NetworkPolicy, every
+    # pass, with no status. Now: Ready=False naming the entry, and nothing is made.
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 8, network={"egressCIDRs": ["10.20.0.0/16", "10.0.0.0/99"]}))
+    try:
+        refused = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        ready_condition = condition(refused, "Ready")
+        assert ready_condition["status"] == "False" and ready_condition["reason"] == "InvalidSpec"
+        assert "spec.network.egressCIDRs[1] '10.0.0.0/99'" in ready_condition["message"]
+        time.sleep(2 * INTERVAL_S)  # further passes make nothing either
+        assert admin.get("RoleBinding", OWNERS, ns) is None
+        assert admin.get("Namespace", ns) is None
+
+        # the fix is taken up: isolation with the corrected CIDR, then the owners
+        admin.patch("Tenant", tenant, {"spec": {"network": {"egressCIDRs": ["10.20.0.0/16", "10.0.0.0/9"]}}})
+        wait_for(lambda: ready(admin, tenant), "tenant Ready once the CIDR is fixed")
+        policy = admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)
+        assert [p["ipBlock"]["cidr"] for p in policy["spec"]["egress"][2]["to"]] == [
+            "10.20.0.0/16",
+            "10.0.0.0/9",
+        ]
+        assert admin.get("RoleBinding", OWNERS, ns) is not None
+    finally:
+        delete_tenant(admin, tenant)
+
+
 # --- restart and least privilege ----------------------------------------------------------------
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from operators.config import OperatorConfig
+from operators.decisions.overcommit import Grant
+from operators.decisions.tenant import desired_children
 from operators.kube import ApiError
-from operators.reconcile import reconcile_pool
+from operators.reconcile import ChildRefused, apply_all, reconcile_pool
 from tests.operators.conftest import example
 
 IMMUTABLE = 'Topology.kueue.x-k8s.io "batam-gb300-nvl72" is invalid: spec.levels: field is immutable'
@@ -184,3 +186,30 @@ def test_a_karpenter_pool_has_no_cluster_api_references_to_check() -> None:
     kube = CapiSiteKube(pool, objects=set())
     reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]
     assert "ClusterApiReferencesMissing" not in kube.conditions() and kube.reads == []
+
+
+class NamingKube(KueueRefusingKube):
+    """Records every child it accepts by kind and name."""
+
+    def __init__(self, pool: dict[str, Any], refuses: dict[str, str]) -> None:
+        super().__init__(pool, refuses)
+        self.written: list[str] = []
+
+    def sync(self, child: dict[str, Any]) -> str:
+        outcome = super().sync(child)
+        self.written.append(f"{child['kind']}/{child['metadata']['name']}")
+        return outcome
+
+
+@pytest.mark.parametrize("refused", ["NetworkPolicy", "ResourceQuota", "LimitRange", "LocalQueue"])
+def test_a_child_the_server_refuses_leaves_the_owners_without_access_rather_than_unisolated(
+    refused: str,
+) -> None:
+    # Before: children went quota, limits, owners' binding, NetworkPolicy, so a refused policy
+    # (an egress CIDR the server rejects) left owners admin of a namespace with no isolation.
+    tenant = example("tenant")
+    kube = NamingKube(example("gpunodepool"), {refused: f"{refused} is invalid"})
+    with pytest.raises(ChildRefused, match=refused):
+        apply_all(kube, desired_children(tenant, Grant({"batam-gb300-nvl72": 8})))  # type: ignore[arg-type]
+    assert "RoleBinding/dsx-operator" in kube.written  # the operator's own rights came first
+    assert "RoleBinding/dsx-owners" not in kube.written
