@@ -384,7 +384,13 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         missing = apply_all(
             kube,
             tn_decisions.desired_children(
-                tenant, grant, held, config.operator_namespace, config.ingress_namespaces, config.pod_security
+                tenant,
+                grant,
+                held,
+                config.operator_namespace,
+                config.ingress_namespaces,
+                config.pod_security,
+                config.allowed_system_subjects,
             ),
         )
         wanted = set(tenant["spec"]["namespaces"])

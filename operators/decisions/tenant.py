@@ -467,10 +467,12 @@ def desired_children(
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
     pod_security: str = DEFAULT_POD_SECURITY,
+    allowed_system_subjects: frozenset[str] = frozenset(),
 ) -> list[Obj]:
     """Everything a tenant's spec implies in `namespaces` (default: all it lists), given its grant.
-    Namespace objects come first; the caller creates them only where the tenant may."""
-    validate_tenant(tenant)
+    Namespace objects come first; the caller creates them only where the tenant may. Checked
+    with the owners the operator allows (`DSX_ALLOWED_SYSTEM_SUBJECTS`), as the caller did."""
+    validate_tenant(tenant, allowed_system_subjects)
     held = list(tenant["spec"]["namespaces"] if namespaces is None else namespaces)
     out: list[Obj] = [cluster_queue(tenant, grant, held)]
     for namespace, gpus in namespace_gpus(grant, held).items():

@@ -123,3 +123,20 @@ def test_add_on_and_kube_namespaces_are_refused_even_before_they_exist(namespace
     # the tenant's owners administer (or be deleted with the Tenant).
     claim = claim_namespace("uid-1", namespace, None, PROTECTED)
     assert claim.verdict == "refused"
+
+
+def test_a_system_owner_the_operator_allows_gets_the_children_too() -> None:
+    # DSX_ALLOWED_SYSTEM_SUBJECTS passed the first check, but the children were validated again
+    # without it: InvalidSpec after the namespace was made, on every pass, with no status.
+    from operators.decisions.overcommit import Grant
+    from operators.decisions.tenant import desired_children
+
+    tenant = example("tenant")
+    tenant["spec"]["owners"] = {"groups": ["system:serviceaccounts:ci"]}
+    allowed = frozenset({"system:serviceaccounts:ci"})
+    validate_tenant(tenant, allowed)
+    children = desired_children(tenant, Grant({"batam-gb300-nvl72": 8}), allowed_system_subjects=allowed)
+    owners = next(c for c in children if c["metadata"]["name"] == "dsx-owners")
+    assert owners["subjects"][0]["name"] == "system:serviceaccounts:ci"
+    with pytest.raises(InvalidSpec, match="system:serviceaccounts:ci"):
+        desired_children(tenant, Grant({"batam-gb300-nvl72": 8}))
