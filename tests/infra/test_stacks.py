@@ -125,9 +125,8 @@ def test_a_stack_file_that_cannot_be_written_is_refused_before_any_stack_changes
     assert tree(written) == before
 
 
-def test_a_move_that_fails_puts_back_the_stacks_already_written(
-    written: Path, plan_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _narvik_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving a finished Pulumi.narvik.yaml into place fails, as on a full disk."""
     real = os.replace
 
     def replace(src: str | Path, dst: str | Path) -> None:
@@ -136,6 +135,12 @@ def test_a_move_that_fails_puts_back_the_stacks_already_written(
         real(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
+
+
+def test_a_move_that_fails_puts_back_the_stacks_already_written(
+    written: Path, plan_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _narvik_disk_full(monkeypatch)
     before = _contents(written)
     outcome = dsx("stacks", "write", plan_file, "--dir", written, "--period", "2026Q4")
     assert_one_clear_error(
@@ -148,14 +153,7 @@ def test_a_move_that_fails_puts_back_the_stacks_already_written(
 def test_a_failed_first_write_leaves_no_new_directory_behind(
     tmp_path: Path, plan_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = os.replace
-
-    def replace(src: str | Path, dst: str | Path) -> None:
-        if Path(dst).name == "Pulumi.narvik.yaml":
-            raise OSError(28, "No space left on device")
-        real(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
+    _narvik_disk_full(monkeypatch)
     before = tree(tmp_path)
     outcome = dsx("stacks", "write", plan_file, "--dir", tmp_path / "new" / "stacks")
     assert_one_clear_error(outcome, names=("Pulumi.narvik.yaml: cannot be written",))
