@@ -20,6 +20,7 @@ from operators.api import (
     RACK_TOPOLOGY_LEVELS,
 )
 from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
+from operators.decisions.ownership import is_protected
 from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
 from planner.errors import UserError
 from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
@@ -239,8 +240,9 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
     reserved = [
         f"tenant {t.id!r}: namespace {namespace!r}"
         for t in plan.tenants
-        if (namespace := tenant_namespace(t.id, site, namespace_style)) in RESERVED_TENANT_NAMESPACES
-        or namespace.startswith(PROTECTED_PREFIX)
+        if is_protected(
+            namespace := tenant_namespace(t.id, site, namespace_style), RESERVED_TENANT_NAMESPACES
+        )
     ]
     if reserved:
         raise PlanMismatchError(
@@ -259,10 +261,11 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
             for t in plan.tenants
             for s in plan.sites
         ]
-        pools = [
-            (pool_name(s.id, r.id), f"rack type {r.id!r} at {s.id!r}", s.id)
-            for r in plan.rack_types
-            for s in plan.sites
+        pools = [  # a pool is made only where the plan has racks of its type in some quarter
+            (pool_name(site_id, rack_id), f"rack type {rack_id!r} at {site_id!r}", site_id)
+            for site_id, rack_id in sorted(
+                {(r.site, r.rack_type) for r in plan.racks if r.racks_installed > 0}
+            )
         ]
         clashes = _names_given_twice(tenants, site) + _names_given_twice(pools, site)
         if clashes:

@@ -29,6 +29,8 @@ from infra.checks import (
     check_plan_matches,
     check_settings,
 )
+from infra.crd_fit import check_against_crds
+from infra.desired_state import desired_state
 from planner.files import (
     AsWritten,
     NestedTooDeeply,
@@ -349,8 +351,10 @@ def stack_files(
 
     Each site's plan is checked as `pulumi up` would check it (`infra.checks.check_plan_matches`
     with the stack's own `dsx:namespaceStyle`: verified, names that fit, quotas that fit the
-    pools) before any text is made, so a plan that `pulumi up` or `dsx render` refuses is not
-    written into a stack either."""
+    pools; then the pools and tenants against the CRDs' schemas, `infra.crd_fit`) before any text
+    is made, so a plan `pulumi up` or `dsx render` refuses for its own sake is not written into a
+    stack either. (The stack's other settings, such as Karpenter instance types, are checked by
+    `pulumi up` against the plan, not here.)"""
     out = []
     for site in (s.id for s in plan.sites):
         text = existing.get(site)
@@ -360,6 +364,9 @@ def stack_files(
         style = _namespace_style(current, values["dsx:nodePoolBackend"], path, site, plan_ref)
         origin = Origin.for_cli(plan_shown or plan_ref)
         _check_plan_fits_stack(plan, site, values["dsx:period"], style, path, origin)
+        # what the CRDs refuse (GPUs per node, racks, display names) fails `pulumi up` too
+        state = desired_state(plan, site, values["dsx:period"], namespace_style=style)  # type: ignore[arg-type]
+        check_against_crds(state.manifests(), origin)
         new = updated_stack_text(text, values, path) if text else new_stack_text(site, values)
         out.append(StackFile(site, path, new, created=text is None, changed=new != text))
     return out

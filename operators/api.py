@@ -40,6 +40,7 @@ OWNER_LABEL_PREFIX = f"{GROUP}/owner-"
 """`dsx.ai/owner-tenant` / `dsx.ai/owner-gpunodepool` = owner's name, on every child the operator
 writes; the child watchers map an event back to the object to reconcile by it."""
 RELEASED_LABEL = f"{GROUP}/released-by-policy"
+"""On a namespace kept when its tenant let it go (deletion or removal from spec.namespaces)."""
 POD_SECURITY_ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 POD_SECURITY_LEVELS = ("baseline", "restricted")
 """What a tenant namespace's Pod Security Admission level may be (`DSX_POD_SECURITY`, default
@@ -50,7 +51,6 @@ still runs the root containers most GPU images are; restricted forbids root as w
 POD_SECURITY_WARN_LABEL = "pod-security.kubernetes.io/warn"
 POD_SECURITY_VERSION = "latest"
 """The policy version both levels follow (`...-version` labels): the cluster's own."""
-"""On a namespace kept when its tenant let it go (deletion or removal from spec.namespaces)."""
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 

@@ -381,29 +381,42 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         claims = claim_namespaces(kube, config, tenant)
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
-        missing = apply_all(
-            kube,
-            tn_decisions.desired_children(
-                tenant,
-                grant,
-                held,
-                config.operator_namespace,
-                config.ingress_namespaces,
-                config.pod_security,
-                config.allowed_system_subjects,
-            ),
+        children = tn_decisions.desired_children(
+            tenant,
+            grant,
+            held,
+            config.operator_namespace,
+            config.ingress_namespaces,
+            config.pod_security,
+            config.allowed_system_subjects,
         )
+        missing = apply_all(kube, [_live_pod_security(kube, child) for child in children])
         wanted = set(tenant["spec"]["namespaces"])
         uid = tenant["metadata"].get("uid", "")
-        dropped = [
+        owned = [
             ns["metadata"]["name"]
             for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
-            if ns["metadata"]["name"] not in wanted and owns(ns, uid)
+            if owns(ns, uid)
         ]
+        dropped = [ns for ns in owned if ns not in wanted and not is_protected(ns, config.protected)]
         if dropped:
             release_namespaces(kube, tenant, dropped)
+        # One an earlier version gave the tenant that is protected now (an add-on's, an ingress
+        # one): its GPUs go back and it is let go, never deleted, whatever the policy.
+        withdrawn = [ns for ns in owned if is_protected(ns, config.protected)]
+        if withdrawn:
+            release_namespaces(kube, tenant, withdrawn, policy="Retain")
         figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
         write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
+
+
+def _live_pod_security(kube: Kube, child: dict[str, Any]) -> dict[str, Any]:
+    """A tenant Namespace as wanted, keeping a Pod Security level a site admin set stricter than
+    the operator's (`tn_decisions.stricter_pod_security`); other children as they are."""
+    if child["kind"] != "Namespace":
+        return child
+    live = kube.get("Namespace", child["metadata"]["name"])
+    return tn_decisions.stricter_pod_security(child, (live or {}).get("metadata", {}).get("labels") or {})
 
 
 def data_kinds(kube: Kube, namespace: str) -> list[str]:
@@ -423,14 +436,14 @@ def data_kinds(kube: Kube, namespace: str) -> list[str]:
 
 
 def release_namespaces(
-    kube: Kube, tenant: dict[str, Any], namespaces: list[str]
+    kube: Kube, tenant: dict[str, Any], namespaces: list[str], policy: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Let namespaces go by the deletion policy (on deletion, or when dropped from the spec).
     Only namespaces the tenant owns are passed here. Their GPU quota goes to 0 first (the GPUs
     return to the pool); kept ones are detached (no owner references, no tenant label) so that
     neither garbage collection nor a later pass touches them again."""
     name = tenant["metadata"]["name"]
-    policy = tenant["spec"].get("deletionPolicy", DEFAULT_DELETION_POLICY)
+    policy = policy or tenant["spec"].get("deletionPolicy", DEFAULT_DELETION_POLICY)
     if policy == "DeleteWhenEmpty":
         data = {ns: data_kinds(kube, ns) for ns in namespaces}
     else:
@@ -482,10 +495,12 @@ def finalize_tenant(
         for ns in (tenant.get("spec") or {}).get("namespaces") or []:
             if ns not in candidates and (found := kube.get("Namespace", ns)) is not None:
                 candidates[ns] = found  # an absent namespace is nobody's: nothing to release
-        mine = sorted(
-            ns for ns, obj in candidates.items() if owns(obj, uid) and not is_protected(ns, config.protected)
-        )
-        result = release_namespaces(kube, tenant, mine)
+        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid))
+        kept = [ns for ns in mine if is_protected(ns, config.protected)]  # never deleted
+        result = release_namespaces(kube, tenant, [ns for ns in mine if ns not in kept])
+        if kept:
+            release_namespaces(kube, tenant, kept, policy="Retain")
+            result = (result[0], result[1] + kept)
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
         # a malformed spec: the pools it reached are in its status
         with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):

@@ -50,7 +50,7 @@ def is_protected(namespace: str, protected: frozenset[str]) -> bool:
 def claim_namespace(tenant_uid: str, namespace: str, live: Obj | None, protected: frozenset[str]) -> Claim:
     """Create it, use it (it is this tenant's), or refuse it (and say why)."""
     if is_protected(namespace, protected):
-        return Claim(namespace, "refused", "is a system, operator or ingress namespace")
+        return Claim(namespace, "refused", "is a system, add-on, operator or ingress namespace")
     if live is None:
         return Claim(namespace, "create")
     if owns(live, tenant_uid):

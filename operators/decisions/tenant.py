@@ -56,10 +56,10 @@ PER_GPU_WHEN_UNSET = {"cpu": 16, "memory": 128 * 2**30, "pods": 4}
 """ClusterQueue quota per requested GPU for a resource the Tenant gives no quota of."""
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 DEFAULT_INGRESS_NAMESPACES = ("ingress-nginx", "monitoring")
-DEFAULT_POD_SECURITY = "baseline"
-"""Pod Security Admission level of tenant namespaces unless `DSX_POD_SECURITY` says restricted."""
 """Namespaces whose pods may reach every tenant's pods (ingress controller, Prometheus); the
 operator's DSX_INGRESS_NAMESPACES replaces them (operators/config.py)."""
+DEFAULT_POD_SECURITY = "baseline"
+"""Pod Security Admission level of tenant namespaces unless `DSX_POD_SECURITY` says restricted."""
 
 # -- Bounds of the spec's quantities and CIDRs (also in the CRD schema, checked again here: the
 #    operator must not trust that the schema it sees is the one shipped, nor that it can say all) --
@@ -237,6 +237,29 @@ def held_namespaces_selector(held: list[str]) -> dict[str, Any]:
             ]
         }
     return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(held)}]}
+
+
+POD_SECURITY_ORDER = ("privileged", "baseline", "restricted")
+"""Pod Security levels, least strict first."""
+
+
+def stricter_pod_security(namespace_obj: Obj, live_labels: dict[str, str]) -> Obj:
+    """The Namespace as wanted, but where the live namespace enforces a stricter level than the
+    operator's (a site admin's `restricted`), that level and its version stay, and a warn level
+    someone set is left alone: the operator only ever raises a namespace's Pod Security."""
+    labels = dict(namespace_obj["metadata"]["labels"])
+    live = live_labels.get(POD_SECURITY_ENFORCE_LABEL, "")
+    if live in POD_SECURITY_ORDER and POD_SECURITY_ORDER.index(live) >= POD_SECURITY_ORDER.index(
+        labels[POD_SECURITY_ENFORCE_LABEL]
+    ):
+        version = f"{POD_SECURITY_ENFORCE_LABEL}-version"
+        labels[POD_SECURITY_ENFORCE_LABEL] = live
+        if version in live_labels:
+            labels[version] = live_labels[version]
+    if POD_SECURITY_WARN_LABEL in live_labels:
+        labels.pop(POD_SECURITY_WARN_LABEL)
+        labels.pop(f"{POD_SECURITY_WARN_LABEL}-version", None)
+    return {**namespace_obj, "metadata": {**namespace_obj["metadata"], "labels": labels}}
 
 
 def namespace_object(tenant: Obj, namespace: str, pod_security: str = DEFAULT_POD_SECURITY) -> Obj:

@@ -70,3 +70,14 @@ def test_render_refuses_a_display_name_the_tenant_crd_refuses_and_prints_nothing
         names=(str(path), "Tenant inference-cloud: spec.displayName: 239 characters, at most 200", "Fix:"),
     )
     assert outcome.stdout == ""
+
+
+def test_stacks_write_refuses_a_plan_the_crds_refuse_and_writes_no_stack(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(_one_node_racks(make_plan()), path)
+    stacks = tmp_path / "stacks"
+    outcome = dsx("stacks", "write", path, "--dir", stacks, "--period", "2026Q4")
+    assert_one_clear_error(
+        outcome, names=(str(path), "spec.gpusPerNode: 72 is more than the 16 the CRD allows")
+    )
+    assert not stacks.exists()

@@ -422,7 +422,7 @@ def test_shared_cluster_tenant_names_that_two_sites_would_both_get_are_refused_a
 
 def test_shared_cluster_pool_names_that_two_sites_would_both_get_are_refused() -> None:
     # site a's gb300-nvl72 pool and site a-gb300's nvl72 pool are both a-gb300-nvl72
-    plan = _renamed(make_plan(sites=("a", "a-gb300")), rack_types={"b300-hgx": "nvl72"})
+    plan = _renamed(make_plan(sites=("a-gb300", "a")), rack_types={"b300-hgx": "nvl72"})
     with pytest.raises(PlanMismatchError) as info:
         desired_state(plan, "a", "2026Q4", namespace_style="tenant-site")
     assert (

@@ -382,3 +382,44 @@ def test_quantities_up_to_what_kueue_counts_in_int64_are_accepted_and_written() 
         r["name"]: r["nominalQuota"] for r in queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"]
     }
     assert int(nominal["cpu"].removesuffix("m")) <= 2**63 - 1 and int(nominal["memory"]) <= 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("live", "kept"),
+    [
+        ({}, ("baseline", "latest")),
+        ({"pod-security.kubernetes.io/enforce": "privileged"}, ("baseline", "latest")),
+        ({"pod-security.kubernetes.io/enforce": "restricted"}, ("restricted", "latest")),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "v1.30",
+            },
+            ("restricted", "v1.30"),
+        ),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce-version": "v1.31",
+            },
+            ("baseline", "v1.31"),
+        ),
+    ],
+)
+def test_the_operator_only_ever_raises_a_namespaces_pod_security(live: dict, kept: tuple) -> None:
+    from operators.decisions.tenant import namespace_object, stricter_pod_security
+
+    wanted = stricter_pod_security(namespace_object(example("tenant"), "ic-a"), live)["metadata"]["labels"]
+    assert (
+        wanted["pod-security.kubernetes.io/enforce"],
+        wanted["pod-security.kubernetes.io/enforce-version"],
+    ) == kept
+
+
+def test_a_warn_level_someone_set_is_left_alone() -> None:
+    from operators.decisions.tenant import namespace_object, stricter_pod_security
+
+    wanted = stricter_pod_security(
+        namespace_object(example("tenant"), "ic-a"), {"pod-security.kubernetes.io/warn": "baseline"}
+    )["metadata"]["labels"]
+    assert "pod-security.kubernetes.io/warn" not in wanted  # not asked for, so not put back

@@ -518,6 +518,65 @@ def test_a_tenant_namespace_runs_pods_at_baseline_pod_security_and_a_lowered_lev
     )
 
 
+def test_a_namespace_an_earlier_version_gave_a_tenant_that_is_protected_now_is_let_go_never_deleted(
+    admin: Client,
+) -> None:
+    # cert-manager is an add-on's namespace, refused to tenants from session 23; an earlier
+    # operator could have created it for one. Dropped from the spec under Delete, it was deleted.
+    pool, tenant, addon = unique("pool"), unique("tn"), "cert-manager"
+    assert admin.get("Namespace", addon) is None
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, policy="Delete"))
+    uid = wait_for(lambda: ready(admin, tenant), "tenant Ready")["metadata"]["uid"]
+    admin.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": addon,
+                "labels": {"dsx.ai/tenant": tenant},
+                "annotations": {"dsx.ai/tenant-uid": uid},
+            },
+        }
+    )
+    try:
+        admin.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": QUOTA, "namespace": addon},
+                "spec": {"hard": {GPU: "64"}},
+            }
+        )
+        wait_for(lambda: gpu_quota(admin, addon) == 0, "its GPUs given back")
+        wait_for(
+            lambda: "dsx.ai/tenant" not in (admin.get("Namespace", addon)["metadata"].get("labels") or {}),
+            "let go",
+        )
+        delete_tenant(admin, tenant)
+        namespace = admin.get("Namespace", addon)
+        assert namespace is not None and namespace["status"]["phase"] == "Active"
+    finally:
+        if admin.get("Namespace", addon) is not None:
+            admin.delete("Namespace", addon)
+        wait_for(lambda: admin.get("Namespace", addon) is None, "cert-manager gone", timeout_s=120)
+
+
+def test_a_stricter_pod_security_level_a_site_admin_set_is_kept(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    enforce = "pod-security.kubernetes.io/enforce"
+    admin.patch(
+        "Namespace", ns, {"metadata": {"labels": {enforce: "restricted", f"{enforce}-version": "v1.30"}}}
+    )
+    time.sleep(3 * INTERVAL_S)  # several passes
+    labels = admin.get("Namespace", ns)["metadata"]["labels"]
+    assert (labels[enforce], labels[f"{enforce}-version"]) == ("restricted", "v1.30")
+
+
 def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     ns = f"{tenant}-ns"
