@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from operators.api import (
@@ -29,6 +30,7 @@ from operators.api import (
     POOL_KIND,
     READY,
     REASON_INVALID_SPEC,
+    RECONCILED,
     RELEASED_LABEL,
     TENANT_KIND,
     TENANT_LABEL,
@@ -43,8 +45,16 @@ from operators.decisions.drift import equal
 from operators.decisions.meta import owner_labels
 from operators.decisions.nodepool import InvalidSpec
 from operators.decisions.overcommit import Grant, shortfall
-from operators.decisions.ownership import Claim, claim_namespace, is_protected, owns
-from operators.kube import ApiError, Kube
+from operators.decisions.ownership import (
+    Claim,
+    claim_namespace,
+    is_protected,
+    not_owned_reason,
+    owns,
+    owns_child,
+    with_children_not_owned,
+)
+from operators.kube import ApiError, Kube, NotOwned
 
 log = logging.getLogger("dsx.operator")
 
@@ -52,6 +62,11 @@ log = logging.getLogger("dsx.operator")
 # their absence degrades the object's status instead of failing the whole reconcile.
 OPTIONAL_KINDS = set(ADDON_KINDS)
 NAMESPACED_CHILDREN = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy", "LocalQueue")
+# Children outside every namespace the owner holds: cluster-scoped, or (a MachineDeployment) in
+# whatever namespace the pool names. One of these is written and deleted only when it carries the
+# owner's uid (`decisions.ownership.owns_child`). A Tenant's namespaced children are not checked:
+# they live in namespaces it owns.
+OUTSIDE_CHILDREN = ("ClusterQueue", "ResourceFlavor", "Topology", "NodePool", "MachineDeployment")
 # Children deleted and made again when a field the server keeps immutable was changed.
 LEDGER_ATTEMPTS = 20
 
@@ -97,16 +112,31 @@ class ChildRefused(ApiError):
         self.detail = str(error)
 
 
-def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Bring every child in line, in order; return the add-on kinds the cluster does not serve.
-    The first child the server refuses (422) raises `ChildRefused`, naming it, and stops the
-    pass: a Tenant's children depend on those before them (its namespaces first)."""
+def apply_all(
+    kube: Kube, children: list[dict[str, Any]], owner: dict[str, Any] | None = None
+) -> tuple[list[str], list[NotOwned]]:
+    """Bring every child in line, in order; return the add-on kinds the cluster does not serve
+    and the children left alone because an object of that name is not `owner`'s (`OUTSIDE_CHILDREN`
+    only). The first child the server refuses (422) raises `ChildRefused`, naming it, and stops
+    the pass: a Tenant's children depend on those before them (its namespaces first)."""
     missing: list[str] = []
+    not_owned: list[NotOwned] = []
     for child in children:
         if child["kind"] in missing:
             continue
+        if child["kind"] == "LocalQueue" and any(
+            n.kind == "ClusterQueue" and n.name == child["spec"].get("clusterQueue") for n in not_owned
+        ):
+            continue  # it would lead the namespace's jobs into someone else's queue
+        guard = (
+            partial(not_owned_reason, owner=owner) if owner and child["kind"] in OUTSIDE_CHILDREN else None
+        )
         try:
-            outcome = kube.sync(child)
+            outcome = kube.sync(child, guard)
+        except NotOwned as refusal:
+            log.warning("left %s alone: %s", refusal.kind, refusal)
+            not_owned.append(refusal)
+            continue
         except ApiError as error:
             if error.status == 404 and child["kind"] in OPTIONAL_KINDS and not kube.serves(child["kind"]):
                 missing.append(child["kind"])
@@ -117,20 +147,32 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
         if outcome != "unchanged":
             meta = child["metadata"]
             log.info("%s %s %s/%s", outcome, child["kind"], meta.get("namespace") or "-", meta["name"])
-    return missing
+    return missing, not_owned
 
 
-def apply_each(kube: Kube, children: list[dict[str, Any]]) -> tuple[list[str], list[ChildRefused]]:
+def apply_each(
+    kube: Kube, children: list[dict[str, Any]], owner: dict[str, Any] | None = None
+) -> tuple[list[str], list[ChildRefused], list[NotOwned]]:
     """Like `apply_all`, for children independent of each other (a pool's): one the server refuses
     does not keep the others from being written; every refusal is returned, to be named."""
     missing: list[str] = []
     refused: list[ChildRefused] = []
+    not_owned: list[NotOwned] = []
     for child in children:
+        if child["kind"] in missing:
+            continue
         try:
-            missing += apply_all(kube, [child]) if child["kind"] not in missing else []
+            more_missing, more_not_owned = apply_all(kube, [child], owner)
         except ChildRefused as error:
             refused.append(error)
-    return missing, refused
+            continue
+        missing += more_missing
+        not_owned += more_not_owned
+    return missing, refused, not_owned
+
+
+def _not_owned_named(not_owned: list[NotOwned]) -> list[tuple[str, str, str]]:
+    return [(n.kind, n.name, n.reason) for n in not_owned]
 
 
 def _missing_condition(missing: list[str]) -> list[Condition]:
@@ -158,7 +200,7 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
         # a refusal is said in the status and retried by the drift timer; the other children,
         # which do not depend on it (a MachineDeployment refused by Cluster API's webhook, say),
         # are still written, so the pool's Kueue flavor does not wait on its machinery
-        missing, refused = apply_each(kube, children)
+        missing, refused, not_owned = apply_each(kube, children, live)
         for refusal in refused:
             log.warning("%s", refusal)
         _remove_stale_backend(kube, live)
@@ -174,6 +216,7 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
             conditions = np_decisions.with_refused_children(
                 conditions, [(r.kind, r.name, r.detail) for r in refused]
             )
+        conditions = with_children_not_owned(conditions, RECONCILED, _not_owned_named(not_owned))
         write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
 
 
@@ -216,11 +259,8 @@ def _remove_stale_backend(kube: Kube, pool: dict[str, Any]) -> None:
         if error.status == 404:
             return
         raise
-    if (
-        old is not None
-        and (old["metadata"].get("labels") or {}).items() >= owner_labels(POOL_KIND, name).items()
-    ):
-        kube.delete(stale, name, namespace)
+    if old is not None and owns_child(old, pool):  # never someone else's of that name
+        kube.delete(stale, name, namespace, uid=old["metadata"]["uid"])
         log.info("deleted %s %s after a backend change", stale, name)
 
 
@@ -322,7 +362,7 @@ def settle_grants(kube: Kube, tenant: dict[str, Any], held: list[str], wanted: d
         )
     low = {p: min(held_gpus[p], target[p]) for p in pools}
     if any(low[p] < held_gpus[p] for p in pools):
-        apply_all(kube, _quota_children(tenant, Grant({p: low[p] for p in wanted}), held))
+        apply_all(kube, _quota_children(tenant, Grant({p: low[p] for p in wanted}), held), tenant)
     grant = Grant()
     for p, pool in pools.items():
         granted, capacity = _commit_grant(kube, p, pool, tenant, requested[p], low[p])
@@ -390,7 +430,7 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
             config.pod_security,
             config.allowed_system_subjects,
         )
-        missing = apply_all(kube, [_live_pod_security(kube, child) for child in children])
+        missing, not_owned = apply_all(kube, [_live_pod_security(kube, child) for child in children], tenant)
         wanted = set(tenant["spec"]["namespaces"])
         uid = tenant["metadata"].get("uid", "")
         owned = [
@@ -407,6 +447,7 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         if withdrawn:
             release_namespaces(kube, tenant, withdrawn, policy="Retain")
         figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
+        conditions = with_children_not_owned(conditions, READY, _not_owned_named(not_owned))
         write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
 
 
@@ -484,8 +525,9 @@ def release_namespaces(
 def finalize_tenant(
     kube: Kube, config: OperatorConfig, tenant: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    """On deletion: namespaces per policy, GPUs back to the pools, the cluster-scoped queue.
-    Any failure raises: the finalizer stays, and the caller reports why (DeletionBlocked)."""
+    """On deletion: namespaces per policy, GPUs back to the pools, the cluster-scoped queue if it
+    is the Tenant's (never someone else's of that name). Any failure raises: the finalizer stays,
+    and the caller reports why (DeletionBlocked)."""
     name = tenant["metadata"]["name"]
     uid = tenant["metadata"].get("uid", "")
     with serialized(TENANT_KIND, name):
@@ -507,11 +549,11 @@ def finalize_tenant(
             pools |= set(tn_decisions.requested_gpus(tenant))
         for pool in sorted(p for p in pools if isinstance(p, str)):
             _commit_grant(kube, pool, None, tenant, 0, 0)
-        try:
-            kube.delete("ClusterQueue", name)
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        queue = kube.get("ClusterQueue", name)  # None also where Kueue is not served
+        if queue is not None and owns_child(queue, tenant):
+            kube.delete("ClusterQueue", name, uid=queue["metadata"]["uid"])
+        elif queue is not None:
+            log.info("left ClusterQueue %s alone: it %s", name, not_owned_reason(queue, tenant))
         return result
 
 

@@ -989,6 +989,125 @@ def test_an_egress_cidr_the_server_refuses_is_invalid_spec_and_grants_no_owner_a
         delete_tenant(admin, tenant)
 
 
+def foreign(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """Someone else's object, made before dsx came: dsx's own labels on it (anyone may write
+    labels), no owner reference with a dsx owner's uid."""
+    version = {"MachineDeployment": "cluster.x-k8s.io/v1beta2"}.get(kind, "kueue.x-k8s.io/v1beta2")
+    labels = {"team": "other", "app.kubernetes.io/managed-by": "dsx-operator"}
+    labels["dsx.ai/owner-tenant" if kind == "ClusterQueue" else "dsx.ai/owner-gpunodepool"] = name
+    metadata: dict[str, Any] = {"name": name, "labels": labels}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": version, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def untouched(before: dict[str, Any], after: dict[str, Any] | None) -> bool:
+    """Not written at all: same object (uid), same resourceVersion, same spec and metadata."""
+    return (
+        after is not None
+        and after["metadata"]["uid"] == before["metadata"]["uid"]
+        and after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        and after["spec"] == before["spec"]
+        and not after["metadata"].get("ownerReferences")
+        and not after["metadata"].get("deletionTimestamp")
+    )
+
+
+def test_a_tenant_named_after_someone_elses_cluster_queue_neither_takes_it_over_nor_deletes_it(
+    admin: Client,
+) -> None:
+    pool, tenant = unique("pool"), unique("research")
+    theirs = admin.create(
+        foreign(
+            "ClusterQueue",
+            tenant,
+            {
+                "cohortName": "other",
+                "namespaceSelector": {},
+                "resourceGroups": [
+                    {
+                        "coveredResources": ["cpu"],
+                        "flavors": [
+                            {"name": "cpu-only", "resources": [{"name": "cpu", "nominalQuota": "1k"}]}
+                        ],
+                    }
+                ],
+            },
+        )
+    )
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    try:
+        # its namespaces are served as usual; only the queue is refused, and said so
+        wait_for(lambda: gpu_quota(admin, f"{tenant}-ns") == 10, "the tenant's own quota")
+        refused = wait_for(
+            lambda: (c := condition(reconciled(admin, tenant), "Ready")) and c["status"] == "False" and c,
+            "the refusal reported",
+        )
+        assert refused["reason"] == "ChildNotOwned" and f"ClusterQueue {tenant}" in refused["message"]
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(theirs, admin.get("ClusterQueue", tenant))
+        # no LocalQueue in the tenant's namespace leads into someone else's queue
+        assert admin.get("LocalQueue", "default", f"{tenant}-ns") is None
+        delete_tenant(admin, tenant)
+        time.sleep(2 * INTERVAL_S)  # the garbage collector has had its chance too
+        assert untouched(theirs, admin.get("ClusterQueue", tenant))
+    finally:
+        if admin.get("Tenant", tenant) is not None:
+            delete_tenant(admin, tenant)
+        admin.delete("ClusterQueue", tenant)
+
+
+def test_a_pool_named_after_someone_elses_flavor_and_machines_neither_takes_them_over_nor_deletes_them(
+    admin: Client,
+) -> None:
+    pool, team = unique("pool"), unique("team")
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
+    flavor = admin.create(foreign("ResourceFlavor", pool, {"nodeLabels": {"team": "other"}}))
+    machines = admin.create(
+        foreign(
+            "MachineDeployment",
+            pool,
+            {
+                "clusterName": "other",
+                "replicas": 7,
+                "selector": {"matchLabels": {"team": "other"}},
+                "template": {"metadata": {"labels": {"team": "other"}}},
+            },
+            namespace=team,
+        )
+    )
+    body = make_pool(pool, 100)
+    body["spec"]["clusterApi"]["namespace"] = team
+    admin.create(body)
+    try:
+        # the pool's own child (its Topology) is written; the two that are someone else's are not
+        wait_for(lambda: admin.get("Topology", pool), "the pool's own Topology")
+        refused = wait_for(
+            lambda: (
+                (c := condition(admin.get("GpuNodePool", pool), "Reconciled"))
+                and c["status"] == "False"
+                and c
+            ),
+            "the refusal reported",
+        )
+        assert refused["reason"] == "ChildNotOwned"
+        assert f"ResourceFlavor {pool}" in refused["message"]
+        assert f"MachineDeployment {team}/{pool}" in refused["message"]
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(flavor, admin.get("ResourceFlavor", pool))
+        assert untouched(machines, admin.get("MachineDeployment", pool, team))
+        admin.delete("GpuNodePool", pool)
+        wait_for(lambda: admin.get("Topology", pool) is None, "the pool's own Topology collected")
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(flavor, admin.get("ResourceFlavor", pool))
+        assert untouched(machines, admin.get("MachineDeployment", pool, team))
+    finally:
+        admin.delete("GpuNodePool", pool)
+        admin.delete("ResourceFlavor", pool)
+        admin.delete("Namespace", team)
+
+
 # --- restart and least privilege ----------------------------------------------------------------
 
 
