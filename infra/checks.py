@@ -109,7 +109,9 @@ def check_operator(
                 origin.fix("operatorNamespace", free),
             ],
         )
-    if namespace in PROTECTED_NAMESPACES - {DEFAULT_OPERATOR_NAMESPACE}:  # its own is dsx-system
+    if namespace != DEFAULT_OPERATOR_NAMESPACE and is_protected(
+        namespace, PROTECTED_NAMESPACES
+    ):  # its own: dsx-system
         raise StackConfigError(
             f"{origin.where('operatorNamespace')} is {namespace!r}, a namespace the cluster owns",
             details=[

@@ -27,6 +27,7 @@ from operators.api import (
     DELETION_BLOCKED,
     FINALIZER,
     GPU_RESOURCE,
+    OWNER_UID_ANNOTATION,
     POOL_KIND,
     READY,
     REASON_INVALID_SPEC,
@@ -418,6 +419,21 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
                 kube, TENANT_KIND, tenant, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
             )
             return
+        # Namespaces it lets go first: their GPU quota is 0 before the grant is spread over the
+        # rest, so the quotas never sum past the grant.
+        wanted = set(tenant["spec"]["namespaces"])
+        uid = tenant["metadata"].get("uid", "")
+        owned = [
+            ns["metadata"]["name"]
+            for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
+            if owns(ns, uid)
+        ]
+        dropped = [ns for ns in owned if ns not in wanted and not is_protected(ns, config.protected)]
+        if dropped:
+            release_namespaces(kube, tenant, dropped)
+        withdrawn = [ns for ns in owned if is_protected(ns, config.protected)]
+        if withdrawn:
+            withdraw_namespaces(kube, tenant, withdrawn)
         claims = claim_namespaces(kube, config, tenant)
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
@@ -431,21 +447,6 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
             config.allowed_system_subjects,
         )
         missing, not_owned = apply_all(kube, [_live_pod_security(kube, child) for child in children], tenant)
-        wanted = set(tenant["spec"]["namespaces"])
-        uid = tenant["metadata"].get("uid", "")
-        owned = [
-            ns["metadata"]["name"]
-            for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
-            if owns(ns, uid)
-        ]
-        dropped = [ns for ns in owned if ns not in wanted and not is_protected(ns, config.protected)]
-        if dropped:
-            release_namespaces(kube, tenant, dropped)
-        # One an earlier version gave the tenant that is protected now (an add-on's, an ingress
-        # one): its GPUs go back and it is let go, never deleted, whatever the policy.
-        withdrawn = [ns for ns in owned if is_protected(ns, config.protected)]
-        if withdrawn:
-            release_namespaces(kube, tenant, withdrawn, policy="Retain")
         figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
         conditions = with_children_not_owned(conditions, READY, _not_owned_named(not_owned))
         write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
@@ -477,14 +478,14 @@ def data_kinds(kube: Kube, namespace: str) -> list[str]:
 
 
 def release_namespaces(
-    kube: Kube, tenant: dict[str, Any], namespaces: list[str], policy: str | None = None
+    kube: Kube, tenant: dict[str, Any], namespaces: list[str]
 ) -> tuple[list[str], list[str]]:
     """Let namespaces go by the deletion policy (on deletion, or when dropped from the spec).
     Only namespaces the tenant owns are passed here. Their GPU quota goes to 0 first (the GPUs
     return to the pool); kept ones are detached (no owner references, no tenant label) so that
     neither garbage collection nor a later pass touches them again."""
     name = tenant["metadata"]["name"]
-    policy = policy or tenant["spec"].get("deletionPolicy", DEFAULT_DELETION_POLICY)
+    policy = tenant["spec"].get("deletionPolicy", DEFAULT_DELETION_POLICY)
     if policy == "DeleteWhenEmpty":
         data = {ns: data_kinds(kube, ns) for ns in namespaces}
     else:
@@ -522,6 +523,47 @@ def release_namespaces(
     return gone, kept
 
 
+def withdraw_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str]) -> None:
+    """Namespaces the tenant owns that no tenant may hold (protected since an earlier version gave
+    them: an add-on's, an ingress one). Never deleted, whatever the policy: the tenant's objects
+    there go instead, the owners' binding first and the operator's own last (its rights there go
+    with it), and the namespace stops being the tenant's (label and uid annotation removed)."""
+    name = tenant["metadata"]["name"]
+    last = (tn_decisions.OWNERS_NAME, "", tn_decisions.OPERATOR_BINDING_NAME)
+    for ns in namespaces:
+        found: list[tuple[str, dict[str, Any]]] = []
+        for kind in NAMESPACED_CHILDREN:
+            try:
+                listed = kube.list(kind, namespace=ns, labels=owner_labels(TENANT_KIND, name))
+            except ApiError as error:
+                if error.status == 404 and kind == "LocalQueue":
+                    continue
+                raise
+            found += [(kind, obj) for obj in listed if owns_child(obj, tenant)]
+
+        def order(item: tuple[str, dict[str, Any]]) -> int:
+            child = item[1]["metadata"]["name"]
+            return last.index(child) if child in last else 1
+
+        failed = []
+        for kind, obj in sorted(found, key=order):
+            try:
+                kube.delete(kind, obj["metadata"]["name"], ns, uid=obj["metadata"]["uid"])
+            except ApiError as error:  # e.g. 403 where its own binding there is gone: next pass
+                failed.append(f"{kind} {obj['metadata']['name']} ({error.status})")
+        if failed:
+            log.warning(
+                "tenant %s: could not withdraw from protected namespace %s: %s", name, ns, ", ".join(failed)
+            )
+            continue  # still marked the tenant's, so the next pass tries again
+        kube.patch(
+            "Namespace",
+            ns,
+            {"metadata": {"labels": {TENANT_LABEL: None}, "annotations": {OWNER_UID_ANNOTATION: None}}},
+        )
+        log.info("withdrew tenant %s from protected namespace %s (its objects there deleted)", name, ns)
+
+
 def finalize_tenant(
     kube: Kube, config: OperatorConfig, tenant: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
@@ -541,7 +583,7 @@ def finalize_tenant(
         kept = [ns for ns in mine if is_protected(ns, config.protected)]  # never deleted
         result = release_namespaces(kube, tenant, [ns for ns in mine if ns not in kept])
         if kept:
-            release_namespaces(kube, tenant, kept, policy="Retain")
+            withdraw_namespaces(kube, tenant, kept)
             result = (result[0], result[1] + kept)
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
         # a malformed spec: the pools it reached are in its status

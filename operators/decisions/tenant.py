@@ -93,7 +93,7 @@ def quantity_problem(field: str, value: object) -> str | None:
     raise; the value must fit what Kueue can count (`QUANTITY_MAXIMUM`)."""
     if not isinstance(value, str):
         return f"spec.{field} must be a string quantity such as '20000' or '200Ti'"
-    if len(value) > MAX_QUANTITY_LENGTH or not QUANTITY_SHAPES[field].match(value):
+    if len(value) > MAX_QUANTITY_LENGTH or not QUANTITY_SHAPES[field].fullmatch(value):
         return (
             f"spec.{field} {_shown(value, MAX_QUANTITY_LENGTH)} is not a quantity of at most "
             f"{MAX_QUANTITY_LENGTH} characters (digits, an optional fraction, a unit suffix)"
@@ -115,7 +115,7 @@ def cidr_problem(index: int, cidr: object) -> str | None:
     if not isinstance(cidr, str):
         return f"{where} must be a string CIDR such as 10.20.0.0/16"
     shown = _shown(cidr, 50)
-    if not EGRESS_CIDR_SHAPE.match(cidr):
+    if not EGRESS_CIDR_SHAPE.fullmatch(cidr):
         return f"{where} {shown} is not a CIDR (an address, '/', a prefix length of 0 to 128)"
     address, length = cidr.split("/")
     try:
@@ -150,7 +150,7 @@ def validate_tenant(tenant: Obj, allowed_system_subjects: frozenset[str] = froze
 
 def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     name = (tenant.get("metadata") or {}).get("name") or ""
-    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.match(name):
+    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(name):
         raise InvalidSpec(
             f"metadata.name '{name}' must be a DNS-1123 label of at most {MAX_NAME_LENGTH} characters"
         )
@@ -161,7 +161,7 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     site = spec.get("site")
     if not isinstance(site, str) or not site:
         raise InvalidSpec("spec.site is required")
-    if len(site) > MAX_NAME_LENGTH or not DNS_LABEL.match(site):
+    if len(site) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(site):
         # it becomes a label value on every namespace and the ClusterQueue's cohort
         raise InvalidSpec(f"spec.site {_shown(site, MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if not isinstance(namespaces, list) or not namespaces:
@@ -169,7 +169,7 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     if len(namespaces) > MAX_TENANT_NAMESPACES:
         raise InvalidSpec(f"spec.namespaces lists {len(namespaces)}; at most {MAX_TENANT_NAMESPACES}")
     for ns in namespaces:
-        if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.match(ns):
+        if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(ns):
             raise InvalidSpec(f"spec.namespaces: {_shown(str(ns), MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if len(set(namespaces)) != len(namespaces):
         raise InvalidSpec("spec.namespaces lists a namespace twice")
@@ -181,7 +181,7 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
         gpus = q.get("gpus", 0)
         if not whole_number(gpus) or not 0 <= gpus <= INT32_MAX:
             raise InvalidSpec(f"spec.gpuQuota[].gpus must be an integer from 0 to {INT32_MAX}")
-        if not isinstance(q.get("pool"), str) or not DNS_LABEL.match(q["pool"]):
+        if not isinstance(q.get("pool"), str) or not DNS_LABEL.fullmatch(q["pool"]):
             raise InvalidSpec(
                 f"spec.gpuQuota[].pool {_shown(str(q.get('pool')), MAX_NAME_LENGTH)} is not a pool name"
             )
@@ -246,7 +246,7 @@ POD_SECURITY_ORDER = ("privileged", "baseline", "restricted")
 def stricter_pod_security(namespace_obj: Obj, live_labels: dict[str, str]) -> Obj:
     """The Namespace as wanted, but where the live namespace enforces a stricter level than the
     operator's (a site admin's `restricted`), that level and its version stay, and a warn level
-    someone set is left alone: the operator only ever raises a namespace's Pod Security."""
+    someone set otherwise is left alone: the operator only ever raises a namespace's Pod Security."""
     labels = dict(namespace_obj["metadata"]["labels"])
     live = live_labels.get(POD_SECURITY_ENFORCE_LABEL, "")
     if live in POD_SECURITY_ORDER and POD_SECURITY_ORDER.index(live) >= POD_SECURITY_ORDER.index(
@@ -256,7 +256,10 @@ def stricter_pod_security(namespace_obj: Obj, live_labels: dict[str, str]) -> Ob
         labels[POD_SECURITY_ENFORCE_LABEL] = live
         if version in live_labels:
             labels[version] = live_labels[version]
-    if POD_SECURITY_WARN_LABEL in live_labels:
+    if (
+        live_labels.get(POD_SECURITY_WARN_LABEL, labels[POD_SECURITY_WARN_LABEL])
+        != labels[POD_SECURITY_WARN_LABEL]
+    ):
         labels.pop(POD_SECURITY_WARN_LABEL)
         labels.pop(f"{POD_SECURITY_WARN_LABEL}-version", None)
     return {**namespace_obj, "metadata": {**namespace_obj["metadata"], "labels": labels}}

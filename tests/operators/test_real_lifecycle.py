@@ -26,7 +26,13 @@ from kubernetes import watch as k8s_watch
 from kubernetes.utils import parse_quantity
 
 from tests.support.operator_process import OperatorProcess
-from tests.support.real_cluster import Client, RealCluster, wait_until
+from tests.support.real_cluster import (
+    OPERATOR_NAMESPACE,
+    OPERATOR_SERVICE_ACCOUNT,
+    Client,
+    RealCluster,
+    wait_until,
+)
 
 pytestmark = pytest.mark.real_cluster
 
@@ -522,40 +528,73 @@ def test_a_namespace_an_earlier_version_gave_a_tenant_that_is_protected_now_is_l
     admin: Client,
 ) -> None:
     # cert-manager is an add-on's namespace, refused to tenants from session 23; an earlier
-    # operator could have created it for one. Dropped from the spec under Delete, it was deleted.
+    # operator could have created it for one. Dropped from the spec under Delete, it was deleted;
+    # detached, the owners kept admin rights over the add-on's workloads there.
     pool, tenant, addon = unique("pool"), unique("tn"), "cert-manager"
     assert admin.get("Namespace", addon) is None
     admin.create(make_pool(pool, 100))
     admin.create(make_tenant(tenant, pool, 10, policy="Delete"))
     uid = wait_for(lambda: ready(admin, tenant), "tenant Ready")["metadata"]["uid"]
-    admin.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": addon,
-                "labels": {"dsx.ai/tenant": tenant},
-                "annotations": {"dsx.ai/tenant-uid": uid},
-            },
-        }
-    )
+    mine = {
+        "labels": {"app.kubernetes.io/managed-by": "dsx-operator", "dsx.ai/owner-tenant": tenant},
+        "ownerReferences": [{"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "name": tenant, "uid": uid}],
+    }
+    namespace = {
+        "name": addon,
+        "labels": {"dsx.ai/tenant": tenant},
+        "annotations": {"dsx.ai/tenant-uid": uid},
+    }
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace})
     try:
+        # what the earlier version left there: its own binding, a GPU quota and the owners' binding
+        admin.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "dsx-operator", "namespace": addon, **mine},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "dsx-operator-in-tenant-namespace",
+                },
+                "subjects": [
+                    {
+                        "kind": "ServiceAccount",
+                        "name": OPERATOR_SERVICE_ACCOUNT,
+                        "namespace": OPERATOR_NAMESPACE,
+                    }
+                ],
+            }
+        )
         admin.create(
             {
                 "apiVersion": "v1",
                 "kind": "ResourceQuota",
-                "metadata": {"name": QUOTA, "namespace": addon},
+                "metadata": {"name": QUOTA, "namespace": addon, **mine},
                 "spec": {"hard": {GPU: "64"}},
             }
         )
-        wait_for(lambda: gpu_quota(admin, addon) == 0, "its GPUs given back")
-        wait_for(
-            lambda: "dsx.ai/tenant" not in (admin.get("Namespace", addon)["metadata"].get("labels") or {}),
-            "let go",
+        admin.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": OWNERS, "namespace": addon, **mine},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+            }
         )
+        wait_for(lambda: admin.get("RoleBinding", OWNERS, addon) is None, "the owners' binding removed")
+        wait_for(lambda: admin.get("ResourceQuota", QUOTA, addon) is None, "its GPU quota removed")
+
+        def let_go() -> dict[str, Any] | None:
+            meta = admin.get("Namespace", addon)["metadata"]
+            return None if "dsx.ai/tenant-uid" in (meta.get("annotations") or {}) else meta
+
+        meta = wait_for(let_go, "no longer the tenant's")
+        assert "dsx.ai/tenant" not in (meta.get("labels") or {})
         delete_tenant(admin, tenant)
-        namespace = admin.get("Namespace", addon)
-        assert namespace is not None and namespace["status"]["phase"] == "Active"
+        live = admin.get("Namespace", addon)
+        assert live is not None and live["status"]["phase"] == "Active"
     finally:
         if admin.get("Namespace", addon) is not None:
             admin.delete("Namespace", addon)
