@@ -13,10 +13,18 @@ from dataclasses import dataclass
 
 from infra.naming import DNS_LABEL_MAX, NAMESPACE_STYLES, pool_name, tenant_namespace, whole_gpus
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE
-from operators.api import KUEUE_MAX_LEVEL_LABEL_LENGTH, PROTECTED_NAMESPACES, RACK_TOPOLOGY_LEVELS
+from operators.api import (
+    KUEUE_MAX_LEVEL_LABEL_LENGTH,
+    PROTECTED_NAMESPACES,
+    PROTECTED_PREFIX,
+    RACK_TOPOLOGY_LEVELS,
+)
 from operators.decisions.nodepool import DNS_LABEL, label_key_ok, label_value_ok
+from operators.decisions.ownership import is_protected
+from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
 from planner.errors import UserError
-from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
+from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
+from planner.schema.scenario import QUARTER_RE
 
 BACKENDS: tuple[str, ...] = ("cluster-api", "karpenter")
 _CLI_FLAGS = {
@@ -101,7 +109,9 @@ def check_operator(
                 origin.fix("operatorNamespace", free),
             ],
         )
-    if namespace in PROTECTED_NAMESPACES - {DEFAULT_OPERATOR_NAMESPACE}:  # its own is dsx-system
+    if namespace != DEFAULT_OPERATOR_NAMESPACE and is_protected(
+        namespace, PROTECTED_NAMESPACES
+    ):  # its own: dsx-system
         raise StackConfigError(
             f"{origin.where('operatorNamespace')} is {namespace!r}, a namespace the cluster owns",
             details=[
@@ -156,9 +166,9 @@ def check_plan_matches(
 
 
 def _check_schema_and_verification(plan: Plan, origin: Origin) -> None:
-    if plan.schema_version != PLAN_SCHEMA_VERSION:
+    if plan.schema_version not in READABLE_PLAN_VERSIONS:
         raise PlanMismatchError(
-            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {PLAN_SCHEMA_VERSION!r}",
+            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     if not plan.verification.passed:
@@ -185,6 +195,17 @@ def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -
                 origin.fix("site", sites[0] if sites else "<site>"),
             ],
         )
+    if period not in plan.periods and not QUARTER_RE.fullmatch(period):
+        meant = period.strip().upper()
+        raise PlanMismatchError(
+            f"{origin.where('period')} is {period[:40]!r}, not a quarter such as 2027Q4",
+            details=[
+                origin.fix(
+                    "period",
+                    meant if meant in plan.periods else plan.periods[-1] if plan.periods else "2027Q4",
+                )
+            ],
+        )
     if period not in plan.periods:
         horizon = f"{plan.periods[0]}..{plan.periods[-1]}" if plan.periods else "(empty)"
         raise PlanMismatchError(
@@ -193,7 +214,17 @@ def _check_site_and_period(plan: Plan, site: str, period: str, origin: Origin) -
         )
 
 
+RESERVED_TENANT_NAMESPACES = frozenset(
+    PROTECTED_NAMESPACES | set(DEFAULT_INGRESS_NAMESPACES) | {DEFAULT_OPERATOR_NAMESPACE}
+)
+"""Namespaces no tenant may be given: the cluster's own, the operator's, and those whose pods every
+tenant's network policy admits (a tenant there could reach every other tenant's pods)."""
+
+
 def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) -> None:
+    """Names must be Kubernetes labels, no tenant's namespace may be a reserved one, and in a
+    shared cluster (tenant-site) no two sites' tenants or pools may get the same name: the later
+    `pulumi up` would take over the earlier one's namespace, quota and owners."""
     too_long = [pool_name(site, r.id) for r in plan.rack_types if len(pool_name(site, r.id)) > DNS_LABEL_MAX]
     too_long += [
         tenant_namespace(t.id, site, namespace_style)
@@ -208,6 +239,62 @@ def _check_names(plan: Plan, site: str, namespace_style: str, origin: Origin) ->
                 "Fix: shorten the site, rack type or tenant ids in the scenario and re-solve",
             ],
         )
+    reserved = [
+        f"tenant {t.id!r}: namespace {namespace!r}"
+        for t in plan.tenants
+        if is_protected(
+            namespace := tenant_namespace(t.id, site, namespace_style), RESERVED_TENANT_NAMESPACES
+        )
+    ]
+    if reserved:
+        raise PlanMismatchError(
+            f"{origin.plan_path}: a tenant's namespace at {site} would be one no tenant may have",
+            details=[
+                *reserved,
+                f"reserved: {PROTECTED_PREFIX}*, {', '.join(sorted(RESERVED_TENANT_NAMESPACES))} (the cluster's, "
+                "its add-ons', the operator's, and the ingress and monitoring namespaces every tenant's network "
+                "policy admits)",
+                "Fix: rename the tenant in the scenario and re-solve",
+            ],
+        )
+    if namespace_style != "tenant":
+        tenants = [
+            (tenant_namespace(t.id, s.id, namespace_style), f"tenant {t.id!r} at {s.id!r}", s.id)
+            for t in plan.tenants
+            for s in plan.sites
+        ]
+        pools = [  # a pool is made only where the plan has racks of its type in some quarter
+            (pool_name(site_id, rack_id), f"rack type {rack_id!r} at {site_id!r}", site_id)
+            for site_id, rack_id in sorted(
+                {(r.site, r.rack_type) for r in plan.racks if r.racks_installed > 0}
+            )
+        ]
+        clashes = _names_given_twice(tenants, site) + _names_given_twice(pools, site)
+        if clashes:
+            raise PlanMismatchError(
+                f"{origin.plan_path}: with {origin.where('namespaceStyle')} {namespace_style}, sites share a "
+                "cluster, and these names would be given twice in it",
+                details=[
+                    *clashes,
+                    "the later stack would take over the earlier one's namespace, quota and owners",
+                    "Fix: rename a site, rack type or tenant in the scenario so the joined names differ, and re-solve",
+                ],
+            )
+
+
+def _names_given_twice(named: list[tuple[str, str, str]], site: str) -> list[str]:
+    """Names of one kind (name, whose, site) that `site`'s objects would share with another's in
+    one cluster: `<tenant>-<site>` and `<site>-<rack type>` are joined with '-', which ids hold
+    too, so tenant agent at platform-sydney and agent-platform at sydney both get
+    agent-platform-sydney."""
+    owners: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name, whose, at in named:
+        owners[name].append((whose, at))
+    return [
+        f"{name}: {' and '.join(whose for whose, _ in given)}"
+        for name, given in sorted(owners.items())
+        if len(given) > 1 and any(at == site for _, at in given)
+    ]
 
 
 def _check_pool_capacity(plan: Plan, site: str, period: str, origin: Origin) -> None:
@@ -307,6 +394,22 @@ def check_single_node_nvlink(rack_types: tuple[str, ...], plan: Plan, origin: Or
             details=[
                 f"rack types in the plan: {', '.join(sorted(known))}",
                 origin.fix("singleNodeNvlinkRackTypes", "b300-hgx"),
+            ],
+        )
+
+
+def check_instance_types_backend(
+    by_rack_type: dict[str, tuple[str, ...]], backend: str, origin: Origin
+) -> None:
+    """Instance types name Karpenter's machines; with Cluster API they would be ignored without a
+    word, and the pools launched from its MachineDeployments' templates instead."""
+    if by_rack_type and backend != "karpenter":
+        raise StackConfigError(
+            f"{origin.where('karpenterInstanceTypes')} is set, but {origin.where('nodePoolBackend')} is "
+            f"{backend}: instance types are for Karpenter's pools only",
+            details=[
+                f"Fix: remove {origin.where('karpenterInstanceTypes')}, or use the karpenter backend "
+                f"({origin.fix('nodePoolBackend', 'karpenter').removeprefix('Fix: ')})"
             ],
         )
 

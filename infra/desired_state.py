@@ -13,6 +13,7 @@ from infra.checks import (
     Origin,
     check_block_label,
     check_instance_types,
+    check_instance_types_backend,
     check_plan_matches,
     check_settings,
     check_single_node_nvlink,
@@ -295,6 +296,7 @@ def desired_state(
     check_plan_matches(plan, site, period, origin, namespace_style=namespace_style)
 
     check_block_label(settings.topology_block_label, origin)
+    check_instance_types_backend(settings.karpenter_instance_types, settings.backend, origin)
     check_single_node_nvlink(settings.single_node_nvlink_rack_types, plan, origin)
     racks = {rt: n for rt, n in sorted(plan.racks_at(site, period).items()) if n > 0}
     instance_types = (

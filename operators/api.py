@@ -41,6 +41,16 @@ OWNER_LABEL_PREFIX = f"{GROUP}/owner-"
 writes; the child watchers map an event back to the object to reconcile by it."""
 RELEASED_LABEL = f"{GROUP}/released-by-policy"
 """On a namespace kept when its tenant let it go (deletion or removal from spec.namespaces)."""
+POD_SECURITY_ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+POD_SECURITY_LEVELS = ("baseline", "restricted")
+"""What a tenant namespace's Pod Security Admission level may be (`DSX_POD_SECURITY`, default
+baseline). Without the label a namespace runs pods at the cluster's default, which upstream is
+privileged: a tenant owner could start a privileged, host-network pod with the node's root
+filesystem mounted and step outside every quota and network policy. Baseline forbids those and
+still runs the root containers most GPU images are; restricted forbids root as well."""
+POD_SECURITY_WARN_LABEL = "pod-security.kubernetes.io/warn"
+POD_SECURITY_VERSION = "latest"
+"""The policy version both levels follow (`...-version` labels): the cluster's own."""
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
@@ -84,9 +94,17 @@ there, and nowhere else."""
 OPERATOR_SERVICE_ACCOUNT = "dsx-operator"
 PROTECTED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", DEFAULT_CAPI_NAMESPACE}
+    # The add-ons a GPU site runs, whose namespaces a Tenant could otherwise claim before they are
+    # installed, then hold admin rights over their privileged workloads (or delete them with it).
+    | {"kueue-system", "gpu-operator", "nvidia-gpu-operator", "network-operator", "cert-manager"}
+    | {"capi-system", "capi-kubeadm-bootstrap-system", "capi-kubeadm-control-plane-system", "karpenter"}
+    | {"kube-flannel", "calico-system", "tigera-operator", "cilium", "ingress-nginx", "monitoring"}
 )
-"""Never given to a tenant, whatever their labels or annotations say (the operator's own
-namespace is added at run time; more can be configured: `operators/config.py`)."""
+"""Never given to a tenant, whatever their labels or annotations say, nor any name starting with
+`PROTECTED_PREFIX` (the operator's own and the ingress namespaces are added at run time; more can
+be configured: `operators/config.py`)."""
+PROTECTED_PREFIX = "kube-"
+"""Kubernetes keeps names starting so for itself and its add-ons."""
 
 # -- Bounds (also in the CRD schemas; checked again by the operator, whose checks v1.20's
 #    schema cannot express, e.g. a product) ---------------------------------------------------

@@ -63,6 +63,17 @@ KINDS: dict[str, Kind] = {
 }
 
 
+class NotOwned(Exception):
+    """`sync` found an object of the child's kind and name that the caller may not write; nothing
+    was written. Not an ApiError: retrying does not help, the status says it."""
+
+    def __init__(self, child: dict[str, Any], reason: str):
+        meta = child["metadata"]
+        self.kind, self.reason = child["kind"], reason
+        self.name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        super().__init__(f"{self.kind} {self.name} {reason}")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, reason: str, message: str, retry_after_s: float | None = None):
         self.status, self.reason, self.retry_after_s = status, reason, retry_after_s
@@ -339,20 +350,26 @@ class Kube:
             )
         )
 
-    def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
+    def delete(self, kind: str, name: str, namespace: str | None = None, uid: str | None = None) -> bool:
+        """Delete; with `uid`, only that very object (409 if the name now holds another)."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}} if uid else None
         try:
-            self.request("DELETE", self._path(kind, name, namespace))
+            self.request("DELETE", self._path(kind, name, namespace), body=body)
             return True
         except ApiError as error:
             if error.status == 404:
                 return False
             raise
 
-    def sync(self, desired: dict[str, Any]) -> str:
-        """Bring one child in line; write nothing when it already is. Returns what was done."""
+    def sync(self, desired: dict[str, Any], not_owned: Callable[[dict[str, Any]], str] | None = None) -> str:
+        """Bring one child in line; write nothing when it already is. Returns what was done.
+        `not_owned(existing)` says why an existing object of that name is not the caller's to
+        write ('' when it is); then nothing is written and `NotOwned` is raised."""
         meta = desired["metadata"]
         for _attempt in range(3):
             current = self.get(desired["kind"], meta["name"], meta.get("namespace"))
+            if current is not None and not_owned is not None and (reason := not_owned(current)):
+                raise NotOwned(desired, reason)
             how = drift.write_needed(desired, current)
             try:
                 if how is None:

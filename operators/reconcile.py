@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from operators.api import (
@@ -26,9 +27,11 @@ from operators.api import (
     DELETION_BLOCKED,
     FINALIZER,
     GPU_RESOURCE,
+    OWNER_UID_ANNOTATION,
     POOL_KIND,
     READY,
     REASON_INVALID_SPEC,
+    RECONCILED,
     RELEASED_LABEL,
     TENANT_KIND,
     TENANT_LABEL,
@@ -43,8 +46,16 @@ from operators.decisions.drift import equal
 from operators.decisions.meta import owner_labels
 from operators.decisions.nodepool import InvalidSpec
 from operators.decisions.overcommit import Grant, shortfall
-from operators.decisions.ownership import Claim, claim_namespace, owns
-from operators.kube import ApiError, Kube
+from operators.decisions.ownership import (
+    Claim,
+    claim_namespace,
+    is_protected,
+    not_owned_reason,
+    owns,
+    owns_child,
+    with_children_not_owned,
+)
+from operators.kube import ApiError, Kube, NotOwned
 
 log = logging.getLogger("dsx.operator")
 
@@ -52,6 +63,11 @@ log = logging.getLogger("dsx.operator")
 # their absence degrades the object's status instead of failing the whole reconcile.
 OPTIONAL_KINDS = set(ADDON_KINDS)
 NAMESPACED_CHILDREN = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy", "LocalQueue")
+# Children outside every namespace the owner holds: cluster-scoped, or (a MachineDeployment) in
+# whatever namespace the pool names. One of these is written and deleted only when it carries the
+# owner's uid (`decisions.ownership.owns_child`). A Tenant's namespaced children are not checked:
+# they live in namespaces it owns.
+OUTSIDE_CHILDREN = ("ClusterQueue", "ResourceFlavor", "Topology", "NodePool", "MachineDeployment")
 # Children deleted and made again when a field the server keeps immutable was changed.
 LEDGER_ATTEMPTS = 20
 
@@ -97,16 +113,31 @@ class ChildRefused(ApiError):
         self.detail = str(error)
 
 
-def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
-    """Bring every child in line, in order; return the add-on kinds the cluster does not serve.
-    The first child the server refuses (422) raises `ChildRefused`, naming it, and stops the
-    pass: a Tenant's children depend on those before them (its namespaces first)."""
+def apply_all(
+    kube: Kube, children: list[dict[str, Any]], owner: dict[str, Any] | None = None
+) -> tuple[list[str], list[NotOwned]]:
+    """Bring every child in line, in order; return the add-on kinds the cluster does not serve
+    and the children left alone because an object of that name is not `owner`'s (`OUTSIDE_CHILDREN`
+    only). The first child the server refuses (422) raises `ChildRefused`, naming it, and stops
+    the pass: a Tenant's children depend on those before them (its namespaces first)."""
     missing: list[str] = []
+    not_owned: list[NotOwned] = []
     for child in children:
         if child["kind"] in missing:
             continue
+        if child["kind"] == "LocalQueue" and any(
+            n.kind == "ClusterQueue" and n.name == child["spec"].get("clusterQueue") for n in not_owned
+        ):
+            continue  # it would lead the namespace's jobs into someone else's queue
+        guard = (
+            partial(not_owned_reason, owner=owner) if owner and child["kind"] in OUTSIDE_CHILDREN else None
+        )
         try:
-            outcome = kube.sync(child)
+            outcome = kube.sync(child, guard)
+        except NotOwned as refusal:
+            log.warning("left %s alone: %s", refusal.kind, refusal)
+            not_owned.append(refusal)
+            continue
         except ApiError as error:
             if error.status == 404 and child["kind"] in OPTIONAL_KINDS and not kube.serves(child["kind"]):
                 missing.append(child["kind"])
@@ -117,20 +148,32 @@ def apply_all(kube: Kube, children: list[dict[str, Any]]) -> list[str]:
         if outcome != "unchanged":
             meta = child["metadata"]
             log.info("%s %s %s/%s", outcome, child["kind"], meta.get("namespace") or "-", meta["name"])
-    return missing
+    return missing, not_owned
 
 
-def apply_each(kube: Kube, children: list[dict[str, Any]]) -> tuple[list[str], list[ChildRefused]]:
+def apply_each(
+    kube: Kube, children: list[dict[str, Any]], owner: dict[str, Any] | None = None
+) -> tuple[list[str], list[ChildRefused], list[NotOwned]]:
     """Like `apply_all`, for children independent of each other (a pool's): one the server refuses
     does not keep the others from being written; every refusal is returned, to be named."""
     missing: list[str] = []
     refused: list[ChildRefused] = []
+    not_owned: list[NotOwned] = []
     for child in children:
+        if child["kind"] in missing:
+            continue
         try:
-            missing += apply_all(kube, [child]) if child["kind"] not in missing else []
+            more_missing, more_not_owned = apply_all(kube, [child], owner)
         except ChildRefused as error:
             refused.append(error)
-    return missing, refused
+            continue
+        missing += more_missing
+        not_owned += more_not_owned
+    return missing, refused, not_owned
+
+
+def _not_owned_named(not_owned: list[NotOwned]) -> list[tuple[str, str, str]]:
+    return [(n.kind, n.name, n.reason) for n in not_owned]
 
 
 def _missing_condition(missing: list[str]) -> list[Condition]:
@@ -158,7 +201,7 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
         # a refusal is said in the status and retried by the drift timer; the other children,
         # which do not depend on it (a MachineDeployment refused by Cluster API's webhook, say),
         # are still written, so the pool's Kueue flavor does not wait on its machinery
-        missing, refused = apply_each(kube, children)
+        missing, refused, not_owned = apply_each(kube, children, live)
         for refusal in refused:
             log.warning("%s", refusal)
         _remove_stale_backend(kube, live)
@@ -174,6 +217,7 @@ def reconcile_pool(kube: Kube, config: OperatorConfig, pool: dict[str, Any]) -> 
             conditions = np_decisions.with_refused_children(
                 conditions, [(r.kind, r.name, r.detail) for r in refused]
             )
+        conditions = with_children_not_owned(conditions, RECONCILED, _not_owned_named(not_owned))
         write_status(kube, POOL_KIND, live, figures, conditions + _missing_condition(missing))
 
 
@@ -216,11 +260,8 @@ def _remove_stale_backend(kube: Kube, pool: dict[str, Any]) -> None:
         if error.status == 404:
             return
         raise
-    if (
-        old is not None
-        and (old["metadata"].get("labels") or {}).items() >= owner_labels(POOL_KIND, name).items()
-    ):
-        kube.delete(stale, name, namespace)
+    if old is not None and owns_child(old, pool):  # never someone else's of that name
+        kube.delete(stale, name, namespace, uid=old["metadata"]["uid"])
         log.info("deleted %s %s after a backend change", stale, name)
 
 
@@ -322,7 +363,7 @@ def settle_grants(kube: Kube, tenant: dict[str, Any], held: list[str], wanted: d
         )
     low = {p: min(held_gpus[p], target[p]) for p in pools}
     if any(low[p] < held_gpus[p] for p in pools):
-        apply_all(kube, _quota_children(tenant, Grant({p: low[p] for p in wanted}), held))
+        apply_all(kube, _quota_children(tenant, Grant({p: low[p] for p in wanted}), held), tenant)
     grant = Grant()
     for p, pool in pools.items():
         granted, capacity = _commit_grant(kube, p, pool, tenant, requested[p], low[p])
@@ -343,7 +384,7 @@ def claim_namespaces(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
         claim = claim_namespace(uid, namespace, kube.get("Namespace", namespace), config.protected)
         if claim.verdict == "create":
             try:
-                kube.create(tn_decisions.namespace_object(tenant, namespace))
+                kube.create(tn_decisions.namespace_object(tenant, namespace, config.pod_security))
                 log.info("created namespace %s for tenant %s", namespace, tenant["metadata"]["name"])
                 claim = Claim(namespace, "owned")
             except ApiError as error:
@@ -378,26 +419,46 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
                 kube, TENANT_KIND, tenant, {}, [Condition(READY, False, REASON_INVALID_SPEC, str(error))]
             )
             return
+        # Namespaces it lets go first: their GPU quota is 0 before the grant is spread over the
+        # rest, so the quotas never sum past the grant.
+        wanted = set(tenant["spec"]["namespaces"])
+        uid = tenant["metadata"].get("uid", "")
+        owned = [
+            ns["metadata"]["name"]
+            for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
+            if owns(ns, uid)
+        ]
+        dropped = [ns for ns in owned if ns not in wanted and not is_protected(ns, config.protected)]
+        if dropped:
+            release_namespaces(kube, tenant, dropped)
+        withdrawn = [ns for ns in owned if is_protected(ns, config.protected)]
+        if withdrawn:
+            withdraw_namespaces(kube, tenant, withdrawn)
         claims = claim_namespaces(kube, config, tenant)
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
-        missing = apply_all(
-            kube,
-            tn_decisions.desired_children(
-                tenant, grant, held, config.operator_namespace, config.ingress_namespaces
-            ),
+        children = tn_decisions.desired_children(
+            tenant,
+            grant,
+            held,
+            config.operator_namespace,
+            config.ingress_namespaces,
+            config.pod_security,
+            config.allowed_system_subjects,
         )
-        wanted = set(tenant["spec"]["namespaces"])
-        uid = tenant["metadata"].get("uid", "")
-        dropped = [
-            ns["metadata"]["name"]
-            for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
-            if ns["metadata"]["name"] not in wanted and owns(ns, uid)
-        ]
-        if dropped:
-            release_namespaces(kube, tenant, dropped)
+        missing, not_owned = apply_all(kube, [_live_pod_security(kube, child) for child in children], tenant)
         figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
+        conditions = with_children_not_owned(conditions, READY, _not_owned_named(not_owned))
         write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
+
+
+def _live_pod_security(kube: Kube, child: dict[str, Any]) -> dict[str, Any]:
+    """A tenant Namespace as wanted, keeping a Pod Security level a site admin set stricter than
+    the operator's (`tn_decisions.stricter_pod_security`); other children as they are."""
+    if child["kind"] != "Namespace":
+        return child
+    live = kube.get("Namespace", child["metadata"]["name"])
+    return tn_decisions.stricter_pod_security(child, (live or {}).get("metadata", {}).get("labels") or {})
 
 
 def data_kinds(kube: Kube, namespace: str) -> list[str]:
@@ -462,11 +523,53 @@ def release_namespaces(
     return gone, kept
 
 
+def withdraw_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str]) -> None:
+    """Namespaces the tenant owns that no tenant may hold (protected since an earlier version gave
+    them: an add-on's, an ingress one). Never deleted, whatever the policy: the tenant's objects
+    there go instead, the owners' binding first and the operator's own last (its rights there go
+    with it), and the namespace stops being the tenant's (label and uid annotation removed)."""
+    name = tenant["metadata"]["name"]
+    last = (tn_decisions.OWNERS_NAME, "", tn_decisions.OPERATOR_BINDING_NAME)
+    for ns in namespaces:
+        found: list[tuple[str, dict[str, Any]]] = []
+        for kind in NAMESPACED_CHILDREN:
+            try:
+                listed = kube.list(kind, namespace=ns, labels=owner_labels(TENANT_KIND, name))
+            except ApiError as error:
+                if error.status == 404 and kind == "LocalQueue":
+                    continue
+                raise
+            found += [(kind, obj) for obj in listed if owns_child(obj, tenant)]
+
+        def order(item: tuple[str, dict[str, Any]]) -> int:
+            child = item[1]["metadata"]["name"]
+            return last.index(child) if child in last else 1
+
+        failed = []
+        for kind, obj in sorted(found, key=order):
+            try:
+                kube.delete(kind, obj["metadata"]["name"], ns, uid=obj["metadata"]["uid"])
+            except ApiError as error:  # e.g. 403 where its own binding there is gone: next pass
+                failed.append(f"{kind} {obj['metadata']['name']} ({error.status})")
+        if failed:
+            log.warning(
+                "tenant %s: could not withdraw from protected namespace %s: %s", name, ns, ", ".join(failed)
+            )
+            continue  # still marked the tenant's, so the next pass tries again
+        kube.patch(
+            "Namespace",
+            ns,
+            {"metadata": {"labels": {TENANT_LABEL: None}, "annotations": {OWNER_UID_ANNOTATION: None}}},
+        )
+        log.info("withdrew tenant %s from protected namespace %s (its objects there deleted)", name, ns)
+
+
 def finalize_tenant(
     kube: Kube, config: OperatorConfig, tenant: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    """On deletion: namespaces per policy, GPUs back to the pools, the cluster-scoped queue.
-    Any failure raises: the finalizer stays, and the caller reports why (DeletionBlocked)."""
+    """On deletion: namespaces per policy, GPUs back to the pools, the cluster-scoped queue if it
+    is the Tenant's (never someone else's of that name). Any failure raises: the finalizer stays,
+    and the caller reports why (DeletionBlocked)."""
     name = tenant["metadata"]["name"]
     uid = tenant["metadata"].get("uid", "")
     with serialized(TENANT_KIND, name):
@@ -476,19 +579,23 @@ def finalize_tenant(
         for ns in (tenant.get("spec") or {}).get("namespaces") or []:
             if ns not in candidates and (found := kube.get("Namespace", ns)) is not None:
                 candidates[ns] = found  # an absent namespace is nobody's: nothing to release
-        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid) and ns not in config.protected)
-        result = release_namespaces(kube, tenant, mine)
+        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid))
+        kept = [ns for ns in mine if is_protected(ns, config.protected)]  # never deleted
+        result = release_namespaces(kube, tenant, [ns for ns in mine if ns not in kept])
+        if kept:
+            withdraw_namespaces(kube, tenant, kept)
+            result = (result[0], result[1] + kept)
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
         # a malformed spec: the pools it reached are in its status
         with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
             pools |= set(tn_decisions.requested_gpus(tenant))
         for pool in sorted(p for p in pools if isinstance(p, str)):
             _commit_grant(kube, pool, None, tenant, 0, 0)
-        try:
-            kube.delete("ClusterQueue", name)
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        queue = kube.get("ClusterQueue", name)  # None also where Kueue is not served
+        if queue is not None and owns_child(queue, tenant):
+            kube.delete("ClusterQueue", name, uid=queue["metadata"]["uid"])
+        elif queue is not None:
+            log.info("left ClusterQueue %s alone: it %s", name, not_owned_reason(queue, tenant))
         return result
 
 

@@ -22,8 +22,15 @@ from yaml.constructor import ConstructorError
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
 from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem, short
-from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
-from planner.schema.scenario import ID_MAX_CHARS, ID_PATTERN, PROBABILITY_TOLERANCE, QUARTER_RE, Scenario
+from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
+from planner.schema.scenario import (
+    BOOL_AS_NUMBER,
+    ID_MAX_CHARS,
+    ID_PATTERN,
+    PROBABILITY_TOLERANCE,
+    QUARTER_RE,
+    Scenario,
+)
 
 
 def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
@@ -60,6 +67,8 @@ def _fix_for(error: ErrorDetails) -> str:
             "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
             'quote it, e.g. jurisdiction: "NO"'
         )
+    if kind == BOOL_AS_NUMBER:
+        return "write the number (YAML reads unquoted yes, no, on, off, true and false as true or false)"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "use a whole number"
     if kind in ("float_type", "float_parsing"):
@@ -163,6 +172,11 @@ def _read_text(path: Path, error_type: type[UserError], what: str, fix: str) -> 
             f"{path}: is a directory, not a {what} file", details=[f"Fix: give the path of the {what} file"]
         )
     try:
+        if stat.S_ISCHR(path.stat().st_mode) or stat.S_ISBLK(path.stat().st_mode):
+            # /dev/zero never ends (read whole, it ran out of memory); a pipe, as <(...) gives, does.
+            raise error_type(
+                f"{path}: is a device, not a {what} file", details=[f"Fix: give the path of the {what} file"]
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error_type(
@@ -649,9 +663,9 @@ def read_plan(path: str | Path) -> Plan:
             f"{path}: a plan is a JSON object, this file holds a {type(data).__name__}", details=[RESOLVE]
         )
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != PLAN_SCHEMA_VERSION:
+    if version not in READABLE_PLAN_VERSIONS:
         raise PlanFileError(
-            f"{path}: plan schema_version is {version!r}, this dsx reads {PLAN_SCHEMA_VERSION!r}",
+            f"{path}: plan schema_version is {version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     try:
@@ -685,6 +699,7 @@ fewer (`planner.schema.input_checks`), and a count past it would be written into
 _COUNTS = {
     "racks": ("racks_built", "racks_installed", "gpus_installed", "nodes_installed"),
     "power": ("blocks_ordered",),
+    "quotas": ("quota_gpus",),
 }
 
 
@@ -706,6 +721,49 @@ def _cut(text: str, limit: int = 200) -> str:
     """A message part from a plan file, printable and whole up to `limit` characters."""
     text = _printable(text)
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _records_listed_twice(plan: Plan) -> list[str]:
+    """Two records of one site, quarter, tenant or scenario: a reader keeps one of them (a pool
+    sized from the second racks record while the summary says the first)."""
+    problems = []
+    for collection, fields in _REFERENCES.items():
+        seen = Counter(tuple(getattr(r, name) for name in fields) for r in getattr(plan, collection))
+        twice = sorted(key for key, n in seen.items() if n > 1)
+        if twice:
+            more = f" and {len(twice) - 1} more" if len(twice) > 1 else ""
+            problems.append(
+                f"{collection}: {'/'.join(_shown_id(str(v)) for v in twice[0])} ({'/'.join(fields)}) is listed "
+                f"twice{more}"
+            )
+    return problems
+
+
+def _racks_that_disagree(plan: Plan) -> list[str]:
+    """Rack records whose GPUs and nodes are not their racks times the rack type's, or that the
+    site and quarter summary counts differently: provisioning sizes pools from the records."""
+    per_type = {r.id: r for r in plan.rack_types}
+    summary = {(row.site, row.period): row.racks_by_type for row in plan.site_periods}
+    problems = []
+    for n, r in enumerate(plan.racks):
+        rack = per_type.get(r.rack_type)
+        if rack is None:
+            continue  # named as unknown below
+        if (r.gpus_installed, r.nodes_installed) != (
+            r.racks_installed * rack.gpus_per_rack,
+            r.racks_installed * rack.nodes_per_rack,
+        ):
+            problems.append(
+                f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} hold {r.racks_installed * rack.gpus_per_rack} "
+                f"GPUs on {r.racks_installed * rack.nodes_per_rack} nodes, not {r.gpus_installed} on {r.nodes_installed}"
+            )
+        counted = summary.get((r.site, r.period), {}).get(r.rack_type)
+        if counted is not None and counted != r.racks_installed:
+            problems.append(
+                f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} at {_shown_id(r.site)} in "
+                f"{_shown_id(r.period)}, where site_periods counts {counted}"
+            )
+    return problems[:MAX_DETAILS]
 
 
 def plan_problems(plan: Plan) -> list[str]:
@@ -767,6 +825,14 @@ def plan_problems(plan: Plan) -> list[str]:
             problems.append(
                 f"rack_types[{_shown_id(rack.id)}].gpu_product: {_cut(repr(rack.gpu_product))} is not a label value"
             )
+        if rack.gpus_per_rack != rack.nodes_per_rack * rack.gpus_per_node:
+            # Pools are sized in nodes of gpus_per_node, quotas checked against gpus_per_rack.
+            problems.append(
+                f"rack_types[{_shown_id(rack.id)}]: gpus_per_rack {rack.gpus_per_rack} is not nodes_per_rack "
+                f"{rack.nodes_per_rack} x gpus_per_node {rack.gpus_per_node}"
+            )
+    problems += _records_listed_twice(plan)
+    problems += _racks_that_disagree(plan)
     for tenant in plan.tenants:
         for n, owner in enumerate(tenant.owners):
             why = owner_problem(owner)

@@ -373,6 +373,8 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
         start_s=outcome.start_s,
         start_usd=outcome.start_usd,
         highs_version=outcome.highs_version,
+        method=outcome.method,
+        method_note=outcome.method_note,
     )
     return Plan(
         scenario_name=sc.name,

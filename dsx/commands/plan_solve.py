@@ -249,10 +249,13 @@ def risk_table(plan: Plan) -> Table:
     else:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
+    method = f", {solver.method}" if solver.method else ""  # a 1.1 plan does not record it
     table.add_row(
         "solver",
-        escape(f"HiGHS {solver.highs_version} via {solver.interface}: {solver.status}, gap {gap}"),
+        escape(f"HiGHS {solver.highs_version} via {solver.interface}{method}: {solver.status}, gap {gap}"),
     )
+    if solver.method_note:
+        table.add_row("method", escape(solver.method_note))
     table.add_row(
         "size",
         f"{solver.rows:,} rows, {solver.columns:,} columns ({solver.integer_columns:,} integer), "

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from dsx.commands.render_dir import SAFE_FILE_NAME, write_render
 from infra.checks import (
     Origin,
     PlanMismatchError,
@@ -23,10 +23,11 @@ from infra.checks import (
     parse_instance_types,
     plan_tenant_namespaces,
 )
+from infra.crd_fit import check_against_crds
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
-from infra.stacks import write_stacks
-from planner.files import NAME_MAX_BYTES, check_output_path, read_plan, write_atomic
+from infra.stacks import no_project_note, stacks_dir_option, write_stacks
+from planner.files import NAME_MAX_BYTES, check_output_path, read_plan
 
 
 class OutputFormat(StrEnum):
@@ -61,10 +62,6 @@ def render_json(manifests: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
 
 
-SAFE_FILE_NAME = re.compile(r"[0-9]{3,}-[a-z0-9][-a-z0-9.]*")
-"""A manifest's file name: its number, kind and name, which are Kubernetes names."""
-
-
 def manifest_filename(index: int, manifest: dict[str, Any], suffix: str, width: int = 3) -> str:
     """Numbered so `kubectl apply -f DIR` (filename order) applies CRDs before their objects;
     `width` digits, as many as the last number needs (1000 would sort before 101)."""
@@ -87,7 +84,7 @@ def build_state(
     if operator:
         taken = plan_tenant_namespaces(plan, namespace_style)
         check_operator(operator_image, operator_namespace, origin, taken)
-    return desired_state(
+    state = desired_state(
         plan,
         site,
         period,
@@ -96,6 +93,8 @@ def build_state(
         operator=operator_manifests(operator_image, operator_namespace) if operator else None,
         origin=origin,
     )
+    check_against_crds(state.manifests(), origin)
+    return state
 
 
 def render(
@@ -107,7 +106,13 @@ def render(
     ] = OutputFormat.yaml,
     out_dir: Annotated[
         Path | None,
-        typer.Option("-o", "--out-dir", help="Write one file per object here instead of printing."),
+        typer.Option(
+            "-o",
+            "--out-dir",
+            help="Write one file per object here instead of printing. A re-render replaces the files "
+            "an earlier render wrote there (listed in its .dsx-render); any other .yaml, .yml or .json "
+            "file in it is refused, as `kubectl apply -f DIR` would apply it too.",
+        ),
     ] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="Node-pool backend: cluster-api or karpenter.")
@@ -196,7 +201,7 @@ def render(
         )
         return
     suffix = output_format.value
-    # Every file named and rendered before the first is written: an error leaves nothing behind.
+    # Every file named and rendered, and the directory checked, before the first is written.
     width = max(3, len(str(len(manifests) - 1)))
     names = [manifest_filename(index, m, suffix, width) for index, m in enumerate(manifests)]
     for name in names:
@@ -205,26 +210,36 @@ def render(
                 f"{plan}: an object would be written as {name[:80]!r}, not a file name in {out_dir}",
                 details=["Fix: re-solve the scenario and render the plan it writes"],
             )
-    files = [(out_dir / name, m) for name, m in zip(names, manifests, strict=True)]
     texts = [
         render_yaml([m]) if output_format is OutputFormat.yaml else json.dumps(m, indent=2) + "\n"
-        for _, m in files
+        for m in manifests
     ]
-    written = []
-    for (path, _), text in zip(files, texts, strict=True):
-        write_atomic(path, text)
-        written.append(str(path))
+    rendered = write_render(
+        out_dir,
+        list(zip(names, texts, strict=True)),
+        {"plan": str(plan), "site": site, "period": period},
+        [("the plan file", plan)],
+    )
+    written = [str(out_dir / name) for name in names]
     if as_json:
-        typer.echo(json.dumps({"site": site, "period": period, "written": written}, indent=1))
+        removed = [str(path) for path in rendered.removed]
+        typer.echo(
+            json.dumps({"site": site, "period": period, "written": written, "removed": removed}, indent=1)
+        )
         return
-    typer.echo(f"wrote {len(manifests)} manifests for {site} {period} to {out_dir}", err=True)
+    replaced = ""
+    if rendered.removed:
+        earlier = f" ({rendered.earlier})" if rendered.earlier else ""
+        replaced = f"; removed {len(rendered.removed)} left by its earlier render{earlier}"
+    typer.echo(f"wrote {len(manifests)} manifests for {site} {period} to {out_dir}{replaced}", err=True)
 
 
 def stacks_write(
     plan: Annotated[Path, typer.Argument(help="Plan file (JSON) from `dsx plan solve`.")],
     stacks_dir: Annotated[
-        Path, typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir).")
-    ] = Path("stacks"),
+        str,  # not Path: Path("") is ".", and an empty --dir must be told from --dir .
+        typer.Option("--dir", help="Stack config directory (Pulumi.yaml's stackConfigDir)."),
+    ] = "stacks",
     period: Annotated[
         str | None,
         typer.Option(
@@ -243,8 +258,14 @@ def stacks_write(
 ) -> None:
     """Write or update stacks/Pulumi.<site>.yaml for every site in the plan; hand-set keys are kept.
 
-    A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it."""
-    files = write_stacks(plan, stacks_dir, period=period, backend=backend)
+    A plan that failed verification or over-commits a pool is refused, as `dsx render` refuses it.
+    `dsx:plan` is written relative to the directory of the Pulumi.yaml at or above --dir, which is
+    what the program resolves it against."""
+    directory = stacks_dir_option(stacks_dir)
+    files = write_stacks(plan, directory, period=period, backend=backend)
+    note = no_project_note(directory)
+    if note:
+        typer.echo(note, err=True)
     states = [(f, "created" if f.created else ("updated" if f.changed else "unchanged")) for f in files]
     ignored = git_ignored(plan)
     if ignored:

@@ -47,9 +47,9 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 def label_key_ok(key: str) -> bool:
     """A label key: optional DNS-subdomain prefix (≤ 253) and '/', then a name of ≤ 63 characters."""
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         return False
-    return 0 < len(name) <= 63 and bool(LABEL_NAME.match(name))
+    return 0 < len(name) <= 63 and bool(LABEL_NAME.fullmatch(name))
 
 
 def whole_number(value: object) -> bool:
@@ -60,7 +60,7 @@ def whole_number(value: object) -> bool:
 
 
 def label_value_ok(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 63 and bool(LABEL_VALUE.match(value))
+    return isinstance(value, str) and len(value) <= 63 and bool(LABEL_VALUE.fullmatch(value))
 
 
 class InvalidSpec(ValueError):
@@ -112,7 +112,7 @@ def validate_pool(pool: Obj) -> None:
 
 def _validate(pool: Obj) -> None:
     name = (pool.get("metadata") or {}).get("name") or ""
-    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.match(name):
+    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(name):
         raise InvalidSpec(
             f"metadata.name '{name}' must be a DNS-1123 label of at most {MAX_NAME_LENGTH} characters"
         )
@@ -202,11 +202,11 @@ def _validate_cluster_api(pool: Obj) -> None:
         # CAPI_KIND, name a DNS subdomain ≤ 253, apiGroup a fully qualified domain name
         if not (
             len(value["kind"]) <= 63
-            and CAPI_KIND.match(value["kind"])
+            and CAPI_KIND.fullmatch(value["kind"])
             and len(value["name"]) <= 253
-            and DNS_SUBDOMAIN.match(value["name"])
+            and DNS_SUBDOMAIN.fullmatch(value["name"])
             and len(value["apiGroup"]) <= 253
-            and DNS_SUBDOMAIN.match(value["apiGroup"])
+            and DNS_SUBDOMAIN.fullmatch(value["apiGroup"])
         ):
             raise InvalidSpec(
                 f"spec.clusterApi.{ref} {value['apiGroup']}/{value['kind']} {value['name']!r} is not a "

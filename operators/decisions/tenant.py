@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from fractions import Fraction
@@ -23,6 +24,9 @@ from operators.api import (
     OPERATOR_SERVICE_ACCOUNT,
     OVERCOMMITTED,
     OWNER_UID_ANNOTATION,
+    POD_SECURITY_ENFORCE_LABEL,
+    POD_SECURITY_VERSION,
+    POD_SECURITY_WARN_LABEL,
     READY,
     SITE_LABEL,
     TENANT_LABEL,
@@ -54,6 +58,83 @@ DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 DEFAULT_INGRESS_NAMESPACES = ("ingress-nginx", "monitoring")
 """Namespaces whose pods may reach every tenant's pods (ingress controller, Prometheus); the
 operator's DSX_INGRESS_NAMESPACES replaces them (operators/config.py)."""
+DEFAULT_POD_SECURITY = "baseline"
+"""Pod Security Admission level of tenant namespaces unless `DSX_POD_SECURITY` says restricted."""
+
+# -- Bounds of the spec's quantities and CIDRs (also in the CRD schema, checked again here: the
+#    operator must not trust that the schema it sees is the one shipped, nor that it can say all) --
+MAX_QUANTITY_LENGTH = 32
+"""Characters in spec.cpuQuota / spec.memoryQuota (CRD maxLength): the largest quantity allowed
+below is 19 digits; without a bound, a 5 000-digit quantity made the parser raise."""
+QUANTITY_SHAPES = {
+    "cpuQuota": re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E)?$"),
+    "memoryQuota": re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"),
+}
+"""The CRD's patterns: a non-negative decimal and a suffix, no exponent (`1e999999999` would be
+a number of a billion digits)."""
+INT64_MAX = 2**63 - 1
+QUANTITY_MAXIMUM = {"cpuQuota": Fraction(INT64_MAX, 1000), "memoryQuota": Fraction(INT64_MAX)}
+"""Kueue counts a ClusterQueue's CPU in int64 millicores and everything else in int64 units
+(`resources.ResourceValue`): above these its quota would overflow."""
+MAX_EGRESS_CIDRS = 32
+EGRESS_CIDR_SHAPE = re.compile(r"^[0-9a-fA-F:.]+/(0|[1-9][0-9]?|1[01][0-9]|12[0-8])$")
+"""An address and a prefix length without leading zeros (no netmask, no `%zone`), as the CRD
+says; `cidr_problem` then parses it."""
+
+
+def _shown(value: str, limit: int) -> str:
+    """A value quoted in a message (the status), cut short: a hostile one may be megabytes."""
+    return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}…' ({len(value)} characters)"
+
+
+def quantity_problem(field: str, value: object) -> str | None:
+    """Why spec.<field> (cpuQuota or memoryQuota) is no quantity the operator can write, or None.
+    Its length and shape are checked before it is parsed, so no input can make parsing slow or
+    raise; the value must fit what Kueue can count (`QUANTITY_MAXIMUM`)."""
+    if not isinstance(value, str):
+        return f"spec.{field} must be a string quantity such as '20000' or '200Ti'"
+    if len(value) > MAX_QUANTITY_LENGTH or not QUANTITY_SHAPES[field].fullmatch(value):
+        return (
+            f"spec.{field} {_shown(value, MAX_QUANTITY_LENGTH)} is not a quantity of at most "
+            f"{MAX_QUANTITY_LENGTH} characters (digits, an optional fraction, a unit suffix)"
+        )
+    parsed = parse_quantity(value)
+    if parsed is None or parsed > QUANTITY_MAXIMUM[field]:
+        unit = "millicores" if field == "cpuQuota" else "bytes (8Ei less one)"
+        return f"spec.{field} '{value}' is more than Kueue can count: at most {INT64_MAX} {unit}"
+    return None
+
+
+def cidr_problem(index: int, cidr: object) -> str | None:
+    """Why spec.network.egressCIDRs[index] is no CIDR every supported API server takes for a
+    NetworkPolicy ipBlock, or None. Strict: an address with host bits set (`10.0.0.1/8`) and an
+    IPv4-mapped IPv6 range are refused. v1.20 to v1.32 accept both (with a warning), but they are
+    ambiguous (KEP-4858: is `10.0.0.1/8` the /8 or the one address?) and v1.33 refuses them with
+    the StrictIPCIDRValidation gate on, so a CIDR accepted here is refused by no supported server."""
+    where = f"spec.network.egressCIDRs[{index}]"
+    if not isinstance(cidr, str):
+        return f"{where} must be a string CIDR such as 10.20.0.0/16"
+    shown = _shown(cidr, 50)
+    if not EGRESS_CIDR_SHAPE.fullmatch(cidr):
+        return f"{where} {shown} is not a CIDR (an address, '/', a prefix length of 0 to 128)"
+    address, length = cidr.split("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return (
+            f"{where} {shown} is not an IPv4 or IPv6 address and prefix (an IPv4 octet has no leading zero)"
+        )
+    if int(length) > ip.max_prefixlen:
+        return f"{where} {shown}: an IPv{ip.version} prefix is at most /{ip.max_prefixlen}"
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.network_address != ip:
+        return (
+            f"{where} {shown} has host bits set: write {network} for the range, "
+            f"or {address}/{ip.max_prefixlen} for the one address"
+        )
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"{where} {shown} is an IPv4-mapped IPv6 range: write it as an IPv4 CIDR"
+    return None
 
 
 def validate_tenant(tenant: Obj, allowed_system_subjects: frozenset[str] = frozenset()) -> None:
@@ -69,7 +150,7 @@ def validate_tenant(tenant: Obj, allowed_system_subjects: frozenset[str] = froze
 
 def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     name = (tenant.get("metadata") or {}).get("name") or ""
-    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.match(name):
+    if len(name) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(name):
         raise InvalidSpec(
             f"metadata.name '{name}' must be a DNS-1123 label of at most {MAX_NAME_LENGTH} characters"
         )
@@ -77,15 +158,19 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
     if not isinstance(spec, dict):
         raise InvalidSpec("spec must be an object")
     namespaces = spec.get("namespaces") or []
-    if not isinstance(spec.get("site"), str) or not spec.get("site"):
+    site = spec.get("site")
+    if not isinstance(site, str) or not site:
         raise InvalidSpec("spec.site is required")
+    if len(site) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(site):
+        # it becomes a label value on every namespace and the ClusterQueue's cohort
+        raise InvalidSpec(f"spec.site {_shown(site, MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if not isinstance(namespaces, list) or not namespaces:
         raise InvalidSpec("spec.namespaces needs at least one namespace")
     if len(namespaces) > MAX_TENANT_NAMESPACES:
         raise InvalidSpec(f"spec.namespaces lists {len(namespaces)}; at most {MAX_TENANT_NAMESPACES}")
     for ns in namespaces:
-        if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.match(ns):
-            raise InvalidSpec(f"spec.namespaces: '{ns}' is not a DNS-1123 label")
+        if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(ns):
+            raise InvalidSpec(f"spec.namespaces: {_shown(str(ns), MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if len(set(namespaces)) != len(namespaces):
         raise InvalidSpec("spec.namespaces lists a namespace twice")
     quota = spec.get("gpuQuota") or []
@@ -96,8 +181,25 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
         gpus = q.get("gpus", 0)
         if not whole_number(gpus) or not 0 <= gpus <= INT32_MAX:
             raise InvalidSpec(f"spec.gpuQuota[].gpus must be an integer from 0 to {INT32_MAX}")
-        if not isinstance(q.get("pool"), str) or not DNS_LABEL.match(q["pool"]):
-            raise InvalidSpec(f"spec.gpuQuota[].pool '{q.get('pool')}' is not a pool name")
+        if not isinstance(q.get("pool"), str) or not DNS_LABEL.fullmatch(q["pool"]):
+            raise InvalidSpec(
+                f"spec.gpuQuota[].pool {_shown(str(q.get('pool')), MAX_NAME_LENGTH)} is not a pool name"
+            )
+    for field in QUANTITY_SHAPES:
+        if spec.get(field) is not None and (problem := quantity_problem(field, spec[field])):
+            raise InvalidSpec(problem)
+    for field in ("podQuota", "kueue.lendingLimitGpus", "kueue.borrowingLimitGpus"):
+        parent, _, key = field.rpartition(".")
+        holder = (spec.get(parent) or {}) if parent else spec
+        value = holder.get(key)
+        if value is not None and (not whole_number(value) or not 0 <= value <= INT32_MAX):
+            raise InvalidSpec(f"spec.{field} must be an integer from 0 to {INT32_MAX}")
+    cidrs = (spec.get("network") or {}).get("egressCIDRs") or []
+    if not isinstance(cidrs, list) or len(cidrs) > MAX_EGRESS_CIDRS:
+        raise InvalidSpec(f"spec.network.egressCIDRs must be a list of at most {MAX_EGRESS_CIDRS} CIDRs")
+    for index, cidr in enumerate(cidrs):
+        if problem := cidr_problem(index, cidr):
+            raise InvalidSpec(problem)
     if spec.get("deletionPolicy", DEFAULT_DELETION_POLICY) not in POLICIES:
         raise InvalidSpec(f"spec.deletionPolicy must be one of {', '.join(POLICIES)}")
     problems = subject_problems(spec.get("owners"), allowed_system_subjects)
@@ -109,11 +211,17 @@ def requested_gpus(tenant: Obj) -> dict[str, int]:
     return {q["pool"]: int(q["gpus"]) for q in tenant["spec"].get("gpuQuota") or []}
 
 
-def namespace_labels(tenant: Obj, namespace: str) -> dict[str, str]:
+def namespace_labels(tenant: Obj, namespace: str, pod_security: str = DEFAULT_POD_SECURITY) -> dict[str, str]:
+    """The tenant's name and site, and the Pod Security Admission level its pods run at
+    (`api.POD_SECURITY_LEVELS`), with a warning at restricted; kept as drift like any label."""
     return {
         TENANT_LABEL: tenant["metadata"]["name"],
         SITE_LABEL: tenant["spec"]["site"],
         NAMESPACE_NAME_LABEL: namespace,
+        POD_SECURITY_ENFORCE_LABEL: pod_security,
+        f"{POD_SECURITY_ENFORCE_LABEL}-version": POD_SECURITY_VERSION,
+        POD_SECURITY_WARN_LABEL: "restricted",
+        f"{POD_SECURITY_WARN_LABEL}-version": POD_SECURITY_VERSION,
     }
 
 
@@ -131,7 +239,33 @@ def held_namespaces_selector(held: list[str]) -> dict[str, Any]:
     return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(held)}]}
 
 
-def namespace_object(tenant: Obj, namespace: str) -> Obj:
+POD_SECURITY_ORDER = ("privileged", "baseline", "restricted")
+"""Pod Security levels, least strict first."""
+
+
+def stricter_pod_security(namespace_obj: Obj, live_labels: dict[str, str]) -> Obj:
+    """The Namespace as wanted, but where the live namespace enforces a stricter level than the
+    operator's (a site admin's `restricted`), that level and its version stay, and a warn level
+    someone set otherwise is left alone: the operator only ever raises a namespace's Pod Security."""
+    labels = dict(namespace_obj["metadata"]["labels"])
+    live = live_labels.get(POD_SECURITY_ENFORCE_LABEL, "")
+    if live in POD_SECURITY_ORDER and POD_SECURITY_ORDER.index(live) >= POD_SECURITY_ORDER.index(
+        labels[POD_SECURITY_ENFORCE_LABEL]
+    ):
+        version = f"{POD_SECURITY_ENFORCE_LABEL}-version"
+        labels[POD_SECURITY_ENFORCE_LABEL] = live
+        if version in live_labels:
+            labels[version] = live_labels[version]
+    if (
+        live_labels.get(POD_SECURITY_WARN_LABEL, labels[POD_SECURITY_WARN_LABEL])
+        != labels[POD_SECURITY_WARN_LABEL]
+    ):
+        labels.pop(POD_SECURITY_WARN_LABEL)
+        labels.pop(f"{POD_SECURITY_WARN_LABEL}-version", None)
+    return {**namespace_obj, "metadata": {**namespace_obj["metadata"], "labels": labels}}
+
+
+def namespace_object(tenant: Obj, namespace: str, pod_security: str = DEFAULT_POD_SECURITY) -> Obj:
     # No owner reference: garbage collection must never delete a tenant's namespace behind the
     # deletion policy's back. The uid annotation is the ownership proof (`decisions.ownership`).
     return {
@@ -140,7 +274,7 @@ def namespace_object(tenant: Obj, namespace: str) -> Obj:
         "metadata": object_meta(
             namespace,
             tenant,
-            labels=namespace_labels(tenant, namespace),
+            labels=namespace_labels(tenant, namespace, pod_security),
             annotations={OWNER_UID_ANNOTATION: tenant["metadata"].get("uid", "")},
             owned=False,
         ),
@@ -332,14 +466,18 @@ def namespace_children(
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
 ) -> list[Obj]:
-    """What the operator keeps inside one of the tenant's own namespaces (`held`: all of them)."""
+    """What the operator keeps inside one of the tenant's own namespaces (`held`: all of them),
+    in the order it is applied. `apply_all` stops at the first child the server refuses, so the
+    order fails closed: the operator's own binding first (it needs it to repair the others), then
+    isolation, quota, limits and the queue, and the owners' binding last, so a refusal anywhere
+    leaves owners without access rather than with access to a namespace lacking any of them."""
     return [
         operator_role_binding(tenant, namespace, operator_namespace),
+        isolation_policy(tenant, namespace, held, ingress_namespaces),
         resource_quota(tenant, namespace, gpus),
         limit_range(tenant, namespace),
-        owner_role_binding(tenant, namespace),
-        isolation_policy(tenant, namespace, held, ingress_namespaces),
         local_queue(tenant, namespace),
+        owner_role_binding(tenant, namespace),
     ]
 
 
@@ -354,15 +492,18 @@ def desired_children(
     namespaces: list[str] | None = None,
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE,
     ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES,
+    pod_security: str = DEFAULT_POD_SECURITY,
+    allowed_system_subjects: frozenset[str] = frozenset(),
 ) -> list[Obj]:
     """Everything a tenant's spec implies in `namespaces` (default: all it lists), given its grant.
-    Namespace objects come first; the caller creates them only where the tenant may."""
-    validate_tenant(tenant)
+    Namespace objects come first; the caller creates them only where the tenant may. Checked
+    with the owners the operator allows (`DSX_ALLOWED_SYSTEM_SUBJECTS`), as the caller did."""
+    validate_tenant(tenant, allowed_system_subjects)
     held = list(tenant["spec"]["namespaces"] if namespaces is None else namespaces)
     out: list[Obj] = [cluster_queue(tenant, grant, held)]
     for namespace, gpus in namespace_gpus(grant, held).items():
         out += [
-            namespace_object(tenant, namespace),
+            namespace_object(tenant, namespace, pod_security),
             *namespace_children(tenant, namespace, gpus, held, operator_namespace, ingress_namespaces),
         ]
     return out

@@ -12,9 +12,12 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_SCHEMA_VERSION: Final = "1.1"  # Final: typed Literal["1.1"], the type of Plan.schema_version
-"""1.1: each party's figures (`parties`), buyback exposure per site and quarter; quotas follow
-the contract rule (never shrink within a term). Readers of 1.0 fields need no change."""
+PLAN_SCHEMA_VERSION: Final = "1.2"  # Final: typed Literal["1.2"], one of Plan.schema_version's
+"""1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
+(`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
+within a term). Readers of earlier fields need no change."""
+READABLE_PLAN_VERSIONS: Final = ("1.1", PLAN_SCHEMA_VERSION)
+"""Versions this dsx reads: a 1.1 plan lacks only the method, read as not recorded (null)."""
 
 
 class _Record(BaseModel):
@@ -198,6 +201,16 @@ class SolverReport(_Record):
         None, description="Objective of the start the rounding offered HiGHS (null: none was made)."
     )
     highs_version: str
+    method: Literal["extensive", "decomposition"] | None = Field(
+        None,
+        description="How the plan was found: extensive = one HiGHS model of every scenario; "
+        "decomposition = Benders by scenario (planner.solve.decomposition). null: not recorded (a 1.1 plan).",
+    )
+    method_note: str | None = Field(
+        None,
+        description="Why a decomposition asked for ended as the extensive form, or the decomposition's "
+        "summary (master solves, cuts, how its plan was completed); null for the extensive form as asked.",
+    )
 
 
 class Verification(_Record):
@@ -212,7 +225,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.1"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1", "1.2"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime

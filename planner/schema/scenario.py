@@ -12,16 +12,33 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ID_MAX_CHARS = 40
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_CHARS)]
 """Identifiers become Kubernetes names downstream, so they must be DNS-1123 labels."""
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+
+BOOL_AS_NUMBER = "bool_as_number"
+"""The error type of a yes/no value where a number belongs (`planner.files` gives its fix)."""
+
+
+def _refuse_yes_no(value: object) -> object:
+    """A number field given true or false is a mistake, not 1 or 0 as pydantic would read it: YAML
+    reads unquoted yes, no, on, off, true and false as booleans, so `gpu_cap: on` meant one GPU."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(BOOL_AS_NUMBER, "a yes/no value, not a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_refuse_yes_no)]
+"""A float that refuses booleans; every number of the scenario file is one of these or `Whole`."""
+Whole = Annotated[int, BeforeValidator(_refuse_yes_no)]
+Fraction = Annotated[Number, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[Number, Field(ge=0.0)]
+Positive = Annotated[Number, Field(gt=0.0)]
 
 QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
 HOURS_PER_YEAR = 8760.0
@@ -50,7 +67,7 @@ class Periods(_Strict):
     """The planning horizon in quarters."""
 
     start_quarter: str = Field(description="First quarter of the horizon, e.g. 2026Q3.")
-    count_quarters: int = Field(ge=1, le=80, description="Number of quarters planned.")
+    count_quarters: Whole = Field(ge=1, le=80, description="Number of quarters planned.")
     discount_rate_annual: Fraction = Field(description="Annual discount rate applied per quarter.")
 
     @field_validator("start_quarter")
@@ -90,17 +107,17 @@ class Site(_Strict):
     power_cap_mw: Positive = Field(description="Most facility power the site can ever hold.")
     existing_mw: NonNegative = Field(0.0, description="Facility power already energised at the start.")
     power_block_mw: Positive = Field(description="Size of one procurable power (and cooling) block.")
-    power_lead_time_periods: int = Field(ge=0, description="Quarters from ordering a block to using it.")
+    power_lead_time_periods: Whole = Field(ge=0, description="Quarters from ordering a block to using it.")
     power_price_usd_per_mwh: NonNegative
-    pue: float = Field(ge=1.0, le=3.0, description="Power usage effectiveness (facility / IT power).")
-    gpu_cap: int = Field(ge=0, description="Most GPUs the site may hold (floor space, contracts).")
-    max_racks_built_per_period: int = Field(ge=0, description="Build-rate limit, racks per quarter.")
-    max_power_blocks_per_period: int = Field(ge=0, description="Blocks that can be ordered per quarter.")
+    pue: Number = Field(ge=1.0, le=3.0, description="Power usage effectiveness (facility / IT power).")
+    gpu_cap: Whole = Field(ge=0, description="Most GPUs the site may hold (floor space, contracts).")
+    max_racks_built_per_period: Whole = Field(ge=0, description="Build-rate limit, racks per quarter.")
+    max_power_blocks_per_period: Whole = Field(ge=0, description="Blocks that can be ordered per quarter.")
     power_capex_usd_per_mw: NonNegative = Field(description="Power and cooling capex per MW of blocks.")
-    power_asset_lifetime_periods: int = Field(
+    power_asset_lifetime_periods: Whole = Field(
         60, ge=1, description="Quarters over which power capex is amortised."
     )
-    existing_racks: dict[Id, int] = Field(
+    existing_racks: dict[Id, Whole] = Field(
         default_factory=dict, description="Racks installed at the start, by type."
     )
     rack_types: list[Id] | None = Field(None, description="Rack types allowed here (default: all).")
@@ -111,11 +128,11 @@ class RackType(_Strict):
 
     id: Id
     gpu_product: str = Field(description="Value of the nvidia.com/gpu.product node label, e.g. NVIDIA-GB300.")
-    gpus_per_rack: int = Field(ge=1)
-    nodes_per_rack: int = Field(ge=1)
+    gpus_per_rack: Whole = Field(ge=1)
+    nodes_per_rack: Whole = Field(ge=1)
     kw_per_rack: Positive = Field(description="IT power per rack at full load, kW.")
     capex_usd: NonNegative = Field(description="Purchase price of one rack, installed.")
-    lifetime_periods: int = Field(ge=1, description="Quarters over which the rack is amortised and used.")
+    lifetime_periods: Whole = Field(ge=1, description="Quarters over which the rack is amortised and used.")
     opex_usd_per_rack_period: NonNegative = Field(
         0.0, description="Fixed operations cost per installed rack per quarter."
     )
@@ -210,10 +227,10 @@ class PartyRequirement(_Strict):
     Not signing is worth zero to either party, so by default each needs a plan whose expected
     value is at least zero: with no demand, no perspective can then build anything."""
 
-    min_expected_value_usd: float | None = Field(
+    min_expected_value_usd: Number | None = Field(
         0.0, description="Least expected (discounted) value the party accepts, US$ (null: none)."
     )
-    min_cvar_usd: float | None = Field(
+    min_cvar_usd: Number | None = Field(
         None, description="Least CVaR of its value at participation.cvar_alpha, US$ (null: none)."
     )
 
@@ -251,7 +268,7 @@ class Participation(_Strict):
 class Contracts(_Strict):
     """How quotas are contracted: commitments per term that never shrink within the term."""
 
-    quota_term_periods: int = Field(
+    quota_term_periods: Whole = Field(
         4,
         ge=1,
         le=MAX_PERIODS_FIELD,
@@ -265,7 +282,7 @@ class SolverOptions(_Strict):
 
     time_limit_s: Positive = 60.0
     mip_rel_gap: Fraction = 0.01
-    threads: int | None = Field(
+    threads: Whole | None = Field(
         None,
         ge=1,
         le=MAX_THREADS,
@@ -302,7 +319,7 @@ class SolverOptions(_Strict):
         "where the recourse is an LP (no buyback binaries, or the syndicate's view, which reads no "
         "buyback) and there are many scenarios.",
     )
-    max_memory_gb: float | None = Field(
+    max_memory_gb: Number | None = Field(
         None,
         gt=0.0,
         le=MAX_MEMORY_GB,
@@ -324,7 +341,7 @@ class SolverOptions(_Strict):
 class Scenario(_Strict):
     """A complete planning case as read from one YAML file."""
 
-    version: Literal[1] = 1
+    version: Annotated[Literal[1], BeforeValidator(_refuse_yes_no)] = 1
     name: Id
     description: str = ""
     periods: Periods

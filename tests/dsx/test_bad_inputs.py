@@ -459,7 +459,7 @@ def test_render_refuses_a_plan_with_a_negative_quota(tmp_path, plan_file):
     quota["quota_gpus"] = -5.0
     plan_file.write_text(json.dumps(data))
     outcome = dsx("render", plan_file, "--site", "batam", "--period", "2026Q4")
-    assert_one_clear_error(outcome, names=(str(plan_file), "quota -5 GPUs", "re-solve"))
+    assert_one_clear_error(outcome, names=(str(plan_file), "quota_gpus: -5.0 is negative", "re-solve"))
     assert outcome.stdout == ""
 
 
@@ -487,6 +487,35 @@ def test_unquoted_jurisdiction_no_says_yaml_read_it_as_false(tmp_path, must_not_
     source.write_text(EXAMPLE_SCENARIO.read_text().replace('jurisdiction: "NO"', "jurisdiction: NO"))
     solve_rejects(
         tmp_path, source, "sites[narvik].jurisdiction", "got False", 'quote it, e.g. jurisdiction: "NO"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "field"),
+    [
+        ("    gpu_cap: 170000\n", "sites[batam].gpu_cap"),  # an int field
+        ("  buyback_share: 0.8\n", "terms.buyback_share"),  # a fraction
+    ],
+)
+def test_a_yes_no_word_where_a_number_belongs_is_refused_not_read_as_one(
+    tmp_path, must_not_solve, written, field
+):
+    # Pydantic reads true as 1: `gpu_cap: on` would have planned one GPU at Batam, exit 0.
+    text = EXAMPLE_SCENARIO.read_text()
+    assert written in text
+    source = tmp_path / "case.yaml"
+    source.write_text(text.replace(written, written.split(":")[0] + ": on\n", 1))
+    solve_rejects(tmp_path, source, field, "a yes/no value, not a number", "write the number")
+
+
+def test_a_yes_no_set_on_the_command_line_is_refused_as_a_number(tmp_path, must_not_solve):
+    solve_rejects(
+        tmp_path,
+        EXAMPLE_SCENARIO,
+        "solver.time_limit_s",
+        "a yes/no value",
+        "--set solver.time_limit_s=true",
+        extra=("--set", "solver.time_limit_s=true"),
     )
 
 

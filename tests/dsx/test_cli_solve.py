@@ -36,6 +36,8 @@ def test_solving_the_bundled_example_prints_the_summary_and_writes_a_verified_pl
     assert plan.solver.mip_gap is not None and plan.solver.mip_gap <= 0.01 + 1e-9
     assert plan.solver.integer_columns > 0
     assert {s.id for s in plan.sites} == {"batam", "sydney", "narvik"}
+    assert (plan.solver.method, plan.solver.method_note) == ("extensive", None)
+    assert "via direct, extensive:" in result.output
 
 
 def test_json_summary_is_machine_readable(tmp_path):
@@ -57,6 +59,51 @@ def test_json_summary_is_machine_readable(tmp_path):
     assert summary["risk"]["evpi_usd"] == pytest.approx(0.0, abs=1e-3)
     assert summary["risk"]["vss_usd"] == pytest.approx(0.0, abs=1e-3)
     assert read_plan(out).risk.evpi_usd == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("interface", "method", "note"),
+    [
+        ("direct", "decomposition", "Benders: "),
+        # The decomposition runs on the direct interface only: the plan says it was not used, and why.
+        ("appsi", "extensive", "decomposition needs the direct interface, not appsi"),
+    ],
+)
+def test_the_plan_records_how_it_was_found(tmp_path, interface, method, note):
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "plan.json"
+    result = run(
+        str(source),
+        "-o",
+        str(out),
+        "--interface",
+        interface,
+        "--set",
+        "solver.method=decomposition",
+        "--no-value-of-information",
+    )
+    assert result.exit_code == 0, result.output
+    solver = read_plan(out).solver
+    assert solver.method == method
+    assert solver.method_note is not None and note in solver.method_note
+    assert f"via {interface}, {method}:" in result.output
+    assert note in " ".join(result.output.split())
+
+
+def test_a_plan_of_the_previous_schema_still_reads_and_shows_with_no_method(tmp_path):
+    out = tmp_path / "plan.json"
+    source = tmp_path / "tiny.yaml"
+    source.write_text(yaml.safe_dump(BASE))
+    assert run(str(source), "-o", str(out), "--no-value-of-information").exit_code == 0
+    data = json.loads(out.read_text())
+    data["schema_version"] = "1.1"  # written before 1.2 added how the plan was found
+    del data["solver"]["method"], data["solver"]["method_note"]
+    out.write_text(json.dumps(data))
+    assert read_plan(out).solver.method is None
+    shown = runner.invoke(cli.app, ["plan", "show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "via direct: Optimal" in shown.output
 
 
 def test_opting_out_of_value_of_information_leaves_null_and_says_how_to_get_them(tmp_path):

@@ -161,6 +161,61 @@ def test_a_plan_listing_a_quarter_many_times_says_so_once(plan_file):
     assert caught.value.render().count("periods: '2026Q3' is listed twice") == 1
 
 
+def _second_racks_record(data: dict[str, Any]) -> None:
+    first = next(r for r in data["racks"] if r["racks_installed"] > 0)
+    data["racks"].append(
+        {**first, "racks_installed": 5000, "gpus_installed": 5000 * 72, "nodes_installed": 5000 * 18}
+    )
+
+
+def _tenfold_gpus_per_rack(data: dict[str, Any]) -> None:
+    data["rack_types"][0]["gpus_per_rack"] *= 10
+    for q in data["quotas"]:
+        q["quota_gpus"] *= 10
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        # The pool was sized from the record read last (5,000 racks) while the summary said 10.
+        (_second_racks_record, "racks: batam/gb300-nvl72/2026Q3 (site/rack_type/period) is listed twice"),
+        # Pools are sized in nodes of 4 GPUs, quotas checked against 720 GPUs a rack: 10x over-committed.
+        (
+            _tenfold_gpus_per_rack,
+            "rack_types[gb300-nvl72]: gpus_per_rack 720 is not nodes_per_rack 18 x gpus_per_node 4",
+        ),
+    ],
+)
+def test_a_plan_whose_racks_do_not_add_up_is_refused_not_provisioned(tmp_path, plan_file, edit, named):
+    _edited(plan_file, edit)
+    before = tree(tmp_path)
+    outcome = _render(plan_file, "-o", tmp_path / "out")
+    assert_one_clear_error(outcome, names=(str(plan_file), "does not hold together", named))
+    assert tree(tmp_path) == before
+
+
+def test_a_quota_past_any_plan_is_refused_without_printing_hundreds_of_digits(tmp_path, plan_file):
+    _edited(plan_file, lambda data: data["quotas"][0].update(quota_gpus=1e308))
+    outcome = _render(plan_file)
+    assert_one_clear_error(outcome, names=(str(plan_file), "quota_gpus: 1e+308 is more than any plan holds"))
+    assert "0" * 30 not in outcome.text
+
+
+@pytest.mark.parametrize("command", ["show", "solve", "render"])
+def test_a_device_given_as_a_file_is_refused_not_read_forever(tmp_path, command):
+    # /dev/zero never ends: read whole, it ran out of memory ("Fix: fewer scenarios").
+    before = tree(tmp_path)
+    outcome = {
+        "show": lambda: dsx("plan", "show", "/dev/zero"),
+        "solve": lambda: dsx("plan", "solve", "/dev/zero", "-o", tmp_path / "plan.json"),
+        "render": lambda: dsx(
+            "render", "/dev/zero", "--site", "batam", "--period", "2026Q4", "-o", tmp_path / "out"
+        ),
+    }[command]()
+    assert_one_clear_error(outcome, names=("/dev/zero: is a device, not a",))
+    assert tree(tmp_path) == before
+
+
 def test_replacing_a_private_file_keeps_it_private(tmp_path):
     # A stack file holding a `secure:` value, made 0600, became 0644 at `dsx stacks write`.
     path = tmp_path / "Pulumi.batam.yaml"

@@ -12,7 +12,7 @@ import pytest
 from infra.checks import Origin, PlanMismatchError, StackConfigError, parse_instance_types
 from infra.desired_state import BackendSettings, TenantSizing, desired_state, split_owners
 from infra.naming import whole_gpus
-from planner.schema.plan import QuotaDecision
+from planner.schema.plan import Plan, QuotaDecision
 from tests.infra.plan_factory import make_plan
 
 
@@ -366,3 +366,85 @@ def test_a_one_node_nvlink_rack_type_the_plan_does_not_have_is_refused() -> None
     with pytest.raises(StackConfigError, match="names rack types the plan does not have: b300-hxg") as info:
         desired_state(make_plan(), "batam", "2026Q4", backend=settings, origin=stack)
     assert str(info.value).startswith("dsx:singleNodeNvlinkRackTypes in stacks/Pulumi.batam.yaml")
+
+
+def _renamed(plan: Plan, **ids: dict[str, str]) -> Plan:
+    """The plan with tenant, site or rack type ids renamed (`tenants=`, `sites=`, `rack_types=`
+    mappings) wherever they appear."""
+    data = plan.model_dump(mode="json")
+    for family, field in (("tenants", "tenant"), ("sites", "site"), ("rack_types", "rack_type")):
+        new = ids.get(family, {})
+        for record in data[family]:
+            record["id"] = new.get(record["id"], record["id"])
+        for records in data.values():
+            for record in records if isinstance(records, list) else []:
+                if isinstance(record, dict) and field in record:
+                    record[field] = new.get(record[field], record[field])
+                if isinstance(record, dict) and isinstance(record.get("racks_by_type"), dict):
+                    record["racks_by_type"] = {
+                        new.get(k, k) if field == "rack_type" else k: v
+                        for k, v in record["racks_by_type"].items()
+                    }
+    return Plan.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    ["kube-system", "default", "monitoring", "ingress-nginx", "dsx-system", "cert-manager", "kube-x"],
+)
+def test_a_tenant_whose_namespace_is_reserved_is_refused_before_anything_is_registered(tenant: str) -> None:
+    # The operator refuses kube-system at run time; monitoring it would have created, and every
+    # tenant's network policy admits pods from there.
+    plan = _renamed(make_plan(), tenants={"inference-cloud": tenant})
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(plan, "batam", "2026Q4", origin=Origin.for_cli("plan.json"))
+    assert info.value.message == "plan.json: a tenant's namespace at batam would be one no tenant may have"
+    assert f"tenant {tenant!r}: namespace {tenant!r}" in info.value.details
+
+
+def test_shared_cluster_tenant_names_that_two_sites_would_both_get_are_refused_at_either_site() -> None:
+    # tenant agent at platform-sydney and tenant agent-platform at sydney are both agent-platform-sydney
+    plan = _renamed(
+        make_plan(),
+        tenants={"inference-cloud": "agent-platform", "sovereign": "agent"},
+        sites={"batam": "platform-sydney"},
+    )
+    for site in ("platform-sydney", "sydney"):
+        with pytest.raises(PlanMismatchError, match="these names would be given twice") as info:
+            desired_state(plan, site, "2026Q4", namespace_style="tenant-site")
+        assert (
+            "agent-platform-sydney: tenant 'agent-platform' at 'sydney' and tenant 'agent' at 'platform-sydney'"
+            in info.value.details
+        )
+    # Each site its own cluster: the same names are in different clusters.
+    assert desired_state(plan, "sydney", "2026Q4", namespace_style="tenant").tenants
+
+
+def test_shared_cluster_pool_names_that_two_sites_would_both_get_are_refused() -> None:
+    # site a's gb300-nvl72 pool and site a-gb300's nvl72 pool are both a-gb300-nvl72
+    plan = _renamed(make_plan(sites=("a-gb300", "a")), rack_types={"b300-hgx": "nvl72"})
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(plan, "a", "2026Q4", namespace_style="tenant-site")
+    assert (
+        "a-gb300-nvl72: rack type 'gb300-nvl72' at 'a' and rack type 'nvl72' at 'a-gb300'"
+        in info.value.details
+    )
+
+
+def test_instance_types_with_the_cluster_api_backend_are_refused_not_ignored() -> None:
+    backend = BackendSettings(
+        backend="cluster-api", karpenter_instance_types={"gb300-nvl72": ("gb300-tray",)}
+    )
+    with pytest.raises(StackConfigError) as info:
+        desired_state(make_plan(), "batam", "2026Q4", backend=backend, origin=Origin.for_cli("plan.json"))
+    assert info.value.message == (
+        "--instance-types is set, but --backend is cluster-api: instance types are for Karpenter's pools only"
+    )
+
+
+@pytest.mark.parametrize(("period", "fix"), [("2026q4", "2026Q4"), ("2026-4", "2026Q4"), ("Q4", "2026Q4")])
+def test_a_period_that_is_no_quarter_says_so_rather_than_outside_the_horizon(period: str, fix: str) -> None:
+    with pytest.raises(PlanMismatchError) as info:
+        desired_state(make_plan(), "batam", period, origin=Origin.for_cli("plan.json"))
+    assert info.value.message == f"--period is {period!r}, not a quarter such as 2027Q4"
+    assert info.value.details == [f"Fix: pass --period {fix}"]

@@ -202,7 +202,7 @@ def test_plan_of_another_schema_version_fails_cleanly(plan_file: Path, tmp_path:
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data))
     text = _fails_cleanly(run_stack("batam", old))
-    assert "plan schema_version is '0.9', this dsx reads '1.1'" in text
+    assert "plan schema_version is '0.9', this dsx reads '1.1' and '1.2'" in text
     assert "the plan path comes from dsx:plan in stacks/Pulumi.batam.yaml" in text
 
 
@@ -324,3 +324,15 @@ def test_example_stack_whose_plan_a_clone_lacks_says_how_to_make_it(site: str) -
     plan = REPO_ROOT / yaml.safe_load(text)["config"]["dsx:plan"]
     if git_ignored(plan):
         assert f"dsx plan solve examples/dsx-2026.yaml -o {plan.relative_to(REPO_ROOT)}" in text
+
+
+def test_running_the_program_outside_pulumi_says_how_to_run_it_without_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "infra"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2  # a user mistake, as every dsx command exits
+    assert "Traceback" not in done.stderr
+    assert "the Pulumi engine runs it" in done.stderr and "pulumi up --stack SITE" in done.stderr

@@ -98,7 +98,9 @@ def _settings(backend: str) -> BackendSettings:
     return BackendSettings(
         backend,  # type: ignore[arg-type]
         karpenter_node_class="metal.example.com/MetalNodeClass/gpu",
-        karpenter_instance_types={"gb300-nvl72": ("gb300-tray",), "b300-hgx": ("b300-8gpu",)},
+        karpenter_instance_types=(
+            {"gb300-nvl72": ("gb300-tray",), "b300-hgx": ("b300-8gpu",)} if backend == "karpenter" else {}
+        ),  # Cluster API refuses them (they would be ignored)
         topology_block_label=BLOCK_LABEL,
     )
 

@@ -8,6 +8,12 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 
 from operators.bundle import crd_manifests
+from operators.decisions.tenant import (
+    EGRESS_CIDR_SHAPE,
+    MAX_EGRESS_CIDRS,
+    MAX_QUANTITY_LENGTH,
+    QUANTITY_SHAPES,
+)
 from tests.operators.conftest import example
 
 
@@ -122,9 +128,25 @@ def test_schema_bounds_keep_replicas_and_gpus_within_int32() -> None:
         {"owners": {"groups": [f"g{i}" for i in range(33)]}},
         {"namespaces": [f"ns-{i}" for i in range(65)]},
         {"gpuQuota": [{"pool": "Pool_With_Caps", "gpus": 1}]},
+        {"cpuQuota": "9" * 5000},  # beyond Python's 4 300-digit int conversion: the operator refuses it too
+        {"memoryQuota": "1" * 33 + "Gi"},
+        {"network": {"egressCIDRs": ["10.0.0.0/129"]}},
+        {"network": {"egressCIDRs": ["10.0.0.0/08"]}},
+        {"network": {"egressCIDRs": ["fe80::%eth0/64"]}},
     ],
 )
 def test_tenant_schema_bounds_hostile_specs(change: dict) -> None:
     tenant = example("tenant")
     tenant["spec"].update(change)
     assert _validate("Tenant", tenant)
+
+
+def test_tenant_schema_states_the_quantity_and_cidr_rules_the_operator_checks_again() -> None:
+    # one rule in two places (the schema, and validate_tenant for a schema it cannot trust): the same
+    spec = _schemas()["Tenant"]["properties"]["spec"]["properties"]
+    for field, shape in QUANTITY_SHAPES.items():
+        assert spec[field]["pattern"] == shape.pattern
+        assert spec[field]["maxLength"] == MAX_QUANTITY_LENGTH
+    cidrs = spec["network"]["properties"]["egressCIDRs"]
+    assert cidrs["items"]["pattern"] == EGRESS_CIDR_SHAPE.pattern
+    assert cidrs["maxItems"] == MAX_EGRESS_CIDRS

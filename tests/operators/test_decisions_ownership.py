@@ -1,12 +1,22 @@
-"""Which namespaces a Tenant may have and which owners it may name, without any server."""
+"""Which namespaces a Tenant may have, which children outside them are its own, and which owners
+it may name, without any server."""
 
 from __future__ import annotations
 
 import pytest
 
 from operators.api import OWNER_UID_ANNOTATION, PROTECTED_NAMESPACES
+from operators.decisions.conditions import Condition
+from operators.decisions.meta import object_meta, owner_labels
 from operators.decisions.nodepool import InvalidSpec
-from operators.decisions.ownership import claim_namespace, owns, subject_problems
+from operators.decisions.ownership import (
+    claim_namespace,
+    not_owned_reason,
+    owns,
+    owns_child,
+    subject_problems,
+    with_children_not_owned,
+)
 from operators.decisions.tenant import validate_tenant
 from tests.operators.conftest import example
 
@@ -112,3 +122,78 @@ def test_a_tenant_name_longer_than_a_label_value_is_refused() -> None:
     tenant["metadata"]["name"] = "t" * 64
     with pytest.raises(InvalidSpec, match="at most 63"):
         validate_tenant(tenant)
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    ["kube-flannel", "kube-anything", "cert-manager", "gpu-operator", "kueue-system", "karpenter"],
+)
+def test_add_on_and_kube_namespaces_are_refused_even_before_they_exist(namespace: str) -> None:
+    # Claimed before the add-on is installed, its privileged workloads would land in a namespace
+    # the tenant's owners administer (or be deleted with the Tenant).
+    claim = claim_namespace("uid-1", namespace, None, PROTECTED)
+    assert claim.verdict == "refused"
+
+
+def test_a_system_owner_the_operator_allows_gets_the_children_too() -> None:
+    # DSX_ALLOWED_SYSTEM_SUBJECTS passed the first check, but the children were validated again
+    # without it: InvalidSpec after the namespace was made, on every pass, with no status.
+    from operators.decisions.overcommit import Grant
+    from operators.decisions.tenant import desired_children
+
+    tenant = example("tenant")
+    tenant["spec"]["owners"] = {"groups": ["system:serviceaccounts:ci"]}
+    allowed = frozenset({"system:serviceaccounts:ci"})
+    validate_tenant(tenant, allowed)
+    children = desired_children(tenant, Grant({"batam-gb300-nvl72": 8}), allowed_system_subjects=allowed)
+    owners = next(c for c in children if c["metadata"]["name"] == "dsx-owners")
+    assert owners["subjects"][0]["name"] == "system:serviceaccounts:ci"
+    with pytest.raises(InvalidSpec, match="system:serviceaccounts:ci"):
+        desired_children(tenant, Grant({"batam-gb300-nvl72": 8}))
+
+
+TENANT = {"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "metadata": {"name": "research", "uid": "uid-1"}}
+
+
+def _queue(**metadata: object) -> dict:
+    return {"kind": "ClusterQueue", "metadata": {"name": "research", **metadata}}
+
+
+def test_a_child_the_operator_wrote_is_its_owners_by_the_uid_in_its_owner_reference() -> None:
+    ours = _queue(**object_meta("research", TENANT))
+    assert owns_child(ours, TENANT) and not_owned_reason(ours, TENANT) == ""
+    assert not_owned_reason(None, TENANT) == ""  # absent: the owner may create it
+
+
+def test_dsx_labels_on_someone_elses_object_prove_nothing() -> None:
+    forged = _queue(labels=owner_labels("Tenant", "research"))
+    assert not owns_child(forged, TENANT)
+    assert not_owned_reason(forged, TENANT) == "exists and was not made by the operator for this Tenant"
+
+
+def test_an_object_of_an_earlier_owner_with_the_same_name_is_not_the_new_owners() -> None:
+    earlier = {**TENANT, "metadata": {"name": "research", "uid": "uid-0"}}
+    left = _queue(**object_meta("research", earlier))
+    assert not owns_child(left, TENANT)
+    assert "earlier Tenant research" in not_owned_reason(left, TENANT)
+
+
+def test_the_owners_uid_under_another_kind_or_an_owner_without_uid_owns_nothing() -> None:
+    pool = {"kind": "GpuNodePool", "metadata": {"name": "research", "uid": "uid-1"}}
+    assert not owns_child(_queue(**object_meta("research", pool)), TENANT)
+    nameless = {"kind": "Tenant", "metadata": {"name": "research"}}
+    assert not owns_child(_queue(**object_meta("research", nameless)), nameless)
+    assert "belongs to GpuNodePool research" in not_owned_reason(
+        _queue(**object_meta("research", pool)), TENANT
+    )
+
+
+def test_children_left_alone_turn_the_condition_false_and_are_named_after_what_it_said() -> None:
+    conditions = [Condition("Ready", False, "NamespaceRefused", "refused: kube-system is a system namespace")]
+    out = with_children_not_owned(conditions, "Ready", [("ClusterQueue", "research", "exists and is theirs")])
+    assert out[0].status is False and out[0].reason == "ChildNotOwned"
+    assert out[0].message.startswith(
+        "refused: kube-system is a system namespace; not written and never deleted"
+    )
+    assert "ClusterQueue research exists and is theirs" in out[0].message
+    assert with_children_not_owned(conditions, "Ready", []) == conditions

@@ -14,6 +14,7 @@ from operators.decisions.tenant import (
     limit_range,
     namespaces_to_delete,
     tenant_status,
+    validate_tenant,
 )
 from tests.operators.conftest import example, selects
 
@@ -238,3 +239,200 @@ def test_the_operator_writes_the_name_label_on_its_namespaces_for_servers_before
     tenant = example("tenant")
     namespace = next(c for c in desired_children(tenant, Grant({})) if c["kind"] == "Namespace")
     assert namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] == namespace["metadata"]["name"]
+
+
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_every_tenant_namespace_runs_its_pods_at_a_pod_security_level(level: str) -> None:
+    # With no label a namespace runs pods at the cluster's default, upstream privileged: an owner
+    # could start a privileged, host-network pod with the node's root filesystem mounted.
+    tenant = example("tenant")
+    kinds = _by_kind(desired_children(tenant, Grant({"batam-gb300-nvl72": 8}), pod_security=level))
+    for ns in kinds["Namespace"]:
+        labels = ns["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == level
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
+    assert (
+        _by_kind(desired_children(tenant, Grant({})))["Namespace"][0]["metadata"]["labels"][
+            "pod-security.kubernetes.io/enforce"
+        ]
+        == "baseline"
+    )
+
+
+# -- hostile specs: refused as InvalidSpec naming the field, never an unhandled exception ----------
+
+
+def _kinds_in(children: list[dict], namespace: str) -> list[str]:
+    return [
+        f"{c['kind']}/{c['metadata']['name']}"
+        for c in children
+        if c["metadata"].get("namespace") == namespace
+    ]
+
+
+def test_owners_are_bound_last_so_a_refused_child_never_leaves_them_in_an_unisolated_namespace() -> None:
+    # apply_all stops at the first child the server refuses: whatever is refused, owners must not
+    # hold dsx-namespace-admin in a namespace without isolation, quota, limits or its queue.
+    tenant = example("tenant")
+    tenant["spec"]["namespaces"] = ["ic-a", "ic-b"]
+    children = desired_children(tenant, Grant({"batam-gb300-nvl72": 8}))
+    for namespace in ("ic-a", "ic-b"):
+        order = _kinds_in(children, namespace)
+        assert order[0] == "RoleBinding/dsx-operator"  # the operator's own rights, to repair the rest
+        assert order[-1] == "RoleBinding/dsx-owners"
+        assert {
+            "NetworkPolicy/dsx-tenant-isolation",
+            "ResourceQuota/dsx-quota",
+            "LimitRange/dsx-limits",
+            "LocalQueue/default",
+        } == set(order[1:-1])
+    names = [(c["kind"], c["metadata"]["name"]) for c in children]
+    for namespace in ("ic-a", "ic-b"):  # each namespace exists before anything is written in it
+        first_inside = next(i for i, c in enumerate(children) if c["metadata"].get("namespace") == namespace)
+        assert names.index(("Namespace", namespace)) < first_inside
+
+
+@pytest.mark.parametrize(
+    ("cidr", "message"),
+    [
+        ("10.0.0.0/99", r"egressCIDRs\[1\] '10\.0\.0\.0/99': an IPv4 prefix is at most /32"),
+        ("2001:db8::/129", r"egressCIDRs\[1\] '2001:db8::/129' is not a CIDR"),
+        ("10.0.0.1/8", r"egressCIDRs\[1\] '10\.0\.0\.1/8' has host bits set: write 10\.0\.0\.0/8"),
+        ("2001:db8::1/64", r"egressCIDRs\[1\] .* has host bits set: write 2001:db8::/64"),
+        ("010.0.0.0/8", r"egressCIDRs\[1\] .* \(an IPv4 octet has no leading zero\)"),  # octal to libc
+        ("::ffff:10.0.0.0/104", r"egressCIDRs\[1\] .* IPv4-mapped IPv6 range"),
+        ("10.0.0.0/08", r"egressCIDRs\[1\] '10\.0\.0\.0/08' is not a CIDR"),
+        ("fe80::%eth0/64", r"egressCIDRs\[1\] .* is not a CIDR"),
+        ("10.0.0.0/255.0.0.0", r"egressCIDRs\[1\] .* is not a CIDR"),
+        ("10.0.0.0", r"egressCIDRs\[1\] '10\.0\.0\.0' is not a CIDR"),
+        ("9" * 5000 + "/8", r"egressCIDRs\[1\] '9{50}…' \(5002 characters\)"),
+        (8, r"egressCIDRs\[1\] must be a string CIDR"),
+    ],
+)
+def test_an_egress_cidr_a_supported_api_server_may_refuse_is_invalid_spec_naming_the_entry(
+    cidr: object, message: str
+) -> None:
+    tenant = example("tenant")
+    tenant["spec"]["network"] = {"egressCIDRs": ["10.20.0.0/16", cidr]}
+    with pytest.raises(InvalidSpec, match=message):
+        validate_tenant(tenant)
+    with pytest.raises(InvalidSpec, match=message):  # refused before any child is made
+        desired_children(tenant, Grant({}))
+
+
+@pytest.mark.parametrize("cidrs", ["10.0.0.0/8", [f"10.{i}.0.0/16" for i in range(33)], {"a": 1}])
+def test_egress_cidrs_that_are_not_a_list_of_at_most_32_are_invalid_spec(cidrs: object) -> None:
+    tenant = example("tenant")
+    tenant["spec"]["network"] = {"egressCIDRs": cidrs}
+    with pytest.raises(InvalidSpec, match=r"spec\.network\.egressCIDRs must be a list of at most 32"):
+        validate_tenant(tenant)
+
+
+def test_egress_cidrs_every_supported_api_server_takes_are_accepted_as_written() -> None:
+    cidrs = ["10.20.0.0/16", "0.0.0.0/0", "192.168.1.7/32", "2001:db8::/32", "::/0", "2001:DB8:0:0::/64"]
+    tenant = example("tenant")
+    tenant["spec"]["network"] = {"egressCIDRs": cidrs}
+    validate_tenant(tenant)
+    policy = next(c for c in desired_children(tenant, Grant({})) if c["kind"] == "NetworkPolicy")
+    assert [p["ipBlock"]["cidr"] for p in policy["spec"]["egress"][2]["to"]] == cidrs
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # 5 000 digits: Python's int conversion limit (4 300) made parsing raise ValueError
+        ({"cpuQuota": "9" * 5000}, r"spec\.cpuQuota '9{32}…' \(5000 characters\) is not a quantity"),
+        ({"memoryQuota": "1." + "0" * 5000}, r"spec\.memoryQuota '1\.0{30}…' \(5002 characters\)"),
+        (
+            {"cpuQuota": "1e999999999"},
+            r"spec\.cpuQuota '1e999999999' is not a quantity",
+        ),  # a 10⁹-digit number
+        ({"cpuQuota": "-5"}, r"spec\.cpuQuota '-5' is not a quantity"),
+        ({"memoryQuota": "2Gi "}, r"spec\.memoryQuota '2Gi ' is not a quantity"),
+        ({"memoryQuota": "1m"}, r"spec\.memoryQuota '1m' is not a quantity"),  # milli-bytes
+        ({"cpuQuota": 20000}, r"spec\.cpuQuota must be a string quantity"),
+        ({"cpuQuota": "9223372036854776"}, r"spec\.cpuQuota .* at most 9223372036854775807 millicores"),
+        ({"memoryQuota": "8Ei"}, r"spec\.memoryQuota '8Ei' .* at most 9223372036854775807 bytes"),
+        ({"podQuota": 10**5000}, r"spec\.podQuota must be an integer from 0 to 2147483647"),
+        ({"podQuota": -1}, r"spec\.podQuota must be an integer"),
+        ({"podQuota": "100"}, r"spec\.podQuota must be an integer"),
+        ({"kueue": {"lendingLimitGpus": "ten"}}, r"spec\.kueue\.lendingLimitGpus must be an integer"),
+        ({"kueue": {"borrowingLimitGpus": 2**31}}, r"spec\.kueue\.borrowingLimitGpus must be an integer"),
+        ({"site": "Batam Site"}, r"spec\.site 'Batam Site' is not a DNS-1123 label"),
+    ],
+)
+def test_a_hostile_quantity_or_bound_is_invalid_spec_naming_the_field(change: dict, message: str) -> None:
+    tenant = example("tenant")
+    tenant["spec"].update(change)
+    with pytest.raises(InvalidSpec, match=message):
+        validate_tenant(tenant)
+    with pytest.raises(InvalidSpec, match=message):  # what used to raise ValueError mid-pass
+        desired_children(tenant, Grant({"batam-gb300-nvl72": 8}))
+
+
+def test_quantities_up_to_what_kueue_counts_in_int64_are_accepted_and_written() -> None:
+    tenant = example("tenant")
+    tenant["spec"].update(cpuQuota="9223372036854775", memoryQuota="7Ei", podQuota=2**31 - 1)
+    children = desired_children(tenant, Grant({"batam-gb300-nvl72": 8}))
+    quota = next(c for c in children if c["kind"] == "ResourceQuota")["spec"]["hard"]
+    assert (quota["requests.cpu"], quota["requests.memory"]) == ("9223372036854775", "7Ei")
+    queue = next(c for c in children if c["kind"] == "ClusterQueue")
+    nominal = {
+        r["name"]: r["nominalQuota"] for r in queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"]
+    }
+    assert int(nominal["cpu"].removesuffix("m")) <= 2**63 - 1 and int(nominal["memory"]) <= 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("live", "kept"),
+    [
+        ({}, ("baseline", "latest")),
+        ({"pod-security.kubernetes.io/enforce": "privileged"}, ("baseline", "latest")),
+        ({"pod-security.kubernetes.io/enforce": "restricted"}, ("restricted", "latest")),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "v1.30",
+            },
+            ("restricted", "v1.30"),
+        ),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce-version": "v1.31",
+            },
+            ("baseline", "v1.31"),
+        ),
+    ],
+)
+def test_the_operator_only_ever_raises_a_namespaces_pod_security(live: dict, kept: tuple) -> None:
+    from operators.decisions.tenant import namespace_object, stricter_pod_security
+
+    wanted = stricter_pod_security(namespace_object(example("tenant"), "ic-a"), live)["metadata"]["labels"]
+    assert (
+        wanted["pod-security.kubernetes.io/enforce"],
+        wanted["pod-security.kubernetes.io/enforce-version"],
+    ) == kept
+
+
+def test_a_warn_level_someone_set_is_left_alone() -> None:
+    from operators.decisions.tenant import namespace_object, stricter_pod_security
+
+    wanted = stricter_pod_security(
+        namespace_object(example("tenant"), "ic-a"), {"pod-security.kubernetes.io/warn": "baseline"}
+    )["metadata"]["labels"]
+    assert "pod-security.kubernetes.io/warn" not in wanted  # not asked for, so not put back
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("site", "batam\n"), ("cpuQuota", "100\n"), ("memoryQuota", "100Gi\n"), ("namespaces", ["ok\n"])],
+)
+def test_a_trailing_newline_is_no_name_or_quantity(field: str, value: object) -> None:
+    # Python's `$` matches before a final newline: these passed, and the server's 422 at namespace
+    # creation escaped as an ApiError with no status.
+    tenant = example("tenant")
+    tenant["spec"][field] = value
+    with pytest.raises(InvalidSpec):
+        validate_tenant(tenant)

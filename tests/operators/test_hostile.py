@@ -88,7 +88,7 @@ def test_system_namespaces_are_refused_and_left_untouched(kube: Kube, operator: 
     ready = wait_for(lambda: _condition(kube.get("Tenant", "mallory"), "Ready"), what="Ready condition")
     assert ready["status"] == "False" and ready["reason"] == "NamespaceRefused"
     for ns in before:
-        assert f"{ns} is a system or operator namespace" in ready["message"]
+        assert f"{ns} is a system, add-on, operator or ingress namespace" in ready["message"]
     time.sleep(1)  # several passes
     for ns, was in before.items():
         assert kube.get("Namespace", ns)["metadata"] == was["metadata"], f"{ns} relabelled"

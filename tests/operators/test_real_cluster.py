@@ -45,8 +45,19 @@ def operator_client(real_cluster: RealCluster, tmp_path_factory: pytest.TempPath
         {"gpuQuota": [{"pool": "p", "gpus": -1}]},  # minimum: 0
         {"deletionPolicy": "Shred"},  # enum
         {"cpuQuota": "lots"},  # pattern
+        {"cpuQuota": "9" * 5000},  # maxLength: no quantity of thousands of digits
+        {"network": {"egressCIDRs": ["10.0.0.0/130"]}},  # pattern: a prefix of at most 128
     ],
-    ids=["no-namespaces", "bad-namespace", "empty-site", "negative-gpus", "unknown-policy", "bad-cpu"],
+    ids=[
+        "no-namespaces",
+        "bad-namespace",
+        "empty-site",
+        "negative-gpus",
+        "unknown-policy",
+        "bad-cpu",
+        "huge-cpu",
+        "long-prefix",
+    ],
 )
 def test_server_rejects_invalid_tenants(real_cluster: RealCluster, spec: dict[str, Any]) -> None:
     with pytest.raises(ApiStatus) as info:

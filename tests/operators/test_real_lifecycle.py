@@ -26,7 +26,13 @@ from kubernetes import watch as k8s_watch
 from kubernetes.utils import parse_quantity
 
 from tests.support.operator_process import OperatorProcess
-from tests.support.real_cluster import Client, RealCluster, wait_until
+from tests.support.real_cluster import (
+    OPERATOR_NAMESPACE,
+    OPERATOR_SERVICE_ACCOUNT,
+    Client,
+    RealCluster,
+    wait_until,
+)
 
 pytestmark = pytest.mark.real_cluster
 
@@ -502,6 +508,114 @@ def test_hand_edits_to_quota_labels_and_limits_are_put_back(real_cluster: RealCl
     )
 
 
+def test_a_tenant_namespace_runs_pods_at_baseline_pod_security_and_a_lowered_level_is_put_back(
+    admin: Client,
+) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    enforce = "pod-security.kubernetes.io/enforce"
+    assert admin.get("Namespace", ns)["metadata"]["labels"][enforce] == "baseline"
+    admin.patch("Namespace", ns, {"metadata": {"labels": {enforce: "privileged"}}})
+    wait_for(
+        lambda: admin.get("Namespace", ns)["metadata"]["labels"][enforce] == "baseline", "level put back"
+    )
+
+
+def test_a_namespace_an_earlier_version_gave_a_tenant_that_is_protected_now_is_let_go_never_deleted(
+    admin: Client,
+) -> None:
+    # cert-manager is an add-on's namespace, refused to tenants from session 23; an earlier
+    # operator could have created it for one. Dropped from the spec under Delete, it was deleted;
+    # detached, the owners kept admin rights over the add-on's workloads there.
+    pool, tenant, addon = unique("pool"), unique("tn"), "cert-manager"
+    assert admin.get("Namespace", addon) is None
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, policy="Delete"))
+    uid = wait_for(lambda: ready(admin, tenant), "tenant Ready")["metadata"]["uid"]
+    mine = {
+        "labels": {"app.kubernetes.io/managed-by": "dsx-operator", "dsx.ai/owner-tenant": tenant},
+        "ownerReferences": [{"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "name": tenant, "uid": uid}],
+    }
+    namespace = {
+        "name": addon,
+        "labels": {"dsx.ai/tenant": tenant},
+        "annotations": {"dsx.ai/tenant-uid": uid},
+    }
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace})
+    try:
+        # what the earlier version left there: its own binding, a GPU quota and the owners' binding
+        admin.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "dsx-operator", "namespace": addon, **mine},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "dsx-operator-in-tenant-namespace",
+                },
+                "subjects": [
+                    {
+                        "kind": "ServiceAccount",
+                        "name": OPERATOR_SERVICE_ACCOUNT,
+                        "namespace": OPERATOR_NAMESPACE,
+                    }
+                ],
+            }
+        )
+        admin.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": QUOTA, "namespace": addon, **mine},
+                "spec": {"hard": {GPU: "64"}},
+            }
+        )
+        admin.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": OWNERS, "namespace": addon, **mine},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+            }
+        )
+        wait_for(lambda: admin.get("RoleBinding", OWNERS, addon) is None, "the owners' binding removed")
+        wait_for(lambda: admin.get("ResourceQuota", QUOTA, addon) is None, "its GPU quota removed")
+
+        def let_go() -> dict[str, Any] | None:
+            meta = admin.get("Namespace", addon)["metadata"]
+            return None if "dsx.ai/tenant-uid" in (meta.get("annotations") or {}) else meta
+
+        meta = wait_for(let_go, "no longer the tenant's")
+        assert "dsx.ai/tenant" not in (meta.get("labels") or {})
+        delete_tenant(admin, tenant)
+        live = admin.get("Namespace", addon)
+        assert live is not None and live["status"]["phase"] == "Active"
+    finally:
+        if admin.get("Namespace", addon) is not None:
+            admin.delete("Namespace", addon)
+        wait_for(lambda: admin.get("Namespace", addon) is None, "cert-manager gone", timeout_s=120)
+
+
+def test_a_stricter_pod_security_level_a_site_admin_set_is_kept(admin: Client) -> None:
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    wait_for(lambda: ready(admin, tenant), "tenant Ready")
+    enforce = "pod-security.kubernetes.io/enforce"
+    admin.patch(
+        "Namespace", ns, {"metadata": {"labels": {enforce: "restricted", f"{enforce}-version": "v1.30"}}}
+    )
+    time.sleep(3 * INTERVAL_S)  # several passes
+    labels = admin.get("Namespace", ns)["metadata"]["labels"]
+    assert (labels[enforce], labels[f"{enforce}-version"]) == ("restricted", "v1.30")
+
+
 def test_narrowed_network_policy_is_put_back(admin: Client) -> None:
     pool, tenant = unique("pool"), unique("tn")
     ns = f"{tenant}-ns"
@@ -809,6 +923,24 @@ def test_tenant_listing_a_system_namespace_is_refused_and_leaves_it_untouched(ad
         _cleanup_foreign_namespace(admin, tenant, ns, before)
 
 
+def test_tenant_listing_an_ingress_namespace_is_refused_and_never_created(admin: Client) -> None:
+    # Every tenant's network policy admits pods from the ingress and monitoring namespaces: a
+    # tenant given `monitoring` could reach every other tenant's pods.
+    pool, tenant, ns = unique("pool"), unique("tn"), "monitoring"
+    assert admin.get("Namespace", ns) is None
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10, namespaces=[ns]))
+    try:
+        wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        time.sleep(2 * INTERVAL_S)
+        assert admin.get("Namespace", ns) is None
+        assert reports_refusal(admin.get("Tenant", tenant), ns)
+    finally:
+        delete_tenant(admin, tenant)
+        if admin.get("Namespace", ns) is not None:
+            admin.delete("Namespace", ns)
+
+
 def test_existing_namespace_of_someone_else_is_refused_and_never_deleted(admin: Client) -> None:
     pool, tenant, ns = unique("pool"), unique("tn"), unique("team")
     admin.create(
@@ -864,6 +996,155 @@ def test_system_group_as_owner_is_refused(admin: Client) -> None:
     binding = admin.get("RoleBinding", OWNERS, ns)
     assert binding is None or "system:authenticated" not in {s["name"] for s in binding["subjects"]}
     assert reports_refusal(admin.get("Tenant", tenant), "system:authenticated")
+
+
+def test_an_egress_cidr_the_server_refuses_is_invalid_spec_and_grants_no_owner_access(admin: Client) -> None:
+    # 10.0.0.0/99 passes the CRD's pattern but not the server's NetworkPolicy validation. It used
+    # to leave the owners bound to dsx-namespace-admin in a namespace with no NetworkPolicy, every
+    # pass, with no status. Now: Ready=False naming the entry, and nothing is made.
+    pool, tenant = unique("pool"), unique("tn")
+    ns = f"{tenant}-ns"
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 8, network={"egressCIDRs": ["10.20.0.0/16", "10.0.0.0/99"]}))
+    try:
+        refused = wait_for(lambda: reconciled(admin, tenant), "tenant reconciled")
+        ready_condition = condition(refused, "Ready")
+        assert ready_condition["status"] == "False" and ready_condition["reason"] == "InvalidSpec"
+        assert "spec.network.egressCIDRs[1] '10.0.0.0/99'" in ready_condition["message"]
+        time.sleep(2 * INTERVAL_S)  # further passes make nothing either
+        assert admin.get("RoleBinding", OWNERS, ns) is None
+        assert admin.get("Namespace", ns) is None
+
+        # the fix is taken up: isolation with the corrected CIDR, then the owners
+        admin.patch("Tenant", tenant, {"spec": {"network": {"egressCIDRs": ["10.20.0.0/16", "10.0.0.0/9"]}}})
+        wait_for(lambda: ready(admin, tenant), "tenant Ready once the CIDR is fixed")
+        policy = admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)
+        assert [p["ipBlock"]["cidr"] for p in policy["spec"]["egress"][2]["to"]] == [
+            "10.20.0.0/16",
+            "10.0.0.0/9",
+        ]
+        assert admin.get("RoleBinding", OWNERS, ns) is not None
+    finally:
+        delete_tenant(admin, tenant)
+
+
+def foreign(kind: str, name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """Someone else's object, made before dsx came: dsx's own labels on it (anyone may write
+    labels), no owner reference with a dsx owner's uid."""
+    version = {"MachineDeployment": "cluster.x-k8s.io/v1beta2"}.get(kind, "kueue.x-k8s.io/v1beta2")
+    labels = {"team": "other", "app.kubernetes.io/managed-by": "dsx-operator"}
+    labels["dsx.ai/owner-tenant" if kind == "ClusterQueue" else "dsx.ai/owner-gpunodepool"] = name
+    metadata: dict[str, Any] = {"name": name, "labels": labels}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": version, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def untouched(before: dict[str, Any], after: dict[str, Any] | None) -> bool:
+    """Not written at all: same object (uid), same resourceVersion, same spec and metadata."""
+    return (
+        after is not None
+        and after["metadata"]["uid"] == before["metadata"]["uid"]
+        and after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        and after["spec"] == before["spec"]
+        and not after["metadata"].get("ownerReferences")
+        and not after["metadata"].get("deletionTimestamp")
+    )
+
+
+def test_a_tenant_named_after_someone_elses_cluster_queue_neither_takes_it_over_nor_deletes_it(
+    admin: Client,
+) -> None:
+    pool, tenant = unique("pool"), unique("research")
+    theirs = admin.create(
+        foreign(
+            "ClusterQueue",
+            tenant,
+            {
+                "cohortName": "other",
+                "namespaceSelector": {},
+                "resourceGroups": [
+                    {
+                        "coveredResources": ["cpu"],
+                        "flavors": [
+                            {"name": "cpu-only", "resources": [{"name": "cpu", "nominalQuota": "1k"}]}
+                        ],
+                    }
+                ],
+            },
+        )
+    )
+    admin.create(make_pool(pool, 100))
+    admin.create(make_tenant(tenant, pool, 10))
+    try:
+        # its namespaces are served as usual; only the queue is refused, and said so
+        wait_for(lambda: gpu_quota(admin, f"{tenant}-ns") == 10, "the tenant's own quota")
+        refused = wait_for(
+            lambda: (c := condition(reconciled(admin, tenant), "Ready")) and c["status"] == "False" and c,
+            "the refusal reported",
+        )
+        assert refused["reason"] == "ChildNotOwned" and f"ClusterQueue {tenant}" in refused["message"]
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(theirs, admin.get("ClusterQueue", tenant))
+        # no LocalQueue in the tenant's namespace leads into someone else's queue
+        assert admin.get("LocalQueue", "default", f"{tenant}-ns") is None
+        delete_tenant(admin, tenant)
+        time.sleep(2 * INTERVAL_S)  # the garbage collector has had its chance too
+        assert untouched(theirs, admin.get("ClusterQueue", tenant))
+    finally:
+        if admin.get("Tenant", tenant) is not None:
+            delete_tenant(admin, tenant)
+        admin.delete("ClusterQueue", tenant)
+
+
+def test_a_pool_named_after_someone_elses_flavor_and_machines_neither_takes_them_over_nor_deletes_them(
+    admin: Client,
+) -> None:
+    pool, team = unique("pool"), unique("team")
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
+    flavor = admin.create(foreign("ResourceFlavor", pool, {"nodeLabels": {"team": "other"}}))
+    machines = admin.create(
+        foreign(
+            "MachineDeployment",
+            pool,
+            {
+                "clusterName": "other",
+                "replicas": 7,
+                "selector": {"matchLabels": {"team": "other"}},
+                "template": {"metadata": {"labels": {"team": "other"}}},
+            },
+            namespace=team,
+        )
+    )
+    body = make_pool(pool, 100)
+    body["spec"]["clusterApi"]["namespace"] = team
+    admin.create(body)
+    try:
+        # the pool's own child (its Topology) is written; the two that are someone else's are not
+        wait_for(lambda: admin.get("Topology", pool), "the pool's own Topology")
+        refused = wait_for(
+            lambda: (
+                (c := condition(admin.get("GpuNodePool", pool), "Reconciled"))
+                and c["status"] == "False"
+                and c
+            ),
+            "the refusal reported",
+        )
+        assert refused["reason"] == "ChildNotOwned"
+        assert f"ResourceFlavor {pool}" in refused["message"]
+        assert f"MachineDeployment {team}/{pool}" in refused["message"]
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(flavor, admin.get("ResourceFlavor", pool))
+        assert untouched(machines, admin.get("MachineDeployment", pool, team))
+        admin.delete("GpuNodePool", pool)
+        wait_for(lambda: admin.get("Topology", pool) is None, "the pool's own Topology collected")
+        time.sleep(2 * INTERVAL_S)
+        assert untouched(flavor, admin.get("ResourceFlavor", pool))
+        assert untouched(machines, admin.get("MachineDeployment", pool, team))
+    finally:
+        admin.delete("GpuNodePool", pool)
+        admin.delete("ResourceFlavor", pool)
+        admin.delete("Namespace", team)
 
 
 # --- restart and least privilege ----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Reconciliation against a stand-in `Kube` that refuses what Kueue refuses: the refusal becomes
-the pool's status, not a crash loop with the reason only in the operator's log."""
+the pool's status, not a crash loop with the reason only in the operator's log. Also: a backend
+switch deletes only the pool's own machinery, never someone else's of that name."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from typing import Any
 
 import pytest
 
+from operators.api import POOL_KIND
 from operators.config import OperatorConfig
+from operators.decisions.meta import owner_labels, owner_reference
+from operators.decisions.overcommit import Grant
+from operators.decisions.tenant import desired_children
 from operators.kube import ApiError
-from operators.reconcile import reconcile_pool
+from operators.reconcile import ChildRefused, apply_all, reconcile_pool
 from tests.operators.conftest import example
 
 IMMUTABLE = 'Topology.kueue.x-k8s.io "batam-gb300-nvl72" is invalid: spec.levels: field is immutable'
@@ -26,7 +31,7 @@ class KueueRefusingKube:
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         return self.pool if kind == "GpuNodePool" else None
 
-    def sync(self, child: dict[str, Any]) -> str:
+    def sync(self, child: dict[str, Any], not_owned: Any = None) -> str:
         if child["kind"] in self.refuses:
             raise ApiError(422, "Invalid", self.refuses[child["kind"]])
         self.synced.append(child["kind"])
@@ -184,3 +189,67 @@ def test_a_karpenter_pool_has_no_cluster_api_references_to_check() -> None:
     kube = CapiSiteKube(pool, objects=set())
     reconcile_pool(kube, OperatorConfig(), kube.pool)  # type: ignore[arg-type]
     assert "ClusterApiReferencesMissing" not in kube.conditions() and kube.reads == []
+
+
+class NamingKube(KueueRefusingKube):
+    """Records every child it accepts by kind and name."""
+
+    def __init__(self, pool: dict[str, Any], refuses: dict[str, str]) -> None:
+        super().__init__(pool, refuses)
+        self.written: list[str] = []
+
+    def sync(self, child: dict[str, Any], not_owned: Any = None) -> str:
+        outcome = super().sync(child, not_owned)
+        self.written.append(f"{child['kind']}/{child['metadata']['name']}")
+        return outcome
+
+
+@pytest.mark.parametrize("refused", ["NetworkPolicy", "ResourceQuota", "LimitRange", "LocalQueue"])
+def test_a_child_the_server_refuses_leaves_the_owners_without_access_rather_than_unisolated(
+    refused: str,
+) -> None:
+    # Before: children went quota, limits, owners' binding, NetworkPolicy, so a refused policy
+    # (an egress CIDR the server rejects) left owners admin of a namespace with no isolation.
+    tenant = example("tenant")
+    kube = NamingKube(example("gpunodepool"), {refused: f"{refused} is invalid"})
+    with pytest.raises(ChildRefused, match=refused):
+        apply_all(kube, desired_children(tenant, Grant({"batam-gb300-nvl72": 8})))  # type: ignore[arg-type]
+    assert "RoleBinding/dsx-operator" in kube.written  # the operator's own rights came first
+    assert "RoleBinding/dsx-owners" not in kube.written
+
+
+class StaleNodePoolKube(KueueRefusingKube):
+    """A Cluster API pool's cluster that also holds a Karpenter NodePool of the pool's name (the
+    backend it no longer uses, or someone else's); records deletions."""
+
+    def __init__(self, pool: dict[str, Any], node_pool: dict[str, Any]) -> None:
+        super().__init__(pool, refuses={})
+        self.node_pool, self.deleted = node_pool, []
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.node_pool if kind == "NodePool" else super().get(kind, name, namespace)
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, uid: str | None = None) -> bool:
+        self.deleted.append((kind, name, uid))
+        return True
+
+
+@pytest.mark.parametrize(
+    ("owner_uid", "deleted"),
+    [
+        ("u1", True),  # the pool's own, as every version of the operator wrote it
+        (None, False),  # dsx's labels, which anyone may write, and no owner reference
+        ("u0", False),  # an earlier pool of the same name: the garbage collector's, not this pool's
+    ],
+)
+def test_a_backend_switch_deletes_only_the_pools_own_node_pool(owner_uid: str | None, deleted: bool) -> None:
+    pool = _capi_pool()
+    name = pool["metadata"]["name"]
+    metadata: dict[str, Any] = {"name": name, "uid": "np-1", "labels": owner_labels(POOL_KIND, name)}
+    if owner_uid:
+        metadata["ownerReferences"] = [
+            owner_reference({**pool, "metadata": {**pool["metadata"], "uid": owner_uid}})
+        ]
+    kube = StaleNodePoolKube(pool, {"kind": "NodePool", "metadata": metadata, "spec": {}})
+    reconcile_pool(kube, OperatorConfig(), pool)  # type: ignore[arg-type]
+    assert kube.deleted == ([("NodePool", name, "np-1")] if deleted else [])
