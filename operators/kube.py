@@ -361,15 +361,23 @@ class Kube:
                 return False
             raise
 
-    def sync(self, desired: dict[str, Any], not_owned: Callable[[dict[str, Any]], str] | None = None) -> str:
+    def sync(
+        self,
+        wanted: dict[str, Any],
+        not_owned: Callable[[dict[str, Any]], str] | None = None,
+        given_live: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None,
+    ) -> str:
         """Bring one child in line; write nothing when it already is. Returns what was done.
         `not_owned(existing)` says why an existing object of that name is not the caller's to
-        write ('' when it is); then nothing is written and `NotOwned` is raised."""
-        meta = desired["metadata"]
+        write ('' when it is); then nothing is written and `NotOwned` is raised. `given_live(wanted,
+        existing)` is what to write given what is there (read at each attempt, and the write
+        conditional on that reading, so a change in between is never overwritten)."""
+        meta = wanted["metadata"]
         for _attempt in range(3):
-            current = self.get(desired["kind"], meta["name"], meta.get("namespace"))
+            current = self.get(wanted["kind"], meta["name"], meta.get("namespace"))
             if current is not None and not_owned is not None and (reason := not_owned(current)):
-                raise NotOwned(desired, reason)
+                raise NotOwned(wanted, reason)
+            desired = wanted if given_live is None else given_live(wanted, current)
             how = drift.write_needed(desired, current)
             try:
                 if how is None:
@@ -392,4 +400,4 @@ class Kube:
                 if error.status != 409:
                     raise
                 # someone wrote in between: read again and decide again
-        raise ApiError(409, "Conflict", f"{desired['kind']} {meta['name']} kept changing under the operator")
+        raise ApiError(409, "Conflict", f"{wanted['kind']} {meta['name']} kept changing under the operator")

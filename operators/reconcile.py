@@ -133,7 +133,7 @@ def apply_all(
             partial(not_owned_reason, owner=owner) if owner and child["kind"] in OUTSIDE_CHILDREN else None
         )
         try:
-            outcome = kube.sync(child, guard)
+            outcome = kube.sync(child, guard, _pod_security_kept if child["kind"] == "Namespace" else None)
         except NotOwned as refusal:
             log.warning("left %s alone: %s", refusal.kind, refusal)
             not_owned.append(refusal)
@@ -446,19 +446,21 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
             config.pod_security,
             config.allowed_system_subjects,
         )
-        missing, not_owned = apply_all(kube, [_live_pod_security(kube, child) for child in children], tenant)
+        missing, not_owned = apply_all(kube, children, tenant)
         figures, conditions = tn_decisions.tenant_status(tenant, grant, claims)
         conditions = with_children_not_owned(conditions, READY, _not_owned_named(not_owned))
         write_status(kube, TENANT_KIND, tenant, figures, conditions + _missing_condition(missing))
 
 
-def _live_pod_security(kube: Kube, child: dict[str, Any]) -> dict[str, Any]:
+def _pod_security_kept(wanted: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
     """A tenant Namespace as wanted, keeping a Pod Security level a site admin set stricter than
-    the operator's (`tn_decisions.stricter_pod_security`); other children as they are."""
-    if child["kind"] != "Namespace":
-        return child
-    live = kube.get("Namespace", child["metadata"]["name"])
-    return tn_decisions.stricter_pod_security(child, (live or {}).get("metadata", {}).get("labels") or {})
+    the operator's (`tn_decisions.stricter_pod_security`), written only over the namespace as read
+    (its resourceVersion a precondition: an admin's change in between is read again, not undone)."""
+    if live is None:
+        return wanted
+    kept = tn_decisions.stricter_pod_security(wanted, live["metadata"].get("labels") or {})
+    version = live["metadata"].get("resourceVersion")
+    return {**kept, "metadata": {**kept["metadata"], "resourceVersion": version}} if version else kept
 
 
 def data_kinds(kube: Kube, namespace: str) -> list[str]:

@@ -12,7 +12,7 @@ from operators.api import POOL_KIND
 from operators.config import OperatorConfig
 from operators.decisions.meta import owner_labels, owner_reference
 from operators.decisions.overcommit import Grant
-from operators.decisions.tenant import desired_children
+from operators.decisions.tenant import desired_children, namespace_object
 from operators.kube import ApiError
 from operators.reconcile import ChildRefused, apply_all, reconcile_pool
 from tests.operators.conftest import example
@@ -31,7 +31,7 @@ class KueueRefusingKube:
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         return self.pool if kind == "GpuNodePool" else None
 
-    def sync(self, child: dict[str, Any], not_owned: Any = None) -> str:
+    def sync(self, child: dict[str, Any], not_owned: Any = None, given_live: Any = None) -> str:
         if child["kind"] in self.refuses:
             raise ApiError(422, "Invalid", self.refuses[child["kind"]])
         self.synced.append(child["kind"])
@@ -198,8 +198,8 @@ class NamingKube(KueueRefusingKube):
         super().__init__(pool, refuses)
         self.written: list[str] = []
 
-    def sync(self, child: dict[str, Any], not_owned: Any = None) -> str:
-        outcome = super().sync(child, not_owned)
+    def sync(self, child: dict[str, Any], not_owned: Any = None, given_live: Any = None) -> str:
+        outcome = super().sync(child, not_owned, given_live)
         self.written.append(f"{child['kind']}/{child['metadata']['name']}")
         return outcome
 
@@ -253,3 +253,18 @@ def test_a_backend_switch_deletes_only_the_pools_own_node_pool(owner_uid: str | 
     kube = StaleNodePoolKube(pool, {"kind": "NodePool", "metadata": metadata, "spec": {}})
     reconcile_pool(kube, OperatorConfig(), pool)  # type: ignore[arg-type]
     assert kube.deleted == ([("NodePool", name, "np-1")] if deleted else [])
+
+
+def test_a_namespace_is_written_only_over_the_version_its_pod_security_was_read_from() -> None:
+    # Read, then applied with force: an admin's stricter level set in between was undone, and
+    # the next pass read the undone one (seen once in a fresh-clone CI run).
+    from operators.reconcile import _pod_security_kept
+
+    wanted = namespace_object(example("tenant"), "ic-a")
+    live = {
+        "metadata": {"resourceVersion": "42", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
+    }
+    written = _pod_security_kept(wanted, live)
+    assert written["metadata"]["resourceVersion"] == "42"
+    assert written["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert _pod_security_kept(wanted, None) is wanted  # nothing there: created as wanted
