@@ -28,7 +28,6 @@ from infra.checks import (
     check_plan_matches,
     check_settings,
 )
-from infra.crd_fit import check_against_crds
 from infra.desired_state import desired_state
 from planner.files import (
     AsWritten,
@@ -364,9 +363,8 @@ def stack_files(
         style = _namespace_style(current, values["dsx:nodePoolBackend"], path, site, plan_ref)
         origin = Origin.for_cli(plan_shown or plan_ref)
         _check_plan_fits_stack(plan, site, values["dsx:period"], style, path, origin)
-        # what the CRDs refuse (GPUs per node, racks, display names) fails `pulumi up` too
-        state = desired_state(plan, site, values["dsx:period"], namespace_style=style)  # type: ignore[arg-type]
-        check_against_crds(state.manifests(), origin)
+        # the CRDs' bounds (GPUs per node, racks, display names), as `pulumi up` checks them
+        desired_state(plan, site, values["dsx:period"], namespace_style=style, origin=origin)  # type: ignore[arg-type]
         new = updated_stack_text(text, values, path) if text else new_stack_text(site, values)
         out.append(StackFile(site, path, new, created=text is None, changed=new != text))
     return out
