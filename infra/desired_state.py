@@ -1,4 +1,5 @@
-"""Plan + site + period → the custom resources that site's cluster should hold. Pure: no I/O.
+"""Plan + site + period → the custom resources that site's cluster should hold. Pure, but for
+reading the shipped CRD schemas once (`infra.crd_fit`), against which the result is checked.
 
 The Pulumi program registers exactly these manifests and `dsx render` prints them, so what a
 platform engineer previews is what a `kubectl apply` user gets. Shapes follow docs/crd-contract.md.
@@ -18,6 +19,7 @@ from infra.checks import (
     check_settings,
     check_single_node_nvlink,
 )
+from infra.crd_fit import check_against_crds
 from infra.naming import NamespaceStyle, pool_name, tenant_namespace, tenant_object_name, whole_gpus
 from operators import api
 from operators.api import CAPI_BOOTSTRAP_GROUP, CAPI_INFRASTRUCTURE_GROUP
@@ -287,7 +289,8 @@ def desired_state(
 
     `operator` is the operator bundle to install first (see `infra.operator_bundle`); None leaves
     the operator out, e.g. for clusters where it is installed separately. Raises a `UserError`
-    naming `origin`'s settings when the plan does not fit the site and period.
+    naming `origin`'s settings when the plan does not fit the site and period, or when what it
+    asks for would break the CRDs' schemas.
     """
     origin = origin or Origin.for_cli()
     settings = backend if isinstance(backend, BackendSettings) else BackendSettings(backend=backend)
@@ -314,6 +317,7 @@ def desired_state(
         for t in sorted(plan.tenants, key=lambda t: t.id)
         if t.id in quotas
     ]
+    check_against_crds([*pools, *tenants], origin)  # what the API server would refuse
     available_mw, it_load_mw = _power_at(plan, site, period)
     summary = SiteSummary(
         site=site,

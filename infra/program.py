@@ -13,7 +13,6 @@ import pulumi_kubernetes as k8s
 
 from infra.checks import check_operator, plan_tenant_namespaces
 from infra.components import DsxOperator, SiteNodePools, SiteTenants
-from infra.crd_fit import check_against_crds
 from infra.desired_state import DesiredState, desired_state
 from infra.operator_bundle import operator_manifests
 from infra.settings import StackSettings, project_root, read_settings
@@ -49,7 +48,6 @@ def prepare(settings: StackSettings) -> DesiredState:
         namespace_style=settings.namespace_style,  # type: ignore[arg-type]  # checked in desired_state
         origin=origin,
     )
-    check_against_crds(state.manifests(), origin)
     if not settings.install_operator:
         return state
     check_operator(

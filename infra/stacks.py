@@ -14,7 +14,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from infra.checks import (
     check_plan_matches,
     check_settings,
 )
-from infra.crd_fit import check_against_crds
 from infra.desired_state import desired_state
 from planner.files import (
     AsWritten,
@@ -38,6 +36,7 @@ from planner.files import (
     load_yaml_text,
     read_plan,
     refuse_overwriting_inputs,
+    temporary_beside,
     yaml_error_place,
 )
 from planner.schema.plan import Plan
@@ -364,9 +363,8 @@ def stack_files(
         style = _namespace_style(current, values["dsx:nodePoolBackend"], path, site, plan_ref)
         origin = Origin.for_cli(plan_shown or plan_ref)
         _check_plan_fits_stack(plan, site, values["dsx:period"], style, path, origin)
-        # what the CRDs refuse (GPUs per node, racks, display names) fails `pulumi up` too
-        state = desired_state(plan, site, values["dsx:period"], namespace_style=style)  # type: ignore[arg-type]
-        check_against_crds(state.manifests(), origin)
+        # the CRDs' bounds (GPUs per node, racks, display names), as `pulumi up` checks them
+        desired_state(plan, site, values["dsx:period"], namespace_style=style, origin=origin)  # type: ignore[arg-type]
         new = updated_stack_text(text, values, path) if text else new_stack_text(site, values)
         out.append(StackFile(site, path, new, created=text is None, changed=new != text))
     return out
@@ -452,27 +450,6 @@ class _Staged:
     old: Path | None
 
 
-def _temporary(target: Path, data: bytes, like: os.stat_result | None) -> Path:
-    """`data` in a new hidden file beside `target`, with the mode (and, where allowed, owner) of
-    the file it replaces: a stack file holding secrets may be 0600."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if like is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(name, 0o666 & ~umask)
-        else:
-            os.chmod(name, stat.S_IMODE(like.st_mode) & 0o777)  # not set-id bits
-            with contextlib.suppress(OSError):  # only root, or the owner into its own group, may
-                os.chown(name, like.st_uid, like.st_gid)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
-
-
 def _remove(paths: list[Path | None]) -> None:
     for path in paths:
         if path is not None:
@@ -497,8 +474,19 @@ def _write_all(changed: list[tuple[StackFile, Path, str | None]]) -> None:
             at = (f.path, target)
             target.parent.mkdir(parents=True, exist_ok=True)
             like = None if old_text is None else target.stat()
-            old = None if old_text is None else _temporary(target, old_text.encode("utf-8"), like)
-            staged.append(_Staged(f.path, target, _temporary(target, f.text.encode("utf-8"), like), old))
+            old = (
+                None
+                if old_text is None
+                else temporary_beside(target, old_text.encode("utf-8"), like, keep_owner=True)
+            )
+            staged.append(
+                _Staged(
+                    f.path,
+                    target,
+                    temporary_beside(target, f.text.encode("utf-8"), like, keep_owner=True),
+                    old,
+                )
+            )
         for s in staged:
             at = (s.path, s.target)
             os.replace(s.new, s.target)

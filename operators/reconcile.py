@@ -428,12 +428,9 @@ def reconcile_tenant(kube: Kube, config: OperatorConfig, tenant: dict[str, Any])
             for ns in kube.list("Namespace", labels={TENANT_LABEL: name})
             if owns(ns, uid)
         ]
-        dropped = [ns for ns in owned if ns not in wanted and not is_protected(ns, config.protected)]
-        if dropped:
-            release_namespaces(kube, tenant, dropped)
-        withdrawn = [ns for ns in owned if is_protected(ns, config.protected)]
-        if withdrawn:
-            withdraw_namespaces(kube, tenant, withdrawn)
+        going = [ns for ns in owned if ns not in wanted or is_protected(ns, config.protected)]
+        if going:
+            let_go(kube, config, tenant, going)
         claims = claim_namespaces(kube, config, tenant)
         held = [c.namespace for c in claims if c.verdict == "owned"]
         grant = settle_grants(kube, tenant, held, tn_decisions.requested_gpus(tenant))
@@ -479,6 +476,35 @@ def data_kinds(kube: Kube, namespace: str) -> list[str]:
     return found
 
 
+def _children_in(kube: Kube, namespace: str, tenant_name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The tenant's children in one of its namespaces, by kind (none of a kind Kueue does not serve)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for kind in NAMESPACED_CHILDREN:
+        try:
+            out += [
+                (kind, obj)
+                for obj in kube.list(kind, namespace=namespace, labels=owner_labels(TENANT_KIND, tenant_name))
+            ]
+        except ApiError as error:
+            if error.status == 404 and kind == "LocalQueue":
+                continue
+            raise
+    return out
+
+
+def let_go(
+    kube: Kube, config: OperatorConfig, tenant: dict[str, Any], namespaces: list[str]
+) -> tuple[list[str], list[str]]:
+    """Let the tenant's own namespaces go: by its deletion policy (`release_namespaces`), but a
+    protected one (given by an earlier version before its name was protected) only ever withdrawn,
+    never deleted (`withdraw_namespaces`). Returns the namespaces deleted and those kept."""
+    protected = [ns for ns in namespaces if is_protected(ns, config.protected)]
+    gone, kept = release_namespaces(kube, tenant, [ns for ns in namespaces if ns not in protected])
+    if protected:
+        withdraw_namespaces(kube, tenant, protected)
+    return gone, kept + protected
+
+
 def release_namespaces(
     kube: Kube, tenant: dict[str, Any], namespaces: list[str]
 ) -> tuple[list[str], list[str]]:
@@ -509,16 +535,9 @@ def release_namespaces(
         kube.delete("Namespace", ns)
         log.info("deleted namespace %s (policy %s)", ns, policy)
     for ns in kept:
-        for kind in NAMESPACED_CHILDREN:
-            try:
-                children = kube.list(kind, namespace=ns, labels=owner_labels(TENANT_KIND, name))
-            except ApiError as error:
-                if error.status == 404 and kind == "LocalQueue":
-                    continue
-                raise
-            for obj in children:
-                if obj["metadata"].get("ownerReferences"):
-                    kube.patch(kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, ns)
+        for kind, obj in _children_in(kube, ns, name):
+            if obj["metadata"].get("ownerReferences"):
+                kube.patch(kind, obj["metadata"]["name"], {"metadata": {"ownerReferences": None}}, ns)
         kube.patch("Namespace", ns, {"metadata": {"labels": {RELEASED_LABEL: policy, TENANT_LABEL: None}}})
         why = f"holds {', '.join(data[ns])}" if data[ns] else f"policy {policy}"
         log.info("kept namespace %s (%s)", ns, why)
@@ -533,15 +552,7 @@ def withdraw_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str
     name = tenant["metadata"]["name"]
     last = (tn_decisions.OWNERS_NAME, "", tn_decisions.OPERATOR_BINDING_NAME)
     for ns in namespaces:
-        found: list[tuple[str, dict[str, Any]]] = []
-        for kind in NAMESPACED_CHILDREN:
-            try:
-                listed = kube.list(kind, namespace=ns, labels=owner_labels(TENANT_KIND, name))
-            except ApiError as error:
-                if error.status == 404 and kind == "LocalQueue":
-                    continue
-                raise
-            found += [(kind, obj) for obj in listed if owns_child(obj, tenant)]
+        found = [(kind, obj) for kind, obj in _children_in(kube, ns, name) if owns_child(obj, tenant)]
 
         def order(item: tuple[str, dict[str, Any]]) -> int:
             child = item[1]["metadata"]["name"]
@@ -581,12 +592,7 @@ def finalize_tenant(
         for ns in (tenant.get("spec") or {}).get("namespaces") or []:
             if ns not in candidates and (found := kube.get("Namespace", ns)) is not None:
                 candidates[ns] = found  # an absent namespace is nobody's: nothing to release
-        mine = sorted(ns for ns, obj in candidates.items() if owns(obj, uid))
-        kept = [ns for ns in mine if is_protected(ns, config.protected)]  # never deleted
-        result = release_namespaces(kube, tenant, [ns for ns in mine if ns not in kept])
-        if kept:
-            withdraw_namespaces(kube, tenant, kept)
-            result = (result[0], result[1] + kept)
+        result = let_go(kube, config, tenant, sorted(ns for ns, obj in candidates.items() if owns(obj, uid)))
         pools = {q.get("pool") for q in (tenant.get("status") or {}).get("quota") or []}
         # a malformed spec: the pools it reached are in its status
         with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):

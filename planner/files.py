@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import math
@@ -586,24 +587,45 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def temporary_beside(
+    target: Path, data: bytes, like: os.stat_result | None = None, *, keep_owner: bool = False
+) -> Path:
+    """`data` in a new hidden file beside `target` (`.NAME.*.tmp`), to be moved into its place:
+    with the mode of the file it replaces (`like`; set-id bits dropped: a stack file holding
+    secrets may be 0600), else an ordinary new file's (mkstemp makes 0600), and with
+    `keep_owner` that file's owner too, where the system allows it."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if like is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(name, 0o666 & ~umask)
+        else:
+            os.chmod(name, stat.S_IMODE(like.st_mode) & 0o777)
+            if keep_owner:
+                with contextlib.suppress(OSError):  # only root, or the owner into its own group, may
+                    os.chown(name, like.st_uid, like.st_gid)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
 def write_atomic(path: str | Path, text: str) -> None:
     """Write via a temporary file and rename, so a failed run never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        try:  # a file replaced keeps its mode (a stack file holding secrets may be 0600)
-            mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777  # not set-id bits
-        except FileNotFoundError:  # mkstemp creates 0600; a new plan is an ordinary file
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
+        like: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        like = None
+    tmp = temporary_beside(path, text.encode("utf-8"), like)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -23,7 +23,6 @@ from infra.checks import (
     parse_instance_types,
     plan_tenant_namespaces,
 )
-from infra.crd_fit import check_against_crds
 from infra.desired_state import BackendSettings, DesiredState, desired_state
 from infra.operator_bundle import DEFAULT_OPERATOR_NAMESPACE, operator_manifests
 from infra.stacks import no_project_note, stacks_dir_option, write_stacks
@@ -84,7 +83,7 @@ def build_state(
     if operator:
         taken = plan_tenant_namespaces(plan, namespace_style)
         check_operator(operator_image, operator_namespace, origin, taken)
-    state = desired_state(
+    return desired_state(
         plan,
         site,
         period,
@@ -93,8 +92,6 @@ def build_state(
         operator=operator_manifests(operator_image, operator_namespace) if operator else None,
         origin=origin,
     )
-    check_against_crds(state.manifests(), origin)
-    return state
 
 
 def render(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planner.errors import UserError
-from planner.files import refuse_overwriting_inputs
+from planner.files import refuse_overwriting_inputs, temporary_beside
 
 INDEX_NAME = ".dsx-render"
 """The record of a render's files in its directory; JSON, but not named `.json` (kubectl would
@@ -240,22 +240,12 @@ def replace_files(out_dir: Path, files: Sequence[tuple[str, str]], stale: Sequen
 
 def write_temp(directory: Path, name: str, text: str) -> Path:
     """`text` in a new hidden file beside `name`'s, with the mode `name` has, else an ordinary
-    file's (mkstemp makes 0600)."""
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    file's (`planner.files.temporary_beside`)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        try:
-            mode = stat.S_IMODE(os.stat(directory / name).st_mode) & 0o777
-        except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temp, mode)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return Path(temp)
+        like: os.stat_result | None = os.stat(directory / name)
+    except OSError:
+        like = None
+    return temporary_beside(directory / name, text.encode("utf-8"), like)
 
 
 def move_aside(directory: Path, name: str) -> Path:
