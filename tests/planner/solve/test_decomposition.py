@@ -689,6 +689,54 @@ def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
     np.testing.assert_allclose(y_again, y, rtol=1e-9, atol=1e-7)
 
 
+class _MasterStallsOnce:
+    """A master whose first run reports HiGHS's status Unknown (a stalled dual simplex) and
+    which records the solvers and simplex strategies it is run with; otherwise the real one."""
+
+    def __init__(self, h: highspy.Highs) -> None:
+        self.h, self.runs, self.options = h, 0, []
+
+    def run(self) -> highspy.HighsStatus:
+        self.runs += 1
+        self.options.append(
+            (self.h.getOptionValue("solver")[1], self.h.getOptionValue("simplex_strategy")[1])
+        )
+        return self.h.run()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.h, name)
+
+    def getModelStatus(self) -> highspy.HighsModelStatus:
+        return highspy.HighsModelStatus.kUnknown if self.runs == 1 else self.h.getModelStatus()
+
+
+def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
+    # A bounded LP (a random transport-like one) solved once, a row added as a cut would be,
+    # and the warm re-solve made to report a stall: it is run again by dual simplex from its
+    # basis, to the optimum it would have reached, and interior point is never asked for.
+    rng = np.random.default_rng(0)
+    n, m = 30, 20
+    A = scipy.sparse.random_array(
+        (m, n), density=0.3, random_state=rng, format="csr"
+    ) + scipy.sparse.eye_array(m, n)
+    h = decomposition._highs({"solver": "simplex"})
+    decomposition._pass(
+        h, rng.uniform(0.1, 1.0, n), np.zeros(n), np.full(n, 10.0), A, np.full(m, -np.inf), np.ones(m) * 5.0
+    )
+    h.run()
+    h.addRow(-np.inf, 3.0, n, np.arange(n, dtype=np.int32), np.ones(n))
+    fresh = decomposition._highs({"solver": "simplex"})
+    fresh.passModel(h.getLp())
+    fresh.run()
+    stalls = _MasterStallsOnce(h)
+    decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
+    assert stalls.runs == 2 and stalls.options == [("simplex", 1), ("simplex", 1)]
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert math.isclose(
+        h.getInfo().objective_function_value, fresh.getInfo().objective_function_value, rel_tol=1e-9
+    )
+
+
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
 @pytest.mark.parametrize("split", ["not-by-gap", "after-a-round", "where-summed-cuts-hold"])
 def test_summed_then_per_cluster_cuts_reach_the_extensive_optimum(
