@@ -537,14 +537,15 @@ def value_of_information_command(
     table.add_column("US$ M", justify="right")
     table.add_row("recourse problem (the plan)", _musd(figures.rp_usd))
     table.add_row("wait-and-see (perfect foresight)", _musd(figures.ws_usd))
-    table.add_row("expected-value plan, evaluated", _musd(figures.eev_usd))
+    table.add_row("expected-value build, evaluated (EEV)", _musd(figures.eev_usd))
     table.add_row("[bold]EVPI[/] = WS - RP", _musd(figures.evpi_usd))
     table.add_row("[bold]VSS[/] = RP - EEV", _musd(figures.vss_usd))
     console = _console()
     console.print(table)
     console.print(
-        "EVPI: the most a perfect demand forecast is worth. VSS: what planning with scenarios earns over "
-        "planning for average demand."
+        "EVPI: the most a perfect demand forecast is worth. VSS: what planning the build (racks, power) "
+        "with scenarios earns over planning it for average demand; EEV keeps the expected-value plan's "
+        "build and chooses its quotas for the scenarios."
     )
 
 

@@ -154,7 +154,9 @@ class RiskFigures(_Record):
         None, description="Expected value of perfect information, WS - RP (null: not computed)."
     )
     vss_usd: float | None = Field(
-        None, description="Value of the stochastic solution, RP - EEV (null: not computed)."
+        None,
+        description="Value of the stochastic solution, RP - EEV, EEV keeping the expected-value plan's "
+        "racks and power blocks and choosing its quotas afresh (null: not computed).",
     )
     value_of_information_note: str | None = Field(
         None, description="Why evpi_usd and vss_usd are null, when they are."
