@@ -9,7 +9,7 @@ import pytest
 from planner.insight.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
-from tests.planner.small_scenarios import H, NO_REQUIREMENTS, tiny
+from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny
 
 
 def credit_tenant(participation: dict[str, Any] | None) -> Scenario:
