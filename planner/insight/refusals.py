@@ -1,13 +1,13 @@
-"""Demand a plan refuses although the tenant's quota had room and serving would have paid the cloud.
+"""Demand a plan refuses although the tenant's quota had room for it.
 
-The cloud runs the site: once demand is known it serves every GPU-hour its quotas allow that nets
-it anything (the rent less the revenue share, less the energy; refusing never raises buyback,
-docs/model.md "Buyback"). The model chooses serving for the perspective's value under the
-participation requirements, so a plan may count on the cloud refusing such hours: to keep the
-guarantor's expected value at its floor when a tenant's credits lose the guarantor money, or
-because the perspective's value gains nothing from them. Those hours are figures the cloud would
-not deliver. A quota the plan sets low is different: the operator enforces it, so both parties can
-sign it. Pure functions on a plan and its scenario.
+A quota is what the operator lets a tenant run on a pool (a Kueue ClusterQueue's nominal quota
+and a ResourceQuota), and the quotas of a pool never exceed its GPUs (`quota_fits`): a tenant
+with demand under its quota gets its jobs admitted, whatever the plan says. The model chooses
+serving for the perspective's value under the participation requirements, so a plan may count on
+refusing such hours: to keep the guarantor's expected value at its floor when a tenant's credits
+lose the guarantor money, or because the perspective's value gains nothing from them. Its figures
+then assume less served than the site will run. A quota set low is different: the operator
+enforces it, so both parties can sign it. Pure functions on a plan and its scenario.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from planner.model.data import model_data
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 
@@ -30,19 +29,16 @@ class RefusalWithinQuota:
     period: str
     scenario: str
     gpu_hours: float
-    """Refused GPU-hours the tenant's quotas had room for on pools where serving nets the cloud
-    money: min(unserved, that room)."""
+    """Refused GPU-hours the tenant's quotas had room for: min(unserved, that room)."""
 
 
 def refusals_within_quota(plan: Plan, scenario: Scenario) -> list[RefusalWithinQuota]:
-    """Every (tenant, quarter, scenario) whose refused demand the plan's own quotas had room for
-    on pools where a served GPU-hour nets the cloud money, in the plan's order of unserved
-    records."""
-    d = model_data(scenario)
-    revenue_share = scenario.terms.revenue_share
-    pools_of: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
+    """Every (tenant, quarter, scenario) whose refused demand the plan's own quotas had room for,
+    in the plan's order of unserved records."""
+    h = scenario.periods.hours_per_period
+    quotas_gpus: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
     for q in plan.quotas:
-        pools_of[q.tenant, q.period].append((q.site, q.rack_type, q.quota_gpus))
+        quotas_gpus[q.tenant, q.period].append((q.site, q.rack_type, q.quota_gpus))
     served: dict[tuple[str, str, str, str, str], float] = defaultdict(float)
     for r in plan.served:
         served[r.tenant, r.site, r.rack_type, r.period, r.scenario] += r.served_gpu_hours
@@ -50,11 +46,9 @@ def refusals_within_quota(plan: Plan, scenario: Scenario) -> list[RefusalWithinQ
     for u in plan.unserved:
         if u.unserved_gpu_hours <= REFUSAL_TOLERANCE_GPU_HOURS:
             continue
-        rent_kept_usd_per_gpu_hour = scenario.tenant(u.tenant).price_usd_per_gpu_hour * (1 - revenue_share)
         room_gpu_hours = sum(
-            max(0.0, d.h * quota_gpus - served[u.tenant, site, rack_type, u.period, u.scenario])
-            for site, rack_type, quota_gpus in pools_of[u.tenant, u.period]
-            if rent_kept_usd_per_gpu_hour > d.energy_usd_per_gpu_hour(site, rack_type)
+            max(0.0, h * quota - served[u.tenant, site, rack_type, u.period, u.scenario])
+            for site, rack_type, quota in quotas_gpus[u.tenant, u.period]
         )
         refused = min(u.unserved_gpu_hours, room_gpu_hours)
         if refused > REFUSAL_TOLERANCE_GPU_HOURS:
