@@ -30,6 +30,17 @@ from rich.table import Table
 
 from dsx.commands.json_out import echo_json
 from dsx.commands.notices import gap_text, gap_warning
+from dsx.commands.numbers import (
+    DISCOUNTED,
+    MUSD,
+    UNDISCOUNTED,
+    decimals_for,
+    fixed,
+    money_header,
+    musd,
+    musd_decimals,
+    signed,
+)
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import (
@@ -44,8 +55,6 @@ from planner.files import (
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 from planner.schema.scenario import Scenario
 
-MUSD = 1e6
-
 
 class PartialSweepError(UserError):
     """Some sweep points have no plan; the others were written."""
@@ -58,10 +67,9 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 
-def _musd(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    return f"{value / MUSD:,.1f}"
+def _usd(value: Any) -> float | None:
+    """A sweep row's money figure, or None where the point has no plan."""
+    return None if value is None or value == "" else float(value)
 
 
 ClusterOption = Annotated[
@@ -201,6 +209,55 @@ def sweep_summary(
     }
 
 
+def sweep_table(inputs: SweepInputs, results: list[Any], rows: list[dict[str, Any]], at: str | None) -> Table:
+    """One row per point: its values, money (each column naming its basis), racks and status."""
+    quarter = at or "the last quarter"
+    table = Table(
+        title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
+        title_justify="left",
+    )
+    for path in inputs.paths:
+        table.add_column(escape(path.split(".")[-1]))
+    sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
+    for name in (
+        money_header("objective", DISCOUNTED),
+        money_header("expected", DISCOUNTED),
+        money_header("CVaR", DISCOUNTED),
+        *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
+        money_header("buyback", UNDISCOUNTED),
+        money_header("rev share", UNDISCOUNTED),
+        money_header("EVPI", DISCOUNTED),
+        money_header("VSS", DISCOUNTED),
+        "status, gap, HiGHS",
+    ):
+        table.add_column(name, justify="right")
+    money_keys = (
+        "objective_discounted_usd",
+        "expected_value_discounted_usd",
+        "cvar_discounted_usd",
+        "expected_buyback_undiscounted_usd",
+        "expected_revenue_share_undiscounted_usd",
+        "evpi_discounted_usd",
+        "vss_discounted_usd",
+    )
+    d = musd_decimals(_usd(row.get(key)) for row in rows for key in money_keys)
+    for row, result in zip(rows, results, strict=True):
+        racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
+        status = (
+            f"{row['solver_status']} {gap_text(row['mip_gap'])} {row['solve_s']:.1f}s"
+            if result.plan
+            else f"[red]no plan[/]: {escape(result.error or '')}"
+        )
+        table.add_row(
+            *(escape(str(row[p])) for p in inputs.paths),
+            *(musd(_usd(row.get(key)), d) for key in money_keys[:3]),
+            *racks,
+            *(musd(_usd(row.get(key)), d) for key in money_keys[3:]),
+            status,
+        )
+    return table
+
+
 def render_sweep(
     inputs: SweepInputs,
     results: list[Any],
@@ -212,47 +269,8 @@ def render_sweep(
     cold: bool,
 ) -> None:
     """The terminal table and the reuse line."""
-    quarter = at or "the last quarter"
-    table = Table(
-        title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
-        title_justify="left",
-    )
-    for path in inputs.paths:
-        table.add_column(escape(path.split(".")[-1]))
-    sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
-    for name in (
-        "objective",
-        "expected",
-        "CVaR",
-        *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
-        "buyback",
-        "rev share",
-        "EVPI",
-        "VSS",
-        "status, gap, HiGHS",
-    ):
-        table.add_column(name, justify="right")
-    for row, result in zip(rows, results, strict=True):
-        racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
-        status = (
-            f"{row['solver_status']} {gap_text(row['mip_gap'])} {row['solve_s']:.1f}s"
-            if result.plan
-            else f"[red]no plan[/]: {escape(result.error or '')}"
-        )
-        table.add_row(
-            *(escape(str(row[p])) for p in inputs.paths),
-            _musd(row.get("objective_usd")),
-            _musd(row.get("expected_value_usd")),
-            _musd(row.get("cvar_usd")),
-            *racks,
-            _musd(row.get("expected_buyback_usd")),
-            _musd(row.get("expected_revenue_share_usd")),
-            _musd(row.get("evpi_usd")),
-            _musd(row.get("vss_usd")),
-            status,
-        )
     console = _console()
-    console.print(table)
+    console.print(sweep_table(inputs, results, rows, at))
     extras = ", sweep.png" if summary["heatmap_path"] else ""
     console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras})")
     reused = summary["reused"]
@@ -430,36 +448,44 @@ def compare_command(
         console.print(f"[bold]{escape(cmp.before)}[/] -> [bold]{escape(cmp.after)}[/]")
         if cmp.site_periods:
             table = Table(title="Build-out changes (site, quarter)", title_justify="left")
-            for name in ("site", "quarter", "racks", "GPUs", "MW"):
+            for name in ("site", "quarter", "racks", "GPUs", "facility MW available"):
                 table.add_column(name, justify="left" if name in ("site", "quarter") else "right")
+            mw = decimals_for((x for c in cmp.site_periods for x in (c.mw_before, c.mw_after)), most=3)
             for c in cmp.site_periods:
                 table.add_row(
                     c.site,
                     c.period,
                     f"{c.racks_before:,} -> {c.racks_after:,}",
                     f"{c.gpus_before:,} -> {c.gpus_after:,}",
-                    f"{c.mw_before:,.0f} -> {c.mw_after:,.0f}",
+                    f"{fixed(c.mw_before, mw)} -> {fixed(c.mw_after, mw)}",
                 )
             console.print(table)
         if cmp.quotas:
             table = Table(title="Quota changes (GPUs)", title_justify="left")
             for name in ("tenant", "site", "quarter", "quota"):
                 table.add_column(name)
+            gpus = decimals_for(
+                (x for q in cmp.quotas for x in (q.quota_gpus_before, q.quota_gpus_after)), least=0, most=2
+            )
             for q in cmp.quotas:
                 table.add_row(
-                    q.tenant, q.site, q.period, f"{q.quota_gpus_before:,.0f} -> {q.quota_gpus_after:,.0f}"
+                    q.tenant,
+                    q.site,
+                    q.period,
+                    f"{fixed(q.quota_gpus_before, gpus)} -> {fixed(q.quota_gpus_after, gpus)}",
                 )
             console.print(table)
-        table = Table(title="Money and risk (US$ M)", title_justify="left")
+        table = Table(title="Money and risk (US$ M; each figure names its basis)", title_justify="left")
         for name in ("figure", "before", "after", "change"):
             table.add_column(name, justify="left" if name == "figure" else "right")
+        d = musd_decimals(x for m in cmp.money for x in (m.before_usd, m.after_usd, m.delta_usd))
         for mny in cmp.money:
             delta = mny.delta_usd
             table.add_row(
                 mny.figure,
-                _musd(mny.before_usd),
-                _musd(mny.after_usd),
-                "-" if delta is None else f"{delta / MUSD:+,.1f}",
+                musd(mny.before_usd, d),
+                musd(mny.after_usd, d),
+                "-" if delta is None else signed(delta / MUSD, d),
             )
         console.print(table)
         for note in cmp.notes:
@@ -531,15 +557,18 @@ def value_of_information_command(
         echo_json(figures.to_dict())
         return
     table = Table(
-        title=f"Value of information, {loaded.name} (US$ M, objective of the scenario)", title_justify="left"
+        title=f"Value of information, {loaded.name} (US$ M {DISCOUNTED}, objective of the scenario)",
+        title_justify="left",
     )
     table.add_column("figure")
-    table.add_column("US$ M", justify="right")
-    table.add_row("recourse problem (the plan)", _musd(figures.rp_usd))
-    table.add_row("wait-and-see (perfect foresight)", _musd(figures.ws_usd))
-    table.add_row("expected-value build, evaluated (EEV)", _musd(figures.eev_usd))
-    table.add_row("[bold]EVPI[/] = WS - RP", _musd(figures.evpi_usd))
-    table.add_row("[bold]VSS[/] = RP - EEV", _musd(figures.vss_usd))
+    table.add_column(money_header("US$ M", DISCOUNTED), justify="right")
+    shown = (figures.rp_usd, figures.ws_usd, figures.eev_usd, figures.evpi_usd, figures.vss_usd)
+    d = musd_decimals(shown)
+    table.add_row("recourse problem (the plan)", musd(figures.rp_usd, d))
+    table.add_row("wait-and-see (perfect foresight)", musd(figures.ws_usd, d))
+    table.add_row("expected-value build, evaluated (EEV)", musd(figures.eev_usd, d))
+    table.add_row("[bold]EVPI[/] = WS - RP", musd(figures.evpi_usd, d))
+    table.add_row("[bold]VSS[/] = RP - EEV", musd(figures.vss_usd, d))
     console = _console()
     console.print(table)
     console.print(
@@ -643,7 +672,8 @@ def reduce_command(
     console.print(table)
     share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0
     console.print(
-        f"distance from the full set: US$ {_musd(reduction.distance_usd)} M of demand value "
+        f"distance from the full set: US$ {musd(reduction.distance_usd, musd_decimals([reduction.distance_usd]))} M "
+        f"of {DISCOUNTED} demand value "
         f"({share:.1%} of the full set's spread about its mean)"
     )
     console.print(f"written to [bold]{escape(str(output))}[/]")
@@ -727,12 +757,13 @@ def batch_command(
         echo_json(summary)
     else:
         table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
-        for name in ("scenario", "objective", "gap", "wall s", "plan"):
+        for name in ("scenario", money_header("objective", DISCOUNTED), "gap", "wall s", "plan"):
             table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
+        d = musd_decimals(r.plan.solver.objective_usd for r in results if r.plan)
         for r in results:
             table.add_row(
                 r.name,
-                _musd(r.plan.solver.objective_usd if r.plan else None),
+                musd(r.plan.solver.objective_usd if r.plan else None, d),
                 gap_text(r.plan.solver.mip_gap) if r.plan else "-",
                 f"{r.wall_s:.1f}",
                 escape(str(output / f"{r.name}.json"))

@@ -6,6 +6,7 @@ are reported as (reference, other, other - reference).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -66,17 +67,25 @@ class PlanComparison:
         return out
 
 
+EXPECTED_VALUE = "expected value, discounted"
+CVAR = "CVaR, discounted"
+BUYBACK = "expected buyback, undiscounted"
+REVENUE_SHARE = "expected revenue share, undiscounted"
+
+
 def _money(plan: Plan) -> dict[str, float | None]:
+    """Each figure named with its basis: values are discounted, the payments undiscounted sums
+    over the horizon (docs/model.md, "Reported figures"), and a reader must not compare the two."""
     expected = lambda attr: sum(o.probability * getattr(o, attr) for o in plan.outcomes)  # noqa: E731
     return {
-        "expected value": plan.risk.expected_value_usd,
-        "CVaR": plan.risk.cvar_usd,
-        "worst scenario": plan.risk.worst_case_value_usd,
-        "expected buyback": expected("buyback_usd"),
-        "expected revenue share": expected("revenue_share_usd"),
-        "expected credit loss": expected("credit_loss_usd"),
-        "expected cloud value": expected("cloud_value_usd"),
-        "expected guarantor value": expected("guarantor_value_usd"),
+        EXPECTED_VALUE: plan.risk.expected_value_usd,
+        CVAR: plan.risk.cvar_usd,
+        "worst scenario, discounted": plan.risk.worst_case_value_usd,
+        BUYBACK: expected("buyback_usd"),
+        REVENUE_SHARE: expected("revenue_share_usd"),
+        "expected credit loss, undiscounted": expected("credit_loss_usd"),
+        "expected cloud value, discounted": expected("cloud_value_usd"),
+        "expected guarantor value, discounted": expected("guarantor_value_usd"),
     }
 
 
@@ -88,7 +97,11 @@ def _quota_totals(plan: Plan) -> dict[tuple[str, str, str], float]:
 
 
 def _m(value: float) -> str:
-    return f"US$ {abs(value) / MUSD:,.1f} M"
+    """A change in US$ M with two significant digits under US$ 1 M (to US$ 1,000): one decimal
+    printed a US$ 28,500 rise as 'rises by US$ 0.0 M'."""
+    millions = abs(value) / MUSD
+    decimals = 1 if millions >= 1 or millions == 0 else min(3, 1 - math.floor(math.log10(millions)))
+    return f"US$ {millions:,.{decimals}f} M"
 
 
 def _why(before: Plan, after: Plan, cmp: PlanComparison) -> list[str]:
@@ -111,23 +124,25 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison) -> list[str]:
             f"{'more capital committed before demand is known' if d_racks > 0 else 'less capital at risk, less demand served in good scenarios'}"
         )
     money = {m.figure: m for m in cmp.money}
-    ev, cvar = money["expected value"].delta_usd, money["CVaR"].delta_usd
+    ev, cvar = money[EXPECTED_VALUE].delta_usd, money[CVAR].delta_usd
     if ev is not None and abs(ev) > 1.0:
-        notes.append(f"expected value {'rises' if ev > 0 else 'falls'} by {_m(ev)}")
+        notes.append(f"expected value {'rises' if ev > 0 else 'falls'} by {_m(ev)}, discounted")
     if cvar is not None and abs(cvar) > 1.0:
         notes.append(
-            f"CVaR (the mean of the worst tail) {'rises' if cvar > 0 else 'falls'} by {_m(cvar)}: "
+            f"CVaR (the mean of the worst tail) {'rises' if cvar > 0 else 'falls'} by {_m(cvar)}, discounted: "
             f"downside risk is {'smaller' if cvar > 0 else 'larger'}"
         )
-    bb = money["expected buyback"].delta_usd
+    bb = money[BUYBACK].delta_usd
     if bb is not None and abs(bb) > 1.0:
         notes.append(
-            f"expected buyback payments {'grow' if bb > 0 else 'shrink'} by {_m(bb)}: the cloud leans "
+            f"expected buyback payments {'grow' if bb > 0 else 'shrink'} by {_m(bb)}, undiscounted: the cloud leans "
             f"{'more' if bb > 0 else 'less'} on the guarantor's cover of unsold GPU-hours"
         )
-    rs = money["expected revenue share"].delta_usd
+    rs = money[REVENUE_SHARE].delta_usd
     if rs is not None and abs(rs) > 1.0:
-        notes.append(f"revenue share paid to the guarantor {'grows' if rs > 0 else 'shrinks'} by {_m(rs)}")
+        notes.append(
+            f"revenue share paid to the guarantor {'grows' if rs > 0 else 'shrinks'} by {_m(rs)}, undiscounted"
+        )
     if not cmp.site_periods and not cmp.quotas:
         notes.append("no build, power or quota decision differs")
     return notes

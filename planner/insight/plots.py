@@ -160,13 +160,13 @@ def plot_buildout(plan: Plan, out_dir: str | Path, scenario: Scenario | None = N
             ax = axes[2][n]
             ax.bar(x, racks_m, color="tab:green", label="racks", width=0.8)
             ax.bar(x, power_m, bottom=racks_m, color="tab:orange", label="power blocks", width=0.8)
-            ax.set_title(f"{site}: capex, US$ {totals[site] / MUSD:,.0f} M in all")
-            ax.set_ylabel("US$ M per quarter")
+            ax.set_title(f"{site}: capex, US$ {totals[site] / MUSD:,.0f} M in all, undiscounted")
+            ax.set_ylabel("US$ M per quarter, undiscounted")
             tallest = max((r + p for r, p in zip(racks_m, power_m, strict=True)), default=0.0)
             ax.set_ylim(0, max(tallest, 1.0) * 1.3)  # head room for the legend
             ax.legend(loc="upper right")
         _quarter_ticks(axes[-1][n], plan.periods, most=4)
-    total = f"; capex US$ {sum(totals.values()) / MUSD:,.0f} M" if capex else ""
+    total = f"; capex US$ {sum(totals.values()) / MUSD:,.0f} M undiscounted" if capex else ""
     fig.suptitle(f"{plan.scenario_name}: build-out per site{total}", fontsize=11)
     out = {"periods": plan.periods, "sites": series, "capex_usd": capex, "capex_total_usd": totals or None}
     return Figure(_save(fig, Path(out_dir) / "buildout.png"), out)
@@ -393,11 +393,11 @@ def heatmap_series(
 
 
 METRIC_NAMES = {
-    "expected_value_usd": "expected value",
-    "objective_usd": "objective",
-    "cvar_usd": "CVaR",
-    "expected_buyback_usd": "expected buyback",
-    "expected_revenue_share_usd": "expected revenue share",
+    "expected_value_discounted_usd": "expected value, discounted",
+    "objective_discounted_usd": "objective, discounted",
+    "cvar_discounted_usd": "CVaR, discounted",
+    "expected_buyback_undiscounted_usd": "expected buyback, undiscounted",
+    "expected_revenue_share_undiscounted_usd": "expected revenue share, undiscounted",
 }
 
 
@@ -407,7 +407,7 @@ def plot_sweep_heatmap(
     x_path: str,
     y_path: str | None,
     out_path: str | Path,
-    metric: str = "expected_value_usd",
+    metric: str = "expected_value_discounted_usd",
     title: str | None = None,
 ) -> Figure:
     """Heat-map of a money metric (US$ M) over the swept values, each cell with its figure;

@@ -128,23 +128,27 @@ class PointResult:
 
 def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
     """The figures a sweep table shows for one plan (money in US$, expected over scenarios);
-    racks, GPUs and MW at quarter `at` (default: the last of the horizon)."""
+    racks, GPUs and MW at quarter `at` (default: the last of the horizon). Each money key names
+    its basis: values are discounted, buyback and revenue share undiscounted horizon sums, and
+    sweep.csv's readers would otherwise compare the two."""
     last = at if at is not None else plan.periods[-1]
     out: dict[str, Any] = {
         "at": last,
-        "objective_usd": plan.solver.objective_usd,
-        "expected_value_usd": plan.risk.expected_value_usd,
-        "cvar_usd": plan.risk.cvar_usd,
+        "objective_discounted_usd": plan.solver.objective_usd,
+        "expected_value_discounted_usd": plan.risk.expected_value_usd,
+        "cvar_discounted_usd": plan.risk.cvar_usd,
     }
     for row in plan.site_periods:
         if row.period == last:
             out[f"{row.site}_racks"] = sum(row.racks_by_type.values())
             out[f"{row.site}_gpus"] = row.gpus_installed
             out[f"{row.site}_mw"] = row.available_mw
-    out["expected_buyback_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
-    out["expected_revenue_share_usd"] = sum(o.probability * o.revenue_share_usd for o in plan.outcomes)
-    out["evpi_usd"] = plan.risk.evpi_usd
-    out["vss_usd"] = plan.risk.vss_usd
+    out["expected_buyback_undiscounted_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+    out["expected_revenue_share_undiscounted_usd"] = sum(
+        o.probability * o.revenue_share_usd for o in plan.outcomes
+    )
+    out["evpi_discounted_usd"] = plan.risk.evpi_usd
+    out["vss_discounted_usd"] = plan.risk.vss_usd
     out["solver_status"] = plan.solver.status
     out["mip_gap"] = plan.solver.mip_gap
     out["solve_s"] = plan.solver.solve_s

@@ -211,6 +211,52 @@ def test_a_sweep_without_value_of_information_leaves_null_and_says_so(files):
     assert "EVPI and VSS skipped (--no-value-of-information)" in result.stderr
     rows = (out / "sweep.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert all(row.split(",")[header.index("evpi_usd")] == "" for row in rows[1:])
+    assert all(row.split(",")[header.index("evpi_discounted_usd")] == "" for row in rows[1:])
     plan = read_plan(out / "revenue_share=0.1.json")
     assert plan.risk.evpi_usd is None and "skipped on request" in plan.risk.value_of_information_note
+
+
+def test_the_sweep_table_names_each_money_column_s_basis(tmp_path):
+    # Its buyback and revenue share (undiscounted sums) stood unlabelled beside discounted values.
+    from dsx.commands.plan_insight import SweepInputs, sweep_table
+    from planner.insight.sweep import PointResult, plan_summary, table_rows
+    from tests.infra.plan_factory import make_plan
+
+    plan = make_plan()
+    result = PointResult({"terms.revenue_share": 0.1}, "revenue_share=0.1", plan, summary=plan_summary(plan))
+    inputs = SweepInputs(
+        tmp_path / "base.yaml", {"sites": [{"id": "batam"}]}, {}, [("terms.revenue_share", [0.1])], "x"
+    )
+    headers = [str(c.header) for c in sweep_table(inputs, [result], table_rows([result]), None).columns]
+    assert [h for h in headers if h.endswith("discounted")] == [
+        "objective\ndiscounted",
+        "expected\ndiscounted",
+        "CVaR\ndiscounted",
+        "buyback\nundiscounted",
+        "rev share\nundiscounted",
+        "EVPI\ndiscounted",
+        "VSS\ndiscounted",
+    ]
+
+
+def test_compare_prints_a_sub_megawatt_power_change_legibly(tmp_path):
+    # Its MW column had no decimals: 0.25 MW -> 0.5 MW printed as "0 -> 0".
+    import copy
+
+    from tests.planner.small_scenarios import BASE
+
+    plans = []
+    for mw in (0.25, 0.5):
+        data = copy.deepcopy(BASE)
+        data["sites"][0].update(existing_mw=mw, power_cap_mw=0.5, pue=1.25)  # 0.125 MW a rack
+        source = tmp_path / f"mw-{mw}.yaml"
+        source.write_text(yaml.safe_dump(data))
+        plans.append(tmp_path / f"mw-{mw}.json")
+        solved = runner.invoke(
+            cli.app, ["plan", "solve", str(source), "-o", str(plans[-1]), "--no-value-of-information"]
+        )
+        assert solved.exit_code == 0, solved.output
+    result = run("compare", *map(str, plans))
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "alpha" in line and "->" in line)
+    assert "2 -> 4" in row and "0.25 -> 0.50" in row

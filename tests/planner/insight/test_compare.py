@@ -32,10 +32,10 @@ def test_quota_and_money_deltas_are_hand_checkable(plans):
         and quota.quota_gpus_after == pytest.approx(10)
     )
     money = {m.figure: m for m in cmp.money}
-    assert money["expected value"].before_usd == pytest.approx(0.0, abs=1e-3)
-    assert money["expected value"].delta_usd == pytest.approx(28_500.0, rel=1e-6)
+    assert money["expected value, discounted"].before_usd == pytest.approx(0.0, abs=1e-3)
+    assert money["expected value, discounted"].delta_usd == pytest.approx(28_500.0, rel=1e-6)
     # bust: 21,900 unsold GPU-hours x US$10, with probability 0.5
-    assert money["expected buyback"].delta_usd == pytest.approx(109_500.0, rel=1e-6)
+    assert money["expected buyback, undiscounted"].delta_usd == pytest.approx(109_500.0, rel=1e-6)
 
 
 def test_notes_say_why_it_matters(plans):
@@ -48,3 +48,16 @@ def test_identical_plans_have_no_changes(plans):
     assert not cmp.site_periods and not cmp.quotas
     assert all(m.delta_usd in (None, 0.0) for m in cmp.money)
     assert "no build, power or quota decision differs" in cmp.notes
+
+
+def test_every_money_figure_names_its_basis(plans):
+    # "expected buyback" (undiscounted) was compared beside "expected value" (discounted), unlabelled.
+    figures = [m.figure for m in compare_plans(*plans).money]
+    assert all(f.endswith((", discounted", ", undiscounted")) for f in figures)
+    assert [f for f in figures if f.endswith(", undiscounted")] == [
+        "expected buyback, undiscounted",
+        "expected revenue share, undiscounted",
+        "expected credit loss, undiscounted",
+    ]
+    notes = " ".join(compare_plans(*plans).notes)
+    assert "rises by US$ 0.029 M, discounted" in notes and "grow by US$ 0.11 M, undiscounted" in notes

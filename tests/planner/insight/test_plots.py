@@ -49,10 +49,10 @@ def test_value_plot_marks_expected_value_and_cvar(plan, tmp_path):
 
 def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path):
     rows = [
-        {"a": 1, "b": 10, "expected_value_usd": 1e6},
-        {"a": 1, "b": 20, "expected_value_usd": 2e6},
-        {"a": 2, "b": 10, "expected_value_usd": 3e6},
-        {"a": 2, "b": 20, "expected_value_usd": None},
+        {"a": 1, "b": 10, "expected_value_discounted_usd": 1e6},
+        {"a": 1, "b": 20, "expected_value_discounted_usd": 2e6},
+        {"a": 2, "b": 10, "expected_value_discounted_usd": 3e6},
+        {"a": 2, "b": 20, "expected_value_discounted_usd": None},
     ]
     figure = plot_sweep_heatmap(rows, "b", "a", tmp_path / "sweep.png")
     assert _is_png(figure.path)
@@ -63,8 +63,8 @@ def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path)
 def test_sweep_heatmap_takes_list_and_mapping_values(tmp_path):
     # A sweep of a site's rack types (a list) crashed here after every point was solved.
     rows = [
-        {"types": ["a"], "solver": {"x": 1}, "expected_value_usd": 1e6},
-        {"types": ["a", "b"], "solver": {"x": 1}, "expected_value_usd": 2e6},
+        {"types": ["a"], "solver": {"x": 1}, "expected_value_discounted_usd": 1e6},
+        {"types": ["a", "b"], "solver": {"x": 1}, "expected_value_discounted_usd": 2e6},
     ]
     figure = plot_sweep_heatmap(rows, "types", "solver", tmp_path / "sweep.png")
     assert _is_png(figure.path)
@@ -110,6 +110,6 @@ def test_sweep_heatmap_names_its_axes_in_words_and_paths(tmp_path):
 
     assert axis_name("terms.buyback_share") == "buyback share"
     assert axis_name("sites[batam].power_cap_mw") == "batam power cap (MW)"
-    rows = [{"terms.buyback_share": 0.6, "expected_value_usd": 1e6}]
+    rows = [{"terms.buyback_share": 0.6, "expected_value_discounted_usd": 1e6}]
     figure = plot_sweep_heatmap(rows, "terms.buyback_share", None, tmp_path / "one.png")
     assert _is_png(figure.path)

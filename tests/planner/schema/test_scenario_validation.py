@@ -493,3 +493,13 @@ def test_the_repeated_count_runs_only_where_the_first_document_has_an_alias() ->
     assert files._first_document("a: [1, {b: 2}]\n", loader) is False
     assert files._first_document("a: &x [1]\nb: *x\n", loader) is True
     assert files._first_document("a: 1\n---\nb: &x [1]\nc: *x\n", loader) is False
+
+
+def test_the_hardware_margin_is_described_as_the_model_counts_it() -> None:
+    # It said "earned when racks are bought"; the model spreads it over each rack's installed
+    # quarters inside the horizon, like the capex it is a share of (docs/model.md, Conventions).
+    from planner.schema.scenario import Terms
+
+    description = Terms.model_fields["guarantor_hardware_margin"].description or ""
+    assert "installed quarters inside the horizon" in description
+    assert "bought" not in description
