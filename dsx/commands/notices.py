@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from dsx.commands.numbers import fixed
+from planner.insight.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
 
@@ -14,6 +15,8 @@ AT_FLOOR_REL = 1e-6
 AT_FLOOR_ABS_USD = 1.0
 """A party sits at its floor within 1e-6 of the plan's largest party value, or US$1: the
 verifier's tolerance, so solver round-off counts as at the floor and a real margin does not."""
+REFUSALS_NAMED = 3
+"""Refusals a notice names before it counts the rest."""
 
 
 def gap_text(gap: float | None) -> str:
@@ -67,3 +70,27 @@ def floor_notices(plan: Plan) -> list[str]:
             f"plan solved with objective.perspective: {f.party}"
         )
     return notices
+
+
+def refusal_notices(plan: Plan) -> list[str]:
+    """A notice where the plan refuses demand its own quotas had room for
+    (`planner.insight.refusals`): the operator admits a tenant's jobs up to its quota, so the
+    site will serve those hours and the plan's figures, each party's included, assume less."""
+    refusals = refusals_within_quota(plan)
+    if not refusals:
+        return []
+    shown = ", ".join(f"{r.tenant} {r.period} in {r.scenario}" for r in refusals[:REFUSALS_NAMED])
+    more = f" and {len(refusals) - REFUSALS_NAMED} more" if len(refusals) > REFUSALS_NAMED else ""
+    return [
+        f"the plan refuses demand its own quotas had room for: {fixed(expected_refused_gpu_hours(plan, refusals), 0)} "
+        f"expected GPU-hours ({shown}{more}). The operator admits a tenant's jobs up to its quota, so "
+        "the site will serve them, and every value in the plan assumes it does not: a participation "
+        'requirement is then met only on paper (docs/model.md, "Quotas are what tenants run"). '
+        "Fix: read it as a sign the requirements cannot be met with this demand served; lower the "
+        "requirement, or change the terms (revenue share, the tenants' credits) and solve again"
+    ]
+
+
+def plan_notices(plan: Plan) -> list[str]:
+    """Every notice `solve` and `show` print after the tables (and list under `notices`)."""
+    return floor_notices(plan) + refusal_notices(plan)

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import floor_notices, gap_warning
+from dsx.commands.notices import gap_warning, plan_notices
 from dsx.commands.numbers import (
     DISCOUNTED,
     UNDISCOUNTED,
@@ -359,7 +359,7 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "parties": [f.model_dump(mode="json") for f in plan.parties],
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
-        "notices": floor_notices(plan),
+        "notices": plan_notices(plan),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
         "site_periods": [row.model_dump(mode="json") for row in rows],
     }
@@ -372,7 +372,7 @@ def _terminal() -> Console:
 
 def print_notices(plan: Plan, console: Console) -> None:
     """Notices on stderr, beside the warnings: what the tables show but do not say."""
-    for notice in floor_notices(plan):
+    for notice in plan_notices(plan):
         console.print(f"[cyan]notice[/]: {escape(notice)}", soft_wrap=True)
 
 

@@ -7,7 +7,7 @@ serving for the perspective's value under the participation requirements, so a p
 refusing such hours: to keep the guarantor's expected value at its floor when a tenant's credits
 lose the guarantor money, or because the perspective's value gains nothing from them. Its figures
 then assume less served than the site will run. A quota set low is different: the operator
-enforces it, so both parties can sign it. Pure functions on a plan and its scenario.
+enforces it, so both parties can sign it. Pure functions on a plan.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from planner.schema.plan import Plan
-from planner.schema.scenario import Scenario
 
 REFUSAL_TOLERANCE_GPU_HOURS = 1e-3
 """Refusals at or under this (per tenant, quarter and scenario) are solver noise, as in the
@@ -32,10 +31,10 @@ class RefusalWithinQuota:
     """Refused GPU-hours the tenant's quotas had room for: min(unserved, that room)."""
 
 
-def refusals_within_quota(plan: Plan, scenario: Scenario) -> list[RefusalWithinQuota]:
+def refusals_within_quota(plan: Plan) -> list[RefusalWithinQuota]:
     """Every (tenant, quarter, scenario) whose refused demand the plan's own quotas had room for,
     in the plan's order of unserved records."""
-    h = scenario.periods.hours_per_period
+    h = plan.hours_per_period
     quotas_gpus: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
     for q in plan.quotas:
         quotas_gpus[q.tenant, q.period].append((q.site, q.rack_type, q.quota_gpus))

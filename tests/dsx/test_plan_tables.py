@@ -175,3 +175,32 @@ def test_no_notice_where_no_party_sits_at_its_floor(tmp_path, change, cloud_usd,
     assert plan.racks[0].racks_installed == racks
     assert "notice:" not in outcome.stderr
     assert json.loads(outcome.stdout)["notices"] == []
+
+
+THROTTLED_FOR_THE_GUARANTOR = {
+    # tests.planner.insight.test_refusals.credit_tenant with the guarantor's default floor: one
+    # rack, 10 GPUs wanted at US$ 10 in both scenarios, all of it in credits the guarantor never
+    # sees repaid in 'bad'. The cloud's plan serves 'good' in full and 2,433.3 of the 21,900 hours
+    # of 'bad', keeping the guarantor at 0; its quota of 10 GPUs had room for the other 19,466.7,
+    # which the operator would admit: 0.5 x 19,466.7 = 9,733 expected GPU-hours.
+    "tenants.0.demand_gpus": {"good": [10.0], "bad": [10.0]},
+    "tenants.0.token_credit_share": 1.0,
+    "tenants.0.credit_repayment_share": 1.0,
+    "tenants.0.credit_repayment_share_by_scenario": {"bad": 0.0},
+    "scenarios": [{"id": "good", "probability": 0.5}, {"id": "bad", "probability": 0.5}],
+    "terms.revenue_share": 0.1,
+}
+
+
+def test_a_plan_refusing_demand_its_quota_had_room_for_says_so(tmp_path):
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "throttled", THROTTLED_FOR_THE_GUARANTOR), "--json")
+    notices = json.loads(outcome.stdout)["notices"]
+    refusal = next(n for n in notices if "quotas had room for" in n)
+    assert "9,733 expected GPU-hours (acme 2026Q1 in bad)" in refusal
+    assert "the site will serve them" in refusal
+    shown = dsx("plan", "show", out)
+    assert "notice: the plan refuses demand its own quotas had room for" in " ".join(shown.stderr.split())
+    # Without the guarantor's floor the cloud serves every hour: no notice.
+    free = {**THROTTLED_FOR_THE_GUARANTOR, "participation": {"guarantor": {"min_expected_value_usd": None}}}
+    outcome, _ = _solve(tmp_path, _scenario(tmp_path, "served", free), "--json")
+    assert not any("quotas had room for" in n for n in json.loads(outcome.stdout)["notices"])

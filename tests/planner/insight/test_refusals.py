@@ -45,7 +45,7 @@ def test_a_plan_that_throttles_a_tenant_within_its_quota_for_the_guarantor_is_fo
     )
     plan = solve_scenario(scenario)
     assert [q.quota_gpus for q in plan.quotas] == pytest.approx([10.0])
-    refusals = refusals_within_quota(plan, scenario)
+    refusals = refusals_within_quota(plan)
     assert [(r.tenant, r.period, r.scenario) for r in refusals] == [("acme", "2026Q1", "bad")]
     assert refusals[0].gpu_hours == pytest.approx(10 * H * 8 / 9, rel=1e-6)
     assert expected_refused_gpu_hours(plan, refusals) == pytest.approx(0.5 * 10 * H * 8 / 9, rel=1e-6)
@@ -55,7 +55,7 @@ def test_a_plan_serving_every_hour_its_quota_allows_has_no_such_refusal() -> Non
     scenario = credit_tenant(None)
     plan = solve_scenario(scenario)
     assert sum(u.unserved_gpu_hours for u in plan.unserved) == pytest.approx(0.0, abs=1e-6)
-    assert refusals_within_quota(plan, scenario) == []
+    assert refusals_within_quota(plan) == []
 
 
 def test_demand_beyond_a_full_quota_is_not_counted() -> None:
@@ -64,4 +64,4 @@ def test_demand_beyond_a_full_quota_is_not_counted() -> None:
     scenario = tiny(lambda data: data["sites"][0].update(gpu_cap=50))
     plan = solve_scenario(scenario)
     assert sum(u.unserved_gpu_hours for u in plan.unserved) == pytest.approx(5 * H, rel=1e-6)
-    assert refusals_within_quota(plan, scenario) == []
+    assert refusals_within_quota(plan) == []
