@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from dsx.commands.numbers import fixed
-from planner.insight.refusals import expected_refused_gpu_hours, refusals_within_quota
+from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from planner.insight.refusals import expected_refused_gpu_hours, refusals_within_quota
+from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
 from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny
