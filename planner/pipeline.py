@@ -62,10 +62,13 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
     )
 
 
-def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
-    """Which participation requirements no plan can meet, and by how much: the elastic model
-    lets each fall short and minimises the total shortfall (US$). None if even that finds no
-    plan (then a requirement is not the cause), or it would not fit in memory."""
+def requirement_shortfalls(
+    scenario: Scenario, interface: Interface | None = None
+) -> tuple[SolveOutcome, dict[str, float]] | None:
+    """The elastic model solved as `scenario.solver` says: every participation requirement may
+    fall short and the total shortfall is minimised. Returns HiGHS's outcome and each
+    requirement's shortfall (US$, round-off left out: {} when a plan meets them all), or None if
+    the model would not fit in memory. `unmet_requirements` and `dsx plan diagnose` read it."""
     try:
         check_fits(scenario, available_memory_bytes())
     except NoPlanError:
@@ -73,14 +76,23 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
     m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
-        return None
+        return outcome, {}
     short = {
         name: float(var.value or 0.0) * MONEY_SCALE_USD
         for name, var in m.requirement_shortfall.items()
         if (var.value or 0.0) * MONEY_SCALE_USD > SHORTFALL_NOISE_USD
     }
-    if not short:
+    return outcome, short
+
+
+def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
+    """Which participation requirements no plan can meet, and by how much (the elastic model,
+    `requirement_shortfalls`). None if even that finds no plan (then a requirement is not the
+    cause), or it would not fit in memory."""
+    found = requirement_shortfalls(scenario, interface)
+    if found is None or not found[1]:
         return None
+    short = found[1]
     details = [
         f"{name}: cannot be met; the closest plan falls short by US${gap:,.0f}" for name, gap in short.items()
     ]

@@ -578,6 +578,11 @@ def value_of_information_command(
     )
 
 
+SHOWN_IIS_ROWS = 12
+"""IIS rows printed by `dsx plan diagnose`; `--iis-out` and `--json` hold them all (an IIS found by
+HiGHS's elastic LP ran to 131 rows on a 4-quarter case)."""
+
+
 def diagnose_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
     iis_out: Annotated[
@@ -585,37 +590,52 @@ def diagnose_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
 ) -> None:
-    """Explain why a scenario has no plan (exit 3 if infeasible, 0 if it has one)."""
+    """Say whether a scenario has a plan and, if not, why (exit 3 if it has none, 0 if it has one).
+    An infeasible LP relaxation proves there is none; a feasible one is confirmed by the
+    participation requirements' check that dsx plan solve runs (docs/insight.md)."""
     from planner.insight.diagnose import diagnose, iis_text
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
         refuse_overwriting_inputs(iis_out, [iis_out], [("the scenario file", scenario)], option="--iis-out")
+    loaded = load_scenario(scenario)
     try:
-        result = diagnose(load_scenario(scenario))
-    except NoPlanError as error:  # too large to build (planner.model.size)
+        result = diagnose(loaded)
+    except UserError as error:  # too large to build (planner.model.size), a HiGHS option refused
         raise error.at(scenario) from None
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:
         echo_json(result.to_dict())
     else:
-        console = _console()
-        if result.feasible:
-            console.print(f"scenario '{result.scenario}' has a plan (LP relaxation: {escape(result.status)})")
-        for c in result.conflicts:
-            console.print(f"- [bold]{c.site or '-'} {c.period or ''}[/] {c.limit}: {escape(c.explanation)}")
-            if c.fix:
-                console.print(f"  Fix: {escape(c.fix)}")
-        if result.iis_constraints:
-            console.print(f"conflicting constraints (HiGHS IIS): {escape(', '.join(result.iis_constraints))}")
+        _print_diagnosis(result)
     if not result.feasible:
         # An error, not typer.Exit: `dsx.cli.main` runs click with standalone_mode=False, where a
         # typer.Exit code is returned and lost; UserError codes are what main() exits with.
+        above = f" ({len(result.conflicts)} conflict(s) above)" if result.conflicts and not as_json else ""
+        fixes = [f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5]
+        if result.fix:
+            fixes.append(f"Fix: {result.fix}")
         raise NoPlanError(
-            f"{scenario}: scenario '{result.scenario}' has no plan ({len(result.conflicts)} conflict(s) above)",
-            details=[f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5],
+            f"{scenario}: scenario '{result.scenario}' has no plan: {result.finding}{above}", details=fixes
         )
+
+
+def _print_diagnosis(result: Any) -> None:
+    """`dsx plan diagnose`'s text: a plan and how it was established, or the conflicts and the IIS."""
+    console = _console()
+    if result.feasible:
+        console.print(f"scenario '{result.scenario}' has a plan: {escape(result.finding)}")
+    for c in result.conflicts:
+        where = f"[bold]{c.site or '-'} {c.period or ''}[/] " if c.site or c.period else ""
+        console.print(f"- {where}{escape(c.limit)}: {escape(c.explanation)}")
+        if c.fix:
+            console.print(f"  Fix: {escape(c.fix)}")
+    if result.iis_constraints:
+        shown = result.iis_constraints[:SHOWN_IIS_ROWS]
+        more = len(result.iis_constraints) - len(shown)
+        rest = f" and {more} more (--iis-out writes them all)" if more else ""
+        console.print(f"conflicting constraints (HiGHS IIS): {escape(', '.join(shown))}{rest}")
 
 
 def reduce_command(

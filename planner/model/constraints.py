@@ -9,6 +9,16 @@ from planner.model import sets, variables
 from planner.model.data import ModelData
 from planner.model.expr import array_constraint
 from planner.model.objective import MONEY_SCALE_USD
+from planner.schema.scenario import Scenario
+
+
+def _no_rack_type(d: ModelData, site: str) -> bool:
+    """Whether site `site` may hold no rack type. A file saying so is refused
+    (`planner.schema.consistency.check_site_holds_a_rack_type`), but `build_model` takes any
+    `Scenario`, and a row summing over no rack type is a constant (0 <= cap), which Pyomo refuses
+    with a traceback: such a site's per-site rows are left out (they hold trivially), and the
+    site builds nothing."""
+    return not d.rack_ids_at[site]
 
 
 def define_power_fits(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -35,14 +45,24 @@ def define_power_cap(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_gpu_cap(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """GPUs installed fit the site's GPU cap; no row where the site holds no rack type
+    (`_no_rack_type`)."""
+
     def rule(_m, i, t):
+        if _no_rack_type(d, i):
+            return pyo.Constraint.Skip
         return pyo.quicksum(m.gpus_installed[i, r, t] for r in d.rack_ids_at[i]) <= d.scenario.site(i).gpu_cap
 
     m.gpu_cap = pyo.Constraint(sets.site_period_indices(d), rule=rule)
 
 
 def define_build_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Racks built per quarter fit the build rate; no row where the site holds no rack type
+    (`_no_rack_type`)."""
+
     def rule(_m, i, t):
+        if _no_rack_type(d, i):
+            return pyo.Constraint.Skip
         built = pyo.quicksum(m.racks_built[i, r, t] for r in d.rack_ids_at[i])
         return built <= d.scenario.site(i).max_racks_built_per_period
 
@@ -294,7 +314,12 @@ def _shortfall(m: pyo.ConcreteModel, d: ModelData, name: str):
 
 def requirement_names(d: ModelData) -> list[str]:
     """Every participation requirement the scenario states, by its field path."""
-    participation = d.scenario.participation
+    return stated_requirements(d.scenario)
+
+
+def stated_requirements(scenario: Scenario) -> list[str]:
+    """`requirement_names` of a scenario before any model is built (`dsx plan diagnose`)."""
+    participation = scenario.participation
     names = []
     for party, need in (("cloud", participation.cloud), ("guarantor", participation.guarantor)):
         for field in ("min_expected_value_usd", "min_cvar_usd"):
@@ -353,14 +378,16 @@ def define_participation(m: pyo.ConcreteModel, d: ModelData) -> None:
     def exposure(t: int):
         return per_gpu * pyo.quicksum(m.gpus_installed[i, r, t] for i in d.site_ids for r in d.rack_ids_at[i])
 
+    # Where no site holds a rack type (`_no_rack_type`) there is nothing to expose: a constant row.
+    racks_anywhere = not all(_no_rack_type(d, i) for i in d.site_ids)
     cap = guarantor.max_buyback_exposure_usd_per_period
-    if cap is not None:
+    if cap is not None and racks_anywhere:
         name = "participation.guarantor.max_buyback_exposure_usd_per_period"
         m.buyback_exposure_per_period = pyo.Constraint(
             list(d.periods), rule=lambda _m, t: exposure(t) - _shortfall(m, d, name) <= cap * scale
         )
     total = guarantor.max_buyback_exposure_usd_total
-    if total is not None:
+    if total is not None and racks_anywhere:
         name = "participation.guarantor.max_buyback_exposure_usd_total"
         m.buyback_exposure_total = pyo.Constraint(
             expr=pyo.quicksum(exposure(t) for t in d.periods) - _shortfall(m, d, name) <= total * scale

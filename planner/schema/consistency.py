@@ -96,6 +96,25 @@ def check_rack_references(scenario: Scenario) -> Iterator[Problem]:
                 )
 
 
+def check_site_holds_a_rack_type(scenario: Scenario) -> Iterator[Problem]:
+    """Refuse `rack_types: []`, a site that may hold no rack type.
+
+    Why refuse rather than plan a site that builds nothing: an absent `rack_types` allows every
+    rack type, so a written-out empty list is almost always a slip (an edit meant to allow them
+    all, a generated list that came out empty), and planning it would quietly leave the site
+    empty while its power, GPU cap and build rate say it is to be built. A site kept for later
+    has a spelling that says so: `max_racks_built_per_period: 0` (its existing racks stay).
+    """
+    for site in scenario.sites:
+        if site.rack_types is not None and not site.rack_types:
+            yield Problem(
+                f"sites[{site.id}].rack_types",
+                "lists no rack type, so the site could never hold a rack",
+                "name the rack types the site may hold, or remove rack_types to allow every one; "
+                "to keep the site without building there, set max_racks_built_per_period: 0 instead",
+            )
+
+
 def check_site_capacity(scenario: Scenario) -> Iterator[Problem]:
     for i, site in enumerate(scenario.sites):
         if site.existing_mw > site.power_cap_mw:
@@ -170,6 +189,7 @@ CHECKS = (
     check_unique_ids,
     check_probabilities,
     check_rack_references,
+    check_site_holds_a_rack_type,
     check_site_capacity,
     check_tenant_demand,
 )

@@ -535,6 +535,76 @@ def test_solving_an_infeasible_scenario_names_the_conflict_and_points_to_diagnos
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "solve", "-o", "{out}/plan.json", "--no-value-of-information"),
+        ("plan", "diagnose", "--iis-out", "{out}/iis.txt"),
+        ("plan", "sweep", "--set", "terms.buyback_share=0.6,0.8", "-o", "{out}", "--workers", "1"),
+        ("plan", "batch", "-o", "{out}", "--workers", "1"),
+        ("plan", "value-of-information", "--workers", "1"),
+    ],
+    ids=["solve", "diagnose", "sweep", "batch", "value-of-information"],
+)
+def test_a_site_that_may_hold_no_rack_type_is_refused_naming_the_field_and_the_fix(tmp_path, command):
+    # Every command that builds the model failed with Pyomo's traceback for `gpu_cap[batam,0]`.
+    source = scenario_file(tmp_path, lambda d: _site(d, "batam").update(rack_types=[]))
+    verb, sub, *options = command
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *(o.format(out=tmp_path / "out") for o in options))
+    assert_one_clear_error(
+        outcome, names=(str(source), "sites[batam].rack_types", "max_racks_built_per_period: 0")
+    )
+    assert tree(tmp_path) == before
+
+
+def test_an_empty_rack_types_set_on_the_command_line_is_refused_naming_the_override(tmp_path):
+    solve_rejects(
+        tmp_path,
+        EXAMPLE_SCENARIO,
+        "sites[batam].rack_types",
+        "--set sites[batam].rack_types=[]",
+        extra=("--set", "sites[batam].rack_types=[]", "--no-value-of-information"),
+    )
+
+
+def _needs(tmp_path: Path, least_usd: float) -> Path:
+    """The tiny case with the cloud requiring an expected value of at least `least_usd`: whole
+    racks reach at most US$604,500 (6 racks for 55 GPUs), the LP relaxation US$654,500."""
+    data = copy.deepcopy(BASE)
+    data["participation"] = {"cloud": {"min_expected_value_usd": least_usd}}
+    source = tmp_path / "needs.yaml"
+    source.write_text(yaml.safe_dump(data))
+    return source
+
+
+@pytest.mark.parametrize(
+    ("least_usd", "short"),
+    [(620_000, "US$15,500"), (1e9, "US$999,395,500")],
+    ids=["relaxation-meets-it", "out-of-reach"],
+)
+def test_diagnose_agrees_with_solve_that_no_whole_rack_plan_meets_a_requirement(tmp_path, least_usd, short):
+    # diagnose said "has a plan (LP relaxation: Optimal)", exit 0, where the relaxation met the
+    # requirement, and "has no plan (0 conflict(s) above)" with nothing above where it did not.
+    source = _needs(tmp_path, least_usd)
+    before = tree(tmp_path)
+    solved = dsx("plan", "solve", source, "-o", tmp_path / "plan.json", "--no-value-of-information")
+    assert_one_clear_error(solved, code=3, names=("participation.cloud.min_expected_value_usd", short))
+    diagnosed = dsx("plan", "diagnose", source)
+    assert_one_clear_error(
+        diagnosed,
+        code=3,
+        names=(str(source), "no whole-rack plan meets every participation requirement", "at most 604500"),
+    )
+    assert "participation.cloud.min_expected_value_usd" in diagnosed.stdout and short in diagnosed.stdout
+    assert "0 conflict(s)" not in diagnosed.text
+    as_json = dsx("plan", "diagnose", source, "--json")
+    assert as_json.code == 3
+    [conflict] = json.loads(as_json.stdout)["conflicts"]
+    assert conflict["limit"] == "participation.cloud.min_expected_value_usd" and conflict["fix"]
+    assert tree(tmp_path) == before
+
+
 # stacks write refuses what render refuses ----------------------------------------------------
 
 
