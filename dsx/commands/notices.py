@@ -73,21 +73,22 @@ def floor_notices(plan: Plan) -> list[str]:
 
 
 def refusal_notices(plan: Plan) -> list[str]:
-    """A notice where the plan refuses demand its own quotas had room for
-    (`planner.insight.refusals`): the operator admits a tenant's jobs up to its quota, so the
-    site will serve those hours and the plan's figures, each party's included, assume less."""
+    """A notice where the plan refuses demand its own quotas had room for (`planner.refusals`):
+    the operator admits a tenant's jobs up to its quota, so the site will serve those hours and
+    the plan's figures, each party's included, assume less. Solves now hold serving to the
+    quotas (`planner.pipeline`); a plan written before may still say so."""
     refusals = refusals_within_quota(plan)
     if not refusals:
         return []
     shown = ", ".join(f"{r.tenant} {r.period} in {r.scenario}" for r in refusals[:REFUSALS_NAMED])
     more = f" and {len(refusals) - REFUSALS_NAMED} more" if len(refusals) > REFUSALS_NAMED else ""
     return [
-        f"the plan refuses demand its own quotas had room for: {fixed(expected_refused_gpu_hours(plan, refusals), 0)} "
-        f"expected GPU-hours ({shown}{more}). The operator admits a tenant's jobs up to its quota, so "
-        "the site will serve them, and every value in the plan assumes it does not: a participation "
-        'requirement is then met only on paper (docs/model.md, "Quotas are what tenants run"). '
-        "Fix: read it as a sign the requirements cannot be met with this demand served; lower the "
-        "requirement, or change the terms (revenue share, the tenants' credits) and solve again"
+        f"the plan refuses demand its own quotas had room for: "
+        f"{fixed(expected_refused_gpu_hours(plan, refusals), 0)} expected GPU-hours ({shown}{more}). "
+        "The operator admits a tenant's jobs up to its quota, so the site will serve them, and every "
+        "value in the plan assumes it does not: a participation requirement may be met only on paper "
+        '(docs/model.md, "Quotas are what tenants run"). Fix: solve the scenario again; this dsx '
+        "serves demand up to the quotas before refusing any"
     ]
 
 

@@ -310,6 +310,10 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     6.3 s and 2.57 GB this way."""
     lp = direct.arrays
     assert lp is not None, "compile the model with compile_to_arrays"
+    if hasattr(m, "quota_used_up"):
+        # Binaries per tenant, quarter and scenario (`constraints.define_serve_to_quota`): the
+        # master would take them for first-stage decisions and round them like racks.
+        raise NotDecomposable("serving is held to the quotas by a binary per tenant, quarter and scenario")
     # As HiGHS's own copy of the passed model had them: entries of at most its
     # small_matrix_value dropped (the checks below read which columns a row has), each row's
     # columns in order (so the recourse LPs, and simplex's path through ties, are as they
