@@ -406,6 +406,12 @@ def sweep_command(
     finish_sweep(results, scenarios, output, value_of_information=value_of_information)
 
 
+def _change(before: float | None, after: float | None) -> str:
+    """'16 -> 25', with '-' on the side of a plan that does not cover the site or quarter."""
+    shown = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
+    return f"{shown(before)} -> {shown(after)}"
+
+
 def compare_command(
     plans: Annotated[list[Path], typer.Argument(help="Plan files; the first is the reference.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable comparison.")] = False,
@@ -434,11 +440,11 @@ def compare_command(
                 table.add_column(name, justify="left" if name in ("site", "quarter") else "right")
             for c in cmp.site_periods:
                 table.add_row(
-                    c.site,
-                    c.period,
-                    f"{c.racks_before:,} -> {c.racks_after:,}",
-                    f"{c.gpus_before:,} -> {c.gpus_after:,}",
-                    f"{c.mw_before:,.0f} -> {c.mw_after:,.0f}",
+                    escape(c.site),
+                    escape(c.period),
+                    _change(c.racks_before, c.racks_after),
+                    _change(c.gpus_before, c.gpus_after),
+                    _change(c.mw_before, c.mw_after),
                 )
             console.print(table)
         if cmp.quotas:
@@ -447,7 +453,10 @@ def compare_command(
                 table.add_column(name)
             for q in cmp.quotas:
                 table.add_row(
-                    q.tenant, q.site, q.period, f"{q.quota_gpus_before:,.0f} -> {q.quota_gpus_after:,.0f}"
+                    escape(q.tenant),
+                    escape(q.site),
+                    escape(q.period),
+                    _change(q.quota_gpus_before, q.quota_gpus_after),
                 )
             console.print(table)
         table = Table(title="Money and risk (US$ M)", title_justify="left")
@@ -459,7 +468,7 @@ def compare_command(
                 mny.figure,
                 _musd(mny.before_usd),
                 _musd(mny.after_usd),
-                "-" if delta is None else f"{delta / MUSD:+,.1f}",
+                "not comparable" if mny.not_comparable else "-" if delta is None else f"{delta / MUSD:+,.1f}",
             )
         console.print(table)
         for note in cmp.notes:
