@@ -424,6 +424,12 @@ def sweep_command(
     finish_sweep(results, scenarios, output, value_of_information=value_of_information)
 
 
+def _change(before: float | None, after: float | None, decimals: int = 0) -> str:
+    """'16 -> 25', with '-' on the side of a plan that does not cover the site or quarter."""
+    shown = lambda v: "-" if v is None else fixed(v, decimals)  # noqa: E731
+    return f"{shown(before)} -> {shown(after)}"
+
+
 def compare_command(
     plans: Annotated[list[Path], typer.Argument(help="Plan files; the first is the reference.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable comparison.")] = False,
@@ -453,11 +459,11 @@ def compare_command(
             mw = decimals_for((x for c in cmp.site_periods for x in (c.mw_before, c.mw_after)), most=3)
             for c in cmp.site_periods:
                 table.add_row(
-                    c.site,
-                    c.period,
-                    f"{c.racks_before:,} -> {c.racks_after:,}",
-                    f"{c.gpus_before:,} -> {c.gpus_after:,}",
-                    f"{fixed(c.mw_before, mw)} -> {fixed(c.mw_after, mw)}",
+                    escape(c.site),
+                    escape(c.period),
+                    _change(c.racks_before, c.racks_after),
+                    _change(c.gpus_before, c.gpus_after),
+                    _change(c.mw_before, c.mw_after, mw),
                 )
             console.print(table)
         if cmp.quotas:
@@ -469,10 +475,10 @@ def compare_command(
             )
             for q in cmp.quotas:
                 table.add_row(
-                    q.tenant,
-                    q.site,
-                    q.period,
-                    f"{fixed(q.quota_gpus_before, gpus)} -> {fixed(q.quota_gpus_after, gpus)}",
+                    escape(q.tenant),
+                    escape(q.site),
+                    escape(q.period),
+                    _change(q.quota_gpus_before, q.quota_gpus_after, gpus),
                 )
             console.print(table)
         table = Table(title="Money and risk (US$ M; each figure names its basis)", title_justify="left")
@@ -485,7 +491,7 @@ def compare_command(
                 mny.figure,
                 musd(mny.before_usd, d),
                 musd(mny.after_usd, d),
-                "-" if delta is None else signed(delta / MUSD, d),
+                "not comparable" if mny.not_comparable else "-" if delta is None else signed(delta / MUSD, d),
             )
         console.print(table)
         for note in cmp.notes:
