@@ -42,10 +42,12 @@ def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
     node = data
     for part in loc:
         item = node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
-        if isinstance(part, int):
+        if part == "[key]":  # pydantic's mark for a mapping's key (the part before is the key)
+            out += " (the key)"
+        elif isinstance(part, int) and not isinstance(node, dict):
             key = item.get("id") if isinstance(item, dict) else None
             out += f"[{key}]" if isinstance(key, str) and key else f"[{part}]"
-        else:
+        else:  # a field, or a mapping's key (a number YAML read from an unquoted id)
             out += f".{part}" if out else str(part)
         node = item if item is not None else (node.get(part) if isinstance(node, dict) else None)
     return out or "(top level)"
@@ -66,10 +68,21 @@ def _fix_for(error: ErrorDetails) -> str:
     if kind == "finite_number":
         return "use a finite number (YAML's .inf and .nan are not allowed)"
     if kind == "string_type" and isinstance(error.get("input"), bool):
+        loc = error["loc"]
+        listed = len(loc) >= 2 and isinstance(loc[-1], int) and isinstance(loc[-2], str)
+        example = f'{loc[-2]}: ["NO"]' if listed else 'jurisdiction: "NO"'
         return (
             "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
-            'quote it, e.g. jurisdiction: "NO"'
+            f"quote it, e.g. {example}"
         )
+    if kind == "string_type" and isinstance(error.get("input"), int | float):
+        shown = error["input"]
+        field = error["loc"][-1] if error["loc"] else "id"
+        if field == "[key]":
+            example = f'"{shown}": ...'
+        else:
+            example = f'["{shown}"]' if isinstance(field, int) else f'{field}: "{shown}"'
+        return f"YAML reads an unquoted number as a number, and this is text: quote it, e.g. {example}"
     if kind == BOOL_AS_NUMBER:
         return "write the number (YAML reads unquoted yes, no, on, off, true and false as true or false)"
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -91,14 +104,15 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
         field = model.model_fields.get(part)
         if field is None:
             return None
-        model = next((m for m in _models_in(field.annotation)), None)
+        model = next((m for m in models_in(field.annotation)), None)
     return model
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's type holds (`list[Site]`, `Terms | None`)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+    return [m for arg in get_args(annotation) for m in models_in(arg)]
 
 
 def _did_you_mean(e: ErrorDetails, root: type[BaseModel] | None) -> str:
@@ -286,14 +300,54 @@ def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
     return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
+class DuplicateKey(ConstructorError):
+    """A mapping that gives one key twice: YAML's loaders keep the last without a word (a second
+    `buyback_share: 0.2` under `terms` silently replaced the first)."""
+
+    def __init__(self, key: Any, first: Any, again: Any):
+        self.key, self.first_line, self.line = key, first.line + 1, again.line + 1
+        super().__init__(
+            None,
+            None,
+            f"the key {_shown(key)} is given twice (lines {self.first_line} and {self.line})",
+            again,
+        )
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Shaped:
     """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
     column, as for any other YAML error) aliases (merge keys' among them) adding more than
-    `YAML_MAX_REPEATED`, and an alias inside the value it names; data nested too deeply through
-    aliases is `NestedTooDeeply`."""
+    `YAML_MAX_REPEATED`, an alias inside the value it names, and a key given twice in one
+    mapping (`DuplicateKey`); data nested too deeply through aliases is `NestedTooDeeply`."""
 
     aliased = True
     """Whether the document may have aliases (`_checked_load` says where it has none)."""
+
+    def flatten_mapping(self, node: Any) -> None:
+        """Refuse a key the mapping itself gives twice, before its merge keys (`<<`) are expanded:
+        a key written beside a merge replaces the merged one, as YAML means it to. Here, not in
+        `construct_mapping`, as a merged mapping is expanded in place, sometimes before it is
+        constructed, and would then seem to repeat its own keys."""
+        checked: set[int] = self.__dict__.setdefault("_unique_keys_checked", set())
+        if id(node) not in checked:
+            checked.add(id(node))
+            first: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # a key that is a list or a mapping is refused as unhashable anyway
+                # Text as it is (most keys, and quick); others as made: 1 and 0x1 are one number.
+                key = key_node.value if key_node.tag == _STR_TAG else self._key(key_node)
+                if key in first:
+                    raise DuplicateKey(key, first[key], key_node.start_mark)
+                first[key] = key_node.start_mark
+        super().flatten_mapping(node)  # type: ignore[misc]
+
+    def _key(self, node: Any) -> Any:
+        return self.construct_object(node, deep=True)  # type: ignore[attr-defined]
 
     def construct_document(self, node: Any) -> Any:
         if self.aliased:
@@ -489,6 +543,12 @@ def read_yaml(path: Path) -> Any:
             f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
         ) from None
+    except DuplicateKey as error:
+        raise ScenarioError(
+            f"{path}: line {error.line}: the key {_shown(error.key)} is given twice in one mapping "
+            f"(first at line {error.first_line}); YAML would keep only the last",
+            details=[f"Fix: keep one of lines {error.first_line} and {error.line}, with the value meant"],
+        ) from None
     except yaml.YAMLError as error:
         where, problem = yaml_error_place(error)
         raise ScenarioError(
@@ -515,8 +575,9 @@ def check_output_path(
     path: str | Path, *, directory: bool = False, option: str = "-o", example: str = "plan.json"
 ) -> None:
     """Refuse an output path that cannot be written, before any work is done: a file path that is
-    an existing directory, a directory path that is an existing file, a path under a file, or a
-    name too long to write. `example` is the file name the fix suggests inside a directory."""
+    an existing directory or anything else but a regular file (`not_regular`), a directory path
+    that is an existing file, a path under a file, or a name too long to write. `example` is the
+    file name the fix suggests inside a directory."""
     path = Path(path)
     kind = "directory" if directory else "file"
     too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX_BYTES), None)
@@ -525,6 +586,13 @@ def check_output_path(
             f"{option} {str(path)[:80]}…: the name {too_long[:24]}… is {len(os.fsencode(too_long))} bytes long; "
             f"at most {NAME_MAX_BYTES} are written here",
             details=[f"Fix: choose a shorter {kind} name"],
+        )
+    odd = None if directory or path.is_dir() else not_regular(path)
+    if odd is not None:
+        raise UserError(
+            f"{option} {path}: {odd}; dsx writes an output only where there is no file yet or a "
+            "regular one, which it replaces",
+            details=[f"Fix: give the path of a regular file, e.g. {option} {path.parent / example}"],
         )
     if not directory and path.is_dir():
         raise UserError(
@@ -615,19 +683,69 @@ def temporary_beside(
     return Path(name)
 
 
+def not_regular(path: Path, *, follow_links: bool = True) -> str | None:
+    """What `path` is, in words, where it exists and is neither a regular file nor a symbolic link
+    to one ("is a named pipe (FIFO)"); else None. An output is only ever written in place of a
+    regular file: the rename `write_atomic` ends with replaced a device (as root, /dev/null) or a
+    FIFO with a plain file without a word, and would replace a link with a file. Without
+    `follow_links` a link is itself refused ("is a symbolic link"): a file a command names in
+    its own directory (`dsx.commands.results_dir`)."""
+    if not follow_links and path.is_symlink():
+        return "is a symbolic link"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # no such file (under a file: the caller says)
+        if path.is_symlink():
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        return None
+    except OSError as error:
+        return f"cannot be examined ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    what = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {what}" + (
+        f" (through the symbolic link to {os.readlink(path)})" if path.is_symlink() else ""
+    )
+
+
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failed run never leaves half a file."""
+    """Write via a temporary file and rename, so a failed run never leaves half a file. Only a
+    regular file is replaced (`not_regular`); where `path` is a symbolic link to one, the file it
+    names is (the link stays). A failure is a `UserError` naming `path`, not the temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    odd = not_regular(path)
+    if odd is not None:
+        raise UserError(
+            f"{path}: {odd}, not a file dsx may replace",
+            details=[f"Fix: move {path} aside, or write the output elsewhere"],
+        )
+    target = path.resolve() if path.is_symlink() else path
+    tmp: Path | None = None
     try:
-        like: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        like = None
-    tmp = temporary_beside(path, text.encode("utf-8"), like)
-    try:
-        os.replace(tmp, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            like: os.stat_result | None = os.stat(target)
+        except FileNotFoundError:
+            like = None
+        tmp = temporary_beside(target, text.encode("utf-8"), like)
+        os.replace(tmp, target)
+    except OSError as error:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise UserError(
+            f"{path}: cannot be written ({error.strerror or error})",
+            details=[f"Fix: check the free space and the permissions of {target.parent}, or write elsewhere"],
+        ) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 

@@ -17,6 +17,7 @@ default (one worker process per CPU; `--workers 1` solves here), or a running cl
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +42,17 @@ from dsx.commands.numbers import (
     musd_decimals,
     signed,
 )
+from dsx.commands.results_dir import BATCH_INDEX, SWEEP_INDEX, ResultsDir, claim
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import (
+    NAME_MAX_BYTES,
     check_output_path,
     load_scenario,
     read_plan,
     read_yaml,
     refuse_overwriting_inputs,
     write_atomic,
-    write_plan,
 )
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 from planner.schema.scenario import Scenario
@@ -130,7 +132,7 @@ def parse_sweep_inputs(
 
 def run_sweep_with_progress(
     inputs: SweepInputs,
-    output: Path,
+    output: ResultsDir,
     *,
     engine: Engine,
     cold: bool,
@@ -140,7 +142,8 @@ def run_sweep_with_progress(
     scenarios: list[Scenario] | None = None,
 ) -> list[Any]:
     """Solve the grid on `engine` with a progress bar; each verified plan is written here, by
-    the client, atomically, as its point finishes."""
+    the client, atomically, as its point finishes. A plan that cannot be written (a full disk)
+    fails its point alone, with the reason: the sweep goes on."""
     from planner.insight import sweep
 
     err = Console(stderr=True)
@@ -157,7 +160,7 @@ def run_sweep_with_progress(
 
         def done(_n: int, result: sweep.PointResult) -> None:
             if result.plan is not None:  # only verified plans reach here with a plan
-                write_plan(result.plan, output / f"{result.label}.json")
+                _write_or_fail(output, f"{result.label}.json", result)
             progress.update(task, advance=1, description=f"{result.label}: {sweep.start_used(result)}")
 
         return sweep.run_sweep(
@@ -175,6 +178,32 @@ def run_sweep_with_progress(
         )
 
 
+def _write_or_fail(output: ResultsDir, name: str, result: Any) -> None:
+    """Write a sweep point's or a batch file's plan; where it cannot be, the result has no plan
+    and says why (its exit code 2), and the run goes on."""
+    try:
+        output.write(name, result.plan.model_dump_json(indent=1) + "\n")
+    except UserError as error:
+        result.plan, result.exit_code = None, error.exit_code
+        result.error = "; ".join([f"its plan was solved but not written: {error.message}", *error.details])
+        if hasattr(result, "summary"):
+            result.summary = {}
+
+
+def column_names(paths: Sequence[str]) -> list[str]:
+    """The sweep table's column for each swept path: its last segment, or as many more of them
+    as tell it from the other paths (two columns both read "pue" for sites[batam].pue and
+    sites[narvik].pue)."""
+    parts = [path.split(".") for path in paths]
+    names = []
+    for mine in parts:
+        size = 1
+        while size < len(mine) and sum(1 for other in parts if other[-size:] == mine[-size:]) > 1:
+            size += 1
+        names.append(".".join(mine[-size:]))
+    return names
+
+
 def sweep_summary(
     inputs: SweepInputs,
     results: list[Any],
@@ -185,6 +214,7 @@ def sweep_summary(
     engine: Engine,
     at: str | None,
     value_of_information: bool,
+    removed: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """The --json document."""
     return {
@@ -206,6 +236,7 @@ def sweep_summary(
         "csv_path": str(output / "sweep.csv"),
         "heatmap_path": str(heatmap.path) if heatmap else None,
         "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
+        "removed": [str(path) for path in removed],
     }
 
 
@@ -216,8 +247,8 @@ def sweep_table(inputs: SweepInputs, results: list[Any], rows: list[dict[str, An
         title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
         title_justify="left",
     )
-    for path in inputs.paths:
-        table.add_column(escape(path.split(".")[-1]))
+    for name in column_names(inputs.paths):
+        table.add_column(escape(name))
     sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
     for name in (
         money_header("objective", DISCOUNTED),
@@ -272,7 +303,11 @@ def render_sweep(
     console = _console()
     console.print(sweep_table(inputs, results, rows, at))
     extras = ", sweep.png" if summary["heatmap_path"] else ""
-    console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras})")
+    removed = summary["removed"]
+    gone = (
+        f"; removed {_files(len(removed))} the last sweep wrote there and this one did not" if removed else ""
+    )
+    console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras}){gone}")
     reused = summary["reused"]
     if cold:
         reuse = "every point solved cold (--cold)"
@@ -286,6 +321,10 @@ def render_sweep(
         f"reused: the base file, read once; {reuse}; HiGHS {summary['highs_s_total']:.1f} s in all; "
         f"ran on {escape(summary['engine']['where'])}"
     )
+
+
+def _files(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
 
 
 def finish_sweep(
@@ -329,7 +368,11 @@ def sweep_command(
     base: Annotated[Path, typer.Argument(help="Base scenario file (YAML).")],
     assignments: Annotated[
         list[str],
-        typer.Option("--set", help="PATH=V1,V2,... (repeat for a grid), e.g. terms.buyback_share=0.6,0.8"),
+        typer.Option(
+            "--set",
+            help="PATH=V1,V2,... (repeat for a grid), e.g. terms.buyback_share=0.6,0.8; a comma inside "
+            "[...], {...} or quotes is part of its value.",
+        ),
     ],
     overrides: Annotated[
         Path | None, typer.Option("--overrides", help="Named overrides file (YAML).")
@@ -367,7 +410,15 @@ def sweep_command(
 ) -> None:
     """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map.
     Points run side by side on a local Dask cluster (one worker per CPU), or on a running one
-    (--cluster)."""
+    (--cluster).
+
+    Every point, and every file the sweep writes, is checked before the first solve. The
+    directory is kept to one sweep: the files the last sweep wrote there (recorded in
+    DIR/.dsx-sweep) that this one does not write again are removed at the end, if unchanged;
+    files no sweep wrote are left; anything but a regular file where one of its files goes is
+    refused. Exit 0: every point has a plan; 2: a bad file, path, value or output (nothing
+    solved or written); 3: no point has a plan; 4: some points have none (sweep.csv says why),
+    every other plan is written."""
     from planner.insight import sweep
     from planner.insight.plots import plot_sweep_heatmap
 
@@ -381,32 +432,40 @@ def sweep_command(
         base_changes=inputs.changes,
         at=at,
         base_file=str(inputs.base),
+        case=case,
     )
-    written = [output / f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
-    refuse_overwriting_inputs(
+    names = [f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
+    results_dir = claim(
         output,
-        [*written, output / "sweep.csv", output / "sweep.png"],
+        [*names, "sweep.csv", "sweep.png"],
+        SWEEP_INDEX,
         [("the base scenario file", base), ("the overrides file", overrides)],
     )
-    with open_engine(cluster, workers, tasks=inputs.points) as engine:
-        results = run_sweep_with_progress(
-            inputs,
-            output,
-            scenarios=scenarios,
-            engine=engine,
-            cold=cold,
-            value_of_information=value_of_information,
-            at=at,
-            quiet=as_json,
-        )
-    rows = sweep.table_rows(results)
-    write_atomic(output / "sweep.csv", sweep.to_csv(rows))
-    heatmap = None
-    paths = inputs.paths
-    if 1 <= len(paths) <= 2 and any(r.plan for r in results):
-        heatmap = plot_sweep_heatmap(
-            rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
-        )
+    try:
+        with open_engine(cluster, workers, tasks=inputs.points) as engine:
+            results = run_sweep_with_progress(
+                inputs,
+                results_dir,
+                scenarios=scenarios,
+                engine=engine,
+                cold=cold,
+                value_of_information=value_of_information,
+                at=at,
+                quiet=as_json,
+            )
+        rows = sweep.table_rows(results)
+        results_dir.write("sweep.csv", sweep.to_csv(rows))
+        heatmap = None
+        paths = inputs.paths
+        if 1 <= len(paths) <= 2 and any(r.plan for r in results):
+            heatmap = plot_sweep_heatmap(
+                rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
+            )
+            results_dir.record("sweep.png")
+    except BaseException:
+        results_dir.stopped()
+        raise
+    removed = results_dir.finish()
     summary = sweep_summary(
         inputs,
         results,
@@ -416,6 +475,7 @@ def sweep_command(
         engine=engine,
         at=at,
         value_of_information=value_of_information,
+        removed=removed,
     )
     if as_json:
         echo_json(summary)
@@ -722,7 +782,14 @@ def batch_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
-    verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
+    verified plan per file, NAME.json.
+
+    Every file, and every plan's path, is checked before the first solve. The directory is kept
+    to one batch: the plans the last batch wrote there (recorded in DIR/.dsx-batch) that this one
+    does not write again are removed at the end, if unchanged; files no batch wrote are left;
+    anything but a regular file where a plan goes is refused. Exit 0: every file has a plan; 2:
+    a bad file or output (nothing solved or written); 3: no file has a plan; 4: some have none
+    (the table says why), every other plan is written."""
     from planner.insight.batch import BatchResult, run_batch
     from planner.pipeline import refuse_unsolvable
 
@@ -733,40 +800,61 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
-    refuse_overwriting_inputs(
+    for path in scenarios:
+        size = len(os.fsencode(f"{path.stem}.json"))
+        if size > NAME_MAX_BYTES:  # the first such plan stopped the batch, after its solve
+            raise UserError(
+                f"{str(path)[:80]}…: its plan's file name would take {size} bytes; at most "
+                f"{NAME_MAX_BYTES} fit",
+                details=[
+                    "Fix: give the scenario file a shorter name (a batch names each plan after its file)"
+                ],
+            )
+    results_dir = claim(
         output,
-        [output / f"{name}.json" for name in names],
+        [f"{name}.json" for name in names],
+        BATCH_INDEX,
         [("the scenario file", path) for path in scenarios],
     )
     loaded = [(path.stem, load_scenario(path)) for path in scenarios]
     for (_name, one), path in zip(loaded, scenarios, strict=True):
         refuse_unsolvable(one, path)  # before an engine starts, not each file after its solve
     err = Console(stderr=True)
-    with (
-        open_engine(cluster, workers, tasks=len(loaded)) as engine,
-        Progress(
-            TextColumn("[bold]batch[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=err,
-            disable=as_json and not err.is_terminal,
-        ) as progress,
-    ):
-        task = progress.add_task(f"on {engine.where}", total=len(loaded))
+    try:
+        with (
+            open_engine(cluster, workers, tasks=len(loaded)) as engine,
+            Progress(
+                TextColumn("[bold]batch[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=err,
+                disable=as_json and not err.is_terminal,
+            ) as progress,
+        ):
+            task = progress.add_task(f"on {escape(engine.where)}", total=len(loaded))
 
-        def done(_n: int, result: BatchResult) -> None:
-            if result.plan is not None:
-                write_plan(result.plan, output / f"{result.name}.json")
-            progress.update(
-                task, advance=1, description=f"{result.name}: {'plan' if result.plan else 'no plan'}"
+            def done(_n: int, result: BatchResult) -> None:
+                if result.plan is not None:
+                    _write_or_fail(results_dir, f"{result.name}.json", result)
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"{escape(result.name)}: {'plan' if result.plan else 'no plan'}",
+                )
+
+            results = run_batch(
+                loaded, engine=engine, value_of_information=value_of_information, on_done=done
             )
-
-        results = run_batch(loaded, engine=engine, value_of_information=value_of_information, on_done=done)
-        where = engine.where
+            where = engine.where
+    except BaseException:
+        results_dir.stopped()
+        raise
+    removed = results_dir.finish()
     summary = {
         "engine": where,
+        "removed": [str(path) for path in removed],
         "scenarios": [
             {
                 "name": r.name,
@@ -782,13 +870,15 @@ def batch_command(
     if as_json:
         echo_json(summary)
     else:
-        table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
+        table = Table(
+            title=escape(f"Batch of {len(results)} scenarios on {where} (US$ M)"), title_justify="left"
+        )
         for name in ("scenario", money_header("objective", DISCOUNTED), "gap", "wall s", "plan"):
             table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
         d = musd_decimals(r.plan.solver.objective_usd for r in results if r.plan)
         for r in results:
             table.add_row(
-                r.name,
+                escape(r.name),
                 musd(r.plan.solver.objective_usd if r.plan else None, d),
                 gap_text(r.plan.solver.mip_gap) if r.plan else "-",
                 f"{r.wall_s:.1f}",
@@ -796,7 +886,12 @@ def batch_command(
                 if r.plan
                 else f"[red]no plan[/]: {escape(r.error or '')}",
             )
-        _console().print(table)
+        console = _console()
+        console.print(table)
+        if removed:
+            console.print(
+                f"removed {_files(len(removed))} the last batch wrote in {escape(str(output))} and this one did not"
+            )
     for (_name, scenario_of), r in zip(loaded, results, strict=True):
         warning = gap_warning(r.plan, scenario_of.solver) if r.plan else None
         if warning is not None:
