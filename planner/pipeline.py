@@ -196,7 +196,13 @@ def solve_scenario(
                     f"({len(refused)} tenant, quarter and scenario, {refused_gpu_hours:,.0f} expected "
                     "GPU-hours), which the operator would admit; held to its quotas, this solve found none"
                 )
-                error = NoPlanError(error.message, details=[held, *error.details])
+                fix = (
+                    "Fix: more time may find one (at (10,3,20,6,10) in the guarantor's view none came in "
+                    "150 s); otherwise set the tenants' quotas the plan should hold to, or change the "
+                    "terms (revenue share, the tenants' credits) so that serving them does not cost the "
+                    "value the plan is for"
+                )
+                error = NoPlanError(error.message, details=[held, *error.details, fix])
             raise error
         say("reporting")
         plan = build_plan(scenario, m, outcome, build_s=build_s)
