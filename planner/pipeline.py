@@ -198,9 +198,9 @@ def solve_scenario(
                 )
                 fix = (
                     "Fix: more time may find one (at (10,3,20,6,10) in the guarantor's view none came in "
-                    "150 s); otherwise set the tenants' quotas the plan should hold to, or change the "
-                    "terms (revenue share, the tenants' credits) so that serving them does not cost the "
-                    "value the plan is for"
+                    "150 s); otherwise change the terms (revenue share, the tenants' credits) or the "
+                    "participation requirements, so that serving a tenant's demand up to its quota does "
+                    "not cost the value the plan is for"
                 )
                 error = NoPlanError(error.message, details=[held, *error.details, fix])
             raise error
