@@ -564,6 +564,14 @@ def withdraw_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str
                 kube.delete(kind, obj["metadata"]["name"], ns, uid=obj["metadata"]["uid"])
             except ApiError as error:  # e.g. 403 where its own binding there is gone: next pass
                 failed.append(f"{kind} {obj['metadata']['name']} ({error.status})")
+        # Listed again: a child made after the first listing (a pass of an earlier version
+        # still running) would otherwise be left in a namespace no longer marked the tenant's.
+        if not failed:
+            failed = [
+                f"{kind} {obj['metadata']['name']} (made since)"
+                for kind, obj in _children_in(kube, ns, name)
+                if owns_child(obj, tenant)
+            ]
         if failed:
             log.warning(
                 "tenant %s: could not withdraw from protected namespace %s: %s", name, ns, ", ".join(failed)

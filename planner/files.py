@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude,
 from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
 from planner.schema.scenario import (
     BOOL_AS_NUMBER,
+    HOURS_PER_YEAR,
     ID_MAX_CHARS,
     ID_PATTERN,
     PROBABILITY_TOLERANCE,
@@ -40,10 +42,12 @@ def _loc(loc: tuple[Any, ...], data: Any = None) -> str:
     node = data
     for part in loc:
         item = node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
-        if isinstance(part, int):
+        if part == "[key]":  # pydantic's mark for a mapping's key (the part before is the key)
+            out += " (the key)"
+        elif isinstance(part, int) and not isinstance(node, dict):
             key = item.get("id") if isinstance(item, dict) else None
             out += f"[{key}]" if isinstance(key, str) and key else f"[{part}]"
-        else:
+        else:  # a field, or a mapping's key (a number YAML read from an unquoted id)
             out += f".{part}" if out else str(part)
         node = item if item is not None else (node.get(part) if isinstance(node, dict) else None)
     return out or "(top level)"
@@ -64,10 +68,21 @@ def _fix_for(error: ErrorDetails) -> str:
     if kind == "finite_number":
         return "use a finite number (YAML's .inf and .nan are not allowed)"
     if kind == "string_type" and isinstance(error.get("input"), bool):
+        loc = error["loc"]
+        listed = len(loc) >= 2 and isinstance(loc[-1], int) and isinstance(loc[-2], str)
+        example = f'{loc[-2]}: ["NO"]' if listed else 'jurisdiction: "NO"'
         return (
             "YAML reads unquoted yes/no/on/off/true/false (e.g. the country code NO) as a boolean; "
-            'quote it, e.g. jurisdiction: "NO"'
+            f"quote it, e.g. {example}"
         )
+    if kind == "string_type" and isinstance(error.get("input"), int | float):
+        shown = error["input"]
+        field = error["loc"][-1] if error["loc"] else "id"
+        if field == "[key]":
+            example = f'"{shown}": ...'
+        else:
+            example = f'["{shown}"]' if isinstance(field, int) else f'{field}: "{shown}"'
+        return f"YAML reads an unquoted number as a number, and this is text: quote it, e.g. {example}"
     if kind == BOOL_AS_NUMBER:
         return "write the number (YAML reads unquoted yes, no, on, off, true and false as true or false)"
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -89,14 +104,15 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
         field = model.model_fields.get(part)
         if field is None:
             return None
-        model = next((m for m in _models_in(field.annotation)), None)
+        model = next((m for m in models_in(field.annotation)), None)
     return model
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's type holds (`list[Site]`, `Terms | None`)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+    return [m for arg in get_args(annotation) for m in models_in(arg)]
 
 
 def _did_you_mean(e: ErrorDetails, root: type[BaseModel] | None) -> str:
@@ -284,14 +300,54 @@ def _repeated_nodes(root: yaml.Node) -> tuple[int, int]:
     return max(0, weight[id(root)] - distinct), depth[id(root)]
 
 
+class DuplicateKey(ConstructorError):
+    """A mapping that gives one key twice: YAML's loaders keep the last without a word (a second
+    `buyback_share: 0.2` under `terms` silently replaced the first)."""
+
+    def __init__(self, key: Any, first: Any, again: Any):
+        self.key, self.first_line, self.line = key, first.line + 1, again.line + 1
+        super().__init__(
+            None,
+            None,
+            f"the key {_shown(key)} is given twice (lines {self.first_line} and {self.line})",
+            again,
+        )
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Shaped:
     """PyYAML's safe constructor, refusing at its node (a `ConstructorError`, with the line and
     column, as for any other YAML error) aliases (merge keys' among them) adding more than
-    `YAML_MAX_REPEATED`, and an alias inside the value it names; data nested too deeply through
-    aliases is `NestedTooDeeply`."""
+    `YAML_MAX_REPEATED`, an alias inside the value it names, and a key given twice in one
+    mapping (`DuplicateKey`); data nested too deeply through aliases is `NestedTooDeeply`."""
 
     aliased = True
     """Whether the document may have aliases (`_checked_load` says where it has none)."""
+
+    def flatten_mapping(self, node: Any) -> None:
+        """Refuse a key the mapping itself gives twice, before its merge keys (`<<`) are expanded:
+        a key written beside a merge replaces the merged one, as YAML means it to. Here, not in
+        `construct_mapping`, as a merged mapping is expanded in place, sometimes before it is
+        constructed, and would then seem to repeat its own keys."""
+        checked: set[int] = self.__dict__.setdefault("_unique_keys_checked", set())
+        if id(node) not in checked:
+            checked.add(id(node))
+            first: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # a key that is a list or a mapping is refused as unhashable anyway
+                # Text as it is (most keys, and quick); others as made: 1 and 0x1 are one number.
+                key = key_node.value if key_node.tag == _STR_TAG else self._key(key_node)
+                if key in first:
+                    raise DuplicateKey(key, first[key], key_node.start_mark)
+                first[key] = key_node.start_mark
+        super().flatten_mapping(node)  # type: ignore[misc]
+
+    def _key(self, node: Any) -> Any:
+        return self.construct_object(node, deep=True)  # type: ignore[attr-defined]
 
     def construct_document(self, node: Any) -> Any:
         if self.aliased:
@@ -487,6 +543,12 @@ def read_yaml(path: Path) -> Any:
             f"{path}: cannot be read: its lists or mappings are nested too deeply",
             details=["Fix: repair the file (no scenario field nests more than a few levels)"],
         ) from None
+    except DuplicateKey as error:
+        raise ScenarioError(
+            f"{path}: line {error.line}: the key {_shown(error.key)} is given twice in one mapping "
+            f"(first at line {error.first_line}); YAML would keep only the last",
+            details=[f"Fix: keep one of lines {error.first_line} and {error.line}, with the value meant"],
+        ) from None
     except yaml.YAMLError as error:
         where, problem = yaml_error_place(error)
         raise ScenarioError(
@@ -513,8 +575,9 @@ def check_output_path(
     path: str | Path, *, directory: bool = False, option: str = "-o", example: str = "plan.json"
 ) -> None:
     """Refuse an output path that cannot be written, before any work is done: a file path that is
-    an existing directory, a directory path that is an existing file, a path under a file, or a
-    name too long to write. `example` is the file name the fix suggests inside a directory."""
+    an existing directory or anything else but a regular file (`not_regular`), a directory path
+    that is an existing file, a path under a file, or a name too long to write. `example` is the
+    file name the fix suggests inside a directory."""
     path = Path(path)
     kind = "directory" if directory else "file"
     too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX_BYTES), None)
@@ -523,6 +586,13 @@ def check_output_path(
             f"{option} {str(path)[:80]}…: the name {too_long[:24]}… is {len(os.fsencode(too_long))} bytes long; "
             f"at most {NAME_MAX_BYTES} are written here",
             details=[f"Fix: choose a shorter {kind} name"],
+        )
+    odd = None if directory or path.is_dir() else not_regular(path)
+    if odd is not None:
+        raise UserError(
+            f"{option} {path}: {odd}; dsx writes an output only where there is no file yet or a "
+            "regular one, which it replaces",
+            details=[f"Fix: give the path of a regular file, e.g. {option} {path.parent / example}"],
         )
     if not directory and path.is_dir():
         raise UserError(
@@ -613,19 +683,69 @@ def temporary_beside(
     return Path(name)
 
 
+def not_regular(path: Path, *, follow_links: bool = True) -> str | None:
+    """What `path` is, in words, where it exists and is neither a regular file nor a symbolic link
+    to one ("is a named pipe (FIFO)"); else None. An output is only ever written in place of a
+    regular file: the rename `write_atomic` ends with replaced a device (as root, /dev/null) or a
+    FIFO with a plain file without a word, and would replace a link with a file. Without
+    `follow_links` a link is itself refused ("is a symbolic link"): a file a command names in
+    its own directory (`dsx.commands.results_dir`)."""
+    if not follow_links and path.is_symlink():
+        return "is a symbolic link"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # no such file (under a file: the caller says)
+        if path.is_symlink():
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        return None
+    except OSError as error:
+        return f"cannot be examined ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    what = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {what}" + (
+        f" (through the symbolic link to {os.readlink(path)})" if path.is_symlink() else ""
+    )
+
+
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failed run never leaves half a file."""
+    """Write via a temporary file and rename, so a failed run never leaves half a file. Only a
+    regular file is replaced (`not_regular`); where `path` is a symbolic link to one, the file it
+    names is (the link stays). A failure is a `UserError` naming `path`, not the temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    odd = not_regular(path)
+    if odd is not None:
+        raise UserError(
+            f"{path}: {odd}, not a file dsx may replace",
+            details=[f"Fix: move {path} aside, or write the output elsewhere"],
+        )
+    target = path.resolve() if path.is_symlink() else path
+    tmp: Path | None = None
     try:
-        like: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        like = None
-    tmp = temporary_beside(path, text.encode("utf-8"), like)
-    try:
-        os.replace(tmp, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            like: os.stat_result | None = os.stat(target)
+        except FileNotFoundError:
+            like = None
+        tmp = temporary_beside(target, text.encode("utf-8"), like)
+        os.replace(tmp, target)
+    except OSError as error:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise UserError(
+            f"{path}: cannot be written ({error.strerror or error})",
+            details=[f"Fix: check the free space and the permissions of {target.parent}, or write elsewhere"],
+        ) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -779,21 +899,330 @@ def _racks_that_disagree(plan: Plan) -> list[str]:
                 f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} hold {r.racks_installed * rack.gpus_per_rack} "
                 f"GPUs on {r.racks_installed * rack.nodes_per_rack} nodes, not {r.gpus_installed} on {r.nodes_installed}"
             )
-        counted = summary.get((r.site, r.period), {}).get(r.rack_type)
-        if counted is not None and counted != r.racks_installed:
+        by_type = summary.get((r.site, r.period))
+        counted = None if by_type is None else by_type.get(r.rack_type)
+        if by_type is not None and counted is None:
+            problems.append(
+                f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} at {_shown_id(r.site)} in "
+                f"{_shown_id(r.period)}, a rack type site_periods does not count there"
+            )
+        elif counted is not None and counted != r.racks_installed:
             problems.append(
                 f"racks[{n}]: {r.racks_installed} racks of {_shown_id(r.rack_type)} at {_shown_id(r.site)} in "
                 f"{_shown_id(r.period)}, where site_periods counts {counted}"
             )
+    recorded = {(r.site, r.rack_type, r.period) for r in plan.racks}
+    for row in plan.site_periods:
+        for rack_type in row.racks_by_type:
+            if rack_type in per_type and (row.site, rack_type, row.period) not in recorded:
+                problems.append(
+                    f"site_periods[{_shown_id(row.site)} {_shown_id(row.period)}].racks_by_type: counts "
+                    f"{_shown_id(rack_type)}, for which racks has no record"
+                )
     return problems[:MAX_DETAILS]
+
+
+QUANTITY_TOLERANCE = 1e-3
+"""GPUs, MW and GPU-hours a plan reports agree with what its decisions give within this (or one
+part in a million), as the verifier's do (`planner.verify.log`)."""
+MONEY_TOLERANCE_USD = 1.0
+"""Money a plan reports agrees with what its outcomes give within US$1 (or one part in a million)."""
+EXACT_TOLERANCE = 1e-9
+"""Probabilities a plan copies agree within this."""
+UTILISATION_SLACK = 1e-4
+"""How far past 100% an expected utilisation may be: what is served can exceed the GPUs by the
+solver's feasibility tolerance, never by more."""
+PARTIES = ("cloud", "guarantor", "syndicate")
+
+
+def _agree(a: float, b: float, abs_tol: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=abs_tol)
+
+
+def _some(places: list[str], what: str) -> list[str]:
+    """One problem for many places of one kind: the first named, the rest counted."""
+    if not places:
+        return []
+    more = f" (and {len(places) - 1} more)" if len(places) > 1 else ""
+    return [f"{places[0]}{more}: {what}"]
+
+
+def _tail_mean(values: list[float], probabilities: list[float], alpha: float) -> float:
+    """Mean value over the worst (1 - alpha) probability mass (CVaR), by sorting."""
+    remaining = tail = 1.0 - alpha
+    total = 0.0
+    for value, p in sorted(zip(values, probabilities, strict=True)):
+        take = min(p, remaining)
+        total += take * value
+        remaining -= take
+        if remaining <= 1e-12:
+            break
+    return total / tail
+
+
+def _horizon_problems(plan: Plan) -> list[str]:
+    """Quarters that are not consecutive in time order, or hours that are not a quarter's: every
+    reader takes the quarters as a time line (plots, compare's horizon, contract terms)."""
+    problems = []
+    numbers = []
+    for label in plan.periods:
+        match = QUARTER_RE.fullmatch(label)
+        if match is None:
+            return []  # named by the id checks
+        numbers.append(int(match.group(1)) * 4 + int(match.group(2)) - 1)
+    for n, (a, b) in enumerate(itertools.pairwise(numbers)):
+        if b != a + 1:
+            problems.append(
+                f"periods[{n + 1}]: {_shown_id(plan.periods[n + 1])} follows {_shown_id(plan.periods[n])}; "
+                "a plan's quarters are consecutive, in time order"
+            )
+            break
+    if not _agree(plan.hours_per_period, HOURS_PER_YEAR / 4, EXACT_TOLERANCE):
+        problems.append(
+            f"hours_per_period: {plan.hours_per_period:g} is not a quarter's {HOURS_PER_YEAR / 4:,g} hours"
+        )
+    return problems
+
+
+def _site_period_problems(plan: Plan) -> list[str]:
+    """Summary rows and power records that are missing, or disagree with the racks and power
+    decisions they summarise: `show`, `compare` and `plot` read the rows, provisioning the records."""
+    gpus_per_rack = {r.id: r.gpus_per_rack for r in plan.rack_types}
+    kw_per_rack = {r.id: r.kw_per_rack for r in plan.rack_types}
+    pue = {s.id: s.pue for s in plan.sites}
+    rows = {(row.site, row.period): row for row in plan.site_periods}
+    power = {(p.site, p.period): p for p in plan.power}
+    every = [(s.id, period) for s in plan.sites for period in dict.fromkeys(plan.periods)]
+    problems = _some(
+        [
+            f"site_periods: no row for {_shown_id(i)} in {_shown_id(t)}"
+            for i, t in every
+            if (i, t) not in rows
+        ],
+        "every site has one row for every quarter",
+    )
+    problems += _some(
+        [f"power: no record for {_shown_id(i)} in {_shown_id(t)}" for i, t in every if (i, t) not in power],
+        "every site has one record for every quarter",
+    )
+    negative = [
+        f"{where}.{name} is {value:,.6g} MW"
+        for where, record in [
+            *((f"site_periods[{_shown_id(r.site)} {_shown_id(r.period)}]", r) for r in plan.site_periods),
+            *((f"power[{_shown_id(p.site)} {_shown_id(p.period)}]", p) for p in plan.power),
+        ]
+        for name in ("available_mw", "it_load_mw")
+        if (value := getattr(record, name)) < 0
+    ] + [
+        f"sites[{_shown_id(s.id)}].power_cap_mw is {s.power_cap_mw:,.6g} MW"
+        for s in plan.sites
+        if s.power_cap_mw < 0
+    ]
+    problems += _some(negative, "power is never negative")
+    sums = []
+    for (site, period), row in rows.items():
+        where = f"site_periods[{_shown_id(site)} {_shown_id(period)}]"
+        if any(r not in gpus_per_rack for r in row.racks_by_type) or site not in pue:
+            continue  # named as unknown
+        gpus = sum(n * gpus_per_rack[r] for r, n in row.racks_by_type.items())
+        if row.gpus_installed != gpus:
+            sums.append(
+                f"{where}.gpus_installed: {row.gpus_installed:,}, where its racks_by_type hold {gpus:,} GPUs"
+            )
+        load = sum(n * kw_per_rack[r] / 1000.0 * pue[site] for r, n in row.racks_by_type.items())
+        if not _agree(row.it_load_mw, load, QUANTITY_TOLERANCE):
+            sums.append(
+                f"{where}.it_load_mw: {row.it_load_mw:,.6g}, where its racks need {load:,.6g} MW "
+                "(racks x kW per rack x PUE)"
+            )
+        record = power.get((site, period))
+        if record is not None:
+            for name in ("available_mw", "it_load_mw"):
+                if not _agree(getattr(row, name), getattr(record, name), QUANTITY_TOLERANCE):
+                    sums.append(
+                        f"{where}.{name}: {getattr(row, name):,.6g}, where power[{_shown_id(site)} "
+                        f"{_shown_id(period)}] says {getattr(record, name):,.6g}"
+                    )
+        if not -UTILISATION_SLACK <= row.expected_utilisation <= 1 + UTILISATION_SLACK:
+            sums.append(
+                f"{where}.expected_utilisation: {row.expected_utilisation:.6g} ({row.expected_utilisation:.1%}) "
+                "is not within 0 and 1 (served GPU-hours never exceed the installed)"
+            )
+        elif gpus == 0 and row.expected_utilisation > UTILISATION_SLACK:
+            sums.append(f"{where}.expected_utilisation: {row.expected_utilisation:.6g} of no GPUs installed")
+    return problems + sums[:MAX_DETAILS]
+
+
+_NOT_NEGATIVE = {
+    "served": ("served_gpu_hours",),
+    "unserved": ("unserved_gpu_hours",),
+    "site_periods": ("expected_buyback_gpu_hours", "expected_buyback_usd", "buyback_exposure_usd"),
+    "outcomes": (
+        "rental_revenue_usd",
+        "buyback_usd",
+        "revenue_share_usd",
+        "credit_loss_usd",
+        "served_gpu_hours",
+        "unserved_gpu_hours",
+    ),
+}
+"""Amounts no plan holds below zero: GPU-hours, and payments whose direction the field's name gives."""
+
+
+def _outcome_problems(plan: Plan) -> list[str]:
+    """Outcomes, risk and party figures that are missing or disagree with the plan's scenarios,
+    probabilities and served records: `compare` and `show` report them as the plan's value."""
+    problems = []
+    for collection, names in _NOT_NEGATIVE.items():
+        places = [
+            f"{collection}[{n}].{name} is {value:,.6g}"
+            for n, record in enumerate(getattr(plan, collection))
+            for name in names
+            if (value := getattr(record, name)) < 0
+        ]
+        problems += _some(places, "no plan holds a negative amount there")
+    probabilities = plan.scenario_probabilities
+    outcomes = {o.scenario: o for o in plan.outcomes}
+    missing = [s for s in probabilities if s not in outcomes]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        problems.append(
+            f"outcomes: no outcome for scenario '{_shown_id(missing[0])}'{more}; a plan has one for every "
+            "scenario of scenario_probabilities"
+        )
+    served: dict[str, float] = {s: 0.0 for s in probabilities}
+    for rec in plan.served:
+        served[rec.scenario] = served.get(rec.scenario, 0.0) + rec.served_gpu_hours
+    unserved: dict[str, float] = {s: 0.0 for s in probabilities}
+    for rec_u in plan.unserved:
+        unserved[rec_u.scenario] = unserved.get(rec_u.scenario, 0.0) + rec_u.unserved_gpu_hours
+    party_value = {
+        "cloud": lambda o: o.cloud_value_usd,
+        "guarantor": lambda o: o.guarantor_value_usd,
+        "syndicate": lambda o: o.syndicate_value_usd,
+    }
+    for s, o in outcomes.items():
+        where = f"outcomes[{_shown_id(s)}]"
+        if s in probabilities and not _agree(o.probability, probabilities[s], EXACT_TOLERANCE):
+            problems.append(
+                f"{where}.probability: {o.probability:g}, where scenario_probabilities gives {probabilities[s]:g}"
+            )
+        if not _agree(o.syndicate_value_usd, o.cloud_value_usd + o.guarantor_value_usd, MONEY_TOLERANCE_USD):
+            problems.append(
+                f"{where}.syndicate_value_usd: {o.syndicate_value_usd:,.2f}, where the cloud's and the "
+                f"guarantor's values add up to {o.cloud_value_usd + o.guarantor_value_usd:,.2f}"
+            )
+        own = party_value[plan.perspective](o)
+        if not _agree(o.objective_value_usd, own, MONEY_TOLERANCE_USD):
+            problems.append(
+                f"{where}.objective_value_usd: {o.objective_value_usd:,.2f}, where the {plan.perspective}'s "
+                f"value (the plan's perspective) is {own:,.2f}"
+            )
+        for name, total, records in (
+            ("served_gpu_hours", served.get(s, 0.0), "served"),
+            ("unserved_gpu_hours", unserved.get(s, 0.0), "unserved"),
+        ):
+            if not _agree(getattr(o, name), total, QUANTITY_TOLERANCE):
+                problems.append(
+                    f"{where}.{name}: {getattr(o, name):,.6g}, where its {records} records add up to {total:,.6g}"
+                )
+    if missing or len(problems) > MAX_DETAILS:
+        return problems  # the figures below are read from every scenario's outcome
+    cases = list(probabilities)
+    p = [probabilities[s] for s in cases]
+    problems += _risk_problems(plan, [outcomes[s].objective_value_usd for s in cases], p)
+    problems += _party_problems(
+        plan, {name: [get(outcomes[s]) for s in cases] for name, get in party_value.items()}, p
+    )
+    return problems
+
+
+def _risk_problems(plan: Plan, values: list[float], p: list[float]) -> list[str]:
+    """Expected value, CVaR, worst and best value against the outcomes they are read from."""
+    risk, problems = plan.risk, []
+    if not 0 <= plan.cvar_weight <= 1:
+        problems.append(f"cvar_weight: {plan.cvar_weight:g} is not within 0 and 1")
+    if risk.cvar_alpha is not None and not 0 <= risk.cvar_alpha < 1:
+        problems.append(f"risk.cvar_alpha: {risk.cvar_alpha:g} is not within 0 and 1 (below 1)")
+        return problems
+    if plan.cvar_weight > 0 and risk.cvar_alpha is None:
+        problems.append(f"risk.cvar_alpha: none, although cvar_weight is {plan.cvar_weight:g}")
+    if (risk.cvar_alpha is None) != (risk.cvar_usd is None):
+        problems.append(
+            f"risk.cvar_usd: {'none' if risk.cvar_usd is None else f'{risk.cvar_usd:,.2f}'} with cvar_alpha "
+            f"{risk.cvar_alpha}; a plan has both or neither"
+        )
+    figures = [
+        (
+            "expected_value_usd",
+            risk.expected_value_usd,
+            sum(a * b for a, b in zip(p, values, strict=True)),
+            "expected",
+        ),
+        ("worst_case_value_usd", risk.worst_case_value_usd, min(values, default=0.0), "least"),
+        ("best_case_value_usd", risk.best_case_value_usd, max(values, default=0.0), "greatest"),
+    ]
+    if risk.cvar_alpha is not None and risk.cvar_usd is not None and values:
+        figures.append(("cvar_usd", risk.cvar_usd, _tail_mean(values, p, risk.cvar_alpha), "CVaR"))
+    for name, got, want, how in figures:
+        if not _agree(got, want, MONEY_TOLERANCE_USD):
+            problems.append(
+                f"risk.{name}: {got:,.2f}, where the outcomes' {how} objective value is {want:,.2f}"
+            )
+    return problems
+
+
+def _party_problems(plan: Plan, values: dict[str, list[float]], p: list[float]) -> list[str]:
+    """Each party's figures, listed once each, against the outcomes they are read from."""
+    listed: Counter[str] = Counter(party.party for party in plan.parties)
+    problems = [
+        f"parties: {', '.join(names)} {'is' if len(names) == 1 else 'are'} {how}; a plan lists cloud, "
+        "guarantor and syndicate once each"
+        for names, how in (
+            ([name for name in PARTIES if listed[name] == 0], "missing"),
+            ([name for name in PARTIES if listed[name] > 1], "listed twice"),
+        )
+        if names
+    ]
+    for party in plan.parties:
+        if not 0 <= party.cvar_alpha < 1:
+            problems.append(
+                f"parties[{party.party}].cvar_alpha: {party.cvar_alpha:g} is not within 0 and 1 (below 1)"
+            )
+            continue
+        v = values[party.party]
+        for name, got, want, how in (
+            (
+                "expected_value_usd",
+                party.expected_value_usd,
+                sum(a * b for a, b in zip(p, v, strict=True)),
+                "expected",
+            ),
+            ("worst_case_value_usd", party.worst_case_value_usd, min(v, default=0.0), "least"),
+            ("cvar_usd", party.cvar_usd, _tail_mean(v, p, party.cvar_alpha) if v else 0.0, "CVaR of the"),
+        ):
+            if not _agree(got, want, MONEY_TOLERANCE_USD):
+                problems.append(
+                    f"parties[{party.party}].{name}: {got:,.2f}, where the outcomes' {how} {party.party} "
+                    f"value is {want:,.2f}"
+                )
+    return problems
+
+
+def _derived_problems(plan: Plan) -> list[str]:
+    """Records derived from the decisions (summary rows, outcomes, risk and party figures) that
+    are missing or disagree with them: readers trust them as they are (an edited row made `plot`
+    fail with a traceback and `compare` report 27 fewer racks though no rack had changed)."""
+    return [*_horizon_problems(plan), *_site_period_problems(plan), *_outcome_problems(plan)]
 
 
 def plan_problems(plan: Plan) -> list[str]:
     """What makes a plan file unusable although each field has the right type: references to
     sites, rack types, tenants, quarters or scenarios it does not list, ids listed twice or that
     are no ids (they become file and Kubernetes names), counts negative or past any plan, sizes
-    of zero, probabilities that are none, owners and GPU products the scenario checks refuse. A
-    plan dsx wrote has none; an edited one may."""
+    of zero, probabilities that are none, owners and GPU products the scenario checks refuse; then,
+    once those hold, records derived from the decisions that are missing or disagree with them
+    (`_derived_problems`). A plan dsx wrote has none; an edited one may."""
     known: dict[str, list[str]] = {
         "site": [s.id for s in plan.sites],
         "rack_type": [r.id for r in plan.rack_types],
@@ -887,4 +1316,6 @@ def plan_problems(plan: Plan) -> list[str]:
             f"{', '.join(places[:2])}{more}: '{_shown_id(value)}' is not a {name} the plan lists ({name}s: "
             f"{', '.join(_shown_id(v) for v in known[name][:6]) or 'none'})"
         )
-    return problems
+    if problems:
+        return problems  # what is derived is checked against references that hold
+    return _derived_problems(plan)

@@ -4,8 +4,12 @@
 - WS, wait-and-see: each scenario solved alone with perfect foresight; the values V*_s are combined
   by the plan's own objective, (1 - w) E[V*] + w CVaR_alpha(V*) (with w = 0 the plain expectation).
 - EEV: the expected-value problem (one scenario with probability-weighted demand and credit
-  repayment) fixes the first stage (racks_built, blocks_ordered, quota_gpus); the recourse
-  problem is then solved with that first stage fixed.
+  repayment) fixes the build (racks_built, blocks_ordered); the recourse problem is then solved
+  with that build fixed and its quotas chosen afresh. Why not the EV quotas too: quotas cost
+  nothing and only cap serving, so in the EV problem every quota from the mean demand up to the
+  installed GPUs (or the term's mean peak) is optimal; fixing HiGHS's pick among those ties
+  capped each scenario's serving at an arbitrary level, and VSS then moved with the tie (and was
+  positive where both plans build the same). VSS is what planning the build for uncertainty earns.
 
 WS and the EV problem drop the participation requirements (benchmarks, not plans to sign); RP and
 EEV keep them. EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
@@ -36,7 +40,8 @@ from planner.schema.scenario import Scenario
 from planner.solve.interfaces import Interface, solve_model
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
 
-FIRST_STAGE = ("racks_built", "blocks_ordered", "quota_gpus")
+BUILD = ("racks_built", "blocks_ordered")
+"""The EV plan's decisions EEV keeps: the irreversible investment, not the quotas (module docstring)."""
 EV_SCENARIO_ID = "expected"
 
 
@@ -116,16 +121,15 @@ def _solve(
     return outcome.objective_usd, m
 
 
-def _first_stage(m: pyo.ConcreteModel) -> dict[str, dict[Any, float]]:
-    out = {}
-    for name in FIRST_STAGE:
-        var = getattr(m, name)
-        out[name] = {
+def _build(m: pyo.ConcreteModel) -> dict[str, dict[Any, float]]:
+    return {
+        name: {
             idx: (round(v.value) if v.is_integer() else max(0.0, v.value))
-            for idx, v in var.items()
+            for idx, v in getattr(m, name).items()
             if v.value is not None
         }
-    return out
+        for name in BUILD
+    }
 
 
 def _objective_of(scenario: Scenario, values_usd: dict[str, float]) -> float:
@@ -161,31 +165,29 @@ def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart
 def _ev_task(
     scenario: Scenario, interface: Interface | None, start: MipStart | None
 ) -> dict[str, dict[Any, float]] | _Failed:
-    """The expected-value problem's first stage (racks, blocks, quotas)."""
+    """The expected-value problem's build (racks, blocks)."""
     try:
-        return _first_stage(_solve(scenario, interface=interface, start=start)[1])
+        return _build(_solve(scenario, interface=interface, start=start)[1])
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
 
 
 def _eev_task(
-    scenario: Scenario, fixed: dict[str, dict[Any, float]], interface: Interface | None
+    scenario: Scenario, build: dict[str, dict[Any, float]], interface: Interface | None
 ) -> float | _Failed:
-    """The recourse problem with the EV plan's first stage fixed."""
+    """The recourse problem with the EV plan's build fixed; its quotas are chosen afresh."""
     try:
         check_fits(scenario, available_memory_bytes())
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
     m = build_model(scenario)
     # Bounds rather than `fix()`: fixed variables turn rows into constants that Pyomo's compiler
-    # checks without HiGHS's feasibility tolerance. Quotas cost nothing, so an upper bound at the
-    # EV quota is worth exactly as much as committing it.
-    for name, values in fixed.items():
+    # checks without HiGHS's feasibility tolerance.
+    for name, values in build.items():
         var = getattr(m, name)
         for idx, value in values.items():
             if idx in var:
-                if name != "quota_gpus":
-                    var[idx].setlb(value)
+                var[idx].setlb(value)
                 var[idx].setub(value)
     try:
         return _solve(scenario, m, interface=interface)[0]

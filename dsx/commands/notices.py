@@ -1,14 +1,22 @@
-"""What the commands say about a plan besides its tables: its gap as text, and a warning where
-the gap cannot be measured."""
+"""What the commands say about a plan besides its tables: its gap as text, a warning where the
+gap cannot be measured, and a notice where a party's participation floor holds the plan."""
 
 from __future__ import annotations
 
 import math
 
+from dsx.commands.numbers import fixed
+from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
 
 MUSD = 1e6
+AT_FLOOR_REL = 1e-6
+AT_FLOOR_ABS_USD = 1.0
+"""A party sits at its floor within 1e-6 of the plan's largest party value, or US$1: the
+verifier's tolerance, so solver round-off counts as at the floor and a real margin does not."""
+REFUSALS_NAMED = 3
+"""Refusals a notice names before it counts the rest."""
 
 
 def gap_text(gap: float | None) -> str:
@@ -37,3 +45,53 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
         "Fix: raise solver.time_limit_s (or --time-limit)"
         + (", and set solver.lp_algorithm to auto" if options.first_lp_solver() == "pdlp" else "")
     )
+
+
+def floor_notices(plan: Plan) -> list[str]:
+    """A notice for each party other than the perspective whose expected value sits at its
+    participation floor. Not signing is worth zero by default (docs/model.md, "Conventions"), so a
+    plan for one party may leave the other exactly its floor; it is the best that party would
+    accept only if its alternative is worth no more, which the planner cannot know."""
+    scale = max((abs(f.expected_value_usd) for f in plan.parties), default=0.0)
+    tolerance = max(AT_FLOOR_REL * scale, AT_FLOOR_ABS_USD)
+    notices = []
+    for f in plan.parties:
+        floor = f.min_expected_value_usd
+        if f.party == plan.perspective or floor is None or abs(f.expected_value_usd - floor) > tolerance:
+            continue
+        field = f"participation.{f.party}.min_expected_value_usd"
+        default = " (the default, which says not signing is worth zero)" if floor == 0.0 else ""
+        notices.append(
+            f"the {f.party} sits at its participation floor: expected value "
+            f"US$ {fixed(f.expected_value_usd, 0)} against {field} = US$ {fixed(floor, 0)}{default}. "
+            f"This is the {plan.perspective}'s best plan among those the {f.party} would sign, and "
+            f"the {f.party} would sign it only if it would make no more than that otherwise. Fix: if "
+            f"it would make more, set {field} in the scenario to that, e.g. its expected value in the "
+            f"plan solved with objective.perspective: {f.party}"
+        )
+    return notices
+
+
+def refusal_notices(plan: Plan) -> list[str]:
+    """A notice where the plan refuses demand its own quotas had room for (`planner.refusals`):
+    the operator admits a tenant's jobs up to its quota, so the site will serve those hours and
+    the plan's figures, each party's included, assume less. Solves now hold serving to the
+    quotas (`planner.pipeline`); a plan written before may still say so."""
+    refusals = refusals_within_quota(plan)
+    if not refusals:
+        return []
+    shown = ", ".join(f"{r.tenant} {r.period} in {r.scenario}" for r in refusals[:REFUSALS_NAMED])
+    more = f" and {len(refusals) - REFUSALS_NAMED} more" if len(refusals) > REFUSALS_NAMED else ""
+    return [
+        f"the plan refuses demand its own quotas had room for: "
+        f"{fixed(expected_refused_gpu_hours(plan, refusals), 0)} expected GPU-hours ({shown}{more}). "
+        "The operator admits a tenant's jobs up to its quota, so the site will serve them, and every "
+        "value in the plan assumes it does not: a participation requirement may be met only on paper "
+        '(docs/model.md, "Quotas are what tenants run"). Fix: solve the scenario again; this dsx '
+        "serves demand up to the quotas before refusing any"
+    ]
+
+
+def plan_notices(plan: Plan) -> list[str]:
+    """Every notice `solve` and `show` print after the tables (and list under `notices`)."""
+    return floor_notices(plan) + refusal_notices(plan)

@@ -17,6 +17,7 @@ default (one worker process per CPU; `--workers 1` solves here), or a running cl
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,21 +31,31 @@ from rich.table import Table
 
 from dsx.commands.json_out import echo_json
 from dsx.commands.notices import gap_text, gap_warning
+from dsx.commands.numbers import (
+    DISCOUNTED,
+    MUSD,
+    UNDISCOUNTED,
+    decimals_for,
+    fixed,
+    money_header,
+    musd,
+    musd_decimals,
+    signed,
+)
+from dsx.commands.results_dir import BATCH_INDEX, SWEEP_INDEX, ResultsDir, claim
 from planner.engine import ENV_CLUSTER, Engine, open_engine
 from planner.errors import NoPlanError, UserError
 from planner.files import (
+    NAME_MAX_BYTES,
     check_output_path,
     load_scenario,
     read_plan,
     read_yaml,
     refuse_overwriting_inputs,
     write_atomic,
-    write_plan,
 )
 from planner.insight.overrides import load_overrides, parse_assignment, pick_case
 from planner.schema.scenario import Scenario
-
-MUSD = 1e6
 
 
 class PartialSweepError(UserError):
@@ -58,10 +69,9 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 
-def _musd(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    return f"{value / MUSD:,.1f}"
+def _usd(value: Any) -> float | None:
+    """A sweep row's money figure, or None where the point has no plan."""
+    return None if value is None or value == "" else float(value)
 
 
 ClusterOption = Annotated[
@@ -122,7 +132,7 @@ def parse_sweep_inputs(
 
 def run_sweep_with_progress(
     inputs: SweepInputs,
-    output: Path,
+    output: ResultsDir,
     *,
     engine: Engine,
     cold: bool,
@@ -132,7 +142,8 @@ def run_sweep_with_progress(
     scenarios: list[Scenario] | None = None,
 ) -> list[Any]:
     """Solve the grid on `engine` with a progress bar; each verified plan is written here, by
-    the client, atomically, as its point finishes."""
+    the client, atomically, as its point finishes. A plan that cannot be written (a full disk)
+    fails its point alone, with the reason: the sweep goes on."""
     from planner.insight import sweep
 
     err = Console(stderr=True)
@@ -149,7 +160,7 @@ def run_sweep_with_progress(
 
         def done(_n: int, result: sweep.PointResult) -> None:
             if result.plan is not None:  # only verified plans reach here with a plan
-                write_plan(result.plan, output / f"{result.label}.json")
+                _write_or_fail(output, f"{result.label}.json", result)
             progress.update(task, advance=1, description=f"{result.label}: {sweep.start_used(result)}")
 
         return sweep.run_sweep(
@@ -167,6 +178,32 @@ def run_sweep_with_progress(
         )
 
 
+def _write_or_fail(output: ResultsDir, name: str, result: Any) -> None:
+    """Write a sweep point's or a batch file's plan; where it cannot be, the result has no plan
+    and says why (its exit code 2), and the run goes on."""
+    try:
+        output.write(name, result.plan.model_dump_json(indent=1) + "\n")
+    except UserError as error:
+        result.plan, result.exit_code = None, error.exit_code
+        result.error = "; ".join([f"its plan was solved but not written: {error.message}", *error.details])
+        if hasattr(result, "summary"):
+            result.summary = {}
+
+
+def column_names(paths: Sequence[str]) -> list[str]:
+    """The sweep table's column for each swept path: its last segment, or as many more of them
+    as tell it from the other paths (two columns both read "pue" for sites[batam].pue and
+    sites[narvik].pue)."""
+    parts = [path.split(".") for path in paths]
+    names = []
+    for mine in parts:
+        size = 1
+        while size < len(mine) and sum(1 for other in parts if other[-size:] == mine[-size:]) > 1:
+            size += 1
+        names.append(".".join(mine[-size:]))
+    return names
+
+
 def sweep_summary(
     inputs: SweepInputs,
     results: list[Any],
@@ -177,6 +214,7 @@ def sweep_summary(
     engine: Engine,
     at: str | None,
     value_of_information: bool,
+    removed: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """The --json document."""
     return {
@@ -198,7 +236,57 @@ def sweep_summary(
         "csv_path": str(output / "sweep.csv"),
         "heatmap_path": str(heatmap.path) if heatmap else None,
         "plans": {r.label: str(output / f"{r.label}.json") for r in results if r.plan},
+        "removed": [str(path) for path in removed],
     }
+
+
+def sweep_table(inputs: SweepInputs, results: list[Any], rows: list[dict[str, Any]], at: str | None) -> Table:
+    """One row per point: its values, money (each column naming its basis), racks and status."""
+    quarter = at or "the last quarter"
+    table = Table(
+        title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
+        title_justify="left",
+    )
+    for name in column_names(inputs.paths):
+        table.add_column(escape(name))
+    sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
+    for name in (
+        money_header("objective", DISCOUNTED),
+        money_header("expected", DISCOUNTED),
+        money_header("CVaR", DISCOUNTED),
+        *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
+        money_header("buyback", UNDISCOUNTED),
+        money_header("rev share", UNDISCOUNTED),
+        money_header("EVPI", DISCOUNTED),
+        money_header("VSS", DISCOUNTED),
+        "status, gap, HiGHS",
+    ):
+        table.add_column(name, justify="right")
+    money_keys = (
+        "objective_discounted_usd",
+        "expected_value_discounted_usd",
+        "cvar_discounted_usd",
+        "expected_buyback_undiscounted_usd",
+        "expected_revenue_share_undiscounted_usd",
+        "evpi_discounted_usd",
+        "vss_discounted_usd",
+    )
+    d = musd_decimals(_usd(row.get(key)) for row in rows for key in money_keys)
+    for row, result in zip(rows, results, strict=True):
+        racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
+        status = (
+            f"{row['solver_status']} {gap_text(row['mip_gap'])} {row['solve_s']:.1f}s"
+            if result.plan
+            else f"[red]no plan[/]: {escape(result.error or '')}"
+        )
+        table.add_row(
+            *(escape(str(row[p])) for p in inputs.paths),
+            *(musd(_usd(row.get(key)), d) for key in money_keys[:3]),
+            *racks,
+            *(musd(_usd(row.get(key)), d) for key in money_keys[3:]),
+            status,
+        )
+    return table
 
 
 def render_sweep(
@@ -212,49 +300,14 @@ def render_sweep(
     cold: bool,
 ) -> None:
     """The terminal table and the reuse line."""
-    quarter = at or "the last quarter"
-    table = Table(
-        title=escape(f"Sweep of {inputs.base} ({inputs.points} points; US$ M; racks at {quarter})"),
-        title_justify="left",
-    )
-    for path in inputs.paths:
-        table.add_column(escape(path.split(".")[-1]))
-    sites = [s["id"] for s in inputs.data.get("sites", []) if isinstance(s, dict)]
-    for name in (
-        "objective",
-        "expected",
-        "CVaR",
-        *(f"{s} racks {at}" if at else f"{s} racks" for s in sites),
-        "buyback",
-        "rev share",
-        "EVPI",
-        "VSS",
-        "status, gap, HiGHS",
-    ):
-        table.add_column(name, justify="right")
-    for row, result in zip(rows, results, strict=True):
-        racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
-        status = (
-            f"{row['solver_status']} {gap_text(row['mip_gap'])} {row['solve_s']:.1f}s"
-            if result.plan
-            else f"[red]no plan[/]: {escape(result.error or '')}"
-        )
-        table.add_row(
-            *(escape(str(row[p])) for p in inputs.paths),
-            _musd(row.get("objective_usd")),
-            _musd(row.get("expected_value_usd")),
-            _musd(row.get("cvar_usd")),
-            *racks,
-            _musd(row.get("expected_buyback_usd")),
-            _musd(row.get("expected_revenue_share_usd")),
-            _musd(row.get("evpi_usd")),
-            _musd(row.get("vss_usd")),
-            status,
-        )
     console = _console()
-    console.print(table)
+    console.print(sweep_table(inputs, results, rows, at))
     extras = ", sweep.png" if summary["heatmap_path"] else ""
-    console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras})")
+    removed = summary["removed"]
+    gone = (
+        f"; removed {_files(len(removed))} the last sweep wrote there and this one did not" if removed else ""
+    )
+    console.print(f"written to [bold]{escape(str(output))}[/] (sweep.csv{extras}){gone}")
     reused = summary["reused"]
     if cold:
         reuse = "every point solved cold (--cold)"
@@ -268,6 +321,10 @@ def render_sweep(
         f"reused: the base file, read once; {reuse}; HiGHS {summary['highs_s_total']:.1f} s in all; "
         f"ran on {escape(summary['engine']['where'])}"
     )
+
+
+def _files(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
 
 
 def finish_sweep(
@@ -311,7 +368,11 @@ def sweep_command(
     base: Annotated[Path, typer.Argument(help="Base scenario file (YAML).")],
     assignments: Annotated[
         list[str],
-        typer.Option("--set", help="PATH=V1,V2,... (repeat for a grid), e.g. terms.buyback_share=0.6,0.8"),
+        typer.Option(
+            "--set",
+            help="PATH=V1,V2,... (repeat for a grid), e.g. terms.buyback_share=0.6,0.8; a comma inside "
+            "[...], {...} or quotes is part of its value.",
+        ),
     ],
     overrides: Annotated[
         Path | None, typer.Option("--overrides", help="Named overrides file (YAML).")
@@ -349,7 +410,15 @@ def sweep_command(
 ) -> None:
     """Solve a grid of overrides; write one verified plan per point, sweep.csv and a heat-map.
     Points run side by side on a local Dask cluster (one worker per CPU), or on a running one
-    (--cluster)."""
+    (--cluster).
+
+    Every point, and every file the sweep writes, is checked before the first solve. The
+    directory is kept to one sweep: the files the last sweep wrote there (recorded in
+    DIR/.dsx-sweep) that this one does not write again are removed at the end, if unchanged;
+    files no sweep wrote are left; anything but a regular file where one of its files goes is
+    refused. Exit 0: every point has a plan; 2: a bad file, path, value or output (nothing
+    solved or written); 3: no point has a plan; 4: some points have none (sweep.csv says why),
+    every other plan is written."""
     from planner.insight import sweep
     from planner.insight.plots import plot_sweep_heatmap
 
@@ -363,32 +432,40 @@ def sweep_command(
         base_changes=inputs.changes,
         at=at,
         base_file=str(inputs.base),
+        case=case,
     )
-    written = [output / f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
-    refuse_overwriting_inputs(
+    names = [f"{sweep.point_label(values)}.json" for values in sweep.grid(inputs.axes)]
+    results_dir = claim(
         output,
-        [*written, output / "sweep.csv", output / "sweep.png"],
+        [*names, "sweep.csv", "sweep.png"],
+        SWEEP_INDEX,
         [("the base scenario file", base), ("the overrides file", overrides)],
     )
-    with open_engine(cluster, workers, tasks=inputs.points) as engine:
-        results = run_sweep_with_progress(
-            inputs,
-            output,
-            scenarios=scenarios,
-            engine=engine,
-            cold=cold,
-            value_of_information=value_of_information,
-            at=at,
-            quiet=as_json,
-        )
-    rows = sweep.table_rows(results)
-    write_atomic(output / "sweep.csv", sweep.to_csv(rows))
-    heatmap = None
-    paths = inputs.paths
-    if 1 <= len(paths) <= 2 and any(r.plan for r in results):
-        heatmap = plot_sweep_heatmap(
-            rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
-        )
+    try:
+        with open_engine(cluster, workers, tasks=inputs.points) as engine:
+            results = run_sweep_with_progress(
+                inputs,
+                results_dir,
+                scenarios=scenarios,
+                engine=engine,
+                cold=cold,
+                value_of_information=value_of_information,
+                at=at,
+                quiet=as_json,
+            )
+        rows = sweep.table_rows(results)
+        results_dir.write("sweep.csv", sweep.to_csv(rows))
+        heatmap = None
+        paths = inputs.paths
+        if 1 <= len(paths) <= 2 and any(r.plan for r in results):
+            heatmap = plot_sweep_heatmap(
+                rows, paths[-1], paths[0] if len(paths) == 2 else None, output / "sweep.png"
+            )
+            results_dir.record("sweep.png")
+    except BaseException:
+        results_dir.stopped()
+        raise
+    removed = results_dir.finish()
     summary = sweep_summary(
         inputs,
         results,
@@ -398,12 +475,19 @@ def sweep_command(
         engine=engine,
         at=at,
         value_of_information=value_of_information,
+        removed=removed,
     )
     if as_json:
         echo_json(summary)
     else:
         render_sweep(inputs, results, rows, summary, output, at=at, cold=cold)
     finish_sweep(results, scenarios, output, value_of_information=value_of_information)
+
+
+def _change(before: float | None, after: float | None, decimals: int = 0) -> str:
+    """'16 -> 25', with '-' on the side of a plan that does not cover the site or quarter."""
+    shown = lambda v: "-" if v is None else fixed(v, decimals)  # noqa: E731
+    return f"{shown(before)} -> {shown(after)}"
 
 
 def compare_command(
@@ -430,36 +514,44 @@ def compare_command(
         console.print(f"[bold]{escape(cmp.before)}[/] -> [bold]{escape(cmp.after)}[/]")
         if cmp.site_periods:
             table = Table(title="Build-out changes (site, quarter)", title_justify="left")
-            for name in ("site", "quarter", "racks", "GPUs", "MW"):
+            for name in ("site", "quarter", "racks", "GPUs", "facility MW available"):
                 table.add_column(name, justify="left" if name in ("site", "quarter") else "right")
+            mw = decimals_for((x for c in cmp.site_periods for x in (c.mw_before, c.mw_after)), most=3)
             for c in cmp.site_periods:
                 table.add_row(
-                    c.site,
-                    c.period,
-                    f"{c.racks_before:,} -> {c.racks_after:,}",
-                    f"{c.gpus_before:,} -> {c.gpus_after:,}",
-                    f"{c.mw_before:,.0f} -> {c.mw_after:,.0f}",
+                    escape(c.site),
+                    escape(c.period),
+                    _change(c.racks_before, c.racks_after),
+                    _change(c.gpus_before, c.gpus_after),
+                    _change(c.mw_before, c.mw_after, mw),
                 )
             console.print(table)
         if cmp.quotas:
             table = Table(title="Quota changes (GPUs)", title_justify="left")
             for name in ("tenant", "site", "quarter", "quota"):
                 table.add_column(name)
+            gpus = decimals_for(
+                (x for q in cmp.quotas for x in (q.quota_gpus_before, q.quota_gpus_after)), least=0, most=2
+            )
             for q in cmp.quotas:
                 table.add_row(
-                    q.tenant, q.site, q.period, f"{q.quota_gpus_before:,.0f} -> {q.quota_gpus_after:,.0f}"
+                    escape(q.tenant),
+                    escape(q.site),
+                    escape(q.period),
+                    _change(q.quota_gpus_before, q.quota_gpus_after, gpus),
                 )
             console.print(table)
-        table = Table(title="Money and risk (US$ M)", title_justify="left")
+        table = Table(title="Money and risk (US$ M; each figure names its basis)", title_justify="left")
         for name in ("figure", "before", "after", "change"):
             table.add_column(name, justify="left" if name == "figure" else "right")
+        d = musd_decimals(x for m in cmp.money for x in (m.before_usd, m.after_usd, m.delta_usd))
         for mny in cmp.money:
             delta = mny.delta_usd
             table.add_row(
                 mny.figure,
-                _musd(mny.before_usd),
-                _musd(mny.after_usd),
-                "-" if delta is None else f"{delta / MUSD:+,.1f}",
+                musd(mny.before_usd, d),
+                musd(mny.after_usd, d),
+                "not comparable" if mny.not_comparable else "-" if delta is None else signed(delta / MUSD, d),
             )
         console.print(table)
         for note in cmp.notes:
@@ -531,21 +623,30 @@ def value_of_information_command(
         echo_json(figures.to_dict())
         return
     table = Table(
-        title=f"Value of information, {loaded.name} (US$ M, objective of the scenario)", title_justify="left"
+        title=f"Value of information, {loaded.name} (US$ M {DISCOUNTED}, objective of the scenario)",
+        title_justify="left",
     )
     table.add_column("figure")
-    table.add_column("US$ M", justify="right")
-    table.add_row("recourse problem (the plan)", _musd(figures.rp_usd))
-    table.add_row("wait-and-see (perfect foresight)", _musd(figures.ws_usd))
-    table.add_row("expected-value plan, evaluated", _musd(figures.eev_usd))
-    table.add_row("[bold]EVPI[/] = WS - RP", _musd(figures.evpi_usd))
-    table.add_row("[bold]VSS[/] = RP - EEV", _musd(figures.vss_usd))
+    table.add_column(money_header("US$ M", DISCOUNTED), justify="right")
+    shown = (figures.rp_usd, figures.ws_usd, figures.eev_usd, figures.evpi_usd, figures.vss_usd)
+    d = musd_decimals(shown)
+    table.add_row("recourse problem (the plan)", musd(figures.rp_usd, d))
+    table.add_row("wait-and-see (perfect foresight)", musd(figures.ws_usd, d))
+    table.add_row("expected-value build, evaluated (EEV)", musd(figures.eev_usd, d))
+    table.add_row("[bold]EVPI[/] = WS - RP", musd(figures.evpi_usd, d))
+    table.add_row("[bold]VSS[/] = RP - EEV", musd(figures.vss_usd, d))
     console = _console()
     console.print(table)
     console.print(
-        "EVPI: the most a perfect demand forecast is worth. VSS: what planning with scenarios earns over "
-        "planning for average demand."
+        "EVPI: the most a perfect demand forecast is worth. VSS: what planning the build (racks, power) "
+        "with scenarios earns over planning it for average demand; EEV keeps the expected-value plan's "
+        "build and chooses its quotas for the scenarios."
     )
+
+
+SHOWN_IIS_ROWS = 12
+"""IIS rows printed by `dsx plan diagnose`; `--iis-out` and `--json` hold them all (an IIS found by
+HiGHS's elastic LP ran to 131 rows on a 4-quarter case)."""
 
 
 def diagnose_command(
@@ -555,37 +656,52 @@ def diagnose_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnosis as JSON.")] = False,
 ) -> None:
-    """Explain why a scenario has no plan (exit 3 if infeasible, 0 if it has one)."""
+    """Say whether a scenario has a plan and, if not, why (exit 3 if it has none, 0 if it has one).
+    An infeasible LP relaxation proves there is none; a feasible one is confirmed by the
+    participation requirements' check that dsx plan solve runs (docs/insight.md)."""
     from planner.insight.diagnose import diagnose, iis_text
 
     if iis_out is not None:
         check_output_path(iis_out, option="--iis-out", example="conflict.txt")
         refuse_overwriting_inputs(iis_out, [iis_out], [("the scenario file", scenario)], option="--iis-out")
+    loaded = load_scenario(scenario)
     try:
-        result = diagnose(load_scenario(scenario))
-    except NoPlanError as error:  # too large to build (planner.model.size)
+        result = diagnose(loaded)
+    except UserError as error:  # too large to build (planner.model.size), a HiGHS option refused
         raise error.at(scenario) from None
     if iis_out is not None:
         write_atomic(iis_out, iis_text(result))
     if as_json:
         echo_json(result.to_dict())
     else:
-        console = _console()
-        if result.feasible:
-            console.print(f"scenario '{result.scenario}' has a plan (LP relaxation: {escape(result.status)})")
-        for c in result.conflicts:
-            console.print(f"- [bold]{c.site or '-'} {c.period or ''}[/] {c.limit}: {escape(c.explanation)}")
-            if c.fix:
-                console.print(f"  Fix: {escape(c.fix)}")
-        if result.iis_constraints:
-            console.print(f"conflicting constraints (HiGHS IIS): {escape(', '.join(result.iis_constraints))}")
+        _print_diagnosis(result)
     if not result.feasible:
         # An error, not typer.Exit: `dsx.cli.main` runs click with standalone_mode=False, where a
         # typer.Exit code is returned and lost; UserError codes are what main() exits with.
+        above = f" ({len(result.conflicts)} conflict(s) above)" if result.conflicts and not as_json else ""
+        fixes = [f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5]
+        if result.fix:
+            fixes.append(f"Fix: {result.fix}")
         raise NoPlanError(
-            f"{scenario}: scenario '{result.scenario}' has no plan ({len(result.conflicts)} conflict(s) above)",
-            details=[f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5],
+            f"{scenario}: scenario '{result.scenario}' has no plan: {result.finding}{above}", details=fixes
         )
+
+
+def _print_diagnosis(result: Any) -> None:
+    """`dsx plan diagnose`'s text: a plan and how it was established, or the conflicts and the IIS."""
+    console = _console()
+    if result.feasible:
+        console.print(f"scenario '{result.scenario}' has a plan: {escape(result.finding)}")
+    for c in result.conflicts:
+        where = f"[bold]{c.site or '-'} {c.period or ''}[/] " if c.site or c.period else ""
+        console.print(f"- {where}{escape(c.limit)}: {escape(c.explanation)}")
+        if c.fix:
+            console.print(f"  Fix: {escape(c.fix)}")
+    if result.iis_constraints:
+        shown = result.iis_constraints[:SHOWN_IIS_ROWS]
+        more = len(result.iis_constraints) - len(shown)
+        rest = f" and {more} more (--iis-out writes them all)" if more else ""
+        console.print(f"conflicting constraints (HiGHS IIS): {escape(', '.join(shown))}{rest}")
 
 
 def reduce_command(
@@ -642,7 +758,8 @@ def reduce_command(
     console.print(table)
     share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0
     console.print(
-        f"distance from the full set: US$ {_musd(reduction.distance_usd)} M of demand value "
+        f"distance from the full set: US$ {musd(reduction.distance_usd, musd_decimals([reduction.distance_usd]))} M "
+        f"of {DISCOUNTED} demand value "
         f"({share:.1%} of the full set's spread about its mean)"
     )
     console.print(f"written to [bold]{escape(str(output))}[/]")
@@ -665,7 +782,14 @@ def batch_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
 ) -> None:
     """Solve several scenario files side by side (a local Dask cluster, or --cluster); write one
-    verified plan per file. Exit 4 if some have no plan (the others are written), 3 if none has."""
+    verified plan per file, NAME.json.
+
+    Every file, and every plan's path, is checked before the first solve. The directory is kept
+    to one batch: the plans the last batch wrote there (recorded in DIR/.dsx-batch) that this one
+    does not write again are removed at the end, if unchanged; files no batch wrote are left;
+    anything but a regular file where a plan goes is refused. Exit 0: every file has a plan; 2:
+    a bad file or output (nothing solved or written); 3: no file has a plan; 4: some have none
+    (the table says why), every other plan is written."""
     from planner.insight.batch import BatchResult, run_batch
     from planner.pipeline import refuse_unsolvable
 
@@ -676,40 +800,61 @@ def batch_command(
             "batch: two scenario files share a name, so their plans would overwrite each other",
             details=["Fix: rename one of the files (plans are written as NAME.json)"],
         )
-    refuse_overwriting_inputs(
+    for path in scenarios:
+        size = len(os.fsencode(f"{path.stem}.json"))
+        if size > NAME_MAX_BYTES:  # the first such plan stopped the batch, after its solve
+            raise UserError(
+                f"{str(path)[:80]}…: its plan's file name would take {size} bytes; at most "
+                f"{NAME_MAX_BYTES} fit",
+                details=[
+                    "Fix: give the scenario file a shorter name (a batch names each plan after its file)"
+                ],
+            )
+    results_dir = claim(
         output,
-        [output / f"{name}.json" for name in names],
+        [f"{name}.json" for name in names],
+        BATCH_INDEX,
         [("the scenario file", path) for path in scenarios],
     )
     loaded = [(path.stem, load_scenario(path)) for path in scenarios]
     for (_name, one), path in zip(loaded, scenarios, strict=True):
         refuse_unsolvable(one, path)  # before an engine starts, not each file after its solve
     err = Console(stderr=True)
-    with (
-        open_engine(cluster, workers, tasks=len(loaded)) as engine,
-        Progress(
-            TextColumn("[bold]batch[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=err,
-            disable=as_json and not err.is_terminal,
-        ) as progress,
-    ):
-        task = progress.add_task(f"on {engine.where}", total=len(loaded))
+    try:
+        with (
+            open_engine(cluster, workers, tasks=len(loaded)) as engine,
+            Progress(
+                TextColumn("[bold]batch[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=err,
+                disable=as_json and not err.is_terminal,
+            ) as progress,
+        ):
+            task = progress.add_task(f"on {escape(engine.where)}", total=len(loaded))
 
-        def done(_n: int, result: BatchResult) -> None:
-            if result.plan is not None:
-                write_plan(result.plan, output / f"{result.name}.json")
-            progress.update(
-                task, advance=1, description=f"{result.name}: {'plan' if result.plan else 'no plan'}"
+            def done(_n: int, result: BatchResult) -> None:
+                if result.plan is not None:
+                    _write_or_fail(results_dir, f"{result.name}.json", result)
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"{escape(result.name)}: {'plan' if result.plan else 'no plan'}",
+                )
+
+            results = run_batch(
+                loaded, engine=engine, value_of_information=value_of_information, on_done=done
             )
-
-        results = run_batch(loaded, engine=engine, value_of_information=value_of_information, on_done=done)
-        where = engine.where
+            where = engine.where
+    except BaseException:
+        results_dir.stopped()
+        raise
+    removed = results_dir.finish()
     summary = {
         "engine": where,
+        "removed": [str(path) for path in removed],
         "scenarios": [
             {
                 "name": r.name,
@@ -725,20 +870,28 @@ def batch_command(
     if as_json:
         echo_json(summary)
     else:
-        table = Table(title=f"Batch of {len(results)} scenarios on {where} (US$ M)", title_justify="left")
-        for name in ("scenario", "objective", "gap", "wall s", "plan"):
+        table = Table(
+            title=escape(f"Batch of {len(results)} scenarios on {where} (US$ M)"), title_justify="left"
+        )
+        for name in ("scenario", money_header("objective", DISCOUNTED), "gap", "wall s", "plan"):
             table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
+        d = musd_decimals(r.plan.solver.objective_usd for r in results if r.plan)
         for r in results:
             table.add_row(
-                r.name,
-                _musd(r.plan.solver.objective_usd if r.plan else None),
+                escape(r.name),
+                musd(r.plan.solver.objective_usd if r.plan else None, d),
                 gap_text(r.plan.solver.mip_gap) if r.plan else "-",
                 f"{r.wall_s:.1f}",
                 escape(str(output / f"{r.name}.json"))
                 if r.plan
                 else f"[red]no plan[/]: {escape(r.error or '')}",
             )
-        _console().print(table)
+        console = _console()
+        console.print(table)
+        if removed:
+            console.print(
+                f"removed {_files(len(removed))} the last batch wrote in {escape(str(output))} and this one did not"
+            )
     for (_name, scenario_of), r in zip(loaded, results, strict=True):
         warning = gap_warning(r.plan, scenario_of.solver) if r.plan else None
         if warning is not None:

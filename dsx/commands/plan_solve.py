@@ -20,7 +20,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_warning
+from dsx.commands.notices import gap_warning, plan_notices
+from dsx.commands.numbers import (
+    DISCOUNTED,
+    UNDISCOUNTED,
+    decimals_for,
+    fixed,
+    money_header,
+    musd,
+    musd_decimals,
+    share,
+)
 from planner.errors import NoPlanError, ScenarioError, UserError
 from planner.files import (
     check_output_path,
@@ -34,8 +44,6 @@ from planner.insight.overrides import compose, load_overrides, parse_assignment,
 from planner.pipeline import refuse_unsolvable, solve_scenario
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario, SolverOptions
-
-MUSD = 1e6
 
 
 class InterfaceChoice(StrEnum):
@@ -69,13 +77,6 @@ def _with_solver_overrides(
             details=[f"Fix: give {option} a finite value the scenario's field takes"],
         ) from None
     return scenario.model_copy(update={"solver": solver})
-
-
-def _musd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    shown = value / MUSD
-    return f"{0.0 if abs(shown) < 0.05 else shown:,.1f}"
 
 
 def load_with_overrides(
@@ -172,60 +173,91 @@ def _shown_rows_exist(scenario: Scenario, site: str | None, period: str | None, 
 
 
 def site_period_table(plan: Plan, site: str | None = None, period: str | None = None) -> Table:
-    title = "Per site and quarter (expected; US$ M undiscounted)"
+    """Racks, power and expected money per site and quarter. Both power columns are facility MW
+    (the racks' need includes PUE), printed alike so that load <= available reads so."""
+    title = f"Per site and quarter (expected; US$ M, {UNDISCOUNTED})"
     table = Table(title=title, title_justify="left")
     rack_ids = [r.id for r in plan.rack_types]
     table.add_column("site")
     table.add_column("quarter")
     for rack_id in rack_ids:
         table.add_column(f"racks {rack_id}", justify="right")
-    for name in ("MW avail", "MW IT", "GPUs", "util", "buyback", "rev share"):
+    for name in (
+        "facility MW\navailable",
+        "facility MW\nracks need",
+        "GPUs",
+        "util",
+        money_header("buyback", UNDISCOUNTED),
+        money_header("rev share", UNDISCOUNTED),
+    ):
         table.add_column(name, justify="right")
-    for row in plan.site_periods:
-        if (site is not None and row.site != site) or (period is not None and row.period != period):
-            continue
+    rows = [
+        row
+        for row in plan.site_periods
+        if (site is None or row.site == site) and (period is None or row.period == period)
+    ]
+    mw = decimals_for([x for row in rows for x in (row.available_mw, row.it_load_mw)], least=1, most=3)
+    money = musd_decimals(
+        [x for row in rows for x in (row.expected_buyback_usd, row.expected_revenue_share_usd)]
+    )
+    for row in rows:
         racks = [str(row.racks_by_type[r]) if r in row.racks_by_type else "-" for r in rack_ids]
         table.add_row(
             row.site,
             row.period,
             *racks,
-            f"{row.available_mw:,.0f}",
-            f"{row.it_load_mw:,.1f}",
+            fixed(row.available_mw, mw),
+            fixed(row.it_load_mw, mw),
             f"{row.gpus_installed:,}",
-            f"{row.expected_utilisation:.0%}",
-            _musd(row.expected_buyback_usd),
-            _musd(row.expected_revenue_share_usd),
+            share(row.expected_utilisation),
+            musd(row.expected_buyback_usd, money),
+            musd(row.expected_revenue_share_usd, money),
         )
     return table
 
 
 def outcome_table(plan: Plan) -> Table:
+    """Each scenario's party values (discounted) beside its horizon sums (undiscounted)."""
     table = Table(
-        title=f"Per scenario (values discounted, US$ M; perspective {plan.perspective})", title_justify="left"
+        title=f"Per scenario (US$ M; perspective {plan.perspective})",
+        title_justify="left",
     )
+    table.add_column("scenario", justify="left")
     for name in (
-        "scenario",
         "p",
-        "cloud",
-        "guarantor",
-        "syndicate",
-        "revenue",
-        "buyback",
-        "rev share",
-        "unserved M GPU-h",
+        money_header("cloud", DISCOUNTED),
+        money_header("guarantor", DISCOUNTED),
+        money_header("syndicate", DISCOUNTED),
+        money_header("revenue", UNDISCOUNTED),
+        money_header("buyback", UNDISCOUNTED),
+        money_header("rev share", UNDISCOUNTED),
+        "unserved\nM GPU-h",
     ):
-        table.add_column(name, justify="left" if name == "scenario" else "right")
+        table.add_column(name, justify="right")
+    money = musd_decimals(
+        x
+        for o in plan.outcomes
+        for x in (
+            o.cloud_value_usd,
+            o.guarantor_value_usd,
+            o.syndicate_value_usd,
+            o.rental_revenue_usd,
+            o.buyback_usd,
+            o.revenue_share_usd,
+        )
+    )
+    hours = decimals_for((o.unserved_gpu_hours / 1e6 for o in plan.outcomes), least=1, most=3)
     for o in plan.outcomes:
         table.add_row(
             o.scenario,
             f"{o.probability:.2f}",
-            _musd(o.cloud_value_usd),
-            _musd(o.guarantor_value_usd),
-            _musd(o.syndicate_value_usd),
-            _musd(o.rental_revenue_usd),
-            _musd(o.buyback_usd),
-            _musd(o.revenue_share_usd),
-            f"{o.unserved_gpu_hours / 1e6:,.1f}",
+            musd(o.cloud_value_usd, money),
+            musd(o.guarantor_value_usd, money),
+            musd(o.syndicate_value_usd, money),
+            musd(o.rental_revenue_usd, money),
+            musd(o.buyback_usd, money),
+            musd(o.revenue_share_usd, money),
+            fixed(o.unserved_gpu_hours / 1e6, hours),
         )
     return table
 
@@ -235,17 +267,29 @@ def risk_table(plan: Plan) -> Table:
     table = Table(title="Risk and solver", show_header=False, title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("expected value (US$ M)", _musd(risk.expected_value_usd))
-    if risk.cvar_usd is not None:
-        table.add_row(f"CVaR at alpha {risk.cvar_alpha:g} (US$ M)", _musd(risk.cvar_usd))
-    table.add_row(
-        "worst / best scenario (US$ M)",
-        f"{_musd(risk.worst_case_value_usd)} / {_musd(risk.best_case_value_usd)}",
+    d = musd_decimals(
+        [
+            risk.expected_value_usd,
+            risk.cvar_usd,
+            risk.worst_case_value_usd,
+            risk.best_case_value_usd,
+            solver.objective_usd,
+            risk.evpi_usd,
+            risk.vss_usd,
+        ]
     )
-    table.add_row("objective (US$ M)", _musd(solver.objective_usd))
+    unit = f"US$ M, {DISCOUNTED}"
+    table.add_row(f"expected value ({unit})", musd(risk.expected_value_usd, d))
+    if risk.cvar_usd is not None:
+        table.add_row(f"CVaR at alpha {risk.cvar_alpha:g} ({unit})", musd(risk.cvar_usd, d))
+    table.add_row(
+        f"worst / best scenario ({unit})",
+        f"{musd(risk.worst_case_value_usd, d)} / {musd(risk.best_case_value_usd, d)}",
+    )
+    table.add_row(f"objective ({unit})", musd(solver.objective_usd, d))
     if risk.evpi_usd is not None and risk.vss_usd is not None:
-        table.add_row("EVPI: perfect foresight is worth (US$ M)", _musd(risk.evpi_usd))
-        table.add_row("VSS: planning with scenarios earns (US$ M)", _musd(risk.vss_usd))
+        table.add_row(f"EVPI: perfect foresight is worth ({unit})", musd(risk.evpi_usd, d))
+        table.add_row(f"VSS: planning with scenarios earns ({unit})", musd(risk.vss_usd, d))
     else:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
@@ -272,17 +316,29 @@ def risk_table(plan: Plan) -> Table:
 
 def parties_table(plan: Plan) -> Table:
     """Each party's value whatever the perspective, and what it required (participation)."""
-    table = Table(title="Each party (values discounted, US$ M)", title_justify="left")
-    for column in ("party", "expected", "CVaR", "worst", "required expected", "required CVaR"):
-        table.add_column(column, justify="left" if column == "party" else "right")
+    table = Table(title=f"Each party (US$ M, {DISCOUNTED})", title_justify="left")
+    table.add_column("party", justify="left")
+    for column in ("expected", "CVaR", "worst", "required expected", "required CVaR"):
+        table.add_column(money_header(column, DISCOUNTED), justify="right")
+    d = musd_decimals(
+        x
+        for f in plan.parties
+        for x in (
+            f.expected_value_usd,
+            f.cvar_usd,
+            f.worst_case_value_usd,
+            f.min_expected_value_usd,
+            f.min_cvar_usd,
+        )
+    )
     for f in plan.parties:
         table.add_row(
             f"{f.party}{' (objective)' if f.party == plan.perspective else ''}",
-            _musd(f.expected_value_usd),
-            f"{_musd(f.cvar_usd)} (alpha {f.cvar_alpha:g})",
-            _musd(f.worst_case_value_usd),
-            "-" if f.min_expected_value_usd is None else _musd(f.min_expected_value_usd),
-            "-" if f.min_cvar_usd is None else _musd(f.min_cvar_usd),
+            musd(f.expected_value_usd, d),
+            f"{musd(f.cvar_usd, d)} (alpha {f.cvar_alpha:g})",
+            musd(f.worst_case_value_usd, d),
+            musd(f.min_expected_value_usd, d),
+            musd(f.min_cvar_usd, d),
         )
     return table
 
@@ -303,6 +359,7 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "parties": [f.model_dump(mode="json") for f in plan.parties],
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "notices": plan_notices(plan),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
         "site_periods": [row.model_dump(mode="json") for row in rows],
     }
@@ -311,6 +368,12 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
 def _terminal() -> Console:
     console = Console()
     return console if console.is_terminal else Console(width=140)  # piped: do not squeeze the tables
+
+
+def print_notices(plan: Plan, console: Console) -> None:
+    """Notices on stderr, beside the warnings: what the tables show but do not say."""
+    for notice in plan_notices(plan):
+        console.print(f"[cyan]notice[/]: {escape(notice)}", soft_wrap=True)
 
 
 def print_plan(plan: Plan, site: str | None = None, period: str | None = None) -> None:
@@ -396,9 +459,11 @@ def solve_command(
     if warning is not None:
         status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if as_json:
+        print_notices(plan, status_console)
         echo_json(json_summary(plan, output, site, period))
         return
     print_plan(plan, site, period)
+    print_notices(plan, status_console)
     _terminal().print(f"written to [bold]{escape(str(output))}[/]")
 
 
@@ -414,9 +479,11 @@ def show_command(
     plan = read_plan(plan_path)
     _in_plan(plan, site, period, plan_path)
     if as_json:
+        print_notices(plan, Console(stderr=True))
         echo_json(json_summary(plan, plan_path, site, period))
         return
     print_plan(plan, site, period)
+    print_notices(plan, Console(stderr=True))
 
 
 def register(app: typer.Typer, plan_app: typer.Typer) -> None:

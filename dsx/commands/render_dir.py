@@ -159,11 +159,30 @@ def survey(out_dir: Path, names: Sequence[str], *, option: str = "-o") -> Survey
     return Survey(frozenset(ours), earlier)
 
 
-def read_index(out_dir: Path, *, option: str = "-o") -> tuple[dict[str, str], str]:
-    """The file names and digests the last render into `out_dir` recorded, and its site and
-    period; empty where none did. An index that is not one dsx wrote is refused: without it,
-    nothing says which files are ours."""
-    path = out_dir / INDEX_NAME
+@dataclass(frozen=True)
+class IndexKind:
+    """One command's record of the files it wrote in a directory: its file name, the `kind` it
+    holds, the names the command may write (an index naming anything else does not make it
+    ours) and the command, for messages. `dsx plan sweep` and `batch` keep one too
+    (`dsx.commands.results_dir`)."""
+
+    name: str
+    kind: str
+    owned: re.Pattern[str]
+    writer: str
+    files: str = "manifests"
+
+
+RENDER_INDEX = IndexKind(INDEX_NAME, INDEX_KIND, OWNED_NAME, "dsx render")
+
+
+def read_index(
+    out_dir: Path, *, option: str = "-o", index: IndexKind = RENDER_INDEX
+) -> tuple[dict[str, str], str]:
+    """The file names and digests the last run into `out_dir` recorded, and (a render's) its
+    site and period; empty where none did. An index that is not one dsx wrote is refused:
+    without it, nothing says which files are ours."""
+    path = out_dir / index.name
     try:
         info = path.lstat()
     except FileNotFoundError:
@@ -172,23 +191,23 @@ def read_index(out_dir: Path, *, option: str = "-o") -> tuple[dict[str, str], st
     if stat.S_ISREG(info.st_mode) and info.st_size <= INDEX_MAX_BYTES:
         with contextlib.suppress(OSError, UnicodeDecodeError, ValueError, RecursionError):
             data = json.loads(path.read_text(encoding="utf-8"))
-    record = data if isinstance(data, dict) and data.get("kind") == INDEX_KIND else {}
+    record = data if isinstance(data, dict) and data.get("kind") == index.kind else {}
     files = record.get("files")
     if not (
         isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
     ):
         raise UserError(
-            f"{option} {out_dir}: {path} is not the index dsx render writes, so which files here "
-            "an earlier render wrote is unknown",
+            f"{option} {out_dir}: {path} is not the index {index.writer} writes, so which files here "
+            f"an earlier run wrote is unknown",
             details=[
-                f"Fix: move or remove {path} and the manifests with it, or choose a new or empty "
+                f"Fix: move or remove {path} and the {index.files} with it, or choose a new or empty "
                 f"{option} directory"
             ],
         )
     earlier = " ".join(str(record.get(key, "")) for key in ("site", "period")).strip()
     if not (earlier.isprintable() and len(earlier) <= 80):
         earlier = ""  # only ever shown: an edited index could hold terminal escapes
-    return {name: value for name, value in files.items() if OWNED_NAME.fullmatch(name)}, earlier
+    return {name: value for name, value in files.items() if index.owned.fullmatch(name)}, earlier
 
 
 def shown(directory: Path, name: str) -> str:

@@ -1,11 +1,15 @@
 """What changed between two plans, per site and quarter, and why it matters in money and risk.
 
 Pure functions on `Plan` objects: no files, no solver. The first plan is the reference; figures
-are reported as (reference, other, other - reference).
+are reported as (reference, other, other - reference). A figure is compared only where both plans
+define it alike (same perspective, CVaR level, horizon and discounting, scenarios and
+probabilities); otherwise its row says which definition differs and no change or conclusion is
+drawn from it. A site or quarter one plan does not cover is absent there (None), not zero.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,27 +18,37 @@ from planner.schema.plan import Plan
 
 MUSD = 1e6
 TOL = 1e-6
+NOTE_MIN_USD = 1_000.0
+"""Least change a note reports: half the last digit of US$ 0.1 M, the precision notes are written
+in, so no note says a figure moved "by US$ 0.0 M"."""
+EXACT = 1e-9
+"""Probabilities and discount factors a plan copies from its scenario agree within this."""
 
 
 @dataclass
 class SitePeriodChange:
+    """Racks, GPUs and MW at one site in one quarter; None where a plan does not cover that site
+    or quarter (outside its horizon), which is not the same as building nothing."""
+
     site: str
     period: str
-    racks_before: int
-    racks_after: int
-    gpus_before: int
-    gpus_after: int
-    mw_before: float
-    mw_after: float
+    racks_before: int | None
+    racks_after: int | None
+    gpus_before: int | None
+    gpus_after: int | None
+    mw_before: float | None
+    mw_after: float | None
 
 
 @dataclass
 class QuotaChange:
+    """A tenant's GPUs at one site in one quarter; None where a plan does not cover them."""
+
     tenant: str
     site: str
     period: str
-    quota_gpus_before: float
-    quota_gpus_after: float
+    quota_gpus_before: float | None
+    quota_gpus_after: float | None
 
 
 @dataclass
@@ -42,10 +56,13 @@ class MoneyDelta:
     figure: str
     before_usd: float | None
     after_usd: float | None
+    not_comparable: list[str] = field(default_factory=list)
+    """The definitions this figure depends on that differ between the plans (e.g. 'CVaR level
+    0.75 vs 0.5'): the two numbers measure different things, so no change is given."""
 
     @property
     def delta_usd(self) -> float | None:
-        if self.before_usd is None or self.after_usd is None:
+        if self.before_usd is None or self.after_usd is None or self.not_comparable:
             return None
         return self.after_usd - self.before_usd
 
@@ -66,18 +83,77 @@ class PlanComparison:
         return out
 
 
+EXPECTED_VALUE = "expected value, discounted"
+CVAR = "CVaR, discounted"
+BUYBACK = "expected buyback, undiscounted"
+REVENUE_SHARE = "expected revenue share, undiscounted"
+
+
 def _money(plan: Plan) -> dict[str, float | None]:
+    """Each figure named with its basis: values are discounted, the payments undiscounted sums
+    over the horizon (docs/model.md, "Reported figures"), and a reader must not compare the two."""
     expected = lambda attr: sum(o.probability * getattr(o, attr) for o in plan.outcomes)  # noqa: E731
     return {
-        "expected value": plan.risk.expected_value_usd,
-        "CVaR": plan.risk.cvar_usd,
-        "worst scenario": plan.risk.worst_case_value_usd,
-        "expected buyback": expected("buyback_usd"),
-        "expected revenue share": expected("revenue_share_usd"),
-        "expected credit loss": expected("credit_loss_usd"),
-        "expected cloud value": expected("cloud_value_usd"),
-        "expected guarantor value": expected("guarantor_value_usd"),
+        EXPECTED_VALUE: plan.risk.expected_value_usd,
+        CVAR: plan.risk.cvar_usd,
+        "worst scenario, discounted": plan.risk.worst_case_value_usd,
+        BUYBACK: expected("buyback_usd"),
+        REVENUE_SHARE: expected("revenue_share_usd"),
+        "expected credit loss, undiscounted": expected("credit_loss_usd"),
+        "expected cloud value, discounted": expected("cloud_value_usd"),
+        "expected guarantor value, discounted": expected("guarantor_value_usd"),
     }
+
+
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "expected value": ("perspective", "horizon", "discounting", "scenarios", "probabilities"),
+    "CVaR": ("perspective", "CVaR level", "horizon", "discounting", "scenarios", "probabilities"),
+    "worst scenario": ("perspective", "horizon", "discounting", "scenarios"),
+    # Undiscounted sums over the horizon, expected over the scenarios; the same for any perspective.
+    "expected buyback": ("horizon", "scenarios", "probabilities"),
+    "expected revenue share": ("horizon", "scenarios", "probabilities"),
+    "expected credit loss": ("horizon", "scenarios", "probabilities"),
+    "expected cloud value": ("horizon", "discounting", "scenarios", "probabilities"),
+    "expected guarantor value": ("horizon", "discounting", "scenarios", "probabilities"),
+}
+"""What each money figure's meaning depends on: where two plans differ in one of these, their
+figures measure different things (a CVaR over the worst 25% against one over the worst 50%)."""
+
+
+def _base(figure: str) -> str:
+    """A money figure's name without its basis ("CVaR, discounted" -> "CVaR"): `DEPENDS_ON`'s key."""
+    return figure.split(", ")[0]
+
+
+def _span(periods: list[str]) -> str:
+    return f"{periods[0]}-{periods[-1]}" if periods else "none"
+
+
+def _definitions(before: Plan, after: Plan) -> dict[str, str]:
+    """The definitions in `DEPENDS_ON` that differ between the plans, each with how."""
+    out: dict[str, str] = {}
+    if before.perspective != after.perspective:
+        out["perspective"] = f"perspective {before.perspective} vs {after.perspective}"
+    if before.risk.cvar_alpha != after.risk.cvar_alpha:
+        out["CVaR level"] = f"CVaR level (alpha) {before.risk.cvar_alpha} vs {after.risk.cvar_alpha}"
+    if before.periods != after.periods:
+        out["horizon"] = f"horizon {_span(before.periods)} vs {_span(after.periods)}"
+    elif any(
+        not math.isclose(a, b, rel_tol=EXACT, abs_tol=EXACT)
+        for a, b in zip(before.discount_factors, after.discount_factors, strict=False)
+    ):
+        out["discounting"] = (
+            f"discount rate (factor in {before.periods[-1]} {before.discount_factors[-1]:.4f} vs "
+            f"{after.discount_factors[-1]:.4f})"
+        )
+    pa, pb = before.scenario_probabilities, after.scenario_probabilities
+    if set(pa) != set(pb):
+        out["scenarios"] = f"scenarios {', '.join(pa)} vs {', '.join(pb)}"
+    elif any(not math.isclose(pa[s], pb[s], rel_tol=EXACT, abs_tol=EXACT) for s in pa):
+        out["probabilities"] = "scenario probabilities " + ", ".join(
+            f"{s} {pa[s]:g} vs {pb[s]:g}" for s in pa if not math.isclose(pa[s], pb[s], abs_tol=EXACT)
+        )
+    return out
 
 
 def _quota_totals(plan: Plan) -> dict[tuple[str, str, str], float]:
@@ -88,71 +164,148 @@ def _quota_totals(plan: Plan) -> dict[tuple[str, str, str], float]:
 
 
 def _m(value: float) -> str:
-    return f"US$ {abs(value) / MUSD:,.1f} M"
+    """A change in US$ M with two significant digits under US$ 1 M (to US$ 1,000): one decimal
+    printed a US$ 28,500 rise as 'rises by US$ 0.0 M'."""
+    millions = abs(value) / MUSD
+    decimals = 1 if millions >= 1 or millions == 0 else min(3, 1 - math.floor(math.log10(millions)))
+    return f"US$ {millions:,.{decimals}f} M"
 
 
-def _why(before: Plan, after: Plan, cmp: PlanComparison) -> list[str]:
+def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str]) -> list[str]:
     notes = []
     if before.scenario_hash == after.scenario_hash:
         notes.append("both plans were solved from the same planning case")
-    if before.perspective != after.perspective:
+    if "perspective" in differ:
         notes.append(
             f"the plans value different parties ({before.perspective} vs {after.perspective}): "
             "their values are not comparable, their decisions are"
         )
-    last = after.periods[-1]
-    end = [c for c in cmp.site_periods if c.period == last]
-    d_racks = sum(c.racks_after - c.racks_before for c in end)
-    d_gpus = sum(c.gpus_after - c.gpus_before for c in end)
-    if d_racks:
-        verb = "more" if d_racks > 0 else "fewer"
+    if "CVaR level" in differ:
         notes.append(
-            f"by {last} the second plan holds {abs(d_racks):,} {verb} racks ({abs(d_gpus):,} GPUs): "
-            f"{'more capital committed before demand is known' if d_racks > 0 else 'less capital at risk, less demand served in good scenarios'}"
+            f"the plans measure CVaR over different tails (alpha {before.risk.cvar_alpha} vs "
+            f"{after.risk.cvar_alpha}): their CVaR figures are not comparable"
         )
-    money = {m.figure: m for m in cmp.money}
-    ev, cvar = money["expected value"].delta_usd, money["CVaR"].delta_usd
-    if ev is not None and abs(ev) > 1.0:
-        notes.append(f"expected value {'rises' if ev > 0 else 'falls'} by {_m(ev)}")
-    if cvar is not None and abs(cvar) > 1.0:
+    if before.cvar_weight != after.cvar_weight:
         notes.append(
-            f"CVaR (the mean of the worst tail) {'rises' if cvar > 0 else 'falls'} by {_m(cvar)}: "
+            f"the plans weigh CVaR differently in their objectives ({before.cvar_weight:g} vs "
+            f"{after.cvar_weight:g}): each is best for a different trade of expected value against risk"
+        )
+    if "horizon" in differ:
+        notes.append(
+            f"the plans cover different quarters ({_span(before.periods)} vs {_span(after.periods)}): "
+            "a quarter outside a plan's horizon is shown as absent (-), not as nothing built, and "
+            "figures summed over the horizon are not comparable"
+        )
+    for name in ("discounting", "scenarios", "probabilities"):
+        if name in differ:
+            notes.append(
+                f"the plans differ in {differ[name]}: the figures that depend on it are not compared"
+            )
+    covered = set(before.periods)
+    common = [p for p in after.periods if p in covered]
+    if common:
+        last = common[-1]
+        end = [
+            c
+            for c in cmp.site_periods
+            if c.period == last and c.racks_before is not None and c.racks_after is not None
+        ]
+        d_racks = sum((c.racks_after or 0) - (c.racks_before or 0) for c in end)
+        d_gpus = sum((c.gpus_after or 0) - (c.gpus_before or 0) for c in end)
+        if d_racks:
+            verb = "more" if d_racks > 0 else "fewer"
+            if "horizon" in differ:
+                # The same quarter sits at different points of each plan (one's end is the other's
+                # middle): the difference is a fact, not a sign of more or less capital at risk.
+                notes.append(
+                    f"in {last}, the last quarter both plans cover, the second plan holds "
+                    f"{abs(d_racks):,} {verb} racks ({abs(d_gpus):,} GPUs)"
+                )
+            else:
+                notes.append(
+                    f"by {last} the second plan holds {abs(d_racks):,} {verb} racks ({abs(d_gpus):,} GPUs): "
+                    f"{'more capital committed before demand is known' if d_racks > 0 else 'less capital at risk, less demand served in good scenarios'}"
+                )
+    money = {m.figure: m for m in cmp.money}
+
+    def moved(figure: str) -> float | None:
+        delta = money[figure].delta_usd
+        return delta if delta is not None and abs(delta) >= NOTE_MIN_USD else None
+
+    ev, cvar = moved(EXPECTED_VALUE), moved(CVAR)
+    if ev is not None:
+        notes.append(f"expected value {'rises' if ev > 0 else 'falls'} by {_m(ev)}, discounted")
+    if cvar is not None:
+        notes.append(
+            f"CVaR (the mean of the worst tail) {'rises' if cvar > 0 else 'falls'} by {_m(cvar)}, discounted: "
             f"downside risk is {'smaller' if cvar > 0 else 'larger'}"
         )
-    bb = money["expected buyback"].delta_usd
-    if bb is not None and abs(bb) > 1.0:
+    bb = moved(BUYBACK)
+    if bb is not None:
         notes.append(
-            f"expected buyback payments {'grow' if bb > 0 else 'shrink'} by {_m(bb)}: the cloud leans "
+            f"expected buyback payments {'grow' if bb > 0 else 'shrink'} by {_m(bb)}, undiscounted: the cloud leans "
             f"{'more' if bb > 0 else 'less'} on the guarantor's cover of unsold GPU-hours"
         )
-    rs = money["expected revenue share"].delta_usd
-    if rs is not None and abs(rs) > 1.0:
-        notes.append(f"revenue share paid to the guarantor {'grows' if rs > 0 else 'shrinks'} by {_m(rs)}")
+    rs = moved(REVENUE_SHARE)
+    if rs is not None:
+        notes.append(
+            f"revenue share paid to the guarantor {'grows' if rs > 0 else 'shrinks'} by {_m(rs)}, undiscounted"
+        )
     if not cmp.site_periods and not cmp.quotas:
         notes.append("no build, power or quota decision differs")
     return notes
 
 
+def _covered(plan: Plan) -> tuple[set[str], set[str], set[str]]:
+    """The plan's sites, quarters and tenants: what it says anything about."""
+    return {s.id for s in plan.sites}, set(plan.periods), {t.id for t in plan.tenants}
+
+
 def compare_plans(
     before: Plan, after: Plan, *, before_name: str = "A", after_name: str = "B"
 ) -> PlanComparison:
-    """Changes from `before` to `after`; only rows that differ are listed."""
+    """Changes from `before` to `after`; only rows that differ are listed, a site and quarter one
+    plan does not cover with None on its side."""
     cmp = PlanComparison(before=before_name, after=after_name)
     a_rows = {(r.site, r.period): r for r in before.site_periods}
     b_rows = {(r.site, r.period): r for r in after.site_periods}
-    for key in [*a_rows, *(k for k in b_rows if k not in a_rows)]:
+    site_order = {site: n for n, site in enumerate(dict.fromkeys(site for site, _ in [*a_rows, *b_rows]))}
+    # Per site, its quarters in time order (labels such as 2026Q3 sort so), whichever plan has them.
+    for key in sorted({*a_rows, *b_rows}, key=lambda k: (site_order[k[0]], k[1])):
         a, b = a_rows.get(key), b_rows.get(key)
-        racks = (sum(a.racks_by_type.values()) if a else 0, sum(b.racks_by_type.values()) if b else 0)
-        gpus = (a.gpus_installed if a else 0, b.gpus_installed if b else 0)
-        mw = (a.available_mw if a else 0.0, b.available_mw if b else 0.0)
-        if racks[0] != racks[1] or gpus[0] != gpus[1] or abs(mw[0] - mw[1]) > TOL:
-            cmp.site_periods.append(SitePeriodChange(key[0], key[1], *racks, *gpus, *mw))
+        change = SitePeriodChange(
+            key[0],
+            key[1],
+            sum(a.racks_by_type.values()) if a else None,
+            sum(b.racks_by_type.values()) if b else None,
+            a.gpus_installed if a else None,
+            b.gpus_installed if b else None,
+            a.available_mw if a else None,
+            b.available_mw if b else None,
+        )
+        if (
+            a is None
+            or b is None
+            or change.racks_before != change.racks_after
+            or a.gpus_installed != b.gpus_installed
+            or abs(a.available_mw - b.available_mw) > TOL
+        ):
+            cmp.site_periods.append(change)
     qa, qb = _quota_totals(before), _quota_totals(after)
-    for tenant, site, period in [*qa, *(k for k in qb if k not in qa)]:
-        x, y = qa.get((tenant, site, period), 0.0), qb.get((tenant, site, period), 0.0)
-        if abs(x - y) > 1e-3:
+    (sa, pa, ta), (sb, pb, tb) = _covered(before), _covered(after)
+    pairs: dict[tuple[str, str], int] = {
+        pair: n for n, pair in enumerate(dict.fromkeys((k[0], k[1]) for k in [*qa, *qb]))
+    }
+    for tenant, site, period in sorted({*qa, *qb}, key=lambda k: (pairs[k[0], k[1]], k[2])):
+        x = qa.get((tenant, site, period), 0.0) if site in sa and period in pa and tenant in ta else None
+        y = qb.get((tenant, site, period), 0.0) if site in sb and period in pb and tenant in tb else None
+        if x is None or y is None or abs(x - y) > 1e-3:
             cmp.quotas.append(QuotaChange(tenant, site, period, x, y))
+    differ = _definitions(before, after)
     ma, mb = _money(before), _money(after)
-    cmp.money = [MoneyDelta(name, ma[name], mb[name]) for name in ma]
-    cmp.notes = _why(before, after, cmp)
+    cmp.money = [
+        MoneyDelta(name, ma[name], mb[name], [differ[d] for d in DEPENDS_ON[_base(name)] if d in differ])
+        for name in ma
+    ]
+    cmp.notes = _why(before, after, cmp, differ)
     return cmp

@@ -1,13 +1,29 @@
-"""Why a scenario has no plan, in domain words: which site, quarter and limit conflict.
+"""Whether a scenario has a plan and, where it has none, why, in domain words: which site,
+quarter and limit conflict, or which participation requirement falls short and by how much.
 
-Two layers: domain checks on the scenario (pure, no solver) find the conflicts we can name
-directly (existing racks holding more GPUs than the site's cap); then HiGHS's irreducible
-infeasible subsystem (IIS) on the compiled model names the constraints that cannot hold together,
-mapped back to Pyomo component names (`gpu_cap[batam,0]`) and explained per family.
+What each step establishes:
+
+1. domain checks on the scenario (pure, no solver) name the conflicts visible in the data alone
+   (existing racks holding more GPUs than the site's cap);
+2. the LP relaxation of the compiled model: every plan is one of its solutions, so an infeasible
+   relaxation proves there is no plan, and HiGHS's irreducible infeasible subsystem (IIS) names
+   the rows that cannot hold together, mapped back to Pyomo component names (`gpu_cap[batam,0]`)
+   and explained per family;
+3. a feasible relaxation does not prove a plan: whole racks can leave a participation
+   requirement out of every plan's reach while fractional ones meet it (a 4-quarter, two-site
+   case with the cloud's expected value at least US$40.5 M: the relaxation meets it, every whole
+   plan falls US$0.69 M short). So where the scenario states requirements, the elastic model is
+   solved first, as `dsx plan solve` solves it (`planner.pipeline.requirement_shortfalls`): a
+   whole plan meets them all, or each requirement that falls short is named with its shortfall
+   and the fix; only where it has no plan at all does the relaxation's IIS explain. Without
+   requirements a feasible relaxation is enough: building nothing beyond the existing racks is
+   then a whole plan.
 """
 
 from __future__ import annotations
 
+import gc
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,8 +34,10 @@ from pyomo.repn.util import FileDeterminism
 
 from planner.engine import available_memory_bytes
 from planner.model.build import build_model
+from planner.model.constraints import stated_requirements
 from planner.model.size import check_fits
 from planner.schema.scenario import Scenario
+from planner.solve.interfaces import Interface
 
 FAMILY_WORDS = {
     "power_fits": "the racks installed need more facility power than is energised",
@@ -32,7 +50,17 @@ FAMILY_WORDS = {
     "serve_within_quota": "served GPU-hours cannot exceed the tenant's quota",
     "demand_balance": "served plus unserved GPU-hours must equal demand",
     "cvar_shortfall_def": "CVaR shortfall definition",
+    "participation_expected_value": "a party's expected value must reach its participation requirement",
+    "participation_cvar": "a party's CVaR must reach its participation requirement",
+    "buyback_exposure_per_period": "the guarantor's buyback exposure in a quarter cannot exceed its cap",
+    "buyback_exposure_total": "the guarantor's buyback exposure over the horizon cannot exceed its cap",
 }
+
+DEEP_IIS_STRATEGY = 2
+"""HiGHS's `iis_strategy` "try elastic LP", run where its default light test names no row: the
+light test finds only rows infeasible on their own or by their bounds, and a requirement out of
+reach involves the value rows of the whole model (the 4-quarter case above with the cloud's
+expected value at least US$1,000 M: light test empty, elastic LP 131 rows in 0.04 s)."""
 
 
 @dataclass
@@ -42,6 +70,8 @@ class Conflict:
     limit: str
     explanation: str
     fix: str = ""
+    shortfall_usd: float | None = None
+    """For a participation requirement: by how much the closest whole plan falls short of it."""
 
 
 @dataclass
@@ -49,9 +79,15 @@ class Diagnosis:
     scenario: str
     feasible: bool
     status: str
+    """HiGHS's status of the model that settled it: the elastic model where the scenario states
+    participation requirements and that model has a plan, else the LP relaxation."""
     conflicts: list[Conflict] = field(default_factory=list)
     iis_constraints: list[str] = field(default_factory=list)
     iis_bounds: list[str] = field(default_factory=list)
+    finding: str = ""
+    """What the diagnosis established, and how: the relaxation, its IIS, the elastic model."""
+    fix: str = ""
+    """What to do where no conflict carries a fix (a solve that ran out of time, say)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,19 +141,56 @@ def _explain_row(name: str, scenario: Scenario) -> Conflict:
     )
 
 
-def diagnose(scenario: Scenario) -> Diagnosis:
-    """Solve the LP relaxation; if infeasible, explain with domain checks and HiGHS's IIS."""
+def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosis:
+    """Whether `scenario` has a plan, established as the module docstring says, and if not, why.
+    `interface` solves the elastic model (default: the scenario's), as `solve_scenario`'s does.
+
+    With requirements the elastic model goes first: where it finds a whole plan meeting them
+    all, or names those that fall short, the relaxation would add nothing (on the bundled
+    example it was half of the diagnosis's time)."""
     # Its own solve: the extensive form's relaxation by HiGHS's defaults, whatever `solver` says.
     extensive = scenario.solver.model_copy(
         update={"method": "extensive", "relax_integrality": False, "rounded_start": False}
     )
     check_fits(scenario.model_copy(update={"solver": extensive}), available_memory_bytes())
+    diagnosis = Diagnosis(scenario=scenario.name, feasible=True, status="")
+    domain = check_domain(scenario)
+    diagnosis.conflicts = list(domain)
+    unsettled = ""
+    if stated_requirements(scenario) and not domain:
+        settled, unsettled = _check_requirements(scenario, diagnosis, interface)
+        if settled:
+            return diagnosis
+        gc.collect()  # the elastic model goes before the relaxation's is built (its cycles)
+    if not _relaxation(scenario, diagnosis):  # a row of constants that cannot hold
+        return diagnosis
+    if domain:
+        diagnosis.feasible = False
+        diagnosis.finding = (
+            "the data alone rule out every plan: existing racks hold more GPUs than a GPU cap allows"
+        )
+    elif not diagnosis.feasible:
+        diagnosis.fix = ""  # the relaxation's account replaces the elastic model's
+        _explain_lp_infeasible(diagnosis)
+    elif unsettled:
+        diagnosis.feasible = False
+        diagnosis.finding = unsettled
+    else:
+        diagnosis.finding = (
+            f"its LP relaxation is feasible (HiGHS: {diagnosis.status}) and, with no participation "
+            "requirement, building nothing beyond the existing racks is a whole plan"
+        )
+    return diagnosis
+
+
+def _relaxation(scenario: Scenario, diagnosis: Diagnosis) -> bool:
+    """Solve the LP relaxation into `diagnosis` (status; if infeasible, its IIS, by
+    `DEEP_IIS_STRATEGY` where the light test names nothing, and the rows' conflicts). False if
+    the model does not compile: a row of constants cannot hold (`diagnosis` says which)."""
     m = build_model(scenario)
     # Pyomo's compiler (used here for its row list) does not apply the scaling suffix and warns
     # about it; the IIS is about which rows conflict, not their units.
     m.del_component("scaling_factor")
-    diagnosis = Diagnosis(scenario=scenario.name, feasible=True, status="")
-    domain = check_domain(scenario)
     try:
         info = LinearStandardFormCompiler().write(
             m, mixed_form=True, set_sense=None, file_determinism=FileDeterminism.NONE
@@ -125,32 +198,109 @@ def diagnose(scenario: Scenario) -> Diagnosis:
     except Exception as error:  # pyomo raises on a row that is infeasible on its own (all constants)
         diagnosis.feasible = False
         diagnosis.status = f"trivially infeasible: {error}"
-        diagnosis.conflicts = domain
-        return diagnosis
+        diagnosis.finding = f"a row of the model cannot hold, whatever is built ({error})"
+        return False
     highs = _pass(info)
     highs.setOptionValue("solve_relaxation", True)
     highs.run()
     status = highs.getModelStatus()
     diagnosis.status = highs.modelStatusToString(status)
     if status != highspy.HighsModelStatus.kInfeasible:
-        diagnosis.feasible = not domain
-        diagnosis.conflicts = domain
-        return diagnosis
+        return True
     diagnosis.feasible = False
     _, iis = highs.getIis()
+    if not len(iis.row_index_) and not len(iis.col_index_):
+        highs.setOptionValue("iis_strategy", DEEP_IIS_STRATEGY)
+        highs.setOptionValue("iis_time_limit", float(scenario.solver.time_limit_s))
+        _, iis = highs.getIis()
     rows = [info.rows[i][0].name for i in iis.row_index_]
-    cols = [info.columns[j].name for j in iis.col_index_]
     diagnosis.iis_constraints = rows
-    diagnosis.iis_bounds = cols
-    conflicts = list(domain)
-    named = {(c.site, c.period, c.limit) for c in conflicts}
+    diagnosis.iis_bounds = [info.columns[j].name for j in iis.col_index_]
+    named = {(c.site, c.period, c.limit) for c in diagnosis.conflicts}
     for row in rows:
         conflict = _explain_row(row, scenario)
         if (conflict.site, conflict.period, conflict.limit) not in named:
-            conflicts.append(conflict)
+            diagnosis.conflicts.append(conflict)
             named.add((conflict.site, conflict.period, conflict.limit))
-    diagnosis.conflicts = conflicts
-    return diagnosis
+    return True
+
+
+def _explain_lp_infeasible(diagnosis: Diagnosis) -> None:
+    """The finding of an infeasible relaxation, saying what its IIS held, even when nothing."""
+    found = f"the LP relaxation is infeasible (HiGHS: {diagnosis.status}), so no plan exists"
+    size = len(diagnosis.iis_constraints) + len(diagnosis.iis_bounds)
+    if size:
+        diagnosis.finding = f"{found}; HiGHS's IIS names {size} row(s) and bound(s) that cannot hold together"
+        return
+    diagnosis.finding = f"{found}, but HiGHS's IIS names no row or bound that conflicts"
+    diagnosis.fix = (
+        "check each site's existing racks, power and caps against its limits, and each participation "
+        "requirement; dsx plan solve gives HiGHS's own account"
+    )
+
+
+def _check_requirements(
+    scenario: Scenario, diagnosis: Diagnosis, interface: Interface | None
+) -> tuple[bool, str]:
+    """Check the participation requirements as `dsx plan solve` does (the elastic model, a MIP).
+    Returns whether that settled the diagnosis and, where it did not, what to report should the
+    relaxation be feasible (empty where the elastic model has no plan at all: then the
+    requirements are not the cause, and the relaxation's IIS says what is)."""
+    from planner.pipeline import requirement_shortfalls  # the pipeline's imports reach far
+
+    # Whole plans are the question, whatever `solver.relax_integrality` says (solve refuses it).
+    whole = scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"relax_integrality": False})}
+    )
+    found = requirement_shortfalls(whole, interface)
+    if found is None:  # would not fit in memory: the relaxation's own size check passed, so rare
+        diagnosis.fix = "free memory, or reduce the scenarios (dsx plan reduce)"
+        return False, (
+            "the LP relaxation is feasible, but the elastic model that checks the participation "
+            "requirements would not fit in memory, so whether a whole plan meets them is unknown"
+        )
+    outcome, short = found
+    elastic = f"the elastic model, as dsx plan solve runs it; HiGHS: {outcome.status}"
+    if not outcome.has_solution:
+        if outcome.infeasible:
+            return False, ""
+        diagnosis.fix = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) and diagnose again"
+        return False, (
+            f"the LP relaxation is feasible, but HiGHS found no whole plan within solver.time_limit_s "
+            f"({elastic}), so whether one meets every participation requirement is unknown"
+        )
+    diagnosis.status = outcome.status
+    if short:
+        diagnosis.feasible = False
+        diagnosis.finding = f"no whole-rack plan meets every participation requirement ({elastic})"
+        diagnosis.conflicts.extend(_requirement_conflict(scenario, name, gap) for name, gap in short.items())
+    else:
+        diagnosis.finding = f"a whole-rack plan meets every participation requirement ({elastic})"
+    return True, ""
+
+
+def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float) -> Conflict:
+    """A requirement (`participation.<party>.<field>`) the closest whole plan misses by
+    `gap_usd`, with the value that plan reaches: moving the requirement there lets that plan
+    meet it (the other requirements as it meets them)."""
+    _, party, name_field = name.split(".")
+    required = float(getattr(getattr(scenario.participation, party), name_field))
+    if name_field.startswith("max_"):
+        reached = math.ceil(required + gap_usd)
+        how = f"a cap of US${required:,.0f}; the closest whole plan exposes US${reached:,.0f}"
+        fix = f"raise {name} to at least {reached}"
+    else:
+        reached = math.floor(required - gap_usd)
+        how = f"US${required:,.0f} required; the closest whole plan reaches US${reached:,.0f}"
+        fix = f"lower {name} to at most {reached}"
+    return Conflict(
+        site=None,
+        period=None,
+        limit=name,
+        explanation=f"no whole-rack plan meets it; the closest falls short by US${gap_usd:,.0f} ({how})",
+        fix=f"{fix} (null removes it), or change the terms so the parties can meet it",
+        shortfall_usd=gap_usd,
+    )
 
 
 def _pass(info: Any) -> highspy.Highs:
@@ -188,7 +338,11 @@ def _pass(info: Any) -> highspy.Highs:
 
 def iis_text(diagnosis: Diagnosis) -> str:
     """The conflicting constraints and bounds, one per line, for `--iis-out`."""
-    lines = [f"# IIS of scenario {diagnosis.scenario} (HiGHS: {diagnosis.status})", "# constraints"]
+    lines = [f"# IIS of scenario {diagnosis.scenario} (HiGHS: {diagnosis.status})"]
+    lines += [
+        f"# {'has a plan' if diagnosis.feasible else 'has no plan'}: {diagnosis.finding}",
+        "# constraints",
+    ]
     lines += diagnosis.iis_constraints or ["(none)"]
     lines += ["# variable bounds"]
     lines += diagnosis.iis_bounds or ["(none)"]

@@ -15,15 +15,24 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from planner.errors import ScenarioError
-from planner.files import NestedTooDeeply, load_yaml_text, parse_scenario, read_yaml
+from planner.files import (
+    DuplicateKey,
+    NestedTooDeeply,
+    load_yaml_text,
+    models_in,
+    parse_scenario,
+    read_yaml,
+)
 from planner.schema.scenario import Scenario
 
 SEGMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\[\]]+)\])?$")
@@ -89,9 +98,26 @@ def path_location(data: Mapping[str, Any], path: str) -> tuple[tuple[str, str | 
     return tuple(location)
 
 
+def _schema_fields(names: list[str]) -> list[str] | None:
+    """The fields the scenario's schema has in the section at these field names (list items are
+    passed over): [] below a free-form mapping (`solver.extra`), None where it has no such
+    section."""
+    model: type[BaseModel] | None = Scenario
+    for name in names:
+        if model is None:
+            return []
+        field = model.model_fields.get(name)
+        if field is None:
+            return None
+        model = next(iter(models_in(field.annotation)), None)
+    return list(model.model_fields) if model is not None else []
+
+
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set `value` at `path` in `data` (in place). Every segment but the last must exist; a new
-    last key is allowed (an optional field absent from the base) and left to validation."""
+    """Set `value` at `path` in `data` (in place). Every segment but the last must exist, or be a
+    section of the schema the data leaves out (`solver.extra`, made empty); a new last key is
+    allowed (an optional field absent from the base) and left to validation. A name that is
+    neither is refused with the data's and the schema's names there."""
     segments = parse_path(path)
     node: Any = data
     where = ""
@@ -100,8 +126,17 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
         if not isinstance(node, dict):
             raise KeyError(f"'{where}' is a value, not a section, so it has no field '{name}'")
         here = f"{where}.{name}" if where else name
+        if (
+            name not in node
+            and not last
+            and key is None
+            and _schema_fields([s for s, _ in segments[: n + 1]]) is not None
+        ):
+            node[name] = {}  # a section the data leaves out, at its defaults
         if name not in node and (not last or key is not None):
-            raise KeyError(f"'{where or '(top level)'}' has no field '{name}'; {_suggest(name, list(node))}")
+            fields = _schema_fields([s for s, _ in segments[:n]]) or []
+            known = [*node, *(f for f in fields if f not in node)]
+            raise KeyError(f"'{where or '(top level)'}' has no field '{name}'; {_suggest(name, known)}")
         if key is None:
             if last:
                 node[name] = copy.deepcopy(value)
@@ -163,16 +198,33 @@ def load_overrides(path: str | Path) -> Overrides:
         )
     out: Overrides = {}
     for case, changes in data.items():
+        if not isinstance(case, str | int) or isinstance(case, bool):
+            raise ScenarioError(
+                f"{path}: the case name {json.dumps(case, default=str)} is not text (YAML reads an empty key, null, "
+                "yes, no, true or false unquoted as a value)",
+                details=['Fix: quote the case name, e.g. "low-buyback":'],
+            )
         if not isinstance(changes, dict):
             raise ScenarioError(
                 f"{path}: override '{case}' must map dotted paths to values (got {type(changes).__name__})",
                 details=["Fix: write e.g. `terms.buyback_share: 0.6` under the case name"],
             )
         for key in changes:
+            if not isinstance(key, str):
+                raise ScenarioError(
+                    f"{path}: override '{case}': the path {json.dumps(key, default=str)} is not a field path (YAML reads an "
+                    "empty key, null, a number, yes, no, true or false unquoted as a value)",
+                    details=["Fix: write a dotted field path, e.g. terms.buyback_share: 0.6"],
+                )
             try:
-                parse_path(str(key))
+                parse_path(key)
             except ValueError as error:
-                raise ScenarioError(f"{path}: override '{case}', path '{key}': {error}") from None
+                raise ScenarioError(
+                    f"{path}: override '{case}', path '{key}': {error}",
+                    details=[
+                        "Fix: correct the path (field names as in the scenario file, list items as name[id])"
+                    ],
+                ) from None
         out[str(case)] = {str(k): v for k, v in changes.items()}
     return out
 
@@ -202,8 +254,43 @@ def load_case(
     return data, compose(base, changes, case=case, source=str(overrides_path))
 
 
+def split_values(raw: str) -> list[str]:
+    """`--set` values split at the commas between them, not those inside a YAML list, mapping or
+    quoted string: 'a,[NO,SE],"x,y"' -> ['a', '[NO,SE]', '"x,y"'] (a list given by --set was
+    split into '[NO' and 'SE]'). A quote opens a string only where YAML's would (first in a
+    value, or after '[', '{', ',' or ':'): "it's" is a plain word. Unbalanced brackets keep the
+    rest as one value, for YAML (or the scenario check) to refuse."""
+    parts: list[str] = []
+    depth, quote, skip, start, last = 0, "", False, 0, ","
+    for n, char in enumerate(raw):
+        if skip:  # the character after a backslash in "...", or the second quote of '' in '...'
+            skip = False
+            continue
+        if quote:
+            escape = quote == '"' and char == "\\"
+            if escape or (quote == "'" and char == "'" and raw[n + 1 : n + 2] == "'"):
+                skip = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "'\"" and last in "[{,:":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(raw[start:n])
+            start = n + 1
+        if not char.isspace():
+            last = char
+    parts.append(raw[start:])
+    return parts
+
+
 def parse_assignment(text: str) -> tuple[str, list[Any]]:
-    """'terms.buyback_share=0.6,0.7' -> ('terms.buyback_share', [0.6, 0.7]); values read as YAML."""
+    """'terms.buyback_share=0.6,0.7' -> ('terms.buyback_share', [0.6, 0.7]); values read as YAML,
+    split at top-level commas (`split_values`): 'tenants[a].allowed_jurisdictions=[SE,FI]' is one."""
     if "=" not in text:
         raise ScenarioError(
             f"--set {text!r}: expected PATH=V1,V2,...",
@@ -216,13 +303,18 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
     except ValueError as error:
         raise ScenarioError(f"--set {text!r}: {error}") from None
     values = []
-    for item in raw.split(","):
+    for item in split_values(raw):
         if not item.strip():
             raise ScenarioError(
                 f"--set {text!r}: empty value", details=["Fix: separate values by single commas"]
             )
         try:
             values.append(load_yaml_text(item))
+        except DuplicateKey as error:
+            raise ScenarioError(
+                f"--set {text!r}: the value {item.strip()!r} gives the key {error.key!r} twice",
+                details=["Fix: give each key once"],
+            ) from None
         except (yaml.YAMLError, RecursionError, NestedTooDeeply):
             # Not YAML, or a value YAML cannot read (2026-13-01), or nested too deeply: kept as
             # text, for the scenario check to name the field.

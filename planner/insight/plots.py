@@ -1,19 +1,24 @@
 """Figures a planner would rather look at than read, drawn from a plan file (PNG, matplotlib Agg).
 
-Each function draws one figure, writes it, and returns a `Figure` record with the path and the
-series it plotted, so tests (and curious readers) can check what the picture shows.
+Each `draw_*` function draws one figure in memory; each `plot_*` writes it and returns a `Figure`
+record with the path and the series it plotted, so tests (and curious readers) can check what the
+picture shows. Files are written whole or not at all (`save_figure`, `write_files_atomically`):
+`plot_plan` writes its three figures together or none of them.
 Figures are built on `matplotlib.figure.Figure` directly: no pyplot global state, no display.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,11 +27,16 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.typing import RcKeyType
 
 from planner.errors import UserError
+from planner.files import temporary_beside
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 
 MUSD = 1e6
 P = ParamSpec("P")
+R = TypeVar("R")
+Drawn = tuple[MplFigure, dict[str, Any]]
+"""A figure drawn in memory, with the series it plots; written by `save_figure` or, with others,
+by `write_files_atomically`."""
 THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 
 
@@ -45,24 +55,83 @@ def _figure(width_in: float, height_in: float) -> MplFigure:
     return MplFigure(figsize=(width_in, height_in), layout="constrained")
 
 
-def _fonts(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+def _fonts(draw: Callable[P, R]) -> Callable[P, R]:
     """Draw with FONT's sizes, without touching matplotlib's global settings for anyone else."""
 
     @functools.wraps(draw)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> Figure:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         with matplotlib.rc_context(FONT):
             return draw(*args, **kwargs)
 
     return wrapped
 
 
-def _save(fig: MplFigure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def figure_png(fig: MplFigure) -> bytes:
+    """The figure as PNG bytes, drawn in memory: nothing is written until every figure is drawn."""
     FigureCanvasAgg(fig)
-    with warnings.catch_warnings():
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(FONT), warnings.catch_warnings():
         # Very long labels (an edited plan's ids) squeeze the axes: draw them anyway.
         warnings.filterwarnings("ignore", message="constrained_layout not applied")
-        fig.savefig(path, dpi=DPI)
+        fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _new_directories(directory: Path) -> list[Path]:
+    """`directory` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write every file or none: each target is checked first (a directory where a PNG goes is
+    refused before anything is written), each file is written in full beside its target
+    (`planner.files.temporary_beside`) and only then are they renamed into place. `savefig` to a
+    path is not atomic: a failing run left a half-written figure, or some figures and not others.
+    Directories made for them are removed again if writing fails."""
+    for path in files:
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            raise UserError(
+                f"{path}: is a {'directory' if path.is_dir() else 'special file'}, not a figure; "
+                "no figure was written",
+                details=["Fix: move it away, or write the figures to another directory (-o)"],
+            )
+    made = sorted({d for path in files for d in _new_directories(path.parent)}, key=lambda d: -len(d.parts))
+    staged: list[tuple[Path, Path, bool]] = []
+    moved: list[Path] = []
+    try:
+        for path in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        for path, data in files.items():
+            try:
+                like: os.stat_result | None = os.stat(path)
+            except FileNotFoundError:
+                like = None
+            staged.append((temporary_beside(path, data, like), path, like is not None))
+        for tmp, path, existed in staged:
+            os.replace(tmp, path)
+            if not existed:
+                moved.append(path)
+    except BaseException:
+        for tmp, _path, _existed in staged:
+            tmp.unlink(missing_ok=True)
+        for path in moved:
+            path.unlink(missing_ok=True)
+        for directory in made:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    return list(files)
+
+
+def save_figure(fig: MplFigure, path: str | Path) -> Path:
+    """Write one figure atomically (a failed run leaves the file as it was): the sweep's heat-map
+    and any single figure."""
+    path = Path(path)
+    write_files_atomically({path: figure_png(fig)})
     return path
 
 
@@ -92,31 +161,33 @@ def capex_series(plan: Plan, scenario: Scenario) -> dict[str, dict[str, list[flo
 
 def buildout_series(plan: Plan) -> dict[str, dict[str, Any]]:
     """Per site and quarter: racks installed by type, GPUs installed, energised MW, the racks'
-    facility MW and the power cap."""
+    facility MW and the power cap. Each row goes to its quarter's place, whatever the file's order
+    (`read_plan` ensures one row per site and quarter)."""
+    index = {p: t for t, p in enumerate(plan.periods)}
+    periods = len(plan.periods)
     cap = {s.id: s.power_cap_mw for s in plan.sites}
     out: dict[str, dict[str, Any]] = {
         s.id: {
-            "available_mw": [],
-            "it_load_mw": [],
-            "power_cap_mw": [],
-            "gpus_installed": [],
-            "racks_by_type": {r.id: [] for r in plan.rack_types},
+            "available_mw": [0.0] * periods,
+            "it_load_mw": [0.0] * periods,
+            "power_cap_mw": [cap[s.id]] * periods,
+            "gpus_installed": [0.0] * periods,
+            "racks_by_type": {r.id: [0] * periods for r in plan.rack_types},
         }
         for s in plan.sites
     }
     for row in plan.site_periods:
-        series = out[row.site]
-        series["available_mw"].append(row.available_mw)
-        series["it_load_mw"].append(row.it_load_mw)
-        series["power_cap_mw"].append(cap[row.site])
-        series["gpus_installed"].append(float(row.gpus_installed))
+        series, t = out[row.site], index[row.period]
+        series["available_mw"][t] = row.available_mw
+        series["it_load_mw"][t] = row.it_load_mw
+        series["gpus_installed"][t] = float(row.gpus_installed)
         for rack_id, racks in series["racks_by_type"].items():
-            racks.append(row.racks_by_type.get(rack_id, 0))
+            racks[t] = row.racks_by_type.get(rack_id, 0)
     return out
 
 
 @_fonts
-def plot_buildout(plan: Plan, out_dir: str | Path, scenario: Scenario | None = None) -> Figure:
+def draw_buildout(plan: Plan, scenario: Scenario | None = None) -> Drawn:
     """Per site (one column each): racks installed by type with the GPUs they hold, power
     energised against the racks' need and the site's cap, and (given the scenario, whose prices
     the plan does not carry) the capex spent each quarter."""
@@ -160,16 +231,22 @@ def plot_buildout(plan: Plan, out_dir: str | Path, scenario: Scenario | None = N
             ax = axes[2][n]
             ax.bar(x, racks_m, color="tab:green", label="racks", width=0.8)
             ax.bar(x, power_m, bottom=racks_m, color="tab:orange", label="power blocks", width=0.8)
-            ax.set_title(f"{site}: capex, US$ {totals[site] / MUSD:,.0f} M in all")
-            ax.set_ylabel("US$ M per quarter")
+            ax.set_title(f"{site}: capex, US$ {totals[site] / MUSD:,.0f} M in all, undiscounted")
+            ax.set_ylabel("US$ M per quarter, undiscounted")
             tallest = max((r + p for r, p in zip(racks_m, power_m, strict=True)), default=0.0)
             ax.set_ylim(0, max(tallest, 1.0) * 1.3)  # head room for the legend
             ax.legend(loc="upper right")
         _quarter_ticks(axes[-1][n], plan.periods, most=4)
-    total = f"; capex US$ {sum(totals.values()) / MUSD:,.0f} M" if capex else ""
+    total = f"; capex US$ {sum(totals.values()) / MUSD:,.0f} M undiscounted" if capex else ""
     fig.suptitle(f"{plan.scenario_name}: build-out per site{total}", fontsize=11)
     out = {"periods": plan.periods, "sites": series, "capex_usd": capex, "capex_total_usd": totals or None}
-    return Figure(_save(fig, Path(out_dir) / "buildout.png"), out)
+    return fig, out
+
+
+def plot_buildout(plan: Plan, out_dir: str | Path, scenario: Scenario | None = None) -> Figure:
+    """`draw_buildout`, written to OUT_DIR/buildout.png."""
+    fig, series = draw_buildout(plan, scenario)
+    return Figure(save_figure(fig, Path(out_dir) / "buildout.png"), series)
 
 
 def demand_series(plan: Plan) -> dict[str, Any]:
@@ -211,7 +288,7 @@ def demand_series(plan: Plan) -> dict[str, Any]:
 
 
 @_fonts
-def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
+def draw_demand(plan: Plan) -> Drawn:
     """Per site: GPUs installed against the GPUs expected to be served there; then all sites
     together: demand (per scenario and expected) against served plus unserved. Unserved demand
     belongs to a tenant, not a site, so it is shown only for all sites together."""
@@ -262,7 +339,13 @@ def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
     ax.legend(loc="upper left")
     _quarter_ticks(ax, plan.periods, most=4)
     fig.suptitle(f"{plan.scenario_name}: demand, served and unserved GPUs", fontsize=11)
-    return Figure(_save(fig, Path(out_dir) / "demand.png"), series)
+    return fig, series
+
+
+def plot_demand(plan: Plan, out_dir: str | Path) -> Figure:
+    """`draw_demand`, written to OUT_DIR/demand.png."""
+    fig, series = draw_demand(plan)
+    return Figure(save_figure(fig, Path(out_dir) / "demand.png"), series)
 
 
 def value_series(plan: Plan) -> dict[str, Any]:
@@ -278,7 +361,7 @@ def value_series(plan: Plan) -> dict[str, Any]:
 
 
 @_fonts
-def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
+def draw_value_distribution(plan: Plan) -> Drawn:
     """Value in each scenario (one bar each, worst at the bottom, its figure on the bar and its
     probability in the label), with the expected value and CVaR marked and written: the spread
     is the risk the build takes."""
@@ -310,7 +393,13 @@ def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
     ax.set_xlabel(f"discounted value, US$ M ({plan.perspective}'s view)")
     ax.legend(loc="lower right")
     ax.set_title(f"{plan.scenario_name}: value in each scenario")
-    return Figure(_save(fig, Path(out_dir) / "value.png"), {**series, "bar_labels": bar_labels})
+    return fig, {**series, "bar_labels": bar_labels}
+
+
+def plot_value_distribution(plan: Plan, out_dir: str | Path) -> Figure:
+    """`draw_value_distribution`, written to OUT_DIR/value.png."""
+    fig, series = draw_value_distribution(plan)
+    return Figure(save_figure(fig, Path(out_dir) / "value.png"), series)
 
 
 MAX_PLOT_SITES = 64
@@ -320,7 +409,7 @@ MAX_PLOT_SCENARIOS = 500
 
 
 def plot_plan(plan: Plan, out_dir: str | Path, scenario: Scenario | None = None) -> list[Figure]:
-    """The three figures; a plan with more sites or scenarios than a figure can show legibly is
+    """The three figures, written all or none; a plan with more sites or scenarios than a figure can show legibly is
     refused before any is drawn (its numbers are in `dsx plan show --json`)."""
     for what, count, most in (
         ("sites", len(plan.sites), MAX_PLOT_SITES),
@@ -341,11 +430,16 @@ def plot_plan(plan: Plan, out_dir: str | Path, scenario: Scenario | None = None)
                 f"the scenario has no site or rack type {missing[0]!r} that the plan names (was the plan edited?)",
                 details=["Fix: pass the scenario file the plan was solved from, or leave --scenario out"],
             )
-    return [
-        plot_buildout(plan, out_dir, scenario),
-        plot_demand(plan, out_dir),
-        plot_value_distribution(plan, out_dir),
-    ]
+    out = Path(out_dir)
+    drawn = {
+        out / "buildout.png": draw_buildout(plan, scenario),
+        out / "demand.png": draw_demand(plan),
+        out / "value.png": draw_value_distribution(plan),
+    }
+    # All three drawn before any is written, and written all or none (a directory named value.png
+    # once stopped the run after buildout.png and demand.png were written).
+    write_files_atomically({path: figure_png(fig) for path, (fig, _series) in drawn.items()})
+    return [Figure(path, series) for path, (_fig, series) in drawn.items()]
 
 
 def axis_name(path: str) -> str:
@@ -393,11 +487,11 @@ def heatmap_series(
 
 
 METRIC_NAMES = {
-    "expected_value_usd": "expected value",
-    "objective_usd": "objective",
-    "cvar_usd": "CVaR",
-    "expected_buyback_usd": "expected buyback",
-    "expected_revenue_share_usd": "expected revenue share",
+    "expected_value_discounted_usd": "expected value, discounted",
+    "objective_discounted_usd": "objective, discounted",
+    "cvar_discounted_usd": "CVaR, discounted",
+    "expected_buyback_undiscounted_usd": "expected buyback, undiscounted",
+    "expected_revenue_share_undiscounted_usd": "expected revenue share, undiscounted",
 }
 
 
@@ -407,7 +501,7 @@ def plot_sweep_heatmap(
     x_path: str,
     y_path: str | None,
     out_path: str | Path,
-    metric: str = "expected_value_usd",
+    metric: str = "expected_value_discounted_usd",
     title: str | None = None,
 ) -> Figure:
     """Heat-map of a money metric (US$ M) over the swept values, each cell with its figure;
@@ -434,4 +528,4 @@ def plot_sweep_heatmap(
     fig.colorbar(image, ax=ax, label=f"{name} (US$ M)")
     by = axis_name(x_path) + (f" and {axis_name(y_path)}" if y_path else "")
     ax.set_title(title or f"{name.capitalize()} (US$ M) by {by}")
-    return Figure(_save(fig, Path(out_path)), series)
+    return Figure(save_figure(fig, out_path), series)

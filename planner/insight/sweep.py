@@ -35,8 +35,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from planner.engine import Engine, SerialEngine
-from planner.errors import UserError
-from planner.files import NAME_MAX_BYTES
+from planner.errors import ScenarioError, UserError
+from planner.files import NAME_MAX_BYTES, parse_scenario
 from planner.insight.overrides import apply_overrides, compose, path_location
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
@@ -128,23 +128,27 @@ class PointResult:
 
 def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
     """The figures a sweep table shows for one plan (money in US$, expected over scenarios);
-    racks, GPUs and MW at quarter `at` (default: the last of the horizon)."""
+    racks, GPUs and MW at quarter `at` (default: the last of the horizon). Each money key names
+    its basis: values are discounted, buyback and revenue share undiscounted horizon sums, and
+    sweep.csv's readers would otherwise compare the two."""
     last = at if at is not None else plan.periods[-1]
     out: dict[str, Any] = {
         "at": last,
-        "objective_usd": plan.solver.objective_usd,
-        "expected_value_usd": plan.risk.expected_value_usd,
-        "cvar_usd": plan.risk.cvar_usd,
+        "objective_discounted_usd": plan.solver.objective_usd,
+        "expected_value_discounted_usd": plan.risk.expected_value_usd,
+        "cvar_discounted_usd": plan.risk.cvar_usd,
     }
     for row in plan.site_periods:
         if row.period == last:
             out[f"{row.site}_racks"] = sum(row.racks_by_type.values())
             out[f"{row.site}_gpus"] = row.gpus_installed
             out[f"{row.site}_mw"] = row.available_mw
-    out["expected_buyback_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
-    out["expected_revenue_share_usd"] = sum(o.probability * o.revenue_share_usd for o in plan.outcomes)
-    out["evpi_usd"] = plan.risk.evpi_usd
-    out["vss_usd"] = plan.risk.vss_usd
+    out["expected_buyback_undiscounted_usd"] = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+    out["expected_revenue_share_undiscounted_usd"] = sum(
+        o.probability * o.revenue_share_usd for o in plan.outcomes
+    )
+    out["evpi_discounted_usd"] = plan.risk.evpi_usd
+    out["vss_discounted_usd"] = plan.risk.vss_usd
     out["solver_status"] = plan.solver.status
     out["mip_gap"] = plan.solver.mip_gap
     out["solve_s"] = plan.solver.solve_s
@@ -310,6 +314,55 @@ def _set_where(
     return base_file or source if base == start else source
 
 
+def _valid(data: Mapping[str, Any]) -> bool:
+    try:
+        parse_scenario(data, "")
+    except ScenarioError:
+        return False
+    return True
+
+
+def _point_scenario(
+    start_data: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    base: Mapping[str, Any],
+    base_changes: Mapping[str, Any],
+    case: str | None,
+    source: str,
+    base_file: str | None,
+) -> Scenario:
+    """One point's scenario, or its refusal blamed where the refused value was set (a sweep
+    blamed an override named after the point, in the overrides file or the base file, that
+    neither holds): where the base with the case is valid alone, the point's --set values (the
+    axes refused alone, else all of them together); else the case, where the base is valid
+    alone; else the base file, with its own message."""
+    label = point_label(values)
+    named = f"{case} + " if case else ""
+    where = base_file or source
+    try:
+        return compose(start_data, values, case=f"{named}--set point {label}", source=where)
+    except ScenarioError as error:
+        if not _valid(start_data):
+            if base_changes and _valid(base):
+                compose(base, base_changes, case=case or "base", source=source)  # raises the case's error
+            parse_scenario(base, where)  # raises the base file's own error
+            raise  # not reached: the base and the case are refused above
+        alone = [
+            path
+            for path, value in values.items()
+            if not _valid(apply_overrides(start_data, {path: value}, case=label, source=where))
+        ]
+        if len(alone) == 1 or len(values) == 1:
+            path = (alone or list(values))[0]
+            fix = f"Fix: change or leave out the value {values[path]!r} of --set {path}"
+        else:
+            given = alone or list(values)
+            together = ", ".join(f"{path}={values[path]!r}" for path in given)
+            fix = f"Fix: change the values of --set {' and --set '.join(given)} ({together} is refused)"
+        raise ScenarioError(error.message, details=[*error.details[:-1], fix]) from None
+
+
 def sweep_points(
     base: Mapping[str, Any],
     axes: Sequence[Axis],
@@ -318,23 +371,36 @@ def sweep_points(
     base_changes: Mapping[str, Any] | None = None,
     at: str | None = None,
     base_file: str | None = None,
+    case: str | None = None,
 ) -> list[Scenario]:
     """Every point's scenario, in grid order, or the user error that would stop the sweep at
     every point: invalid overrides, an LP relaxation no plan can hold
     (`planner.pipeline.refuse_relaxation`), HiGHS options HiGHS refuses (`solver.extra`), two
     axes naming one field, a point's plan file name too long, `at` outside a point's horizon.
-    The relaxation and a refused option are named where they were set: the point, the case
-    (`source`, the overrides file) or the base file (`base_file`). The command calls it before
-    it starts an engine; `run_sweep` again, for its library callers."""
+    An invalid point (`_point_scenario`), the relaxation and a refused option are named where
+    they were set: the point's --set, the case (`case`, in `source`, the overrides file) or the
+    base file (`base_file`). The command calls it before it starts an engine; `run_sweep`
+    again, for its library callers."""
     from planner.pipeline import refuse_relaxation
     from planner.solve.interfaces import refused_option
 
     check_axes(axes)
-    start_data = apply_overrides(base, base_changes or {}, case="base", source=source)
+    start_data = apply_overrides(base, base_changes or {}, case=case or "base", source=source)
     _one_axis_a_field(start_data, axes)
     points = grid(axes)
     _labels_fit(axes, points)
-    scenarios = [compose(start_data, values, case=point_label(values), source=source) for values in points]
+    scenarios = [
+        _point_scenario(
+            start_data,
+            values,
+            base=base,
+            base_changes=base_changes or {},
+            case=case,
+            source=source,
+            base_file=base_file,
+        )
+        for values in points
+    ]
     # A relaxation or a refused HiGHS option is named where it was set (`_set_where`); options are
     # checked once per distinct set (a probe each).
     relaxed = [_relaxes(_raw_solver(data, "relax_integrality")) for data in (start_data, base)]

@@ -9,6 +9,16 @@ from planner.model import sets, variables
 from planner.model.data import ModelData
 from planner.model.expr import array_constraint
 from planner.model.objective import MONEY_SCALE_USD
+from planner.schema.scenario import Scenario
+
+
+def _no_rack_type(d: ModelData, site: str) -> bool:
+    """Whether site `site` may hold no rack type. A file saying so is refused
+    (`planner.schema.consistency.check_site_holds_a_rack_type`), but `build_model` takes any
+    `Scenario`, and a row summing over no rack type is a constant (0 <= cap), which Pyomo refuses
+    with a traceback: such a site's per-site rows are left out (they hold trivially), and the
+    site builds nothing."""
+    return not d.rack_ids_at[site]
 
 
 def define_power_fits(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -35,14 +45,24 @@ def define_power_cap(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_gpu_cap(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """GPUs installed fit the site's GPU cap; no row where the site holds no rack type
+    (`_no_rack_type`)."""
+
     def rule(_m, i, t):
+        if _no_rack_type(d, i):
+            return pyo.Constraint.Skip
         return pyo.quicksum(m.gpus_installed[i, r, t] for r in d.rack_ids_at[i]) <= d.scenario.site(i).gpu_cap
 
     m.gpu_cap = pyo.Constraint(sets.site_period_indices(d), rule=rule)
 
 
 def define_build_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Racks built per quarter fit the build rate; no row where the site holds no rack type
+    (`_no_rack_type`)."""
+
     def rule(_m, i, t):
+        if _no_rack_type(d, i):
+            return pyo.Constraint.Skip
         built = pyo.quicksum(m.racks_built[i, r, t] for r in d.rack_ids_at[i])
         return built <= d.scenario.site(i).max_racks_built_per_period
 
@@ -108,6 +128,43 @@ def define_demand_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
         lower=rhs,
         upper=rhs,
         segments=[m.served_gpu_hours, m.unserved_gpu_hours],
+    )
+
+
+def define_serve_to_quota(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Demand is served up to the tenant's quotas before any is refused (docs/model.md, "Quotas
+    are what tenants run"), for the keys of `ModelData.serve_to_quota`, with z = quota_used_up:
+    `refuse_only_beyond_quota`: unserved[k,t,s] <= h x D_kts x z;
+    `quota_used_before_refusal`: Sum_{i,r} served[k,i,r,t,s] - h x Sum_{i,r} quota[k,i,r,t]
+    >= -M (1 - z), M = h x the quotas' upper bounds summed (so z = 0 leaves it slack).
+    With z = 0 nothing is refused; with z = 1 every quota hour is served (each pool's served is
+    at most its own quota hours, so all of them are). Min(demand, quota) as a disjunction takes a
+    binary: refusing demand a quota has room for is what the perspective or a requirement may
+    want, so no linear row can keep it out."""
+    if not hasattr(m, "quota_used_up"):
+        return
+    index = list(m.quota_used_up.keys())
+    pools = {
+        k: [(i, r) for i in d.site_ids if k in d.tenants_at[i] for r in d.rack_ids_at[i]]
+        for k in {k for k, _t, _s in index}
+    }
+
+    def most_quota_gpu_hours(k: str, t: int) -> float:
+        return d.h * sum(m.quota_gpus[k, i, r, t].ub for i, r in pools[k])
+
+    m.refuse_only_beyond_quota = pyo.Constraint(
+        index,
+        rule=lambda _m, k, t, s: (
+            m.unserved_gpu_hours[k, t, s] <= d.h * d.demand[k, t, s] * m.quota_used_up[k, t, s]
+        ),
+    )
+    m.quota_used_before_refusal = pyo.Constraint(
+        index,
+        rule=lambda _m, k, t, s: (
+            pyo.quicksum(m.served_gpu_hours[k, i, r, t, s] for i, r in pools[k])
+            - d.h * pyo.quicksum(m.quota_gpus[k, i, r, t] for i, r in pools[k])
+            >= -most_quota_gpu_hours(k, t) * (1 - m.quota_used_up[k, t, s])
+        ),
     )
 
 
@@ -294,7 +351,12 @@ def _shortfall(m: pyo.ConcreteModel, d: ModelData, name: str):
 
 def requirement_names(d: ModelData) -> list[str]:
     """Every participation requirement the scenario states, by its field path."""
-    participation = d.scenario.participation
+    return stated_requirements(d.scenario)
+
+
+def stated_requirements(scenario: Scenario) -> list[str]:
+    """`requirement_names` of a scenario before any model is built (`dsx plan diagnose`)."""
+    participation = scenario.participation
     names = []
     for party, need in (("cloud", participation.cloud), ("guarantor", participation.guarantor)):
         for field in ("min_expected_value_usd", "min_cvar_usd"):
@@ -353,14 +415,16 @@ def define_participation(m: pyo.ConcreteModel, d: ModelData) -> None:
     def exposure(t: int):
         return per_gpu * pyo.quicksum(m.gpus_installed[i, r, t] for i in d.site_ids for r in d.rack_ids_at[i])
 
+    # Where no site holds a rack type (`_no_rack_type`) there is nothing to expose: a constant row.
+    racks_anywhere = not all(_no_rack_type(d, i) for i in d.site_ids)
     cap = guarantor.max_buyback_exposure_usd_per_period
-    if cap is not None:
+    if cap is not None and racks_anywhere:
         name = "participation.guarantor.max_buyback_exposure_usd_per_period"
         m.buyback_exposure_per_period = pyo.Constraint(
             list(d.periods), rule=lambda _m, t: exposure(t) - _shortfall(m, d, name) <= cap * scale
         )
     total = guarantor.max_buyback_exposure_usd_total
-    if total is not None:
+    if total is not None and racks_anywhere:
         name = "participation.guarantor.max_buyback_exposure_usd_total"
         m.buyback_exposure_total = pyo.Constraint(
             expr=pyo.quicksum(exposure(t) for t in d.periods) - _shortfall(m, d, name) <= total * scale

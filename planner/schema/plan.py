@@ -108,8 +108,11 @@ class SitePeriodSummary(_Record):
     period: str
     racks_by_type: dict[str, int]
     gpus_installed: int
-    available_mw: float
-    it_load_mw: float
+    available_mw: float = Field(description="Energised facility power, as in `power`.")
+    it_load_mw: float = Field(
+        description="Installed racks x kW x PUE: the facility power the racks need, PUE included "
+        "despite the name (compare it with available_mw; the racks' own IT draw is this / PUE)."
+    )
     expected_utilisation: float = Field(description="Expected served / installed GPU-hours (0..1).")
     expected_buyback_gpu_hours: float
     expected_buyback_usd: float = Field(
@@ -126,7 +129,8 @@ class SitePeriodSummary(_Record):
 
 
 class ScenarioOutcome(_Record):
-    """Discounted value of the plan in one scenario, for each party."""
+    """The plan in one scenario: each party's value, discounted; revenue, buyback, revenue share
+    and credit loss as undiscounted sums over the horizon, like the GPU-hours."""
 
     scenario: str
     probability: float
@@ -154,7 +158,9 @@ class RiskFigures(_Record):
         None, description="Expected value of perfect information, WS - RP (null: not computed)."
     )
     vss_usd: float | None = Field(
-        None, description="Value of the stochastic solution, RP - EEV (null: not computed)."
+        None,
+        description="Value of the stochastic solution, RP - EEV, EEV keeping the expected-value plan's "
+        "racks and power blocks and choosing its quotas afresh (null: not computed).",
     )
     value_of_information_note: str | None = Field(
         None, description="Why evpi_usd and vss_usd are null, when they are."

@@ -195,7 +195,8 @@ class Terms(_Strict):
     )
     revenue_share: Fraction = Field(description="Share of the cloud's rental revenue paid to the guarantor.")
     guarantor_hardware_margin: Fraction = Field(
-        description="Guarantor's margin as a share of rack capex, earned when racks are bought."
+        description="Guarantor's margin as a share of rack capex, spread like that capex over each new "
+        "rack's installed quarters inside the horizon (docs/model.md, Conventions)."
     )
 
 

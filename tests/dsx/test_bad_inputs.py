@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -535,6 +536,76 @@ def test_solving_an_infeasible_scenario_names_the_conflict_and_points_to_diagnos
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "solve", "-o", "{out}/plan.json", "--no-value-of-information"),
+        ("plan", "diagnose", "--iis-out", "{out}/iis.txt"),
+        ("plan", "sweep", "--set", "terms.buyback_share=0.6,0.8", "-o", "{out}", "--workers", "1"),
+        ("plan", "batch", "-o", "{out}", "--workers", "1"),
+        ("plan", "value-of-information", "--workers", "1"),
+    ],
+    ids=["solve", "diagnose", "sweep", "batch", "value-of-information"],
+)
+def test_a_site_that_may_hold_no_rack_type_is_refused_naming_the_field_and_the_fix(tmp_path, command):
+    # Every command that builds the model failed with Pyomo's traceback for `gpu_cap[batam,0]`.
+    source = scenario_file(tmp_path, lambda d: _site(d, "batam").update(rack_types=[]))
+    verb, sub, *options = command
+    before = tree(tmp_path)
+    outcome = dsx(verb, sub, source, *(o.format(out=tmp_path / "out") for o in options))
+    assert_one_clear_error(
+        outcome, names=(str(source), "sites[batam].rack_types", "max_racks_built_per_period: 0")
+    )
+    assert tree(tmp_path) == before
+
+
+def test_an_empty_rack_types_set_on_the_command_line_is_refused_naming_the_override(tmp_path):
+    solve_rejects(
+        tmp_path,
+        EXAMPLE_SCENARIO,
+        "sites[batam].rack_types",
+        "--set sites[batam].rack_types=[]",
+        extra=("--set", "sites[batam].rack_types=[]", "--no-value-of-information"),
+    )
+
+
+def _needs(tmp_path: Path, least_usd: float) -> Path:
+    """The tiny case with the cloud requiring an expected value of at least `least_usd`: whole
+    racks reach at most US$604,500 (6 racks for 55 GPUs), the LP relaxation US$654,500."""
+    data = copy.deepcopy(BASE)
+    data["participation"] = {"cloud": {"min_expected_value_usd": least_usd}}
+    source = tmp_path / "needs.yaml"
+    source.write_text(yaml.safe_dump(data))
+    return source
+
+
+@pytest.mark.parametrize(
+    ("least_usd", "short"),
+    [(620_000, "US$15,500"), (1e9, "US$999,395,500")],
+    ids=["relaxation-meets-it", "out-of-reach"],
+)
+def test_diagnose_agrees_with_solve_that_no_whole_rack_plan_meets_a_requirement(tmp_path, least_usd, short):
+    # diagnose said "has a plan (LP relaxation: Optimal)", exit 0, where the relaxation met the
+    # requirement, and "has no plan (0 conflict(s) above)" with nothing above where it did not.
+    source = _needs(tmp_path, least_usd)
+    before = tree(tmp_path)
+    solved = dsx("plan", "solve", source, "-o", tmp_path / "plan.json", "--no-value-of-information")
+    assert_one_clear_error(solved, code=3, names=("participation.cloud.min_expected_value_usd", short))
+    diagnosed = dsx("plan", "diagnose", source)
+    assert_one_clear_error(
+        diagnosed,
+        code=3,
+        names=(str(source), "no whole-rack plan meets every participation requirement", "at most 604500"),
+    )
+    assert "participation.cloud.min_expected_value_usd" in diagnosed.stdout and short in diagnosed.stdout
+    assert "0 conflict(s)" not in diagnosed.text
+    as_json = dsx("plan", "diagnose", source, "--json")
+    assert as_json.code == 3
+    [conflict] = json.loads(as_json.stdout)["conflicts"]
+    assert conflict["limit"] == "participation.cloud.min_expected_value_usd" and conflict["fix"]
+    assert tree(tmp_path) == before
+
+
 # stacks write refuses what render refuses ----------------------------------------------------
 
 
@@ -558,3 +629,260 @@ def test_stacks_write_refuses_a_plan_that_overcommits_a_pool(tmp_path, plan_file
     outcome = dsx("stacks", "write", plan_file, "--dir", tmp_path / "stacks", "--period", "2026Q4")
     assert_one_clear_error(outcome, names=(str(plan_file), "do not fit the node pools"))
     assert tree(tmp_path) == before
+
+
+# Outputs: never anything but a regular file replaced; every path checked before any solve -----
+
+
+def _tiny_file(tmp_path: Path, name: str = "tiny.yaml", mutate: Callable[[dict], None] | None = None) -> Path:
+    data = copy.deepcopy(BASE)
+    if mutate is not None:
+        mutate(data)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _special(path: Path, kind: str) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+        return
+    try:
+        os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    except PermissionError:
+        pytest.skip("making a device needs root")
+
+
+@pytest.mark.parametrize(
+    ("kind", "command"),
+    [
+        ("device", ("plan", "solve", "{src}", "-o", "{out}", "--no-value-of-information")),
+        ("fifo", ("plan", "reduce", "{src}", "--scenarios", "1", "-o", "{out}")),
+    ],
+    ids=["solve-device", "reduce-fifo"],
+)
+def test_an_output_that_is_a_device_or_a_fifo_is_refused_not_replaced(tmp_path, kind, command):
+    # `-o` naming a device or a FIFO replaced it with a plain file (as root, -o /dev/null would
+    # have replaced the system's).
+    source = _tiny_file(tmp_path)
+    out = tmp_path / "out"
+    _special(out, kind)
+    before = tree(tmp_path)
+    outcome = dsx(*(part.format(src=source, out=out) for part in command))
+    what = "a character device" if kind == "device" else "a named pipe (FIFO)"
+    assert_one_clear_error(outcome, names=(f"-o {out}: is {what}", "Fix: give the path of a regular file"))
+    assert tree(tmp_path) == before
+    assert not stat.S_ISREG(out.lstat().st_mode)
+
+
+def test_an_output_that_is_a_link_to_a_regular_file_replaces_that_file_and_keeps_the_link(tmp_path):
+    (tmp_path / "real.yaml").write_text("old\n")
+    link = tmp_path / "latest.yaml"
+    link.symlink_to("real.yaml")
+    outcome = dsx("plan", "reduce", EXAMPLE_SCENARIO, "--scenarios", "1", "-o", link)
+    assert outcome.code == 0, outcome.text
+    assert link.is_symlink() and "scenarios of" in (tmp_path / "real.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "in_the_way"),
+    [
+        (("sweep", "--set", "terms.buyback_share=0,0.5,1"), "buyback_share=0.5.json"),
+        (("sweep", "--set", "terms.buyback_share=0,0.5,1"), "sweep.csv"),
+        (("sweep", "--set", "terms.buyback_share=0,0.5"), "sweep.png"),
+        (("batch",), "tiny.json"),
+    ],
+    ids=["sweep-point", "sweep-csv", "sweep-heatmap", "batch-plan"],
+)
+@pytest.mark.parametrize("kind", ["directory", "fifo", "link"])
+def test_every_file_a_sweep_or_batch_writes_is_checked_before_any_solve(tmp_path, command, in_the_way, kind):
+    # A directory named as the second point's plan (or sweep.csv) stopped the sweep after its
+    # first solve, naming a temporary file (".buyback_share=0.5.json.x1y2.tmp: Is a directory"),
+    # and the points after it were never solved.
+    source = _tiny_file(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    blocker = out / in_the_way
+    if kind == "directory":
+        blocker.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(blocker)
+    else:
+        (tmp_path / "elsewhere.json").write_text("{}")
+        blocker.symlink_to(tmp_path / "elsewhere.json")
+    before = tree(tmp_path)
+    outcome = dsx("plan", command[0], source, *command[1:], "-o", out, "--workers", "1")
+    what = {"directory": "a directory", "fifo": "a named pipe (FIFO)", "link": "a symbolic link"}[kind]
+    assert_one_clear_error(
+        outcome, names=(f"{blocker}: is {what}, where dsx plan {command[0]} writes a file",)
+    )
+    assert ".tmp" not in outcome.stderr and tree(tmp_path) == before
+
+
+def test_a_batch_plan_name_too_long_to_write_is_refused_before_any_solve(tmp_path):
+    # The first file's plan was written, then the second's failed: "File name too long".
+    from planner.files import NAME_MAX_BYTES
+
+    first = _tiny_file(tmp_path)
+    long = _tiny_file(tmp_path, "x" * (NAME_MAX_BYTES - len(".json") + 1) + ".yaml")
+    before = tree(tmp_path)
+    outcome = dsx("plan", "batch", first, long, "-o", tmp_path / "out", "--workers", "1")
+    assert_one_clear_error(outcome, names=(f"would take {NAME_MAX_BYTES + 1} bytes", "shorter name"))
+    assert tree(tmp_path) == before
+
+
+def test_a_plan_that_cannot_be_written_fails_its_point_alone_naming_the_plan_not_a_temporary_file(
+    tmp_path, monkeypatch
+):
+    # A full disk at one point's plan stopped the sweep there, naming `.NAME.XXXXXXXX.tmp`.
+    import errno
+
+    from planner import files
+
+    real = files.temporary_beside
+
+    def full_at_half(target: Path, *args, **kwargs):
+        if target.name == "buyback_share=0.5.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(files, "temporary_beside", full_at_half)
+    source = _tiny_file(tmp_path)
+    out = tmp_path / "out"
+    outcome = dsx(
+        "plan", "sweep", source, "--set", "terms.buyback_share=0,0.5,1", "-o", out, "--workers", "1",
+        "--no-value-of-information",
+    )  # fmt: skip
+    assert outcome.code == 4, outcome.text
+    assert f"{out / 'buyback_share=0.5.json'}: cannot be written (No space left on device)" in outcome.stderr
+    assert ".tmp" not in outcome.text
+    assert sorted(p.name for p in out.glob("*.json")) == ["buyback_share=0.json", "buyback_share=1.json"]
+    assert not list(out.glob(".*.tmp"))
+
+
+# YAML keys -----------------------------------------------------------------------------------
+
+
+def test_a_key_given_twice_in_a_scenario_file_is_refused_naming_the_line_and_the_key(
+    tmp_path, must_not_solve
+):
+    # The last one won: `buyback_share: 0.8` then `buyback_share: 0.2` solved with 0.2, exit 0.
+    text = EXAMPLE_SCENARIO.read_text()
+    assert "  buyback_share: 0.8\n" in text
+    source = tmp_path / "case.yaml"
+    source.write_text(text.replace("  buyback_share: 0.8\n", "  buyback_share: 0.8\n  buyback_share: 0.2\n"))
+    line = source.read_text().splitlines().index("  buyback_share: 0.2") + 1
+    solve_rejects(
+        tmp_path,
+        source,
+        f"line {line}: the key 'buyback_share' is given twice",
+        f"lines {line - 1} and {line}",
+    )
+
+
+def test_a_case_given_twice_in_an_overrides_file_is_refused(tmp_path, must_not_solve):
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text("low:\n  terms.buyback_share: 0.6\nlow:\n  terms.buyback_share: 0.9\n")
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan",
+        "solve",
+        EXAMPLE_SCENARIO,
+        "--overrides",
+        overrides,
+        "--case",
+        "low",
+        "-o",
+        tmp_path / "p.json",
+    )
+    assert_one_clear_error(outcome, names=(f"{overrides}: line 3: the key 'low' is given twice",))
+    assert tree(tmp_path) == before
+
+
+def test_a_key_given_twice_in_a_set_value_is_refused(tmp_path, must_not_solve):
+    given = "sites[batam].existing_racks={gb300-nvl72: 1, gb300-nvl72: 2}"
+    outcome = dsx("plan", "solve", EXAMPLE_SCENARIO, "--set", given, "-o", tmp_path / "p.json")
+    assert_one_clear_error(outcome, names=(f"--set '{given}'", "gives the key 'gb300-nvl72' twice"))
+    assert tree(tmp_path) == {}
+
+
+def test_a_key_given_twice_in_a_stack_file_is_refused_naming_the_line(tmp_path, plan_file):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.batam.yaml").write_text("config:\n  dsx:site: batam\n  dsx:site: sydney\n")
+    before = tree(tmp_path)
+    outcome = dsx("stacks", "write", plan_file, "--dir", stacks)
+    assert_one_clear_error(
+        outcome, names=("Pulumi.batam.yaml", "line 3", "the key 'dsx:site' is given twice")
+    )
+    assert tree(tmp_path) == before
+
+
+def test_an_unquoted_number_as_a_scenario_id_says_to_quote_it(tmp_path, must_not_solve):
+    source = tmp_path / "case.yaml"
+    source.write_text(
+        yaml.safe_dump(
+            BASE | {"tenants": [BASE["tenants"][0] | {"demand_gpus": {1: [55.0]}}]}, sort_keys=False
+        )
+    )
+    solve_rejects(tmp_path, source, "tenants[acme].demand_gpus.1 (the key)", 'quote it, e.g. "1": ...')
+
+
+def test_a_null_path_in_an_overrides_file_is_refused_naming_it_null(tmp_path, must_not_solve):
+    # It became the path "None": "None: Extra inputs are not permitted".
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text("a: {null: 1}\n")
+    outcome = dsx(
+        "plan", "solve", EXAMPLE_SCENARIO, "--overrides", overrides, "--case", "a", "-o", tmp_path / "p.json"
+    )
+    assert_one_clear_error(outcome, names=(f"{overrides}: override 'a': the path null is not a field path",))
+
+
+def test_a_set_that_makes_a_site_inconsistent_names_the_site_by_id(tmp_path, must_not_solve):
+    # "sites[0].existing_racks" where the other lines said sites[batam].
+    solve_rejects(
+        tmp_path,
+        EXAMPLE_SCENARIO,
+        "sites[batam].existing_racks: existing racks draw",
+        extra=("--set", "sites[batam].existing_racks={gb300-nvl72: 100000}"),
+    )
+
+
+# Sweeps blame the value where it was set -----------------------------------------------------
+
+
+@pytest.mark.parametrize("with_case", [False, True], ids=["base", "with-a-case"])
+def test_a_sweeps_bad_set_value_is_blamed_on_the_set_not_on_an_override(tmp_path, with_case):
+    # "Fix: change the values of override 'buyback_share=1.5' in base.yaml" (or in the overrides
+    # file): no such override exists anywhere.
+    source = _tiny_file(tmp_path)
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"a-case": {"terms.revenue_share": 0.1}}))
+    case = ("--overrides", overrides, "--case", "a-case") if with_case else ()
+    before = tree(tmp_path)
+    outcome = dsx(
+        "plan", "sweep", source, *case, "--set", "terms.buyback_share=0.5,1.5", "-o", tmp_path / "out",
+        "--workers", "1",
+    )  # fmt: skip
+    assert_one_clear_error(
+        outcome,
+        names=(
+            f"{source} (",
+            "terms.buyback_share",
+            "Fix: change or leave out the value 1.5 of --set terms.buyback_share",
+        ),
+    )
+    assert "override 'buyback_share=1.5'" not in outcome.stderr and f"in {overrides}" not in outcome.stderr
+    assert tree(tmp_path) == before
+
+
+def test_a_sweeps_case_that_is_bad_alone_is_blamed_on_the_case_in_its_file(tmp_path):
+    source = _tiny_file(tmp_path)
+    overrides = tmp_path / "cases.yaml"
+    overrides.write_text(yaml.safe_dump({"a-case": {"terms.revenue_share": 2}}))
+    outcome = dsx(
+        "plan", "sweep", source, "--overrides", overrides, "--case", "a-case",
+        "--set", "terms.buyback_share=0.5,0.6", "-o", tmp_path / "out", "--workers", "1",
+    )  # fmt: skip
+    assert_one_clear_error(outcome, names=(f"Fix: change the values of override 'a-case' in {overrides}",))
+    assert "--set" not in outcome.stderr

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from planner.schema.plan import (
+    PartyFigures,
     Plan,
     PowerDecision,
     QuotaDecision,
@@ -180,11 +181,22 @@ def make_plan(
                 buyback_usd=0.0,
                 revenue_share_usd=0.0,
                 credit_loss_usd=0.0,
-                served_gpu_hours=1.0,
+                served_gpu_hours=0.0,
                 unserved_gpu_hours=0.0,
             )
         ],
         risk=RiskFigures(expected_value_usd=1.0, worst_case_value_usd=1.0, best_case_value_usd=1.0),
+        # Each party's figures as the one outcome gives them (`read_plan` checks them against it).
+        parties=[
+            PartyFigures(
+                party=party,
+                expected_value_usd=value,
+                cvar_alpha=0.9,
+                cvar_usd=value,
+                worst_case_value_usd=value,
+            )
+            for party, value in (("cloud", 1.0), ("guarantor", 0.0), ("syndicate", 1.0))
+        ],
         solver=SolverReport(
             interface="factory",
             status="Optimal",

@@ -539,12 +539,9 @@ def test_a_namespace_an_earlier_version_gave_a_tenant_that_is_protected_now_is_l
         "labels": {"app.kubernetes.io/managed-by": "dsx-operator", "dsx.ai/owner-tenant": tenant},
         "ownerReferences": [{"apiVersion": "dsx.ai/v1alpha1", "kind": "Tenant", "name": tenant, "uid": uid}],
     }
-    namespace = {
-        "name": addon,
-        "labels": {"dsx.ai/tenant": tenant},
-        "annotations": {"dsx.ai/tenant-uid": uid},
-    }
-    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace})
+    # Made unmarked, marked the tenant's once its objects are in: the state an earlier version
+    # left, all at once (marked first, a pass could list its kinds between the creations below).
+    admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": addon}})
     try:
         # what the earlier version left there: its own binding, a GPU quota and the owners' binding
         admin.create(
@@ -582,6 +579,11 @@ def test_a_namespace_an_earlier_version_gave_a_tenant_that_is_protected_now_is_l
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
             }
+        )
+        admin.patch(
+            "Namespace",
+            addon,
+            {"metadata": {"labels": {"dsx.ai/tenant": tenant}, "annotations": {"dsx.ai/tenant-uid": uid}}},
         )
         wait_for(lambda: admin.get("RoleBinding", OWNERS, addon) is None, "the owners' binding removed")
         wait_for(lambda: admin.get("ResourceQuota", QUOTA, addon) is None, "its GPU quota removed")

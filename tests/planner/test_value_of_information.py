@@ -1,5 +1,6 @@
-"""EVPI and VSS: hand-checked on the boom/bust case, never negative on random small cases, and
-carried by the plans the pipeline (and so `dsx plan solve`) writes."""
+"""EVPI and VSS: hand-checked on the boom/bust case and on builds the EV plan gets right or short
+(whatever quotas it picks), never negative on random small cases, and carried by the plans the
+pipeline (and so `dsx plan solve`) writes."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dsx import cli
-from planner import pipeline
+from planner import pipeline, value_of_information
 from planner.errors import NoPlanError
 from planner.files import read_plan
 from planner.pipeline import solve_scenario
 from planner.value_of_information import compute, stochastic_figures
 from tests.planner.insight.helpers import solved, three_quarters
-from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
+from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny, uncertain
 
 cli._register_commands()
 runner = CliRunner()
@@ -29,6 +30,64 @@ def test_evpi_on_the_boom_bust_case_is_the_foresight_profit():
     assert figures.evpi_usd == pytest.approx(0.5 * 138_000.0, rel=1e-6)
     # EV demand is 5 GPUs: half a rack is not worth buying either, so VSS = 0.
     assert figures.vss_usd == pytest.approx(0.0, abs=1e-3)
+
+
+def _both_build_to_the_cap(data):
+    """Two quarters, no discounting; racks of 10 GPUs at US$100,000 over 2 quarters (50,000 per
+    installed quarter), at most 4 (gpu_cap 40). Every idle GPU-hour is bought back at US$5, so an
+    idle rack earns 5 x 2190 x 10 = 109,500 > 50,000 a quarter: the EV and every scenario's plan
+    build all 4 racks in the first quarter. Demand low [10, 14], high [30, 34], p = 0.5 each:
+    the mean is [20, 24]."""
+    data["periods"]["count_quarters"] = 2
+    data["sites"][0]["gpu_cap"] = 40
+    data["rack_types"][0]["lifetime_periods"] = 2
+    data["tenants"][0]["demand_gpus"] = {"low": [10.0, 14.0], "high": [30.0, 34.0]}
+    data["scenarios"] = [{"id": "low", "probability": 0.5}, {"id": "high", "probability": 0.5}]
+    data["terms"].update(buyback_price_usd_per_gpu_hour=5.0, buyback_share=1.0)
+    data["participation"] = NO_REQUIREMENTS
+
+
+@pytest.mark.parametrize("ev_quota_gpus", [None, (20.0, 24.0), (24.0, 24.0)])
+def test_vss_is_zero_when_the_ev_plan_builds_the_same_whatever_quota_tie_it_picks(ev_quota_gpus, monkeypatch):
+    # In the EV problem a first-quarter quota anywhere in [20, 24] is optimal (quotas cost nothing;
+    # the second quarter's is 24, the term's mean peak, and never shrinks). Fixing that tie capped
+    # the high scenario's serving: VSS came out 0.5 x 21,900 x 20 = 219,000 at (20, 24) and
+    # 0.5 x 21,900 x 16 = 175,200 at (24, 24), though both plans build the same 4 racks.
+    # RP = EEV = 21,900 x 44 (mean served GPU-quarters) + 10,950 x 36 (mean idle) - 400,000 = 957,800.
+    if ev_quota_gpus is not None:
+        solve = value_of_information._solve
+
+        def tied(scenario, m=None, **kwargs):
+            value, model = solve(scenario, m, **kwargs)
+            if [case.id for case in scenario.scenarios] == [value_of_information.EV_SCENARIO_ID]:
+                for (_k, _i, _r, t), quota in model.quota_gpus.items():
+                    quota.set_value(ev_quota_gpus[t])
+            return value, model
+
+        monkeypatch.setattr(value_of_information, "_solve", tied)
+    figures = compute(tiny(_both_build_to_the_cap))
+    assert figures.rp_usd == pytest.approx(957_800.0, rel=1e-6)
+    assert figures.eev_usd == pytest.approx(figures.rp_usd, rel=1e-6)
+    assert figures.vss_usd == pytest.approx(0.0, abs=1e-6 * figures.rp_usd)
+
+
+def test_vss_is_what_building_for_the_scenarios_earns_with_quotas_chosen_afresh():
+    # One quarter; racks of 10 GPUs at US$80,000; demand 0 or 30 GPUs (p = 0.5), mean 15; a fully
+    # rented rack earns 10 x 2190 x 10 = 219,000. EV: a second rack serving 5 GPUs earns 109,500 >
+    # 80,000, a third nothing: 2 racks. RP: each of 3 racks earns 0.5 x 219,000 = 109,500 > 80,000:
+    # RP = 0.5 x 30 x 21,900 - 240,000 = 88,500. EEV, 2 racks and quotas chosen for the real
+    # scenarios (20 GPUs): 0.5 x 20 x 21,900 - 160,000 = 59,000, so VSS = 29,500. With the EV
+    # quota of 15 GPUs (the mean) kept, EEV was 4,250 and VSS 84,250.
+    def change(data):
+        data["rack_types"][0]["capex_usd"] = 80_000.0
+        data["tenants"][0]["demand_gpus"] = {"low": [0.0], "high": [30.0]}
+        data["scenarios"] = [{"id": "low", "probability": 0.5}, {"id": "high", "probability": 0.5}]
+        data["participation"] = NO_REQUIREMENTS
+
+    figures = compute(tiny(change))
+    assert figures.rp_usd == pytest.approx(0.5 * 30 * H * 10 - 240_000.0, rel=1e-6)
+    assert figures.eev_usd == pytest.approx(59_000.0, rel=1e-6)
+    assert figures.vss_usd == pytest.approx(29_500.0, rel=1e-6)
 
 
 def test_stochastic_figures_uses_the_plans_objective():

@@ -1,11 +1,13 @@
-"""Comparing two known plans: the stylised case with and without the buyback cover."""
+"""Comparing two known plans: the stylised case with and without the buyback cover; plans whose
+figures or horizons differ in definition."""
 
 from __future__ import annotations
 
 import pytest
 
-from planner.insight.compare import compare_plans
+from planner.insight.compare import BUYBACK, CVAR, EXPECTED_VALUE, compare_plans
 from planner.pipeline import solve_scenario
+from tests.planner.insight.helpers import solved, three_quarters
 from tests.planner.small_scenarios import uncertain
 
 
@@ -32,15 +34,17 @@ def test_quota_and_money_deltas_are_hand_checkable(plans):
         and quota.quota_gpus_after == pytest.approx(10)
     )
     money = {m.figure: m for m in cmp.money}
-    assert money["expected value"].before_usd == pytest.approx(0.0, abs=1e-3)
-    assert money["expected value"].delta_usd == pytest.approx(28_500.0, rel=1e-6)
+    assert money["expected value, discounted"].before_usd == pytest.approx(0.0, abs=1e-3)
+    assert money["expected value, discounted"].delta_usd == pytest.approx(28_500.0, rel=1e-6)
     # bust: 21,900 unsold GPU-hours x US$10, with probability 0.5
-    assert money["expected buyback"].delta_usd == pytest.approx(109_500.0, rel=1e-6)
+    assert money["expected buyback, undiscounted"].delta_usd == pytest.approx(109_500.0, rel=1e-6)
 
 
 def test_notes_say_why_it_matters(plans):
     notes = " ".join(compare_plans(*plans).notes)
-    assert "1 more racks" in notes and "expected value rises" in notes and "buyback" in notes
+    assert "1 more racks" in notes and "expected buyback payments grow by US$ 0.11 M" in notes
+    # Expected value rises by US$28,500: written with the digits it needs, never as US$ 0.0 M.
+    assert "expected value rises by US$ 0.029 M" in notes and "US$ 0.0 M" not in notes
 
 
 def test_identical_plans_have_no_changes(plans):
@@ -48,3 +52,66 @@ def test_identical_plans_have_no_changes(plans):
     assert not cmp.site_periods and not cmp.quotas
     assert all(m.delta_usd in (None, 0.0) for m in cmp.money)
     assert "no build, power or quota decision differs" in cmp.notes
+
+
+def test_every_money_figure_names_its_basis(plans):
+    # "expected buyback" (undiscounted) was compared beside "expected value" (discounted), unlabelled.
+    figures = [m.figure for m in compare_plans(*plans).money]
+    assert all(f.endswith((", discounted", ", undiscounted")) for f in figures)
+    assert [f for f in figures if f.endswith(", undiscounted")] == [
+        "expected buyback, undiscounted",
+        "expected revenue share, undiscounted",
+        "expected credit loss, undiscounted",
+    ]
+    notes = " ".join(compare_plans(*plans).notes)
+    assert "rises by US$ 0.029 M, discounted" in notes and "grow by US$ 0.11 M, undiscounted" in notes
+
+
+@pytest.fixture(scope="module")
+def quarters():
+    """Three quarters from 2026Q1 (CVaR at alpha 0.5); the same at alpha 0.9; one quarter later."""
+    return (
+        solved(three_quarters()),
+        solved(three_quarters(lambda d: d["objective"].update(cvar_alpha=0.9))),
+        solved(three_quarters(lambda d: d["periods"].update(start_quarter="2026Q2"))),
+    )
+
+
+def test_a_cvar_over_another_tail_is_not_compared_nor_read_as_less_risk(quarters):
+    # alpha 0.75 against 0.5 was reported as "CVaR rises by US$ 10.5 M: downside risk is smaller".
+    before, other_alpha, _ = quarters
+    cmp = compare_plans(before, other_alpha)
+    money = {m.figure: m for m in cmp.money}
+    assert money[CVAR].delta_usd is None
+    assert money[CVAR].not_comparable == ["CVaR level (alpha) 0.5 vs 0.9"]
+    assert money[EXPECTED_VALUE].not_comparable == []
+    notes = " ".join(cmp.notes)
+    assert "CVaR over different tails (alpha 0.5 vs 0.9)" in notes and "downside risk" not in notes
+    assert cmp.to_dict()["money"][1]["delta_usd"] is None
+
+
+def test_quarters_outside_a_plan_s_horizon_are_absent_not_zero(quarters):
+    # A plan starting a quarter later was shown as building nothing in 2026Q1, and the racks it
+    # holds in its last quarter (which the first plan never reaches) read as more capital committed.
+    before, _, later = quarters
+    cmp = compare_plans(before, later)
+    rows = {(c.site, c.period): c for c in cmp.site_periods}
+    first, last = rows["alpha", "2026Q1"], rows["alpha", "2026Q4"]
+    assert (first.racks_after, first.gpus_after, first.mw_after) == (None, None, None)
+    assert first.racks_before is not None
+    assert (last.racks_before, last.gpus_before, last.mw_before) == (None, None, None)
+    notes = " ".join(cmp.notes)
+    assert "the plans cover different quarters (2026Q1-2026Q3 vs 2026Q2-2026Q4)" in notes
+    assert "capital" not in notes and "by 2026Q4" not in notes
+    # Sums over different horizons measure different things.
+    assert all(m.delta_usd is None and m.not_comparable for m in cmp.money)
+
+
+def test_a_change_too_small_to_show_gets_no_note(plans):
+    # US$400 more buyback (under the US$ 0.001 M a note can show) was noted as "expected buyback payments grow by US$ 0.0 M".
+    before = plans[1]
+    outcomes = [o.model_copy(update={"buyback_usd": o.buyback_usd + 400.0}) for o in before.outcomes]
+    cmp = compare_plans(before, before.model_copy(update={"outcomes": outcomes}))
+    money = {m.figure: m for m in cmp.money}
+    assert money[BUYBACK].delta_usd == pytest.approx(400.0)
+    assert not any("US$ 0.0 M" in note or "buyback" in note for note in cmp.notes), cmp.notes

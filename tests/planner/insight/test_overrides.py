@@ -120,3 +120,47 @@ def test_an_assignment_with_values_within_themselves_is_kept_as_text():
         + "".join(f"- *A{k}\n" for k in range(599, 0, -1))
     )
     assert parse_assignment(f"name={value}") == ("name", [value.strip()])
+
+
+@pytest.mark.parametrize(
+    ("given", "values"),
+    [
+        ("tenants[nordic].allowed_jurisdictions=[SE,FI]", [["SE", "FI"]]),
+        ("tenants[nordic].allowed_jurisdictions=[SE,FI],[DK]", [["SE", "FI"], ["DK"]]),
+        ("sites[batam].existing_racks={a: 1, b: 2},{}", [{"a": 1, "b": 2}, {}]),
+        ('name="a,b",x', ["a,b", "x"]),
+        ("name='it''s, here',y", ["it's, here", "y"]),
+        ("name=it's,y", ["it's", "y"]),
+    ],
+    ids=["list", "two-lists", "mappings", "double-quoted", "single-quoted", "apostrophe"],
+)
+def test_an_assignment_splits_values_only_at_commas_outside_lists_mappings_and_quotes(given, values):
+    # '[NO,SE]' became two points, '[NO' and 'SE]'.
+    assert parse_assignment(given)[1] == values
+
+
+def test_an_assignment_giving_a_key_twice_is_refused():
+    with pytest.raises(ScenarioError, match="gives the key 'a' twice"):
+        parse_assignment("sites[batam].existing_racks={a: 1, a: 2}")
+
+
+def test_a_path_into_a_section_the_base_file_leaves_out_is_set(base):
+    # "'solver' has no field 'extra'", though solver.extra is a field (of raw HiGHS options).
+    data = {key: value for key, value in base.items() if key != "solver"}
+    scenario = compose(data, {"solver.extra.threads": 1}, case="--set", source="b.yaml")
+    assert scenario.solver.extra == {"threads": 1}
+    with pytest.raises(ScenarioError, match=r"'solver' has no field 'extraa'; did you mean 'extra'"):
+        apply_overrides(base, {"solver.extraa.threads": 1}, case="c", source="o.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("a: {null: 1}\n", "the path null is not a field path"), ("null: {name: x}\n", "the case name null")],
+    ids=["null-path", "null-case"],
+)
+def test_an_overrides_key_yaml_reads_as_null_is_refused_naming_it_null(tmp_path, text, named):
+    # {null: 1} became the path "None".
+    path = tmp_path / "o.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=named):
+        load_overrides(path)

@@ -1,10 +1,22 @@
-"""Plots are written, non-empty PNGs, and plot the series the plan holds."""
+"""Plots are written, non-empty PNGs, whole or not at all, and plot the series the plan holds."""
 
 from __future__ import annotations
 
-import pytest
+import os
+from pathlib import Path
 
-from planner.insight.plots import plot_buildout, plot_demand, plot_sweep_heatmap, plot_value_distribution
+import pytest
+from matplotlib.figure import Figure as MplFigure
+
+from planner.errors import UserError
+from planner.insight.plots import (
+    buildout_series,
+    plot_buildout,
+    plot_demand,
+    plot_plan,
+    plot_sweep_heatmap,
+    plot_value_distribution,
+)
 from tests.planner.insight.helpers import solved, three_quarters
 
 PNG = b"\x89PNG"
@@ -49,10 +61,10 @@ def test_value_plot_marks_expected_value_and_cvar(plan, tmp_path):
 
 def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path):
     rows = [
-        {"a": 1, "b": 10, "expected_value_usd": 1e6},
-        {"a": 1, "b": 20, "expected_value_usd": 2e6},
-        {"a": 2, "b": 10, "expected_value_usd": 3e6},
-        {"a": 2, "b": 20, "expected_value_usd": None},
+        {"a": 1, "b": 10, "expected_value_discounted_usd": 1e6},
+        {"a": 1, "b": 20, "expected_value_discounted_usd": 2e6},
+        {"a": 2, "b": 10, "expected_value_discounted_usd": 3e6},
+        {"a": 2, "b": 20, "expected_value_discounted_usd": None},
     ]
     figure = plot_sweep_heatmap(rows, "b", "a", tmp_path / "sweep.png")
     assert _is_png(figure.path)
@@ -63,8 +75,8 @@ def test_sweep_heatmap_places_each_point_and_leaves_failed_cells_blank(tmp_path)
 def test_sweep_heatmap_takes_list_and_mapping_values(tmp_path):
     # A sweep of a site's rack types (a list) crashed here after every point was solved.
     rows = [
-        {"types": ["a"], "solver": {"x": 1}, "expected_value_usd": 1e6},
-        {"types": ["a", "b"], "solver": {"x": 1}, "expected_value_usd": 2e6},
+        {"types": ["a"], "solver": {"x": 1}, "expected_value_discounted_usd": 1e6},
+        {"types": ["a", "b"], "solver": {"x": 1}, "expected_value_discounted_usd": 2e6},
     ]
     figure = plot_sweep_heatmap(rows, "types", "solver", tmp_path / "sweep.png")
     assert _is_png(figure.path)
@@ -110,6 +122,65 @@ def test_sweep_heatmap_names_its_axes_in_words_and_paths(tmp_path):
 
     assert axis_name("terms.buyback_share") == "buyback share"
     assert axis_name("sites[batam].power_cap_mw") == "batam power cap (MW)"
-    rows = [{"terms.buyback_share": 0.6, "expected_value_usd": 1e6}]
+    rows = [{"terms.buyback_share": 0.6, "expected_value_discounted_usd": 1e6}]
     figure = plot_sweep_heatmap(rows, "terms.buyback_share", None, tmp_path / "one.png")
     assert _is_png(figure.path)
+
+
+def test_buildout_series_follow_the_quarters_not_the_file_order(plan):
+    # Rows in another order (as an edited file may hold them) plotted every series backwards.
+    racks = [sum(r.racks_installed for r in plan.racks if r.period == p) for p in plan.periods]
+    assert racks != racks[::-1]  # so that backwards shows
+    shuffled = plan.model_copy(update={"site_periods": list(reversed(plan.site_periods))})
+    alpha = buildout_series(shuffled)["alpha"]
+    assert alpha["racks_by_type"]["rack10"] == racks
+    assert alpha["gpus_installed"] == [10.0 * n for n in racks]
+    assert buildout_series(shuffled) == buildout_series(plan)
+
+
+def test_plot_writes_all_three_figures_or_none(plan, tmp_path):
+    # A directory named value.png stopped the run after buildout.png and demand.png were written.
+    (tmp_path / "plots" / "value.png").mkdir(parents=True)
+    with pytest.raises(UserError) as caught:
+        plot_plan(plan, tmp_path / "plots")
+    assert "value.png: is a directory" in caught.value.render() and "Fix:" in caught.value.render()
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["value.png"]
+
+
+def test_a_figure_that_cannot_be_moved_into_place_takes_the_others_back(plan, tmp_path, monkeypatch):
+    # The last rename failing (a full disk, a race) leaves neither new figures, nor the directory
+    # made for them, nor temporary files.
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError):
+        plot_plan(plan, tmp_path / "new" / "plots")
+    assert len(calls) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_figure_that_fails_while_drawn_leaves_the_file_it_would_replace(tmp_path, monkeypatch):
+    # savefig to the path wrote the file as it drew: a failure left half a sweep.png.
+    old = tmp_path / "sweep.png"
+    old.write_bytes(b"the last sweep's heat-map")
+
+    def half_written(self, fname, *args, **kwargs):
+        if isinstance(fname, (str, os.PathLike)):
+            Path(fname).write_bytes(PNG + b"half")
+        else:
+            fname.write(PNG + b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(MplFigure, "savefig", half_written)
+    rows = [{"a": 1, "expected_value_usd": 1e6}]
+    with pytest.raises(OSError):
+        plot_sweep_heatmap(rows, "a", None, old)
+    assert old.read_bytes() == b"the last sweep's heat-map"
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]

@@ -14,6 +14,7 @@ from planner.insight.sweep import (
     grid,
     grid_positions,
     nearest_solved,
+    plan_summary,
     point_label,
     run_sweep,
     sweep_points,
@@ -43,7 +44,7 @@ def test_higher_covered_share_never_lowers_the_clouds_build():
 
 def test_higher_revenue_share_never_raises_the_clouds_value():
     results = run_sweep(stylised_data(), [("terms.revenue_share", [0.0, 0.1, 0.2, 0.4])], source="test")
-    values = [r.summary["objective_usd"] for r in results]
+    values = [r.summary["objective_discounted_usd"] for r in results]
     assert all(b <= a + 1e-6 for a, b in itertools.pairwise(values))
     assert values[0] > values[-1]
 
@@ -60,13 +61,13 @@ def test_table_has_one_row_per_point_with_swept_values():
     assert {
         "terms.buyback_share",
         "terms.revenue_share",
-        "objective_usd",
-        "cvar_usd",
+        "objective_discounted_usd",
+        "cvar_discounted_usd",
         "alpha_racks",
         "alpha_gpus",
         "alpha_mw",
-        "expected_buyback_usd",
-        "expected_revenue_share_usd",
+        "expected_buyback_undiscounted_usd",
+        "expected_revenue_share_undiscounted_usd",
         "solver_status",
         "mip_gap",
         "solve_s",
@@ -152,7 +153,7 @@ def test_the_default_sweep_starts_each_point_and_fills_value_of_information_when
     )
     assert results[1].start_from == "revenue_share=0.0"
     for result in results:
-        assert result.summary["evpi_usd"] >= 0.0 and result.summary["vss_usd"] >= 0.0
+        assert result.summary["evpi_discounted_usd"] >= 0.0 and result.summary["vss_discounted_usd"] >= 0.0
 
 
 def test_a_decomposed_sweep_starts_each_point_s_loop_from_its_neighbour_s_plan(monkeypatch):
@@ -212,3 +213,19 @@ def test_bad_highs_options_at_a_point_are_refused_naming_the_point():
     data = stylised_data()
     with pytest.raises(ScenarioError, match=r"point extra=.*solver.extra.no_such_option"):
         sweep_points(data, [("solver.extra", [{}, {"no_such_option": 1}])], source="t")
+
+
+def test_every_money_column_of_a_sweep_names_its_basis():
+    # sweep.csv had expected_buyback_usd (undiscounted) beside expected_value_usd (discounted).
+    from tests.infra.plan_factory import make_plan
+
+    money = [key for key in plan_summary(make_plan()) if key.endswith("_usd")]
+    assert sorted(money) == [
+        "cvar_discounted_usd",
+        "evpi_discounted_usd",
+        "expected_buyback_undiscounted_usd",
+        "expected_revenue_share_undiscounted_usd",
+        "expected_value_discounted_usd",
+        "objective_discounted_usd",
+        "vss_discounted_usd",
+    ]

@@ -79,7 +79,7 @@ def test_probabilities_must_sum_to_one(base: dict) -> None:
 def test_unknown_rack_type_reference_lists_known_ones(base: dict) -> None:
     base["sites"][1]["rack_types"] = ["gb400-nvl144"]
     text = _error_for(base).render()
-    assert "sites[1].rack_types" in text
+    assert "sites[sydney].rack_types" in text
     assert "unknown rack type 'gb400-nvl144'" in text
     assert "b300-hgx" in text and "gb300-nvl72" in text
 
@@ -87,13 +87,13 @@ def test_unknown_rack_type_reference_lists_known_ones(base: dict) -> None:
 def test_unknown_scenario_in_demand_is_named(base: dict) -> None:
     base["tenants"][0]["demand_gpus"]["boom"] = base["tenants"][0]["demand_gpus"]["high"]
     text = _error_for(base).render()
-    assert "tenants[0].demand_gpus.boom: unknown scenario 'boom'" in text
+    assert "tenants[inference-cloud].demand_gpus.boom: unknown scenario 'boom'" in text
 
 
 def test_demand_series_must_cover_the_horizon(base: dict) -> None:
     base["tenants"][2]["demand_gpus"]["low"] = [100.0, 200.0]
     text = _error_for(base).render()
-    assert "tenants[2].demand_gpus.low: 2 values for a 20-quarter horizon" in text
+    assert "tenants[agent-platform].demand_gpus.low: 2 values for a 20-quarter horizon" in text
 
 
 def test_negative_capacity_is_rejected(base: dict) -> None:
@@ -108,7 +108,7 @@ def test_impossible_lead_time_is_explained(base: dict) -> None:
     assert narvik["existing_mw"] == 0
     narvik["power_lead_time_periods"] = 20
     text = _error_for(base).render()
-    assert "sites[2].power_lead_time_periods" in text
+    assert "sites[narvik].power_lead_time_periods" in text
     assert "shorten the lead time" in text
 
 
@@ -493,3 +493,60 @@ def test_the_repeated_count_runs_only_where_the_first_document_has_an_alias() ->
     assert files._first_document("a: [1, {b: 2}]\n", loader) is False
     assert files._first_document("a: &x [1]\nb: *x\n", loader) is True
     assert files._first_document("a: 1\n---\nb: &x [1]\nc: *x\n", loader) is False
+
+
+def test_the_hardware_margin_is_described_as_the_model_counts_it() -> None:
+    # It said "earned when racks are bought"; the model spreads it over each rack's installed
+    # quarters inside the horizon, like the capex it is a share of (docs/model.md, Conventions).
+    from planner.schema.scenario import Terms
+
+    description = Terms.model_fields["guarantor_hardware_margin"].description or ""
+    assert "installed quarters inside the horizon" in description
+    assert "bought" not in description
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("terms:\n  buyback_share: 0.8\n  buyback_share: 0.2\n", 3, "'buyback_share'"),
+        ("a: 1\nb: {x: 1, x: 2}\n", 2, "'x'"),
+        ("a: 1\n1: x\n0x1: y\n", 3, "1"),  # one key, written two ways
+        ("a: &A {k: 1}\nb:\n  <<: *A\n  j: 2\n  j: 3\n", 5, "'j'"),  # beside a merge key
+    ],
+    ids=["block", "flow", "one-number-two-ways", "beside-a-merge"],
+)
+@pytest.mark.usefixtures("either_loader")
+def test_a_key_given_twice_in_one_mapping_is_refused_naming_the_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str
+) -> None:
+    # YAML's loaders keep the last without a word: a second buyback_share silently won.
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ScenarioError, match=rf"dup\.yaml: line {line}: the key {key} is given twice"
+    ) as refused:
+        files.read_yaml(path)
+    assert "Fix: keep one of lines" in refused.value.render()
+
+
+@pytest.mark.usefixtures("either_loader")
+def test_a_key_written_beside_merge_keys_replaces_the_merged_one_as_yaml_means(tmp_path: Path) -> None:
+    # A merged mapping is expanded in place, sometimes before it is itself constructed; it must
+    # not then seem to repeat its own keys.
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "z: &Z {k: 0, j: 2}\na: {inner: &A {<<: *Z, k: 1}}\nb: {<<: *A, k: 3}\nc: [{<<: [*A, *Z], j: 5}]\n"
+    )
+    assert files.read_yaml(path) == {
+        "z": {"k": 0, "j": 2},
+        "a": {"inner": {"k": 1, "j": 2}},
+        "b": {"k": 3, "j": 2},
+        "c": [{"k": 1, "j": 5}],
+    }
+
+
+def test_a_cross_field_problem_names_list_items_by_id(base: dict) -> None:
+    # "sites[0].existing_racks" where the schema's own errors, and --set, say sites[batam].
+    base["sites"][0]["existing_racks"] = {"gb300-nvl72": 100_000}
+    text = _error_for(base).render()
+    assert "sites[batam].existing_racks: existing racks draw" in text

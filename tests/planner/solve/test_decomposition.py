@@ -379,7 +379,8 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     kept = _recorded(decomposition._highs, made)
     monkeypatch.setattr(decomposition, "_highs", kept)
     x, status = decomposition._representatives_plan(st, master, options, deadline)
-    assert status == "optimal" and x is not None and master.feasible(x)
+    # Run to its end it stops at its loose tolerance (an interior point, no crossover).
+    assert status in ("optimal", decomposition.REPRESENTATIVES_REACHED) and x is not None
     iterations = made[-1][1].getInfo().ipm_iteration_count
     # Stopped after some iterations: its own iterate where it is inside the columns' bounds
     # (HiGHS's first iterates here are not, and are refused); whether it keeps the master's
@@ -430,6 +431,9 @@ def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said
     # bounds are its own again. (The stand-in hands over the optimum's point, as it is, with the
     # sites' GPUs off by 0.01%, or with every column at its bound, with the status of a time
     # limit or an optimum: the caller's part, whatever HiGHS's point would have been.)
+    # The representatives' LP solved to its optimal vertex, as the stand-in's points assume.
+    monkeypatch.setattr(decomposition, "REPRESENTATIVES_IPM_TOLERANCE", 1e-8)
+    monkeypatch.setattr(decomposition, "REPRESENTATIVES_CROSSOVER", "on")
     representatives, given_plan = decomposition._representatives_plan, decomposition._given_plan
     built: list = []
     masters: list = []
@@ -687,6 +691,54 @@ def test_a_recourse_lp_that_stalls_is_solved_again_from_scratch() -> None:
     np.testing.assert_allclose(phi_again, phi, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(rhs_again, rhs, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(y_again, y, rtol=1e-9, atol=1e-7)
+
+
+class _MasterStallsOnce:
+    """A master whose first run reports HiGHS's status Unknown (a stalled dual simplex) and
+    which records the solvers and simplex strategies it is run with; otherwise the real one."""
+
+    def __init__(self, h: highspy.Highs) -> None:
+        self.h, self.runs, self.options = h, 0, []
+
+    def run(self) -> highspy.HighsStatus:
+        self.runs += 1
+        self.options.append(
+            (self.h.getOptionValue("solver")[1], self.h.getOptionValue("simplex_strategy")[1])
+        )
+        return self.h.run()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.h, name)
+
+    def getModelStatus(self) -> highspy.HighsModelStatus:
+        return highspy.HighsModelStatus.kUnknown if self.runs == 1 else self.h.getModelStatus()
+
+
+def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
+    # A bounded LP (a random transport-like one) solved once, a row added as a cut would be,
+    # and the warm re-solve made to report a stall: it is run again by dual simplex from its
+    # basis, to the optimum it would have reached, and interior point is never asked for.
+    rng = np.random.default_rng(0)
+    n, m = 30, 20
+    A = scipy.sparse.random_array(
+        (m, n), density=0.3, random_state=rng, format="csr"
+    ) + scipy.sparse.eye_array(m, n)
+    h = decomposition._highs({"solver": "simplex"})
+    decomposition._pass(
+        h, rng.uniform(0.1, 1.0, n), np.zeros(n), np.full(n, 10.0), A, np.full(m, -np.inf), np.ones(m) * 5.0
+    )
+    h.run()
+    h.addRow(-np.inf, 3.0, n, np.arange(n, dtype=np.int32), np.ones(n))
+    fresh = decomposition._highs({"solver": "simplex"})
+    fresh.passModel(h.getLp())
+    fresh.run()
+    stalls = _MasterStallsOnce(h)
+    decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
+    assert stalls.runs == 2 and stalls.options == [("simplex", 1), ("simplex", 1)]
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert math.isclose(
+        h.getInfo().objective_function_value, fresh.getInfo().objective_function_value, rel_tol=1e-9
+    )
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])

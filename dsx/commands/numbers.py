@@ -1,0 +1,68 @@
+"""How the commands' tables print figures, and which basis each money figure has.
+
+A fixed number of decimals hides what a small plan is made of: a 0.25 MW site printed as 0 MW
+available against 0.2 MW of load looks over-committed, US$ 28,000 prints as 0.0 M. So a table's
+figures of one kind (its MW, its money) share the fewest decimals that show the smallest non-zero
+one: the same rounding for all of them keeps `a <= b` true as printed, and large plans keep one.
+
+Party values, objectives, CVaR, EVPI and VSS are discounted; revenue, buyback, revenue share and
+credit loss are undiscounted sums (docs/model.md, "Reported figures"). Every money column says which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+MUSD = 1e6
+DISCOUNTED = "discounted"
+UNDISCOUNTED = "undiscounted"
+
+
+def decimals_for(values: Iterable[float | None], *, least: int = 1, most: int = 3) -> int:
+    """The fewest decimals, from `least` to `most`, that show the smallest non-zero figure with two
+    significant digits; figures that would print as zero at `most` decimals do not count."""
+    finest = 0.5 * 10.0**-most
+    shown = [abs(v) for v in values if v is not None and math.isfinite(v) and abs(v) >= finest]
+    if not shown:
+        return least
+    return max(least, min(most, 1 - math.floor(math.log10(min(shown)))))
+
+
+def fixed(value: float | None, decimals: int) -> str:
+    """`value` with `decimals` decimals and thousands separators; '-' for none, and no '-0.0'."""
+    if value is None:
+        return "-"
+    text = f"{value:,.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
+def signed(value: float, decimals: int) -> str:
+    """A change, with its sign: '+1.5', '-0.25', '0.0' where it rounds to nothing."""
+    text = fixed(value, decimals)
+    return text if text.startswith("-") or not text.strip("0.,") else f"+{text}"
+
+
+def musd_decimals(values_usd: Iterable[float | None]) -> int:
+    """Decimals for figures in US$ M: at least one, at most three (US$ 1,000)."""
+    return decimals_for((None if v is None else v / MUSD for v in values_usd), least=1, most=3)
+
+
+def musd(value_usd: float | None, decimals: int = 1) -> str:
+    """US$ as US$ M; '-' for none."""
+    return fixed(None if value_usd is None else value_usd / MUSD, decimals)
+
+
+def share(value: float) -> str:
+    """A share in whole per cent that never rounds a part to nothing or to all: '<1%', '>99%'."""
+    text = f"{value:.0%}"
+    if text == "0%" and value > 0.0:
+        return "<1%"
+    if text == "100%" and value < 1.0 - 1e-9:
+        return ">99%"
+    return text
+
+
+def money_header(name: str, basis: str) -> str:
+    """A money column's header: its name, and its basis beneath."""
+    return f"{name}\n{basis}"

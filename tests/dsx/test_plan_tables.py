@@ -1,0 +1,214 @@
+"""What `dsx plan solve` and `show` print about small plans: figures legible at any size, the
+basis of every money column, the racks' power named as facility power, and a notice where a
+party sits at its participation floor.
+
+The scenarios are the tiny base case (tests/planner/small_scenarios.py) changed as each says.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dsx.commands.plan_solve import outcome_table, parties_table, risk_table, site_period_table
+from planner.files import read_plan
+from planner.schema.plan import Plan
+from tests.dsx.harness import Outcome, dsx
+from tests.planner.small_scenarios import BASE
+
+
+def _scenario(tmp_path: Path, name: str, change: dict[str, Any]) -> Path:
+    data = copy.deepcopy(BASE)
+    for path, value in change.items():
+        *parents, leaf = path.split(".")
+        at = data
+        for key in parents:
+            at = at[0] if key == "0" else at.setdefault(key, {})
+        at[leaf] = value
+    data["name"] = name
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _solve(tmp_path: Path, scenario: Path, *flags: str) -> tuple[Outcome, Path]:
+    out = tmp_path / f"{scenario.stem}.json"
+    outcome = dsx("plan", "solve", scenario, "-o", out, "--no-value-of-information", *flags)
+    assert outcome.code == 0, outcome.text
+    return outcome, out
+
+
+SMALL_SITE = {
+    # 0.25 MW energised and no room for more, PUE 1.25: two 100 kW racks need 0.2 MW of IT power,
+    # 0.25 MW at the facility. They rent 20 of the 55 GPUs wanted: US$ 438,000 of revenue
+    # (20 x 2190 x 10) against US$ 200,000 of capex, 35 x 2190 = 76,650 GPU-hours unserved.
+    "sites.0.existing_mw": 0.25,
+    "sites.0.power_cap_mw": 0.25,
+    "sites.0.pue": 1.25,
+    "terms.guarantor_hardware_margin": 0.1,  # US$ 20,000: the guarantor is not at its floor
+}
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Outcome, Plan]:
+    tmp_path = tmp_path_factory.mktemp("small-site")
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "small-site", SMALL_SITE))
+    return outcome, read_plan(out)
+
+
+def _site_row(text: str) -> list[str]:
+    (row,) = [line for line in text.splitlines() if line.startswith("│ alpha")]
+    return [cell.strip() for cell in row.strip("│").split("│")]
+
+
+def test_a_sub_megawatt_site_prints_its_power_legibly_and_never_over_committed(small_site):
+    # It printed 0 MW available against 0.2 MW of load: over-committed to the eye, 0.25/0.25 in truth.
+    outcome, plan = small_site
+    (row,) = plan.site_periods
+    assert (row.available_mw, row.it_load_mw) == pytest.approx((0.25, 0.25))
+    cells = _site_row(outcome.stdout)
+    available, need = cells[3], cells[4]
+    assert (available, need) == ("0.25", "0.25")
+
+
+def test_money_and_hours_under_a_million_are_not_printed_as_zero(small_site):
+    # US$ M and M GPU-h with one decimal printed the cloud's US$ 238,000 as 0.2 and the
+    # 76,650 unserved GPU-hours as 0.1, and smaller figures as 0.0.
+    outcome, plan = small_site
+    (o,) = plan.outcomes
+    assert o.cloud_value_usd == pytest.approx(238_000.0)
+    assert o.unserved_gpu_hours == pytest.approx(76_650.0)
+    row = next(line for line in outcome.stdout.splitlines() if line.startswith("│ only"))
+    assert "0.238" in row and "0.438" in row and "0.077" in row
+
+
+def test_a_share_is_never_rounded_to_none_or_to_all():
+    # Utilisation printed 0.4% as 0% and 99.6% as 100%.
+    from dsx.commands.numbers import share
+
+    assert [share(u) for u in (0.0, 0.004, 0.5, 0.996, 1.0)] == ["0%", "<1%", "50%", ">99%", "100%"]
+
+
+def _headers(table) -> list[str]:
+    return [str(column.header) for column in table.columns]
+
+
+def test_every_money_column_names_its_basis(small_site):
+    # "Per scenario (values discounted ...)" stood over undiscounted revenue, buyback and revenue share.
+    _, plan = small_site
+    outcome = _headers(outcome_table(plan))
+    assert outcome[2:] == [
+        "cloud\ndiscounted",
+        "guarantor\ndiscounted",
+        "syndicate\ndiscounted",
+        "revenue\nundiscounted",
+        "buyback\nundiscounted",
+        "rev share\nundiscounted",
+        "unserved\nM GPU-h",
+    ]
+    assert "discounted" not in str(outcome_table(plan).title)
+    assert _headers(site_period_table(plan))[-2:] == ["buyback\nundiscounted", "rev share\nundiscounted"]
+    assert all(h.endswith("\ndiscounted") for h in _headers(parties_table(plan))[1:])
+    figures = [str(cell) for cell in risk_table(plan).columns[0].cells if "US$" in str(cell)]
+    assert figures and all("US$ M, discounted" in figure for figure in figures)
+
+
+def test_the_racks_power_is_named_facility_power_not_it(small_site):
+    # "MW IT" showed racks x kW x PUE: 0.25 MW here, where the racks draw 0.2 MW of IT power.
+    _, plan = small_site
+    headers = _headers(site_period_table(plan))
+    assert "facility MW\navailable" in headers and "facility MW\nracks need" in headers
+    assert not any("IT" in h for h in headers)
+
+
+AT_THE_CLOUDS_FLOOR = {
+    # The guarantor's view, margin 0.5 on US$ 328,500 racks; 30 GPUs wanted at US$ 20 earn
+    # 30 x 2190 x 20 = US$ 1,314,000 = 4 racks' capex. The guarantor builds 4 racks (one idle in
+    # part) and leaves the cloud exactly 0, its default floor; a 5th would take the cloud below
+    # it. The cloud's own plan builds 3 and makes US$ 328,500.
+    "rack_types.0.capex_usd": 328_500.0,
+    "tenants.0.price_usd_per_gpu_hour": 20.0,
+    "tenants.0.demand_gpus": {"only": [30.0]},
+    "terms.guarantor_hardware_margin": 0.5,
+    "objective.perspective": "guarantor",
+}
+
+
+def test_a_plan_that_holds_the_cloud_at_its_floor_says_so(tmp_path):
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "floor", AT_THE_CLOUDS_FLOOR))
+    plan = read_plan(out)
+    cloud = next(f for f in plan.parties if f.party == "cloud")
+    assert cloud.expected_value_usd == pytest.approx(0.0, abs=1e-3)
+    assert plan.racks[0].racks_installed == 4
+    notice = " ".join(outcome.stderr.split())
+    assert "notice: the cloud sits at its participation floor" in notice
+    assert "expected value US$ 0 against participation.cloud.min_expected_value_usd = US$ 0" in notice
+    assert "set participation.cloud.min_expected_value_usd in the scenario" in notice
+    assert "guarantor sits" not in notice
+    shown = dsx("plan", "show", out)
+    assert "notice: the cloud sits at its participation floor" in " ".join(shown.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("change", "cloud_usd", "racks"),  # cloud_usd: the least and most the cloud can make
+    [
+        # Its own plan: 3 racks and US$ 328,500 (the guarantor US$ 492,750, well above its floor).
+        ({"objective.perspective": "cloud"}, (328_500.0, 328_500.0), 3),
+        # A floor far below: the guarantor builds to the GPU cap, 100 racks, and the cloud loses
+        # at least 100 x 328,500 - 1,314,000 = US$ 31,536,000 (more if the guarantor, indifferent
+        # to sales, leaves demand unserved), far above US$ -1,000,000,000.
+        ({"participation": {"cloud": {"min_expected_value_usd": -1e9}}}, (-32_850_000.0, -31_536_000.0), 100),
+    ],
+    ids=["the-cloud-s-own-plan", "a-floor-far-below"],
+)
+def test_no_notice_where_no_party_sits_at_its_floor(tmp_path, change, cloud_usd, racks):
+    scenario = _scenario(tmp_path, "off-floor", {**AT_THE_CLOUDS_FLOOR, **change})
+    outcome, out = _solve(tmp_path, scenario, "--json")
+    plan = read_plan(out)
+    cloud = next(f for f in plan.parties if f.party == "cloud").expected_value_usd
+    assert cloud_usd[0] - 1.0 <= cloud <= cloud_usd[1] + 1.0
+    assert plan.racks[0].racks_installed == racks
+    assert "notice:" not in outcome.stderr
+    assert json.loads(outcome.stdout)["notices"] == []
+
+
+THROTTLED_FOR_THE_GUARANTOR = {
+    # tests.planner.test_refusals.credit_tenant with the guarantor's default floor: 10 GPUs wanted
+    # at US$ 10 in both scenarios, all of it in credits the guarantor never sees repaid in 'bad'.
+    # Free to refuse within its quota, the model served 2,433.3 of the 21,900 hours of 'bad' to
+    # keep the guarantor at 0; held to its quotas, no rack pays the guarantor.
+    "tenants.0.demand_gpus": {"good": [10.0], "bad": [10.0]},
+    "tenants.0.token_credit_share": 1.0,
+    "tenants.0.credit_repayment_share": 1.0,
+    "tenants.0.credit_repayment_share_by_scenario": {"bad": 0.0},
+    "scenarios": [{"id": "good", "probability": 0.5}, {"id": "bad", "probability": 0.5}],
+    "terms.revenue_share": 0.1,
+}
+
+
+def test_a_solve_that_refused_demand_within_quota_solves_again_and_says_so(tmp_path):
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "throttled", THROTTLED_FOR_THE_GUARANTOR), "--json")
+    said = json.loads(outcome.stdout)
+    assert "serving held to the quotas for 1 tenant, quarter and scenario" in said["solver"]["method_note"]
+    assert not any("quotas had room for" in n for n in said["notices"])
+    assert sum(r.racks_built for r in read_plan(out).racks) == 0
+
+
+def test_a_plan_refusing_demand_its_quota_had_room_for_is_named_when_shown(tmp_path):
+    # A plan written by a dsx that let the model refuse within quota (tests.planner.test_refusals).
+    from planner.files import write_plan
+    from tests.planner.test_refusals import throttled_plan
+
+    _, plan = throttled_plan()
+    path = tmp_path / "old.json"
+    write_plan(plan, path)
+    shown = dsx("plan", "show", path)
+    assert shown.code == 0, shown.text
+    notice = " ".join(shown.stderr.split())
+    assert "notice: the plan refuses demand its own quotas had room for: 9,733 expected GPU-hours" in notice
+    assert "(acme 2026Q1 in bad)" in notice and "the site will serve them" in notice
