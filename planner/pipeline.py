@@ -191,7 +191,7 @@ def solve_scenario(
                     raise unmet
             error = _no_plan_message(scenario, outcome)
             if serve_to_quota:
-                held = (
+                said = (
                     f"solve {solves - 1} found a plan that refused demand its quotas had room for "
                     f"({len(refused)} tenant, quarter and scenario, {refused_gpu_hours:,.0f} expected "
                     "GPU-hours), which the operator would admit; held to its quotas, this solve found none"
@@ -202,7 +202,7 @@ def solve_scenario(
                     "participation requirements, so that serving a tenant's demand up to its quota does "
                     "not cost the value the plan is for"
                 )
-                error = NoPlanError(error.message, details=[held, *error.details, fix])
+                error = NoPlanError(error.message, details=[said, *error.details, fix])
             raise error
         say("reporting")
         plan = build_plan(scenario, m, outcome, build_s=build_s)
