@@ -109,3 +109,34 @@ def test_demand_beyond_a_full_quota_is_not_counted():
     plan = solve_scenario(tiny(lambda data: data["sites"][0].update(gpu_cap=50)))
     assert sum(u.unserved_gpu_hours for u in plan.unserved) == pytest.approx(5 * H, rel=1e-6)
     assert refusals_within_quota(plan) == []
+
+
+def test_a_held_solve_that_finds_no_plan_says_what_the_first_plan_refused(monkeypatch):
+    # At (10,3,20,6,10) in the guarantor's view the solve holding 318 tenant-quarter-scenarios
+    # to their quotas found no plan in 150 s: the error names what the first plan refused.
+    from dataclasses import replace
+
+    import planner.pipeline
+    from planner.errors import NoPlanError
+
+    real = planner.pipeline.solve_model
+    calls = []
+
+    def second_finds_none(*args, **kwargs):
+        outcome = real(*args, **kwargs)
+        calls.append(kwargs.get("mip_start"))
+        return (
+            outcome if len(calls) == 1 else replace(outcome, has_solution=False, status="Time limit reached")
+        )
+
+    monkeypatch.setattr(planner.pipeline, "solve_model", second_finds_none)
+    with pytest.raises(NoPlanError) as refused:
+        solve_scenario(credit_tenant(GUARANTOR_FLOOR))
+    said = refused.value.render()
+    assert (
+        "solve 1 found a plan that refused demand its quotas had room for (1 tenant, quarter and scenario, 9,733"
+        in said
+    )
+    assert "held to its quotas, this solve found none" in said and "Fix: more time may find one" in said
+    # The held solve started from the first plan's build and quotas, not its serving.
+    assert calls[0] is None and set(calls[1]) == {"racks_built", "blocks_ordered", "quota_gpus"}
