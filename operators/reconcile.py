@@ -544,34 +544,52 @@ def release_namespaces(
     return gone, kept
 
 
+WITHDRAW_LISTINGS = 3
+"""Times `withdraw_namespaces` lists a namespace's children and deletes what it finds before it
+reports them as still appearing (a pass of an earlier version still writing), per pass."""
+
+
 def withdraw_namespaces(kube: Kube, tenant: dict[str, Any], namespaces: list[str]) -> None:
     """Namespaces the tenant owns that no tenant may hold (protected since an earlier version gave
     them: an add-on's, an ingress one). Never deleted, whatever the policy: the tenant's objects
-    there go instead, the owners' binding first and the operator's own last (its rights there go
-    with it), and the namespace stops being the tenant's (label and uid annotation removed)."""
+    there go instead, the owners' binding first; they are listed again until none is left (a child
+    made after a listing would otherwise stay in a namespace no longer marked the tenant's); the
+    operator's own binding goes last (its rights there go with it); then the namespace stops
+    being the tenant's (label and uid annotation removed)."""
     name = tenant["metadata"]["name"]
-    last = (tn_decisions.OWNERS_NAME, "", tn_decisions.OPERATOR_BINDING_NAME)
-    for ns in namespaces:
-        found = [(kind, obj) for kind, obj in _children_in(kube, ns, name) if owns_child(obj, tenant)]
+    own = tn_decisions.OPERATOR_BINDING_NAME
 
-        def order(item: tuple[str, dict[str, Any]]) -> int:
-            child = item[1]["metadata"]["name"]
-            return last.index(child) if child in last else 1
+    def children(*, mine: bool) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (kind, obj)
+            for kind, obj in _children_in(kube, ns, name)
+            if owns_child(obj, tenant) and (obj["metadata"]["name"] == own) == mine
+        ]
 
+    def delete(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
         failed = []
-        for kind, obj in sorted(found, key=order):
+        owners_first = sorted(found, key=lambda item: item[1]["metadata"]["name"] != tn_decisions.OWNERS_NAME)
+        for kind, obj in owners_first:
             try:
                 kube.delete(kind, obj["metadata"]["name"], ns, uid=obj["metadata"]["uid"])
             except ApiError as error:  # e.g. 403 where its own binding there is gone: next pass
                 failed.append(f"{kind} {obj['metadata']['name']} ({error.status})")
-        # Listed again: a child made after the first listing (a pass of an earlier version
-        # still running) would otherwise be left in a namespace no longer marked the tenant's.
+        return failed
+
+    for ns in namespaces:
+        failed: list[str] = []
+        left = children(mine=False)
+        for _ in range(WITHDRAW_LISTINGS):
+            if not left:
+                break
+            failed = delete(left)
+            if failed:
+                break
+            left = children(mine=False)
+        if left and not failed:
+            failed = [f"{kind} {obj['metadata']['name']} (still appearing)" for kind, obj in left]
         if not failed:
-            failed = [
-                f"{kind} {obj['metadata']['name']} (made since)"
-                for kind, obj in _children_in(kube, ns, name)
-                if owns_child(obj, tenant)
-            ]
+            failed = delete(children(mine=True))
         if failed:
             log.warning(
                 "tenant %s: could not withdraw from protected namespace %s: %s", name, ns, ", ".join(failed)

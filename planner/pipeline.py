@@ -7,7 +7,6 @@ writes nothing and exits non-zero.
 from __future__ import annotations
 
 import gc
-import itertools
 import time
 from collections.abc import Callable
 
@@ -16,12 +15,11 @@ from planner.errors import NoPlanError, ScenarioError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
 from planner.model.size import check_fits
-from planner.refusals import RefusalWithinQuota, expected_refused_gpu_hours, refusals_within_quota
 from planner.results import build_plan
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import Interface, SolveOutcome, check_options, solve_model
-from planner.solve.starts import MipStart, start_from_plan
+from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
 
@@ -65,9 +63,7 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
 
 
 def requirement_shortfalls(
-    scenario: Scenario,
-    interface: Interface | None = None,
-    serve_to_quota: frozenset[tuple[str, int, str]] = frozenset(),
+    scenario: Scenario, interface: Interface | None = None
 ) -> tuple[SolveOutcome, dict[str, float]] | None:
     """The elastic model solved as `scenario.solver` says: every participation requirement may
     fall short and the total shortfall is minimised. Returns HiGHS's outcome and each
@@ -77,7 +73,7 @@ def requirement_shortfalls(
         check_fits(scenario, available_memory_bytes())
     except NoPlanError:
         return None  # the caller's own message stands
-    m = build_model(scenario, elastic=True, serve_to_quota=serve_to_quota)
+    m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
         return outcome, {}
@@ -89,15 +85,11 @@ def requirement_shortfalls(
     return outcome, short
 
 
-def unmet_requirements(
-    scenario: Scenario,
-    interface: Interface | None = None,
-    serve_to_quota: frozenset[tuple[str, int, str]] = frozenset(),
-) -> NoPlanError | None:
+def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
     """Which participation requirements no plan can meet, and by how much (the elastic model,
-    `requirement_shortfalls`, with the same keys held to their quotas). None if even that finds
-    no plan (then a requirement is not the cause), or it would not fit in memory."""
-    found = requirement_shortfalls(scenario, interface, serve_to_quota)
+    `requirement_shortfalls`). None if even that finds no plan (then a requirement is not the
+    cause), or it would not fit in memory."""
+    found = requirement_shortfalls(scenario, interface)
     if found is None or not found[1]:
         return None
     short = found[1]
@@ -166,77 +158,28 @@ def solve_scenario(
     say = progress or (lambda _phase: None)
     refuse_relaxation(scenario)
     check_fits(scenario, available_memory_bytes())
+    say("building model")
+    start = time.perf_counter()
+    m = build_model(scenario)
+    build_s = time.perf_counter() - start
     chosen = interface or scenario.solver.interface
-    serve_to_quota: frozenset[tuple[str, int, str]] = frozenset()
-    offered = mip_start
-    refused: list[RefusalWithinQuota] = []
-    refused_gpu_hours = 0.0
-    for solves in itertools.count(1):
-        say("building model")
-        start = time.perf_counter()
-        m = build_model(scenario, serve_to_quota=serve_to_quota)
-        build_s = time.perf_counter() - start
-        say(f"solving with HiGHS ({chosen}{', from a MIP start' if offered else ''})")
-        outcome = solve_model(m, scenario.solver, interface, mip_start=offered)
-        if not outcome.has_solution:
-            has_requirements = bool(requirement_names(data_of(m)))
-            if outcome.infeasible and has_requirements:
-                # The next model has the memory to itself: Pyomo's components hold reference
-                # cycles, so the first goes only with a collection.
-                del m
-                gc.collect()
-                say("finding which participation requirement cannot be met")
-                unmet = unmet_requirements(scenario, interface, serve_to_quota)
-                if unmet is not None:
-                    raise unmet
-            error = _no_plan_message(scenario, outcome)
-            if serve_to_quota:
-                said = (
-                    f"solve {solves - 1} found a plan that refused demand its quotas had room for "
-                    f"({len(refused)} tenant, quarter and scenario, {refused_gpu_hours:,.0f} expected "
-                    "GPU-hours), which the operator would admit; held to its quotas, this solve found none"
-                )
-                fix = (
-                    "Fix: more time may find one (at (10,3,20,6,10) in the guarantor's view none came in "
-                    "150 s); otherwise change the terms (revenue share, the tenants' credits) or the "
-                    "participation requirements, so that serving a tenant's demand up to its quota does "
-                    "not cost the value the plan is for"
-                )
-                error = NoPlanError(error.message, details=[said, *error.details, fix])
-            raise error
-        say("reporting")
-        plan = build_plan(scenario, m, outcome, build_s=build_s)
-        del m  # value of information builds more models of this size (collected below, before them)
-        refused = refusals_within_quota(plan)
-        refused_gpu_hours = expected_refused_gpu_hours(plan, refused)
-        held_all = serve_to_quota == all_demand_keys(scenario)
-        if not refused or held_all:
-            break
-        # The operator admits a tenant's jobs up to its quota: hold those keys to it and solve
-        # again (docs/model.md, "Quotas are what tenants run"). Exact: the model holding only
-        # some keys is a relaxation of the one holding all, and its plan breaks none of the
-        # others. Every key once solves cannot end in a loop.
-        held = {(r.tenant, plan.periods.index(r.period), r.scenario) for r in refused}
-        serve_to_quota = (
-            serve_to_quota | held if solves < SERVE_TO_QUOTA_ROUNDS else all_demand_keys(scenario)
-        )
-        # The last plan's build and quotas start the next solve (its serving breaks the rule;
-        # HiGHS completes the rest): at (10,3,20,6,10) in the guarantor's view the solve holding
-        # 318 keys found no plan in 60 s from nothing.
-        offered = {
-            name: values for name, values in start_from_plan(plan).items() if name in FIRST_STAGE_START
-        }
-        gc.collect()
-        say(
-            f"the plan refused demand its quotas had room for ({len(refused)} tenant, quarter and "
-            "scenario): solving again with it served up to the quotas"
-        )
-    if serve_to_quota:
-        plan = _noted(
-            plan,
-            f"serving held to the quotas for {len(serve_to_quota)} tenant, quarter and scenario "
-            f"after {solves - 1} solve(s) refused demand they had room for",
-        )
+    say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
+    outcome = solve_model(m, scenario.solver, interface, mip_start=mip_start)
+    if not outcome.has_solution:
+        has_requirements = bool(requirement_names(data_of(m)))
+        if outcome.infeasible and has_requirements:
+            # The next model has the memory to itself: Pyomo's components hold reference
+            # cycles, so the first goes only with a collection.
+            del m
+            gc.collect()
+            say("finding which participation requirement cannot be met")
+            unmet = unmet_requirements(scenario, interface)
+            if unmet is not None:
+                raise unmet
+        raise _no_plan_message(scenario, outcome)
+    say("reporting")
+    plan = build_plan(scenario, m, outcome, build_s=build_s)
+    del m  # value of information builds more models of this size (collected below, before them)
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
     plan = plan.model_copy(update={"verification": verification})
@@ -255,32 +198,6 @@ def solve_scenario(
     except NoPlanError as error:
         # The plan itself is verified; a missing side figure should not cost the user the plan.
         return _without_value_of_information(plan, error.message)
-
-
-FIRST_STAGE_START = ("racks_built", "blocks_ordered", "quota_gpus")
-"""What of a plan that refused demand within its quotas starts the solve that holds it to them."""
-
-SERVE_TO_QUOTA_ROUNDS = 4
-"""Solves that hold only the (tenant, quarter, scenario) found refusing demand within their
-quotas to them; the next holds every one with demand (`solve_scenario`)."""
-
-
-def all_demand_keys(scenario: Scenario) -> frozenset[tuple[str, int, str]]:
-    """Every (tenant, quarter, scenario) with demand: what the model can hold to its quotas."""
-    return frozenset(
-        (k.id, t, s.id)
-        for k in scenario.tenants
-        for s in scenario.scenarios
-        for t, gpus in enumerate(k.demand_gpus[s.id])
-        if gpus > 0
-    )
-
-
-def _noted(plan: Plan, note: str) -> Plan:
-    """The plan with `note` added to its solver's method note."""
-    said = plan.solver.method_note
-    solver = plan.solver.model_copy(update={"method_note": f"{said}; {note}" if said else note})
-    return plan.model_copy(update={"solver": solver})
 
 
 def _without_value_of_information(plan: Plan, why: str) -> Plan:

@@ -13,8 +13,8 @@ from planner.schema.scenario import SolverOptions
 MUSD = 1e6
 AT_FLOOR_REL = 1e-6
 AT_FLOOR_ABS_USD = 1.0
-"""A party sits at its floor within 1e-6 of the plan's largest party value, or US$1: the
-verifier's tolerance, so solver round-off counts as at the floor and a real margin does not."""
+"""A party sits at its floor within 1e-6 of its value or floor, or US$1: the verifier's
+tolerance, so solver round-off counts as at the floor and a real margin does not."""
 REFUSALS_NAMED = 3
 """Refusals a notice names before it counts the rest."""
 
@@ -52,12 +52,15 @@ def floor_notices(plan: Plan) -> list[str]:
     participation floor. Not signing is worth zero by default (docs/model.md, "Conventions"), so a
     plan for one party may leave the other exactly its floor; it is the best that party would
     accept only if its alternative is worth no more, which the planner cannot know."""
-    scale = max((abs(f.expected_value_usd) for f in plan.parties), default=0.0)
-    tolerance = max(AT_FLOOR_REL * scale, AT_FLOOR_ABS_USD)
     notices = []
     for f in plan.parties:
         floor = f.min_expected_value_usd
-        if f.party == plan.perspective or floor is None or abs(f.expected_value_usd - floor) > tolerance:
+        if f.party == plan.perspective or floor is None:
+            continue
+        # The verifier's rule: relative to the figures compared, not the plan's largest value (a
+        # guarantor US$ 10,000 above its floor beside a US$ 10 bn cloud is not at its floor).
+        tolerance = max(AT_FLOOR_REL * max(abs(f.expected_value_usd), abs(floor)), AT_FLOOR_ABS_USD)
+        if abs(f.expected_value_usd - floor) > tolerance:
             continue
         field = f"participation.{f.party}.min_expected_value_usd"
         default = " (the default, which says not signing is worth zero)" if floor == 0.0 else ""
@@ -73,22 +76,21 @@ def floor_notices(plan: Plan) -> list[str]:
 
 
 def refusal_notices(plan: Plan) -> list[str]:
-    """A notice where the plan refuses demand its own quotas had room for (`planner.refusals`):
-    the operator admits a tenant's jobs up to its quota, so the site will serve those hours and
-    the plan's figures, each party's included, assume less. Solves now hold serving to the
-    quotas (`planner.pipeline`); a plan written before may still say so."""
+    """A notice where the plan refuses demand its own quotas had room for
+    (`planner.refusals`): the operator admits a tenant's jobs up to its quota, so the
+    site will serve those hours and the plan's figures, each party's included, assume less."""
     refusals = refusals_within_quota(plan)
     if not refusals:
         return []
     shown = ", ".join(f"{r.tenant} {r.period} in {r.scenario}" for r in refusals[:REFUSALS_NAMED])
     more = f" and {len(refusals) - REFUSALS_NAMED} more" if len(refusals) > REFUSALS_NAMED else ""
     return [
-        f"the plan refuses demand its own quotas had room for: "
-        f"{fixed(expected_refused_gpu_hours(plan, refusals), 0)} expected GPU-hours ({shown}{more}). "
-        "The operator admits a tenant's jobs up to its quota, so the site will serve them, and every "
-        "value in the plan assumes it does not: a participation requirement may be met only on paper "
-        '(docs/model.md, "Quotas are what tenants run"). Fix: solve the scenario again; this dsx '
-        "serves demand up to the quotas before refusing any"
+        f"the plan refuses demand its own quotas had room for: {fixed(expected_refused_gpu_hours(plan, refusals), 0)} "
+        f"expected GPU-hours ({shown}{more}). The operator admits a tenant's jobs up to its quota, so "
+        "the site will serve them, and every value in the plan assumes it does not: a participation "
+        'requirement is then met only on paper (docs/model.md, "Quotas are what tenants run"). '
+        "Fix: read it as a sign the requirements cannot be met with this demand served; lower the "
+        "requirement, or change the terms (revenue share, the tenants' credits) and solve again"
     ]
 
 

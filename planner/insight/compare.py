@@ -19,8 +19,8 @@ from planner.schema.plan import Plan
 MUSD = 1e6
 TOL = 1e-6
 NOTE_MIN_USD = 1_000.0
-"""Least change a note reports: half the last digit of US$ 0.1 M, the precision notes are written
-in, so no note says a figure moved "by US$ 0.0 M"."""
+"""Least change a note reports: US$ 0.001 M, the finest digit `_m` writes, so no note says a
+figure moved "by US$ 0.000 M"."""
 EXACT = 1e-9
 """Probabilities and discount factors a plan copies from its scenario agree within this."""
 
@@ -164,10 +164,12 @@ def _quota_totals(plan: Plan) -> dict[tuple[str, str, str], float]:
 
 
 def _m(value: float) -> str:
-    """A change in US$ M with two significant digits under US$ 1 M (to US$ 1,000): one decimal
-    printed a US$ 28,500 rise as 'rises by US$ 0.0 M'."""
+    """A change in US$ M: one decimal from US$ 1 M up, below it two significant digits down to
+    US$ 0.001 M (one decimal printed a US$ 28,500 rise as 'rises by US$ 0.0 M')."""
     millions = abs(value) / MUSD
-    decimals = 1 if millions >= 1 or millions == 0 else min(3, 1 - math.floor(math.log10(millions)))
+    if round(millions, 1) >= 1 or millions == 0:
+        return f"US$ {millions:,.1f} M"
+    decimals = min(3, 1 - math.floor(math.log10(millions)))
     return f"US$ {millions:,.{decimals}f} M"
 
 

@@ -13,28 +13,18 @@ from planner.schema.scenario import Scenario
 __all__ = ["MONEY_SCALE_USD", "build_model", "data_of"]
 
 
-def build_model(
-    scenario: Scenario,
-    *,
-    elastic: bool = False,
-    serve_to_quota: frozenset[tuple[str, int, str]] = frozenset(),
-) -> pyo.ConcreteModel:
+def build_model(scenario: Scenario, *, elastic: bool = False) -> pyo.ConcreteModel:
     """The model of docs/model.md. `elastic`: every participation requirement may fall short and
-    the total shortfall is minimised instead (to say which cannot be met, and by how much).
-    `serve_to_quota`: (tenant, quarter, scenario) whose demand is served up to its quotas before
-    any is refused (`ModelData.serve_to_quota`)."""
+    the total shortfall is minimised instead (to say which cannot be met, and by how much)."""
     # Millions of small Pyomo objects make Python's cyclic GC re-scan the heap over and over;
     # pausing it during construction is the single largest build-time saving at size.
     with PauseGC():
-        return _build(scenario, elastic, serve_to_quota)
+        return _build(scenario, elastic)
 
 
-def _build(
-    scenario: Scenario, elastic: bool, serve_to_quota: frozenset[tuple[str, int, str]]
-) -> pyo.ConcreteModel:
+def _build(scenario: Scenario, elastic: bool) -> pyo.ConcreteModel:
     d = model_data(scenario)
     d.elastic = elastic
-    d.serve_to_quota = serve_to_quota
     m = pyo.ConcreteModel(name=scenario.name)
     m._dsx_data = d
 
@@ -58,8 +48,6 @@ def _build(
     variables.define_unserved_gpu_hours(m, d)
     constraints.define_serve_within_quota(m, d)
     constraints.define_demand_balance(m, d)
-    variables.define_quota_used_up(m, d)
-    constraints.define_serve_to_quota(m, d)
     variables.define_buyback(m, d)
     constraints.define_buyback_rule(m, d)
 

@@ -131,43 +131,6 @@ def define_demand_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
     )
 
 
-def define_serve_to_quota(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Demand is served up to the tenant's quotas before any is refused (docs/model.md, "Quotas
-    are what tenants run"), for the keys of `ModelData.serve_to_quota`, with z = quota_used_up:
-    `refuse_only_beyond_quota`: unserved[k,t,s] <= h x D_kts x z;
-    `quota_used_before_refusal`: Sum_{i,r} served[k,i,r,t,s] - h x Sum_{i,r} quota[k,i,r,t]
-    >= -M (1 - z), M = h x the quotas' upper bounds summed (so z = 0 leaves it slack).
-    With z = 0 nothing is refused; with z = 1 every quota hour is served (each pool's served is
-    at most its own quota hours, so all of them are). Min(demand, quota) as a disjunction takes a
-    binary: refusing demand a quota has room for is what the perspective or a requirement may
-    want, so no linear row can keep it out."""
-    if not hasattr(m, "quota_used_up"):
-        return
-    index = list(m.quota_used_up.keys())
-    pools = {
-        k: [(i, r) for i in d.site_ids if k in d.tenants_at[i] for r in d.rack_ids_at[i]]
-        for k in {k for k, _t, _s in index}
-    }
-
-    def most_quota_gpu_hours(k: str, t: int) -> float:
-        return d.h * sum(m.quota_gpus[k, i, r, t].ub for i, r in pools[k])
-
-    m.refuse_only_beyond_quota = pyo.Constraint(
-        index,
-        rule=lambda _m, k, t, s: (
-            m.unserved_gpu_hours[k, t, s] <= d.h * d.demand[k, t, s] * m.quota_used_up[k, t, s]
-        ),
-    )
-    m.quota_used_before_refusal = pyo.Constraint(
-        index,
-        rule=lambda _m, k, t, s: (
-            pyo.quicksum(m.served_gpu_hours[k, i, r, t, s] for i, r in pools[k])
-            - d.h * pyo.quicksum(m.quota_gpus[k, i, r, t] for i, r in pools[k])
-            >= -most_quota_gpu_hours(k, t) * (1 - m.quota_used_up[k, t, s])
-        ),
-    )
-
-
 def define_cvar_shortfall(m: pyo.ConcreteModel, d: ModelData) -> None:
     """a_s >= eta - V_s (Rockafellar-Uryasev); V_s in US$ millions like the objective."""
     if not hasattr(m, "cvar_eta"):

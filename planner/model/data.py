@@ -32,10 +32,6 @@ class ModelData:
     elastic: bool = False
     """Requirements may fall short (each by a `requirement_shortfall`, minimised): used only to
     say which participation requirement cannot be met and by how much."""
-    serve_to_quota: frozenset[tuple[str, int, str]] = frozenset()
-    """(tenant, quarter, scenario) whose demand is served up to the tenant's quotas before any is
-    refused (`quota_used_up`, docs/model.md "Quotas are what tenants run"): where a solve refused
-    demand its quotas had room for (`planner.pipeline`)."""
     # Worked out once each: nothing they read changes after `model_data` returns (`elastic`,
     # set after, is not read by either). Not part of what two ModelData compare on.
     _peak: dict[tuple[str, int], float] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -76,23 +76,6 @@ def define_unserved_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.unserved_gpu_hours = pyo.Var(sets.unserved_indices(d), domain=pyo.NonNegativeReals)
 
 
-def define_quota_used_up(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """quota_used_up[k,t,s] binary for the keys of `ModelData.serve_to_quota` with demand: 1
-    where tenant k's quotas are used to the last hour in quarter t of scenario s, the only case
-    in which any of its demand may be refused (`constraints.define_serve_to_quota`)."""
-    index = serve_to_quota_indices(d)
-    if not index:
-        return
-    domain = pyo.NonNegativeReals if d.scenario.solver.relax_integrality else pyo.Binary
-    m.quota_used_up = pyo.Var(index, domain=domain, bounds=(0, 1))
-
-
-def serve_to_quota_indices(d: ModelData) -> list[tuple[str, int, str]]:
-    """The keys of `ModelData.serve_to_quota` with demand (with none, nothing is refused), in
-    the unserved family's order."""
-    return [key for key in sets.unserved_indices(d) if key in d.serve_to_quota]
-
-
 def define_buyback(m: pyo.ConcreteModel, d: ModelData) -> None:
     """buyback_gpu_hours[i,t,s] >= 0: covered GPU-hours the guarantor buys back at a site (already
     times buyback_share); and, where the cloud's value is rewarded by more buyback, the binary

@@ -310,10 +310,6 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     6.3 s and 2.57 GB this way."""
     lp = direct.arrays
     assert lp is not None, "compile the model with compile_to_arrays"
-    if hasattr(m, "quota_used_up"):
-        # Binaries per tenant, quarter and scenario (`constraints.define_serve_to_quota`): the
-        # master would take them for first-stage decisions and round them like racks.
-        raise NotDecomposable("serving is held to the quotas by a binary per tenant, quarter and scenario")
     # As HiGHS's own copy of the passed model had them: entries of at most its
     # small_matrix_value dropped (the checks below read which columns a row has), each row's
     # columns in order (so the recourse LPs, and simplex's path through ties, are as they
@@ -1606,9 +1602,7 @@ def _decompose(
     if tried:
         x_hat, status = _representatives_plan(st, master, options, deadline)
         notes = (
-            [f"HiGHS says {status}: its last iterate"]
-            if status not in ("optimal", REPRESENTATIVES_REACHED) and x_hat is not None
-            else []
+            [f"HiGHS says {status}: its last iterate"] if status != "optimal" and x_hat is not None else []
         )
         if x_hat is not None and not master.feasible(x_hat):
             # An interior iterate keeps the rows only to its residual (at (10,3,20,6,50), stopped
@@ -1883,14 +1877,13 @@ REPRESENTATIVES_IPM_TOLERANCE = 1e-3
 need only be near the optimum, the loop takes it from there. At (10,3,20,6,50) (cloud, MILP)
 it took 64 interior-point iterations instead of 88 and gave a start 0.03% lower (18,773.1
 against 18,777.9), after which the LP phase took the same 15 rounds. HiGHS then calls the point
-"unknown", not "optimal": its own check asks for 1e-7."""
+"unknown", not "optimal" (its own check asks for 1e-7), as it would a stalled interior point:
+the log says "HiGHS says unknown: its last iterate" either way, and the iterate is checked
+(`REPRESENTATIVES_CUT_SHORT`) and completed where it breaks a master row."""
 
 REPRESENTATIVES_CROSSOVER = "off"
 """HiGHS's `run_crossover` for the representatives' LP: its interior point is the start; the
 loop takes only its first stage, and a point off the master rows is completed (`_decompose`)."""
-
-REPRESENTATIVES_REACHED = f"within {REPRESENTATIVES_IPM_TOLERANCE:g}"
-"""How the log words a representatives' LP stopped at `REPRESENTATIVES_IPM_TOLERANCE`."""
 
 REPRESENTATIVES_CUT_SHORT = (
     highspy.HighsModelStatus.kTimeLimit,
@@ -1962,18 +1955,15 @@ def _representatives_plan(
     )
     h.run()
     status = h.getModelStatus()
-    # Stopped at its own tolerance, IPX's point is what was asked for, though HiGHS says unknown.
-    words = (
-        REPRESENTATIVES_REACHED
-        if status == highspy.HighsModelStatus.kUnknown
-        else h.modelStatusToString(status).lower()
-    )
+    words = h.modelStatusToString(status).lower()
     solution = h.getSolution()
     x = np.asarray(solution.col_value)
+    if status == highspy.HighsModelStatus.kOptimal:
+        return x[:n_master], words
     first = x[:n_master]
     lower, upper = st.col_lower[st.master_cols], st.col_upper[st.master_cols]
     if (
-        (status == highspy.HighsModelStatus.kOptimal or status in REPRESENTATIVES_CUT_SHORT)
+        status in REPRESENTATIVES_CUT_SHORT
         and h.getInfo().ipm_iteration_count > 0  # stopped before its first: zeros, not an iterate
         and solution.value_valid
         and len(x) == A.shape[1]

@@ -234,22 +234,3 @@ def check_demand_balance(
             f"{data.demand[x]:,.3f} GPUs x {data.h:g} h = {demand[x]:,.0f} (difference {got[x] - demand[x]:,.0f})"
         ),
     )
-
-
-def check_served_up_to_quota(
-    data: ScenarioArrays, tenant_served: np.ndarray, unserved: np.ndarray, quota: np.ndarray, log: Log
-) -> None:
-    """No demand is refused while the tenant's quotas have room: min(unserved, h x Sum_{i,r}
-    quota - served) is 0 for every tenant, quarter and scenario. The operator admits a tenant's
-    jobs up to its quota, so a plan counting on such refusals states less than the site runs
-    (docs/model.md, "Quotas are what tenants run")."""
-    room = data.h * quota.sum(axis=(1, 2))[:, :, None] - tenant_served  # [K, T, S]
-    refused = np.minimum(unserved, np.maximum(room, 0.0))
-    log.check_array(
-        exceeds(refused, np.zeros_like(refused)),
-        lambda x: (
-            f"served_up_to_quota {data.tenants[x[0]]} {data.labels[x[1]]} [{data.cases[x[2]]}]: "
-            f"{unserved[x]:,.0f} GPU-hours refused while the quotas had room for {room[x]:,.0f} more "
-            f"(refused within quota {refused[x]:,.0f} GPU-hours)"
-        ),
-    )

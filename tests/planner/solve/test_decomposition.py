@@ -380,7 +380,7 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     monkeypatch.setattr(decomposition, "_highs", kept)
     x, status = decomposition._representatives_plan(st, master, options, deadline)
     # Run to its end it stops at its loose tolerance (an interior point, no crossover).
-    assert status in ("optimal", decomposition.REPRESENTATIVES_REACHED) and x is not None
+    assert status in ("optimal", "unknown") and x is not None
     iterations = made[-1][1].getInfo().ipm_iteration_count
     # Stopped after some iterations: its own iterate where it is inside the columns' bounds
     # (HiGHS's first iterates here are not, and are refused); whether it keeps the master's

@@ -101,25 +101,17 @@ def feasible_cases(draw: st.DrawFn) -> Case:
                         may_fall = max(0.0, peak[k, t] - peak[k, t + 1])
                         q = min(q, quotas[k, i, r, labels[t + 1]] + may_fall)
                     quotas[k, i, r, labels[t]] = q
-    # Demand is served up to the tenant's quotas before any is refused (`served_up_to_quota`):
-    # min(demand, quota hours) in all, spread over the pools at random, each within its quota.
     served: dict[tuple[str, str, str, str, str], float] = {}
     for s in cases:
         for k in tenants:
             for t, q in enumerate(labels):
-                pools = [(i, r, quota) for (kk, i, r, qq), quota in quotas.items() if (kk, qq) == (k, q)]
-                left = min(H * demand[k, s][t], H * sum(quota for _, _, quota in pools))
-                for i, r, quota in pools:
-                    x = min(left, H * quota) * draw(st.floats(0.0, 1.0))
-                    served[s, k, i, r, q] = x
-                    left -= x
-                for i, r, quota in pools:
-                    more = min(left, H * quota - served[s, k, i, r, q])
-                    served[s, k, i, r, q] += more
-                    left -= more
-                for i, r, _ in pools:
-                    if served[s, k, i, r, q] <= 0:
-                        del served[s, k, i, r, q]
+                left = H * demand[k, s][t]
+                for (kk, i, r, qq), quota in quotas.items():
+                    if (kk, qq) == (k, q):
+                        x = min(left, H * quota) * draw(st.floats(0.0, 1.0))
+                        if x > 0:
+                            served[s, k, i, r, q] = x
+                            left -= x
 
     probabilities = draw(
         st.lists(st.integers(1, 4), min_size=n_s, max_size=n_s).map(lambda w: [x / sum(w) for x in w])
