@@ -24,7 +24,7 @@ from yaml.constructor import ConstructorError
 from planner.errors import PlanFileError, ScenarioError, UserError
 from planner.schema.consistency import SHOWN_PROBLEMS, ScenarioInconsistent, check_scenario, raise_problems
 from planner.schema.input_checks import check_inputs, gpu_product_ok, magnitude, owner_problem, short
-from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan
+from planner.schema.plan import READABLE_PLAN_VERSIONS, Plan, tail_mean
 from planner.schema.scenario import (
     BOOL_AS_NUMBER,
     HOURS_PER_YEAR,
@@ -947,19 +947,6 @@ def _some(places: list[str], what: str) -> list[str]:
     return [f"{places[0]}{more}: {what}"]
 
 
-def _tail_mean(values: list[float], probabilities: list[float], alpha: float) -> float:
-    """Mean value over the worst (1 - alpha) probability mass (CVaR), by sorting."""
-    remaining = tail = 1.0 - alpha
-    total = 0.0
-    for value, p in sorted(zip(values, probabilities, strict=True)):
-        take = min(p, remaining)
-        total += take * value
-        remaining -= take
-        if remaining <= 1e-12:
-            break
-    return total / tail
-
-
 def _horizon_problems(plan: Plan) -> list[str]:
     """Quarters that are not consecutive in time order, or hours that are not a quarter's: every
     reader takes the quarters as a time line (plots, compare's horizon, contract terms)."""
@@ -1163,7 +1150,7 @@ def _risk_problems(plan: Plan, values: list[float], p: list[float]) -> list[str]
         ("best_case_value_usd", risk.best_case_value_usd, max(values, default=0.0), "greatest"),
     ]
     if risk.cvar_alpha is not None and risk.cvar_usd is not None and values:
-        figures.append(("cvar_usd", risk.cvar_usd, _tail_mean(values, p, risk.cvar_alpha), "CVaR"))
+        figures.append(("cvar_usd", risk.cvar_usd, tail_mean(values, p, risk.cvar_alpha), "CVaR"))
     for name, got, want, how in figures:
         if not _agree(got, want, MONEY_TOLERANCE_USD):
             problems.append(
@@ -1199,7 +1186,7 @@ def _party_problems(plan: Plan, values: dict[str, list[float]], p: list[float]) 
                 "expected",
             ),
             ("worst_case_value_usd", party.worst_case_value_usd, min(v, default=0.0), "least"),
-            ("cvar_usd", party.cvar_usd, _tail_mean(v, p, party.cvar_alpha) if v else 0.0, "CVaR of the"),
+            ("cvar_usd", party.cvar_usd, tail_mean(v, p, party.cvar_alpha) if v else 0.0, "CVaR of the"),
         ):
             if not _agree(got, want, MONEY_TOLERANCE_USD):
                 problems.append(

@@ -34,6 +34,7 @@ from planner.schema.plan import (
     SolverReport,
     UnservedRecord,
     Verification,
+    tail_mean,
 )
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import SolveOutcome
@@ -139,16 +140,8 @@ def available_mw(d: ModelData, blocks: dict[tuple[str, int], int]) -> dict[tuple
 
 
 def cvar(values: list[float], probabilities: list[float], alpha: float) -> float:
-    """Mean value over the worst (1 - alpha) probability mass."""
-    mass = 1.0 - alpha
-    remaining, total = mass, 0.0
-    for value, p in sorted(zip(values, probabilities, strict=True)):
-        take = min(p, remaining)
-        total += take * value
-        remaining -= take
-        if remaining <= 1e-12:
-            break
-    return total / mass
+    """Mean value over the worst (1 - alpha) probability mass (`planner.schema.plan.tail_mean`)."""
+    return tail_mean(values, probabilities, alpha)
 
 
 def build_plan(scenario: Scenario, m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) -> Plan:

@@ -266,3 +266,18 @@ class Plan(BaseModel):
 
     def rack_type(self, rack_id: str) -> RackTypeInfo:
         return next(r for r in self.rack_types if r.id == rack_id)
+
+
+def tail_mean(values: list[float], probabilities: list[float], alpha: float) -> float:
+    """Mean value over the worst (1 - alpha) probability mass of discrete outcomes, by sorting:
+    how a plan's `cvar_usd` figures are defined (the planner's report and `read_plan`'s check of
+    a plan both read it; the verifier keeps its own)."""
+    remaining = tail = 1.0 - alpha
+    total = 0.0
+    for value, p in sorted(zip(values, probabilities, strict=True)):
+        take = min(p, remaining)
+        total += take * value
+        remaining -= take
+        if remaining <= 1e-12:
+            break
+    return total / tail
