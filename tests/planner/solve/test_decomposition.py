@@ -362,7 +362,7 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
     # The loop starts from the plan of one representative per cluster, valued exactly: a plan,
     # so worth no more than the bound.
     start = next(line for line in result.log if "representative scenarios" in line)
-    assert float(start.split(": ")[1].split()[0]) <= result.upper_bound + 1e-9
+    assert float(start.rsplit(": ", 1)[1].split()[0]) <= result.upper_bound + 1e-9
 
 
 def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
