@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.typing import RcKeyType
 
 from planner.errors import UserError
-from planner.files import temporary_beside
+from planner.files import not_regular, temporary_beside
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 
@@ -93,12 +93,16 @@ def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
     path is not atomic: a failing run left a half-written figure, or some figures and not others.
     Directories made for them are removed again if writing fails."""
     for path in files:
-        if path.is_dir() or (path.exists() and not path.is_file()):
+        odd = not_regular(path)
+        if odd is not None:
             raise UserError(
-                f"{path}: is a {'directory' if path.is_dir() else 'special file'}, not a figure; "
-                "no figure was written",
+                f"{path}: {odd}, not a figure; no figure was written",
                 details=["Fix: move it away, or write the figures to another directory (-o)"],
             )
+    given = list(files)
+    # As `write_atomic`: where a target is a symbolic link to a regular file, that file is
+    # replaced and the link stays.
+    files = {path.resolve() if path.is_symlink() else path: data for path, data in files.items()}
     made = sorted({d for path in files for d in _new_directories(path.parent)}, key=lambda d: -len(d.parts))
     staged: list[tuple[Path, Path, bool]] = []
     moved: list[Path] = []
@@ -124,7 +128,7 @@ def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise
-    return list(files)
+    return given
 
 
 def save_figure(fig: MplFigure, path: str | Path) -> Path:

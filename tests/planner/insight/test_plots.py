@@ -16,6 +16,7 @@ from planner.insight.plots import (
     plot_plan,
     plot_sweep_heatmap,
     plot_value_distribution,
+    write_files_atomically,
 )
 from tests.planner.insight.helpers import solved, three_quarters
 
@@ -184,3 +185,19 @@ def test_a_figure_that_fails_while_drawn_leaves_the_file_it_would_replace(tmp_pa
         plot_sweep_heatmap(rows, "a", None, old)
     assert old.read_bytes() == b"the last sweep's heat-map"
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]
+
+
+def test_a_figure_is_written_through_a_link_to_a_file_and_never_over_a_dangling_one(tmp_path):
+    # As every other output (planner.files.write_atomic): the file a link names is replaced and
+    # the link stays; a link to nothing is refused. The figures' own check replaced the link.
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"old")
+    link = tmp_path / "buildout.png"
+    link.symlink_to(kept)
+    assert write_files_atomically({link: b"new"}) == [link]
+    assert link.is_symlink() and kept.read_bytes() == b"new"
+    dangling = tmp_path / "value.png"
+    dangling.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(UserError, match="which does not exist, not a figure; no figure was written"):
+        write_files_atomically({dangling: b"x", tmp_path / "demand.png": b"y"})
+    assert dangling.is_symlink() and not (tmp_path / "demand.png").exists()
