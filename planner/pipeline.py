@@ -143,7 +143,8 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
             f"{found.outcome.status}; not proven the closest)"
             for name, gap in found.short_usd.items()
         ]
-        extra = " (or remove the limit in solver.extra that stopped HiGHS)" if scenario.solver.extra else ""
+        by_extra = scenario.solver.extra and found.outcome.model_status != highspy.HighsModelStatus.kTimeLimit
+        extra = " (or remove the limit in solver.extra that stopped HiGHS)" if by_extra else ""
         details.append(
             f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s){extra} to find the "
             "closest plan, and so how far to relax these requirements; or change the terms so the "

@@ -277,8 +277,9 @@ def _check_requirements(
         )
     outcome, short = found
     elastic = f"the elastic model, as dsx plan solve runs it; HiGHS: {outcome.status}"
+    by_extra = scenario.solver.extra and outcome.model_status != highspy.HighsModelStatus.kTimeLimit
     further = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s)" + (
-        " or remove the limit in solver.extra that stopped HiGHS" if scenario.solver.extra else ""
+        ", or remove the limit in solver.extra that stopped HiGHS," if by_extra else ""
     )
     if not outcome.has_solution:
         if outcome.infeasible:
@@ -312,7 +313,9 @@ def _check_requirements(
             diagnosis.finding += (
                 f"; the best plan found falls short by US${found_usd:,.0f}, and the closest is not known"
             )
-            diagnosis.fix = f"{further} and diagnose again, for the closest plan and so the least change"
+            diagnosis.fix = (
+                f"{further} and diagnose again: the closest plan gives the least change to the requirements"
+            )
     diagnosis.conflicts.extend(
         _requirement_conflict(scenario, name, gap, closest=found.closest) for name, gap in short.items()
     )
