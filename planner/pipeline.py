@@ -7,8 +7,12 @@ writes nothing and exits non-zero.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
+
+import highspy
 
 from planner.engine import available_memory_bytes
 from planner.errors import NoPlanError, ScenarioError
@@ -62,12 +66,41 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
     )
 
 
-def requirement_shortfalls(
-    scenario: Scenario, interface: Interface | None = None
-) -> tuple[SolveOutcome, dict[str, float]] | None:
+class Shortfalls(NamedTuple):
+    """The elastic model's outcome and each requirement's shortfall at the plan HiGHS returned
+    (US$, round-off left out: {} when that plan meets them all). What HiGHS proved is apart from
+    what its plan shows: stopped by `solver.time_limit_s` (or a limit in `solver.extra`), its
+    plan may fall shorter than the closest one, or short where another plan meets them all."""
+
+    outcome: SolveOutcome
+    short_usd: dict[str, float]
+
+    @property
+    def least_usd(self) -> float:
+        """The total shortfall HiGHS's dual bound proves every whole plan has (0: none proven).
+        Positive proves that no whole plan meets every requirement."""
+        bound = self.outcome.best_bound_usd  # of -(total shortfall), maximised
+        if bound is None or not math.isfinite(bound) or -bound <= SHORTFALL_NOISE_USD:
+            return 0.0
+        return -bound
+
+    @property
+    def proven(self) -> bool:
+        """Whether HiGHS proved that no whole plan meets every requirement."""
+        return self.least_usd > 0
+
+    @property
+    def closest(self) -> bool:
+        """Whether the plan's shortfalls are the least (HiGHS's optimum, to `solver.mip_rel_gap`,
+        with a shortfall proven): only then is moving each requirement to what that plan reaches
+        the least change that lets a plan meet them."""
+        return self.proven and self.outcome.model_status == highspy.HighsModelStatus.kOptimal
+
+
+def requirement_shortfalls(scenario: Scenario, interface: Interface | None = None) -> Shortfalls | None:
     """The elastic model solved as `scenario.solver` says: every participation requirement may
     fall short and the total shortfall is minimised. Returns HiGHS's outcome and each
-    requirement's shortfall (US$, round-off left out: {} when a plan meets them all), or None if
+    requirement's shortfall at its plan (`Shortfalls`: what is proven, what is not), or None if
     the model would not fit in memory. `unmet_requirements` and `dsx plan diagnose` read it."""
     try:
         check_fits(scenario, available_memory_bytes())
@@ -76,30 +109,47 @@ def requirement_shortfalls(
     m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
-        return outcome, {}
+        return Shortfalls(outcome, {})
     short = {
         name: float(var.value or 0.0) * MONEY_SCALE_USD
         for name, var in m.requirement_shortfall.items()
         if (var.value or 0.0) * MONEY_SCALE_USD > SHORTFALL_NOISE_USD
     }
-    return outcome, short
+    return Shortfalls(outcome, short)
 
 
 def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
-    """Which participation requirements no plan can meet, and by how much (the elastic model,
-    `requirement_shortfalls`). None if even that finds no plan (then a requirement is not the
+    """Which participation requirements fall short, and by how much (the elastic model,
+    `requirement_shortfalls`, saying where its plan is not proven the closest), once the MIP is
+    infeasible. None if even that finds no plan (then a requirement is not the
     cause), or it would not fit in memory."""
     found = requirement_shortfalls(scenario, interface)
-    if found is None or not found[1]:
+    if found is None or not found.short_usd:
         return None
-    short = found[1]
-    details = [
-        f"{name}: cannot be met; the closest plan falls short by US${gap:,.0f}" for name, gap in short.items()
-    ]
-    details.append(
-        "Fix: relax these requirements in the scenario's participation section (null removes one), "
-        "or change the terms so the other party can meet them"
-    )
+    if found.closest:
+        details = [
+            f"{name}: the closest plan falls short of it by US${gap:,.0f}"
+            for name, gap in found.short_usd.items()
+        ]
+        details.append(
+            "Fix: relax these requirements in the scenario's participation section (null removes one), "
+            "or change the terms so the other party can meet them"
+        )
+    else:
+        # The MIP's infeasibility proves that no plan meets them all; the elastic model, stopped
+        # early, does not prove its plan's shortfalls the least.
+        details = [
+            f"{name}: the best plan found falls short of it by US${gap:,.0f} (HiGHS: "
+            f"{found.outcome.status}; not proven the closest)"
+            for name, gap in found.short_usd.items()
+        ]
+        by_extra = scenario.solver.extra and found.outcome.model_status != highspy.HighsModelStatus.kTimeLimit
+        extra = " (or remove the limit in solver.extra that stopped HiGHS)" if by_extra else ""
+        details.append(
+            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s){extra} to find the "
+            "closest plan, and so how far to relax these requirements; or change the terms so the "
+            "other party can meet them"
+        )
     return NoPlanError(
         f"scenario '{scenario.name}': no plan meets every party's participation requirement", details=details
     )

@@ -682,8 +682,9 @@ def diagnose_command(
         fixes = [f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5]
         if result.fix:
             fixes.append(f"Fix: {result.fix}")
+        verdict = "has no plan" if result.proven else "has no plan found (none proven impossible)"
         raise NoPlanError(
-            f"{scenario}: scenario '{result.scenario}' has no plan: {result.finding}{above}", details=fixes
+            f"{scenario}: scenario '{result.scenario}' {verdict}: {result.finding}{above}", details=fixes
         )
 
 

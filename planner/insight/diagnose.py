@@ -14,10 +14,17 @@ What each step establishes:
    case with the cloud's expected value at least US$40.5 M: the relaxation meets it, every whole
    plan falls US$0.69 M short). So where the scenario states requirements, the elastic model is
    solved first, as `dsx plan solve` solves it (`planner.pipeline.requirement_shortfalls`): a
-   whole plan meets them all, or each requirement that falls short is named with its shortfall
-   and the fix; only where it has no plan at all does the relaxation's IIS explain. Without
-   requirements a feasible relaxation is enough: building nothing beyond the existing racks is
-   then a whole plan.
+   whole plan meets them all, or each requirement that falls short is named with its shortfall;
+   only where it has no plan at all does the relaxation's IIS explain. Without requirements a
+   feasible relaxation is enough: building nothing beyond the existing racks is then a whole
+   plan.
+
+A shortfall proves nothing by itself: HiGHS stopped by `solver.time_limit_s` (or a limit in
+`solver.extra`) returns the best plan it found, which may fall short where another plan meets
+every requirement. So no plan is said to exist only where HiGHS's bound proves a positive total
+shortfall, and the fix of moving a requirement to what the plan reaches is given only where
+HiGHS proved that plan the closest (status Optimal); otherwise the diagnosis says what is not
+proven and to let HiGHS run further (`Diagnosis.proven`, `least_shortfall_usd`).
 """
 
 from __future__ import annotations
@@ -71,7 +78,8 @@ class Conflict:
     explanation: str
     fix: str = ""
     shortfall_usd: float | None = None
-    """For a participation requirement: by how much the closest whole plan falls short of it."""
+    """For a participation requirement: by how much the elastic model's plan falls short of it,
+    the closest whole plan's only where HiGHS's status is Optimal (`Diagnosis.proven`)."""
 
 
 @dataclass
@@ -88,6 +96,13 @@ class Diagnosis:
     """What the diagnosis established, and how: the relaxation, its IIS, the elastic model."""
     fix: str = ""
     """What to do where no conflict carries a fix (a solve that ran out of time, say)."""
+    proven: bool = True
+    """False where HiGHS stopped (`solver.time_limit_s`, a limit in `solver.extra`) before
+    proving whether a plan exists: then `feasible` False means none was found, not that none
+    exists."""
+    least_shortfall_usd: float | None = None
+    """Where the elastic model's plan falls short: the total shortfall HiGHS's bound proves every
+    whole plan has (0: none proven, a plan meeting every requirement may exist)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,6 +189,7 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
         _explain_lp_infeasible(diagnosis)
     elif unsettled:
         diagnosis.feasible = False
+        diagnosis.proven = False
         diagnosis.finding = unsettled
     else:
         diagnosis.finding = (
@@ -261,44 +277,74 @@ def _check_requirements(
         )
     outcome, short = found
     elastic = f"the elastic model, as dsx plan solve runs it; HiGHS: {outcome.status}"
+    by_extra = scenario.solver.extra and outcome.model_status != highspy.HighsModelStatus.kTimeLimit
+    further = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s)" + (
+        ", or remove the limit in solver.extra that stopped HiGHS," if by_extra else ""
+    )
     if not outcome.has_solution:
         if outcome.infeasible:
             return False, ""
-        diagnosis.fix = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) and diagnose again"
+        diagnosis.fix = f"{further} and diagnose again"
         return False, (
             f"the LP relaxation is feasible, but HiGHS found no whole plan within solver.time_limit_s "
             f"({elastic}), so whether one meets every participation requirement is unknown"
         )
     diagnosis.status = outcome.status
-    if short:
-        diagnosis.feasible = False
-        diagnosis.finding = f"no whole-rack plan meets every participation requirement ({elastic})"
-        diagnosis.conflicts.extend(_requirement_conflict(scenario, name, gap) for name, gap in short.items())
-    else:
+    if not short:
         diagnosis.finding = f"a whole-rack plan meets every participation requirement ({elastic})"
+        return True, ""
+    diagnosis.feasible = False
+    diagnosis.least_shortfall_usd = least_usd = found.least_usd
+    found_usd = sum(short.values())
+    if not found.proven:
+        diagnosis.proven = False
+        diagnosis.finding = (
+            f"no plan meeting every participation requirement was found: the best whole-rack plan "
+            f"found falls short by US${found_usd:,.0f} in total; not proven, as HiGHS stopped with its "
+            f"bound still allowing a plan that meets them all ({elastic})"
+        )
+        diagnosis.fix = f"{further} and diagnose again"
+    else:
+        diagnosis.finding = (
+            f"no whole-rack plan meets every participation requirement: proven by HiGHS's bound, every "
+            f"whole plan falls short by at least US${least_usd:,.0f} in total ({elastic})"
+        )
+        if not found.closest:
+            diagnosis.finding += (
+                f"; the best plan found falls short by US${found_usd:,.0f}, and the closest is not known"
+            )
+            diagnosis.fix = (
+                f"{further} and diagnose again: the closest plan gives the least change to the requirements"
+            )
+    diagnosis.conflicts.extend(
+        _requirement_conflict(scenario, name, gap, closest=found.closest) for name, gap in short.items()
+    )
     return True, ""
 
 
-def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float) -> Conflict:
-    """A requirement (`participation.<party>.<field>`) the closest whole plan misses by
-    `gap_usd`, with the value that plan reaches: moving the requirement there lets that plan
-    meet it (the other requirements as it meets them)."""
+def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, closest: bool) -> Conflict:
+    """A requirement (`participation.<party>.<field>`) the elastic model's plan misses by
+    `gap_usd`, with the value that plan reaches. Where that plan is the `closest` (HiGHS's
+    optimum), moving the requirement there is the fix (the other requirements as it meets
+    them); a plan HiGHS stopped at may not be, so it gets no fix (`Diagnosis.fix` says how to
+    find the closest)."""
     _, party, name_field = name.split(".")
     required = float(getattr(getattr(scenario.participation, party), name_field))
+    plan = "the closest whole plan" if closest else "the best plan found"
     if name_field.startswith("max_"):
         reached = math.ceil(required + gap_usd)
-        how = f"a cap of US${required:,.0f}; the closest whole plan exposes US${reached:,.0f}"
+        how = f"a cap of US${required:,.0f}; {plan} exposes US${reached:,.0f}"
         fix = f"raise {name} to at least {reached}"
     else:
         reached = math.floor(required - gap_usd)
-        how = f"US${required:,.0f} required; the closest whole plan reaches US${reached:,.0f}"
+        how = f"US${required:,.0f} required; {plan} reaches US${reached:,.0f}"
         fix = f"lower {name} to at most {reached}"
     return Conflict(
         site=None,
         period=None,
         limit=name,
-        explanation=f"no whole-rack plan meets it; the closest falls short by US${gap_usd:,.0f} ({how})",
-        fix=f"{fix} (null removes it), or change the terms so the parties can meet it",
+        explanation=f"{plan} falls short of it by US${gap_usd:,.0f} ({how})",
+        fix=f"{fix} (null removes it), or change the terms so the parties can meet it" if closest else "",
         shortfall_usd=gap_usd,
     )
 
