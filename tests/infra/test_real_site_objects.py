@@ -217,12 +217,14 @@ def check_site(admin: Client, applied: list[dict[str, Any]], site: str, backend:
 
 
 UPSTREAM_ENV = "DSX_UPSTREAM_CRDS"
-UPSTREAM_DEFAULT = REPO_ROOT.parent / "shared" / "upstream-crds"
+UPSTREAM_DEFAULT = REPO_ROOT / "tests" / "support" / "upstream-crds"
+"""Vendored from the projects' release tags (SOURCES.md there names each file's tag and commit)."""
 
 
 def upstream_crds() -> tuple[list[dict[str, Any]], str]:
-    """The genuine upstream CRDs of the add-on kinds dsx writes, from $DSX_UPSTREAM_CRDS or
-    ../shared/upstream-crds/<project>/<version>/ (never committed here), and what is missing."""
+    """The genuine upstream CRDs of the add-on kinds dsx writes, from $DSX_UPSTREAM_CRDS (another
+    release to try) or the vendored tests/support/upstream-crds/<project>/<version>/, and what is
+    missing."""
     root = Path(os.environ.get(UPSTREAM_ENV) or UPSTREAM_DEFAULT)
     wanted = {f"{plural}.{group}": kind for kind, (group, _v, plural, _n) in api.ADDON_KINDS.items()}
     found: dict[str, dict[str, Any]] = {}
@@ -235,15 +237,14 @@ def upstream_crds() -> tuple[list[dict[str, Any]], str]:
     return list(found.values()), (f"{root}: no CRD for {', '.join(missing)}" if missing else "")
 
 
-def test_example_sites_against_the_genuine_upstream_crds(tmp_path: Path) -> None:
+def test_example_sites_against_the_genuine_upstream_crds() -> None:
     """The same check with Kueue's, Cluster API's and Karpenter's own CRDs (their structural
     schemas, defaults and pruning; a v1.20 server does not run their CEL rules, which
-    operators/upstream_rules.py encodes) on a server of its own. The steering team places them
-    under ../shared/upstream-crds/ (or $DSX_UPSTREAM_CRDS); without them this test is skipped."""
+    operators/upstream_rules.py encodes) on a server of its own. They are vendored (SOURCES.md);
+    a directory missing one of them is a broken checkout or a wrong $DSX_UPSTREAM_CRDS, not a skip."""
     crds, missing = upstream_crds()
-    if missing:
-        pytest.skip(f"genuine upstream CRDs not provided ({missing}); see docs/provisioning.md")
-    with LocalCluster(tmp_path / "kube") as cluster:
+    assert not missing, f"genuine upstream CRDs missing: {missing}"
+    with LocalCluster() as cluster:
         admin = cluster.admin
         for crd in crds:
             crd = {**crd, "metadata": {"name": crd["metadata"]["name"]}}  # drop cert-manager annotations
