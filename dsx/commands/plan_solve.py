@@ -42,7 +42,7 @@ from planner.files import (
 )
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
 from planner.pipeline import refuse_unsolvable, solve_scenario
-from planner.schema.plan import Plan
+from planner.schema.plan import PartyFigures, Plan
 from planner.schema.scenario import Scenario, SolverOptions
 
 
@@ -315,11 +315,21 @@ def risk_table(plan: Plan) -> Table:
 
 
 def parties_table(plan: Plan) -> Table:
-    """Each party's value whatever the perspective, and what it required (participation)."""
+    """Each party's value whatever the perspective, and what it required (participation); where
+    the plan was solved with walk-away floors, each party's walk-away value (what it makes with no
+    deal) and its surplus over it."""
     table = Table(title=f"Each party (US$ M, {DISCOUNTED})", title_justify="left")
     table.add_column("party", justify="left")
-    for column in ("expected", "CVaR", "worst", "required expected", "required CVaR"):
+    walk_away = plan.walk_away is not None
+    columns = ["expected", "CVaR", "worst", "required expected", "required CVaR"]
+    if walk_away:
+        columns += ["walk-away (no deal)", "over walk-away"]
+    for column in columns:
         table.add_column(money_header(column, DISCOUNTED), justify="right")
+
+    def surplus(f: PartyFigures) -> float | None:
+        return None if f.walk_away_value_usd is None else f.expected_value_usd - f.walk_away_value_usd
+
     d = musd_decimals(
         x
         for f in plan.parties
@@ -329,17 +339,21 @@ def parties_table(plan: Plan) -> Table:
             f.worst_case_value_usd,
             f.min_expected_value_usd,
             f.min_cvar_usd,
+            f.walk_away_value_usd,
+            surplus(f),
         )
     )
     for f in plan.parties:
-        table.add_row(
-            f"{f.party}{' (objective)' if f.party == plan.perspective else ''}",
+        cells = [
             musd(f.expected_value_usd, d),
             f"{musd(f.cvar_usd, d)} (alpha {f.cvar_alpha:g})",
             musd(f.worst_case_value_usd, d),
             musd(f.min_expected_value_usd, d),
             musd(f.min_cvar_usd, d),
-        )
+        ]
+        if walk_away:
+            cells += [musd(f.walk_away_value_usd, d), musd(surplus(f), d)]
+        table.add_row(f"{f.party}{' (objective)' if f.party == plan.perspective else ''}", *cells)
     return table
 
 

@@ -154,6 +154,41 @@ def test_a_plan_that_holds_the_cloud_at_its_floor_says_so(tmp_path):
     assert "notice: the cloud sits at its participation floor" in " ".join(shown.stderr.split())
 
 
+def test_walk_away_floors_show_each_partys_walk_away_value_and_surplus(tmp_path):
+    # The same deal with walk-away floors. With no revenue share, buyback or credits the deal is
+    # the cloud's plan alone: 3 racks, the cloud US$ 328,500 and the guarantor its margin on them,
+    # 3 x 0.5 x 328,500 = US$ 492,750, each its walk-away value. The guarantor's plan can then give
+    # the cloud no less: the same 3 racks, and neither party gains over walking away.
+    change = {**AT_THE_CLOUDS_FLOOR, "participation.floors": "walk_away"}
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "walk-away", change))
+    plan = read_plan(out)
+    assert plan.racks[0].racks_installed == 3
+    figures = {f.party: f for f in plan.parties}
+    assert figures["cloud"].walk_away_value_usd == pytest.approx(328_500.0, abs=1.0)
+    assert figures["guarantor"].walk_away_value_usd == pytest.approx(492_750.0, abs=1.0)
+    assert figures["cloud"].expected_value_usd == pytest.approx(328_500.0, abs=1.0)
+    table = parties_table(plan)
+    headers = _headers(table)
+    assert "walk-away (no" in headers[-2] and "over walk-away" in headers[-1]
+    rows = {cells[0]: cells for cells in zip(*(column._cells for column in table.columns), strict=True)}
+    assert rows["cloud"][-2] == "0.33" and rows["cloud"][-1] == "0.00"
+    assert rows["guarantor (objective)"][-2] == "0.49"
+    assert rows["syndicate"][-2] == "-" and rows["syndicate"][-1] == "-"
+    notice = " ".join(outcome.stderr.split())
+    assert (
+        "notice: the cloud sits at its walk-away value: expected value US$ 328,500 against US$ 328,500"
+        in notice
+    )
+    assert "participation floor" not in notice
+    shown = " ".join(dsx("plan", "show", out).stdout.split())
+    assert "over walk-away" in shown
+
+
+def test_given_floors_show_no_walk_away_columns(tmp_path):
+    _, out = _solve(tmp_path, _scenario(tmp_path, "floor", AT_THE_CLOUDS_FLOOR))
+    assert not any("walk-away" in h for h in _headers(parties_table(read_plan(out))))
+
+
 @pytest.mark.parametrize(
     ("change", "cloud_usd", "racks"),  # cloud_usd: the least and most the cloud can make
     [
