@@ -151,6 +151,8 @@ def solve_scenario(
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError` (also
     before anything is built, where the model would not fit in memory: `planner.model.size`).
 
+    With `participation.floors: walk_away` the no-deal plan is solved first and the deal with each
+    party's floor at its walk-away value (`planner.walk_away`); the plan records both.
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves

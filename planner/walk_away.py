@@ -115,11 +115,12 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
 
 
 def with_floors(scenario: Scenario, walk_away: WalkAwayFloors) -> Scenario:
-    """The deal as the model solves it: each party's expected-value floor set to the one found.
-    Its hash is not the scenario's (`record` puts the scenario's back)."""
+    """The deal as the model solves it: each party's expected-value floor set to the one found, as
+    given floors. Its hash is not the scenario's (`record` puts the scenario's back)."""
     data = scenario.model_dump(mode="json")
     for party, floor in walk_away.floors_usd.items():
         data["participation"][party]["min_expected_value_usd"] = floor
+    data["participation"]["floors"] = FLOORS_GIVEN  # found: solving it asks for no second no-deal plan
     return parse_scenario(data, scenario.name)
 
 

@@ -225,8 +225,9 @@ DEFAULT_PARTY_CVAR_ALPHA = 0.9
 class PartyRequirement(_Strict):
     """What one party needs from a plan before it signs (null: no requirement).
 
-    Not signing is worth zero to either party, so by default each needs a plan whose expected
-    value is at least zero: with no demand, no perspective can then build anything."""
+    By default not signing is taken to be worth zero, so each needs a plan whose expected value is
+    at least zero: with no demand, no perspective can then build anything. `participation.floors:
+    walk_away` raises each floor to what the party makes with no deal (docs/model.md, Conventions)."""
 
     min_expected_value_usd: Number | None = Field(
         0.0, description="Least expected (discounted) value the party accepts, US$ (null: none)."

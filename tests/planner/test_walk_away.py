@@ -39,9 +39,10 @@ from typing import Any
 
 import pytest
 
-from planner.errors import NoPlanError, ScenarioError
+from planner.errors import NoPlanError, PlanFileError, ScenarioError
 from planner.files import read_plan
 from planner.pipeline import solve_scenario
+from planner.value_of_information import compute
 from planner.verify import verify_plan
 from planner.walk_away import no_deal_scenario
 from tests.planner.small_scenarios import tiny
@@ -230,3 +231,47 @@ def test_the_default_leaves_the_scenario_hash_as_before():
 
     assert tiny(given).content_hash() == tiny().content_hash()
     assert tiny().content_hash() == "sha256:45c4b64dc6d3e3397419f762cab7e7759192a9139b08fa83f49d996a98a3bf8d"
+
+
+def test_value_of_information_solves_the_recourse_problem_with_the_walk_away_floors():
+    # The cloud's view with at most 4 racks (so the expected-value plan's build, 4 racks, meets the
+    # floors and EEV exists). Default floors: 4 racks serving everything, the cloud 9 x 87,600 -
+    # 400,000 = 388,400 (the guarantor 105,700 - 4 x 21,900 = 18,100 >= 0). Walk-away floors (the
+    # guarantor >= 30,000): nova's hours n <= (105,700 - 30,000) / 4 = 18,925, the cloud
+    # 9 x (65,700 + 18,925) - 400,000 = 361,625.
+    def capped(floors: str | None):
+        scenario = credit_deal(floors=floors, perspective="cloud")
+        site = scenario.sites[0].model_copy(update={"max_racks_built_per_period": 4})
+        return scenario.model_copy(update={"sites": [site]})
+
+    walk_away = compute(capped("walk_away"))
+    assert walk_away.rp_usd == pytest.approx(361_625.0, abs=1.0)
+    assert walk_away.eev_usd == pytest.approx(361_625.0, abs=1.0)
+    # Wait-and-see drops every requirement on a party's value (a benchmark): 388,400 here.
+    assert walk_away.evpi_usd == pytest.approx(388_400.0 - 361_625.0, abs=1.0)
+    assert compute(capped(None)).rp_usd == pytest.approx(388_400.0, abs=1.0)
+
+
+def test_a_plan_file_whose_walk_away_values_disagree_with_its_record_is_refused(tmp_path: Path):
+    plan = solve_scenario(credit_deal(floors="walk_away"))
+    data = json.loads(plan.model_dump_json())
+    for party in data["parties"]:
+        if party["party"] == "cloud":
+            party["walk_away_value_usd"] = 1.0  # the table would show a surplus of US$ 357,000
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError) as caught:
+        read_plan(path)
+    assert (
+        "parties[cloud].walk_away_value_usd: 1.00, where the plan's walk_away says 357,000.00"
+        in "\n".join(caught.value.details)
+    )
+    # A 1.2 plan (no walk-away fields) still reads, as not computed.
+    data = json.loads(solve_scenario(credit_deal()).model_dump_json())
+    data["schema_version"] = "1.2"
+    del data["walk_away"]
+    for party in data["parties"]:
+        del party["walk_away_value_usd"]
+    path.write_text(json.dumps(data))
+    old = read_plan(path)
+    assert old.walk_away is None and all(f.walk_away_value_usd is None for f in old.parties)
