@@ -371,6 +371,7 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "solver": plan.solver.model_dump(mode="json"),
         "risk": plan.risk.model_dump(mode="json"),
         "parties": [f.model_dump(mode="json") for f in plan.parties],
+        "walk_away": None if plan.walk_away is None else plan.walk_away.model_dump(mode="json"),
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "notices": plan_notices(plan),
