@@ -14,7 +14,9 @@ settings, with
   whole would count the guarantor's credits in the cloud's alternative to the guarantor's deal;
 - the cloud's expected value maximised (no CVaR weight): the floors bound expected values, and
   the cloud's best alternative in those terms is the plan of highest expected value alone;
-- no participation requirement: the cloud decides alone and the guarantor signs nothing.
+- no participation requirement but the cloud's CVaR floor (`participation.cloud.min_cvar_usd`):
+  the guarantor signs nothing, and the cloud takes alone no more risk than it would sign for (a
+  plan its own risk floor refuses is no alternative it would take).
 
 Each party's walk-away value is its expected value in that plan; its floor in the deal is the
 larger of its given `min_expected_value_usd` and that value (a null given floor: the walk-away
@@ -68,7 +70,10 @@ def no_deal_scenario(scenario: Scenario) -> Scenario:
     data["objective"] = {"perspective": "cloud", "cvar_alpha": None, "cvar_weight": 0.0}
     participation = data["participation"]
     participation["floors"] = FLOORS_GIVEN
-    participation["cloud"] = {"min_expected_value_usd": None, "min_cvar_usd": None}
+    participation["cloud"] = {
+        "min_expected_value_usd": None,
+        "min_cvar_usd": participation["cloud"]["min_cvar_usd"],
+    }
     participation["guarantor"] = {"min_expected_value_usd": None, "min_cvar_usd": None}
     return parse_scenario(data, f"{scenario.name} (no deal)")
 
@@ -81,12 +86,22 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
     m = build_model(alone)
     outcome = solve_model(m, alone.solver, interface)
     if not outcome.has_solution:
+        cvar_floor = alone.participation.cloud.min_cvar_usd
+        why = (
+            [
+                f"the cloud alone may have no plan whose CVaR meets participation.cloud.min_cvar_usd "
+                f"(US${cvar_floor:,.0f}), which the no-deal plan keeps"
+            ]
+            if outcome.infeasible and cvar_floor is not None
+            else []
+        )
         raise NoPlanError(
             f"scenario '{scenario.name}': participation.floors: walk_away needs the plan the cloud would "
             f"make with no deal, and HiGHS found none (HiGHS: {outcome.status})",
             details=[
-                f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s), or set "
-                "participation.floors: given and each floor by hand"
+                *why,
+                f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s), lower "
+                "participation.cloud.min_cvar_usd, or set participation.floors: given and each floor by hand",
             ],
         )
     plan = build_plan(alone, m, outcome, build_s=0.0)

@@ -194,8 +194,8 @@ class PartyFigures(_Record):
 class WalkAway(_Record):
     """The no-deal plan behind the walk-away floors: the cloud's best plan alone (no buyback, revenue
     share or token credits; the guarantor still earns its hardware margin on the racks the cloud buys;
-    credit-funded demand dropped), solved from the cloud's perspective on expected value
-    (docs/model.md, Conventions). The verifier cannot re-solve it: it checks the floors follow from
+    credit-funded demand dropped; the cloud's CVaR floor kept), solved from the cloud's perspective
+    on expected value (docs/model.md, Conventions). The verifier cannot re-solve it: it checks the floors follow from
     these values and that the plan meets them."""
 
     cloud_value_usd: float = Field(

@@ -44,7 +44,7 @@ from planner.files import read_plan
 from planner.pipeline import solve_scenario
 from planner.value_of_information import compute
 from planner.verify import verify_plan
-from planner.walk_away import no_deal_scenario
+from planner.walk_away import no_deal_scenario, solve_no_deal
 from tests.planner.small_scenarios import tiny
 
 CLOUD_WALK_AWAY_USD = 357_000.0
@@ -275,3 +275,28 @@ def test_a_plan_file_whose_walk_away_values_disagree_with_its_record_is_refused(
     path.write_text(json.dumps(data))
     old = read_plan(path)
     assert old.walk_away is None and all(f.walk_away_value_usd is None for f in old.parties)
+
+
+def test_the_cloud_takes_alone_no_more_risk_than_its_cvar_floor_allows():
+    # One tenant, US$20 per GPU-hour, 10 GPUs in a boom or none in a bust (even odds); a rack of
+    # 10 GPUs costs US$100,000 and earns 438,000 in the boom. Alone the cloud's best expected
+    # value is one rack, 0.5 x 438,000 - 100,000 = 119,000, but its value in the bust (the worst
+    # half: CVaR at 0.5) is -100,000. With the cloud's CVaR floor at 0 it builds nothing alone.
+    def boom_bust(cvar_floor: float | None):
+        def change(data: dict[str, Any]) -> None:
+            data["tenants"][0]["price_usd_per_gpu_hour"] = 20.0
+            data["tenants"][0]["demand_gpus"] = {"boom": [10.0], "bust": [0.0]}
+            data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
+            data["participation"] = {
+                "floors": "walk_away",
+                "cvar_alpha": 0.5,
+                "cloud": {"min_cvar_usd": cvar_floor},
+            }
+
+        return tiny(change)
+
+    assert solve_no_deal(boom_bust(None)).record.cloud_value_usd == pytest.approx(119_000.0, abs=1.0)
+    assert no_deal_scenario(boom_bust(0.0)).participation.cloud.min_cvar_usd == 0.0
+    held = solve_no_deal(boom_bust(0.0))
+    assert held.record.cloud_value_usd == pytest.approx(0.0, abs=1.0)
+    assert held.record.racks_built == 0
