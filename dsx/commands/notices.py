@@ -71,8 +71,8 @@ def floor_notices(plan: Plan) -> list[str]:
                 f"against US$ {fixed(walk_away, 0)}, its expected value in the plan the cloud would make with "
                 f"no deal (participation.floors: walk_away). The deal gives the {f.party} nothing over "
                 "walking away: it is the best plan for the "
-                f"{plan.perspective} that the {f.party} would not refuse, and all the deal's gain goes to "
-                f"the {plan.perspective}"
+                f"{plan.perspective} that the {f.party} would not refuse, and whatever the deal earns over "
+                f"walking away goes to the {plan.perspective}"
             )
             continue
         default = " (the default, which says not signing is worth zero)" if floor == 0.0 else ""
