@@ -44,6 +44,7 @@ from planner.insight.overrides import compose, load_overrides, parse_assignment,
 from planner.pipeline import refuse_unsolvable, solve_scenario
 from planner.schema.plan import PartyFigures, Plan
 from planner.schema.scenario import Scenario, SolverOptions
+from planner.value_of_information import EEV_INFEASIBLE
 
 
 class InterfaceChoice(StrEnum):
@@ -465,11 +466,13 @@ def solve_command(
             soft_wrap=True,
         )
     elif plan.risk.evpi_usd is None:
-        status_console.print(
-            f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
-            "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
-            soft_wrap=True,
+        note = plan.risk.value_of_information_note or ""
+        fix = (
+            "The plan itself is verified; VSS needs an expected-value plan that can meet the requirements"
+            if EEV_INFEASIBLE in note
+            else "Fix: raise solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file"
         )
+        status_console.print(f"[yellow]warning[/]: {escape(note)}. {fix}", soft_wrap=True)
     warning = gap_warning(plan, loaded.solver)
     if warning is not None:
         status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)

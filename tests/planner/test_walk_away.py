@@ -42,7 +42,7 @@ import pytest
 from planner.errors import NoPlanError, PlanFileError, ScenarioError
 from planner.files import read_plan
 from planner.pipeline import solve_scenario
-from planner.value_of_information import compute
+from planner.value_of_information import EEV_INFEASIBLE, compute
 from planner.verify import verify_plan
 from planner.walk_away import no_deal_scenario, solve_no_deal
 from tests.planner.small_scenarios import tiny
@@ -300,3 +300,12 @@ def test_the_cloud_takes_alone_no_more_risk_than_its_cvar_floor_allows():
     held = solve_no_deal(boom_bust(0.0))
     assert held.record.cloud_value_usd == pytest.approx(0.0, abs=1.0)
     assert held.record.racks_built == 0
+
+
+def test_a_plan_whose_expected_value_build_cannot_meet_the_floors_says_why_vss_is_missing():
+    # The expected-value problem drops the requirements: the guarantor's view then builds all
+    # 100 racks the site allows (the cloud pays), which no serving makes worth 357,000 to the
+    # cloud. EEV keeps the floors, so it has no plan: no time limit changes that.
+    plan = solve_scenario(credit_deal(floors="walk_away"), value_of_information=True)
+    assert plan.risk.vss_usd is None
+    assert EEV_INFEASIBLE in (plan.risk.value_of_information_note or "")
