@@ -26,6 +26,7 @@ from planner.solve.interfaces import Interface, SolveOutcome, check_options, sol
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
+from planner.walk_away import asks_walk_away, cannot_beat_walking_away, record, solve_no_deal, with_floors
 
 SHORTFALL_NOISE_USD = 1.0
 """Requirement shortfalls below this (US$) are solver round-off."""
@@ -200,6 +201,8 @@ def solve_scenario(
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError` (also
     before anything is built, where the model would not fit in memory: `planner.model.size`).
 
+    With `participation.floors: walk_away` the no-deal plan is solved first and the deal with each
+    party's floor at its walk-away value (`planner.walk_away`); the plan records both.
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
@@ -208,9 +211,16 @@ def solve_scenario(
     say = progress or (lambda _phase: None)
     refuse_relaxation(scenario)
     check_fits(scenario, available_memory_bytes())
+    walk_away = None
+    deal = scenario  # what the model solves: with walk-away floors, the scenario with those floors
+    if asks_walk_away(scenario):
+        say("solving the no-deal plan (each party's walk-away value)")
+        walk_away = solve_no_deal(scenario, interface)
+        deal = with_floors(scenario, walk_away)
+        gc.collect()
     say("building model")
     start = time.perf_counter()
-    m = build_model(scenario)
+    m = build_model(deal)
     build_s = time.perf_counter() - start
     chosen = interface or scenario.solver.interface
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
@@ -223,12 +233,14 @@ def solve_scenario(
             del m
             gc.collect()
             say("finding which participation requirement cannot be met")
-            unmet = unmet_requirements(scenario, interface)
+            unmet = unmet_requirements(deal, interface)
             if unmet is not None:
-                raise unmet
+                raise unmet if walk_away is None else cannot_beat_walking_away(scenario, unmet, walk_away)
         raise _no_plan_message(scenario, outcome)
     say("reporting")
-    plan = build_plan(scenario, m, outcome, build_s=build_s)
+    plan = build_plan(deal, m, outcome, build_s=build_s)
+    if walk_away is not None:
+        plan = record(scenario, plan, walk_away)
     del m  # value of information builds more models of this size (collected below, before them)
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
@@ -244,7 +256,7 @@ def solve_scenario(
     gc.collect()
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
-        return with_value_of_information(scenario, plan, interface=chosen)
+        return with_value_of_information(deal, plan, interface=chosen)
     except NoPlanError as error:
         # The plan itself is verified; a missing side figure should not cost the user the plan.
         return _without_value_of_information(plan, error.message)

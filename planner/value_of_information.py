@@ -12,8 +12,11 @@
   positive where both plans build the same). VSS is what planning the build for uncertainty earns.
 
 WS and the EV problem drop the participation requirements (benchmarks, not plans to sign); RP and
-EEV keep them. EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops at a relative MIP gap,
-so a figure that comes out negative by less than that gap times |RP| is reported as 0.
+EEV keep them, walk-away floors included (`planner.walk_away`: the no-deal plan is solved first).
+Where the EV plan's build meets no plan under them, EEV has none and VSS is not defined
+(`EEV_INFEASIBLE`). EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops
+at a relative MIP gap, so a figure that comes out negative by less than that gap times |RP| is
+reported as 0.
 
 Given the plan (`with_value_of_information`), its first stage is offered to HiGHS as a MIP start
 for the WS and EV solves: it is feasible in each of them (one scenario's, or the mean, demand), so
@@ -36,13 +39,19 @@ from planner.model.build import build_model
 from planner.model.size import check_fits
 from planner.results import cvar
 from planner.schema.plan import Plan
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import FLOORS_GIVEN, Scenario
 from planner.solve.interfaces import Interface, solve_model
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
+from planner.walk_away import asks_walk_away, solve_no_deal, with_floors
 
 BUILD = ("racks_built", "blocks_ordered")
 """The EV plan's decisions EEV keeps: the irreversible investment, not the quotas (module docstring)."""
 EV_SCENARIO_ID = "expected"
+EEV_INFEASIBLE = (
+    "the expected-value plan's racks and power blocks leave no plan that meets the participation "
+    "requirements EEV keeps (walk-away floors included), so VSS is not defined"
+)
+"""Why EEV has no value where its build cannot meet the requirements: no time limit changes that."""
 
 
 @dataclass
@@ -91,6 +100,7 @@ def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, fl
     data["scenarios"] = [{"id": scenario_id, "probability": 1.0}]
     data["objective"]["cvar_weight"] = 0.0  # CVaR of a single certain outcome is its value
     data["objective"]["cvar_alpha"] = None
+    data["participation"]["floors"] = FLOORS_GIVEN
     # Perfect foresight and the mean-value problem are benchmarks, not plans anyone signs: no
     # requirement on a party's value (so WS >= RP still holds). EEV, a plan, keeps them all.
     # The exposure caps bound the build itself in every scenario, so they stay.
@@ -106,6 +116,7 @@ def _solve(
     *,
     interface: Interface | None = None,
     start: MipStart | None = None,
+    infeasible_note: str | None = None,
 ) -> tuple[float, pyo.ConcreteModel]:
     if m is None:
         # Here, where the task runs (a Dask worker's machine), not where it was submitted.
@@ -114,6 +125,8 @@ def _solve(
     if (interface or scenario.solver.interface) not in TAKES_MIP_START:
         start = None
     outcome = solve_model(m, scenario.solver, interface, mip_start=start)
+    if outcome.infeasible and infeasible_note is not None:
+        raise NoPlanError(f"scenario '{scenario.name}': {infeasible_note}")
     if not outcome.has_solution or outcome.objective_usd is None:
         raise NoPlanError(
             f"scenario '{scenario.name}': no solution for a stochastic figure (HiGHS: {outcome.status})"
@@ -190,7 +203,7 @@ def _eev_task(
                 var[idx].setlb(value)
                 var[idx].setub(value)
     try:
-        return _solve(scenario, m, interface=interface)[0]
+        return _solve(scenario, m, interface=interface, infeasible_note=EEV_INFEASIBLE)[0]
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
 
@@ -209,6 +222,9 @@ def compute(
     `engine` (default: here, one solve at a time) runs the RP, the S WS and the EV solves side
     by side, then the EEV solve once the EV plan is known; the first failure raises
     `NoPlanError` once every submitted solve is back."""
+    if asks_walk_away(scenario):
+        # RP and EEV are plans to sign: they keep the walk-away floors, found here first.
+        scenario = with_floors(scenario, solve_no_deal(scenario, interface))
     runner = engine or SerialEngine()
     if rp_usd is None:
         runner.submit("rp", _value_task, scenario, interface, None)

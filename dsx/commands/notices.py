@@ -51,7 +51,8 @@ def floor_notices(plan: Plan) -> list[str]:
     """A notice for each party other than the perspective whose expected value sits at its
     participation floor. Not signing is worth zero by default (docs/model.md, "Conventions"), so a
     plan for one party may leave the other exactly its floor; it is the best that party would
-    accept only if its alternative is worth no more, which the planner cannot know."""
+    accept only if its alternative is worth no more, which the planner knows only where the plan
+    was solved with walk-away floors: the notice then says the party gains nothing by signing."""
     notices = []
     for f in plan.parties:
         floor = f.min_expected_value_usd
@@ -63,14 +64,33 @@ def floor_notices(plan: Plan) -> list[str]:
         if abs(f.expected_value_usd - floor) > tolerance:
             continue
         field = f"participation.{f.party}.min_expected_value_usd"
+        walk_away = f.walk_away_value_usd
+        if walk_away is not None and floor <= walk_away + tolerance:
+            notices.append(
+                f"the {f.party} sits at its walk-away value: expected value US$ {fixed(f.expected_value_usd, 0)} "
+                f"against US$ {fixed(walk_away, 0)}, its expected value in the plan the cloud would make with "
+                f"no deal (participation.floors: walk_away). The deal gives the {f.party} nothing over "
+                "walking away: it is the best plan for the "
+                f"{plan.perspective} that the {f.party} would not refuse, and whatever the deal earns over "
+                f"walking away goes to the {plan.perspective}"
+            )
+            continue
         default = " (the default, which says not signing is worth zero)" if floor == 0.0 else ""
+        if walk_away is not None:
+            notices.append(
+                f"the {f.party} sits at its participation floor: expected value "
+                f"US$ {fixed(f.expected_value_usd, 0)} against {field} = US$ {fixed(floor, 0)}, above its "
+                f"walk-away value of US$ {fixed(walk_away, 0)} (participation.floors: walk_away)"
+            )
+            continue
         notices.append(
             f"the {f.party} sits at its participation floor: expected value "
             f"US$ {fixed(f.expected_value_usd, 0)} against {field} = US$ {fixed(floor, 0)}{default}. "
             f"This is the {plan.perspective}'s best plan among those the {f.party} would sign, and "
             f"the {f.party} would sign it only if it would make no more than that otherwise. Fix: if "
-            f"it would make more, set {field} in the scenario to that, e.g. its expected value in the "
-            f"plan solved with objective.perspective: {f.party}"
+            f"it would make more, set {field} in the scenario to that, or set participation.floors: "
+            "walk_away to floor each party at its expected value in the plan the cloud would make "
+            "with no deal (a second solve)"
         )
     return notices
 

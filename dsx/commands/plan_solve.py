@@ -42,8 +42,9 @@ from planner.files import (
 )
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
 from planner.pipeline import refuse_unsolvable, solve_scenario
-from planner.schema.plan import Plan
+from planner.schema.plan import PartyFigures, Plan
 from planner.schema.scenario import Scenario, SolverOptions
+from planner.value_of_information import EEV_INFEASIBLE
 
 
 class InterfaceChoice(StrEnum):
@@ -315,11 +316,21 @@ def risk_table(plan: Plan) -> Table:
 
 
 def parties_table(plan: Plan) -> Table:
-    """Each party's value whatever the perspective, and what it required (participation)."""
+    """Each party's value whatever the perspective, and what it required (participation); where
+    the plan was solved with walk-away floors, each party's walk-away value (what it makes with no
+    deal) and its surplus over it."""
     table = Table(title=f"Each party (US$ M, {DISCOUNTED})", title_justify="left")
     table.add_column("party", justify="left")
-    for column in ("expected", "CVaR", "worst", "required expected", "required CVaR"):
+    walk_away = plan.walk_away is not None
+    columns = ["expected", "CVaR", "worst", "required expected", "required CVaR"]
+    if walk_away:
+        columns += ["walk-away (no deal)", "over walk-away"]
+    for column in columns:
         table.add_column(money_header(column, DISCOUNTED), justify="right")
+
+    def surplus(f: PartyFigures) -> float | None:
+        return None if f.walk_away_value_usd is None else f.expected_value_usd - f.walk_away_value_usd
+
     d = musd_decimals(
         x
         for f in plan.parties
@@ -329,17 +340,21 @@ def parties_table(plan: Plan) -> Table:
             f.worst_case_value_usd,
             f.min_expected_value_usd,
             f.min_cvar_usd,
+            f.walk_away_value_usd,
+            surplus(f),
         )
     )
     for f in plan.parties:
-        table.add_row(
-            f"{f.party}{' (objective)' if f.party == plan.perspective else ''}",
+        cells = [
             musd(f.expected_value_usd, d),
             f"{musd(f.cvar_usd, d)} (alpha {f.cvar_alpha:g})",
             musd(f.worst_case_value_usd, d),
             musd(f.min_expected_value_usd, d),
             musd(f.min_cvar_usd, d),
-        )
+        ]
+        if walk_away:
+            cells += [musd(f.walk_away_value_usd, d), musd(surplus(f), d)]
+        table.add_row(f"{f.party}{' (objective)' if f.party == plan.perspective else ''}", *cells)
     return table
 
 
@@ -357,6 +372,7 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "solver": plan.solver.model_dump(mode="json"),
         "risk": plan.risk.model_dump(mode="json"),
         "parties": [f.model_dump(mode="json") for f in plan.parties],
+        "walk_away": None if plan.walk_away is None else plan.walk_away.model_dump(mode="json"),
         "value_of_information_computed": plan.risk.evpi_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "notices": plan_notices(plan),
@@ -450,11 +466,13 @@ def solve_command(
             soft_wrap=True,
         )
     elif plan.risk.evpi_usd is None:
-        status_console.print(
-            f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
-            "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
-            soft_wrap=True,
+        note = plan.risk.value_of_information_note or ""
+        fix = (
+            "The plan itself is verified; VSS needs an expected-value plan that can meet the requirements"
+            if EEV_INFEASIBLE in note
+            else "Fix: raise solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file"
         )
+        status_console.print(f"[yellow]warning[/]: {escape(note)}. {fix}", soft_wrap=True)
     warning = gap_warning(plan, loaded.solver)
     if warning is not None:
         status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
