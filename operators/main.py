@@ -111,7 +111,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     if os.environ.get("DSX_WORKERS"):  # threads for the synchronous handlers (Kopf: CPUs + 4)
         settings.execution.max_workers = int(os.environ["DSX_WORKERS"])
     # Before the lease: a standby must answer the API server's admission calls too.
-    webhook.start(webhook_kube(), config())
+    webhook.start(webhook_kube, config())
     if os.environ.get("DSX_LEADER_ELECTION", "true").lower() != "false":
         _leader = LeaderElector(
             kube(),

@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,12 +337,15 @@ class WebhookThread(threading.Thread):
                 log.warning("webhook CA not checked (%s)", error)
 
 
-def start(kube: Kube, config: OperatorConfig, timeout_s: float = 30.0) -> WebhookThread | None:
-    """Start serving if DSX_WEBHOOK_PORT is set; returns once the port listens (or the thread died)."""
+def start(
+    make_kube: Callable[[], Kube], config: OperatorConfig, timeout_s: float = 30.0
+) -> WebhookThread | None:
+    """Start serving if DSX_WEBHOOK_PORT is set (no client is made otherwise); returns once the
+    port listens, or stops the operator if it cannot."""
     settings = WebhookSettings.from_environment(config.operator_namespace)
     if settings is None:
         return None
-    thread = WebhookThread(kube, config, settings)
+    thread = WebhookThread(make_kube(), config, settings)
     thread.start()
     deadline = time.monotonic() + timeout_s
     while not thread.serving.wait(0.1):

@@ -148,3 +148,15 @@ def test_the_operator_may_only_read_and_update_its_own_webhook_configuration() -
         }
     ]
     assert all("mutatingwebhookconfigurations" not in r["resources"] for r in _rules())
+
+
+def test_the_webhook_prunes_ca_of_gone_pods_by_the_label_the_deployment_puts_on_them() -> None:
+    from operators.webhook import DEFAULT_CONFIGURATION, DEFAULT_SERVICE, POD_LABELS
+
+    config, service, deployment = _webhook_docs()
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert POD_LABELS.items() <= labels.items()
+    assert (config["metadata"]["name"], service["metadata"]["name"]) == (
+        DEFAULT_CONFIGURATION,
+        DEFAULT_SERVICE,
+    )
