@@ -221,13 +221,6 @@ def _lookup(kube: Kube, namespace: str) -> tuple[placement.Grants, frozenset[str
 def publish_ca(kube: Kube, settings: WebhookSettings, ca_pem: bytes) -> bool:
     """Put this replica's CA into every webhook of the configuration (dropping stale ones);
     True when it is there. Conflicts are read again; a missing configuration is logged."""
-    live: set[str] | None = None
-    if IN_CLUSTER.exists():
-        try:
-            pods = kube.list("Pod", namespace=settings.namespace, labels=POD_LABELS)
-            live = {p["metadata"]["name"] for p in pods}
-        except ApiError as error:
-            log.warning("cannot list the operator's pods (%s): stale webhook CAs are kept", error)
     for _attempt in range(5):
         current = kube.get("ValidatingWebhookConfiguration", settings.configuration)
         if current is None:
@@ -237,6 +230,8 @@ def publish_ca(kube: Kube, settings: WebhookSettings, ca_pem: bytes) -> bool:
                 settings.configuration,
             )
             return False
+        # Listed after the read: a replica whose CA is in what was read has its pod listed too.
+        live = _live_replicas(kube, settings.namespace)
         changed = False
         for hook in current.get("webhooks") or []:
             client = hook.setdefault("clientConfig", {})
@@ -254,6 +249,18 @@ def publish_ca(kube: Kube, settings: WebhookSettings, ca_pem: bytes) -> bool:
             if error.status != 409:
                 raise
     return False
+
+
+def _live_replicas(kube: Kube, namespace: str) -> set[str] | None:
+    """The operator's pods, by name; None out of the cluster or when they cannot be listed (then
+    no other replica's CA is dropped for its pod being gone)."""
+    if not IN_CLUSTER.exists():
+        return None
+    try:
+        return {p["metadata"]["name"] for p in kube.list("Pod", namespace=namespace, labels=POD_LABELS)}
+    except ApiError as error:
+        log.warning("cannot list the operator's pods (%s): stale webhook CAs are kept", error)
+        return None
 
 
 def _pems(bundle_b64: str | None) -> set[bytes]:
@@ -326,7 +333,14 @@ class WebhookThread(threading.Thread):
             keeper.cancel()
 
     async def _serve(self, request: Any, **_: Any) -> Any:
-        return await asyncio.to_thread(judge, self.kube, self.config, dict(request))
+        review_obj = dict(request)
+        try:
+            return await asyncio.to_thread(judge, self.kube, self.config, review_obj)
+        except Exception as error:  # whatever went wrong, the pod is refused, and said why
+            log.exception("pod placement not checked, refused")
+            return placement.admission_response(
+                review_obj, [f"the webhook failed ({type(error).__name__}): refused rather than unchecked"]
+            )
 
     async def _keep_ca(self) -> None:
         while True:

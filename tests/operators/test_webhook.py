@@ -202,3 +202,35 @@ def _ask(thread: WebhookThread, port: int) -> None:
     with pytest.raises(urllib.error.URLError):  # a client trusting another CA does not connect
         other = make_certificates("x", ["h"]).ca_pem.decode()
         urllib.request.urlopen(request, context=ssl.create_default_context(cadata=other), timeout=10)
+
+
+def test_in_the_cluster_the_ca_of_a_replica_whose_pod_is_gone_is_dropped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    marker = tmp_path / "namespace"
+    marker.write_text("dsx-system")
+    monkeypatch.setattr("operators.webhook.IN_CLUSTER", marker)
+    objects = _cluster()
+    before = base64.b64encode(
+        make_certificates("pod-0", ["h"]).ca_pem + make_certificates("pod-2", ["h"]).ca_pem
+    ).decode()
+    for hook in objects[("ValidatingWebhookConfiguration", "dsx-operator-pod-placement")]["webhooks"]:
+        hook["clientConfig"]["caBundle"] = before
+    objects[("Pod", "pod-2")] = {"metadata": {"name": "pod-2"}}
+    objects[("Pod", "pod-1")] = {"metadata": {"name": "pod-1"}}
+    kube = FakeKube(objects)
+    assert publish_ca(kube, _settings(), make_certificates("pod-1", ["h"]).ca_pem)
+    stored = kube.objects[("ValidatingWebhookConfiguration", "dsx-operator-pod-placement")]
+    assert [_certs(h["clientConfig"]["caBundle"]) for h in stored["webhooks"]] == [["pod-2", "pod-1"]] * 2
+
+
+def test_anything_failing_in_the_handler_refuses_the_pod() -> None:
+    import asyncio
+
+    class Broken(FakeKube):
+        def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+            raise RuntimeError("unexpected")
+
+    thread = WebhookThread(Broken({}), OperatorConfig(), _settings())
+    answer = asyncio.run(thread._serve(_review("acme-a", "pool-a")))["response"]
+    assert answer["allowed"] is False and "the webhook failed (RuntimeError)" in answer["status"]["message"]
