@@ -231,6 +231,44 @@ def test_a_namespace_the_operator_did_not_give_a_tenant_is_left_alone(setup: Set
     assert setup.admin.create(pod(setup.plain, nodeName="any-node", tolerations=[{"operator": "Exists"}]))
 
 
+def test_an_update_adding_a_gpu_toleration_to_an_unpinned_pod_is_refused(setup: Setup) -> None:
+    """Tolerations may be added to a pod after its creation: the UPDATE is judged too."""
+    created = setup.admin.create(pod(setup.ns_a))
+    name = created["metadata"]["name"]
+    defaults = created["spec"].get("tolerations") or []  # the server's not-ready/unreachable ones
+    with pytest.raises(ApiStatus) as info:
+        setup.admin.patch("Pod", name, {"spec": {"tolerations": [*defaults, *TOLERATE]}}, setup.ns_a)
+    assert info.value.status == 403, info.value
+    assert f"spec.tolerations[{len(defaults)}] tolerates the GPU pools' taint" in str(info.value)
+    stored = (setup.admin.get("Pod", name, setup.ns_a) or {})["spec"].get("tolerations") or []
+    assert stored == defaults
+    setup.admin.patch("Pod", name, {"metadata": {"labels": {"edited": "yes"}}}, setup.ns_a)  # not placement
+
+
+def test_a_namespace_released_by_its_deleted_tenant_holds_no_pool(setup: Setup) -> None:
+    """Retain keeps the namespace (labelled released, the tenant label gone): its owners are no
+    one's tenant any more, so nothing of theirs goes onto a GPU pool, their old pool included."""
+    admin = setup.admin
+    name = unique("tn-r")
+    namespace = f"{name}-ns"
+    admin.create(make_tenant(name, setup.pool_a, namespace))
+    wait_until(lambda: admin.get("ResourceQuota", "dsx-quota", namespace), SETTLE_S, "quota", 0.1)
+    wait_until(lambda: admin.get("ServiceAccount", "default", namespace), SETTLE_S, "account", 0.1)
+    assert admin.create(pod(namespace, nodeSelector={POOL_LABEL: setup.pool_a}, tolerations=TOLERATE))
+    admin.delete("Tenant", name)
+    wait_until(lambda: admin.get("Tenant", name) is None, SETTLE_S, "tenant gone", 0.1)
+    labels = (admin.get("Namespace", namespace) or {})["metadata"].get("labels") or {}
+    assert "dsx.ai/released-by-policy" in labels and "dsx.ai/tenant" not in labels
+    try:
+        message = refused(
+            admin, pod(namespace, nodeSelector={POOL_LABEL: setup.pool_a}, tolerations=TOLERATE)
+        )
+        assert f"namespace '{namespace}' (held by no Tenant) holds no pool" in message
+        assert admin.create(pod(namespace))  # its CPU pods still run
+    finally:
+        admin.delete("Namespace", namespace)
+
+
 def test_without_the_operator_a_tenant_pod_is_refused_not_admitted_unchecked(setup: Setup) -> None:
     """failurePolicy Fail: with no webhook answering, even a well-placed pod waits (last test:
     the operator is started again afterwards)."""
