@@ -106,6 +106,10 @@ RESOURCES: dict[str, Resource] = {
     "ClusterRoleBinding": Resource("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "NetworkPolicy": Resource("networking.k8s.io/v1", "networkpolicies", True),
     "Deployment": Resource("apps/v1", "deployments", True),
+    "Service": Resource("v1", "services", True),
+    "ValidatingWebhookConfiguration": Resource(
+        "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
+    ),
     "CustomResourceDefinition": Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     **{
         kind: Resource(f"{group}/{version}", plural, namespaced)
@@ -679,8 +683,10 @@ def manifests() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for path in [*sorted(CRD_DIR.glob("*.yaml")), STANDIN_CRDS, OPERATOR_MANIFEST]:
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    # The operator runs as a process of the test suite, with the Deployment's ServiceAccount.
-    return [d for d in docs if d["kind"] != "Deployment"]
+    # The operator runs as a process of the test suite, with the Deployment's ServiceAccount. Its
+    # pod-placement webhook is installed only by the tests of it (test_real_webhook.py), pointed
+    # at their operator: installed here, it would refuse every other test's tenant pods.
+    return [d for d in docs if d["kind"] not in ("Deployment", "ValidatingWebhookConfiguration")]
 
 
 def install(cluster: RealCluster) -> None:
