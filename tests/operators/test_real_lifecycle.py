@@ -1113,7 +1113,18 @@ def test_a_pool_named_after_someone_elses_flavor_and_machines_neither_takes_them
                 "clusterName": "other",
                 "replicas": 7,
                 "selector": {"matchLabels": {"team": "other"}},
-                "template": {"metadata": {"labels": {"team": "other"}}},
+                "template": {  # all Cluster API v1.14's MachineDeployment requires
+                    "metadata": {"labels": {"team": "other"}},
+                    "spec": {
+                        "clusterName": "other",
+                        "bootstrap": {"dataSecretName": "other-bootstrap"},
+                        "infrastructureRef": {
+                            "apiGroup": "infrastructure.cluster.x-k8s.io",
+                            "kind": "Metal3MachineTemplate",
+                            "name": "other",
+                        },
+                    },
+                },
             },
             namespace=team,
         )
