@@ -56,30 +56,50 @@ EEV_INFEASIBLE = (
 
 @dataclass
 class StochasticFigures:
+    """RP and whichever of WS and EEV their own solves gave: each figure stands on its own, so a
+    missing EEV (the EV build meets no plan under the requirements) costs VSS, not EVPI."""
+
     rp_usd: float
-    ws_usd: float
-    eev_usd: float
+    ws_usd: float | None
+    eev_usd: float | None
     wait_and_see_by_scenario_usd: dict[str, float]
     tolerance_usd: float
+    evpi_note: str | None = None
+    """Why EVPI is not computed (a wait-and-see solve failed), when it is not."""
+    vss_note: str | None = None
+    """Why VSS is not computed (the EV or EEV solve failed), when it is not."""
 
     @property
-    def evpi_usd(self) -> float:
-        return _clamp(self.ws_usd - self.rp_usd, self.tolerance_usd)
+    def evpi_usd(self) -> float | None:
+        return None if self.ws_usd is None else _clamp(self.ws_usd - self.rp_usd, self.tolerance_usd)
 
     @property
-    def vss_usd(self) -> float:
-        return _clamp(self.rp_usd - self.eev_usd, self.tolerance_usd)
+    def vss_usd(self) -> float | None:
+        return None if self.eev_usd is None else _clamp(self.rp_usd - self.eev_usd, self.tolerance_usd)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "evpi_usd": self.evpi_usd,
             "vss_usd": self.vss_usd,
+            "evpi_computed": self.evpi_usd is not None,
+            "vss_computed": self.vss_usd is not None,
+            "evpi_note": self.evpi_note,
+            "vss_note": self.vss_note,
             "recourse_problem_usd": self.rp_usd,
             "wait_and_see_usd": self.ws_usd,
             "expected_value_solution_usd": self.eev_usd,
             "wait_and_see_by_scenario_usd": self.wait_and_see_by_scenario_usd,
             "tolerance_usd": self.tolerance_usd,
         }
+
+    def note(self) -> str | None:
+        """What the plan's `risk.value_of_information_note` says: which figure is missing and why."""
+        missing = [
+            f"{name} not computed: {why}"
+            for name, why in (("EVPI", self.evpi_note), ("VSS", self.vss_note))
+            if why
+        ]
+        return "; ".join(missing) or None
 
 
 def _clamp(value: float, tolerance: float) -> float:
@@ -220,8 +240,9 @@ def compute(
     plan's, see `with_value_of_information`) is offered to the WS and EV solves.
 
     `engine` (default: here, one solve at a time) runs the RP, the S WS and the EV solves side
-    by side, then the EEV solve once the EV plan is known; the first failure raises
-    `NoPlanError` once every submitted solve is back."""
+    by side, then the EEV solve once the EV plan is known. Each figure stands on its own: a
+    failed WS solve leaves EVPI out (`evpi_note`), a failed EV or EEV solve VSS (`vss_note`);
+    `NoPlanError`, once every submitted solve is back, only where RP or both figures failed."""
     if asks_walk_away(scenario):
         # RP and EEV are plans to sign: they keep the walk-away floors, found here first.
         scenario = with_floors(scenario, solve_no_deal(scenario, interface))
@@ -236,7 +257,7 @@ def compute(
     )
     runner.submit("ev", _ev_task, ev_scenario, interface, start)
     values: dict[Any, Any] = {}
-    failure: _Failed | None = None
+    failed: dict[str, _Failed] = {}  # "rp", "ws", "vss": the first failure of each figure's solves
     while runner.pending:
         key, value = runner.next_done()
         if isinstance(value, BaseException):
@@ -244,36 +265,62 @@ def compute(
                 f"scenario '{scenario.name}': a stochastic figure's solve failed: {value or type(value).__name__}"
             )
         if isinstance(value, _Failed):
-            failure = failure or value
+            figure = "rp" if key == "rp" else "ws" if isinstance(key, tuple) else "vss"
+            failed.setdefault(figure, value)
             continue
         values[key] = value
         if key == "ev":
             runner.submit("eev", _eev_task, scenario, value, interface)
-    if failure is not None:
-        raise NoPlanError(failure.message, details=list(failure.details))
+    if "rp" in failed or ("ws" in failed and "vss" in failed):
+        # Nothing to report: RP is in both figures, or each figure lost a solve.
+        failure = failed.get("rp") or failed["ws"]
+        details = list(failure.details)
+        if "rp" not in failed:
+            details.append(f"VSS not computed either: {failed['vss'].message}")
+        raise NoPlanError(failure.message, details=details)
     rp = rp_usd if rp_usd is not None else float(values["rp"])
-    ws_by = {c.id: float(values[("ws", c.id)]) for c in scenario.scenarios}
-    ws = _objective_of(scenario, ws_by)
-    eev = float(values["eev"])
-    tolerance = scenario.solver.mip_rel_gap * max(abs(rp), abs(ws), abs(eev)) + 1e-6 * max(1.0, abs(rp))
+    ws_by = {c.id: float(values[("ws", c.id)]) for c in scenario.scenarios if ("ws", c.id) in values}
+    ws = None if "ws" in failed else _objective_of(scenario, ws_by)
+    eev = None if "vss" in failed else float(values["eev"])
+    known = [abs(x) for x in (rp, ws, eev) if x is not None]
+    tolerance = scenario.solver.mip_rel_gap * max(known) + 1e-6 * max(1.0, abs(rp))
     return StochasticFigures(
-        rp_usd=rp, ws_usd=ws, eev_usd=eev, wait_and_see_by_scenario_usd=ws_by, tolerance_usd=tolerance
+        rp_usd=rp,
+        ws_usd=ws,
+        eev_usd=eev,
+        wait_and_see_by_scenario_usd=ws_by if ws is not None else {},
+        tolerance_usd=tolerance,
+        evpi_note=failed["ws"].message if "ws" in failed else None,
+        vss_note=failed["vss"].message if "vss" in failed else None,
+    )
+
+
+def figures_of(scenario: Scenario, plan: Plan, *, interface: Interface | None = None) -> StochasticFigures:
+    """The figures for a plan solved from `scenario`: its objective is the RP value and its
+    decisions the start of the WS and EV solves."""
+    return compute(
+        scenario, rp_usd=plan.solver.objective_usd, interface=interface, start=start_from_plan(plan)
     )
 
 
 def stochastic_figures(
     scenario: Scenario, plan: Plan, *, interface: Interface | None = None
-) -> tuple[float, float]:
-    """(evpi_usd, vss_usd) for a plan solved from `scenario`: its objective is the RP value and
-    its decisions the start of the WS and EV solves."""
-    figures = compute(
-        scenario, rp_usd=plan.solver.objective_usd, interface=interface, start=start_from_plan(plan)
-    )
+) -> tuple[float | None, float | None]:
+    """(evpi_usd, vss_usd) of `figures_of`, None for a figure not computed."""
+    figures = figures_of(scenario, plan, interface=interface)
     return figures.evpi_usd, figures.vss_usd
 
 
 def with_value_of_information(scenario: Scenario, plan: Plan, *, interface: Interface | None = None) -> Plan:
-    """The plan with `risk.evpi_usd` and `risk.vss_usd` filled (S + 2 more solves)."""
-    evpi, vss = stochastic_figures(scenario, plan, interface=interface)
-    risk = plan.risk.model_copy(update={"evpi_usd": evpi, "vss_usd": vss})
+    """The plan with `risk.evpi_usd` and `risk.vss_usd` filled where each figure's solves
+    succeeded (S + 2 more solves), `risk.value_of_information_note` saying which is missing and
+    why; `NoPlanError` where neither is."""
+    figures = figures_of(scenario, plan, interface=interface)
+    risk = plan.risk.model_copy(
+        update={
+            "evpi_usd": figures.evpi_usd,
+            "vss_usd": figures.vss_usd,
+            "value_of_information_note": figures.note(),
+        }
+    )
     return plan.model_copy(update={"risk": risk})
