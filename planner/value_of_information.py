@@ -13,8 +13,12 @@
 
 WS and the EV problem drop the participation requirements (benchmarks, not plans to sign); RP and
 EEV keep them, walk-away floors included (`planner.walk_away`: the no-deal plan is solved first).
-Where the EV plan's build meets no plan under them, EEV has none and VSS is not defined
-(`EEV_INFEASIBLE`). EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops
+WS drops the walk-away floors too, by decision (docs/model.md, Conventions): a floor bounds an
+expected value, and asked of each foreseen scenario it is a stricter deal (the bundled example's
+low scenario alone has no plan meeting it), so EVPI under those floors is an upper bound on what a
+forecast is worth, counting what the floors cost. Where the EV plan's build meets no plan under
+the requirements, EEV has none and VSS is not defined (`EEV_INFEASIBLE`). Each figure stands on
+its own: EVPI needs RP and WS, VSS RP and EEV, so one is reported where the other's solves fail. EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops
 at a relative MIP gap, so a figure that comes out negative by less than that gap times |RP| is
 reported as 0.
 
