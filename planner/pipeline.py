@@ -257,7 +257,7 @@ def solve_scenario(
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
         # Each figure where its own solves succeed; the note names one missing (planner.value_of_information).
-        return with_value_of_information(deal, plan, interface=chosen)
+        return with_value_of_information(scenario, plan, interface=chosen, walk_away=walk_away)
     except NoPlanError as error:
         # Neither figure: the plan itself is verified, and missing side figures should not cost it.
         return _without_value_of_information(plan, "; ".join([error.message, *error.details]))
