@@ -256,10 +256,11 @@ def solve_scenario(
     gc.collect()
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
-        return with_value_of_information(deal, plan, interface=chosen)
+        # Each figure where its own solves succeed; the note names one missing (planner.value_of_information).
+        return with_value_of_information(scenario, plan, interface=chosen, walk_away=walk_away)
     except NoPlanError as error:
-        # The plan itself is verified; a missing side figure should not cost the user the plan.
-        return _without_value_of_information(plan, error.message)
+        # Neither figure: the plan itself is verified, and missing side figures should not cost it.
+        return _without_value_of_information(plan, "; ".join([error.message, *error.details]))
 
 
 def _without_value_of_information(plan: Plan, why: str) -> Plan:

@@ -53,6 +53,13 @@ class WalkAwayFloors:
         return self.record.cloud_value_usd if party == "cloud" else self.record.guarantor_value_usd
 
 
+class NoDealPlanError(NoPlanError):
+    """No no-deal plan: HiGHS found none alone, or the verifier refused it. `proven` where HiGHS
+    proved there is none (infeasible), not stopped by a limit (`dsx plan diagnose` says which)."""
+
+    proven: bool = False
+
+
 def asks_walk_away(scenario: Scenario) -> bool:
     return scenario.participation.floors == FLOORS_WALK_AWAY
 
@@ -80,7 +87,8 @@ def no_deal_scenario(scenario: Scenario) -> Scenario:
 
 def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> WalkAwayFloors:
     """Solve the no-deal plan, verify it, and return the walk-away values and the deal's floors;
-    `NoPlanError` where HiGHS finds no plan alone or the verifier refuses it."""
+    `NoDealPlanError` where HiGHS finds no plan alone or the verifier refuses it. `solve`,
+    value of information and `dsx plan diagnose` all floor the deal with it."""
     alone = no_deal_scenario(scenario)
     check_fits(alone, available_memory_bytes())
     m = build_model(alone)
@@ -95,7 +103,7 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
             if outcome.infeasible and cvar_floor is not None
             else []
         )
-        raise NoPlanError(
+        error = NoDealPlanError(
             f"scenario '{scenario.name}': participation.floors: walk_away needs the plan the cloud would "
             f"make with no deal, and HiGHS found none (HiGHS: {outcome.status})",
             details=[
@@ -104,11 +112,13 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
                 "participation.cloud.min_cvar_usd, or set participation.floors: given and each floor by hand",
             ],
         )
+        error.proven = outcome.infeasible
+        raise error
     plan = build_plan(alone, m, outcome, build_s=0.0)
     del m
     verification = verify_plan(alone, plan)
     if not verification.passed:
-        raise NoPlanError(
+        raise NoDealPlanError(
             f"scenario '{scenario.name}': the no-deal plan behind the walk-away floors failed independent "
             f"verification ({len(verification.violations)} violation(s)); nothing was written",
             details=verification.violations[:20],

@@ -288,10 +288,12 @@ def risk_table(plan: Plan) -> Table:
         f"{musd(risk.worst_case_value_usd, d)} / {musd(risk.best_case_value_usd, d)}",
     )
     table.add_row(f"objective ({unit})", musd(solver.objective_usd, d))
-    if risk.evpi_usd is not None and risk.vss_usd is not None:
+    # Each figure on its own row: one can be computed where the other is not (planner.value_of_information).
+    if risk.evpi_usd is not None:
         table.add_row(f"EVPI: perfect foresight is worth ({unit})", musd(risk.evpi_usd, d))
+    if risk.vss_usd is not None:
         table.add_row(f"VSS: planning with scenarios earns ({unit})", musd(risk.vss_usd, d))
-    else:
+    if risk.evpi_usd is None or risk.vss_usd is None:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
     method = f", {solver.method}" if solver.method else ""  # a 1.1 plan does not record it
@@ -373,7 +375,9 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "risk": plan.risk.model_dump(mode="json"),
         "parties": [f.model_dump(mode="json") for f in plan.parties],
         "walk_away": None if plan.walk_away is None else plan.walk_away.model_dump(mode="json"),
-        "value_of_information_computed": plan.risk.evpi_usd is not None,
+        "value_of_information_computed": plan.risk.evpi_usd is not None and plan.risk.vss_usd is not None,
+        "evpi_computed": plan.risk.evpi_usd is not None,
+        "vss_computed": plan.risk.vss_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "notices": plan_notices(plan),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
@@ -465,7 +469,7 @@ def solve_command(
             f"or run: dsx plan value-of-information {escape(str(scenario))}",
             soft_wrap=True,
         )
-    elif plan.risk.evpi_usd is None:
+    elif plan.risk.evpi_usd is None or plan.risk.vss_usd is None:
         note = plan.risk.value_of_information_note or ""
         fix = (
             "The plan itself is verified; VSS needs an expected-value plan that can meet the requirements"

@@ -45,6 +45,15 @@ from planner.model.constraints import stated_requirements
 from planner.model.size import check_fits
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import Interface
+from planner.walk_away import (
+    PARTIES_WITH_FLOORS,
+    NoDealPlanError,
+    WalkAwayFloors,
+    asks_walk_away,
+    from_walk_away,
+    solve_no_deal,
+    with_floors,
+)
 
 FAMILY_WORDS = {
     "power_fits": "the racks installed need more facility power than is energised",
@@ -103,6 +112,11 @@ class Diagnosis:
     least_shortfall_usd: float | None = None
     """Where the elastic model's plan falls short: the total shortfall HiGHS's bound proves every
     whole plan has (0: none proven, a plan meeting every requirement may exist)."""
+    walk_away_value_usd: dict[str, float] | None = None
+    """With `participation.floors: walk_away`: each party's expected value in the no-deal plan."""
+    floor_usd: dict[str, float] | None = None
+    """With `participation.floors: walk_away`: each party's expected-value floor checked, the
+    larger of its given floor and its walk-away value (as `dsx plan solve` floors the deal)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +174,11 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
     """Whether `scenario` has a plan, established as the module docstring says, and if not, why.
     `interface` solves the elastic model (default: the scenario's), as `solve_scenario`'s does.
 
+    With `participation.floors: walk_away` the requirements checked are those `dsx plan solve`
+    solves: the no-deal plan goes first (`planner.walk_away.solve_no_deal`, the pipeline's own)
+    and each party's floor is the larger of its given floor and its walk-away value; the
+    diagnosis names those values and, for a floor that falls short, which of the two binds.
+
     With requirements the elastic model goes first: where it finds a whole plan meeting them
     all, or names those that fall short, the relaxation would add nothing (on the bundled
     example it was half of the diagnosis's time)."""
@@ -168,6 +187,84 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
         update={"method": "extensive", "relax_integrality": False, "rounded_start": False}
     )
     check_fits(scenario.model_copy(update={"solver": extensive}), available_memory_bytes())
+    if not asks_walk_away(scenario):
+        return _diagnose(scenario, interface)
+    try:
+        walk_away = solve_no_deal(scenario, interface)
+    except NoDealPlanError as error:
+        return _without_no_deal_plan(scenario, error)
+    gc.collect()  # the no-deal model goes before the deal's are built (its cycles)
+    diagnosis = _diagnose(with_floors(scenario, walk_away), interface)
+    _name_walk_away(scenario, walk_away, diagnosis)
+    return diagnosis
+
+
+def _without_no_deal_plan(scenario: Scenario, error: NoDealPlanError) -> Diagnosis:
+    """The diagnosis where the no-deal plan behind the walk-away floors has none: the floors, and
+    so the deal `dsx plan solve` would solve, are unknown (solve refuses it too)."""
+    found = "no plan" if error.proven else "no plan found"
+    return Diagnosis(
+        scenario=scenario.name,
+        feasible=False,
+        status=f"no-deal plan: {found}",
+        finding=(
+            f"the walk-away floors cannot be set: {error.message.removeprefix(f'scenario {scenario.name!r}: ')}"
+            + "".join(f"; {d}" for d in error.details if not d.startswith("Fix:"))
+        ),
+        fix="; ".join(d.removeprefix("Fix: ") for d in error.details if d.startswith("Fix:")),
+        proven=error.proven,
+    )
+
+
+def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Diagnosis) -> None:
+    """Each party's walk-away value in the finding and, on a short expected-value floor, which
+    floor binds (given or walk-away) and the fix that can help: lowering a given floor does not
+    where the walk-away value binds; the deal's terms do."""
+    values = {party: walk_away.value_usd(party) for party in PARTIES_WITH_FLOORS}
+    diagnosis.walk_away_value_usd = values
+    diagnosis.floor_usd = dict(walk_away.floors_usd)
+    said = ", ".join(f"the {party}'s US${value:,.0f}" for party, value in values.items())
+    diagnosis.finding += (
+        f"; participation.floors: walk_away floors each party at the larger of its given floor and its "
+        f"walk-away value (its expected value in the plan the cloud would make with no deal): {said}"
+    )
+    for conflict in diagnosis.conflicts:
+        party = next(
+            (p for p in PARTIES_WITH_FLOORS if conflict.limit == f"participation.{p}.min_expected_value_usd"),
+            None,
+        )
+        if party is None or conflict.shortfall_usd is None:
+            continue
+        given = getattr(scenario.participation, party).min_expected_value_usd
+        value = values[party]
+        given_words = "none given" if given is None else f"given US${given:,.0f}"
+        if from_walk_away(scenario, walk_away, party):
+            conflict.explanation += (
+                f"; the walk-away value binds: the {party}'s floor is its walk-away value US${value:,.0f} "
+                f"({given_words})"
+            )
+            conflict.fix = (
+                f"change the deal's terms so it beats walking away for the {party} (revenue share, buyback, "
+                f"the tenants' credits); lowering participation.{party}.min_expected_value_usd does not help, "
+                f"the walk-away value US${value:,.0f} binds; or set participation.floors: given and the floors "
+                "by hand"
+            )
+            continue
+        conflict.explanation += (
+            f"; the given floor binds: {given_words}, above the {party}'s walk-away value US${value:,.0f}"
+        )
+        reached = walk_away.floors_usd[party] - conflict.shortfall_usd
+        if conflict.fix and reached < value:
+            # Lowering the given floor helps only down to the walk-away value, which the plan misses too.
+            conflict.fix = (
+                f"lowering participation.{party}.min_expected_value_usd helps only down to the {party}'s "
+                f"walk-away value US${value:,.0f}, which the closest whole plan misses too: change the "
+                f"deal's terms so it beats walking away for the {party}"
+            )
+
+
+def _diagnose(scenario: Scenario, interface: Interface | None) -> Diagnosis:
+    """`diagnose` of the scenario whose requirements are the ones to check (given floors)."""
     diagnosis = Diagnosis(scenario=scenario.name, feasible=True, status="")
     domain = check_domain(scenario)
     diagnosis.conflicts = list(domain)

@@ -215,8 +215,7 @@ def test_a_deal_that_cannot_beat_walking_away_is_one_clear_error(tmp_path):
         code=3,
         names=(
             "the deal cannot beat walking away",
-            "participation.guarantor.min_expected_value_usd: cannot be met; the closest plan falls short by "
-            "US$34,767",
+            "participation.guarantor.min_expected_value_usd: the closest plan falls short of it by US$34,767",
             "walk-away value, US$357,000",
         ),
     )

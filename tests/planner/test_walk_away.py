@@ -37,14 +37,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyomo.environ as pyo
 import pytest
+import yaml
 
+from planner import value_of_information
 from planner.errors import NoPlanError, PlanFileError, ScenarioError
-from planner.files import read_plan
+from planner.files import parse_scenario, read_plan
 from planner.pipeline import solve_scenario
+from planner.solve.interfaces import solve_model
 from planner.value_of_information import EEV_INFEASIBLE, compute
 from planner.verify import verify_plan
-from planner.walk_away import no_deal_scenario, solve_no_deal
+from planner.walk_away import no_deal_scenario, solve_no_deal, with_floors
+from tests.dsx.harness import dsx
 from tests.planner.small_scenarios import tiny
 
 CLOUD_WALK_AWAY_USD = 357_000.0
@@ -159,11 +164,12 @@ def test_a_deal_that_cannot_beat_walking_away_says_which_party_and_by_how_much()
     error = caught.value
     assert "the deal cannot beat walking away" in error.message
     text = "\n".join(error.details)
+    # The wording of `pipeline.unmet_requirements` since 9f4b7e6 (this test kept the one before it).
     assert (
-        "participation.guarantor.min_expected_value_usd: cannot be met; the closest plan falls short by US$34,767"
+        "participation.guarantor.min_expected_value_usd: the closest plan falls short of it by US$34,767"
         in text
     )
-    assert "participation.cloud.min_expected_value_usd: cannot be met" not in text
+    assert "participation.cloud.min_expected_value_usd:" not in text
     assert "walk-away value, US$357,000" in text
     assert "walk-away value, US$30,000" in text
     assert "Fix:" in error.details[-1]
@@ -247,8 +253,10 @@ def test_value_of_information_solves_the_recourse_problem_with_the_walk_away_flo
     walk_away = compute(capped("walk_away"))
     assert walk_away.rp_usd == pytest.approx(361_625.0, abs=1.0)
     assert walk_away.eev_usd == pytest.approx(361_625.0, abs=1.0)
-    # Wait-and-see drops every requirement on a party's value (a benchmark): 388,400 here.
-    assert walk_away.evpi_usd == pytest.approx(388_400.0 - 361_625.0, abs=1.0)
+    # One certain scenario: foresight adds nothing. Wait-and-see keeps the walk-away floors, so WS
+    # is RP; dropping them, as it did, gave 388,400 and an "EVPI" of 26,775, the floors' cost.
+    assert walk_away.ws_usd == pytest.approx(361_625.0, abs=1.0)
+    assert walk_away.evpi_usd == pytest.approx(0.0, abs=1.0)
     assert compute(capped(None)).rp_usd == pytest.approx(388_400.0, abs=1.0)
 
 
@@ -309,3 +317,144 @@ def test_a_plan_whose_expected_value_build_cannot_meet_the_floors_says_why_vss_i
     plan = solve_scenario(credit_deal(floors="walk_away"), value_of_information=True)
     assert plan.risk.vss_usd is None
     assert EEV_INFEASIBLE in (plan.risk.value_of_information_note or "")
+    # EVPI needs only the wait-and-see solves, so the missing EEV does not cost it.
+    assert plan.risk.evpi_usd == pytest.approx(0.0, abs=1.0)
+    assert (plan.risk.value_of_information_note or "").startswith("VSS not computed: ")
+    assert "EVPI not computed" not in (plan.risk.value_of_information_note or "")
+
+
+GUARANTOR_DEAL_USD = 105_700 - 4 * NOVA_HOURS_AT_FLOOR  # RP: the guarantor's value, 32,055.56
+
+
+def test_value_of_information_reports_evpi_where_the_expected_value_build_leaves_vss_undefined():
+    figures = compute(credit_deal(floors="walk_away"))
+    assert figures.rp_usd == pytest.approx(GUARANTOR_DEAL_USD, abs=1.0)
+    # One scenario: the wait-and-see plan with the floors is the plan (dropping them, WS was the
+    # guarantor's 100 racks the cloud pays for, 1,065,700, and EVPI 1,033,644).
+    assert figures.ws_usd == pytest.approx(GUARANTOR_DEAL_USD, abs=1.0)
+    assert figures.evpi_usd == pytest.approx(0.0, abs=1.0)
+    assert figures.eev_usd is None and figures.vss_usd is None
+    assert figures.evpi_note is None
+    assert figures.vss_note is not None and EEV_INFEASIBLE in figures.vss_note
+    shown = figures.to_dict()
+    assert shown["evpi_computed"] is True and shown["vss_computed"] is False
+    assert shown["vss_usd"] is None and EEV_INFEASIBLE in shown["vss_note"]
+
+
+def test_the_cli_says_which_figure_was_computed(tmp_path: Path):
+    source = tmp_path / "deal.yaml"
+    source.write_text(yaml.safe_dump(credit_deal(floors="walk_away").model_dump(mode="json")))
+    result = dsx("plan", "value-of-information", source, "--json")
+    assert result.code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["evpi_usd"] == pytest.approx(0.0, abs=1.0)
+    assert shown["vss_usd"] is None and shown["vss_computed"] is False
+    result = dsx("plan", "value-of-information", source)
+    assert result.code == 0, result.stderr
+    assert "not computed" in result.stdout
+    assert "VSS not computed" in " ".join(result.stderr.split())
+    # The plan `dsx plan solve` writes, its summary and its table.
+    out = tmp_path / "plan.json"
+    result = dsx("plan", "solve", source, "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["evpi_computed"] is True and summary["vss_computed"] is False
+    assert summary["value_of_information_computed"] is False
+    assert read_plan(out).risk.evpi_usd == pytest.approx(0.0, abs=1.0)
+    result = dsx("plan", "solve", source, "-o", tmp_path / "again.json")
+    assert result.code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "EVPI: perfect foresight is worth" in text and "VSS not computed" in text
+
+
+def two_acme_scenarios(**objective: Any) -> Any:
+    """The cloud's view of the credit deal with at most 4 racks and acme's demand 30 GPUs (hi) or
+    10 (lo), even odds; nova 20 in both.
+
+    No deal (10 per hour to the cloud): a rack serving acme in both scenarios earns 219,000, each
+    further rack only in hi, 0.5 x 219,000 = 109,500, for 100,000: 3 racks, the cloud's walk-away
+    value 119,000 + 2 x 9,500 = 138,000, the guarantor's 30,000.
+
+    RP (one build, and one quota per tenant, h = 2190 hours a GPU): quotas a + n <= 10 x racks,
+    acme served 0.5 min(a, 30) + 0.5 min(a, 10) GPUs on average, nova n. Per GPU of quota the
+    cloud gets 9h x 0.5 = 9,855 from acme (above 10) and 9h = 19,710 from nova, the guarantor
+    1,095 and -4h = -8,760. 3 racks: the guarantor 30,000 + h (0.5a + 5) - 4h (30 - a) >= 30,000
+    needs a >= 25.56, leaving nova 4.44 and the cloud 9h x 22.22 - 300,000 = 138,000: both at
+    their floors. 4 racks (a = 30, n <= 6.14) leave the cloud 115,250, below its floor.
+
+    WS with the floors on expected value (builds per scenario): hi 3 racks and lo 1, all of acme,
+    give the cloud 0.5 (591,300 - 300,000) + 0.5 (197,100 - 100,000) = 194,200 and the guarantor
+    63,800. A further rack in either scenario with v of nova's hours adds 0.5 (9v - 100,000) to
+    the cloud and 0.5 (10,000 - 4v) to the guarantor, who must keep 30,000: v = 19,400, the cloud
+    231,500 (two racks: 192,750). EVPI = 231,500 - 138,000 = 93,500.
+
+    Floors asked in each scenario alone: lo has no plan (with acme at 10 GPUs, each nova GPU-hour
+    costs the guarantor 4 and brings the cloud 9: the cloud cannot reach 138,000 with the
+    guarantor at 30,000). Floors dropped: hi 388,400 (4 racks full) and lo 291,300 (3 racks
+    full), WS 339,850, EVPI 201,850."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["sites"][0]["max_racks_built_per_period"] = 4
+        data["tenants"] = [
+            {"id": "acme", "price_usd_per_gpu_hour": 10.0, "demand_gpus": {"hi": [30.0], "lo": [10.0]}},
+            {
+                "id": "nova",
+                "price_usd_per_gpu_hour": 10.0,
+                "demand_gpus": {"hi": [20.0], "lo": [20.0]},
+                "token_credit_share": 1.0,
+                "credit_repayment_share": 0.5,
+            },
+        ]
+        data["scenarios"] = [{"id": "hi", "probability": 0.5}, {"id": "lo", "probability": 0.5}]
+        data["terms"].update(revenue_share=0.1, guarantor_hardware_margin=0.1)
+        data["objective"] = {"perspective": "cloud", **objective}
+        data["participation"] = {"floors": "walk_away"}
+
+    return tiny(change)
+
+
+def test_wait_and_see_keeps_the_walk_away_floors_on_expected_value_across_foreseen_builds():
+    scenario = two_acme_scenarios()
+    held = solve_no_deal(scenario)
+    assert held.record.cloud_value_usd == pytest.approx(138_000.0, abs=1.0)
+    assert held.record.guarantor_value_usd == pytest.approx(30_000.0, abs=1.0)
+    figures = compute(scenario)
+    assert figures.rp_usd == pytest.approx(138_000.0, abs=1.0)
+    assert figures.ws_usd == pytest.approx(231_500.0, abs=1.0)
+    assert figures.evpi_usd == pytest.approx(93_500.0, abs=1.0)
+    assert sum(figures.wait_and_see_by_scenario_usd.values()) / 2 == pytest.approx(231_500.0, abs=1.0)
+    # The foresight plan meets the guarantor's floor in expectation, not in each scenario.
+    parent, blocks = value_of_information._foresight_model(with_floors(scenario, held))
+    solve_model(parent, scenario.solver, value_of_information.FORESIGHT_INTERFACE)
+    guarantor = [pyo.value(m.party_value["guarantor", s]) * 1e6 for s, m in blocks.items()]
+    assert sum(guarantor) / 2 == pytest.approx(30_000.0, abs=1.0)
+    # The floors asked of each foreseen scenario alone (another deal): lo has no plan.
+    alone = value_of_information._foresight_scenario(with_floors(scenario, held), "lo")
+    assert alone.participation.cloud.min_expected_value_usd == pytest.approx(138_000.0, abs=1.0)
+    failed = value_of_information._value_task(alone, None, None)
+    assert isinstance(failed, value_of_information._Failed) and "Infeasible" in failed.message
+    # Each figure is the plan's: dsx plan solve records the same EVPI.
+    plan = solve_scenario(scenario, value_of_information=True)
+    assert plan.risk.evpi_usd == pytest.approx(93_500.0, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    "objective", [{"cvar_weight": 0.5, "cvar_alpha": 0.5}, {"cvar_weight": 0.0}], ids=["cvar", "expected"]
+)
+def test_wait_and_see_with_the_floors_is_never_below_the_plan(objective: dict[str, Any]):
+    # RP is the foresight model with one build for all scenarios, so WS >= RP, CVaR in the
+    # objective (the worst half: lo) or not; with the cloud's CVaR floor too (kept in both).
+    def with_cvar_floor(data: dict[str, Any]) -> None:
+        data["participation"] = {"floors": "walk_away", "cvar_alpha": 0.5, "cloud": {"min_cvar_usd": 0.0}}
+
+    scenario = two_acme_scenarios(**objective)
+    data = scenario.model_dump(mode="json")
+    with_cvar_floor(data)
+    for case in (scenario, parse_scenario(data, "cvar floor")):
+        figures = compute(case)
+        assert figures.ws_usd is not None and figures.evpi_usd is not None
+        assert figures.ws_usd >= figures.rp_usd - figures.tolerance_usd
+        # The CVaR of the foreseen values is the LP's: the objective applied to them is WS.
+        assert figures.ws_usd == pytest.approx(
+            value_of_information._objective_of(case, figures.wait_and_see_by_scenario_usd), abs=1.0
+        )

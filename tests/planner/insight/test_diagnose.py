@@ -177,3 +177,75 @@ def test_dsx_plan_diagnose_does_not_say_has_no_plan_where_none_is_proven_impossi
     diagnosed = dsx("plan", "diagnose", source)
     assert_one_clear_error(diagnosed, code=3, names=(str(source), "none proven impossible", "not proven"))
     assert "has no plan:" not in diagnosed.stderr and "raise solver.time_limit_s" in diagnosed.stderr
+
+
+# Walk-away floors: the deal of tests/planner/test_walk_away.py (its docstring solves it by hand).
+# Walk-away values: the cloud US$357,000, the guarantor US$30,000.
+
+
+def test_diagnose_checks_the_walk_away_floors_solve_refuses_and_names_the_binding_one():
+    # Repayment 0.3: no plan gives the guarantor its walk-away value; the closest leaves it at
+    # -4,766.67, short by 34,766.67. The given floors (0) alone are met, as diagnose said before.
+    from tests.planner.test_walk_away import credit_deal
+
+    result = diagnose(credit_deal(floors="walk_away", repayment=0.3))
+    assert not result.feasible and result.proven
+    assert result.walk_away_value_usd == pytest.approx({"cloud": 357_000.0, "guarantor": 30_000.0}, abs=1.0)
+    assert "the cloud's US$357,000, the guarantor's US$30,000" in result.finding
+    [conflict] = result.conflicts
+    assert conflict.limit == "participation.guarantor.min_expected_value_usd"
+    assert conflict.shortfall_usd == pytest.approx(34_766.67, abs=1.0)
+    assert "the walk-away value binds" in conflict.explanation
+    assert "change the deal's terms" in conflict.fix
+    assert "lowering participation.guarantor.min_expected_value_usd does not help" in conflict.fix
+    with pytest.raises(NoPlanError, match="the deal cannot beat walking away"):
+        pipeline.solve_scenario(credit_deal(floors="walk_away", repayment=0.3))
+
+
+def test_a_given_floor_above_the_walk_away_value_binds_and_lowering_it_helps_only_down_to_that_value():
+    from tests.planner.test_walk_away import credit_deal
+
+    # Repayment 0.5: the closest plan gives the guarantor 32,055.56, so lowering 40,000 to it helps.
+    result = diagnose(credit_deal(floors="walk_away", guarantor_floor=40_000.0))
+    [conflict] = result.conflicts
+    assert conflict.shortfall_usd == pytest.approx(40_000 - 32_055.56, abs=1.0)
+    assert "the given floor binds: given US$40,000, above the guarantor's walk-away value US$30,000" in (
+        conflict.explanation
+    )
+    assert "lower participation.guarantor.min_expected_value_usd to at most 32055" in conflict.fix
+    # Repayment 0.3: the closest plan leaves the guarantor -4,766.67, below its walk-away value too.
+    result = diagnose(credit_deal(floors="walk_away", repayment=0.3, guarantor_floor=40_000.0))
+    [conflict] = result.conflicts
+    assert conflict.shortfall_usd == pytest.approx(44_766.67, abs=1.0)
+    assert "helps only down to the guarantor's walk-away value US$30,000" in conflict.fix
+    assert "change the deal's terms" in conflict.fix
+
+
+def test_a_deal_that_beats_walking_away_has_a_plan_and_the_finding_names_the_walk_away_values():
+    from tests.planner.test_walk_away import credit_deal
+
+    result = diagnose(credit_deal(floors="walk_away"))
+    assert result.feasible and not result.conflicts
+    assert result.floor_usd == pytest.approx({"cloud": 357_000.0, "guarantor": 30_000.0}, abs=1.0)
+    assert "walk-away value" in result.finding and "US$357,000" in result.finding
+
+
+def test_where_the_no_deal_plan_has_none_diagnose_says_so(tmp_path):
+    # The cloud's CVaR floor (the worst half, boom or bust at even odds) at US$1: alone, every
+    # rack loses its cost in the bust and building nothing gives 0, so no no-deal plan exists.
+    def change(data):
+        data["tenants"][0]["demand_gpus"] = {"boom": [10.0], "bust": [0.0]}
+        data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
+        data["participation"] = {"floors": "walk_away", "cvar_alpha": 0.5, "cloud": {"min_cvar_usd": 1.0}}
+
+    scenario = tiny(change)
+    result = diagnose(scenario)
+    assert not result.feasible and result.proven
+    assert "the walk-away floors cannot be set" in result.finding
+    assert "no deal" in result.finding and "min_cvar_usd" in result.finding
+    assert "participation.floors: given" in result.fix
+    source = tmp_path / "alone.yaml"
+    source.write_text(yaml.safe_dump(scenario.model_dump(mode="json")))
+    outcome = dsx("plan", "diagnose", str(source))
+    assert outcome.code == 3
+    assert "the walk-away floors cannot be set" in " ".join(outcome.stderr.split())
