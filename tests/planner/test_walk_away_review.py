@@ -230,3 +230,17 @@ def test_the_syndicate_row_shows_the_deals_total_gain_over_walking_away():
     assert "0.387" in row
     syndicate = parties(plan)["syndicate"].expected_value_usd
     assert f"{(syndicate - 387_000.0) / 1e6:,.3f}" in row
+
+
+def test_sweeps_and_batches_warn_of_a_no_deal_plan_stopped_early(tmp_path: Path):
+    path = tmp_path / "nodelimit.yaml"
+    path.write_text((CASES / "nodelimit_guarantor_0.yaml").read_text())
+    batch = dsx("plan", "batch", path, "-o", tmp_path / "batch", "--workers", "1")
+    assert batch.code == 0, batch.stderr
+    assert "HiGHS stopped the no-deal plan behind the walk-away floors" in " ".join(batch.stderr.split())
+    sweep = dsx(
+        "plan", "sweep", path, "--set", "terms.guarantor_hardware_margin=0.1,0.2", "-o", tmp_path / "sweep", "--workers", "1",
+        "--no-value-of-information",
+    )  # fmt: skip
+    assert sweep.code == 0, sweep.stderr
+    assert "HiGHS stopped the no-deal plan behind the walk-away floors" in " ".join(sweep.stderr.split())
