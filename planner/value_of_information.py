@@ -143,7 +143,11 @@ def _single_scenario(scenario: Scenario, scenario_id: str, weights: dict[str, fl
 def _foresight_scenario(deal: Scenario, scenario_id: str) -> Scenario:
     """One scenario of the deal alone (as `_single_scenario`), keeping the parties' requirements
     so its model defines their values; the coupled model lifts their rows to the expectation."""
-    single = _single_scenario(deal, scenario_id, {scenario_id: 1.0})
+    return _keeping_floors(_single_scenario(deal, scenario_id, {scenario_id: 1.0}), deal)
+
+
+def _keeping_floors(single: Scenario, deal: Scenario) -> Scenario:
+    """`single` (from `_single_scenario`) with the deal's requirements on each party's value put back."""
     data = single.model_dump(mode="json")
     for party in PARTIES_WITH_FLOORS:
         need = getattr(deal.participation, party)
@@ -366,6 +370,11 @@ def compute(
     ev_scenario = _single_scenario(
         scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
     )
+    if foresight:
+        # The EV problem holds the floors as WS does (on the mean scenario's values, its expected
+        # ones): dropped, its build answers another deal, and with one certain scenario EV would
+        # not be RP (VSS then came out "not defined" where it is 0).
+        ev_scenario = _keeping_floors(ev_scenario, scenario)
     runner.submit("ev", _ev_task, ev_scenario, interface, start)
     values: dict[Any, Any] = {}
     failed: dict[str, _Failed] = {}  # "rp", "ws", "vss": the first failure of each figure's solves

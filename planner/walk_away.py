@@ -2,31 +2,28 @@
 
 A plan for one party that leaves the other less than it would make by not signing is a plan
 nobody signs. With `participation.floors: walk_away` the pipeline first solves the **no-deal
-plan**: the cloud's best plan alone, on the same horizon, sites, demand scenarios and solver
-settings, with
+plan**, the cloud's best plan alone (`no_deal_scenario`; docs/model.md, "Conventions", is the one
+full statement of its terms and why), and floors each party in the deal at the larger of its
+given `min_expected_value_usd` and its expected value there, its walk-away value (a null given
+floor: the walk-away value). How those values err:
 
-- no buyback, no revenue share and no token credits (the guarantee is the deal);
-- the guarantor's hardware margin kept: the GPU vendor still sells the racks the cloud buys
-  alone, so the guarantor's walk-away value is its margin on the cloud's stand-alone build;
-- credit-funded demand dropped: a tenant's `token_credit_share` is the share of its bill paid
-  with credits the guarantor advances, so without the deal that money, and the demand it pays
-  for, is not there; the tenant rents (1 - share) of its demand, paid in cash. Keeping the demand
-  whole would count the guarantor's credits in the cloud's alternative to the guarantor's deal;
-- the cloud's expected value maximised (no CVaR weight): the floors bound expected values, and
-  the cloud's best alternative in those terms is the plan of highest expected value alone;
-- no participation requirement but the cloud's CVaR floor (`participation.cloud.min_cvar_usd`):
-  the guarantor signs nothing, and the cloud takes alone no more risk than it would sign for (a
-  plan its own risk floor refuses is no alternative it would take).
-
-Each party's walk-away value is its expected value in that plan; its floor in the deal is the
-larger of its given `min_expected_value_usd` and that value (a null given floor: the walk-away
-value). The no-deal plan is HiGHS's within `solver.mip_rel_gap`, so the cloud's value is one it
-can surely make alone (its best may be up to the gap higher), a floor it would sign over.
+- the no-deal plan is solved to `NO_DEAL_MIP_REL_GAP` (or the scenario's gap, if tighter): the
+  cloud's value is one it can surely make alone, its best alone at most HiGHS's bound
+  (`WalkAway.cloud_bound_usd`); where HiGHS stopped at a limit first, the record says so;
+- the guarantor's value is its margin on the racks of the no-deal plan HiGHS returns; where the
+  cloud has several plans alone as good (or within the gap), it depends on which (no tie-break:
+  a second solve taking the guarantor's least ran the bundled example's 30 s limit and found none
+  better);
+- where the cloud's CVaR floor leaves no no-deal plan (proven infeasible), the no-deal plan is
+  solved without it, and the record says so: not signing is always possible.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import highspy
 
 from planner.engine import available_memory_bytes
 from planner.errors import NoPlanError
@@ -36,7 +33,7 @@ from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import Plan, WalkAway
 from planner.schema.scenario import FLOORS_GIVEN, FLOORS_WALK_AWAY, Scenario
-from planner.solve.interfaces import Interface, solve_model
+from planner.solve.interfaces import Interface, SolveOutcome, solve_model
 from planner.verify import verify_plan
 
 PARTIES_WITH_FLOORS = ("cloud", "guarantor")
@@ -64,8 +61,20 @@ def asks_walk_away(scenario: Scenario) -> bool:
     return scenario.participation.floors == FLOORS_WALK_AWAY
 
 
-def no_deal_scenario(scenario: Scenario) -> Scenario:
-    """The scenario the cloud would plan alone (module docstring: which terms go and why)."""
+NO_DEAL_MIP_REL_GAP = 1e-3
+"""The no-deal plan's relative gap, or the scenario's `solver.mip_rel_gap` if tighter. Why
+tighter than the deal's: the cloud's walk-away value is a floor both parties sign over, and a
+plan HiGHS stops at a 1% gap can understate it by 1% of the cloud's whole value (US$ 120 M on the
+bundled example), more than the deal's surplus for some terms. Not 1e-4: the bundled example's
+no-deal solve then ran its 30 s limit (stopping at 0.098%), against 11 s to reach 1e-3."""
+
+ROUND_OFF_USD = 1.0
+"""Below this (US$), a difference between two values is solver round-off."""
+
+
+def no_deal_scenario(scenario: Scenario, *, keep_cvar_floor: bool = True) -> Scenario:
+    """The scenario the cloud would plan alone (docs/model.md, Conventions: which terms go and
+    why); `keep_cvar_floor=False` drops the cloud's CVaR floor too (`solve_no_deal` says when)."""
     data = scenario.model_dump(mode="json")
     data["terms"].update(buyback_price_usd_per_gpu_hour=0.0, buyback_share=0.0, revenue_share=0.0)
     for tenant in data["tenants"]:
@@ -75,45 +84,60 @@ def no_deal_scenario(scenario: Scenario) -> Scenario:
             token_credit_share=0.0, credit_repayment_share=1.0, credit_repayment_share_by_scenario={}
         )
     data["objective"] = {"perspective": "cloud", "cvar_alpha": None, "cvar_weight": 0.0}
+    data["solver"]["mip_rel_gap"] = min(scenario.solver.mip_rel_gap, NO_DEAL_MIP_REL_GAP)
     participation = data["participation"]
     participation["floors"] = FLOORS_GIVEN
     participation["cloud"] = {
         "min_expected_value_usd": None,
-        "min_cvar_usd": participation["cloud"]["min_cvar_usd"],
+        "min_cvar_usd": participation["cloud"]["min_cvar_usd"] if keep_cvar_floor else None,
     }
     participation["guarantor"] = {"min_expected_value_usd": None, "min_cvar_usd": None}
     return parse_scenario(data, f"{scenario.name} (no deal)")
 
 
-def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> WalkAwayFloors:
-    """Solve the no-deal plan, verify it, and return the walk-away values and the deal's floors;
-    `NoDealPlanError` where HiGHS finds no plan alone or the verifier refuses it. `solve`,
-    value of information and `dsx plan diagnose` all floor the deal with it."""
-    alone = no_deal_scenario(scenario)
+def _no_no_deal_plan(scenario: Scenario, outcome: SolveOutcome, dropped_cvar_floor: bool) -> NoDealPlanError:
+    """HiGHS found no no-deal plan: proven (infeasible) or stopped by a limit, each with its fix."""
+    if outcome.infeasible:
+        why = (
+            "HiGHS proved that the cloud has no plan alone, even without its CVaR floor"
+            if dropped_cvar_floor
+            else "HiGHS proved that the cloud has no plan alone"
+        )
+        fix = (
+            "Fix: check the scenario's sites, racks and power (the cloud alone must be able to build "
+            "nothing), or set participation.floors: given and each floor by hand"
+        )
+    else:
+        cvar_floor = scenario.participation.cloud.min_cvar_usd
+        why = "HiGHS stopped before it found one" + (
+            f" (with the cloud's CVaR floor, participation.cloud.min_cvar_usd US${cvar_floor:,.0f}, which "
+            "is dropped from the no-deal plan only where HiGHS proves no plan alone meets it)"
+            if cvar_floor is not None and not dropped_cvar_floor
+            else ""
+        )
+        extra = " (or remove the limit in solver.extra that stopped HiGHS)" if scenario.solver.extra else ""
+        fix = (
+            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s){extra}, or set "
+            "participation.floors: given and each floor by hand"
+        )
+    error = NoDealPlanError(
+        f"scenario '{scenario.name}': participation.floors: walk_away needs the plan the cloud would "
+        f"make with no deal, and HiGHS found none (HiGHS: {outcome.status})",
+        details=[why, fix],
+    )
+    error.proven = outcome.infeasible
+    return error
+
+
+def _solve_verified(
+    alone: Scenario, scenario: Scenario, interface: Interface | None
+) -> tuple[Plan | None, SolveOutcome]:
+    """`alone` solved and verified (None: HiGHS found no plan); `NoDealPlanError` where refused."""
     check_fits(alone, available_memory_bytes())
     m = build_model(alone)
     outcome = solve_model(m, alone.solver, interface)
     if not outcome.has_solution:
-        cvar_floor = alone.participation.cloud.min_cvar_usd
-        why = (
-            [
-                f"the cloud alone may have no plan whose CVaR meets participation.cloud.min_cvar_usd "
-                f"(US${cvar_floor:,.0f}), which the no-deal plan keeps"
-            ]
-            if outcome.infeasible and cvar_floor is not None
-            else []
-        )
-        error = NoDealPlanError(
-            f"scenario '{scenario.name}': participation.floors: walk_away needs the plan the cloud would "
-            f"make with no deal, and HiGHS found none (HiGHS: {outcome.status})",
-            details=[
-                *why,
-                f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s), lower "
-                "participation.cloud.min_cvar_usd, or set participation.floors: given and each floor by hand",
-            ],
-        )
-        error.proven = outcome.infeasible
-        raise error
+        return None, outcome
     plan = build_plan(alone, m, outcome, build_s=0.0)
     del m
     verification = verify_plan(alone, plan)
@@ -123,13 +147,38 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
             f"verification ({len(verification.violations)} violation(s)); nothing was written",
             details=verification.violations[:20],
         )
+    return plan, outcome
+
+
+def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> WalkAwayFloors:
+    """Solve the no-deal plan, verify it, and return the walk-away values and the deal's floors;
+    `NoDealPlanError` where HiGHS finds no plan alone or the verifier refuses it. `solve`,
+    value of information and `dsx plan diagnose` all floor the deal with it.
+
+    Where the cloud's CVaR floor leaves no plan alone (proven), it is solved again without it:
+    not signing is always possible, and the record says the floor was dropped."""
+    alone = no_deal_scenario(scenario)
+    plan, outcome = _solve_verified(alone, scenario, interface)
+    dropped = False
+    if plan is None and outcome.infeasible and alone.participation.cloud.min_cvar_usd is not None:
+        dropped = True
+        alone = no_deal_scenario(scenario, keep_cvar_floor=False)
+        plan, outcome = _solve_verified(alone, scenario, interface)
+    if plan is None:
+        raise _no_no_deal_plan(scenario, outcome, dropped)
     value: dict[str, float] = {f.party: f.expected_value_usd for f in plan.parties}
+    bound = outcome.best_bound_usd
+    bound = bound if bound is not None and math.isfinite(bound) else None
     record = WalkAway(
         cloud_value_usd=value["cloud"],
         guarantor_value_usd=value["guarantor"],
         racks_built=sum(r.racks_built for r in plan.racks),
         status=plan.solver.status,
         mip_gap=plan.solver.mip_gap,
+        cloud_bound_usd=bound,
+        reached_gap=outcome.model_status == highspy.HighsModelStatus.kOptimal,
+        mip_rel_gap=alone.solver.mip_rel_gap,
+        cloud_cvar_floor_dropped=dropped,
     )
     participation = scenario.participation
     floors = {}
@@ -174,9 +223,24 @@ def _shortfall_details(walk_away: WalkAwayFloors) -> list[str]:
 
 
 def from_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, party: str) -> bool:
-    """The party's floor is its walk-away value, not a larger given one."""
+    """The party's walk-away value binds its floor: no given floor, or one no higher (within
+    round-off). Where they are equal, lowering the given floor alone changes nothing."""
     given = getattr(scenario.participation, party).min_expected_value_usd
-    return given is None or walk_away.value_usd(party) > given
+    return given is None or walk_away.value_usd(party) >= given - ROUND_OFF_USD
+
+
+EXPECTED_VALUE_NOTE = (
+    "the floors compare expected values (docs/model.md, Conventions): a party that weighs risk "
+    "(objective.cvar_weight, or a CVaR floor) may prefer a deal below its walk-away value on expected "
+    "value; for that, set participation.floors: given and each party's floor by hand"
+)
+
+RELAX_UNDER_WALK_AWAY = (
+    "Fix: lower these requirements in the scenario's participation section (with participation.floors: "
+    "walk_away a null or lower min_expected_value_usd floors the party at its walk-away value, not at "
+    "none), change the terms so the other party can meet them, or set participation.floors: given and "
+    "each floor by hand"
+)
 
 
 def cannot_beat_walking_away(
@@ -184,23 +248,28 @@ def cannot_beat_walking_away(
 ) -> NoPlanError:
     """`error` (no plan meets the participation requirements) said as what it means here, where a
     floor set by a walk-away value is among those short: the deal cannot give each party what it
-    would get by walking away. Otherwise `error` as it is (a given floor, a CVaR or exposure
-    requirement is the cause)."""
+    would get by walking away. Otherwise `error` with its fix said for walk-away floors (a given
+    floor, a CVaR or exposure requirement is the cause; relaxing a given floor helps only down to
+    the walk-away value)."""
     short = [
         party
         for party in PARTIES_WITH_FLOORS
         if from_walk_away(scenario, walk_away, party)
         and any(d.startswith(f"participation.{party}.min_expected_value_usd:") for d in error.details)
     ]
-    if not short:
-        return error
     details = [d for d in error.details if not d.startswith("Fix:")]
+    fixes = [d for d in error.details if d.startswith("Fix:")]
+    if not short:
+        # The elastic model's fix says "null removes one", which a walk-away floor does not.
+        relax = [RELAX_UNDER_WALK_AWAY if "(null removes one)" in d else d for d in fixes]
+        return NoPlanError(error.message, details=[*details, *_shortfall_details(walk_away), *relax])
     return NoPlanError(
         f"scenario '{scenario.name}': the deal cannot beat walking away: no plan gives each party its "
         "walk-away value (participation.floors: walk_away)",
         details=[
             *details,
             *_shortfall_details(walk_away),
+            f"Note: {EXPECTED_VALUE_NOTE}",
             "Fix: change the terms so the deal is worth signing for both (revenue share, buyback, the "
             "tenants' credits), or set participation.floors: given and the floors by hand",
         ],

@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_text, gap_warning
+from dsx.commands.notices import gap_text, gap_warning, no_deal_gap_warning
 from dsx.commands.numbers import (
     DISCOUNTED,
     MUSD,
@@ -349,8 +349,8 @@ def finish_sweep(
                 fix = "" if EEV_INFEASIBLE in note else ". Fix: raise solver.time_limit_s"
                 err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(note)}{fix}", soft_wrap=True)
     for r, point in zip(results, scenarios, strict=True):
-        warning = gap_warning(r.plan, point.solver) if r.plan else None
-        if warning is not None:
+        warnings = [gap_warning(r.plan, point.solver), no_deal_gap_warning(r.plan)] if r.plan else []
+        for warning in filter(None, warnings):
             err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
@@ -904,8 +904,8 @@ def batch_command(
                 f"removed {_files(len(removed))} the last batch wrote in {escape(str(output))} and this one did not"
             )
     for (_name, scenario_of), r in zip(loaded, results, strict=True):
-        warning = gap_warning(r.plan, scenario_of.solver) if r.plan else None
-        if warning is not None:
+        warnings = [gap_warning(r.plan, scenario_of.solver), no_deal_gap_warning(r.plan)] if r.plan else []
+        for warning in filter(None, warnings):
             err.print(f"[yellow]warning[/] {escape(r.name)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no scenario of the batch has a plan", details=[r.error or "" for r in results][:5])

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_warning, plan_notices
+from dsx.commands.notices import gap_warning, no_deal_gap_warning, no_deal_slack_usd, plan_notices
 from dsx.commands.numbers import (
     DISCOUNTED,
     UNDISCOUNTED,
@@ -303,6 +303,14 @@ def risk_table(plan: Plan) -> Table:
     )
     if solver.method_note:
         table.add_row("method", escape(solver.method_note))
+    if plan.walk_away is not None:
+        nd = plan.walk_away
+        nd_gap = "-" if nd.mip_gap is None else f"{nd.mip_gap:.3%}"
+        to = "" if nd.mip_rel_gap is None else f" (solved to {nd.mip_rel_gap:g})"
+        dropped = "; without the cloud's CVaR floor" if nd.cloud_cvar_floor_dropped else ""
+        table.add_row(
+            "no-deal plan", escape(f"{nd.status}, gap {nd_gap}{to}, {nd.racks_built:,} racks{dropped}")
+        )
     table.add_row(
         "size",
         f"{solver.rows:,} rows, {solver.columns:,} columns ({solver.integer_columns:,} integer), "
@@ -330,8 +338,23 @@ def parties_table(plan: Plan) -> Table:
     for column in columns:
         table.add_column(money_header(column, DISCOUNTED), justify="right")
 
+    def walk_away_of(f: PartyFigures) -> float | None:
+        # The syndicate's value is the sum of the two parties', with the deal or without: exact.
+        if f.party == "syndicate" and plan.walk_away is not None:
+            return plan.walk_away.cloud_value_usd + plan.walk_away.guarantor_value_usd
+        return f.walk_away_value_usd
+
     def surplus(f: PartyFigures) -> float | None:
-        return None if f.walk_away_value_usd is None else f.expected_value_usd - f.walk_away_value_usd
+        value = walk_away_of(f)
+        return None if value is None else f.expected_value_usd - value
+
+    def walk_away_cell(f: PartyFigures) -> str:
+        """The walk-away value; the cloud's with "<= bound" where its best alone may be more."""
+        text = musd(walk_away_of(f), d)
+        slack = no_deal_slack_usd(plan)
+        if f.party == "cloud" and slack is not None and plan.walk_away is not None:
+            text += f" <= {musd(plan.walk_away.cloud_value_usd + slack, d)}"
+        return text
 
     d = musd_decimals(
         x
@@ -342,7 +365,7 @@ def parties_table(plan: Plan) -> Table:
             f.worst_case_value_usd,
             f.min_expected_value_usd,
             f.min_cvar_usd,
-            f.walk_away_value_usd,
+            walk_away_of(f),
             surplus(f),
         )
     )
@@ -355,7 +378,7 @@ def parties_table(plan: Plan) -> Table:
             musd(f.min_cvar_usd, d),
         ]
         if walk_away:
-            cells += [musd(f.walk_away_value_usd, d), musd(surplus(f), d)]
+            cells += [walk_away_cell(f), musd(surplus(f), d)]
         table.add_row(f"{f.party}{' (objective)' if f.party == plan.perspective else ''}", *cells)
     return table
 
@@ -477,9 +500,9 @@ def solve_command(
             else "Fix: raise solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file"
         )
         status_console.print(f"[yellow]warning[/]: {escape(note)}. {fix}", soft_wrap=True)
-    warning = gap_warning(plan, loaded.solver)
-    if warning is not None:
-        status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    for warning in (gap_warning(plan, loaded.solver), no_deal_gap_warning(plan)):
+        if warning is not None:
+            status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if as_json:
         print_notices(plan, status_console)
         echo_json(json_summary(plan, output, site, period))

@@ -228,6 +228,11 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
         f"; participation.floors: walk_away floors each party at the larger of its given floor and its "
         f"walk-away value (its expected value in the plan the cloud would make with no deal): {said}"
     )
+    if walk_away.record.cloud_cvar_floor_dropped:
+        diagnosis.finding += (
+            " (the no-deal plan without the cloud's CVaR floor, participation.cloud.min_cvar_usd: HiGHS "
+            "proved no plan alone meets it, and not signing is always possible)"
+        )
     for conflict in diagnosis.conflicts:
         party = next(
             (p for p in PARTIES_WITH_FLOORS if conflict.limit == f"participation.{p}.min_expected_value_usd"),
@@ -254,6 +259,10 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
             f"; the given floor binds: {given_words}, above the {party}'s walk-away value US${value:,.0f}"
         )
         reached = walk_away.floors_usd[party] - conflict.shortfall_usd
+        # Null floors the party at its walk-away value here, not at none.
+        conflict.fix = conflict.fix.replace(
+            "(null removes it)", f"(null floors it at its walk-away value US${value:,.0f}, not none)"
+        )
         if conflict.fix and reached < value:
             # Lowering the given floor helps only down to the walk-away value, which the plan misses too.
             conflict.fix = (
@@ -419,6 +428,11 @@ def _check_requirements(
     return True, ""
 
 
+def _usd(value: float) -> str:
+    """Whole US$ as the planner's messages write them, a negative one as -US$4,767."""
+    return f"-US${-value:,.0f}" if value < 0 else f"US${value:,.0f}"
+
+
 def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, closest: bool) -> Conflict:
     """A requirement (`participation.<party>.<field>`) the elastic model's plan misses by
     `gap_usd`, with the value that plan reaches. Where that plan is the `closest` (HiGHS's
@@ -434,7 +448,7 @@ def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, clos
         fix = f"raise {name} to at least {reached}"
     else:
         reached = math.floor(required - gap_usd)
-        how = f"US${required:,.0f} required; {plan} reaches US${reached:,.0f}"
+        how = f"{_usd(required)} required; {plan} reaches {_usd(reached)}"
         fix = f"lower {name} to at most {reached}"
     return Conflict(
         site=None,

@@ -192,23 +192,38 @@ class PartyFigures(_Record):
 
 
 class WalkAway(_Record):
-    """The no-deal plan behind the walk-away floors: the cloud's best plan alone (no buyback, revenue
-    share or token credits; the guarantor still earns its hardware margin on the racks the cloud buys;
-    credit-funded demand dropped; the cloud's CVaR floor kept), solved from the cloud's perspective
-    on expected value (docs/model.md, Conventions). The verifier cannot re-solve it: it checks the floors follow from
-    these values and that the plan meets them."""
+    """The no-deal plan behind the walk-away floors: the cloud's best plan alone, solved on expected
+    value (docs/model.md, Conventions, states its terms). The verifier cannot re-solve it: it
+    checks the floors follow from these values and that the plan meets them."""
 
     cloud_value_usd: float = Field(
-        description="The cloud's expected value with no deal: its walk-away value."
+        description="The cloud's expected value with no deal: its walk-away value, one it surely makes alone."
     )
     guarantor_value_usd: float = Field(
-        description="The guarantor's expected value with no deal: its hardware margin on the cloud's racks."
+        description="The guarantor's expected value with no deal: its hardware margin on the racks of the "
+        "no-deal plan HiGHS returned (another plan as good for the cloud may buy other racks)."
     )
-    racks_built: int = Field(description="Racks the cloud builds alone over the horizon.")
+    racks_built: int = Field(description="Racks the cloud builds alone over the horizon, in that plan.")
     status: str = Field(description="HiGHS's status of the no-deal solve.")
     mip_gap: float | None = Field(
         None,
         description="Its relative gap: the cloud's best alone is at most this much above cloud_value_usd.",
+    )
+    cloud_bound_usd: float | None = Field(
+        None,
+        description="HiGHS's bound: the cloud's best alone is at most this (null: no finite bound). "
+        "Above cloud_value_usd by more than round-off, the cloud may make up to the difference more alone.",
+    )
+    mip_rel_gap: float | None = Field(
+        None, description="The gap the no-deal plan was solved to: 1e-3, or the scenario's if tighter."
+    )
+    reached_gap: bool = Field(
+        True, description="False where HiGHS stopped at a limit (time, solution, node) before mip_rel_gap."
+    )
+    cloud_cvar_floor_dropped: bool = Field(
+        False,
+        description="True where the cloud's CVaR floor left no no-deal plan (proven infeasible) and it "
+        "was solved without it: not signing is always possible.",
     )
 
 

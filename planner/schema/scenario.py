@@ -230,7 +230,10 @@ class PartyRequirement(_Strict):
     walk_away` raises each floor to what the party makes with no deal (docs/model.md, Conventions)."""
 
     min_expected_value_usd: Number | None = Field(
-        0.0, description="Least expected (discounted) value the party accepts, US$ (null: none)."
+        0.0,
+        description="Least expected (discounted) value the party accepts, US$ (null: none; with "
+        "participation.floors: walk_away, null means the party's walk-away value, and a number only "
+        "raises the floor above it).",
     )
     min_cvar_usd: Number | None = Field(
         None, description="Least CVaR of its value at participation.cvar_alpha, US$ (null: none)."

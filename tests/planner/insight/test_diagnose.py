@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from planner import pipeline
+from planner import pipeline, walk_away
 from planner.errors import NoPlanError
+from planner.insight import diagnose as diagnose_module
 from planner.insight.diagnose import diagnose, iis_text
 from tests.dsx.harness import assert_one_clear_error, dsx
 from tests.planner.insight.helpers import three_quarters
@@ -230,22 +231,33 @@ def test_a_deal_that_beats_walking_away_has_a_plan_and_the_finding_names_the_wal
     assert "walk-away value" in result.finding and "US$357,000" in result.finding
 
 
-def test_where_the_no_deal_plan_has_none_diagnose_says_so(tmp_path):
+def test_a_cvar_floor_the_cloud_cannot_meet_alone_is_dropped_and_named(tmp_path):
     # The cloud's CVaR floor (the worst half, boom or bust at even odds) at US$1: alone, every
-    # rack loses its cost in the bust and building nothing gives 0, so no no-deal plan exists.
+    # rack loses its cost in the bust and building nothing gives 0, so no no-deal plan meets it
+    # (proven). Not signing is always possible: the no-deal plan is solved without it (one rack,
+    # 0.5 x 219,000 - 100,000 = 9,500), and the finding says so.
     def change(data):
         data["tenants"][0]["demand_gpus"] = {"boom": [10.0], "bust": [0.0]}
         data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
         data["participation"] = {"floors": "walk_away", "cvar_alpha": 0.5, "cloud": {"min_cvar_usd": 1.0}}
 
-    scenario = tiny(change)
+    result = diagnose(tiny(change))
+    assert result.walk_away_value_usd == {"cloud": pytest.approx(9_500.0, abs=1.0), "guarantor": 0.0}
+    assert "without the cloud's CVaR floor" in result.finding
+
+
+def test_where_the_no_deal_plan_has_none_diagnose_says_so(tmp_path, monkeypatch):
+    # HiGHS stopped with no plan alone (a time limit, say): the floors are unknown, and so is the deal.
+    scenario = tiny(lambda data: data.update(participation={"floors": "walk_away"}))
+    stopped = SimpleNamespace(infeasible=False, status="Time limit reached")
+
+    def none_found(scenario, interface=None):
+        raise walk_away._no_no_deal_plan(scenario, stopped, False)
+
+    monkeypatch.setattr(diagnose_module, "solve_no_deal", none_found)
     result = diagnose(scenario)
-    assert not result.feasible and result.proven
+    assert not result.feasible and not result.proven
     assert "the walk-away floors cannot be set" in result.finding
-    assert "no deal" in result.finding and "min_cvar_usd" in result.finding
+    assert "no deal" in result.finding and "stopped" in result.finding
+    assert "raise solver.time_limit_s" in result.fix
     assert "participation.floors: given" in result.fix
-    source = tmp_path / "alone.yaml"
-    source.write_text(yaml.safe_dump(scenario.model_dump(mode="json")))
-    outcome = dsx("plan", "diagnose", str(source))
-    assert outcome.code == 3
-    assert "the walk-away floors cannot be set" in " ".join(outcome.stderr.split())
