@@ -26,7 +26,14 @@ from planner.solve.interfaces import Interface, SolveOutcome, check_options, sol
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
-from planner.walk_away import asks_walk_away, cannot_beat_walking_away, record, solve_no_deal, with_floors
+from planner.walk_away import (
+    UNPROVEN_MARK,
+    asks_walk_away,
+    cannot_beat_walking_away,
+    record,
+    solve_no_deal,
+    with_floors,
+)
 
 SHORTFALL_NOISE_USD = 1.0
 """Requirement shortfalls below this (US$) are solver round-off."""
@@ -141,7 +148,7 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
         # early, does not prove its plan's shortfalls the least.
         details = [
             f"{name}: the best plan found falls short of it by US${gap:,.0f} (HiGHS: "
-            f"{found.outcome.status}; not proven the closest)"
+            f"{found.outcome.status}; {UNPROVEN_MARK})"
             for name, gap in found.short_usd.items()
         ]
         by_extra = scenario.solver.extra and found.outcome.model_status != highspy.HighsModelStatus.kTimeLimit

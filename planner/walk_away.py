@@ -243,6 +243,10 @@ RELAX_UNDER_WALK_AWAY = (
 )
 
 
+UNPROVEN_MARK = "not proven the closest"
+"""What `planner.pipeline.unmet_requirements` writes beside a shortfall HiGHS did not prove least."""
+
+
 def cannot_beat_walking_away(
     scenario: Scenario, error: NoPlanError, walk_away: WalkAwayFloors
 ) -> NoPlanError:
@@ -259,7 +263,11 @@ def cannot_beat_walking_away(
     ]
     details = [d for d in error.details if not d.startswith("Fix:")]
     fixes = [d for d in error.details if d.startswith("Fix:")]
-    if not short:
+    # The MIP's infeasibility proves that no plan meets every floor; which party falls short, and by
+    # how much, comes from the elastic model, proven only where HiGHS proved its plan the closest.
+    unproven = any(UNPROVEN_MARK in d for d in error.details)
+    all_walk_away = all(from_walk_away(scenario, walk_away, party) for party in PARTIES_WITH_FLOORS)
+    if not short or (unproven and not all_walk_away):
         # The elastic model's fix says "null removes one", which a walk-away floor does not.
         relax = [RELAX_UNDER_WALK_AWAY if "(null removes one)" in d else d for d in fixes]
         return NoPlanError(error.message, details=[*details, *_shortfall_details(walk_away), *relax])
@@ -270,6 +278,11 @@ def cannot_beat_walking_away(
             *details,
             *_shortfall_details(walk_away),
             f"Note: {EXPECTED_VALUE_NOTE}",
+            *(
+                ["Note: the party named short is the best plan found's, not proven the closest", *fixes]
+                if unproven
+                else []
+            ),
             "Fix: change the terms so the deal is worth signing for both (revenue share, buyback, the "
             "tenants' credits), or set participation.floors: given and the floors by hand",
         ],

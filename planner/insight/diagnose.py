@@ -248,6 +248,8 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
                 f"; the walk-away value binds: the {party}'s floor is its walk-away value US${value:,.0f} "
                 f"({given_words})"
             )
+            if not conflict.fix:  # its plan is not proven the closest: the diagnosis's own fix stands
+                continue
             conflict.fix = (
                 f"change the deal's terms so it beats walking away for the {party} (revenue share, buyback, "
                 f"the tenants' credits); lowering participation.{party}.min_expected_value_usd does not help, "

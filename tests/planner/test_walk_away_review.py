@@ -33,6 +33,7 @@ from planner.walk_away import (
     solve_no_deal,
 )
 from tests.dsx.harness import dsx
+from tests.planner.test_walk_away import credit_deal
 
 CASES = Path(__file__).parent / "walk_away_cases"
 
@@ -244,3 +245,33 @@ def test_sweeps_and_batches_warn_of_a_no_deal_plan_stopped_early(tmp_path: Path)
     )  # fmt: skip
     assert sweep.code == 0, sweep.stderr
     assert "HiGHS stopped the no-deal plan behind the walk-away floors" in " ".join(sweep.stderr.split())
+
+
+# -- the code review's findings: what an elastic model stopped at its first plan does not prove ---------
+
+
+def _stopped_at_first_plan(scenario: Any) -> Any:
+    """HiGHS stopped at its first plan (no presolve, no rounded start): deterministic, not timed."""
+    extra = {"presolve": "off", "mip_max_improving_sols": 1}
+    return scenario.model_copy(
+        update={"solver": scenario.solver.model_copy(update={"extra": extra, "rounded_start": False})}
+    )
+
+
+def test_solve_keeps_the_time_limit_fix_where_the_short_party_is_not_proven() -> None:
+    # Optimal: only the guarantor falls short (US$34,767). Stopped at the first plan, the elastic
+    # model names the cloud, by US$65,700: the error must not present that as settled.
+    with pytest.raises(NoPlanError) as raised:
+        solve_scenario(_stopped_at_first_plan(credit_deal(floors="walk_away", repayment=0.3)))
+    details = raised.value.details
+    assert any("not proven the closest" in d for d in details)
+    assert any(d.startswith("Note: the party named short is the best plan found's") for d in details)
+    assert any(d.startswith("Fix: raise solver.time_limit_s") for d in details)
+
+
+def test_diagnose_gives_no_walk_away_fix_on_a_conflict_not_proven_the_closest() -> None:
+    diagnosis = diagnose(_stopped_at_first_plan(credit_deal(floors="walk_away", repayment=0.45)))
+    assert not diagnosis.feasible and not diagnosis.proven
+    assert diagnosis.conflicts
+    assert all(not c.fix for c in diagnosis.conflicts if c.limit.startswith("participation."))
+    assert "raise solver.time_limit_s" in diagnosis.fix
