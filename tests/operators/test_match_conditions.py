@@ -1,7 +1,8 @@
 """The webhook's `matchConditions` (Kubernetes ≥ 1.28), evaluated offline with cel-python: the test
 API server (v1.20) drops the field. With no replica answering, an UPDATE the webhook is not sent
 passes: it must be one that cannot change where the pod may run, and a label patch or a finalizer
-removal must be one of them (else pods stick in Terminating during an outage)."""
+removal must be one of them (else pods stick in Terminating during an outage). Also the
+ValidatingAdmissionPolicy docs/operator.md gives sites to hold the operator to its caBundle."""
 
 from __future__ import annotations
 
@@ -177,3 +178,135 @@ def test_any_update_changing_what_the_webhook_judges_is_sent(
         differs = True  # the webhook would refuse what it cannot read: it must be sent
     if differs:
         assert sent("UPDATE", new, BASE)
+
+
+# -- the ValidatingAdmissionPolicy docs/operator.md gives sites (Kubernetes >= 1.30) -------------
+def _documented_policy() -> dict[str, Any]:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "docs" / "operator.md").read_text()
+    block = re.search(
+        r"```yaml\n(apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n.*?)```",
+        text,
+        re.S,
+    )
+    assert block, "docs/operator.md gives the policy's text"
+    policy, binding = [d for d in yaml.safe_load_all(block.group(1)) if d]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    return policy
+
+
+POLICY = _documented_policy()
+OPERATOR = "system:serviceaccount:dsx-system:dsx-operator"
+
+
+def policy_allows(new: dict[str, Any], old: dict[str, Any], user: str = OPERATOR) -> bool:
+    """The policy's decision on an UPDATE of the configuration: True unless it denies."""
+    env = celpy.Environment()
+    request = celpy.json_to_cel({"operation": "UPDATE", "userInfo": {"username": user}})
+    activation: dict[str, Any] = {
+        "request": request,
+        "object": celpy.json_to_cel(new),
+        "oldObject": celpy.json_to_cel(old),
+    }
+    for condition in POLICY["spec"]["matchConditions"]:
+        if not env.program(env.compile(condition["expression"])).evaluate(activation):
+            return True  # the policy does not apply
+    variables = {}
+    for variable in POLICY["spec"]["variables"]:
+        variables[variable["name"]] = env.program(env.compile(variable["expression"])).evaluate(activation)
+    activation["variables"] = celpy.celtypes.MapType(
+        {celpy.celtypes.StringType(k): v for k, v in variables.items()}
+    )
+    return all(
+        bool(env.program(env.compile(v["expression"])).evaluate(activation))
+        for v in POLICY["spec"]["validations"]
+    )
+
+
+def _stored_configuration() -> dict[str, Any]:
+    """The shipped configuration as the API server stores it (defaults filled in)."""
+    config = copy.deepcopy(
+        next(d for d in operator_bundle() if d["kind"] == "ValidatingWebhookConfiguration")
+    )
+    for hook in config["webhooks"]:
+        hook.setdefault("objectSelector", {})
+        hook["clientConfig"]["caBundle"] = "b2xk"
+    return config
+
+
+def _edit(change: Any) -> dict[str, Any]:
+    config = _stored_configuration()
+    change(config)
+    return config
+
+
+def _set(hook: int, path: tuple[str, ...], value: Any) -> Any:
+    def change(config: dict[str, Any]) -> None:
+        target = config["webhooks"][hook]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+def test_the_documented_policy_lets_the_operator_change_its_ca_bundle_and_labels_only() -> None:
+    old = _stored_configuration()
+    assert policy_allows(_edit(_set(0, ("clientConfig", "caBundle"), "bmV3")), old)
+    assert policy_allows(_edit(lambda c: c["metadata"].update(labels={"x": "y"})), old)
+    assert policy_allows(old, old)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _set(
+            0,
+            ("rules",),
+            [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["secrets"],
+                    "scope": "*",
+                }
+            ],
+        ),
+        _set(1, ("clientConfig",), {"url": "https://attacker.example/x", "caBundle": "b2xk"}),
+        _set(0, ("clientConfig", "service", "name"), "elsewhere"),
+        _set(0, ("failurePolicy",), "Ignore"),
+        _set(1, ("namespaceSelector",), {"matchLabels": {"nothing": "selected"}}),
+        _set(0, ("objectSelector",), {"matchLabels": {"skip": "me"}}),
+        _set(0, ("matchConditions",), [{"name": "never", "expression": "false"}]),
+        _set(0, ("timeoutSeconds",), 1),
+        _set(0, ("name",), "renamed.dsx.ai"),
+        lambda c: c["webhooks"][0].pop("matchConditions"),
+        lambda c: c["webhooks"].append(copy.deepcopy(c["webhooks"][0]) | {"name": "more.dsx.ai"}),
+        lambda c: c["webhooks"].pop(),
+    ],
+    ids=[
+        "rules-on-secrets",
+        "url",
+        "service",
+        "ignore",
+        "namespaces",
+        "objects",
+        "conditions",
+        "timeout",
+        "rename",
+        "conditions-gone",
+        "added",
+        "removed",
+    ],
+)
+def test_the_documented_policy_denies_the_operator_any_other_change(change: Any) -> None:
+    old = _stored_configuration()
+    assert not policy_allows(_edit(change), old)
+    # an administrator is not held by it
+    assert policy_allows(_edit(change), old, user="kubernetes-admin")

@@ -443,7 +443,7 @@ def running_operator(
         handlers.config.cache_clear()
         args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
         root = logging.getLogger()
-        handlers, level = root.handlers[:], root.level
+        saved_handlers, level = root.handlers[:], root.level
         try:
             with KopfRunner(args, timeout=30) as runner:
                 yield runner
@@ -451,7 +451,7 @@ def running_operator(
             # `kopf run` puts its stream handler on the root logger at INFO and leaves it there:
             # every later record of the worker (the emulator's aiohttp.access lines) was printed
             # into the suite's output. The runner's own output is in `runner.output`.
-            root.handlers[:], root.level = handlers, level
+            root.handlers[:], root.level = saved_handlers, level
 
 
 class FaultProxy:
