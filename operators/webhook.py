@@ -55,6 +55,9 @@ DEFAULT_SERVICE = "dsx-operator-webhook"
 CA_NAME_PREFIX = "dsx-operator webhook CA "
 """A replica's CA is named after its pod (HOSTNAME), so a restarted container replaces its own
 CA and the CAs of pods that are gone can be dropped."""
+CA_IDENTITY_URI = "urn:dsx.ai:webhook-ca:"
+"""A replica's CA names its pod in a SAN URI, untruncated, so every replica compares the whole
+pod name with its list of live pods."""
 CERT_VALIDITY = datetime.timedelta(days=3650)
 """Made anew at every start and never written anywhere but the process's own files: a replica
 lives far shorter. An expired CA is dropped from the bundle by the next replica that writes it."""
@@ -75,6 +78,7 @@ def make_certificates(identity: str, hosts: list[str], now: datetime.datetime | 
     IP addresses), both valid `CERT_VALIDITY`."""
     now = now or datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
+    # a CN holds 64 characters: the name is for people, the identity is the whole one in a URI
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (CA_NAME_PREFIX + identity)[:64])])
     ca = (
         x509.CertificateBuilder()
@@ -85,6 +89,10 @@ def make_certificates(identity: str, hosts: list[str], now: datetime.datetime | 
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + CERT_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(CA_IDENTITY_URI + identity)]),
+            critical=False,
+        )
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
@@ -120,6 +128,16 @@ def make_certificates(identity: str, hosts: list[str], now: datetime.datetime | 
 
 
 def _ca_identity(cert: x509.Certificate) -> str | None:
+    """The replica (pod name) that made this CA, whole, from its URI; from its CN for a CA a
+    replica made before the URI existed (cut at 64 characters: a long name then matches no pod,
+    and the CA goes as a gone replica's would); None for a CA no replica made."""
+    try:
+        uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        for uri in uris.get_values_for_type(x509.UniformResourceIdentifier):
+            if uri.startswith(CA_IDENTITY_URI):
+                return uri[len(CA_IDENTITY_URI) :]
+    except x509.ExtensionNotFound:
+        pass
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     value = names[0].value if names else ""
     value = value.decode() if isinstance(value, bytes) else value

@@ -12,7 +12,9 @@ a pool's Nodes names pools its tenant holds:
   (`NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt` select pools not granted);
 - `spec.nodeName` is never set (it skips the scheduler, and with it every rule here);
 - a toleration of a GPU pool's taint key, or of every taint (`operator: Exists`, no key), only on
-  a pod *pinned* to granted pools (by the selector, or by every required affinity term);
+  a pod *pinned* to granted pools (by the selector, or by every required affinity term); so too a
+  toleration of the taints a new node carries before Cluster API or Karpenter gave it its pool's
+  label and taints (`NEW_NODE_TAINT_KEYS`, and `NODE_CONDITION_TAINT_KEYS` but for NoExecute);
 - a pod requesting GPUs only when pinned, except while it is scheduling-gated: Kueue's pod
   integration creates pods gated (`kueue.x-k8s.io/admission`) and pins them in the same patch
   that removes the gate, which is an UPDATE judged again.
@@ -39,6 +41,24 @@ from operators.decisions.meta import Obj
 from operators.decisions.nodepool import DEFAULT_TAINTS
 from operators.decisions.quantity import parse_quantity
 
+NEW_NODE_TAINT_KEYS = frozenset({"node.cluster.x-k8s.io/uninitialized", "karpenter.sh/unregistered"})
+"""Taints a new GPU node carries before it has its pool's label and taints, whatever the effect.
+Cluster API: kubeadm's bootstrap adds `node.cluster.x-k8s.io/uninitialized:NoSchedule` to every
+joining node (cluster-api v1.14 api/core/v1beta2/common_types.go L293-301 NodeUninitializedTaint;
+bootstrap/kubeadm/reconcilers/kubeadmconfig/kubeadmconfig_controller.go L709-710) and the Machine
+controller removes it in the same patch that syncs the Machine's labels, the pool's included
+(core/reconcilers/machine/machine_controller_noderef.go L335-336), and the pool's taints, which
+Cluster API propagates from the Machine. Karpenter: `karpenter.sh/unregistered:NoExecute`
+(karpenter v1.14 pkg/apis/v1/taints.go L28, L38-41) stays until registration has synced the
+NodeClaim's labels and taints (pkg/controllers/nodeclaim/lifecycle/registration.go L78, L100).
+Until then nothing on the node says whose pool it is, so a pod tolerating these must be pinned."""
+NODE_CONDITION_TAINT_KEYS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+"""Kubernetes' node-condition taints, which a node still joining carries as NoSchedule (the kubelet
+registers with not-ready:NoSchedule; the node lifecycle controller keeps it while not Ready). A
+toleration of them with effect NoSchedule, or an empty effect (every effect), is judged like the
+keys above; a NoExecute one passes: the DefaultTolerationSeconds admission plugin gives every pod
+`not-ready` and `unreachable` NoExecute for 300 s, and a NoExecute toleration never matches the
+NoSchedule taint that keeps pods off a node not yet ready."""
 MAX_SHOWN = 63
 """Characters of a pod's own value quoted in a refusal (a hostile one may be long)."""
 AFFINITY_TERMS = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
@@ -230,6 +250,14 @@ def _problems(spec: Obj, grants: Grants, taint_keys: frozenset[str], node_name_c
                 problems.append(
                     f"spec.tolerations[{index}] tolerates the GPU pools' taint {_shown(key)} on a pod not "
                     f"pinned to its pools: {granted}; {fix}"
+                )
+            elif key in NEW_NODE_TAINT_KEYS or (
+                key in NODE_CONDITION_TAINT_KEYS
+                and toleration.get("effect") not in ("NoExecute", "PreferNoSchedule")
+            ):
+                problems.append(
+                    f"spec.tolerations[{index}] tolerates {_shown(key)}, the taint a new node carries before "
+                    f"it has its pool's label and taints, on a pod not pinned to its pools: {granted}; {fix}"
                 )
         if not spec.get("schedulingGates"):
             for where in _gpu_requests(spec):

@@ -160,3 +160,41 @@ def test_the_webhook_prunes_ca_of_gone_pods_by_the_label_the_deployment_puts_on_
         DEFAULT_CONFIGURATION,
         DEFAULT_SERVICE,
     )
+
+
+def test_a_drain_or_a_node_loss_leaves_a_replica_to_answer_the_webhook() -> None:
+    """The webhook fails closed: a PodDisruptionBudget keeps an eviction from taking both replicas
+    and a preferred anti-affinity spreads them over nodes where the cluster has two."""
+    docs = operator_bundle(namespace="ops")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    (budget,) = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert budget["apiVersion"] == "policy/v1"
+    assert budget["metadata"]["namespace"] == "ops"
+    assert budget["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+    }
+    assert deployment["spec"]["replicas"] >= 2
+    template = deployment["spec"]["template"]
+    (term,) = template["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+        <= template["metadata"]["labels"].items()
+    )
+    # preferred only: a one-node cluster still runs both
+    assert (
+        "requiredDuringSchedulingIgnoredDuringExecution"
+        not in template["spec"]["affinity"]["podAntiAffinity"]
+    )
+
+
+def test_both_webhooks_leave_out_the_same_namespaces() -> None:
+    config, _, _ = _webhook_docs(namespace="ops")
+    lists = [
+        next(e["values"] for e in hook["namespaceSelector"]["matchExpressions"] if e["operator"] == "NotIn")
+        for hook in config["webhooks"]
+    ]
+    assert len(lists) == 2 and lists[0] == lists[1] and lists[0] is not lists[1]

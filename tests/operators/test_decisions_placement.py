@@ -60,6 +60,10 @@ def expr(operator: str, *values: str, key: str = POOL_LABEL) -> dict[str, Any]:
 
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 PINNED = {"nodeSelector": {POOL_LABEL: "gb300-a"}}
+DEFAULT_TOLERATIONS = [
+    {"key": k, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    for k in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+]
 
 
 def problems(p: dict[str, Any], grants: Grants = ACME) -> list[str]:
@@ -81,7 +85,7 @@ def problems(p: dict[str, Any], grants: Grants = ACME) -> list[str]:
             ),
             "tolerations": [GPU_TOLERATION],
         },
-        {"tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]},
+        {"tolerations": DEFAULT_TOLERATIONS},  # what DefaultTolerationSeconds adds to every pod
         {"nodeSelector": {"zone": "a"}},
     ],
     ids=[
@@ -442,3 +446,53 @@ def test_the_gpu_taint_keys_are_the_default_and_every_pools_own() -> None:
         {},
     ]
     assert gpu_taint_keys(pools) == {GPU_RESOURCE, "dsx.ai/dedicated"}
+
+
+# -- a new node before Cluster API (or Karpenter) gave it the pool's label and taints --------------
+NEW_NODE = "node.cluster.x-k8s.io/uninitialized"
+
+
+@pytest.mark.parametrize(
+    "toleration",
+    [
+        {"key": NEW_NODE, "operator": "Exists", "effect": "NoSchedule"},
+        {"key": NEW_NODE, "operator": "Exists"},
+        {"key": "karpenter.sh/unregistered", "operator": "Exists", "effect": "NoExecute"},
+        {
+            "key": "karpenter.sh/unregistered",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": ""},
+        {"key": "node.kubernetes.io/not-ready", "operator": "Equal", "value": "", "effect": "NoSchedule"},
+    ],
+    ids=[
+        "capi-uninitialized",
+        "capi-uninitialized-any-effect",
+        "karpenter-unregistered",
+        "karpenter-unregistered-seconds",
+        "not-ready-noschedule",
+        "not-ready-any-effect",
+        "unreachable-empty-effect",
+        "not-ready-equal",
+    ],
+)
+def test_an_unpinned_pod_tolerating_a_new_nodes_taint_is_refused(toleration: dict[str, Any]) -> None:
+    """A new GPU node carries only these until Cluster API's one patch adds the pool's label and
+    taints (or Karpenter registers it): an unpinned pod tolerating them could squat it."""
+    p = pod(tolerations=[*DEFAULT_TOLERATIONS, toleration])
+    found = problems(p)
+    assert len(found) == 1, found
+    assert "spec.tolerations[2]" in found[0] and toleration["key"] in found[0]
+    assert "new node" in found[0]
+    # pinned to its own pool, the same toleration is fine (the new node is its pool's or none)
+    assert problems(pod(**PINNED, tolerations=[*DEFAULT_TOLERATIONS, toleration])) == []
+
+
+def test_the_new_node_taints_are_judged_whatever_pools_exist() -> None:
+    assert placement_problems(
+        pod(tolerations=[{"key": NEW_NODE, "operator": "Exists"}]), ACME, gpu_taint_keys([])
+    )

@@ -21,6 +21,7 @@ from cryptography import x509
 
 from operators.api import GPU_RESOURCE, POOL_LABEL
 from operators.bundle import operator_bundle
+from tests.support.dsx_objects import make_pool
 from tests.support.operator_process import OperatorProcess, _free_port
 from tests.support.real_cluster import ApiStatus, Client, RealCluster, wait_until
 
@@ -32,36 +33,6 @@ CONFIGURATION = "dsx-operator-pod-placement"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def make_pool(name: str, gpus: int = 16) -> dict[str, Any]:
-    return {
-        "apiVersion": "dsx.ai/v1alpha1",
-        "kind": "GpuNodePool",
-        "metadata": {"name": name},
-        "spec": {
-            "site": "batam",
-            "rackType": "test-rack",
-            "gpuProduct": "NVIDIA-TEST",
-            "racks": 1,
-            "nodesPerRack": gpus // 4,
-            "gpusPerNode": 4,
-            "backend": "cluster-api",
-            "clusterApi": {
-                "clusterName": "batam",
-                "infrastructureRef": {
-                    "apiGroup": "infrastructure.cluster.x-k8s.io",
-                    "kind": "Metal3MachineTemplate",
-                    "name": "gpu",
-                },
-                "bootstrapConfigRef": {
-                    "apiGroup": "bootstrap.cluster.x-k8s.io",
-                    "kind": "KubeadmConfigTemplate",
-                    "name": "gpu",
-                },
-            },
-        },
-    }
 
 
 def make_tenant(name: str, pool: str, namespace: str) -> dict[str, Any]:
@@ -302,8 +273,8 @@ def test_the_operator_was_never_denied_and_never_crashed_serving_the_webhook(
 def test_the_operator_may_write_no_other_webhook_configuration(
     setup: Setup, real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Its role names its one configuration: it cannot add a webhook that would see (or block)
-    other objects, nor edit someone else's."""
+    """Its role names its one configuration: it can neither create a webhook configuration nor
+    edit someone else's. It can rewrite its own, though: see the next test."""
     path = tmp_path_factory.mktemp("sa-webhook") / "operator.kubeconfig"
     operator_client = Client.from_kubeconfig(real_cluster.service_account_kubeconfig(path))
     foreign = webhook_configuration(1)
@@ -322,3 +293,34 @@ def test_the_operator_may_write_no_other_webhook_configuration(
         assert info.value.status == 403
     finally:
         setup.admin.delete("ValidatingWebhookConfiguration", stored["metadata"]["name"])
+
+
+def test_the_operator_can_rewrite_its_own_configuration_into_another_webhook(
+    setup: Setup, real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The residual risk docs/operator.md states (as Kueue's manager has on its own): `update` on
+    its configuration, which it needs to write its CA, lets a compromised operator make it a
+    webhook on any kind, here Secrets (selecting no namespace, so nothing is called meanwhile)."""
+    path = tmp_path_factory.mktemp("sa-webhook-own") / "operator.kubeconfig"
+    operator_client = Client.from_kubeconfig(real_cluster.service_account_kubeconfig(path))
+    original = setup.admin.get("ValidatingWebhookConfiguration", CONFIGURATION)
+    assert original is not None
+    rewritten = copy.deepcopy(original)
+    for hook in rewritten["webhooks"]:
+        hook["rules"][0]["resources"] = ["pods", "secrets"]
+        hook["namespaceSelector"] = {"matchLabels": {"nothing": "selected"}}
+    try:
+        stored = operator_client.request(
+            "PUT", Client.path("ValidatingWebhookConfiguration", CONFIGURATION), body=rewritten
+        )
+        assert all("secrets" in hook["rules"][0]["resources"] for hook in stored["webhooks"])
+    finally:
+        current = setup.admin.get("ValidatingWebhookConfiguration", CONFIGURATION)
+        assert current is not None
+        restored = copy.deepcopy(original)
+        restored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        for mine, now in zip(restored["webhooks"], current["webhooks"], strict=True):
+            mine["clientConfig"]["caBundle"] = now["clientConfig"].get("caBundle", "")
+        setup.admin.request(
+            "PUT", Client.path("ValidatingWebhookConfiguration", CONFIGURATION), body=restored
+        )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from operators.api import OWNER_UID_ANNOTATION, POOL_LABEL, TENANT_LABEL
 from operators.config import OperatorConfig
@@ -234,3 +235,33 @@ def test_anything_failing_in_the_handler_refuses_the_pod() -> None:
     thread = WebhookThread(Broken({}), OperatorConfig(), _settings())
     answer = asyncio.run(thread._serve(_review("acme-a", "pool-a")))["response"]
     assert answer["allowed"] is False and "the webhook failed (RuntimeError)" in answer["status"]["message"]
+
+
+def test_a_long_pod_names_ca_is_known_to_every_replica_and_replaced_on_its_restart() -> None:
+    """A pod name longer than a CN holds (64 characters with the prefix): the CA's identity must
+    still match the pod name both replicas compare it with."""
+    long_pod = "dsx-operator-with-a-site-specific-name-7d9f8b6c5d-x2x9q" + "z" * 40  # 95 characters
+    other_pod = "dsx-operator-7d9f8b6c5d-abcde"
+    long_ca = make_certificates(long_pod, ["h"]).ca_pem
+    other_ca = make_certificates(other_pod, ["h"]).ca_pem
+    bundle = merged_bundle(None, long_ca, long_pod, {long_pod})
+    bundle = merged_bundle(bundle, other_ca, other_pod, {long_pod, other_pod})
+    assert _pems(bundle) == [long_ca, other_ca]
+    # the long-named replica's container restarts: its earlier CA goes, the other's stays
+    again = make_certificates(long_pod, ["h"]).ca_pem
+    assert _pems(merged_bundle(bundle, again, long_pod, {long_pod, other_pod})) == [other_ca, again]
+    # two pods alike in their first 64 characters are two identities
+    twin = long_pod[:-1] + "y"
+    twin_ca = make_certificates(twin, ["h"]).ca_pem
+    assert _pems(merged_bundle(bundle, twin_ca, twin, {long_pod, other_pod, twin})) == [
+        long_ca,
+        other_ca,
+        twin_ca,
+    ]
+
+
+def _pems(bundle_b64: str) -> list[bytes]:
+    return [
+        c.public_bytes(serialization.Encoding.PEM)
+        for c in x509.load_pem_x509_certificates(base64.b64decode(bundle_b64))
+    ]
