@@ -801,10 +801,9 @@ class _MasterStallsOnce:
         return highspy.HighsModelStatus.kUnknown if self.runs == 1 else self.h.getModelStatus()
 
 
-def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
-    # A bounded LP (a random transport-like one) solved once, a row added as a cut would be,
-    # and the warm re-solve made to report a stall: it is run again by dual simplex from its
-    # basis, to the optimum it would have reached, and interior point is never asked for.
+def _cut_lp() -> tuple[highspy.Highs, highspy.Highs]:
+    """A bounded LP (a random transport-like one) solved once, then a row added as a cut would
+    be, and the same LP solved from scratch for its optimum."""
     rng = np.random.default_rng(0)
     n, m = 30, 20
     A = scipy.sparse.random_array(
@@ -819,6 +818,13 @@ def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_po
     fresh = decomposition._highs({"solver": "simplex"})
     fresh.passModel(h.getLp())
     fresh.run()
+    return h, fresh
+
+
+def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
+    # The cut LP's warm re-solve made to report a stall: it is run again by dual simplex from its
+    # basis, to the optimum it would have reached, and interior point is never asked for.
+    h, fresh = _cut_lp()
     stalls = _MasterStallsOnce(h)
     decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
     assert stalls.runs == 2 and stalls.options == [("simplex", 1), ("simplex", 1)]
@@ -866,26 +872,6 @@ class _MasterStalls:
 
     def getModelStatus(self) -> highspy.HighsModelStatus:
         return highspy.HighsModelStatus.kUnknown if self.stalls(self.runs) else self.h.getModelStatus()
-
-
-def _cut_lp() -> tuple[highspy.Highs, highspy.Highs]:
-    """A bounded LP (a random transport-like one) solved once, then a row added as a cut would
-    be, and the same LP solved from scratch for its optimum."""
-    rng = np.random.default_rng(0)
-    n, m = 30, 20
-    A = scipy.sparse.random_array(
-        (m, n), density=0.3, random_state=rng, format="csr"
-    ) + scipy.sparse.eye_array(m, n)
-    h = decomposition._highs({"solver": "simplex"})
-    decomposition._pass(
-        h, rng.uniform(0.1, 1.0, n), np.zeros(n), np.full(n, 10.0), A, np.full(m, -np.inf), np.ones(m) * 5.0
-    )
-    h.run()
-    h.addRow(-np.inf, 3.0, n, np.arange(n, dtype=np.int32), np.ones(n))
-    fresh = decomposition._highs({"solver": "simplex"})
-    fresh.passModel(h.getLp())
-    fresh.run()
-    return h, fresh
 
 
 def test_a_master_still_stalled_refactorised_goes_on_by_primal_simplex_from_its_basis() -> None:
