@@ -15,7 +15,7 @@ from typing import NamedTuple
 import highspy
 
 from planner.engine import available_memory_bytes
-from planner.errors import NoPlanError, ScenarioError
+from planner.errors import NoPlanError, RequirementsShortError, ScenarioError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
 from planner.model.size import check_fits
@@ -126,7 +126,9 @@ def requirement_shortfalls(scenario: Scenario, interface: Interface | None = Non
     return Shortfalls(outcome, short)
 
 
-def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
+def unmet_requirements(
+    scenario: Scenario, interface: Interface | None = None
+) -> RequirementsShortError | None:
     """Which participation requirements fall short, and by how much (the elastic model,
     `requirement_shortfalls`, saying where its plan is not proven the closest), once the MIP is
     infeasible. None if even that finds no plan (then a requirement is not the
@@ -158,8 +160,11 @@ def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -
             "closest plan, and so how far to relax these requirements; or change the terms so the "
             "other party can meet them"
         )
-    return NoPlanError(
-        f"scenario '{scenario.name}': no plan meets every party's participation requirement", details=details
+    return RequirementsShortError(
+        f"scenario '{scenario.name}': no plan meets every party's participation requirement",
+        details=details,
+        short_usd=dict(found.short_usd),
+        closest=found.closest,
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import highspy
 
 from planner.engine import available_memory_bytes
-from planner.errors import NoPlanError
+from planner.errors import NoPlanError, RequirementsShortError
 from planner.files import parse_scenario
 from planner.model.build import build_model
 from planner.model.size import check_fits
@@ -110,7 +110,7 @@ def _no_no_deal_plan(scenario: Scenario, outcome: SolveOutcome, dropped_cvar_flo
     else:
         cvar_floor = scenario.participation.cloud.min_cvar_usd
         why = "HiGHS stopped before it found one" + (
-            f" (with the cloud's CVaR floor, participation.cloud.min_cvar_usd US${cvar_floor:,.0f}, which "
+            f" (with the cloud's CVaR floor, participation.cloud.min_cvar_usd {usd(cvar_floor)}, which "
             "is dropped from the no-deal plan only where HiGHS proves no plan alone meets it)"
             if cvar_floor is not None and not dropped_cvar_floor
             else ""
@@ -215,8 +215,8 @@ def record(scenario: Scenario, plan: Plan, walk_away: WalkAwayFloors) -> Plan:
 def _shortfall_details(walk_away: WalkAwayFloors) -> list[str]:
     """What the deal's floors were, for a message saying they cannot be met."""
     return [
-        f"participation.{party}.min_expected_value_usd was US${floor:,.0f}: the larger of the given floor "
-        f"and the {party}'s walk-away value, US${walk_away.value_usd(party):,.0f} (its expected value "
+        f"participation.{party}.min_expected_value_usd was {usd(floor)}: the larger of the given floor "
+        f"and the {party}'s walk-away value, {usd(walk_away.value_usd(party))} (its expected value "
         "in the plan the cloud would make with no deal)"
         for party, floor in walk_away.floors_usd.items()
     ]
@@ -243,24 +243,38 @@ RELAX_UNDER_WALK_AWAY = (
 )
 
 
+def usd(value: float) -> str:
+    """Whole US$ as the planner's messages write them, a negative one as -US$4,767."""
+    return f"-US${-value:,.0f}" if value < 0 else f"US${value:,.0f}"
+
+
 UNPROVEN_MARK = "not proven the closest"
 """What `planner.pipeline.unmet_requirements` writes beside a shortfall HiGHS did not prove least."""
 
 
 def cannot_beat_walking_away(
-    scenario: Scenario, error: NoPlanError, walk_away: WalkAwayFloors
+    scenario: Scenario, error: RequirementsShortError, walk_away: WalkAwayFloors
 ) -> NoPlanError:
     """`error` (no plan meets the participation requirements) said as what it means here, where a
     floor set by a walk-away value is among those short: the deal cannot give each party what it
     would get by walking away. Otherwise `error` with its fix said for walk-away floors (a given
     floor, a CVaR or exposure requirement is the cause; relaxing a given floor helps only down to
     the walk-away value)."""
-    short = [
-        party
-        for party in PARTIES_WITH_FLOORS
-        if from_walk_away(scenario, walk_away, party)
-        and any(d.startswith(f"participation.{party}.min_expected_value_usd:") for d in error.details)
-    ]
+    shortfall = getattr(error, "short_usd", {})
+    closest = bool(getattr(error, "closest", False))
+
+    def walk_away_binds(party: str) -> bool:
+        """Short, and its floor the walk-away value, or a given floor so far short (in the plan
+        HiGHS proved the closest) that lowering it to the walk-away value would not be enough."""
+        gap = shortfall.get(f"participation.{party}.min_expected_value_usd")
+        if gap is None:
+            return False
+        if from_walk_away(scenario, walk_away, party):
+            return True
+        given = getattr(scenario.participation, party).min_expected_value_usd
+        return closest and given is not None and gap > given - walk_away.value_usd(party) + ROUND_OFF_USD
+
+    short = [party for party in PARTIES_WITH_FLOORS if walk_away_binds(party)]
     details = [d for d in error.details if not d.startswith("Fix:")]
     fixes = [d for d in error.details if d.startswith("Fix:")]
     # The MIP's infeasibility proves that no plan meets every floor; which party falls short, and by

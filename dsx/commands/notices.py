@@ -62,7 +62,7 @@ def no_deal_gap_warning(plan: Plan) -> str | None:
     """The solve's warning where HiGHS stopped the no-deal plan at a limit before its gap (the
     notice, `walk_away_notices`, says what that means for the floors)."""
     nd = plan.walk_away
-    if nd is None or nd.reached_gap:
+    if nd is None or nd.gap_reached:
         return None
     gap = "-" if nd.mip_gap is None else f"{nd.mip_gap:.3%}"
     return (
@@ -80,7 +80,7 @@ def walk_away_notices(plan: Plan) -> list[str]:
     if nd is None:
         return []
     notices = []
-    if not nd.reached_gap:
+    if not nd.gap_reached:
         slack = no_deal_slack_usd(plan)
         how = (
             "by how much is unknown (HiGHS gave no bound)"

@@ -9,6 +9,7 @@ one site or quarter.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from dsx.commands.json_out import echo_json
 from dsx.commands.notices import gap_warning, no_deal_gap_warning, no_deal_slack_usd, plan_notices
 from dsx.commands.numbers import (
     DISCOUNTED,
+    MUSD,
     UNDISCOUNTED,
     decimals_for,
     fixed,
@@ -353,7 +355,9 @@ def parties_table(plan: Plan) -> Table:
         text = musd(walk_away_of(f), d)
         slack = no_deal_slack_usd(plan)
         if f.party == "cloud" and slack is not None and plan.walk_away is not None:
-            text += f" <= {musd(plan.walk_away.cloud_value_usd + slack, d)}"
+            # a bound shown rounded up, so it never reads below HiGHS's own
+            bound_musd = math.ceil((plan.walk_away.cloud_value_usd + slack) / MUSD * 10**d) / 10**d
+            text += f" <= {fixed(bound_musd, d)}"
         return text
 
     d = musd_decimals(

@@ -52,6 +52,7 @@ from planner.walk_away import (
     asks_walk_away,
     from_walk_away,
     solve_no_deal,
+    usd,
     with_floors,
 )
 
@@ -223,7 +224,7 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
     values = {party: walk_away.value_usd(party) for party in PARTIES_WITH_FLOORS}
     diagnosis.walk_away_value_usd = values
     diagnosis.floor_usd = dict(walk_away.floors_usd)
-    said = ", ".join(f"the {party}'s US${value:,.0f}" for party, value in values.items())
+    said = ", ".join(f"the {party}'s {usd(value)}" for party, value in values.items())
     diagnosis.finding += (
         f"; participation.floors: walk_away floors each party at the larger of its given floor and its "
         f"walk-away value (its expected value in the plan the cloud would make with no deal): {said}"
@@ -242,10 +243,10 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
             continue
         given = getattr(scenario.participation, party).min_expected_value_usd
         value = values[party]
-        given_words = "none given" if given is None else f"given US${given:,.0f}"
+        given_words = "none given" if given is None else f"given {usd(given)}"
         if from_walk_away(scenario, walk_away, party):
             conflict.explanation += (
-                f"; the walk-away value binds: the {party}'s floor is its walk-away value US${value:,.0f} "
+                f"; the walk-away value binds: the {party}'s floor is its walk-away value {usd(value)} "
                 f"({given_words})"
             )
             if not conflict.fix:  # its plan is not proven the closest: the diagnosis's own fix stands
@@ -253,23 +254,23 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
             conflict.fix = (
                 f"change the deal's terms so it beats walking away for the {party} (revenue share, buyback, "
                 f"the tenants' credits); lowering participation.{party}.min_expected_value_usd does not help, "
-                f"the walk-away value US${value:,.0f} binds; or set participation.floors: given and the floors "
+                f"the walk-away value {usd(value)} binds; or set participation.floors: given and the floors "
                 "by hand"
             )
             continue
         conflict.explanation += (
-            f"; the given floor binds: {given_words}, above the {party}'s walk-away value US${value:,.0f}"
+            f"; the given floor binds: {given_words}, above the {party}'s walk-away value {usd(value)}"
         )
         reached = walk_away.floors_usd[party] - conflict.shortfall_usd
         # Null floors the party at its walk-away value here, not at none.
         conflict.fix = conflict.fix.replace(
-            "(null removes it)", f"(null floors it at its walk-away value US${value:,.0f}, not none)"
+            "(null removes it)", f"(null floors it at its walk-away value {usd(value)}, not none)"
         )
         if conflict.fix and reached < value:
             # Lowering the given floor helps only down to the walk-away value, which the plan misses too.
             conflict.fix = (
                 f"lowering participation.{party}.min_expected_value_usd helps only down to the {party}'s "
-                f"walk-away value US${value:,.0f}, which the closest whole plan misses too: change the "
+                f"walk-away value {usd(value)}, which the closest whole plan misses too: change the "
                 f"deal's terms so it beats walking away for the {party}"
             )
 
@@ -430,11 +431,6 @@ def _check_requirements(
     return True, ""
 
 
-def _usd(value: float) -> str:
-    """Whole US$ as the planner's messages write them, a negative one as -US$4,767."""
-    return f"-US${-value:,.0f}" if value < 0 else f"US${value:,.0f}"
-
-
 def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, closest: bool) -> Conflict:
     """A requirement (`participation.<party>.<field>`) the elastic model's plan misses by
     `gap_usd`, with the value that plan reaches. Where that plan is the `closest` (HiGHS's
@@ -450,7 +446,7 @@ def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, clos
         fix = f"raise {name} to at least {reached}"
     else:
         reached = math.floor(required - gap_usd)
-        how = f"{_usd(required)} required; {plan} reaches {_usd(reached)}"
+        how = f"{usd(required)} required; {plan} reaches {usd(reached)}"
         fix = f"lower {name} to at most {reached}"
     return Conflict(
         site=None,

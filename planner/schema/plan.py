@@ -217,9 +217,17 @@ class WalkAway(_Record):
     mip_rel_gap: float | None = Field(
         None, description="The gap the no-deal plan was solved to: 1e-3, or the scenario's if tighter."
     )
-    reached_gap: bool = Field(
-        True, description="False where HiGHS stopped at a limit (time, solution, node) before mip_rel_gap."
+    reached_gap: bool | None = Field(
+        None,
+        description="False where HiGHS stopped at a limit (time, solution, node) before mip_rel_gap "
+        "(null: not recorded; read as reached only where status is Optimal).",
     )
+
+    @property
+    def gap_reached(self) -> bool:
+        """Whether the no-deal plan reached its gap; a record without `reached_gap` by its status."""
+        return self.reached_gap if self.reached_gap is not None else self.status == "Optimal"
+
     cloud_cvar_floor_dropped: bool = Field(
         False,
         description="True where the cloud's CVaR floor left no no-deal plan (proven infeasible) and it "

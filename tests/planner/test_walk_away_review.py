@@ -8,6 +8,7 @@ US$100,000 (capex as given) for their one quarter, free power, no opex, a hardwa
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -82,7 +83,12 @@ def test_a_no_deal_plan_stopped_by_a_node_limit_says_how_much_more_the_cloud_may
     notices = " ".join(plan_notices(plan))
     assert "HiGHS stopped the no-deal plan before its gap" in notices
     assert f"by up to US$ {slack:,.0f}" in notices
-    assert "<=" in rendered(parties_table(plan))  # the cloud's walk-away value <= its bound
+    # the cloud's walk-away value <= its bound, the bound rounded up (US$ 416,500: 0.417, not 0.416)
+    bound_musd = math.ceil(record.cloud_bound_usd / 1e6 * 1000) / 1000
+    assert f"<= {bound_musd:.3f}" in rendered(parties_table(plan))
+    # a 1.3 record written before `reached_gap` was: read by its status, not as reached
+    unrecorded = plan.model_copy(update={"walk_away": record.model_copy(update={"reached_gap": None})})
+    assert "HiGHS stopped the no-deal plan before its gap" in " ".join(plan_notices(unrecorded))
     assert "no-deal plan" in rendered(risk_table(plan))
     path = tmp_path / "case.yaml"
     path.write_text((CASES / "nodelimit_guarantor_0.yaml").read_text())
@@ -162,12 +168,25 @@ def test_no_no_deal_plan_gets_a_fix_that_depends_on_whether_hiGHS_proved_it():
 
 
 def test_a_given_floor_above_the_walk_away_value_is_not_told_that_null_removes_it():
-    # Repayment 0.3: the guarantor can be held to 30,000 - 34,767 at best; given 40,000.
+    # The guarantor's given 40,000 over its walk-away 30,000, and a plan within reach below it:
+    # lowering the given floor helps, and null floors it at the walk-away value, not at none.
     with pytest.raises(NoPlanError) as caught:
-        solve_scenario(case("credit_wa_short_g40"))
+        solve_scenario(case("credit_wa_g40"))
+    assert "the deal cannot beat walking away" not in caught.value.message
     text = "\n".join(caught.value.details)
     assert "null removes" not in text
     assert "floors the party at its walk-away value, not at none" in text
+
+
+def test_a_given_floor_lowering_cannot_rescue_is_the_walk_away_value_binding():
+    # Repayment 0.3: the guarantor is held to 30,000 - 34,767 at best (proven); given 40,000.
+    # Lowered to its walk-away value, its floor would still be 34,767 short: the deal cannot beat
+    # walking away, and no fix says to lower it.
+    with pytest.raises(NoPlanError) as caught:
+        solve_scenario(case("credit_wa_short_g40"))
+    assert "the deal cannot beat walking away" in caught.value.message
+    text = "\n".join(caught.value.details)
+    assert "Fix: lower these requirements" not in text and "null removes" not in text
 
 
 def test_a_given_floor_equal_to_the_walk_away_value_is_the_walk_away_value_binding():
@@ -275,3 +294,25 @@ def test_diagnose_gives_no_walk_away_fix_on_a_conflict_not_proven_the_closest() 
     assert diagnosis.conflicts
     assert all(not c.fix for c in diagnosis.conflicts if c.limit.startswith("participation."))
     assert "raise solver.time_limit_s" in diagnosis.fix
+
+
+def test_an_unproven_shortfall_with_a_given_floor_above_walking_away_is_not_called_walking_away():
+    # Stopped at its first plan, the elastic model's short party is not proven; the guarantor's
+    # floor is a given 40,000 over its walk-away 30,000, so "cannot beat walking away" would be a
+    # guess: the generic error, with the time-limit fix.
+    scenario = _stopped_at_first_plan(
+        credit_deal(floors="walk_away", repayment=0.3, guarantor_floor=40_000.0)
+    )
+    with pytest.raises(NoPlanError) as raised:
+        solve_scenario(scenario)
+    assert "the deal cannot beat walking away" not in raised.value.message
+    assert any(d.startswith("Fix: raise solver.time_limit_s") for d in raised.value.details)
+
+
+def test_diagnose_writes_a_negative_given_floor_as_minus_us_dollars() -> None:
+    def negative(data: dict[str, Any]) -> None:
+        data["participation"]["guarantor"]["min_expected_value_usd"] = -5000.0
+
+    found = diagnose(case("credit_wa_short_g30", negative))
+    text = " ".join([found.finding, *(c.explanation + " " + (c.fix or "") for c in found.conflicts)])
+    assert "US$-" not in text
