@@ -42,7 +42,14 @@ class RequirementsShortError(NoPlanError):
     in the elastic model's plan, which is the closest where `closest` (HiGHS proved it)."""
 
     def __init__(
-        self, message: str, details: list[str], short_usd: dict[str, float], *, closest: bool
+        self,
+        message: str,
+        *,
+        details: list[str] | None = None,
+        short_usd: dict[str, float] | None = None,
+        closest: bool = False,
     ) -> None:
+        # keywords with defaults: an exception is re-made from its message alone when it crosses a
+        # process (pickle), as every UserError is
         super().__init__(message, details=details)
-        self.short_usd, self.closest = short_usd, closest
+        self.short_usd, self.closest = dict(short_usd or {}), closest
