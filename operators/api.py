@@ -117,7 +117,7 @@ MAX_OWNER_SUBJECTS = 64
 MAX_SUBJECT_LENGTH = 256
 
 # -- The add-on APIs the operator writes (one place: paths in `kube.py`, watches in `main.py`,
-#    the stand-in CRDs' versions and `upstream_rules` all derive from these) ----------------------
+#    the test suite's CRD choice and `upstream_rules` all derive from these) ----------------------
 KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_VERSION = "v1beta2"
 """Kueue's storage version since v0.16 (v1beta1 deprecated); dsx supports Kueue v0.19."""

@@ -1,4 +1,5 @@
-"""The operator's deployment bundle as data: CRDs, RBAC and Deployment, for Pulumi or kubectl."""
+"""The operator's deployment bundle as data: CRDs, RBAC, Deployment, and the pod-placement webhook's
+Service and ValidatingWebhookConfiguration, for Pulumi or kubectl."""
 
 from __future__ import annotations
 
@@ -36,4 +37,11 @@ def operator_bundle(image: str = DEFAULT_IMAGE, namespace: str = DEFAULT_NAMESPA
             subject["namespace"] = namespace
         if doc["kind"] == "Deployment":
             doc["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        if doc["kind"] == "ValidatingWebhookConfiguration":
+            # the operator's Service, and its namespace never under its own webhook
+            for hook in doc["webhooks"]:
+                hook["clientConfig"]["service"]["namespace"] = namespace
+                for expression in hook["namespaceSelector"]["matchExpressions"]:
+                    if expression["operator"] == "NotIn":
+                        expression["values"] = sorted({*expression["values"], namespace})
     return crd_manifests() + docs

@@ -58,6 +58,9 @@ KINDS: dict[str, Kind] = {
         for kind, (group, version, plural, namespaced) in ADDON_KINDS.items()
     },
     "CustomResourceDefinition": Kind(f"/apis/{CRD_API_VERSION}", "customresourcedefinitions", False),
+    "ValidatingWebhookConfiguration": Kind(
+        "/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
+    ),
     "GpuNodePool": Kind(f"/apis/{API_VERSION}", "gpunodepools", False),
     "Tenant": Kind(f"/apis/{API_VERSION}", "tenants", False),
 }

@@ -6,6 +6,8 @@ Run with `kopf run -m operators.main --all-namespaces --standalone`. Environment
 - DSX_RECONCILE_INTERVAL_S: how often drift is checked and status refreshed (default 60);
 - DSX_RETRY_DELAY_S: first delay before a failed pass is tried again (default 5, doubling);
 - DSX_LEADER_ELECTION: "false" to run without the Lease (tests of a single replica);
+- DSX_WEBHOOK_PORT: serve the pod-placement admission webhook on this port (`operators/webhook.py`;
+  every replica, the standby too, from its start);
 - the rest in `operators/config.py` (protected namespaces, allowed system subjects) and
   `operators/kube.py` (per-request retries).
 """
@@ -23,7 +25,7 @@ from typing import Any
 import kopf
 
 from operators import config as operator_config
-from operators import reconcile
+from operators import reconcile, webhook
 from operators.api import (
     ADDON_KINDS,
     FINALIZER,
@@ -57,6 +59,12 @@ class Backoffs:
 @functools.cache
 def kube() -> Kube:
     return Kube(make_api_client(), RetryPolicy.from_environment())
+
+
+@functools.cache
+def webhook_kube() -> Kube:
+    """The webhook's own client: a few quick retries, inside the API server's 10 s timeout."""
+    return Kube(make_api_client(), RetryPolicy(attempts=3, base_s=0.1, cap_s=1.0))
 
 
 @functools.cache
@@ -102,6 +110,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.watching.server_timeout = 300
     if os.environ.get("DSX_WORKERS"):  # threads for the synchronous handlers (Kopf: CPUs + 4)
         settings.execution.max_workers = int(os.environ["DSX_WORKERS"])
+    # Before the lease: a standby must answer the API server's admission calls too.
+    webhook.start(webhook_kube, config())
     if os.environ.get("DSX_LEADER_ELECTION", "true").lower() != "false":
         _leader = LeaderElector(
             kube(),

@@ -2,8 +2,8 @@
 
 Every object dsx emits for Kueue, Cluster API and Karpenter must be accepted by the upstream
 CRD schema, its CEL rules and webhooks, and then be acted on by the upstream controller. The
-test suite's API server (v1.20) checks the structural part with the stand-in schemas
-(tests/support/standin_crds.yaml); what it cannot run — CEL rules, webhooks, and what the
+test suite's API server (v1.20) checks the structural part with the genuine upstream CRDs
+(vendored in tests/support/upstream-crds/); what it cannot run — CEL rules, webhooks, and what the
 controllers do with an accepted object — is encoded here, each rule citing the upstream file and
 version it was read from:
 

@@ -35,3 +35,21 @@ class NoPlanError(UserError):
     """The model has no acceptable plan (infeasible, unbounded, or the verifier rejected it)."""
 
     exit_code = 3
+
+
+class RequirementsShortError(NoPlanError):
+    """No plan meets every participation requirement: each short one's shortfall (US$, by name)
+    in the elastic model's plan, which is the closest where `closest` (HiGHS proved it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[str] | None = None,
+        short_usd: dict[str, float] | None = None,
+        closest: bool = False,
+    ) -> None:
+        # keywords with defaults: an exception is re-made from its message alone when it crosses a
+        # process (pickle), as every UserError is
+        super().__init__(message, details=details)
+        self.short_usd, self.closest = dict(short_usd or {}), closest

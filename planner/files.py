@@ -1193,6 +1193,28 @@ def _party_problems(plan: Plan, values: dict[str, list[float]], p: list[float]) 
                     f"parties[{party.party}].{name}: {got:,.2f}, where the outcomes' {how} {party.party} "
                     f"value is {want:,.2f}"
                 )
+    return problems + _walk_away_problems(plan)
+
+
+def _walk_away_problems(plan: Plan) -> list[str]:
+    """Each party's walk-away value as the plan's no-deal record (`walk_away`) says: the tables
+    print the one beside the other's surplus."""
+    record = plan.walk_away
+    problems = []
+    for party in plan.parties:
+        got = party.walk_away_value_usd
+        want = {
+            "cloud": record.cloud_value_usd if record else None,
+            "guarantor": record.guarantor_value_usd if record else None,
+        }.get(party.party)
+        if got is None and want is None:
+            continue
+        if got is None or want is None or not _agree(got, want, MONEY_TOLERANCE_USD):
+            shown = "null" if got is None else f"{got:,.2f}"
+            problems.append(
+                f"parties[{party.party}].walk_away_value_usd: {shown}, where the plan's walk_away says "
+                + ("none" if want is None else f"{want:,.2f}")
+            )
     return problems
 
 

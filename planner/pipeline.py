@@ -7,11 +7,15 @@ writes nothing and exits non-zero.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
+
+import highspy
 
 from planner.engine import available_memory_bytes
-from planner.errors import NoPlanError, ScenarioError
+from planner.errors import NoPlanError, RequirementsShortError, ScenarioError
 from planner.model.build import MONEY_SCALE_USD, build_model, data_of
 from planner.model.constraints import requirement_names
 from planner.model.size import check_fits
@@ -22,6 +26,14 @@ from planner.solve.interfaces import Interface, SolveOutcome, check_options, sol
 from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
+from planner.walk_away import (
+    UNPROVEN_MARK,
+    asks_walk_away,
+    cannot_beat_walking_away,
+    record,
+    solve_no_deal,
+    with_floors,
+)
 
 SHORTFALL_NOISE_USD = 1.0
 """Requirement shortfalls below this (US$) are solver round-off."""
@@ -62,12 +74,41 @@ def _no_plan_message(scenario: Scenario, outcome: SolveOutcome) -> NoPlanError:
     )
 
 
-def requirement_shortfalls(
-    scenario: Scenario, interface: Interface | None = None
-) -> tuple[SolveOutcome, dict[str, float]] | None:
+class Shortfalls(NamedTuple):
+    """The elastic model's outcome and each requirement's shortfall at the plan HiGHS returned
+    (US$, round-off left out: {} when that plan meets them all). What HiGHS proved is apart from
+    what its plan shows: stopped by `solver.time_limit_s` (or a limit in `solver.extra`), its
+    plan may fall shorter than the closest one, or short where another plan meets them all."""
+
+    outcome: SolveOutcome
+    short_usd: dict[str, float]
+
+    @property
+    def least_usd(self) -> float:
+        """The total shortfall HiGHS's dual bound proves every whole plan has (0: none proven).
+        Positive proves that no whole plan meets every requirement."""
+        bound = self.outcome.best_bound_usd  # of -(total shortfall), maximised
+        if bound is None or not math.isfinite(bound) or -bound <= SHORTFALL_NOISE_USD:
+            return 0.0
+        return -bound
+
+    @property
+    def proven(self) -> bool:
+        """Whether HiGHS proved that no whole plan meets every requirement."""
+        return self.least_usd > 0
+
+    @property
+    def closest(self) -> bool:
+        """Whether the plan's shortfalls are the least (HiGHS's optimum, to `solver.mip_rel_gap`,
+        with a shortfall proven): only then is moving each requirement to what that plan reaches
+        the least change that lets a plan meet them."""
+        return self.proven and self.outcome.model_status == highspy.HighsModelStatus.kOptimal
+
+
+def requirement_shortfalls(scenario: Scenario, interface: Interface | None = None) -> Shortfalls | None:
     """The elastic model solved as `scenario.solver` says: every participation requirement may
     fall short and the total shortfall is minimised. Returns HiGHS's outcome and each
-    requirement's shortfall (US$, round-off left out: {} when a plan meets them all), or None if
+    requirement's shortfall at its plan (`Shortfalls`: what is proven, what is not), or None if
     the model would not fit in memory. `unmet_requirements` and `dsx plan diagnose` read it."""
     try:
         check_fits(scenario, available_memory_bytes())
@@ -76,32 +117,54 @@ def requirement_shortfalls(
     m = build_model(scenario, elastic=True)
     outcome = solve_model(m, scenario.solver, interface)
     if not outcome.has_solution:
-        return outcome, {}
+        return Shortfalls(outcome, {})
     short = {
         name: float(var.value or 0.0) * MONEY_SCALE_USD
         for name, var in m.requirement_shortfall.items()
         if (var.value or 0.0) * MONEY_SCALE_USD > SHORTFALL_NOISE_USD
     }
-    return outcome, short
+    return Shortfalls(outcome, short)
 
 
-def unmet_requirements(scenario: Scenario, interface: Interface | None = None) -> NoPlanError | None:
-    """Which participation requirements no plan can meet, and by how much (the elastic model,
-    `requirement_shortfalls`). None if even that finds no plan (then a requirement is not the
+def unmet_requirements(
+    scenario: Scenario, interface: Interface | None = None
+) -> RequirementsShortError | None:
+    """Which participation requirements fall short, and by how much (the elastic model,
+    `requirement_shortfalls`, saying where its plan is not proven the closest), once the MIP is
+    infeasible. None if even that finds no plan (then a requirement is not the
     cause), or it would not fit in memory."""
     found = requirement_shortfalls(scenario, interface)
-    if found is None or not found[1]:
+    if found is None or not found.short_usd:
         return None
-    short = found[1]
-    details = [
-        f"{name}: cannot be met; the closest plan falls short by US${gap:,.0f}" for name, gap in short.items()
-    ]
-    details.append(
-        "Fix: relax these requirements in the scenario's participation section (null removes one), "
-        "or change the terms so the other party can meet them"
-    )
-    return NoPlanError(
-        f"scenario '{scenario.name}': no plan meets every party's participation requirement", details=details
+    if found.closest:
+        details = [
+            f"{name}: the closest plan falls short of it by US${gap:,.0f}"
+            for name, gap in found.short_usd.items()
+        ]
+        details.append(
+            "Fix: relax these requirements in the scenario's participation section (null removes one), "
+            "or change the terms so the other party can meet them"
+        )
+    else:
+        # The MIP's infeasibility proves that no plan meets them all; the elastic model, stopped
+        # early, does not prove its plan's shortfalls the least.
+        details = [
+            f"{name}: the best plan found falls short of it by US${gap:,.0f} (HiGHS: "
+            f"{found.outcome.status}; {UNPROVEN_MARK})"
+            for name, gap in found.short_usd.items()
+        ]
+        by_extra = scenario.solver.extra and found.outcome.model_status != highspy.HighsModelStatus.kTimeLimit
+        extra = " (or remove the limit in solver.extra that stopped HiGHS)" if by_extra else ""
+        details.append(
+            f"Fix: raise solver.time_limit_s (now {scenario.solver.time_limit_s} s){extra} to find the "
+            "closest plan, and so how far to relax these requirements; or change the terms so the "
+            "other party can meet them"
+        )
+    return RequirementsShortError(
+        f"scenario '{scenario.name}': no plan meets every party's participation requirement",
+        details=details,
+        short_usd=dict(found.short_usd),
+        closest=found.closest,
     )
 
 
@@ -150,6 +213,8 @@ def solve_scenario(
     """Build, solve, report and verify; return the verified plan or raise `NoPlanError` (also
     before anything is built, where the model would not fit in memory: `planner.model.size`).
 
+    With `participation.floors: walk_away` the no-deal plan is solved first and the deal with each
+    party's floor at its walk-away value (`planner.walk_away`); the plan records both.
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
     `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
@@ -158,9 +223,16 @@ def solve_scenario(
     say = progress or (lambda _phase: None)
     refuse_relaxation(scenario)
     check_fits(scenario, available_memory_bytes())
+    walk_away = None
+    deal = scenario  # what the model solves: with walk-away floors, the scenario with those floors
+    if asks_walk_away(scenario):
+        say("solving the no-deal plan (each party's walk-away value)")
+        walk_away = solve_no_deal(scenario, interface)
+        deal = with_floors(scenario, walk_away)
+        gc.collect()
     say("building model")
     start = time.perf_counter()
-    m = build_model(scenario)
+    m = build_model(deal)
     build_s = time.perf_counter() - start
     chosen = interface or scenario.solver.interface
     say(f"solving with HiGHS ({chosen}{', from a MIP start' if mip_start else ''})")
@@ -173,12 +245,14 @@ def solve_scenario(
             del m
             gc.collect()
             say("finding which participation requirement cannot be met")
-            unmet = unmet_requirements(scenario, interface)
+            unmet = unmet_requirements(deal, interface)
             if unmet is not None:
-                raise unmet
+                raise unmet if walk_away is None else cannot_beat_walking_away(scenario, unmet, walk_away)
         raise _no_plan_message(scenario, outcome)
     say("reporting")
-    plan = build_plan(scenario, m, outcome, build_s=build_s)
+    plan = build_plan(deal, m, outcome, build_s=build_s)
+    if walk_away is not None:
+        plan = record(scenario, plan, walk_away)
     del m  # value of information builds more models of this size (collected below, before them)
     say("verifying")
     verification = (verifier or verify_plan)(scenario, plan)
@@ -194,10 +268,11 @@ def solve_scenario(
     gc.collect()
     say(f"value of information ({len(scenario.scenarios) + 2} more solves)")
     try:
-        return with_value_of_information(scenario, plan, interface=chosen)
+        # Each figure where its own solves succeed; the note names one missing (planner.value_of_information).
+        return with_value_of_information(scenario, plan, interface=chosen, walk_away=walk_away)
     except NoPlanError as error:
-        # The plan itself is verified; a missing side figure should not cost the user the plan.
-        return _without_value_of_information(plan, error.message)
+        # Neither figure: the plan itself is verified, and missing side figures should not cost it.
+        return _without_value_of_information(plan, "; ".join([error.message, *error.details]))
 
 
 def _without_value_of_information(plan: Plan, why: str) -> Plan:

@@ -9,6 +9,7 @@ from dsx.commands.numbers import fixed
 from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
+from planner.walk_away import ROUND_OFF_USD
 
 MUSD = 1e6
 AT_FLOOR_REL = 1e-6
@@ -47,11 +48,65 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     )
 
 
+def no_deal_slack_usd(plan: Plan) -> float | None:
+    """How much more than its walk-away value the cloud may make alone (HiGHS's bound on the
+    no-deal plan less its value, US$), where more than round-off; None otherwise or unknown."""
+    nd = plan.walk_away
+    if nd is None or nd.cloud_bound_usd is None:
+        return None
+    slack = nd.cloud_bound_usd - nd.cloud_value_usd
+    return slack if slack > ROUND_OFF_USD else None
+
+
+def no_deal_gap_warning(plan: Plan) -> str | None:
+    """The solve's warning where HiGHS stopped the no-deal plan at a limit before its gap (the
+    notice, `walk_away_notices`, says what that means for the floors)."""
+    nd = plan.walk_away
+    if nd is None or nd.gap_reached:
+        return None
+    gap = "-" if nd.mip_gap is None else f"{nd.mip_gap:.3%}"
+    return (
+        f"HiGHS stopped the no-deal plan behind the walk-away floors ({nd.status}, gap {gap}) before its "
+        f"gap of {nd.mip_rel_gap:g}. Fix: raise solver.time_limit_s (or --time-limit), or remove the "
+        "limit in solver.extra that stopped HiGHS"
+    )
+
+
+def walk_away_notices(plan: Plan) -> list[str]:
+    """What the no-deal plan behind walk-away floors leaves uncertain or out: a plan HiGHS stopped
+    before its gap (the cloud's best alone may be more), the cloud's CVaR floor where it left the
+    cloud no plan alone."""
+    nd = plan.walk_away
+    if nd is None:
+        return []
+    notices = []
+    if not nd.gap_reached:
+        slack = no_deal_slack_usd(plan)
+        how = (
+            "by how much is unknown (HiGHS gave no bound)"
+            if nd.cloud_bound_usd is None
+            else f"by up to US$ {fixed(slack or 0.0, 0)} (HiGHS's bound: US$ {fixed(nd.cloud_bound_usd, 0)})"
+        )
+        notices.append(
+            f"HiGHS stopped the no-deal plan before its gap ({nd.status}): the cloud's walk-away value "
+            f"US$ {fixed(nd.cloud_value_usd, 0)} is one it surely makes alone, but its best alone may be "
+            f"higher, {how}, and the deal floors the cloud only at the lower value"
+        )
+    if nd.cloud_cvar_floor_dropped:
+        notices.append(
+            "the no-deal plan was solved without the cloud's CVaR floor (participation.cloud.min_cvar_usd): "
+            "HiGHS proved that no plan alone meets it, and not signing is always possible, so the "
+            "walk-away values are those of the cloud's best plan alone without it (docs/model.md, Conventions)"
+        )
+    return notices
+
+
 def floor_notices(plan: Plan) -> list[str]:
     """A notice for each party other than the perspective whose expected value sits at its
     participation floor. Not signing is worth zero by default (docs/model.md, "Conventions"), so a
     plan for one party may leave the other exactly its floor; it is the best that party would
-    accept only if its alternative is worth no more, which the planner cannot know."""
+    accept only if its alternative is worth no more, which the planner knows only where the plan
+    was solved with walk-away floors: the notice then says the party gains nothing by signing."""
     notices = []
     for f in plan.parties:
         floor = f.min_expected_value_usd
@@ -63,14 +118,33 @@ def floor_notices(plan: Plan) -> list[str]:
         if abs(f.expected_value_usd - floor) > tolerance:
             continue
         field = f"participation.{f.party}.min_expected_value_usd"
+        walk_away = f.walk_away_value_usd
+        if walk_away is not None and floor <= walk_away + tolerance:
+            notices.append(
+                f"the {f.party} sits at its walk-away value: expected value US$ {fixed(f.expected_value_usd, 0)} "
+                f"against US$ {fixed(walk_away, 0)}, its expected value in the plan the cloud would make with "
+                f"no deal (participation.floors: walk_away). The deal gives the {f.party} nothing over "
+                "walking away: it is the best plan for the "
+                f"{plan.perspective} that the {f.party} would not refuse, and whatever the deal earns over "
+                f"walking away goes to the {plan.perspective}"
+            )
+            continue
         default = " (the default, which says not signing is worth zero)" if floor == 0.0 else ""
+        if walk_away is not None:
+            notices.append(
+                f"the {f.party} sits at its participation floor: expected value "
+                f"US$ {fixed(f.expected_value_usd, 0)} against {field} = US$ {fixed(floor, 0)}, above its "
+                f"walk-away value of US$ {fixed(walk_away, 0)} (participation.floors: walk_away)"
+            )
+            continue
         notices.append(
             f"the {f.party} sits at its participation floor: expected value "
             f"US$ {fixed(f.expected_value_usd, 0)} against {field} = US$ {fixed(floor, 0)}{default}. "
             f"This is the {plan.perspective}'s best plan among those the {f.party} would sign, and "
             f"the {f.party} would sign it only if it would make no more than that otherwise. Fix: if "
-            f"it would make more, set {field} in the scenario to that, e.g. its expected value in the "
-            f"plan solved with objective.perspective: {f.party}"
+            f"it would make more, set {field} in the scenario to that, or set participation.floors: "
+            "walk_away to floor each party at its expected value in the plan the cloud would make "
+            "with no deal (a second solve)"
         )
     return notices
 
@@ -96,4 +170,4 @@ def refusal_notices(plan: Plan) -> list[str]:
 
 def plan_notices(plan: Plan) -> list[str]:
     """Every notice `solve` and `show` print after the tables (and list under `notices`)."""
-    return floor_notices(plan) + refusal_notices(plan)
+    return walk_away_notices(plan) + floor_notices(plan) + refusal_notices(plan)

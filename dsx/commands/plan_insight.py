@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_text, gap_warning
+from dsx.commands.notices import gap_text, gap_warning, no_deal_gap_warning
 from dsx.commands.numbers import (
     DISCOUNTED,
     MUSD,
@@ -340,16 +340,17 @@ def finish_sweep(
             soft_wrap=True,
         )
     else:
+        from planner.value_of_information import EEV_INFEASIBLE
+
         for r in results:
-            if r.plan and r.plan.risk.evpi_usd is None:
+            if r.plan and (r.plan.risk.evpi_usd is None or r.plan.risk.vss_usd is None):
                 note = r.plan.risk.value_of_information_note or ""
-                err.print(
-                    f"[yellow]warning[/] {escape(r.label)}: {escape(note)}. Fix: raise solver.time_limit_s",
-                    soft_wrap=True,
-                )
+                # No time limit gives an EEV whose build meets no plan under the requirements.
+                fix = "" if EEV_INFEASIBLE in note else ". Fix: raise solver.time_limit_s"
+                err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(note)}{fix}", soft_wrap=True)
     for r, point in zip(results, scenarios, strict=True):
-        warning = gap_warning(r.plan, point.solver) if r.plan else None
-        if warning is not None:
+        warnings = [gap_warning(r.plan, point.solver), no_deal_gap_warning(r.plan)] if r.plan else []
+        for warning in filter(None, warnings):
             err.print(f"[yellow]warning[/] {escape(r.label)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no point of the sweep has a plan", details=[r.error or "" for r in results][:5])
@@ -630,11 +631,15 @@ def value_of_information_command(
     table.add_column(money_header("US$ M", DISCOUNTED), justify="right")
     shown = (figures.rp_usd, figures.ws_usd, figures.eev_usd, figures.evpi_usd, figures.vss_usd)
     d = musd_decimals(shown)
+
+    def cell(value_usd: float | None) -> str:
+        return "not computed" if value_usd is None else musd(value_usd, d)
+
     table.add_row("recourse problem (the plan)", musd(figures.rp_usd, d))
-    table.add_row("wait-and-see (perfect foresight)", musd(figures.ws_usd, d))
-    table.add_row("expected-value build, evaluated (EEV)", musd(figures.eev_usd, d))
-    table.add_row("[bold]EVPI[/] = WS - RP", musd(figures.evpi_usd, d))
-    table.add_row("[bold]VSS[/] = RP - EEV", musd(figures.vss_usd, d))
+    table.add_row("wait-and-see (perfect foresight)", cell(figures.ws_usd))
+    table.add_row("expected-value build, evaluated (EEV)", cell(figures.eev_usd))
+    table.add_row("[bold]EVPI[/] = WS - RP", cell(figures.evpi_usd))
+    table.add_row("[bold]VSS[/] = RP - EEV", cell(figures.vss_usd))
     console = _console()
     console.print(table)
     console.print(
@@ -642,6 +647,11 @@ def value_of_information_command(
         "with scenarios earns over planning it for average demand; EEV keeps the expected-value plan's "
         "build and chooses its quotas for the scenarios."
     )
+    for name, why in (("EVPI", figures.evpi_note), ("VSS", figures.vss_note)):
+        if why:
+            Console(stderr=True).print(
+                f"[yellow]warning[/]: {name} not computed: {escape(why)}", soft_wrap=True
+            )
 
 
 SHOWN_IIS_ROWS = 12
@@ -682,8 +692,9 @@ def diagnose_command(
         fixes = [f"Fix: {c.fix}" for c in result.conflicts if c.fix][:5]
         if result.fix:
             fixes.append(f"Fix: {result.fix}")
+        verdict = "has no plan" if result.proven else "has no plan found (none proven impossible)"
         raise NoPlanError(
-            f"{scenario}: scenario '{result.scenario}' has no plan: {result.finding}{above}", details=fixes
+            f"{scenario}: scenario '{result.scenario}' {verdict}: {result.finding}{above}", details=fixes
         )
 
 
@@ -893,8 +904,8 @@ def batch_command(
                 f"removed {_files(len(removed))} the last batch wrote in {escape(str(output))} and this one did not"
             )
     for (_name, scenario_of), r in zip(loaded, results, strict=True):
-        warning = gap_warning(r.plan, scenario_of.solver) if r.plan else None
-        if warning is not None:
+        warnings = [gap_warning(r.plan, scenario_of.solver), no_deal_gap_warning(r.plan)] if r.plan else []
+        for warning in filter(None, warnings):
             err.print(f"[yellow]warning[/] {escape(r.name)}: {escape(warning)}", soft_wrap=True)
     if not any(r.plan for r in results):
         raise NoPlanError("no scenario of the batch has a plan", details=[r.error or "" for r in results][:5])

@@ -9,6 +9,7 @@ one site or quarter.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,9 +21,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_warning, plan_notices
+from dsx.commands.notices import gap_warning, no_deal_gap_warning, no_deal_slack_usd, plan_notices
 from dsx.commands.numbers import (
     DISCOUNTED,
+    MUSD,
     UNDISCOUNTED,
     decimals_for,
     fixed,
@@ -42,8 +44,9 @@ from planner.files import (
 )
 from planner.insight.overrides import compose, load_overrides, parse_assignment, pick_case
 from planner.pipeline import refuse_unsolvable, solve_scenario
-from planner.schema.plan import Plan
+from planner.schema.plan import PartyFigures, Plan
 from planner.schema.scenario import Scenario, SolverOptions
+from planner.value_of_information import EEV_INFEASIBLE
 
 
 class InterfaceChoice(StrEnum):
@@ -287,10 +290,12 @@ def risk_table(plan: Plan) -> Table:
         f"{musd(risk.worst_case_value_usd, d)} / {musd(risk.best_case_value_usd, d)}",
     )
     table.add_row(f"objective ({unit})", musd(solver.objective_usd, d))
-    if risk.evpi_usd is not None and risk.vss_usd is not None:
+    # Each figure on its own row: one can be computed where the other is not (planner.value_of_information).
+    if risk.evpi_usd is not None:
         table.add_row(f"EVPI: perfect foresight is worth ({unit})", musd(risk.evpi_usd, d))
+    if risk.vss_usd is not None:
         table.add_row(f"VSS: planning with scenarios earns ({unit})", musd(risk.vss_usd, d))
-    else:
+    if risk.evpi_usd is None or risk.vss_usd is None:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
     method = f", {solver.method}" if solver.method else ""  # a 1.1 plan does not record it
@@ -300,6 +305,14 @@ def risk_table(plan: Plan) -> Table:
     )
     if solver.method_note:
         table.add_row("method", escape(solver.method_note))
+    if plan.walk_away is not None:
+        nd = plan.walk_away
+        nd_gap = "-" if nd.mip_gap is None else f"{nd.mip_gap:.3%}"
+        to = "" if nd.mip_rel_gap is None else f" (solved to {nd.mip_rel_gap:g})"
+        dropped = "; without the cloud's CVaR floor" if nd.cloud_cvar_floor_dropped else ""
+        table.add_row(
+            "no-deal plan", escape(f"{nd.status}, gap {nd_gap}{to}, {nd.racks_built:,} racks{dropped}")
+        )
     table.add_row(
         "size",
         f"{solver.rows:,} rows, {solver.columns:,} columns ({solver.integer_columns:,} integer), "
@@ -315,11 +328,38 @@ def risk_table(plan: Plan) -> Table:
 
 
 def parties_table(plan: Plan) -> Table:
-    """Each party's value whatever the perspective, and what it required (participation)."""
+    """Each party's value whatever the perspective, and what it required (participation); where
+    the plan was solved with walk-away floors, each party's walk-away value (what it makes with no
+    deal) and its surplus over it."""
     table = Table(title=f"Each party (US$ M, {DISCOUNTED})", title_justify="left")
     table.add_column("party", justify="left")
-    for column in ("expected", "CVaR", "worst", "required expected", "required CVaR"):
+    walk_away = plan.walk_away is not None
+    columns = ["expected", "CVaR", "worst", "required expected", "required CVaR"]
+    if walk_away:
+        columns += ["walk-away (no deal)", "over walk-away"]
+    for column in columns:
         table.add_column(money_header(column, DISCOUNTED), justify="right")
+
+    def walk_away_of(f: PartyFigures) -> float | None:
+        # The syndicate's value is the sum of the two parties', with the deal or without: exact.
+        if f.party == "syndicate" and plan.walk_away is not None:
+            return plan.walk_away.cloud_value_usd + plan.walk_away.guarantor_value_usd
+        return f.walk_away_value_usd
+
+    def surplus(f: PartyFigures) -> float | None:
+        value = walk_away_of(f)
+        return None if value is None else f.expected_value_usd - value
+
+    def walk_away_cell(f: PartyFigures) -> str:
+        """The walk-away value; the cloud's with "<= bound" where its best alone may be more."""
+        text = musd(walk_away_of(f), d)
+        slack = no_deal_slack_usd(plan)
+        if f.party == "cloud" and slack is not None and plan.walk_away is not None:
+            # a bound shown rounded up, so it never reads below HiGHS's own
+            bound_musd = math.ceil((plan.walk_away.cloud_value_usd + slack) / MUSD * 10**d) / 10**d
+            text += f" <= {fixed(bound_musd, d)}"
+        return text
+
     d = musd_decimals(
         x
         for f in plan.parties
@@ -329,17 +369,21 @@ def parties_table(plan: Plan) -> Table:
             f.worst_case_value_usd,
             f.min_expected_value_usd,
             f.min_cvar_usd,
+            walk_away_of(f),
+            surplus(f),
         )
     )
     for f in plan.parties:
-        table.add_row(
-            f"{f.party}{' (objective)' if f.party == plan.perspective else ''}",
+        cells = [
             musd(f.expected_value_usd, d),
             f"{musd(f.cvar_usd, d)} (alpha {f.cvar_alpha:g})",
             musd(f.worst_case_value_usd, d),
             musd(f.min_expected_value_usd, d),
             musd(f.min_cvar_usd, d),
-        )
+        ]
+        if walk_away:
+            cells += [walk_away_cell(f), musd(surplus(f), d)]
+        table.add_row(f"{f.party}{' (objective)' if f.party == plan.perspective else ''}", *cells)
     return table
 
 
@@ -357,7 +401,10 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "solver": plan.solver.model_dump(mode="json"),
         "risk": plan.risk.model_dump(mode="json"),
         "parties": [f.model_dump(mode="json") for f in plan.parties],
-        "value_of_information_computed": plan.risk.evpi_usd is not None,
+        "walk_away": None if plan.walk_away is None else plan.walk_away.model_dump(mode="json"),
+        "value_of_information_computed": plan.risk.evpi_usd is not None and plan.risk.vss_usd is not None,
+        "evpi_computed": plan.risk.evpi_usd is not None,
+        "vss_computed": plan.risk.vss_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
         "notices": plan_notices(plan),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
@@ -449,15 +496,17 @@ def solve_command(
             f"or run: dsx plan value-of-information {escape(str(scenario))}",
             soft_wrap=True,
         )
-    elif plan.risk.evpi_usd is None:
-        status_console.print(
-            f"[yellow]warning[/]: {escape(plan.risk.value_of_information_note or '')}. Fix: raise "
-            "solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file",
-            soft_wrap=True,
+    elif plan.risk.evpi_usd is None or plan.risk.vss_usd is None:
+        note = plan.risk.value_of_information_note or ""
+        fix = (
+            "The plan itself is verified; VSS needs an expected-value plan that can meet the requirements"
+            if EEV_INFEASIBLE in note
+            else "Fix: raise solver.time_limit_s (or --time-limit), or run dsx plan value-of-information on the file"
         )
-    warning = gap_warning(plan, loaded.solver)
-    if warning is not None:
-        status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+        status_console.print(f"[yellow]warning[/]: {escape(note)}. {fix}", soft_wrap=True)
+    for warning in (gap_warning(plan, loaded.solver), no_deal_gap_warning(plan)):
+        if warning is not None:
+            status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if as_json:
         print_notices(plan, status_console)
         echo_json(json_summary(plan, output, site, period))

@@ -36,6 +36,11 @@ KUEUE_MAX_FLAVOR_NODE_LABELS = 8
 KUEUE_MAX_FLAVOR_TOLERATIONS = 8
 """Same file: tolerations MaxItems=8."""
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+HARD_TAINT_EFFECTS = ("NoSchedule", "NoExecute")
+"""The effects that keep a pod not tolerating them off a Node. The pod-placement webhook
+(`decisions.placement`) admits a pod that is not pinned to a pool as long as it tolerates none of
+the GPU pools' taints, so every pool's Nodes must carry at least one of these: with only
+PreferNoSchedule such a pod lands there by hostname, GPU product label or `matchFields`."""
 DEFAULT_CONSOLIDATE_AFTER = "1h"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -159,6 +164,13 @@ def _validate(pool: Obj) -> None:
             raise InvalidSpec(
                 f"spec.taints: {taint} needs a label-style key and an effect of {TAINT_EFFECTS}"
             )
+    own_taints = spec.get("taints") or []
+    if own_taints and not any(t.get("effect") in HARD_TAINT_EFFECTS for t in own_taints):
+        raise InvalidSpec(
+            "spec.taints: none is NoSchedule or NoExecute, and a pool's own taints replace the default "
+            f"{GPU_RESOURCE}=present:NoSchedule, so pods not pinned to the pool could land on its Nodes; "
+            f"add one with effect NoSchedule (e.g. {GPU_RESOURCE}=present:NoSchedule) or remove spec.taints"
+        )
     if backend == "cluster-api":
         _validate_cluster_api(pool)
     else:

@@ -198,6 +198,13 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
             "a quarter outside a plan's horizon is shown as absent (-), not as nothing built, and "
             "figures summed over the horizon are not comparable"
         )
+    floors = ["walk_away" if p.walk_away is not None else "given" for p in (before, after)]
+    if floors[0] != floors[1]:
+        notes.append(
+            f"the plans were solved with different participation floors ({floors[0]} vs {floors[1]}): "
+            "walk_away floors each party at least at its value with no deal, given at the numbers as "
+            "written, so a party's value may differ for that alone"
+        )
     for name in ("discounting", "scenarios", "probabilities"):
         if name in differ:
             notes.append(

@@ -14,10 +14,17 @@ What each step establishes:
    case with the cloud's expected value at least US$40.5 M: the relaxation meets it, every whole
    plan falls US$0.69 M short). So where the scenario states requirements, the elastic model is
    solved first, as `dsx plan solve` solves it (`planner.pipeline.requirement_shortfalls`): a
-   whole plan meets them all, or each requirement that falls short is named with its shortfall
-   and the fix; only where it has no plan at all does the relaxation's IIS explain. Without
-   requirements a feasible relaxation is enough: building nothing beyond the existing racks is
-   then a whole plan.
+   whole plan meets them all, or each requirement that falls short is named with its shortfall;
+   only where it has no plan at all does the relaxation's IIS explain. Without requirements a
+   feasible relaxation is enough: building nothing beyond the existing racks is then a whole
+   plan.
+
+A shortfall proves nothing by itself: HiGHS stopped by `solver.time_limit_s` (or a limit in
+`solver.extra`) returns the best plan it found, which may fall short where another plan meets
+every requirement. So no plan is said to exist only where HiGHS's bound proves a positive total
+shortfall, and the fix of moving a requirement to what the plan reaches is given only where
+HiGHS proved that plan the closest (status Optimal); otherwise the diagnosis says what is not
+proven and to let HiGHS run further (`Diagnosis.proven`, `least_shortfall_usd`).
 """
 
 from __future__ import annotations
@@ -38,6 +45,16 @@ from planner.model.constraints import stated_requirements
 from planner.model.size import check_fits
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import Interface
+from planner.walk_away import (
+    PARTIES_WITH_FLOORS,
+    NoDealPlanError,
+    WalkAwayFloors,
+    asks_walk_away,
+    from_walk_away,
+    solve_no_deal,
+    usd,
+    with_floors,
+)
 
 FAMILY_WORDS = {
     "power_fits": "the racks installed need more facility power than is energised",
@@ -71,7 +88,8 @@ class Conflict:
     explanation: str
     fix: str = ""
     shortfall_usd: float | None = None
-    """For a participation requirement: by how much the closest whole plan falls short of it."""
+    """For a participation requirement: by how much the elastic model's plan falls short of it,
+    the closest whole plan's only where HiGHS's status is Optimal (`Diagnosis.proven`)."""
 
 
 @dataclass
@@ -88,6 +106,18 @@ class Diagnosis:
     """What the diagnosis established, and how: the relaxation, its IIS, the elastic model."""
     fix: str = ""
     """What to do where no conflict carries a fix (a solve that ran out of time, say)."""
+    proven: bool = True
+    """False where HiGHS stopped (`solver.time_limit_s`, a limit in `solver.extra`) before
+    proving whether a plan exists: then `feasible` False means none was found, not that none
+    exists."""
+    least_shortfall_usd: float | None = None
+    """Where the elastic model's plan falls short: the total shortfall HiGHS's bound proves every
+    whole plan has (0: none proven, a plan meeting every requirement may exist)."""
+    walk_away_value_usd: dict[str, float] | None = None
+    """With `participation.floors: walk_away`: each party's expected value in the no-deal plan."""
+    floor_usd: dict[str, float] | None = None
+    """With `participation.floors: walk_away`: each party's expected-value floor checked, the
+    larger of its given floor and its walk-away value (as `dsx plan solve` floors the deal)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +175,11 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
     """Whether `scenario` has a plan, established as the module docstring says, and if not, why.
     `interface` solves the elastic model (default: the scenario's), as `solve_scenario`'s does.
 
+    With `participation.floors: walk_away` the requirements checked are those `dsx plan solve`
+    solves: the no-deal plan goes first (`planner.walk_away.solve_no_deal`, the pipeline's own)
+    and each party's floor is the larger of its given floor and its walk-away value; the
+    diagnosis names those values and, for a floor that falls short, which of the two binds.
+
     With requirements the elastic model goes first: where it finds a whole plan meeting them
     all, or names those that fall short, the relaxation would add nothing (on the bundled
     example it was half of the diagnosis's time)."""
@@ -153,6 +188,95 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
         update={"method": "extensive", "relax_integrality": False, "rounded_start": False}
     )
     check_fits(scenario.model_copy(update={"solver": extensive}), available_memory_bytes())
+    if not asks_walk_away(scenario):
+        return _diagnose(scenario, interface)
+    try:
+        walk_away = solve_no_deal(scenario, interface)
+    except NoDealPlanError as error:
+        return _without_no_deal_plan(scenario, error)
+    gc.collect()  # the no-deal model goes before the deal's are built (its cycles)
+    diagnosis = _diagnose(with_floors(scenario, walk_away), interface)
+    _name_walk_away(scenario, walk_away, diagnosis)
+    return diagnosis
+
+
+def _without_no_deal_plan(scenario: Scenario, error: NoDealPlanError) -> Diagnosis:
+    """The diagnosis where the no-deal plan behind the walk-away floors has none: the floors, and
+    so the deal `dsx plan solve` would solve, are unknown (solve refuses it too)."""
+    found = "no plan" if error.proven else "no plan found"
+    return Diagnosis(
+        scenario=scenario.name,
+        feasible=False,
+        status=f"no-deal plan: {found}",
+        finding=(
+            f"the walk-away floors cannot be set: {error.message.removeprefix(f'scenario {scenario.name!r}: ')}"
+            + "".join(f"; {d}" for d in error.details if not d.startswith("Fix:"))
+        ),
+        fix="; ".join(d.removeprefix("Fix: ") for d in error.details if d.startswith("Fix:")),
+        proven=error.proven,
+    )
+
+
+def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Diagnosis) -> None:
+    """Each party's walk-away value in the finding and, on a short expected-value floor, which
+    floor binds (given or walk-away) and the fix that can help: lowering a given floor does not
+    where the walk-away value binds; the deal's terms do."""
+    values = {party: walk_away.value_usd(party) for party in PARTIES_WITH_FLOORS}
+    diagnosis.walk_away_value_usd = values
+    diagnosis.floor_usd = dict(walk_away.floors_usd)
+    said = ", ".join(f"the {party}'s {usd(value)}" for party, value in values.items())
+    diagnosis.finding += (
+        f"; participation.floors: walk_away floors each party at the larger of its given floor and its "
+        f"walk-away value (its expected value in the plan the cloud would make with no deal): {said}"
+    )
+    if walk_away.record.cloud_cvar_floor_dropped:
+        diagnosis.finding += (
+            " (the no-deal plan without the cloud's CVaR floor, participation.cloud.min_cvar_usd: HiGHS "
+            "proved no plan alone meets it, and not signing is always possible)"
+        )
+    for conflict in diagnosis.conflicts:
+        party = next(
+            (p for p in PARTIES_WITH_FLOORS if conflict.limit == f"participation.{p}.min_expected_value_usd"),
+            None,
+        )
+        if party is None or conflict.shortfall_usd is None:
+            continue
+        given = getattr(scenario.participation, party).min_expected_value_usd
+        value = values[party]
+        given_words = "none given" if given is None else f"given {usd(given)}"
+        if from_walk_away(scenario, walk_away, party):
+            conflict.explanation += (
+                f"; the walk-away value binds: the {party}'s floor is its walk-away value {usd(value)} "
+                f"({given_words})"
+            )
+            if not conflict.fix:  # its plan is not proven the closest: the diagnosis's own fix stands
+                continue
+            conflict.fix = (
+                f"change the deal's terms so it beats walking away for the {party} (revenue share, buyback, "
+                f"the tenants' credits); lowering participation.{party}.min_expected_value_usd does not help, "
+                f"the walk-away value {usd(value)} binds; or set participation.floors: given and the floors "
+                "by hand"
+            )
+            continue
+        conflict.explanation += (
+            f"; the given floor binds: {given_words}, above the {party}'s walk-away value {usd(value)}"
+        )
+        reached = walk_away.floors_usd[party] - conflict.shortfall_usd
+        # Null floors the party at its walk-away value here, not at none.
+        conflict.fix = conflict.fix.replace(
+            "(null removes it)", f"(null floors it at its walk-away value {usd(value)}, not none)"
+        )
+        if conflict.fix and reached < value:
+            # Lowering the given floor helps only down to the walk-away value, which the plan misses too.
+            conflict.fix = (
+                f"lowering participation.{party}.min_expected_value_usd helps only down to the {party}'s "
+                f"walk-away value {usd(value)}, which the closest whole plan misses too: change the "
+                f"deal's terms so it beats walking away for the {party}"
+            )
+
+
+def _diagnose(scenario: Scenario, interface: Interface | None) -> Diagnosis:
+    """`diagnose` of the scenario whose requirements are the ones to check (given floors)."""
     diagnosis = Diagnosis(scenario=scenario.name, feasible=True, status="")
     domain = check_domain(scenario)
     diagnosis.conflicts = list(domain)
@@ -174,6 +298,7 @@ def diagnose(scenario: Scenario, interface: Interface | None = None) -> Diagnosi
         _explain_lp_infeasible(diagnosis)
     elif unsettled:
         diagnosis.feasible = False
+        diagnosis.proven = False
         diagnosis.finding = unsettled
     else:
         diagnosis.finding = (
@@ -261,44 +386,74 @@ def _check_requirements(
         )
     outcome, short = found
     elastic = f"the elastic model, as dsx plan solve runs it; HiGHS: {outcome.status}"
+    by_extra = scenario.solver.extra and outcome.model_status != highspy.HighsModelStatus.kTimeLimit
+    further = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s)" + (
+        ", or remove the limit in solver.extra that stopped HiGHS," if by_extra else ""
+    )
     if not outcome.has_solution:
         if outcome.infeasible:
             return False, ""
-        diagnosis.fix = f"raise solver.time_limit_s (now {scenario.solver.time_limit_s} s) and diagnose again"
+        diagnosis.fix = f"{further} and diagnose again"
         return False, (
             f"the LP relaxation is feasible, but HiGHS found no whole plan within solver.time_limit_s "
             f"({elastic}), so whether one meets every participation requirement is unknown"
         )
     diagnosis.status = outcome.status
-    if short:
-        diagnosis.feasible = False
-        diagnosis.finding = f"no whole-rack plan meets every participation requirement ({elastic})"
-        diagnosis.conflicts.extend(_requirement_conflict(scenario, name, gap) for name, gap in short.items())
-    else:
+    if not short:
         diagnosis.finding = f"a whole-rack plan meets every participation requirement ({elastic})"
+        return True, ""
+    diagnosis.feasible = False
+    diagnosis.least_shortfall_usd = least_usd = found.least_usd
+    found_usd = sum(short.values())
+    if not found.proven:
+        diagnosis.proven = False
+        diagnosis.finding = (
+            f"no plan meeting every participation requirement was found: the best whole-rack plan "
+            f"found falls short by US${found_usd:,.0f} in total; not proven, as HiGHS stopped with its "
+            f"bound still allowing a plan that meets them all ({elastic})"
+        )
+        diagnosis.fix = f"{further} and diagnose again"
+    else:
+        diagnosis.finding = (
+            f"no whole-rack plan meets every participation requirement: proven by HiGHS's bound, every "
+            f"whole plan falls short by at least US${least_usd:,.0f} in total ({elastic})"
+        )
+        if not found.closest:
+            diagnosis.finding += (
+                f"; the best plan found falls short by US${found_usd:,.0f}, and the closest is not known"
+            )
+            diagnosis.fix = (
+                f"{further} and diagnose again: the closest plan gives the least change to the requirements"
+            )
+    diagnosis.conflicts.extend(
+        _requirement_conflict(scenario, name, gap, closest=found.closest) for name, gap in short.items()
+    )
     return True, ""
 
 
-def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float) -> Conflict:
-    """A requirement (`participation.<party>.<field>`) the closest whole plan misses by
-    `gap_usd`, with the value that plan reaches: moving the requirement there lets that plan
-    meet it (the other requirements as it meets them)."""
+def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, closest: bool) -> Conflict:
+    """A requirement (`participation.<party>.<field>`) the elastic model's plan misses by
+    `gap_usd`, with the value that plan reaches. Where that plan is the `closest` (HiGHS's
+    optimum), moving the requirement there is the fix (the other requirements as it meets
+    them); a plan HiGHS stopped at may not be, so it gets no fix (`Diagnosis.fix` says how to
+    find the closest)."""
     _, party, name_field = name.split(".")
     required = float(getattr(getattr(scenario.participation, party), name_field))
+    plan = "the closest whole plan" if closest else "the best plan found"
     if name_field.startswith("max_"):
         reached = math.ceil(required + gap_usd)
-        how = f"a cap of US${required:,.0f}; the closest whole plan exposes US${reached:,.0f}"
+        how = f"a cap of US${required:,.0f}; {plan} exposes US${reached:,.0f}"
         fix = f"raise {name} to at least {reached}"
     else:
         reached = math.floor(required - gap_usd)
-        how = f"US${required:,.0f} required; the closest whole plan reaches US${reached:,.0f}"
+        how = f"{usd(required)} required; {plan} reaches {usd(reached)}"
         fix = f"lower {name} to at most {reached}"
     return Conflict(
         site=None,
         period=None,
         limit=name,
-        explanation=f"no whole-rack plan meets it; the closest falls short by US${gap_usd:,.0f} ({how})",
-        fix=f"{fix} (null removes it), or change the terms so the parties can meet it",
+        explanation=f"{plan} falls short of it by US${gap_usd:,.0f} ({how})",
+        fix=f"{fix} (null removes it), or change the terms so the parties can meet it" if closest else "",
         shortfall_usd=gap_usd,
     )
 

@@ -147,6 +147,10 @@ def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
     out["expected_revenue_share_undiscounted_usd"] = sum(
         o.probability * o.revenue_share_usd for o in plan.outcomes
     )
+    if plan.walk_away is not None:  # participation.floors: walk_away (columns only then)
+        out["cloud_walk_away_discounted_usd"] = plan.walk_away.cloud_value_usd
+        out["guarantor_walk_away_discounted_usd"] = plan.walk_away.guarantor_value_usd
+        out["no_deal_solver_status"] = plan.walk_away.status
     out["evpi_discounted_usd"] = plan.risk.evpi_usd
     out["vss_discounted_usd"] = plan.risk.vss_usd
     out["solver_status"] = plan.solver.status
@@ -239,9 +243,15 @@ def solve_point(solve: StartSolver, scenario: Scenario, start: MipStart | None) 
     try:
         plan = solve(scenario, start)
     except UserError as error:
-        # One line per point: the message and its fix (a too-large point's names the limit to raise).
-        fixes = [d for d in error.details if d.startswith("Fix:")]
-        text = "; ".join([error.message, *fixes])
+        # One line per point: the message, each requirement that fell short and by how much (with
+        # walk-away floors, the party that cannot beat walking away), and the fix (a too-large
+        # point's names the limit to raise).
+        kept = [
+            d
+            for d in error.details
+            if d.startswith("Fix:") or (d.startswith("participation.") and "short" in d)
+        ]
+        text = "; ".join([error.message, *kept])
         return PointOutcome(None, text, error.exit_code, time.perf_counter() - began)
     return PointOutcome(plan, wall_s=time.perf_counter() - began)
 

@@ -12,12 +12,14 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_SCHEMA_VERSION: Final = "1.2"  # Final: typed Literal["1.2"], one of Plan.schema_version's
-"""1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
+PLAN_SCHEMA_VERSION: Final = "1.3"  # Final: typed Literal["1.3"], one of Plan.schema_version's
+"""1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
+comes from (`walk_away`), both null unless the scenario asked for walk-away floors. 1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
 (`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
 within a term). Readers of earlier fields need no change."""
-READABLE_PLAN_VERSIONS: Final = ("1.1", PLAN_SCHEMA_VERSION)
-"""Versions this dsx reads: a 1.1 plan lacks only the method, read as not recorded (null)."""
+READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", PLAN_SCHEMA_VERSION)
+"""Versions this dsx reads: a 1.1 plan lacks the method, read as not recorded (null); a 1.1 or 1.2
+plan lacks the walk-away values, read as not computed (null: its floors were the given ones)."""
 
 
 class _Record(BaseModel):
@@ -175,8 +177,62 @@ class PartyFigures(_Record):
     cvar_alpha: float
     cvar_usd: float = Field(description="Mean value over the worst (1 - cvar_alpha) probability mass.")
     worst_case_value_usd: float
-    min_expected_value_usd: float | None = Field(None, description="The party's requirement (null: none).")
+    min_expected_value_usd: float | None = Field(
+        None,
+        description="The floor the plan was solved with (null: none): the scenario's "
+        "participation.<party>.min_expected_value_usd, or with participation.floors: walk_away the "
+        "larger of that and walk_away_value_usd.",
+    )
     min_cvar_usd: float | None = Field(None, description="The party's requirement (null: none).")
+    walk_away_value_usd: float | None = Field(
+        None,
+        description="The party's expected (discounted) value in the plan the cloud would make with no "
+        "deal (`Plan.walk_away`); null: not computed (participation.floors: given, or the syndicate).",
+    )
+
+
+class WalkAway(_Record):
+    """The no-deal plan behind the walk-away floors: the cloud's best plan alone, solved on expected
+    value (docs/model.md, Conventions, states its terms). The verifier cannot re-solve it: it
+    checks the floors follow from these values and that the plan meets them."""
+
+    cloud_value_usd: float = Field(
+        description="The cloud's expected value with no deal: its walk-away value, one it surely makes alone."
+    )
+    guarantor_value_usd: float = Field(
+        description="The guarantor's expected value with no deal: its hardware margin on the racks of the "
+        "no-deal plan HiGHS returned (another plan as good for the cloud may buy other racks)."
+    )
+    racks_built: int = Field(description="Racks the cloud builds alone over the horizon, in that plan.")
+    status: str = Field(description="HiGHS's status of the no-deal solve.")
+    mip_gap: float | None = Field(
+        None,
+        description="Its relative gap: the cloud's best alone is at most this much above cloud_value_usd.",
+    )
+    cloud_bound_usd: float | None = Field(
+        None,
+        description="HiGHS's bound: the cloud's best alone is at most this (null: no finite bound). "
+        "Above cloud_value_usd by more than round-off, the cloud may make up to the difference more alone.",
+    )
+    mip_rel_gap: float | None = Field(
+        None, description="The gap the no-deal plan was solved to: 1e-3, or the scenario's if tighter."
+    )
+    reached_gap: bool | None = Field(
+        None,
+        description="False where HiGHS stopped at a limit (time, solution, node) before mip_rel_gap "
+        "(null: not recorded; read as reached only where status is Optimal).",
+    )
+
+    @property
+    def gap_reached(self) -> bool:
+        """Whether the no-deal plan reached its gap; a record without `reached_gap` by its status."""
+        return self.reached_gap if self.reached_gap is not None else self.status == "Optimal"
+
+    cloud_cvar_floor_dropped: bool = Field(
+        False,
+        description="True where the cloud's CVaR floor left no no-deal plan (proven infeasible) and it "
+        "was solved without it: not signing is always possible.",
+    )
 
 
 class SolverReport(_Record):
@@ -231,7 +287,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.1", "1.2"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1", "1.2", "1.3"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime
@@ -254,6 +310,9 @@ class Plan(BaseModel):
     risk: RiskFigures
     parties: list[PartyFigures] = Field(
         default_factory=list, description="Cloud, guarantor and syndicate figures (participation)."
+    )
+    walk_away: WalkAway | None = Field(
+        None, description="The no-deal plan of the walk-away floors (null: floors as given)."
     )
     solver: SolverReport
     verification: Verification

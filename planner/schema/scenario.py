@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -225,11 +225,15 @@ DEFAULT_PARTY_CVAR_ALPHA = 0.9
 class PartyRequirement(_Strict):
     """What one party needs from a plan before it signs (null: no requirement).
 
-    Not signing is worth zero to either party, so by default each needs a plan whose expected
-    value is at least zero: with no demand, no perspective can then build anything."""
+    By default not signing is taken to be worth zero, so each needs a plan whose expected value is
+    at least zero: with no demand, no perspective can then build anything. `participation.floors:
+    walk_away` raises each floor to what the party makes with no deal (docs/model.md, Conventions)."""
 
     min_expected_value_usd: Number | None = Field(
-        0.0, description="Least expected (discounted) value the party accepts, US$ (null: none)."
+        0.0,
+        description="Least expected (discounted) value the party accepts, US$ (null: none; with "
+        "participation.floors: walk_away, null means the party's walk-away value, and a number only "
+        "raises the floor above it).",
     )
     min_cvar_usd: Number | None = Field(
         None, description="Least CVaR of its value at participation.cvar_alpha, US$ (null: none)."
@@ -249,11 +253,22 @@ class GuarantorRequirement(PartyRequirement):
     )
 
 
+FLOORS_GIVEN: Final = "given"
+FLOORS_WALK_AWAY: Final = "walk_away"
+
+
 class Participation(_Strict):
     """Each party's requirements; a plan meets all of them or the planner says which it cannot."""
 
     cvar_alpha: Fraction = Field(
         DEFAULT_PARTY_CVAR_ALPHA, description="CVaR level of the parties' figures, e.g. 0.9 = worst 10%."
+    )
+    floors: Literal["given", "walk_away"] = Field(
+        FLOORS_GIVEN,
+        description="Each party's expected-value floor: given = min_expected_value_usd as written; "
+        "walk_away = the larger of that and the party's walk-away value, its expected value in the "
+        "plan the cloud would make with no deal (solved first, at the cost of a second solve; "
+        "docs/model.md, Conventions).",
     )
     cloud: PartyRequirement = PartyRequirement()
     guarantor: GuarantorRequirement = GuarantorRequirement()
@@ -375,8 +390,13 @@ class Scenario(_Strict):
     def content_hash(self) -> str:
         """Stable hash of the planning case: plans record it to prove what they were solved from."""
         # Solver options change how hard HiGHS tries, not what is planned: left out of the hash.
+        exclude: dict[str, bool | set[str]] = {"solver": True}
+        if self.participation.floors == FLOORS_GIVEN:
+            # The field came after plans were written: left out at its default, so a scenario that
+            # does not set it keeps the hash its plans record.
+            exclude["participation"] = {"floors"}
         canonical = json.dumps(
-            self.model_dump(mode="json", exclude={"solver"}), sort_keys=True, separators=(",", ":")
+            self.model_dump(mode="json", exclude=exclude), sort_keys=True, separators=(",", ":")
         )
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 

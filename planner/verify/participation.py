@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.schema.plan import PartyFigures, Plan
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import FLOORS_WALK_AWAY, Scenario
 from planner.verify.data import ScenarioArrays
 from planner.verify.derived import gpus_installed
 from planner.verify.figures import check_money
@@ -60,6 +60,7 @@ def check_parties(
                     f"participation.{party}.{requirement}: the plan gives the {party} US${got:,.0f}, "
                     f"below its requirement of US${least:,.0f} (short by US${least - got:,.0f})"
                 )
+    check_walk_away_floors(scenario, plan, {p: float(v @ data.prob) for p, v in values.items()}, log)
     terms = scenario.terms
     exposure = (
         terms.buyback_share
@@ -94,4 +95,56 @@ def check_parties(
                 f"site_periods {row.site} {row.period} buyback_exposure_usd",
                 row.buyback_exposure_usd,
                 float(exposure[i, t]),
+            )
+
+
+def check_walk_away_floors(scenario: Scenario, plan: Plan, expected: dict[str, float], log: Log) -> None:
+    """With `participation.floors: walk_away`, the floors the plan records follow from the walk-away
+    values it records (each the larger of the given floor and the value; a null given floor: the
+    value) and the plan meets them. The verifier cannot re-solve the no-deal plan behind the
+    values: it checks they are the plan's own record's, and the plan holds to what it records.
+    With given floors, a plan records no walk-away value."""
+    reported: dict[str, PartyFigures] = {f.party: f for f in plan.parties}
+    if scenario.participation.floors != FLOORS_WALK_AWAY:
+        recorded = [f.party for f in plan.parties if f.walk_away_value_usd is not None]
+        if not log.ok(plan.walk_away is None and not recorded):
+            log.say(
+                "walk_away: the plan records walk-away values, but the scenario's participation.floors is "
+                f"{scenario.participation.floors!r}"
+            )
+        return
+    record = plan.walk_away
+    if not log.ok(record is not None):
+        log.say("walk_away: participation.floors is 'walk_away', but the plan records no no-deal plan")
+        return
+    assert record is not None
+    walk_away = {"cloud": record.cloud_value_usd, "guarantor": record.guarantor_value_usd}
+    needs = {"cloud": scenario.participation.cloud, "guarantor": scenario.participation.guarantor}
+    for party, need in needs.items():
+        figures = reported.get(party)
+        if figures is None:
+            continue  # check_parties names the missing party
+        value = walk_away[party]
+        if not log.ok(figures.walk_away_value_usd is not None):
+            log.say(
+                f"parties {party} walk_away_value_usd: null, where the plan's walk_away says {value:,.2f}"
+            )
+            continue
+        assert figures.walk_away_value_usd is not None
+        check_money(log, f"parties {party} walk_away_value_usd", figures.walk_away_value_usd, value)
+        given = need.min_expected_value_usd
+        floor = value if given is None else max(given, value)
+        recorded_floor = figures.min_expected_value_usd
+        if not log.ok(recorded_floor is not None):
+            log.say(
+                f"parties {party} min_expected_value_usd: null, where the walk-away floor is US${floor:,.0f}"
+            )
+            continue
+        assert recorded_floor is not None
+        check_money(log, f"parties {party} min_expected_value_usd (walk-away floor)", recorded_floor, floor)
+        got = expected[party]
+        if not log.ok(bool(got >= recorded_floor - tolerance(got, recorded_floor, ABS_TOL_USD))):
+            log.say(
+                f"participation.{party}: the plan gives the {party} US${got:,.0f}, below its walk-away "
+                f"floor of US${recorded_floor:,.0f} (short by US${recorded_floor - got:,.0f})"
             )

@@ -17,8 +17,8 @@ import yaml
 
 from dsx.commands.plan_solve import outcome_table, parties_table, risk_table, site_period_table
 from planner.files import read_plan
-from planner.schema.plan import Plan
-from tests.dsx.harness import Outcome, dsx
+from planner.schema.plan import Plan, WalkAway
+from tests.dsx.harness import Outcome, assert_one_clear_error, dsx, tree
 from tests.planner.small_scenarios import BASE
 
 
@@ -152,6 +152,111 @@ def test_a_plan_that_holds_the_cloud_at_its_floor_says_so(tmp_path):
     assert "guarantor sits" not in notice
     shown = dsx("plan", "show", out)
     assert "notice: the cloud sits at its participation floor" in " ".join(shown.stderr.split())
+
+
+def test_walk_away_floors_show_each_partys_walk_away_value_and_surplus(tmp_path):
+    # The same deal with walk-away floors. With no revenue share, buyback or credits the deal is
+    # the cloud's plan alone: 3 racks, the cloud US$ 328,500 and the guarantor its margin on them,
+    # 3 x 0.5 x 328,500 = US$ 492,750, each its walk-away value. The guarantor's plan can then give
+    # the cloud no less: the same 3 racks, and neither party gains over walking away.
+    change = {**AT_THE_CLOUDS_FLOOR, "participation.floors": "walk_away"}
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "walk-away", change))
+    plan = read_plan(out)
+    assert plan.racks[0].racks_installed == 3
+    figures = {f.party: f for f in plan.parties}
+    assert figures["cloud"].walk_away_value_usd == pytest.approx(328_500.0, abs=1.0)
+    assert figures["guarantor"].walk_away_value_usd == pytest.approx(492_750.0, abs=1.0)
+    assert figures["cloud"].expected_value_usd == pytest.approx(328_500.0, abs=1.0)
+    table = parties_table(plan)
+    headers = _headers(table)
+    assert "walk-away (no" in headers[-2] and "over walk-away" in headers[-1]
+    rows = {cells[0]: cells for cells in zip(*(column._cells for column in table.columns), strict=True)}
+    assert rows["cloud"][-2] == "0.33" and rows["cloud"][-1] == "0.00"
+    assert rows["guarantor (objective)"][-2] == "0.49"
+    # The syndicate's value is the two parties' summed, with the deal and without: its walk-away
+    # value is 328,500 + 492,750 = 821,250, and the deal gains nothing over walking away.
+    assert rows["syndicate"][-2] == "0.82" and rows["syndicate"][-1] == "0.00"
+    notice = " ".join(outcome.stderr.split())
+    assert (
+        "notice: the cloud sits at its walk-away value: expected value US$ 328,500 against US$ 328,500"
+        in notice
+    )
+    assert "participation floor" not in notice
+    shown = " ".join(dsx("plan", "show", out).stdout.split())
+    assert "over walk-away" in shown
+
+
+CREDIT_DEAL = {
+    # tests/planner/test_walk_away.py's case: acme (30 GPUs, cash) and nova (20 GPUs, all paid with
+    # the guarantor's credits, `repayment` of them repaid), revenue share and margin 10%. The cloud
+    # alone makes US$ 357,000 and leaves the guarantor US$ 30,000; at repayment 0.3 no plan gives
+    # both that, the guarantor short by US$ 34,767 in the closest.
+    "tenants": [
+        {"id": "acme", "price_usd_per_gpu_hour": 10.0, "demand_gpus": {"only": [30.0]}},
+        {
+            "id": "nova",
+            "price_usd_per_gpu_hour": 10.0,
+            "demand_gpus": {"only": [20.0]},
+            "token_credit_share": 1.0,
+            "credit_repayment_share": 0.3,
+        },
+    ],
+    "terms.revenue_share": 0.1,
+    "terms.guarantor_hardware_margin": 0.1,
+    "objective.perspective": "guarantor",
+    "participation.floors": "walk_away",
+}
+
+
+def test_a_deal_that_cannot_beat_walking_away_is_one_clear_error(tmp_path):
+    source = _scenario(tmp_path, "no-deal-wins", CREDIT_DEAL)
+    before = tree(tmp_path)
+    solved = dsx("plan", "solve", source, "-o", tmp_path / "plan.json", "--no-value-of-information")
+    assert_one_clear_error(
+        solved,
+        code=3,
+        names=(
+            "the deal cannot beat walking away",
+            "participation.guarantor.min_expected_value_usd: the closest plan falls short of it by US$34,767",
+            "walk-away value, US$357,000",
+        ),
+    )
+    assert tree(tmp_path) == before
+
+
+def test_a_bad_floors_option_is_one_clear_error(tmp_path):
+    source = _scenario(tmp_path, "bad-floors", {"participation.floors": "walk-away"})
+    solved = dsx("plan", "solve", source, "-o", tmp_path / "plan.json")
+    assert_one_clear_error(
+        solved, code=2, names=(str(source), "participation.floors", "'given' or 'walk_away'", "walk-away")
+    )
+
+
+def test_a_given_floor_above_the_walk_away_value_is_named_as_such(tmp_path):
+    # The cloud's view with the guarantor's given floor 31,000 over its walk-away 30,000 (and
+    # repayment 0.5): the guarantor is held at 31,000 (tests/planner/test_walk_away.py).
+    change = {
+        **CREDIT_DEAL,
+        "objective.perspective": "cloud",
+        "participation.guarantor": {"min_expected_value_usd": 31_000.0},
+    }
+    change["tenants"] = copy.deepcopy(CREDIT_DEAL["tenants"])
+    change["tenants"][1]["credit_repayment_share"] = 0.5
+    outcome, out = _solve(tmp_path, _scenario(tmp_path, "given-above", change), "--json")
+    notice = " ".join(outcome.stderr.split())
+    assert (
+        "the guarantor sits at its participation floor: expected value US$ 31,000 against "
+        "participation.guarantor.min_expected_value_usd = US$ 31,000, above its walk-away value of US$ 30,000"
+    ) in notice
+    summary = json.loads(outcome.stdout)
+    assert summary["walk_away"]["cloud_value_usd"] == pytest.approx(357_000.0, abs=1.0)
+    assert summary["walk_away"]["racks_built"] == 3
+    assert read_plan(out).walk_away == WalkAway.model_validate(summary["walk_away"])
+
+
+def test_given_floors_show_no_walk_away_columns(tmp_path):
+    _, out = _solve(tmp_path, _scenario(tmp_path, "floor", AT_THE_CLOUDS_FLOOR))
+    assert not any("walk-away" in h for h in _headers(parties_table(read_plan(out))))
 
 
 @pytest.mark.parametrize(

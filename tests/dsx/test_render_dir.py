@@ -2,8 +2,8 @@
 as a set, anything else `kubectl apply -f DIR` would apply is refused before a byte is written,
 the plan is never written over, and a failure part-way puts the directory back as it was.
 
-The factory plan (tests/infra/plan_factory.py, no solver): batam 2026Q4 with the operator is 15
-files, the gb300 pool `012-gpunodepool-batam-gb300-nvl72.yaml` with 10 racks and two tenants;
+The factory plan (tests/infra/plan_factory.py, no solver): batam 2026Q4 with the operator is 18
+files, the gb300 pool `015-gpunodepool-batam-gb300-nvl72.yaml` with 10 racks and two tenants;
 2026Q3 without the operator is 2 files, the same pool as `000-...` with 4 racks and one tenant."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from planner.files import write_plan
 from tests.dsx.harness import Outcome, assert_one_clear_error, dsx, tree
 from tests.infra.plan_factory import make_plan
 
-POOL_Q4 = "012-gpunodepool-batam-gb300-nvl72.yaml"
-TENANT_Q4 = "013-tenant-inference-cloud.yaml"
+POOL_Q4 = "015-gpunodepool-batam-gb300-nvl72.yaml"
+TENANT_Q4 = "016-tenant-inference-cloud.yaml"
 Q3_FILES = ["000-gpunodepool-batam-gb300-nvl72.yaml", "001-tenant-inference-cloud.yaml"]
 
 
@@ -78,7 +78,7 @@ def test_a_re_render_replaces_the_earlier_render_so_kubectl_applies_only_the_new
     ]
     assert applied[0]["spec"]["racks"] == 4
     assert (out / "README").read_text() == "kept: no render wrote it\n"
-    assert "removed 15 left by its earlier render (batam 2026Q4)" in outcome.stderr
+    assert "removed 18 left by its earlier render (batam 2026Q4)" in outcome.stderr
 
 
 def test_rendering_the_same_again_into_its_directory_changes_no_file(tmp_path, plan_file):
@@ -218,7 +218,7 @@ def test_a_failure_after_the_earlier_files_were_moved_aside_puts_them_back(tmp_p
 def test_render_never_writes_over_its_plan_in_the_output_directory(tmp_path, plan_file):
     out = tmp_path / "out"
     out.mkdir()
-    plan = out / "012-gpunodepool-batam-gb300-nvl72.json"
+    plan = out / "015-gpunodepool-batam-gb300-nvl72.json"
     plan.write_bytes(plan_file.read_bytes())
     before = tree(tmp_path)
     outcome = dsx("render", plan, "--site", "batam", "--period", "2026Q4", "--format", "json", "-o", out)

@@ -1,4 +1,5 @@
-"""Done-when of issue 13, on the suite's real API server with the structural stand-in CRDs: for
+"""Done-when of issue 13, on the suite's real API server with the genuine upstream CRDs of Kueue,
+Cluster API and Karpenter (tests/support/upstream-crds/, their schemas, defaults and pruning): for
 every site and backend of the example, the rendered stack and the objects the operator derives
 from it are accepted unchanged (nothing pruned, nothing rejected), and a GPU job, as Kueue admits
 it on the pool's flavor, fits the pool's Nodes as Cluster API or Karpenter label and taint them,
@@ -13,14 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from dsx.commands.provision import Phase, select_phase
 from infra.checks import BACKENDS
@@ -31,9 +29,8 @@ from operators import upstream_rules as up
 from operators.decisions import nodepool, tenant
 from operators.decisions.overcommit import Grant
 from operators.decisions.quantity import same_quantity
-from tests.conftest import REPO_ROOT
 from tests.infra.plan_factory import make_plan
-from tests.support.real_cluster import ApiStatus, Client, LocalCluster, RealCluster, wait_until
+from tests.support.real_cluster import ApiStatus, Client, RealCluster, wait_until
 
 pytestmark = pytest.mark.real_cluster
 
@@ -214,57 +211,3 @@ def check_site(admin: Client, applied: list[dict[str, Any]], site: str, backend:
             assert up.schedulable(pod["spec"], node) == []
             # and the same pod as written, before Kueue's admission, would not fit the GPU node
             assert up.schedulable(_gpu_pod("x", namespace, gpus)["spec"], node)
-
-
-UPSTREAM_ENV = "DSX_UPSTREAM_CRDS"
-UPSTREAM_DEFAULT = REPO_ROOT.parent / "shared" / "upstream-crds"
-
-
-def upstream_crds() -> tuple[list[dict[str, Any]], str]:
-    """The genuine upstream CRDs of the add-on kinds dsx writes, from $DSX_UPSTREAM_CRDS or
-    ../shared/upstream-crds/<project>/<version>/ (never committed here), and what is missing."""
-    root = Path(os.environ.get(UPSTREAM_ENV) or UPSTREAM_DEFAULT)
-    wanted = {f"{plural}.{group}": kind for kind, (group, _v, plural, _n) in api.ADDON_KINDS.items()}
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
-        for doc in yaml.safe_load_all(path.read_text()):
-            crd = isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
-            if crd and doc["metadata"]["name"] in wanted:
-                found[doc["metadata"]["name"]] = doc
-    missing = sorted(set(wanted) - set(found))
-    return list(found.values()), (f"{root}: no CRD for {', '.join(missing)}" if missing else "")
-
-
-def test_example_sites_against_the_genuine_upstream_crds(tmp_path: Path) -> None:
-    """The same check with Kueue's, Cluster API's and Karpenter's own CRDs (their structural
-    schemas, defaults and pruning; a v1.20 server does not run their CEL rules, which
-    operators/upstream_rules.py encodes) on a server of its own. The steering team places them
-    under ../shared/upstream-crds/ (or $DSX_UPSTREAM_CRDS); without them this test is skipped."""
-    crds, missing = upstream_crds()
-    if missing:
-        pytest.skip(f"genuine upstream CRDs not provided ({missing}); see docs/provisioning.md")
-    with LocalCluster(tmp_path / "kube") as cluster:
-        admin = cluster.admin
-        for crd in crds:
-            crd = {**crd, "metadata": {"name": crd["metadata"]["name"]}}  # drop cert-manager annotations
-            crd["spec"] = {**crd["spec"], "conversion": {"strategy": "None"}}  # no webhook server here
-            admin.create_or_replace(crd)
-        for crd in crds:
-            name = crd["metadata"]["name"]
-            wait_until(
-                lambda name=name: any(
-                    c["type"] == "Established" and c["status"] == "True"
-                    for c in ((admin.get("CustomResourceDefinition", name) or {}).get("status") or {}).get(
-                        "conditions", []
-                    )
-                ),
-                60,
-                f"{name} established",
-            )
-        for site in SITES:
-            for backend in BACKENDS:
-                applied: list[dict[str, Any]] = []
-                try:
-                    check_site(admin, applied, site, backend)
-                finally:
-                    cleanup(admin, applied)

@@ -77,3 +77,124 @@ def test_the_cluster_api_objects_a_pool_refers_to_are_only_ever_read_one_by_one(
             assert rule["verbs"] == ["get"], rule
     granted = {(g, r) for rule in _rules() for g in rule["apiGroups"] for r in rule["resources"]}
     assert referenced <= granted
+
+
+def _webhook_docs(namespace: str = "dsx-system") -> tuple[dict, dict, dict]:
+    docs = operator_bundle(namespace=namespace)
+    config = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
+    service = next(d for d in docs if d["kind"] == "Service")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    return config, service, deployment
+
+
+def test_the_webhook_fails_closed_for_tenant_namespaces_and_never_covers_a_protected_one() -> None:
+    from operators.api import PROTECTED_NAMESPACES
+    from operators.decisions.tenant import DEFAULT_INGRESS_NAMESPACES
+
+    config, _, _ = _webhook_docs(namespace="ops")
+    selectors = {}
+    for hook in config["webhooks"]:
+        assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None"
+        assert hook["rules"] == [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["pods"],
+                "scope": "Namespaced",
+            }
+        ]
+        expressions = hook["namespaceSelector"]["matchExpressions"]
+        scope = [e for e in expressions if e["operator"] == "Exists"]
+        (not_in,) = [e for e in expressions if e["operator"] == "NotIn"]
+        assert not_in["key"] == "kubernetes.io/metadata.name"
+        assert PROTECTED_NAMESPACES | set(DEFAULT_INGRESS_NAMESPACES) | {"ops"} <= set(not_in["values"])
+        selectors[hook["name"]] = [e["key"] for e in scope]
+        assert hook["clientConfig"]["service"]["namespace"] == "ops"
+        assert "caBundle" not in hook["clientConfig"]  # the operator's replicas write it
+    assert selectors == {
+        "pods.tenants.dsx.ai": ["dsx.ai/tenant"],
+        "pods.released.dsx.ai": ["dsx.ai/released-by-policy"],
+    }
+
+
+def test_the_webhook_service_reaches_the_port_every_replica_serves() -> None:
+    config, service, deployment = _webhook_docs()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(env["DSX_WEBHOOK_PORT"]) == ports["webhook"]
+    assert container["readinessProbe"]["tcpSocket"]["port"] == "webhook"
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == "webhook"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    for hook in config["webhooks"]:
+        ref = hook["clientConfig"]["service"]
+        assert (ref["name"], ref["port"]) == (service["metadata"]["name"], port["port"])
+    # the certificate's files live in memory: the root filesystem is read-only
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] and "/tmp" in mounts
+
+
+def test_the_operator_may_only_read_and_update_its_own_webhook_configuration() -> None:
+    config, _, _ = _webhook_docs()
+    rules = [r for r in _rules() if "validatingwebhookconfigurations" in r["resources"]]
+    assert rules == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": [config["metadata"]["name"]],
+            "verbs": ["get", "update"],
+        }
+    ]
+    assert all("mutatingwebhookconfigurations" not in r["resources"] for r in _rules())
+
+
+def test_the_webhook_prunes_ca_of_gone_pods_by_the_label_the_deployment_puts_on_them() -> None:
+    from operators.webhook import DEFAULT_CONFIGURATION, DEFAULT_SERVICE, POD_LABELS
+
+    config, service, deployment = _webhook_docs()
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert POD_LABELS.items() <= labels.items()
+    assert (config["metadata"]["name"], service["metadata"]["name"]) == (
+        DEFAULT_CONFIGURATION,
+        DEFAULT_SERVICE,
+    )
+
+
+def test_a_drain_or_a_node_loss_leaves_a_replica_to_answer_the_webhook() -> None:
+    """The webhook fails closed: a PodDisruptionBudget keeps an eviction from taking both replicas
+    and a preferred anti-affinity spreads them over nodes where the cluster has two."""
+    docs = operator_bundle(namespace="ops")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    (budget,) = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert budget["apiVersion"] == "policy/v1"
+    assert budget["metadata"]["namespace"] == "ops"
+    assert budget["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+    }
+    assert deployment["spec"]["replicas"] >= 2
+    template = deployment["spec"]["template"]
+    (term,) = template["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+        <= template["metadata"]["labels"].items()
+    )
+    # preferred only: a one-node cluster still runs both
+    assert (
+        "requiredDuringSchedulingIgnoredDuringExecution"
+        not in template["spec"]["affinity"]["podAntiAffinity"]
+    )
+
+
+def test_both_webhooks_leave_out_the_same_namespaces() -> None:
+    config, _, _ = _webhook_docs(namespace="ops")
+    lists = [
+        next(e["values"] for e in hook["namespaceSelector"]["matchExpressions"] if e["operator"] == "NotIn")
+        for hook in config["webhooks"]
+    ]
+    assert len(lists) == 2 and lists[0] == lists[1] and lists[0] is not lists[1]

@@ -269,3 +269,31 @@ def test_an_nvlink_domain_other_than_rack_or_node_is_refused() -> None:
     pool["spec"]["topology"] = {"nvlinkDomain": "tray"}
     with pytest.raises(InvalidSpec, match="nvlinkDomain 'tray' is not one of rack, node"):
         desired_children(pool)
+
+
+@pytest.mark.parametrize(
+    "taints",
+    [
+        [{"key": "dsx.ai/dedicated", "value": "x", "effect": "PreferNoSchedule"}],
+        [
+            {"key": "dsx.ai/dedicated", "value": "x", "effect": "PreferNoSchedule"},
+            {"key": "dsx.ai/soft", "value": "y", "effect": "PreferNoSchedule"},
+        ],
+    ],
+)
+def test_a_pool_whose_taints_only_prefer_to_repel_is_refused(taints: list[dict]) -> None:
+    """Its own taints replace the default GPU taint, so with none of them hard any pod the
+    webhook admits unpinned (a hostname selector, a GPU product label) could land on its Nodes."""
+    pool = example("gpunodepool")
+    pool["spec"]["taints"] = taints
+    with pytest.raises(InvalidSpec, match=r"spec\.taints.*NoSchedule or NoExecute.*nvidia\.com/gpu"):
+        desired_children(pool)
+
+
+def test_a_pool_with_one_hard_taint_among_soft_ones_is_valid() -> None:
+    pool = example("gpunodepool")
+    pool["spec"]["taints"] = [
+        {"key": "dsx.ai/dedicated", "value": "x", "effect": "PreferNoSchedule"},
+        {"key": "dsx.ai/dedicated", "value": "x", "effect": "NoExecute"},
+    ]
+    desired_children(pool)

@@ -25,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.utils import parse_quantity
 
+from tests.support.dsx_objects import make_pool
 from tests.support.operator_process import OperatorProcess
 from tests.support.real_cluster import (
     OPERATOR_NAMESPACE,
@@ -74,38 +75,6 @@ def admin(real_cluster: RealCluster, operator: OperatorProcess) -> Client:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def make_pool(name: str, gpus: int, site: str = "batam") -> dict[str, Any]:
-    """A Cluster API pool of `gpus` GPUs: gpus/4 nodes of 4 GPUs in one rack."""
-    assert gpus % 4 == 0
-    return {
-        "apiVersion": "dsx.ai/v1alpha1",
-        "kind": "GpuNodePool",
-        "metadata": {"name": name},
-        "spec": {
-            "site": site,
-            "rackType": "test-rack",
-            "gpuProduct": "NVIDIA-TEST",
-            "racks": 1,
-            "nodesPerRack": gpus // 4,
-            "gpusPerNode": 4,
-            "backend": "cluster-api",
-            "clusterApi": {
-                "clusterName": site,
-                "infrastructureRef": {
-                    "apiGroup": "infrastructure.cluster.x-k8s.io",
-                    "kind": "Metal3MachineTemplate",
-                    "name": "gpu",
-                },
-                "bootstrapConfigRef": {
-                    "apiGroup": "bootstrap.cluster.x-k8s.io",
-                    "kind": "KubeadmConfigTemplate",
-                    "name": "gpu",
-                },
-            },
-        },
-    }
 
 
 def make_tenant(
@@ -1113,7 +1082,18 @@ def test_a_pool_named_after_someone_elses_flavor_and_machines_neither_takes_them
                 "clusterName": "other",
                 "replicas": 7,
                 "selector": {"matchLabels": {"team": "other"}},
-                "template": {"metadata": {"labels": {"team": "other"}}},
+                "template": {  # all Cluster API v1.14's MachineDeployment requires
+                    "metadata": {"labels": {"team": "other"}},
+                    "spec": {
+                        "clusterName": "other",
+                        "bootstrap": {"dataSecretName": "other-bootstrap"},
+                        "infrastructureRef": {
+                            "apiGroup": "infrastructure.cluster.x-k8s.io",
+                            "kind": "Metal3MachineTemplate",
+                            "name": "other",
+                        },
+                    },
+                },
             },
             namespace=team,
         )

@@ -201,3 +201,28 @@ def test_decomposed_wait_and_see_and_ev_solves_start_from_the_plan_to_the_same_f
     assert vss == pytest.approx(extensive.vss_usd, rel=1e-6, abs=1e-3)
     if case == "boom-bust":
         assert evpi == pytest.approx(0.5 * 138_000.0, rel=1e-6)
+
+
+def test_a_failed_wait_and_see_solve_costs_evpi_only_and_both_failing_raises(monkeypatch):
+    # Boom/bust (VSS = 0 by hand): the boom's wait-and-see solve stopped by the clock leaves EVPI
+    # out with the reason, and VSS still reported; the EV solve failing too leaves nothing.
+    solve = value_of_information._solve
+    stopped = {"boom"}
+
+    def clock(scenario, m=None, **kwargs):
+        if [case.id for case in scenario.scenarios] in [[tag] for tag in stopped]:
+            raise NoPlanError(f"scenario '{scenario.name}': no solution (HiGHS: Time limit reached)")
+        return solve(scenario, m, **kwargs)
+
+    monkeypatch.setattr(value_of_information, "_solve", clock)
+    base = uncertain(buyback_price=0.0)
+    assert {c.id for c in base.scenarios} >= {"boom"}
+    figures = compute(base)
+    assert figures.evpi_usd is None and figures.ws_usd is None
+    assert figures.evpi_note is not None and "Time limit reached" in figures.evpi_note
+    assert figures.vss_usd == pytest.approx(0.0, abs=1e-3) and figures.vss_note is None
+    assert figures.note() == f"EVPI not computed: {figures.evpi_note}"
+    stopped.add(value_of_information.EV_SCENARIO_ID)
+    with pytest.raises(NoPlanError) as caught:
+        compute(base)
+    assert "VSS not computed either" in "\n".join(caught.value.details)

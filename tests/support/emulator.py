@@ -36,6 +36,7 @@ import contextlib
 import copy
 import datetime
 import itertools
+import logging
 import os
 import random
 import socket
@@ -441,8 +442,16 @@ def running_operator(
         handlers.kube.cache_clear()
         handlers.config.cache_clear()
         args = ["run", "-m", "operators.main", "--standalone", "--all-namespaces"]
-        with KopfRunner(args, timeout=30) as runner:
-            yield runner
+        root = logging.getLogger()
+        saved_handlers, saved_level = root.handlers[:], root.level
+        try:
+            with KopfRunner(args, timeout=30) as runner:
+                yield runner
+        finally:
+            # `kopf run` puts its stream handler on the root logger at INFO and leaves it there:
+            # every later record of the worker (the emulator's aiohttp.access lines) was printed
+            # into the suite's output. The runner's own output is in `runner.output`.
+            root.handlers[:], root.level = saved_handlers, saved_level
 
 
 class FaultProxy:

@@ -12,9 +12,10 @@ process it started, by PID:
 - kube-controller-manager with all default controllers (garbage collector, namespace, resource
   quota, ServiceAccount and token controllers among them), each with its own credentials.
 
-Then it installs the project's CRDs, the stand-in CRDs of the add-on kinds the operator writes
-(`standin_crds.yaml`: same group/version/kind/scope, any fields; the upstream schemas come with
-issue 13) and the operator's namespace, ServiceAccount and RBAC from
+Then it installs the project's CRDs, the genuine upstream CRDs of the add-on kinds the operator
+writes (vendored in `upstream-crds/`, tag and commit in its SOURCES.md; `$DSX_UPSTREAM_CRDS` points at
+another release's directory to run the suite against it), stand-ins of the Cluster API kinds the
+operator only reads (`standin_crds.yaml`), and the operator's namespace, ServiceAccount and RBAC from
 `operators/manifests/deploy/operator.yaml` (not its Deployment: no pod runs here), and checks that
 the controllers work (a quota gets its usage, a namespace deletion finishes).
 `RealCluster.service_account_kubeconfig` gives the operator a kubeconfig with its own
@@ -62,6 +63,9 @@ BUILD_SCRIPT = REPO_ROOT / "tools" / "kube" / "build.sh"
 CRD_DIR = REPO_ROOT / "operators" / "manifests" / "crds"
 OPERATOR_MANIFEST = REPO_ROOT / "operators" / "manifests" / "deploy" / "operator.yaml"
 STANDIN_CRDS = Path(__file__).resolve().with_name("standin_crds.yaml")
+UPSTREAM_CRDS_ENV = "DSX_UPSTREAM_CRDS"
+UPSTREAM_CRDS_DIR = Path(__file__).resolve().with_name("upstream-crds")
+"""Vendored from the projects' release tags: `<project>/<version>/*.yaml` (SOURCES.md)."""
 OPERATOR_NAMESPACE = "dsx-system"
 OPERATOR_SERVICE_ACCOUNT = "dsx-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
@@ -106,6 +110,10 @@ RESOURCES: dict[str, Resource] = {
     "ClusterRoleBinding": Resource("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "NetworkPolicy": Resource("networking.k8s.io/v1", "networkpolicies", True),
     "Deployment": Resource("apps/v1", "deployments", True),
+    "Service": Resource("v1", "services", True),
+    "ValidatingWebhookConfiguration": Resource(
+        "admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False
+    ),
     "CustomResourceDefinition": Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     **{
         kind: Resource(f"{group}/{version}", plural, namespaced)
@@ -674,13 +682,47 @@ class LocalCluster:
 # --- what the tests need installed, and proof that the controllers work --------------------------
 
 
+def upstream_crds() -> list[dict[str, Any]]:
+    """The genuine upstream CRD of every add-on kind the operator writes, as installed here: from
+    $DSX_UPSTREAM_CRDS or the vendored `upstream-crds/`, without cert-manager's annotations and
+    with no conversion webhook (none runs here; a v1.20 server also drops their CEL rules, which
+    operators/upstream_rules.py encodes). A kind missing is a broken checkout or a wrong
+    directory, not a reason to test against less."""
+    root = Path(os.environ.get(UPSTREAM_CRDS_ENV) or UPSTREAM_CRDS_DIR)
+    wanted = {f"{plural}.{group}" for group, _v, plural, _n in api.ADDON_KINDS.values()}
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
+        for doc in yaml.safe_load_all(path.read_text()):
+            crd = isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+            if crd and doc["metadata"]["name"] in wanted:
+                found[doc["metadata"]["name"]] = doc
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise RuntimeError(
+            f"{root}: no upstream CRD for {', '.join(missing)} (see {UPSTREAM_CRDS_DIR}/SOURCES.md)"
+        )
+    return [
+        {
+            **crd,
+            "metadata": {"name": crd["metadata"]["name"]},
+            "spec": {**crd["spec"], "conversion": {"strategy": "None"}},
+        }
+        for crd in found.values()
+    ]
+
+
 def manifests() -> list[dict[str, Any]]:
-    """The project's CRDs, the add-on stand-ins, and the operator's namespace, identity and RBAC."""
-    docs: list[dict[str, Any]] = []
+    """The project's CRDs, the genuine add-on CRDs, the read-only stand-ins, and the operator's
+    namespace, identity and RBAC."""
+    docs: list[dict[str, Any]] = [*upstream_crds()]
     for path in [*sorted(CRD_DIR.glob("*.yaml")), STANDIN_CRDS, OPERATOR_MANIFEST]:
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    # The operator runs as a process of the test suite, with the Deployment's ServiceAccount.
-    return [d for d in docs if d["kind"] != "Deployment"]
+    # The operator runs as a process of the test suite, with the Deployment's ServiceAccount. Its
+    # pod-placement webhook is installed only by the tests of it (test_real_webhook.py), pointed
+    # at their operator: installed here, it would refuse every other test's tenant pods. Its
+    # PodDisruptionBudget is policy/v1, which v1.20 does not serve (and guards no pod here).
+    skipped = ("Deployment", "ValidatingWebhookConfiguration", "PodDisruptionBudget")
+    return [d for d in docs if d["kind"] not in skipped]
 
 
 def install(cluster: RealCluster) -> None:

@@ -570,6 +570,93 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         assert value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
 
 
+LOOSE = "4 representative scenarios (HiGHS says unknown: its last iterate"
+"""The representatives' LP as the decomposition runs it: IPX stopped at its own tolerance
+without crossover, which HiGHS calls unknown."""
+
+SITES_OFF_GPUS = 0.5
+"""What the loose-start test adds to each site's GPUs in the iterate handed over."""
+
+
+@pytest.mark.parametrize("handed", ["off-by-a-known-amount", "beyond-repair"])
+def test_a_loose_interior_start_off_the_master_rows_is_completed_and_starts_the_loop_or_is_refused(
+    handed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The representatives' LP at `REPRESENTATIVES_IPM_TOLERANCE` without crossover, as solved
+    # by default: its real iterate, each site's GPUs then raised by 0.5 over what its racks
+    # hold (each such row off by 0.5, far past the master's tolerance). Its racks, blocks and
+    # quotas are kept and the master LP fits the rest: that point keeps every master row, has
+    # each site's GPUs back on its racks, and is the first the loop evaluates. An iterate whose
+    # racks no completion can hold (each at its column's upper bound, past the sites' power and
+    # GPU caps) is refused with the master LP's reason, and the loop starts from x = 0. Either
+    # way the loop reaches the extensive optimum.
+    assert decomposition.REPRESENTATIVES_IPM_TOLERANCE == 1e-3
+    assert decomposition.REPRESENTATIVES_CROSSOVER == "off"
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
+    )
+    built: list = []
+    iterates: list = []
+    sites: list = []
+    completions: list = []
+    taken: list = []
+    representatives = decomposition._representatives_plan
+
+    def handed_over(st, master, *args, **kwargs):  # type: ignore[no-untyped-def]
+        x, status = representatives(st, master, *args, **kwargs)
+        assert status == "unknown" and x is not None
+        (m, direct, *_), _ = built[-1]
+        x = x.copy()
+        if handed == "beyond-repair":
+            racks = decomposition._decision_columns(m, direct, st)
+            upper = st.col_upper[st.master_cols][racks]
+            x[racks] = np.where(np.isfinite(upper), upper, x[racks])
+        else:
+            start, gpus = decomposition._family_columns(m, direct, "site_gpus_installed")
+            sites.append(st.master_of[start : start + len(gpus)])
+            assert len(sites[-1])
+            x[sites[-1]] += SITES_OFF_GPUS
+            excess = st.master @ x - st.master_upper
+            assert excess.max() == pytest.approx(SITES_OFF_GPUS, abs=1e-3)
+        assert not master.feasible(x)
+        iterates.append(x)
+        return x, status
+
+    monkeypatch.setattr(decomposition, "_structure", _recorded(decomposition._structure, built))
+    monkeypatch.setattr(decomposition, "_representatives_plan", handed_over)
+    monkeypatch.setattr(decomposition, "_given_plan", _recorded(decomposition._given_plan, completions))
+    monkeypatch.setattr(decomposition._Master, "take", _recorded(decomposition._Master.take, taken))
+    result = decomposition.decompose(
+        build_model(scenario), integer=False, time_limit_s=120.0, mip_rel_gap=0.01
+    )
+    line = next(line for line in result.log if LOOSE in line)
+    x = iterates[-1]
+    [((master, columns, values, _), (completed, status))] = completions
+    assert np.array_equal(values, x[columns])  # the iterate's racks, blocks and quotas
+    if handed == "beyond-repair":
+        assert completed is None and status == "HiGHS says infeasible"
+        assert line == (
+            f"no start from {LOOSE}) (its point breaks a master row, and with its racks, blocks "
+            "and quotas fixed the master LP gave no point: HiGHS says infeasible): the loop starts from x = 0"
+        ), result.log
+        assert not any(np.array_equal(point.x, x[: master.n_master]) for (_, point), _ in taken)
+    else:
+        assert completed is not None and master.feasible(completed)
+        assert np.allclose(completed[columns], values, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(completed[sites[-1]], x[sites[-1]] - SITES_OFF_GPUS, rtol=0, atol=1e-3)
+        assert line.startswith(f"start from {LOOSE}{COMPLETED}): "), result.log
+        # The loop's first point after x = 0 is the completed start, valued as the log says.
+        (_, start), _ = taken[0]
+        assert np.array_equal(start.x, completed[: master.n_master])
+        assert float(line.rsplit(": ", 1)[1].split()[0]) == pytest.approx(start.value, abs=1e-6)
+    assert result.converged
+    extensive = _solve(scenario, "extensive", relax=True)
+    assert extensive.objective_usd is not None and result.plan_value is not None
+    assert result.plan_value * MONEY_SCALE_USD == pytest.approx(
+        extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD
+    )
+
+
 def _recorded(function: Callable, into: list) -> Callable:
     """`function` appending each call's positional arguments and result to `into` (the arrays
     recorded are the ones the decomposition passes on, which it does not change after)."""
@@ -714,10 +801,9 @@ class _MasterStallsOnce:
         return highspy.HighsModelStatus.kUnknown if self.runs == 1 else self.h.getModelStatus()
 
 
-def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
-    # A bounded LP (a random transport-like one) solved once, a row added as a cut would be,
-    # and the warm re-solve made to report a stall: it is run again by dual simplex from its
-    # basis, to the optimum it would have reached, and interior point is never asked for.
+def _cut_lp() -> tuple[highspy.Highs, highspy.Highs]:
+    """A bounded LP (a random transport-like one) solved once, then a row added as a cut would
+    be, and the same LP solved from scratch for its optimum."""
     rng = np.random.default_rng(0)
     n, m = 30, 20
     A = scipy.sparse.random_array(
@@ -732,6 +818,13 @@ def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_po
     fresh = decomposition._highs({"solver": "simplex"})
     fresh.passModel(h.getLp())
     fresh.run()
+    return h, fresh
+
+
+def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_point() -> None:
+    # The cut LP's warm re-solve made to report a stall: it is run again by dual simplex from its
+    # basis, to the optimum it would have reached, and interior point is never asked for.
+    h, fresh = _cut_lp()
     stalls = _MasterStallsOnce(h)
     decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
     assert stalls.runs == 2 and stalls.options == [("simplex", 1), ("simplex", 1)]
@@ -739,6 +832,157 @@ def test_a_stalled_master_goes_on_from_its_basis_refactorised_not_by_interior_po
     assert math.isclose(
         h.getInfo().objective_function_value, fresh.getInfo().objective_function_value, rel_tol=1e-9
     )
+
+
+DUAL_SIMPLEX, PRIMAL_SIMPLEX = 1, decomposition.PRIMAL_SIMPLEX
+"""HiGHS's `simplex_strategy` values: the master's own (dual) and `_by_primal_simplex`'s."""
+
+
+class _MasterStalls:
+    """A master whose runs numbered in `stalls` (from 1) stall for real: each is held to no
+    simplex or interior-point iteration, so its basis stays where it was, and reports HiGHS's
+    status Unknown, as a stalled dual simplex does. Records each run's solver, simplex strategy
+    and iterations; otherwise the real master."""
+
+    def __init__(self, h: highspy.Highs, stalls: Callable[[int], bool]) -> None:
+        self.h, self.stalls, self.runs = h, stalls, 0
+        self.options: list[tuple[str, int]] = []
+        self.iterations: list[int] = []
+
+    def run(self) -> highspy.HighsStatus:
+        self.runs += 1
+        self.options.append(
+            (self.h.getOptionValue("solver")[1], self.h.getOptionValue("simplex_strategy")[1])
+        )
+        limits = ("simplex_iteration_limit", "ipm_iteration_limit")
+        before = [self.h.getOptionValue(key)[1] for key in limits]
+        if self.stalls(self.runs):
+            for key in limits:
+                self.h.setOptionValue(key, 0)
+        try:
+            return self.h.run()
+        finally:
+            for key, value in zip(limits, before, strict=True):
+                self.h.setOptionValue(key, value)
+            info = self.h.getInfo()
+            self.iterations.append(info.simplex_iteration_count + info.ipm_iteration_count)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.h, name)
+
+    def getModelStatus(self) -> highspy.HighsModelStatus:
+        return highspy.HighsModelStatus.kUnknown if self.stalls(self.runs) else self.h.getModelStatus()
+
+
+def test_a_master_still_stalled_refactorised_goes_on_by_primal_simplex_from_its_basis() -> None:
+    # The warm re-solve after a cut and its refactorised repeat both stall (no iteration, status
+    # Unknown): the third try, primal simplex from the same basis, does the work and reaches the
+    # optimum; interior point is not asked for, and the master is left on dual simplex.
+    h, fresh = _cut_lp()
+    stalls = _MasterStalls(h, lambda run: run <= 2)
+    decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
+    assert stalls.options == [
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", PRIMAL_SIMPLEX),
+    ]
+    assert stalls.iterations[:2] == [0, 0] and stalls.iterations[2] > 0
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert math.isclose(
+        h.getInfo().objective_function_value, fresh.getInfo().objective_function_value, rel_tol=1e-9
+    )
+    assert h.getOptionValue("simplex_strategy")[1] == DUAL_SIMPLEX
+    assert h.getOptionValue("solver")[1] == "simplex"
+
+
+def test_a_master_that_stalls_at_every_step_is_left_unknown_and_its_round_refused() -> None:
+    # Dual simplex, refactorised, primal simplex and interior point all stall: each is tried
+    # once, in that order, the status stays Unknown for the caller, and the master's options
+    # are its own again.
+    h, _ = _cut_lp()
+    stalls = _MasterStalls(h, lambda run: True)
+    decomposition._run_master(stalls, "lp")  # type: ignore[arg-type]
+    assert stalls.options == [
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", PRIMAL_SIMPLEX),
+        ("ipm", DUAL_SIMPLEX),
+    ]
+    assert stalls.getModelStatus() == highspy.HighsModelStatus.kUnknown
+    assert h.getOptionValue("simplex_strategy")[1] == DUAL_SIMPLEX
+    assert h.getOptionValue("solver")[1] == "simplex"
+
+
+def _master_stalling(monkeypatch: pytest.MonkeyPatch, stalls: Callable[[int], bool]) -> list[_MasterStalls]:
+    """Every `_Master` the decomposition makes runs through `_MasterStalls(stalls)`; the list
+    holds them."""
+    made: list[_MasterStalls] = []
+    init = decomposition._Master.__init__
+
+    def stalling(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        self.h = _MasterStalls(self.h, stalls)
+        made.append(self.h)
+
+    monkeypatch.setattr(decomposition._Master, "__init__", stalling)
+    return made
+
+
+def test_a_loop_whose_master_stalls_until_primal_simplex_goes_on_from_its_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # From its third master run on, every LP-phase master solve stalls by dual simplex, from
+    # its basis and refactorised: each round is solved by primal simplex (never by interior
+    # point), and the loop reaches the extensive optimum.
+    made = _master_stalling(monkeypatch, lambda run: run >= 3 and (run - 3) % 3 != 2)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
+    )
+    result = decomposition.decompose(
+        build_model(scenario), integer=False, time_limit_s=120.0, mip_rel_gap=0.01
+    )
+    [master] = made
+    rounds = [line for line in result.log if re.match(r"lp \d+: ", line)]
+    assert result.converged and len(rounds) >= 3, result.log
+    # Runs 3, 6, 9, ... stall, and so do their refactorised repeats; primal simplex solves each.
+    stalled = master.options[2:]
+    assert len(stalled) >= 3 * len(rounds) - 3
+    for first in range(0, len(stalled) - 2, 3):
+        assert stalled[first : first + 3] == [
+            ("simplex", DUAL_SIMPLEX),
+            ("simplex", DUAL_SIMPLEX),
+            ("simplex", PRIMAL_SIMPLEX),
+        ], master.options
+    assert all(solver == "simplex" for solver, _ in master.options)
+    extensive = _solve(scenario, "extensive", relax=True)
+    assert extensive.objective_usd is not None and result.plan_value is not None
+    assert result.plan_value * MONEY_SCALE_USD == pytest.approx(
+        extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD
+    )
+
+
+def test_a_master_that_stalls_at_every_step_is_reported_and_the_extensive_form_solves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every run from the third stalls, whatever the method: the round is refused with HiGHS's
+    # status, not taken as a point, and the solve says so as it falls back.
+    made = _master_stalling(monkeypatch, lambda run: run >= 3)
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
+    )
+    with pytest.raises(decomposition.NotDecomposable, match=r"the master has no solution \(Unknown\)"):
+        decomposition.decompose(build_model(scenario), integer=False, time_limit_s=120.0, mip_rel_gap=0.01)
+    [master] = made
+    assert master.options[-4:] == [
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", DUAL_SIMPLEX),
+        ("simplex", PRIMAL_SIMPLEX),
+        ("ipm", DUAL_SIMPLEX),
+    ]
+    made.clear()
+    outcome = solve_model(build_model(scenario), scenario.solver, "direct")
+    assert made and outcome.method == "extensive" and outcome.has_solution
+    assert outcome.method_note is not None and "the master has no solution (Unknown)" in outcome.method_note
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
