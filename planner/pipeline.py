@@ -27,7 +27,6 @@ from planner.solve.starts import MipStart
 from planner.value_of_information import with_value_of_information
 from planner.verify import verify_plan
 from planner.walk_away import (
-    UNPROVEN_MARK,
     asks_walk_away,
     cannot_beat_walking_away,
     record,
@@ -150,7 +149,7 @@ def unmet_requirements(
         # early, does not prove its plan's shortfalls the least.
         details = [
             f"{name}: the best plan found falls short of it by US${gap:,.0f} (HiGHS: "
-            f"{found.outcome.status}; {UNPROVEN_MARK})"
+            f"{found.outcome.status}; not proven the closest)"
             for name, gap in found.short_usd.items()
         ]
         by_extra = scenario.solver.extra and found.outcome.model_status != highspy.HighsModelStatus.kTimeLimit

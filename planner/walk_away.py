@@ -229,6 +229,13 @@ def from_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, party: str) ->
     return given is None or walk_away.value_usd(party) >= given - ROUND_OFF_USD
 
 
+def short_past_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, party: str, gap_usd: float) -> bool:
+    """A given floor above the party's walk-away value, missed by more than the difference:
+    lowered to the walk-away value, it would still be missed (by the same plan)."""
+    given = getattr(scenario.participation, party).min_expected_value_usd
+    return given is not None and gap_usd > given - walk_away.value_usd(party) + ROUND_OFF_USD
+
+
 EXPECTED_VALUE_NOTE = (
     "the floors compare expected values (docs/model.md, Conventions): a party that weighs risk "
     "(objective.cvar_weight, or a CVaR floor) may prefer a deal below its walk-away value on expected "
@@ -248,10 +255,6 @@ def usd(value: float) -> str:
     return f"-US${-value:,.0f}" if value < 0 else f"US${value:,.0f}"
 
 
-UNPROVEN_MARK = "not proven the closest"
-"""What `planner.pipeline.unmet_requirements` writes beside a shortfall HiGHS did not prove least."""
-
-
 def cannot_beat_walking_away(
     scenario: Scenario, error: RequirementsShortError, walk_away: WalkAwayFloors
 ) -> NoPlanError:
@@ -260,26 +263,23 @@ def cannot_beat_walking_away(
     would get by walking away. Otherwise `error` with its fix said for walk-away floors (a given
     floor, a CVaR or exposure requirement is the cause; relaxing a given floor helps only down to
     the walk-away value)."""
-    shortfall = getattr(error, "short_usd", {})
-    closest = bool(getattr(error, "closest", False))
 
     def walk_away_binds(party: str) -> bool:
         """Short, and its floor the walk-away value, or a given floor so far short (in the plan
         HiGHS proved the closest) that lowering it to the walk-away value would not be enough."""
-        gap = shortfall.get(f"participation.{party}.min_expected_value_usd")
+        gap = error.short_usd.get(f"participation.{party}.min_expected_value_usd")
         if gap is None:
             return False
-        if from_walk_away(scenario, walk_away, party):
-            return True
-        given = getattr(scenario.participation, party).min_expected_value_usd
-        return closest and given is not None and gap > given - walk_away.value_usd(party) + ROUND_OFF_USD
+        return from_walk_away(scenario, walk_away, party) or (
+            error.closest and short_past_walk_away(scenario, walk_away, party, gap)
+        )
 
     short = [party for party in PARTIES_WITH_FLOORS if walk_away_binds(party)]
     details = [d for d in error.details if not d.startswith("Fix:")]
     fixes = [d for d in error.details if d.startswith("Fix:")]
     # The MIP's infeasibility proves that no plan meets every floor; which party falls short, and by
     # how much, comes from the elastic model, proven only where HiGHS proved its plan the closest.
-    unproven = any(UNPROVEN_MARK in d for d in error.details)
+    unproven = not error.closest
     all_walk_away = all(from_walk_away(scenario, walk_away, party) for party in PARTIES_WITH_FLOORS)
     if not short or (unproven and not all_walk_away):
         # The elastic model's fix says "null removes one", which a walk-away floor does not.

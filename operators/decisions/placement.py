@@ -36,9 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from operators.api import GPU_RESOURCE, OWNER_UID_ANNOTATION, POOL_LABEL, TENANT_LABEL
+from operators.api import GPU_RESOURCE, POOL_LABEL, TENANT_LABEL
 from operators.decisions.meta import Obj
 from operators.decisions.nodepool import DEFAULT_TAINTS
+from operators.decisions.ownership import owns
 from operators.decisions.quantity import parse_quantity
 
 NEW_NODE_TAINT_KEYS = frozenset({"node.cluster.x-k8s.io/uninitialized", "karpenter.sh/unregistered"})
@@ -91,13 +92,12 @@ def grants_for(namespace: Obj | None, tenant: Obj | None) -> Grants:
     if not tenant_name:
         return Grants(f"namespace '{name}' (held by no Tenant)", frozenset())
     tenant_meta = (tenant or {}).get("metadata") or {}
-    uid = tenant_meta.get("uid")
+    uid = tenant_meta.get("uid") or ""
     spec = (tenant or {}).get("spec") or {}
     if (
         tenant is None
         or tenant_meta.get("name") != tenant_name
-        or not uid
-        or (meta.get("annotations") or {}).get(OWNER_UID_ANNOTATION) != uid
+        or not owns(namespace, uid)
         or tenant_meta.get("deletionTimestamp")
         or name not in (spec.get("namespaces") or [])
     ):

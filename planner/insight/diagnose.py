@@ -51,6 +51,7 @@ from planner.walk_away import (
     WalkAwayFloors,
     asks_walk_away,
     from_walk_away,
+    short_past_walk_away,
     solve_no_deal,
     usd,
     with_floors,
@@ -261,12 +262,11 @@ def _name_walk_away(scenario: Scenario, walk_away: WalkAwayFloors, diagnosis: Di
         conflict.explanation += (
             f"; the given floor binds: {given_words}, above the {party}'s walk-away value {usd(value)}"
         )
-        reached = walk_away.floors_usd[party] - conflict.shortfall_usd
         # Null floors the party at its walk-away value here, not at none.
         conflict.fix = conflict.fix.replace(
             "(null removes it)", f"(null floors it at its walk-away value {usd(value)}, not none)"
         )
-        if conflict.fix and reached < value:
+        if conflict.fix and short_past_walk_away(scenario, walk_away, party, conflict.shortfall_usd):
             # Lowering the given floor helps only down to the walk-away value, which the plan misses too.
             conflict.fix = (
                 f"lowering participation.{party}.min_expected_value_usd helps only down to the {party}'s "
