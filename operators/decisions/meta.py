@@ -10,6 +10,13 @@ Obj = dict[str, Any]
 MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 
 
+def shown(value: object, limit: int) -> str:
+    """A value from an object quoted in a message (a status, an event, a refusal), cut short and
+    escaped: a hostile one may be megabytes long or carry newlines and terminal escapes."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 def owner_label_key(kind: str) -> str:
     return f"{OWNER_LABEL_PREFIX}{kind.lower()}"
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from operators.api import GPU_RESOURCE, POOL_LABEL, TENANT_LABEL
-from operators.decisions.meta import Obj
+from operators.decisions.meta import Obj, shown
 from operators.decisions.nodepool import DEFAULT_TAINTS
 from operators.decisions.ownership import owns
 from operators.decisions.quantity import parse_quantity
@@ -78,8 +78,7 @@ class Grants:
 
 
 def _shown(value: object) -> str:
-    text = str(value)
-    return repr(text) if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]!r}… ({len(text)} characters)"
+    return shown(value, MAX_SHOWN)
 
 
 def grants_for(namespace: Obj | None, tenant: Obj | None) -> Grants:
