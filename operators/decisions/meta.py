@@ -8,6 +8,8 @@ from operators.api import API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER
 
 Obj = dict[str, Any]
 MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+MAX_SHOWN = 63
+"""Characters of an object's own value quoted in a message (a hostile one may be long)."""
 
 
 def shown(value: object, limit: int) -> str:

@@ -33,7 +33,7 @@ from operators.api import (
     addon_api_version,
 )
 from operators.decisions.conditions import Condition
-from operators.decisions.meta import Obj, object_meta, shown
+from operators.decisions.meta import MAX_SHOWN, Obj, object_meta, shown
 from operators.decisions.nodepool import InvalidSpec, whole_number
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.ownership import Claim, refused_message, subject_problems
@@ -96,7 +96,9 @@ def quantity_problem(field: str, value: object) -> str | None:
     parsed = parse_quantity(value)
     if parsed is None or parsed > QUANTITY_MAXIMUM[field]:
         unit = "millicores" if field == "cpuQuota" else "bytes (8Ei less one)"
-        return f"spec.{field} '{value}' is more than Kueue can count: at most {INT64_MAX} {unit}"
+        return (
+            f"spec.{field} {shown(value, MAX_SHOWN)} is more than Kueue can count: at most {INT64_MAX} {unit}"
+        )
     return None
 
 
