@@ -16,6 +16,10 @@ floor: the walk-away value). How those values err:
   better);
 - where the cloud's CVaR floor leaves no no-deal plan (proven infeasible), the no-deal plan is
   solved without it, and the record says so: not signing is always possible.
+
+The record holds the no-deal plan's first stage (`first_stage`), so the verifier checks the
+values with its own code (`planner.verify.no_deal`); `solve_no_deal` runs those checks on the
+record it makes, so a record the verifier would refuse fails here, as the no-deal plan's.
 """
 
 from __future__ import annotations
