@@ -7,19 +7,26 @@ Every figure it reports is recomputable from its own decisions (see `planner.ver
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-PLAN_SCHEMA_VERSION: Final = "1.3"  # Final: typed Literal["1.3"], one of Plan.schema_version's
-"""1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
+from planner.schema.scenario import Id
+
+PLAN_SCHEMA_VERSION: Final = "1.4"  # Final: typed Literal["1.4"], one of Plan.schema_version's
+"""1.4: the no-deal plan's first stage (`walk_away.racks`, `.power`, `.quotas`), so the verifier
+checks the walk-away values it records, and the verifier's notes (`verification.notes`). 1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
 comes from (`walk_away`), both null unless the scenario asked for walk-away floors. 1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
 (`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
 within a term). Readers of earlier fields need no change."""
-READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", PLAN_SCHEMA_VERSION)
+READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", "1.3", PLAN_SCHEMA_VERSION)
 """Versions this dsx reads: a 1.1 plan lacks the method, read as not recorded (null); a 1.1 or 1.2
-plan lacks the walk-away values, read as not computed (null: its floors were the given ones)."""
+plan lacks the walk-away values, read as not computed (null: its floors were the given ones); a
+1.3 plan's walk-away record lacks the no-deal decisions, read as not recorded (null: the verifier
+says it could not check the values)."""
 
 
 class _Record(BaseModel):
@@ -191,10 +198,59 @@ class PartyFigures(_Record):
     )
 
 
+_QUARTER_LABEL = re.compile(r"[0-9]{4}Q[1-4]")
+
+
+def _quarter_label(value: str) -> str:
+    if not _QUARTER_LABEL.fullmatch(value):
+        raise PydanticCustomError("quarter_label", "should be a quarter label such as 2026Q3")
+    return value
+
+
+Quarter = Annotated[str, AfterValidator(_quarter_label)]
+"""A quarter label as the scenario's horizon writes them (2026Q3): no other text reaches a message."""
+
+
+class NoDealRacks(_Record):
+    """Racks of one type built at one site in one quarter of the no-deal plan (only where > 0).
+    Why: the racks installed follow from them, and with them the cloud's capex and opex, the
+    guarantor's hardware margin (its whole walk-away value), the GPUs its quotas may take and the
+    power they need."""
+
+    site: Id
+    rack_type: Id
+    period: Quarter
+    racks_built: int = Field(gt=0)
+
+
+class NoDealPower(_Record):
+    """Power blocks ordered at one site in one quarter of the no-deal plan (only where > 0). Why:
+    the MW available follow from them, which the racks must fit in, and the cloud's power capex."""
+
+    site: Id
+    period: Quarter
+    blocks_ordered: int = Field(gt=0)
+
+
+class NoDealQuota(_Record):
+    """GPUs committed to a tenant on one pool in one quarter of the no-deal plan (only where > 0).
+    Why: given the racks, the quotas bound what each tenant can be served in every scenario, and
+    so the cloud's revenue and energy; they are not implied by the racks (never shrinking within
+    a term, they are chosen before demand is known)."""
+
+    tenant: Id
+    site: Id
+    rack_type: Id
+    period: Quarter
+    quota_gpus: float = Field(gt=0)
+
+
 class WalkAway(_Record):
     """The no-deal plan behind the walk-away floors: the cloud's best plan alone, solved on expected
-    value (docs/model.md, Conventions, states its terms). The verifier cannot re-solve it: it
-    checks the floors follow from these values and that the plan meets them."""
+    value (docs/model.md, Conventions, states its terms). Its first stage (`racks`, `power`,
+    `quotas`) is recorded so the verifier can check it keeps the no-deal rules and recompute both
+    values from it (each scenario's serving given the first stage is a fractional knapsack, solved
+    greedily); it cannot re-solve the plan, so whether a better one exists rests on HiGHS's bound."""
 
     cloud_value_usd: float = Field(
         description="The cloud's expected value with no deal: its walk-away value, one it surely makes alone."
@@ -233,6 +289,22 @@ class WalkAway(_Record):
         description="True where the cloud's CVaR floor left no no-deal plan (proven infeasible) and it "
         "was solved without it: not signing is always possible.",
     )
+    racks: list[NoDealRacks] | None = Field(
+        None,
+        description="The no-deal plan's racks built, where > 0 (null: not recorded, a plan written "
+        "before schema 1.4; its values then cannot be checked).",
+    )
+    power: list[NoDealPower] | None = Field(
+        None, description="The no-deal plan's power blocks ordered, where > 0 (null: not recorded)."
+    )
+    quotas: list[NoDealQuota] | None = Field(
+        None, description="The no-deal plan's quotas, where > 0 (null: not recorded)."
+    )
+
+    @property
+    def has_decisions(self) -> bool:
+        """Whether the record holds the no-deal plan's first stage (1.4 on), so its values can be checked."""
+        return self.racks is not None and self.power is not None and self.quotas is not None
 
 
 class SolverReport(_Record):
@@ -280,6 +352,11 @@ class Verification(_Record):
     checks_run: int
     violations: list[str] = Field(default_factory=list)
     objective_recomputed_usd: float
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the verifier could not check, and why (e.g. a 1.3 walk-away record without "
+        "the no-deal decisions); not violations.",
+    )
 
 
 class Plan(BaseModel):
@@ -287,7 +364,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.1", "1.2", "1.3"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1", "1.2", "1.3", "1.4"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime

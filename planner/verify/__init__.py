@@ -12,7 +12,8 @@ as a success.
 record), `derived` (racks installed, available MW, served sums), `constraints` (every constraint
 family), `money` (values recomputed term by term, CVaR by sorting), `figures` (reported figures
 against recomputed ones), `participation` (each party's figures and requirements), `identity`
-(the plan is this scenario's) and `log` (tolerances and the violation log).
+(the plan is this scenario's), `no_deal` (a walk-away record's no-deal plan: its decisions keep
+the no-deal rules and yield the values it records) and `log` (tolerances and the violation log).
 
 Tolerances (`planner.verify.log`): a constraint `lhs <= rhs` holds when
 lhs - rhs <= max(REL_TOL * max(|lhs|, |rhs|), abs), with REL_TOL = 1e-6 and abs = ABS_TOL_QUANTITY
@@ -56,6 +57,7 @@ from planner.verify.figures import (
 from planner.verify.identity import check_catalogue, check_identity
 from planner.verify.log import ABS_TOL_QUANTITY, ABS_TOL_USD, EXACT_TOL, MAX_MESSAGES, REL_TOL, Log
 from planner.verify.money import cvar_by_sorting, recompute_money
+from planner.verify.no_deal import check_no_deal, walk_away_record_violations
 from planner.verify.participation import check_parties
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "REL_TOL",
     "cvar_by_sorting",
     "verify_plan",
+    "walk_away_record_violations",
 ]
 
 
@@ -76,9 +79,9 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_identity(scenario, plan, log)
     check_catalogue(scenario, plan, log)
 
-    built = read_racks_built(data, plan, log)
-    blocks = read_blocks_ordered(data, plan, log)
-    quota = read_quotas(data, plan, log)
+    built = read_racks_built(data, plan.racks, log)
+    blocks = read_blocks_ordered(data, plan.power, log)
+    quota = read_quotas(data, plan.quotas, log)
     served = read_served(data, plan, log)
     unserved = read_unserved(data, plan, log)
 
@@ -104,10 +107,12 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     objective = check_risk_and_objective(scenario, data, plan, money, log)
     check_site_periods(data, plan, installed, available, money, log)
     check_parties(scenario, data, plan, money, installed, log)
+    notes = check_no_deal(scenario, plan, log)
 
     return Verification(
         passed=log.failures == 0,
         checks_run=log.checks_run,
         violations=log.result(),
         objective_recomputed_usd=objective,
+        notes=notes,
     )

@@ -210,7 +210,7 @@ def test_the_verifier_checks_the_floors_the_plan_records(tmp_path: Path):
     path.write_text(plan.model_dump_json())
     again = read_plan(path)
     assert again.walk_away == plan.walk_away
-    assert json.loads(path.read_text())["schema_version"] == "1.3"
+    assert json.loads(path.read_text())["schema_version"] == "1.4"
 
 
 @pytest.mark.parametrize(
