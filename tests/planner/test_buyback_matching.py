@@ -15,11 +15,13 @@ much lower.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+import numpy as np
 import pytest
 
-from planner.files import parse_scenario
+from planner.files import parse_scenario, read_plan
 from planner.pipeline import solve_scenario
 from planner.results import matched_refused_gpu_hours
 from planner.schema.plan import Plan
@@ -219,3 +221,37 @@ def test_the_plans_max_flow_reroutes_an_earlier_placement(max_site_classes):
     may_use = {"s1": ["t_a", "t_b"], "s2": ["t_a"], "s3": ["t_b", "t_a"]}
     flow = matched_refused_gpu_hours(refused, unsold, may_use, max_site_classes=max_site_classes)
     assert flow == {(1, "x"): pytest.approx(3.5)}
+
+
+def test_a_1_4_plan_file_without_the_record_reads_and_verifies_with_a_note(hand_case, tmp_path):
+    scenario, plan = hand_case
+    data = json.loads(plan.model_dump_json())
+    del data["buyback_matching"]
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(data))
+    earlier = read_plan(path)
+    assert earlier.schema_version == "1.4" and earlier.buyback_matching is None
+    verification = verify_plan(scenario, earlier)
+    assert verification.passed and NOT_RECORDED_NOTE in verification.notes
+
+
+def test_the_planners_cuts_its_lp_and_the_verifiers_max_flow_agree_on_random_graphs():
+    """Three algorithms, one answer: 300 random graphs of up to 6 sites (some alike) and 6
+    tenants, fractional hours from 1e-3 to 1e8."""
+    rng = np.random.default_rng(26)
+    for case in range(300):
+        n_i, n_k = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        sites, tenants = [f"i{i}" for i in range(n_i)], [f"k{k}" for k in range(n_k)]
+        may = rng.random((n_k, n_i)) < 0.5
+        if case % 3 == 0:  # sites alike, as sites of one jurisdiction are
+            may[:, n_i // 2 :] = may[:, :1]
+        scale = 10.0 ** rng.uniform(-3, 8)
+        refused = rng.uniform(0, scale, n_k) * (rng.random(n_k) < 0.8)
+        unsold = rng.uniform(0, scale, n_i) * (rng.random(n_i) < 0.8)
+        tenants_at = {sites[i]: [tenants[k] for k in range(n_k) if may[k, i]] for i in range(n_i)}
+        by_tenant = {(tenants[k], 0, "s"): float(refused[k]) for k in range(n_k)}
+        by_site = {(sites[i], 0, "s"): float(unsold[i]) for i in range(n_i)}
+        want = max_flow(refused.tolist(), unsold.tolist(), may.tolist())
+        for classes in (12, 0):
+            got = matched_refused_gpu_hours(by_tenant, by_site, tenants_at, max_site_classes=classes)
+            assert got.get((0, "s"), 0.0) == pytest.approx(want, rel=1e-9, abs=1e-9 * scale), (case, classes)
