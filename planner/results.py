@@ -146,7 +146,7 @@ def available_mw(d: ModelData, blocks: dict[tuple[str, int], int]) -> dict[tuple
 
 MAX_SITE_CLASSES = 12
 """Most classes of interchangeable sites whose 2^C cuts `matched_refused_gpu_hours` enumerates
-(4,096 cuts x the tenants x the quarters and scenarios: well under a second at (10, ., 6, 20, 50));
+(4,096 cuts x the tenants x the quarters and scenarios: 75 ms at (12, ., 6, 20, 50), 12 classes);
 beyond, one LP."""
 
 
@@ -166,7 +166,9 @@ def matched_refused_gpu_hours(
     classes are at most the jurisdictions). A cut keeps a set S of classes on the source side and
     with them every tenant that may use only classes in S, so M* = min over S of Σ_{c in S}
     unsold_c + Σ_{k may use a class outside S} refused_k, evaluated for every S and every quarter
-    and scenario at once: exact (a sum of the capacities themselves) and a few milliseconds. Why
+    and scenario at once: exact (a sum of the capacities themselves) and fast (1 ms on the bundled
+    example; 20-35 ms for 10 classes at (10, ., 6, 20, 50) with every tenant refused and every
+    site unsold in every quarter and scenario). Why
     not `scipy.sparse.csgraph.maximum_flow`: it takes int32 capacities, and GPU-hours are
     fractional and reach 1e8 at a site, so an integer scale overflows or rounds away more than
     the verifier's US$1. Beyond `max_site_classes` classes, one LP for every block (`_matched_by_lp`)."""
@@ -209,8 +211,8 @@ def _matched_by_lp(
     """`matched_refused_gpu_hours` as one LP (max Σ flow; each tenant's within its refused hours,
     each site's within its unsold hours) for every quarter and scenario at once, by HiGHS's dual
     simplex through scipy: a vertex is sums of the capacities (scaled to a largest of 1), and the
-    blocks are independent, so the sum's optimum is each block's. About 1.5 s at (10, ., 6, 20, 50)
-    with every tenant refused everywhere, where the cuts take a few milliseconds."""
+    blocks are independent, so the sum's optimum is each block's. 1.3-2 s on that worst case
+    (scipy's per-call overhead rules out one LP per block: 15 ms each)."""
     sites_of: dict[str, list[str]] = defaultdict(list)
     for i, tenants in tenants_at.items():
         for k in tenants:
