@@ -21,7 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_warning, no_deal_gap_warning, no_deal_slack_usd, plan_notices
+from dsx.commands.notices import (
+    gap_warning,
+    no_deal_gap_warning,
+    no_deal_slack_usd,
+    plan_notices,
+    plan_warnings,
+)
 from dsx.commands.numbers import (
     DISCOUNTED,
     MUSD,
@@ -406,7 +412,11 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "evpi_computed": plan.risk.evpi_usd is not None,
         "vss_computed": plan.risk.vss_usd is not None,
         "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "warnings": plan_warnings(plan),
         "notices": plan_notices(plan),
+        "buyback_matching": None
+        if plan.buyback_matching is None
+        else plan.buyback_matching.model_dump(mode="json"),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
         "site_periods": [row.model_dump(mode="json") for row in rows],
     }
@@ -415,6 +425,12 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
 def _terminal() -> Console:
     console = Console()
     return console if console.is_terminal else Console(width=140)  # piped: do not squeeze the tables
+
+
+def print_plan_warnings(plan: Plan, console: Console) -> None:
+    """The warnings the plan alone raises (`plan_warnings`), on stderr: `solve` and `show` alike."""
+    for warning in plan_warnings(plan):
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
 
 
 def print_notices(plan: Plan, console: Console) -> None:
@@ -507,6 +523,7 @@ def solve_command(
     for warning in (gap_warning(plan, loaded.solver), no_deal_gap_warning(plan)):
         if warning is not None:
             status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    print_plan_warnings(plan, status_console)
     if as_json:
         print_notices(plan, status_console)
         echo_json(json_summary(plan, output, site, period))
@@ -527,6 +544,7 @@ def show_command(
     """Print a plan's tables again (as `solve` did), optionally for one site or quarter."""
     plan = read_plan(plan_path)
     _in_plan(plan, site, period, plan_path)
+    print_plan_warnings(plan, Console(stderr=True))
     if as_json:
         print_notices(plan, Console(stderr=True))
         echo_json(json_summary(plan, plan_path, site, period))

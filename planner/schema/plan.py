@@ -18,7 +18,8 @@ from planner.schema.scenario import Id
 
 PLAN_SCHEMA_VERSION: Final = "1.4"  # Final: typed Literal["1.4"], one of Plan.schema_version's
 """1.4: the no-deal plan's first stage (`walk_away.racks`, `.power`, `.quotas`), so the verifier
-checks the walk-away values it records, and the verifier's notes (`verification.notes`). 1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
+checks the walk-away values it records, the verifier's notes (`verification.notes`), and the
+plan's buyback against the matching rule (`buyback_matching`; null in a 1.4 plan written before it). 1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
 comes from (`walk_away`), both null unless the scenario asked for walk-away floors. 1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
 (`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
 within a term). Readers of earlier fields need no change."""
@@ -307,6 +308,57 @@ class WalkAway(_Record):
         return self.racks is not None and self.power is not None and self.quotas is not None
 
 
+class QuarterBuyback(_Record):
+    """One quarter's expected buyback (undiscounted, all sites) under the plan's rule and the
+    matching rule (`BuybackMatching`)."""
+
+    period: Quarter
+    expected_buyback_gpu_hours: float = Field(description="The plan's rule: Σ site_periods' of this quarter.")
+    expected_buyback_usd: float = Field(description="The plan's rule: Σ site_periods' of this quarter.")
+    matching_expected_buyback_gpu_hours: float = Field(
+        description="The matching rule: buyback_share x (unsold hours - refused hours matched to them)."
+    )
+    matching_expected_buyback_usd: float = Field(description="The same x the buyback price.")
+
+
+class ScenarioBuyback(_Record):
+    """One scenario's buyback over the horizon under the plan's rule and the matching rule."""
+
+    scenario: str
+    buyback_usd: float = Field(description="The plan's rule, undiscounted (as outcomes[*].buyback_usd).")
+    buyback_discounted_usd: float = Field(description="The plan's rule, discounted as the values are.")
+    matching_buyback_usd: float = Field(description="The matching rule, undiscounted.")
+    matching_buyback_discounted_usd: float = Field(description="The matching rule, discounted.")
+
+
+class BuybackMatching(_Record):
+    """The plan's buyback measured against the contract's rule (docs/model.md, "Buyback").
+
+    The model subtracts a refused tenant's hours at every site it may use, though they could fill
+    only one site's unsold hours once, so where a tenant may use several sites with unsold hours
+    its buyback is understated. The matching rule, per quarter and scenario: buyback hours =
+    buyback_share x (Σ_i unsold_i - M*), unsold_i = h x GPUs_i - served_i, M* the most refused
+    hours that can be placed on unsold hours at sites their tenant may use, each hour once (a
+    bipartite max-flow). Figures of the plan as solved (its served and refused hours); the
+    matching rule's are never below the plan's. Buyback moves money from the guarantor to the
+    cloud, so the syndicate's value is the same under either."""
+
+    quarters: list[QuarterBuyback]
+    scenarios: list[ScenarioBuyback]
+    expected_buyback_usd: float = Field(description="The plan's rule, expected, undiscounted.")
+    expected_buyback_discounted_usd: float = Field(description="The plan's rule, expected, discounted.")
+    matching_expected_buyback_usd: float = Field(description="The matching rule, expected, undiscounted.")
+    matching_expected_buyback_discounted_usd: float = Field(
+        description="The matching rule, expected, discounted."
+    )
+    cloud_expected_value_change_usd: float = Field(
+        description="The cloud's expected value under the matching rule less the plan's (discounted; >= 0)."
+    )
+    guarantor_expected_value_change_usd: float = Field(
+        description="The guarantor's expected value under the matching rule less the plan's (discounted; <= 0)."
+    )
+
+
 class SolverReport(_Record):
     interface: str
     status: str = Field(description="HiGHS model status, e.g. Optimal, Time limit reached.")
@@ -390,6 +442,11 @@ class Plan(BaseModel):
     )
     walk_away: WalkAway | None = Field(
         None, description="The no-deal plan of the walk-away floors (null: floors as given)."
+    )
+    buyback_matching: BuybackMatching | None = Field(
+        None,
+        description="The plan's buyback against the matching rule (null: not recorded, a 1.4 plan "
+        "written before the record; the verifier notes it).",
     )
     solver: SolverReport
     verification: Verification

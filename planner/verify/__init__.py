@@ -13,7 +13,8 @@ record), `derived` (racks installed, available MW, served sums), `constraints` (
 family), `money` (values recomputed term by term, CVaR by sorting), `figures` (reported figures
 against recomputed ones), `participation` (each party's figures and requirements), `identity`
 (the plan is this scenario's), `no_deal` (a walk-away record's no-deal plan: its decisions keep
-the no-deal rules and yield the values it records) and `log` (tolerances and the violation log).
+the no-deal rules and yield the values it records), `buyback_matching` (the plan's buyback against
+the matching rule, by its own max-flow) and `log` (tolerances and the violation log).
 
 Tolerances (`planner.verify.log`): a constraint `lhs <= rhs` holds when
 lhs - rhs <= max(REL_TOL * max(|lhs|, |rhs|), abs), with REL_TOL = 1e-6 and abs = ABS_TOL_QUANTITY
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
+from planner.verify.buyback_matching import check_buyback_matching
 from planner.verify.constraints import (
     check_block_rate,
     check_build_rate,
@@ -108,6 +110,7 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_site_periods(data, plan, installed, available, money, log)
     check_parties(scenario, data, plan, money, installed, log)
     notes = check_no_deal(scenario, plan, log)
+    notes += check_buyback_matching(scenario, data, plan, money, installed, pool_served, unserved, log)
 
     return Verification(
         passed=log.failures == 0,
