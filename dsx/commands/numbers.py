@@ -34,6 +34,16 @@ def decimals_for(values: Iterable[float | None], *, least: int = 1, most: int = 
     return max(least, min(most, 1 - math.floor(math.log10(min(shown)))))
 
 
+def probability_decimals(probabilities: Iterable[float], *, least: int = 2, most: int = 4) -> int:
+    """The fewest decimals, from `least` to `most`, that print every probability as it is: the
+    per-scenario table printed 0.125 as 0.12, so its values no longer summed to the expected one."""
+    given = list(probabilities)
+    for decimals in range(least, most):
+        if all(abs(round(p, decimals) - p) < 1e-9 for p in given):
+            return decimals
+    return most
+
+
 def fixed(value: float | None, decimals: int) -> str:
     """`value` with `decimals` decimals and thousands separators; '-' for none, and no '-0.0'."""
     if value is None:

@@ -31,6 +31,7 @@ from dsx.commands.numbers import (
     fixed,
     money_header,
     musd,
+    probability_decimals,
     share,
 )
 from planner.errors import NoPlanError, ScenarioError, UserError
@@ -244,10 +245,11 @@ def outcome_table(plan: Plan) -> Table:
     hours = decimals_for(
         (h / 1e6 for o in plan.outcomes for h in (o.served_gpu_hours, o.unserved_gpu_hours)), least=1, most=3
     )
+    p = probability_decimals(o.probability for o in plan.outcomes)
     for o in plan.outcomes:
         table.add_row(
             o.scenario,
-            f"{o.probability:.2f}",
+            fixed(o.probability, p),
             musd(o.cloud_value_usd),
             musd(o.guarantor_value_usd),
             musd(o.syndicate_value_usd),

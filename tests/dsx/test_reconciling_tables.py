@@ -350,3 +350,22 @@ def test_compare_notes_print_us_m_as_the_tables_do():
     )
     assert "expected buyback payments grow by US$ 0.110 M" in notes
     assert "expected value rises by US$ 0.029 M" in notes
+
+
+def test_the_per_scenario_table_prints_each_probability_as_it_is():
+    # p = 0.125 printed as 0.12: the values weighted by the printed p no longer sum to the expected value.
+    def change(data: dict[str, Any]) -> None:
+        data["tenants"][0]["demand_gpus"] = {"a": [10.0], "b": [20.0], "c": [30.0]}
+        data["scenarios"] = [
+            {"id": "a", "probability": 0.125},
+            {"id": "b", "probability": 0.375},
+            {"id": "c", "probability": 0.5},
+        ]
+
+    rows = _rows(_rendered(outcome_table(solve_scenario(tiny(change)))))
+    assert [rows[s][1] for s in "abc"] == ["0.125", "0.375", "0.500"]
+    # Two decimals where they show every probability, four at most (1/3).
+    from dsx.commands.numbers import probability_decimals
+
+    assert probability_decimals([0.5, 0.25, 0.25]) == 2
+    assert probability_decimals([1 / 3, 2 / 3]) == 4
