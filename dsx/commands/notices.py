@@ -39,8 +39,8 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     why = (
         "with no bound on this plan"
         if solver.best_bound_usd is None
-        else f"with a plan worth US$ {solver.objective_usd / MUSD:,.1f} M against a bound of "
-        f"US$ {solver.best_bound_usd / MUSD:,.1f} M"
+        else f"with a plan worth US$ {solver.objective_usd / MUSD:,.3f} M against a bound of "
+        f"US$ {solver.best_bound_usd / MUSD:,.3f} M"
     )
     return (
         f"HiGHS stopped ({solver.status}) {why}, so how far the plan is from the best is unknown. "
