@@ -65,6 +65,14 @@ EEV_INFEASIBLE = (
     "requirements EEV keeps (walk-away floors included where asked), so VSS is not defined"
 )
 """Why EEV has no value where its build cannot meet the requirements: no time limit changes that."""
+EV_INFEASIBLE = (
+    "the expected-value problem (one scenario of mean demand and repayment) has no plan meeting the "
+    "deal's floors, which it keeps, so VSS is not defined: the mean's values can fall short where "
+    "every real scenario's plan meets them (say, a guarantor's credit loss at the mean repayment and "
+    "the mean demand together); EVPI does not need it"
+)
+"""Why the EV problem has no plan where HiGHS proves its floors cannot be met: no time limit
+changes that either."""
 
 
 @dataclass
@@ -364,11 +372,15 @@ def _has_floors(scenario: Scenario) -> bool:
 
 
 def _ev_task(
-    scenario: Scenario, interface: Interface | None, start: MipStart | None
+    scenario: Scenario,
+    interface: Interface | None,
+    start: MipStart | None,
+    infeasible_note: str | None = None,
 ) -> dict[str, dict[Any, float]] | _Failed:
-    """The expected-value problem's build (racks, blocks)."""
+    """The expected-value problem's build (racks, blocks); `infeasible_note`, what to say where
+    HiGHS proves it has no plan."""
     try:
-        return _build(_solve(scenario, interface=interface, start=start)[1])
+        return _build(_solve(scenario, interface=interface, start=start, infeasible_note=infeasible_note)[1])
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
 
@@ -440,7 +452,7 @@ def compute(
         # ones): dropped, its build answers another deal, and with one certain scenario EV would
         # not be RP (VSS then came out "not defined" where it is 0).
         ev_scenario = _keeping_floors(ev_scenario, scenario)
-    runner.submit("ev", _ev_task, ev_scenario, interface, start)
+    runner.submit("ev", _ev_task, ev_scenario, interface, start, EV_INFEASIBLE if floors else None)
     values: dict[Any, Any] = {}
     failed: dict[str, _Failed] = {}  # "rp", "ws", "vss": the first failure of each figure's solves
     while runner.pending:

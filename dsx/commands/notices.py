@@ -216,4 +216,10 @@ def refusal_notices(plan: Plan) -> list[str]:
 
 def plan_notices(plan: Plan) -> list[str]:
     """Every notice `solve` and `show` print after the tables (and list under `notices`)."""
-    return walk_away_notices(plan) + floor_notices(plan) + refusal_notices(plan)
+    return walk_away_notices(plan) + floor_notices(plan) + refusal_notices(plan) + verification_notices(plan)
+
+
+def verification_notices(plan: Plan) -> list[str]:
+    """What the verifier passed without being able to check (`verification.notes`): a plan
+    verified "passed" says so only for what it checked."""
+    return [f"Verification could not check everything: {note}" for note in plan.verification.notes]

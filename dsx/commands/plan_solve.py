@@ -393,7 +393,11 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "value_of_information_computed": plan.risk.evpi_usd is not None and plan.risk.vss_usd is not None,
         "evpi_computed": plan.risk.evpi_usd is not None,
         "vss_computed": plan.risk.vss_usd is not None,
-        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "verification": {
+            "passed": plan.verification.passed,
+            "checks_run": plan.verification.checks_run,
+            "notes": list(plan.verification.notes),
+        },
         "warnings": plan_warnings(plan),
         "notices": plan_notices(plan),
         "buyback_matching": None

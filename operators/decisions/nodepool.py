@@ -164,7 +164,7 @@ def _validate(pool: Obj) -> None:
     for taint in spec.get("taints") or []:
         if taint.get("effect") not in TAINT_EFFECTS or not label_key_ok(str(taint.get("key", ""))):
             raise InvalidSpec(
-                f"spec.taints: {taint} needs a label-style key and an effect of {TAINT_EFFECTS}"
+                f"spec.taints: {shown(taint, MAX_SHOWN)} needs a label-style key and an effect of {TAINT_EFFECTS}"
             )
     own_taints = spec.get("taints") or []
     if own_taints and not any(t.get("effect") in HARD_TAINT_EFFECTS for t in own_taints):
@@ -223,7 +223,8 @@ def _validate_cluster_api(pool: Obj) -> None:
             and DNS_SUBDOMAIN.fullmatch(value["apiGroup"])
         ):
             raise InvalidSpec(
-                f"spec.clusterApi.{ref} {value['apiGroup']}/{value['kind']} {value['name']!r} is not a "
+                f"spec.clusterApi.{ref} {shown(value['apiGroup'] + '/' + value['kind'], MAX_SHOWN)} "
+                f"{shown(value['name'], MAX_SHOWN)} is not a "
                 "Cluster API reference (apiGroup a domain name, kind a letter then letters, digits or "
                 "'-', name a DNS subdomain)"
             )

@@ -30,14 +30,8 @@ from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
 from planner.verify.buyback_matching import check_buyback_matching
 from planner.verify.constraints import (
-    check_block_rate,
-    check_build_rate,
     check_demand_balance,
-    check_gpu_cap,
-    check_power_cap,
-    check_power_fits,
-    check_quota_fits,
-    check_quota_never_shrinks,
+    check_first_stage_rules,
     check_serve_within_capacity,
     check_serve_within_quota,
 )
@@ -91,13 +85,7 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     available = available_mw(data, blocks)
     check_reported_first_stage(data, plan, installed, available, log)
 
-    check_power_fits(data, installed, available, log)
-    check_power_cap(data, available, log)
-    check_gpu_cap(data, installed, log)
-    check_build_rate(data, built, log)
-    check_block_rate(data, blocks, log)
-    check_quota_fits(data, quota, installed, log)
-    check_quota_never_shrinks(scenario, data, quota, log)
+    check_first_stage_rules(scenario, data, built, blocks, quota, installed, available, log)
 
     pool_served = served_per_pool(data, served)
     check_serve_within_capacity(data, pool_served, installed, log)

@@ -16,15 +16,7 @@ import numpy as np
 
 from planner.schema.plan import Plan, WalkAway
 from planner.schema.scenario import FLOORS_WALK_AWAY, Scenario
-from planner.verify.constraints import (
-    check_block_rate,
-    check_build_rate,
-    check_gpu_cap,
-    check_power_cap,
-    check_power_fits,
-    check_quota_fits,
-    check_quota_never_shrinks,
-)
+from planner.verify.constraints import check_first_stage_rules
 from planner.verify.data import ScenarioArrays, scenario_arrays
 from planner.verify.decisions import Served, read_blocks_ordered, read_quotas, read_racks_built
 from planner.verify.derived import available_mw, racks_installed, served_per_pool
@@ -147,13 +139,7 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
     quota = read_quotas(data, record.quotas, rules)
     installed = racks_installed(data, built)
     available = available_mw(data, blocks)
-    check_power_fits(data, installed, available, rules)
-    check_power_cap(data, available, rules)
-    check_gpu_cap(data, installed, rules)
-    check_build_rate(data, built, rules)
-    check_block_rate(data, blocks, rules)
-    check_quota_fits(data, quota, installed, rules)
-    check_quota_never_shrinks(alone, data, quota, rules)
+    check_first_stage_rules(alone, data, built, blocks, quota, installed, available, rules)
     log.ran(rules.checks_run)
     log.failures += rules.failures
     for message in rules.messages:
@@ -185,6 +171,7 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
             f"walk_away.cloud_bound_usd: HiGHS's bound {usd(bound)} is below the cloud's recorded value "
             f"{usd(record.cloud_value_usd)}: no plan makes more than its bound"
         )
+    _check_gap(record, log)
     floor = alone.participation.cloud.min_cvar_usd
     if floor is not None:
         alpha = alone.participation.cvar_alpha
@@ -198,3 +185,29 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
                 "walk_away (the no-deal plan) participation.cloud.min_cvar_usd: its decisions give the cloud "
                 f"a CVaR (alpha {alpha}) of {usd(cvar, 0)}, below its floor of {usd(floor, 0)}, which the no-deal plan keeps"
             )
+
+
+def _check_gap(record: WalkAway, log: Log) -> None:
+    """A record saying the no-deal plan reached its gap (`reached_gap`, or status Optimal where
+    that is not recorded) must show it: a finite bound within `mip_rel_gap` of the cloud's value.
+    Without this, a worse no-deal plan (the do-nothing plan, say: every value 0) passed with the
+    bound of the real one beside it, and the floors fell with it. The verifier cannot re-solve the
+    no-deal plan; a record whose bound was edited down to its value as well still passes
+    (docs/model.md says so)."""
+    if not record.gap_reached or record.mip_rel_gap is None:
+        return
+    value, bound = record.cloud_value_usd, record.cloud_bound_usd
+    if not log.ok(bound is not None):
+        log.say(
+            "walk_away.cloud_bound_usd: null, but the record says the no-deal plan reached its gap "
+            f"of {record.mip_rel_gap:g} (reached_gap, status {record.status}): a gap is measured against a bound"
+        )
+        return
+    assert bound is not None  # (narrowed for the type checker)
+    allowed = record.mip_rel_gap * max(abs(bound), abs(value), 1.0) + tolerance(bound, value, ABS_TOL_USD)
+    if not log.ok(bool(bound - value <= allowed)):
+        log.say(
+            f"walk_away.reached_gap: the record says the no-deal plan reached its gap of {record.mip_rel_gap:g}, "
+            f"but HiGHS's bound {usd(bound)} is {usd(bound - value)} above the cloud's value {usd(value)} "
+            f"(a gap of {(bound - value) / max(abs(bound), abs(value), 1.0):.3g})"
+        )

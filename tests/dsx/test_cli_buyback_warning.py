@@ -7,11 +7,14 @@ still written and verified: the warning is a known limitation, not an error.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 
-from planner.files import read_plan
+from planner.files import parse_scenario, read_plan
+from planner.schema.plan import Plan
+from planner.verify import verify_plan
 from tests.dsx.harness import dsx
 from tests.planner.test_buyback_matching import two_sites_data
 
@@ -55,3 +58,23 @@ def test_no_warning_where_the_rules_agree(tmp_path):
     out, stderr = solved(tmp_path, one_site_each=True)
     assert "buyback" not in stderr, stderr
     assert "buyback" not in dsx("plan", "show", out).stderr
+
+
+def test_what_the_verifier_could_not_check_reaches_the_user(tmp_path):
+    # A plan written before `buyback_matching` verifies "passed" with a note that its buyback was
+    # not checked against the matching rule; that note reached no command (review, session 26).
+    out, _ = solved(tmp_path)
+    data = json.loads(out.read_text())
+    data["buyback_matching"] = None
+    scenario = parse_scenario(two_sites_data(), "two-sites")
+    plan = Plan.model_validate(data)
+    found = verify_plan(scenario, plan)
+    assert found.passed and found.notes
+    data["verification"] = json.loads(found.model_dump_json())
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(data))
+    shown = dsx("plan", "show", older, "--json")
+    assert shown.code == 0, shown.text
+    assert json.loads(shown.stdout)["verification"]["notes"] == found.notes
+    text = " ".join(dsx("plan", "show", older).stderr.split())
+    assert f"Verification could not check everything: {' '.join(found.notes[0].split())}" in text

@@ -270,3 +270,29 @@ def test_wait_and_see_is_solved_joined_only_where_the_scenarios_alone_break_a_fl
     figures = compute(uncertain(buyback_price=0.0, participation={}))
     assert len(joined) == 1
     assert figures.evpi_usd is not None
+
+
+def test_an_expected_value_problem_that_cannot_meet_the_floors_says_so_and_keeps_evpi():
+    # Credits repaid in full in the boom (20 GPUs) and not at all in the bust (10): the mean
+    # scenario (15 GPUs at half repayment) loses the guarantor more than the scenarios do on
+    # average, so the EV problem, keeping the guarantor's floor, has no plan (review, session 26).
+    # VSS is not defined there; the note says why instead of "no solution (HiGHS: Infeasible)".
+    def change(data):
+        data["tenants"][0].update(
+            price_usd_per_gpu_hour=10.0,
+            demand_gpus={"boom": [20.0], "bust": [10.0]},
+            token_credit_share=1.0,
+            credit_repayment_share=1.0,
+            credit_repayment_share_by_scenario={"boom": 1.0, "bust": 0.0},
+        )
+        data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
+        data["terms"]["guarantor_hardware_margin"] = 0.5
+        data["participation"] = {
+            "cloud": {"min_expected_value_usd": 128_500.0},
+            "guarantor": {"min_expected_value_usd": -10_000.0},
+        }
+
+    figures = compute(tiny(change))
+    assert figures.vss_usd is None
+    assert figures.vss_note is not None and value_of_information.EV_INFEASIBLE in figures.vss_note
+    assert figures.evpi_usd is not None and figures.evpi_note is None

@@ -124,7 +124,10 @@ def test_an_edited_walk_away_value_fails_though_the_floors_agree_with_it(
     # The lie the closing note of session 25 found passing: lower floors, consistent everywhere.
     scenario, plan = deal
     found = violations(scenario, edited(tmp_path, plan, lie_about(party, value)))
-    assert found == [says]
+    assert found[0] == says
+    # The cloud's lowered value is also further below HiGHS's bound than the gap the record says
+    # it reached (`_check_gap`).
+    assert [v.split(":")[0] for v in found[1:]] == (["walk_away.reached_gap"] if party == "cloud" else [])
 
 
 def test_a_value_above_what_its_racks_yield_fails(deal, tmp_path: Path):
@@ -205,6 +208,39 @@ def test_a_bound_below_the_recorded_value_fails(deal, tmp_path: Path):
         "walk_away.cloud_bound_usd: HiGHS's bound US$300,000.00 is below the cloud's recorded value "
         "US$357,000.00: no plan makes more than its bound"
     ]
+
+
+def _do_nothing(bound: float | None):
+    """The do-nothing no-deal plan (no racks, no quotas, both values 0), told consistently in the
+    record and the floors, beside the real plan's bound and "reached its gap"."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["walk_away"].update(
+            racks=[], power=[], quotas=[], racks_built=0, cloud_value_usd=0.0, guarantor_value_usd=0.0
+        )
+        data["walk_away"]["cloud_bound_usd"] = bound
+        for figures in data["parties"]:
+            if figures["party"] in ("cloud", "guarantor"):
+                figures["walk_away_value_usd"] = 0.0
+                figures["min_expected_value_usd"] = 0.0
+
+    return change
+
+
+def test_a_worse_no_deal_plan_whose_bound_says_it_missed_its_gap_fails(deal, tmp_path: Path):
+    # Found by this session's review: it passed, and both floors fell to 0.
+    scenario, plan = deal
+    assert plan.walk_away is not None and plan.walk_away.gap_reached
+    found = violations(scenario, edited(tmp_path, plan, _do_nothing(357_000.0)))
+    assert found == [
+        "walk_away.reached_gap: the record says the no-deal plan reached its gap of "
+        f"{plan.walk_away.mip_rel_gap:g}, but HiGHS's bound US$357,000.00 is US$357,000.00 above the "
+        "cloud's value US$0.00 (a gap of 1)"
+    ]
+    found = violations(scenario, edited(tmp_path, plan, _do_nothing(None), "null.json"))
+    assert found[0].startswith(
+        "walk_away.cloud_bound_usd: null, but the record says the no-deal plan reached its gap"
+    )
 
 
 def test_text_in_a_record_id_is_refused_when_the_plan_is_read(deal, tmp_path: Path):
