@@ -168,7 +168,7 @@ def check_plan_matches(
 def _check_schema_and_verification(plan: Plan, origin: Origin) -> None:
     if plan.schema_version not in READABLE_PLAN_VERSIONS:
         raise PlanMismatchError(
-            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
+            f"{origin.plan_path}: plan schema_version is {plan.schema_version!r}, this dsx reads {', '.join(map(repr, READABLE_PLAN_VERSIONS[:-1]))} and {READABLE_PLAN_VERSIONS[-1]!r}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     if not plan.verification.passed:

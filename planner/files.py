@@ -807,7 +807,7 @@ def read_plan(path: str | Path) -> Plan:
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in READABLE_PLAN_VERSIONS:
         raise PlanFileError(
-            f"{path}: plan schema_version is {version!r}, this dsx reads {' and '.join(map(repr, READABLE_PLAN_VERSIONS))}",
+            f"{path}: plan schema_version is {version!r}, this dsx reads {', '.join(map(repr, READABLE_PLAN_VERSIONS[:-1]))} and {READABLE_PLAN_VERSIONS[-1]!r}",
             details=["Fix: re-solve the scenario with this dsx (dsx plan solve ...)"],
         )
     try:

@@ -11,13 +11,15 @@
   capped each scenario's serving at an arbitrary level, and VSS then moved with the tie (and was
   positive where both plans build the same). VSS is what planning the build for uncertainty earns.
 
-WS and the EV problem drop the participation requirements (benchmarks, not plans to sign); RP and
-EEV keep them, walk-away floors included (`planner.walk_away`: the no-deal plan is solved first).
-With walk-away floors WS keeps them, where they belong: on the parties' expected values across
-builds chosen per scenario (`_foresight_model`, one solve), so EVPI is what a perfect forecast is
-worth to the deal as signed (docs/model.md, Conventions: dropped, they made EVPI count their own
-cost; asked of each scenario alone, they are a stricter deal, with no plan on the bundled
-example's low scenario). Where the EV plan's build meets no plan under
+RP and EEV keep the participation requirements, walk-away floors included (`planner.walk_away`:
+the no-deal plan is solved first). WS and the EV problem keep the floors on the parties' expected
+value and CVaR too, where they belong: on the values across builds chosen per scenario
+(`_foresight_model`), so EVPI is what a perfect forecast is worth to the deal as signed, and with
+one certain scenario EVPI = VSS = 0 (docs/model.md, Conventions: dropped, they made EVPI count
+their own cost, US$ 1.03 M against 0 in a one-scenario case whose cloud floor binds; asked of each
+scenario alone, they are a stricter deal, with no plan on the bundled example's low scenario).
+Given floors, each scenario is solved alone first (`_ws_task`); only where their plans break a
+floor together is WS the joined solve. Walk-away floors always take the joined solve. Where the EV plan's build meets no plan under
 the requirements, EEV has none and VSS is not defined (`EEV_INFEASIBLE`). Each figure stands on
 its own: EVPI needs RP and WS, VSS RP and EEV, so one is reported where the other's solves fail. EVPI = WS - RP >= 0 and VSS = RP - EEV >= 0 at exact optima. HiGHS stops
 at a relative MIP gap, so a figure that comes out negative by less than that gap times |RP| is
@@ -32,6 +34,7 @@ the extensive form with no plan of the decomposition's to start from offers it t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +45,10 @@ from planner.errors import NoPlanError
 from planner.files import parse_scenario
 from planner.model.build import MONEY_SCALE_USD, build_model
 from planner.model.size import check_fits
-from planner.results import cvar
+from planner.results import build_plan, cvar
 from planner.schema.plan import Plan
 from planner.schema.scenario import FLOORS_GIVEN, Scenario
-from planner.solve.interfaces import Interface, solve_model
+from planner.solve.interfaces import Interface, SolveOutcome, solve_model
 from planner.solve.starts import TAKES_MIP_START, MipStart, start_from_plan
 from planner.walk_away import PARTIES_WITH_FLOORS, WalkAwayFloors, asks_walk_away, solve_no_deal, with_floors
 
@@ -59,9 +62,17 @@ BUILD = ("racks_built", "blocks_ordered")
 EV_SCENARIO_ID = "expected"
 EEV_INFEASIBLE = (
     "the expected-value plan's racks and power blocks leave no plan that meets the participation "
-    "requirements EEV keeps (walk-away floors included), so VSS is not defined"
+    "requirements EEV keeps (walk-away floors included where asked), so VSS is not defined"
 )
 """Why EEV has no value where its build cannot meet the requirements: no time limit changes that."""
+EV_INFEASIBLE = (
+    "the expected-value problem (one scenario of mean demand and repayment) has no plan meeting the "
+    "deal's floors, which it keeps, so VSS is not defined: the mean's values can fall short where "
+    "every real scenario's plan meets them (say, a guarantor's credit loss at the mean repayment and "
+    "the mean demand together); EVPI does not need it"
+)
+"""Why the EV problem has no plan where HiGHS proves its floors cannot be met: no time limit
+changes that either."""
 
 
 @dataclass
@@ -244,6 +255,20 @@ def _solve(
     start: MipStart | None = None,
     infeasible_note: str | None = None,
 ) -> tuple[float, pyo.ConcreteModel]:
+    outcome, m = _solved(scenario, m, interface=interface, start=start, infeasible_note=infeasible_note)
+    assert outcome.objective_usd is not None  # (`_solved` raises otherwise)
+    return outcome.objective_usd, m
+
+
+def _solved(
+    scenario: Scenario,
+    m: pyo.ConcreteModel | None = None,
+    *,
+    interface: Interface | None = None,
+    start: MipStart | None = None,
+    infeasible_note: str | None = None,
+) -> tuple[SolveOutcome, pyo.ConcreteModel]:
+    """The solve's outcome and its model; `NoPlanError` where it has no solution."""
     if m is None:
         # Here, where the task runs (a Dask worker's machine), not where it was submitted.
         check_fits(scenario, available_memory_bytes())
@@ -257,7 +282,7 @@ def _solve(
         raise NoPlanError(
             f"scenario '{scenario.name}': no solution for a stochastic figure (HiGHS: {outcome.status})"
         )
-    return outcome.objective_usd, m
+    return outcome, m
 
 
 def _build(m: pyo.ConcreteModel) -> dict[str, dict[Any, float]]:
@@ -301,12 +326,61 @@ def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart
         return _Failed(error.message, tuple(error.details))
 
 
-def _ev_task(
+def _ws_task(
     scenario: Scenario, interface: Interface | None, start: MipStart | None
-) -> dict[str, dict[Any, float]] | _Failed:
-    """The expected-value problem's build (racks, blocks)."""
+) -> tuple[float, dict[str, float]] | _Failed:
+    """One scenario's wait-and-see optimum alone, with each party's value in that plan (to check
+    the deal's floors across the scenarios' plans)."""
     try:
-        return _build(_solve(scenario, interface=interface, start=start)[1])
+        started = time.perf_counter()
+        outcome, m = _solved(scenario, interface=interface, start=start)
+        (case,) = build_plan(scenario, m, outcome, build_s=time.perf_counter() - started).outcomes
+    except NoPlanError as error:
+        return _Failed(error.message, tuple(error.details))
+    assert outcome.objective_usd is not None
+    return outcome.objective_usd, {"cloud": case.cloud_value_usd, "guarantor": case.guarantor_value_usd}
+
+
+def _floors_hold(deal: Scenario, party_values: dict[str, dict[str, float]]) -> bool:
+    """Whether each party's expected value and CVaR across the scenarios' own plans
+    (`party_values[scenario][party]`) meet the deal's floors, to HiGHS's gap: then those plans
+    are the wait-and-see optimum with the floors too (the joined model without its floor rows
+    splits into them)."""
+    ids = [c.id for c in deal.scenarios]
+    p = [c.probability for c in deal.scenarios]
+    participation = deal.participation
+    for party in PARTIES_WITH_FLOORS:
+        need = getattr(participation, party)
+        values = [party_values[s][party] for s in ids]
+        slack = deal.solver.mip_rel_gap * max(1.0, *(abs(v) for v in values))
+        expected = sum(pi * v for pi, v in zip(p, values, strict=True))
+        if need.min_expected_value_usd is not None and expected < need.min_expected_value_usd - slack:
+            return False
+        if need.min_cvar_usd is not None:
+            assert participation.cvar_alpha is not None
+            if cvar(values, p, participation.cvar_alpha) < need.min_cvar_usd - slack:
+                return False
+    return True
+
+
+def _has_floors(scenario: Scenario) -> bool:
+    """Whether any party's expected value or CVaR is bounded below (the defaults are 0)."""
+    return any(
+        need.min_expected_value_usd is not None or need.min_cvar_usd is not None
+        for need in (getattr(scenario.participation, party) for party in PARTIES_WITH_FLOORS)
+    )
+
+
+def _ev_task(
+    scenario: Scenario,
+    interface: Interface | None,
+    start: MipStart | None,
+    infeasible_note: str | None = None,
+) -> dict[str, dict[Any, float]] | _Failed:
+    """The expected-value problem's build (racks, blocks); `infeasible_note`, what to say where
+    HiGHS proves it has no plan."""
+    try:
+        return _build(_solve(scenario, interface=interface, start=start, infeasible_note=infeasible_note)[1])
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
 
@@ -358,24 +432,27 @@ def compute(
     if foresight:
         # RP and EEV are plans to sign: they keep the walk-away floors.
         scenario = with_floors(scenario, walk_away or solve_no_deal(scenario, interface))
+    floors = _has_floors(scenario)
     runner = engine or SerialEngine()
     if rp_usd is None:
         runner.submit("rp", _value_task, scenario, interface, None)
     if foresight:
         runner.submit(("ws", "foresight"), _foresight_task, scenario)
     else:
+        # Each scenario alone first: where their plans meet the floors together, they are the
+        # joined solve's optimum, found at a fraction of its cost.
         for case in scenario.scenarios:
             single = _single_scenario(scenario, case.id, {case.id: 1.0})
-            runner.submit(("ws", case.id), _value_task, single, interface, start)
+            runner.submit(("ws", case.id), _ws_task, single, interface, start)
     ev_scenario = _single_scenario(
         scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
     )
-    if foresight:
+    if floors:
         # The EV problem holds the floors as WS does (on the mean scenario's values, its expected
         # ones): dropped, its build answers another deal, and with one certain scenario EV would
         # not be RP (VSS then came out "not defined" where it is 0).
         ev_scenario = _keeping_floors(ev_scenario, scenario)
-    runner.submit("ev", _ev_task, ev_scenario, interface, start)
+    runner.submit("ev", _ev_task, ev_scenario, interface, start, EV_INFEASIBLE if floors else None)
     values: dict[Any, Any] = {}
     failed: dict[str, _Failed] = {}  # "rp", "ws", "vss": the first failure of each figure's solves
     while runner.pending:
@@ -391,6 +468,18 @@ def compute(
         values[key] = value
         if key == "ev":
             runner.submit("eev", _eev_task, scenario, value, interface)
+        alone = [("ws", c.id) for c in scenario.scenarios]
+        if (
+            floors
+            and key in alone
+            and "ws" not in failed
+            and all(k in values for k in alone)
+            and not _floors_hold(scenario, {s: values[("ws", s)][1] for _, s in alone})
+        ):
+            # The scenarios' own plans break a floor together: WS is the joined solve.
+            for k in alone:
+                del values[k]
+            runner.submit(("ws", "foresight"), _foresight_task, scenario)
     if "rp" in failed or ("ws" in failed and "vss" in failed):
         # Nothing to report: RP is in both figures, or each figure lost a solve.
         failure = failed.get("rp") or failed["ws"]
@@ -400,7 +489,7 @@ def compute(
         raise NoPlanError(failure.message, details=details)
     rp = rp_usd if rp_usd is not None else float(values["rp"])
     ws_by = values.get(("ws", "foresight")) or {
-        c.id: float(values[("ws", c.id)]) for c in scenario.scenarios if ("ws", c.id) in values
+        c.id: float(values[("ws", c.id)][0]) for c in scenario.scenarios if ("ws", c.id) in values
     }
     ws = None if "ws" in failed else _objective_of(scenario, ws_by)
     eev = None if "vss" in failed else float(values["eev"])

@@ -16,12 +16,17 @@ floor: the walk-away value). How those values err:
   better);
 - where the cloud's CVaR floor leaves no no-deal plan (proven infeasible), the no-deal plan is
   solved without it, and the record says so: not signing is always possible.
+
+The record holds the no-deal plan's first stage (`first_stage`), so the verifier checks the
+values with its own code (`planner.verify.no_deal`); `solve_no_deal` runs those checks on the
+record it makes, so a record the verifier would refuse fails here, as the no-deal plan's.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import highspy
 
@@ -31,10 +36,10 @@ from planner.files import parse_scenario
 from planner.model.build import build_model
 from planner.model.size import check_fits
 from planner.results import build_plan
-from planner.schema.plan import Plan, WalkAway
+from planner.schema.plan import NoDealPower, NoDealQuota, NoDealRacks, Plan, WalkAway
 from planner.schema.scenario import FLOORS_GIVEN, FLOORS_WALK_AWAY, Scenario
 from planner.solve.interfaces import Interface, SolveOutcome, solve_model
-from planner.verify import verify_plan
+from planner.verify import verify_plan, walk_away_record_violations
 
 PARTIES_WITH_FLOORS = ("cloud", "guarantor")
 
@@ -150,6 +155,32 @@ def _solve_verified(
     return plan, outcome
 
 
+def first_stage(plan: Plan) -> dict[str, Any]:
+    """The no-deal plan's first stage as its record holds it (`WalkAway.racks`, `.power`,
+    `.quotas`): every decision its values depend on, so the verifier can check them and recompute
+    the values. Only the non-zero ones (zero where not listed), to keep the plan file small; the
+    quotas are the plan's own (the least schedule covering its serving, `planner.results`)."""
+    return {
+        "racks": [
+            NoDealRacks(site=r.site, rack_type=r.rack_type, period=r.period, racks_built=r.racks_built)
+            for r in plan.racks
+            if r.racks_built > 0
+        ],
+        "power": [
+            NoDealPower(site=p.site, period=p.period, blocks_ordered=p.blocks_ordered)
+            for p in plan.power
+            if p.blocks_ordered > 0
+        ],
+        "quotas": [
+            NoDealQuota(
+                tenant=q.tenant, site=q.site, rack_type=q.rack_type, period=q.period, quota_gpus=q.quota_gpus
+            )
+            for q in plan.quotas
+            if q.quota_gpus > 0
+        ],
+    }
+
+
 def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> WalkAwayFloors:
     """Solve the no-deal plan, verify it, and return the walk-away values and the deal's floors;
     `NoDealPlanError` where HiGHS finds no plan alone or the verifier refuses it. `solve`,
@@ -179,7 +210,15 @@ def solve_no_deal(scenario: Scenario, interface: Interface | None = None) -> Wal
         reached_gap=outcome.model_status == highspy.HighsModelStatus.kOptimal,
         mip_rel_gap=alone.solver.mip_rel_gap,
         cloud_cvar_floor_dropped=dropped,
+        **first_stage(plan),
     )
+    refused = walk_away_record_violations(scenario, record)
+    if refused:
+        raise NoDealPlanError(
+            f"scenario '{scenario.name}': the record of the no-deal plan behind the walk-away floors failed "
+            f"independent verification ({len(refused)} violation(s)); nothing was written",
+            details=refused[:20],
+        )
     participation = scenario.participation
     floors = {}
     for party, need in (("cloud", participation.cloud), ("guarantor", participation.guarantor)):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
-from dsx.commands.numbers import fixed
+from dsx.commands.numbers import fixed, signed
 from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
+from planner.verify import ABS_TOL_USD, REL_TOL
 from planner.walk_away import ROUND_OFF_USD
 
 MUSD = 1e6
@@ -38,14 +39,59 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     why = (
         "with no bound on this plan"
         if solver.best_bound_usd is None
-        else f"with a plan worth US$ {solver.objective_usd / MUSD:,.1f} M against a bound of "
-        f"US$ {solver.best_bound_usd / MUSD:,.1f} M"
+        else f"with a plan worth US$ {solver.objective_usd / MUSD:,.3f} M against a bound of "
+        f"US$ {solver.best_bound_usd / MUSD:,.3f} M"
     )
     return (
         f"HiGHS stopped ({solver.status}) {why}, so how far the plan is from the best is unknown. "
         "Fix: raise solver.time_limit_s (or --time-limit)"
         + (", and set solver.lp_algorithm to auto" if options.first_lp_solver() == "pdlp" else "")
     )
+
+
+def _differ(a: float, b: float) -> bool:
+    """Apart by more than the verifier's money tolerance (1e-6 relative, or US$1)."""
+    return abs(a - b) > max(REL_TOL * max(abs(a), abs(b)), ABS_TOL_USD)
+
+
+def buyback_matching_warning(plan: Plan) -> str | None:
+    """Where the plan's buyback falls short of the matching rule's (`Plan.buyback_matching`), what
+    each is and what each party's expected value would be under it; None where they agree or a
+    plan records no comparison. A known limitation of the model (docs/model.md, "Buyback"), not an
+    error: the plan is verified under the model's rule."""
+    record = plan.buyback_matching
+    if record is None or not (
+        _differ(record.expected_buyback_usd, record.matching_expected_buyback_usd)
+        or _differ(record.expected_buyback_discounted_usd, record.matching_expected_buyback_discounted_usd)
+    ):
+        return None
+    value = {f.party: f.expected_value_usd for f in plan.parties}
+    change = {
+        "cloud": record.cloud_expected_value_change_usd,
+        "guarantor": record.guarantor_expected_value_change_usd,
+    }
+    parties = " and ".join(
+        f"the {party}'s{' expected value would be' if party == 'cloud' else ''} "
+        f"US$ {fixed(value[party] + change[party], 0)} ({signed(change[party], 0)})"
+        for party in ("cloud", "guarantor")
+        if party in value
+    )
+    return (
+        f"the plan's expected buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
+        f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted) by the model's rule, which "
+        "counts a refused tenant's hours against every site it may use; with each refused hour "
+        "matched once to one site's unsold hour it is "
+        f"US$ {fixed(record.matching_expected_buyback_usd, 0)} (undiscounted; "
+        f"US$ {fixed(record.matching_expected_buyback_discounted_usd, 0)} discounted). Under that rule "
+        f"{parties}; the syndicate's is the same. The plan is verified and its figures keep the "
+        'model\'s rule: a known limitation, docs/model.md, "Buyback"'
+    )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """Warnings `solve` and `show` print from the plan alone (and list under `warnings`)."""
+    warning = buyback_matching_warning(plan)
+    return [] if warning is None else [warning]
 
 
 def no_deal_slack_usd(plan: Plan) -> float | None:
@@ -170,4 +216,10 @@ def refusal_notices(plan: Plan) -> list[str]:
 
 def plan_notices(plan: Plan) -> list[str]:
     """Every notice `solve` and `show` print after the tables (and list under `notices`)."""
-    return walk_away_notices(plan) + floor_notices(plan) + refusal_notices(plan)
+    return walk_away_notices(plan) + floor_notices(plan) + refusal_notices(plan) + verification_notices(plan)
+
+
+def verification_notices(plan: Plan) -> list[str]:
+    """What the verifier passed without being able to check (`verification.notes`): a plan
+    verified "passed" says so only for what it checked."""
+    return [f"Verification could not check everything: {note}" for note in plan.verification.notes]

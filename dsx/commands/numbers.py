@@ -1,9 +1,14 @@
 """How the commands' tables print figures, and which basis each money figure has.
 
-A fixed number of decimals hides what a small plan is made of: a 0.25 MW site printed as 0 MW
-available against 0.2 MW of load looks over-committed, US$ 28,000 prints as 0.0 M. So a table's
-figures of one kind (its MW, its money) share the fewest decimals that show the smallest non-zero
-one: the same rounding for all of them keeps `a <= b` true as printed, and large plans keep one.
+Money in US$ M has one rule in every table of every command: three decimals (US$ 1,000). Deal
+teams reconcile one table against another (a party's value against the per-scenario figures, a
+sweep point against its plan), and a per-table choice printed one figure as 0.17 in one table
+and 0.171 in the next, or 0.00 against 0.000. Three decimals show US$ 28,000 as 0.028, not 0.0.
+
+Other figures (MW, GPU-hours, quotas) keep a per-table rule: a fixed number of decimals hides
+what a small plan is made of (a 0.25 MW site printed as 0 MW available against 0.2 MW of load
+looks over-committed), so a table's figures of one kind share the fewest decimals that show the
+smallest non-zero one: the same rounding for all of them keeps `a <= b` true as printed.
 
 Party values, objectives, CVaR, EVPI and VSS are discounted; revenue, buyback, revenue share and
 credit loss are undiscounted sums (docs/model.md, "Reported figures"). Every money column says which.
@@ -29,6 +34,16 @@ def decimals_for(values: Iterable[float | None], *, least: int = 1, most: int = 
     return max(least, min(most, 1 - math.floor(math.log10(min(shown)))))
 
 
+def probability_decimals(probabilities: Iterable[float], *, least: int = 2, most: int = 4) -> int:
+    """The fewest decimals, from `least` to `most`, that print every probability as it is: the
+    per-scenario table printed 0.125 as 0.12, so its values no longer summed to the expected one."""
+    given = list(probabilities)
+    for decimals in range(least, most):
+        if all(abs(round(p, decimals) - p) < 1e-9 for p in given):
+            return decimals
+    return most
+
+
 def fixed(value: float | None, decimals: int) -> str:
     """`value` with `decimals` decimals and thousands separators; '-' for none, and no '-0.0'."""
     if value is None:
@@ -43,14 +58,18 @@ def signed(value: float, decimals: int) -> str:
     return text if text.startswith("-") or not text.strip("0.,") else f"+{text}"
 
 
-def musd_decimals(values_usd: Iterable[float | None]) -> int:
-    """Decimals for figures in US$ M: at least one, at most three (US$ 1,000)."""
-    return decimals_for((None if v is None else v / MUSD for v in values_usd), least=1, most=3)
+MUSD_DECIMALS = 3
+"""Decimals of every US$ M figure the commands print (US$ 1,000), whatever else is in the table."""
 
 
-def musd(value_usd: float | None, decimals: int = 1) -> str:
-    """US$ as US$ M; '-' for none."""
-    return fixed(None if value_usd is None else value_usd / MUSD, decimals)
+def musd(value_usd: float | None) -> str:
+    """US$ as US$ M with `MUSD_DECIMALS` decimals; '-' for none."""
+    return fixed(None if value_usd is None else value_usd / MUSD, MUSD_DECIMALS)
+
+
+def signed_musd(value_usd: float) -> str:
+    """A change in US$ M with its sign, with `MUSD_DECIMALS` decimals."""
+    return signed(value_usd / MUSD, MUSD_DECIMALS)
 
 
 def share(value: float) -> str:

@@ -33,14 +33,12 @@ from dsx.commands.json_out import echo_json
 from dsx.commands.notices import gap_text, gap_warning, no_deal_gap_warning
 from dsx.commands.numbers import (
     DISCOUNTED,
-    MUSD,
     UNDISCOUNTED,
     decimals_for,
     fixed,
     money_header,
     musd,
-    musd_decimals,
-    signed,
+    signed_musd,
 )
 from dsx.commands.results_dir import BATCH_INDEX, SWEEP_INDEX, ResultsDir, claim
 from planner.engine import ENV_CLUSTER, Engine, open_engine
@@ -271,7 +269,6 @@ def sweep_table(inputs: SweepInputs, results: list[Any], rows: list[dict[str, An
         "evpi_discounted_usd",
         "vss_discounted_usd",
     )
-    d = musd_decimals(_usd(row.get(key)) for row in rows for key in money_keys)
     for row, result in zip(rows, results, strict=True):
         racks = [str(row.get(f"{s}_racks", "-")) for s in sites]
         status = (
@@ -281,10 +278,39 @@ def sweep_table(inputs: SweepInputs, results: list[Any], rows: list[dict[str, An
         )
         table.add_row(
             *(escape(str(row[p])) for p in inputs.paths),
-            *(musd(_usd(row.get(key)), d) for key in money_keys[:3]),
+            *(musd(_usd(row.get(key))) for key in money_keys[:3]),
             *racks,
-            *(musd(_usd(row.get(key)), d) for key in money_keys[3:]),
+            *(musd(_usd(row.get(key))) for key in money_keys[3:]),
             status,
+        )
+    return table
+
+
+PARTIES = ("cloud", "guarantor", "syndicate")
+
+
+def sweep_parties_table(inputs: SweepInputs, rows: list[dict[str, Any]]) -> Table:
+    """One row per point: each party's expected value and CVaR, whatever the perspective. A deal
+    team sweeps terms to see both sides; the sweep table's value columns are the perspective's
+    alone. Its own table: beside the sweep table's columns they squeezed every header to '…'."""
+    alphas = {row["party_cvar_alpha"] for row in rows if row.get("party_cvar_alpha") is not None}
+    alpha = f" at alpha {alphas.pop():g}" if len(alphas) == 1 else ""
+    table = Table(
+        title=escape(f"Each party per point (US$ M, {DISCOUNTED}; CVaR{alpha})"), title_justify="left"
+    )
+    for name in column_names(inputs.paths):
+        table.add_column(escape(name))
+    for party in PARTIES:
+        table.add_column(money_header(f"{party}\nexpected", DISCOUNTED), justify="right")
+        table.add_column(money_header(f"{party}\nCVaR", DISCOUNTED), justify="right")
+    for row in rows:
+        table.add_row(
+            *(escape(str(row[p])) for p in inputs.paths),
+            *(
+                musd(_usd(row.get(f"{party}_{figure}_discounted_usd")))
+                for party in PARTIES
+                for figure in ("expected", "cvar")
+            ),
         )
     return table
 
@@ -302,6 +328,7 @@ def render_sweep(
     """The terminal table and the reuse line."""
     console = _console()
     console.print(sweep_table(inputs, results, rows, at))
+    console.print(sweep_parties_table(inputs, rows))
     extras = ", sweep.png" if summary["heatmap_path"] else ""
     removed = summary["removed"]
     gone = (
@@ -545,14 +572,13 @@ def compare_command(
         table = Table(title="Money and risk (US$ M; each figure names its basis)", title_justify="left")
         for name in ("figure", "before", "after", "change"):
             table.add_column(name, justify="left" if name == "figure" else "right")
-        d = musd_decimals(x for m in cmp.money for x in (m.before_usd, m.after_usd, m.delta_usd))
         for mny in cmp.money:
             delta = mny.delta_usd
             table.add_row(
                 mny.figure,
-                musd(mny.before_usd, d),
-                musd(mny.after_usd, d),
-                "not comparable" if mny.not_comparable else "-" if delta is None else signed(delta / MUSD, d),
+                musd(mny.before_usd),
+                musd(mny.after_usd),
+                "not comparable" if mny.not_comparable else "-" if delta is None else signed_musd(delta),
             )
         console.print(table)
         for note in cmp.notes:
@@ -629,13 +655,11 @@ def value_of_information_command(
     )
     table.add_column("figure")
     table.add_column(money_header("US$ M", DISCOUNTED), justify="right")
-    shown = (figures.rp_usd, figures.ws_usd, figures.eev_usd, figures.evpi_usd, figures.vss_usd)
-    d = musd_decimals(shown)
 
     def cell(value_usd: float | None) -> str:
-        return "not computed" if value_usd is None else musd(value_usd, d)
+        return "not computed" if value_usd is None else musd(value_usd)
 
-    table.add_row("recourse problem (the plan)", musd(figures.rp_usd, d))
+    table.add_row("recourse problem (the plan)", musd(figures.rp_usd))
     table.add_row("wait-and-see (perfect foresight)", cell(figures.ws_usd))
     table.add_row("expected-value build, evaluated (EEV)", cell(figures.eev_usd))
     table.add_row("[bold]EVPI[/] = WS - RP", cell(figures.evpi_usd))
@@ -769,7 +793,7 @@ def reduce_command(
     console.print(table)
     share = reduction.distance_usd / reduction.spread_usd if reduction.spread_usd > 0 else 0.0
     console.print(
-        f"distance from the full set: US$ {musd(reduction.distance_usd, musd_decimals([reduction.distance_usd]))} M "
+        f"distance from the full set: US$ {musd(reduction.distance_usd)} M "
         f"of {DISCOUNTED} demand value "
         f"({share:.1%} of the full set's spread about its mean)"
     )
@@ -886,11 +910,10 @@ def batch_command(
         )
         for name in ("scenario", money_header("objective", DISCOUNTED), "gap", "wall s", "plan"):
             table.add_column(name, justify="left" if name in ("scenario", "plan") else "right")
-        d = musd_decimals(r.plan.solver.objective_usd for r in results if r.plan)
         for r in results:
             table.add_row(
                 escape(r.name),
-                musd(r.plan.solver.objective_usd if r.plan else None, d),
+                musd(r.plan.solver.objective_usd if r.plan else None),
                 gap_text(r.plan.solver.mip_gap) if r.plan else "-",
                 f"{r.wall_s:.1f}",
                 escape(str(output / f"{r.name}.json"))

@@ -21,16 +21,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from dsx.commands.json_out import echo_json
-from dsx.commands.notices import gap_warning, no_deal_gap_warning, no_deal_slack_usd, plan_notices
+from dsx.commands.notices import (
+    gap_warning,
+    no_deal_gap_warning,
+    no_deal_slack_usd,
+    plan_notices,
+    plan_warnings,
+)
 from dsx.commands.numbers import (
     DISCOUNTED,
     MUSD,
+    MUSD_DECIMALS,
     UNDISCOUNTED,
     decimals_for,
     fixed,
     money_header,
     musd,
-    musd_decimals,
+    probability_decimals,
     share,
 )
 from planner.errors import NoPlanError, ScenarioError, UserError
@@ -200,9 +207,6 @@ def site_period_table(plan: Plan, site: str | None = None, period: str | None = 
         if (site is None or row.site == site) and (period is None or row.period == period)
     ]
     mw = decimals_for([x for row in rows for x in (row.available_mw, row.it_load_mw)], least=1, most=3)
-    money = musd_decimals(
-        [x for row in rows for x in (row.expected_buyback_usd, row.expected_revenue_share_usd)]
-    )
     for row in rows:
         racks = [str(row.racks_by_type[r]) if r in row.racks_by_type else "-" for r in rack_ids]
         table.add_row(
@@ -213,17 +217,22 @@ def site_period_table(plan: Plan, site: str | None = None, period: str | None = 
             fixed(row.it_load_mw, mw),
             f"{row.gpus_installed:,}",
             share(row.expected_utilisation),
-            musd(row.expected_buyback_usd, money),
-            musd(row.expected_revenue_share_usd, money),
+            musd(row.expected_buyback_usd),
+            musd(row.expected_revenue_share_usd),
         )
     return table
 
 
 def outcome_table(plan: Plan) -> Table:
-    """Each scenario's party values (discounted) beside its horizon sums (undiscounted)."""
+    """Each scenario's party values (discounted) beside the horizon sums they are made of
+    (undiscounted): revenue, and the transfers between the parties (buyback, revenue share, credit
+    loss), so the cloud's and the guarantor's columns differ between scenarios as these do. The
+    caption says what else each value holds that a plan does not record (docs/insight.md)."""
     table = Table(
         title=f"Per scenario (US$ M; perspective {plan.perspective})",
         title_justify="left",
+        caption=OUTCOME_CAPTION,
+        caption_justify="left",
     )
     table.add_column("scenario", justify="left")
     for name in (
@@ -234,35 +243,37 @@ def outcome_table(plan: Plan) -> Table:
         money_header("revenue", UNDISCOUNTED),
         money_header("buyback", UNDISCOUNTED),
         money_header("rev share", UNDISCOUNTED),
+        money_header("credit loss", UNDISCOUNTED),
+        "served\nM GPU-h",
         "unserved\nM GPU-h",
     ):
         table.add_column(name, justify="right")
-    money = musd_decimals(
-        x
-        for o in plan.outcomes
-        for x in (
-            o.cloud_value_usd,
-            o.guarantor_value_usd,
-            o.syndicate_value_usd,
-            o.rental_revenue_usd,
-            o.buyback_usd,
-            o.revenue_share_usd,
-        )
+    hours = decimals_for(
+        (h / 1e6 for o in plan.outcomes for h in (o.served_gpu_hours, o.unserved_gpu_hours)), least=1, most=3
     )
-    hours = decimals_for((o.unserved_gpu_hours / 1e6 for o in plan.outcomes), least=1, most=3)
+    p = probability_decimals(o.probability for o in plan.outcomes)
     for o in plan.outcomes:
         table.add_row(
             o.scenario,
-            f"{o.probability:.2f}",
-            musd(o.cloud_value_usd, money),
-            musd(o.guarantor_value_usd, money),
-            musd(o.syndicate_value_usd, money),
-            musd(o.rental_revenue_usd, money),
-            musd(o.buyback_usd, money),
-            musd(o.revenue_share_usd, money),
+            fixed(o.probability, p),
+            musd(o.cloud_value_usd),
+            musd(o.guarantor_value_usd),
+            musd(o.syndicate_value_usd),
+            musd(o.rental_revenue_usd),
+            musd(o.buyback_usd),
+            musd(o.revenue_share_usd),
+            musd(o.credit_loss_usd),
+            fixed(o.served_gpu_hours / 1e6, hours),
             fixed(o.unserved_gpu_hours / 1e6, hours),
         )
     return table
+
+
+OUTCOME_CAPTION = (
+    "Values sum each quarter's discounted money: cloud = revenue - rev share + buyback - energy - capex "
+    "- opex; guarantor = hardware margin + rev share - buyback - credit loss; syndicate = both. A plan "
+    'records no energy, capex, opex or margin (docs/insight.md, "Reading the tables").'
+)
 
 
 def risk_table(plan: Plan) -> Table:
@@ -270,31 +281,20 @@ def risk_table(plan: Plan) -> Table:
     table = Table(title="Risk and solver", show_header=False, title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    d = musd_decimals(
-        [
-            risk.expected_value_usd,
-            risk.cvar_usd,
-            risk.worst_case_value_usd,
-            risk.best_case_value_usd,
-            solver.objective_usd,
-            risk.evpi_usd,
-            risk.vss_usd,
-        ]
-    )
     unit = f"US$ M, {DISCOUNTED}"
-    table.add_row(f"expected value ({unit})", musd(risk.expected_value_usd, d))
+    table.add_row(f"expected value ({unit})", musd(risk.expected_value_usd))
     if risk.cvar_usd is not None:
-        table.add_row(f"CVaR at alpha {risk.cvar_alpha:g} ({unit})", musd(risk.cvar_usd, d))
+        table.add_row(f"CVaR at alpha {risk.cvar_alpha:g} ({unit})", musd(risk.cvar_usd))
     table.add_row(
         f"worst / best scenario ({unit})",
-        f"{musd(risk.worst_case_value_usd, d)} / {musd(risk.best_case_value_usd, d)}",
+        f"{musd(risk.worst_case_value_usd)} / {musd(risk.best_case_value_usd)}",
     )
-    table.add_row(f"objective ({unit})", musd(solver.objective_usd, d))
+    table.add_row(f"objective ({unit})", musd(solver.objective_usd))
     # Each figure on its own row: one can be computed where the other is not (planner.value_of_information).
     if risk.evpi_usd is not None:
-        table.add_row(f"EVPI: perfect foresight is worth ({unit})", musd(risk.evpi_usd, d))
+        table.add_row(f"EVPI: perfect foresight is worth ({unit})", musd(risk.evpi_usd))
     if risk.vss_usd is not None:
-        table.add_row(f"VSS: planning with scenarios earns ({unit})", musd(risk.vss_usd, d))
+        table.add_row(f"VSS: planning with scenarios earns ({unit})", musd(risk.vss_usd))
     if risk.evpi_usd is None or risk.vss_usd is None:
         table.add_row("value of information", escape(risk.value_of_information_note or "not computed"))
     gap = "-" if solver.mip_gap is None else f"{solver.mip_gap:.3%}"
@@ -352,37 +352,25 @@ def parties_table(plan: Plan) -> Table:
 
     def walk_away_cell(f: PartyFigures) -> str:
         """The walk-away value; the cloud's with "<= bound" where its best alone may be more."""
-        text = musd(walk_away_of(f), d)
+        text = musd(walk_away_of(f))
         slack = no_deal_slack_usd(plan)
         if f.party == "cloud" and slack is not None and plan.walk_away is not None:
             # a bound shown rounded up, so it never reads below HiGHS's own
-            bound_musd = math.ceil((plan.walk_away.cloud_value_usd + slack) / MUSD * 10**d) / 10**d
-            text += f" <= {fixed(bound_musd, d)}"
+            scale = 10**MUSD_DECIMALS
+            bound_musd = math.ceil((plan.walk_away.cloud_value_usd + slack) / MUSD * scale) / scale
+            text += f" <= {fixed(bound_musd, MUSD_DECIMALS)}"
         return text
 
-    d = musd_decimals(
-        x
-        for f in plan.parties
-        for x in (
-            f.expected_value_usd,
-            f.cvar_usd,
-            f.worst_case_value_usd,
-            f.min_expected_value_usd,
-            f.min_cvar_usd,
-            walk_away_of(f),
-            surplus(f),
-        )
-    )
     for f in plan.parties:
         cells = [
-            musd(f.expected_value_usd, d),
-            f"{musd(f.cvar_usd, d)} (alpha {f.cvar_alpha:g})",
-            musd(f.worst_case_value_usd, d),
-            musd(f.min_expected_value_usd, d),
-            musd(f.min_cvar_usd, d),
+            musd(f.expected_value_usd),
+            f"{musd(f.cvar_usd)} (alpha {f.cvar_alpha:g})",
+            musd(f.worst_case_value_usd),
+            musd(f.min_expected_value_usd),
+            musd(f.min_cvar_usd),
         ]
         if walk_away:
-            cells += [walk_away_cell(f), musd(surplus(f), d)]
+            cells += [walk_away_cell(f), musd(surplus(f))]
         table.add_row(f"{f.party}{' (objective)' if f.party == plan.perspective else ''}", *cells)
     return table
 
@@ -405,8 +393,16 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
         "value_of_information_computed": plan.risk.evpi_usd is not None and plan.risk.vss_usd is not None,
         "evpi_computed": plan.risk.evpi_usd is not None,
         "vss_computed": plan.risk.vss_usd is not None,
-        "verification": {"passed": plan.verification.passed, "checks_run": plan.verification.checks_run},
+        "verification": {
+            "passed": plan.verification.passed,
+            "checks_run": plan.verification.checks_run,
+            "notes": list(plan.verification.notes),
+        },
+        "warnings": plan_warnings(plan),
         "notices": plan_notices(plan),
+        "buyback_matching": None
+        if plan.buyback_matching is None
+        else plan.buyback_matching.model_dump(mode="json"),
         "outcomes": [o.model_dump(mode="json") for o in plan.outcomes],
         "site_periods": [row.model_dump(mode="json") for row in rows],
     }
@@ -415,6 +411,12 @@ def json_summary(plan: Plan, output: Path, site: str | None = None, period: str 
 def _terminal() -> Console:
     console = Console()
     return console if console.is_terminal else Console(width=140)  # piped: do not squeeze the tables
+
+
+def print_plan_warnings(plan: Plan, console: Console) -> None:
+    """The warnings the plan alone raises (`plan_warnings`), on stderr: `solve` and `show` alike."""
+    for warning in plan_warnings(plan):
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
 
 
 def print_notices(plan: Plan, console: Console) -> None:
@@ -507,6 +509,7 @@ def solve_command(
     for warning in (gap_warning(plan, loaded.solver), no_deal_gap_warning(plan)):
         if warning is not None:
             status_console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    print_plan_warnings(plan, status_console)
     if as_json:
         print_notices(plan, status_console)
         echo_json(json_summary(plan, output, site, period))
@@ -527,6 +530,7 @@ def show_command(
     """Print a plan's tables again (as `solve` did), optionally for one site or quarter."""
     plan = read_plan(plan_path)
     _in_plan(plan, site, period, plan_path)
+    print_plan_warnings(plan, Console(stderr=True))
     if as_json:
         print_notices(plan, Console(stderr=True))
         echo_json(json_summary(plan, plan_path, site, period))

@@ -8,6 +8,15 @@ from operators.api import API_VERSION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER
 
 Obj = dict[str, Any]
 MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+MAX_SHOWN = 63
+"""Characters of an object's own value quoted in a message (a hostile one may be long)."""
+
+
+def shown(value: object, limit: int) -> str:
+    """A value from an object quoted in a message (a status, an event, a refusal), cut short and
+    escaped: a hostile one may be megabytes long or carry newlines and terminal escapes."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 def owner_label_key(kind: str) -> str:

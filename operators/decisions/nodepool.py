@@ -28,7 +28,7 @@ from operators.api import (
     addon_api_version,
 )
 from operators.decisions.conditions import Condition
-from operators.decisions.meta import Obj, object_meta
+from operators.decisions.meta import MAX_SHOWN, Obj, object_meta, shown
 
 DEFAULT_TAINTS = [{"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}]
 KUEUE_MAX_FLAVOR_NODE_LABELS = 8
@@ -140,12 +140,14 @@ def _validate(pool: Obj) -> None:
         raise InvalidSpec(f"spec.labels has {len(labels)} labels; at most {MAX_NODE_LABELS}")
     for key, value in labels.items():
         if not label_key_ok(key):
-            raise InvalidSpec(f"spec.labels: '{key}' is not a valid label key")
+            raise InvalidSpec(f"spec.labels: {shown(key, MAX_SHOWN)} is not a valid label key")
         if not label_value_ok(value):
-            raise InvalidSpec(f"spec.labels['{key}']: '{value}' is not a valid label value (≤ 63 characters)")
+            raise InvalidSpec(
+                f"spec.labels[{shown(key, MAX_SHOWN)}]: {shown(value, MAX_SHOWN)} is not a valid label value (≤ 63 characters)"
+            )
     for key, value in {SITE_LABEL: spec["site"], GPU_PRODUCT_LABEL: spec["gpuProduct"]}.items():
         if not label_value_ok(value):
-            raise InvalidSpec(f"'{value}' is not a valid value for the node label {key}")
+            raise InvalidSpec(f"{shown(value, MAX_SHOWN)} is not a valid value for the node label {key}")
     if len(node_labels(pool)) > KUEUE_MAX_FLAVOR_NODE_LABELS:
         raise InvalidSpec(
             f"the pool's node labels (spec.labels plus {SITE_LABEL}, {POOL_LABEL}, {GPU_PRODUCT_LABEL}) "
@@ -158,11 +160,11 @@ def _validate(pool: Obj) -> None:
     _validate_topology(spec)
     backend = spec["backend"]
     if backend not in ("cluster-api", "karpenter"):
-        raise InvalidSpec(f"spec.backend '{backend}' is not one of cluster-api, karpenter")
+        raise InvalidSpec(f"spec.backend {shown(backend, MAX_SHOWN)} is not one of cluster-api, karpenter")
     for taint in spec.get("taints") or []:
         if taint.get("effect") not in TAINT_EFFECTS or not label_key_ok(str(taint.get("key", ""))):
             raise InvalidSpec(
-                f"spec.taints: {taint} needs a label-style key and an effect of {TAINT_EFFECTS}"
+                f"spec.taints: {shown(taint, MAX_SHOWN)} needs a label-style key and an effect of {TAINT_EFFECTS}"
             )
     own_taints = spec.get("taints") or []
     if own_taints and not any(t.get("effect") in HARD_TAINT_EFFECTS for t in own_taints):
@@ -184,14 +186,14 @@ def _validate_topology(spec: dict[str, Any]) -> None:
     domain = topology_spec.get("nvlinkDomain", "rack")
     if domain not in NVLINK_DOMAINS:
         raise InvalidSpec(
-            f"spec.topology.nvlinkDomain '{domain}' is not one of {', '.join(NVLINK_DOMAINS)} "
+            f"spec.topology.nvlinkDomain {shown(domain, MAX_SHOWN)} is not one of {', '.join(NVLINK_DOMAINS)} "
             "(rack: multi-node NVLink such as GB300 NVL72; node: NVSwitch inside the node, HGX)"
         )
     block = topology_spec.get("blockLabel")
     if block is None:
         return
     if not isinstance(block, str) or len(block) > KUEUE_MAX_LEVEL_LABEL_LENGTH or not label_key_ok(block):
-        raise InvalidSpec(f"spec.topology.blockLabel '{block}' is not a node label key")
+        raise InvalidSpec(f"spec.topology.blockLabel {shown(block, MAX_SHOWN)} is not a node label key")
     if block in RACK_TOPOLOGY_LEVELS:
         raise InvalidSpec(
             f"spec.topology.blockLabel '{block}' is already a level below the block "
@@ -221,7 +223,8 @@ def _validate_cluster_api(pool: Obj) -> None:
             and DNS_SUBDOMAIN.fullmatch(value["apiGroup"])
         ):
             raise InvalidSpec(
-                f"spec.clusterApi.{ref} {value['apiGroup']}/{value['kind']} {value['name']!r} is not a "
+                f"spec.clusterApi.{ref} {shown(value['apiGroup'] + '/' + value['kind'], MAX_SHOWN)} "
+                f"{shown(value['name'], MAX_SHOWN)} is not a "
                 "Cluster API reference (apiGroup a domain name, kind a letter then letters, digits or "
                 "'-', name a DNS subdomain)"
             )

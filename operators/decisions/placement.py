@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from operators.api import GPU_RESOURCE, POOL_LABEL, TENANT_LABEL
-from operators.decisions.meta import Obj
+from operators.decisions.meta import MAX_SHOWN, Obj, shown
 from operators.decisions.nodepool import DEFAULT_TAINTS
 from operators.decisions.ownership import owns
 from operators.decisions.quantity import parse_quantity
@@ -60,8 +60,6 @@ toleration of them with effect NoSchedule, or an empty effect (every effect), is
 keys above; a NoExecute one passes: the DefaultTolerationSeconds admission plugin gives every pod
 `not-ready` and `unreachable` NoExecute for 300 s, and a NoExecute toleration never matches the
 NoSchedule taint that keeps pods off a node not yet ready."""
-MAX_SHOWN = 63
-"""Characters of a pod's own value quoted in a refusal (a hostile one may be long)."""
 AFFINITY_TERMS = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
 PLACEMENT_FIELDS = ("nodeSelector", "affinity", "tolerations", "nodeName", "schedulingGates")
 """Pod spec fields that decide where it may run; an UPDATE changing none of them (nor a
@@ -78,8 +76,7 @@ class Grants:
 
 
 def _shown(value: object) -> str:
-    text = str(value)
-    return repr(text) if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]!r}… ({len(text)} characters)"
+    return shown(value, MAX_SHOWN)
 
 
 def grants_for(namespace: Obj | None, tenant: Obj | None) -> Grants:

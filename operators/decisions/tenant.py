@@ -33,7 +33,7 @@ from operators.api import (
     addon_api_version,
 )
 from operators.decisions.conditions import Condition
-from operators.decisions.meta import Obj, object_meta
+from operators.decisions.meta import MAX_SHOWN, Obj, object_meta, shown
 from operators.decisions.nodepool import InvalidSpec, whole_number
 from operators.decisions.overcommit import Grant, split_evenly
 from operators.decisions.ownership import Claim, refused_message, subject_problems
@@ -82,11 +82,6 @@ EGRESS_CIDR_SHAPE = re.compile(r"^[0-9a-fA-F:.]+/(0|[1-9][0-9]?|1[01][0-9]|12[0-
 says; `cidr_problem` then parses it."""
 
 
-def _shown(value: str, limit: int) -> str:
-    """A value quoted in a message (the status), cut short: a hostile one may be megabytes."""
-    return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}…' ({len(value)} characters)"
-
-
 def quantity_problem(field: str, value: object) -> str | None:
     """Why spec.<field> (cpuQuota or memoryQuota) is no quantity the operator can write, or None.
     Its length and shape are checked before it is parsed, so no input can make parsing slow or
@@ -95,13 +90,15 @@ def quantity_problem(field: str, value: object) -> str | None:
         return f"spec.{field} must be a string quantity such as '20000' or '200Ti'"
     if len(value) > MAX_QUANTITY_LENGTH or not QUANTITY_SHAPES[field].fullmatch(value):
         return (
-            f"spec.{field} {_shown(value, MAX_QUANTITY_LENGTH)} is not a quantity of at most "
+            f"spec.{field} {shown(value, MAX_QUANTITY_LENGTH)} is not a quantity of at most "
             f"{MAX_QUANTITY_LENGTH} characters (digits, an optional fraction, a unit suffix)"
         )
     parsed = parse_quantity(value)
     if parsed is None or parsed > QUANTITY_MAXIMUM[field]:
         unit = "millicores" if field == "cpuQuota" else "bytes (8Ei less one)"
-        return f"spec.{field} '{value}' is more than Kueue can count: at most {INT64_MAX} {unit}"
+        return (
+            f"spec.{field} {shown(value, MAX_SHOWN)} is more than Kueue can count: at most {INT64_MAX} {unit}"
+        )
     return None
 
 
@@ -114,26 +111,26 @@ def cidr_problem(index: int, cidr: object) -> str | None:
     where = f"spec.network.egressCIDRs[{index}]"
     if not isinstance(cidr, str):
         return f"{where} must be a string CIDR such as 10.20.0.0/16"
-    shown = _shown(cidr, 50)
+    quoted = shown(cidr, 50)
     if not EGRESS_CIDR_SHAPE.fullmatch(cidr):
-        return f"{where} {shown} is not a CIDR (an address, '/', a prefix length of 0 to 128)"
+        return f"{where} {quoted} is not a CIDR (an address, '/', a prefix length of 0 to 128)"
     address, length = cidr.split("/")
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return (
-            f"{where} {shown} is not an IPv4 or IPv6 address and prefix (an IPv4 octet has no leading zero)"
+            f"{where} {quoted} is not an IPv4 or IPv6 address and prefix (an IPv4 octet has no leading zero)"
         )
     if int(length) > ip.max_prefixlen:
-        return f"{where} {shown}: an IPv{ip.version} prefix is at most /{ip.max_prefixlen}"
+        return f"{where} {quoted}: an IPv{ip.version} prefix is at most /{ip.max_prefixlen}"
     network = ipaddress.ip_network(cidr, strict=False)
     if network.network_address != ip:
         return (
-            f"{where} {shown} has host bits set: write {network} for the range, "
+            f"{where} {quoted} has host bits set: write {network} for the range, "
             f"or {address}/{ip.max_prefixlen} for the one address"
         )
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return f"{where} {shown} is an IPv4-mapped IPv6 range: write it as an IPv4 CIDR"
+        return f"{where} {quoted} is an IPv4-mapped IPv6 range: write it as an IPv4 CIDR"
     return None
 
 
@@ -163,14 +160,14 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
         raise InvalidSpec("spec.site is required")
     if len(site) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(site):
         # it becomes a label value on every namespace and the ClusterQueue's cohort
-        raise InvalidSpec(f"spec.site {_shown(site, MAX_NAME_LENGTH)} is not a DNS-1123 label")
+        raise InvalidSpec(f"spec.site {shown(site, MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if not isinstance(namespaces, list) or not namespaces:
         raise InvalidSpec("spec.namespaces needs at least one namespace")
     if len(namespaces) > MAX_TENANT_NAMESPACES:
         raise InvalidSpec(f"spec.namespaces lists {len(namespaces)}; at most {MAX_TENANT_NAMESPACES}")
     for ns in namespaces:
         if not isinstance(ns, str) or len(ns) > MAX_NAME_LENGTH or not DNS_LABEL.fullmatch(ns):
-            raise InvalidSpec(f"spec.namespaces: {_shown(str(ns), MAX_NAME_LENGTH)} is not a DNS-1123 label")
+            raise InvalidSpec(f"spec.namespaces: {shown(str(ns), MAX_NAME_LENGTH)} is not a DNS-1123 label")
     if len(set(namespaces)) != len(namespaces):
         raise InvalidSpec("spec.namespaces lists a namespace twice")
     quota = spec.get("gpuQuota") or []
@@ -183,7 +180,7 @@ def _validate(tenant: Obj, allowed_system_subjects: frozenset[str]) -> None:
             raise InvalidSpec(f"spec.gpuQuota[].gpus must be an integer from 0 to {INT32_MAX}")
         if not isinstance(q.get("pool"), str) or not DNS_LABEL.fullmatch(q["pool"]):
             raise InvalidSpec(
-                f"spec.gpuQuota[].pool {_shown(str(q.get('pool')), MAX_NAME_LENGTH)} is not a pool name"
+                f"spec.gpuQuota[].pool {shown(str(q.get('pool')), MAX_NAME_LENGTH)} is not a pool name"
             )
     for field in QUANTITY_SHAPES:
         if spec.get(field) is not None and (problem := quantity_problem(field, spec[field])):

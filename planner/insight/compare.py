@@ -164,13 +164,9 @@ def _quota_totals(plan: Plan) -> dict[tuple[str, str, str], float]:
 
 
 def _m(value: float) -> str:
-    """A change in US$ M: one decimal from US$ 1 M up, below it two significant digits down to
-    US$ 0.001 M (one decimal printed a US$ 28,500 rise as 'rises by US$ 0.0 M')."""
-    millions = abs(value) / MUSD
-    if round(millions, 1) >= 1 or millions == 0:
-        return f"US$ {millions:,.1f} M"
-    decimals = min(3, 1 - math.floor(math.log10(millions)))
-    return f"US$ {millions:,.{decimals}f} M"
+    """A change in US$ M with three decimals (US$ 1,000), as every table prints US$ M
+    (dsx/commands/numbers.py): a note said "rises by US$ 1.5 M" beside the table's +1.523."""
+    return f"US$ {abs(value) / MUSD:,.3f} M"
 
 
 def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str]) -> list[str]:
@@ -228,11 +224,11 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
                 # middle): the difference is a fact, not a sign of more or less capital at risk.
                 notes.append(
                     f"in {last}, the last quarter both plans cover, the second plan holds "
-                    f"{abs(d_racks):,} {verb} racks ({abs(d_gpus):,} GPUs)"
+                    f"{_count(d_racks, verb + ' rack')} ({_count(d_gpus, 'GPU')})"
                 )
             else:
                 notes.append(
-                    f"by {last} the second plan holds {abs(d_racks):,} {verb} racks ({abs(d_gpus):,} GPUs): "
+                    f"by {last} the second plan holds {_count(d_racks, verb + ' rack')} ({_count(d_gpus, 'GPU')}): "
                     f"{'more capital committed before demand is known' if d_racks > 0 else 'less capital at risk, less demand served in good scenarios'}"
                 )
     money = {m.figure: m for m in cmp.money}
@@ -318,3 +314,8 @@ def compare_plans(
     ]
     cmp.notes = _why(before, after, cmp, differ)
     return cmp
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 more rack', '2 more racks': the size of a change, with its noun in the right number."""
+    return f"{abs(number):,} {noun}{'' if abs(number) == 1 else 's'}"

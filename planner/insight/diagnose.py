@@ -436,26 +436,51 @@ def _requirement_conflict(scenario: Scenario, name: str, gap_usd: float, *, clos
     `gap_usd`, with the value that plan reaches. Where that plan is the `closest` (HiGHS's
     optimum), moving the requirement there is the fix (the other requirements as it meets
     them); a plan HiGHS stopped at may not be, so it gets no fix (`Diagnosis.fix` says how to
-    find the closest)."""
+    find the closest).
+
+    In cents, each figure the one shown: what the plan reaches is rounded toward the requirement
+    (down for a floor, up for a cap), so "reaches" never overstates it and the fix's value is one
+    the plan meets; the shortfall is then the requirement as shown less that, so the line adds up
+    by hand. Whole dollars floored HiGHS's US$39,420.00000000004 short of US$319,530 to "reaches
+    US$280,109"; the cent absorbs such noise (`_cents`)."""
     _, party, name_field = name.split(".")
     required = float(getattr(getattr(scenario.participation, party), name_field))
     plan = "the closest whole plan" if closest else "the best plan found"
+    required_c = round(required * 100)
     if name_field.startswith("max_"):
-        reached = math.ceil(required + gap_usd)
-        how = f"a cap of US${required:,.0f}; {plan} exposes US${reached:,.0f}"
-        fix = f"raise {name} to at least {reached}"
+        reached_c = math.ceil(_cents(required + gap_usd))
+        short_c = reached_c - required_c
+        how = f"a cap of {_usd_cents(required_c)}; {plan} exposes {_usd_cents(reached_c)}"
+        fix = f"raise {name} to at least {_plain(reached_c)}"
     else:
-        reached = math.floor(required - gap_usd)
-        how = f"{usd(required)} required; {plan} reaches {usd(reached)}"
-        fix = f"lower {name} to at most {reached}"
+        reached_c = math.floor(_cents(required - gap_usd))
+        short_c = required_c - reached_c
+        how = f"{_usd_cents(required_c)} required; {plan} reaches {_usd_cents(reached_c)}"
+        fix = f"lower {name} to at most {_plain(reached_c)}"
     return Conflict(
         site=None,
         period=None,
         limit=name,
-        explanation=f"{plan} falls short of it by US${gap_usd:,.0f} ({how})",
+        explanation=f"{plan} falls short of it by {_usd_cents(short_c)} ({how})",
         fix=f"{fix} (null removes it), or change the terms so the parties can meet it" if closest else "",
         shortfall_usd=gap_usd,
     )
+
+
+def _cents(value_usd: float) -> float:
+    """US$ in cents, rid of float noise far below a cent (1e-6 cents) before it is floored or ceiled."""
+    return round(value_usd * 100, 6)
+
+
+def _usd_cents(cents: int) -> str:
+    """Whole cents as US$ with two decimals, a negative one as -US$1.50."""
+    text = f"US${abs(cents) / 100:,.2f}"
+    return f"-{text}" if cents < 0 else text
+
+
+def _plain(cents: int) -> str:
+    """Whole cents as a YAML number a scenario takes: 280110, or 280109.87."""
+    return f"{cents / 100:.2f}".removesuffix(".00")
 
 
 def _pass(info: Any) -> highspy.Highs:

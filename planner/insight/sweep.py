@@ -128,9 +128,10 @@ class PointResult:
 
 def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
     """The figures a sweep table shows for one plan (money in US$, expected over scenarios);
-    racks, GPUs and MW at quarter `at` (default: the last of the horizon). Each money key names
-    its basis: values are discounted, buyback and revenue share undiscounted horizon sums, and
-    sweep.csv's readers would otherwise compare the two."""
+    racks, GPUs and MW at quarter `at` (default: the last of the horizon); each party's expected
+    value and CVaR (at `participation.cvar_alpha`, `party_cvar_alpha`) whatever the perspective.
+    Each money key names its basis: values are discounted, buyback, revenue share and credit loss
+    undiscounted horizon sums, and sweep.csv's readers would otherwise compare the two."""
     last = at if at is not None else plan.periods[-1]
     out: dict[str, Any] = {
         "at": last,
@@ -147,6 +148,16 @@ def plan_summary(plan: Plan, at: str | None = None) -> dict[str, Any]:
     out["expected_revenue_share_undiscounted_usd"] = sum(
         o.probability * o.revenue_share_usd for o in plan.outcomes
     )
+    out["expected_credit_loss_undiscounted_usd"] = sum(
+        o.probability * o.credit_loss_usd for o in plan.outcomes
+    )
+    # Each party's side, whatever the perspective: a deal team sweeps terms to see what each side
+    # gets, and the perspective's columns above show one side only.
+    for figures in plan.parties:
+        out[f"{figures.party}_expected_discounted_usd"] = figures.expected_value_usd
+        out[f"{figures.party}_cvar_discounted_usd"] = figures.cvar_usd
+    if plan.parties:
+        out["party_cvar_alpha"] = plan.parties[0].cvar_alpha
     if plan.walk_away is not None:  # participation.floors: walk_away (columns only then)
         out["cloud_walk_away_discounted_usd"] = plan.walk_away.cloud_value_usd
         out["guarantor_walk_away_discounted_usd"] = plan.walk_away.guarantor_value_usd

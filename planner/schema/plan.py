@@ -7,19 +7,27 @@ Every figure it reports is recomputable from its own decisions (see `planner.ver
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-PLAN_SCHEMA_VERSION: Final = "1.3"  # Final: typed Literal["1.3"], one of Plan.schema_version's
-"""1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
+from planner.schema.scenario import Id
+
+PLAN_SCHEMA_VERSION: Final = "1.4"  # Final: typed Literal["1.4"], one of Plan.schema_version's
+"""1.4: the no-deal plan's first stage (`walk_away.racks`, `.power`, `.quotas`), so the verifier
+checks the walk-away values it records, the verifier's notes (`verification.notes`), and the
+plan's buyback against the matching rule (`buyback_matching`; null in a 1.4 plan written before it). 1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
 comes from (`walk_away`), both null unless the scenario asked for walk-away floors. 1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
 (`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
 within a term). Readers of earlier fields need no change."""
-READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", PLAN_SCHEMA_VERSION)
+READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", "1.3", PLAN_SCHEMA_VERSION)
 """Versions this dsx reads: a 1.1 plan lacks the method, read as not recorded (null); a 1.1 or 1.2
-plan lacks the walk-away values, read as not computed (null: its floors were the given ones)."""
+plan lacks the walk-away values, read as not computed (null: its floors were the given ones); a
+1.3 plan's walk-away record lacks the no-deal decisions, read as not recorded (null: the verifier
+says it could not check the values)."""
 
 
 class _Record(BaseModel):
@@ -191,10 +199,59 @@ class PartyFigures(_Record):
     )
 
 
+_QUARTER_LABEL = re.compile(r"[0-9]{4}Q[1-4]")
+
+
+def _quarter_label(value: str) -> str:
+    if not _QUARTER_LABEL.fullmatch(value):
+        raise PydanticCustomError("quarter_label", "should be a quarter label such as 2026Q3")
+    return value
+
+
+Quarter = Annotated[str, AfterValidator(_quarter_label)]
+"""A quarter label as the scenario's horizon writes them (2026Q3): no other text reaches a message."""
+
+
+class NoDealRacks(_Record):
+    """Racks of one type built at one site in one quarter of the no-deal plan (only where > 0).
+    Why: the racks installed follow from them, and with them the cloud's capex and opex, the
+    guarantor's hardware margin (its whole walk-away value), the GPUs its quotas may take and the
+    power they need."""
+
+    site: Id
+    rack_type: Id
+    period: Quarter
+    racks_built: int = Field(gt=0)
+
+
+class NoDealPower(_Record):
+    """Power blocks ordered at one site in one quarter of the no-deal plan (only where > 0). Why:
+    the MW available follow from them, which the racks must fit in, and the cloud's power capex."""
+
+    site: Id
+    period: Quarter
+    blocks_ordered: int = Field(gt=0)
+
+
+class NoDealQuota(_Record):
+    """GPUs committed to a tenant on one pool in one quarter of the no-deal plan (only where > 0).
+    Why: given the racks, the quotas bound what each tenant can be served in every scenario, and
+    so the cloud's revenue and energy; they are not implied by the racks (never shrinking within
+    a term, they are chosen before demand is known)."""
+
+    tenant: Id
+    site: Id
+    rack_type: Id
+    period: Quarter
+    quota_gpus: float = Field(gt=0)
+
+
 class WalkAway(_Record):
     """The no-deal plan behind the walk-away floors: the cloud's best plan alone, solved on expected
-    value (docs/model.md, Conventions, states its terms). The verifier cannot re-solve it: it
-    checks the floors follow from these values and that the plan meets them."""
+    value (docs/model.md, Conventions, states its terms). Its first stage (`racks`, `power`,
+    `quotas`) is recorded so the verifier can check it keeps the no-deal rules and recompute both
+    values from it (each scenario's serving given the first stage is a fractional knapsack, solved
+    greedily); it cannot re-solve the plan, so whether a better one exists rests on HiGHS's bound."""
 
     cloud_value_usd: float = Field(
         description="The cloud's expected value with no deal: its walk-away value, one it surely makes alone."
@@ -232,6 +289,73 @@ class WalkAway(_Record):
         False,
         description="True where the cloud's CVaR floor left no no-deal plan (proven infeasible) and it "
         "was solved without it: not signing is always possible.",
+    )
+    racks: list[NoDealRacks] | None = Field(
+        None,
+        description="The no-deal plan's racks built, where > 0 (null: not recorded, a plan written "
+        "before schema 1.4; its values then cannot be checked).",
+    )
+    power: list[NoDealPower] | None = Field(
+        None, description="The no-deal plan's power blocks ordered, where > 0 (null: not recorded)."
+    )
+    quotas: list[NoDealQuota] | None = Field(
+        None, description="The no-deal plan's quotas, where > 0 (null: not recorded)."
+    )
+
+    @property
+    def has_decisions(self) -> bool:
+        """Whether the record holds the no-deal plan's first stage (1.4 on), so its values can be checked."""
+        return self.racks is not None and self.power is not None and self.quotas is not None
+
+
+class QuarterBuyback(_Record):
+    """One quarter's expected buyback (undiscounted, all sites) under the plan's rule and the
+    matching rule (`BuybackMatching`)."""
+
+    period: Quarter
+    expected_buyback_gpu_hours: float = Field(description="The plan's rule: Σ site_periods' of this quarter.")
+    expected_buyback_usd: float = Field(description="The plan's rule: Σ site_periods' of this quarter.")
+    matching_expected_buyback_gpu_hours: float = Field(
+        description="The matching rule: buyback_share x (unsold hours - refused hours matched to them)."
+    )
+    matching_expected_buyback_usd: float = Field(description="The same x the buyback price.")
+
+
+class ScenarioBuyback(_Record):
+    """One scenario's buyback over the horizon under the plan's rule and the matching rule."""
+
+    scenario: str
+    buyback_usd: float = Field(description="The plan's rule, undiscounted (as outcomes[*].buyback_usd).")
+    buyback_discounted_usd: float = Field(description="The plan's rule, discounted as the values are.")
+    matching_buyback_usd: float = Field(description="The matching rule, undiscounted.")
+    matching_buyback_discounted_usd: float = Field(description="The matching rule, discounted.")
+
+
+class BuybackMatching(_Record):
+    """The plan's buyback measured against the contract's rule (docs/model.md, "Buyback").
+
+    The model subtracts a refused tenant's hours at every site it may use, though they could fill
+    only one site's unsold hours once, so where a tenant may use several sites with unsold hours
+    its buyback is understated. The matching rule, per quarter and scenario: buyback hours =
+    buyback_share x (Σ_i unsold_i - M*), unsold_i = h x GPUs_i - served_i, M* the most refused
+    hours that can be placed on unsold hours at sites their tenant may use, each hour once (a
+    bipartite max-flow). Figures of the plan as solved (its served and refused hours); the
+    matching rule's are never below the plan's. Buyback moves money from the guarantor to the
+    cloud, so the syndicate's value is the same under either."""
+
+    quarters: list[QuarterBuyback]
+    scenarios: list[ScenarioBuyback]
+    expected_buyback_usd: float = Field(description="The plan's rule, expected, undiscounted.")
+    expected_buyback_discounted_usd: float = Field(description="The plan's rule, expected, discounted.")
+    matching_expected_buyback_usd: float = Field(description="The matching rule, expected, undiscounted.")
+    matching_expected_buyback_discounted_usd: float = Field(
+        description="The matching rule, expected, discounted."
+    )
+    cloud_expected_value_change_usd: float = Field(
+        description="The cloud's expected value under the matching rule less the plan's (discounted; >= 0)."
+    )
+    guarantor_expected_value_change_usd: float = Field(
+        description="The guarantor's expected value under the matching rule less the plan's (discounted; <= 0)."
     )
 
 
@@ -280,6 +404,11 @@ class Verification(_Record):
     checks_run: int
     violations: list[str] = Field(default_factory=list)
     objective_recomputed_usd: float
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the verifier could not check, and why (e.g. a 1.3 walk-away record without "
+        "the no-deal decisions); not violations.",
+    )
 
 
 class Plan(BaseModel):
@@ -287,7 +416,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.1", "1.2", "1.3"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1", "1.2", "1.3", "1.4"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime
@@ -313,6 +442,11 @@ class Plan(BaseModel):
     )
     walk_away: WalkAway | None = Field(
         None, description="The no-deal plan of the walk-away floors (null: floors as given)."
+    )
+    buyback_matching: BuybackMatching | None = Field(
+        None,
+        description="The plan's buyback against the matching rule (null: not recorded, a 1.4 plan "
+        "written before the record; the verifier notes it).",
     )
     solver: SolverReport
     verification: Verification

@@ -12,7 +12,9 @@ as a success.
 record), `derived` (racks installed, available MW, served sums), `constraints` (every constraint
 family), `money` (values recomputed term by term, CVaR by sorting), `figures` (reported figures
 against recomputed ones), `participation` (each party's figures and requirements), `identity`
-(the plan is this scenario's) and `log` (tolerances and the violation log).
+(the plan is this scenario's), `no_deal` (a walk-away record's no-deal plan: its decisions keep
+the no-deal rules and yield the values it records), `buyback_matching` (the plan's buyback against
+the matching rule, by its own max-flow) and `log` (tolerances and the violation log).
 
 Tolerances (`planner.verify.log`): a constraint `lhs <= rhs` holds when
 lhs - rhs <= max(REL_TOL * max(|lhs|, |rhs|), abs), with REL_TOL = 1e-6 and abs = ABS_TOL_QUANTITY
@@ -26,15 +28,10 @@ from __future__ import annotations
 
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
+from planner.verify.buyback_matching import check_buyback_matching
 from planner.verify.constraints import (
-    check_block_rate,
-    check_build_rate,
     check_demand_balance,
-    check_gpu_cap,
-    check_power_cap,
-    check_power_fits,
-    check_quota_fits,
-    check_quota_never_shrinks,
+    check_first_stage_rules,
     check_serve_within_capacity,
     check_serve_within_quota,
 )
@@ -56,6 +53,7 @@ from planner.verify.figures import (
 from planner.verify.identity import check_catalogue, check_identity
 from planner.verify.log import ABS_TOL_QUANTITY, ABS_TOL_USD, EXACT_TOL, MAX_MESSAGES, REL_TOL, Log
 from planner.verify.money import cvar_by_sorting, recompute_money
+from planner.verify.no_deal import check_no_deal, walk_away_record_violations
 from planner.verify.participation import check_parties
 
 __all__ = [
@@ -66,6 +64,7 @@ __all__ = [
     "REL_TOL",
     "cvar_by_sorting",
     "verify_plan",
+    "walk_away_record_violations",
 ]
 
 
@@ -76,9 +75,9 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_identity(scenario, plan, log)
     check_catalogue(scenario, plan, log)
 
-    built = read_racks_built(data, plan, log)
-    blocks = read_blocks_ordered(data, plan, log)
-    quota = read_quotas(data, plan, log)
+    built = read_racks_built(data, plan.racks, log)
+    blocks = read_blocks_ordered(data, plan.power, log)
+    quota = read_quotas(data, plan.quotas, log)
     served = read_served(data, plan, log)
     unserved = read_unserved(data, plan, log)
 
@@ -86,13 +85,7 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     available = available_mw(data, blocks)
     check_reported_first_stage(data, plan, installed, available, log)
 
-    check_power_fits(data, installed, available, log)
-    check_power_cap(data, available, log)
-    check_gpu_cap(data, installed, log)
-    check_build_rate(data, built, log)
-    check_block_rate(data, blocks, log)
-    check_quota_fits(data, quota, installed, log)
-    check_quota_never_shrinks(scenario, data, quota, log)
+    check_first_stage_rules(scenario, data, built, blocks, quota, installed, available, log)
 
     pool_served = served_per_pool(data, served)
     check_serve_within_capacity(data, pool_served, installed, log)
@@ -104,10 +97,13 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     objective = check_risk_and_objective(scenario, data, plan, money, log)
     check_site_periods(data, plan, installed, available, money, log)
     check_parties(scenario, data, plan, money, installed, log)
+    notes = check_no_deal(scenario, plan, log)
+    notes += check_buyback_matching(scenario, data, plan, money, installed, pool_served, unserved, log)
 
     return Verification(
         passed=log.failures == 0,
         checks_run=log.checks_run,
         violations=log.result(),
         objective_recomputed_usd=objective,
+        notes=notes,
     )

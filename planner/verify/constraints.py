@@ -234,3 +234,25 @@ def check_demand_balance(
             f"{data.demand[x]:,.3f} GPUs x {data.h:g} h = {demand[x]:,.0f} (difference {got[x] - demand[x]:,.0f})"
         ),
     )
+
+
+def check_first_stage_rules(
+    scenario: Scenario,
+    data: ScenarioArrays,
+    built: np.ndarray,
+    blocks: np.ndarray,
+    quota: np.ndarray,
+    installed: np.ndarray,
+    available: np.ndarray,
+    log: Log,
+) -> None:
+    """Every rule a first stage (racks, power blocks, quotas) keeps, whatever its second stage:
+    the plan's, and the no-deal plan's its walk-away record holds (`planner.verify.no_deal`), so
+    a rule added here binds both."""
+    check_power_fits(data, installed, available, log)
+    check_power_cap(data, available, log)
+    check_gpu_cap(data, installed, log)
+    check_build_rate(data, built, log)
+    check_block_rate(data, blocks, log)
+    check_quota_fits(data, quota, installed, log)
+    check_quota_never_shrinks(scenario, data, quota, log)

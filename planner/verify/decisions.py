@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from planner.schema.plan import Plan
+from planner.schema.plan import (
+    NoDealPower,
+    NoDealQuota,
+    NoDealRacks,
+    Plan,
+    PowerDecision,
+    QuotaDecision,
+    RackDecision,
+)
 from planner.verify.data import ScenarioArrays
 from planner.verify.log import ABS_TOL_QUANTITY, Log
 
@@ -15,13 +24,16 @@ def _whole(value: float) -> bool:
     return float(value).is_integer()
 
 
-def read_racks_built(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarray:
+def read_racks_built(
+    data: ScenarioArrays, records: Sequence[RackDecision | NoDealRacks], log: Log, *, complete: bool = True
+) -> np.ndarray:
     """racks_built[i, r, t]: whole, ≥ 0, known ids, a rack type allowed at the site, one record each,
-    and a record for every index (docs/model.md lists every first-stage index)."""
+    and (`complete`: a plan's own racks) a record for every index (docs/model.md lists every
+    first-stage index); a walk-away record lists only the non-zero ones."""
     n_i, n_r, n_t, _, _ = data.shape
     built = np.zeros((n_i, n_r, n_t))
     seen = np.zeros((n_i, n_r, n_t), dtype=bool)
-    for rec in plan.racks:
+    for rec in records:
         where = f"{rec.site}/{rec.rack_type} {rec.period}"
         i, r, t = data.i_of.get(rec.site), data.r_of.get(rec.rack_type), data.t_of.get(rec.period)
         if not log.ok(None not in (i, r, t)):
@@ -38,7 +50,7 @@ def read_racks_built(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarray:
             log.say(f"racks {where}: listed more than once")
         seen[i, r, t] = True
         built[i, r, t] += rec.racks_built
-    missing = data.allowed[:, :, None] & ~seen
+    missing = data.allowed[:, :, None] & ~seen if complete else np.zeros_like(seen)
     log.check_array(
         missing,
         lambda x: (
@@ -49,13 +61,16 @@ def read_racks_built(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarray:
     return built
 
 
-def read_blocks_ordered(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarray:
-    """blocks_ordered[i, t]: whole, ≥ 0, known ids, one record per index, and ordered only where
-    t + lead ≤ n − 1 (a block that cannot arrive inside the horizon is not a decision)."""
+def read_blocks_ordered(
+    data: ScenarioArrays, records: Sequence[PowerDecision | NoDealPower], log: Log, *, complete: bool = True
+) -> np.ndarray:
+    """blocks_ordered[i, t]: whole, ≥ 0, known ids, one record per index (`complete`; a walk-away
+    record lists only the non-zero ones), and ordered only where t + lead ≤ n − 1 (a block that
+    cannot arrive inside the horizon is not a decision)."""
     n_i, _, n_t, _, _ = data.shape
     blocks = np.zeros((n_i, n_t))
     seen = np.zeros((n_i, n_t), dtype=bool)
-    for rec in plan.power:
+    for rec in records:
         where = f"{rec.site} {rec.period}"
         i, t = data.i_of.get(rec.site), data.t_of.get(rec.period)
         if not log.ok(i is not None and t is not None):
@@ -75,7 +90,7 @@ def read_blocks_ordered(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarra
         seen[i, t] = True
         blocks[i, t] += rec.blocks_ordered
     log.check_array(
-        ~seen,
+        ~seen if complete else np.zeros_like(seen),
         lambda x: (
             f"power {data.sites[x[0]]} {data.labels[x[1]]}: no record "
             "(the plan must list power for every site and quarter)"
@@ -84,13 +99,13 @@ def read_blocks_ordered(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarra
     return blocks
 
 
-def read_quotas(data: ScenarioArrays, plan: Plan, log: Log) -> np.ndarray:
+def read_quotas(data: ScenarioArrays, records: Sequence[QuotaDecision | NoDealQuota], log: Log) -> np.ndarray:
     """quota_gpus[k, i, r, t] ≥ 0, known ids, one record each, and none where the tenant may not
     be served (jurisdiction) or the rack type is not allowed at the site."""
     n_i, n_r, n_t, n_k, _ = data.shape
     quota = np.zeros((n_k, n_i, n_r, n_t))
     seen = np.zeros((n_k, n_i, n_r, n_t), dtype=bool)
-    for rec in plan.quotas:
+    for rec in records:
         where = f"{rec.tenant}@{rec.site}/{rec.rack_type} {rec.period}"
         k, i = data.k_of.get(rec.tenant), data.i_of.get(rec.site)
         r, t = data.r_of.get(rec.rack_type), data.t_of.get(rec.period)

@@ -21,6 +21,7 @@ class Money:
     guarantor: np.ndarray  # [S] discounted
     rev: np.ndarray  # [S] undiscounted sums over the horizon
     bb: np.ndarray
+    bb_by_quarter: np.ndarray  # [T, S] undiscounted
     rs: np.ndarray
     cl: np.ndarray
     served: np.ndarray  # [S] GPU-hours
@@ -96,6 +97,7 @@ def recompute_money(
         guarantor=guarantor,
         rev=rev.sum(axis=0),
         bb=bb.sum(axis=0),
+        bb_by_quarter=bb,
         rs=rs.sum(axis=0),
         cl=cl.sum(axis=0),
         served=np.bincount(s, weights=x, minlength=n_s),

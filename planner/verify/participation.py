@@ -101,9 +101,8 @@ def check_parties(
 def check_walk_away_floors(scenario: Scenario, plan: Plan, expected: dict[str, float], log: Log) -> None:
     """With `participation.floors: walk_away`, the floors the plan records follow from the walk-away
     values it records (each the larger of the given floor and the value; a null given floor: the
-    value) and the plan meets them. The verifier cannot re-solve the no-deal plan behind the
-    values: it checks they are the plan's own record's, and the plan holds to what it records.
-    With given floors, a plan records no walk-away value."""
+    value) and the plan meets them. The values themselves are checked against the no-deal plan's
+    decisions by `planner.verify.no_deal`. With given floors, a plan records no walk-away value."""
     reported: dict[str, PartyFigures] = {f.party: f for f in plan.parties}
     if scenario.participation.floors != FLOORS_WALK_AWAY:
         recorded = [f.party for f in plan.parties if f.walk_away_value_usd is not None]

@@ -231,7 +231,7 @@ def test_a_plan_whose_gap_cannot_be_measured_is_written_with_a_warning_and_a_jso
     worthless = unmeasured_gap_plan(best_bound_usd=1.05e10)
     monkeypatch.setattr(plan_solve, "solve_scenario", lambda *_a, **_k: worthless)
     outcome = dsx("plan", "solve", source, "-o", tmp_path / "q.json", "--no-value-of-information", "--json")
-    assert "worth US$ 0.0 M against a bound of US$ 10,500.0 M" in outcome.stderr
+    assert "worth US$ 0.000 M against a bound of US$ 10,500.000 M" in outcome.stderr
     assert json.loads(outcome.stdout)["solver"]["mip_gap"] is None
 
 

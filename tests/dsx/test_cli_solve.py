@@ -224,5 +224,5 @@ def test_a_sweep_warns_of_a_point_whose_gap_cannot_be_measured(capsys, tmp_path)
     finish_sweep(results, [example, pdlp], tmp_path, value_of_information=False)
     err = capsys.readouterr().err
     assert "a=1" not in err
-    assert "a=2: HiGHS stopped" in err and "against a bound of US$ 2,000.0 M" in err
+    assert "a=2: HiGHS stopped" in err and "against a bound of US$ 2,000.000 M" in err
     assert "solver.lp_algorithm to auto" in err

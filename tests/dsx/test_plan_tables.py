@@ -109,6 +109,8 @@ def test_every_money_column_names_its_basis(small_site):
         "revenue\nundiscounted",
         "buyback\nundiscounted",
         "rev share\nundiscounted",
+        "credit loss\nundiscounted",
+        "served\nM GPU-h",
         "unserved\nM GPU-h",
     ]
     assert "discounted" not in str(outcome_table(plan).title)
@@ -171,11 +173,11 @@ def test_walk_away_floors_show_each_partys_walk_away_value_and_surplus(tmp_path)
     headers = _headers(table)
     assert "walk-away (no" in headers[-2] and "over walk-away" in headers[-1]
     rows = {cells[0]: cells for cells in zip(*(column._cells for column in table.columns), strict=True)}
-    assert rows["cloud"][-2] == "0.33" and rows["cloud"][-1] == "0.00"
-    assert rows["guarantor (objective)"][-2] == "0.49"
+    assert rows["cloud"][-2] == "0.329" and rows["cloud"][-1] == "0.000"
+    assert rows["guarantor (objective)"][-2] == "0.493"
     # The syndicate's value is the two parties' summed, with the deal and without: its walk-away
     # value is 328,500 + 492,750 = 821,250, and the deal gains nothing over walking away.
-    assert rows["syndicate"][-2] == "0.82" and rows["syndicate"][-1] == "0.00"
+    assert rows["syndicate"][-2] == "0.821" and rows["syndicate"][-1] == "0.000"
     notice = " ".join(outcome.stderr.split())
     assert (
         "notice: the cloud sits at its walk-away value: expected value US$ 328,500 against US$ 328,500"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from operators.decisions.nodepool import (
@@ -253,6 +255,30 @@ def test_a_cluster_api_reference_that_could_name_no_object_is_refused(field: str
     pool["spec"]["clusterApi"]["infrastructureRef"][field] = value
     with pytest.raises(InvalidSpec, match="is not a Cluster API reference"):
         desired_children(pool)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda spec: spec["clusterApi"]["infrastructureRef"].update(
+            apiGroup="x\n\x1b[2Jevil", kind="K" * 3000
+        ),
+        lambda spec: spec["clusterApi"]["bootstrapConfigRef"].update(name="a\nReady: True" + "b" * 3000),
+        lambda spec: spec.update(taints=[{"key": "k" * 5000 + "\n", "effect": "NoSchedule"}]),
+        lambda spec: spec.update(labels={"tier\x1b[2J": "x"}),
+        lambda spec: spec.update(backend="cluster-api\nReady"),
+    ],
+)
+def test_a_hostile_pool_value_is_quoted_escaped_and_cut_short_in_the_refusal(change: Any) -> None:
+    """The refusal goes to the pool's status and events: a raw newline or terminal escape would
+    forge a line there, and a value of megabytes would be copied whole (review, session 26)."""
+    pool = example("gpunodepool")
+    change(pool["spec"])
+    with pytest.raises(InvalidSpec) as refused:
+        desired_children(pool)
+    message = str(refused.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert len(message) < 600
 
 
 def test_a_pool_whose_nvlink_domain_is_the_node_has_no_rack_level() -> None:

@@ -306,7 +306,7 @@ def test_owners_are_bound_last_so_a_refused_child_never_leaves_them_in_an_unisol
         ("fe80::%eth0/64", r"egressCIDRs\[1\] .* is not a CIDR"),
         ("10.0.0.0/255.0.0.0", r"egressCIDRs\[1\] .* is not a CIDR"),
         ("10.0.0.0", r"egressCIDRs\[1\] '10\.0\.0\.0' is not a CIDR"),
-        ("9" * 5000 + "/8", r"egressCIDRs\[1\] '9{50}…' \(5002 characters\)"),
+        ("9" * 5000 + "/8", r"egressCIDRs\[1\] '9{50}'… \(5002 characters\)"),
         (8, r"egressCIDRs\[1\] must be a string CIDR"),
     ],
 )
@@ -319,6 +319,18 @@ def test_an_egress_cidr_a_supported_api_server_may_refuse_is_invalid_spec_naming
         validate_tenant(tenant)
     with pytest.raises(InvalidSpec, match=message):  # refused before any child is made
         desired_children(tenant, Grant({}))
+
+
+def test_a_hostile_value_is_quoted_escaped_in_the_message_not_written_raw() -> None:
+    """A newline or a terminal escape in a field would otherwise reach the Tenant's status and
+    every `kubectl describe` as it is: a forged second line, or a repainted terminal."""
+    tenant = example("tenant")
+    tenant["spec"]["site"] = "batam\nReady: tenant admitted\x1b[2J"
+    with pytest.raises(InvalidSpec) as refused:
+        validate_tenant(tenant)
+    message = str(refused.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert r"'batam\nReady: tenant admitted\x1b[2J' is not a DNS-1123 label" in message
 
 
 @pytest.mark.parametrize("cidrs", ["10.0.0.0/8", [f"10.{i}.0.0/16" for i in range(33)], {"a": 1}])
@@ -342,8 +354,8 @@ def test_egress_cidrs_every_supported_api_server_takes_are_accepted_as_written()
     ("change", "message"),
     [
         # 5 000 digits: Python's int conversion limit (4 300) made parsing raise ValueError
-        ({"cpuQuota": "9" * 5000}, r"spec\.cpuQuota '9{32}…' \(5000 characters\) is not a quantity"),
-        ({"memoryQuota": "1." + "0" * 5000}, r"spec\.memoryQuota '1\.0{30}…' \(5002 characters\)"),
+        ({"cpuQuota": "9" * 5000}, r"spec\.cpuQuota '9{32}'… \(5000 characters\) is not a quantity"),
+        ({"memoryQuota": "1." + "0" * 5000}, r"spec\.memoryQuota '1\.0{30}'… \(5002 characters\)"),
         (
             {"cpuQuota": "1e999999999"},
             r"spec\.cpuQuota '1e999999999' is not a quantity",

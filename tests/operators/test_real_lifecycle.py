@@ -26,7 +26,7 @@ from kubernetes import watch as k8s_watch
 from kubernetes.utils import parse_quantity
 
 from tests.support.dsx_objects import make_pool
-from tests.support.operator_process import OperatorProcess
+from tests.support.operator_process import LEASE_S, OperatorProcess
 from tests.support.real_cluster import (
     OPERATOR_NAMESPACE,
     OPERATOR_SERVICE_ACCOUNT,
@@ -1178,6 +1178,18 @@ def operator_tracebacks(output: str) -> list[str]:
         else:
             current = None
     return ["\n".join(b) for b in blocks if any("/operators/" in line for line in b)]
+
+
+def test_the_operator_holds_its_lease_for_the_test_duration_a_restart_waits_out(
+    admin: Client, operator: OperatorProcess
+) -> None:
+    """A stopped operator keeps its Lease until it runs out: every restart above waited for it.
+    The test figure (tests/support/operator_process.py LEASE_S) must reach the operator; at the
+    production 15 s each restart cost about 10 s."""
+    lease = admin.request(
+        "GET", f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/dsx-operator"
+    )
+    assert lease["spec"]["leaseDurationSeconds"] == int(LEASE_S) < 15
 
 
 def test_operator_was_never_denied_and_never_crashed(

@@ -2,7 +2,8 @@
 a spell of RBAC denials.
 
 The session's own server only (tests/support/real_cluster.py): what every API server restart,
-crash or etcd failover looks like to the operator. It runs with its production retry delay (5 s).
+crash or etcd failover looks like to the operator. It runs with its production retry delay (5 s)
+and the tests' 6 s Lease (tests/support/operator_process.py), which each outage outlasts as well.
 Right after a kube-apiserver restart, its RBAC authorizer answers 403 ("clusterrole ... not
 found") until its caches have synced: an operator that reconnects in that window is denied.
 """

@@ -4,6 +4,8 @@ pipeline (and so `dsx plan solve`) writes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -13,11 +15,14 @@ from typer.testing import CliRunner
 from dsx import cli
 from planner import pipeline, value_of_information
 from planner.errors import NoPlanError
-from planner.files import read_plan
+from planner.files import parse_scenario, read_plan
 from planner.pipeline import solve_scenario
+from planner.schema.scenario import Scenario
 from planner.value_of_information import compute, stochastic_figures
 from tests.planner.insight.helpers import solved, three_quarters
 from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny, uncertain
+
+CASES = Path(__file__).parent / "walk_away_cases"
 
 cli._register_commands()
 runner = CliRunner()
@@ -206,7 +211,7 @@ def test_decomposed_wait_and_see_and_ev_solves_start_from_the_plan_to_the_same_f
 def test_a_failed_wait_and_see_solve_costs_evpi_only_and_both_failing_raises(monkeypatch):
     # Boom/bust (VSS = 0 by hand): the boom's wait-and-see solve stopped by the clock leaves EVPI
     # out with the reason, and VSS still reported; the EV solve failing too leaves nothing.
-    solve = value_of_information._solve
+    solve = value_of_information._solved
     stopped = {"boom"}
 
     def clock(scenario, m=None, **kwargs):
@@ -214,7 +219,7 @@ def test_a_failed_wait_and_see_solve_costs_evpi_only_and_both_failing_raises(mon
             raise NoPlanError(f"scenario '{scenario.name}': no solution (HiGHS: Time limit reached)")
         return solve(scenario, m, **kwargs)
 
-    monkeypatch.setattr(value_of_information, "_solve", clock)
+    monkeypatch.setattr(value_of_information, "_solved", clock)
     base = uncertain(buyback_price=0.0)
     assert {c.id for c in base.scenarios} >= {"boom"}
     figures = compute(base)
@@ -226,3 +231,68 @@ def test_a_failed_wait_and_see_solve_costs_evpi_only_and_both_failing_raises(mon
     with pytest.raises(NoPlanError) as caught:
         compute(base)
     assert "VSS not computed either" in "\n".join(caught.value.details)
+
+
+def _credit_deal_with_given_floor() -> Scenario:
+    """The walk-away hand case (one certain scenario, guarantor's view: acme 30 GPUs cash, nova 20
+    on credits half repaid) with the cloud's walk-away value, US$ 357,000, given as its floor. The
+    floor binds: the guarantor's best plan otherwise holds the cloud at 0."""
+    data = yaml.safe_load((CASES / "credit_wa.yaml").read_text())
+    data["participation"] = {"floors": "given", "cloud": {"min_expected_value_usd": 357_000.0}}
+    return parse_scenario(data, "credit_wa with a given floor")
+
+
+def test_with_one_certain_scenario_a_binding_given_floor_leaves_evpi_and_vss_zero():
+    # Wait-and-see used to drop the cloud's floor: "EVPI" came out US$ 1,033,646 (what dropping
+    # the floor is worth: the guarantor sells 97 idle racks at its margin) and VSS "not computed"
+    # (the EV problem dropped it too, so its build was another deal's). One certain scenario has
+    # nothing to forecast.
+    figures = compute(_credit_deal_with_given_floor())
+    assert figures.rp_usd > 30_000.0  # above the guarantor's walk-away value: the deal is signed
+    assert figures.ws_usd == pytest.approx(figures.rp_usd, rel=1e-6)
+    assert figures.evpi_usd == pytest.approx(0.0, abs=1e-6 * figures.rp_usd)
+    assert figures.vss_usd == pytest.approx(0.0, abs=1e-6 * figures.rp_usd)
+
+
+def test_wait_and_see_is_solved_joined_only_where_the_scenarios_alone_break_a_floor(monkeypatch):
+    joined = []
+    foresight = value_of_information._foresight_task
+
+    def counted(deal):
+        joined.append(deal.name)
+        return foresight(deal)
+
+    monkeypatch.setattr(value_of_information, "_foresight_task", counted)
+    compute(_credit_deal_with_given_floor())
+    assert len(joined) == 1
+    # Boom/bust with the default floors (each party's expected value >= 0): the scenarios' own
+    # plans meet them, so they are the joined optimum and nothing more is solved.
+    figures = compute(uncertain(buyback_price=0.0, participation={}))
+    assert len(joined) == 1
+    assert figures.evpi_usd is not None
+
+
+def test_an_expected_value_problem_that_cannot_meet_the_floors_says_so_and_keeps_evpi():
+    # Credits repaid in full in the boom (20 GPUs) and not at all in the bust (10): the mean
+    # scenario (15 GPUs at half repayment) loses the guarantor more than the scenarios do on
+    # average, so the EV problem, keeping the guarantor's floor, has no plan (review, session 26).
+    # VSS is not defined there; the note says why instead of "no solution (HiGHS: Infeasible)".
+    def change(data):
+        data["tenants"][0].update(
+            price_usd_per_gpu_hour=10.0,
+            demand_gpus={"boom": [20.0], "bust": [10.0]},
+            token_credit_share=1.0,
+            credit_repayment_share=1.0,
+            credit_repayment_share_by_scenario={"boom": 1.0, "bust": 0.0},
+        )
+        data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
+        data["terms"]["guarantor_hardware_margin"] = 0.5
+        data["participation"] = {
+            "cloud": {"min_expected_value_usd": 128_500.0},
+            "guarantor": {"min_expected_value_usd": -10_000.0},
+        }
+
+    figures = compute(tiny(change))
+    assert figures.vss_usd is None
+    assert figures.vss_note is not None and value_of_information.EV_INFEASIBLE in figures.vss_note
+    assert figures.evpi_usd is not None and figures.evpi_note is None

@@ -210,7 +210,7 @@ def test_the_verifier_checks_the_floors_the_plan_records(tmp_path: Path):
     path.write_text(plan.model_dump_json())
     again = read_plan(path)
     assert again.walk_away == plan.walk_away
-    assert json.loads(path.read_text())["schema_version"] == "1.3"
+    assert json.loads(path.read_text())["schema_version"] == "1.4"
 
 
 @pytest.mark.parametrize(
@@ -310,42 +310,42 @@ def test_the_cloud_takes_alone_no_more_risk_than_its_cvar_floor_allows():
     assert held.record.racks_built == 0
 
 
-def hand_floors_deal() -> Any:
-    """The credit deal with its walk-away values set by hand as given floors (`floors: given`):
-    there the EV and WS problems drop the floors (with `walk_away` both keep them, and with one
-    certain scenario VSS is then 0: tests/planner/test_walk_away_review.py)."""
+def eev_breaks_the_cloud_floor() -> Any:
+    """Boom or bust (a tenant wants 10 GPUs at US$40 or none, equally likely; a 10-GPU rack costs
+    US$300,000) with the cloud's CVaR at 0.5 (its bust value) given a floor of -US$100,000.
+    RP builds nothing (a rack leaves the bust at -300,000): 0. WS: the boom builds its rack
+    (876,000 - 300,000), the bust nothing; the cloud's CVaR across them is 0, so the floor holds:
+    WS = 288,000 = EVPI. The EV problem (5 GPUs, one certain value: 438,000 - 300,000 >= the
+    floor) builds the rack, which no serving keeps above the floor in the bust: no EEV."""
 
-    data = credit_deal().model_dump(mode="json")
-    data["participation"]["cloud"]["min_expected_value_usd"] = CLOUD_WALK_AWAY_USD
-    data["participation"]["guarantor"]["min_expected_value_usd"] = GUARANTOR_WALK_AWAY_USD
-    return parse_scenario(data, "tiny")
+    def change(data: dict[str, Any]) -> None:
+        data["rack_types"][0]["capex_usd"] = 300_000.0
+        data["tenants"][0]["price_usd_per_gpu_hour"] = 40.0
+        data["tenants"][0]["demand_gpus"] = {"boom": [10.0], "bust": [0.0]}
+        data["scenarios"] = [{"id": "boom", "probability": 0.5}, {"id": "bust", "probability": 0.5}]
+        data["participation"] = {"cvar_alpha": 0.5, "cloud": {"min_cvar_usd": -100_000.0}}
+
+    return tiny(change)
 
 
-EVPI_FLOORS_DROPPED_USD = 1_065_700.0 - (105_700 - 4 * NOVA_HOURS_AT_FLOOR)  # 1,033,644.44
+EVPI_BOOM_USD = 0.5 * (10 * 2190 * 40 - 300_000)  # 288,000
 
 
 def test_a_plan_whose_expected_value_build_cannot_meet_the_floors_says_why_vss_is_missing():
-    # The expected-value problem drops the (given) requirements: the guarantor's view then builds
-    # all 100 racks the site allows (the cloud pays), which no serving makes worth 357,000 to the
-    # cloud. EEV keeps the floors, so it has no plan: no time limit changes that.
-    plan = solve_scenario(hand_floors_deal(), value_of_information=True)
+    plan = solve_scenario(eev_breaks_the_cloud_floor(), value_of_information=True)
     assert plan.risk.vss_usd is None
     assert EEV_INFEASIBLE in (plan.risk.value_of_information_note or "")
     # EVPI needs only the wait-and-see solves, so the missing EEV does not cost it.
-    assert plan.risk.evpi_usd == pytest.approx(EVPI_FLOORS_DROPPED_USD, abs=1.0)
+    assert plan.risk.evpi_usd == pytest.approx(EVPI_BOOM_USD, abs=1.0)
     assert (plan.risk.value_of_information_note or "").startswith("VSS not computed: ")
     assert "EVPI not computed" not in (plan.risk.value_of_information_note or "")
 
 
-GUARANTOR_DEAL_USD = 105_700 - 4 * NOVA_HOURS_AT_FLOOR  # RP: the guarantor's value, 32,055.56
-
-
 def test_value_of_information_reports_evpi_where_the_expected_value_build_leaves_vss_undefined():
-    figures = compute(hand_floors_deal())
-    assert figures.rp_usd == pytest.approx(GUARANTOR_DEAL_USD, abs=1.0)
-    # Given floors: WS drops them, the guarantor's 100 racks the cloud pays for, 1,065,700.
-    assert figures.ws_usd == pytest.approx(1_065_700.0, abs=1.0)
-    assert figures.evpi_usd == pytest.approx(EVPI_FLOORS_DROPPED_USD, abs=1.0)
+    figures = compute(eev_breaks_the_cloud_floor())
+    assert figures.rp_usd == pytest.approx(0.0, abs=1.0)
+    assert figures.ws_usd == pytest.approx(EVPI_BOOM_USD, abs=1.0)
+    assert figures.evpi_usd == pytest.approx(EVPI_BOOM_USD, abs=1.0)
     assert figures.eev_usd is None and figures.vss_usd is None
     assert figures.evpi_note is None
     assert figures.vss_note is not None and EEV_INFEASIBLE in figures.vss_note
@@ -356,11 +356,11 @@ def test_value_of_information_reports_evpi_where_the_expected_value_build_leaves
 
 def test_the_cli_says_which_figure_was_computed(tmp_path: Path):
     source = tmp_path / "deal.yaml"
-    source.write_text(yaml.safe_dump(hand_floors_deal().model_dump(mode="json")))
+    source.write_text(yaml.safe_dump(eev_breaks_the_cloud_floor().model_dump(mode="json")))
     result = dsx("plan", "value-of-information", source, "--json")
     assert result.code == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["evpi_usd"] == pytest.approx(EVPI_FLOORS_DROPPED_USD, abs=1.0)
+    assert shown["evpi_usd"] == pytest.approx(EVPI_BOOM_USD, abs=1.0)
     assert shown["vss_usd"] is None and shown["vss_computed"] is False
     result = dsx("plan", "value-of-information", source)
     assert result.code == 0, result.stderr
@@ -373,7 +373,7 @@ def test_the_cli_says_which_figure_was_computed(tmp_path: Path):
     summary = json.loads(result.stdout)
     assert summary["evpi_computed"] is True and summary["vss_computed"] is False
     assert summary["value_of_information_computed"] is False
-    assert read_plan(out).risk.evpi_usd == pytest.approx(EVPI_FLOORS_DROPPED_USD, abs=1.0)
+    assert read_plan(out).risk.evpi_usd == pytest.approx(EVPI_BOOM_USD, abs=1.0)
     result = dsx("plan", "solve", source, "-o", tmp_path / "again.json")
     assert result.code == 0, result.stderr
     text = " ".join(result.stdout.split())

@@ -204,7 +204,7 @@ def test_diagnose_says_what_null_does_under_walk_away_floors_and_writes_a_negati
     short = diagnose(case("credit_wa_short_g40"))
     explained = " ".join(c.explanation for c in short.conflicts)
     assert "US$-" not in explained
-    assert "-US$4,767" in explained
+    assert "-US$4,766.67" in explained
 
 
 # 6. VSS with one certain scenario.

@@ -42,7 +42,7 @@ def test_quota_and_money_deltas_are_hand_checkable(plans):
 
 def test_notes_say_why_it_matters(plans):
     notes = " ".join(compare_plans(*plans).notes)
-    assert "1 more racks" in notes and "expected buyback payments grow by US$ 0.11 M" in notes
+    assert "1 more rack (10 GPUs)" in notes and "expected buyback payments grow by US$ 0.110 M" in notes
     # Expected value rises by US$28,500: written with the digits it needs, never as US$ 0.0 M.
     assert "expected value rises by US$ 0.029 M" in notes and "US$ 0.0 M" not in notes
 
@@ -64,7 +64,7 @@ def test_every_money_figure_names_its_basis(plans):
         "expected credit loss, undiscounted",
     ]
     notes = " ".join(compare_plans(*plans).notes)
-    assert "rises by US$ 0.029 M, discounted" in notes and "grow by US$ 0.11 M, undiscounted" in notes
+    assert "rises by US$ 0.029 M, discounted" in notes and "grow by US$ 0.110 M, undiscounted" in notes
 
 
 @pytest.fixture(scope="module")

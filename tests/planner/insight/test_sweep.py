@@ -221,11 +221,18 @@ def test_every_money_column_of_a_sweep_names_its_basis():
 
     money = [key for key in plan_summary(make_plan()) if key.endswith("_usd")]
     assert sorted(money) == [
+        "cloud_cvar_discounted_usd",
+        "cloud_expected_discounted_usd",
         "cvar_discounted_usd",
         "evpi_discounted_usd",
         "expected_buyback_undiscounted_usd",
+        "expected_credit_loss_undiscounted_usd",
         "expected_revenue_share_undiscounted_usd",
         "expected_value_discounted_usd",
+        "guarantor_cvar_discounted_usd",
+        "guarantor_expected_discounted_usd",
         "objective_discounted_usd",
+        "syndicate_cvar_discounted_usd",
+        "syndicate_expected_discounted_usd",
         "vss_discounted_usd",
     ]
