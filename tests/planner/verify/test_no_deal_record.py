@@ -235,7 +235,7 @@ def test_a_worse_no_deal_plan_whose_bound_says_it_missed_its_gap_fails(deal, tmp
     assert found == [
         "walk_away.reached_gap: the record says the no-deal plan reached its gap of "
         f"{plan.walk_away.mip_rel_gap:g}, but HiGHS's bound US$357,000.00 is US$357,000.00 above the "
-        "cloud's value US$0.00 (a gap of 1)"
+        "cloud's value US$0.00 (a gap of 0.357 as HiGHS measures it, on at least US$ 1 M)"
     ]
     found = violations(scenario, edited(tmp_path, plan, _do_nothing(None), "null.json"))
     assert found[0].startswith(
