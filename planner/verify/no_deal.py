@@ -115,6 +115,7 @@ def check_no_deal(scenario: Scenario, plan: Plan, log: Log) -> list[str]:
     if scenario.participation.floors != FLOORS_WALK_AWAY or record is None:
         return []  # check_walk_away_floors names either mismatch
     if not record.has_decisions:
+        _check_gap(record, log)  # reads only the values and the bound
         return [NOT_RECORDED_NOTE]
     _check_record(scenario, record, log)
     return [CVAR_FLOOR_DROPPED_NOTE] if record.cloud_cvar_floor_dropped else []
