@@ -166,7 +166,7 @@ def matched_refused_gpu_hours(
     classes are at most the jurisdictions). A cut keeps a set S of classes on the source side and
     with them every tenant that may use only classes in S, so M* = min over S of Σ_{c in S}
     unsold_c + Σ_{k may use a class outside S} refused_k, evaluated for every S and every quarter
-    and scenario at once: exact (a sum of the capacities themselves) and fast (1 ms on the bundled
+    and scenario (1,024 blocks at a time, `CUT_CHUNK_BLOCKS`): exact (a sum of the capacities themselves) and fast (1 ms on the bundled
     example; 20-35 ms for 10 classes at (10, ., 6, 20, 50) with every tenant refused and every
     site unsold in every quarter and scenario). Why
     not `scipy.sparse.csgraph.maximum_flow`: it takes int32 capacities, and GPU-hours are

@@ -4,18 +4,22 @@ plan's, with the field named, not later as the deal's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner import walk_away
-from planner.files import parse_scenario
+from planner.files import load_scenario, parse_scenario
 from planner.schema.plan import Plan
 from planner.schema.scenario import Scenario
 from planner.verify import walk_away_record_violations
 from planner.walk_away import NoDealPlanError, solve_no_deal
 from tests.planner.test_plan_properties import small_scenarios
 from tests.planner.test_walk_away import credit_deal
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "dsx-2026.yaml"
 
 
 def test_a_record_whose_decisions_do_not_yield_its_values_is_refused_before_the_deal(monkeypatch):
@@ -59,3 +63,20 @@ def test_every_no_deal_record_the_planner_makes_passes_the_verifiers_checks(scen
     record = solve_no_deal(scenario).record
     assert record.has_decisions
     assert walk_away_record_violations(scenario, record) == []
+
+
+@pytest.mark.parametrize("extra", [{"mip_rel_gap": 0.05}, {"mip_abs_gap": 200.0}])
+def test_a_no_deal_plan_stopped_short_of_its_gap_is_recorded_so_not_refused(extra):
+    # `solver.extra` runs HiGHS to a looser gap than the record's 1e-3, and HiGHS says "optimal":
+    # recorded as having reached its gap, the verifier's gap check refused the honest record and
+    # nothing could be solved (review, session 26). The decomposition keeps "optimal" where its
+    # loop ran out of time, the same way.
+    data = load_scenario(EXAMPLE).model_dump(mode="json")
+    data["participation"]["floors"] = "walk_away"
+    data["solver"].update(mip_rel_gap=0.01, extra=extra)
+    deal = parse_scenario(data, "bundled example, a loose extra gap")
+    record = solve_no_deal(deal).record
+    assert record.status == "Optimal" and record.cloud_bound_usd is not None
+    assert record.cloud_bound_usd - record.cloud_value_usd > record.mip_rel_gap * record.cloud_bound_usd
+    assert record.reached_gap is False
+    assert walk_away_record_violations(deal, record) == []

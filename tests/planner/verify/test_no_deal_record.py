@@ -235,7 +235,7 @@ def test_a_worse_no_deal_plan_whose_bound_says_it_missed_its_gap_fails(deal, tmp
     assert found == [
         "walk_away.reached_gap: the record says the no-deal plan reached its gap of "
         f"{plan.walk_away.mip_rel_gap:g}, but HiGHS's bound US$357,000.00 is US$357,000.00 above the "
-        "cloud's value US$0.00 (a gap of 1)"
+        "cloud's value US$0.00 (a gap of 0.357 as HiGHS measures it, on at least US$ 1 M)"
     ]
     found = violations(scenario, edited(tmp_path, plan, _do_nothing(None), "null.json"))
     assert found[0].startswith(
@@ -266,9 +266,14 @@ def test_an_old_1_3_plan_verifies_as_before_with_a_note(deal, tmp_path: Path):
     found = verify_plan(scenario, old)
     assert found.passed
     assert found.notes == [NOT_RECORDED_NOTE]
-    # What a 1.3 record cannot show: its consistent lie still passes, said to be unchecked.
+    # A 1.3 record's lie is checked against its own bound and gap (it reached a gap of 0, and
+    # 300,000 is 57,000 below the bound); its decisions are not recorded, so no more than that.
     lied = edited(tmp_path, old, lie_about("cloud", 300_000.0), "lied.json")
     found = verify_plan(scenario, lied)
+    assert not found.passed and [v.split(":")[0] for v in found.violations] == ["walk_away.reached_gap"]
+    assert found.notes == [NOT_RECORDED_NOTE]
+    unbounded = edited(tmp_path, lied, lambda d: d["walk_away"].update(reached_gap=False), "short.json")
+    found = verify_plan(scenario, unbounded)
     assert found.passed and found.notes == [NOT_RECORDED_NOTE]
 
 
