@@ -319,7 +319,7 @@ class _Failed:
 
 
 def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart | None) -> float | _Failed:
-    """The optimum of `scenario` (RP, or one scenario's WS), where the engine runs it."""
+    """The optimum of `scenario` (RP, or a scenario solved alone), where the engine runs it."""
     try:
         return _solve(scenario, interface=interface, start=start)[0]
     except NoPlanError as error:
@@ -327,17 +327,20 @@ def _value_task(scenario: Scenario, interface: Interface | None, start: MipStart
 
 
 def _ws_task(
-    scenario: Scenario, interface: Interface | None, start: MipStart | None
+    scenario: Scenario, interface: Interface | None, start: MipStart | None, parties: bool
 ) -> tuple[float, dict[str, float]] | _Failed:
-    """One scenario's wait-and-see optimum alone, with each party's value in that plan (to check
-    the deal's floors across the scenarios' plans)."""
+    """One scenario's wait-and-see optimum alone and, where `parties` (the deal has floors to
+    check across the scenarios' plans), each party's value in that plan; else none (no plan is
+    built for them)."""
     try:
         started = time.perf_counter()
         outcome, m = _solved(scenario, interface=interface, start=start)
+        assert outcome.objective_usd is not None  # (`_solved` raises otherwise)
+        if not parties:
+            return outcome.objective_usd, {}
         (case,) = build_plan(scenario, m, outcome, build_s=time.perf_counter() - started).outcomes
     except NoPlanError as error:
         return _Failed(error.message, tuple(error.details))
-    assert outcome.objective_usd is not None
     return outcome.objective_usd, {"cloud": case.cloud_value_usd, "guarantor": case.guarantor_value_usd}
 
 
@@ -443,7 +446,7 @@ def compute(
         # joined solve's optimum, found at a fraction of its cost.
         for case in scenario.scenarios:
             single = _single_scenario(scenario, case.id, {case.id: 1.0})
-            runner.submit(("ws", case.id), _ws_task, single, interface, start)
+            runner.submit(("ws", case.id), _ws_task, single, interface, start, floors)
     ev_scenario = _single_scenario(
         scenario, EV_SCENARIO_ID, {c.id: c.probability for c in scenario.scenarios}
     )

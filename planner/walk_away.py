@@ -33,13 +33,14 @@ import highspy
 from planner.engine import available_memory_bytes
 from planner.errors import NoPlanError, RequirementsShortError
 from planner.files import parse_scenario
-from planner.model.build import build_model
+from planner.model.build import MONEY_SCALE_USD, build_model
 from planner.model.size import check_fits
 from planner.results import build_plan
 from planner.schema.plan import NoDealPower, NoDealQuota, NoDealRacks, Plan, WalkAway
 from planner.schema.scenario import FLOORS_GIVEN, FLOORS_WALK_AWAY, Scenario
 from planner.solve.interfaces import Interface, SolveOutcome, solve_model
 from planner.verify import verify_plan, walk_away_record_violations
+from planner.verify.log import usd
 
 PARTIES_WITH_FLOORS = ("cloud", "guarantor")
 
@@ -77,11 +78,6 @@ ROUND_OFF_USD = 1.0
 """Below this (US$), a difference between two values is solver round-off."""
 
 
-HIGHS_OBJECTIVE_UNIT_USD = 1e6
-"""HiGHS's objective is in US$ M (`planner.model.build.MONEY_SCALE_USD`); its gap is measured on
-no less than one unit."""
-
-
 def _within_gap(value_usd: float, bound_usd: float | None, gap: float) -> bool:
     """Whether the cloud's no-deal value is within `gap` of HiGHS's bound, as the record claims
     with `reached_gap` and the verifier checks. HiGHS's "optimal" alone is not enough: the
@@ -89,7 +85,8 @@ def _within_gap(value_usd: float, bound_usd: float | None, gap: float) -> bool:
     `solver.extra` may hold a looser `mip_rel_gap` or `mip_abs_gap` than the record's."""
     if bound_usd is None:
         return False
-    scale = max(abs(bound_usd), abs(value_usd), HIGHS_OBJECTIVE_UNIT_USD)
+    # HiGHS's objective is in US$ M; its gap is measured on no less than one unit.
+    scale = max(abs(bound_usd), abs(value_usd), MONEY_SCALE_USD)
     return bound_usd - value_usd <= gap * scale + 1.0
 
 
@@ -304,11 +301,6 @@ RELAX_UNDER_WALK_AWAY = (
     "none), change the terms so the other party can meet them, or set participation.floors: given and "
     "each floor by hand"
 )
-
-
-def usd(value: float) -> str:
-    """Whole US$ as the planner's messages write them, a negative one as -US$4,767."""
-    return f"-US${-value:,.0f}" if value < 0 else f"US${value:,.0f}"
 
 
 def cannot_beat_walking_away(

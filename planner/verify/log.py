@@ -66,3 +66,9 @@ class Log:
     def result(self) -> list[str]:
         hidden = self.failures - len(self.messages)
         return [*self.messages, f"and {hidden} more"] if hidden > 0 else list(self.messages)
+
+
+def usd(value: float, digits: int = 0) -> str:
+    """US$ as the planner's and the verifier's messages write them, a negative amount as
+    -US$4,767 (whole dollars unless `digits` asks for cents)."""
+    return f"-US${-value:,.{digits}f}" if value < 0 else f"US${value:,.{digits}f}"

@@ -20,7 +20,7 @@ from planner.verify.constraints import check_first_stage_rules
 from planner.verify.data import ScenarioArrays, scenario_arrays
 from planner.verify.decisions import Served, read_blocks_ordered, read_quotas, read_racks_built
 from planner.verify.derived import available_mw, racks_installed, served_per_pool
-from planner.verify.log import ABS_TOL_USD, Log, close, tolerance
+from planner.verify.log import ABS_TOL_USD, Log, close, tolerance, usd
 from planner.verify.money import cvar_by_sorting, recompute_money
 
 RULES = "walk_away (the no-deal plan's racks, power and quotas)"
@@ -38,11 +38,6 @@ CVAR_FLOOR_DROPPED_NOTE = (
     "HiGHS having proved that no plan alone meets it; the verifier cannot check that proof, and "
     "checked the no-deal plan without the floor"
 )
-
-
-def usd(value: float, digits: int = 2) -> str:
-    """US$ as the planner's messages write them, a negative amount as -US$100,000."""
-    return f"-US${-value:,.{digits}f}" if value < 0 else f"US${value:,.{digits}f}"
 
 
 def no_deal_terms(scenario: Scenario, *, keep_cvar_floor: bool) -> Scenario:
@@ -155,8 +150,8 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
     for party, value in yields.items():
         if not log.ok(close(recorded[party], value, ABS_TOL_USD)):
             log.say(
-                f"walk_away.{party}_value_usd: the record says {usd(recorded[party])}, but its decisions "
-                f"(racks, power, quotas) yield the {party} {usd(value)} (difference "
+                f"walk_away.{party}_value_usd: the record says {usd(recorded[party], 2)}, but its decisions "
+                f"(racks, power, quotas) yield the {party} {usd(value, 2)} (difference "
                 f"{recorded[party] - value:,.2f})"
             )
     total = int(built.sum())
@@ -169,8 +164,8 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
         bool(bound >= record.cloud_value_usd - tolerance(bound, record.cloud_value_usd, ABS_TOL_USD))
     ):
         log.say(
-            f"walk_away.cloud_bound_usd: HiGHS's bound {usd(bound)} is below the cloud's recorded value "
-            f"{usd(record.cloud_value_usd)}: no plan makes more than its bound"
+            f"walk_away.cloud_bound_usd: HiGHS's bound {usd(bound, 2)} is below the cloud's recorded value "
+            f"{usd(record.cloud_value_usd, 2)}: no plan makes more than its bound"
         )
     _check_gap(record, log)
     floor = alone.participation.cloud.min_cvar_usd
@@ -184,7 +179,7 @@ def _check_record(scenario: Scenario, record: WalkAway, log: Log) -> None:
         if not log.ok(bool(cvar >= floor - tolerance(cvar, floor, ABS_TOL_USD))):
             log.say(
                 "walk_away (the no-deal plan) participation.cloud.min_cvar_usd: its decisions give the cloud "
-                f"a CVaR (alpha {alpha}) of {usd(cvar, 0)}, below its floor of {usd(floor, 0)}, which the no-deal plan keeps"
+                f"a CVaR (alpha {alpha}) of {usd(cvar)}, below its floor of {usd(floor)}, which the no-deal plan keeps"
             )
 
 
@@ -217,6 +212,6 @@ def _check_gap(record: WalkAway, log: Log) -> None:
     if not log.ok(bool(bound - value <= allowed)):
         log.say(
             f"walk_away.reached_gap: the record says the no-deal plan reached its gap of {record.mip_rel_gap:g}, "
-            f"but HiGHS's bound {usd(bound)} is {usd(bound - value)} above the cloud's value {usd(value)} "
+            f"but HiGHS's bound {usd(bound, 2)} is {usd(bound - value, 2)} above the cloud's value {usd(value, 2)} "
             f"(a gap of {(bound - value) / scale:.3g} as HiGHS measures it, on at least US$ 1 M)"
         )
