@@ -355,7 +355,9 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
             for s in d.scenario_ids:
                 sold = sum(served_pool.get((i, r, t, s), 0.0) for r in d.rack_ids_at[i])
                 unsold[i, t, s] = max(0.0, capacity_at[i, t] - sold)
-    matched = matched_refused_gpu_hours(dec.unserved, unsold, d.tenants_at)
+    # No buyback terms (a no-deal plan's): nothing to match, every figure 0.
+    has_buyback = terms.buyback_share > 0.0
+    matched = matched_refused_gpu_hours(dec.unserved, unsold, d.tenants_at) if has_buyback else {}
     buyback_total = {
         (t, s): buyback_gpu_hours(
             [unsold[i, t, s] for i in d.site_ids], matched.get((t, s), 0.0), terms.buyback_share
