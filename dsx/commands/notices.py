@@ -54,11 +54,13 @@ def _differ(a: float, b: float) -> bool:
     return abs(a - b) > max(REL_TOL * max(abs(a), abs(b)), ABS_TOL_USD)
 
 
-def buyback_matching_warning(plan: Plan) -> str | None:
-    """Where the plan's buyback falls short of the matching rule's (`Plan.buyback_matching`), what
-    each is and what each party's expected value would be under it; None where they agree or a
-    plan records no comparison. A known limitation of the model (docs/model.md, "Buyback"), not an
-    error: the plan is verified under the model's rule."""
+def older_buyback_rule_warning(plan: Plan) -> str | None:
+    """Where a 1.4 plan's buyback, billed by the per-site rule it was solved under, falls short of
+    the matching rule's that this dsx bills (its `buyback_matching` record): what each is and what
+    each party's expected value would be by the matching rule; None where they agree or the plan
+    records no comparison (a 1.5 plan never does: its buyback is the matching rule's). `show` of
+    an old plan file still says its figures are the old rule's, which its own verification (done
+    when it was solved) does not."""
     record = plan.buyback_matching
     if record is None or not (
         _differ(record.expected_buyback_usd, record.matching_expected_buyback_usd)
@@ -77,20 +79,20 @@ def buyback_matching_warning(plan: Plan) -> str | None:
         if party in value
     )
     return (
-        f"the plan's expected buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
-        f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted) by the model's rule, which "
-        "counts a refused tenant's hours against every site it may use; with each refused hour "
-        "matched once to one site's unsold hour it is "
+        f"this plan (schema {plan.schema_version}) bills buyback by the per-site rule it was solved "
+        "under, which counts a refused tenant's hours against every site it may use: its expected "
+        f"buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
+        f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted). By the matching rule this "
+        "dsx bills, each refused hour placed once on one site's unsold hour, it is "
         f"US$ {fixed(record.matching_expected_buyback_usd, 0)} (undiscounted; "
-        f"US$ {fixed(record.matching_expected_buyback_discounted_usd, 0)} discounted). Under that rule "
-        f"{parties}; the syndicate's is the same. The plan is verified and its figures keep the "
-        'model\'s rule: a known limitation, docs/model.md, "Buyback"'
+        f"US$ {fixed(record.matching_expected_buyback_discounted_usd, 0)} discounted), and {parties}; "
+        'the syndicate\'s is the same (docs/model.md, "Buyback"). Fix: solve the scenario again'
     )
 
 
 def plan_warnings(plan: Plan) -> list[str]:
     """Warnings `solve` and `show` print from the plan alone (and list under `warnings`)."""
-    warning = buyback_matching_warning(plan)
+    warning = older_buyback_rule_warning(plan)
     return [] if warning is None else [warning]
 
 

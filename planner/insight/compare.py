@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from planner.schema.plan import Plan
+from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
 
 MUSD = 1e6
 TOL = 1e-6
@@ -106,18 +106,34 @@ def _money(plan: Plan) -> dict[str, float | None]:
 
 
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "expected value": ("perspective", "horizon", "discounting", "scenarios", "probabilities"),
-    "CVaR": ("perspective", "CVaR level", "horizon", "discounting", "scenarios", "probabilities"),
-    "worst scenario": ("perspective", "horizon", "discounting", "scenarios"),
+    # "buyback rule" counts for the perspective's value only where it is not the syndicate's.
+    "expected value": ("perspective", "horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
+    "CVaR": (
+        "perspective",
+        "CVaR level",
+        "horizon",
+        "discounting",
+        "scenarios",
+        "probabilities",
+        "buyback rule",
+    ),
+    "worst scenario": ("perspective", "horizon", "discounting", "scenarios", "buyback rule"),
     # Undiscounted sums over the horizon, expected over the scenarios; the same for any perspective.
-    "expected buyback": ("horizon", "scenarios", "probabilities"),
+    "expected buyback": ("horizon", "scenarios", "probabilities", "buyback rule"),
     "expected revenue share": ("horizon", "scenarios", "probabilities"),
     "expected credit loss": ("horizon", "scenarios", "probabilities"),
-    "expected cloud value": ("horizon", "discounting", "scenarios", "probabilities"),
-    "expected guarantor value": ("horizon", "discounting", "scenarios", "probabilities"),
+    "expected cloud value": ("horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
+    "expected guarantor value": ("horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
 }
 """What each money figure's meaning depends on: where two plans differ in one of these, their
 figures measure different things (a CVaR over the worst 25% against one over the worst 50%)."""
+PERSPECTIVE_FIGURES = ("expected value", "CVaR", "worst scenario")
+"""The figures valued for the plan's perspective: the syndicate's holds no buyback (a transfer)."""
+
+
+def _rule(plan: Plan) -> str:
+    """The plan's buyback rule by its schema version (docs/model.md, "Buyback")."""
+    return "per-site" if plan.schema_version in PER_SITE_BUYBACK_VERSIONS else "matching"
 
 
 def _base(figure: str) -> str:
@@ -145,6 +161,11 @@ def _definitions(before: Plan, after: Plan) -> dict[str, str]:
         out["discounting"] = (
             f"discount rate (factor in {before.periods[-1]} {before.discount_factors[-1]:.4f} vs "
             f"{after.discount_factors[-1]:.4f})"
+        )
+    if _rule(before) != _rule(after):
+        out["buyback rule"] = (
+            f"buyback rule {_rule(before)} (schema {before.schema_version}) vs {_rule(after)} "
+            f"(schema {after.schema_version})"
         )
     pa, pb = before.scenario_probabilities, after.scenario_probabilities
     if set(pa) != set(pb):
@@ -200,6 +221,13 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
             f"the plans were solved with different participation floors ({floors[0]} vs {floors[1]}): "
             "walk_away floors each party at least at its value with no deal, given at the numbers as "
             "written, so a party's value may differ for that alone"
+        )
+    if "buyback rule" in differ:
+        notes.append(
+            f"the plans bill buyback by different rules ({differ['buyback rule']}): a plan before "
+            "schema 1.5 counts a refused tenant's hours against every site it may use, and so bills "
+            'less where a tenant may use several (docs/model.md, "Buyback"); the buyback and the '
+            "values that hold it are not compared. Fix: solve the older plan's scenario again"
         )
     for name in ("discounting", "scenarios", "probabilities"):
         if name in differ:
@@ -308,10 +336,15 @@ def compare_plans(
             cmp.quotas.append(QuotaChange(tenant, site, period, x, y))
     differ = _definitions(before, after)
     ma, mb = _money(before), _money(after)
-    cmp.money = [
-        MoneyDelta(name, ma[name], mb[name], [differ[d] for d in DEPENDS_ON[_base(name)] if d in differ])
-        for name in ma
-    ]
+    syndicate = before.perspective == after.perspective == "syndicate"
+
+    def depends(figure: str) -> list[str]:
+        names = DEPENDS_ON[_base(figure)]
+        if syndicate and _base(figure) in PERSPECTIVE_FIGURES:
+            names = tuple(d for d in names if d != "buyback rule")
+        return [differ[d] for d in names if d in differ]
+
+    cmp.money = [MoneyDelta(name, ma[name], mb[name], depends(name)) for name in ma]
     cmp.notes = _why(before, after, cmp, differ)
     return cmp
 

@@ -115,3 +115,25 @@ def test_a_change_too_small_to_show_gets_no_note(plans):
     money = {m.figure: m for m in cmp.money}
     assert money[BUYBACK].delta_usd == pytest.approx(400.0)
     assert not any("US$ 0.0 M" in note or "buyback" in note for note in cmp.notes), cmp.notes
+
+
+def test_a_plan_before_1_5_and_one_after_bill_buyback_by_different_rules(plans):
+    """The stylised plans relabelled: a 1.4 plan's buyback is the per-site rule's (docs/model.md,
+    "Buyback"), so against a 1.5 plan its buyback, and the values that hold it, are not compared;
+    the syndicate's values hold no buyback and still are."""
+    before, after = plans
+    old = before.model_copy(update={"schema_version": "1.4"})
+    cmp = compare_plans(old, after)
+    money = {m.figure: m for m in cmp.money}
+    rule = "buyback rule per-site (schema 1.4) vs matching (schema 1.5)"
+    for figure in (BUYBACK, EXPECTED_VALUE, CVAR, "expected guarantor value, discounted"):
+        assert money[figure].not_comparable == [rule] and money[figure].delta_usd is None, figure
+    assert money["expected revenue share, undiscounted"].delta_usd is not None
+    assert any(note.startswith(f"the plans bill buyback by different rules ({rule})") for note in cmp.notes)
+    assert not any("buyback payments grow" in note for note in cmp.notes)
+    # Both 1.5, or both syndicate: compared as before.
+    assert not compare_plans(before, after).money[0].not_comparable
+    as_syndicate = {"perspective": "syndicate"}
+    cmp = compare_plans(old.model_copy(update=as_syndicate), after.model_copy(update=as_syndicate))
+    money = {m.figure: m for m in cmp.money}
+    assert money[EXPECTED_VALUE].delta_usd is not None and money[BUYBACK].delta_usd is None
