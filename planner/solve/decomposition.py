@@ -149,6 +149,9 @@ LP_PHASE_GAP_SHARE = 0.1
 """The LP phase's gap before the integer phase, as a share of the MIP gap asked for: the
 rounding loses more than the LP's own gap. 0.25 at (10,3,20,6,50), cloud, left a plan 0.14%
 worse that needed the master MIP for its bound (31.9 s against 19.6 s)."""
+ROUNDOFF_GAP = 1e-12
+"""A relative gap this small is floating-point round-off, not a gap: asked for a gap of 0, a loop
+whose plan was 1e-16 below its bound (the bound reached) neither stopped nor fell back cleanly."""
 CUT_TOLERANCE = 1e-9
 """A cut counts as broken at a master point when it is off by more than this, relative to its
 right-hand side."""
@@ -2226,8 +2229,9 @@ def _closed(best: _Point | None, bound: float, gap: float) -> bool:
 
 
 def _within(value: float, bound: float, gap: float) -> bool:
-    """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`."""
-    return bound - value <= gap * max(1.0, abs(value))
+    """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`, or
+    of `ROUNDOFF_GAP` where `gap` is smaller."""
+    return bound - value <= max(gap, ROUNDOFF_GAP) * max(1.0, abs(value))
 
 
 @dataclass
