@@ -1,12 +1,12 @@
 """Benders (L-shaped) decomposition of the extensive form by scenario (issue 16).
 
-Given the first stage, every scenario's recourse (`served_gpu_hours`, `unserved_gpu_hours`,
-`buyback_gpu_hours`, `buyback_open`) touches only its own rows, and the objective reads a
+Given the first stage, every scenario's recourse (`served_gpu_hours`, `unserved_gpu_hours` and
+the buyback's `BUYBACK_FAMILIES`) touches only its own rows, and the objective reads a
 scenario only through V_s (`scenario_value[s]`), in which it is non-decreasing (the expectation
 and the Rockafellar-Uryasev CVaR both are). `scenario_value_def[s]` reads v_s V_s + a_s x + g_s y_s
 = b_s, so V_s(x) = b_s / v_s - (a_s / v_s) x + Sum_b phi_b(x), where the blocks b of scenario s are
-the connected components of its recourse rows (one quarter of one scenario where buyback rows
-join a site's tenants) and phi_b(x) = max -g_b y_b / v_s over L - T_b x <= W_b y_b <= U - T_b x,
+the connected components of its recourse rows (one quarter of one scenario where the buyback's
+matching rows join its tenants) and phi_b(x) = max -g_b y_b / v_s over L - T_b x <= W_b y_b <= U - T_b x,
 concave in x: phi_b(x') <= phi_b(x^) + pi_b T_b (x^ - x'), pi_b that LP's row duals (HiGHS:
 d objective / d bound).
 
