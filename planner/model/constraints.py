@@ -183,8 +183,9 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
     while the lower rows ask at least share (Sum unsold - M*) = share max_T (...): feasible
     only where T is a maximising set, and then Sum_c b_c is exactly share max_T (...). The
     split of that total among classes is not the rule's (only the total is billed: the
-    plan's per-site figures are its own convention). `buyback_within_unsold` is implied for
-    whole binaries, but keeps the LP relaxation from buying back capacity never built.
+    plan's per-site figures are its own convention). `buyback_within_unsold` is part of the
+    rule, whole binaries or not: without it an open class's u_c could reach M_c, past its unsold
+    hours (a 3-site hand case billed 54,750 GPU-hours for the rule's 10,950).
 
     All rows are CSR arrays (`array_constraint`), in average GPUs over the quarter (x 1/h) like
     the other GPU-hour rows: as Pyomo expressions the buyback rows were most of the model's

@@ -619,7 +619,7 @@ class _Recourse:
     each iteration, so one model of S scenarios costs about S times as much per iteration (at
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
-    tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
+    tenant's fractional knapsack where no buyback row joins the tenants of a quarter); the master
     sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one
     recourse entry are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
     4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
@@ -864,10 +864,11 @@ class _Recourse:
             h: highspy.Highs, cols: np.ndarray, whole: np.ndarray, seconds: float
         ) -> tuple[float, np.ndarray | None]:
             """Block `cols` (loaded in h) solved whole in `seconds` with its served hours held at
-            the relaxed LP's (`HELD_FAMILIES`): each site's binary then need only follow the
-            sign of its no-buyer hours, which that point allows, so a whole solution of last
-            resort where the binaries rounded up have none (a site short of capacity cannot buy
-            back). Its value is only what the second pass must beat. (value, solution), or
+            the relaxed LP's (`HELD_FAMILIES`): the binaries then need only mark a maximising set
+            of site classes for those hours, which always exists, so a whole solution of last
+            resort where the binaries rounded up have none (opening every class a fraction
+            touches is seldom a maximising set). Its value is only what the second pass must
+            beat. (value, solution), or
             (-inf, None) where none was found in time."""
             if seconds <= 0:
                 return -INF, None
