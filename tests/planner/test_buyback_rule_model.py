@@ -1,4 +1,4 @@
-"""The model optimises the matching buyback rule (docs/model.md, "Buyback"; bb-rule of session 27).
+"""The model optimises the matching buyback rule (docs/model.md, "Buyback").
 
 Per quarter t and scenario s the buyback is share x (Sum_i unsold_i - M*), M* the most of the
 tenants' refused hours that can be placed on the unsold hours of sites each may use, every unsold
@@ -27,33 +27,16 @@ from planner.model.matching import most_without_buyer
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import SolveOutcome, solve_model
 from tests.planner.small_scenarios import BASE, NO_REQUIREMENTS, H
-
-BUYBACK_PRICE = 5.0
+from tests.planner.two_sites import two_sites_data
 
 
 def hand_case(perspective: str) -> Scenario:
-    """bb-rule.md's hand case (tests/planner/test_buyback_matching.py): one quarter, sites sa and
+    """The hand case of docs/model.md "Buyback" (tests/planner/two_sites.py): one quarter, sites sa and
     sb each one existing 10-GPU rack and no room to build, tenants t1 and t2 allowed anywhere at
     US$10/GPU-h; in s1 t1 wants 15 GPUs, in s2 t2 does (probability 0.5 each); buyback US$5/GPU-h
     at share 1.0, revenue share 0.1, no party requirement (under the matching rule the
     guarantor's value is negative: see the test)."""
-    data = copy.deepcopy(BASE)
-    site = data["sites"][0]
-    site.update(gpu_cap=10, max_racks_built_per_period=0, max_power_blocks_per_period=0)
-    site["existing_racks"] = {"rack10": 1}
-    data["sites"] = [{**site, "id": "sa"}, {**site, "id": "sb"}]
-    data["tenants"] = [
-        {"id": "t1", "price_usd_per_gpu_hour": 10.0, "demand_gpus": {"s1": [15.0], "s2": [0.0]}},
-        {"id": "t2", "price_usd_per_gpu_hour": 10.0, "demand_gpus": {"s1": [0.0], "s2": [15.0]}},
-    ]
-    data["scenarios"] = [{"id": "s1", "probability": 0.5}, {"id": "s2", "probability": 0.5}]
-    data["terms"] = {
-        "buyback_price_usd_per_gpu_hour": BUYBACK_PRICE,
-        "buyback_share": 1.0,
-        "revenue_share": 0.1,
-        "guarantor_hardware_margin": 0.0,
-    }
-    data["participation"] = NO_REQUIREMENTS
+    data = two_sites_data()
     data["objective"] = {"perspective": perspective}
     return parse_scenario(data, "hand-case")
 
