@@ -9,7 +9,7 @@ from dsx.commands.numbers import fixed, signed
 from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
-from planner.verify import ABS_TOL_USD, REL_TOL
+from planner.verify.buyback_matching import bills_per_site, record_shows_rules_agree
 from planner.walk_away import ROUND_OFF_USD
 
 MUSD = 1e6
@@ -49,24 +49,32 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     )
 
 
-def _differ(a: float, b: float) -> bool:
-    """Apart by more than the verifier's money tolerance (1e-6 relative, or US$1)."""
-    return abs(a - b) > max(REL_TOL * max(abs(a), abs(b)), ABS_TOL_USD)
-
-
 def older_buyback_rule_warning(plan: Plan) -> str | None:
-    """Where a 1.4 plan's buyback, billed by the per-site rule it was solved under, falls short of
-    the matching rule's that this dsx bills (its `buyback_matching` record): what each is and what
-    each party's expected value would be by the matching rule; None where they agree or the plan
-    records no comparison (a 1.5 plan never does: its buyback is the matching rule's). `show` of
-    an old plan file still says its figures are the old rule's, which its own verification (done
-    when it was solved) does not."""
-    record = plan.buyback_matching
-    if record is None or not (
-        _differ(record.expected_buyback_usd, record.matching_expected_buyback_usd)
-        or _differ(record.expected_buyback_discounted_usd, record.matching_expected_buyback_discounted_usd)
-    ):
+    """Where a plan before 1.5 bills buyback by the per-site rule it was solved under, and the
+    terms have buyback: that its figures are that rule's, with both rules' figures where its
+    `buyback_matching` record (1.4) gives them, and what each party's expected value would be by
+    the matching rule; None for a 1.5 plan, without buyback, or where the record shows the two
+    rules agree (the verifier's money tolerance). No dsx command verifies a plan file, so this is
+    all `show` of an old plan says of its rule."""
+    if not bills_per_site(plan) or record_shows_rules_agree(plan):
         return None
+    if not any(r.buyback_exposure_usd > 0.0 for r in plan.site_periods) and not any(
+        o.buyback_usd > 0.0 for o in plan.outcomes
+    ):
+        return None  # no buyback in the terms (or no GPU to cover): both rules bill nothing
+    rule = (
+        f"this plan (schema {plan.schema_version}) bills buyback by the per-site rule it was solved "
+        "under, which counts a refused tenant's hours against every site it may use"
+    )
+    record = plan.buyback_matching
+    if record is None:
+        expected_usd = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+        return (
+            f"{rule}: its expected buyback is US$ {fixed(expected_usd, 0)} (undiscounted), no more than by "
+            "the matching rule this dsx bills, each refused hour placed once on one site's unsold hour, "
+            "and less where a refused tenant may use several sites; the plan records no comparison "
+            '(docs/model.md, "Buyback"). Fix: solve the scenario again'
+        )
     value = {f.party: f.expected_value_usd for f in plan.parties}
     change = {
         "cloud": record.cloud_expected_value_change_usd,
@@ -79,8 +87,7 @@ def older_buyback_rule_warning(plan: Plan) -> str | None:
         if party in value
     )
     return (
-        f"this plan (schema {plan.schema_version}) bills buyback by the per-site rule it was solved "
-        "under, which counts a refused tenant's hours against every site it may use: its expected "
+        f"{rule}: its expected "
         f"buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
         f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted). By the matching rule this "
         "dsx bills, each refused hour placed once on one site's unsold hour, it is "

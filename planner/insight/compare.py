@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
+from planner.verify.buyback_matching import record_shows_rules_agree
 
 MUSD = 1e6
 TOL = 1e-6
@@ -136,6 +137,32 @@ def _rule(plan: Plan) -> str:
     return "per-site" if plan.schema_version in PER_SITE_BUYBACK_VERSIONS else "matching"
 
 
+def _older(before: Plan, after: Plan) -> Plan | None:
+    """Of two plans billing buyback by different rules, the one by the per-site rule; None where
+    both bill by one rule."""
+    if _rule(before) == _rule(after):
+        return None
+    return before if _rule(before) == "per-site" else after
+
+
+def _rule_note(older: Plan) -> str:
+    """What is known of a per-site plan's buyback by the matching rule: its record's figures, or
+    that it records none (the per-site rule never bills more, and bills less only where a refused
+    tenant may use several sites with unsold hours, which the plan alone does not tell)."""
+    record = older.buyback_matching
+    if record is None:
+        return (
+            f"the schema {older.schema_version} plan records no comparison with the matching rule, which "
+            "bills no less than its per-site rule, and more where a refused tenant may use several sites "
+            "with unsold hours"
+        )
+    return (
+        f"by the matching rule the schema {older.schema_version} plan's expected buyback would be "
+        f"{_m(record.matching_expected_buyback_usd)} (undiscounted), not the "
+        f"{_m(record.expected_buyback_usd)} it bills"
+    )
+
+
 def _base(figure: str) -> str:
     """A money figure's name without its basis ("CVaR, discounted" -> "CVaR"): `DEPENDS_ON`'s key."""
     return figure.split(", ")[0]
@@ -162,7 +189,8 @@ def _definitions(before: Plan, after: Plan) -> dict[str, str]:
             f"discount rate (factor in {before.periods[-1]} {before.discount_factors[-1]:.4f} vs "
             f"{after.discount_factors[-1]:.4f})"
         )
-    if _rule(before) != _rule(after):
+    older = _older(before, after)
+    if older is not None and not record_shows_rules_agree(older):
         out["buyback rule"] = (
             f"buyback rule {_rule(before)} (schema {before.schema_version}) vs {_rule(after)} "
             f"(schema {after.schema_version})"
@@ -222,12 +250,18 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
             "walk_away floors each party at least at its value with no deal, given at the numbers as "
             "written, so a party's value may differ for that alone"
         )
-    if "buyback rule" in differ:
+    older = _older(before, after)
+    if "buyback rule" in differ and older is not None:
         notes.append(
-            f"the plans bill buyback by different rules ({differ['buyback rule']}): a plan before "
-            "schema 1.5 counts a refused tenant's hours against every site it may use, and so bills "
-            'less where a tenant may use several (docs/model.md, "Buyback"); the buyback and the '
-            "values that hold it are not compared. Fix: solve the older plan's scenario again"
+            f"the plans bill buyback by different rules ({differ['buyback rule']}): {_rule_note(older)} "
+            '(docs/model.md, "Buyback"); the buyback and the values that hold it are not compared. '
+            "Fix: solve the older plan's scenario again"
+        )
+    elif older is not None:
+        notes.append(
+            f"the schema {older.schema_version} plan bills buyback by the per-site rule, and its "
+            "buyback_matching record shows the matching rule bills the same buyback: its figures "
+            "are compared"
         )
     for name in ("discounting", "scenarios", "probabilities"):
         if name in differ:

@@ -4,7 +4,7 @@ A 1.5 plan bills the matching rule (each refused hour placed on one site's unsol
 `planner.verify.money` recomputes it with `planner.verify.matching`'s own max-flow) and records no
 comparison. A plan before 1.5 was solved and billed under the per-site rule, which subtracts a
 refused tenant's hours at every site it may use; it is verified by that rule, with a note giving
-the matching rule's figure, and a 1.4 plan's `buyback_matching` record (its buyback beside the
+the matching rule's figure where the two differ, and a 1.4 plan's `buyback_matching` record (its buyback beside the
 matching rule's) is checked figure by figure.
 """
 
@@ -16,11 +16,17 @@ from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
 from planner.schema.scenario import Scenario
 from planner.verify.data import ScenarioArrays
 from planner.verify.figures import check_money
-from planner.verify.log import ABS_TOL_QUANTITY, Log, close, usd
+from planner.verify.log import ABS_TOL_QUANTITY, ABS_TOL_USD, Log, close, usd
 from planner.verify.matching import matching_buyback_gpu_hours, max_flow
 from planner.verify.money import Money
 
-__all__ = ["bills_per_site", "check_buyback_rule", "max_flow", "per_site_rule_note"]
+__all__ = [
+    "bills_per_site",
+    "check_buyback_rule",
+    "max_flow",
+    "per_site_rule_note",
+    "record_shows_rules_agree",
+]
 
 
 def per_site_rule_note(version: str, plan_usd: float, matching_usd: float) -> str:
@@ -35,6 +41,22 @@ def per_site_rule_note(version: str, plan_usd: float, matching_usd: float) -> st
     )
 
 
+def record_shows_rules_agree(plan: Plan) -> bool:
+    """Whether the plan's `buyback_matching` record shows both rules bill the same expected buyback,
+    undiscounted and discounted, within the verifier's money tolerance: then, the per-site rule
+    never billing more in any quarter and scenario, they agree everywhere, and the plan's figures
+    are the matching rule's. False without a record (a 1.5 plan, or one before 1.4's record)."""
+    record = plan.buyback_matching
+    return record is not None and (
+        close(record.expected_buyback_usd, record.matching_expected_buyback_usd, ABS_TOL_USD)
+        and close(
+            record.expected_buyback_discounted_usd,
+            record.matching_expected_buyback_discounted_usd,
+            ABS_TOL_USD,
+        )
+    )
+
+
 def bills_per_site(plan: Plan) -> bool:
     """Whether the plan's buyback is billed by the per-site rule (a plan before schema 1.5)."""
     return plan.schema_version in PER_SITE_BUYBACK_VERSIONS
@@ -45,7 +67,8 @@ def check_buyback_rule(
 ) -> list[str]:
     """A 1.5 plan records no `buyback_matching`. A plan before 1.5 (`money` recomputed by its
     per-site rule): every figure of its record, the matching rule's recomputed here; returns the
-    note saying which rule it was verified by (none where the terms have no buyback)."""
+    note saying which rule it was verified by, only where the two rules' buyback differ (within
+    the money tolerance; never where the terms have no buyback)."""
     record = plan.buyback_matching
     if not bills_per_site(plan):
         if not log.ok(record is None):
@@ -61,15 +84,15 @@ def check_buyback_rule(
     )
     matching_usd = price * matching_gh
     p, d = data.prob, data.discount
-    has_buyback = scenario.terms.buyback_share * price > 0.0  # else both rules bill nothing
+    plan_expected, matching_expected = float(plan_usd.sum(axis=0) @ p), float(matching_usd.sum(axis=0) @ p)
+    # The per-site rule never bills more than the matching rule, cell by cell, so equal expected
+    # figures (undiscounted and discounted) mean equal everywhere: nothing to say of the rule.
+    rules_differ = not (
+        close(plan_expected, matching_expected, ABS_TOL_USD)
+        and close(float(d @ plan_usd @ p), float(d @ matching_usd @ p), ABS_TOL_USD)
+    )
     notes = (
-        [
-            per_site_rule_note(
-                plan.schema_version, float(plan_usd.sum(axis=0) @ p), float(matching_usd.sum(axis=0) @ p)
-            )
-        ]
-        if has_buyback
-        else []
+        [per_site_rule_note(plan.schema_version, plan_expected, matching_expected)] if rules_differ else []
     )
     if record is None:
         return notes

@@ -14,7 +14,8 @@ The plans here are built from those decisions (by `planner.results` on a model w
 are set by hand, and by `tests.planner.plan_factory`), not solved: a model that optimises another
 rule would make other decisions, and its objective would disagree with the figures.
 `test_the_hand_case_solved_for_the_guarantor_bills_54750_per_scenario` solves it, and passes only
-with a model that optimises the matching rule (session 27's `bbmodel` branch).
+with a model that optimises the matching rule (the model of plan schema 1.5; the 1.4 model's
+objective disagreed with the figures).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from planner.files import parse_scenario, read_plan
 from planner.model.build import build_model
 from planner.pipeline import solve_scenario
 from planner.results import attribute_pro_rata, build_plan, buyback_gpu_hours, matched_refused_gpu_hours
-from planner.schema.plan import PLAN_SCHEMA_VERSION, Plan
+from planner.schema.plan import (
+    PLAN_SCHEMA_VERSION,
+    BuybackMatching,
+    Plan,
+    QuarterBuyback,
+    ScenarioBuyback,
+)
 from planner.schema.scenario import Scenario
 from planner.solve.interfaces import SolveOutcome
 from planner.verify import verify_plan
@@ -46,6 +53,56 @@ SITE_USD = MATCHING_USD / 2  # each site had 5 of the 10 unsold GPUs
 OLD_PLAN = Path(__file__).parent / "plans" / "two_sites_1_4.json"
 """The hand case as session 26's dsx solved and wrote it (schema 1.4, per-site rule, with its
 `buyback_matching` record), from `two_sites_data()`."""
+
+
+def as_1_4_with_agreeing_record(plan: Plan) -> Plan:
+    """A one-quarter 1.5 plan whose rules agree (each tenant may use one site: no refused hour
+    could go elsewhere) as the 1.4 dsx wrote it: the same figures, its record giving each rule's
+    buyback as the plan's. The verifier recomputes every figure of the record."""
+    (period,) = plan.periods
+    (factor,) = plan.discount_factors
+    gpu_hours = sum(r.expected_buyback_gpu_hours for r in plan.site_periods)
+    usd = sum(r.expected_buyback_usd for r in plan.site_periods)
+    expected = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+    record = BuybackMatching(
+        quarters=[
+            QuarterBuyback(
+                period=period,
+                expected_buyback_gpu_hours=gpu_hours,
+                expected_buyback_usd=usd,
+                matching_expected_buyback_gpu_hours=gpu_hours,
+                matching_expected_buyback_usd=usd,
+            )
+        ],
+        scenarios=[
+            ScenarioBuyback(
+                scenario=o.scenario,
+                buyback_usd=o.buyback_usd,
+                buyback_discounted_usd=factor * o.buyback_usd,
+                matching_buyback_usd=o.buyback_usd,
+                matching_buyback_discounted_usd=factor * o.buyback_usd,
+            )
+            for o in plan.outcomes
+        ],
+        expected_buyback_usd=expected,
+        expected_buyback_discounted_usd=factor * expected,
+        matching_expected_buyback_usd=expected,
+        matching_expected_buyback_discounted_usd=factor * expected,
+        cloud_expected_value_change_usd=0.0,
+        guarantor_expected_value_change_usd=0.0,
+    )
+    return plan.model_copy(update={"schema_version": "1.4", "buyback_matching": record})
+
+
+def solved_one_site_each() -> tuple[Scenario, Plan]:
+    """The scenario where each tenant may use one site, and its plan solved (schema 1.5)."""
+    scenario = two_sites(one_site_each=True)
+    return scenario, solve_scenario(scenario, value_of_information=False)
+
+
+@pytest.fixture(scope="module")
+def one_site_each() -> tuple[Scenario, Plan]:
+    return solved_one_site_each()
 
 
 def two_sites(*, one_site_each: bool = False) -> Scenario:
@@ -292,6 +349,20 @@ def test_a_1_4_plan_file_without_the_record_verifies_with_the_note(hand_case, tm
     assert earlier.schema_version == "1.4" and earlier.buyback_matching is None
     found = verify_plan(scenario, earlier)
     assert found.passed and found.notes == [per_site_rule_note("1.4", 0.0, MATCHING_USD)]
+
+
+def test_a_plan_before_1_5_whose_rules_agree_verifies_without_a_note(one_site_each):
+    """Each tenant may use one site: both rules bill US$109,500 per scenario, so the verifier has
+    nothing to say of the rule (it said "would be US$109,500 ..., the plan's is US$109,500. Solve
+    the scenario again"), with the record or without (a 1.3 plan)."""
+    scenario, plan = one_site_each
+    assert plan.outcomes[0].buyback_usd == pytest.approx(10 * H * BUYBACK_PRICE)
+    older = as_1_4_with_agreeing_record(plan)
+    found = verify_plan(scenario, older)
+    assert found.passed and found.notes == [], (found.violations, found.notes)
+    earlier = plan.model_copy(update={"schema_version": "1.3"})
+    found = verify_plan(scenario, earlier)
+    assert found.passed and found.notes == [], (found.violations, found.notes)
 
 
 def record_edited(plan: Plan, **changes: Any) -> Plan:
