@@ -24,15 +24,12 @@ from planner.model.build import data_of
 from planner.model.data import ModelData
 from planner.schema.catalogue import plan_catalogue
 from planner.schema.plan import (
-    BuybackMatching,
     PartyFigures,
     Plan,
     PowerDecision,
-    QuarterBuyback,
     QuotaDecision,
     RackDecision,
     RiskFigures,
-    ScenarioBuyback,
     ScenarioOutcome,
     ServedRecord,
     SitePeriodSummary,
@@ -270,55 +267,31 @@ def _matched_by_lp(
     return {block: min(x, *most[block]) if block in most else x for block, x in out.items()}
 
 
-def _buyback_matching(
-    d: ModelData,
-    labels: list[str],
-    buyback_hours: dict[tuple[str, int, str], float],
-    bb_usd: dict[tuple[int, str], float],
-    matching_hours: dict[tuple[int, str], float],
-) -> BuybackMatching:
-    """The plan's buyback beside the matching rule's: per quarter (expected, undiscounted), per
-    scenario and in expectation (undiscounted and discounted), and what the difference moves
-    from the guarantor to the cloud."""
-    price = d.scenario.terms.buyback_price_usd_per_gpu_hour
-    p, disc = d.probability, d.discount
-    quarters = [
-        QuarterBuyback(
-            period=labels[t],
-            expected_buyback_gpu_hours=sum(
-                p[s] * buyback_hours[i, t, s] for i in d.site_ids for s in d.scenario_ids
-            ),
-            expected_buyback_usd=sum(p[s] * bb_usd[t, s] for s in d.scenario_ids),
-            matching_expected_buyback_gpu_hours=sum(p[s] * matching_hours[t, s] for s in d.scenario_ids),
-            matching_expected_buyback_usd=price * sum(p[s] * matching_hours[t, s] for s in d.scenario_ids),
-        )
-        for t in d.periods
-    ]
-    scenarios = [
-        ScenarioBuyback(
-            scenario=s,
-            buyback_usd=sum(bb_usd[t, s] for t in d.periods),
-            buyback_discounted_usd=sum(disc[t] * bb_usd[t, s] for t in d.periods),
-            matching_buyback_usd=price * sum(matching_hours[t, s] for t in d.periods),
-            matching_buyback_discounted_usd=price * sum(disc[t] * matching_hours[t, s] for t in d.periods),
-        )
-        for s in d.scenario_ids
-    ]
+def buyback_gpu_hours(unsold_gpu_hours: list[float], matched_gpu_hours: float, share: float) -> float:
+    """One quarter-scenario's buyback GPU-hours by the matching rule (docs/model.md, "Buyback"):
+    the covered `share` of the unsold hours (per site) that no refused hour was placed on,
+    `matched_gpu_hours` being M* (`matched_refused_gpu_hours`). A max flow never exceeds the
+    unsold hours; the floor at 0 only drops round-off."""
+    return share * max(0.0, sum(unsold_gpu_hours) - matched_gpu_hours)
 
-    def expected(name: str) -> float:
-        return sum(p[row.scenario] * getattr(row, name) for row in scenarios)
 
-    change = expected("matching_buyback_discounted_usd") - expected("buyback_discounted_usd")
-    return BuybackMatching(
-        quarters=quarters,
-        scenarios=scenarios,
-        expected_buyback_usd=expected("buyback_usd"),
-        expected_buyback_discounted_usd=expected("buyback_discounted_usd"),
-        matching_expected_buyback_usd=expected("matching_buyback_usd"),
-        matching_expected_buyback_discounted_usd=expected("matching_buyback_discounted_usd"),
-        cloud_expected_value_change_usd=change,
-        guarantor_expected_value_change_usd=-change,
-    )
+def attribute_pro_rata(
+    total: dict[tuple[int, str], float], unsold: dict[tuple[str, int, str], float]
+) -> dict[tuple[str, int, str], float]:
+    """Each site's part of its quarter-scenario's buyback (`total`, by (t, s)): pro rata to its
+    unsold hours (`unsold`, by (i, t, s)), 0 where nothing is unsold.
+
+    A convention for the tables only (what is billed, and what the objective reads, is the total):
+    the matching rule prices a quarter-scenario's unsold hours together, and which site's hours
+    had no buyer is not unique where a refused tenant could use several. Pro rata is
+    deterministic, does not depend on how the max flow was found, and sums to the total."""
+    pooled: dict[tuple[int, str], float] = defaultdict(float)
+    for (_i, t, s), hours in unsold.items():
+        pooled[t, s] += hours
+    return {
+        (i, t, s): total.get((t, s), 0.0) * hours / pooled[t, s] if hours > 0.0 else 0.0
+        for (i, t, s), hours in unsold.items()
+    }
 
 
 def cvar(values: list[float], probabilities: list[float], alpha: float) -> float:
@@ -371,34 +344,28 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     for (_k, _t, s), x in dec.unserved.items():
         unserved_total[s] += x
 
-    # Buyback (docs/model.md, "Buyback"): the covered share of the capacity no tenant wanted,
-    # max(0, h x GPUs - served at the site - unserved demand of the tenants that may use it).
-    unserved_at: dict[tuple[str, int, str], float] = defaultdict(float)  # (i, t, s)
-    for (k, t, s), x in dec.unserved.items():
-        for i in d.site_ids:
-            if k in d.tenants_at[i]:
-                unserved_at[i, t, s] += x
+    # Buyback (docs/model.md, "Buyback"), the matching rule: per quarter and scenario, the covered
+    # share of the unsold hours no refused tenant could take, each refused hour placed once.
     capacity_at: dict[tuple[str, int], float] = defaultdict(float)  # (i, t)
     for (i, r, t), n in installed.items():
         capacity_at[i, t] += h * rack[r].gpus_per_rack * n
-    buyback_hours = defaultdict(float)  # (i, t, s)
     unsold: dict[tuple[str, int, str], float] = {}  # (i, t, s)
     for i in d.site_ids:
         for t in d.periods:
             for s in d.scenario_ids:
                 sold = sum(served_pool.get((i, r, t, s), 0.0) for r in d.rack_ids_at[i])
-                no_buyer = capacity_at[i, t] - sold - unserved_at[i, t, s]
-                buyback_hours[i, t, s] = terms.buyback_share * max(0.0, no_buyer)
                 unsold[i, t, s] = max(0.0, capacity_at[i, t] - sold)
-    # The same capacity under the matching rule (docs/model.md, "Buyback"): each refused hour
-    # placed on one site's unsold hour, once. Measured, not optimised: the model keeps its rule.
-    matched = matched_refused_gpu_hours(dec.unserved, unsold, d.tenants_at)
-    matching_hours = {
-        (t, s): terms.buyback_share
-        * max(0.0, sum(unsold[i, t, s] for i in d.site_ids) - matched.get((t, s), 0.0))
+    # No buyback terms (a no-deal plan's): nothing to match, every figure 0.
+    has_buyback = terms.buyback_share > 0.0
+    matched = matched_refused_gpu_hours(dec.unserved, unsold, d.tenants_at) if has_buyback else {}
+    buyback_total = {
+        (t, s): buyback_gpu_hours(
+            [unsold[i, t, s] for i in d.site_ids], matched.get((t, s), 0.0), terms.buyback_share
+        )
         for t in d.periods
         for s in d.scenario_ids
     }
+    buyback_hours = attribute_pro_rata(buyback_total, unsold)  # (i, t, s): the tables' share
 
     # First-stage money per quarter (scenario-independent): every new rack's capex and the
     # guarantor's margin on it are spread alike over its installed quarters.
@@ -421,13 +388,11 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
     values = []
     by_party_values: dict[str, list[float]] = defaultdict(list)
     perspective = sc.objective.perspective
-    bb_ts: dict[tuple[int, str], float] = {}
     for s in d.scenario_ids:
         cloud = guarantor = 0.0
         rev_s = bb_s = rs_s = cl_s = 0.0
         for t in d.periods:
-            bb = terms.buyback_price_usd_per_gpu_hour * sum(buyback_hours[i, t, s] for i in d.site_ids)
-            bb_ts[t, s] = bb
+            bb = terms.buyback_price_usd_per_gpu_hour * buyback_total[t, s]
             rs = terms.revenue_share * rev[t, s]
             cloud += d.discount[t] * (
                 rev[t, s] - rs + bb - energy[t, s] - capex[t] - opex[t] - power_capex[t]
@@ -506,8 +471,6 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
                     buyback_exposure_usd=exposure_per_gpu_usd * gpus,
                 )
             )
-
-    buyback_matching = _buyback_matching(d, labels, buyback_hours, bb_ts, matching_hours)
 
     racks = [
         RackDecision(
@@ -592,7 +555,6 @@ def _build_plan(m: pyo.ConcreteModel, outcome: SolveOutcome, *, build_s: float) 
             best_case_value_usd=max(values),
         ),
         parties=parties,
-        buyback_matching=buyback_matching,
         solver=solver,
         verification=Verification(
             passed=False,

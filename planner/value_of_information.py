@@ -230,12 +230,25 @@ def _foresight_model(deal: Scenario) -> tuple[pyo.ConcreteModel, dict[str, pyo.C
     return parent, blocks
 
 
+def foresight_time_limit_s(deal: Scenario) -> float:
+    """The joined wait-and-see solve's time limit: the scenario's, once per scenario it builds for."""
+    return deal.solver.time_limit_s * len(deal.scenarios)
+
+
 def _foresight_task(deal: Scenario) -> dict[str, float] | _Failed:
-    """Each scenario's value in the wait-and-see plan that keeps the deal's floors (`_foresight_model`)."""
+    """Each scenario's value in the wait-and-see plan that keeps the deal's floors (`_foresight_model`).
+
+    One model of S builds, solved with S times the scenario's time limit
+    (`foresight_time_limit_s`): it stands for the S single-scenario solves, each of which gets the
+    limit, and has no rounded start (`FORESIGHT_INTERFACE`). With one limit, the bundled example
+    with `floors: walk_away` lost EVPI (HiGHS found no plan in 30 s) once the buyback rows grew
+    for the matching rule."""
     try:
         check_fits(deal, available_memory_bytes())  # about the recourse problem's size
         parent, blocks = _foresight_model(deal)
-        options = deal.solver.model_copy(update={"method": "extensive"})
+        options = deal.solver.model_copy(
+            update={"method": "extensive", "time_limit_s": foresight_time_limit_s(deal)}
+        )
         outcome = solve_model(parent, options, FORESIGHT_INTERFACE)
         if not outcome.has_solution:
             raise NoPlanError(

@@ -9,7 +9,7 @@ from dsx.commands.numbers import fixed, signed
 from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
-from planner.verify import ABS_TOL_USD, REL_TOL
+from planner.verify.buyback_matching import bills_per_site, record_shows_rules_agree
 from planner.walk_away import ROUND_OFF_USD
 
 MUSD = 1e6
@@ -49,22 +49,32 @@ def gap_warning(plan: Plan, options: SolverOptions) -> str | None:
     )
 
 
-def _differ(a: float, b: float) -> bool:
-    """Apart by more than the verifier's money tolerance (1e-6 relative, or US$1)."""
-    return abs(a - b) > max(REL_TOL * max(abs(a), abs(b)), ABS_TOL_USD)
-
-
-def buyback_matching_warning(plan: Plan) -> str | None:
-    """Where the plan's buyback falls short of the matching rule's (`Plan.buyback_matching`), what
-    each is and what each party's expected value would be under it; None where they agree or a
-    plan records no comparison. A known limitation of the model (docs/model.md, "Buyback"), not an
-    error: the plan is verified under the model's rule."""
-    record = plan.buyback_matching
-    if record is None or not (
-        _differ(record.expected_buyback_usd, record.matching_expected_buyback_usd)
-        or _differ(record.expected_buyback_discounted_usd, record.matching_expected_buyback_discounted_usd)
-    ):
+def older_buyback_rule_warning(plan: Plan) -> str | None:
+    """Where a plan before 1.5 bills buyback by the per-site rule it was solved under, and the
+    terms have buyback: that its figures are that rule's, with both rules' figures where its
+    `buyback_matching` record (1.4) gives them, and what each party's expected value would be by
+    the matching rule; None for a 1.5 plan, without buyback, or where the record shows the two
+    rules agree (the verifier's money tolerance). No dsx command verifies a plan file, so this is
+    all `show` of an old plan says of its rule."""
+    if not bills_per_site(plan) or record_shows_rules_agree(plan):
         return None
+    if not any(r.buyback_exposure_usd > 0.0 for r in plan.site_periods) and not any(
+        o.buyback_usd > 0.0 for o in plan.outcomes
+    ):
+        return None  # no buyback in the terms (or no GPU to cover): both rules bill nothing
+    rule = (
+        f"this plan (schema {plan.schema_version}) bills buyback by the per-site rule it was solved "
+        "under, which counts a refused tenant's hours against every site it may use"
+    )
+    record = plan.buyback_matching
+    if record is None:
+        expected_usd = sum(o.probability * o.buyback_usd for o in plan.outcomes)
+        return (
+            f"{rule}: its expected buyback is US$ {fixed(expected_usd, 0)} (undiscounted), no more than by "
+            "the matching rule this dsx bills, each refused hour placed once on one site's unsold hour, "
+            "and less where a refused tenant may use several sites; the plan records no comparison "
+            '(docs/model.md, "Buyback"). Fix: solve the scenario again'
+        )
     value = {f.party: f.expected_value_usd for f in plan.parties}
     change = {
         "cloud": record.cloud_expected_value_change_usd,
@@ -77,20 +87,19 @@ def buyback_matching_warning(plan: Plan) -> str | None:
         if party in value
     )
     return (
-        f"the plan's expected buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
-        f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted) by the model's rule, which "
-        "counts a refused tenant's hours against every site it may use; with each refused hour "
-        "matched once to one site's unsold hour it is "
+        f"{rule}: its expected "
+        f"buyback is US$ {fixed(record.expected_buyback_usd, 0)} (undiscounted; "
+        f"US$ {fixed(record.expected_buyback_discounted_usd, 0)} discounted). By the matching rule this "
+        "dsx bills, each refused hour placed once on one site's unsold hour, it is "
         f"US$ {fixed(record.matching_expected_buyback_usd, 0)} (undiscounted; "
-        f"US$ {fixed(record.matching_expected_buyback_discounted_usd, 0)} discounted). Under that rule "
-        f"{parties}; the syndicate's is the same. The plan is verified and its figures keep the "
-        'model\'s rule: a known limitation, docs/model.md, "Buyback"'
+        f"US$ {fixed(record.matching_expected_buyback_discounted_usd, 0)} discounted), and {parties}; "
+        'the syndicate\'s is the same (docs/model.md, "Buyback"). Fix: solve the scenario again'
     )
 
 
 def plan_warnings(plan: Plan) -> list[str]:
     """Warnings `solve` and `show` print from the plan alone (and list under `warnings`)."""
-    warning = buyback_matching_warning(plan)
+    warning = older_buyback_rule_warning(plan)
     return [] if warning is None else [warning]
 
 

@@ -14,7 +14,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from planner.schema.plan import Plan
+from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
+from planner.verify.buyback_matching import record_shows_rules_agree
 
 MUSD = 1e6
 TOL = 1e-6
@@ -106,18 +107,60 @@ def _money(plan: Plan) -> dict[str, float | None]:
 
 
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "expected value": ("perspective", "horizon", "discounting", "scenarios", "probabilities"),
-    "CVaR": ("perspective", "CVaR level", "horizon", "discounting", "scenarios", "probabilities"),
-    "worst scenario": ("perspective", "horizon", "discounting", "scenarios"),
+    # "buyback rule" counts for the perspective's value only where it is not the syndicate's.
+    "expected value": ("perspective", "horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
+    "CVaR": (
+        "perspective",
+        "CVaR level",
+        "horizon",
+        "discounting",
+        "scenarios",
+        "probabilities",
+        "buyback rule",
+    ),
+    "worst scenario": ("perspective", "horizon", "discounting", "scenarios", "buyback rule"),
     # Undiscounted sums over the horizon, expected over the scenarios; the same for any perspective.
-    "expected buyback": ("horizon", "scenarios", "probabilities"),
+    "expected buyback": ("horizon", "scenarios", "probabilities", "buyback rule"),
     "expected revenue share": ("horizon", "scenarios", "probabilities"),
     "expected credit loss": ("horizon", "scenarios", "probabilities"),
-    "expected cloud value": ("horizon", "discounting", "scenarios", "probabilities"),
-    "expected guarantor value": ("horizon", "discounting", "scenarios", "probabilities"),
+    "expected cloud value": ("horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
+    "expected guarantor value": ("horizon", "discounting", "scenarios", "probabilities", "buyback rule"),
 }
 """What each money figure's meaning depends on: where two plans differ in one of these, their
 figures measure different things (a CVaR over the worst 25% against one over the worst 50%)."""
+PERSPECTIVE_FIGURES = ("expected value", "CVaR", "worst scenario")
+"""The figures valued for the plan's perspective: the syndicate's holds no buyback (a transfer)."""
+
+
+def _rule(plan: Plan) -> str:
+    """The plan's buyback rule by its schema version (docs/model.md, "Buyback")."""
+    return "per-site" if plan.schema_version in PER_SITE_BUYBACK_VERSIONS else "matching"
+
+
+def _older(before: Plan, after: Plan) -> Plan | None:
+    """Of two plans billing buyback by different rules, the one by the per-site rule; None where
+    both bill by one rule."""
+    if _rule(before) == _rule(after):
+        return None
+    return before if _rule(before) == "per-site" else after
+
+
+def _rule_note(older: Plan) -> str:
+    """What is known of a per-site plan's buyback by the matching rule: its record's figures, or
+    that it records none (the per-site rule never bills more, and bills less only where a refused
+    tenant may use several sites with unsold hours, which the plan alone does not tell)."""
+    record = older.buyback_matching
+    if record is None:
+        return (
+            f"the schema {older.schema_version} plan records no comparison with the matching rule, which "
+            "bills no less than its per-site rule, and more where a refused tenant may use several sites "
+            "with unsold hours"
+        )
+    return (
+        f"by the matching rule the schema {older.schema_version} plan's expected buyback would be "
+        f"{_m(record.matching_expected_buyback_usd)} (undiscounted), not the "
+        f"{_m(record.expected_buyback_usd)} it bills"
+    )
 
 
 def _base(figure: str) -> str:
@@ -145,6 +188,12 @@ def _definitions(before: Plan, after: Plan) -> dict[str, str]:
         out["discounting"] = (
             f"discount rate (factor in {before.periods[-1]} {before.discount_factors[-1]:.4f} vs "
             f"{after.discount_factors[-1]:.4f})"
+        )
+    older = _older(before, after)
+    if older is not None and not record_shows_rules_agree(older):
+        out["buyback rule"] = (
+            f"buyback rule {_rule(before)} (schema {before.schema_version}) vs {_rule(after)} "
+            f"(schema {after.schema_version})"
         )
     pa, pb = before.scenario_probabilities, after.scenario_probabilities
     if set(pa) != set(pb):
@@ -200,6 +249,19 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
             f"the plans were solved with different participation floors ({floors[0]} vs {floors[1]}): "
             "walk_away floors each party at least at its value with no deal, given at the numbers as "
             "written, so a party's value may differ for that alone"
+        )
+    older = _older(before, after)
+    if "buyback rule" in differ and older is not None:
+        notes.append(
+            f"the plans bill buyback by different rules ({differ['buyback rule']}): {_rule_note(older)} "
+            '(docs/model.md, "Buyback"); the buyback and the values that hold it are not compared. '
+            "Fix: solve the older plan's scenario again"
+        )
+    elif older is not None:
+        notes.append(
+            f"the schema {older.schema_version} plan bills buyback by the per-site rule, and its "
+            "buyback_matching record shows the matching rule bills the same buyback: its figures "
+            "are compared"
         )
     for name in ("discounting", "scenarios", "probabilities"):
         if name in differ:
@@ -308,10 +370,15 @@ def compare_plans(
             cmp.quotas.append(QuotaChange(tenant, site, period, x, y))
     differ = _definitions(before, after)
     ma, mb = _money(before), _money(after)
-    cmp.money = [
-        MoneyDelta(name, ma[name], mb[name], [differ[d] for d in DEPENDS_ON[_base(name)] if d in differ])
-        for name in ma
-    ]
+    syndicate = before.perspective == after.perspective == "syndicate"
+
+    def depends(figure: str) -> list[str]:
+        names = DEPENDS_ON[_base(figure)]
+        if syndicate and _base(figure) in PERSPECTIVE_FIGURES:
+            names = tuple(d for d in names if d != "buyback rule")
+        return [differ[d] for d in names if d in differ]
+
+    cmp.money = [MoneyDelta(name, ma[name], mb[name], depends(name)) for name in ma]
     cmp.notes = _why(before, after, cmp, differ)
     return cmp
 

@@ -80,7 +80,14 @@ def define_scaling(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
     per_hour = 1.0 / d.h
     families = [m.served_gpu_hours, m.unserved_gpu_hours, m.serve_within_quota, m.demand_balance]
-    if hasattr(m, "buyback_gpu_hours"):  # its rows are written divided by h already
-        families.append(m.buyback_gpu_hours)
+    # The buyback's columns (GPU-hours); their rows are written divided by h already.
+    for name in (
+        "buyback_gpu_hours",
+        "buyback_matched_gpu_hours",
+        "buyback_cut_unsold_gpu_hours",
+        "buyback_cut_refused_gpu_hours",
+    ):
+        if hasattr(m, name):
+            families.append(m.component(name))
     for component in families:
         m.scaling_factor.set_value(component, per_hour, expand=False)

@@ -156,29 +156,40 @@ def define_quota_never_shrinks(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.quota_never_shrinks = pyo.Constraint(sets.quota_indices(d), rule=rule)
 
 
-def no_buyer_gpu_hours(m: pyo.ConcreteModel, d: ModelData):
-    """(site, t, s) -> x = h x GPUs installed - served at the site - unserved demand of the
-    tenants that may use the site: the capacity no tenant wanted (negative when some were refused
-    or short). Buyback is the covered share of max(0, x)."""
-    served_at = sold_gpu_hours(m)
-    unserved = m.unserved_gpu_hours
-
-    def x(i: str, t: int, s: str):
-        capacity = site_capacity_gpu_hours(m, d, i, t)
-        refused = [unserved[k, t, s] for k in d.tenants_at[i] if (k, t, s) in unserved]
-        return capacity - pyo.quicksum(served_at.get((i, t, s), [])) - pyo.quicksum(refused)
-
-    return x
-
-
 def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """buyback = buyback_share x max(0, x) per site, quarter and scenario (docs/model.md, "Buyback"):
-    `buyback_no_buyer` b >= share x (with b >= 0, exact wherever buyback is a cost to the value
-    maximised); where the cloud's value rewards buyback, the binary `buyback_open` closes it from
-    above: `buyback_within_no_buyer` b <= share x + share M1 (1 - open), `buyback_only_if_open`
-    b <= share M2 open, with M1 = h x demand at the site >= -x and M2 = h x the site's most GPUs
-    >= x; and `buyback_within_unsold` b <= share (h x GPUs - served), implied for whole binaries
-    but what keeps the LP relaxation from buying back capacity that was never built."""
+    """The matching rule (docs/model.md, "Buyback"), per quarter t and scenario s: buyback =
+    share x (Sum_c unsold_c - M*), unsold_c = h x GPUs installed - served over the sites of class
+    c (`sets.site_classes`: sites with the same tenants), M* the max flow placing each tenant's
+    refused hours (`unserved_gpu_hours`) on the unsold hours of classes it may use. By max-flow/
+    min-cut, Sum_c unsold_c - M* = max over sets T of classes of unsold(T) - refused(N(T)), N(T)
+    the tenants who may use a class of T (T = {} gives 0).
+
+    From below, always: flows f[k,c] >= 0 (`buyback_matched_gpu_hours`) with
+    `buyback_matched_within_refused` Sum_c f[k,c] <= unserved_k, and `buyback_no_buyer`
+    b_c >= share (unsold_c - Sum_k f[k,c]), b_c >= 0. So Sum_c b_c >= share Sum_c max(0,
+    unsold_c - F_c) for the flows chosen, whose least over flows is share (Sum_c unsold_c - M*)
+    (flow past a class's unsold hours is wasted): exact wherever buyback is a cost to the value
+    maximised, the LP picking a max matching.
+
+    From above, where the cloud's value rewards buyback (`d.buyback_needs_binary`), a
+    disjunction over min cuts: binary open_c (`buyback_open`, c in T); u_c >= 0
+    (`buyback_cut_unsold_gpu_hours`) with `buyback_within_unsold` u_c <= unsold_c and
+    `buyback_only_if_open` u_c <= M_c open_c (M_c = h x the most GPUs the class can hold);
+    r_k >= 0 (`buyback_cut_refused_gpu_hours`) with `buyback_refused_if_open` r_k >= unserved_k
+    - M_k (1 - open_c) for each class c k may use (M_k = h x k's demand >= unserved_k); and per
+    (t, s) `buyback_within_cut` Sum_c b_c <= share (Sum_c u_c - Sum_k r_k). With open whole and
+    T its set, u_c <= unsold_c on T and 0 off it, r_k >= unserved_k for k in N(T) and >= 0 else,
+    so the upper row allows at most share (unsold(T) - refused(N(T))) <= share max_T (...),
+    while the lower rows ask at least share (Sum unsold - M*) = share max_T (...): feasible
+    only where T is a maximising set, and then Sum_c b_c is exactly share max_T (...). The
+    split of that total among classes is not the rule's (only the total is billed: the
+    plan's per-site figures are its own convention). `buyback_within_unsold` is part of the
+    rule, whole binaries or not: without it an open class's u_c could reach M_c, past its unsold
+    hours (a 3-site hand case billed 54,750 GPU-hours for the rule's 10,950).
+
+    All rows are CSR arrays (`array_constraint`), in average GPUs over the quarter (x 1/h) like
+    the other GPU-hour rows: as Pyomo expressions the buyback rows were most of the model's
+    build and of its hand-off to HiGHS (bench/README.md, session 9)."""
     if not d.has_buyback:
         return
     m.site_gpus_installed_def = pyo.Constraint(
@@ -189,51 +200,136 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         ),
     )
     share = d.scenario.terms.buyback_share
-    per_hour = 1.0 / d.h  # rows in average GPUs over the quarter, like the other GPU-hour rows
+    per_hour = 1.0 / d.h
+    binary = d.buyback_needs_binary
+    classes = sets.site_classes(d)
     index = list(m.buyback_gpu_hours.keys())
-    n = len(index)
-    # The rows are CSR arrays (`array_constraint`) over the segments [buyback, site GPUs,
-    # served, unserved, open]: 4 rows per site, quarter and scenario made as Pyomo expressions
-    # were most of the model's build and of its hand-off to HiGHS (bench/README.md, session 9).
-    rows_x, positions_x, coefs_x = _no_buyer_terms(m, d, index)
-    rows_b = np.arange(n, dtype=np.int64)
-    served_from = n + len(m.site_gpus_installed)
-    unserved_from = served_from + len(m.served_gpu_hours)
-    open_from = unserved_from + len(m.unserved_gpu_hours)
-    unsold = positions_x < unserved_from
-    segments = [m.buyback_gpu_hours, m.site_gpus_installed, m.served_gpu_hours, m.unserved_gpu_hours]
+    flows = list(m.buyback_matched_gpu_hours.keys())
+    refused_index = sets.buyback_refused_indices(d)
+    n_b, n_f, n_r = len(index), len(flows), len(refused_index)
+    # Positions in the segments [b, site GPUs, served, unserved, f (, u, r, open)].
+    segments: list = [
+        m.buyback_gpu_hours,
+        m.site_gpus_installed,
+        m.served_gpu_hours,
+        m.unserved_gpu_hours,
+        m.buyback_matched_gpu_hours,
+    ]
+    at_sp = n_b
+    at_served = at_sp + len(m.site_gpus_installed)
+    at_unserved = at_served + len(m.served_gpu_hours)
+    at_f = at_unserved + len(m.unserved_gpu_hours)
+    at_u = at_f + n_f
+    at_r = at_u + n_b
+    at_open = at_r + n_r
+    if binary:
+        segments += [m.buyback_cut_unsold_gpu_hours, m.buyback_cut_refused_gpu_hours, m.buyback_open]
+    row_of_b = sets.code_table(d, index, ("i", "t", "s"))  # a class is named by a site
+    site_code = {i: n for n, i in enumerate(d.site_ids)}
+    class_code = np.array([site_code[c] for c, sites in classes.items() for i in sites], dtype=np.int64)
+    class_of_site = np.empty(len(d.site_ids), dtype=np.int64)
+    class_of_site[[site_code[i] for sites in classes.values() for i in sites]] = class_code
+    unserved_at = sets.code_table(d, list(m.unserved_gpu_hours.keys()), ("k", "t", "s"))
+    k_code = {k: n for n, k in enumerate(sets.axis_labels(d)["k"])}
+    s_code = {s: n for n, s in enumerate(d.scenario_ids)}
+    f_k = np.array([k_code[k] for k, _c, _t, _s in flows], dtype=np.int64)
+    f_c = np.array([site_code[c] for _k, c, _t, _s in flows], dtype=np.int64)
+    f_t = np.array([t for _k, _c, t, _s in flows], dtype=np.int64)
+    f_s = np.array([s_code[s] for _k, _c, _t, s in flows], dtype=np.int64)
+    f_row = row_of_b[f_c, f_t, f_s] if n_f else np.zeros(0, np.int64)
+    f_unserved = unserved_at[f_k, f_t, f_s] if n_f else np.zeros(0, np.int64)
+    unsold_rows, unsold_positions, unsold_coefs = _unsold_terms(
+        m, d, row_of_b, class_of_site, at_sp, at_served
+    )
 
-    def family(z_coefs: np.ndarray | None, lower, upper, x_terms=None):
-        """Rows per_hour x (b - share x [+ z_coefs x open]) within (lower, upper)."""
-        rx, px, cx = x_terms if x_terms is not None else (rows_x, positions_x, coefs_x)
-        rows = [rows_b, rx]
-        positions = [rows_b, px]
-        coefs = [np.full(n, per_hour), -per_hour * share * cx]
-        if z_coefs is not None:
-            keep = np.flatnonzero(z_coefs)
-            rows.append(keep)
-            positions.append(open_from + keep)
-            coefs.append(per_hour * z_coefs[keep])
+    def family(keys, triplets, lower, upper):
+        """Rows per_hour x (Sum of the triplets' terms) within per_hour x (lower, upper)."""
+        n = len(keys)
+        rows, positions, coefs = (np.concatenate([np.asarray(x[j]) for x in triplets]) for j in range(3))
         return array_constraint(
-            index,
-            rows=np.concatenate(rows),
-            positions=np.concatenate(positions),
-            coefs=np.concatenate(coefs),
-            lower=np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)),
-            upper=np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)),
-            segments=segments + ([m.buyback_open] if z_coefs is not None else []),
+            keys,
+            rows=rows.astype(np.int64),
+            positions=positions.astype(np.int64),
+            coefs=per_hour * coefs.astype(np.float64),
+            lower=per_hour * np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)),
+            upper=per_hour * np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)),
+            segments=segments,
         )
 
-    m.buyback_no_buyer = family(None, 0.0, np.inf)
-    if not d.buyback_needs_binary:
+    b_rows = np.arange(n_b, dtype=np.int64)
+    ones_b = np.ones(n_b)
+    # b_c - share unsold_c + share Sum_k f[k,c] >= 0
+    m.buyback_no_buyer = family(
+        index,
+        [
+            (b_rows, b_rows, ones_b),
+            (unsold_rows, unsold_positions, -share * unsold_coefs),
+            (f_row, at_f + np.arange(n_f), np.full(n_f, share)),
+        ],
+        0.0,
+        np.inf,
+    )
+    # Sum_c f[k,c] - unserved_k <= 0
+    row_of_r = sets.code_table(d, refused_index, ("k", "t", "s"))
+    f_r = row_of_r[f_k, f_t, f_s] if n_f else np.zeros(0, np.int64)
+    r_k = np.array([k_code[k] for k, _t, _s in refused_index], dtype=np.int64)
+    r_t = np.array([t for _k, t, _s in refused_index], dtype=np.int64)
+    r_s = np.array([s_code[s] for _k, _t, s in refused_index], dtype=np.int64)
+    r_unserved = unserved_at[r_k, r_t, r_s] if n_r else np.zeros(0, np.int64)
+    r_rows = np.arange(n_r, dtype=np.int64)
+    m.buyback_matched_within_refused = family(
+        refused_index,
+        [(f_r, at_f + np.arange(n_f), np.ones(n_f)), (r_rows, at_unserved + r_unserved, -np.ones(n_r))],
+        -np.inf,
+        0.0,
+    )
+    if not binary:
         return
+    most_gpu_hours = _most_class_gpu_hours(d, classes)
+    # u_c - unsold_c <= 0
+    m.buyback_within_unsold = family(
+        index, [(b_rows, at_u + b_rows, ones_b), (unsold_rows, unsold_positions, -unsold_coefs)], -np.inf, 0.0
+    )
+    # u_c - M_c open_c <= 0
+    capacity = np.fromiter((most_gpu_hours[c, t] for c, t, _s in index), dtype=np.float64, count=n_b)
+    m.buyback_only_if_open = family(
+        index, [(b_rows, at_u + b_rows, ones_b), (b_rows, at_open + b_rows, -capacity)], -np.inf, 0.0
+    )
+    # r_k - unserved_k - M_k open_c >= -M_k, per flow (k, c)
+    demand = np.fromiter((d.h * d.demand[k, t, s] for k, _c, t, s in flows), dtype=np.float64, count=n_f)
+    f_rows = np.arange(n_f, dtype=np.int64)
+    m.buyback_refused_if_open = family(
+        flows,
+        [
+            (f_rows, at_r + f_r, np.ones(n_f)),
+            (f_rows, at_unserved + f_unserved, -np.ones(n_f)),
+            (f_rows, at_open + f_row, -demand),
+        ],
+        -demand,
+        np.inf,
+    )
+    # Sum_c b_c - share Sum_c u_c + share Sum_k r_k <= 0, per (t, s)
+    cuts = [(t, s) for t in d.periods for s in d.scenario_ids]
+    row_of_cut = sets.code_table(d, cuts, ("t", "s"))
+    b_cut = np.array([row_of_cut[t, s_code[s]] for _c, t, s in index], dtype=np.int64)
+    m.buyback_within_cut = family(
+        cuts,
+        [
+            (b_cut, b_rows, ones_b),
+            (b_cut, at_u + b_rows, np.full(n_b, -share)),
+            (row_of_cut[r_t, r_s] if n_r else r_rows, at_r + r_rows, np.full(n_r, share)),
+        ],
+        -np.inf,
+        0.0,
+    )
 
-    def most_refused(i: str, t: int, s: str) -> float:
-        return d.h * d.site_demand_gpus(i, t, s)  # bounds -x: unsold >= 0, unserved <= demand
 
-    def most_capacity(i: str, t: int) -> float:
-        """h x the most GPUs site i can hold in quarter t (GPU cap, and build rate and power
-        over the racks' lives: the bounds on racks_built)."""
+def _most_class_gpu_hours(d: ModelData, classes: dict[str, list[str]]) -> dict[tuple[str, int], float]:
+    """(class, t) -> h x the most GPUs the class's sites can hold in quarter t (GPU cap, and build
+    rate and power over the racks' lives: the bounds on racks_built), the big-M of
+    `buyback_only_if_open`."""
+
+    def most_at(i: str, t: int) -> float:
         by_type = 0
         for r in d.rack_ids_at[i]:
             rack = d.scenario.rack_type(r)
@@ -245,64 +341,70 @@ def define_buyback_rule(m: pyo.ConcreteModel, d: ModelData) -> None:
         )
         return d.h * min(by_type, d.site_max_gpus(i) + existing)
 
-    # b <= share (h x GPUs - served): the x terms without the unserved ones.
-    m.buyback_within_unsold = family(
-        None, -np.inf, 0.0, x_terms=(rows_x[unsold], positions_x[unsold], coefs_x[unsold])
-    )
-    refused = np.fromiter((most_refused(*key) for key in index), dtype=np.float64, count=n)
-    # Once per site and quarter: every scenario's row reads it.
-    capacity_at = {key: most_capacity(*key) for key in m.site_gpus_installed}
-    capacity = np.fromiter((capacity_at[i, t] for i, t, _s in index), dtype=np.float64, count=n)
-    m.buyback_within_no_buyer = family(share * refused, -np.inf, per_hour * share * refused)
-    nothing = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    m.buyback_only_if_open = family(-share * capacity, -np.inf, 0.0, x_terms=nothing)
+    return {(c, t): sum(most_at(i, t) for i in sites) for c, sites in classes.items() for t in d.periods}
 
 
-def _no_buyer_terms(
-    m: pyo.ConcreteModel, d: ModelData, index: list[tuple[str, int, str]]
+def _unsold_terms(
+    m: pyo.ConcreteModel,
+    d: ModelData,
+    row_of_b: np.ndarray,
+    class_of_site: np.ndarray,
+    at_sp: int,
+    at_served: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`no_buyer_gpu_hours` as triplets (row in `index`, position in the segments [buyback,
-    site GPUs, served, unserved], coefficient): h x site_gpus_installed[i,t] - served at the
-    site - unserved of the tenants that may use it, per (i, t, s) of `index`."""
+    """A class's unsold hours as triplets (row in the buyback index, position in the segments,
+    coefficient): h x site_gpus_installed[i,t] - served at i, over the class's sites i."""
     served = variables.served_index(m)
-    n, n_sp, n_served = len(index), len(m.site_gpus_installed), len(served)
-    row_at = sets.code_table(d, index, ("i", "t", "s"))
     gpus_at = sets.code_table(d, list(m.site_gpus_installed.keys()), ("i", "t"))
-    unserved_at = sets.code_table(d, list(m.unserved_gpu_hours.keys()), ("k", "t", "s"))
-    i, t, s = np.nonzero(row_at >= 0)
-    # Unserved demand (k, t, s) counts at every site the tenant may use.
-    k_u, t_u, s_u = np.nonzero(unserved_at >= 0)
-    site, u = np.nonzero(sets.tenant_may_use(d)[:, k_u])
+    n_scen = len(d.scenario_ids)
+    i, t = np.nonzero(gpus_at >= 0)
+    i, t, s = np.repeat(i, n_scen), np.repeat(t, n_scen), np.tile(np.arange(n_scen), len(i))
     rows = np.concatenate(
-        [row_at[i, t, s], row_at[served.i, served.t, served.s], row_at[site, t_u[u], s_u[u]]]
+        [row_of_b[class_of_site[i], t, s], row_of_b[class_of_site[served.i], served.t, served.s]]
     )
-    positions = np.concatenate(
-        [
-            n + gpus_at[i, t],
-            n + n_sp + np.arange(n_served, dtype=np.int64),
-            n + n_sp + n_served + unserved_at[k_u[u], t_u[u], s_u[u]],
-        ]
-    )
-    coefs = np.concatenate([np.full(len(i), d.h), -np.ones(n_served), -np.ones(len(u))])
+    positions = np.concatenate([at_sp + gpus_at[i, t], at_served + np.arange(len(served), dtype=np.int64)])
+    coefs = np.concatenate([np.full(len(i), d.h), -np.ones(len(served))])
     return rows, positions, coefs
 
 
-def site_capacity_gpu_hours(m: pyo.ConcreteModel, d: ModelData, i: str, t: int):
-    """h x GPUs installed at site i in quarter t (GPU-hours), read from the column
-    `site_gpus_installed[i,t]` (defined by `site_gpus_installed_def`), not the expression: the
-    buyback rows of every scenario read it, and the expression is every rack type's lifetime
-    window of `racks_built` (60 terms at (10,3,20,6,10), each repeated in 3 rows per scenario).
-    The column makes the LP a third sparser there and each Benders cut read one column per site
-    (bench/README.md, 2026-12-05)."""
-    return d.h * m.site_gpus_installed[i, t]
-
-
-def sold_gpu_hours(m: pyo.ConcreteModel) -> dict[tuple[str, int, str], list]:
-    """(site, t, s) -> the served variables there."""
-    served_at: dict[tuple[str, int, str], list] = {}
+def buyback_cut_inputs(m: pyo.ConcreteModel) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+    """At the model's current values, per (t, s): each class's unsold GPU-hours and each
+    tenant's refused ones, in the orders of `buyback_cut_orders` (for
+    `planner.model.matching.most_without_buyer`)."""
+    d: ModelData = m._dsx_data
+    classes, tenants, _ = buyback_cut_orders(m)
+    c_of = {i: n for n, (c, sites) in enumerate(classes.items()) for i in sites}
+    k_of = {k: n for n, k in enumerate(tenants)}
+    out = {
+        (t, s): (
+            np.array(
+                [
+                    d.h * sum(pyo.value(m.site_gpus_installed[i, t]) for i in sites)
+                    for sites in classes.values()
+                ]
+            ),
+            np.zeros(len(tenants)),
+        )
+        for t in d.periods
+        for s in d.scenario_ids
+    }
     for (_k, i, _r, t, s), var in m.served_gpu_hours.items():
-        served_at.setdefault((i, t, s), []).append(var)
-    return served_at
+        out[t, s][0][c_of[i]] -= var.value or 0.0
+    for (k, t, s), var in m.unserved_gpu_hours.items():
+        if k in k_of:
+            out[t, s][1][k_of[k]] = var.value or 0.0
+    return out
+
+
+def buyback_cut_orders(m: pyo.ConcreteModel) -> tuple[dict[str, list[str]], list[str], np.ndarray]:
+    """The classes (`sets.site_classes`), the tenants and [tenant, class] whether it may use it."""
+    d: ModelData = m._dsx_data
+    classes = sets.site_classes(d)
+    tenants = [k.id for k in d.scenario.tenants]
+    may_use = np.array(
+        [[k in d.tenants_at[sites[0]] for sites in classes.values()] for k in tenants], dtype=bool
+    )
+    return classes, tenants, may_use.reshape(len(tenants), len(classes))
 
 
 def _shortfall(m: pyo.ConcreteModel, d: ModelData, name: str):

@@ -108,9 +108,42 @@ def served_index(d: ModelData) -> ServedIndex:
     return ServedIndex(keys, k.astype(code), i.astype(code), r.astype(code), t.astype(code), s.astype(code))
 
 
+def site_classes(d: ModelData) -> dict[str, list[str]]:
+    """Sites pooled by the tenants that may use them (`d.tenants_at`): class id -> its sites.
+    A class is named by its first site in file order. The matching rule reads sites only
+    through their tenants, so a class's unsold hours pool (docs/model.md, "Buyback")."""
+    first_of: dict[tuple[str, ...], str] = {}
+    classes: dict[str, list[str]] = {}
+    for i in d.site_ids:
+        c = first_of.setdefault(tuple(d.tenants_at[i]), i)
+        classes.setdefault(c, []).append(i)
+    return classes
+
+
 def buyback_indices(d: ModelData) -> list[tuple[str, int, str]]:
-    """(site, quarter, scenario): buyback is billed per site, whose pools share its tenants."""
-    return [(i, t, s) for i in d.site_ids for t in d.periods for s in d.scenario_ids]
+    """(class, quarter, scenario), the class named by its first site (`site_classes`): the
+    buyback is billed per quarter and scenario, and the model splits it by class of sites."""
+    return [(c, t, s) for c in site_classes(d) for t in d.periods for s in d.scenario_ids]
+
+
+def buyback_flow_indices(d: ModelData) -> list[tuple[str, str, int, str]]:
+    """(tenant, class, quarter, scenario) where the tenant may use the class and has demand
+    (an `unserved_gpu_hours` column): its refused hours placed on the class's unsold ones."""
+    classes = site_classes(d)
+    return [
+        (k, c, t, s)
+        for s in d.scenario_ids
+        for t in d.periods
+        for c, sites in classes.items()
+        for k in d.tenants_at[sites[0]]
+        if d.demand[k, t, s] > 0
+    ]
+
+
+def buyback_refused_indices(d: ModelData) -> list[tuple[str, int, str]]:
+    """(tenant, quarter, scenario) with demand where the tenant may use some site."""
+    tenants = [k.id for k in d.scenario.tenants if any(k.id in d.tenants_at[i] for i in d.site_ids)]
+    return [(k, t, s) for s in d.scenario_ids for k in tenants for t in d.periods if d.demand[k, t, s] > 0]
 
 
 def unserved_indices(d: ModelData) -> list[tuple[str, int, str]]:

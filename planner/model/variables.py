@@ -77,18 +77,33 @@ def define_unserved_gpu_hours(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_buyback(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """buyback_gpu_hours[i,t,s] >= 0: covered GPU-hours the guarantor buys back at a site (already
-    times buyback_share); and, where the cloud's value is rewarded by more buyback, the binary
-    buyback_open[i,t,s] that makes it exactly the rule's max(0, ...) (docs/model.md, "Buyback")."""
+    """The matching rule's columns (docs/model.md, "Buyback"; constraints.define_buyback_rule),
+    all GPU-hours >= 0 and indexed by class of sites (`sets.site_classes`, named by its first
+    site): buyback_gpu_hours[c,t,s], the covered hours bought back (already times
+    buyback_share); buyback_matched_gpu_hours[k,c,t,s], tenant k's refused hours placed on class
+    c's unsold ones. Where the cloud's value rewards buyback, the min cut that closes it from
+    above: the binary buyback_open[c,t,s] (class c on the cut's unsold side),
+    buyback_cut_unsold_gpu_hours[c,t,s] (its unsold hours where open) and
+    buyback_cut_refused_gpu_hours[k,t,s] (tenant k's refused hours where a class it may use is
+    open)."""
     if not d.has_buyback:
         return
     index = sets.buyback_indices(d)
     m.buyback_gpu_hours = pyo.Var(index, domain=pyo.NonNegativeReals)
-    # Defined by `site_gpus_installed_def` (constraints.define_buyback_rule).
+    m.buyback_matched_gpu_hours = pyo.Var(sets.buyback_flow_indices(d), domain=pyo.NonNegativeReals)
+    # Defined by `site_gpus_installed_def` (constraints.define_buyback_rule). Every scenario's
+    # buyback rows read this column, not the expression: that is every rack type's lifetime
+    # window of `racks_built` (60 terms at (10,3,20,6,10), repeated in each row). The column
+    # makes the LP a third sparser there and each Benders cut read one column per site
+    # (bench/README.md, 2026-12-05).
     m.site_gpus_installed = pyo.Var(sets.site_period_indices(d), domain=pyo.NonNegativeReals)
     if d.buyback_needs_binary:
         domain = pyo.NonNegativeReals if d.scenario.solver.relax_integrality else pyo.Binary
         m.buyback_open = pyo.Var(index, domain=domain, bounds=(0, 1))
+        m.buyback_cut_unsold_gpu_hours = pyo.Var(index, domain=pyo.NonNegativeReals)
+        m.buyback_cut_refused_gpu_hours = pyo.Var(
+            sets.buyback_refused_indices(d), domain=pyo.NonNegativeReals
+        )
 
 
 def define_racks_installed(m: pyo.ConcreteModel, d: ModelData) -> None:

@@ -16,15 +16,24 @@ from pydantic_core import PydanticCustomError
 
 from planner.schema.scenario import Id
 
-PLAN_SCHEMA_VERSION: Final = "1.4"  # Final: typed Literal["1.4"], one of Plan.schema_version's
-"""1.4: the no-deal plan's first stage (`walk_away.racks`, `.power`, `.quotas`), so the verifier
+PLAN_SCHEMA_VERSION: Final = "1.5"  # Final: typed Literal["1.5"], one of Plan.schema_version's
+"""1.5: buyback by the matching rule (docs/model.md, "Buyback"): each refused GPU-hour placed once
+on one site's unsold hour, per quarter and scenario; a site's figures its pro-rata part. The
+figures' meaning changed (`outcomes[*].buyback_usd`, `site_periods[*].expected_buyback_*`, and the
+values through them); `buyback_matching` is null (one rule: nothing to compare). 1.4: the no-deal plan's first stage (`walk_away.racks`, `.power`, `.quotas`), so the verifier
 checks the walk-away values it records, the verifier's notes (`verification.notes`), and the
 plan's buyback against the matching rule (`buyback_matching`; null in a 1.4 plan written before it). 1.3: each party's walk-away value (`parties[*].walk_away_value_usd`) and the no-deal plan it
 comes from (`walk_away`), both null unless the scenario asked for walk-away floors. 1.2: how the plan was found (`solver.method`, `solver.method_note`). 1.1: each party's figures
 (`parties`), buyback exposure per site and quarter; quotas follow the contract rule (never shrink
-within a term). Readers of earlier fields need no change."""
-READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", "1.3", PLAN_SCHEMA_VERSION)
-"""Versions this dsx reads: a 1.1 plan lacks the method, read as not recorded (null); a 1.1 or 1.2
+within a term). Readers of earlier fields need no change of code (1.5 changes what the buyback
+figures mean, not their form)."""
+PER_SITE_BUYBACK_VERSIONS: Final = ("1.1", "1.2", "1.3", "1.4")
+"""Plan versions whose buyback is billed by the per-site rule: max(0, unsold at a site - refused
+hours of every tenant that may use it), which understates buyback where a refused tenant may use
+several sites (docs/model.md, "Buyback"). The verifier checks such a plan by that rule."""
+READABLE_PLAN_VERSIONS: Final = ("1.1", "1.2", "1.3", "1.4", PLAN_SCHEMA_VERSION)
+"""Versions this dsx reads: a plan before 1.5 bills buyback by the per-site rule it was solved
+under, and the verifier checks it by that rule (with a note); a 1.1 plan lacks the method, read as not recorded (null); a 1.1 or 1.2
 plan lacks the walk-away values, read as not computed (null: its floors were the given ones); a
 1.3 plan's walk-away record lacks the no-deal decisions, read as not recorded (null: the verifier
 says it could not check the values)."""
@@ -332,9 +341,10 @@ class ScenarioBuyback(_Record):
 
 
 class BuybackMatching(_Record):
-    """The plan's buyback measured against the contract's rule (docs/model.md, "Buyback").
+    """A 1.4 plan's buyback measured against the contract's rule (docs/model.md, "Buyback"); a 1.5
+    plan has none: its buyback is the matching rule's, and the record would repeat it.
 
-    The model subtracts a refused tenant's hours at every site it may use, though they could fill
+    The 1.4 model subtracted a refused tenant's hours at every site it may use, though they could fill
     only one site's unsold hours once, so where a tenant may use several sites with unsold hours
     its buyback is understated. The matching rule, per quarter and scenario: buyback hours =
     buyback_share x (Σ_i unsold_i - M*), unsold_i = h x GPUs_i - served_i, M* the most refused
@@ -416,7 +426,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1.1", "1.2", "1.3", "1.4"] = PLAN_SCHEMA_VERSION
+    schema_version: Literal["1.1", "1.2", "1.3", "1.4", "1.5"] = PLAN_SCHEMA_VERSION
     scenario_name: str
     scenario_hash: str
     created_at: datetime
@@ -445,8 +455,8 @@ class Plan(BaseModel):
     )
     buyback_matching: BuybackMatching | None = Field(
         None,
-        description="The plan's buyback against the matching rule (null: not recorded, a 1.4 plan "
-        "written before the record; the verifier notes it).",
+        description="A 1.4 plan's buyback (by the per-site rule) against the matching rule; null in a "
+        "1.5 plan, whose buyback is the matching rule's, and in a 1.4 plan written before the record.",
     )
     solver: SolverReport
     verification: Verification

@@ -1,12 +1,12 @@
 """Benders (L-shaped) decomposition of the extensive form by scenario (issue 16).
 
-Given the first stage, every scenario's recourse (`served_gpu_hours`, `unserved_gpu_hours`,
-`buyback_gpu_hours`, `buyback_open`) touches only its own rows, and the objective reads a
+Given the first stage, every scenario's recourse (`served_gpu_hours`, `unserved_gpu_hours` and
+the buyback's `BUYBACK_FAMILIES`) touches only its own rows, and the objective reads a
 scenario only through V_s (`scenario_value[s]`), in which it is non-decreasing (the expectation
 and the Rockafellar-Uryasev CVaR both are). `scenario_value_def[s]` reads v_s V_s + a_s x + g_s y_s
 = b_s, so V_s(x) = b_s / v_s - (a_s / v_s) x + Sum_b phi_b(x), where the blocks b of scenario s are
-the connected components of its recourse rows (one quarter of one scenario where buyback rows
-join a site's tenants) and phi_b(x) = max -g_b y_b / v_s over L - T_b x <= W_b y_b <= U - T_b x,
+the connected components of its recourse rows (one quarter of one scenario where the buyback's
+matching rows join its tenants) and phi_b(x) = max -g_b y_b / v_s over L - T_b x <= W_b y_b <= U - T_b x,
 concave in x: phi_b(x') <= phi_b(x^) + pi_b T_b (x^ - x'), pi_b that LP's row duals (HiGHS:
 d objective / d bound).
 
@@ -83,31 +83,48 @@ from planner.solve import direct as highs_direct
 from planner.solve.rounding import ROUNDING_TOLERANCE, Rounding, round_cumulative
 
 INF = highspy.kHighsInf
-RECOURSE_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours", "buyback_gpu_hours", "buyback_open")
+BUYBACK_FAMILIES = (
+    "buyback_gpu_hours",
+    "buyback_matched_gpu_hours",
+    "buyback_cut_unsold_gpu_hours",
+    "buyback_cut_refused_gpu_hours",
+    "buyback_open",
+)
+"""The matching rule's columns (planner/model/constraints.py, `define_buyback_rule`): per
+quarter and scenario, the buyback per class of sites, the flows placing refused hours on
+unsold ones, and, where the cloud's value rewards buyback, the min cut's binaries and hours."""
+RECOURSE_FAMILIES = ("served_gpu_hours", "unserved_gpu_hours", *BUYBACK_FAMILIES)
 HELD_FAMILIES = ("served_gpu_hours",)
 """Recourse families a block's whole solution of last resort holds at its LP's values
 (`_Recourse.exact`): with the LP's served hours (and unserved ones its rows allow, the LP's
-among them) each site's `buyback_open` need only follow the sign of its no-buyer hours, and
-`buyback_gpu_hours` be the share of their positive part, to meet every buyback row
-(docs/model.md, "Buyback"). Unserved hours are left free: held too, the demand rows would rest
-on the LP's tolerances."""
-DERIVED_FAMILIES = ("buyback_gpu_hours", "buyback_open")
+among them) the buyback's binaries need only mark a maximising set of the matching rule's min
+cut at those hours (one always exists: docs/model.md, "Buyback"), and the buyback, flows and
+cut hours follow, to meet every buyback row. Unserved hours are left free: held too, the
+demand rows would rest on the LP's tolerances."""
+DERIVED_FAMILIES = BUYBACK_FAMILIES
 """Recourse families a rule of the model sets from the rest of their scenario's recourse and
-first stage (docs/model.md, "Buyback": buyback = share x max(0, no-buyer hours), the binary
-its sign), so some values always meet their rows. Where no value row reads them (the
-syndicate's view: the buyback's price cancels between cloud and guarantor; only a party's
-value, in a participation row set aside, may read them) they and every row they are in leave
-the recourse: what is left is a relaxation, so the master's bound stays an upper bound, and
-its value is the true one since none of theirs enters it. Without those rows no row joins
-the tenants of a site, so a recourse block is one tenant's quarter, not every tenant's: at
-(10,3,20,6,50), syndicate without party requirements, LP to 1e-7, the loop took 8.1 s instead of
-23.1 s (16 rounds instead of 41). The plan's values are found from their rows
-(`_derived_values`); where they could not be, the plan is completed."""
+first stage (docs/model.md, "Buyback": buyback = share x (unsold - the max matching of refused
+hours on it), the binaries a maximising min cut), so some values always meet their rows. Where
+no value row reads them (the syndicate's view: the buyback's price cancels between cloud and
+guarantor; only a party's value, in a participation row set aside, may read them) they and
+every row they are in leave the recourse: what is left is a relaxation, so the master's bound
+stays an upper bound, and its value is the true one since none of theirs enters it. Without
+those rows no row joins the tenants of a quarter, so a recourse block is one tenant's quarter,
+not every tenant's: at (10,3,20,6,50), syndicate without party requirements, LP to 1e-7, the
+loop took 8.1 s instead of 23.1 s (16 rounds instead of 41). The plan's values are found from
+their rows (`_derived_values`: the least buyback, `DERIVED_LEAST`); where they could not be,
+the plan is completed."""
+DERIVED_LEAST = ("buyback_gpu_hours",)
+"""The derived family whose sum `_derived_values` makes least: the buyback (the rule, with the
+flows a max matching); the flows and cut hours are free there (made least too, the flows would
+fall to 0 wherever share < 1 and the buyback rise with them)."""
 DERIVED_ROWS = (
     "buyback_no_buyer",
+    "buyback_matched_within_refused",
     "buyback_within_unsold",
-    "buyback_within_no_buyer",
     "buyback_only_if_open",
+    "buyback_refused_if_open",
+    "buyback_within_cut",
 )
 """The rows of that rule (planner/model/constraints.py, `define_buyback_rule`): where any other
 kept row reads a derived column, nothing leaves the recourse (its values might not meet it)."""
@@ -132,6 +149,9 @@ LP_PHASE_GAP_SHARE = 0.1
 """The LP phase's gap before the integer phase, as a share of the MIP gap asked for: the
 rounding loses more than the LP's own gap. 0.25 at (10,3,20,6,50), cloud, left a plan 0.14%
 worse that needed the master MIP for its bound (31.9 s against 19.6 s)."""
+ROUNDOFF_GAP = 1e-12
+"""A relative gap this small is floating-point round-off, not a gap: asked for a gap of 0, a loop
+whose plan was 1e-16 below its bound (the bound reached) neither stopped nor fell back cleanly."""
 CUT_TOLERANCE = 1e-9
 """A cut counts as broken at a master point when it is off by more than this, relative to its
 right-hand side."""
@@ -265,6 +285,8 @@ class _Structure:
     """Recourse columns of `DERIVED_FAMILIES` where no value row reads them: in neither the
     recourse LPs nor the master; the plan gets them from their rows (`_derived_values`)."""
     derived_scenario: np.ndarray
+    derived_least: np.ndarray
+    """Per derived column, whether it is of `DERIVED_LEAST` (its sum made least)."""
     derived: scipy.sparse.csr_array
     """Every row they are in (over every column), with its bounds and scenario."""
     derived_lower: np.ndarray
@@ -431,6 +453,11 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         derived_col[:] = False
         derived_row[:] = False
     recourse &= ~derived_col
+    least = np.zeros(n_col, bool)
+    for name in DERIVED_LEAST:
+        start, indices = _family_indices(m, direct, name)
+        if start >= 0:
+            least[start : start + len(indices)] = True
     master_cols = np.flatnonzero(~recourse & ~aside_col & ~derived_col)
     recourse_cols = np.flatnonzero(recourse)
     derived_cols = np.flatnonzero(derived_col)
@@ -481,6 +508,7 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         aside_upper=aside_upper,
         derived_cols=derived_cols,
         derived_scenario=col_scenario[derived_cols],
+        derived_least=least[derived_cols],
         derived=A[np.flatnonzero(derived_row)],
         derived_lower=row_lower[derived_row],
         derived_upper=row_upper[derived_row],
@@ -508,8 +536,9 @@ def _derived_columns(
 
 
 def _derived_values(st: _Structure, columns: np.ndarray, options: dict, deadline: float) -> np.ndarray | None:
-    """The derived columns' values at a plan (`columns`, the others set): per scenario, the
-    least (summed) that meet every row they are in, their integers whole. None where a
+    """The derived columns' values at a plan (`columns`, the others set): per scenario, those
+    meeting every row they are in with the least summed buyback (`DERIVED_LEAST`), their
+    integers whole. None where a
     scenario has none (the rule could not be met: the caller completes the plan instead) or
     time ran out."""
     values = np.zeros(len(st.derived_cols))
@@ -531,7 +560,7 @@ def _derived_values(st: _Structure, columns: np.ndarray, options: dict, deadline
         h.setOptionValue("mip_rel_gap", RECOURSE_MIP_GAP)
         _pass(
             h,
-            -np.ones(len(cols)),
+            -st.derived_least[cols].astype(np.float64),
             st.col_lower[st.derived_cols[cols]],
             st.col_upper[st.derived_cols[cols]],
             D[rows][:, cols],
@@ -590,7 +619,7 @@ class _Recourse:
     each iteration, so one model of S scenarios costs about S times as much per iteration (at
     (20,4,32,8,100) one warm re-solve of the whole took more than 4 minutes). The blocks are the
     connected components of the recourse rows (at most one quarter of one scenario; one
-    tenant's fractional knapsack where no buyback row joins the tenants of a site); the master
+    tenant's fractional knapsack where no buyback row joins the tenants of a quarter); the master
     sums their cuts by shape, and later by shape and scenario cluster (`_Master`). Rows with one
     recourse entry are folded into column bounds: at (20,4,32,8,100) an evaluation took 41.7 s with them and
     4.4 s without (later warm ones 7.2 s and 1.2-3.0 s)."""
@@ -835,10 +864,11 @@ class _Recourse:
             h: highspy.Highs, cols: np.ndarray, whole: np.ndarray, seconds: float
         ) -> tuple[float, np.ndarray | None]:
             """Block `cols` (loaded in h) solved whole in `seconds` with its served hours held at
-            the relaxed LP's (`HELD_FAMILIES`): each site's binary then need only follow the
-            sign of its no-buyer hours, which that point allows, so a whole solution of last
-            resort where the binaries rounded up have none (a site short of capacity cannot buy
-            back). Its value is only what the second pass must beat. (value, solution), or
+            the relaxed LP's (`HELD_FAMILIES`): the binaries then need only mark a maximising set
+            of site classes for those hours, which always exists, so a whole solution of last
+            resort where the binaries rounded up have none (opening every class a fraction
+            touches is seldom a maximising set). Its value is only what the second pass must
+            beat. (value, solution), or
             (-inf, None) where none was found in time."""
             if seconds <= 0:
                 return -INF, None
@@ -2200,8 +2230,9 @@ def _closed(best: _Point | None, bound: float, gap: float) -> bool:
 
 
 def _within(value: float, bound: float, gap: float) -> bool:
-    """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`."""
-    return bound - value <= gap * max(1.0, abs(value))
+    """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`, or
+    of `ROUNDOFF_GAP` where `gap` is smaller."""
+    return bound - value <= max(gap, ROUNDOFF_GAP) * max(1.0, abs(value))
 
 
 @dataclass

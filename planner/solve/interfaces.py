@@ -602,7 +602,7 @@ def solve_decomposed(
     outcome.method = "decomposition"
     if not result.converged:
         outcome.status = "Time limit reached"
-    if gap > tolerance and result.converged:
+    if gap > max(tolerance, decomposition.ROUNDOFF_GAP) and result.converged:
         left_s = options.time_limit_s - (time.monotonic() - entered)
         if integer and left_s < FALLBACK_MIN_TIME_SHARE * options.time_limit_s:
             # A MILP plan is in hand and the time limit nearly spent: the extensive form would run

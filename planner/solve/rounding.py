@@ -276,30 +276,39 @@ def _round(m, direct: DirectModel, lp: _Relaxation, report: RoundingReport, sear
     if hasattr(m, "buyback_open"):
         polished = _fix_buyback_open(m, direct, lp)
     report.start_objective = polished
-    report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
+    report.solution = _fixed_solution(direct)
 
 
 BUYBACK_OPEN_TOLERANCE_GPUS = 1e-7
-"""Capacity with no buyer (average GPUs) down to minus this still opens the buyback."""
+"""Hours with no buyer (average GPUs) a set of classes may fall short of the most by and still
+be taken over the empty set (which opens nothing)."""
 
 
 def _fix_buyback_open(m, direct: DirectModel, lp: _Relaxation) -> float:
-    """5. With the build fixed, open the buyback (binary 1) exactly where the re-solved plan left
-    capacity no tenant wanted (docs/model.md, "Buyback"), fix those binaries and re-solve."""
-    from planner.model.constraints import no_buyer_gpu_hours
+    """5. With the build fixed, open the buyback (binary 1) on exactly the classes of a
+    maximising set T of the matching rule's min cut (docs/model.md, "Buyback";
+    `planner.model.matching.most_without_buyer`), found per quarter and scenario from the
+    re-solved plan's unsold hours per class and refused hours per tenant; fix those binaries
+    and re-solve. That plan meets the rows with them fixed, so the LP stays feasible."""
+    from planner.model.constraints import buyback_cut_inputs, buyback_cut_orders
+    from planner.model.matching import most_without_buyer
 
     load_solution(direct)
-    x = no_buyer_gpu_hours(m, m._dsx_data)
+    classes, _tenants, may_use = buyback_cut_orders(m)
     per_hour = 1.0 / m._dsx_data.h
-    opens = [var for var in m.buyback_open.values()]
-    values = [
-        1.0 if pyo.value(x(*index)) * per_hour >= -BUYBACK_OPEN_TOLERANCE_GPUS else 0.0
-        for index in m.buyback_open
-    ]
+    opened: dict[tuple[str, int, str], float] = {}
+    for (t, s), (unsold, refused) in buyback_cut_inputs(m).items():
+        most, chosen = most_without_buyer(unsold * per_hour, refused * per_hour, may_use)
+        if most <= BUYBACK_OPEN_TOLERANCE_GPUS:
+            chosen[:] = False
+        for c, is_open in zip(classes, chosen, strict=True):
+            opened[c, t, s] = 1.0 if is_open else 0.0
+    opens = list(m.buyback_open.values())
+    values = [opened[index] for index in m.buyback_open]
     lp.fix(opens, values)
     value = lp.solve()
     if value is None:
-        raise ValueError("the LP with the buyback opened where capacity had no buyer did not solve")
+        raise ValueError("the LP with the buyback opened on a min cut of the matching rule did not solve")
     return value
 
 
@@ -322,8 +331,16 @@ def _weigh_given(m, direct, lp: _Relaxation, report: RoundingReport, columns, va
         report.start_objective is None or improves(value, report.start_objective, maximize=direct.maximize)
     ):
         report.start_objective = value
-        report.solution = np.asarray(direct.highs.getSolution().col_value).copy()
+        report.solution = _fixed_solution(direct)
         report.source = "given"
+
+
+def _fixed_solution(direct: DirectModel) -> np.ndarray:
+    """HiGHS's solution with every integer column fixed (racks, blocks, the buyback's binaries)
+    at its whole value: with the matching rule's rows, HiGHS left a fixed rack at 4e-13."""
+    solution = np.asarray(direct.highs.getSolution().col_value).copy()
+    solution[direct.integer_index] = np.round(solution[direct.integer_index])
+    return solution
 
 
 def _series(component: pyo.Var) -> dict[tuple, list]:

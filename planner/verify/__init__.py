@@ -13,8 +13,10 @@ record), `derived` (racks installed, available MW, served sums), `constraints` (
 family), `money` (values recomputed term by term, CVaR by sorting), `figures` (reported figures
 against recomputed ones), `participation` (each party's figures and requirements), `identity`
 (the plan is this scenario's), `no_deal` (a walk-away record's no-deal plan: its decisions keep
-the no-deal rules and yield the values it records), `buyback_matching` (the plan's buyback against
-the matching rule, by its own max-flow) and `log` (tolerances and the violation log).
+the no-deal rules and yield the values it records), `matching` (the matching rule's buyback, by its
+own max-flow, and each site's pro-rata part), `buyback_matching` (which rule a plan is checked by,
+from its schema version, and a 1.4 plan's record against the matching rule) and `log`
+(tolerances and the violation log).
 
 Tolerances (`planner.verify.log`): a constraint `lhs <= rhs` holds when
 lhs - rhs <= max(REL_TOL * max(|lhs|, |rhs|), abs), with REL_TOL = 1e-6 and abs = ABS_TOL_QUANTITY
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from planner.schema.plan import Plan, Verification
 from planner.schema.scenario import Scenario
-from planner.verify.buyback_matching import check_buyback_matching
+from planner.verify.buyback_matching import bills_per_site, check_buyback_rule
 from planner.verify.constraints import (
     check_demand_balance,
     check_first_stage_rules,
@@ -92,13 +94,23 @@ def verify_plan(scenario: Scenario, plan: Plan) -> Verification:
     check_serve_within_quota(data, served, quota, log)
     check_demand_balance(data, served_per_tenant(data, served), unserved, log)
 
-    money = recompute_money(scenario, data, built, installed, available, served, pool_served, unserved)
+    money = recompute_money(
+        scenario,
+        data,
+        built,
+        installed,
+        available,
+        served,
+        pool_served,
+        unserved,
+        per_site_buyback=bills_per_site(plan),
+    )
     check_outcomes(scenario, data, plan, money, log)
     objective = check_risk_and_objective(scenario, data, plan, money, log)
     check_site_periods(data, plan, installed, available, money, log)
     check_parties(scenario, data, plan, money, installed, log)
     notes = check_no_deal(scenario, plan, log)
-    notes += check_buyback_matching(scenario, data, plan, money, installed, pool_served, unserved, log)
+    notes += check_buyback_rule(scenario, data, plan, money, unserved, log)
 
     return Verification(
         passed=log.failures == 0,

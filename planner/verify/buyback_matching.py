@@ -1,137 +1,101 @@
-"""The plan's buyback against the matching rule (docs/model.md, "Buyback"), recomputed.
+"""The plan's buyback rule, by its schema version (docs/model.md, "Buyback").
 
-The model subtracts a refused tenant's hours at every site it may use; the contract places each
-refused hour on one site's unsold hour, once. The plan records both (`Plan.buyback_matching`);
-this module recomputes the matching rule from the plan's own decisions with its own max-flow
-(augmenting paths over floats, not the planner's LP) and checks every figure of the record.
+A 1.5 plan bills the matching rule (each refused hour placed on one site's unsold hour, once;
+`planner.verify.money` recomputes it with `planner.verify.matching`'s own max-flow) and records no
+comparison. A plan before 1.5 was solved and billed under the per-site rule, which subtracts a
+refused tenant's hours at every site it may use; it is verified by that rule, with a note giving
+the matching rule's figure where the two differ, and a 1.4 plan's `buyback_matching` record (its buyback beside the
+matching rule's) is checked figure by figure.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
-from planner.schema.plan import Plan
+from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
 from planner.schema.scenario import Scenario
 from planner.verify.data import ScenarioArrays
-from planner.verify.derived import gpus_installed
 from planner.verify.figures import check_money
-from planner.verify.log import ABS_TOL_QUANTITY, Log, close
+from planner.verify.log import ABS_TOL_QUANTITY, ABS_TOL_USD, Log, close, usd
+from planner.verify.matching import matching_buyback_gpu_hours, max_flow
 from planner.verify.money import Money
 
-NOT_RECORDED_NOTE = (
-    "buyback_matching: not recorded (a plan written before the record), so how far its buyback is "
-    'from the matching rule (docs/model.md, "Buyback") was not checked; solve the scenario again '
-    "to get it"
-)
-ROUND_OFF = 1e-12
-"""Residual capacities below this share of the block's largest are round-off, not room."""
+__all__ = [
+    "bills_per_site",
+    "check_buyback_rule",
+    "max_flow",
+    "per_site_rule_note",
+    "record_shows_rules_agree",
+]
 
 
-def max_flow(refused: list[float], unsold: list[float], may_use: list[list[bool]]) -> float:
-    """The most of `refused` (per tenant) that can be placed on `unsold` (per site), tenant k only
-    on sites i with may_use[k][i], each hour once: shortest augmenting paths (Edmonds-Karp, whose
-    count of augmentations does not depend on the capacities, so float capacities end)."""
-    n_k, n_i = len(refused), len(unsold)
-    if not n_k or not n_i:
-        return 0.0
-    eps = ROUND_OFF * max(1.0, *refused, *unsold)
-    flow = [[0.0] * n_i for _ in range(n_k)]
-    left = list(refused)  # source -> tenant residuals
-    room = list(unsold)  # site -> sink residuals
-    total = 0.0
-    while True:
-        # BFS from the source over tenants with hours left; a tenant reaches every site it may use,
-        # a site reaches back every tenant with flow on it.
-        came_to_site: list[int | None] = [None] * n_i
-        came_to_tenant: list[int | None] = [None] * n_k
-        queue = deque(k for k in range(n_k) if left[k] > eps)
-        start = [left[k] > eps for k in range(n_k)]
-        end = None
-        while queue and end is None:
-            k = queue.popleft()
-            for i in range(n_i):
-                if may_use[k][i] and came_to_site[i] is None:
-                    came_to_site[i] = k
-                    if room[i] > eps:
-                        end = i
-                        break
-                    for k2 in range(n_k):
-                        if flow[k2][i] > eps and not start[k2] and came_to_tenant[k2] is None:
-                            came_to_tenant[k2] = i
-                            queue.append(k2)
-        if end is None:
-            return total
-        # Walk back to a start tenant: path[j] = (tenant, site) is a placement added; between
-        # path[j] and path[j + 1], tenant path[j][0] was reached by taking its hours off site
-        # path[j + 1][1] (a placement undone).
-        path: list[tuple[int, int]] = []
-        site: int | None = end
-        while site is not None:
-            tenant = came_to_site[site]
-            if tenant is None:  # pragma: no cover - every site the search reached has a tenant
-                raise AssertionError("augmenting path broken")
-            path.append((tenant, site))
-            site = came_to_tenant[tenant]
-        first = path[-1][0]
-        undone = [(path[j][0], path[j + 1][1]) for j in range(len(path) - 1)]
-        amount = min(left[first], room[end], *(flow[k][i] for k, i in undone))
-        for k, i in path:
-            flow[k][i] += amount
-        for k, i in undone:
-            flow[k][i] -= amount
-        left[first] -= amount
-        room[end] -= amount
-        total += amount
+def per_site_rule_note(version: str, plan_usd: float, matching_usd: float) -> str:
+    """What the verifier says of a plan before 1.5: which rule its buyback was checked by, and the
+    matching rule's expected buyback (undiscounted) beside the plan's."""
+    return (
+        f"plan schema {version}: its buyback was billed, and is verified, by the per-site rule it was "
+        "solved under, which counts a refused tenant's hours against every site it may use; by the "
+        'matching rule this dsx bills (schema 1.5, docs/model.md "Buyback") its expected buyback would '
+        f"be {usd(matching_usd)} (undiscounted), the plan's is {usd(plan_usd)}. Solve the scenario "
+        "again for figures by the matching rule"
+    )
 
 
-def matching_buyback_gpu_hours(
-    scenario: Scenario,
-    data: ScenarioArrays,
-    installed: np.ndarray,
-    pool_served: np.ndarray,
-    unserved: np.ndarray,
-) -> np.ndarray:
-    """[T, S] buyback GPU-hours under the matching rule: buyback_share x (Σ_i unsold_i - M*),
-    unsold_i = h x GPUs installed - served at i, M* the refused hours matched once (`max_flow`)."""
-    site_capacity = data.h * gpus_installed(data, installed).sum(axis=1)  # [I, T]
-    unsold = np.maximum(0.0, site_capacity[..., None] - pool_served.sum(axis=1))  # [I, T, S]
-    n_t, n_s = unsold.shape[1:]
-    out = np.zeros((n_t, n_s))
-    for t in range(n_t):
-        for s in range(n_s):
-            tenants = np.flatnonzero(unserved[:, t, s] > 0.0)
-            sites = np.flatnonzero(unsold[:, t, s] > 0.0)
-            matched = max_flow(
-                unserved[tenants, t, s].tolist(),
-                unsold[sites, t, s].tolist(),
-                data.may_use[np.ix_(tenants, sites)].tolist(),
-            )
-            out[t, s] = max(0.0, float(unsold[:, t, s].sum()) - matched)
-    return scenario.terms.buyback_share * out
-
-
-def check_buyback_matching(
-    scenario: Scenario,
-    data: ScenarioArrays,
-    plan: Plan,
-    money: Money,
-    installed: np.ndarray,
-    pool_served: np.ndarray,
-    unserved: np.ndarray,
-    log: Log,
-) -> list[str]:
-    """Every figure of the plan's `buyback_matching` record, the plan's rule's from `money`, the
-    matching rule's recomputed here; returns the notes (a plan without the record)."""
+def record_shows_rules_agree(plan: Plan) -> bool:
+    """Whether the plan's `buyback_matching` record shows both rules bill the same expected buyback,
+    undiscounted and discounted, within the verifier's money tolerance: then, the per-site rule
+    never billing more in any quarter and scenario, they agree everywhere, and the plan's figures
+    are the matching rule's. False without a record (a 1.5 plan, or one before 1.4's record)."""
     record = plan.buyback_matching
-    if record is None:
-        return [NOT_RECORDED_NOTE]
+    return record is not None and (
+        close(record.expected_buyback_usd, record.matching_expected_buyback_usd, ABS_TOL_USD)
+        and close(
+            record.expected_buyback_discounted_usd,
+            record.matching_expected_buyback_discounted_usd,
+            ABS_TOL_USD,
+        )
+    )
+
+
+def bills_per_site(plan: Plan) -> bool:
+    """Whether the plan's buyback is billed by the per-site rule (a plan before schema 1.5)."""
+    return plan.schema_version in PER_SITE_BUYBACK_VERSIONS
+
+
+def check_buyback_rule(
+    scenario: Scenario, data: ScenarioArrays, plan: Plan, money: Money, unserved: np.ndarray, log: Log
+) -> list[str]:
+    """A 1.5 plan records no `buyback_matching`. A plan before 1.5 (`money` recomputed by its
+    per-site rule): every figure of its record, the matching rule's recomputed here; returns the
+    note saying which rule it was verified by, only where the two rules' buyback differ (within
+    the money tolerance; never where the terms have no buyback)."""
+    record = plan.buyback_matching
+    if not bills_per_site(plan):
+        if not log.ok(record is None):
+            log.say(
+                f"buyback_matching: a {plan.schema_version} plan's buyback is the matching rule's, so it "
+                "records no comparison, and this plan carries one (was it edited?)"
+            )
+        return []
     price = scenario.terms.buyback_price_usd_per_gpu_hour
-    plan_usd = money.bb_by_quarter  # [T, S] undiscounted
-    matching_gh = matching_buyback_gpu_hours(scenario, data, installed, pool_served, unserved)
+    plan_usd = money.bb_by_quarter  # [T, S] undiscounted, by the per-site rule
+    matching_gh = matching_buyback_gpu_hours(
+        money.unsold_gpu_hours, unserved, data.may_use, scenario.terms.buyback_share
+    )
     matching_usd = price * matching_gh
     p, d = data.prob, data.discount
+    plan_expected, matching_expected = float(plan_usd.sum(axis=0) @ p), float(matching_usd.sum(axis=0) @ p)
+    # The per-site rule never bills more than the matching rule, cell by cell, so equal expected
+    # figures (undiscounted and discounted) mean equal everywhere: nothing to say of the rule.
+    rules_differ = not (
+        close(plan_expected, matching_expected, ABS_TOL_USD)
+        and close(float(d @ plan_usd @ p), float(d @ matching_usd @ p), ABS_TOL_USD)
+    )
+    notes = (
+        [per_site_rule_note(plan.schema_version, plan_expected, matching_expected)] if rules_differ else []
+    )
+    if record is None:
+        return notes
 
     quarters = [q.period for q in record.quarters]
     if not log.ok(quarters == data.labels):
@@ -204,4 +168,4 @@ def check_buyback_matching(
         ),
     ):
         check_money(log, f"buyback_matching {name}", got, float(want))
-    return []
+    return notes

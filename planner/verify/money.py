@@ -11,6 +11,7 @@ from planner.schema.scenario import Scenario
 from planner.verify.data import ScenarioArrays
 from planner.verify.decisions import Served
 from planner.verify.derived import gpus_installed
+from planner.verify.matching import matching_buyback_gpu_hours, pro_rata
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Money:
     site_buyback_gpu_hours: np.ndarray  # [I, T] expected
     site_buyback_usd: np.ndarray
     site_revenue_share_usd: np.ndarray
+    unsold_gpu_hours: np.ndarray  # [I, T, S] h x GPUs installed - served, at least 0
 
 
 def recompute_money(
@@ -42,9 +44,12 @@ def recompute_money(
     served: Served,
     pool_served: np.ndarray,
     unserved: np.ndarray,
+    *,
+    per_site_buyback: bool = False,
 ) -> Money:
     """REV, RS, BB, CL, EN, CX, OX, PX, HM and the three values, term by term from docs/model.md.
-    `unserved` is [K, T, S] GPU-hours."""
+    `unserved` is [K, T, S] GPU-hours. Buyback by the matching rule, or with `per_site_buyback`
+    by the per-site rule plans before schema 1.5 were solved and billed under."""
     terms = scenario.terms
     n_i, _, n_t, _, n_s = data.shape
     k, i, r, t, s, x = served.k, served.i, served.r, served.t, served.s, served.gpu_hours
@@ -63,14 +68,22 @@ def recompute_money(
     )
     en = per_ts(energy_usd_per_gpu_hour[i, r] * x)
 
-    # Buyback: the covered share of the capacity no tenant wanted, per site, quarter and scenario:
-    # max(0, h x GPUs - served at the site - unserved demand of every tenant that may use it).
     site_capacity = data.h * gpus_installed(data, installed).sum(axis=1)  # [I, T]
     site_sold = pool_served.sum(axis=1)  # [I, T, S]
-    refused = np.einsum("ki,kts->its", data.may_use.astype(float), unserved)
-    no_buyer = site_capacity[..., None] - site_sold - refused
-    buyback_gpu_hours = terms.buyback_share * np.maximum(0.0, no_buyer)  # [I, T, S]
-    bb = terms.buyback_price_usd_per_gpu_hour * buyback_gpu_hours.sum(axis=0)  # [T, S]
+    unsold = np.maximum(0.0, site_capacity[..., None] - site_sold)
+    if per_site_buyback:
+        # Per site, quarter and scenario: max(0, h x GPUs - served at the site - unserved demand
+        # of every tenant that may use it).
+        refused = np.einsum("ki,kts->its", data.may_use.astype(float), unserved)
+        no_buyer = site_capacity[..., None] - site_sold - refused
+        buyback_gpu_hours = terms.buyback_share * np.maximum(0.0, no_buyer)  # [I, T, S]
+        bb = terms.buyback_price_usd_per_gpu_hour * buyback_gpu_hours.sum(axis=0)  # [T, S]
+    else:
+        # Per quarter and scenario: the covered share of the unsold hours no refused hour was
+        # placed on (each once); a site's part pro rata to its unsold hours (tables only).
+        total = matching_buyback_gpu_hours(unsold, unserved, data.may_use, terms.buyback_share)  # [T, S]
+        buyback_gpu_hours = pro_rata(total, unsold)
+        bb = terms.buyback_price_usd_per_gpu_hour * total
 
     new_racks = installed - data.existing_racks[:, :, None]
     cx = np.einsum("irt,r->t", new_racks, data.capex / data.lifetime)
@@ -107,6 +120,7 @@ def recompute_money(
         site_buyback_gpu_hours=site_bb_gh,
         site_buyback_usd=terms.buyback_price_usd_per_gpu_hour * site_bb_gh,
         site_revenue_share_usd=terms.revenue_share * (rev_its @ p),
+        unsold_gpu_hours=unsold,
     )
 
 

@@ -202,7 +202,7 @@ def test_plan_of_another_schema_version_fails_cleanly(plan_file: Path, tmp_path:
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data))
     text = _fails_cleanly(run_stack("batam", old))
-    assert "plan schema_version is '0.9', this dsx reads '1.1', '1.2', '1.3' and '1.4'" in text
+    assert "plan schema_version is '0.9', this dsx reads '1.1', '1.2', '1.3', '1.4' and '1.5'" in text
     assert "the plan path comes from dsx:plan in stacks/Pulumi.batam.yaml" in text
 
 

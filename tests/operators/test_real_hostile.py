@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from operators.kube import Kube
+from operators.kube import ApiError, Kube
 from tests.operators.conftest import example, selects, wait_for
 from tests.support.emulator import running_operator
 from tests.support.real_cluster import RealCluster
@@ -179,15 +179,24 @@ def test_drift_the_old_comparison_missed_is_repaired_on_the_real_server(
         "NetworkPolicy", "dsx-tenant-isolation", {"spec": {"podSelector": {"matchLabels": {"app": "x"}}}}, ns
     )
     # scopes are immutable on a real server: someone makes the quota again with them
-    admin.delete("ResourceQuota", "dsx-quota", ns)
-    admin.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "dsx-quota", "namespace": ns},
-            "spec": {"scopes": ["BestEffort"], "hard": {"pods": "100"}},
-        }
-    )
+    scoped = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "dsx-quota", "namespace": ns},
+        "spec": {"scopes": ["BestEffort"], "hard": {"pods": "100"}},
+    }
+
+    def replace() -> bool:
+        admin.delete("ResourceQuota", "dsx-quota", ns)
+        try:
+            admin.create(scoped)
+        except ApiError as error:  # the operator re-created it between the two (CI once): again
+            if error.status != 409:
+                raise
+            return False
+        return True
+
+    wait_for(replace, timeout_s=30, what="quota replaced by a scoped one")
     wait_for(
         lambda: admin.get("NetworkPolicy", "dsx-tenant-isolation", ns)["spec"]["podSelector"] == {},
         timeout_s=INTERVAL_S * 3,

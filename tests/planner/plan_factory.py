@@ -1,7 +1,8 @@
 """Consistent plans built by hand from decisions, for verifier tests (no solver, no model code).
 
 `make_plan(scenario, racks_built=..., blocks_ordered=..., quotas=..., served=...)` fills in every
-reported figure from docs/model.md with plain loops. It is deliberately written differently from
+reported figure from docs/model.md with plain loops (buyback by the matching rule; `per_site=True`
+gives a 1.4 plan billed by the per-site rule). It is deliberately written differently from
 `planner.verify` (dicts and loops, CVaR by the Rockafellar–Uryasev formula evaluated at the
 scenario values rather than by sorting), and the tests pin its numbers to hand arithmetic, so the
 two cannot share a mistake unnoticed. Decisions are keyed by ids and quarter labels:
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from itertools import combinations
 
 from planner.schema.catalogue import plan_catalogue
 from planner.schema.plan import (
@@ -60,7 +62,10 @@ def make_plan(
     quotas: dict[QuotaKey, float] | None = None,
     served: dict[ServedKey, float] | None = None,
     unserved: dict[UnservedKey, float] | None = None,
+    per_site: bool = False,
 ) -> Plan:
+    """The plan of these decisions with every figure filled in; buyback by the matching rule (a
+    1.5 plan), or with `per_site` by the per-site rule plans before 1.5 bill (a 1.4 plan)."""
     built_in = racks_built or {}
     blocks_in = blocks_ordered or {}
     quotas_in = quotas or {}
@@ -123,20 +128,40 @@ def make_plan(
             site.power_price_usd_per_mwh * site.pue * rack.kw_per_rack / 1000 / rack.gpus_per_rack * x
         )
 
-    def buyback_gpu_hours(s: str, i: str, q: str) -> float:
-        # Only capacity no tenant wanted: unsold, less the unserved demand of every tenant that
-        # may use the site, floored at zero.
-        site = scenario.site(i)
-        unsold = sum(
+    def unsold_at(s: str, i: str, q: str) -> float:
+        return sum(
             h * rack.gpus_per_rack * installed[i, rack.id, q] - pool_served[s, i, rack.id, q]
-            for rack in scenario.site_rack_types(site)
+            for rack in scenario.site_rack_types(scenario.site(i))
         )
-        refused = sum(
+
+    def refused_of(s: str, q: str, sites: list[str]) -> float:
+        """Unserved demand of the tenants that may use any of `sites`."""
+        return sum(
             x
             for (case, k, period), x in unserved.items()
-            if (case, period) == (s, q) and scenario.tenant_may_use(scenario.tenant(k), site)
+            if (case, period) == (s, q)
+            and any(scenario.tenant_may_use(scenario.tenant(k), scenario.site(i)) for i in sites)
         )
-        return terms.buyback_share * max(0.0, unsold - refused)
+
+    site_ids = [site.id for site in scenario.sites]
+
+    def buyback_gpu_hours(s: str, i: str, q: str) -> float:
+        if per_site:
+            # Only capacity no tenant wanted: unsold, less the unserved demand of every tenant that
+            # may use the site, floored at zero.
+            return terms.buyback_share * max(0.0, unsold_at(s, i, q) - refused_of(s, q, [i]))
+        # The matching rule by its min-cut form, brute force over every set of sites (a third
+        # method beside the planner's class cuts and the verifier's augmenting paths): the most
+        # unsold hours of a set less the refused hours of every tenant that may use any of it.
+        # A site's part pro rata to its unsold hours.
+        total = max(
+            sum(unsold_at(s, j, q) for j in chosen) - refused_of(s, q, list(chosen))
+            for n in range(len(site_ids) + 1)
+            for chosen in combinations(site_ids, n)
+        )
+        pooled = sum(unsold_at(s, j, q) for j in site_ids)
+        mine = unsold_at(s, i, q)
+        return terms.buyback_share * total * mine / pooled if mine > 0 else 0.0
 
     fixed: dict[str, float] = defaultdict(float)
     margin: dict[str, float] = defaultdict(float)
@@ -251,6 +276,7 @@ def make_plan(
             )
 
     return Plan(
+        schema_version="1.4" if per_site else "1.5",
         scenario_name=scenario.name,
         scenario_hash=scenario.content_hash(),
         created_at=datetime.now(UTC),

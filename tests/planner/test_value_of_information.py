@@ -21,6 +21,7 @@ from planner.schema.scenario import Scenario
 from planner.value_of_information import compute, stochastic_figures
 from tests.planner.insight.helpers import solved, three_quarters
 from tests.planner.small_scenarios import NO_REQUIREMENTS, H, tiny, uncertain
+from tests.planner.test_walk_away import two_acme_scenarios
 
 CASES = Path(__file__).parent / "walk_away_cases"
 
@@ -296,3 +297,21 @@ def test_an_expected_value_problem_that_cannot_meet_the_floors_says_so_and_keeps
     assert figures.vss_usd is None
     assert figures.vss_note is not None and value_of_information.EV_INFEASIBLE in figures.vss_note
     assert figures.evpi_usd is not None and figures.evpi_note is None
+
+
+def test_the_joined_wait_and_see_solve_gets_the_time_limit_once_per_scenario(monkeypatch):
+    # It is one model of S builds standing for S single-scenario solves, each given the limit,
+    # and it has no rounded start: with one limit the bundled example's walk-away EVPI was lost.
+    limits = []
+    solve = value_of_information.solve_model
+
+    def spy(m, options, *args, **kwargs):
+        if args and args[0] == value_of_information.FORESIGHT_INTERFACE:
+            limits.append(options.time_limit_s)
+        return solve(m, options, *args, **kwargs)
+
+    monkeypatch.setattr(value_of_information, "solve_model", spy)
+    deal = two_acme_scenarios()  # walk-away floors, two scenarios: WS is the joined solve
+    figures = compute(deal)
+    assert limits == [2 * deal.solver.time_limit_s]
+    assert figures.evpi_usd == pytest.approx(93_500.0, abs=1.0)

@@ -45,6 +45,7 @@ from planner import value_of_information
 from planner.errors import NoPlanError, PlanFileError, ScenarioError
 from planner.files import parse_scenario, read_plan
 from planner.pipeline import solve_scenario
+from planner.schema.plan import PLAN_SCHEMA_VERSION
 from planner.solve.interfaces import solve_model
 from planner.value_of_information import EEV_INFEASIBLE, compute
 from planner.verify import verify_plan
@@ -210,7 +211,7 @@ def test_the_verifier_checks_the_floors_the_plan_records(tmp_path: Path):
     path.write_text(plan.model_dump_json())
     again = read_plan(path)
     assert again.walk_away == plan.walk_away
-    assert json.loads(path.read_text())["schema_version"] == "1.4"
+    assert json.loads(path.read_text())["schema_version"] == PLAN_SCHEMA_VERSION == "1.5"
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from planner.files import parse_scenario, read_plan
 from planner.insight.compare import BUYBACK, CVAR, EXPECTED_VALUE, compare_plans
 from planner.pipeline import solve_scenario
+from planner.verify import verify_plan
 from tests.planner.insight.helpers import solved, three_quarters
 from tests.planner.small_scenarios import uncertain
+from tests.planner.test_buyback_matching import OLD_PLAN, as_1_4_with_agreeing_record, solved_one_site_each
+from tests.planner.two_sites import two_sites_data
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +119,62 @@ def test_a_change_too_small_to_show_gets_no_note(plans):
     money = {m.figure: m for m in cmp.money}
     assert money[BUYBACK].delta_usd == pytest.approx(400.0)
     assert not any("US$ 0.0 M" in note or "buyback" in note for note in cmp.notes), cmp.notes
+
+
+def test_a_plan_before_1_5_and_one_after_bill_buyback_by_different_rules(plans):
+    """The stylised plans relabelled: a 1.4 plan's buyback is the per-site rule's (docs/model.md,
+    "Buyback"), so against a 1.5 plan its buyback, and the values that hold it, are not compared;
+    the syndicate's values hold no buyback and still are."""
+    before, after = plans
+    old = before.model_copy(update={"schema_version": "1.4"})
+    cmp = compare_plans(old, after)
+    money = {m.figure: m for m in cmp.money}
+    rule = "buyback rule per-site (schema 1.4) vs matching (schema 1.5)"
+    for figure in (BUYBACK, EXPECTED_VALUE, CVAR, "expected guarantor value, discounted"):
+        assert money[figure].not_comparable == [rule] and money[figure].delta_usd is None, figure
+    assert money["expected revenue share, undiscounted"].delta_usd is not None
+    (note,) = [n for n in cmp.notes if n.startswith(f"the plans bill buyback by different rules ({rule})")]
+    # No record: what the plan's buyback would be by the matching rule is unknown, and no more is said.
+    assert "the schema 1.4 plan records no comparison with the matching rule" in note, note
+    assert "bills less" not in note
+    assert not any("buyback payments grow" in note for note in cmp.notes)
+    # Both 1.5, or both syndicate: compared as before.
+    assert not compare_plans(before, after).money[0].not_comparable
+    as_syndicate = {"perspective": "syndicate"}
+    cmp = compare_plans(old.model_copy(update=as_syndicate), after.model_copy(update=as_syndicate))
+    money = {m.figure: m for m in cmp.money}
+    assert money[EXPECTED_VALUE].delta_usd is not None and money[BUYBACK].delta_usd is None
+
+
+def test_a_1_4_plan_whose_record_shows_the_rules_agree_is_compared_with_a_1_5_plan():
+    """Each tenant may use one site: both rules bill US$109,500 per scenario, as the 1.4 record
+    says (the verifier checks it), so the figures mean the same and are compared, both ways; the
+    bundled example's cloud view was marked not comparable at 2,162.740 M on both sides."""
+    scenario, plan = solved_one_site_each()
+    older = as_1_4_with_agreeing_record(plan)
+    assert verify_plan(scenario, older).passed
+    for before, after in ((older, plan), (plan, older)):
+        cmp = compare_plans(before, after)
+        assert all(not m.not_comparable for m in cmp.money), cmp.money
+        # Every figure but the CVaR, which this plan (no CVaR in its objective) does not report.
+        assert {m.figure for m in cmp.money if m.delta_usd == 0.0} == {m.figure for m in cmp.money} - {CVAR}
+        assert not any("different rules" in note for note in cmp.notes), cmp.notes
+        assert any(
+            "the schema 1.4 plan bills buyback by the per-site rule, and its buyback_matching record "
+            "shows the matching rule bills the same buyback: its figures are compared" in note
+            for note in cmp.notes
+        ), cmp.notes
+
+
+def test_a_1_4_plan_whose_record_differs_is_not_compared_and_the_note_gives_its_figures():
+    """The hand case: US$0 by the per-site rule the 1.4 plan bills, US$54,750 by the matching rule."""
+    scenario = parse_scenario(two_sites_data(), "two-sites")
+    older, newer = read_plan(OLD_PLAN), solve_scenario(scenario, value_of_information=False)
+    cmp = compare_plans(older, newer)
+    money = {m.figure: m for m in cmp.money}
+    assert money[BUYBACK].delta_usd is None and money[BUYBACK].not_comparable
+    (note,) = [n for n in cmp.notes if n.startswith("the plans bill buyback by different rules")]
+    assert (
+        "by the matching rule the schema 1.4 plan's expected buyback would be US$ 0.055 M "
+        "(undiscounted), not the US$ 0.000 M it bills" in note
+    ), note

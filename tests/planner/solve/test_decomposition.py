@@ -30,7 +30,6 @@ from hypothesis import strategies as st
 from bench.scenarios import synthetic_scenario
 from planner.files import load_scenario
 from planner.model.build import build_model, data_of
-from planner.model.constraints import no_buyer_gpu_hours
 from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
 from planner.schema.scenario import Scenario
@@ -38,6 +37,7 @@ from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
 from planner.solve.starts import MipStart, start_from_plan
 from tests.planner.small_scenarios import NO_REQUIREMENTS, uncertain
+from tests.planner.test_buyback_rule_model import assert_rule_holds
 from tests.planner.test_plan_properties import small_scenarios
 
 LP_REL_TOL = 1e-6
@@ -1627,19 +1627,12 @@ def _blocks(result: decomposition.Decomposition) -> int:
 
 
 def _buyback_is_the_rule(m: pyo.ConcreteModel, result: decomposition.Decomposition) -> None:
-    """The written plan's buyback is share x max(0, no-buyer hours) at every site, quarter and
-    scenario, computed from its served and unserved hours and GPUs (docs/model.md, "Buyback")."""
+    """The written plan's buyback is the matching rule's (share x (unsold - the max flow of
+    refused hours on it)) at every quarter and scenario, computed from its served and unserved
+    hours and GPUs (docs/model.md, "Buyback"; tests/planner/test_buyback_rule_model.py)."""
     assert result.direct is not None and result.columns is not None
     decomposition.highs_direct.load_solution(result.direct, result.columns)
-    d = data_of(m)
-    x = no_buyer_gpu_hours(m, d)
-    share = d.scenario.terms.buyback_share
-    positive = 0
-    for (i, t, s), b in m.buyback_gpu_hours.items():
-        rule = share * max(0.0, pyo.value(x(i, t, s)))
-        assert b.value == pytest.approx(rule, rel=1e-6, abs=1e-3), (i, t, s)
-        positive += rule > 1.0
-    assert positive > 0, "no site had unsold capacity: the rule was not put to the test"
+    assert assert_rule_holds(m) > 0, "no quarter had buyback: the rule was not put to the test"
 
 
 @pytest.mark.parametrize("cloud_requirement", [False, True], ids=["no-binaries", "binaries"])
@@ -1792,7 +1785,10 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     # The recourse blocks with a fractional buyback binary, solved whole by the branch and bound
     # over their LPs, give the plan the value HiGHS's MIP gives every block its rounded-up LP
     # leaves (no branch and bound allowed), and so does a hostile rounding heuristic (every
-    # binary closed): the search's optimum never rests on its heuristic, which only saves LPs.
+    # binary closed): the search's optimum never rests on its heuristic, which can only save
+    # LPs. Under the matching rule's min cut (session 27) the binaries rounded up must mark a
+    # maximising set of classes, which they seldom do: here they saved none (87 LPs either way),
+    # the blocks starting from their held solutions instead.
     # The cloud's view: the syndicate's binaries have left its recourse (`DERIVED_FAMILIES`),
     # and where buyback is a cost (the guarantor's) the blocks need no search.
     base = synthetic_scenario(4, 2, 8, 4, 6, seed=1)
@@ -1818,7 +1814,7 @@ def test_blocks_solved_by_branch_and_bound_are_worth_what_highs_s_mips_make_them
     assert value == pytest.approx(closed_value, rel=1e-6)
     assert fractional == mip_fractional == closed_fractional > 0
     assert mips == 0 and all_mips > 0
-    assert lps < closed_lps
+    assert lps <= closed_lps
 
 
 def test_a_block_whose_branch_and_bound_fails_goes_to_highs_s_mip(monkeypatch: pytest.MonkeyPatch) -> None:
