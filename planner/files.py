@@ -1222,7 +1222,76 @@ def _derived_problems(plan: Plan) -> list[str]:
     """Records derived from the decisions (summary rows, outcomes, risk and party figures) that
     are missing or disagree with them: readers trust them as they are (an edited row made `plot`
     fail with a traceback and `compare` report 27 fewer racks though no rack had changed)."""
-    return [*_horizon_problems(plan), *_site_period_problems(plan), *_outcome_problems(plan)]
+    return [
+        *_horizon_problems(plan),
+        *_site_period_problems(plan),
+        *_outcome_problems(plan),
+        *_buyback_matching_problems(plan),
+    ]
+
+
+def _buyback_matching_problems(plan: Plan) -> list[str]:
+    """A 1.4 plan's `buyback_matching` record that disagrees with itself or the outcomes: `show`
+    and `compare` read its expected figures as they are (an edited one printed a negative buyback,
+    or made two rules look alike). Every figure at least 0; each scenario's row billing what its
+    outcome bills; the matching rule's never below the plan's; the expected figures the
+    probability-weighted rows."""
+    record = plan.buyback_matching
+    if record is None:
+        return []
+    where = "buyback_matching"
+    money = {
+        "expected_buyback_usd": record.expected_buyback_usd,
+        "expected_buyback_discounted_usd": record.expected_buyback_discounted_usd,
+        "matching_expected_buyback_usd": record.matching_expected_buyback_usd,
+        "matching_expected_buyback_discounted_usd": record.matching_expected_buyback_discounted_usd,
+    }
+    places = [f"{where}.{name} is {value:,.6g}" for name, value in money.items() if value < 0]
+    places += [
+        f"{where}.scenarios[{_shown_id(row.scenario)}].{name} is {value:,.6g}"
+        for row in record.scenarios
+        for name in (
+            "buyback_usd",
+            "buyback_discounted_usd",
+            "matching_buyback_usd",
+            "matching_buyback_discounted_usd",
+        )
+        if (value := getattr(row, name)) < 0
+    ]
+    problems = _some(places, "no plan holds a negative amount there")
+    outcomes = {o.scenario: o for o in plan.outcomes}
+    probabilities = plan.scenario_probabilities
+    rows = {row.scenario: row for row in record.scenarios}
+    if set(rows) != set(probabilities):
+        return [*problems, f"{where}.scenarios: not one row per scenario of scenario_probabilities"]
+    for s, row in rows.items():
+        if s in outcomes and not _agree(row.buyback_usd, outcomes[s].buyback_usd, MONEY_TOLERANCE_USD):
+            problems.append(
+                f"{where}.scenarios[{_shown_id(s)}].buyback_usd: {row.buyback_usd:,.2f}, where "
+                f"outcomes[{_shown_id(s)}].buyback_usd is {outcomes[s].buyback_usd:,.2f}"
+            )
+        for plans, matching in (
+            ("buyback_usd", "matching_buyback_usd"),
+            ("buyback_discounted_usd", "matching_buyback_discounted_usd"),
+        ):
+            if getattr(row, matching) < getattr(row, plans) - MONEY_TOLERANCE_USD:
+                problems.append(
+                    f"{where}.scenarios[{_shown_id(s)}].{matching}: {getattr(row, matching):,.2f}, below the "
+                    f"plan's {getattr(row, plans):,.2f}; the matching rule never bills less"
+                )
+    for name, field in (
+        ("expected_buyback_usd", "buyback_usd"),
+        ("expected_buyback_discounted_usd", "buyback_discounted_usd"),
+        ("matching_expected_buyback_usd", "matching_buyback_usd"),
+        ("matching_expected_buyback_discounted_usd", "matching_buyback_discounted_usd"),
+    ):
+        expected = sum(probabilities[s] * getattr(row, field) for s, row in rows.items())
+        if not _agree(money[name], expected, MONEY_TOLERANCE_USD):
+            problems.append(
+                f"{where}.{name}: {money[name]:,.2f}, where its scenarios' rows weighted by probability "
+                f"give {expected:,.2f}"
+            )
+    return problems
 
 
 def plan_problems(plan: Plan) -> list[str]:

@@ -9,7 +9,7 @@ from dsx.commands.numbers import fixed, signed
 from planner.refusals import expected_refused_gpu_hours, refusals_within_quota
 from planner.schema.plan import Plan
 from planner.schema.scenario import SolverOptions
-from planner.verify.buyback_matching import bills_per_site, record_shows_rules_agree
+from planner.verify.buyback_matching import rules_may_differ
 from planner.walk_away import ROUND_OFF_USD
 
 MUSD = 1e6
@@ -56,12 +56,8 @@ def older_buyback_rule_warning(plan: Plan) -> str | None:
     the matching rule; None for a 1.5 plan, without buyback, or where the record shows the two
     rules agree (the verifier's money tolerance). No dsx command verifies a plan file, so this is
     all `show` of an old plan says of its rule."""
-    if not bills_per_site(plan) or record_shows_rules_agree(plan):
+    if not rules_may_differ(plan):
         return None
-    if not any(r.buyback_exposure_usd > 0.0 for r in plan.site_periods) and not any(
-        o.buyback_usd > 0.0 for o in plan.outcomes
-    ):
-        return None  # no buyback in the terms (or no GPU to cover): both rules bill nothing
     rule = (
         f"this plan (schema {plan.schema_version}) bills buyback by the per-site rule it was solved "
         "under, which counts a refused tenant's hours against every site it may use"

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from planner.schema.plan import PER_SITE_BUYBACK_VERSIONS, Plan
-from planner.verify.buyback_matching import record_shows_rules_agree
+from planner.verify.buyback_matching import bills_buyback, rules_may_differ
 
 MUSD = 1e6
 TOL = 1e-6
@@ -190,7 +190,7 @@ def _definitions(before: Plan, after: Plan) -> dict[str, str]:
             f"{after.discount_factors[-1]:.4f})"
         )
     older = _older(before, after)
-    if older is not None and not record_shows_rules_agree(older):
+    if older is not None and rules_may_differ(older):
         out["buyback rule"] = (
             f"buyback rule {_rule(before)} (schema {before.schema_version}) vs {_rule(after)} "
             f"(schema {after.schema_version})"
@@ -256,6 +256,11 @@ def _why(before: Plan, after: Plan, cmp: PlanComparison, differ: dict[str, str])
             f"the plans bill buyback by different rules ({differ['buyback rule']}): {_rule_note(older)} "
             '(docs/model.md, "Buyback"); the buyback and the values that hold it are not compared. '
             "Fix: solve the older plan's scenario again"
+        )
+    elif older is not None and not bills_buyback(older):
+        notes.append(
+            f"the schema {older.schema_version} plan's terms bill no buyback, by either rule: its "
+            "figures are compared"
         )
     elif older is not None:
         notes.append(

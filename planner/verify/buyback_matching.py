@@ -62,6 +62,21 @@ def bills_per_site(plan: Plan) -> bool:
     return plan.schema_version in PER_SITE_BUYBACK_VERSIONS
 
 
+def bills_buyback(plan: Plan) -> bool:
+    """Whether the plan's terms cover anything: some GPU under exposure, or some buyback billed.
+    Without either, both rules bill nothing."""
+    return any(r.buyback_exposure_usd > 0.0 for r in plan.site_periods) or any(
+        o.buyback_usd > 0.0 for o in plan.outcomes
+    )
+
+
+def rules_may_differ(plan: Plan) -> bool:
+    """Whether the plan's buyback may differ from the matching rule's: billed by the per-site rule,
+    with buyback in its terms, and no record showing the two agree. `show` warns of it and
+    `compare` does not compare its buyback across rules."""
+    return bills_per_site(plan) and bills_buyback(plan) and not record_shows_rules_agree(plan)
+
+
 def check_buyback_rule(
     scenario: Scenario, data: ScenarioArrays, plan: Plan, money: Money, unserved: np.ndarray, log: Log
 ) -> list[str]:

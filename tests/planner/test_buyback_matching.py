@@ -28,6 +28,7 @@ import highspy
 import numpy as np
 import pytest
 
+from planner.errors import PlanFileError
 from planner.files import parse_scenario, read_plan
 from planner.model.build import build_model
 from planner.pipeline import solve_scenario
@@ -496,3 +497,39 @@ def test_the_planners_cuts_its_lp_and_the_verifiers_max_flow_agree_on_random_gra
         for classes in (12, 0):
             got = matched_refused_gpu_hours(by_tenant, by_site, tenants_at, max_site_classes=classes)
             assert got.get((0, "s"), 0.0) == pytest.approx(want, rel=1e-9, abs=1e-9 * scale), (case, classes)
+
+
+@pytest.mark.parametrize(
+    ("edit", "shown"),
+    [
+        # a negative figure was printed by `show` as the matching rule's buyback
+        (
+            lambda r: r.update(matching_expected_buyback_usd=-1e9),
+            "buyback_matching.matching_expected_buyback_usd is -1e+09",
+        ),
+        # the expected figures edited to agree made `show` silent and `compare` compare
+        (
+            lambda r: r.update(
+                matching_expected_buyback_usd=0.0, matching_expected_buyback_discounted_usd=0.0
+            ),
+            "buyback_matching.matching_expected_buyback_usd: 0.00, where its scenarios' rows",
+        ),
+        (
+            lambda r: r["scenarios"][0].update(buyback_usd=60_000.0),
+            "below the plan's",
+        ),
+    ],
+)
+def test_an_edited_1_4_record_is_refused_on_reading_with_what_disagrees(tmp_path, edit, shown):
+    data = json.loads(OLD_PLAN.read_text())
+    edit(data["buyback_matching"])
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError) as error:
+        read_plan(path)
+    assert "the plan does not hold together (was it edited?)" in error.value.message
+    assert any(shown in detail for detail in error.value.details), error.value.details
+
+
+def test_the_genuine_1_4_plan_reads_without_a_problem():
+    assert read_plan(OLD_PLAN).buyback_matching is not None

@@ -126,10 +126,11 @@ def test_a_plan_before_1_5_and_one_after_bill_buyback_by_different_rules(plans):
     "Buyback"), so against a 1.5 plan its buyback, and the values that hold it, are not compared;
     the syndicate's values hold no buyback and still are."""
     before, after = plans
-    old = before.model_copy(update={"schema_version": "1.4"})
-    cmp = compare_plans(old, after)
+    # The plan with buyback in its terms relabelled (the other's bill none by either rule).
+    old = after.model_copy(update={"schema_version": "1.4"})
+    cmp = compare_plans(before, old)
     money = {m.figure: m for m in cmp.money}
-    rule = "buyback rule per-site (schema 1.4) vs matching (schema 1.5)"
+    rule = "buyback rule matching (schema 1.5) vs per-site (schema 1.4)"
     for figure in (BUYBACK, EXPECTED_VALUE, CVAR, "expected guarantor value, discounted"):
         assert money[figure].not_comparable == [rule] and money[figure].delta_usd is None, figure
     assert money["expected revenue share, undiscounted"].delta_usd is not None
@@ -141,7 +142,7 @@ def test_a_plan_before_1_5_and_one_after_bill_buyback_by_different_rules(plans):
     # Both 1.5, or both syndicate: compared as before.
     assert not compare_plans(before, after).money[0].not_comparable
     as_syndicate = {"perspective": "syndicate"}
-    cmp = compare_plans(old.model_copy(update=as_syndicate), after.model_copy(update=as_syndicate))
+    cmp = compare_plans(before.model_copy(update=as_syndicate), old.model_copy(update=as_syndicate))
     money = {m.figure: m for m in cmp.money}
     assert money[EXPECTED_VALUE].delta_usd is not None and money[BUYBACK].delta_usd is None
 
@@ -178,3 +179,17 @@ def test_a_1_4_plan_whose_record_differs_is_not_compared_and_the_note_gives_its_
         "by the matching rule the schema 1.4 plan's expected buyback would be US$ 0.055 M "
         "(undiscounted), not the US$ 0.000 M it bills" in note
     ), note
+
+
+def test_a_plan_before_1_5_whose_terms_bill_no_buyback_is_compared_with_a_1_5_plan():
+    """No buyback price: both rules bill nothing, so a 1.3 plan with no record is compared (as
+    `show` says nothing of it); it was marked not comparable (final review, session 27)."""
+    data = two_sites_data()
+    data["terms"]["buyback_price_usd_per_gpu_hour"] = 0.0
+    plan = solve_scenario(parse_scenario(data, "no-buyback"), value_of_information=False)
+    older = plan.model_copy(update={"schema_version": "1.3", "buyback_matching": None})
+    for before, after in ((older, plan), (plan, older)):
+        cmp = compare_plans(before, after)
+        assert all(not m.not_comparable for m in cmp.money), cmp.money
+        assert not any("different rules" in note for note in cmp.notes), cmp.notes
+        assert any("terms bill no buyback, by either rule" in note for note in cmp.notes), cmp.notes
