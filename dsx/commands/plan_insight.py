@@ -423,7 +423,7 @@ def sweep_command(
         bool,
         typer.Option(
             "--value-of-information/--no-value-of-information",
-            help="Fill each plan's EVPI and VSS (S + 2 more solves per point).",
+            help="Fill each plan's EVPI and VSS (S + 2 more solves per point; more where floors bind across scenarios).",
         ),
     ] = True,
     at: Annotated[
@@ -809,7 +809,7 @@ def batch_command(
         bool,
         typer.Option(
             "--value-of-information/--no-value-of-information",
-            help="Fill each plan's EVPI and VSS (S + 2 more solves per scenario).",
+            help="Fill each plan's EVPI and VSS (S + 2 more solves per scenario file; more where floors bind across scenarios).",
         ),
     ] = False,
     cluster: ClusterOption = None,

@@ -450,7 +450,7 @@ def solve_command(
         bool,
         typer.Option(
             "--value-of-information/--no-value-of-information",
-            help="Fill the plan's EVPI and VSS (S + 2 more solves, S = number of scenarios).",
+            help="Fill the plan's EVPI and VSS (S + 2 more solves, S = number of scenarios; more where floors bind across scenarios: docs/insight.md).",
         ),
     ] = True,
     assignments: Annotated[
