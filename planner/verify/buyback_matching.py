@@ -47,14 +47,17 @@ def record_shows_rules_agree(plan: Plan) -> bool:
     never billing more in any quarter and scenario, they agree everywhere, and the plan's figures
     are the matching rule's. False without a record (a 1.5 plan, or one before 1.4's record)."""
     record = plan.buyback_matching
-    return record is not None and (
-        close(record.expected_buyback_usd, record.matching_expected_buyback_usd, ABS_TOL_USD)
-        and close(
-            record.expected_buyback_discounted_usd,
-            record.matching_expected_buyback_discounted_usd,
-            ABS_TOL_USD,
-        )
+    return record is not None and _same_buyback(
+        (record.expected_buyback_usd, record.expected_buyback_discounted_usd),
+        (record.matching_expected_buyback_usd, record.matching_expected_buyback_discounted_usd),
     )
+
+
+def _same_buyback(plans: tuple[float, float], matching: tuple[float, float]) -> bool:
+    """Whether the two rules' expected buyback, (undiscounted, discounted), agree within the money
+    tolerance: the per-site rule never billing more in any quarter and scenario, they then agree
+    everywhere."""
+    return all(close(a, b, ABS_TOL_USD) for a, b in zip(plans, matching, strict=True))
 
 
 def bills_per_site(plan: Plan) -> bool:
@@ -100,12 +103,9 @@ def check_buyback_rule(
     matching_usd = price * matching_gh
     p, d = data.prob, data.discount
     plan_expected, matching_expected = float(plan_usd.sum(axis=0) @ p), float(matching_usd.sum(axis=0) @ p)
-    # The per-site rule never bills more than the matching rule, cell by cell, so equal expected
-    # figures (undiscounted and discounted) mean equal everywhere: nothing to say of the rule.
-    rules_differ = not (
-        close(plan_expected, matching_expected, ABS_TOL_USD)
-        and close(float(d @ plan_usd @ p), float(d @ matching_usd @ p), ABS_TOL_USD)
-    )
+    plan_disc, matching_disc = float(d @ plan_usd @ p), float(d @ matching_usd @ p)
+    # Equal expected figures (undiscounted and discounted) mean equal everywhere: nothing to say.
+    rules_differ = not _same_buyback((plan_expected, plan_disc), (matching_expected, matching_disc))
     notes = (
         [per_site_rule_note(plan.schema_version, plan_expected, matching_expected)] if rules_differ else []
     )
@@ -160,12 +160,10 @@ def check_buyback_rule(
         ):
             check_money(log, f"{where} {name}", got, float(want))
 
-    plan_disc = float(d @ plan_usd @ p)
-    matching_disc = float(d @ matching_usd @ p)
     for name, got, want in (
-        ("expected_buyback_usd", record.expected_buyback_usd, plan_usd.sum(axis=0) @ p),
+        ("expected_buyback_usd", record.expected_buyback_usd, plan_expected),
         ("expected_buyback_discounted_usd", record.expected_buyback_discounted_usd, plan_disc),
-        ("matching_expected_buyback_usd", record.matching_expected_buyback_usd, matching_usd.sum(axis=0) @ p),
+        ("matching_expected_buyback_usd", record.matching_expected_buyback_usd, matching_expected),
         (
             "matching_expected_buyback_discounted_usd",
             record.matching_expected_buyback_discounted_usd,
