@@ -2333,3 +2333,27 @@ def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
     assert result.given_values > 0 and result.columns is not None
     assert any("does not name every rack and block" in line for line in result.log), result.log
     assert not any("is not whole" in line for line in result.log), result.log
+
+
+def test_a_master_point_a_tolerance_below_its_column_bounds_is_evaluated_at_the_bounds() -> None:
+    """HiGHS returns master columns up to its feasibility tolerance outside their bounds (a quota
+    at -4.5e-7 GPUs was seen at (10,3,20,6,50) with two scenario clusters); folded into the
+    recourse column bounds that made `served <= h quota` an upper bound below 0, the recourse LP
+    infeasible, and the run fell back to the extensive form, which found no plan in its time."""
+    scenario = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
+    m = build_model(scenario)
+    direct = decomposition.highs_direct.compile_to_arrays(m)
+    st = decomposition._structure(m, direct, set())
+    recourse = decomposition._Recourse(st, {"solver": "simplex", "output_flag": False})
+    recourse.deadline = time.perf_counter() + 60.0
+    lower = st.col_lower[st.master_cols]
+    first = np.clip(np.zeros(len(st.master_cols)), lower, st.col_upper[st.master_cols])
+    start, quotas = decomposition._family_columns(m, direct, "quota_gpus")
+    quota_cols = st.master_of[start + np.arange(len(quotas))]
+    assert len(quota_cols) and np.all(lower[quota_cols] == 0.0)
+    phi, _, rhs, y = recourse.evaluate(first)
+    off = first.copy()
+    off[quota_cols] = -4.5e-7
+    phi_off, _, rhs_off, y_off = recourse.evaluate(off)
+    np.testing.assert_allclose(phi_off, phi, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y_off, y, rtol=1e-9, atol=1e-7)
