@@ -2356,4 +2356,5 @@ def test_a_master_point_a_tolerance_below_its_column_bounds_is_evaluated_at_the_
     off[quota_cols] = -4.5e-7
     phi_off, _, rhs_off, y_off = recourse.evaluate(off)
     np.testing.assert_allclose(phi_off, phi, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rhs_off, rhs, rtol=1e-9, atol=1e-9)  # the cut is the bound's
     np.testing.assert_allclose(y_off, y, rtol=1e-9, atol=1e-7)
