@@ -402,7 +402,7 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     assert status == "time limit reached" and none is None
 
 
-CUT_SHORT = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
+CUT_SHORT = "2 representative scenarios (HiGHS says time limit reached: its last iterate)"
 COMPLETED = ", its racks, blocks and quotas kept and the rest completed by the master LP"
 
 
@@ -410,7 +410,7 @@ OFF_ROWS = "its point breaks a master row, and with its racks, blocks and quotas
 CASES = {
     "kept": f"start from {CUT_SHORT}: ",
     "completed": f"start from {CUT_SHORT[:-1]}{COMPLETED}): ",
-    "optimal-completed": f"start from 4 representative scenarios ({COMPLETED[2:]}): ",
+    "optimal-completed": f"start from 2 representative scenarios ({COMPLETED[2:]}): ",
     "refused": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says infeasible)",
     "completion-out-of-time": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says time limit reached)",
     "completed-still-off": f"no start from {CUT_SHORT[:-1]}{COMPLETED}) (its completed point breaks a "
@@ -484,7 +484,7 @@ def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said
 
     result = decompose()
     said = CASES[handed]
-    line = next(line for line in result.log if "4 representative scenarios" in line)
+    line = next(line for line in result.log if "2 representative scenarios" in line)
     assert line.startswith(said), result.log
     assert result.converged
     master = masters[-1]
@@ -517,7 +517,7 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
     )
     make = decomposition._highs
-    cut_short = "start from 4 representative scenarios (HiGHS says iteration limit reached: its last iterate"
+    cut_short = "start from 2 representative scenarios (HiGHS says iteration limit reached: its last iterate"
     completed = f"{cut_short}{COMPLETED}): "
     # From the last limit whose iterate the representatives' LP alone does not hand over (its
     # first iterates lie outside the columns' bounds): the loops before it start from x = 0.
@@ -570,7 +570,7 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         assert value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
 
 
-LOOSE = "4 representative scenarios (HiGHS says unknown: its last iterate"
+LOOSE = "2 representative scenarios (HiGHS says unknown: its last iterate"
 """The representatives' LP as the decomposition runs it: IPX stopped at its own tolerance
 without crossover, which HiGHS calls unknown."""
 
