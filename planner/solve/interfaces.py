@@ -543,9 +543,11 @@ def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tup
         # the decomposition refuses: trying it first would only cost a compile. Buyback binaries
         # in the recourse (the cloud's and the guarantor's views) decompose too: the loop relaxes
         # them and the plan's blocks solve them whole (`decomposition._Recourse.exact`).
+        # A model with no scenario values is no planner model: nothing to decompose by.
         data = getattr(m, "_dsx_data", None)
         elastic = data is not None and data.elastic
-        if elastic or len(m.scenario_value) < AUTO_MIN_SCENARIOS:
+        values = m.component("scenario_value")
+        if elastic or values is None or len(values) < AUTO_MIN_SCENARIOS:
             return "extensive", None
     return "decomposition", None
 
