@@ -556,7 +556,9 @@ def with_value_of_information(
     walk_away: WalkAwayFloors | None = None,
 ) -> Plan:
     """The plan with `risk.evpi_usd` and `risk.vss_usd` filled where each figure's solves
-    succeeded (S + 2 more solves), `risk.value_of_information_note` saying which is missing and
+    succeeded (S + 2 more solves; wait-and-see is one joined solve with S times the time
+    limit instead of the S single ones with walk-away floors, and after them where given floors
+    bind across scenarios), `risk.value_of_information_note` saying which is missing and
     why; `NoPlanError` where neither is."""
     figures = figures_of(scenario, plan, interface=interface, walk_away=walk_away)
     risk = plan.risk.model_copy(

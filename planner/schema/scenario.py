@@ -329,11 +329,10 @@ class SolverOptions(_Strict):
         "feasible plan (planner.solve.rounding); the relaxation's value also bounds the gap.",
     )
     method: Literal["extensive", "decomposition", "auto"] = Field(
-        "extensive",
+        "auto",
         description="extensive = one HiGHS model of every scenario; decomposition = Benders by scenario "
-        "(planner.solve.decomposition; falls back to extensive where not exact); auto = decomposition "
-        "where the recourse is an LP (no buyback binaries, or the syndicate's view, which reads no "
-        "buyback) and there are many scenarios.",
+        "(planner.solve.decomposition; falls back to extensive where not exact); auto (the default) = "
+        "decomposition from 20 scenarios on, extensive below.",
     )
     max_memory_gb: Number | None = Field(
         None,

@@ -162,9 +162,9 @@ MASTER_FEASIBILITY_TOLERANCE = 1e-7
 SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
 summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`) or its summed cuts hold at
-an open gap, over all of them before, and the start solves one representative per cluster.
-Measured with cuts per cluster from the first round, at (10,3,20,6,50), LP to 1e-7 with that
-start: 2 clusters 31.3 s (73 rounds), 4 25.0 s (41), 8 28.0 s (27, the start 12.1 s of it), 50
+an open gap, over all of them before. (The start has representatives of its own,
+`REPRESENTATIVES`.) Measured with cuts per cluster from the first round, at (10,3,20,6,50), LP to 1e-7 with the
+start of then (one representative per cluster): 2 clusters 31.3 s (73 rounds), 4 25.0 s (41), 8 28.0 s (27, the start 12.1 s of it), 50
 (a cut per block) 112.7 s (27)."""
 FINE_CUTS_GAP = 1e-3
 """Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
@@ -689,10 +689,20 @@ class _Recourse:
         self.held_tried = 0
         """How many of those were tried so (a held solve may run out of its share of time)."""
 
+    def at_bounds(self, x: np.ndarray) -> np.ndarray:
+        """Master point x's master columns, each moved onto its bounds where it is outside them.
+        HiGHS returns columns up to its feasibility tolerance outside their bounds (a quota at
+        -4.5e-7 GPUs at (10,3,20,6,50)); folded into a recourse column's bounds
+        (`served <= h quota`) that is an upper bound below its lower, and the recourse LP
+        infeasible."""
+        st = self.st
+        return np.clip(x[: self.n_master], st.col_lower[st.master_cols], st.col_upper[st.master_cols])
+
     def _bounds_at(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
-        """At master point `first`: the recourse rows' bounds (shifted by T x), the recourse
-        column bounds with the singleton rows' folded in, and for each singleton row whether it
-        gives its column's lower or upper bound (first on ties)."""
+        """At master point `first` (within its column bounds, `at_bounds`): the recourse rows'
+        bounds (shifted by T x), the recourse column bounds with the singleton rows' folded in,
+        and for each singleton row whether it gives its column's lower or upper bound (first on
+        ties)."""
         st = self.st
         shift = st.sub_T @ first
         lower, upper = st.sub_lower - shift, st.sub_upper - shift
@@ -753,7 +763,7 @@ class _Recourse:
         phi_b(x') <= phi_b + pi_b T_b (x^ - x'): pi_b T_b over the master columns, and
         phi_b + pi_b T_b x^, and the recourse columns' values (the second stage at x)."""
         st = self.st
-        first = x[: self.n_master]
+        first = self.at_bounds(x)
         lower, upper, col_lo, col_up, gives_lo, gives_up = self._bounds_at(first)
         y = np.zeros(len(st.recourse_cols))
         reduced = np.zeros(len(st.recourse_cols))
@@ -819,7 +829,7 @@ class _Recourse:
         took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no
         whole solution: none exists, or none was found in time."""
         st = self.st
-        lower, upper, col_lo, col_up, _, _ = self._bounds_at(x[: self.n_master])
+        lower, upper, col_lo, col_up, _, _ = self._bounds_at(self.at_bounds(x))
         integer = st.integer[st.recourse_cols] > 0
         col_order = np.argsort(self.col_block, kind="stable")
         col_start = np.searchsorted(self.col_block[col_order], np.arange(self.n_blocks + 1))
@@ -1579,7 +1589,7 @@ def _decompose(
     log.append(f"{recourse.n_blocks} recourse blocks in {master.n_groups} groups")
 
     def evaluate(x: np.ndarray) -> _Point:
-        first = x[: master.n_master].copy()
+        first = recourse.at_bounds(x)
         phi, piT, rhs, y = recourse.evaluate(first)
         value, q, settled = value_side.evaluate(first, recourse.values(first, phi))
         return _Point(first, value, q, piT, rhs, settled, y)
@@ -1613,7 +1623,7 @@ def _decompose(
         if x_hat is None:
             log.append(
                 f"the given start ({len(columns)} values), fixed in the master: {status}; not used, "
-                # With one scenario per cluster there are no representatives to start from.
+                # With one scenario per cluster (four or fewer) no representatives' start is made.
                 + (
                     "the loop starts from x = 0"
                     if master.singletons
@@ -1623,8 +1633,14 @@ def _decompose(
         else:
             given_values = len(columns)
             covers = bool(np.isin(np.flatnonzero(st.integer[st.master_cols] > 0), columns).all())
-    how = "the given start" if x_hat is not None else f"{master.n_clusters} representative scenarios"
-    # With one scenario per cluster the representatives are the whole extensive form.
+    how = (
+        "the given start"
+        if x_hat is not None
+        else f"{len(_representatives(st.n_scenarios)[0])} representative scenarios"
+    )
+    # With one scenario per cluster (four scenarios or fewer) the loop's cuts are per scenario
+    # and starts from x = 0: the start's LP, two of those scenarios, would be about half the
+    # extensive form.
     tried, status = x_hat is None and not master.singletons, "optimal"
     completion = ""
     """The master LP's status in words where a point off the master rows had its rest completed
@@ -1889,9 +1905,23 @@ def _whole(
     return point
 
 
+REPRESENTATIVES = 2
+"""Scenarios the start's extensive form holds: the first of each of this many runs of
+scenarios (in their order), every other scenario's value tied to its run's. Measured against
+four (the scenario clusters' count, which it was), cloud's view, solve_model with the
+decomposition, one machine, idle: at (10,3,20,6,50), MILP, 120 s, the start's LP took 2.7-3.0 s
+against 5.7-6.3 s and started the loop at 18,631.0 against 18,773.4; the LP phase took 18 rounds
+against 17, and the runs 18.1-21.6 s (three runs) against 21.3-21.8 s (two), plans US$
+18,712.8 M against 18,713.3 M (0.81% and 0.80% from the bound). At (20,4,32,8,100), MILP, 600 s
+(one run each): the start 42.9 s against 116.0 s (46,138.3 against 46,718.6), then 20 LP rounds
+against 15 (LP bound 47,787.9 against 47,828.9), and the plan US$ 47,021.5 M against 46,934.0 M,
+1.58% against 1.84% below the bound the master's MIP then proved (47,766.4 against 47,795.7; the
+gap relative to the plan, as `SolveOutcome.mip_gap` reports it). One representative (session 16) left the large LP 3.82% from its bound against 0.63%."""
+
 REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point
-takes about as long whatever the scenario count (four scenarios): at (20,4,32,8,100) 71.5 s on
+takes about as long whatever the scenario count; with four representatives (before
+`REPRESENTATIVES`), at (20,4,32,8,100) 71.5 s on
 the machine of the bench's earlier figures, about 120 s on the 2026-12-05 machine, 1.5 to 1.6
 times slower. A start cut short left the loop at x = 0, whose rounds barely move the bound: at
 (20,4,32,8,100) with a 400 s limit, a third of the loop (102 s) cut it and the run ended without
@@ -1925,15 +1955,22 @@ REPRESENTATIVES_CUT_SHORT = (
 (`REPRESENTATIVES_TIME_SHARE`)."""
 
 
+def _representatives(n_scenarios: int) -> tuple[np.ndarray, np.ndarray]:
+    """The start's representative scenarios (the first of each of `REPRESENTATIVES` runs of
+    scenarios, in their order) and each scenario's representative."""
+    run = (np.arange(n_scenarios) * REPRESENTATIVES) // max(1, n_scenarios)
+    reps = np.unique(run, return_index=True)[1]
+    return reps, reps[run]
+
+
 def _representatives_plan(
     st: _Structure, master: _Master, options: dict, deadline: float
 ) -> tuple[np.ndarray | None, str]:
-    """A first stage from the extensive form over one scenario per cluster (its first), every
-    other scenario's value held to its representative's: a start near the optimum for the
+    """A first stage from the extensive form over `REPRESENTATIVES` scenarios, every other
+    scenario's value held to its representative's: a start near the optimum for the
     Benders loop, whose first rounds from x = 0 barely move its bound; with HiGHS's status in
     words. None if HiGHS gave no point."""
-    reps = np.unique(master.cluster, return_index=True)[1]
-    rep_of = reps[master.cluster]
+    reps, rep_of = _representatives(st.n_scenarios)
     n_master = len(st.master_cols)
     cols = np.flatnonzero(np.isin(st.recourse_scenario, reps))
     sub_rows = np.flatnonzero(np.isin(st.sub_row_scenario, reps))

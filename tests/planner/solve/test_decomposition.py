@@ -32,7 +32,7 @@ from planner.files import load_scenario
 from planner.model.build import build_model, data_of
 from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import Scenario, SolverOptions
 from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
 from planner.solve.starts import MipStart, start_from_plan
@@ -252,21 +252,24 @@ def test_auto_keeps_the_extensive_form_for_few_scenarios() -> None:
     assert outcome.method == "extensive"
 
 
-@pytest.mark.parametrize(("perspective", "method"), [("syndicate", "decomposition"), ("cloud", "extensive")])
-def test_auto_decomposes_many_scenarios_where_the_recourse_is_an_lp(perspective: str, method: str) -> None:
-    # With a cloud requirement both views have buyback binaries; only the cloud's value reads
-    # the buyback, so only its recourse keeps them (`DERIVED_FAMILIES`).
-    scenario = _with(
-        _perspective(
-            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
-            perspective,
-            cloud_floor_usd=0.0,
-        ),
-        method="auto",
-    )
-    m = build_model(scenario)
-    assert hasattr(m, "buyback_open")
-    assert interfaces._method(m, scenario.solver, "direct") == (method, None)
+@pytest.mark.parametrize("perspective", ["syndicate", "cloud", "guarantor"])
+def test_auto_the_default_decomposes_many_scenarios_in_every_view_binaries_or_not(perspective: str) -> None:
+    # With a cloud requirement every view has buyback binaries; the cloud's and the guarantor's
+    # recourse keeps them (their values read the buyback), the syndicate's does not
+    # (`DERIVED_FAMILIES`). The extensive form found no plan of the cloud's (10,3,20,6,50) MILP
+    # in 120 s, so `auto` (the default) decomposes them all from `AUTO_MIN_SCENARIOS` on.
+    assert SolverOptions().method == "auto"
+    for scenarios, method in (
+        (interfaces.AUTO_MIN_SCENARIOS, "decomposition"),
+        (interfaces.AUTO_MIN_SCENARIOS - 1, "extensive"),
+    ):
+        scenario = _perspective(
+            synthetic_scenario(3, 2, 8, 4, scenarios, seed=1), perspective, cloud_floor_usd=0.0
+        )
+        assert "method" not in scenario.solver.model_fields_set
+        m = build_model(scenario)
+        assert hasattr(m, "buyback_open")
+        assert interfaces._method(m, scenario.solver, "direct") == (method, None)
 
 
 def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
@@ -359,7 +362,7 @@ def test_cuts_aggregated_over_scenario_clusters_reach_the_extensive_optimum(
         next(line for line in result.log if "weightings" in line).split(" weightings")[0].split()[-1]
     )
     assert weightings >= 2, result.log
-    # The loop starts from the plan of one representative per cluster, valued exactly: a plan,
+    # The loop starts from the plan of the representative scenarios, valued exactly: a plan,
     # so worth no more than the bound.
     start = next(line for line in result.log if "representative scenarios" in line)
     assert float(start.rsplit(": ", 1)[1].split()[0]) <= result.upper_bound + 1e-9
@@ -402,7 +405,7 @@ def test_a_representatives_lp_stopped_early_hands_over_its_last_iterate(
     assert status == "time limit reached" and none is None
 
 
-CUT_SHORT = "4 representative scenarios (HiGHS says time limit reached: its last iterate)"
+CUT_SHORT = "2 representative scenarios (HiGHS says time limit reached: its last iterate)"
 COMPLETED = ", its racks, blocks and quotas kept and the rest completed by the master LP"
 
 
@@ -410,7 +413,7 @@ OFF_ROWS = "its point breaks a master row, and with its racks, blocks and quotas
 CASES = {
     "kept": f"start from {CUT_SHORT}: ",
     "completed": f"start from {CUT_SHORT[:-1]}{COMPLETED}): ",
-    "optimal-completed": f"start from 4 representative scenarios ({COMPLETED[2:]}): ",
+    "optimal-completed": f"start from 2 representative scenarios ({COMPLETED[2:]}): ",
     "refused": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says infeasible)",
     "completion-out-of-time": f"no start from {CUT_SHORT} ({OFF_ROWS} gave no point: HiGHS says time limit reached)",
     "completed-still-off": f"no start from {CUT_SHORT[:-1]}{COMPLETED}) (its completed point breaks a "
@@ -484,7 +487,7 @@ def test_a_start_is_used_where_it_keeps_the_master_rows_or_is_completed_and_said
 
     result = decompose()
     said = CASES[handed]
-    line = next(line for line in result.log if "4 representative scenarios" in line)
+    line = next(line for line in result.log if "2 representative scenarios" in line)
     assert line.startswith(said), result.log
     assert result.converged
     master = masters[-1]
@@ -517,7 +520,7 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         synthetic_scenario(3, 2, 8, 4, 6, seed=1), method="decomposition", relax_integrality=True
     )
     make = decomposition._highs
-    cut_short = "start from 4 representative scenarios (HiGHS says iteration limit reached: its last iterate"
+    cut_short = "start from 2 representative scenarios (HiGHS says iteration limit reached: its last iterate"
     completed = f"{cut_short}{COMPLETED}): "
     # From the last limit whose iterate the representatives' LP alone does not hand over (its
     # first iterates lie outside the columns' bounds): the loops before it start from x = 0.
@@ -570,7 +573,7 @@ def test_an_iterate_off_the_master_rows_keeps_its_decisions_and_has_the_rest_com
         assert value * 1e6 == pytest.approx(extensive.objective_usd, rel=LP_REL_TOL, abs=ABS_TOL_USD)
 
 
-LOOSE = "4 representative scenarios (HiGHS says unknown: its last iterate"
+LOOSE = "2 representative scenarios (HiGHS says unknown: its last iterate"
 """The representatives' LP as the decomposition runs it: IPX stopped at its own tolerance
 without crossover, which HiGHS calls unknown."""
 
@@ -2333,3 +2336,36 @@ def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
     assert result.given_values > 0 and result.columns is not None
     assert any("does not name every rack and block" in line for line in result.log), result.log
     assert not any("is not whole" in line for line in result.log), result.log
+
+
+def test_a_master_point_a_tolerance_below_its_column_bounds_is_evaluated_at_the_bounds() -> None:
+    """HiGHS returns master columns up to its feasibility tolerance outside their bounds (a quota
+    at -4.5e-7 GPUs was seen at (10,3,20,6,50) with two scenario clusters); folded into the
+    recourse column bounds that made `served <= h quota` an upper bound below 0, the recourse LP
+    infeasible, and the run fell back to the extensive form, which found no plan in its time."""
+    scenario = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
+    m = build_model(scenario)
+    direct = decomposition.highs_direct.compile_to_arrays(m)
+    st = decomposition._structure(m, direct, set())
+    recourse = decomposition._Recourse(st, {"solver": "simplex", "output_flag": False})
+    recourse.deadline = time.perf_counter() + 60.0
+    lower = st.col_lower[st.master_cols]
+    first = np.clip(np.zeros(len(st.master_cols)), lower, st.col_upper[st.master_cols])
+    start, quotas = decomposition._family_columns(m, direct, "quota_gpus")
+    quota_cols = st.master_of[start + np.arange(len(quotas))]
+    assert len(quota_cols) and np.all(lower[quota_cols] == 0.0)
+    phi, piT, rhs, y = recourse.evaluate(first)
+    off = first.copy()
+    off[quota_cols] = -4.5e-7
+    phi_off, piT_off, rhs_off, y_off = recourse.evaluate(off)
+    np.testing.assert_allclose(phi_off, phi, rtol=1e-9, atol=1e-9)
+    # The cut is the bound's.
+    np.testing.assert_allclose(piT_off.toarray(), piT.toarray(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rhs_off, rhs, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(y_off, y, rtol=1e-9, atol=1e-7)
+    # The true second stage (buyback binaries whole) at the point off its bounds is the bound's too.
+    assert st.relaxed_recourse
+    whole = recourse.exact(first, y, 1e-9, time.perf_counter() + 60.0)
+    whole_off = recourse.exact(off, y_off, 1e-9, time.perf_counter() + 60.0)
+    assert whole is not None and whole_off is not None
+    np.testing.assert_allclose(whole_off, whole, rtol=1e-9, atol=1e-7)
