@@ -54,15 +54,15 @@ class ModelSize:
 
 
 def _bytes_per_served_column(scenario: Scenario, *, solving: bool) -> int:
-    """The floor for the scenario's method; for `auto`, which picks one when the model is built,
-    the smaller of the two. Not `solving`: up to the hand-off only."""
+    """The floor for the method the solve will run (`auto` resolved as the solve resolves it,
+    `SolverOptions.method_for`). Not `solving`: up to the hand-off only."""
     solver = scenario.solver
     algorithm = solver.first_lp_solver()  # as the solve resolves it: `extra` wins
     runs_lp = solver.relax_integrality or (solver.rounded_start and solver.interface == "direct")
     interior = solving and runs_lp and algorithm in INTERIOR_POINT_SOLVERS
     extensive = INTERIOR_POINT_BYTES_PER_SERVED_COLUMN if interior else BYTES_PER_SERVED_COLUMN["extensive"]
     by_method = {"extensive": extensive, "decomposition": BYTES_PER_SERVED_COLUMN["decomposition"]}
-    return by_method[solver.method] if solver.method in by_method else min(by_method.values())
+    return by_method[solver.method_for(len(scenario.scenarios))]
 
 
 def served_columns(scenario: Scenario) -> int:

@@ -293,6 +293,15 @@ class Contracts(_Strict):
     )
 
 
+AUTO_MIN_SCENARIOS = 20
+"""`solver.method: auto` (the default) decomposes from this many scenarios on (below, the
+extensive form is fast). Cloud's view, MILP, 120 s, 2 cores (bench, session 28): at
+(10,3,20,6,20) the extensive form ended at its limit 0.99% from its bound (in a second run, with
+another job beside it, with no plan), the decomposition at 0.69% in 28.3 s; at (10,3,20,6,50) the
+extensive form had no plan (its rounded start's LP alone did not finish in 300 s), the
+decomposition 0.81% in 19.1 s."""
+
+
 class SolverOptions(_Strict):
     """HiGHS options a planner may set; others stay at HiGHS defaults."""
 
@@ -346,6 +355,19 @@ class SolverOptions(_Strict):
     def lp_solver(self) -> str:
         """HiGHS's `solver` value for an LP: `lp_algorithm`, auto resolved (`LP_ALGORITHM_AUTO`)."""
         return LP_ALGORITHM_AUTO if self.lp_algorithm == "auto" else self.lp_algorithm
+
+    def method_for(
+        self, n_scenarios: int, interface: str | None = None
+    ) -> Literal["extensive", "decomposition"]:
+        """The method a solve of `n_scenarios` scenarios runs on `interface` (default: this
+        one's): the decomposition only on the direct interface, where asked or, for `auto`, from
+        `AUTO_MIN_SCENARIOS` scenarios on (`planner.solve.interfaces` also keeps the extensive
+        form for the elastic model, and says why where a decomposition was asked for)."""
+        if self.method == "extensive" or (interface or self.interface) != "direct":
+            return "extensive"
+        if self.method == "decomposition" or n_scenarios >= AUTO_MIN_SCENARIOS:
+            return "decomposition"
+        return "extensive"
 
     def first_lp_solver(self) -> str:
         """HiGHS's `solver` for the first LP a solve runs (an LP's, a MILP's rounded start's): a

@@ -1909,14 +1909,15 @@ REPRESENTATIVES = 2
 """Scenarios the start's extensive form holds: the first of each of this many runs of
 scenarios (in their order), every other scenario's value tied to its run's. Measured against
 four (the scenario clusters' count, which it was), cloud's view, solve_model with the
-decomposition, one machine, idle: at (10,3,20,6,50), MILP, 120 s, the start's LP took 2.7-3.0 s
-against 5.7-6.3 s and started the loop at 18,631.0 against 18,773.4; the LP phase took 18 rounds
-against 17, and the runs 18.1-21.6 s (three runs) against 21.3-21.8 s (two), plans US$
-18,712.8 M against 18,713.3 M (0.81% and 0.80% from the bound). At (20,4,32,8,100), MILP, 600 s
+decomposition, one machine, idle: at (10,3,20,6,50), MILP, 120 s, the start's LP took 2.7-3.3 s
+against 5.7-7.4 s and started the loop at 18,631.0 against 18,773.4; the LP phase took 18 rounds
+against 17, and the runs 18.4 and 21.6 s against 21.3-25.2 s (four runs), plans US$ 18,712.8 M
+against 18,713.3 M (0.81% and 0.80% from the bound; bench/README.md, session 28). At (20,4,32,8,100), MILP, 600 s
 (one run each): the start 42.9 s against 116.0 s (46,138.3 against 46,718.6), then 20 LP rounds
 against 15 (LP bound 47,787.9 against 47,828.9), and the plan US$ 47,021.5 M against 46,934.0 M,
 1.58% against 1.84% below the bound the master's MIP then proved (47,766.4 against 47,795.7; the
-gap relative to the plan, as `SolveOutcome.mip_gap` reports it). One representative (session 16) left the large LP 3.82% from its bound against 0.63%."""
+gap relative to the plan, as `SolveOutcome.mip_gap` reports it). One representative (session
+16) left the large LP 3.82% from its bound against 0.63%."""
 
 REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point

@@ -512,13 +512,6 @@ def _settle_cvar(m: pyo.ConcreteModel, outcome: SolveOutcome) -> None:
         outcome.mip_gap = _gap(outcome.objective_usd, outcome.best_bound_usd)
 
 
-AUTO_MIN_SCENARIOS = 20
-"""`solver.method: auto` (the default) decomposes from this many scenarios on (below, the
-extensive form is fast). Cloud's view, MILP, 120 s, 2 cores (bench, session 28): at
-(10,3,20,6,20) the extensive form ended at its limit 0.99% from its bound (in a second run, with
-another job beside it, with no plan), the decomposition at 0.69% in 28.3 s; at (10,3,20,6,50) the
-extensive form had no plan (its rounded start's LP alone did not finish in 300 s), the
-decomposition 0.81% in 19.1 s."""
 COMPLETION_TIME_SHARE = 0.2
 """Share of `time_limit_s` the Benders loop leaves where its recourse relaxes buyback binaries:
 half for solving them whole block by block, the rest for a completion should that not finish.
@@ -530,14 +523,8 @@ LP_BOUND_TOLERANCE = 1e-6
 
 
 def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tuple[str, str | None]:
-    """The method to run and, where a decomposition was asked for but is not run, why."""
-    if options.method == "extensive":
-        return "extensive", None
-    if interface != "direct":
-        return (
-            "extensive",
-            f"decomposition needs the direct interface, not {interface}: solved the extensive form",
-        )
+    """The method to run and, where a decomposition was asked for but is not run, why (`auto`
+    says nothing: it picks, `SolverOptions.method_for`)."""
     if options.method == "auto":
         # The elastic model (`pipeline.unmet_requirements`) prices its shortfall columns, which
         # the decomposition refuses: trying it first would only cost a compile. Buyback binaries
@@ -547,8 +534,17 @@ def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tup
         data = getattr(m, "_dsx_data", None)
         elastic = data is not None and data.elastic
         values = m.component("scenario_value")
-        if elastic or values is None or len(values) < AUTO_MIN_SCENARIOS:
+        scenarios = 0 if values is None else len(values)
+        if elastic or options.method_for(scenarios, interface) == "extensive":
             return "extensive", None
+        return "decomposition", None
+    if options.method == "extensive":
+        return "extensive", None
+    if interface != "direct":
+        return (
+            "extensive",
+            f"decomposition needs the direct interface, not {interface}: solved the extensive form",
+        )
     return "decomposition", None
 
 

@@ -23,7 +23,7 @@ from planner.model.size import (
     model_size,
 )
 from planner.pipeline import solve_scenario
-from planner.schema.scenario import Scenario
+from planner.schema.scenario import AUTO_MIN_SCENARIOS, Scenario
 from planner.solve import direct
 from planner.value_of_information import compute
 from tests.conftest import EXAMPLE_SCENARIO
@@ -72,7 +72,7 @@ def test_the_need_is_a_floor_of_what_the_build_and_compile_allocate():
     [
         ("decomposition", BYTES_PER_SERVED_COLUMN["decomposition"]),
         ("extensive", INTERIOR_POINT_BYTES_PER_SERVED_COLUMN),
-        ("auto", min(BYTES_PER_SERVED_COLUMN["decomposition"], INTERIOR_POINT_BYTES_PER_SERVED_COLUMN)),
+        ("auto", BYTES_PER_SERVED_COLUMN["decomposition"]),  # 1,000 scenarios: decomposed
     ],
 )
 def test_the_xl_bench_size_is_refused_on_this_kind_of_machine_without_building_anything(
@@ -331,3 +331,22 @@ def test_available_memory_is_memavailable_and_none_without_it(tmp_path):
     no_cgroup = tmp_path / "no-cgroup"
     assert available_memory_bytes(meminfo, no_cgroup) == 2048 * 1024
     assert available_memory_bytes(tmp_path / "missing", no_cgroup) is None
+
+
+def test_auto_is_counted_as_the_method_the_solve_will_run():
+    # Before, `auto` counted the smaller need of the two: with no rounded start (a sweep's
+    # --cold) the extensive form's hand-off, about half what the decomposition it runs needs.
+    many = _with_solver(synthetic_scenario(2, 2, 4, 3, AUTO_MIN_SCENARIOS, seed=1), rounded_start=False)
+    few = _with_solver(synthetic_scenario(2, 2, 4, 3, AUTO_MIN_SCENARIOS - 1, seed=1))
+    assert many.solver.method == few.solver.method == "auto"
+    per_column = {
+        "many": model_size(many).needed_bytes / model_size(many).served_columns,
+        "many on appsi": model_size(_with_solver(many, interface="appsi")).needed_bytes
+        / model_size(many).served_columns,
+        "few": model_size(few).needed_bytes / model_size(few).served_columns,
+    }
+    assert per_column == {
+        "many": BYTES_PER_SERVED_COLUMN["decomposition"],
+        "many on appsi": BYTES_PER_SERVED_COLUMN["extensive"],
+        "few": INTERIOR_POINT_BYTES_PER_SERVED_COLUMN,  # the rounded start's interior point
+    }

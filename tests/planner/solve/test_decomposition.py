@@ -32,7 +32,7 @@ from planner.files import load_scenario
 from planner.model.build import build_model, data_of
 from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
-from planner.schema.scenario import Scenario, SolverOptions
+from planner.schema.scenario import AUTO_MIN_SCENARIOS, Scenario, SolverOptions
 from planner.solve import decomposition, interfaces
 from planner.solve.interfaces import SolveOutcome, solve_model
 from planner.solve.starts import MipStart, start_from_plan
@@ -260,8 +260,8 @@ def test_auto_the_default_decomposes_many_scenarios_in_every_view_binaries_or_no
     # in 120 s, so `auto` (the default) decomposes them all from `AUTO_MIN_SCENARIOS` on.
     assert SolverOptions().method == "auto"
     for scenarios, method in (
-        (interfaces.AUTO_MIN_SCENARIOS, "decomposition"),
-        (interfaces.AUTO_MIN_SCENARIOS - 1, "extensive"),
+        (AUTO_MIN_SCENARIOS, "decomposition"),
+        (AUTO_MIN_SCENARIOS - 1, "extensive"),
     ):
         scenario = _perspective(
             synthetic_scenario(3, 2, 8, 4, scenarios, seed=1), perspective, cloud_floor_usd=0.0
@@ -270,6 +270,16 @@ def test_auto_the_default_decomposes_many_scenarios_in_every_view_binaries_or_no
         m = build_model(scenario)
         assert hasattr(m, "buyback_open")
         assert interfaces._method(m, scenario.solver, "direct") == (method, None)
+        # Only the direct interface decomposes; `auto` elsewhere picks the extensive form
+        # without a note (one is for a decomposition asked for by name).
+        assert interfaces._method(m, scenario.solver, "appsi") == ("extensive", None)
+    asked = _with(scenario, method="extensive")
+    assert interfaces._method(m, asked.solver, "direct") == ("extensive", None)
+    named = _with(scenario, method="decomposition")
+    assert interfaces._method(m, named.solver, "appsi") == (
+        "extensive",
+        "decomposition needs the direct interface, not appsi: solved the extensive form",
+    )
 
 
 def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
@@ -277,7 +287,7 @@ def test_auto_keeps_the_elastic_model_on_the_extensive_form() -> None:
     # refuses (it would fall back after a wasted compile); the same scenario unpriced decomposes.
     scenario = _with(
         _perspective(
-            synthetic_scenario(3, 2, 8, 4, interfaces.AUTO_MIN_SCENARIOS, seed=1),
+            synthetic_scenario(3, 2, 8, 4, AUTO_MIN_SCENARIOS, seed=1),
             "syndicate",
             cloud_floor_usd=0.0,
         ),
