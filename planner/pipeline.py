@@ -216,8 +216,9 @@ def solve_scenario(
     party's floor at its walk-away value (`planner.walk_away`); the plan records both.
     `mip_start` offers given values, e.g. `planner.solve.starts.start_from_plan` of a neighbour's plan
     (`planner.solve.interfaces` says what HiGHS does with them). `value_of_information` fills the plan's
-    `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves
-    (with floors, a joined wait-and-see solve of S times the time limit: `planner.value_of_information`). `verifier` replaces `planner.verify.verify_plan` (tests only).
+    `risk.evpi_usd` and `risk.vss_usd` once it is verified, at the cost of S + 2 more solves (with
+    floors, a joined wait-and-see solve of S times the time limit: `planner.value_of_information`).
+    `verifier` replaces `planner.verify.verify_plan` (tests only).
     """
     say = progress or (lambda _phase: None)
     refuse_relaxation(scenario)

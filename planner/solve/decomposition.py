@@ -163,9 +163,9 @@ SCENARIO_CLUSTERS = 4
 """Scenarios are split into this many clusters (in their order); each block shape's cuts are
 summed per cluster once the loop is near the bound (`FINE_CUTS_GAP`) or its summed cuts hold at
 an open gap, over all of them before. (The start has representatives of its own,
-`REPRESENTATIVES`.) Measured with cuts per cluster from the first round, at (10,3,20,6,50), LP to 1e-7 with the
-start of then (one representative per cluster): 2 clusters 31.3 s (73 rounds), 4 25.0 s (41), 8 28.0 s (27, the start 12.1 s of it), 50
-(a cut per block) 112.7 s (27)."""
+`REPRESENTATIVES`.) Measured with cuts per cluster from the first round, at (10,3,20,6,50), LP
+to 1e-7 with the start of then (one representative per cluster): 2 clusters 31.3 s (73 rounds),
+4 25.0 s (41), 8 28.0 s (27, the start 12.1 s of it), 50 (a cut per block) 112.7 s (27)."""
 FINE_CUTS_GAP = 1e-3
 """Cuts are summed over every scenario (one per block shape and weighting, on the sum of its
 clusters' epigraph columns) until the loop's relative gap is this small, then per cluster.
@@ -691,8 +691,8 @@ class _Recourse:
 
     def at_bounds(self, x: np.ndarray) -> np.ndarray:
         """Master point x's master columns, each moved onto its bounds where it is outside them.
-        HiGHS returns columns up to its feasibility tolerance outside their bounds (a quota at
-        -4.5e-7 GPUs at (10,3,20,6,50)); folded into a recourse column's bounds
+        HiGHS returns columns slightly outside their bounds (its tolerances apply to the scaled
+        problem: a quota at -4.5e-7 GPUs at (10,3,20,6,50)); folded into a recourse column's bounds
         (`served <= h quota`) that is an upper bound below its lower, and the recourse LP
         infeasible."""
         st = self.st
@@ -1912,12 +1912,13 @@ four (the scenario clusters' count, which it was), cloud's view, solve_model wit
 decomposition, one machine, idle: at (10,3,20,6,50), MILP, 120 s, the start's LP took 2.7-3.3 s
 against 5.7-7.4 s and started the loop at 18,631.0 against 18,773.4; the LP phase took 18 rounds
 against 17, and the runs 18.4 and 21.6 s against 21.3-25.2 s (four runs), plans US$ 18,712.8 M
-against 18,713.3 M (0.81% and 0.80% from the bound; bench/README.md, session 28). At (20,4,32,8,100), MILP, 600 s
-(one run each): the start 42.9 s against 116.0 s (46,138.3 against 46,718.6), then 20 LP rounds
-against 15 (LP bound 47,787.9 against 47,828.9), and the plan US$ 47,021.5 M against 46,934.0 M,
-1.58% against 1.84% below the bound the master's MIP then proved (47,766.4 against 47,795.7; the
-gap relative to the plan, as `SolveOutcome.mip_gap` reports it). One representative (session
-16) left the large LP 3.82% from its bound against 0.63%."""
+against 18,713.3 M (0.81% and 0.80% from the bound; bench/README.md, session 28). At
+(20,4,32,8,100), MILP, 600 s (one run each): the start 42.9 s against 116.0 s (46,138.3
+against 46,718.6), then 20 LP rounds against 15 (LP bound 47,787.9 against 47,828.9), and the
+plan US$ 47,021.5 M against 46,934.0 M, 1.58% against 1.84% below the bound the master's MIP then
+proved (47,766.4 against 47,795.7; the gap relative to the plan, as `SolveOutcome.mip_gap`
+reports it). One representative (session 16) left the large LP 3.82% from its bound against
+0.63%."""
 
 REPRESENTATIVES_TIME_SHARE = 1 / 2
 """Share of the loop's time left that the representatives' start may take. Its interior point

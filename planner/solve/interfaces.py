@@ -523,29 +523,24 @@ LP_BOUND_TOLERANCE = 1e-6
 
 
 def _method(m: pyo.ConcreteModel, options: SolverOptions, interface: str) -> tuple[str, str | None]:
-    """The method to run and, where a decomposition was asked for but is not run, why (`auto`
-    says nothing: it picks, `SolverOptions.method_for`)."""
-    if options.method == "auto":
-        # The elastic model (`pipeline.unmet_requirements`) prices its shortfall columns, which
-        # the decomposition refuses: trying it first would only cost a compile. Buyback binaries
-        # in the recourse (the cloud's and the guarantor's views) decompose too: the loop relaxes
-        # them and the plan's blocks solve them whole (`decomposition._Recourse.exact`).
-        # A model with no scenario values is no planner model: nothing to decompose by.
-        data = getattr(m, "_dsx_data", None)
-        elastic = data is not None and data.elastic
-        values = m.component("scenario_value")
-        scenarios = 0 if values is None else len(values)
-        if elastic or options.method_for(scenarios, interface) == "extensive":
-            return "extensive", None
-        return "decomposition", None
-    if options.method == "extensive":
-        return "extensive", None
-    if interface != "direct":
+    """The method to run (`SolverOptions.method_for`) and, where a decomposition was asked for by
+    name but is not run, why (`auto` says nothing: it picks)."""
+    # A model with no scenario values is no planner model: nothing to decompose by.
+    values = m.component("scenario_value")
+    method = options.method_for(0 if values is None else len(values), interface)
+    if options.method == "decomposition" and method == "extensive":
         return (
             "extensive",
             f"decomposition needs the direct interface, not {interface}: solved the extensive form",
         )
-    return "decomposition", None
+    # The elastic model (`pipeline.unmet_requirements`) prices its shortfall columns, which the
+    # decomposition refuses: trying it first would only cost a compile. Buyback binaries in the
+    # recourse (the cloud's and the guarantor's views) decompose too: the loop relaxes them and
+    # the plan's blocks solve them whole (`decomposition._Recourse.exact`).
+    data = getattr(m, "_dsx_data", None)
+    if options.method == "auto" and data is not None and data.elastic:
+        return "extensive", None
+    return method, None
 
 
 def solve_decomposed(

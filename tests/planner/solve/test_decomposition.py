@@ -2349,8 +2349,8 @@ def test_a_start_naming_only_the_racks_still_ends_in_a_whole_written_plan(
 
 
 def test_a_master_point_a_tolerance_below_its_column_bounds_is_evaluated_at_the_bounds() -> None:
-    """HiGHS returns master columns up to its feasibility tolerance outside their bounds (a quota
-    at -4.5e-7 GPUs was seen at (10,3,20,6,50) with two scenario clusters); folded into the
+    """HiGHS returns master columns slightly outside their bounds (its tolerances apply to the
+    scaled problem: a quota at -4.5e-7 GPUs was seen at (10,3,20,6,50) with two scenario clusters); folded into the
     recourse column bounds that made `served <= h quota` an upper bound below 0, the recourse LP
     infeasible, and the run fell back to the extensive form, which found no plan in its time."""
     scenario = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
