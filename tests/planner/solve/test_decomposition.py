@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
+from planner.errors import RequirementsShortError
 from planner.files import load_scenario
 from planner.model.build import build_model, data_of
 from planner.model.objective import MONEY_SCALE_USD
@@ -235,16 +236,122 @@ def test_hand_optima_decompose_exactly(price: float, cvar_weight: float) -> None
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
-def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so(relax: bool) -> None:
+def test_an_expected_value_floor_the_cloud_s_best_plan_breaks_is_kept_by_its_cuts(relax: bool) -> None:
     # Without the guarantor's requirement the cloud builds a rack the guarantor would lose
-    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, and the
-    # plan it would write (LP) or complete (MILP: buyback binaries) breaks it; the extensive
-    # form finds the signed plan (build nothing).
+    # 87,600 on (test_model_hand_optima). The requirement (expected value >= 0) is a floor: its
+    # cut at the rack's first stage (the guarantor's best value there, below 0) cuts the rack
+    # off, and the decomposition writes the signed plan itself (build nothing, worth 0).
     scenario = uncertain(buyback_price=8.0, participation={})
+    decomposed = _solve(scenario, "decomposition", relax=relax)
+    assert decomposed.method == "decomposition", decomposed.method_note
+    assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+    assert decomposed.best_bound_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+    m = build_model(_with(scenario, relax_integrality=relax))
+    result = decomposition.decompose(m, integer=not relax, time_limit_s=20.0, mip_rel_gap=0.0)
+    assert re.search(r"[1-9]\d* floor cuts", result.log[-1] if relax else "; ".join(result.log)), result.log
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_a_cvar_requirement_the_plan_breaks_falls_back_and_says_so(relax: bool) -> None:
+    # A CVaR requirement is no floor with a cut (it reads a CVaR level and shortfalls): it is
+    # checked on the plan, which breaks it (the rack loses the guarantor money in 'bust'), so
+    # the extensive form finds the signed plan.
+    scenario = uncertain(
+        buyback_price=8.0,
+        participation={
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": None, "min_cvar_usd": 0.0},
+        },
+    )
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "extensive"
     assert decomposed.method_note is not None and "fell back" in decomposed.method_note
     assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_floors_no_plan_can_meet_are_proven_so_by_the_decomposition_and_named(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guarantor asks US$ 1 M in expectation; its most, a rack's margin less the buyback it
+    # pays, is far less. The floor's cuts leave the master no solution: that is the proof (each
+    # cut holds wherever the floor can be met), reported as HiGHS's Infeasible without running
+    # the extensive form, and the pipeline names the requirement as it does for the extensive
+    # form's proof.
+    scenario = uncertain(
+        buyback_price=8.0,
+        participation={
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": 1e6},
+        },
+    )
+    extensive = solve_model(
+        build_model(_with(scenario, relax_integrality=relax)),
+        _with(scenario, relax_integrality=relax).solver,
+        "direct",
+    )
+    assert extensive.infeasible
+    monkeypatch.setattr(interfaces, "_fallback", _refused("the extensive form"))
+    s = _with(scenario, method="decomposition", relax_integrality=relax)
+    decomposed = solve_model(build_model(s), s.solver, "direct")
+    assert decomposed.infeasible and not decomposed.has_solution
+    assert decomposed.method == "decomposition"
+    assert decomposed.method_note is not None and "floor cuts is infeasible" in decomposed.method_note
+    assert set(decomposed.phases) == {"handoff", "highs", "readback"}
+    if relax:
+        return
+    monkeypatch.undo()  # (the elastic model that names the requirement is no decomposition's)
+    with pytest.raises(RequirementsShortError) as raised:
+        solve_scenario(s)
+    assert "participation.guarantor.min_expected_value_usd" in str(raised.value.details)
+
+
+def test_a_floor_written_out_is_the_participation_row_and_its_cut_bounds_its_best_everywhere() -> None:
+    # The floor over the other columns (`_floors`: the party values replaced by their defining
+    # rows) has the participation row's value at any plan (the extensive form's LP optimum
+    # here); and a cut made at one first stage is at least the floor's greatest value (over the
+    # recourse) at other first stages, and equal to it where it was made.
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1).model_copy(
+            update={"participation": uncertain(buyback_price=8.0, participation={}).participation}
+        ),
+        relax_integrality=True,
+    )
+    m = build_model(scenario)
+    direct = decomposition.highs_direct.compile_to_arrays(m)
+    lp = direct.arrays
+    assert lp is not None
+    h = decomposition._highs({})
+    decomposition._pass(h, lp.cost, lp.lower, lp.upper, lp.A, lp.row_lower, lp.row_upper)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    z = np.asarray(h.getSolution().col_value)
+    left_out = {
+        c.local_name
+        for c in m.component_objects(pyo.Constraint)
+        if c.local_name.startswith(decomposition.LEFT_OUT_PREFIXES)
+    }
+    st = decomposition._structure(m, direct, left_out)
+    assert len(st.floor_lower) == 2  # the cloud's and the guarantor's expected values
+    rows = st.aside @ z
+    written = (
+        st.floor_master @ z[st.master_cols] + st.floor_recourse @ z[st.recourse_cols] + st.floor_constant
+    )
+    expected = rows[np.isfinite(st.aside_lower) & ~np.isclose(st.aside_lower, st.aside_upper)][: len(written)]
+    assert written == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    recourse = decomposition._Recourse(st, {"output_flag": False})
+    x = z[st.master_cols]
+    points = [x, 0.5 * x, np.zeros_like(x), 1.5 * x]
+    for f in range(len(st.floor_lower)):
+        cuts = [recourse.floor_cut(p, f) for p in points]
+        for (row, rhs, _), p in zip(cuts, points, strict=True):
+            first = recourse.at_bounds(p)
+            # rhs - row x + floor_lower is the cut's bound on the floor's greatest value at x.
+            at_own = rhs - row @ first + st.floor_lower[f]
+            best = float(decomposition._floor_values(st, first, recourse.floor_cut(p, f)[2])[f])
+            assert at_own == pytest.approx(best, rel=1e-7, abs=1e-6)
+            for other_row, other_rhs, _ in cuts:
+                assert other_rhs - other_row @ first + st.floor_lower[f] >= best - 1e-6 * max(1.0, abs(best))
 
 
 def test_auto_keeps_the_extensive_form_for_few_scenarios() -> None:
@@ -1158,6 +1265,7 @@ def test_worker_threads_leave_the_caller_s_highs_threads_as_they_were() -> None:
     # with it), or, run first, it would have fixed the caller's size at 1 for good.
     script = """
 import highspy
+from planner.errors import RequirementsShortError
 from planner.files import load_scenario
 from planner.model.build import build_model
 from planner.solve import decomposition
