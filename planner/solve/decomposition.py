@@ -34,7 +34,13 @@ What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
   scenarios through other values than V_s; they are set aside with the columns only they read and
   checked a posteriori on the plan (`_set_aside`); where the plan breaks one, the caller completes
-  it (the extensive form's second stage with this first stage fixed).
+  it (the extensive form's second stage with this first stage fixed). The expected-value floors
+  among them (`_floors`) are also kept in the loop, exactly: floor cuts (`_Recourse.floor_cut`)
+  hold wherever some recourse meets a floor (a master they leave empty is `FloorsUnmet`, the
+  proof no plan does); joint cuts at the master's prices of the floors (`_Recourse.joint_cut`)
+  bound the values and floors at one recourse, where the floors bind in it; a point's plan is a
+  recourse meeting the floors (`_meet_floors`, `_raised_prices`), or none (its value -inf: never
+  the best), and the binaries are solved whole for them where needed (`_whole_meeting_floors`).
 - `buyback_open` (a binary where the cloud's value is rewarded), where a value row reads the
   buyback (the cloud's and the guarantor's views), is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
@@ -955,7 +961,9 @@ class _Recourse:
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         return phi, piT, phi + piT @ first, y
 
-    def exact(self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
+    def exact(
+        self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float, cost: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """The true second stage at master point x, given y, the recourse LPs' solution there:
         each block with a fractional integer column (`buyback_open`) solved again whole to
         `gap`, shared out to the workers in two passes. First each block's LP with its binaries
@@ -969,8 +977,10 @@ class _Recourse:
         (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks,
         not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries)
         took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no
-        whole solution: none exists, or none was found in time."""
+        whole solution: none exists, or none was found in time. `cost`: what the blocks
+        maximise (by default the scenario value's recourse part; `_whole_meeting_floors`)."""
         st = self.st
+        cost = st.sub_cost if cost is None else cost
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(self.at_bounds(x))
         integer = st.integer[st.recourse_cols] > 0
         col_order = np.argsort(self.col_block, kind="stable")
@@ -1008,7 +1018,7 @@ class _Recourse:
             W = st.sub_W[rows]
             A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
             h.clearModel()
-            _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
+            _pass(h, cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
             h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
             return cols, np.flatnonzero(integer[cols]).astype(np.int32)
 
@@ -1059,7 +1069,7 @@ class _Recourse:
                     value, solution = held_whole(h, cols, whole, share(mine, n))
                     helds[worker] += solution is not None
                     tried[worker] += 1
-                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
+                relaxed = float(cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
                     y[cols] = solution
                 else:
@@ -1092,7 +1102,7 @@ class _Recourse:
                         return
                     continue
                 cols, whole = load(h, b, local, remaining)
-                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
+                relaxed = float(cost[cols] @ relaxed_y[cols])
                 search = _block_branch_and_bound(
                     h,
                     whole,
@@ -2026,6 +2036,8 @@ def _decompose(
     if whole is not None and st.relaxed_recourse:
         # The loop's recourse relaxed the binaries: solve them whole, block by block.
         y = recourse.exact(best.x, best.y, RECOURSE_MIP_GAP, reserve_deadline)
+        if y is not None and np.any(_floor_values(st, best.x, y) < st.floor_lower):
+            y = _whole_meeting_floors(st, recourse, value_side, master, best, reserve_deadline, log)
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
@@ -2089,6 +2101,42 @@ def _floor_values(st: _Structure, first: np.ndarray, y: np.ndarray) -> np.ndarra
 JOINT_PRICE_STEPS = 4
 """How many times `_raised_prices` doubles the floors' prices looking for a recourse that meets
 them."""
+
+
+def _whole_meeting_floors(
+    st: _Structure,
+    recourse: _Recourse,
+    value_side: _ValueSide,
+    master: _Master,
+    best: _Point,
+    deadline: float,
+    log: list[str],
+) -> np.ndarray | None:
+    """The plan's binaries solved whole again where, solved for the objective alone, they broke
+    a floor the relaxed recourse met (each block's best is the cloud's, not the party's): for
+    the floors' Lagrangian objective at the master's prices, doubled until the whole recourse
+    meets every floor (`JOINT_PRICE_STEPS` times at most). None where none did (the caller
+    completes the plan)."""
+    prices = master.floor_prices
+    if not prices.any():
+        return None
+    V = recourse.values(best.x, recourse.block_values(best.y))
+    _, q, _ = value_side.evaluate(best.x, V)
+    recourse.deadline = deadline
+    for _ in range(JOINT_PRICE_STEPS + 1):
+        cost = q[st.recourse_scenario] * st.sub_cost + prices @ st.floor_recourse
+        try:
+            _, _, relaxed = recourse.joint_cut(best.x, q, prices)
+        except RecourseOutOfTime:
+            return None
+        y = recourse.exact(best.x, relaxed, RECOURSE_MIP_GAP, deadline, cost)
+        if y is None:
+            return None
+        if np.all(_floor_values(st, best.x, y) >= st.floor_lower):
+            log.append(f"binaries solved whole for the floors' prices {np.array2string(prices, precision=4)}")
+            return y
+        prices = 2.0 * prices
+    return None
 
 
 def _raised_prices(
