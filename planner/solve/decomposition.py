@@ -1801,15 +1801,21 @@ def _decompose(
         joint: list[tuple[np.ndarray, float, np.ndarray]] = []
         if len(st.floor_lower):
             candidates = [y]
-            if master.floor_prices.any():
-                # The floors bind in the master: a cut at the weighting and prices, whose
-                # recourse is a plan worth weighing too; where it breaks a floor, so are the
-                # recourses at prices raised until one meets them, and the least move from the
-                # last that broke them to it (`_raised_prices`).
+            prices = master.floor_prices
+            broken = _floor_values(st, first, y) < st.floor_lower
+            if not prices.any() and broken.any():
+                # The objective's best recourse breaks a floor the master does not price yet:
+                # a unit of the objective per unit of each floor broken, to start from.
+                prices = broken.astype(np.float64)
+            if prices.any():
+                # The floors bind in the master, or in this recourse: a cut at the weighting and
+                # prices, whose recourse is a plan worth weighing too; where it breaks a floor,
+                # so are the recourses at prices raised until one meets them, and the least move
+                # from the last that broke them to it (`_raised_prices`).
                 _, q, _ = value_side.evaluate(first, recourse.values(first, phi))
-                row, bound, y_joint = recourse.joint_cut(first, q, master.floor_prices)
-                joint.append((row, bound, master.floor_prices))
-                candidates += _raised_prices(st, recourse, first, q, master.floor_prices, y_joint, joint)
+                row, bound, y_joint = recourse.joint_cut(first, q, prices)
+                joint.append((row, bound, prices))
+                candidates += _raised_prices(st, recourse, first, q, prices, y_joint, joint)
 
             def worth(y: np.ndarray) -> float:
                 return value_side.evaluate(first, recourse.values(first, recourse.block_values(y)))[0]

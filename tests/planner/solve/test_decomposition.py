@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
 from planner.errors import RequirementsShortError
-from planner.files import load_scenario
+from planner.files import load_scenario, parse_scenario
 from planner.model.build import build_model, data_of
 from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
@@ -1266,7 +1266,7 @@ def test_worker_threads_leave_the_caller_s_highs_threads_as_they_were() -> None:
     script = """
 import highspy
 from planner.errors import RequirementsShortError
-from planner.files import load_scenario
+from planner.files import load_scenario, parse_scenario
 from planner.model.build import build_model
 from planner.solve import decomposition
 
@@ -2528,3 +2528,80 @@ def test_a_floor_binding_in_the_recourse_is_met_by_the_plan_and_bounded_by_the_j
     assert decomposed.best_bound_usd >= extensive.objective_usd - ABS_TOL_USD
     assert decomposed.objective_usd >= extensive.objective_usd * (1 - 1e-3)
     assert decomposed.best_bound_usd <= extensive.objective_usd * (1 + 1e-3)
+
+
+def test_a_floor_the_objective_s_recourse_breaks_is_priced_before_the_master_prices_it() -> None:
+    # Found by hypothesis: two tenants, two scenarios, each party's expected value >= 0 (the
+    # guarantor loses on the tenant with token credits). At the master's first point the floor
+    # cut holds (some recourse meets the floor) and the value cuts hold (the objective's best
+    # recourse reaches the master's values), but that recourse breaks the floor: with no price
+    # from the master yet, no joint cut was made and the loop stopped with the plan at US$ 1,014
+    # against the optimum, 3,792. The broken floor is now priced at a unit to start from.
+    tenant = {
+        "price_usd_per_gpu_hour": 3.0,
+        "demand_gpus": {"case-0": [0.0, 0.0, 1.0], "case-1": [0.0, 0.0, 1.0]},
+    }
+    data = {
+        "version": 1,
+        "name": "random",
+        "periods": {"start_quarter": "2027Q1", "count_quarters": 3, "discount_rate_annual": 0.0},
+        "sites": [
+            {
+                "id": "site-0",
+                "jurisdiction": "AU",
+                "power_cap_mw": 0.5,
+                "existing_mw": 0.5,
+                "power_block_mw": 0.5,
+                "power_lead_time_periods": 0,
+                "power_price_usd_per_mwh": 0.0,
+                "pue": 1.0,
+                "gpu_cap": 200,
+                "max_racks_built_per_period": 1,
+                "max_power_blocks_per_period": 0,
+                "power_capex_usd_per_mw": 0.0,
+                "power_asset_lifetime_periods": 60,
+            }
+        ],
+        "rack_types": [
+            {
+                "id": f"rack-{n}",
+                "gpu_product": "NVIDIA-TEST",
+                "gpus_per_rack": gpus,
+                "nodes_per_rack": gpus // 4,
+                "kw_per_rack": 40.0,
+                "capex_usd": 200000.0,
+                "lifetime_periods": 1,
+                "opex_usd_per_rack_period": 0.0,
+            }
+            for n, gpus in enumerate((8, 72))
+        ],
+        "tenants": [
+            {"id": "tenant-0", **tenant},
+            {
+                "id": "tenant-1",
+                **tenant,
+                "price_usd_per_gpu_hour": 1.5,
+                "token_credit_share": 0.5,
+                "credit_repayment_share": 0.5,
+            },
+        ],
+        "scenarios": [{"id": "case-0", "probability": 0.5}, {"id": "case-1", "probability": 0.5}],
+        "terms": {
+            "buyback_price_usd_per_gpu_hour": 0.0,
+            "buyback_share": 0.0,
+            "revenue_share": 0.0,
+            "guarantor_hardware_margin": 0.0,
+        },
+        "objective": {"perspective": "cloud", "cvar_weight": 0.0},
+        "participation": {
+            "cloud": {"min_expected_value_usd": 0.0},
+            "guarantor": {"min_expected_value_usd": 0.0},
+        },
+        "solver": {"time_limit_s": 10.0, "mip_rel_gap": 0.01},
+    }
+    scenario = parse_scenario(data, "random")
+    extensive = _solve(scenario, "extensive", relax=True)
+    decomposed = _solve(scenario, "decomposition", relax=True)
+    assert decomposed.method == "decomposition", decomposed.method_note
+    assert extensive.objective_usd == pytest.approx(3792.2222, abs=1e-3)
+    _agree(extensive, decomposed, relax=True)
