@@ -34,13 +34,10 @@ What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
   scenarios through other values than V_s; they are set aside with the columns only they read and
   checked a posteriori on the plan (`_set_aside`); where the plan breaks one, the caller completes
-  it (the extensive form's second stage with this first stage fixed). The expected-value floors
-  among them (`_floors`) are also kept in the loop, exactly: floor cuts (`_Recourse.floor_cut`)
-  hold wherever some recourse meets a floor (a master they leave empty is `FloorsUnmet`, the
-  proof no plan does); joint cuts at the master's prices of the floors (`_Recourse.joint_cut`)
-  bound the values and floors at one recourse, where the floors bind in it; a point's plan is a
-  recourse meeting the floors (`_meet_floors`, `_raised_prices`), or none (its value -inf: never
-  the best), and the binaries are solved whole for them where needed (`_whole_meeting_floors`).
+  it (the extensive form's second stage with this first stage fixed). The expected-value floors among them
+  (`_floors`) also cut the master: a floor cut (`_Recourse.floor_cut`) holds wherever some
+  recourse meets the floor, so a master they leave empty is `FloorsUnmet`, the proof no plan
+  does, and a point no recourse completes is never the best (its value -inf).
 - `buyback_open` (a binary where the cloud's value is rewarded), where a value row reads the
   buyback (the cloud's and the guarantor's views), is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
@@ -745,8 +742,6 @@ class _Recourse:
         self.floor_models: dict[int, list[tuple[highspy.Highs, np.ndarray, np.ndarray]]] = {}
         """Per floor (`_Structure.floor_lower`), the scenarios' LPs maximising its value: made
         when a point first breaks it."""
-        self.joint_models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]] | None = None
-        """The scenarios' LPs of `joint_cut`, their costs changed at each."""
         n_rows = W.shape[0]
         graph = scipy.sparse.bmat([[None, W], [W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
@@ -884,28 +879,6 @@ class _Recourse:
         row = np.asarray(piT.sum(axis=0)).ravel() - st.floor_master[[f]].toarray().ravel()
         return row, float(st.floor_constant[f] + rhs.sum() - st.floor_lower[f]), y
 
-    def joint_cut(self, x: np.ndarray, q: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """The floors' Lagrangian cut at master point x for the weighting q and multipliers mu >= 0
-        (the master's prices of the floors): (a, b) with a x' <= b at every plan (x', V') whose
-        recourse meets the floors, a reading V too. At any recourse y, q (V + A x / v) + mu F =
-        q b / v + mu (F_x x + c) + (q g + mu F_y) y, so with F >= L the left side less mu L is at
-        most the greatest of the right over y, a sum of concave per-block LP values: where the
-        floors bind in the recourse (the cloud's best serving or buyback is not the party's), the
-        value cuts and floor cuts apart bound V and F each at its own best recourse, so their
-        master stays above the optimum; these bound them at one. Also the recourse reaching it."""
-        st = self.st
-        cost = q[st.recourse_scenario] * st.sub_cost + mu @ st.floor_recourse
-        if self.joint_models is None:
-            self.joint_models = self._models(cost)
-        else:
-            for h, _, cols in self.joint_models:
-                h.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost[cols])
-        first = self.at_bounds(x)
-        _, piT, rhs, y = self._solved(first, self.joint_models, cost)
-        row = np.asarray(piT.sum(axis=0)).ravel() + q @ st.value_A - mu @ st.floor_master
-        bound = float(q @ st.value_rhs + mu @ (st.floor_constant - st.floor_lower) + rhs.sum())
-        return row, bound, y
-
     def _solved(
         self, first: np.ndarray, models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]], cost: np.ndarray
     ) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray, np.ndarray]:
@@ -961,9 +934,7 @@ class _Recourse:
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         return phi, piT, phi + piT @ first, y
 
-    def exact(
-        self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float, cost: np.ndarray | None = None
-    ) -> np.ndarray | None:
+    def exact(self, x: np.ndarray, y: np.ndarray, gap: float, deadline: float) -> np.ndarray | None:
         """The true second stage at master point x, given y, the recourse LPs' solution there:
         each block with a fractional integer column (`buyback_open`) solved again whole to
         `gap`, shared out to the workers in two passes. First each block's LP with its binaries
@@ -977,10 +948,8 @@ class _Recourse:
         (`unproven_blocks`): a plan whose value is what it attains, rather than none. Blocks,
         not scenarios: at (10,3,20,6,50) one scenario's MIP (20 quarters' blocks, 200 binaries)
         took 35.9 s to prove 0.1%, its neighbours 0.02 and 1.35 s. None where a block has no
-        whole solution: none exists, or none was found in time. `cost`: what the blocks
-        maximise (by default the scenario value's recourse part; `_whole_meeting_floors`)."""
+        whole solution: none exists, or none was found in time."""
         st = self.st
-        cost = st.sub_cost if cost is None else cost
         lower, upper, col_lo, col_up, _, _ = self._bounds_at(self.at_bounds(x))
         integer = st.integer[st.recourse_cols] > 0
         col_order = np.argsort(self.col_block, kind="stable")
@@ -1018,7 +987,7 @@ class _Recourse:
             W = st.sub_W[rows]
             A = scipy.sparse.csr_array((W.data, local[W.indices], W.indptr), shape=(len(rows), len(cols)))
             h.clearModel()
-            _pass(h, cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
+            _pass(h, st.sub_cost[cols], col_lo[cols], col_up[cols], A, lower[rows], upper[rows])
             h.setOptionValue("time_limit", _time_limit(h, remaining, mip=False))
             return cols, np.flatnonzero(integer[cols]).astype(np.int32)
 
@@ -1069,7 +1038,7 @@ class _Recourse:
                     value, solution = held_whole(h, cols, whole, share(mine, n))
                     helds[worker] += solution is not None
                     tried[worker] += 1
-                relaxed = float(cost[cols] @ relaxed_y[cols])
+                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 if solution is not None and relaxed - value <= gap * max(1.0, abs(relaxed)):
                     y[cols] = solution
                 else:
@@ -1102,7 +1071,7 @@ class _Recourse:
                         return
                     continue
                 cols, whole = load(h, b, local, remaining)
-                relaxed = float(cost[cols] @ relaxed_y[cols])
+                relaxed = float(st.sub_cost[cols] @ relaxed_y[cols])
                 search = _block_branch_and_bound(
                     h,
                     whole,
@@ -1372,11 +1341,8 @@ class _Point:
     rhs: np.ndarray
     settled: np.ndarray
     y: np.ndarray
-    floor_cuts: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
-    """The cuts of the floors its cloud's own recourse broke, by floor (`_meet_floors`)."""
-    joint_cuts: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)
-    """The floors' Lagrangian cuts at the point (`_Recourse.joint_cut`), where the master prices
-    a floor: at its prices, and at those `_raised_prices` tried (with the prices)."""
+    floor_cuts: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    """The cuts of the floors its cloud's own recourse broke (`_floor_cuts`)."""
 
 
 class _Master:
@@ -1431,13 +1397,6 @@ class _Master:
         self.is_summed = np.zeros(st.master.shape[0], bool)
         """Per master row, whether it is a weighting's summed tie row (`_tie`, deleted at `refine`)."""
         self.floor_cuts = 0
-        self.row_prices = np.zeros((st.master.shape[0], len(st.floor_lower)))
-        """Per master row, what a unit of its dual prices each floor at: 1 on a floor's cut for
-        that floor, a joint cut's multipliers, else 0."""
-        self.floor_prices = np.zeros(len(st.floor_lower))
-        """Per floor, the last LP master's price of it (the sum of its cuts' duals, objective
-        units per unit of the floor): the multipliers of `_Recourse.joint_cut`."""
-        self.joint_cuts = 0
 
     @property
     def n_cols(self) -> int:
@@ -1630,57 +1589,32 @@ class _Master:
         rows = np.flatnonzero(drop).astype(np.int32)
         if len(rows):
             self.h.deleteRows(len(rows), rows)
-            self.is_cut, self.idle, self.is_summed, self.row_prices = (
+            self.is_cut, self.idle, self.is_summed = (
                 self.is_cut[~drop],
                 self.idle[~drop],
                 self.is_summed[~drop],
-                self.row_prices[~drop],
             )
         return len(rows)
 
     def _rows_added(self, n: int, *, cut: bool) -> None:
         """The bookkeeping of n rows just added: cuts, or tie rows (summed while `coarse`)."""
-        self.row_prices = np.vstack([self.row_prices, np.zeros((n, self.row_prices.shape[1]))])
         self.is_cut = np.append(self.is_cut, np.full(n, cut))
         self.idle = np.append(self.idle, np.zeros(n, np.int64))
         self.is_summed = np.append(self.is_summed, np.full(n, self.coarse and not cut))
 
     def add_floor_cuts(self, point: _Point, x: np.ndarray | None = None) -> int:
-        """The point's floor and joint cuts (`_Recourse.floor_cut`, `joint_cut`) that the
-        master point x breaks (every one where x is None); how many. Rows on the master columns
-        alone; a floor's kept for good (neither purged nor deleted at `refine`): few, and each a
-        condition for a plan to exist."""
+        """The point's floor cuts (`_Recourse.floor_cut`) that the master point x breaks (every
+        one where x is None); how many. Rows on the first stage alone, kept for good (neither purged nor deleted at
+        `refine`): few, and each a condition for a plan to exist."""
         added = 0
-        for f, row, rhs in point.floor_cuts:
+        for row, rhs in point.floor_cuts:
             if x is None or row @ x[: self.n_master] - rhs > CUT_TOLERANCE * max(1.0, abs(rhs)):
-                self._add_kept(row, rhs, np.eye(len(self.floor_prices))[f], purged=False)
-                self.floor_cuts += 1
+                _add_cuts(self.h, scipy.sparse.csr_array(row[None, :]), np.array([rhs]), np.array([0]))
+                self.is_cut, self.is_summed = np.append(self.is_cut, False), np.append(self.is_summed, False)
+                self.idle = np.append(self.idle, 0)
                 added += 1
-        for row, rhs, prices in point.joint_cuts:
-            if x is None or row @ x[: self.n_master] - rhs > CUT_TOLERANCE * max(1.0, abs(rhs)):
-                self._add_kept(row, rhs, prices, purged=True)
-                self.joint_cuts += 1
-                added += 1
+        self.floor_cuts += added
         return added
-
-    def _add_kept(self, row: np.ndarray, rhs: float, prices: np.ndarray, *, purged: bool) -> None:
-        """A row on the master columns (none of the epigraph's) which prices the floors at
-        `prices` per unit of its dual (`row_prices`): purged when idle like a cut (and deleted
-        at `refine`) or kept for good. Joint cuts pile up (387 in 56 rounds at (10,3,20,6,20)),
-        and kept they slowed the master's solves to 1-2 s."""
-        _add_cuts(self.h, scipy.sparse.csr_array(row[None, :]), np.array([rhs]), np.array([0]))
-        self.is_cut, self.is_summed = np.append(self.is_cut, purged), np.append(self.is_summed, False)
-        self.idle = np.append(self.idle, 0)
-        self.row_prices = np.vstack([self.row_prices, prices[None, :]])
-
-    def price_floors(self) -> None:
-        """`floor_prices` from the master LP just solved: a floor's cut's dual is what the
-        objective gives for a unit more of the floor; a joint cut's, times its multipliers, too
-        (its row holds the floors' values at those)."""
-        if not len(self.floor_prices):
-            return
-        dual = np.abs(np.asarray(self.h.getSolution().row_dual))
-        self.floor_prices = dual @ self.row_prices
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
@@ -1796,38 +1730,15 @@ def _decompose(
     def evaluate(x: np.ndarray) -> _Point:
         first = recourse.at_bounds(x)
         phi, piT, rhs, y = recourse.evaluate(first)
-        floor_cuts: list[tuple[int, np.ndarray, float]] = []
-        met: np.ndarray | None = y
-        joint: list[tuple[np.ndarray, float, np.ndarray]] = []
+        floor_cuts: list[tuple[np.ndarray, float]] = []
+        reachable = True
         if len(st.floor_lower):
-            candidates = [y]
-            prices = master.floor_prices
-            broken = _floor_values(st, first, y) < st.floor_lower
-            if not prices.any() and broken.any():
-                # The objective's best recourse breaks a floor the master does not price yet:
-                # a unit of the objective per unit of each floor broken, to start from.
-                prices = broken.astype(np.float64)
-            if prices.any():
-                # The floors bind in the master, or in this recourse: a cut at the weighting and
-                # prices, whose recourse is a plan worth weighing too; where it breaks a floor,
-                # so are the recourses at prices raised until one meets them, and the least move
-                # from the last that broke them to it (`_raised_prices`).
-                _, q, _ = value_side.evaluate(first, recourse.values(first, phi))
-                row, bound, y_joint = recourse.joint_cut(first, q, prices)
-                joint.append((row, bound, prices))
-                candidates += _raised_prices(st, recourse, first, q, prices, y_joint, joint)
-
-            def worth(y: np.ndarray) -> float:
-                return value_side.evaluate(first, recourse.values(first, recourse.block_values(y)))[0]
-
-            floor_cuts, met = _meet_floors(st, recourse, first, candidates, worth)
-            if met is not None:
-                phi = recourse.block_values(met)
+            floor_cuts, reachable = _floor_cuts(st, recourse, first, y)
         value, q, settled = value_side.evaluate(first, recourse.values(first, phi))
-        if met is None:
+        if not reachable:
             # No recourse meets a floor here: a point to cut off, never a plan.
             value = -INF
-        return _Point(first, value, q, piT, rhs, settled, y if met is None else met, floor_cuts, joint)
+        return _Point(first, value, q, piT, rhs, settled, y, floor_cuts)
 
     def learn(point: _Point, x: np.ndarray) -> int:
         """Cuts from an evaluated point that the master point x breaks, and its weighting if new."""
@@ -2027,7 +1938,6 @@ def _decompose(
         f"{iterations_lp} LP rounds, {iterations} in all, {len(master.weightings)} weightings, "
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
         + (f", {master.floor_cuts} floor cuts" if master.floor_cuts else "")
-        + (f", {master.joint_cuts} joint cuts" if master.joint_cuts else "")
         + (f", {len(recourse.restarted)} recourse LPs too" if recourse.restarted else "")
     )
     first_stage = _first_stage(m, direct, st, best.x)
@@ -2042,8 +1952,6 @@ def _decompose(
     if whole is not None and st.relaxed_recourse:
         # The loop's recourse relaxed the binaries: solve them whole, block by block.
         y = recourse.exact(best.x, best.y, RECOURSE_MIP_GAP, reserve_deadline)
-        if y is not None and np.any(_floor_values(st, best.x, y) < st.floor_lower):
-            y = _whole_meeting_floors(st, recourse, value_side, master, best, reserve_deadline, log)
         if y is None:
             log.append("the buyback binaries were not solved in time: completed instead")
         else:
@@ -2095,128 +2003,29 @@ def _decompose(
     )
 
 
-FLOOR_MARGIN = 1e-9
-"""How far past a floor (relative to it, at least absolute) `_meet_floors` aims its mix of
-recourses, so that the plan meets the floor after the round-off of its values."""
-
-
 def _floor_values(st: _Structure, first: np.ndarray, y: np.ndarray) -> np.ndarray:
     return st.floor_master @ first + st.floor_recourse @ y + st.floor_constant
 
 
-JOINT_PRICE_STEPS = 4
-"""How many times `_raised_prices` doubles the floors' prices looking for a recourse that meets
-them."""
-
-
-def _whole_meeting_floors(
-    st: _Structure,
-    recourse: _Recourse,
-    value_side: _ValueSide,
-    master: _Master,
-    best: _Point,
-    deadline: float,
-    log: list[str],
-) -> np.ndarray | None:
-    """The plan's binaries solved whole again where, solved for the objective alone, they broke
-    a floor the relaxed recourse met (each block's best is the cloud's, not the party's): for
-    the floors' Lagrangian objective at the master's prices, doubled until the whole recourse
-    meets every floor (`JOINT_PRICE_STEPS` times at most). None where none did (the caller
-    completes the plan)."""
-    prices = master.floor_prices
-    if not prices.any():
-        return None
-    V = recourse.values(best.x, recourse.block_values(best.y))
-    _, q, _ = value_side.evaluate(best.x, V)
-    recourse.deadline = deadline
-    for _ in range(JOINT_PRICE_STEPS + 1):
-        cost = q[st.recourse_scenario] * st.sub_cost + prices @ st.floor_recourse
-        try:
-            _, _, relaxed = recourse.joint_cut(best.x, q, prices)
-        except RecourseOutOfTime:
-            return None
-        y = recourse.exact(best.x, relaxed, RECOURSE_MIP_GAP, deadline, cost)
-        if y is None:
-            return None
-        if np.all(_floor_values(st, best.x, y) >= st.floor_lower):
-            log.append(f"binaries solved whole for the floors' prices {np.array2string(prices, precision=4)}")
-            return y
-        prices = 2.0 * prices
-    return None
-
-
-def _raised_prices(
-    st: _Structure,
-    recourse: _Recourse,
-    first: np.ndarray,
-    q: np.ndarray,
-    prices: np.ndarray,
-    y: np.ndarray,
-    cuts: list[tuple[np.ndarray, float, np.ndarray]],
-) -> list[np.ndarray]:
-    """Recourses at first stage `first` for `_meet_floors` to weigh: y (the Lagrangian one at
-    `prices`), and where it breaks a floor, those at the prices doubled (up to
-    `JOINT_PRICE_STEPS` times) until one meets every floor, then the least move towards it from
-    the last that did not. The floors' values and the objective's are linear in the recourse,
-    so that move lies on the chord between two points of the frontier the prices trace: near
-    the best recourse meeting the floors where the prices are near theirs, against a move
-    towards each floor's own best, which gives up most of the objective's value. Each price's
-    cut goes to `cuts`: where the floors' frontier bends hard (a floor near the most the
-    recourse can give it), the master's own prices see only its flat part."""
-    out = [y]
-    goal = st.floor_lower + FLOOR_MARGIN * np.maximum(1.0, np.abs(st.floor_lower))
+def _floor_cuts(
+    st: _Structure, recourse: _Recourse, first: np.ndarray, y: np.ndarray
+) -> tuple[list[tuple[np.ndarray, float]], bool]:
+    """At first stage `first`, with y the recourse best for the objective: the cuts of the floors
+    y breaks (`_Recourse.floor_cut`), and whether some recourse meets each of them (else the
+    first stage is no plan's). The point keeps y and its value: where a floor binds in the
+    recourse (the cloud's best serving or buyback is not the party's), the plan breaks it and
+    the caller's completion finds the best recourse that meets it, as for any set-aside row;
+    tried and not kept (session 29): plans moved between recourses to meet the floors, and
+    Lagrangian cuts joining values and floors, which with CVaR did not reach the optimum on
+    random small cases."""
+    cuts: list[tuple[np.ndarray, float]] = []
     now = _floor_values(st, first, y)
-    for _ in range(JOINT_PRICE_STEPS):
-        if np.all(now >= st.floor_lower):
-            break
-        prices = 2.0 * prices
-        row, bound, raised = recourse.joint_cut(first, q, prices)
-        cuts.append((row, bound, prices))
-        then = _floor_values(st, first, raised)
-        out.append(raised)
-        if np.all(then >= st.floor_lower):
-            short = now < goal
-            t = np.max((goal[short] - now[short]) / np.maximum(then[short] - now[short], 1e-300))
-            out.append(y + min(1.0, float(t)) * (raised - y))
-            break
-        y, now = raised, then
-    return out
-
-
-def _meet_floors(
-    st: _Structure, recourse: _Recourse, first: np.ndarray, candidates: list[np.ndarray], worth
-) -> tuple[list[tuple[int, np.ndarray, float]], np.ndarray | None]:
-    """At first stage `first`, with `candidates` recourses (the objective's best, and the floors'
-    Lagrangian one where the master prices them): the cuts of the floors one breaks
-    (`_Recourse.floor_cut`), and the recourse meeting every floor worth most (`worth`), or None
-    where none does. Each broken floor's best recourse y_f meets it where any does; the least
-    move from a candidate towards it that meets the floor keeps the recourse rows (their set is
-    convex), and its values being linear, loses the least along that line: a true plan, so the
-    loop's best and gap stand on plans that keep the floors. Not the best recourse meeting them
-    (that one needs every scenario at once: the caller's completion gives it where this plan
-    is kept); from the Lagrangian candidate, which breaks them by little where the prices are
-    near, the move is short."""
-    cuts: list[tuple[int, np.ndarray, float]] = []
-    goal = st.floor_lower + FLOOR_MARGIN * np.maximum(1.0, np.abs(st.floor_lower))
-    best_of: dict[int, tuple[np.ndarray, float]] = {}
-    met: list[np.ndarray] = []
-    for y in candidates:
-        for f in range(len(st.floor_lower)):
-            now = float(_floor_values(st, first, y)[f])
-            if now >= st.floor_lower[f]:
-                continue
-            if f not in best_of:
-                row, rhs, y_f = recourse.floor_cut(first, f)
-                cuts.append((f, row, rhs))
-                best_of[f] = (y_f, float(_floor_values(st, first, y_f)[f]))
-            y_f, most = best_of[f]
-            if most < st.floor_lower[f]:
-                return cuts, None
-            y = y + min(1.0, (goal[f] - now) / (most - now)) * (y_f - y)
-        # (A move for one floor may break another.)
-        if np.all(_floor_values(st, first, y) >= st.floor_lower):
-            met.append(y)
-    return cuts, max(met, key=worth) if met else None
+    for f in np.flatnonzero(now < st.floor_lower):
+        row, rhs, y_f = recourse.floor_cut(first, int(f))
+        cuts.append((row, rhs))
+        if _floor_values(st, first, y_f)[f] < st.floor_lower[f]:
+            return cuts, False
+    return cuts, True
 
 
 def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
@@ -2497,9 +2306,6 @@ def _benders(
     integer master's dual bound."""
     phase = "mip" if integer_cols is not None else "lp"
     best, bound, rounds = incumbent, INF, 0
-    still = 0
-    """Rounds in a row, with floor cuts in the master, in which neither the bound nor the best
-    moved."""
     h = master.h
     while rounds < MAX_ITERATIONS:
         remaining = deadline - time.perf_counter()
@@ -2523,15 +2329,20 @@ def _benders(
                 log.append(f"time limit reached in the {phase} phase's master")
                 return best, bound, rounds, False
             if status == highspy.HighsModelStatus.kInfeasible and master.floor_cuts:
+                # A warm solve's word alone is no proof: solved again from scratch first (and,
+                # where that finds a point, the round is run again from it).
+                h.clearSolver()
+                master.solve(phase)
+                status = h.getModelStatus()
+                if status == highspy.HighsModelStatus.kOptimal:
+                    continue
+            if status == highspy.HighsModelStatus.kInfeasible and master.floor_cuts:
                 unmet = FloorsUnmet(f"the master with {master.floor_cuts} floor cuts is infeasible")
                 unmet.iterations = rounds
                 raise unmet
             raise NotDecomposable(f"the master has no solution ({h.modelStatusToString(status)})")
         x = np.asarray(h.getSolution().col_value)
         master.last_x = x[: master.n_master].copy()
-        if phase == "lp":
-            master.price_floors()
-        before = (bound, -INF if best is None else best.value)
         bound = min(bound, info.mip_dual_bound if phase == "mip" else info.objective_function_value)
         purged = master.purge() if phase == "lp" else 0
         try:
@@ -2543,17 +2354,11 @@ def _benders(
                 evaluated.append(z)
                 best = z if z.value > best.value else best
                 added = learn(z, x)
-            # Where the master prices a floor, its point is evaluated at every round too: the
-            # plans meeting the floors are found from the master's point (`_raised_prices`),
-            # and the in-out point, a mix with the best so far, may hold a cut the master keeps
-            # only within its tolerance, round after round (unless the in-out point brought a
-            # new weighting, whose columns the master's point has no values for).
-            priced = master.floor_prices.any() and len(x) == master.n_cols
-            if (added == 0 or priced) and not _closed(best, bound, gap):
+            if added == 0 and not _closed(best, bound, gap):
                 point = evaluate(x)
                 evaluated.append(point)
                 best = point if best is None or point.value > best.value else best
-                added += learn(point, x)
+                added = learn(point, x)
                 if added == 0 and phase == "lp" and not _closed(best, bound, gap):
                     # The summed cuts held at x; per cluster, some may not.
                     added = master.refine(True, [best, *evaluated])
@@ -2582,22 +2387,10 @@ def _benders(
         if added == 0:
             log.append(f"{phase}: no cut is broken at the master's point; the gap stays open")
             return best, bound, rounds, False
-        still = still + 1 if master.floor_cuts and before == (bound, best.value) else 0
-        if still >= STALLED_ROUNDS:
-            # Cuts the master holds only within its tolerance, added and purged in turn.
-            log.append(f"{phase}: neither bound nor best moved in {still} rounds; the gap stays open")
-            return best, bound, rounds, False
         if out_of_time:
             log.append(f"time limit reached in the {phase} phase's master")
             return best, bound, rounds, False
     return best, bound, rounds, False
-
-
-STALLED_ROUNDS = 25
-"""Rounds in a row with neither the bound nor the best plan moving after which a loop with
-floor cuts in its master stops: at (10,3,20,6,20), the guarantor's expected value floored near the
-most the recourse gives it, LP, it went on to the 500-round limit, adding and purging the same
-five cuts (held by the master within its tolerance)."""
 
 
 BOUND_MIP_TIME_SHARE = 0.1

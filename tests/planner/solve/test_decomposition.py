@@ -337,7 +337,8 @@ def test_a_floor_written_out_is_the_participation_row_and_its_cut_bounds_its_bes
     written = (
         st.floor_master @ z[st.master_cols] + st.floor_recourse @ z[st.recourse_cols] + st.floor_constant
     )
-    expected = rows[np.isfinite(st.aside_lower) & ~np.isclose(st.aside_lower, st.aside_upper)][: len(written)]
+    expected = rows[np.isfinite(st.aside_lower) & ~np.isclose(st.aside_lower, st.aside_upper)]
+    assert len(expected) == len(written)
     assert written == pytest.approx(expected, rel=1e-9, abs=1e-9)
     recourse = decomposition._Recourse(st, {"output_flag": False})
     x = z[st.master_cols]
@@ -1265,8 +1266,7 @@ def test_worker_threads_leave_the_caller_s_highs_threads_as_they_were() -> None:
     # with it), or, run first, it would have fixed the caller's size at 1 for good.
     script = """
 import highspy
-from planner.errors import RequirementsShortError
-from planner.files import load_scenario, parse_scenario
+from planner.files import load_scenario
 from planner.model.build import build_model
 from planner.solve import decomposition
 
@@ -2497,46 +2497,39 @@ def _guarantor_floored(scenario: Scenario, floor_usd: float) -> Scenario:
 
 
 @pytest.mark.parametrize("raise_by", [0.01, 0.03], ids=["binding", "unreachable"])
-def test_a_floor_binding_in_the_recourse_is_met_by_the_plan_and_bounded_by_the_joint_cuts(
+def test_a_floor_binding_in_the_recourse_ends_at_the_extensive_optimum_or_is_proven_unreachable(
     raise_by: float,
 ) -> None:
     # The cloud's view, the guarantor's expected value floored above what it gets in the cloud's
-    # best plan: the cloud must give up serving or buyback it would choose, in the recourse, not
-    # only change its first stage. The value cuts and floor cuts apart would bound the cloud's
-    # value and the guarantor's each at its own best recourse; the joint cuts bound them at one,
-    # so the master's bound comes down to the optimum, and the plans found meet the floor. Raised
-    # 3%, no plan meets it, which both methods prove.
+    # best plan: the cloud must give up serving it would choose, in the recourse, not only change
+    # its first stage. The floor's cuts keep the master's first stages where some recourse meets
+    # it, the plan's recourse is completed to meet it, and where that is further from the bound
+    # than asked the extensive form decides: the LP optimum either way. Raised 3%, no plan
+    # meets it, which both methods prove.
     base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
     free = _with(_guarantor_floored(base, -1e12), relax_integrality=True)
     m = build_model(free)
     assert solve_model(m, free.solver, "direct").has_solution
     d = data_of(m)
     guarantor_usd = 1e6 * sum(d.probability[s] * m.party_value["guarantor", s].value for s in d.scenario_ids)
-    scenario = _with(_guarantor_floored(base, guarantor_usd * (1 + raise_by)), time_limit_s=10.0)
+    scenario = _with(_guarantor_floored(base, guarantor_usd * (1 + raise_by)), time_limit_s=20.0)
     s = _with(scenario, relax_integrality=True, method="extensive")
     extensive = solve_model(build_model(s), s.solver, "direct")
     s = _with(scenario, relax_integrality=True, method="decomposition")
     decomposed = solve_model(build_model(s), s.solver, "direct")
-    assert decomposed.method == "decomposition", decomposed.method_note
     if raise_by > 0.02:
         assert extensive.infeasible and decomposed.infeasible
+        assert decomposed.method == "decomposition", decomposed.method_note
         return
-    assert extensive.objective_usd is not None and decomposed.objective_usd is not None
-    assert decomposed.best_bound_usd is not None
-    # Measured: 7.4e-6 below the optimum after 24 s, bound 3.7e-8 above it.
-    assert decomposed.objective_usd <= extensive.objective_usd + ABS_TOL_USD
-    assert decomposed.best_bound_usd >= extensive.objective_usd - ABS_TOL_USD
-    assert decomposed.objective_usd >= extensive.objective_usd * (1 - 1e-3)
-    assert decomposed.best_bound_usd <= extensive.objective_usd * (1 + 1e-3)
+    _agree(extensive, decomposed, relax=True)
 
 
-def test_a_floor_the_objective_s_recourse_breaks_is_priced_before_the_master_prices_it() -> None:
+def test_a_floor_the_objective_s_recourse_breaks_but_its_cut_holds_ends_at_the_optimum() -> None:
     # Found by hypothesis: two tenants, two scenarios, each party's expected value >= 0 (the
     # guarantor loses on the tenant with token credits). At the master's first point the floor
-    # cut holds (some recourse meets the floor) and the value cuts hold (the objective's best
-    # recourse reaches the master's values), but that recourse breaks the floor: with no price
-    # from the master yet, no joint cut was made and the loop stopped with the plan at US$ 1,014
-    # against the optimum, 3,792. The broken floor is now priced at a unit to start from.
+    # cut holds (some recourse meets the floor) and the value cuts hold, but the objective's
+    # recourse breaks the floor: a plan moved between recourses to meet it, written as the
+    # loop's, was worth US$ 1,014 against the optimum, 3,792. The plan is completed instead.
     tenant = {
         "price_usd_per_gpu_hour": 3.0,
         "demand_gpus": {"case-0": [0.0, 0.0, 1.0], "case-1": [0.0, 0.0, 1.0]},
@@ -2602,6 +2595,5 @@ def test_a_floor_the_objective_s_recourse_breaks_is_priced_before_the_master_pri
     scenario = parse_scenario(data, "random")
     extensive = _solve(scenario, "extensive", relax=True)
     decomposed = _solve(scenario, "decomposition", relax=True)
-    assert decomposed.method == "decomposition", decomposed.method_note
     assert extensive.objective_usd == pytest.approx(3792.2222, abs=1e-3)
     _agree(extensive, decomposed, relax=True)
