@@ -34,7 +34,10 @@ What is exact and what is not:
 - Participation rows (`participation_*`, `party_value_def_*`, `party_cvar_shortfall_def`) couple
   scenarios through other values than V_s; they are set aside with the columns only they read and
   checked a posteriori on the plan (`_set_aside`); where the plan breaks one, the caller completes
-  it (the extensive form's second stage with this first stage fixed).
+  it (the extensive form's second stage with this first stage fixed). The expected-value floors among them
+  (`_floors`) also cut the master: a floor cut (`_Recourse.floor_cut`) holds wherever some
+  recourse meets the floor, so a master they leave empty is `FloorsUnmet`, the proof no plan
+  does, and a point no recourse completes is never the best (its value -inf).
 - `buyback_open` (a binary where the cloud's value is rewarded), where a value row reads the
   buyback (the cloud's and the guarantor's views), is relaxed in the recourse LP, so
   the master's bound is an upper bound of the true problem but the recourse it prices may be too
@@ -211,6 +214,21 @@ class NotDecomposable(Exception):
     """The model, as built, breaks an assumption of the decomposition; the message says which."""
 
 
+class FloorsUnmet(Exception):
+    """The master, with the floors' cuts, has no solution: no plan meets every participation
+    floor (each cut holds at every first stage where some recourse meets its floor,
+    `_Recourse.floor_cut`, so HiGHS's proof on the master is one on the model). Carries what the
+    caller reports: the compiled model (`direct`), the hand-off and total seconds, the rounds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.direct: highs_direct.DirectModel | None = None
+        self.handoff_s = 0.0
+        self.seconds = 0.0
+        self.iterations = 0
+        self.floor_cuts = 0
+
+
 @dataclass
 class Decomposition:
     """The master's bound, the plan written whole where it could be, and the first stage for
@@ -292,6 +310,13 @@ class _Structure:
     derived_lower: np.ndarray
     derived_upper: np.ndarray
     derived_row_scenario: np.ndarray
+    floor_master: scipy.sparse.csr_array
+    """Per floor (`_floors`: a left-out row bounding a party's value from below), its value
+    written out over the master columns; with `floor_recourse` and `floor_constant` the floor
+    reads floor_master x + floor_recourse y + floor_constant >= floor_lower."""
+    floor_recourse: scipy.sparse.csr_array
+    floor_constant: np.ndarray
+    floor_lower: np.ndarray
 
 
 def _family_columns(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, name: str) -> tuple[int, list]:
@@ -445,6 +470,9 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
     if bad_up.any() or bad_down.any():
         raise NotDecomposable("a master row bounds a scenario's value from above")
 
+    floor, floor_constant, floor_lower = _floors(aside, aside_col, aside_lower, aside_upper)
+    if np.any(floor[:, np.flatnonzero(is_value)].count_nonzero()):
+        raise NotDecomposable("a participation row reads a scenario's value")
     derived_col = _derived_columns(m, direct, n_col, A, row_of, value_row)
     derived_row = np.zeros(n_row, bool)
     derived_row[row_of[derived_col[A.indices]]] = True
@@ -452,6 +480,11 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         # A row the rule does not make reads them (a cap on the buyback, say): left in.
         derived_col[:] = False
         derived_row[:] = False
+    # A floor reading derived columns (a party's value in the syndicate's view, where the
+    # buyback's price cancels) has no exact cut from the recourse LPs, which leave them out:
+    # it is left to the check of the plan, as the other left-out rows are.
+    cut = abs(floor) @ derived_col.astype(np.float64) == 0
+    floor, floor_constant, floor_lower = floor[np.flatnonzero(cut)], floor_constant[cut], floor_lower[cut]
     recourse &= ~derived_col
     least = np.zeros(n_col, bool)
     for name in DERIVED_LEAST:
@@ -513,7 +546,64 @@ def _structure(m: pyo.ConcreteModel, direct: highs_direct.DirectModel, left_out:
         derived_lower=row_lower[derived_row],
         derived_upper=row_upper[derived_row],
         derived_row_scenario=row_max[derived_row],
+        floor_master=floor[:, master_cols].tocsr(),
+        floor_recourse=floor[:, recourse_cols].tocsr(),
+        floor_constant=floor_constant,
+        floor_lower=floor_lower,
     )
+
+
+def _floors(
+    aside: scipy.sparse.csr_array, aside_col: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[scipy.sparse.csr_array, np.ndarray, np.ndarray]:
+    """The left-out rows that bound a linear function of the party values from one side (the
+    expected-value floors, `participation_expected_value`), each written out over the other
+    columns through the rows defining those values (`party_value_def_*`: an equality reading
+    one set-aside column) and turned to a lower bound: rows F and constants c, lower bounds L,
+    with F z + c >= L. Such a floor's greatest value at a first stage is the sum of per-scenario
+    LPs over the recourse (the cloud's own recourse need not be the party's best), so its cuts
+    are exact (`_Recourse.floor_cut`); rows reading any other set-aside column (a CVaR level or
+    shortfall) are left to the check of the plan."""
+    n_col = aside.shape[1]
+    empty = scipy.sparse.csr_array((0, n_col))
+    if aside.shape[0] == 0:
+        return empty, np.zeros(0), np.zeros(0)
+    columns = np.flatnonzero(aside_col)
+    X = aside[:, columns].tocsr()
+    reads = np.diff(X.indptr)
+    equality = np.isfinite(lower) & (lower == upper)
+    single = np.flatnonzero(equality & (reads == 1))
+    defined_by = np.full(len(columns), -1, dtype=np.int64)
+    times = np.bincount(X.indices[X.indptr[single]], minlength=len(columns))
+    once = times[X.indices[X.indptr[single]]] == 1
+    defined_by[X.indices[X.indptr[single[once]]]] = single[once]
+    is_definition = np.zeros(aside.shape[0], bool)
+    is_definition[single[once]] = True
+    defined = defined_by >= 0
+    one_sided = np.isfinite(lower) != np.isfinite(upper)
+    only_defined = np.array(
+        [
+            reads[r] > 0 and bool(defined[X.indices[X.indptr[r] : X.indptr[r + 1]]].all())
+            for r in range(X.shape[0])
+        ],
+        dtype=bool,
+    )
+    rows = np.flatnonzero(one_sided & ~is_definition & only_defined)
+    if not len(rows):
+        return empty, np.zeros(0), np.zeros(0)
+    # A defined column j, by its row r: w_j W_j + A_r,rest z = b_r, so W_j = (b_r - A_r,rest z) / w_j.
+    definers = defined_by[defined]
+    w = X[definers][:, np.flatnonzero(defined)].diagonal()
+    others = scipy.sparse.diags((~aside_col).astype(np.float64))
+    rest = aside[definers] @ others
+    C = X[rows][:, np.flatnonzero(defined)].tocsr() @ scipy.sparse.diags(1.0 / w)
+    F = (aside[rows] @ others - C @ rest).tocsr()
+    F.eliminate_zeros()
+    constant = C @ lower[definers]
+    # A row bounded above (-value <= -floor) turned into a lower bound.
+    sign = np.where(np.isfinite(lower[rows]), 1.0, -1.0)
+    bound = np.where(sign > 0, lower[rows], -upper[rows])
+    return (scipy.sparse.diags(sign) @ F).tocsr(), sign * constant, bound
 
 
 def _derived_columns(
@@ -646,26 +736,17 @@ class _Recourse:
         self.single_col = W.indices[W.indptr[self.single]]
         self.single_coef = W.data[W.indptr[self.single]]
         kept = np.flatnonzero(nnz != 1)
-        self.models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]] = []
-        for s in range(st.n_scenarios):
-            rows = kept[st.sub_row_scenario[kept] == s]
-            cols = np.flatnonzero(st.recourse_scenario == s)
-            h = _highs(options)
-            _pass(
-                h,
-                st.sub_cost[cols],
-                st.col_lower[st.recourse_cols[cols]],
-                st.col_upper[st.recourse_cols[cols]],
-                W[rows][:, cols],
-                st.sub_lower[rows],
-                st.sub_upper[rows],
-            )
-            self.models.append((h, rows, cols))
+        self.kept = kept
+        self.options = options
+        self.models = self._models(st.sub_cost)
+        self.floor_models: dict[int, list[tuple[highspy.Highs, np.ndarray, np.ndarray]]] = {}
+        """Per floor (`_Structure.floor_lower`), the scenarios' LPs maximising its value: made
+        when a point first breaks it."""
         n_rows = W.shape[0]
         graph = scipy.sparse.bmat([[None, W], [W.T, None]]).tocsr()
         self.n_blocks, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
         row_block = label[:n_rows]
-        self.kept, self.kept_block = kept, row_block[kept]
+        self.kept_block = row_block[kept]
         self.col_block = label[n_rows:]
         self.block_scenario = np.zeros(self.n_blocks, dtype=np.int64)
         self.block_scenario[self.col_block] = st.recourse_scenario
@@ -674,7 +755,6 @@ class _Recourse:
         )
         self.deadline = INF
         self.n_master = len(st.master_cols)
-        self.options = options
         self.fractional_blocks = 0
         """How many blocks the last `exact` found with a fractional binary."""
         self.mip_blocks = 0
@@ -688,6 +768,27 @@ class _Recourse:
         served hours held (a whole solution of last resort)."""
         self.held_tried = 0
         """How many of those were tried so (a held solve may run out of its share of time)."""
+
+    def _models(self, cost: np.ndarray) -> list[tuple[highspy.Highs, np.ndarray, np.ndarray]]:
+        """Each scenario's recourse LP maximising `cost` (over the recourse columns), with its
+        rows (of the kept ones) and columns."""
+        st = self.st
+        models = []
+        for s in range(st.n_scenarios):
+            rows = self.kept[st.sub_row_scenario[self.kept] == s]
+            cols = np.flatnonzero(st.recourse_scenario == s)
+            h = _highs(self.options)
+            _pass(
+                h,
+                cost[cols],
+                st.col_lower[st.recourse_cols[cols]],
+                st.col_upper[st.recourse_cols[cols]],
+                st.sub_W[rows][:, cols],
+                st.sub_lower[rows],
+                st.sub_upper[rows],
+            )
+            models.append((h, rows, cols))
+        return models
 
     def at_bounds(self, x: np.ndarray) -> np.ndarray:
         """Master point x's master columns, each moved onto its bounds where it is outside them.
@@ -754,16 +855,36 @@ class _Recourse:
         if errors:
             raise errors[0]
 
-    def block_values(self, y: np.ndarray) -> np.ndarray:
-        """Each block's value phi_b at recourse solution y."""
-        return np.bincount(self.col_block, weights=self.st.sub_cost * y, minlength=self.n_blocks)
+    def block_values(self, y: np.ndarray, cost: np.ndarray | None = None) -> np.ndarray:
+        """Each block's value phi_b at recourse solution y (of `cost`, by default the scenario
+        value's recourse part)."""
+        cost = self.st.sub_cost if cost is None else cost
+        return np.bincount(self.col_block, weights=cost * y, minlength=self.n_blocks)
 
     def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray, np.ndarray]:
         """Each block's value phi_b at master point x (master columns), its cut
         phi_b(x') <= phi_b + pi_b T_b (x^ - x'): pi_b T_b over the master columns, and
         phi_b + pi_b T_b x^, and the recourse columns' values (the second stage at x)."""
+        return self._solved(self.at_bounds(x), self.models, self.st.sub_cost)
+
+    def floor_cut(self, x: np.ndarray, f: int) -> tuple[np.ndarray, float, np.ndarray]:
+        """Floor f's cut at master point x: (a, b) with a x' <= b wherever some recourse meets
+        the floor at x' (its greatest value there, a sum of concave per-block LP values, is at
+        most its cut's), and the recourse reaching that greatest value at x."""
         st = self.st
-        first = self.at_bounds(x)
+        cost = st.floor_recourse[[f]].toarray().ravel()
+        if f not in self.floor_models:
+            self.floor_models[f] = self._models(cost)
+        _, piT, rhs, y = self._solved(self.at_bounds(x), self.floor_models[f], cost)
+        row = np.asarray(piT.sum(axis=0)).ravel() - st.floor_master[[f]].toarray().ravel()
+        return row, float(st.floor_constant[f] + rhs.sum() - st.floor_lower[f]), y
+
+    def _solved(
+        self, first: np.ndarray, models: list[tuple[highspy.Highs, np.ndarray, np.ndarray]], cost: np.ndarray
+    ) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray, np.ndarray]:
+        """`evaluate` at master point `first` (within its bounds) for the scenarios' LPs `models`,
+        which maximise `cost`."""
+        st = self.st
         lower, upper, col_lo, col_up, gives_lo, gives_up = self._bounds_at(first)
         y = np.zeros(len(st.recourse_cols))
         reduced = np.zeros(len(st.recourse_cols))
@@ -775,7 +896,7 @@ class _Recourse:
             for s in scenarios:
                 if self.stop.is_set():
                     return
-                h, rows, cols = self.models[s]
+                h, rows, cols = models[s]
                 remaining = self.deadline - time.perf_counter()
                 if remaining <= 0:
                     raise RecourseOutOfTime
@@ -803,13 +924,13 @@ class _Recourse:
                 reduced[cols] = solution.col_dual
                 pi[rows] = solution.row_dual
 
-        self._spread(solve, len(self.models))
+        self._spread(solve, len(models))
         # A singleton row's dual is its column's reduced cost (d objective / d bound) over its
         # coefficient, where the row gives the bound the reduced cost's sign says is active.
         d = reduced[self.single_col]
         active = (gives_up & (d > 0)) | (gives_lo & (d < 0))
         pi[self.single] = np.where(active, d / self.single_coef, 0.0)
-        phi = self.block_values(y)
+        phi = self.block_values(y, cost)
         piT = (self.picker @ scipy.sparse.diags(pi) @ st.sub_T).tocsr()
         return phi, piT, phi + piT @ first, y
 
@@ -1220,6 +1341,8 @@ class _Point:
     rhs: np.ndarray
     settled: np.ndarray
     y: np.ndarray
+    floor_cuts: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    """The cuts of the floors its cloud's own recourse broke (`_floor_cuts`)."""
 
 
 class _Master:
@@ -1273,6 +1396,7 @@ class _Master:
         """Per master row, whether it is a cut, and for how many solves in a row its dual was 0."""
         self.is_summed = np.zeros(st.master.shape[0], bool)
         """Per master row, whether it is a weighting's summed tie row (`_tie`, deleted at `refine`)."""
+        self.floor_cuts = 0
 
     @property
     def n_cols(self) -> int:
@@ -1405,6 +1529,7 @@ class _Master:
             self._add(cuts, rhs, np.arange(cuts.shape[0]))
         if not self.knows(point.weighting):
             self.add_weighting(point)
+        self.add_floor_cuts(point)
 
     def separate(self, point: _Point, x: np.ndarray) -> int:
         """Add the point's cuts (every weighting) that the master point x breaks; how many."""
@@ -1476,6 +1601,20 @@ class _Master:
         self.is_cut = np.append(self.is_cut, np.full(n, cut))
         self.idle = np.append(self.idle, np.zeros(n, np.int64))
         self.is_summed = np.append(self.is_summed, np.full(n, self.coarse and not cut))
+
+    def add_floor_cuts(self, point: _Point, x: np.ndarray | None = None) -> int:
+        """The point's floor cuts (`_Recourse.floor_cut`) that the master point x breaks (every
+        one where x is None); how many. Rows on the first stage alone, kept for good (neither purged nor deleted at
+        `refine`): few, and each a condition for a plan to exist."""
+        added = 0
+        for row, rhs in point.floor_cuts:
+            if x is None or row @ x[: self.n_master] - rhs > CUT_TOLERANCE * max(1.0, abs(rhs)):
+                _add_cuts(self.h, scipy.sparse.csr_array(row[None, :]), np.array([rhs]), np.array([0]))
+                self.is_cut, self.is_summed = np.append(self.is_cut, False), np.append(self.is_summed, False)
+                self.idle = np.append(self.idle, 0)
+                added += 1
+        self.floor_cuts += added
+        return added
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
@@ -1591,12 +1730,20 @@ def _decompose(
     def evaluate(x: np.ndarray) -> _Point:
         first = recourse.at_bounds(x)
         phi, piT, rhs, y = recourse.evaluate(first)
+        floor_cuts: list[tuple[np.ndarray, float]] = []
+        reachable = True
+        if len(st.floor_lower):
+            floor_cuts, reachable = _floor_cuts(st, recourse, first, y)
         value, q, settled = value_side.evaluate(first, recourse.values(first, phi))
-        return _Point(first, value, q, piT, rhs, settled, y)
+        if not reachable:
+            # No recourse meets a floor here: a point to cut off, never a plan.
+            value = -INF
+        return _Point(first, value, q, piT, rhs, settled, y, floor_cuts)
 
     def learn(point: _Point, x: np.ndarray) -> int:
         """Cuts from an evaluated point that the master point x breaks, and its weighting if new."""
         added = master.separate(point, x) if master.weightings else 0
+        added += master.add_floor_cuts(point, x)
         if not master.knows(point.weighting):
             added += master.add_weighting(point)
         return added
@@ -1695,9 +1842,18 @@ def _decompose(
             log.append("the given start does not name every rack and block: a start for the loop, not a plan")
     lp_gap = mip_rel_gap * LP_PHASE_GAP_SHARE if integer else LP_GAP_TOLERANCE
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
-    best, bound, iterations, converged = _benders(
-        master, evaluate, learn, lp_deadline, lp_gap, log, stabilise=True, incumbent=first
-    )
+
+    def unmet(error: FloorsUnmet, before: int) -> FloorsUnmet:
+        error.direct, error.handoff_s, error.floor_cuts = direct, handoff_s, master.floor_cuts
+        error.seconds, error.iterations = time.perf_counter() - started, before + error.iterations
+        return error
+
+    try:
+        best, bound, iterations, converged = _benders(
+            master, evaluate, learn, lp_deadline, lp_gap, log, stabilise=True, incumbent=first
+        )
+    except FloorsUnmet as error:
+        raise unmet(error, 0) from None
     iterations_lp = iterations
     lp_converged = converged
     finished = True
@@ -1730,7 +1886,10 @@ def _decompose(
             )
             if found is not None:
                 iterations += found[1]
-                if start_point is None or found[0].value > start_point.value:
+                # (A rounding no recourse meets the floors at is no start.)
+                if math.isfinite(found[0].value) and (
+                    start_point is None or found[0].value > start_point.value
+                ):
                     start_point = found[0]
             if _closed(start_point, bound, mip_rel_gap):
                 break
@@ -1754,25 +1913,31 @@ def _decompose(
             master.h.changeColsIntegrality(len(columns), columns, kinds)
             master.h.setOptionValue("solver", "choose")
             master.h.setOptionValue("mip_rel_gap", mip_rel_gap / 2)
-            integer_best, mip_bound, more, converged = _benders(
-                master,
-                evaluate,
-                learn,
-                deadline,
-                mip_rel_gap,
-                log,
-                incumbent=start_point,
-                integer_cols=columns,
-            )
+            try:
+                integer_best, mip_bound, more, converged = _benders(
+                    master,
+                    evaluate,
+                    learn,
+                    deadline,
+                    mip_rel_gap,
+                    log,
+                    incumbent=start_point,
+                    integer_cols=columns,
+                )
+            except FloorsUnmet as error:
+                raise unmet(error, iterations) from None
             iterations += more
             if integer_best is not None:
                 best, bound = integer_best, min(bound, mip_bound)
     converged = converged and finished
     if best is None:
         raise NotDecomposable("no master point was evaluated before the time limit")
+    if not math.isfinite(best.value):
+        raise NotDecomposable("no first stage found at which a recourse meets every participation floor")
     log.append(
         f"{iterations_lp} LP rounds, {iterations} in all, {len(master.weightings)} weightings, "
         f"{master.refactored} master bases refactorised, {master.cold} solves repeated from scratch"
+        + (f", {master.floor_cuts} floor cuts" if master.floor_cuts else "")
         + (f", {len(recourse.restarted)} recourse LPs too" if recourse.restarted else "")
     )
     first_stage = _first_stage(m, direct, st, best.x)
@@ -1836,6 +2001,31 @@ def _decompose(
         direct=direct if plan is not None else None,
         columns=plan,
     )
+
+
+def _floor_values(st: _Structure, first: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return st.floor_master @ first + st.floor_recourse @ y + st.floor_constant
+
+
+def _floor_cuts(
+    st: _Structure, recourse: _Recourse, first: np.ndarray, y: np.ndarray
+) -> tuple[list[tuple[np.ndarray, float]], bool]:
+    """At first stage `first`, with y the recourse best for the objective: the cuts of the floors
+    y breaks (`_Recourse.floor_cut`), and whether some recourse meets each of them (else the
+    first stage is no plan's). The point keeps y and its value: where a floor binds in the
+    recourse (the cloud's best serving or buyback is not the party's), the plan breaks it and
+    the caller's completion finds the best recourse that meets it, as for any set-aside row;
+    tried and not kept (session 29): plans moved between recourses to meet the floors, and
+    Lagrangian cuts joining values and floors, which with CVaR did not reach the optimum on
+    random small cases."""
+    cuts: list[tuple[np.ndarray, float]] = []
+    now = _floor_values(st, first, y)
+    for f in np.flatnonzero(now < st.floor_lower):
+        row, rhs, y_f = recourse.floor_cut(first, int(f))
+        cuts.append((row, rhs))
+        if _floor_values(st, first, y_f)[f] < st.floor_lower[f]:
+            return cuts, False
+    return cuts, True
 
 
 def _set_aside(st: _Structure, columns: np.ndarray, options: dict) -> bool:
@@ -2138,6 +2328,18 @@ def _benders(
             if out_of_time:
                 log.append(f"time limit reached in the {phase} phase's master")
                 return best, bound, rounds, False
+            if status == highspy.HighsModelStatus.kInfeasible and master.floor_cuts:
+                # A warm solve's word alone is no proof: solved again from scratch first (and,
+                # where that finds a point, the round is run again from it).
+                h.clearSolver()
+                master.solve(phase)
+                status = h.getModelStatus()
+                if status == highspy.HighsModelStatus.kOptimal:
+                    continue
+            if status == highspy.HighsModelStatus.kInfeasible and master.floor_cuts:
+                unmet = FloorsUnmet(f"the master with {master.floor_cuts} floor cuts is infeasible")
+                unmet.iterations = rounds
+                raise unmet
             raise NotDecomposable(f"the master has no solution ({h.modelStatusToString(status)})")
         x = np.asarray(h.getSolution().col_value)
         master.last_x = x[: master.n_master].copy()
@@ -2146,7 +2348,8 @@ def _benders(
         try:
             added = 0
             evaluated: list[_Point] = []  # this round's points, cut per cluster at a split
-            if stabilise and best is not None:
+            # (Not about a point no recourse meets the floors at: a plan of none.)
+            if stabilise and best is not None and math.isfinite(best.value):
                 z = evaluate(IN_OUT_WEIGHT * x[: master.n_master] + (1 - IN_OUT_WEIGHT) * best.x)
                 evaluated.append(z)
                 best = z if z.value > best.value else best
@@ -2271,7 +2474,7 @@ def _closed(best: _Point | None, bound: float, gap: float) -> bool:
 def _within(value: float, bound: float, gap: float) -> bool:
     """Whether `bound` is within `gap` (relative to the value, at least absolute) of `value`, or
     of `ROUNDOFF_GAP` where `gap` is smaller."""
-    return bound - value <= max(gap, ROUNDOFF_GAP) * max(1.0, abs(value))
+    return math.isfinite(value) and bound - value <= max(gap, ROUNDOFF_GAP) * max(1.0, abs(value))
 
 
 @dataclass

@@ -573,6 +573,8 @@ def solve_decomposed(
             highs_options=highs_options(options),
             start=_first_stage_start(m, mip_start),
         )
+    except decomposition.FloorsUnmet as unmet:
+        return _floors_unmet(options, unmet, entered)
     except decomposition.NotDecomposable as refused:
         return _fallback(m, options, entered, f"not decomposable ({refused})", given=mip_start)
     outcome = _written_plan(m, options, result, entered) or _completed_plan(m, options, result, entered)
@@ -740,6 +742,45 @@ def _written_plan(
         "handoff": (entered, handed_off),
         "highs": (handed_off, ran),
         "readback": (ran, time.monotonic()),
+    }
+    return outcome
+
+
+def _floors_unmet(options: SolverOptions, unmet: decomposition.FloorsUnmet, entered: float) -> SolveOutcome:
+    """The decomposition's proof that no plan meets the participation floors, as HiGHS's
+    `Infeasible` (so the pipeline says which requirement falls short, as it does for the
+    extensive form's)."""
+    direct = unmet.direct
+    assert direct is not None
+    status = highspy.HighsModelStatus.kInfeasible
+    outcome = SolveOutcome(
+        interface="direct",
+        status=direct.highs.modelStatusToString(status),
+        model_status=status,
+        has_solution=False,
+        is_mip=not options.relax_integrality,
+        objective_usd=None,
+        best_bound_usd=None,
+        mip_gap=None,
+        rows=direct.rows,
+        columns=len(direct.columns),
+        nonzeros=direct.nonzeros,
+        integer_columns=direct.integer_columns,
+        handoff_s=unmet.handoff_s,
+        solve_s=unmet.seconds - unmet.handoff_s,
+        highs_version=_version(),
+        method="decomposition",
+        method_note=(
+            f"Benders: {unmet.iterations} master solves, {unmet.seconds:.1f} s; {unmet}: no plan meets "
+            "every participation floor"
+        ),
+    )
+    handed_off = entered + unmet.handoff_s
+    ended = time.monotonic()
+    outcome.phases = {
+        "handoff": (entered, handed_off),
+        "highs": (handed_off, ended),
+        "readback": (ended, ended),
     }
     return outcome
 

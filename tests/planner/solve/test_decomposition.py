@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.scenarios import synthetic_scenario
-from planner.files import load_scenario
+from planner.errors import RequirementsShortError
+from planner.files import load_scenario, parse_scenario
 from planner.model.build import build_model, data_of
 from planner.model.objective import MONEY_SCALE_USD
 from planner.pipeline import solve_scenario
@@ -235,16 +236,123 @@ def test_hand_optima_decompose_exactly(price: float, cvar_weight: float) -> None
 
 
 @pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
-def test_a_plan_that_breaks_a_participation_requirement_falls_back_and_says_so(relax: bool) -> None:
+def test_an_expected_value_floor_the_cloud_s_best_plan_breaks_is_kept_by_its_cuts(relax: bool) -> None:
     # Without the guarantor's requirement the cloud builds a rack the guarantor would lose
-    # 87,600 on (test_model_hand_optima); the decomposition leaves the requirement out, and the
-    # plan it would write (LP) or complete (MILP: buyback binaries) breaks it; the extensive
-    # form finds the signed plan (build nothing).
+    # 87,600 on (test_model_hand_optima). The requirement (expected value >= 0) is a floor: its
+    # cut at the rack's first stage (the guarantor's best value there, below 0) cuts the rack
+    # off, and the decomposition writes the signed plan itself (build nothing, worth 0).
     scenario = uncertain(buyback_price=8.0, participation={})
+    decomposed = _solve(scenario, "decomposition", relax=relax)
+    assert decomposed.method == "decomposition", decomposed.method_note
+    assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+    assert decomposed.best_bound_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+    m = build_model(_with(scenario, relax_integrality=relax))
+    result = decomposition.decompose(m, integer=not relax, time_limit_s=20.0, mip_rel_gap=0.0)
+    assert re.search(r"[1-9]\d* floor cuts", result.log[-1] if relax else "; ".join(result.log)), result.log
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_a_cvar_requirement_the_plan_breaks_falls_back_and_says_so(relax: bool) -> None:
+    # A CVaR requirement is no floor with a cut (it reads a CVaR level and shortfalls): it is
+    # checked on the plan, which breaks it (the rack loses the guarantor money in 'bust'), so
+    # the extensive form finds the signed plan.
+    scenario = uncertain(
+        buyback_price=8.0,
+        participation={
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": None, "min_cvar_usd": 0.0},
+        },
+    )
     decomposed = _solve(scenario, "decomposition", relax=relax)
     assert decomposed.method == "extensive"
     assert decomposed.method_note is not None and "fell back" in decomposed.method_note
     assert decomposed.objective_usd == pytest.approx(0.0, abs=ABS_TOL_USD)
+
+
+@pytest.mark.parametrize("relax", [True, False], ids=["lp", "milp"])
+def test_floors_no_plan_can_meet_are_proven_so_by_the_decomposition_and_named(
+    relax: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guarantor asks US$ 1 M in expectation; its most, a rack's margin less the buyback it
+    # pays, is far less. The floor's cuts leave the master no solution: that is the proof (each
+    # cut holds wherever the floor can be met), reported as HiGHS's Infeasible without running
+    # the extensive form, and the pipeline names the requirement as it does for the extensive
+    # form's proof.
+    scenario = uncertain(
+        buyback_price=8.0,
+        participation={
+            "cloud": {"min_expected_value_usd": None},
+            "guarantor": {"min_expected_value_usd": 1e6},
+        },
+    )
+    extensive = solve_model(
+        build_model(_with(scenario, relax_integrality=relax)),
+        _with(scenario, relax_integrality=relax).solver,
+        "direct",
+    )
+    assert extensive.infeasible
+    monkeypatch.setattr(interfaces, "_fallback", _refused("the extensive form"))
+    s = _with(scenario, method="decomposition", relax_integrality=relax)
+    decomposed = solve_model(build_model(s), s.solver, "direct")
+    assert decomposed.infeasible and not decomposed.has_solution
+    assert decomposed.method == "decomposition"
+    assert decomposed.method_note is not None and "floor cuts is infeasible" in decomposed.method_note
+    assert set(decomposed.phases) == {"handoff", "highs", "readback"}
+    if relax:
+        return
+    monkeypatch.undo()  # (the elastic model that names the requirement is no decomposition's)
+    with pytest.raises(RequirementsShortError) as raised:
+        solve_scenario(s)
+    assert "participation.guarantor.min_expected_value_usd" in str(raised.value.details)
+
+
+def test_a_floor_written_out_is_the_participation_row_and_its_cut_bounds_its_best_everywhere() -> None:
+    # The floor over the other columns (`_floors`: the party values replaced by their defining
+    # rows) has the participation row's value at any plan (the extensive form's LP optimum
+    # here); and a cut made at one first stage is at least the floor's greatest value (over the
+    # recourse) at other first stages, and equal to it where it was made.
+    scenario = _with(
+        synthetic_scenario(3, 2, 8, 4, 6, seed=1).model_copy(
+            update={"participation": uncertain(buyback_price=8.0, participation={}).participation}
+        ),
+        relax_integrality=True,
+    )
+    m = build_model(scenario)
+    direct = decomposition.highs_direct.compile_to_arrays(m)
+    lp = direct.arrays
+    assert lp is not None
+    h = decomposition._highs({})
+    decomposition._pass(h, lp.cost, lp.lower, lp.upper, lp.A, lp.row_lower, lp.row_upper)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    z = np.asarray(h.getSolution().col_value)
+    left_out = {
+        c.local_name
+        for c in m.component_objects(pyo.Constraint)
+        if c.local_name.startswith(decomposition.LEFT_OUT_PREFIXES)
+    }
+    st = decomposition._structure(m, direct, left_out)
+    assert len(st.floor_lower) == 2  # the cloud's and the guarantor's expected values
+    rows = st.aside @ z
+    written = (
+        st.floor_master @ z[st.master_cols] + st.floor_recourse @ z[st.recourse_cols] + st.floor_constant
+    )
+    expected = rows[np.isfinite(st.aside_lower) & ~np.isclose(st.aside_lower, st.aside_upper)]
+    assert len(expected) == len(written)
+    assert written == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    recourse = decomposition._Recourse(st, {"output_flag": False})
+    x = z[st.master_cols]
+    points = [x, 0.5 * x, np.zeros_like(x), 1.5 * x]
+    for f in range(len(st.floor_lower)):
+        cuts = [recourse.floor_cut(p, f) for p in points]
+        for (row, rhs, _), p in zip(cuts, points, strict=True):
+            first = recourse.at_bounds(p)
+            # rhs - row x + floor_lower is the cut's bound on the floor's greatest value at x.
+            at_own = rhs - row @ first + st.floor_lower[f]
+            best = float(decomposition._floor_values(st, first, recourse.floor_cut(p, f)[2])[f])
+            assert at_own == pytest.approx(best, rel=1e-7, abs=1e-6)
+            for other_row, other_rhs, _ in cuts:
+                assert other_rhs - other_row @ first + st.floor_lower[f] >= best - 1e-6 * max(1.0, abs(best))
 
 
 def test_auto_keeps_the_extensive_form_for_few_scenarios() -> None:
@@ -2379,3 +2487,113 @@ def test_a_master_point_a_tolerance_below_its_column_bounds_is_evaluated_at_the_
     whole_off = recourse.exact(off, y_off, 1e-9, time.perf_counter() + 60.0)
     assert whole is not None and whole_off is not None
     np.testing.assert_allclose(whole_off, whole, rtol=1e-9, atol=1e-7)
+
+
+def _guarantor_floored(scenario: Scenario, floor_usd: float) -> Scenario:
+    guarantor = scenario.participation.guarantor.model_copy(update={"min_expected_value_usd": floor_usd})
+    return scenario.model_copy(
+        update={"participation": scenario.participation.model_copy(update={"guarantor": guarantor})}
+    )
+
+
+@pytest.mark.parametrize("raise_by", [0.01, 0.03], ids=["binding", "unreachable"])
+def test_a_floor_binding_in_the_recourse_ends_at_the_extensive_optimum_or_is_proven_unreachable(
+    raise_by: float,
+) -> None:
+    # The cloud's view, the guarantor's expected value floored above what it gets in the cloud's
+    # best plan: the cloud must give up serving it would choose, in the recourse, not only change
+    # its first stage. The floor's cuts keep the master's first stages where some recourse meets
+    # it, the plan's recourse is completed to meet it, and where that is further from the bound
+    # than asked the extensive form decides: the LP optimum either way. Raised 3%, no plan
+    # meets it, which both methods prove.
+    base = synthetic_scenario(3, 2, 8, 4, 6, seed=1)
+    free = _with(_guarantor_floored(base, -1e12), relax_integrality=True)
+    m = build_model(free)
+    assert solve_model(m, free.solver, "direct").has_solution
+    d = data_of(m)
+    guarantor_usd = 1e6 * sum(d.probability[s] * m.party_value["guarantor", s].value for s in d.scenario_ids)
+    scenario = _with(_guarantor_floored(base, guarantor_usd * (1 + raise_by)), time_limit_s=20.0)
+    s = _with(scenario, relax_integrality=True, method="extensive")
+    extensive = solve_model(build_model(s), s.solver, "direct")
+    s = _with(scenario, relax_integrality=True, method="decomposition")
+    decomposed = solve_model(build_model(s), s.solver, "direct")
+    if raise_by > 0.02:
+        assert extensive.infeasible and decomposed.infeasible
+        assert decomposed.method == "decomposition", decomposed.method_note
+        return
+    _agree(extensive, decomposed, relax=True)
+
+
+def test_a_floor_the_objective_s_recourse_breaks_but_its_cut_holds_ends_at_the_optimum() -> None:
+    # Found by hypothesis: two tenants, two scenarios, each party's expected value >= 0 (the
+    # guarantor loses on the tenant with token credits). At the master's first point the floor
+    # cut holds (some recourse meets the floor) and the value cuts hold, but the objective's
+    # recourse breaks the floor: a plan moved between recourses to meet it, written as the
+    # loop's, was worth US$ 1,014 against the optimum, 3,792. The plan is completed instead.
+    tenant = {
+        "price_usd_per_gpu_hour": 3.0,
+        "demand_gpus": {"case-0": [0.0, 0.0, 1.0], "case-1": [0.0, 0.0, 1.0]},
+    }
+    data = {
+        "version": 1,
+        "name": "random",
+        "periods": {"start_quarter": "2027Q1", "count_quarters": 3, "discount_rate_annual": 0.0},
+        "sites": [
+            {
+                "id": "site-0",
+                "jurisdiction": "AU",
+                "power_cap_mw": 0.5,
+                "existing_mw": 0.5,
+                "power_block_mw": 0.5,
+                "power_lead_time_periods": 0,
+                "power_price_usd_per_mwh": 0.0,
+                "pue": 1.0,
+                "gpu_cap": 200,
+                "max_racks_built_per_period": 1,
+                "max_power_blocks_per_period": 0,
+                "power_capex_usd_per_mw": 0.0,
+                "power_asset_lifetime_periods": 60,
+            }
+        ],
+        "rack_types": [
+            {
+                "id": f"rack-{n}",
+                "gpu_product": "NVIDIA-TEST",
+                "gpus_per_rack": gpus,
+                "nodes_per_rack": gpus // 4,
+                "kw_per_rack": 40.0,
+                "capex_usd": 200000.0,
+                "lifetime_periods": 1,
+                "opex_usd_per_rack_period": 0.0,
+            }
+            for n, gpus in enumerate((8, 72))
+        ],
+        "tenants": [
+            {"id": "tenant-0", **tenant},
+            {
+                "id": "tenant-1",
+                **tenant,
+                "price_usd_per_gpu_hour": 1.5,
+                "token_credit_share": 0.5,
+                "credit_repayment_share": 0.5,
+            },
+        ],
+        "scenarios": [{"id": "case-0", "probability": 0.5}, {"id": "case-1", "probability": 0.5}],
+        "terms": {
+            "buyback_price_usd_per_gpu_hour": 0.0,
+            "buyback_share": 0.0,
+            "revenue_share": 0.0,
+            "guarantor_hardware_margin": 0.0,
+        },
+        "objective": {"perspective": "cloud", "cvar_weight": 0.0},
+        "participation": {
+            "cloud": {"min_expected_value_usd": 0.0},
+            "guarantor": {"min_expected_value_usd": 0.0},
+        },
+        "solver": {"time_limit_s": 10.0, "mip_rel_gap": 0.01},
+    }
+    scenario = parse_scenario(data, "random")
+    extensive = _solve(scenario, "extensive", relax=True)
+    decomposed = _solve(scenario, "decomposition", relax=True)
+    assert extensive.objective_usd == pytest.approx(3792.2222, abs=1e-3)
+    _agree(extensive, decomposed, relax=True)
