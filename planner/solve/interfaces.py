@@ -718,23 +718,8 @@ def _written_plan(
         return None
     status = highspy.HighsModelStatus.kOptimal
     how = "buyback binaries solved by block" if result.relaxed_recourse else "written from its recourse"
-    outcome = SolveOutcome(
-        interface="direct",
-        status=direct.highs.modelStatusToString(status),
-        model_status=status,
-        has_solution=True,
-        is_mip=not options.relax_integrality,
-        objective_usd=objective_usd,
-        best_bound_usd=None,
-        mip_gap=None,
-        rows=direct.rows,
-        columns=len(direct.columns),
-        nonzeros=direct.nonzeros,
-        integer_columns=direct.integer_columns,
-        handoff_s=result.handoff_s,
-        solve_s=result.seconds - result.handoff_s,
-        highs_version=_version(),
-        method_note=_benders_note(result, how),
+    outcome = _decomposed_outcome(
+        direct, options, status, objective_usd, result.handoff_s, result.seconds, _benders_note(result, how)
     )
     # The decomposition's first `handoff_s` (the model compiled and split) is its hand-off.
     handed_off = entered + result.handoff_s
@@ -746,35 +731,47 @@ def _written_plan(
     return outcome
 
 
-def _floors_unmet(options: SolverOptions, unmet: decomposition.FloorsUnmet, entered: float) -> SolveOutcome:
-    """The decomposition's proof that no plan meets the participation floors, as HiGHS's
-    `Infeasible` (so the pipeline says which requirement falls short, as it does for the
-    extensive form's)."""
-    direct = unmet.direct
-    assert direct is not None
-    status = highspy.HighsModelStatus.kInfeasible
-    outcome = SolveOutcome(
+def _decomposed_outcome(
+    direct: highs_direct.DirectModel,
+    options: SolverOptions,
+    status: highspy.HighsModelStatus,
+    objective_usd: float | None,
+    handoff_s: float,
+    seconds: float,
+    note: str,
+) -> SolveOutcome:
+    """A decomposed solve's outcome on the compiled model `direct`: a plan (`objective_usd`) or
+    none, after `seconds` of which `handoff_s` the hand-off."""
+    return SolveOutcome(
         interface="direct",
         status=direct.highs.modelStatusToString(status),
         model_status=status,
-        has_solution=False,
+        has_solution=objective_usd is not None,
         is_mip=not options.relax_integrality,
-        objective_usd=None,
+        objective_usd=objective_usd,
         best_bound_usd=None,
         mip_gap=None,
         rows=direct.rows,
         columns=len(direct.columns),
         nonzeros=direct.nonzeros,
         integer_columns=direct.integer_columns,
-        handoff_s=unmet.handoff_s,
-        solve_s=unmet.seconds - unmet.handoff_s,
+        handoff_s=handoff_s,
+        solve_s=seconds - handoff_s,
         highs_version=_version(),
-        method="decomposition",
-        method_note=(
-            f"Benders: {unmet.iterations} master solves, {unmet.seconds:.1f} s; {unmet}: no plan meets "
-            "every participation floor"
-        ),
+        method_note=note,
     )
+
+
+def _floors_unmet(options: SolverOptions, unmet: decomposition.FloorsUnmet, entered: float) -> SolveOutcome:
+    """The decomposition's proof that no plan meets the participation floors, as HiGHS's
+    `Infeasible` (so the pipeline says which requirement falls short, as it does for the
+    extensive form's)."""
+    direct = unmet.direct
+    assert direct is not None
+    note = f"Benders: {unmet.iterations} master solves, {unmet.seconds:.1f} s; {unmet}: no plan meets every participation floor"
+    status = highspy.HighsModelStatus.kInfeasible
+    outcome = _decomposed_outcome(direct, options, status, None, unmet.handoff_s, unmet.seconds, note)
+    outcome.method = "decomposition"
     handed_off = entered + unmet.handoff_s
     ended = time.monotonic()
     outcome.phases = {
