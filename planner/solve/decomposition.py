@@ -226,7 +226,6 @@ class FloorsUnmet(Exception):
         self.handoff_s = 0.0
         self.seconds = 0.0
         self.iterations = 0
-        self.floor_cuts = 0
 
 
 @dataclass
@@ -581,13 +580,9 @@ def _floors(
     is_definition[single[once]] = True
     defined = defined_by >= 0
     one_sided = np.isfinite(lower) != np.isfinite(upper)
-    only_defined = np.array(
-        [
-            reads[r] > 0 and bool(defined[X.indices[X.indptr[r] : X.indptr[r + 1]]].all())
-            for r in range(X.shape[0])
-        ],
-        dtype=bool,
-    )
+    pattern = X.copy()
+    pattern.data[:] = 1.0
+    only_defined = (reads > 0) & (pattern @ defined.astype(np.float64) == reads)
     rows = np.flatnonzero(one_sided & ~is_definition & only_defined)
     if not len(rows):
         return empty, np.zeros(0), np.zeros(0)
@@ -1596,25 +1591,28 @@ class _Master:
             )
         return len(rows)
 
-    def _rows_added(self, n: int, *, cut: bool) -> None:
-        """The bookkeeping of n rows just added: cuts, or tie rows (summed while `coarse`)."""
+    def _rows_added(self, n: int, *, cut: bool, kept: bool = False) -> None:
+        """The bookkeeping of n rows just added: cuts, tie rows (summed while `coarse`), or rows
+        `kept` for good (floor cuts: neither purged nor deleted at `refine`)."""
         self.is_cut = np.append(self.is_cut, np.full(n, cut))
         self.idle = np.append(self.idle, np.zeros(n, np.int64))
-        self.is_summed = np.append(self.is_summed, np.full(n, self.coarse and not cut))
+        self.is_summed = np.append(self.is_summed, np.full(n, self.coarse and not cut and not kept))
 
     def add_floor_cuts(self, point: _Point, x: np.ndarray | None = None) -> int:
         """The point's floor cuts (`_Recourse.floor_cut`) that the master point x breaks (every
         one where x is None); how many. Rows on the first stage alone, kept for good (neither purged nor deleted at
         `refine`): few, and each a condition for a plan to exist."""
-        added = 0
-        for row, rhs in point.floor_cuts:
-            if x is None or row @ x[: self.n_master] - rhs > CUT_TOLERANCE * max(1.0, abs(rhs)):
-                _add_cuts(self.h, scipy.sparse.csr_array(row[None, :]), np.array([rhs]), np.array([0]))
-                self.is_cut, self.is_summed = np.append(self.is_cut, False), np.append(self.is_summed, False)
-                self.idle = np.append(self.idle, 0)
-                added += 1
-        self.floor_cuts += added
-        return added
+        broken = [
+            (row, rhs)
+            for row, rhs in point.floor_cuts
+            if x is None or row @ x[: self.n_master] - rhs > CUT_TOLERANCE * max(1.0, abs(rhs))
+        ]
+        if broken:
+            rows = scipy.sparse.csr_array(np.vstack([row for row, _ in broken]))
+            _add_cuts(self.h, rows, np.array([rhs for _, rhs in broken]), np.arange(len(broken)))
+            self._rows_added(len(broken), cut=False, kept=True)
+        self.floor_cuts += len(broken)
+        return len(broken)
 
     def _add(self, cuts: scipy.sparse.csr_array, rhs: np.ndarray, which: np.ndarray) -> int:
         self.cuts += _add_cuts(self.h, cuts, rhs, which)
@@ -1844,7 +1842,7 @@ def _decompose(
     lp_deadline = started + LP_PHASE_TIME_SHARE * (deadline - started) if integer else deadline
 
     def unmet(error: FloorsUnmet, before: int) -> FloorsUnmet:
-        error.direct, error.handoff_s, error.floor_cuts = direct, handoff_s, master.floor_cuts
+        error.direct, error.handoff_s = direct, handoff_s
         error.seconds, error.iterations = time.perf_counter() - started, before + error.iterations
         return error
 
@@ -2336,10 +2334,10 @@ def _benders(
                 status = h.getModelStatus()
                 if status == highspy.HighsModelStatus.kOptimal:
                     continue
-            if status == highspy.HighsModelStatus.kInfeasible and master.floor_cuts:
-                unmet = FloorsUnmet(f"the master with {master.floor_cuts} floor cuts is infeasible")
-                unmet.iterations = rounds
-                raise unmet
+                if status == highspy.HighsModelStatus.kInfeasible:
+                    unmet = FloorsUnmet(f"the master with {master.floor_cuts} floor cuts is infeasible")
+                    unmet.iterations = rounds
+                    raise unmet
             raise NotDecomposable(f"the master has no solution ({h.modelStatusToString(status)})")
         x = np.asarray(h.getSolution().col_value)
         master.last_x = x[: master.n_master].copy()

@@ -718,17 +718,10 @@ def _written_plan(
         return None
     status = highspy.HighsModelStatus.kOptimal
     how = "buyback binaries solved by block" if result.relaxed_recourse else "written from its recourse"
-    outcome = _decomposed_outcome(
-        direct, options, status, objective_usd, result.handoff_s, result.seconds, _benders_note(result, how)
+    note = _benders_note(result, how)
+    return _decomposed_outcome(
+        direct, options, status, objective_usd, result.handoff_s, result.seconds, note, entered, ran
     )
-    # The decomposition's first `handoff_s` (the model compiled and split) is its hand-off.
-    handed_off = entered + result.handoff_s
-    outcome.phases = {
-        "handoff": (entered, handed_off),
-        "highs": (handed_off, ran),
-        "readback": (ran, time.monotonic()),
-    }
-    return outcome
 
 
 def _decomposed_outcome(
@@ -739,10 +732,13 @@ def _decomposed_outcome(
     handoff_s: float,
     seconds: float,
     note: str,
+    entered: float,
+    ran: float,
 ) -> SolveOutcome:
     """A decomposed solve's outcome on the compiled model `direct`: a plan (`objective_usd`) or
-    none, after `seconds` of which `handoff_s` the hand-off."""
-    return SolveOutcome(
+    none, after `seconds` of which `handoff_s` the hand-off; its phases from `entered`, the
+    loop's from the end of that hand-off to `ran`, then the read-back to now."""
+    outcome = SolveOutcome(
         interface="direct",
         status=direct.highs.modelStatusToString(status),
         model_status=status,
@@ -760,6 +756,14 @@ def _decomposed_outcome(
         highs_version=_version(),
         method_note=note,
     )
+    # The decomposition's first `handoff_s` (the model compiled and split) is its hand-off.
+    handed_off = entered + handoff_s
+    outcome.phases = {
+        "handoff": (entered, handed_off),
+        "highs": (handed_off, ran),
+        "readback": (ran, time.monotonic()),
+    }
+    return outcome
 
 
 def _floors_unmet(options: SolverOptions, unmet: decomposition.FloorsUnmet, entered: float) -> SolveOutcome:
@@ -770,15 +774,10 @@ def _floors_unmet(options: SolverOptions, unmet: decomposition.FloorsUnmet, ente
     assert direct is not None
     note = f"Benders: {unmet.iterations} master solves, {unmet.seconds:.1f} s; {unmet}: no plan meets every participation floor"
     status = highspy.HighsModelStatus.kInfeasible
-    outcome = _decomposed_outcome(direct, options, status, None, unmet.handoff_s, unmet.seconds, note)
+    outcome = _decomposed_outcome(
+        direct, options, status, None, unmet.handoff_s, unmet.seconds, note, entered, time.monotonic()
+    )
     outcome.method = "decomposition"
-    handed_off = entered + unmet.handoff_s
-    ended = time.monotonic()
-    outcome.phases = {
-        "handoff": (entered, handed_off),
-        "highs": (handed_off, ended),
-        "readback": (ended, ended),
-    }
     return outcome
 
 
